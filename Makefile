@@ -1,0 +1,62 @@
+# ree-abm: every target creates .venv on a fresh machine and installs what it needs.
+SHELL := /bin/bash
+PY_SYS ?= $(shell command -v python3.12 || command -v python3.13 || true)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8765
+HOST ?= 127.0.0.1
+WEEKS ?=
+SCENARIOS ?= baseline
+
+.PHONY: help venv run app test test-fast lint bench figures validate clean browser-deps
+
+help:
+	@echo "make run      - run the shipped scenarios into results/"
+	@echo "make app      - serve the classroom view on http://$(HOST):$(PORT)"
+	@echo "make test     - lint + full test suite (installs venv and chromium if missing)"
+	@echo "make bench    - print benchmark figures"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PY_SYS)" ]; then echo "error: Python 3.12+ not found (mesa 3.5 needs it). Install it or put python3.12 on PATH; see .python-version" >&2; exit 1; fi
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,research]'
+	$(PY) -m pip install -q --no-deps solara-assets==1.58.2
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/ree run-all --out results $(if $(WEEKS),--weeks $(WEEKS),)
+
+app: $(STAMP)
+	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False SOLARA_ASSETS_CDN=http://127.0.0.1:9/ \
+	  $(VENV)/bin/solara run app.py --host $(HOST) --port $(PORT) --production --no-open --no-check-version
+
+# Debian's chromium drives the browser tests (never `playwright install`: no downloads here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: chromium missing and not root; browser tests will be skipped" >&2; fi; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) browser-deps lint
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not browser"
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+figures: $(STAMP)
+	$(VENV)/bin/ree figures results
+
+validate: $(STAMP)
+	$(VENV)/bin/ree validate --out results/validation
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache .hypothesis

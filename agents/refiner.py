@@ -1,0 +1,204 @@
+"""Refiners: separation plants that buy ore, separate it into oxides and sell them.
+
+Rules (rates in :class:`model.params.Behaviour`):
+- **Ore bids.** A plant values a tonne of ore REO at its *netback*: the oxides it can separate from the
+  ore's basket, times recovery, at the prices it expects (an average of recent clearing prices in the
+  markets it sells to), less its processing cost. It bids ``bid_factor`` x netback, minus the route cost
+  to reach it, for the feed it wants (``feed_target_weeks`` of planned processing less feed on hand).
+  ``bid_factor`` rises by 0.01 in a week it gets less than 90 % of the ore it bid for and falls by 0.005
+  in a week it gets all of it (within 0.25-0.8).
+- **Processing.** It processes ``utilisation`` x capacity, limited by feed. ``utilisation`` falls when
+  its oxide inventory (value-weighted weeks of sales) is above target and rises when below: a plant
+  sitting on unsold oxide stops buying ore.
+- **Selling** (coverage rule, as in GCMat): it asks what its market has paid over two years, marked up
+  by ``seller_markup_rate`` x (target cover - cover) / target cover (clipped to +-1), so a seller running
+  short asks more and one sitting on stock undercuts. It offers its inventory as a short ladder around
+  that level.
+- **Home or export.** A Chinese plant splits its offers between the China-domestic and the ex-China
+  market by a replicator rule: the export share grows with the ratio of the ex-China price (net of export
+  cost) to the domestic price, so the two prices are arbitraged while exports are free. Export controls
+  cap what may be offered abroad (policies set the cap; the plant never knows a policy by name).
+- **Reservation.** It never asks less than ``seller_reservation_ratio`` x the two-year average price of
+  its market: oxides keep, so a plant stores a glut rather than dump it (and cuts its ore purchases).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from model.params import PRODUCTS, RefinerSpec, Region
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+NP = len(PRODUCTS)
+
+
+class Refiner(mesa.Agent):
+    """A separation plant (operating or a planned project in the investment pipeline)."""
+
+    feed_target_weeks = 4.0
+    sales_memory_weeks = 8.0
+
+    def __init__(self, model: RareEarthModel, spec: RefinerSpec):
+        super().__init__(model)
+        self.spec = spec
+        self.rid = spec.id
+        self.country = spec.country
+        self.node = spec.node
+        self.home_region = model.world.state(spec.country).region
+        self.processing_cost = spec.processing_cost_usd_per_kg
+        self.recovery = spec.recovery
+        self.separates = np.array([p in spec.separates for p in PRODUCTS], dtype=bool)
+        self.nameplate_t_per_week = spec.capacity_t_per_week
+        # pipeline state: "operating", "planned", "building"
+        self.status = spec.status
+        self.build_weeks_left = 0
+        self.financed_by = ""
+        self.capacity_t_per_week = spec.capacity_t_per_week if spec.status == "operating" else 0.0
+        self.feed_reo = 0.0
+        self.feed_el = np.zeros(NP)  # t of each oxide contained in the feed
+        self.feed_audited = 0.0  # t REO of feed from audited (licensed) sites
+        self.feed_sanctioned = 0.0  # t REO of feed from sanctioned entities
+        self.inventory = np.zeros(NP)
+        self.sales_ema = np.zeros(NP)
+        prices = model.initial_prices
+        self.ask = {r: prices[r].copy() for r in model.regions_for(self)}
+        self.export_share = np.full(NP, 0.5 if self.home_region == Region.CN else 0.0)
+        self.bid_factor = model.behaviour.ore_bid_share
+        self.utilisation = 0.9  # China's plants have ~10 % spare separation capacity
+        self.processed = 0.0
+        self.produced = np.zeros(NP)
+        self.sold = {r: np.zeros(NP) for r in Region}
+        self.ore_bought = 0.0
+        if self.capacity_t_per_week > 0:
+            self._seed_stocks(model)
+
+    def _seed_stocks(self, model: RareEarthModel) -> None:
+        """Start in steady state: feed and oxide stocks at target cover for expected output."""
+        cap = self.capacity_t_per_week * self.utilisation
+        basket = model.typical_basket(self)
+        self.feed_reo = cap * self.feed_target_weeks
+        self.feed_el = basket * self.feed_reo
+        self.feed_audited = self.feed_reo
+        weekly = basket * cap * self.recovery * self.separates
+        self.sales_ema = weekly.copy()
+        self.inventory = weekly * model.world.behaviour.seller_target_cover_weeks
+
+    # -- ore side -----------------------------------------------------------------------------------------
+    def expected_price(self, model: RareEarthModel) -> np.ndarray:
+        """Expected realised oxide price (USD/kg) over the markets this plant sells to."""
+        cn = model.price_memory[Region.CN]
+        row = model.price_memory[Region.ROW] - model.export_cost * (self.home_region == Region.CN)
+        if self.home_region == Region.CN:
+            s = self.export_share * model.rules.export_cap_fraction()
+            return (1 - s) * cn + s * np.maximum(row, 0.0)
+        return model.price_memory[Region.ROW]
+
+    def netback(self, basket: np.ndarray, prices: np.ndarray) -> float:
+        """Value of one kg of ore REO to this plant, USD/kg."""
+        return float((basket * self.separates * prices).sum() * self.recovery - self.processing_cost)
+
+    def ore_wanted(self) -> float:
+        """Ore it bids for this week: planned processing plus a quarter of the gap to its feed target."""
+        planned = self.capacity_t_per_week * self.utilisation
+        return max(0.0, planned + 0.25 * (planned * self.feed_target_weeks - self.feed_reo))
+
+    def receive_ore(self, tonnes: float, basket: np.ndarray, audited: bool, sanctioned: bool) -> None:
+        self.feed_reo += tonnes
+        self.feed_el += basket * tonnes
+        self.feed_audited += tonnes if audited else 0.0
+        self.feed_sanctioned += tonnes if sanctioned else 0.0
+        self.ore_bought += tonnes
+
+    # -- processing ----------------------------------------------------------------------------------------
+    def process(self) -> np.ndarray:
+        """Separate this week's feed; returns oxide produced per product (t)."""
+        x = min(self.capacity_t_per_week * self.utilisation, self.feed_reo)
+        self.processed = x
+        if x <= 0 or self.feed_reo <= 0:
+            self.produced = np.zeros(NP)
+            return self.produced
+        share = x / self.feed_reo
+        used_el = self.feed_el * share
+        self.feed_el -= used_el
+        self.feed_audited -= self.feed_audited * share
+        self.feed_sanctioned -= self.feed_sanctioned * share
+        self.feed_reo -= x
+        if self.feed_reo < 1e-9:
+            self.feed_reo, self.feed_el[:] = 0.0, 0.0
+        self.produced = used_el * self.recovery * self.separates
+        self.inventory += self.produced
+        return self.produced
+
+    # -- selling -------------------------------------------------------------------------------------------
+    def offer_split(self, export_cap: np.ndarray) -> dict[Region, np.ndarray]:
+        """Quantity offered per market this week (t), after the export cap (share of exports allowed)."""
+        if self.home_region != Region.CN:
+            return {Region.ROW: self.inventory.copy(), Region.CN: np.zeros(NP)}
+        exp = self.inventory * self.export_share * export_cap
+        return {Region.ROW: exp, Region.CN: self.inventory - exp}
+
+    def after_market(self, sold: dict[Region, np.ndarray], prices: dict[Region, np.ndarray],
+                     rate: float, target_cover: float, export_cost: np.ndarray, export_cap: np.ndarray,
+                     sensitivity: float, reservation: float) -> None:
+        total = np.zeros(NP)
+        for r, q in sold.items():
+            self.sold[r] = q
+            total += q
+        self.inventory = np.maximum(self.inventory - total, 0.0)
+        a = 1.0 / self.sales_memory_weeks
+        self.sales_ema = (1 - a) * self.sales_ema + a * total
+        expected = np.maximum(self.sales_ema, 1e-9)
+        cover = self.inventory / expected
+        markup = rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0)
+        for r in self.ask:
+            # ask around what its market paid over two years, higher when short of stock, lower when long
+            self.ask[r] = self.model.long_memory[r] * (1.0 + markup)
+            # it holds stock rather than sell far below what the market has paid over two years
+            self.ask[r] = np.maximum(self.ask[r], reservation * self.model.long_memory[r])
+        if self.home_region == Region.CN:
+            cn, row = prices[Region.CN], prices[Region.ROW]
+            ok = np.isfinite(cn) & np.isfinite(row) & (export_cap > 0)
+            ratio = np.where(ok, (row - export_cost) / np.where(ok, cn, 1.0), 1.0)
+            ratio = np.clip(ratio, 0.5, 2.0)
+            s = self.export_share
+            w = s * ratio**sensitivity
+            s_new = w / (w + (1 - s))
+            self.export_share = np.clip(0.8 * s + 0.2 * s_new, 0.02, 0.98)
+
+    def adapt(self, prices: np.ndarray) -> None:
+        """Weekly adjustment of utilisation to oxide cover (value-weighted weeks of sales on hand)."""
+        if self.capacity_t_per_week <= 0:
+            return
+        weights = prices * self.separates
+        value_stock = float((self.inventory * weights).sum())
+        value_sales = float((self.sales_ema * weights).sum())
+        target = self.model.world.behaviour.seller_target_cover_weeks
+        cover = value_stock / max(value_sales, 1e-9)
+        self.utilisation = float(np.clip(self.utilisation + 0.02 * (target - cover) / target, 0.3, 1.0))
+
+
+    # -- investment pipeline -------------------------------------------------------------------------------
+    def start_building(self, lead_time_weeks: int, financed_by: str = "") -> bool:
+        if self.status != "planned":
+            return False
+        self.status = "building"
+        self.build_weeks_left = max(0, int(lead_time_weeks))
+        self.financed_by = financed_by
+        return True
+
+    def advance_pipeline(self) -> bool:
+        """Count down construction; returns True in the week the plant comes online."""
+        if self.status != "building":
+            return False
+        self.build_weeks_left -= 1
+        if self.build_weeks_left <= 0:
+            self.status = "operating"
+            self.capacity_t_per_week = self.nameplate_t_per_week
+            self.utilisation = 0.5  # ramp-up
+            return True
+        return False

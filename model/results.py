@@ -1,0 +1,95 @@
+"""Outputs, declared once, and the tidy long table they are collected into.
+
+Every output has a name, a unit and a label (:data:`OUTPUTS`). The model records values with
+:meth:`Recorder.add`; :meth:`Recorder.frame` returns the tidy table with the columns in :data:`COLUMNS`
+(``run_id, scenario, seed, step, date, variable, region, product, value``). ``region`` is the market
+region, buyer state, route corridor, armed group or country the value belongs to (``""`` if none);
+``product`` is the oxide (``""`` if none). Plot code reads labels and units from here, never from the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    name: str
+    unit: str
+    label: str
+    by: str  # what ``region`` holds for this output
+
+
+OUTPUTS: dict[str, Output] = {o.name: o for o in [
+    Output("price", "USD/kg", "Oxide price", "market region"),
+    Output("volume", "t/week", "Traded volume", "market region"),
+    Output("offered", "t/week", "Quantity offered", "market region"),
+    Output("shortage", "t/week", "Unmet need", "buyer state"),
+    Output("consumption", "t/week", "Consumption", "buyer state"),
+    Output("refined_output", "t/week", "Refined oxide output", "country"),
+    Output("china_refined_share", "fraction", "China's share of refined output", ""),
+    Output("myanmar_ore_flow", "t REO/week", "Myanmar ore flow by route", "corridor"),
+    Output("myanmar_ore_to_china", "t REO/week", "Myanmar ore shipped to China", ""),
+    Output("myanmar_share_cn_heavy_feed", "fraction", "Myanmar share of China's heavy-REE feed (Dy content)", ""),
+    Output("ore_price", "USD/kg REO", "Ore price at the mine gate", "mine area"),
+    Output("levy_revenue", "M USD/week", "Armed-group levy revenue", "armed group"),
+    Output("conflict", "level", "Conflict state (0 calm, 1 tense, 2 fighting)", "armed group"),
+    Output("inventory_refiners", "t", "Refiners' oxide inventory", "market region"),
+    Output("inventory_buyers", "t", "Buyers' oxide inventory", "market region"),
+    Output("stockpile", "t", "State stockpile", "state"),
+    Output("capacity_online", "t REO/week", "Refining capacity online", "country"),
+    Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
+    Output("ore_mined", "t REO/week", "Ore mined", "country"),
+]}
+
+COLUMNS = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]
+
+
+class Recorder:
+    """Accumulates rows in plain lists (cheap appends in the hot path)."""
+
+    def __init__(self, run_id: str, scenario: str, seed: int):
+        self.run_id, self.scenario, self.seed = run_id, scenario, seed
+        self.step: list[int] = []
+        self.date: list[dt.date] = []
+        self.variable: list[str] = []
+        self.region: list[str] = []
+        self.product: list[str] = []
+        self.value: list[float] = []
+        self.latest: dict[tuple[str, str, str], float] = {}
+
+    def add(self, step: int, date: dt.date, variable: str, value: float, region: str = "",
+            product: str = "") -> None:
+        if variable not in OUTPUTS:
+            raise KeyError(f"output {variable!r} is not declared in model.results.OUTPUTS")
+        v = float(value)
+        self.step.append(step)
+        self.date.append(date)
+        self.variable.append(variable)
+        self.region.append(region)
+        self.product.append(product)
+        self.value.append(v)
+        self.latest[(variable, region, product)] = v
+
+    def frame(self) -> pd.DataFrame:
+        n = len(self.value)
+        return pd.DataFrame({
+            "run_id": pd.Series([self.run_id] * n, dtype="string"),
+            "scenario": pd.Series([self.scenario] * n, dtype="string"),
+            "seed": pd.Series([self.seed] * n, dtype="int64"),
+            "step": pd.Series(self.step, dtype="int64"),
+            "date": pd.to_datetime(pd.Series(self.date)),
+            "variable": pd.Series(self.variable, dtype="string"),
+            "region": pd.Series(self.region, dtype="string"),
+            "product": pd.Series(self.product, dtype="string"),
+            "value": pd.Series(self.value, dtype="float64"),
+        }, columns=COLUMNS)
+
+
+def series(df: pd.DataFrame, variable: str, region: str = "", product: str = "") -> pd.Series:
+    """One output as a Series indexed by step (a convenience for tests and plots)."""
+    m = (df["variable"] == variable) & (df["region"] == region) & (df["product"] == product)
+    return df.loc[m].set_index("step")["value"]

@@ -1,0 +1,362 @@
+"""Tests for model.market: hand-worked books plus hypothesis properties of the call auction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.market import Clearing, clear, ladder
+
+# ---------------------------------------------------------------- helpers
+
+
+def assert_no_trade(c: Clearing, n_ask: int, n_bid: int) -> None:
+    assert math.isnan(c.price)
+    assert c.volume == 0.0
+    assert c.ask_fill.shape == (n_ask,)
+    assert c.bid_fill.shape == (n_bid,)
+    assert not c.ask_fill.any()
+    assert not c.bid_fill.any()
+
+
+def oracle(ap, aq, bp, bq):
+    """Brute-force rules 1-3 with plain Python loops: (volume, price)."""
+    asks = [(p, q) for p, q in zip(ap, aq, strict=True) if q > 0]
+    bids = [(p, q) for p, q in zip(bp, bq, strict=True) if q > 0]
+    cands = sorted({p for p, _ in asks} | {p for p, _ in bids})
+    rows = []
+    for c in cands:
+        s = sum(q for p, q in asks if p <= c)
+        d = sum(q for p, q in bids if p >= c)
+        rows.append((c, s, d, min(s, d)))
+    vol = max((r[3] for r in rows), default=0.0)
+    if vol <= 0:
+        return 0.0, math.nan
+    best = [r for r in rows if r[3] == vol]
+    imb = min(abs(r[1] - r[2]) for r in best)
+    kept = [r[0] for r in best if abs(r[1] - r[2]) == imb]
+    return vol, 0.5 * (min(kept) + max(kept))
+
+
+# ---------------------------------------------------------------- empty / no trade
+
+
+def test_empty_ask_side():
+    c = clear([], [], [10.0, 12.0], [3.0, 4.0])
+    assert_no_trade(c, 0, 2)
+    assert math.isnan(c.best_ask)
+    assert c.best_bid == 12.0
+    assert c.offered == 0.0
+    assert c.demanded == 7.0
+
+
+def test_empty_bid_side():
+    c = clear([5.0, 6.0], [1.0, 2.0], [], [])
+    assert_no_trade(c, 2, 0)
+    assert c.best_ask == 5.0
+    assert math.isnan(c.best_bid)
+    assert c.offered == 3.0
+    assert c.demanded == 0.0
+
+
+def test_both_sides_empty():
+    c = clear([], [], [], [])
+    assert_no_trade(c, 0, 0)
+    assert math.isnan(c.best_ask) and math.isnan(c.best_bid)
+    assert c.offered == 0.0 and c.demanded == 0.0
+
+
+def test_side_with_only_zero_quantities_is_empty():
+    c = clear([5.0], [0.0], [9.0], [4.0])
+    assert_no_trade(c, 1, 1)
+    assert math.isnan(c.best_ask)
+    assert c.best_bid == 9.0
+
+
+def test_no_crossing_no_trade_but_quotes_reported():
+    c = clear([10.0, 11.0], [5.0, 5.0], [9.0, 8.5], [5.0, 5.0])
+    assert_no_trade(c, 2, 2)
+    assert c.best_ask == 10.0
+    assert c.best_bid == 9.0
+    assert c.offered == 10.0
+    assert c.demanded == 10.0
+
+
+# ---------------------------------------------------------------- hand-worked books
+
+
+def test_single_ask_single_bid_midpoint():
+    c = clear([10.0], [3.0], [20.0], [3.0])
+    assert c.price == 15.0
+    assert c.volume == 3.0
+    np.testing.assert_array_equal(c.ask_fill, [3.0])
+    np.testing.assert_array_equal(c.bid_fill, [3.0])
+
+
+def test_one_seller_several_buyers():
+    # Candidates 4, 5, 7, 8: S = 0, 10, 10, 10; D = 18, 12, 12, 6; min = 0, 10, 10, 6.
+    # V = 10 at p = 5 and p = 7, both with |S - D| = 2 -> price = (5 + 7) / 2 = 6.
+    c = clear([5.0], [10.0], [8.0, 7.0, 4.0], [6.0, 6.0, 6.0])
+    assert c.price == 6.0
+    assert c.volume == 10.0
+    np.testing.assert_allclose(c.ask_fill, [10.0])
+    np.testing.assert_allclose(c.bid_fill, [6.0, 4.0, 0.0])
+    assert c.best_ask == 5.0 and c.best_bid == 8.0
+    assert c.offered == 10.0 and c.demanded == 18.0
+
+
+def test_exact_tie_at_margin_split_pro_rata():
+    # Candidates 10, 12: S = 16, 16; D = 8, 8 -> V = 8, both kept -> price 11.
+    c = clear([10.0, 10.0], [4.0, 12.0], [12.0], [8.0])
+    assert c.price == 11.0
+    assert c.volume == 8.0
+    np.testing.assert_allclose(c.ask_fill, [2.0, 6.0])
+    np.testing.assert_allclose(c.bid_fill, [8.0])
+
+
+def test_bid_side_marginal_level_pro_rata_and_inner_level_full():
+    # Ask 10 @ 5. Bids 4 @ 9 (inner level), 3 @ 7 and 9 @ 7 (marginal level), 5 @ 6.
+    # Candidates 5, 6, 7, 9: S = 10 throughout; D = 21, 21, 16, 4 -> V = 10 at 5, 6, 7;
+    # |S - D| = 11, 11, 6 -> keep 7 only -> price 7. Marginal level gets 6 of 12 -> half each.
+    c = clear([5.0], [10.0], [9.0, 7.0, 6.0, 7.0], [4.0, 3.0, 5.0, 9.0])
+    assert c.price == 7.0
+    assert c.volume == 10.0
+    np.testing.assert_allclose(c.bid_fill, [4.0, 1.5, 0.0, 4.5])
+    np.testing.assert_allclose(c.ask_fill, [10.0])
+
+
+def test_imbalance_rule_selects_inner_price():
+    # Asks 5 @ 1, 5 @ 2; bids 5 @ 3, 2 @ 1.5. Candidates 1, 1.5, 2, 3:
+    # S = 5, 5, 10, 10; D = 7, 7, 5, 5; min = 5 everywhere (all achieve V);
+    # |S - D| = 2, 2, 5, 5 -> keep 1 and 1.5 -> price 1.25 (without the filter it would be 2).
+    c = clear([1.0, 2.0], [5.0, 5.0], [3.0, 1.5], [5.0, 2.0])
+    assert c.price == 1.25
+    assert c.volume == 5.0
+    np.testing.assert_allclose(c.ask_fill, [5.0, 0.0])
+    np.testing.assert_allclose(c.bid_fill, [5.0, 0.0])
+
+
+def test_bid_equals_ask_trades_at_that_price():
+    c = clear([10.0], [5.0], [10.0], [3.0])
+    assert c.price == 10.0
+    assert c.volume == 3.0
+    np.testing.assert_allclose(c.ask_fill, [3.0])
+    np.testing.assert_allclose(c.bid_fill, [3.0])
+
+
+def test_multi_level_both_sides():
+    # Asks 2 @ 1, 3 @ 2, 4 @ 3; bids 3 @ 4, 2 @ 2.5, 5 @ 1.
+    # Candidates 1, 2, 2.5, 3, 4: S = 2, 5, 5, 9, 9; D = 10, 5, 5, 3, 3;
+    # min = 2, 5, 5, 3, 3 -> V = 5 at 2 and 2.5 (|S - D| = 0 both) -> price 2.25.
+    c = clear([3.0, 1.0, 2.0], [4.0, 2.0, 3.0], [1.0, 4.0, 2.5], [5.0, 3.0, 2.0])
+    assert c.price == 2.25
+    assert c.volume == 5.0
+    np.testing.assert_allclose(c.ask_fill, [0.0, 2.0, 3.0])
+    np.testing.assert_allclose(c.bid_fill, [0.0, 3.0, 2.0])
+
+
+def test_zero_and_negative_quantities_ignored():
+    base = clear([5.0], [10.0], [8.0, 7.0], [6.0, 6.0])
+    c = clear([5.0, 1.0, 2.0], [10.0, 0.0, -3.0], [8.0, 100.0, 7.0, 50.0], [6.0, -1.0, 6.0, 0.0])
+    assert c.price == base.price == 6.0
+    assert c.volume == base.volume == 10.0
+    np.testing.assert_allclose(c.ask_fill, [10.0, 0.0, 0.0])
+    np.testing.assert_allclose(c.bid_fill, [6.0, 0.0, 4.0, 0.0])
+    # Ignored orders do not count towards quotes or totals either.
+    assert c.best_ask == 5.0
+    assert c.best_bid == 8.0
+    assert c.offered == 10.0
+    assert c.demanded == 12.0
+
+
+def test_accepts_lists_and_integer_arrays_and_zero_price():
+    c = clear(np.array([0, 2]), np.array([1, 1]), (3,), [2])
+    # Candidates 0, 2, 3: S = 1, 2, 2; D = 2, 2, 2 -> V = 2 at 2 and 3 (|S - D| = 0) -> 2.5.
+    assert c.volume == 2.0
+    assert c.price == 2.5
+    assert c.ask_fill.dtype == np.float64
+    np.testing.assert_allclose(c.ask_fill, [1.0, 1.0])
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (([1.0, 2.0], [1.0], [3.0], [1.0]), "mismatched lengths.*ask"),
+        (([1.0], [1.0], [3.0], [1.0, 2.0]), "mismatched lengths.*bid"),
+        (([-1.0], [1.0], [3.0], [1.0]), "negative ask price"),
+        (([1.0], [1.0], [-3.0], [1.0]), "negative bid price"),
+        (([math.nan], [1.0], [3.0], [1.0]), "non-finite ask price"),
+        (([1.0], [1.0], [math.inf], [1.0]), "non-finite bid price"),
+        (([1.0], [math.nan], [3.0], [1.0]), "nan ask quantity"),
+        (([1.0], [1.0], [3.0], [math.nan]), "nan bid quantity"),
+        (([1.0], [math.inf], [3.0], [1.0]), "infinite ask quantity"),
+        (([[1.0]], [[1.0]], [3.0], [1.0]), "1-D"),
+    ],
+)
+def test_invalid_inputs_raise(args, match):
+    with pytest.raises(ValueError, match=match):
+        clear(*args)
+
+
+def test_negative_price_rejected_even_on_ignored_order():
+    with pytest.raises(ValueError, match="negative ask price"):
+        clear([1.0, -2.0], [1.0, 0.0], [3.0], [1.0])
+
+
+# ---------------------------------------------------------------- properties
+
+GRID = [0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 5.0, 7.5, 10.0]
+prices_st = st.one_of(st.sampled_from(GRID), st.floats(0.0, 20.0, allow_nan=False))
+qty_st = st.one_of(
+    st.just(0.0),
+    st.floats(-5.0, 0.0, allow_nan=False),
+    st.floats(1e-3, 100.0, allow_nan=False),
+)
+int_qty_st = st.integers(-2, 20).map(float)  # integer quantities: sums are exact in float
+
+
+@st.composite
+def books(draw, qty=qty_st):
+    na = draw(st.integers(0, 12))
+    nb = draw(st.integers(0, 12))
+    ap = np.array(draw(st.lists(prices_st, min_size=na, max_size=na)), dtype=float)
+    aq = np.array(draw(st.lists(qty, min_size=na, max_size=na)), dtype=float)
+    bp = np.array(draw(st.lists(prices_st, min_size=nb, max_size=nb)), dtype=float)
+    bq = np.array(draw(st.lists(qty, min_size=nb, max_size=nb)), dtype=float)
+    return ap, aq, bp, bq
+
+
+@settings(max_examples=400, deadline=None)
+@given(books())
+def test_property_invariants(book):
+    ap, aq, bp, bq = book
+    c = clear(ap, aq, bp, bq)
+    scale = max(1.0, c.offered, c.demanded)
+    tol = 1e-9 * scale
+
+    assert c.ask_fill.shape == ap.shape and c.bid_fill.shape == bp.shape
+    assert c.volume >= 0.0
+    assert c.ask_fill.sum() == pytest.approx(c.volume, abs=tol)
+    assert c.bid_fill.sum() == pytest.approx(c.volume, abs=tol)
+    assert np.all(c.ask_fill >= 0.0) and np.all(c.bid_fill >= 0.0)
+    assert np.all(c.ask_fill <= np.maximum(aq, 0.0))
+    assert np.all(c.bid_fill <= np.maximum(bq, 0.0))
+
+    vol, _ = oracle(ap, aq, bp, bq)
+    assert c.volume == pytest.approx(vol, abs=tol)
+
+    if c.volume == 0.0:
+        assert math.isnan(c.price)
+        assert not c.ask_fill.any() and not c.bid_fill.any()
+    else:
+        assert math.isfinite(c.price)
+        assert c.best_ask <= c.price <= c.best_bid
+        assert np.all(ap[c.ask_fill > 0] <= c.price)
+        assert np.all(bp[c.bid_fill > 0] >= c.price)
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(qty=int_qty_st))
+def test_property_price_matches_bruteforce_rule(book):
+    ap, aq, bp, bq = book
+    c = clear(ap, aq, bp, bq)
+    vol, price = oracle(ap, aq, bp, bq)
+    assert c.volume == vol
+    if math.isnan(price):
+        assert math.isnan(c.price)
+    else:
+        assert c.price == price
+
+
+@settings(max_examples=300, deadline=None)
+@given(books(), st.randoms(use_true_random=False))
+def test_property_order_independence(book, rnd):
+    ap, aq, bp, bq = book
+    pa = np.array(rnd.sample(range(ap.size), ap.size), dtype=int)
+    pb = np.array(rnd.sample(range(bp.size), bp.size), dtype=int)
+    c = clear(ap, aq, bp, bq)
+    cp = clear(ap[pa], aq[pa], bp[pb], bq[pb])
+    tol = 1e-9 * max(1.0, c.offered, c.demanded)
+    if math.isnan(c.price):
+        assert math.isnan(cp.price)
+    else:
+        assert cp.price == pytest.approx(c.price, rel=1e-12, abs=1e-12)
+    assert cp.volume == pytest.approx(c.volume, abs=tol)
+    # permuted fill j belongs to original order pa[j]
+    np.testing.assert_allclose(cp.ask_fill, c.ask_fill[pa], atol=tol)
+    np.testing.assert_allclose(cp.bid_fill, c.bid_fill[pb], atol=tol)
+
+
+# ---------------------------------------------------------------- ladder
+
+
+def test_ladder_ask_shape_prices_and_totals():
+    p, q = ladder(100.0, 50.0)
+    assert p.shape == q.shape == (5,)
+    np.testing.assert_allclose(p, [95.0, 97.5, 100.0, 102.5, 105.0])
+    np.testing.assert_allclose(q, [10.0] * 5)
+    assert q.sum() == pytest.approx(50.0)
+    assert np.all(np.diff(p) > 0)
+
+
+def test_ladder_bid_same_band_descending():
+    pa, qa = ladder(20.0, 9.0, n=3, spread=0.5, side="ask")
+    pb, qb = ladder(20.0, 9.0, n=3, spread=0.5, side="bid")
+    np.testing.assert_allclose(pa, [15.0, 20.0, 25.0])
+    np.testing.assert_allclose(pb, [25.0, 20.0, 15.0])
+    np.testing.assert_allclose(qb, [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(qa, qb)
+    assert np.all(np.diff(pb) < 0)
+
+
+def test_ladder_single_step_and_zero_spread_and_zero_qty():
+    p, q = ladder(7.0, 4.0, n=1)
+    np.testing.assert_array_equal(p, [7.0])
+    np.testing.assert_array_equal(q, [4.0])
+    p, q = ladder(7.0, 0.0, n=4, spread=0.0)
+    np.testing.assert_array_equal(p, [7.0] * 4)
+    np.testing.assert_array_equal(q, [0.0] * 4)
+
+
+def test_ladder_prices_positive_near_max_spread():
+    p, _ = ladder(1.0, 1.0, n=11, spread=1.999)
+    assert p.min() == pytest.approx(0.0005)
+    assert np.all(p > 0)
+    assert p.max() == pytest.approx(1.9995)
+
+
+def test_ladder_feeds_clear():
+    ap, aq = ladder(10.0, 10.0, side="ask")
+    bp, bq = ladder(10.0, 10.0, side="bid")
+    c = clear(ap, aq, bp, bq)
+    # Identical bands: candidates 9.5..10.5, S = 2,4,6,8,10, D = 10,8,6,4,2 -> V = 6 at 10.0.
+    assert c.volume == pytest.approx(6.0)
+    assert c.price == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"level": 0.0, "qty": 1.0}, "level"),
+        ({"level": -1.0, "qty": 1.0}, "level"),
+        ({"level": math.nan, "qty": 1.0}, "level"),
+        ({"level": math.inf, "qty": 1.0}, "level"),
+        ({"level": 1.0, "qty": -1.0}, "qty"),
+        ({"level": 1.0, "qty": math.nan}, "qty"),
+        ({"level": 1.0, "qty": 1.0, "n": 0}, "n must be"),
+        ({"level": 1.0, "qty": 1.0, "n": 2.5}, "n must be"),
+        ({"level": 1.0, "qty": 1.0, "spread": 2.0}, "spread"),
+        ({"level": 1.0, "qty": 1.0, "spread": -0.1}, "spread"),
+        ({"level": 1.0, "qty": 1.0, "side": "buy"}, "side"),
+    ],
+)
+def test_ladder_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ladder(**kwargs)
