@@ -8,7 +8,7 @@ Rules (mechanism M5):
   the start)^0.5, within 0.5-2 x base, a quarter of the way each week, so booms are taxed harder.
 - **Fighting.** In a fighting week a share ``halt_share_fighting`` of its sites stops (drawn per site)
   and each road it controls is blocked with probability one half.
-- **Orders.** A halt order (a seizure, a ban on mining) stops all its sites until lifted.
+- **Orders.** A halt order (a ban on mining, seed F15) stops the ordered sites each week it lasts.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class ArmedGroup(mesa.Agent):
         self.base_levy = spec.levy_usd_per_kg
         self.levy = spec.levy_usd_per_kg
         self.conflict = Conflict[spec.conflict_start.upper()]
-        self.halt_orders: set[str] = set()  # reasons for a full halt of its sites
+        self.forced_conflict: str | None = None  # set by a scripted escalation while it lasts
+        self.ordered_halts: np.ndarray = np.zeros(0, dtype=int)  # sites halted by order this week
         self.revenue_usd = 0.0  # this week
         self.revenue_total_usd = 0.0
         self.ref_ore_price = np.nan
@@ -54,7 +55,9 @@ class ArmedGroup(mesa.Agent):
         """Stage 3: conflict transition, levy update, site halts and road blocks."""
         s = self.spec
         u = rng.random()
-        if self.conflict == Conflict.CALM and u < s.p_escalate:
+        if self.forced_conflict is not None:
+            self.conflict = Conflict[self.forced_conflict.upper()]
+        elif self.conflict == Conflict.CALM and u < s.p_escalate:
             self.conflict = Conflict.TENSE
         elif self.conflict == Conflict.TENSE:
             if u < s.p_fight:
@@ -73,12 +76,12 @@ class ArmedGroup(mesa.Agent):
 
         sites = self.sites
         fleet = self.model.fleet
-        if self.halt_orders:
-            fleet.halted[sites] = True
-        elif self.conflict == Conflict.FIGHTING:
+        if self.conflict == Conflict.FIGHTING:
             fleet.halted[sites] = rng.random(sites.size) < s.halt_share_fighting
         else:
             fleet.halted[sites] = False
+        fleet.halted[self.ordered_halts] = True
+        self.ordered_halts = np.zeros(0, dtype=int)
         routes = self.model.routes
         blocks = rng.random(len(self.edges)) < 0.5
         for e, b in zip(self.edges, blocks, strict=True):
@@ -86,6 +89,10 @@ class ArmedGroup(mesa.Agent):
                 routes.close(e, f"fighting:{self.gid}")
             else:
                 routes.reopen(e, f"fighting:{self.gid}")
+
+    def halt_sites(self, sites: np.ndarray) -> None:
+        """Order these sites to stop this week (a halt policy calls this each week it lasts)."""
+        self.ordered_halts = np.union1d(self.ordered_halts, sites).astype(int)
 
     def collect(self, usd: float) -> None:
         self.revenue_usd += usd

@@ -4,14 +4,16 @@ Each buyer turns its magnet demand (t/yr) into weekly element needs with its cur
 of magnet, and bids in its region's oxide market (China-domestic for Chinese buyers, ex-China otherwise).
 
 Rules:
-- **Quantity.** It bids for this week's need plus a quarter of the gap to its target cover; above target
-  it bids less. The target is ``target_cover_weeks`` of need, scaled by a *scare* factor: a week in which its stock is below 60 % of its normal cover raises its target by
-  25 % (to at most 1.5x); the scare fades by 5 % a week once stock recovers. Precautionary buying is what
-  turns a supply cut into a price spike (seed F16).
-- **Price.** It bids around what its market has paid over two years (its long memory), raised by
-  ``buyer_urgency`` x the relative cover shortfall (lowered when above target, at most by half the
-  urgency), never above its willingness to pay. Price then tracks the stocks-to-use ratio, the
-  regularity of storable commodities, and a lasting shortage moves it only as far as stocks fall: the price at which the
+- **Quantity.** It bids for this week's need plus a quarter of the gap to its target cover
+  (``target_cover_weeks`` of need); above target it bids less.
+- **Forward look.** It reads its market's supply outlook (``RareEarthModel.supply_outlook``: ore
+  arriving at the region's plants and quantity offered, each this fortnight over its half-year average)
+  and counts ``buyer_forward_weeks`` of need x (outlook - 1) as already in (or out of) its stock, so a
+  supply cut raises its bids before its shelves empty.
+- **Price.** It bids what its market has paid over two years (its long memory), raised by
+  ``buyer_urgency`` x the relative cover shortfall (lowered when overstocked, by at most a quarter of
+  the urgency), never above its willingness to pay. Price then tracks the stocks-to-use ratio, the
+  regularity of storable commodities: the price at which the
   element would cost half the value of the magnet it goes into. Dy and Tb are a small share of a
   motor's cost, so that cap is high: short-run demand is inelastic (FACTS L5).
 - **Consumption and shortage.** It uses its need from inventory; what is missing is recorded as
@@ -38,10 +40,6 @@ if TYPE_CHECKING:
 NP = len(PRODUCTS)
 WTP_SHARE_OF_MAGNET_VALUE = 0.5
 LONG_MEMORY_WEEKS = 104.0
-SCARE_COVER = 0.6  # stock below this share of its normal cover scares a buyer
-SCARE_STEP = 0.25  # ... and raises its target cover by this factor per week
-SCARE_MAX = 1.5
-SCARE_DECAY = 0.05  # the scare fades by this share per week once bids fill again
 
 
 class Buyer(mesa.Agent):
@@ -68,24 +66,26 @@ class Buyer(mesa.Agent):
         self.paid = np.zeros(NP)
         self.consumed = np.zeros(NP)
         self.shortage = np.zeros(NP)
-        self.scare = np.ones(NP)
         self.bid_qty = np.zeros(NP)
 
     def need(self) -> np.ndarray:
         """Element oxide needed this week, t."""
         return self.magnet_t_per_week * self.model.demand_multiplier * self.content
 
-    def target_weeks(self) -> np.ndarray:
-        """Weeks of need it wants on hand (more while scared)."""
-        return self.target_cover * self.scare
+    def target_weeks(self) -> float:
+        """Weeks of need it wants on hand."""
+        return self.target_cover
 
     def bid(self, urgency: float) -> tuple[np.ndarray, np.ndarray]:
         """Bid level (USD/kg) and quantity (t) per product for this week."""
         need = self.need()
         target = need * self.target_weeks()
-        gap = np.where(target > 0, (target - self.inventory) / np.maximum(target, 1e-12), 0.0)
+        # forward look: read the market's supply outlook and count weeks of the change as already come
+        outlook = self.model.supply_outlook(self.region)
+        ahead = self.inventory + self.model.behaviour.buyer_forward_weeks * need * (outlook - 1.0)
         qty = np.maximum(need + 0.25 * (target - self.inventory), 0.0)
-        level = self.long_price * (1.0 + urgency * np.clip(gap, -0.5, 1.0))
+        gap = np.where(target > 0, (target - ahead) / np.maximum(target, 1e-12), 0.0)
+        level = self.long_price * (1.0 + urgency * np.clip(gap, -0.25, 1.0))
         self.bid_qty = qty
         return np.minimum(level, self.wtp), qty
 
@@ -93,10 +93,6 @@ class Buyer(mesa.Agent):
         self.bought = qty
         self.paid = cost
         self.inventory = self.inventory + qty
-        # precautionary buying: a buyer whose stock runs low raises its target cover
-        low = self.inventory < SCARE_COVER * self.need() * self.target_cover
-        self.scare = np.where(low, np.minimum(self.scare + SCARE_STEP, SCARE_MAX),
-                              1.0 + (self.scare - 1.0) * (1.0 - SCARE_DECAY))
 
     def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float) -> None:
         need = self.need()

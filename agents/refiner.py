@@ -11,8 +11,12 @@ Rules (rates in :class:`model.params.Behaviour`):
   its oxide inventory (value-weighted weeks of sales) is above target and rises when below: a plant
   sitting on unsold oxide stops buying ore.
 - **Selling** (coverage rule, as in GCMat): it asks what its market has paid over two years, marked up
-  by ``seller_markup_rate`` x (target cover - cover) / target cover (clipped to +-1), so a seller running
-  short asks more and one sitting on stock undercuts. It offers its inventory as a short ladder around
+  by ``seller_markup_rate`` x the relative cover shortfall (x ``seller_markup_cap`` when short, so an
+  empty shelf asks up to rate x cap more; at most ``seller_markup_rate`` less when overstocked): a
+  seller running short asks more and one sitting on stock undercuts. Cover looks ahead: stock plus ``seller_forward_weeks`` of
+  expected sales x (supply outlook - 1), where the outlook is the market's published supply signal
+  (``RareEarthModel.supply_outlook``), so plants raise asks when ore stops arriving, before shelves
+  are empty (seed F16). It offers its inventory as a short ladder around
   that level.
 - **Home or export.** A Chinese plant splits its offers between the China-domestic and the ex-China
   market by a replicator rule: the export share grows with the ratio of the ex-China price (net of export
@@ -65,6 +69,8 @@ class Refiner(mesa.Agent):
         self.feed_sanctioned = 0.0  # t REO of feed from sanctioned entities
         self.inventory = np.zeros(NP)
         self.sales_ema = np.zeros(NP)
+        self.output_ema = np.zeros(NP)
+        self.ore_short = self.ore_long = 0.0
         prices = model.initial_prices
         self.ask = {r: prices[r].copy() for r in model.regions_for(self)}
         self.export_share = np.full(NP, 0.5 if self.home_region == Region.CN else 0.0)
@@ -86,21 +92,31 @@ class Refiner(mesa.Agent):
         self.feed_audited = self.feed_reo
         weekly = basket * cap * self.recovery * self.separates
         self.sales_ema = weekly.copy()
+        self.output_ema = weekly.copy()
+        self.ore_short = self.ore_long = cap
         self.inventory = weekly * model.world.behaviour.seller_target_cover_weeks
 
     # -- ore side -----------------------------------------------------------------------------------------
     def expected_price(self, model: RareEarthModel) -> np.ndarray:
-        """Expected realised oxide price (USD/kg) over the markets this plant sells to."""
+        """Expected realised oxide price (USD/kg) over the markets this plant sells to (a price floor
+        covering its country lifts it)."""
         cn = model.price_memory[Region.CN]
         row = model.price_memory[Region.ROW] - model.export_cost * (self.home_region == Region.CN)
         if self.home_region == Region.CN:
             s = self.export_share * model.rules.export_cap_fraction()
-            return (1 - s) * cn + s * np.maximum(row, 0.0)
-        return model.price_memory[Region.ROW]
+            price = (1 - s) * cn + s * np.maximum(row, 0.0)
+        else:
+            price = model.price_memory[Region.ROW]
+        floor = model.rules.floor_for(self.country)
+        return price if floor is None else np.maximum(price, floor)
+
+    def unit_cost(self) -> float:
+        """Processing cost per kg ore REO, with any audit cost its state requires."""
+        return self.processing_cost + self.model.rules.audit_cost.get(self.country, 0.0)
 
     def netback(self, basket: np.ndarray, prices: np.ndarray) -> float:
         """Value of one kg of ore REO to this plant, USD/kg."""
-        return float((basket * self.separates * prices).sum() * self.recovery - self.processing_cost)
+        return float((basket * self.separates * prices).sum() * self.recovery - self.unit_cost())
 
     def ore_wanted(self) -> float:
         """Ore it bids for this week: planned processing plus a quarter of the gap to its feed target."""
@@ -153,11 +169,18 @@ class Refiner(mesa.Agent):
         a = 1.0 / self.sales_memory_weeks
         self.sales_ema = (1 - a) * self.sales_ema + a * total
         expected = np.maximum(self.sales_ema, 1e-9)
-        cover = self.inventory / expected
-        markup = rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0)
+        # forward cover: stock plus what the published supply outlook of its market adds or removes
+        # over the next seller_forward_weeks, in weeks of sales; when ore stops arriving in its region,
+        # a plant asks more at once, before its shelves empty (seed F16)
+        outlook = self.model.supply_outlook(self.home_region)
+        ahead = self.inventory + self.model.behaviour.seller_forward_weeks * self.sales_ema * (outlook - 1.0)
+        cover = np.maximum(ahead, 0.0) / expected
+        # stocks-to-use: ask the two-year price marked up by the relative cover shortfall
+        b = self.model.behaviour
+        markup = 1.0 + rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0) * np.where(
+            cover < target_cover, b.seller_markup_cap, 1.0)
         for r in self.ask:
-            # ask around what its market paid over two years, higher when short of stock, lower when long
-            self.ask[r] = self.model.long_memory[r] * (1.0 + markup)
+            self.ask[r] = self.model.long_memory[r] * markup
             # it holds stock rather than sell far below what the market has paid over two years
             self.ask[r] = np.maximum(self.ask[r], reservation * self.model.long_memory[r])
         if self.home_region == Region.CN:

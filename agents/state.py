@@ -45,13 +45,39 @@ class State(mesa.Agent):
         self.stock_bought = np.zeros(NP)
         self.stock_released = np.zeros(NP)
         self.stock_spent_usd = 0.0
+        self.stock_bought_4w = np.zeros(NP)
         self.cost_of_capital = {}  # project id -> concessional rate from financing
+        self.licence_tightening = 1.0  # multiplier on its export-licence approvals (its own rule)
+        self.tightened_until = -1
 
     # -- stage 2 -----------------------------------------------------------------------------------------
     def act(self) -> None:
-        if self.spec.bloc == "china" and self.model.behaviour.china_quota_rule:
-            self.manage_quota()
+        if self.spec.bloc == "china":
+            if self.model.behaviour.china_quota_rule:
+                self.manage_quota()
+            self.react_to_rivals()
         self.select_projects()
+
+    def react_to_rivals(self) -> None:
+        """China's leverage rule (mechanism M2): when rival states' stockpile agencies bought more than
+        ``rival_stockpile_trigger_weeks`` weeks of their Dy/Tb use in the past four weeks, or a rival's
+        sanction is in force, China halves licence approvals for the next 13 weeks. It only matters
+        while China has an export-licence regime in force."""
+        m = self.model
+        k = [PRODUCTS.index(Product.DY), PRODUCTS.index(Product.TB)]
+        bought, use = 0.0, 0.0
+        for s in m.states:
+            if s.spec.bloc != "china":
+                bought += float(s.stock_bought_4w[k].sum())
+                use += float(s.consumption_per_week()[k].sum())
+        sanction = any(type(p).__name__ == "Sanction" for p in m.active)
+        triggered = (use > 0 and bought > m.behaviour.rival_stockpile_trigger_weeks * use) or sanction
+        now = int(m.steps)
+        if triggered and now > self.tightened_until:
+            if self.tightened_until < now - 1:
+                m.log_event(f"{self.name} tightens export licences in response to rivals")
+            self.tightened_until = now + 13
+        self.licence_tightening = 0.5 if now <= self.tightened_until else 1.0
 
     def manage_quota(self) -> None:
         """China's mining quota (FACTS B1: 270 kt in 2024) leans against domestic NdPr price swings.
@@ -88,7 +114,7 @@ class State(mesa.Agent):
             if plant.status != "planned" or plant.spec.sponsor_state != self.sid:
                 continue
             if self.project_margin_musd(plant) > self.capital_charge_musd(plant):
-                lead = plant.spec.lead_time_weeks * self.model.rules.lead_time_factor
+                lead = plant.spec.lead_time_weeks * self.model.rules.lead_time_factor_for(plant.country)
                 if plant.start_building(round(lead), financed_by=""):
                     self.model.log_event(f"{self.name} starts building {plant.spec.name} "
                                          f"(online in {round(lead)} weeks)")
@@ -104,22 +130,24 @@ class State(mesa.Agent):
         mandate = self.stock_mandate
         if not mandate:
             return zeros, zeros, zeros, zeros
-        target = self.consumption_per_week() * mandate["target_weeks"]
-        ref = self.model.initial_prices[self.region]
+        target = self.consumption_per_week() * mandate["target_weeks"] * mandate["mask"]
+        ref = mandate["reference"]
         buy_below = ref * mandate["buy_below_ratio"]
         release_above = ref * mandate["release_above_ratio"]
         p = np.where(np.isfinite(prices), prices, ref)
         gap = np.maximum(target - self.stockpile, 0.0)
-        buy_qty = np.where((p < buy_below) & (mandate["budget_left_usd"] > 0),
-                           gap / max(mandate["fill_weeks"], 1.0), 0.0)
         release = (p > release_above) | (shortage_signal > mandate["shortage_trigger"])
+        buy_qty = np.where((p < buy_below) & (mandate["budget_left_usd"] > 0) & ~release,
+                           gap / max(mandate["fill_weeks"], 1.0), 0.0)
         ask_qty = np.where(release, self.stockpile / max(mandate["release_weeks"], 1.0), 0.0)
-        return buy_below, buy_qty, p * 0.98, ask_qty
+        # it sells just under the going price, and never bids above its trigger
+        return buy_below, buy_qty, np.maximum(p * 0.95, 1e-6), ask_qty
 
     def settle_stock(self, bought: np.ndarray, sold: np.ndarray, price: np.ndarray) -> None:
         self.stockpile = np.maximum(self.stockpile + bought - sold, 0.0)
         self.stock_bought = bought
         self.stock_released = sold
+        self.stock_bought_4w = 0.75 * self.stock_bought_4w + bought
         cost = float(np.nansum(bought * np.nan_to_num(price)) * 1000)
         self.stock_spent_usd += cost
         if self.stock_mandate:

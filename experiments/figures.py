@@ -1,21 +1,81 @@
-"""Figures drawn from result tables only (never a live model); labels and units come from the schema."""
+"""Figures drawn from result tables only (never a live model); labels and units come from the schema.
+
+One function per figure type; each takes a tidy table (one run, several seeds or a whole sweep of one
+scenario) and returns a :class:`matplotlib.figure.Figure`:
+
+=====================  ==================================================================================
+``price_paths``        oxide prices, China-domestic vs ex-China, one panel per product
+``spread_ratio``       ex-China / China-domestic price ratio per product (the export-control wedge, M2)
+``ore_flows``          Myanmar ore flows by route (corridor), with the total
+``shortage``           unmet need by buyer state, one panel per product
+``capacity_buildout``  refining capacity online, China and ex-China by country
+``scenario_comparison``  one output across scenarios (takes ``{scenario: table}``)
+``morris_chart`` / ``sobol_chart``  sensitivity indices (take the index tables of experiments.sensitivity)
+=====================  ==================================================================================
+
+Where a table holds several runs, lines are the median over runs and the shaded band the 10-90 %
+range. Styles are for print: every series differs by line style and marker as well as colour (colour-blind
+safe Okabe-Ito palette), so figures read in greyscale. :func:`save` writes PDF, SVG and 300-dpi PNG;
+:func:`make_figures` draws the whole set for every scenario found in a results folder (``ree run``,
+``ree run-all`` or ``ree sweep`` output).
+"""
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from model.results import OUTPUTS  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 PRODUCT_ORDER = ["NdPr", "Dy", "Tb"]
 REGION_STYLE = {"CN": {"color": "#b2182b", "linestyle": "-"}, "ROW": {"color": "#2166ac", "linestyle": "--"}}
+REGION_LABEL = {"CN": "China-domestic", "ROW": "ex-China"}
+QUANTILES = (0.1, 0.9)
+FORMATS = ("pdf", "svg", "png")
+DPI = 300
+
+# Okabe-Ito, ordered so neighbours also differ in lightness; with line styles and markers for greyscale
+PALETTE = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"]
+LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1.5, 1, 1.5, 1, 1.5)), (0, (8, 2)), (0, (1, 1)), (0, (3, 1, 1, 1))]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+STYLE = {
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "legend.fontsize": 7.5,
+    "figure.titlesize": 9.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.3,
+    "lines.markersize": 3.5,
+    "legend.frameon": False,
+    "pdf.fonttype": 42,  # TrueType in PDFs (journals ask for it)
+    "svg.fonttype": "none",  # text stays text in SVG
+}
+WIDTH_IN = 7.2  # double-column width
 
 
+# ----------------------------------------------------------------------------------------- aggregation
 def band(df: pd.DataFrame, variable: str, by: list[str], q: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
     """Median and a quantile band over seeds (run_id) per date and ``by`` columns."""
     d = df[df["variable"] == variable]
@@ -26,28 +86,522 @@ def band(df: pd.DataFrame, variable: str, by: list[str], q: tuple[float, float] 
     return out.reset_index()
 
 
+def ensemble(df: pd.DataFrame, variable: str, by: Sequence[str] = (), fill: float | None = None,
+             smooth_weeks: int = 1, q: tuple[float, float] = QUANTILES) -> pd.DataFrame:
+    """Median, ``q`` band and run count per date and ``by`` columns, over runs (``run_id``).
+
+    Unlike :func:`band`, values are first summed over the dimensions not in ``by`` (e.g. shortage over
+    products when ``by=["region"]``), each run is completed to the full date x ``by`` grid (missing rows
+    become ``fill``, e.g. 0 for a flow not recorded in a week without flow) and optionally smoothed with
+    a trailing ``smooth_weeks`` moving average, so every run weighs the same in every week.
+    """
+    by = list(by)
+    cols = ["date", *by, "median", "lo", "hi", "n"]
+    d = df[df["variable"] == variable]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    wide = d.groupby(["date", *by, "run_id"], observed=True)["value"].sum(min_count=1).unstack("run_id")
+    if by:
+        combos = d[by].drop_duplicates().sort_values(by)
+        dates = np.sort(d["date"].unique())
+        full = pd.MultiIndex.from_tuples([(t, *c) for t in dates for c in combos.itertuples(index=False)],
+                                         names=["date", *by])
+        wide = wide.reindex(full)
+    if fill is not None:
+        wide = wide.fillna(fill)
+    if smooth_weeks > 1:
+        if by:
+            wide = wide.sort_index(level=[*by, "date"])
+            wide = wide.groupby(level=by, group_keys=False).apply(
+                lambda g: g.rolling(smooth_weeks, min_periods=1).mean())
+        else:
+            wide = wide.sort_index().rolling(smooth_weeks, min_periods=1).mean()
+    arr = wide.to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (a run shorter than the others)
+        out = pd.DataFrame({"median": np.nanmedian(arr, axis=1), "lo": np.nanquantile(arr, q[0], axis=1),
+                            "hi": np.nanquantile(arr, q[1], axis=1),
+                            "n": np.isfinite(arr).sum(axis=1)}, index=wide.index)
+    return out.reset_index().sort_values(["date", *by]).reset_index(drop=True)[cols]
+
+
+def price_ratio(df: pd.DataFrame) -> pd.DataFrame:
+    """Derived tidy rows ``variable="price_ratio"``: ex-China / China-domestic price per run and product."""
+    d = df[(df["variable"] == "price") & df["region"].isin(["CN", "ROW"])]
+    w = d.pivot_table(index=["run_id", "date", "product"], columns="region", values="value", aggfunc="first")
+    if not {"CN", "ROW"} <= set(w.columns):
+        return pd.DataFrame(columns=["run_id", "date", "variable", "region", "product", "value"])
+    r = (w["ROW"] / w["CN"]).rename("value").reset_index()
+    r["variable"], r["region"] = "price_ratio", ""
+    return r
+
+
+# -------------------------------------------------------------------------------------------- styling
+def series_style(i: int, color: str | None = None) -> dict:
+    """The i-th series style: colour, line style and marker differ together (greyscale-safe)."""
+    return {"color": color or PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "white", "markeredgewidth": 0.9}
+
+
+def axis_label(variable: str, suffix: str = "") -> str:
+    """``Label (unit)`` from :data:`model.results.OUTPUTS` (the unit on a second line if long)."""
+    o = OUTPUTS[variable]
+    return _label(f"{o.label}{suffix}", o.unit)
+
+
+def _label(text: str, unit: str) -> str:
+    return f"{text}\n({unit})" if len(text) + len(unit) > 26 else f"{text} ({unit})"
+
+
+@cache
+def _state_names() -> dict[str, str]:
+    """Display names of states/countries from the default world file (data, not a live model)."""
+    try:
+        from model.params import DEFAULT_WORLD, _read_toml
+
+        raw = _read_toml(DEFAULT_WORLD)
+        return {s["id"]: s["name"].split(" (")[0] for s in raw.get("states", [])}
+    except Exception:  # noqa: BLE001 - names are cosmetic; fall back to the codes
+        return {}
+
+
+def pretty(name: str, market: bool = False) -> str:
+    """A display name for a state, country or corridor code (``market``: CN/ROW as market regions)."""
+    if market and name in REGION_LABEL:
+        return REGION_LABEL[name]
+    if name in _state_names():
+        return _state_names()[name]
+    return (name or "other").replace("_", " ").capitalize()
+
+
+def _markevery(n: int, i: int, k: int = 9) -> tuple[int, int]:
+    step = max(1, n // k)
+    return (int(i * step / 3) % step, step)
+
+
+def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _date_axis(ax) -> None:
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, show_offset=False))
+    ax.set_xlabel("Date (calendar week)")
+
+
+def _draw(ax, s: pd.DataFrame, label: str, style: dict, show_band: bool, idx: int = 0,
+          drawstyle: str = "default") -> None:
+    """One median line with its band; markers thinned so they tag the line without cluttering it."""
+    if s.empty:
+        return
+    x = pd.to_datetime(s["date"])
+    ax.plot(x, s["median"], label=label, markevery=_markevery(len(s), idx), drawstyle=drawstyle, **style)
+    if show_band:
+        ax.fill_between(x, s["lo"], s["hi"], color=style["color"], alpha=0.16, linewidth=0,
+                        step="post" if drawstyle == "steps-post" else None)
+
+
+def _n_runs(df: pd.DataFrame) -> int:
+    return int(df["run_id"].nunique()) if "run_id" in df else 1
+
+
+def _band_handle(n: int) -> Patch:
+    return Patch(facecolor="0.6", alpha=0.35, linewidth=0, label=f"10–90 % of {n} runs")
+
+
+def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "", legend_ax=None,
+            ncols: int | None = None) -> Figure:
+    """Date axes, one legend outside the panels (with the band's meaning), and the title line."""
+    n = _n_runs(df)
+    for ax in axes:
+        _date_axis(ax)
+    lax = legend_ax if legend_ax is not None else axes[0]
+    h, labels = lax.get_legend_handles_labels()
+    if n > 1 and h:
+        band_patch = _band_handle(n)
+        h, labels = [*h, band_patch], [*labels, band_patch.get_label()]
+    if h:
+        width = 5 if len(axes) > 1 else 3
+        fig.legend(h, labels, loc="outside lower center", ncols=ncols or min(len(h), width))
+    parts = [p for p in (title, note) if p]
+    if parts:
+        fig.suptitle(" · ".join(parts))
+    return fig
+
+
+def _style_context():
+    return matplotlib.rc_context(STYLE)
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.35")
+
+
+# ------------------------------------------------------------------------------------------- figures
+def price_paths(df: pd.DataFrame, title: str = "", products: Sequence[str] = PRODUCT_ORDER) -> Figure:
+    """Oxide prices, China-domestic beside ex-China, one panel per product (median, 10-90 % band)."""
+    with _style_context():
+        fig, axes = _new_figure(len(products))
+        b = ensemble(df, "price", ["region", "product"])
+        show = _n_runs(df) > 1
+        for ax, prod in zip(axes, products, strict=True):
+            for i, (region, base) in enumerate(REGION_STYLE.items()):
+                s = b[(b["product"] == prod) & (b["region"] == region)]
+                style = {**series_style(i, base["color"]), "linestyle": base["linestyle"]}
+                _draw(ax, s, REGION_LABEL[region], style, show, i)
+            ax.set_title(f"{prod} oxide")
+            ax.set_ylabel(axis_label("price"))
+        return _finish(fig, axes, df, title)
+
+
+def spread_ratio(df: pd.DataFrame, title: str = "", products: Sequence[str] = PRODUCT_ORDER) -> Figure:
+    """Ex-China price over China-domestic price, per product; 1 = parity (mechanism M2)."""
+    with _style_context():
+        fig, axes = _new_figure(1, height=2.8, width=WIDTH_IN * 0.72)
+        ax = axes[0]
+        b = ensemble(price_ratio(df), "price_ratio", ["product"])
+        for i, prod in enumerate(products):
+            _draw(ax, b[b["product"] == prod], f"{prod} oxide", series_style(i), _n_runs(df) > 1, i)
+        ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle=(0, (2, 2)), zorder=0)
+        ax.set_ylabel(_label("ex-China ÷ China price", f"ratio of {OUTPUTS['price'].unit}"))
+        ax.set_title("Price spread: ex-China over China-domestic")
+        return _finish(fig, axes, df, title)
+
+
+def ore_flows(df: pd.DataFrame, title: str = "", smooth_weeks: int = 13, total: bool = True) -> Figure:
+    """Myanmar ore flows by route (corridor), with the total over routes (``smooth_weeks`` moving mean:
+    refiners switch routes week to week, so weekly flows by route are mostly noise)."""
+    with _style_context():
+        fig, axes = _new_figure(1, height=2.8, width=WIDTH_IN * 0.72)
+        ax = axes[0]
+        show = _n_runs(df) > 1
+        b = ensemble(df, "myanmar_ore_flow", ["region"], fill=0.0, smooth_weeks=smooth_weeks)
+        i = 0
+        if b.empty:
+            _no_data(ax, "no Myanmar ore flow recorded")
+        else:
+            if total:
+                t = ensemble(df, "myanmar_ore_flow", [], fill=0.0, smooth_weeks=smooth_weeks)
+                _draw(ax, t, "all routes", series_style(0), show, 0)
+                i = 1
+            for corridor in sorted(b["region"].unique()):
+                _draw(ax, b[b["region"] == corridor], pretty(corridor), series_style(i), show, i)
+                i += 1
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel(axis_label("myanmar_ore_flow"))
+        ax.set_title("Myanmar ore by route")
+        note = f"{smooth_weeks}-week moving mean" if smooth_weeks > 1 else ""
+        return _finish(fig, axes, df, title, note)
+
+
+def shortage(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
+             products: Sequence[str] = PRODUCT_ORDER) -> Figure:
+    """Unmet need by buyer state, one panel per product; states never short in any run are left out."""
+    with _style_context():
+        fig, axes = _new_figure(len(products))
+        show = _n_runs(df) > 1
+        d = df[df["variable"] == "shortage"]
+        states = sorted(d.loc[d["value"] > 0, "region"].unique())
+        b = ensemble(d, "shortage", ["region", "product"], fill=0.0, smooth_weeks=smooth_weeks)
+        for ax, prod in zip(axes, products, strict=True):
+            if not states:
+                _no_data(ax, "no shortage in any run")
+            for i, st in enumerate(states):
+                _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st), series_style(i), show, i)
+            ax.set_title(f"{prod} oxide")
+            ax.set_ylabel(axis_label("shortage"))
+            peak = b.loc[b["product"] == prod, "hi"].max() if not b.empty else 0.0
+            ax.set_ylim(bottom=0, top=None if peak > 0 else 1)
+            if states and not peak > 0:
+                _no_data(ax, f"no {prod} shortage in any run")
+        note = f"{smooth_weeks}-week moving mean" if smooth_weeks > 1 else ""
+        return _finish(fig, axes, df, title, note)
+
+
+def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Figure:
+    """Refining capacity online: China (left) and ex-China by country (right), step lines."""
+    with _style_context():
+        fig, axes = _new_figure(2)
+        show = _n_runs(df) > 1
+        b = ensemble(df, "capacity_online", ["region"], fill=0.0)
+        cn = b[b["region"] == home]
+        _draw(axes[0], cn, pretty(home), series_style(0), show, 0, drawstyle="steps-post")
+        axes[0].set_title(pretty(home))
+        others = [c for c in sorted(b["region"].unique()) if c != home]
+        exc = ensemble(df[df["region"] != home], "capacity_online", [], fill=0.0)
+        _draw(axes[1], exc, "ex-China total", series_style(0), show, 0, drawstyle="steps-post")
+        for i, c in enumerate(others, start=1):
+            _draw(axes[1], b[b["region"] == c], pretty(c), series_style(i), show, i, drawstyle="steps-post")
+        axes[1].set_title("ex-China, by country")
+        for ax in axes:
+            ax.set_ylabel(axis_label("capacity_online"))
+            ax.set_ylim(bottom=0, top=None if not b.empty else 1)
+        if b.empty:
+            _no_data(axes[0], "no capacity recorded")
+        return _finish(fig, axes, df, title, legend_ax=axes[1], ncols=4)
+
+
+def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price", region: str = "ROW",
+                        products: Sequence[str] = PRODUCT_ORDER, title: str = "", logy: bool = False) -> Figure:
+    """One output across scenarios: a panel per product, a line (median, band) per scenario."""
+    with _style_context():
+        fig, axes = _new_figure(len(products))
+        n = max((_n_runs(t) for t in tables.values()), default=1)
+        for ax, prod in zip(axes, products, strict=True):
+            for i, (name, t) in enumerate(tables.items()):
+                b = ensemble(t[(t["region"] == region) & (t["product"] == prod)], variable)
+                _draw(ax, b, name, series_style(i), _n_runs(t) > 1, i)
+            ax.set_title(f"{prod} oxide, {pretty(region, market=True)}" if region else f"{prod} oxide")
+            ax.set_ylabel(axis_label(variable))
+            if logy:
+                ax.set_yscale("log")
+        for ax in axes:
+            _date_axis(ax)
+        h, labels = axes[0].get_legend_handles_labels()
+        if n > 1:
+            h.append(_band_handle(n))
+            labels.append("10–90 % of each scenario's runs")
+        if h:
+            fig.legend(h, labels, loc="outside lower center", ncols=min(len(h), 4))
+        if title:
+            fig.suptitle(title)
+        return fig
+
+
+def morris_chart(indices: pd.DataFrame, title: str = "") -> Figure:
+    """Morris screening: mu* (mean absolute elementary effect, with its confidence interval) against
+    sigma, one panel per output. ``indices`` has columns output, parameter, mu_star, mu_star_conf, sigma,
+    unit (see :func:`experiments.sensitivity.morris`)."""
+    outputs = list(dict.fromkeys(indices["output"]))
+    with _style_context():
+        fig, axes = _new_figure(len(outputs), height=2.9)
+        params = list(dict.fromkeys(indices["parameter"]))
+        for ax, out in zip(axes, outputs, strict=True):
+            d = indices[indices["output"] == out]
+            ax.set_title(_wrap(d["label"].iloc[0]) if "label" in d and len(d) else out)
+            unit = d["unit"].iloc[0] if "unit" in d and len(d) else ""
+            ax.set_xlabel(f"μ*, mean |elementary effect| ({unit})")
+            ax.set_ylabel(f"σ of elementary effects ({unit})")
+            if not np.isfinite(d["mu_star"]).any():
+                _no_data(ax, "output does not vary")
+                continue
+            for i, p in enumerate(params):
+                r = d[d["parameter"] == p]
+                if r.empty:
+                    continue
+                st = series_style(i)
+                ax.errorbar(r["mu_star"], r["sigma"], xerr=r["mu_star_conf"], fmt=st["marker"], color=st["color"],
+                            markerfacecolor="white", markeredgewidth=1.0, markersize=5, elinewidth=0.7,
+                            capsize=2, label=_short_param(p))
+            lim = max(float((d["mu_star"] + d["mu_star_conf"]).max()), float(d["sigma"].max()), 1e-12) * 1.08
+            ax.plot([0, lim], [0, lim], color="0.5", linewidth=0.7, linestyle=(0, (2, 2)), zorder=0)
+            ax.set_xlim(0, lim)
+            ax.set_ylim(0, lim)
+        h, labels = [], []
+        for ax in axes:
+            for hh, ll in zip(*ax.get_legend_handles_labels(), strict=True):
+                if ll not in labels:
+                    h.append(hh)
+                    labels.append(ll)
+        if h:
+            fig.legend(h, labels, loc="outside lower center", ncols=min(3, len(h)))
+        if title:
+            fig.suptitle(title)
+        return fig
+
+
+def sobol_chart(indices: pd.DataFrame, title: str = "") -> Figure:
+    """Sobol first-order (S1) and total (ST) indices with confidence intervals, one panel per output.
+    ``indices`` has columns output, parameter, S1, S1_conf, ST, ST_conf (see
+    :func:`experiments.sensitivity.sobol`)."""
+    outputs = list(dict.fromkeys(indices["output"]))
+    with _style_context():
+        fig, axes = _new_figure(len(outputs), height=0.5 + 0.32 * indices["parameter"].nunique() + 1.0)
+        for ax, out in zip(axes, outputs, strict=True):
+            d = indices[indices["output"] == out].iloc[::-1]
+            y = np.arange(len(d))
+            ax.set_title(_wrap(d["label"].iloc[0]) if "label" in d and len(d) else out)
+            ax.set_xlabel("Sobol index\n(share of output variance)")
+            if not np.isfinite(d["ST"]).any():
+                ax.set_yticks(y, [_short_param(p) for p in d["parameter"]])
+                _no_data(ax, "output does not vary")
+                continue
+            ax.barh(y + 0.19, d["ST"], height=0.36, xerr=d["ST_conf"], color="0.25", label="total (ST)",
+                    error_kw={"elinewidth": 0.7, "capsize": 2})
+            ax.barh(y - 0.19, d["S1"], height=0.36, xerr=d["S1_conf"], color="white", edgecolor="0.25",
+                    hatch="////", linewidth=0.7, label="first order (S1)", error_kw={"elinewidth": 0.7, "capsize": 2})
+            ax.set_yticks(y, [_short_param(p) for p in d["parameter"]])
+            ax.axvline(0, color="0.3", linewidth=0.6)
+            ax.set_xlim(min(0.0, float((d["S1"] - d["S1_conf"]).min()) - 0.02),
+                        max(1.0, float((d["ST"] + d["ST_conf"]).max()) + 0.02))
+            ax.grid(axis="y", visible=False)
+        h, labels = [], []
+        for ax in axes:
+            h, labels = ax.get_legend_handles_labels()
+            if h:
+                break
+        if h:
+            fig.legend(h[::-1], labels[::-1], loc="outside lower center", ncols=2)
+        if title:
+            fig.suptitle(title)
+        return fig
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _short_param(p: str) -> str:
+    """``behaviour.buyer_urgency`` -> ``buyer_urgency``; ``armed_groups.KIA.levy_usd_per_kg`` -> ``KIA.levy_usd_per_kg``."""
+    parts = p.split(".")
+    return ".".join(parts[1:]) if len(parts) > 1 else p
+
+
 def price_chart(df: pd.DataFrame, path: str | Path | None = None, title: str = "") -> Figure:
     """Oxide prices, China-domestic beside ex-China, one panel per product (median, 10-90 % band)."""
-    out = OUTPUTS["price"]
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
-    axes = fig.subplots(1, 3)
-    b = band(df, "price", ["region", "product"])
-    for ax, prod in zip(axes, PRODUCT_ORDER, strict=True):
-        for region, style in REGION_STYLE.items():
-            s = b[(b["product"] == prod) & (b["region"] == region)]
-            if s.empty:
-                continue
-            label = "China-domestic" if region == "CN" else "ex-China"
-            ax.plot(s["date"], s["median"], label=label, **style)
-            if df["run_id"].nunique() > 1:
-                ax.fill_between(s["date"], s["lo"], s["hi"], color=style["color"], alpha=0.15, linewidth=0)
-        ax.set_title(f"{prod} oxide")
-        ax.set_ylabel(f"{out.label} ({out.unit})")
-        ax.tick_params(axis="x", labelrotation=30)
-        ax.grid(alpha=0.3)
-    axes[0].legend(frameon=False)
-    if title:
-        fig.suptitle(title)
+    fig = price_paths(df, title=title)
     if path is not None:
-        fig.savefig(path, dpi=150)
+        with _style_context():
+            fig.savefig(path, dpi=150)
     return fig
+
+
+# ------------------------------------------------------------------------------------- saving, sets
+FIGURES: dict[str, Callable[..., Figure]] = {
+    "price_paths": price_paths,
+    "spread_ratio": spread_ratio,
+    "ore_flows": ore_flows,
+    "shortage": shortage,
+    "capacity_buildout": capacity_buildout,
+}
+
+
+def save(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
+    """Write ``stem.pdf``, ``stem.svg`` and ``stem.png`` (300 dpi); returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with _style_context():
+        for fmt in formats:
+            p = stem.with_suffix(f".{fmt}")
+            fig.savefig(p, dpi=DPI if fmt == "png" else "figure", metadata=_metadata(fmt))
+            paths.append(p)
+    return paths
+
+
+def _metadata(fmt: str) -> dict | None:
+    from experiments.run import version
+
+    if fmt == "pdf":
+        return {"Creator": f"ree-abm {version()}"}
+    if fmt == "png":
+        return {"Software": f"ree-abm {version()}"}
+    return None
+
+
+def _is_run(p: Path) -> bool:
+    return (p / "results.parquet").is_file()
+
+
+def _is_sweep(p: Path) -> bool:
+    if not ((p / "manifest.json").is_file() and (p / "runs").is_dir()):
+        return False
+    try:
+        import json
+
+        return json.loads((p / "manifest.json").read_text()).get("kind", "sweep") == "sweep"
+    except (OSError, ValueError):
+        return False
+
+
+def find_results(root: str | Path, max_depth: int = 3) -> list[Path]:
+    """Folders under ``root`` (itself included) holding a run (results.parquet) or a sweep (manifest.json
+    and runs/); a found folder is not searched further; ``figures`` folders are skipped."""
+    root = Path(root)
+    found: list[Path] = []
+
+    def walk(p: Path, depth: int) -> None:
+        if _is_run(p) or _is_sweep(p):
+            found.append(p)
+            return
+        if depth >= max_depth:
+            return
+        for c in sorted(x for x in p.iterdir() if x.is_dir()):
+            if not c.name.startswith((".", "_")) and c.name != "figures":
+                walk(c, depth + 1)
+
+    if root.is_dir():
+        walk(root, 0)
+    return found
+
+
+def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The tidy tables in a run or sweep folder, by scenario name."""
+    folder = Path(folder)
+    if _is_run(folder):
+        df = pd.read_parquet(folder / "results.parquet")
+    elif _is_sweep(folder):
+        from experiments.sweep import load_sweep
+
+        df = load_sweep(folder)
+    else:
+        from model.params import ConfigError
+
+        raise ConfigError(f"{folder}: neither a run folder (results.parquet) nor a sweep folder (manifest.json)")
+    return {str(name): g.reset_index(drop=True) for name, g in df.groupby("scenario", sort=True)}
+
+
+def figure_set(df: pd.DataFrame, out: str | Path, title: str = "", formats: Iterable[str] = FORMATS,
+               kinds: Iterable[str] | None = None) -> list[Path]:
+    """Every figure type for one scenario's table, saved under ``out``."""
+    paths: list[Path] = []
+    for kind in kinds or FIGURES:
+        fig = FIGURES[kind](df, title=title)
+        paths += save(fig, Path(out) / kind, formats)
+    return paths
+
+
+def make_figures(root: str | Path, out: str | Path | None = None, formats: Iterable[str] = FORMATS,
+                 kinds: Iterable[str] | None = None) -> list[Path]:
+    """The figure set for every scenario in every run or sweep folder under ``root``.
+
+    Figures go to ``out`` (default ``root/figures``), mirroring the folders: ``results/baseline`` ->
+    ``results/figures/baseline/price_paths.pdf``; a sweep folder gets one subfolder per scenario. With
+    more than one scenario, ``comparison/`` holds the ex-China prices of all of them on one figure.
+    """
+    from model.params import ConfigError
+
+    root = Path(root)
+    if not root.exists():
+        raise ConfigError(f"{root}: no such folder")
+    sources = find_results(root)
+    if not sources:
+        raise ConfigError(f"{root}: no results found (expected results.parquet from `ree run` or a sweep "
+                          "folder from `ree sweep`, here or in subfolders)")
+    out = Path(out) if out is not None else root / "figures"
+    formats = tuple(formats)
+    paths: list[Path] = []
+    compare: dict[str, pd.DataFrame] = {}
+    for src in sources:
+        tables = load_results(src)
+        rel = src.relative_to(root)
+        for name, df in tables.items():
+            dest = out / rel / name if _is_sweep(src) else out / rel
+            n = _n_runs(df)
+            title = f"{name} ({n} run{'s' if n > 1 else ''})"
+            log.info("figures for %s (%s) -> %s", name, src, dest)
+            paths += figure_set(df, dest, title, formats, kinds)
+            if name not in compare or _n_runs(df) > _n_runs(compare[name]):
+                compare[name] = df  # per scenario, the source with the most runs
+    if len(compare) > 1:
+        fig = scenario_comparison(compare, "price", "ROW", title="ex-China oxide prices by scenario")
+        paths += save(fig, out / "comparison" / "price_ROW", formats)
+        fig = scenario_comparison(compare, "price", "CN", title="China-domestic oxide prices by scenario")
+        paths += save(fig, out / "comparison" / "price_CN", formats)
+    return paths
+

@@ -63,6 +63,7 @@ class RareEarthModel(mesa.Model):
         self.behaviour = b
         self.rules = Rules()
         self.events: list[tuple[dt.date, str]] = []
+        self.flooded_sites = np.zeros(0, dtype=int)
         self.demand_multiplier = 1.0
 
         # prices: initial anchors only; from week 1 on they come from the auctions
@@ -86,6 +87,10 @@ class RareEarthModel(mesa.Model):
         self._build_pools()
         self.refiners = [Refiner(self, r) for r in self.world.refiners]
         self.refiner_by_id = {r.rid: r for r in self.refiners}
+        self.inflow_short = {r: np.zeros(NP) for r in REGIONS}
+        self.inflow_long = {r: np.zeros(NP) for r in REGIONS}
+        self.depth_short = {r: np.zeros(NP) for r in REGIONS}
+        self.depth_long = {r: np.zeros(NP) for r in REGIONS}
         self.buyers = [Buyer(self, bs) for bs in self.world.buyers]
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
         self.ore_gate_price = np.full(len(self.pools), np.nan)
@@ -114,6 +119,19 @@ class RareEarthModel(mesa.Model):
     def log_event(self, text: str) -> None:
         self.events.append((self.date, text))
         log.debug("%s: %s", self.date, text)
+
+    def supply_outlook(self, region: Region) -> np.ndarray:
+        """The public supply signal of a market, per product (1 = normal).
+
+        The smaller of two ratios, each this fortnight's average over its half-year average: oxide
+        contained in ore delivered to the region's plants (customs and trade data) and quantity offered
+        in the region's auction (market depth). Clipped to 0-1.5.
+        """
+        out = np.full(NP, np.inf)
+        for short, long in ((self.inflow_short[region], self.inflow_long[region]),
+                            (self.depth_short[region], self.depth_long[region])):
+            out = np.minimum(out, np.where(long > 0, short / np.maximum(long, 1e-12), 1.0))
+        return np.clip(out, 0.0, 1.5)
 
     def regions_for(self, refiner: Refiner) -> tuple[Region, ...]:
         return (Region.CN, Region.ROW) if refiner.home_region == Region.CN else (Region.ROW,)
@@ -218,6 +236,7 @@ class RareEarthModel(mesa.Model):
     # ---------------------------------------------------------------------------------------- 2 states
     def _states_act(self) -> None:
         self.rules.reset_week()
+        self.flooded_sites = np.zeros(0, dtype=int)
         for item in self.active:
             item.apply(self)
         for s in self.states:
@@ -229,6 +248,7 @@ class RareEarthModel(mesa.Model):
         for g in self.armed_groups:
             g.revenue_usd = 0.0
             g.act(rng)
+        self.fleet.halted[self.flooded_sites] = True
         self.routes.set_levies({g.gid: g.levy for g in self.armed_groups})
 
     def site_levies(self) -> np.ndarray:
@@ -254,6 +274,7 @@ class RareEarthModel(mesa.Model):
             r._want = r.ore_wanted() if r.capacity_t_per_week > 0 else 0.0
         expected = {r.rid: r.expected_price(self) for r in self.refiners if r.capacity_t_per_week > 0}
         self._flow = {"corridor": {}, "to_china": 0.0, "pairs": {}}
+        self._inflow = {reg: np.zeros(NP) for reg in REGIONS}
         order = self.streams["markets"].permutation(len(self.pools))
         memory = self.behaviour.site_margin_memory_weeks
         for j in order:
@@ -309,6 +330,13 @@ class RareEarthModel(mesa.Model):
                     self._deliver(pool, r, path, got, res.ask_fill * share, levies, residual)
         self.ledger["mined"] += float(f.sold.sum())
         self.ledger["delivered"] += sum(r.ore_bought for r in self.refiners)
+        for reg in REGIONS:
+            inflow = self._inflow[reg]
+            if not self.inflow_long[reg].any():
+                self.inflow_short[reg] = inflow.copy()
+                self.inflow_long[reg] = inflow.copy()
+            self.inflow_short[reg] += 0.5 * (inflow - self.inflow_short[reg])
+            self.inflow_long[reg] += (inflow - self.inflow_long[reg]) / 26.0
         self.week.update(corridor_flow=self._flow["corridor"], to_china=self._flow["to_china"],
                          flows=self._flow["pairs"])
 
@@ -338,6 +366,7 @@ class RareEarthModel(mesa.Model):
         if group:
             self.group_by_id[group].collect(float((site_fill * levies[sites]).sum()) * KG_PER_T)
         r.receive_ore(got, self.baskets[pool["ore"]], audited=pool["licensed"], sanctioned=pool["state_linked"])
+        self._inflow[r.home_region] += got * self.baskets[pool["ore"]] * r.separates
         r._want -= got
         for e in path.edges:
             residual[e] -= got
@@ -373,6 +402,7 @@ class RareEarthModel(mesa.Model):
         n_steps, spread = b.ladder_steps, b.ladder_spread
         sold = {r.rid: {reg: np.zeros(NP) for reg in REGIONS} for r in self.refiners}
         offers = {r.rid: r.offer_split(cap) for r in self.refiners if r.inventory.sum() > 0}
+        self._apply_export_quota(offers)
         buyer_bids = {bu.bid_id: bu.bid(b.buyer_urgency) for bu in self.buyers}
         bought = {bu.bid_id: np.zeros(NP) for bu in self.buyers}
         paid = {bu.bid_id: np.zeros(NP) for bu in self.buyers}
@@ -423,6 +453,10 @@ class RareEarthModel(mesa.Model):
                 bq = np.concatenate(b_q) if b_q else np.zeros(0)
                 res = market.clear(ap, aq, bp, bq)
                 clearing[(reg, prod)] = res
+                if self.depth_long[reg][k] <= 0:
+                    self.depth_short[reg][k] = self.depth_long[reg][k] = res.offered
+                self.depth_short[reg][k] += 0.5 * (res.offered - self.depth_short[reg][k])
+                self.depth_long[reg][k] += (res.offered - self.depth_long[reg][k]) / 26.0
                 price = res.price
                 for (kind, oid), fill in zip(a_own, res.ask_fill, strict=True):
                     if fill <= 0:
@@ -463,6 +497,32 @@ class RareEarthModel(mesa.Model):
                 self.ledger[f"stock_out_{p}"] += stock_sold[s.sid][k]
         self.week["clearing"] = clearing
         self.week["clearing_prices"] = clear_prices
+        self._floor_payments(sold)
+
+    def _apply_export_quota(self, offers: dict) -> None:
+        """Scale Chinese plants' export offers pro rata so that they fit an export quota."""
+        quota = self.rules.export_quota
+        if not np.isfinite(quota).any():
+            return
+        china = [rid for rid in offers if self.refiner_by_id[rid].home_region == Region.CN]
+        total = sum((offers[rid][Region.ROW] for rid in china), np.zeros(NP))
+        scale = np.where(total > quota, quota / np.maximum(total, 1e-12), 1.0)
+        for rid in china:
+            moved = offers[rid][Region.ROW] * (1 - scale)
+            offers[rid][Region.ROW] = offers[rid][Region.ROW] - moved
+            offers[rid][Region.CN] = offers[rid][Region.CN] + moved
+
+    def _floor_payments(self, sold: dict) -> None:
+        """A price floor's state pays covered plants the gap between floor and market price."""
+        pay: dict[str, float] = {}
+        for r in self.refiners:
+            floor = self.rules.floor_for(r.country)
+            if floor is None:
+                continue
+            for reg, q in sold[r.rid].items():
+                gap = np.maximum(floor - self.prices[reg], 0.0)
+                pay[r.country] = pay.get(r.country, 0.0) + float((gap * q).sum()) * KG_PER_T
+        self.week["floor_payments"] = pay
 
     # ------------------------------------------------------------------------------------- 7 consumption
     def _consume(self) -> None:
@@ -552,6 +612,10 @@ class RareEarthModel(mesa.Model):
             mined[str(c)] = float(self.fleet.sold[self.fleet.country == c].sum())
         for c in sorted(mined):
             rec.add(step, date, "ore_mined", mined[c], c)
+        for k, p in enumerate(PRODUCTS):
+            rec.add(step, date, "export_allowed", float(min(1.0, self.rules.export_cap[k])), "", p)
+        for c, usd in sorted(self.week.get("floor_payments", {}).items()):
+            rec.add(step, date, "floor_payments", usd / 1e6, c)
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the Dy contained in ore delivered to Chinese refiners this week."""

@@ -192,16 +192,17 @@ class BuyerSpec(Strict):
 class Behaviour(Strict):
     """Behavioural rates shared by all agents of a kind; each documents the target that set it."""
 
-    seller_markup_rate: Pos = 0.3  # markup over the last price at zero cover (calibrated: C15 band, seed F16)
+    seller_markup_rate: Pos = 0.3  # ask = 2-yr price x (1 + this x cover shortfall) (C15 band)
+    seller_markup_cap: Pos = 3.0  # x rate when short: an empty shelf asks +90 % (seed F16 +60 %/4 wk)  # ... times this when short: an empty shelf asks +rate x cap (seed F16)
     seller_target_cover_weeks: Pos = 6.0
-    buyer_urgency: Pos = 2.0  # bid premium at zero cover over the reference price
+    buyer_urgency: Pos = 2.0  # bid = 2-yr price x (1 + this x cover shortfall), capped at WTP
     buyer_price_memory_weeks: Pos = 8.0
     thrift_rate_per_week: NonNeg = 0.0025  # content reduction speed when prices stay high (FACTS L5)
     thrift_trigger_ratio: Pos = 1.3  # price / reference above which buyers thrift
     demand_growth_per_year: float = 0.0  # FACTS B6 gives ~5 %/yr to 2030; 0 keeps the baseline stationary
     export_share_sensitivity: Pos = 6.0  # logit slope of Chinese sellers' home/export split
     ore_bid_share: Frac = 0.45  # seed F14: ore at ~US$14.5/kg vs ~US$31/kg of oxide it contains
-    site_entry_rate: Frac = 0.05  # weekly probability a dormant profitable site opens (seed F12)
+    site_entry_rate: Frac = 0.1  # weekly probability a dormant profitable site opens (seed F12)
     site_exit_rate: Frac = 0.05
     site_margin_memory_weeks: Pos = 8.0
     seller_reservation_ratio: Frac = 0.7  # sellers hold stock rather than sell below this x 2-year price memory
@@ -210,6 +211,9 @@ class Behaviour(Strict):
     china_quota_band: Frac = 0.1
     china_quota_min: Pos = 0.8
     china_quota_max: Pos = 1.2
+    seller_forward_weeks: NonNeg = 8.0  # sellers' cover looks this far ahead at their output run-rate
+    buyer_forward_weeks: NonNeg = 8.0  # buyers count this many weeks of a drop in market depth as lost
+    rival_stockpile_trigger_weeks: NonNeg = 2.0  # China's leverage rule: rivals' Dy/Tb buying in 4 weeks
     ladder_steps: Annotated[int, Field(ge=1, le=20)] = 5
     ladder_spread: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
 
@@ -317,7 +321,7 @@ def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | Non
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str = "overrides") -> dict[str, Any]:
     """Patch a raw world dict with dotted keys.
 
-    ``behaviour.seller_markup_rate = 0.05`` sets a scalar; ``miners.kachin_pangwa.count = 500`` finds the
+    ``behaviour.seller_markup_rate = 0.25`` sets a scalar; ``miners.kachin_pangwa.count = 500`` finds the
     list entry whose ``id`` (or ``name`` for products/ore types) matches and sets its field.
     """
     import copy

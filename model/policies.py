@@ -1,10 +1,627 @@
-"""Policies and scripted events (placeholder while the core is built)."""
+"""Policies and scripted events: small objects with a lifecycle, written as data in scenario timelines.
+
+Every item has a ``start`` date, an optional ``end``, an acting state (or armed group) and a ``note``
+citing the fact it models. The model calls :meth:`begin` once when its start date arrives,
+:meth:`apply` every week while it is active (stage 2 of the week, before anyone else acts) and
+:meth:`stop` once at its end. A policy changes *rules* or *agents' options* — what a refiner may buy,
+what Chinese plants may export, how long a project takes, what a stockpile agency is mandated to do —
+and never writes an output. The model knows no policy by name: it asks each active item to act.
+
+Each class is a pydantic model: fields carry bounds and descriptions (the UI builds its controls from
+them), ``to_dict``/``from_dict`` round-trip, and :func:`parse_timeline` turns a scenario's
+``[[timeline]]`` tables into objects with errors that name the field.
+"""
+
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-def parse_timeline(entries, source=""):
-    return []
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+
+from model.params import PRODUCTS, ConfigError, Product, World, format_validation_error
+from model.rules import OreBan
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+Frac = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-def check_timeline(items, world, start, end, source=""):
-    return None
+class TimelineItem(BaseModel):
+    """Base of policies and events."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    start: dt.date = Field(description="date it takes effect")
+    end: dt.date | None = Field(default=None, description="date it ends (none: to the horizon)")
+    actor: str = Field(default="", description="acting state (or armed group for events)")
+    note: str = Field(default="", description="the fact it models, e.g. 'seed F18'")
+
+    persistent: ClassVar[bool] = True  # False: a one-shot event (begin only)
+    kind: ClassVar[str] = "policy"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def begin(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def apply(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def stop(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def describe(self) -> str:
+        return f"{self.actor or 'world'}: {type(self).__name__}"
+
+    # -- data -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = self.model_dump(mode="json", exclude_defaults=False)
+        return {"type": type(self).__name__, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimelineItem:
+        return parse_item(d)
+
+    def problems(self, world: World) -> list[str]:
+        """References to check against the world (states, products, nodes, groups)."""
+        out = []
+        if self.end is not None and self.end < self.start:
+            out.append(f"end ({self.end}) is before start ({self.start})")
+        return out
+
+
+def _states(world: World) -> set[str]:
+    return {s.id for s in world.states}
+
+
+def _need(values, allowed: set[str], field: str) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    bad = [v for v in values if v not in allowed]
+    return [f"{field}: unknown {b!r}; allowed: {', '.join(sorted(allowed))}" for b in bad]
+
+
+# ================================================================================================ policies
+class ExportControl(TimelineItem):
+    """Export ban, quota or licence on Chinese oxides (and magnets containing them) per product and
+    destination (seed F18; FACTS D1 controls of 4 Apr 2025, D8 approval rate 19/141).
+
+    Under a licence, nothing ships for ``delay_weeks`` while applications wait; after that each week a
+    share of export offers ships, drawn as approvals of ``applications_per_week`` applications with
+    probability ``approval_rate``. Destinations not listed (or exempt) ship freely, weighted by their
+    share of ex-China demand. The acting state may tighten approvals by its own rule (see ``State``).
+    """
+
+    actor: str = "CN"
+    products: list[Product] = Field(default_factory=lambda: [Product.DY, Product.TB],
+                                    description="controlled oxides")
+    mode: Literal["licence", "ban", "quota"] = Field(default="licence", description="instrument")
+    approval_rate: Frac = Field(default=0.135, description="share of licence applications approved (FACTS D8)")
+    delay_weeks: Annotated[int, Field(ge=0, le=52)] = Field(default=6, description="licence processing delay")
+    applications_per_week: Annotated[int, Field(ge=1, le=1000)] = 20
+    quota_t_per_week: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="export quota (mode quota)")
+    destinations: list[str] = Field(default_factory=list, description="controlled destinations ([] = all)")
+    exempt: list[str] = Field(default_factory=list, description="destinations exempt from control")
+
+    _started: int = PrivateAttr(default=0)
+
+    def describe(self) -> str:
+        prods = "/".join(str(p) for p in self.products)
+        if self.mode == "licence":
+            return f"{self.actor} requires licences for {prods} exports (approval {self.approval_rate:.0%})"
+        if self.mode == "ban":
+            return f"{self.actor} bans {prods} exports"
+        return f"{self.actor} caps {prods} exports at {self.quota_t_per_week:.0f} t/week"
+
+    def begin(self, model: RareEarthModel) -> None:
+        self._started = int(model.steps)
+
+    def controlled_share(self, model: RareEarthModel) -> float:
+        """Share of ex-China demand (by need) in controlled, non-exempt destinations."""
+        total, ctl = 0.0, 0.0
+        for b in model.buyers:
+            if b.is_china:
+                continue
+            w = float(b.need().sum())
+            total += w
+            listed = not self.destinations or b.state_id in self.destinations
+            if listed and b.state_id not in self.exempt:
+                ctl += w
+        return ctl / total if total > 0 else 1.0
+
+    def apply(self, model: RareEarthModel) -> None:
+        share = self.controlled_share(model)
+        if self.mode == "ban":
+            allowed = 0.0
+        elif self.mode == "quota":
+            for p in self.products:
+                k = PRODUCTS.index(p)
+                model.rules.export_quota[k] = min(model.rules.export_quota[k], self.quota_t_per_week)
+            return
+        else:
+            waited = int(model.steps) - self._started
+            if waited < self.delay_weeks:
+                allowed = 0.0
+            else:
+                rate = self.approval_rate * model.state_by_id[self.actor].licence_tightening
+                rng = model.streams["policies"]
+                allowed = rng.binomial(self.applications_per_week, min(1.0, rate)) / self.applications_per_week
+        for p in self.products:
+            k = PRODUCTS.index(p)
+            model.rules.export_cap[k] = min(model.rules.export_cap[k], (1 - share) + share * allowed)
+
+    def problems(self, world: World) -> list[str]:
+        st = _states(world)
+        return (super().problems(world) + _need(self.actor, st, "actor")
+                + _need(self.destinations, st, "destinations") + _need(self.exempt, st, "exempt"))
+
+
+class Sanction(TimelineItem):
+    """Sanctions on targeted entities, with exemptions and a list of complying third states (seed F24;
+    FACTS E9). Refiners in the imposing and complying states may not buy ore from targeted sites:
+    sites run by state- or military-linked enterprises and sites controlled by the listed groups.
+    Audited civilian operations are exempt when ``exempt_civilian`` is set."""
+
+    actor: str = "US"
+    compliers: list[str] = Field(default_factory=lambda: ["JP", "AU", "EU"],
+                                 description="third states that comply")
+    origin: str = Field(default="MM", description="targeted country")
+    target_state_linked: bool = Field(default=True, description="target state/military-linked enterprises")
+    target_controllers: list[str] = Field(default_factory=lambda: ["NDAK"],
+                                          description="armed groups whose sites are targeted")
+    exempt_civilian: bool = Field(default=True, description="civilian, education and environment exemptions")
+
+    def describe(self) -> str:
+        return f"{self.actor} sanctions {self.origin} military-linked flows (complying: {', '.join(self.compliers)})"
+
+    def apply(self, model: RareEarthModel) -> None:
+        importers = frozenset([self.actor, *self.compliers])
+        if self.target_state_linked:
+            model.rules.ore_bans.append(OreBan(importers, self.origin, state_linked_only=True,
+                                               exempt_licensed=self.exempt_civilian))
+        for g in self.target_controllers:
+            model.rules.ore_bans.append(OreBan(importers, self.origin, controller=g,
+                                               exempt_licensed=self.exempt_civilian))
+
+    def problems(self, world: World) -> list[str]:
+        st = _states(world)
+        groups = {g.id for g in world.armed_groups}
+        return (super().problems(world) + _need(self.actor, st, "actor") + _need(self.compliers, st, "compliers")
+                + _need(self.origin, st, "origin") + _need(self.target_controllers, groups, "target_controllers"))
+
+
+class Traceability(TimelineItem):
+    """Only audited flows qualify (seed F25: 'responsible, limited engagement'): refiners in ``states``
+    take ore only from licensed, audited sites and pay an audit cost per kg of feed."""
+
+    actor: str = "JP"
+    states: list[str] = Field(default_factory=lambda: ["JP"], description="states whose refiners require audits")
+    audit_cost_usd_per_kg: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.5, description="audit and logistics-tracing cost per kg ore REO")
+
+    def describe(self) -> str:
+        return f"{self.actor}: traceability required for refiners in {', '.join(self.states)}"
+
+    def apply(self, model: RareEarthModel) -> None:
+        model.rules.audited_only.update(self.states)
+        for s in self.states:
+            model.rules.audit_cost[s] = model.rules.audit_cost.get(s, 0.0) + self.audit_cost_usd_per_kg
+
+    def problems(self, world: World) -> list[str]:
+        st = _states(world)
+        return super().problems(world) + _need(self.actor, st, "actor") + _need(self.states, st, "states")
+
+
+class Stockpile(TimelineItem):
+    """A state's stockpile agency (FACTS E5: JOGMEC 60 days; seed F4 rapid response). It buys toward
+    ``target_days`` of its buyers' consumption while the price is below ``buy_below_ratio`` x the price
+    when the mandate began, and releases above ``release_above_ratio`` x that price — or, with
+    ``rapid_response``, as soon as its region's buyers report shortages above ``shortage_trigger``."""
+
+    actor: str = "JP"
+    target_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=60.0, description="target, days of use")
+    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.05, description="buy below x ref")
+    release_above_ratio: Annotated[float, Field(gt=0.0, le=5.0)] = Field(default=1.4, description="release above x ref")
+    rapid_response: bool = Field(default=True, description="release on a shortage signal (seed F4)")
+    shortage_trigger: Frac = Field(default=0.02, description="regional shortage share that triggers release")
+    budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=500.0, description="purchase budget")
+    fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=52.0, description="weeks to fill")
+    release_weeks: Annotated[float, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
+    initial_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
+    products: list[Product] = Field(default_factory=lambda: list(PRODUCTS))
+
+    def describe(self) -> str:
+        rr = ", rapid response" if self.rapid_response else ""
+        return f"{self.actor} stockpiles {self.target_days:.0f} days{rr}"
+
+    def begin(self, model: RareEarthModel) -> None:
+        state = model.state_by_id[self.actor]
+        mask = np.array([p in self.products for p in PRODUCTS], dtype=float)
+        state.stock_mandate = {
+            "target_weeks": self.target_days / 7.0,
+            "buy_below_ratio": self.buy_below_ratio,
+            "release_above_ratio": self.release_above_ratio,
+            "shortage_trigger": self.shortage_trigger if self.rapid_response else np.inf,
+            "budget_left_usd": self.budget_musd * 1e6,
+            "fill_weeks": self.fill_weeks,
+            "release_weeks": self.release_weeks,
+            "reference": model.long_memory[state.region].copy(),
+            "mask": mask,
+        }
+        if self.initial_days > 0:
+            state.stockpile = state.stockpile + state.consumption_per_week() * self.initial_days / 7.0 * mask
+
+    def stop(self, model: RareEarthModel) -> None:
+        model.state_by_id[self.actor].stock_mandate = None
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.actor, _states(world), "actor")
+
+
+class Financing(TimelineItem):
+    """A lender's facility for projects outside China (seed F3, F5, F23; FACTS E1-E3).
+
+    Selection rule (documented): at the deadline, the lender ranks the planned plants in eligible host
+    states by expected annual margin / capital charge at the concessional rate, and funds them in that
+    order while the budget lasts, skipping those whose ratio is below ``min_cover_ratio`` (strategic
+    value lets it accept some shortfall). A funded plant gets the concessional cost of capital, and its
+    sponsor starts building at once; capacity arrives after the (permit-adjusted) lead time."""
+
+    actor: str = "US"
+    lender: str = Field(default="US EXIM", description="lending institution")
+    budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=2200.0, description="budget, M USD (seed F5)")
+    instruments: list[Literal["loan", "equity", "guarantee", "offtake"]] = Field(
+        default_factory=lambda: ["loan", "guarantee"])
+    eligible_hosts: list[str] = Field(default_factory=lambda: ["US", "JP", "AU", "MY", "TH", "LA", "VN"])
+    selection_deadline_weeks: Annotated[int, Field(ge=0, le=260)] = Field(default=26, description="seed F3")
+    concessional_rate: Annotated[float, Field(ge=0.0, le=0.3)] = Field(default=0.03, description="cost of capital")
+    max_share_of_capex: Frac = Field(default=0.8, description="largest share of a project it funds")
+    min_cover_ratio: Annotated[float, Field(ge=0.0, le=5.0)] = Field(default=0.5)
+
+    _started: int = PrivateAttr(default=0)
+    _done: bool = PrivateAttr(default=False)
+    selected: list[str] = Field(default_factory=list, description="filled in by the run")
+
+    def describe(self) -> str:
+        return f"{self.lender} opens a US${self.budget_musd:,.0f}M facility (selection within {self.selection_deadline_weeks} weeks)"
+
+    def begin(self, model: RareEarthModel) -> None:
+        self._started = int(model.steps)
+
+    def apply(self, model: RareEarthModel) -> None:
+        if self._done or int(model.steps) - self._started < self.selection_deadline_weeks:
+            return
+        self._done = True
+        self.select(model)
+
+    def select(self, model: RareEarthModel) -> list[str]:
+        budget = self.budget_musd
+        ranked = []
+        for plant in model.refiners:
+            if plant.status != "planned" or plant.country not in self.eligible_hosts:
+                continue
+            sponsor = model.state_by_id[plant.spec.sponsor_state or plant.country]
+            margin = sponsor.project_margin_musd(plant)
+            charge = plant.spec.capex_musd * (self.concessional_rate + 1.0 / 15.0)
+            ranked.append((margin / max(charge, 1e-9), plant, sponsor))
+        ranked.sort(key=lambda x: (-x[0], x[1].rid))
+        for ratio, plant, sponsor in ranked:
+            need = plant.spec.capex_musd * self.max_share_of_capex
+            if ratio < self.min_cover_ratio or need > budget:
+                continue
+            budget -= need
+            sponsor.cost_of_capital[plant.rid] = self.concessional_rate
+            lead = round(plant.spec.lead_time_weeks * model.rules.lead_time_factor_for(plant.country))
+            plant.start_building(lead, financed_by=self.lender)
+            self.selected = [*self.selected, plant.rid]
+            model.log_event(f"{self.lender} finances {plant.spec.name} (US${need:,.0f}M; online in {lead} weeks)")
+        if not self.selected:
+            model.log_event(f"{self.lender}: no eligible project met the selection rule")
+        return self.selected
+
+    def problems(self, world: World) -> list[str]:
+        return (super().problems(world) + _need(self.actor, _states(world), "actor")
+                + _need(self.eligible_hosts, _states(world), "eligible_hosts"))
+
+
+class PermitStreamlining(TimelineItem):
+    """Shorter permitting (seed F4): lead times of projects in ``states`` x ``factor``, including the
+    remaining time of projects already under construction when it begins."""
+
+    actor: str = "US"
+    states: list[str] = Field(default_factory=lambda: ["US", "JP", "AU"])
+    factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(default=0.7, description="lead-time multiplier")
+
+    def describe(self) -> str:
+        return f"{self.actor}: permitting streamlined in {', '.join(self.states)} (lead times x{self.factor:g})"
+
+    def begin(self, model: RareEarthModel) -> None:
+        for r in model.refiners:
+            if r.status == "building" and r.country in self.states:
+                r.build_weeks_left = max(1, round(r.build_weeks_left * self.factor))
+
+    def apply(self, model: RareEarthModel) -> None:
+        for s in self.states:
+            model.rules.lead_time_factor_by_state[s] = min(model.rules.lead_time_factor_by_state.get(s, 1.0),
+                                                           self.factor)
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.states, _states(world), "states")
+
+
+class PriceFloor(TimelineItem):
+    """A guaranteed minimum price for a product made in ``states`` (FACTS E1: DoD-MP NdPr floor of
+    US$110/kg for ten years). The acting state pays the difference between the floor and the market
+    price on the covered plants' sales, so those plants value their output at least at the floor
+    (ore bids, project decisions). The payments are recorded as a subsidy."""
+
+    actor: str = "US"
+    product: Product = Product.NDPR
+    floor_usd_per_kg: Annotated[float, Field(gt=0.0, le=10000.0)] = Field(default=110.0, description="FACTS E1")
+    states: list[str] = Field(default_factory=lambda: ["US"], description="where covered plants are")
+
+    def describe(self) -> str:
+        return f"{self.actor}: {self.product} price floor US${self.floor_usd_per_kg:.0f}/kg for plants in {', '.join(self.states)}"
+
+    def apply(self, model: RareEarthModel) -> None:
+        k = PRODUCTS.index(self.product)
+        for s in self.states:
+            floors = model.rules.price_floor.setdefault(s, np.zeros(len(PRODUCTS)))
+            floors[k] = max(floors[k], self.floor_usd_per_kg)
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.states, _states(world), "states")
+
+
+class RouteChange(TimelineItem):
+    """Close or open route edges: a border closure (FACTS C11: China closed border posts, late Oct 2024)
+    or a new corridor (seed F19-F22). Edges are chosen by corridor label, by (from, to) node ids, or by
+    the countries they connect."""
+
+    actor: str = "CN"
+    action: Literal["close", "open"] = "close"
+    corridor: str = Field(default="", description="corridor label (e.g. 'northern_corridor')")
+    between: list[str] = Field(default_factory=list, description="two country ids, e.g. ['MM', 'CN']")
+    edges: list[list[str]] = Field(default_factory=list, description="[from, to] node id pairs")
+
+    _ids: list[int] = PrivateAttr(default_factory=list)
+
+    def describe(self) -> str:
+        what = self.corridor or (" - ".join(self.between) if self.between else f"{len(self.edges)} edges")
+        return f"{self.actor}: {'closes' if self.action == 'close' else 'opens'} {what}"
+
+    def _edge_ids(self, model: RareEarthModel) -> list[int]:
+        routes = model.routes
+        ids: set[int] = set()
+        if self.corridor:
+            ids.update(routes.edges_matching(corridor=self.corridor))
+        if self.between:
+            a, b = self.between
+            ids.update(routes.edges_matching(countries=(a, b)))
+            ids.update(routes.edges_matching(countries=(b, a)))
+        for src, dst in self.edges:
+            ids.update(routes.edges_matching(src=src, dst=dst))
+        return sorted(ids)
+
+    def begin(self, model: RareEarthModel) -> None:
+        self._ids = self._edge_ids(model)
+        reason = f"policy:{id(self)}"
+        for e in self._ids:
+            (model.routes.close if self.action == "close" else model.routes.force_open)(e, reason)
+
+    def stop(self, model: RareEarthModel) -> None:
+        reason = f"policy:{id(self)}"
+        for e in self._ids:
+            (model.routes.reopen if self.action == "close" else model.routes.unforce_open)(e, reason)
+
+    def problems(self, world: World) -> list[str]:
+        out = super().problems(world)
+        corridors = {e.corridor for e in world.edges if e.corridor}
+        if self.corridor:
+            out += _need(self.corridor, corridors, "corridor")
+        if self.between:
+            if len(self.between) != 2:
+                out.append("between: give exactly two country ids, e.g. ['MM', 'CN']")
+            out += _need(self.between, _states(world), "between")
+        nodes = {n.id for n in world.nodes}
+        for pair in self.edges:
+            if len(pair) != 2:
+                out.append("edges: each entry is [from, to]")
+            else:
+                out += _need(pair, nodes, "edges")
+        if not (self.corridor or self.between or self.edges):
+            out.append("give corridor, between or edges to say which routes change")
+        return out
+
+
+# ================================================================================================== events
+class ConflictEscalation(TimelineItem):
+    """An armed group's conflict state is forced to ``level`` until the end date (then it evolves freely)."""
+
+    kind: ClassVar[str] = "event"
+    actor: str = "KIA"
+    level: Literal["calm", "tense", "fighting"] = "fighting"
+
+    def describe(self) -> str:
+        return f"{self.actor}: conflict {self.level}"
+
+    def apply(self, model: RareEarthModel) -> None:
+        model.group_by_id[self.actor].forced_conflict = self.level
+
+    def stop(self, model: RareEarthModel) -> None:
+        model.group_by_id[self.actor].forced_conflict = None
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.actor, {g.id for g in world.armed_groups}, "actor")
+
+
+class SiteSeizure(TimelineItem):
+    """An armed group takes the sites (and the roads out) of mine areas (FACTS C11: KIA took Pangwa on
+    19 Oct 2024 and Kanpaiti in Nov 2024). Sites change controller, so levies and sanctions follow."""
+
+    kind: ClassVar[str] = "event"
+    persistent: ClassVar[bool] = False
+    actor: str = "KIA"
+    areas: list[str] = Field(default_factory=lambda: ["pangwa"], description="mine-area node ids")
+
+    def describe(self) -> str:
+        return f"{self.actor} seizes {', '.join(self.areas)}"
+
+    def begin(self, model: RareEarthModel) -> None:
+        f = model.fleet
+        sites = np.flatnonzero(np.isin(np.array(f.node), self.areas))
+        f.state_linked[sites] = False  # no longer run by junta-linked operators
+        model.set_controller(sites, self.actor)
+        for e in model.routes.edges_matching():
+            if model.routes.edge_src[e] in self.areas and model.routes.edge_controller[e] in model.group_by_id:
+                model.routes.edge_controller[e] = self.actor
+        model.routes._invalidate()
+        for g in model.armed_groups:
+            g.edges = model.routes.edges_matching(controller=g.gid)
+
+    def problems(self, world: World) -> list[str]:
+        areas = {n.id for n in world.nodes if n.kind == "mine_area"}
+        return (super().problems(world) + _need(self.actor, {g.id for g in world.armed_groups}, "actor")
+                + _need(self.areas, areas, "areas"))
+
+
+class MiningHalt(TimelineItem):
+    """An armed group (or the state) halts mining at its sites until the end date (seed F15: a halt of
+    illegal mining and worse security in Feb 2025; FACTS C11: the KIA halted mining after its capture).
+    ``share`` of the group's sites stop (the most expensive first: they are the marginal pits)."""
+
+    kind: ClassVar[str] = "event"
+    actor: str = "KIA"
+    share: Frac = Field(default=1.0, description="share of the group's sites halted")
+
+    _sites: Any = PrivateAttr(default=None)
+
+    def describe(self) -> str:
+        return f"{self.actor} halts mining at {self.share:.0%} of its sites"
+
+    def begin(self, model: RareEarthModel) -> None:
+        g = model.group_by_id[self.actor]
+        sites = g.sites
+        order = np.argsort(-model.fleet.cost[sites], kind="stable")
+        self._sites = sites[order[: round(self.share * sites.size)]]
+
+    def apply(self, model: RareEarthModel) -> None:
+        model.group_by_id[self.actor].halt_sites(self._sites)
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.actor, {g.id for g in world.armed_groups}, "actor")
+
+
+class FloodSeason(TimelineItem):
+    """The monsoon stops a share of open-pit leaching sites in the listed areas each year between the
+    start and end day-of-year (shipments surge before the rains: FACTS C16)."""
+
+    kind: ClassVar[str] = "event"
+    actor: str = "MM"
+    areas: list[str] = Field(default_factory=lambda: ["pangwa", "momauk", "kanpaiti"])
+    share: Frac = 0.4
+    from_month: Annotated[int, Field(ge=1, le=12)] = 6
+    to_month: Annotated[int, Field(ge=1, le=12)] = 9
+
+    def describe(self) -> str:
+        return f"flood season halts {self.share:.0%} of sites in {', '.join(self.areas)} (months {self.from_month}-{self.to_month})"
+
+    def apply(self, model: RareEarthModel) -> None:
+        month = model.date.month
+        if not (self.from_month <= month <= self.to_month):
+            return
+        f = model.fleet
+        sites = np.flatnonzero(np.isin(np.array(f.node), self.areas))
+        rng = model.streams["events"]
+        model.flooded_sites = sites[rng.random(sites.size) < self.share]
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.areas, {n.id for n in world.nodes}, "areas")
+
+
+class Election(TimelineItem):
+    """A change of government (seed F26: phased elections from 2025-12-28). At the start date it ends
+    the listed policies (by their ``note`` or type name) and begins the listed new ones."""
+
+    kind: ClassVar[str] = "event"
+    persistent: ClassVar[bool] = False
+    actor: str = "MM"
+    ends: list[str] = Field(default_factory=list, description="policies to end (note or type name)")
+    begins: list[dict[str, Any]] = Field(default_factory=list, description="policies to start")
+
+    def describe(self) -> str:
+        return f"{self.actor}: elections; {len(self.ends)} policies end, {len(self.begins)} begin"
+
+    def begin(self, model: RareEarthModel) -> None:
+        for item in list(model.active):
+            if item.note in self.ends or type(item).__name__ in self.ends:
+                item.stop(model)
+                model.active.remove(item)
+                model.log_event(f"ends after the election: {item.describe()}")
+        for d in self.begins:
+            item = parse_item({**d, "start": d.get("start", model.date)})
+            model.add_policy(item)
+
+    def problems(self, world: World) -> list[str]:
+        out = super().problems(world)
+        for i, d in enumerate(self.begins):
+            try:
+                out += [f"begins[{i}].{p}" for p in parse_item({**d, "start": d.get("start", self.start)}).problems(world)]
+            except ConfigError as exc:
+                out.append(f"begins[{i}]: {exc}")
+        return out
+
+
+REGISTRY: dict[str, type[TimelineItem]] = {c.__name__: c for c in (
+    ExportControl, Sanction, Traceability, Stockpile, Financing, PermitStreamlining, PriceFloor, RouteChange,
+    ConflictEscalation, SiteSeizure, MiningHalt, FloodSeason, Election)}
+
+
+def parse_item(d: dict[str, Any], where: str = "timeline entry") -> TimelineItem:
+    """Build one policy or event from a dict with a ``type`` key; ConfigError names the bad field."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: must be a table with a 'type' key")
+    kind = d.get("type")
+    if kind not in REGISTRY:
+        raise ConfigError(f"{where}.type: unknown {kind!r}; allowed: {', '.join(REGISTRY)}")
+    cls = REGISTRY[kind]
+    body = {k: v for k, v in d.items() if k != "type"}
+    try:
+        return TypeAdapter(cls).validate_python(body)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, f"{where} ({kind})")) from None
+
+
+def parse_timeline(entries: list[dict[str, Any]], source: str = "") -> list[TimelineItem]:
+    return [parse_item(d, f"{source}: timeline[{i}]") for i, d in enumerate(entries)]
+
+
+def check_timeline(items: list[TimelineItem], world: World, start: dt.date, end: dt.date,
+                   source: str = "") -> None:
+    problems = []
+    for i, item in enumerate(items):
+        where = f"timeline[{i}] ({type(item).__name__})"
+        if not (start <= item.start <= end):
+            problems.append(f"{where}.start: {item.start} is outside the run ({start} to {end}); "
+                            f"move it inside or change the scenario's start/weeks")
+        problems += [f"{where}.{p}" for p in item.problems(world)]
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+
+def field_specs(cls: type[TimelineItem]) -> dict[str, dict[str, Any]]:
+    """Parameter metadata for UIs: name -> {default, description, ge, le, type}."""
+    out = {}
+    for name, f in cls.model_fields.items():
+        if name in ("start", "end", "note", "selected"):
+            continue
+        meta = {"default": f.get_default(call_default_factory=True), "description": f.description or "",
+                "annotation": f.annotation}
+        for m in f.metadata:
+            for bound in ("ge", "gt", "le", "lt"):
+                if hasattr(m, bound) and getattr(m, bound) is not None:
+                    meta[bound] = getattr(m, bound)
+        out[name] = meta
+    return out

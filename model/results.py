@@ -43,6 +43,8 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("capacity_online", "t REO/week", "Refining capacity online", "country"),
     Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
     Output("ore_mined", "t REO/week", "Ore mined", "country"),
+    Output("export_allowed", "fraction", "Share of Chinese export offers allowed abroad", ""),
+    Output("floor_payments", "M USD/week", "Price-floor payments", "covered country"),
 ]}
 
 COLUMNS = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]

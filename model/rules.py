@@ -20,43 +20,58 @@ if TYPE_CHECKING:
 NP = len(PRODUCTS)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OreBan:
-    """Refiners in ``importers`` may not buy ore from pools matching the predicate (unless exempt)."""
+    """Refiners in ``importers`` may not buy ore from pools matching every given criterion."""
 
     importers: frozenset[str]
     origin_country: str = ""
     state_linked_only: bool = False
     controller: str = ""
+    exempt_licensed: bool = False  # audited civilian operations stay allowed
+
+    def blocks(self, refiner_country: str, pool: dict) -> bool:
+        if refiner_country not in self.importers:
+            return False
+        if self.origin_country and pool["country"] != self.origin_country:
+            return False
+        if self.state_linked_only and not pool["state_linked"]:
+            return False
+        if self.controller and pool["controller"] != self.controller:
+            return False
+        return not (self.exempt_licensed and pool["licensed"])
 
 
 @dataclass
 class Rules:
     # share of Chinese export offers allowed abroad, per product (1 = free, 0 = banned)
     export_cap: np.ndarray = field(default_factory=lambda: np.ones(NP))
+    export_quota: np.ndarray = field(default_factory=lambda: np.full(NP, np.inf))  # t/week, all plants
     ore_bans: list[OreBan] = field(default_factory=list)
     audited_only: set[str] = field(default_factory=set)  # states whose refiners take only audited ore
-    lead_time_factor: float = 1.0  # permit streamlining multiplies project lead times
+    audit_cost: dict[str, float] = field(default_factory=dict)  # USD/kg feed, by refiner state
+    price_floor: dict[str, np.ndarray] = field(default_factory=dict)  # USD/kg by producing state
+    lead_time_factor_by_state: dict[str, float] = field(default_factory=dict)  # permit streamlining
 
     def reset_week(self) -> None:
         self.export_cap = np.ones(NP)
+        self.export_quota = np.full(NP, np.inf)
         self.ore_bans = []
         self.audited_only = set()
+        self.audit_cost = {}
+        self.price_floor = {}
+        self.lead_time_factor_by_state = {}
 
     def export_cap_fraction(self) -> np.ndarray:
         return self.export_cap
 
+    def lead_time_factor_for(self, state: str) -> float:
+        return self.lead_time_factor_by_state.get(state, 1.0)
+
+    def floor_for(self, state: str) -> np.ndarray | None:
+        return self.price_floor.get(state)
+
     def ore_allowed(self, model: RareEarthModel, refiner: Refiner, pool: dict) -> bool:
         if refiner.country in self.audited_only and not pool["licensed"]:
             return False
-        for ban in self.ore_bans:
-            if refiner.country not in ban.importers:
-                continue
-            if ban.origin_country and pool["country"] != ban.origin_country:
-                continue
-            if ban.state_linked_only and not pool["state_linked"]:
-                continue
-            if ban.controller and pool["controller"] != ban.controller:
-                continue
-            return False
-        return True
+        return not any(ban.blocks(refiner.country, pool) for ban in self.ore_bans)

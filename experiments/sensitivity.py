@@ -1,0 +1,368 @@
+"""Global sensitivity analysis with SALib: Morris screening and Sobol indices for scalar outputs.
+
+A spec file (TOML) names the scenario, the parameters with their bounds and the outputs::
+
+    name = "behaviour"
+    scenario = "baseline"
+    weeks = 104
+    seeds = [1]              # every sample point runs with each seed (common random numbers);
+                             # an output is the mean over seeds
+    burn_in_weeks = 0        # weeks left out of every output
+    methods = ["morris", "sobol"]
+    outputs = ["peak_cn_dy_price", "mean_china_refined_share", "total_shortage", "max:price:ROW:Tb"]
+
+    [parameters]             # dotted world-override keys, [low, high]
+    "behaviour.buyer_urgency" = [1.0, 3.0]
+    "armed_groups.KIA.levy_usd_per_kg" = [2.5, 9.0]
+
+    [morris]
+    trajectories = 10        # runs: trajectories x (parameters + 1) x seeds
+    levels = 4
+    seed = 1
+    [sobol]
+    n = 32                   # runs: n x (parameters + 2) x seeds (x2 more with second_order)
+    second_order = false
+    seed = 1
+
+An output is ``STAT:VARIABLE[:REGION[:PRODUCT]]`` over the weekly series of :mod:`model.results`:
+STAT is one of mean, max, min, sum, last, std; an omitted REGION/PRODUCT means the row with none
+(``""``), ``*`` sums over all of them each week. ``sum:shortage:*:Dy`` is the total Dy shortage over all
+buyer states and weeks (t). Named aliases are in :data:`ALIASES`.
+
+Runs go through the sweep machinery (:mod:`experiments.sweep`): they are written one file per run, so an
+interrupted analysis resumes, and they run on a process pool or a Dask cluster. Results in ``OUT``:
+``samples_<method>.csv`` (inputs and outputs per sample point), ``indices_<method>.csv`` and the figure
+``sensitivity_<method>.{pdf,svg,png}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from experiments.sweep import (
+    FAILED,
+    RunTask,
+    SampleSpec,
+    SweepSpec,
+    _resolve_scenario,
+    _spec_fingerprint,
+    _Strict,
+    plan,
+    run_tasks,
+    write_manifest,
+)
+from model.params import ConfigError, _read_toml, format_validation_error
+from model.results import OUTPUTS
+
+log = logging.getLogger(__name__)
+
+STATS = ("mean", "max", "min", "sum", "last", "std")
+ALIASES = {
+    "peak_cn_dy_price": "max:price:CN:Dy",
+    "peak_row_dy_price": "max:price:ROW:Dy",
+    "peak_row_tb_price": "max:price:ROW:Tb",
+    "mean_row_ndpr_price": "mean:price:ROW:NdPr",
+    "mean_china_refined_share": "mean:china_refined_share",
+    "total_shortage": "sum:shortage:*:*",
+    "total_dy_shortage": "sum:shortage:*:Dy",
+    "mean_myanmar_ore_to_china": "mean:myanmar_ore_to_china",
+    "total_kia_levy": "sum:levy_revenue:KIA",
+}
+
+
+# ------------------------------------------------------------------------------------------- outputs
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A scalar output of a run: ``stat`` over weeks of ``variable`` at ``region``/``product``."""
+
+    name: str
+    stat: str
+    variable: str
+    region: str = ""
+    product: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Metric:
+        expr = ALIASES.get(text, text)
+        parts = expr.split(":")
+        if len(parts) < 2 or len(parts) > 4 or parts[0] not in STATS or parts[1] not in OUTPUTS:
+            raise ConfigError(
+                f"output {text!r}: expected STAT:VARIABLE[:REGION[:PRODUCT]] with STAT in {', '.join(STATS)} "
+                f"and VARIABLE one of model.results.OUTPUTS, or an alias ({', '.join(ALIASES)})")
+        parts += [""] * (4 - len(parts))
+        return cls(text, *parts)
+
+    @property
+    def unit(self) -> str:
+        u = OUTPUTS[self.variable].unit
+        if self.stat == "sum":
+            return u[: -len("/week")] if u.endswith("/week") else f"{u} x week"
+        return u
+
+    @property
+    def label(self) -> str:
+        """``Oxide price (peak, China-domestic, Dy)``."""
+        from experiments.figures import pretty
+
+        o = OUTPUTS[self.variable]
+        what = {"mean": "mean", "max": "peak", "min": "lowest", "sum": "total", "last": "final",
+                "std": "s.d."}[self.stat]
+        region = f"all {o.by}s" if self.region == "*" else pretty(self.region, market=o.by == "market region")
+        product = "all products" if self.product == "*" else self.product
+        return f"{o.label} ({', '.join(x for x in (what, region if self.region else '', product) if x)})"
+
+    def series(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Weekly values per run (index step, columns run_id)."""
+        d = df[df["variable"] == self.variable]
+        if self.region != "*":
+            d = d[d["region"] == self.region]
+        if self.product != "*":
+            d = d[d["product"] == self.product]
+        return d.groupby(["step", "run_id"])["value"].sum().unstack("run_id")
+
+    def compute(self, df: pd.DataFrame, burn_in_weeks: int = 0) -> pd.Series:
+        """The metric per run_id (NaN where a run has no row for it)."""
+        s = self.series(df[df["step"] > burn_in_weeks])
+        runs = df["run_id"].unique()
+        if s.empty:
+            return pd.Series(np.nan, index=runs, name=self.name)
+        if self.stat == "last":
+            out = s.ffill().iloc[-1]
+        else:
+            out = getattr(s, self.stat)()
+        return out.reindex(runs).rename(self.name)
+
+
+def compute_metrics(df: pd.DataFrame, metrics: list[Metric], burn_in_weeks: int = 0) -> pd.DataFrame:
+    """One row per run_id, one column per metric."""
+    return pd.concat([m.compute(df, burn_in_weeks) for m in metrics], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------- spec
+class MorrisSpec(_Strict):
+    trajectories: int = Field(default=10, ge=2, le=10_000)
+    levels: int = Field(default=4, ge=2, le=20)
+    seed: int = Field(default=1, ge=0)
+
+
+class SobolSpec(_Strict):
+    n: int = Field(default=32, ge=2, le=1_000_000)
+    second_order: bool = False
+    seed: int = Field(default=1, ge=0)
+
+
+class SensitivitySpec(_Strict):
+    name: str
+    scenario: str
+    weeks: int | None = Field(default=None, ge=1, le=5200)
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    burn_in_weeks: int = Field(default=0, ge=0)
+    methods: list[Literal["morris", "sobol"]] = Field(default_factory=lambda: ["morris", "sobol"], min_length=1)
+    outputs: list[str] = Field(default_factory=lambda: ["peak_cn_dy_price", "mean_china_refined_share",
+                                                        "mean_myanmar_ore_to_china"], min_length=1)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, tuple[float, float]] = Field(min_length=1)
+    morris: MorrisSpec = Field(default_factory=MorrisSpec)
+    sobol: SobolSpec = Field(default_factory=SobolSpec)
+    source: str = ""
+
+    @field_validator("parameters")
+    @classmethod
+    def _bounds(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for k, (lo, hi) in v.items():
+            if not hi > lo:
+                raise ValueError(f"{k}: bounds must be [low, high] with high > low (got [{lo}, {hi}])")
+        return v
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, v: list[str]) -> list[str]:
+        for o in v:
+            try:
+                Metric.parse(o)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SensitivitySpec:
+        both = set(self.overrides) & set(self.parameters)
+        if both:
+            raise ValueError(f"overrides and parameters both set {sorted(both)}")
+        return self
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return [Metric.parse(o) for o in self.outputs]
+
+    @property
+    def problem(self) -> dict[str, Any]:
+        """SALib's problem dict."""
+        return {"num_vars": len(self.parameters), "names": list(self.parameters),
+                "bounds": [list(b) for b in self.parameters.values()]}
+
+    def sweep_spec(self) -> SweepSpec:
+        """The runs as a sweep (the sample ranges only serve the up-front override check)."""
+        return SweepSpec(name=self.name, scenarios=[self.scenario], weeks=self.weeks, seeds=self.seeds,
+                         overrides=self.overrides, source=self.source,
+                         sample=SampleSpec(n=1, ranges={k: {"low": lo, "high": hi}
+                                                        for k, (lo, hi) in self.parameters.items()}))
+
+
+def load_spec(path: str | Path) -> SensitivitySpec:
+    """Read and validate a sensitivity spec TOML (ConfigError names each bad field)."""
+    path = Path(path)
+    raw = _read_toml(path)
+    try:
+        return SensitivitySpec.model_validate({"name": path.stem, **raw, "source": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+# ------------------------------------------------------------------------------------------- samples
+def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
+    """SALib sample matrix (rows = model evaluations, columns = parameters)."""
+    if method == "morris":
+        from SALib.sample import morris as ms
+
+        return ms.sample(spec.problem, spec.morris.trajectories, num_levels=spec.morris.levels,
+                         seed=spec.morris.seed)
+    from SALib.sample import sobol as ss
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*power of 2.*")  # SALib prefers 2^k; small n is fine here
+        return ss.sample(spec.problem, spec.sobol.n, calc_second_order=spec.sobol.second_order,
+                         seed=spec.sobol.seed)
+
+
+INTEGER_FIELDS = {"count", "active_at_start", "lead_time_weeks", "ladder_steps"}  # world fields that are ints
+
+
+def _points(spec: SensitivitySpec, x: np.ndarray) -> list[dict[str, Any]]:
+    """Sample rows as override dicts (integer world fields rounded)."""
+    names = list(spec.parameters)
+    return [{k: (int(round(v)) if k.rsplit(".", 1)[-1] in INTEGER_FIELDS else float(v))
+             for k, v in zip(names, row, strict=True)} for row in x]
+
+
+def analyse(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
+    """Indices per output and parameter (long table)."""
+    rows = []
+    for m in spec.metrics:
+        yv = y[m.name].to_numpy(dtype=float)
+        base = {"method": method, "output": m.name, "label": m.label, "unit": m.unit}
+        flat = not np.isfinite(yv).all() or np.nanstd(yv) <= 1e-12 * max(1.0, np.nanmax(np.abs(yv)))
+        if flat:
+            log.warning("output %s does not vary over the sample (or has gaps): indices are undefined", m.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if method == "morris":
+                from SALib.analyze import morris as ma
+
+                r = None if flat else ma.analyze(spec.problem, x, yv, num_levels=spec.morris.levels,
+                                                 seed=spec.morris.seed)
+                for i, p in enumerate(spec.parameters):
+                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
+                                                            for k in ("mu", "mu_star", "sigma", "mu_star_conf")}})
+            else:
+                from SALib.analyze import sobol as sa
+
+                r = None if flat else sa.analyze(spec.problem, yv, calc_second_order=spec.sobol.second_order,
+                                                 seed=spec.sobol.seed)
+                for i, p in enumerate(spec.parameters):
+                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
+                                                            for k in ("S1", "S1_conf", "ST", "ST_conf")}})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------ run
+@dataclasses.dataclass
+class SensitivityResult:
+    out: Path
+    indices: dict[str, pd.DataFrame]
+    samples: dict[str, pd.DataFrame]
+    figures: list[Path]
+    runs: Any  # the SweepSummary of the runs
+
+    def table(self) -> str:
+        """A compact text table for the terminal."""
+        lines = []
+        for method, ind in self.indices.items():
+            for out, d in ind.groupby("output", sort=False):
+                lines.append(f"{method}: {out} ({d['label'].iloc[0]}, {d['unit'].iloc[0]})")
+                if method == "morris":
+                    d = d.sort_values("mu_star", ascending=False)
+                    lines += [f"  {r.parameter:45s} mu* {r.mu_star:10.4g} ± {r.mu_star_conf:<9.3g} sigma {r.sigma:10.4g}"
+                              for r in d.itertuples()]
+                else:
+                    d = d.sort_values("ST", ascending=False)
+                    lines += [f"  {r.parameter:45s} S1 {r.S1:6.3f} ± {r.S1_conf:5.3f}   ST {r.ST:6.3f} ± {r.ST_conf:5.3f}"
+                              for r in d.itertuples()]
+        return "\n".join(lines)
+
+
+def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, methods: list[str] | None = None,
+        workers: int | None = None, scheduler: str | None = None, cluster: str | None = None,
+        progress: bool = True, formats: tuple[str, ...] = ("pdf", "svg", "png")) -> SensitivityResult:
+    """Sample, run (or resume), analyse and plot; returns the index tables."""
+    import os
+
+    from experiments import figures
+    from experiments.sweep import load_sweep
+
+    if not isinstance(spec, SensitivitySpec):
+        spec = load_spec(spec)
+    methods = list(methods or spec.methods)
+    for m in methods:
+        if m not in ("morris", "sobol"):
+            raise ConfigError(f"method {m!r}: choose morris or sobol")
+    out = Path(out) if out is not None else Path("results") / "sensitivity" / spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    sweep_spec = spec.sweep_spec()
+    _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
+    xs = {m: sample(spec, m) for m in methods}
+    designs: dict[str, list[RunTask]] = {m: plan(sweep_spec, _points(spec, xs[m]), allow_repeats=True)
+                                         for m in methods}
+    tasks = list({t.key: t for m in methods for t in designs[m]}.values())
+    fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
+    points = [t.point for t in tasks]
+    write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
+                   extra={"sensitivity": spec.model_dump(mode="json", exclude={"source"}), "methods": methods})
+    try:
+        summary = run_tasks(tasks, out, workers or os.cpu_count() or 1, scheduler, cluster, progress,
+                            name=spec.name)
+    finally:
+        write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
+                       extra={"sensitivity": spec.model_dump(mode="json", exclude={"source"}), "methods": methods})
+    if summary.failed:
+        raise RuntimeError(f"{summary.failed} run(s) failed (see {out / FAILED}); run the same command again "
+                           f"to retry them. First error: {summary.errors[0]}")
+    variables = sorted({m.variable for m in spec.metrics})
+    df = load_sweep(out, variables=variables)
+    per_run = compute_metrics(df, spec.metrics, spec.burn_in_weeks)
+    indices, samples, paths = {}, {}, []
+    for m in methods:
+        ts = designs[m]
+        keys = pd.DataFrame({"point": [i // len(spec.seeds) for i in range(len(ts))], "run_id": [t.key for t in ts]})
+        y = per_run.reindex(keys["run_id"]).set_axis(keys.index).groupby(keys["point"]).mean()
+        x = xs[m]
+        table = pd.DataFrame(x, columns=list(spec.parameters))
+        table = pd.concat([table, y.reset_index(drop=True)], axis=1)
+        samples[m] = table
+        table.to_csv(out / f"samples_{m}.csv", index_label="point")
+        ind = analyse(spec, m, x, y.reset_index(drop=True))
+        indices[m] = ind
+        ind.to_csv(out / f"indices_{m}.csv", index=False)
+        chart = figures.morris_chart if m == "morris" else figures.sobol_chart
+        title = f"{spec.scenario}, {spec.weeks or 'full horizon'} weeks, {len(x)} points x {len(spec.seeds)} seed(s)"
+        paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
+    return SensitivityResult(out, indices, samples, paths, summary)
+

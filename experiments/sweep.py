@@ -1,0 +1,709 @@
+"""Parameter sweeps that scale out and resume: a design (grid and/or sample) x an explicit seed list.
+
+A sweep is many independent runs of :func:`experiments.run.run_one`. A spec file (TOML) names the
+scenario(s), the horizon, the seeds and the parameters::
+
+    name = "urgency_entry"              # optional, default: the spec file's stem
+    scenario = "baseline"               # or: scenarios = ["baseline", "myanmar_2025"]
+    weeks = 104                         # optional, default: each scenario's horizon
+    seeds = [1, 2, 3]                   # optional, default: each scenario's seed list
+
+    [overrides]                         # fixed for every run (dotted keys into the world file)
+    "behaviour.demand_growth_per_year" = 0.03
+
+    [grid]                              # full factorial over these values
+    "behaviour.buyer_urgency" = [1.5, 2.0, 2.5]
+
+    [sample]                            # n sampled points, crossed with the grid
+    n = 8
+    seed = 42                           # the design is reproducible
+    method = "lhs"                      # lhs | sobol | uniform
+    [sample.ranges]
+    "behaviour.site_entry_rate" = [0.01, 0.10]                           # uniform
+    "behaviour.thrift_rate_per_week" = { low = 0.0005, high = 0.005, log = true }
+    "miners.mm_pangwa.count" = { low = 300, high = 450, integer = true }
+
+Runs = scenarios x (grid points x sample points) x seeds. Each run has a stable key, a hash of
+(scenario, overrides, seed, weeks), and is written when it finishes, atomically (temporary file + rename),
+to ``OUT/runs/<key>.parquet``: the tidy table of :mod:`model.results` with ``run_id`` = key, plus the run's
+provenance in the Parquet schema metadata (``ree_run``). A run that raises is recorded in
+``OUT/failed/<key>.json`` (error and traceback) and the sweep goes on. Running the same spec again skips
+every run whose file exists and retries the failed ones, so a sweep killed at any moment (``kill -9`` of
+the sweep or of a worker) resumes where it stopped; half-written temporary files are ignored and removed.
+
+``OUT/manifest.json`` holds the provenance (package version, git commit, spec, scenarios, seeds) and the
+run table (key, scenario, seed, weeks, parameters, status); ``OUT/design.csv`` is the same table for other
+tools. The ``runs/`` folder is a Parquet dataset; :func:`load_sweep` reads it with the parameter columns
+joined.
+
+Runs go to a local process pool (``workers``; start method ``forkserver``, or ``spawn`` where there is
+no fork) or to a Dask cluster (``scheduler="tcp://host:8786"`` or ``cluster="local:4"``). Workers return
+each finished table to the sweep process, which writes it: a cluster needs the package installed on its
+workers but no shared file system.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import itertools
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import re
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from experiments.run import atomic_write_bytes, atomic_write_json, git_commit, provenance, run_one, version
+from model.params import ConfigError, _read_toml, format_validation_error
+from model.scenario import Scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+RUNS, FAILED, MANIFEST, DESIGN = "runs", "failed", "manifest.json", "design.csv"
+META_KEY = b"ree_run"  # Parquet schema metadata key holding a run's provenance
+MAX_STRIKES = 2  # a run in flight when the pool broke this many times is recorded as failed
+
+
+# ------------------------------------------------------------------------------------------------- spec
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Strict):
+    """A sampled parameter: uniform on [low, high], or log-uniform, or integer-valued."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> Range:
+        if not self.high > self.low:
+            raise ValueError(f"high ({self.high}) must be greater than low ({self.low})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    def value(self, u: float) -> float | int:
+        """Map u in [0, 1) to the range."""
+        if self.log:
+            x = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            x = self.low + u * (self.high - self.low)
+        if self.integer:
+            lo, hi = math.ceil(self.low), math.floor(self.high)
+            return int(min(hi, lo + math.floor(u * (hi - lo + 1))))
+        return float(x)
+
+
+def _as_range(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        if len(v) != 2:
+            raise ValueError("a range is [low, high] or { low = ..., high = ... }")
+        both_int = all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        return {"low": v[0], "high": v[1], "integer": both_int}
+    return v
+
+
+class SampleSpec(_Strict):
+    n: int = Field(ge=1, le=1_000_000)
+    seed: int = Field(default=0, ge=0)
+    method: Literal["lhs", "sobol", "uniform"] = "lhs"
+    ranges: dict[str, Range]
+
+    @field_validator("ranges", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> Any:
+        if not isinstance(v, dict) or not v:
+            raise ValueError('give at least one range, e.g. "behaviour.buyer_urgency" = [1.0, 3.0]')
+        return {k: _as_range(x) for k, x in v.items()}
+
+    def points(self) -> list[dict[str, Any]]:
+        """The sampled design: ``n`` dicts of override values, reproducible from ``seed``."""
+        from scipy.stats import qmc
+
+        keys = list(self.ranges)
+        d = len(keys)
+        if self.method == "lhs":
+            u = qmc.LatinHypercube(d, rng=np.random.default_rng(self.seed)).random(self.n)
+        elif self.method == "sobol":
+            u = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(self.seed)).random(self.n)
+        else:
+            u = np.random.default_rng(self.seed).random((self.n, d))
+        return [{k: self.ranges[k].value(float(row[j])) for j, k in enumerate(keys)} for row in u]
+
+
+class SweepSpec(_Strict):
+    name: str
+    scenarios: list[str] = Field(min_length=1)
+    weeks: int | None = Field(default=None, ge=1, le=5200)
+    seeds: list[int] | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    sample: SampleSpec | None = None
+    source: str = ""  # the file it came from
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scenario(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "scenario" in data:
+            data = dict(data)
+            if "scenarios" in data:
+                raise ValueError("give either scenario = \"name\" or scenarios = [...], not both")
+            s = data.pop("scenario")
+            data["scenarios"] = s if isinstance(s, list) else [s]
+        return data
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one seed, e.g. seeds = [1, 2, 3]")
+            if any(s < 0 for s in v) or len(set(v)) != len(v):
+                raise ValueError("seeds must be distinct non-negative integers")
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for k, vals in v.items():
+            if not vals:
+                raise ValueError(f"grid {k!r}: give at least one value")
+        return v
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SweepSpec:
+        sampled = set(self.sample.ranges) if self.sample else set()
+        for a, b, what in ((self.grid, sampled, "grid and sample.ranges"),
+                           (self.overrides, set(self.grid) | sampled, "overrides and grid/sample")):
+            both = set(a) & set(b)
+            if both:
+                raise ValueError(f"{what} both set {sorted(both)}; set each parameter in one place")
+        return self
+
+    def points(self) -> list[dict[str, Any]]:
+        """Design points (override dicts, without the fixed overrides): grid x sample."""
+        grid = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
+        sample = self.sample.points() if self.sample else [{}]
+        return [{**g, **s} for g in grid for s in sample]
+
+    @property
+    def parameters(self) -> list[str]:
+        """The varied parameters, in spec order."""
+        return [*self.grid, *(self.sample.ranges if self.sample else {})]
+
+
+def parse_spec(raw: dict[str, Any], source: str = "sweep spec", name: str = "sweep") -> SweepSpec:
+    try:
+        return SweepSpec.model_validate({"name": name, **raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec TOML (raises ConfigError naming each bad field)."""
+    path = Path(path)
+    return parse_spec(_read_toml(path), source=str(path), name=path.stem)
+
+
+# ------------------------------------------------------------------------------------------------- runs
+@dataclasses.dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs for one run (picklable; the scenario travels as data)."""
+
+    key: str
+    scenario: Scenario
+    seed: int
+    weeks: int
+    overrides: dict[str, Any]  # fixed + design point
+    point: dict[str, Any]  # the design point alone (the varied parameters)
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    key: str
+    status: Literal["done", "failed"]
+    data: bytes = b""  # the run's Parquet file
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _canon(v: Any) -> Any:
+    """Numbers hash by value: 2 and 2.0 name the same run."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return v
+    return float(v)
+
+
+def run_key(scenario: str, overrides: dict[str, Any], seed: int, weeks: int) -> str:
+    """Stable name of a run: ``<scenario>_s<seed>_<hash of (scenario, overrides, seed, weeks)>``."""
+    blob = json.dumps({"scenario": scenario, "overrides": {k: _canon(v) for k, v in sorted(overrides.items())},
+                       "seed": int(seed), "weeks": int(weeks)}, sort_keys=True, separators=(",", ":"),
+                      default=str)
+    h = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '-', scenario)}_s{seed}_{h}"
+
+
+def _resolve_scenario(ref: str, spec: SweepSpec) -> Scenario:
+    """A shipped name, or a path (relative to the spec file first)."""
+    if spec.source and ref.endswith(".toml"):
+        p = Path(spec.source).parent / ref
+        if p.exists():
+            return load_scenario(p)
+    return load_scenario(ref)
+
+
+def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
+    """Fail before any run if an override key or an extreme value is wrong (ConfigError naming it)."""
+    varied: dict[str, list[Any]] = {k: list(vals) for k, vals in spec.grid.items()}
+    if spec.sample:
+        varied.update({k: [r.value(0.0), r.value(1.0 - 1e-12)] for k, r in spec.sample.ranges.items()})
+    where = spec.source or spec.name
+
+    def probe(ov: dict[str, Any], what: str) -> None:
+        try:
+            sc.with_overrides({**spec.overrides, **ov}).load_world()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {what}: {exc}") from None
+
+    probe({}, "[overrides]" if spec.overrides else f"scenario {sc.name}")
+    for k, vals in varied.items():
+        probe({k: vals[0]}, f"parameter {k!r}")
+    for k, vals in varied.items():
+        for v in vals[1:]:
+            probe({k: v}, f"parameter {k!r} = {v!r}")
+
+
+def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repeats: bool = False) -> list[RunTask]:
+    """All runs of a spec, in a stable order (scenario, design point, seed).
+
+    A design that names the same run twice is an error unless ``allow_repeats`` (Morris trajectories
+    can cross); repeated runs share one key and run once.
+    """
+    points = spec.points() if points is None else points
+    tasks: list[RunTask] = []
+    for ref in spec.scenarios:
+        sc = _resolve_scenario(ref, spec)
+        _check_overrides(sc, spec)
+        weeks = spec.weeks or sc.weeks
+        for point in points:
+            overrides = {**spec.overrides, **point}
+            for seed in spec.seeds or sc.seeds:
+                key = run_key(sc.name, {**sc.overrides, **overrides}, seed, weeks)
+                tasks.append(RunTask(key, sc, int(seed), weeks, overrides, point))
+    keys = [t.key for t in tasks]
+    if not allow_repeats and len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        raise ConfigError(f"{spec.source or spec.name}: the design repeats runs ({len(dup)} duplicate keys, "
+                          f"e.g. {dup[0]}); remove repeated grid values or seeds")
+    return tasks
+
+
+def _parquet_bytes(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    md = dict(table.schema.metadata or {})
+    md[META_KEY] = json.dumps(meta, default=str).encode()
+    buf = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(md), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def execute(task: RunTask) -> RunOutcome:
+    """Run one task in a worker; never raises (an error becomes a ``failed`` outcome)."""
+    t0 = time.perf_counter()
+    meta = {"key": task.key, "scenario": task.scenario.name, "seed": task.seed, "weeks": task.weeks,
+            "overrides": task.overrides, "host": socket.gethostname(), "pid": os.getpid(),
+            "version": version()}
+    try:
+        df = run_one(task.scenario, task.seed, task.weeks, task.overrides, run_id=task.key)
+        meta["seconds"] = round(time.perf_counter() - t0, 3)
+        meta["finished_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return RunOutcome(task.key, "done", _parquet_bytes(df, meta), meta)
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded and the sweep goes on
+        meta.update(seconds=round(time.perf_counter() - t0, 3), error=f"{type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(),
+                    finished_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        return RunOutcome(task.key, "failed", meta=meta)
+
+
+def read_run_meta(path: str | Path) -> dict[str, Any]:
+    """The provenance a sweep stored inside one run file."""
+    import pyarrow.parquet as pq
+
+    md = pq.read_schema(path).metadata or {}
+    return json.loads(md[META_KEY]) if META_KEY in md else {}
+
+
+# -------------------------------------------------------------------------------------------- executors
+def _mp_context() -> mp.context.BaseContext:
+    """forkserver where it exists (workers fork from a server that has imported the model), else spawn."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["experiments.sweep"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _in_process(tasks: list[RunTask]) -> Iterator[RunOutcome]:
+    for t in tasks:
+        yield execute(t)
+
+
+def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
+    """A process pool that survives the death of a worker.
+
+    At most ``workers + 1`` runs are in flight. If a worker dies (killed, out of memory) the pool breaks;
+    the runs in flight are resubmitted to a new pool, and a run that was in flight during
+    ``MAX_STRIKES`` breaks is recorded as failed.
+    """
+    pending = list(reversed(tasks))
+    strikes: dict[str, int] = {}
+    while pending:
+        inflight: dict[cf.Future, RunTask] = {}
+        broken = False
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+            try:
+                while pending or inflight:
+                    while pending and len(inflight) < workers + 1:
+                        t = pending.pop()
+                        inflight[pool.submit(execute, t)] = t
+                    done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                    for fut in done:
+                        t = inflight.pop(fut)
+                        try:
+                            yield fut.result()
+                        except cf.process.BrokenProcessPool:
+                            inflight[fut] = t
+                            raise
+            except cf.process.BrokenProcessPool:
+                broken = True
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        if broken:
+            log.warning("a worker process died; restarting the pool and resubmitting %d run(s)", len(inflight))
+            for t in inflight.values():
+                strikes[t.key] = strikes.get(t.key, 0) + 1
+                if strikes[t.key] >= MAX_STRIKES:
+                    yield RunOutcome(t.key, "failed", meta={
+                        "key": t.key, "scenario": t.scenario.name, "seed": t.seed, "weeks": t.weeks,
+                        "overrides": t.overrides,
+                        "error": f"WorkerDied: the worker process died {MAX_STRIKES} times while this run "
+                                 "was in flight (killed, out of memory or crashed)"})
+                else:
+                    pending.append(t)
+
+
+def parse_cluster(cluster: str) -> int:
+    m = re.fullmatch(r"local:(\d+)", cluster.strip())
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(f"--cluster {cluster!r}: expected local:N, e.g. local:4")
+    return int(m.group(1))
+
+
+def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
+    """Submit every run to a Dask cluster; a run whose worker died repeatedly is recorded as failed."""
+    from distributed import Client, LocalCluster, as_completed
+
+    local = None
+    if cluster:
+        local = LocalCluster(n_workers=parse_cluster(cluster), threads_per_worker=1, processes=True,
+                             dashboard_address=None)
+        client = Client(local)
+    else:
+        client = Client(scheduler, timeout="30s")
+    futures: dict = {}
+    try:
+        _check_workers(client)
+        futures = {client.submit(execute, t, key=f"ree-run-{t.key}", pure=False): t for t in tasks}
+        for fut in as_completed(futures):
+            t = futures[fut]
+            try:
+                yield fut.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
+                yield RunOutcome(t.key, "failed", meta={
+                    "key": t.key, "scenario": t.scenario.name, "seed": t.seed, "weeks": t.weeks,
+                    "overrides": t.overrides, "error": f"{type(exc).__name__}: {exc}"})
+            fut.release()
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+
+
+def _worker_version() -> str:
+    return f"{version()} {git_commit()}"
+
+
+def _check_workers(client) -> None:
+    """Warn when cluster workers run another version of the model than this sweep."""
+    mine = _worker_version()
+    try:
+        theirs = client.run(_worker_version)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not ask the Dask workers for their ree-abm version: %s", exc)
+        return
+    other = {w: v for w, v in theirs.items() if v != mine}
+    if other:
+        log.warning("Dask workers run a different ree-abm (%s) than this sweep (%s): results may differ",
+                    sorted(set(other.values())), mine)
+
+
+# ------------------------------------------------------------------------------------------------ sweep
+@dataclasses.dataclass
+class SweepSummary:
+    name: str
+    out: Path
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"sweep {self.name}: {self.total} runs: {self.done} done, {self.failed} failed, "
+                 f"{self.skipped} skipped (already done) in {self.seconds:.1f} s",
+                 f"  wrote {self.out}/{RUNS}/ (one Parquet file per run), {MANIFEST}, {DESIGN}"]
+        if self.failed:
+            lines.append(f"  failed runs are recorded in {self.out}/{FAILED}/; first error: {self.errors[0]}")
+            lines.append("  run the same command again to retry them")
+        return "\n".join(lines)
+
+
+def _clean_temp(folder: Path) -> int:
+    """Remove half-written temporary files left by a killed sweep (they are never read)."""
+    n = 0
+    if folder.is_dir():
+        for p in folder.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def _spec_fingerprint(raw: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _design(spec: SweepSpec, out: Path, fingerprint: str) -> list[dict[str, Any]]:
+    """The design points; reused from the manifest when the spec is unchanged (sampling is not redone)."""
+    m = out / MANIFEST
+    if m.exists():
+        try:
+            old = json.loads(m.read_text())
+            if old.get("spec_fingerprint") == fingerprint and "points" in old:
+                return old["points"]
+        except (OSError, json.JSONDecodeError):
+            log.warning("%s is unreadable; rebuilding the design from the spec", m)
+    return spec.points()
+
+
+def _status(out: Path, key: str) -> str:
+    if (out / RUNS / f"{key}.parquet").exists():
+        return "done"
+    if (out / FAILED / f"{key}.json").exists():
+        return "failed"
+    return "pending"
+
+
+def write_manifest(out: Path, spec: SweepSpec, tasks: list[RunTask], points: list[dict[str, Any]],
+                   fingerprint: str, kind: str = "sweep", extra: dict[str, Any] | None = None) -> dict:
+    """Provenance plus the run table (status read from the files on disk); also writes design.csv."""
+    scenarios = {t.scenario.name: t.scenario for t in tasks}
+    first = next(iter(scenarios.values()))
+    runs = [{"key": t.key, "scenario": t.scenario.name, "seed": t.seed, "weeks": t.weeks, **t.point,
+             "status": _status(out, t.key)} for t in tasks]
+    prov = provenance(first, sorted({t.seed for t in tasks}), spec.weeks, spec.overrides, extra={
+        "kind": kind,
+        "name": spec.name,
+        "spec": spec.model_dump(mode="json", exclude={"source"}),
+        "spec_source": spec.source,
+        "spec_fingerprint": fingerprint,
+        "scenarios": {n: s.to_dict() for n, s in scenarios.items()},
+        "varied": spec.parameters,
+        "points": points,
+        **(extra or {}),
+    })
+    prov["counts"] = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "pending")}
+    prov["runs"] = runs
+    atomic_write_json(prov, out / MANIFEST)
+    buf = io.StringIO()
+    pd.DataFrame(runs).to_csv(buf, index=False)
+    atomic_write_bytes(out / DESIGN, buf.getvalue().encode())
+    return prov
+
+
+def run_tasks(tasks: list[RunTask], out: Path, workers: int = 1, scheduler: str | None = None,
+              cluster: str | None = None, progress: bool = True, retry_failed: bool = True,
+              on_outcome: Callable[[RunOutcome], None] | None = None, name: str = "sweep") -> SweepSummary:
+    """Run the tasks whose files do not exist yet, writing each one as it finishes."""
+    out = Path(out)
+    (out / RUNS).mkdir(parents=True, exist_ok=True)
+    (out / FAILED).mkdir(parents=True, exist_ok=True)
+    removed = _clean_temp(out / RUNS) + _clean_temp(out / FAILED)
+    if removed:
+        log.info("removed %d half-written temporary file(s) from an interrupted sweep", removed)
+    summary = SweepSummary(name, out, len(tasks))
+    todo = []
+    for t in tasks:
+        st = _status(out, t.key)
+        if st == "done" or (st == "failed" and not retry_failed):
+            summary.skipped += 1
+        else:
+            todo.append(t)
+    t0 = time.perf_counter()
+    if scheduler or cluster:
+        outcomes = _dask(todo, scheduler, cluster)
+    elif workers <= 1 or len(todo) <= 1:
+        outcomes = _in_process(todo)
+    else:
+        outcomes = _process_pool(todo, min(workers, len(todo)))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), initial=summary.skipped, disable=not progress, unit="run", desc=name,
+               dynamic_ncols=True)
+    try:
+        for o in outcomes:
+            if o.status == "done":
+                atomic_write_bytes(out / RUNS / f"{o.key}.parquet", o.data)
+                (out / FAILED / f"{o.key}.json").unlink(missing_ok=True)
+                summary.done += 1
+            else:
+                atomic_write_json(o.meta, out / FAILED / f"{o.key}.json")
+                summary.failed += 1
+                summary.errors.append(f"{o.key}: {o.meta.get('error', '?')}")
+                log.warning("run %s failed: %s", o.key, o.meta.get("error"))
+            if on_outcome is not None:
+                on_outcome(o)
+            bar.update()
+            bar.set_postfix(failed=summary.failed, refresh=False)
+    finally:
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: int | None = None,
+          scheduler: str | None = None, cluster: str | None = None, progress: bool = True,
+          retry_failed: bool = True) -> SweepSummary:
+    """Run (or resume) a sweep into ``out`` (default ``results/sweeps/<name>``) and return its summary.
+
+    ``workers`` processes on this machine (default: all cores), or a Dask cluster: ``scheduler`` is an
+    address (``tcp://host:8786``), ``cluster="local:N"`` starts a ``distributed.LocalCluster`` of N
+    single-threaded worker processes. Raises ConfigError for a bad spec before any run starts.
+    """
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    if scheduler and cluster:
+        raise ConfigError("give either --scheduler or --cluster, not both")
+    if cluster:
+        parse_cluster(cluster)
+    out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
+    fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
+    points = _design(spec, out, fingerprint)
+    tasks = plan(spec, points)
+    out.mkdir(parents=True, exist_ok=True)
+    extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}}
+    write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
+    summary = SweepSummary(spec.name, out, len(tasks))
+    try:
+        summary = run_tasks(tasks, out, workers or os.cpu_count() or 1, scheduler, cluster, progress,
+                            retry_failed, name=spec.name)
+    finally:
+        write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------ read
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    m = Path(folder) / MANIFEST
+    if not m.exists():
+        raise ConfigError(f"{folder}: no {MANIFEST}; is this a sweep folder (written by `ree sweep`)?")
+    return json.loads(m.read_text())
+
+
+def design_table(folder: str | Path) -> pd.DataFrame:
+    """One row per run of the sweep: key, scenario, seed, weeks, the varied parameters and the status
+    (refreshed from the files on disk)."""
+    folder = Path(folder)
+    runs = pd.DataFrame(read_manifest(folder)["runs"])
+    runs["status"] = [_status(folder, k) for k in runs["key"]]
+    return runs
+
+
+def load_sweep(folder: str | Path, variables: Iterable[str] | None = None,
+               include_failed: bool = False) -> pd.DataFrame:
+    """The sweep's tidy table (finished runs) with the varied parameters joined as columns.
+
+    Columns: those of :data:`model.results.COLUMNS` (``run_id`` is the run key), then one column per
+    varied parameter (named by its dotted key) and ``weeks``. ``variables`` limits the rows read (fast
+    on big sweeps). Runs of earlier designs written to the same folder are not included.
+    """
+    import pyarrow.dataset as ds
+
+    from model.results import COLUMNS
+
+    folder = Path(folder)
+    design = design_table(folder)
+    done = design[design["status"] == "done"]
+    if done.empty:
+        raise ConfigError(f"{folder}: no finished runs yet")
+    files = [str(folder / RUNS / f"{k}.parquet") for k in done["key"]]
+    dataset = ds.dataset(files, format="parquet")
+    flt = ds.field("variable").isin(list(variables)) if variables is not None else None
+    df = dataset.to_table(filter=flt).to_pandas()
+    params = done.drop(columns=["scenario", "seed", "status"]).rename(columns={"key": "run_id"})
+    df = df.merge(params, on="run_id", how="left", validate="many_to_one")
+    df = df.sort_values(["run_id", "step", "variable", "region", "product"], kind="stable").reset_index(drop=True)
+    return df[[*COLUMNS, *[c for c in df.columns if c not in COLUMNS]]]
+
+
+# ------------------------------------------------------------------------------------------- interop
+def batch_run(parameters: dict[str, Any], seeds: Iterable[int] = (1,), number_processes: int = 1,
+              data_collection_period: int = -1, max_steps: int = 1_000_000,
+              display_progress: bool = False) -> pd.DataFrame:
+    """:func:`mesa.batch_run` on :class:`~model.model.RareEarthModel`, returned as a DataFrame.
+
+    ``parameters`` are the model's keyword arguments, each a value or a list to cross:
+    ``scenario``, ``weeks``, and world overrides by dotted key, e.g.
+    ``{"scenario": "baseline", "weeks": 52, "behaviour.buyer_urgency": [1.5, 2.5]}``. Seeds go in
+    ``seeds`` (Mesa passes them to the model as ``seed``; a ``seed`` entry in ``parameters`` would be
+    overwritten). The columns are Mesa's (``RunId``, ``iteration``, ``Step``, the parameters) and the
+    model's DataCollector reporters (``price_CN_Dy``, ``shortage_US_Dy``, ...); with
+    ``data_collection_period=1`` there is one row per week. The model stops at ``weeks``.
+
+    ``number_processes > 1`` makes Mesa switch the whole process to the ``spawn`` start method: call it
+    from an importable script under ``if __name__ == "__main__":``. Mesa 4 removes ``batch_run``;
+    :func:`sweep` is the supported way to run many runs.
+    """
+    import mesa
+
+    from model.model import RareEarthModel
+
+    if "seed" in parameters or "rng" in parameters:
+        raise ConfigError("pass seeds through the seeds argument, not parameters['seed']")
+    rows = mesa.batch_run(RareEarthModel, parameters=parameters, rng=list(seeds),
+                          number_processes=number_processes, data_collection_period=data_collection_period,
+                          max_steps=max_steps, display_progress=display_progress)
+    return pd.DataFrame(rows)
