@@ -61,8 +61,14 @@ class Refiner(mesa.Agent):
         # pipeline state: "operating", "planned", "building"
         self.status = spec.status
         self.build_weeks_left = 0
+        if spec.status == "building":
+            weeks = (spec.online_date - model.start_date).days // 7
+            if weeks <= 0:
+                self.status = "operating"  # finished before the run starts
+            else:
+                self.build_weeks_left = weeks
         self.financed_by = ""
-        self.capacity_t_per_week = spec.capacity_t_per_week if spec.status == "operating" else 0.0
+        self.capacity_t_per_week = spec.capacity_t_per_week if self.status == "operating" else 0.0
         self.feed_reo = 0.0
         self.feed_el = np.zeros(NP)  # t of each oxide contained in the feed
         self.feed_audited = 0.0  # t REO of feed from audited (licensed) sites

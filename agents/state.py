@@ -5,7 +5,8 @@ oxide, and budgets. Each week (stage 2) it:
 
 - lets every active policy it owns act (the model asks each policy; a state knows none by name);
 - **selects projects** it sponsors from the pipeline by a documented rule: a planned plant starts
-  building when its expected annual margin covers its capital charge. The margin is the plant's netback
+  building when its expected annual margin covers its capital charge (plants marked
+  ``needs_policy_support`` wait for a financing policy instead). The margin is the plant's netback
   on the richest ore it can reach over open routes, at the prices the state remembers, of which the plant
   keeps ``1 - 0.45`` (ore costs the rest, seed F14); the capital charge is capex x (cost of capital +
   1/15 yr). The private cost of capital is 15 %; a financing policy lowers it for the projects it funds;
@@ -99,6 +100,9 @@ class State(mesa.Agent):
         """Expected annual operating margin (M USD/yr) of a plant at remembered prices."""
         m = self.model
         prices = m.price_memory[plant.home_region]
+        floor = m.rules.floor_for(plant.country)
+        if floor is not None:
+            prices = np.maximum(prices, floor)
         best = 0.0
         for basket in m.reachable_baskets(plant.node):
             best = max(best, plant.netback(basket, prices) - ORE_SHARE_OF_VALUE * float(
@@ -111,7 +115,8 @@ class State(mesa.Agent):
 
     def select_projects(self) -> None:
         for plant in self.model.refiners:
-            if plant.status != "planned" or plant.spec.sponsor_state != self.sid:
+            if (plant.status != "planned" or plant.spec.sponsor_state != self.sid
+                    or plant.spec.needs_policy_support):
                 continue
             if self.project_margin_musd(plant) > self.capital_charge_musd(plant):
                 lead = plant.spec.lead_time_weeks * self.model.rules.lead_time_factor_for(plant.country)

@@ -179,9 +179,10 @@ def _markevery(n: int, i: int, k: int = 9) -> tuple[int, int]:
     return (int(i * step / 3) % step, step)
 
 
-def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN) -> tuple[Figure, list]:
+def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN, sharey: bool = False
+                ) -> tuple[Figure, list]:
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    axes = fig.subplots(1, ncols, squeeze=False, sharey=sharey)[0]
     return fig, list(axes)
 
 
@@ -377,14 +378,14 @@ def morris_chart(indices: pd.DataFrame, title: str = "") -> Figure:
     unit (see :func:`experiments.sensitivity.morris`)."""
     outputs = list(dict.fromkeys(indices["output"]))
     with _style_context():
-        fig, axes = _new_figure(len(outputs), height=2.9)
+        fig, axes = _new_figure(len(outputs), height=3.1, width=max(WIDTH_IN, 2.4 * len(outputs)))
         params = list(dict.fromkeys(indices["parameter"]))
         for ax, out in zip(axes, outputs, strict=True):
             d = indices[indices["output"] == out]
-            ax.set_title(_wrap(d["label"].iloc[0]) if "label" in d and len(d) else out)
+            ax.set_title(_wrap(d["label"].iloc[0], 24) if "label" in d and len(d) else out)
             unit = d["unit"].iloc[0] if "unit" in d and len(d) else ""
-            ax.set_xlabel(f"μ*, mean |elementary effect| ({unit})")
-            ax.set_ylabel(f"σ of elementary effects ({unit})")
+            ax.set_xlabel(f"μ* ({unit})")
+            ax.set_ylabel(f"σ ({unit})")
             if not np.isfinite(d["mu_star"]).any():
                 _no_data(ax, "output does not vary")
                 continue
@@ -408,8 +409,8 @@ def morris_chart(indices: pd.DataFrame, title: str = "") -> Figure:
                     labels.append(ll)
         if h:
             fig.legend(h, labels, loc="outside lower center", ncols=min(3, len(h)))
-        if title:
-            fig.suptitle(title)
+        head = "Morris screening: μ* = mean |elementary effect|, σ = its standard deviation"
+        fig.suptitle(f"{head}\n{title}" if title else head)
         return fig
 
 
@@ -419,12 +420,13 @@ def sobol_chart(indices: pd.DataFrame, title: str = "") -> Figure:
     :func:`experiments.sensitivity.sobol`)."""
     outputs = list(dict.fromkeys(indices["output"]))
     with _style_context():
-        fig, axes = _new_figure(len(outputs), height=0.5 + 0.32 * indices["parameter"].nunique() + 1.0)
+        fig, axes = _new_figure(len(outputs), height=1.9 + 0.32 * indices["parameter"].nunique(),
+                                width=max(WIDTH_IN, 1.2 + 2.0 * len(outputs)), sharey=True)
         for ax, out in zip(axes, outputs, strict=True):
             d = indices[indices["output"] == out].iloc[::-1]
             y = np.arange(len(d))
-            ax.set_title(_wrap(d["label"].iloc[0]) if "label" in d and len(d) else out)
-            ax.set_xlabel("Sobol index\n(share of output variance)")
+            ax.set_title(_wrap(d["label"].iloc[0], 24) if "label" in d and len(d) else out)
+            ax.set_xlabel("Share of output variance (–)")
             if not np.isfinite(d["ST"]).any():
                 ax.set_yticks(y, [_short_param(p) for p in d["parameter"]])
                 _no_data(ax, "output does not vary")
@@ -443,10 +445,12 @@ def sobol_chart(indices: pd.DataFrame, title: str = "") -> Figure:
             h, labels = ax.get_legend_handles_labels()
             if h:
                 break
+        for ax in axes[1:]:
+            ax.tick_params(axis="y", labelleft=False)
         if h:
             fig.legend(h[::-1], labels[::-1], loc="outside lower center", ncols=2)
-        if title:
-            fig.suptitle(title)
+        head = "Sobol indices with 95 % confidence intervals"
+        fig.suptitle(f"{head}\n{title}" if title else head)
         return fig
 
 

@@ -183,7 +183,8 @@ class RareEarthModel(mesa.Model):
         """Advance one week. The order of a week, written once:
 
         1. calendar: policies and scripted events start or stop
-        2. states act (policy moves, stockpile mandates, project selection)
+        2. states act: policies in force set this week's rules, then decide (lenders select projects),
+           then each state acts (its own rules, stockpile mandate, project selection)
         3. armed groups act (conflict, levies, blockades, halts)
         4. miners produce; ore moves over open routes to the refiners that bid for it (ore markets)
         5. refiners process ore into oxides
@@ -238,7 +239,9 @@ class RareEarthModel(mesa.Model):
         self.rules.reset_week()
         self.flooded_sites = np.zeros(0, dtype=int)
         for item in self.active:
-            item.apply(self)
+            item.apply(self)  # rules first: every policy in force sets its rules ...
+        for item in self.active:
+            item.act(self)  # ... then policies that decide (a lender selecting projects) act on them
         for s in self.states:
             s.act()
 

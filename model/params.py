@@ -12,6 +12,7 @@ Unknown keys are rejected, and every validator that fails says which field is wr
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -157,10 +158,12 @@ class RefinerSpec(Strict):
     processing_cost_usd_per_kg: Pos
     recovery: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     separates: list[Product]  # oxides this plant can separate; the rest of the basket is not marketed
-    status: Literal["operating", "planned"] = "operating"
+    status: Literal["operating", "building", "planned"] = "operating"
+    online_date: dt.date | None = None  # for a plant already building: when it comes online
     capex_musd: NonNeg = 0.0
     lead_time_weeks: Annotated[int, Field(ge=0)] = 0
     sponsor_state: str = ""  # who would build a planned project
+    needs_policy_support: bool = False  # not built on private terms: waits for financing or a floor
 
 
 class ArmedGroupSpec(Strict):
@@ -220,6 +223,7 @@ class Behaviour(Strict):
 
 class World(Strict):
     name: str
+    as_of: dt.date = dt.date(2024, 1, 1)  # the date the world describes
     description: str = ""
     currency_cny_per_usd: Pos = 7.2
     products: list[ProductSpec]
@@ -263,6 +267,8 @@ class World(Strict):
             if m.offtake:
                 need(m.offtake, {r.id for r in self.refiners}, f"miners[{i}].offtake")
         for i, r in enumerate(self.refiners):
+            if r.status == "building" and r.online_date is None:
+                problems.append(f"refiners[{i}].online_date: a plant that is building needs an online_date")
             need(r.country, states, f"refiners[{i}].country")
             need(r.node, nodes, f"refiners[{i}].node")
             if r.sponsor_state:

@@ -2,8 +2,8 @@
 
 Every item has a ``start`` date, an optional ``end``, an acting state (or armed group) and a ``note``
 citing the fact it models. The model calls :meth:`begin` once when its start date arrives,
-:meth:`apply` every week while it is active (stage 2 of the week, before anyone else acts) and
-:meth:`stop` once at its end. A policy changes *rules* or *agents' options* — what a refiner may buy,
+:meth:`apply` every week while it is active (stage 2 of the week, before anyone else acts: it sets
+rules), then :meth:`act` (decisions that read those rules) and :meth:`stop` once at its end. A policy changes *rules* or *agents' options* — what a refiner may buy,
 what Chinese plants may export, how long a project takes, what a stockpile agency is mandated to do —
 and never writes an output. The model knows no policy by name: it asks each active item to act.
 
@@ -48,6 +48,9 @@ class TimelineItem(BaseModel):
 
     def apply(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
         pass
+
+    def act(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
+        """Decisions that need this week's rules in place (called after every policy's ``apply``)."""
 
     def stop(self, model: RareEarthModel) -> None:  # noqa: B027 - optional hook
         pass
@@ -290,7 +293,7 @@ class Financing(TimelineItem):
     def begin(self, model: RareEarthModel) -> None:
         self._started = int(model.steps)
 
-    def apply(self, model: RareEarthModel) -> None:
+    def act(self, model: RareEarthModel) -> None:
         if self._done or int(model.steps) - self._started < self.selection_deadline_weeks:
             return
         self._done = True
