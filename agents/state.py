@@ -142,9 +142,12 @@ class State(mesa.Agent):
         p = np.where(np.isfinite(prices), prices, ref)
         gap = np.maximum(target - self.stockpile, 0.0)
         release = (p > release_above) | (shortage_signal > mandate["shortage_trigger"])
+        forced = mandate.get("force_release_weeks")
+        if forced:
+            release = np.ones(NP, dtype=bool)
         buy_qty = np.where((p < buy_below) & (mandate["budget_left_usd"] > 0) & ~release,
                            gap / max(mandate["fill_weeks"], 1.0), 0.0)
-        ask_qty = np.where(release, self.stockpile / max(mandate["release_weeks"], 1.0), 0.0)
+        ask_qty = np.where(release, self.stockpile / max(forced or mandate["release_weeks"], 1.0), 0.0)
         # it sells just under the going price, and never bids above its trigger
         return buy_below, buy_qty, np.maximum(p * 0.95, 1e-6), ask_qty
 

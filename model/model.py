@@ -94,6 +94,7 @@ class RareEarthModel(mesa.Model):
         self.buyers = [Buyer(self, bs) for bs in self.world.buyers]
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
         self.ore_gate_price = np.full(len(self.pools), np.nan)
+        self.edge_flow = np.zeros(len(self.routes.edge_src))
 
         # per-week records and cumulative ledgers (for invariants and outputs)
         self.ledger = {k: 0.0 for k in ("mined", "delivered", "processed")}
@@ -278,6 +279,7 @@ class RareEarthModel(mesa.Model):
         expected = {r.rid: r.expected_price(self) for r in self.refiners if r.capacity_t_per_week > 0}
         self._flow = {"corridor": {}, "to_china": 0.0, "pairs": {}}
         self._inflow = {reg: np.zeros(NP) for reg in REGIONS}
+        self.edge_flow = np.zeros(len(self.routes.edge_src))  # t REO on each route edge this week
         order = self.streams["markets"].permutation(len(self.pools))
         memory = self.behaviour.site_margin_memory_weeks
         for j in order:
@@ -373,6 +375,7 @@ class RareEarthModel(mesa.Model):
         r._want -= got
         for e in path.edges:
             residual[e] -= got
+            self.edge_flow[e] += got
         for g in self.routes.path_groups(path):
             if g != group:
                 self.group_by_id[g].collect(got * self.group_by_id[g].levy * KG_PER_T)

@@ -241,8 +241,16 @@ class Stockpile(TimelineItem):
 
     def begin(self, model: RareEarthModel) -> None:
         state = model.state_by_id[self.actor]
+        state.stock_mandate = self.mandate(model)
+        if self.initial_days > 0:
+            state.stockpile = state.stockpile + state.consumption_per_week() * self.initial_days / 7.0 * (
+                state.stock_mandate["mask"])
+
+    def mandate(self, model: RareEarthModel) -> dict[str, Any]:
+        """The agency's standing orders, read by ``State.stock_orders`` each week."""
+        state = model.state_by_id[self.actor]
         mask = np.array([p in self.products for p in PRODUCTS], dtype=float)
-        state.stock_mandate = {
+        return {
             "target_weeks": self.target_days / 7.0,
             "buy_below_ratio": self.buy_below_ratio,
             "release_above_ratio": self.release_above_ratio,
@@ -253,14 +261,41 @@ class Stockpile(TimelineItem):
             "reference": model.long_memory[state.region].copy(),
             "mask": mask,
         }
-        if self.initial_days > 0:
-            state.stockpile = state.stockpile + state.consumption_per_week() * self.initial_days / 7.0 * mask
 
     def stop(self, model: RareEarthModel) -> None:
         model.state_by_id[self.actor].stock_mandate = None
 
     def problems(self, world: World) -> list[str]:
         return super().problems(world) + _need(self.actor, _states(world), "actor")
+
+
+class StockpileRelease(TimelineItem):
+    """Rapid response ordered now (seed F4): the listed states' agencies release their stocks over
+    ``release_weeks`` whatever the price, for as long as the order lasts."""
+
+    kind: ClassVar[str] = "event"
+    actor: str = "JP"
+    states: list[str] = Field(default_factory=lambda: ["JP", "US"], description="agencies that release")
+    release_weeks: Annotated[float, Field(ge=1.0, le=52.0)] = Field(default=8.0, description="weeks to empty")
+
+    def describe(self) -> str:
+        return f"{', '.join(self.states)} release stockpiles (rapid response)"
+
+    def apply(self, model: RareEarthModel) -> None:
+        for sid in self.states:
+            state = model.state_by_id[sid]
+            if state.stock_mandate is None:
+                state.stock_mandate = Stockpile(start=self.start, actor=sid, target_days=0.0).mandate(model)
+            state.stock_mandate["force_release_weeks"] = self.release_weeks
+
+    def stop(self, model: RareEarthModel) -> None:
+        for sid in self.states:
+            mandate = model.state_by_id[sid].stock_mandate
+            if mandate:
+                mandate.pop("force_release_weeks", None)
+
+    def problems(self, world: World) -> list[str]:
+        return super().problems(world) + _need(self.states, _states(world), "states")
 
 
 class Financing(TimelineItem):
@@ -578,7 +613,7 @@ class Election(TimelineItem):
 
 
 REGISTRY: dict[str, type[TimelineItem]] = {c.__name__: c for c in (
-    ExportControl, Sanction, Traceability, Stockpile, Financing, PermitStreamlining, PriceFloor, RouteChange,
+    ExportControl, Sanction, Traceability, Stockpile, StockpileRelease, Financing, PermitStreamlining, PriceFloor, RouteChange,
     ConflictEscalation, SiteSeizure, MiningHalt, FloodSeason, Election)}
 
 
