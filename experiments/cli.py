@@ -117,6 +117,116 @@ def check(path: str = typer.Argument(..., help="scenario name or TOML path")) ->
     typer.echo(f"ok: {sc.name} ({len(sc.timeline)} timeline entries, world {sc.world})")
 
 
+@app.command()
+@friendly
+def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
+             out: Path = typer.Option(Path("results/validation"), help="output folder"),
+             workers: int = typer.Option(2, help="worker processes")) -> None:
+    """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
+    from experiments.validate import run_validation, to_markdown
+
+    table = run_validation(list(range(1, seeds + 1)), out, workers)
+    typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
+    typer.echo(f"{int(table['pass'].sum())}/{len(table)} targets pass; wrote {out}/validation.md, .csv, .png")
+
+
+@app.command()
+@friendly
+def compare(a: str = typer.Argument(..., help="first scenario"), b: str = typer.Argument(..., help="second scenario"),
+            seeds: int = typer.Option(5, help="number of seeds (1..N), the same for both"),
+            weeks: int = typer.Option(None, help="horizon in weeks (default: the shorter scenario's)")) -> None:
+    """Print key outputs of two scenarios side by side (medians over the same seeds)."""
+    from experiments.compare import compare_scenarios
+
+    typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks))
+
+
+_DEFAULT_SENSITIVITY_SPEC = Path(__file__).parent / "specs" / "sensitivity_behaviour.toml"
+
+
+@app.command()
+@friendly
+def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in experiments/specs/)"),
+          workers: int = typer.Option(None, "--workers", "-w", help="local worker processes (default: all cores)"),
+          scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"),
+          cluster: str = typer.Option(None, help="start a local Dask cluster of N processes: local:N"),
+          out: Path = typer.Option(None, help="output folder (default: results/sweeps/NAME)"),
+          retry_failed: bool = typer.Option(True, "--retry-failed/--keep-failed",
+                                            help="rerun runs that failed last time (default) or leave them"),
+          progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing")
+          ) -> None:
+    """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
+
+    Running the same command again skips finished runs and retries failed ones. Exit code 1 if any run
+    failed (each is recorded in OUT/failed/KEY.json with its traceback).
+    """
+    from experiments.sweep import describe
+    from experiments.sweep import sweep as run_sweep
+
+    if dry_run:
+        typer.echo(describe(spec, out))
+        return
+    try:
+        summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress, retry_failed=retry_failed)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
+        raise typer.Exit(code=130) from None
+    typer.echo(str(summary))
+    if summary.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@friendly
+def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sensitivity spec TOML"),
+                method: str = typer.Option(None, help="morris, sobol or both (default: the spec's methods)"),
+                workers: int = typer.Option(None, "--workers", "-w", help="local worker processes"),
+                scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"),
+                cluster: str = typer.Option(None, help="start a local Dask cluster of N processes: local:N"),
+                out: Path = typer.Option(None, help="output folder (default: results/sensitivity/NAME)"),
+                progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")
+                ) -> None:
+    """Morris and/or Sobol indices (SALib) for the spec's outputs: CSV tables and a figure per method."""
+    from experiments import sensitivity as sa
+
+    methods = None if method is None else (["morris", "sobol"] if method == "both" else [method])
+    try:
+        res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
+        raise typer.Exit(code=130) from None
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(str(res.runs).splitlines()[0])
+    typer.echo(res.table())
+    typer.echo(f"wrote {res.out}/indices_*.csv, samples_*.csv, "
+               + ", ".join(sorted({p.stem + ".{pdf,svg,png}" for p in res.figures})))
+
+
+@app.command()
+@friendly
+def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep or run-all folder"),
+            out: Path = typer.Option(None, help="output folder (default: RESULTS/figures)"),
+            formats: str = typer.Option("pdf,svg,png", help="comma-separated: pdf, svg, png (300 dpi)"),
+            kind: list[str] = typer.Option(None, "--kind", help="only these figure types (repeatable)")) -> None:
+    """Publication figures (PDF, SVG, 300-dpi PNG) for every scenario found under RESULTS."""
+    from experiments.figures import FIGURES, make_figures
+
+    bad = [k for k in kind or [] if k not in FIGURES]
+    if bad:
+        raise ConfigError(f"--kind {bad[0]!r}: choose from {', '.join(FIGURES)}")
+    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    if not fmts or any(f not in ("pdf", "svg", "png") for f in fmts):
+        raise ConfigError(f"--formats {formats!r}: choose from pdf, svg, png")
+    paths = make_figures(results, out, fmts, kind or None)
+    folders = sorted({str(p.parent) for p in paths})
+    typer.echo(f"wrote {len(paths)} files ({len(paths) // len(fmts)} figures x {', '.join(fmts)}) in:")
+    for f in folders:
+        typer.echo(f"  {f}/")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

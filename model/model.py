@@ -347,7 +347,7 @@ class RareEarthModel(mesa.Model):
 
     def _route_cost(self, path, pool: dict) -> float:
         """Transport, fees and edge levies; the site's own group is paid by the site, not twice."""
-        cost = path.cost_usd_per_kg
+        cost = self.routes.cost(path)
         group = pool["controller"]
         if group and group in self.routes.path_groups(path):
             cost -= self.group_by_id[group].levy
@@ -421,64 +421,47 @@ class RareEarthModel(mesa.Model):
         stock_bought = {s.sid: np.zeros(NP) for s in self.states}
         stock_sold = {s.sid: np.zeros(NP) for s in self.states}
         clearing = {}
+        steps = (np.linspace(1 - spread / 2, 1 + spread / 2, n_steps) if n_steps > 1 else np.ones(1))
         for reg in REGIONS:
+            # every participant's level and quantity per product, as matrices (one row each)
+            sellers = [r for r in self.refiners if r.rid in offers and reg in r.ask]
+            s_states = [st for st in self.states if st.region == reg]
+            ask_lvl = np.array([r.ask[reg] for r in sellers] + [stock[st.sid][2] for st in s_states]).reshape(-1, NP)
+            ask_qty = np.array([offers[r.rid][reg] for r in sellers] + [stock[st.sid][3] for st in s_states]
+                               ).reshape(-1, NP)
+            buyers = [bu for bu in self.buyers if bu.region == reg]
+            bid_lvl = np.array([buyer_bids[bu.bid_id][0] for bu in buyers] + [stock[st.sid][0] for st in s_states]
+                               ).reshape(-1, NP)
+            bid_qty = np.array([buyer_bids[bu.bid_id][1] for bu in buyers] + [stock[st.sid][1] for st in s_states]
+                               ).reshape(-1, NP)
+            ns, nb = len(sellers), len(buyers)
+            # a state's single order is a ladder of identical steps (same clearing as one order)
+            ask_fac = np.vstack([np.tile(steps, (ns, 1)), np.ones((len(s_states), n_steps))])
+            bid_fac = np.vstack([np.tile(steps, (nb, 1)), np.ones((len(s_states), n_steps))])
             for k, prod in enumerate(PRODUCTS):
-                a_p, a_q, a_own = [], [], []
-                for r in self.refiners:
-                    o = offers.get(r.rid)
-                    if o is None or o[reg][k] <= 1e-9 or reg not in r.ask:
-                        continue
-                    lp, lq = market.ladder(r.ask[reg][k], o[reg][k], n_steps, spread, "ask")
-                    a_p.append(lp)
-                    a_q.append(lq)
-                    a_own.extend([("r", r.rid)] * n_steps)
-                for s in self.states:
-                    if s.region == reg and stock[s.sid][3][k] > 1e-9:
-                        a_p.append([stock[s.sid][2][k]])
-                        a_q.append([stock[s.sid][3][k]])
-                        a_own.append(("s", s.sid))
-                b_p, b_q, b_own = [], [], []
-                for bu in self.buyers:
-                    if bu.region != reg:
-                        continue
-                    lvl, qty = buyer_bids[bu.bid_id]
-                    if qty[k] <= 1e-9 or lvl[k] <= 0:
-                        continue
-                    lp, lq = market.ladder(lvl[k], qty[k], n_steps, spread, "bid")
-                    b_p.append(lp)
-                    b_q.append(lq)
-                    b_own.extend([("b", bu.bid_id)] * n_steps)
-                for s in self.states:
-                    if s.region == reg and stock[s.sid][1][k] > 1e-9:
-                        b_p.append([stock[s.sid][0][k]])
-                        b_q.append([stock[s.sid][1][k]])
-                        b_own.append(("s", s.sid))
-                ap = np.concatenate(a_p) if a_p else np.zeros(0)
-                aq = np.concatenate(a_q) if a_q else np.zeros(0)
-                bp = np.concatenate(b_p) if b_p else np.zeros(0)
-                bq = np.concatenate(b_q) if b_q else np.zeros(0)
-                res = market.clear(ap, aq, bp, bq)
+                aq = np.where(ask_qty[:, k] > 1e-9, ask_qty[:, k], 0.0)
+                bq = np.where((bid_qty[:, k] > 1e-9) & (bid_lvl[:, k] > 0), bid_qty[:, k], 0.0)
+                ap = np.maximum(ask_lvl[:, k], 0.0)[:, None] * ask_fac
+                bp = np.maximum(bid_lvl[:, k], 0.0)[:, None] * bid_fac
+                res = market.clear(ap.ravel(), np.repeat(aq / n_steps, n_steps),
+                                   bp.ravel(), np.repeat(bq / n_steps, n_steps))
                 clearing[(reg, prod)] = res
                 if self.depth_long[reg][k] <= 0:
                     self.depth_short[reg][k] = self.depth_long[reg][k] = res.offered
                 self.depth_short[reg][k] += 0.5 * (res.offered - self.depth_short[reg][k])
                 self.depth_long[reg][k] += (res.offered - self.depth_long[reg][k]) / 26.0
                 price = res.price
-                for (kind, oid), fill in zip(a_own, res.ask_fill, strict=True):
-                    if fill <= 0:
-                        continue
-                    if kind == "r":
-                        sold[oid][reg][k] += fill
-                    else:
-                        stock_sold[oid][k] += fill
-                for (kind, oid), fill in zip(b_own, res.bid_fill, strict=True):
-                    if fill <= 0:
-                        continue
-                    if kind == "b":
-                        bought[oid][k] += fill
-                        paid[oid][k] += fill * price
-                    else:
-                        stock_bought[oid][k] += fill
+                a_fill = res.ask_fill.reshape(-1, n_steps).sum(axis=1)
+                b_fill = res.bid_fill.reshape(-1, n_steps).sum(axis=1)
+                for i, r in enumerate(sellers):
+                    sold[r.rid][reg][k] += a_fill[i]
+                for j, st in enumerate(s_states):
+                    stock_sold[st.sid][k] += a_fill[ns + j]
+                    stock_bought[st.sid][k] += b_fill[nb + j]
+                for i, bu in enumerate(buyers):
+                    if b_fill[i] > 0:
+                        bought[bu.bid_id][k] += b_fill[i]
+                        paid[bu.bid_id][k] += b_fill[i] * price
                 if np.isfinite(price) and res.volume > 0:
                     self.prices[reg][k] = price
                     a = 1.0 / b.buyer_price_memory_weeks

@@ -1,10 +1,10 @@
 """The route network: sites, border posts, hubs, refineries and ports joined by directed edges.
 
-Ore moves from a mine area to a refinery along the cheapest *open* path. The cost of a path is its
-transport and border fees plus the levy of every armed group that controls an edge on it (each group
-levies once per path; the levy of the group controlling the mine site is added by the ore market).
-Paths are recomputed only when something changes (an edge opens or closes, a levy moves), so the
-weekly hot path reads cached arrays.
+Ore moves from a mine area to a refinery along the *open* path with the lowest transport and border
+fees. On top of that, every armed group that controls an edge on the path levies once per kg (the
+levy of the group controlling the mine site is handled by the ore market). Levies move every week, so
+they are added when a path is priced, not when it is chosen; paths are recomputed only when an edge
+opens or closes, so the weekly hot path reads a cache.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from model.params import World
 @dataclass(frozen=True, slots=True)
 class Path:
     edges: tuple[int, ...]  # edge indices in travel order
-    cost_usd_per_kg: float  # transport + border fees + edge levies
+    base_cost_usd_per_kg: float  # transport + border fees
     corridor: str  # first labelled corridor on the path ("" if none)
+    controllers: frozenset[str]  # who controls its edges (levies apply to the armed groups among them)
 
 
 class RouteNetwork:
@@ -85,9 +86,11 @@ class RouteNetwork:
 
     def set_levies(self, levies: dict[str, float]) -> None:
         """Levy in USD/kg charged by each armed group on edges it controls."""
-        if levies != self._levies:
-            self._levies = dict(levies)
-            self._invalidate()
+        self._levies = dict(levies)
+
+    def cost(self, path: Path) -> float:
+        """Transport, fees and the levy of each armed group on the path, USD/kg."""
+        return path.base_cost_usd_per_kg + sum(self._levies[g] for g in path.controllers if g in self._levies)
 
     # -- queries ----------------------------------------------------------------------------------------
     def edges_matching(self, *, corridor: str | None = None, src: str | None = None, dst: str | None = None,
@@ -116,7 +119,7 @@ class RouteNetwork:
             return self._cache[key]
         result: Path | None
         if src == dst:
-            result = Path((), 0.0, "")
+            result = Path((), 0.0, "", frozenset())
         else:
             open_ = self.edge_open
             cost = self.edge_cost
@@ -133,16 +136,15 @@ class RouteNetwork:
                 result = None
             else:
                 idx = tuple(self.graph.edges[u, v]["index"] for u, v in zip(nodes[:-1], nodes[1:], strict=True))
-                groups = {self.edge_controller[i] for i in idx if self.edge_controller[i] in self._levies}
-                total = float(sum(cost[i] for i in idx) + sum(self._levies[g] for g in groups))
                 corridor = next((self.edge_corridor[i] for i in idx if self.edge_corridor[i]), "")
-                result = Path(idx, total, corridor)
+                result = Path(idx, float(sum(cost[i] for i in idx)), corridor,
+                              frozenset(self.edge_controller[i] for i in idx))
         self._cache[key] = result
         return result
 
     def path_groups(self, path: Path) -> set[str]:
         """Armed groups levying on a path's edges."""
-        return {self.edge_controller[i] for i in path.edges if self.edge_controller[i] in self._levies}
+        return {g for g in path.controllers if g in self._levies}
 
     def positions(self) -> dict[str, tuple[float, float]]:
         """Node positions (lon, lat) for maps."""

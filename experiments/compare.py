@@ -1,0 +1,55 @@
+"""Two scenarios side by side on the same seeds: the key outputs a policy debate asks about."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from experiments.run import run_one
+from model.scenario import load_scenario
+
+PRODUCTS = ("NdPr", "Dy", "Tb")
+
+
+def key_outputs(df: pd.DataFrame) -> dict[str, float]:
+    """Scalar summaries of one run (names carry their units)."""
+    out: dict[str, float] = {}
+    price = df[df["variable"] == "price"]
+    for region in ("CN", "ROW"):
+        for p in PRODUCTS:
+            s = price[(price["region"] == region) & (price["product"] == p)]["value"]
+            out[f"{p} {region} price, mean (USD/kg)"] = float(s.mean())
+            out[f"{p} {region} price, peak (USD/kg)"] = float(s.max())
+    short = df[df["variable"] == "shortage"]
+    for p in PRODUCTS:
+        out[f"{p} shortage, total (t)"] = float(short[short["product"] == p]["value"].sum())
+    share = df[(df["variable"] == "china_refined_share") & (df["product"] == "")]["value"]
+    out["China share of refining, last year"] = float(share.iloc[-52:].mean())
+    cap = df[(df["variable"] == "capacity_online") & (df["region"] != "CN")]
+    last = cap[cap["step"] == cap["step"].max()]["value"].sum()
+    out["ex-China capacity at end (t REO/week)"] = float(last)
+    mm = df[df["variable"] == "myanmar_ore_to_china"]["value"]
+    out["Myanmar ore to China, total (t)"] = float(mm.sum())
+    lev = df[df["variable"] == "levy_revenue"]["value"]
+    out["armed-group levies, total (M USD)"] = float(lev.sum())
+    return out
+
+
+def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None) -> str:
+    sa, sb = load_scenario(a), load_scenario(b)
+    if weeks is None:
+        weeks = min(sa.weeks, sb.weeks)
+    cols = {}
+    for sc in (sa, sb):
+        rows = [key_outputs(run_one(sc, s, weeks)) for s in seeds]
+        cols[sc.name] = pd.DataFrame(rows).median()
+    table = pd.DataFrame(cols)
+    first, second = table.columns
+    table["change"] = np.where(table[first].abs() > 1e-9, table[second] / table[first] - 1.0, np.nan)
+    lines = [f"{first} vs {second}: medians over seeds {seeds[0]}..{seeds[-1]}, {weeks} weeks"]
+    width = max(len(i) for i in table.index)
+    lines.append(f"{'':{width}}  {first:>14}  {second:>14}  {'change':>8}")
+    for name, r in table.iterrows():
+        ch = "" if not np.isfinite(r["change"]) else f"{r['change']:+.0%}"
+        lines.append(f"{name:{width}}  {r[first]:14,.1f}  {r[second]:14,.1f}  {ch:>8}")
+    return "\n".join(lines)
