@@ -113,7 +113,7 @@ class Refiner(mesa.Agent):
             price = (1 - s) * cn + s * np.maximum(row, 0.0)
         else:
             price = model.price_memory[Region.ROW]
-        floor = model.rules.floor_for(self.country)
+        floor = model.rules.floor_for(self.country, self.rid)
         return price if floor is None else np.maximum(price, floor)
 
     def unit_cost(self) -> float:

@@ -505,7 +505,7 @@ class RareEarthModel(mesa.Model):
         """A price floor's state pays covered plants the gap between floor and market price."""
         pay: dict[str, float] = {}
         for r in self.refiners:
-            floor = self.rules.floor_for(r.country)
+            floor = self.rules.floor_for(r.country, r.rid)
             if floor is None:
                 continue
             for reg, q in sold[r.rid].items():

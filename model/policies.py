@@ -305,7 +305,11 @@ class Financing(TimelineItem):
     states by expected annual margin / capital charge at the concessional rate, and funds them in that
     order while the budget lasts, skipping those whose ratio is below ``min_cover_ratio`` (strategic
     value lets it accept some shortfall). A funded plant gets the concessional cost of capital, and its
-    sponsor starts building at once; capacity arrives after the (permit-adjusted) lead time."""
+    sponsor starts building at once; capacity arrives after the (permit-adjusted) lead time.
+
+    Instruments: a loan, guarantee or equity stake gives the concessional rate; ``offtake`` also
+    guarantees the plant's sales at the ex-China price the lender saw at selection (a plant-level
+    floor for as long as the facility runs), which removes its price risk."""
 
     actor: str = "US"
     lender: str = Field(default="US EXIM", description="lending institution")
@@ -320,7 +324,13 @@ class Financing(TimelineItem):
 
     _started: int = PrivateAttr(default=0)
     _done: bool = PrivateAttr(default=False)
+    _offtake: dict = PrivateAttr(default_factory=dict)
     selected: list[str] = Field(default_factory=list, description="filled in by the run")
+
+    def apply(self, model: RareEarthModel) -> None:
+        for rid, floor in self._offtake.items():
+            current = model.rules.plant_floor.get(rid)
+            model.rules.plant_floor[rid] = floor if current is None else np.maximum(current, floor)
 
     def describe(self) -> str:
         return f"{self.lender} opens a US${self.budget_musd:,.0f}M facility (selection within {self.selection_deadline_weeks} weeks)"
@@ -351,6 +361,8 @@ class Financing(TimelineItem):
                 continue
             budget -= need
             sponsor.cost_of_capital[plant.rid] = self.concessional_rate
+            if "offtake" in self.instruments:
+                self._offtake[plant.rid] = model.long_memory[plant.home_region].copy()
             lead = round(plant.spec.lead_time_weeks * model.rules.lead_time_factor_for(plant.country))
             plant.start_building(lead, financed_by=self.lender)
             self.selected = [*self.selected, plant.rid]

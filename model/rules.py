@@ -52,6 +52,7 @@ class Rules:
     audit_cost: dict[str, float] = field(default_factory=dict)  # USD/kg feed, by refiner state
     price_floor: dict[str, np.ndarray] = field(default_factory=dict)  # USD/kg by producing state
     lead_time_factor_by_state: dict[str, float] = field(default_factory=dict)  # permit streamlining
+    plant_floor: dict[str, np.ndarray] = field(default_factory=dict)  # offtake price guarantees by plant id
 
     def reset_week(self) -> None:
         self.export_cap = np.ones(NP)
@@ -61,6 +62,7 @@ class Rules:
         self.audit_cost = {}
         self.price_floor = {}
         self.lead_time_factor_by_state = {}
+        self.plant_floor = {}
 
     def export_cap_fraction(self) -> np.ndarray:
         return self.export_cap
@@ -68,8 +70,12 @@ class Rules:
     def lead_time_factor_for(self, state: str) -> float:
         return self.lead_time_factor_by_state.get(state, 1.0)
 
-    def floor_for(self, state: str) -> np.ndarray | None:
-        return self.price_floor.get(state)
+    def floor_for(self, state: str, plant: str = "") -> np.ndarray | None:
+        """The guaranteed price (USD/kg per product) for a plant: its state's floor or an offtake."""
+        a, b = self.price_floor.get(state), self.plant_floor.get(plant)
+        if a is None or b is None:
+            return a if b is None else b
+        return np.maximum(a, b)
 
     def ore_allowed(self, model: RareEarthModel, refiner: Refiner, pool: dict) -> bool:
         if refiner.country in self.audited_only and not pool["licensed"]:
