@@ -12,10 +12,10 @@ Rules:
   supply cut raises its bids before its shelves empty.
 - **Price.** It bids what its market has paid over two years (its long memory), raised by
   ``buyer_urgency`` x the relative cover shortfall (lowered when overstocked, by at most a quarter of
-  the urgency), never above its willingness to pay. Price then tracks the stocks-to-use ratio, the
-  regularity of storable commodities: the price at which the
-  element would cost half the value of the magnet it goes into. Dy and Tb are a small share of a
-  motor's cost, so that cap is high: short-run demand is inelastic (FACTS L5).
+  the urgency), never above its willingness to pay: the price at which the element would cost half
+  the value of the magnet it goes into. Dy and Tb are a small share of a motor's cost, so that cap is
+  high: short-run demand is inelastic (FACTS L5). Price then tracks the stocks-to-use ratio, the
+  regularity of storable commodities.
 - **Consumption and shortage.** It uses its need from inventory; what is missing is recorded as
   shortage (production not made, seed F17).
 - **Thrifting** (documented rule, FACTS L5-L6). When the price of an element stays above

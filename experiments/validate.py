@@ -186,22 +186,26 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def figure(table: pd.DataFrame, path) -> None:
-    """One row per target: the band as a grey bar, the median and 10-90 % range as a point and line."""
+    """One panel per target in its own unit: grey band = target, dot = median, line = 10-90 % over
+    seeds; a cross instead of a dot marks a failed target."""
     from matplotlib.figure import Figure
 
     n = len(table)
-    fig = Figure(figsize=(8, 0.45 * n + 1.2), layout="constrained")
-    ax = fig.subplots()
-    for i, r in enumerate(table.itertuples()):
+    fig = Figure(figsize=(9, 0.62 * n + 0.8), layout="constrained")
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    for ax, r in zip(axes, table.itertuples(), strict=True):
         lo, hi = (float(x) for x in r.band.strip("[]").split(","))
-        scale = max(abs(lo), abs(hi), abs(r.p10), abs(r.p90), 1e-9)
-        ax.barh(i, (hi - lo) / scale, left=lo / scale, color="0.85", height=0.6)
-        ax.plot([r.p10 / scale, r.p90 / scale], [i, i], color="black", linewidth=1.5)
-        ax.plot(r.median / scale, i, marker="o" if r.pass_ else "X", color="black", markersize=7)
-    ax.set_yticks(range(n), [f"{r.target} ({r.source})" for r in table.itertuples()], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("value / largest magnitude in row (grey: target band; dot: median; line: 10-90 %)")
-    ax.set_title(f"Validation, {int(table['seeds'].iloc[0])} seeds (o pass, x fail)")
+        span = max(hi, r.p90) - min(lo, r.p10)
+        left, right = min(lo, r.p10) - 0.15 * span, max(hi, r.p90) + 0.15 * span
+        ax.axvspan(lo, hi, color="0.85")
+        ax.plot([r.p10, r.p90], [0, 0], color="black", linewidth=1.5)
+        ax.plot(r.median, 0, marker="o" if r.pass_ else "X", color="black", markersize=7)
+        ax.set_xlim(left, right)
+        ax.set_yticks([])
+        ax.tick_params(axis="x", labelsize=7, pad=1)
+        ax.set_title(f"{r.target} ({r.source}) [{r.unit}]", fontsize=8, loc="left", pad=2)
+    fig.suptitle(f"Validation over {int(table['seeds'].iloc[0])} seeds: grey = target band, dot = median "
+                 f"(x = fail), line = 10-90 %", fontsize=9)
     fig.savefig(path, dpi=150)
 
 
