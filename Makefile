@@ -1,6 +1,7 @@
 # ree-abm: every target creates .venv on a fresh machine and installs what it needs.
 SHELL := /bin/bash
-PY_SYS ?= $(shell command -v python3.12 || command -v python3.13 || true)
+# Python 3.12+ (Mesa 3.5 refuses 3.11): on PATH (pyenv shims read .python-version) or in pyenv's folder
+PY_SYS ?= $(shell command -v python3.12 || command -v python3.13 || ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || true)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
