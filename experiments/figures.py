@@ -3,15 +3,13 @@
 One function per figure type; each takes a tidy table (one run, several seeds or a whole sweep of one
 scenario) and returns a :class:`matplotlib.figure.Figure`:
 
-=====================  ==================================================================================
-``price_paths``        oxide prices, China-domestic vs ex-China, one panel per product
-``spread_ratio``       ex-China / China-domestic price ratio per product (the export-control wedge, M2)
-``ore_flows``          Myanmar ore flows by route (corridor), with the total
-``shortage``           unmet need by buyer state, one panel per product
-``capacity_buildout``  refining capacity online, China and ex-China by country
-``scenario_comparison``  one output across scenarios (takes ``{scenario: table}``)
-``morris_chart`` / ``sobol_chart``  sensitivity indices (take the index tables of experiments.sensitivity)
-=====================  ==================================================================================
+- ``price_paths``: oxide prices, China-domestic vs ex-China, one panel per product;
+- ``spread_ratio``: ex-China / China-domestic price ratio per product (the export-control wedge, M2);
+- ``ore_flows``: Myanmar ore flows by route (corridor), with the total;
+- ``shortage``: unmet need by buyer state, one panel per product;
+- ``capacity_buildout``: refining capacity online, China and ex-China by country;
+- ``scenario_comparison``: one product's prices, a panel per scenario (takes ``{scenario: table}``);
+- ``morris_chart`` / ``sobol_chart``: sensitivity indices (take the tables of experiments.sensitivity).
 
 Where a table holds several runs, lines are the median over runs and the shaded band the 10-90 %
 range. Styles are for print: every series differs by line style and marker as well as colour (colour-blind
@@ -187,10 +185,19 @@ def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN, sharey
 
 
 def _date_axis(ax) -> None:
-    loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    panels = len(ax.figure.axes) if ax.figure is not None else 1
+    loc = mdates.AutoDateLocator(minticks=3, maxticks={1: 7, 2: 6}.get(panels, 5))
+    loc.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]  # a 2-3 year span on a narrow panel: yearly ticks
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, show_offset=False))
     ax.set_xlabel("Date (calendar week)")
+
+
+def _date_limits(ax, df: pd.DataFrame) -> None:
+    """No margins on a time axis; start on the first of the month so a January start shows its year."""
+    if len(df):
+        first = pd.Timestamp(df["date"].min())
+        ax.set_xlim(first.replace(day=1), pd.Timestamp(df["date"].max()))
 
 
 def _draw(ax, s: pd.DataFrame, label: str, style: dict, show_band: bool, idx: int = 0,
@@ -219,6 +226,7 @@ def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "
     n = _n_runs(df)
     for ax in axes:
         _date_axis(ax)
+        _date_limits(ax, df)
     lax = legend_ax if legend_ax is not None else axes[0]
     h, labels = lax.get_legend_handles_labels()
     if n > 1 and h:
@@ -345,30 +353,43 @@ def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Fi
         return _finish(fig, axes, df, title, legend_ax=axes[1], ncols=4)
 
 
-def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price", region: str = "ROW",
-                        products: Sequence[str] = PRODUCT_ORDER, title: str = "", logy: bool = False) -> Figure:
-    """One output across scenarios: a panel per product, a line (median, band) per scenario."""
+def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price", product: str = "Dy",
+                        regions: Sequence[str] = ("CN", "ROW"), title: str = "") -> Figure:
+    """Small multiples, one panel per scenario on a shared y axis: ``variable`` for ``product``,
+    China-domestic beside ex-China (median, 10-90 % band). ``tables`` maps scenario name to its table."""
+    n = len(tables)
+    ncols = min(4, max(n, 1))
+    nrows = -(-n // ncols)
     with _style_context():
-        fig, axes = _new_figure(len(products))
-        n = max((_n_runs(t) for t in tables.values()), default=1)
-        for ax, prod in zip(axes, products, strict=True):
-            for i, (name, t) in enumerate(tables.items()):
-                b = ensemble(t[(t["region"] == region) & (t["product"] == prod)], variable)
-                _draw(ax, b, name, series_style(i), _n_runs(t) > 1, i)
-            ax.set_title(f"{prod} oxide, {pretty(region, market=True)}" if region else f"{prod} oxide")
-            ax.set_ylabel(axis_label(variable))
-            if logy:
-                ax.set_yscale("log")
-        for ax in axes:
+        fig = Figure(figsize=(WIDTH_IN, 0.9 + 1.95 * nrows), layout="constrained")
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        axes = list(grid.flat)
+        runs = 1
+        for ax, (name, t) in zip(axes, tables.items(), strict=False):
+            runs = max(runs, _n_runs(t))
+            d = t[t["product"] == product] if product else t
+            b = ensemble(d, variable, ["region"])
+            for i, region in enumerate(regions):
+                base = REGION_STYLE.get(region, {"color": PALETTE[i], "linestyle": LINESTYLES[i]})
+                style = {**series_style(i, base["color"]), "linestyle": base["linestyle"]}
+                _draw(ax, b[b["region"] == region], pretty(region, market=True), style, _n_runs(t) > 1, i)
+            ax.set_title(name)
             _date_axis(ax)
+            ax.set_xlabel("")
+            _date_limits(ax, t)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        for row in grid:
+            row[0].set_ylabel(axis_label(variable))
         h, labels = axes[0].get_legend_handles_labels()
-        if n > 1:
-            h.append(_band_handle(n))
+        if runs > 1 and h:
+            h.append(_band_handle(runs))
             labels.append("10–90 % of each scenario's runs")
         if h:
-            fig.legend(h, labels, loc="outside lower center", ncols=min(len(h), 4))
-        if title:
-            fig.suptitle(title)
+            fig.legend(h, labels, loc="outside lower center", ncols=len(h))
+        label = OUTPUTS[variable].label
+        fig.suptitle(title or (f"{product} {label[0].lower()}{label[1:]} by scenario" if product
+                               else f"{label} by scenario"))
         return fig
 
 
@@ -603,9 +624,8 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
             if name not in compare or _n_runs(df) > _n_runs(compare[name]):
                 compare[name] = df  # per scenario, the source with the most runs
     if len(compare) > 1:
-        fig = scenario_comparison(compare, "price", "ROW", title="ex-China oxide prices by scenario")
-        paths += save(fig, out / "comparison" / "price_ROW", formats)
-        fig = scenario_comparison(compare, "price", "CN", title="China-domestic oxide prices by scenario")
-        paths += save(fig, out / "comparison" / "price_CN", formats)
+        for prod in PRODUCT_ORDER:
+            fig = scenario_comparison(dict(sorted(compare.items())), "price", prod)
+            paths += save(fig, out / "comparison" / f"price_{prod}", formats)
     return paths
 

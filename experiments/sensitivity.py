@@ -24,7 +24,8 @@ A spec file (TOML) names the scenario, the parameters with their bounds and the 
     second_order = false
     seed = 1
 
-An output is ``STAT:VARIABLE[:REGION[:PRODUCT]]`` over the weekly series of :mod:`model.results`:
+An output is ``STAT:VARIABLE[:REGION[:PRODUCT]]`` over the weekly series of :mod:`model.results`
+(weeks 1 to the horizon after ``burn_in_weeks``; step 0, the initial state, is never part of it):
 STAT is one of mean, max, min, sum, last, std; an omitted REGION/PRODUCT means the row with none
 (``""``), ``*`` sums over all of them each week. ``sum:shortage:*:Dy`` is the total Dy shortage over all
 buyer states and weeks (t). Named aliases are in :data:`ALIASES`.
@@ -362,7 +363,9 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
         indices[m] = ind
         ind.to_csv(out / f"indices_{m}.csv", index=False)
         chart = figures.morris_chart if m == "morris" else figures.sobol_chart
-        title = f"{spec.scenario}, {spec.weeks or 'full horizon'} weeks, {len(x)} points x {len(spec.seeds)} seed(s)"
+        seeds = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
+        horizon = f"{spec.weeks} weeks" if spec.weeks else "full horizon"
+        title = f"{spec.scenario}, {horizon}, {len(x)} points x {seeds}"
         paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
     return SensitivityResult(out, indices, samples, paths, summary)
 

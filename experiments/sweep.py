@@ -45,8 +45,10 @@ workers but no shared file system.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import itertools
@@ -57,6 +59,7 @@ import multiprocessing as mp
 import os
 import re
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -67,7 +70,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from experiments.run import atomic_write_bytes, atomic_write_json, git_commit, provenance, run_one, version
+from experiments.run import atomic_write_bytes, atomic_write_json, provenance, run_one, version
 from model.params import ConfigError, _read_toml, format_validation_error
 from model.scenario import Scenario, load_scenario
 
@@ -326,12 +329,32 @@ def _parquet_bytes(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """Hash of the model's code and data (``model/``, ``agents/``): what a run's numbers depend on.
+
+    Run keys do not include it (a docstring edit should not void a sweep), so every run records it and a
+    resumed sweep warns when the code changed since its first runs were written.
+    """
+    import model.params
+
+    # located through a submodule: a tests/model folder can shadow the top-level package under pytest
+    base = Path(model.params.__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for root in (base / "model", base / "agents"):
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+                h.update(p.relative_to(root.parent).as_posix().encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def execute(task: RunTask) -> RunOutcome:
     """Run one task in a worker; never raises (an error becomes a ``failed`` outcome)."""
     t0 = time.perf_counter()
     meta = {"key": task.key, "scenario": task.scenario.name, "seed": task.seed, "weeks": task.weeks,
             "overrides": task.overrides, "host": socket.gethostname(), "pid": os.getpid(),
-            "version": version()}
+            "version": version(), "code": code_fingerprint()}
     try:
         df = run_one(task.scenario, task.seed, task.weeks, task.overrides, run_id=task.key)
         meta["seconds"] = round(time.perf_counter() - t0, 3)
@@ -362,6 +385,47 @@ def _mp_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+@contextlib.contextmanager
+def _workers_skip_main() -> Iterator[None]:
+    """Worker processes re-run the parent's ``__main__`` from its path; when that path is no file
+    (``python - < script``) they would die at start. They need nothing from it, so hide it meanwhile."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None or os.path.isfile(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def _watch_parent(pid: int, every_s: float = 1.0) -> None:
+    """Pool-worker initializer: exit when the sweep process is gone (``kill -9`` of the sweep would
+    otherwise leave idle workers behind, blocked on a queue that no one will ever fill)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid was reused by another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ree-parent-watch", daemon=True).start()
+
+
+def _failed(t: RunTask, error: str) -> RunOutcome:
+    """The record of a run that died outside :func:`execute` (worker killed, result lost)."""
+    return RunOutcome(t.key, "failed", meta={"key": t.key, "scenario": t.scenario.name, "seed": t.seed,
+                                             "weeks": t.weeks, "overrides": t.overrides, "error": error,
+                                             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+
+
 def _in_process(tasks: list[RunTask]) -> Iterator[RunOutcome]:
     for t in tasks:
         yield execute(t)
@@ -374,12 +438,18 @@ def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
     the runs in flight are resubmitted to a new pool, and a run that was in flight during
     ``MAX_STRIKES`` breaks is recorded as failed.
     """
+    with _workers_skip_main():
+        yield from _pool_rounds(tasks, workers)
+
+
+def _pool_rounds(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
     pending = list(reversed(tasks))
     strikes: dict[str, int] = {}
     while pending:
         inflight: dict[cf.Future, RunTask] = {}
         broken = False
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_watch_parent,
+                                    initargs=(os.getpid(),)) as pool:
             try:
                 while pending or inflight:
                     while pending and len(inflight) < workers + 1:
@@ -389,10 +459,13 @@ def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
                     for fut in done:
                         t = inflight.pop(fut)
                         try:
-                            yield fut.result()
+                            outcome = fut.result()
                         except cf.process.BrokenProcessPool:
                             inflight[fut] = t
                             raise
+                        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
+                            outcome = _failed(t, f"{type(exc).__name__}: {exc}")
+                        yield outcome
             except cf.process.BrokenProcessPool:
                 broken = True
             except BaseException:
@@ -403,11 +476,8 @@ def _process_pool(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
             for t in inflight.values():
                 strikes[t.key] = strikes.get(t.key, 0) + 1
                 if strikes[t.key] >= MAX_STRIKES:
-                    yield RunOutcome(t.key, "failed", meta={
-                        "key": t.key, "scenario": t.scenario.name, "seed": t.seed, "weeks": t.weeks,
-                        "overrides": t.overrides,
-                        "error": f"WorkerDied: the worker process died {MAX_STRIKES} times while this run "
-                                 "was in flight (killed, out of memory or crashed)"})
+                    yield _failed(t, f"WorkerDied: the worker process died {MAX_STRIKES} times while this run "
+                                     "was in flight (killed, out of memory or crashed)")
                 else:
                     pending.append(t)
 
@@ -421,6 +491,11 @@ def parse_cluster(cluster: str) -> int:
 
 def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
     """Submit every run to a Dask cluster; a run whose worker died repeatedly is recorded as failed."""
+    with _workers_skip_main():
+        yield from _dask_runs(tasks, scheduler, cluster)
+
+
+def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
     from distributed import Client, LocalCluster, as_completed
 
     local = None
@@ -437,12 +512,11 @@ def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> I
         for fut in as_completed(futures):
             t = futures[fut]
             try:
-                yield fut.result()
+                outcome = fut.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
-                yield RunOutcome(t.key, "failed", meta={
-                    "key": t.key, "scenario": t.scenario.name, "seed": t.seed, "weeks": t.weeks,
-                    "overrides": t.overrides, "error": f"{type(exc).__name__}: {exc}"})
+                outcome = _failed(t, f"{type(exc).__name__}: {exc}")
             fut.release()
+            yield outcome
     except BaseException:
         client.cancel(list(futures))
         raise
@@ -453,11 +527,11 @@ def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> I
 
 
 def _worker_version() -> str:
-    return f"{version()} {git_commit()}"
+    return f"ree-abm {version()}, code {code_fingerprint()}"
 
 
 def _check_workers(client) -> None:
-    """Warn when cluster workers run another version of the model than this sweep."""
+    """Warn when cluster workers run other model code than this sweep (see :func:`code_fingerprint`)."""
     mine = _worker_version()
     try:
         theirs = client.run(_worker_version)
@@ -481,6 +555,7 @@ class SweepSummary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"sweep {self.name}: {self.total} runs: {self.done} done, {self.failed} failed, "
@@ -489,6 +564,7 @@ class SweepSummary:
         if self.failed:
             lines.append(f"  failed runs are recorded in {self.out}/{FAILED}/; first error: {self.errors[0]}")
             lines.append("  run the same command again to retry them")
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -542,6 +618,7 @@ def write_manifest(out: Path, spec: SweepSpec, tasks: list[RunTask], points: lis
         "spec_fingerprint": fingerprint,
         "scenarios": {n: s.to_dict() for n, s in scenarios.items()},
         "varied": spec.parameters,
+        "code": code_fingerprint(),
         "points": points,
         **(extra or {}),
     })
@@ -624,7 +701,8 @@ def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: 
     points = _design(spec, out, fingerprint)
     tasks = plan(spec, points)
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}}
+    note, codes = _code_changed(out)
+    extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}, "codes": codes}
     write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
     summary = SweepSummary(spec.name, out, len(tasks))
     try:
@@ -632,7 +710,30 @@ def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: 
                             retry_failed, name=spec.name)
     finally:
         write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
+    if note:
+        summary.notes.append(note)
     return summary
+
+
+def _code_changed(out: Path) -> tuple[str, list[str]]:
+    """A warning when runs already in ``out`` came from other model code than this process has, and
+    the fingerprints of all code that wrote runs there (kept in the manifest as ``codes``)."""
+    now = code_fingerprint()
+    m = out / MANIFEST
+    old: list[str] = []
+    if m.exists() and any((out / RUNS).glob("*.parquet")):
+        try:
+            old = list(json.loads(m.read_text()).get("codes", []))
+        except (OSError, json.JSONDecodeError):
+            old = []
+    other = [c for c in old if c != now]
+    codes = [*old, now] if now not in old else old
+    if not other:
+        return "", codes
+    msg = (f"runs already in {out / RUNS} were computed with other model code (fingerprint "
+           f"{', '.join(other)}; now {now}); they are kept. To recompute, delete that folder or use a new --out.")
+    log.warning(msg)
+    return msg, codes
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -707,3 +808,26 @@ def batch_run(parameters: dict[str, Any], seeds: Iterable[int] = (1,), number_pr
                           number_processes=number_processes, data_collection_period=data_collection_period,
                           max_steps=max_steps, display_progress=display_progress)
     return pd.DataFrame(rows)
+
+
+def describe(spec: SweepSpec | str | Path, out: str | Path | None = None) -> str:
+    """What a sweep would run (and how much of it is already done in ``out``), without running it."""
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
+    fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
+    points = _design(spec, out, fingerprint)
+    tasks = plan(spec, points)
+    done = sum(_status(out, t.key) == "done" for t in tasks)
+    failed = sum(_status(out, t.key) == "failed" for t in tasks)
+    scen = sorted({t.scenario.name for t in tasks})
+    seeds = sorted({t.seed for t in tasks})
+    weeks = sorted({t.weeks for t in tasks})
+    lines = [f"sweep {spec.name}: {len(tasks)} runs = {len(scen)} scenario(s) x {len(points)} design point(s) "
+             f"x {len(seeds)} seed(s); weeks {', '.join(map(str, weeks))}",
+             f"  scenarios: {', '.join(scen)}; seeds: {', '.join(map(str, seeds))}",
+             f"  varied: {', '.join(spec.parameters) or '(nothing: seeds only)'}"]
+    if spec.overrides:
+        lines.append(f"  fixed: {', '.join(f'{k} = {v!r}' for k, v in spec.overrides.items())}")
+    lines.append(f"  in {out}: {done} done, {failed} failed, {len(tasks) - done - failed} to run")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Sensitivity analysis: output metrics, Morris and Sobol on a tiny design, tables and figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments import sensitivity as sa
+from experiments.cli import app
+from model.params import ConfigError
+
+SPEC = """
+name = "tiny"
+scenario = "baseline"
+weeks = 13
+seeds = [1]
+methods = ["morris", "sobol"]
+outputs = ["peak_cn_dy_price", "mean_china_refined_share", "total_shortage"]
+[parameters]
+"behaviour.site_entry_rate" = [0.02, 0.10]
+"armed_groups.KIA.levy_usd_per_kg" = [2.5, 9.0]
+[morris]
+trajectories = 2
+levels = 4
+[sobol]
+n = 4
+"""
+
+
+def _frame(values: dict[tuple[str, str, str], list[float]], run: str = "r") -> pd.DataFrame:
+    rows = []
+    for (var, region, product), vals in values.items():
+        for step, v in enumerate(vals):
+            rows.append({"run_id": run, "step": step, "date": dt.date(2024, 1, 1) + dt.timedelta(weeks=step),
+                         "variable": var, "region": region, "product": product, "value": v})
+    return pd.DataFrame(rows)
+
+
+def test_metrics_parse_and_compute():
+    df = _frame({("price", "CN", "Dy"): [100, 300, 200], ("shortage", "US", "Dy"): [0, 2, 3],
+                 ("shortage", "JP", "Tb"): [0, 1, 1], ("china_refined_share", "", ""): [0.9, 0.8, 0.7]})
+    got = sa.compute_metrics(df, [sa.Metric.parse(x) for x in (
+        "peak_cn_dy_price", "total_shortage", "sum:shortage:*:Dy", "mean_china_refined_share",
+        "last:price:CN:Dy")])
+    # step 0 is the initial state, not an outcome: weeks 1.. only
+    assert got.loc["r"].tolist() == pytest.approx([300, 7, 5, 0.75, 200])
+    burn = sa.compute_metrics(df, [sa.Metric.parse("mean:china_refined_share")], burn_in_weeks=1)
+    assert burn.loc["r"].iloc[0] == pytest.approx(0.7)
+    m = sa.Metric.parse("total_shortage")
+    assert m.unit == "t" and "Unmet need" in m.label
+    for bad in ("peak:price:CN:Dy", "max:no_such_output", "mean"):
+        with pytest.raises(ConfigError):
+            sa.Metric.parse(bad)
+
+
+def test_morris_and_sobol_end_to_end(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    res = sa.run(spec, tmp_path / "out", workers=2, progress=False, formats=("png",))
+    morris = pd.read_csv(tmp_path / "out" / "indices_morris.csv")
+    sobol = pd.read_csv(tmp_path / "out" / "indices_sobol.csv")
+    assert set(morris["parameter"]) == {"behaviour.site_entry_rate", "armed_groups.KIA.levy_usd_per_kg"}
+    assert {"mu_star", "sigma", "mu_star_conf", "unit"} <= set(morris.columns)
+    assert {"S1", "ST", "S1_conf", "ST_conf"} <= set(sobol.columns)
+    price = morris[morris["output"] == "peak_cn_dy_price"]
+    assert np.isfinite(price["mu_star"]).all() and (price["mu_star"] >= 0).all()
+    # an output that does not vary (no shortage in a short baseline) gives undefined indices, not a crash
+    assert morris.loc[morris["output"] == "total_shortage", "mu_star"].isna().all()
+    samples = pd.read_csv(tmp_path / "out" / "samples_sobol.csv")
+    assert len(samples) == 4 * (2 + 2) and "peak_cn_dy_price" in samples
+    for m in ("morris", "sobol"):
+        assert (tmp_path / "out" / f"sensitivity_{m}.png").stat().st_size > 1000
+    assert "morris: peak_cn_dy_price" in res.table()
+    # rerun: every run is already on disk, indices are the same
+    again = sa.run(spec, tmp_path / "out", workers=2, progress=False, formats=("png",))
+    assert again.runs.done == 0 and again.runs.skipped > 0
+    pd.testing.assert_frame_equal(again.indices["sobol"], res.indices["sobol"])
+
+
+def test_cli_sensitivity_bad_spec_exits_2(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('scenario = "baseline"\noutputs = ["peak:price"]\n[parameters]\n"behaviour.site_entry_rate" = [0.1, 0.2]\n')
+    r = CliRunner().invoke(app, ["sensitivity", str(spec), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "peak:price" in r.output
+
+
+def test_shipped_specs_validate():
+    """Every spec in experiments/specs/ still matches the world (catches renamed parameters)."""
+    from experiments.sweep import load_spec, plan
+
+    specs = sorted((Path(sa.__file__).parent / "specs").glob("*.toml"))
+    assert specs
+    for p in specs:
+        if "parameters" in p.read_text():
+            s = sa.load_spec(p)
+            plan(s.sweep_spec(), [{}])
+        else:
+            plan(load_spec(p), [{}])

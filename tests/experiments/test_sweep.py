@@ -1,0 +1,244 @@
+"""Sweeps: specs, run keys, resume after kill -9 (of the sweep and of a worker), failures, Dask."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.cli import app
+from experiments.run import run_one
+from experiments.sweep import (
+    RUNS,
+    RunTask,
+    describe,
+    design_table,
+    load_spec,
+    load_sweep,
+    parse_spec,
+    plan,
+    read_run_meta,
+    run_key,
+    run_tasks,
+    sweep,
+)
+from model.params import ConfigError
+from model.scenario import load_scenario
+
+WEEKS = 13
+SPEC = f"""
+name = "t"
+scenario = "baseline"
+weeks = {WEEKS}
+seeds = [1, 2, 3]
+[grid]
+"behaviour.site_entry_rate" = [0.02, 0.04, 0.06, 0.08]
+"armed_groups.KIA.levy_usd_per_kg" = [3.0, 6.0]
+"""
+N_RUNS = 3 * 4 * 2
+
+
+@pytest.fixture(scope="module")
+def spec_path(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("spec") / "t.toml"
+    p.write_text(SPEC)
+    return p
+
+
+@pytest.fixture(scope="module")
+def reference(spec_path, tmp_path_factory) -> Path:
+    """The uninterrupted sweep on a local process pool."""
+    out = tmp_path_factory.mktemp("ref")
+    s = sweep(spec_path, out, workers=2, progress=False)
+    assert (s.done, s.failed, s.skipped) == (N_RUNS, 0, 0)
+    return out
+
+
+def _files(out: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / RUNS).glob("*.parquet")}
+
+
+def _start(spec_path: Path, out: Path, workers: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "experiments.cli", "sweep", str(spec_path), "--out", str(out),
+                             "--workers", str(workers), "--no-progress"], cwd=out.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for_files(proc: subprocess.Popen, out: Path, n: int, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while len(list((out / RUNS).glob("*.parquet"))) < n:
+        if proc.poll() is not None:
+            raise AssertionError(f"sweep ended before it could be interrupted: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError("sweep wrote no run file in time")
+        time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------------------------- spec
+def test_spec_design_and_keys(spec_path):
+    spec = load_spec(spec_path)
+    tasks = plan(spec)
+    assert len(tasks) == N_RUNS and len({t.key for t in tasks}) == N_RUNS
+    assert spec.parameters == ["behaviour.site_entry_rate", "armed_groups.KIA.levy_usd_per_kg"]
+    # the key is a stable function of (scenario, overrides, seed, weeks); 2 and 2.0 are the same run
+    k = run_key("baseline", {"a.b": 2, "c.d": 0.5}, 1, 13)
+    assert k == run_key("baseline", {"c.d": 0.5, "a.b": 2.0}, 1, 13)
+    assert k != run_key("baseline", {"a.b": 2, "c.d": 0.5}, 2, 13)
+    assert k != run_key("baseline", {"a.b": 2, "c.d": 0.5}, 1, 14)
+    assert k.startswith("baseline_s1_")
+
+
+def test_sampled_design_is_reproducible_and_in_bounds():
+    raw = {"scenario": "baseline", "weeks": 5, "seeds": [1],
+           "sample": {"n": 16, "seed": 7, "method": "lhs", "ranges": {
+               "behaviour.site_entry_rate": [0.01, 0.1],
+               "behaviour.thrift_rate_per_week": {"low": 0.001, "high": 0.01, "log": True},
+               "miners.mm_pangwa.count": {"low": 300, "high": 450, "integer": True}}}}
+    a, b = parse_spec(raw).points(), parse_spec(raw).points()
+    assert a == b and len(a) == 16
+    assert all(0.01 <= p["behaviour.site_entry_rate"] <= 0.1 for p in a)
+    assert all(0.001 <= p["behaviour.thrift_rate_per_week"] <= 0.01 for p in a)
+    assert all(isinstance(p["miners.mm_pangwa.count"], int) and 300 <= p["miners.mm_pangwa.count"] <= 450 for p in a)
+    # Latin hypercube: one point per stratum in each dimension
+    strata = sorted(int((p["behaviour.site_entry_rate"] - 0.01) / 0.09 * 16) for p in a)
+    assert strata == list(range(16))
+    # grid x sample
+    raw["grid"] = {"behaviour.site_exit_rate": [0.04, 0.06]}
+    assert len(parse_spec(raw).points()) == 32
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"scenario": "baseline", "grid": {"behaviour.no_such_rate": [1.0]}}, "no_such_rate"),
+    ({"scenario": "baseline", "grid": {"behaviour.site_entry_rate": [0.05, 1.5]}}, "1.5"),
+    ({"scenario": "baseline", "sample": {"n": 4, "ranges": {"behaviour.site_entry_rate": [0.2, 0.1]}}}, "high"),
+    ({"scenario": "baseline", "seeds": []}, "seed"),
+    ({"scenario": "baseline", "gird": {}}, "gird"),
+    ({"scenario": "no_such_scenario"}, "no_such_scenario"),
+])
+def test_bad_specs_fail_before_running_with_the_field_named(raw, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        plan(parse_spec(raw, source="spec.toml"))
+
+
+def test_cli_bad_spec_exits_2_without_traceback(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('scenario = "baseline"\n[grid]\n"behaviour.no_such_rate" = [1.0]\n')
+    r = CliRunner().invoke(app, ["sweep", str(p), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "no_such_rate" in r.output and "Traceback" not in r.output
+
+
+# ------------------------------------------------------------------------------------------- results
+def test_sweep_run_equals_run_one(reference):
+    design = design_table(reference)
+    row = design.iloc[5]
+    overrides = {"behaviour.site_entry_rate": row["behaviour.site_entry_rate"],
+                 "armed_groups.KIA.levy_usd_per_kg": row["armed_groups.KIA.levy_usd_per_kg"]}
+    direct = run_one("baseline", int(row["seed"]), WEEKS, overrides, run_id=row["key"])
+    buf = io.BytesIO()
+    direct.to_parquet(buf, index=False)  # the same Parquet round trip as the stored file
+    stored = pd.read_parquet(reference / RUNS / f"{row['key']}.parquet")
+    pd.testing.assert_frame_equal(stored, pd.read_parquet(buf), check_exact=True)
+    meta = read_run_meta(reference / RUNS / f"{row['key']}.parquet")
+    assert meta["seed"] == row["seed"] and meta["overrides"] == overrides and meta["weeks"] == WEEKS
+
+
+def test_dataset_manifest_and_design(reference):
+    df = load_sweep(reference)
+    assert df["run_id"].nunique() == N_RUNS
+    assert {"behaviour.site_entry_rate", "armed_groups.KIA.levy_usd_per_kg", "weeks"} <= set(df.columns)
+    assert df.groupby("run_id")["step"].max().eq(WEEKS).all()
+    m = json.loads((reference / "manifest.json").read_text())
+    assert m["counts"] == {"done": N_RUNS, "failed": 0, "pending": 0}
+    assert m["kind"] == "sweep" and m["git_commit"] and m["version"] and m["scenarios"]["baseline"]
+    assert len(pd.read_csv(reference / "design.csv")) == N_RUNS
+    only = load_sweep(reference, variables=["price"])
+    assert set(only["variable"]) == {"price"}
+    # the folder is also a plain Parquet dataset
+    assert len(pd.read_parquet(reference / RUNS)) == len(df)
+
+
+def test_resume_after_kill_9_of_the_sweep(spec_path, reference, tmp_path):
+    out = tmp_path / "killed"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-run
+        proc.wait(timeout=30)
+    before = _files(out)
+    assert 1 <= len(before) < N_RUNS, "the sweep finished before the kill; make the test sweep longer"
+    s = sweep(spec_path, out, workers=2, progress=False)
+    assert (s.done, s.failed, s.skipped) == (N_RUNS - len(before), 0, len(before))
+    after = _files(out)
+    assert all(after[name] == before[name] for name in before), "a finished run was recomputed"
+    assert not list((out / RUNS).glob(".*.tmp")), "half-written files must be removed"
+    pd.testing.assert_frame_equal(load_sweep(out), load_sweep(reference), check_exact=True)
+    again = sweep(spec_path, out, workers=2, progress=False)
+    assert (again.done, again.skipped) == (0, N_RUNS)
+
+
+def test_kill_9_of_a_worker_loses_nothing(spec_path, reference, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "worker"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        servers = [k for k in kids if any("forkserver" in c for c in k.cmdline())]
+        workers = [w for s in servers for w in s.children()] or [k for k in kids if k not in servers]
+        assert workers, "no worker process found"
+        os.kill(workers[0].pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    assert "worker process died" in stderr.decode(), "the worker was not killed mid-sweep"
+    assert f"{N_RUNS} runs: {N_RUNS} done, 0 failed" in stdout.decode()
+    pd.testing.assert_frame_equal(load_sweep(out), load_sweep(reference), check_exact=True)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sc = load_scenario("baseline")
+    good = RunTask(run_key("baseline", {}, 1, 5), sc, 1, 5, {}, {})
+    bad_ov = {"behaviour.not_a_rate": 1.0}  # passes no up-front check: fails inside the worker
+    bad = RunTask(run_key("baseline", bad_ov, 1, 5), sc, 1, 5, bad_ov, bad_ov)
+    s = run_tasks([bad, good], tmp_path, workers=1, progress=False)
+    assert (s.done, s.failed) == (1, 1)
+    rec = json.loads((tmp_path / "failed" / f"{bad.key}.json").read_text())
+    assert "not_a_rate" in rec["error"] and "Traceback" in rec["traceback"]
+    again = run_tasks([bad, good], tmp_path, workers=1, progress=False, retry_failed=False)
+    assert (again.done, again.failed, again.skipped) == (0, 0, 2)
+
+
+def test_dask_local_cluster_equals_process_pool(spec_path, reference, tmp_path):
+    pytest.importorskip("distributed")
+    s = sweep(spec_path, tmp_path / "dask", cluster="local:2", progress=False)
+    assert (s.done, s.failed) == (N_RUNS, 0)
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "dask"), load_sweep(reference), check_exact=True)
+
+
+def test_dry_run_describes_progress(spec_path, reference):
+    text = describe(spec_path, reference)
+    assert f"{N_RUNS} runs" in text and f"{N_RUNS} done" in text
+
+
+def test_resume_warns_when_the_model_code_changed(tmp_path):
+    spec = parse_spec({"name": "c", "scenario": "baseline", "weeks": 3, "seeds": [1, 2]})
+    sweep(spec, tmp_path, workers=1, progress=False)
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["codes"] and read_run_meta(next((tmp_path / RUNS).glob("*.parquet")))["code"] == m["codes"][0]
+    m["codes"] = ["0123456789abcdef"]  # as if the runs on disk came from other model code
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    s = sweep(spec, tmp_path, workers=1, progress=False)
+    assert s.skipped == 2 and "other model code" in str(s)
