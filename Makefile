@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8765
-HOST ?= 127.0.0.1
+APP_HOST ?= 127.0.0.1
 WEEKS ?=
 SCENARIOS ?= baseline
 
@@ -14,7 +14,7 @@ SCENARIOS ?= baseline
 
 help:
 	@echo "make run      - run the shipped scenarios into results/"
-	@echo "make app      - serve the classroom view on http://$(HOST):$(PORT)"
+	@echo "make app      - serve the classroom view on http://$(APP_HOST):$(PORT)"
 	@echo "make test     - lint + full test suite (installs venv and chromium if missing)"
 	@echo "make bench    - print benchmark figures"
 
@@ -33,7 +33,7 @@ run: $(STAMP)
 
 app: $(STAMP)
 	SOLARA_TELEMETRY_MIXPANEL_ENABLE=False SOLARA_ASSETS_CDN=http://127.0.0.1:9/ \
-	  $(VENV)/bin/solara run app.py --host $(HOST) --port $(PORT) --production --no-open --no-check-version
+	  $(VENV)/bin/solara run app.py --host $(APP_HOST) --port $(PORT) --production --no-open --no-check-version
 
 # Debian's chromium drives the browser tests (never `playwright install`: no downloads here).
 browser-deps:

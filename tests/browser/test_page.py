@@ -1,0 +1,231 @@
+"""The classroom page in headless chromium, served by our own ``solara run`` on a free port.
+
+Each test opens its own page (its own Solara session and model) on one server per module, and fails on
+any page error or any request leaving 127.0.0.1. Screenshots go to ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from ui.config import RENDER_INTERVAL
+from ui.session import INTERVENTION_BY_KEY
+
+pytestmark = pytest.mark.browser
+
+CHARTS = ("prices", "map", "flows", "shortage", "share", "stockpile")
+UPDATE_TIMEOUT_MS = 30_000  # a frame takes < 1 s; generous for a loaded CI machine
+FAIL_WEEK = RENDER_INTERVAL + 2  # tests/browser/fault_app.py fails from this week on: in the second Step
+PLAY_SECONDS = 10.0
+MAX_STEPS_FOR_EFFECT = 4
+WEDGE = 1.3  # ex-China / China-domestic Dy price: ~1.02 without controls
+
+
+@pytest.fixture(scope="module")
+def app_url(serve) -> str:
+    return serve("app.py")
+
+
+# ================================================================================================ helpers
+def button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def model_time(page) -> float:
+    """SolaraViz's 'Time: 3.0' in the sidebar (weeks)."""
+    text = page.get_by_text(re.compile(r"^Time: ")).inner_text()
+    return float(re.search(r"Time: ([0-9.]+)", text).group(1))
+
+
+def wait_time(page, weeks: float) -> None:
+    page.get_by_text(f"Time: {float(weeks)}", exact=True).wait_for(timeout=UPDATE_TIMEOUT_MS)
+    page.locator(".ree-date", has_text=f"week {int(weeks)} ").wait_for(timeout=UPDATE_TIMEOUT_MS)
+
+
+def step(page, times: int = 1) -> float:
+    """Press Step and wait until the page shows the new week (Step advances RENDER_INTERVAL weeks)."""
+    for _ in range(times):
+        before = model_time(page)
+        button(page, "Step").click()
+        wait_time(page, before + RENDER_INTERVAL)
+    return model_time(page)
+
+
+def price(page, region: str, product: str) -> float:
+    cell = page.locator(f"td.ree-price[data-region='{region}'][data-product='{product}']")
+    return float(cell.inner_text().replace(",", ""))
+
+
+def chart_png(page, name: str) -> str:
+    """The PNG the server sent for a chart (its <img> shows a blob: URL), base64-encoded."""
+    return page.locator(f"img.ree-{name}").evaluate("""async img => {
+        const buf = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+        let s = ''; for (const b of buf) s += String.fromCharCode(b); return btoa(s); }""")
+
+
+def event_log(page) -> str:
+    return page.locator("ul.ree-event-log").inner_text()
+
+
+def shot(tab, name: str) -> None:
+    """Screenshot once the last frame has fully arrived (the price table shows the header's week)."""
+    page = tab.page
+    week = re.search(r"week (\d+)", page.locator(".ree-date").inner_text()).group(1)
+    page.locator("table.ree-price-table", has_text=f"week {week}").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    page.wait_for_function("() => [...document.querySelectorAll('img.ree-chart')].every(i => i.complete)")
+    page.wait_for_timeout(500)
+    tab.screenshot(name)
+
+
+# ================================================================================================== tests
+def test_page_loads_offline_with_every_panel(app_url, open_page):
+    tab = open_page(app_url)
+    page = tab.page
+    for name in CHARTS:
+        img = page.locator(f"img.ree-{name}")
+        img.wait_for()
+        assert img.get_attribute("src"), f"{name} chart has no image"
+        assert img.evaluate("i => i.naturalWidth") > 100, f"{name} chart image did not decode"
+    for label in ("Reset", "▶", "Step"):
+        assert button(page, label).is_visible()
+    assert model_time(page) == 0.0
+    for iv in INTERVENTION_BY_KEY.values():
+        assert page.locator(f".ree-iv-{iv.key}").is_visible(), f"no button for {iv.label}"
+    assert "No events yet" in event_log(page)
+    shot(tab, "01-loaded")
+    tab.check_clean()
+
+
+def test_step_advances_time(app_url, open_page):
+    tab = open_page(app_url)
+    page = tab.page
+    before = chart_png(page, "prices")
+    assert step(page) == RENDER_INTERVAL
+    assert step(page) == 2 * RENDER_INTERVAL
+    assert chart_png(page, "prices") != before, "the price chart did not change after two steps"
+    shot(tab, "02-stepped")
+    tab.check_clean()
+
+
+def test_intervention_changes_prices_and_is_logged(app_url, open_page):
+    """China's Dy/Tb licences open a wedge between ex-China and China-domestic Dy prices within weeks."""
+    tab = open_page(app_url)
+    page = tab.page
+    step(page)
+    wedge_before = price(page, "ROW", "Dy") / price(page, "CN", "Dy")
+    iv = INTERVENTION_BY_KEY["licences"]
+    page.locator(f".ree-iv-{iv.key}").click()
+    page.locator("li.ree-pending", has_text="requires licences").wait_for()  # queued for the next step
+    button(page, iv.undo_label).wait_for()  # the button now undoes it
+    before = chart_png(page, "prices")
+    wedges = []
+    for _ in range(MAX_STEPS_FOR_EFFECT):  # licences bite after their processing delay
+        step(page)
+        wedges.append(price(page, "ROW", "Dy") / price(page, "CN", "Dy"))
+        if wedges[-1] > max(WEDGE, wedge_before + 0.2):
+            break
+    assert max(wedges) > max(WEDGE, wedge_before + 0.2), (wedge_before, wedges)
+    log = event_log(page)
+    assert re.search(r"\d{4}-\d\d-\d\d: CN requires licences for Dy/Tb", log), log
+    assert "next step" not in log
+    assert chart_png(page, "prices") != before
+    shot(tab, "03-intervention")
+    tab.check_clean()
+
+
+def test_reset_restores_the_start(app_url, open_page):
+    tab = open_page(app_url)
+    page = tab.page
+    start_prices = chart_png(page, "prices")
+    start_table = page.locator("table.ree-price-table").inner_text()
+    step(page)
+    page.locator(".ree-iv-border").click()
+    step(page)
+    assert "closes MM - CN" in event_log(page)
+    button(page, "Reset").click()
+    wait_time(page, 0)
+    button(page, INTERVENTION_BY_KEY["border"].label).wait_for()
+    assert "No events yet" in event_log(page)
+    assert page.locator("table.ree-price-table").inner_text() == start_table
+    assert chart_png(page, "prices") == start_prices, "the price chart differs from the first week's"
+    shot(tab, "04-reset")
+    tab.check_clean()
+
+
+def test_policy_switch_applies_at_reset(app_url, open_page):
+    tab = open_page(app_url)
+    page = tab.page
+    page.locator(".ree-switch-china_licences input").click(force=True)
+    page.get_by_text("CN requires licences for Dy/Tb exports").first.wait_for()  # the switch's preview
+    button(page, "Reset").click()
+    page.get_by_text("Switched on at the start: China licenses Dy/Tb exports").wait_for()
+    step(page)
+    assert "CN requires licences for Dy/Tb" in event_log(page)
+    shot(tab, "05-policy-switch")
+    tab.check_clean()
+
+
+def test_scenario_picker_and_seed(app_url, open_page):
+    tab = open_page(app_url)
+    page = tab.page
+    page.locator(".v-select", has_text="Scenario").click()
+    page.locator(".v-list-item", has_text="myanmar_2025").click()
+    seed = page.get_by_label("Seed, a whole number (applies with Reset)")
+    seed.fill("7")
+    seed.press("Enter")
+    button(page, "Reset").click()
+    page.get_by_text("(seed 7;").wait_for()
+    header = page.locator(".ree-date").locator("xpath=..").inner_text()
+    assert "myanmar_2025" in header
+    shot(tab, "06-scenario")
+    tab.check_clean()
+
+
+def test_step_error_is_shown_and_server_keeps_serving(serve, open_page):
+    url = serve("tests/browser/fault_app.py", REE_FAIL_WEEK=str(FAIL_WEEK))
+    a = open_page(url)
+    b = open_page(url)  # another class member's page on the same server
+    step(a.page)  # the first Step's weeks are fine
+    button(a.page, "Step").click()
+    error = a.page.locator(".ree-step-error")
+    error.wait_for(timeout=UPDATE_TIMEOUT_MS)
+    assert f"stopped in week {FAIL_WEEK}" in error.inner_text()
+    assert "RuntimeError: injected failure" in error.inner_text()
+    assert button(a.page, "Step").is_disabled()
+    shot(a, "07-step-error")
+    assert step(b.page) == RENDER_INTERVAL  # the other page still works ...
+    c = open_page(url)  # ... and the server still serves new ones
+    assert model_time(c.page) == 0.0
+    button(a.page, "Reset").click()  # and the failed page recovers with Reset
+    wait_time(a.page, 0)
+    assert a.page.locator(".ree-step-error").count() == 0
+    for tab in (a, b, c):
+        tab.check_clean()
+
+
+def test_play_speed(app_url, open_page, artifacts):
+    """Rendered weeks per second while playing, with every panel redrawn each frame (reported, not judged
+    strictly: a shared CI machine is slower than a classroom laptop)."""
+    tab = open_page(app_url)
+    page = tab.page
+    page.evaluate("""() => { window.__frames = 0;
+        new MutationObserver(() => window.__frames++).observe(document.querySelector('img.ree-prices'),
+            {attributes: true, attributeFilter: ['src']}); }""")
+    t0, w0 = model_time(page), time.monotonic()
+    button(page, "▶").click()
+    time.sleep(PLAY_SECONDS)
+    t1, w1 = model_time(page), time.monotonic()
+    frames = page.evaluate("window.__frames")
+    button(page, "❚❚").click()
+    button(page, "▶").wait_for()
+    result = {"weeks": t1 - t0, "seconds": round(w1 - w0, 2), "steps_per_s": round((t1 - t0) / (w1 - w0), 2),
+              "frames_per_s": round(frames / (w1 - w0), 2), "render_interval": RENDER_INTERVAL}
+    (artifacts / "play-speed.json").write_text(json.dumps(result, indent=1))
+    print(f"\nplay speed: {result}")
+    shot(tab, "08-played")
+    assert t1 - t0 >= 2 * RENDER_INTERVAL and frames >= 2, result
+    tab.check_clean()

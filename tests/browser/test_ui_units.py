@@ -1,0 +1,242 @@
+"""The classroom view without a browser: controls from metadata, interventions, errors, history, charts,
+and the page's wiring rendered in-process by Solara (no chromium needed; not marked ``browser``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from model.policies import field_specs
+from model.results import series
+from ui import charts, network_map
+from ui.history import History
+from ui.policy_controls import SWITCHES, PolicySetup, control_for
+from ui.session import INTERVENTION_BY_KEY, INTERVENTIONS, ClassroomModel, parse_seed
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class FailingModel(ClassroomModel):
+    FAIL_WEEK = 3
+
+    def _process(self) -> None:  # stage 5 of the week
+        if int(self.steps) >= self.FAIL_WEEK:
+            raise RuntimeError("boom")
+        super()._process()
+
+
+def run(m: ClassroomModel, weeks: int) -> ClassroomModel:
+    for _ in range(weeks):
+        m.step()
+    return m
+
+
+# ============================================================================================== controls
+@pytest.mark.parametrize("switch", SWITCHES, ids=lambda s: s.key)
+def test_controls_come_from_the_policy_metadata(switch):
+    specs = field_specs(switch.cls)
+    for c in switch.controls():
+        spec = specs[c.name]
+        assert c.default == spec["default"], f"{switch.key}.{c.name}: a default restated in ui/"
+        if c.kind in ("int", "float"):
+            lo = spec.get("ge", spec.get("gt"))
+            hi = spec.get("le", spec.get("lt"))
+            assert lo <= c.min <= c.default <= c.max <= hi, (c, spec)
+            switch.build(dt.date(2024, 1, 1), {c.name: c.min})  # both ends of a slider are valid values
+            switch.build(dt.date(2024, 1, 1), {c.name: c.max})
+        if c.kind == "choice":
+            assert c.default in c.choices
+    item = switch.build(dt.date(2024, 1, 1), {})
+    assert item.describe()
+
+
+def test_a_slider_needs_bounds():
+    from model.policies import ExportControl
+
+    with pytest.raises(TypeError, match="both bounds"):
+        control_for(ExportControl, "quota_t_per_week")  # ge=0 only
+
+
+def test_switches_apply_at_the_start_of_the_run():
+    setup = PolicySetup()
+    setup.set_on("china_licences", True)
+    setup.set_value("china_licences", "approval_rate", 0.5)
+    m = run(ClassroomModel(setup=setup), 1)
+    assert any("requires licences for Dy/Tb exports (approval 50%)" in text for _, text in m.events)
+    assert "China licenses Dy/Tb exports" in m.setup_summary
+    setup.set_value("china_licences", "approval_rate", 2.0)  # out of bounds: the preview says so
+    assert setup.preview("china_licences", dt.date(2024, 1, 1)).startswith("invalid")
+
+
+def test_seed_text_is_parsed():
+    assert parse_seed("12") == (12, "")
+    assert parse_seed(" 7 ")[0] == 7
+    assert parse_seed(3) == (3, "")
+    seed, notice = parse_seed("abc")
+    assert seed == 0 and "whole number" in notice
+    assert parse_seed("-1")[1]
+    m = ClassroomModel(seed="5")
+    assert m.seed == 5 and m.notice == ""
+
+
+# ========================================================================================= interventions
+@pytest.mark.parametrize("iv", INTERVENTIONS, ids=lambda i: i.key)
+def test_interventions_take_effect_at_the_next_step(iv):
+    m = run(ClassroomModel(), 2)
+    n_events = len(m.events)
+    items = m.intervene(iv.key)
+    assert items and m.pending(), "the page should show what happens next"
+    assert len(m.events) == n_events, "nothing happens before the next step"
+    run(m, 1)
+    logged = [text for d, text in m.events[n_events:] if d == m.date]
+    for item in items:
+        assert item.describe() in logged
+    assert not m.pending()
+    if iv.undo_label is not None:
+        assert m.is_on(iv.key)
+        m.intervene(iv.key)  # second press ends it at the next step
+        assert not m.is_on(iv.key) and m.pending()
+        run(m, 1)
+        assert any(text.startswith("ends: ") for _, text in m.events[n_events:])
+
+
+def test_closing_the_border_closes_and_reopens_the_crossings():
+    m = ClassroomModel()
+    r = m.routes
+    crossings = [i for i in range(len(r.edge_src))
+                 if {r.nodes[r.edge_src[i]].country, r.nodes[r.edge_dst[i]].country} == {"MM", "CN"}]
+    assert crossings and r.edge_open[crossings].all()
+    m.intervene("border")
+    run(m, 1)
+    assert not r.edge_open[crossings].any()
+    assert m.edge_flow[crossings].sum() == 0
+    m.intervene("border")
+    run(m, 1)
+    assert r.edge_open[crossings].all()
+
+
+def test_a_toggle_withdrawn_before_it_starts_leaves_no_trace():
+    m = run(ClassroomModel(), 1)
+    m.intervene("border")
+    m.intervene("border")
+    run(m, 2)
+    assert m.events == []
+    np.testing.assert_array_equal(m.routes.edge_open, m.routes.edge_open_default)
+
+
+def test_release_sets_up_a_reserve_when_none_exists():
+    m = run(ClassroomModel(), 1)
+    assert all(s.stockpile.sum() == 0 for s in m.states)
+    m.intervene("release")
+    run(m, 1)
+    japan = m.state_by_id["JP"]
+    start = japan.stockpile.sum()
+    assert start > 0
+    run(m, 4)
+    assert japan.stockpile.sum() < start, "the reserve is being released"
+
+
+def test_financing_a_thai_refinery_selects_it():
+    m = run(ClassroomModel(), 1)
+    m.intervene("finance")
+    run(m, 1)
+    assert any("finances" in text and "Thailand" in text for _, text in m.events), m.events
+
+
+# ================================================================================================ errors
+def test_an_exception_in_a_week_is_kept_and_stops_the_clock():
+    m = run(FailingModel(), 6)
+    assert m.error is not None and m.error.week == FailingModel.FAIL_WEEK
+    assert "RuntimeError: boom" in m.error.message
+    assert int(m.steps) == FailingModel.FAIL_WEEK and not m.running
+
+
+# ======================================================================================= history, charts
+def test_history_reads_the_results_incrementally():
+    m = run(ClassroomModel(scenario_name="myanmar_2025", seed=2), 30)
+    h = History().update(m)
+    run(m, 20)
+    h.update(m)
+    df = m.results()
+    assert h.n_steps == int(m.steps) + 1
+    for variable, region, product in [("price", "ROW", "Dy"), ("china_refined_share", "", ""),
+                                      ("myanmar_ore_flow", "pianma", "")]:
+        expected = series(df, variable, region, product).reindex(range(h.n_steps))
+        np.testing.assert_array_equal(h.series(variable, region, product), expected.to_numpy())
+    assert list(h.dates_array()) == list(pd.to_datetime(df.groupby("step")["date"].first()).to_numpy(
+        dtype="datetime64[D]"))
+
+
+def test_every_chart_draws_a_png():
+    m = ClassroomModel()
+    m.intervene("border")
+    run(m, 8)
+    h = History().update(m)
+    from ui.panels import myanmar_corridors, network_view, place_names
+
+    view = network_view(m)
+    assert not view.is_open.all()
+    built = [charts.PriceChart().update(h, log_scale=True), charts.FlowChart(myanmar_corridors(m)).update(h),
+             charts.RegionLinesChart("shortage", place_names(m)).update(h, "Dy"),
+             charts.RegionLinesChart("stockpile", place_names(m), charts.STOCKPILE_EMPTY).update(h, "NdPr"),
+             charts.ShareChart().update(h), network_map.MapChart(view).update(view)]
+    for chart in built:
+        data = chart.png()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    assert "northern_corridor" in built[1].names  # in the legend before any ore takes that route
+    flows = [t.get_text() for _, t in built[-1].flow_labels]
+    assert flows and all(t == "closed" for t in flows)
+
+
+def test_the_layered_map_looks_like_a_plain_draw():
+    """MapChart draws only the routes each frame and composites the rest: the result is the figure."""
+    from ui.panels import network_view
+
+    v = network_view(run(ClassroomModel(), 3))
+    chart = network_map.MapChart(v).update(v)
+    layered = np.asarray(Image.open(io.BytesIO(chart.png())), dtype=int)
+    plain = np.asarray(Image.open(io.BytesIO(charts.png(chart.fig))), dtype=int)
+    assert layered.shape == plain.shape
+    assert np.abs(layered - plain).mean() < 2.0  # anti-aliased edges blend slightly differently
+
+
+def test_date_ticks():
+    epoch = dt.date(1970, 1, 1)
+    x0 = float((dt.date(2024, 1, 1) - epoch).days)
+    for weeks in (12, 30, 100, 260, 520):
+        ticks, labels = charts.date_ticks(x0, x0 + 7 * weeks)
+        assert 2 <= len(ticks) <= 7 and len(ticks) == len(labels)
+        assert ticks == sorted(ticks)
+        assert "2024" in labels[0]
+
+
+# ============================================================================================ the page
+def test_page_wiring_in_process():
+    """Step, an intervention and Reset through the real components (Solara's test renderer)."""
+    import ipyvuetify as v
+    import solara
+
+    from ui.app import make_page
+    from ui.config import RENDER_INTERVAL
+
+    box, rc = solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)
+
+    def text() -> str:
+        return " ".join(str(w.widget.children) for w in rc.find(v.Html))
+
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    rc.find(v.Html, children=[f"Time: {float(RENDER_INTERVAL)}"]).assert_single()
+    iv = INTERVENTION_BY_KEY["border"]
+    rc.find(v.Btn, children=[iv.label]).widget.click()
+    rc.find(v.Btn, children=[iv.undo_label]).assert_single()
+    rc.find(v.Btn, children=["Step"]).widget.click()
+    rc.find(v.Html, children=[f"Time: {float(2 * RENDER_INTERVAL)}"]).assert_single()
+    rc.find(v.Btn, children=["Reset"]).widget.click()
+    rc.find(v.Html, children=["Time: 0.0"]).assert_single()
+    rc.find(v.Btn, children=[iv.label]).assert_single()
+    assert text()

@@ -1,0 +1,283 @@
+"""Matplotlib charts for the classroom view, drawn from a :class:`~ui.history.History` (never the live model).
+
+Each chart is a small class that builds its figure once (axes, legends, labels: the expensive part) and
+then only moves its data each frame (:meth:`LiveChart.update`), so a page redraws every panel several
+times a second while the model plays. Figures use :class:`matplotlib.figure.Figure` and the Agg canvas
+directly (no pyplot: the server draws in several threads). Labels and units come from
+:data:`model.results.OUTPUTS`. The functions ``price_chart``, ``flow_chart``, ... build a chart and
+return its figure in one call, for scripts and tests. The map is in :mod:`ui.network_map`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from PIL import Image
+
+from model.params import PRODUCTS, REGIONS, Region
+from model.results import OUTPUTS
+from ui.history import History
+
+DPI = 80
+PNG_COMPRESSION = 1  # zlib level: 1 encodes ~3x faster than the default for ~1.5x the bytes (local page)
+REGION_LABEL = {Region.CN: "China-domestic", Region.ROW: "ex-China"}
+REGION_STYLE = {Region.CN: {"color": "#c0392b", "linestyle": "-"}, Region.ROW: {"color": "#1f5fa8", "linestyle": "--"}}
+# Okabe-Ito (colour-blind safe), then greys for the rest
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
+           "#777777", "#aaaaaa", "#444444"]
+LINESTYLES = ["-", "--", "-.", ":"]
+MIN_SPAN_WEEKS = 12  # the time axis shows at least this span from the start, then grows with the run
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (Agg canvas, fast zlib level, no alpha channel)."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    w, h = canvas.get_width_height()
+    img = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="png", compress_level=PNG_COMPRESSION)
+    return buf.getvalue()
+
+
+def _label(variable: str) -> str:
+    o = OUTPUTS[variable]
+    return f"{o.label} ({o.unit})"
+
+
+class LiveChart:
+    """A figure built once and updated in place; :meth:`png` draws it."""
+
+    fig: Figure
+
+    def png(self) -> bytes:
+        return png(self.fig)
+
+
+def _time_fig(width: float, height: float, ncols: int = 1, left: float = 0.75, top: float = 0.3):
+    """A figure with ``ncols`` date axes; margins fixed in inches (a layout engine would cost ~2x)."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, sharex=True, squeeze=False)[0]
+    fig.subplots_adjust(left=left / width, right=1 - 0.12 / width, bottom=0.42 / height, top=1 - top / height,
+                        wspace=0.22)
+    for ax in axes:
+        ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
+        ax.tick_params(labelsize=8)
+    return fig, axes
+
+
+MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60)
+EPOCH = dt.date(1970, 1, 1)  # x values are days since the epoch (matplotlib's date numbers)
+
+
+def date_ticks(x0: float, x1: float, max_ticks: int = 7) -> tuple[list[float], list[str]]:
+    """Ticks on the first of a month between two day numbers, months or years apart so that at most
+    ``max_ticks`` fit; labels 'Apr' with the year under January and the first tick. Computed here
+    rather than by matplotlib's date locator, which costs more than the rest of a frame's axis work."""
+    d0, d1 = EPOCH + dt.timedelta(days=int(np.floor(x0))), EPOCH + dt.timedelta(days=int(np.ceil(x1)))
+    months = (d1.year - d0.year) * 12 + d1.month - d0.month + 1
+    step = next((m for m in MONTH_STEPS if months / m <= max_ticks), MONTH_STEPS[-1])
+    ticks, labels = [], []
+    y, m = d0.year, d0.month
+    while (y, m) <= (d1.year, d1.month):
+        if (m - 1) % min(step, 12) == 0 and (step < 12 or y % (step // 12) == 0):
+            d = dt.date(y, m, 1)
+            pos = float((d - EPOCH).days)
+            if x0 <= pos <= x1:
+                if step >= 12:
+                    labels.append(str(y))
+                else:
+                    labels.append(d.strftime("%b") + (f"\n{y}" if m == 1 or not ticks else ""))
+                ticks.append(pos)
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return ticks, labels
+
+
+def _time_axis(axes, x: np.ndarray, max_ticks: int = 6) -> None:
+    if len(x):
+        x0, x1 = float(x[0]), float(max(x[-1], x[0] + 7 * MIN_SPAN_WEEKS))
+        ticks, labels = date_ticks(x0, x1, max_ticks)
+        for ax in axes:
+            ax.set_xlim(x0, x1)
+            ax.set_xticks(ticks, labels)
+
+
+def _fit_y(ax, arrays: Sequence[np.ndarray], log_scale: bool = False, headroom: float = 1.08) -> None:
+    """Y limits from the data (0 to the maximum, or around the data on a log scale)."""
+    vals = [a[np.isfinite(a)] for a in arrays]
+    vals = np.concatenate(vals) if vals else np.zeros(0)
+    if log_scale:
+        vals = vals[vals > 0]
+        lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (1.0, 10.0)
+        ax.set_ylim(lo / 1.3, hi * 1.3)
+    else:
+        hi = float(vals.max()) if vals.size else 0.0
+        ax.set_ylim(0, hi * headroom if hi > 0 else 1.0)
+
+
+def _legend_above(ax, handles=None, ncol: int = 4) -> None:
+    """The legend in the band above the axes (it never hides data)."""
+    kw = {"handles": handles} if handles is not None else {}
+    ax.legend(**kw, fontsize=7.5, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=ncol, frameon=False,
+              borderaxespad=0.2, handlelength=1.8, columnspacing=1.0)
+
+
+def _corner(ax, text: str):
+    return ax.text(0.99, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=11,
+                   fontweight="bold", color="#333333", zorder=5)
+
+
+SMALL = (5.2, 3.3, 0.62)  # width, height, top margin (in) of the single-axes charts: room for a legend
+
+
+class PriceChart(LiveChart):
+    """Oxide prices per product, China-domestic beside ex-China."""
+
+    def __init__(self):
+        self.fig, self.axes = _time_fig(8.4, 3.0, ncols=len(PRODUCTS))
+        self.lines, self.now = {}, {}
+        for ax, prod in zip(self.axes, PRODUCTS, strict=True):
+            for reg in REGIONS:
+                (self.lines[(reg, prod)],) = ax.plot([], [], label=REGION_LABEL[reg], linewidth=1.8, **REGION_STYLE[reg])
+                (self.now[(reg, prod)],) = ax.plot([], [], marker="o", markersize=4.5, linestyle="",
+                                                   color=REGION_STYLE[reg]["color"])  # this week
+            ax.set_title(f"{prod}", fontsize=10, fontweight="bold")
+        self.axes[0].set_ylabel(_label("price"), fontsize=9)
+        self.axes[0].legend(fontsize=8, loc="lower left", frameon=True, framealpha=0.8)
+        self.log_scale = False
+
+    def update(self, h: History, log_scale: bool = False) -> PriceChart:
+        x = h.x()
+        for (reg, prod), line in self.lines.items():
+            y = h.series("price", reg, prod)
+            line.set_data(x, y)
+            self.now[(reg, prod)].set_data(x[-1:], y[-1:])
+        if log_scale != self.log_scale:
+            for ax in self.axes:
+                ax.set_yscale("log" if log_scale else "linear")
+            self.log_scale = log_scale
+        for ax, prod in zip(self.axes, PRODUCTS, strict=True):
+            _fit_y(ax, [self.lines[(reg, prod)].get_ydata() for reg in REGIONS], log_scale)
+        _time_axis(self.axes, x, max_ticks=4)  # three narrow panels
+        return self
+
+
+class FlowChart(LiveChart):
+    """Myanmar ore flows by route, stacked; routes with no flow yet stay in the legend."""
+
+    def __init__(self, corridors: Sequence[str]):
+        self.fig, (self.ax,) = _time_fig(*SMALL[:2], top=SMALL[2])
+        self.ax.set_ylabel(_label("myanmar_ore_flow"), fontsize=9)
+        self.names: list[str] = []
+        self.polys: list = []
+        self._legend(list(corridors))
+
+    def _legend(self, names: list[str]) -> None:
+        self.names = names
+        self.colours = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
+        _legend_above(self.ax, [Patch(color=c, alpha=0.85, label=n.replace("_", " "))
+                                for n, c in zip(names, self.colours, strict=True)])
+
+    def update(self, h: History) -> FlowChart:
+        seen = [c for c in h.regions("myanmar_ore_flow") if c not in self.names]
+        if seen:
+            self._legend([*self.names, *seen])
+        for p in self.polys:
+            p.remove()
+        x = h.x()
+        ys = [h.series("myanmar_ore_flow", c, fill=0.0) for c in self.names]
+        self.polys = self.ax.stackplot(x, *ys, colors=self.colours, alpha=0.85) if len(x) and ys else []
+        _fit_y(self.ax, [np.sum(ys, axis=0)] if len(x) and ys else [])
+        _time_axis([self.ax], x)
+        return self
+
+
+class RegionLinesChart(LiveChart):
+    """One output of one product, a line per region (buyer state, stockpiling state); lines are added as
+    regions appear in the results."""
+
+    def __init__(self, variable: str, names: dict[str, str], empty_text: str = ""):
+        self.variable, self.names, self.empty_text = variable, names, empty_text
+        self.fig, (self.ax,) = _time_fig(*SMALL[:2], top=SMALL[2])
+        self.ax.set_ylabel(_label(variable), fontsize=9)
+        self.lines: dict[str, Line2D] = {}
+        self.corner = _corner(self.ax, "")
+        self.empty = self.ax.text(0.5, 0.5, empty_text, ha="center", va="center", transform=self.ax.transAxes,
+                                  color="#888888", fontsize=9)
+
+    def update(self, h: History, product: str) -> RegionLinesChart:
+        regions = h.regions(self.variable, product)
+        new = [r for r in regions if r not in self.lines]
+        for r in new:
+            i = len(self.lines)
+            (self.lines[r],) = self.ax.plot([], [], label=self.names.get(r, r), color=PALETTE[i % len(PALETTE)],
+                                            linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6)
+        if new:
+            _legend_above(self.ax)
+        x = h.x()
+        for r, line in self.lines.items():
+            line.set_data(x, h.series(self.variable, r, product))
+        self.corner.set_text(product)
+        self.empty.set_visible(not regions)
+        _fit_y(self.ax, [line.get_ydata() for line in self.lines.values()], headroom=1.15)
+        _time_axis([self.ax], x)
+        return self
+
+
+class ShareChart(LiveChart):
+    """China's share of refined output, overall and per product (the axis zooms to the data's range)."""
+
+    def __init__(self):
+        self.fig, (self.ax,) = _time_fig(*SMALL[:2], top=SMALL[2])
+        ax = self.ax
+        (total,) = ax.plot([], [], color="#000000", linewidth=2.2, label="all products")
+        self.lines = {"": total}
+        for i, prod in enumerate(PRODUCTS):
+            (self.lines[str(prod)],) = ax.plot([], [], color=PALETTE[i], linewidth=1.2,
+                                               linestyle=LINESTYLES[(i + 1) % len(LINESTYLES)], label=str(prod))
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        ax.set_ylabel(f"{OUTPUTS['china_refined_share'].label} ({OUTPUTS['china_refined_share'].unit})", fontsize=9)
+        _legend_above(ax)
+
+    def update(self, h: History) -> ShareChart:
+        x = h.x()
+        for prod, line in self.lines.items():
+            line.set_data(x, h.series("china_refined_share", "", prod))
+        vals = np.concatenate([line.get_ydata() for line in self.lines.values()]) if len(x) else np.zeros(0)
+        vals = vals[np.isfinite(vals)]
+        lo = np.floor((float(vals.min()) - 0.02) * 10) / 10 if vals.size else 0.0
+        self.ax.set_ylim(max(0.0, min(lo, 0.8)), 1.01)
+        _time_axis([self.ax], x)
+        return self
+
+
+# one-call versions (scripts, tests)
+def price_chart(h: History, log_scale: bool = False) -> Figure:
+    return PriceChart().update(h, log_scale).fig
+
+
+def flow_chart(h: History, corridors: Sequence[str]) -> Figure:
+    return FlowChart(corridors).update(h).fig
+
+
+def shortage_chart(h: History, product: str, names: dict[str, str]) -> Figure:
+    return RegionLinesChart("shortage", names).update(h, product).fig
+
+
+def stockpile_chart(h: History, product: str, names: dict[str, str]) -> Figure:
+    return RegionLinesChart("stockpile", names, STOCKPILE_EMPTY).update(h, product).fig
+
+
+def share_chart(h: History) -> Figure:
+    return ShareChart().update(h).fig
+
+
+STOCKPILE_EMPTY = "no state holds a stockpile\n(switch one on, or press 'Release stockpiles')"

@@ -1,0 +1,9 @@
+"""Settings of the classroom page (no heavy imports: the browser tests read them too)."""
+
+TITLE = "Rare-earth market: classroom view"
+# Play redraws every RENDER_INTERVAL weeks (and Step advances as many), chosen so that Play runs at >= 5
+# weeks per second with every panel drawn (measured by tests/browser/test_page.py::test_play_speed).
+# Both values sit on the positions of SolaraViz's sliders (render interval 1, 3, 5, ...; play interval 1, 11,
+# 21, ... ms), which otherwise snap them to a neighbour when the page opens.
+RENDER_INTERVAL = 5
+PLAY_INTERVAL_MS = 11  # pause between frames; drawing the panels takes far longer

@@ -1,0 +1,321 @@
+"""Solara components of the classroom view: the panels, the intervention bar and the start-of-run switches.
+
+Components that show the running model call ``update_counter.get()`` (Mesa's redraw signal) through
+:func:`Dashboard`, which passes the counter down as ``tick``; each chart redraws only when its own inputs
+(``tick``, the model, its options) change. Every panel draws inside a guard: a failing panel shows its
+error and the rest of the page keeps working.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import time
+from collections.abc import Callable
+
+import solara
+from mesa.visualization.utils import update_counter
+
+from model.params import PRODUCTS, REGIONS, Region
+from model.results import OUTPUTS
+from model.scenario import list_scenarios, load_scenario
+from ui import charts, network_map
+from ui.history import History
+from ui.policy_controls import Control, PolicySetup
+from ui.session import INTERVENTIONS, ClassroomModel
+
+log = logging.getLogger(__name__)
+
+# bumped when the page (not a step) changes what the event log and the buttons show
+ui_version = solara.reactive(0)
+
+CARD_STYLE = {"margin": "0 0 10px 0"}
+PANEL_PRODUCT = str(PRODUCTS[1])  # the heavy rare earth the stories are about (Dy) opens the product pickers
+
+
+# ============================================================================================== helpers
+def network_view(m: ClassroomModel) -> network_map.NetworkView:
+    """This week's route network for the map (read-only)."""
+    r = m.routes
+    g = r.graph
+    names = {s.sid: s.name for s in m.states} | {a.gid: a.name for a in m.armed_groups}
+    return network_map.NetworkView(
+        pos=r.positions(), kind={n: g.nodes[n]["kind"] for n in g}, name={n: g.nodes[n]["name"] for n in g},
+        country={n: g.nodes[n]["country"] for n in g},
+        src=list(r.edge_src), dst=list(r.edge_dst), is_open=r.edge_open.copy(),
+        controller=list(r.edge_controller), flow=m.edge_flow.copy(), controller_names=names,
+        groups=[a.gid for a in m.armed_groups], date=str(m.date))
+
+
+def myanmar_corridors(m: ClassroomModel) -> list[str]:
+    """Corridor labels of routes leaving Myanmar (the flow chart keeps them all in its legend)."""
+    r = m.routes
+    return sorted({c for i, c in enumerate(r.edge_corridor) if c and r.nodes[r.edge_src[i]].country == "MM"})
+
+
+def place_names(m: ClassroomModel) -> dict[str, str]:
+    return {s.sid: s.name for s in m.states}
+
+
+@solara.component
+def Chart(make: Callable[[], charts.LiveChart], update: Callable[[charts.LiveChart], object], build_key: list,
+          dependencies: list, name: str):
+    """A live matplotlib chart as a PNG <img> (class ``ree-chart ree-<name>``).
+
+    ``make`` builds the chart when ``build_key`` changes (a new model); ``update`` moves its data and it is
+    redrawn when ``dependencies`` change (a frame, an option)."""
+    chart = solara.use_memo(make, build_key)
+
+    def draw() -> tuple[bytes | None, str | None]:
+        t0 = time.perf_counter()
+        try:
+            update(chart)
+            data = chart.png()
+        except Exception as exc:  # noqa: BLE001 - one broken panel must not take the page down
+            log.exception("panel %s failed to draw", name)
+            return None, f"{type(exc).__name__}: {exc}"
+        log.debug("panel %s drawn in %.0f ms", name, 1000 * (time.perf_counter() - t0))
+        return data, None
+
+    data, err = solara.use_memo(draw, [*build_key, *dependencies])
+    if err is not None:
+        solara.Error(f"This panel could not be drawn: {err}")
+    else:
+        solara.Image(data, width="100%", classes=["ree-chart", f"ree-{name}"])
+
+
+@solara.component
+def ProductPicker(value: solara.Reactive[str]):
+    solara.ToggleButtonsSingle(value=value, values=[str(p) for p in PRODUCTS], dense=True)
+
+
+# =============================================================================================== header
+@solara.component
+def Header(model: solara.Reactive[ClassroomModel], tick: int):
+    m = model.value
+    desc = m.spec.description or ""
+    with solara.Row(style={"align-items": "baseline", "flex-wrap": "wrap", "gap": "12px"}):
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f"<span style='font-size:1.25em;font-weight:600'>{html.escape(m.scenario_name)}</span>"
+            f"&nbsp; <span class='ree-date' style='font-size:1.15em'>week {int(m.steps)} · {m.date}</span>"
+            f"&nbsp; <span style='color:#666'>(seed {m.seed}; runs to {m.spec.end})</span>"))
+    solara.Text(desc, style={"color": "#444"})
+    if m.setup_summary != "none":
+        solara.Text(f"Switched on at the start: {m.setup_summary}", style={"color": "#444", "font-size": "0.9em"})
+    if m.notice:
+        solara.Warning(m.notice)
+    if m.error is not None:
+        solara.Error(
+            f"The model stopped in week {m.error.week} ({m.error.date}): {m.error.message}. "
+            "The page and the server still work: press Reset to start again.",
+            classes=["ree-step-error"])
+    elif not m.running:
+        solara.Info(f"The run reached its horizon ({m.spec.end}). Press Reset to start again.")
+
+
+# ========================================================================================= interventions
+@solara.component
+def InterventionBar(model: solara.Reactive[ClassroomModel], version: int):
+    m = model.value
+
+    problem = solara.use_reactive("")
+
+    def press(key: str) -> None:
+        try:
+            model.value.intervene(key)
+            problem.set("")
+        except Exception as exc:  # noqa: BLE001 - say so on the page; the run goes on
+            log.exception("intervention %s failed", key)
+            problem.set(f"Could not schedule this intervention: {type(exc).__name__}: {exc}")
+        ui_version.value += 1
+
+    with solara.Card("Interventions: they take effect at the next step", style=CARD_STYLE):
+        if problem.value:
+            solara.Error(problem.value)
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
+            for iv in INTERVENTIONS:
+                on = m.is_on(iv.key)
+                label = iv.undo_label if (on and iv.undo_label) else iv.label
+                with solara.Tooltip(iv.help):
+                    solara.Button(label, on_click=lambda k=iv.key: press(k), color="warning" if on else "primary",
+                                  outlined=not on, disabled=m.error is not None, classes=[f"ree-iv-{iv.key}"])
+
+
+# =============================================================================================== panels
+@solara.component
+def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+    log_scale = solara.use_reactive(False)
+    m = model.value
+    with solara.Card("Prices: China-domestic beside ex-China", style=CARD_STYLE):
+        solara.Checkbox(label="log scale", value=log_scale)
+        Chart(charts.PriceChart, lambda c: c.update(history, log_scale.value), [m], [tick, log_scale.value],
+              "prices")
+        rows = []
+        for reg in REGIONS:
+            cells = "".join(
+                f"<td class='ree-price' data-region='{reg}' data-product='{p}'>{m.latest('price', reg, p):,.1f}</td>"
+                for p in PRODUCTS)
+            rows.append(f"<tr><th style='text-align:left'>{charts.REGION_LABEL[reg]}</th>{cells}</tr>")
+        ratio = "".join(
+            f"<td>{m.latest('price', Region.ROW, p) / m.latest('price', Region.CN, p):.2f}</td>" for p in PRODUCTS)
+        head = "".join(f"<th>{p}</th>" for p in PRODUCTS)
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f"<table class='ree-price-table' style='font-size:0.9em;border-spacing:14px 2px'>"
+            f"<tr><th style='text-align:left'>{OUTPUTS['price'].label}, {OUTPUTS['price'].unit}, week {int(m.steps)}"
+            f"</th>{head}</tr>{''.join(rows)}"
+            f"<tr><th style='text-align:left;color:#666'>ex-China / China</th>{ratio}</tr></table>"))
+
+
+@solara.component
+def EventLog(model: solara.Reactive[ClassroomModel], tick: int, version: int):
+    m = model.value
+    items = [f"<li class='ree-pending' style='color:#b35900'><i>next step: {html.escape(t)}</i></li>"
+             for t in m.pending()]
+    items += [f"<li><b>{d}</b>: {html.escape(text)}</li>" for d, text in reversed(m.events[-60:])]
+    if not items:
+        items = ["<li style='color:#888'>No events yet. Press Step or ▶, or an intervention.</li>"]
+    with solara.Card("Event log", style=CARD_STYLE):
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            "<ul class='ree-event-log' style='max-height:640px;overflow-y:auto;padding-left:18px;margin:0;"
+            f"font-size:0.9em;line-height:1.45'>{''.join(items)}</ul>"))
+
+
+@solara.component
+def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
+    m = model.value
+    view = network_view(m)
+    with solara.Card("Supply network: route width = ore flow this week, dashed = closed, colour = who controls it",
+                     style=CARD_STYLE):
+        Chart(lambda: network_map.MapChart(view), lambda c: c.update(view), [m, network_map.MapChart.structure(view)],
+              [tick], "map")
+
+
+@solara.component
+def FlowPanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+    m = model.value
+    with solara.Card(OUTPUTS["myanmar_ore_flow"].label, style=CARD_STYLE):
+        Chart(lambda: charts.FlowChart(myanmar_corridors(m)), lambda c: c.update(history), [m], [tick], "flows")
+
+
+@solara.component
+def ShortagePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+    product = solara.use_reactive(PANEL_PRODUCT)
+    m = model.value
+    with solara.Card(f"{OUTPUTS['shortage'].label} by buyer region", style=CARD_STYLE):
+        ProductPicker(product)
+        Chart(lambda: charts.RegionLinesChart("shortage", place_names(m)), lambda c: c.update(history, product.value),
+              [m], [tick, product.value], "shortage")
+
+
+@solara.component
+def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+    product = solara.use_reactive(PANEL_PRODUCT)
+    m = model.value
+    with solara.Card(f"{OUTPUTS['stockpile'].label} levels", style=CARD_STYLE):
+        ProductPicker(product)
+        Chart(lambda: charts.RegionLinesChart("stockpile", place_names(m), charts.STOCKPILE_EMPTY),
+              lambda c: c.update(history, product.value), [m], [tick, product.value], "stockpile")
+
+
+@solara.component
+def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+    m = model.value
+    with solara.Card(OUTPUTS["china_refined_share"].label, style=CARD_STYLE):
+        Chart(charts.ShareChart, lambda c: c.update(history), [m], [tick], "share")
+
+
+@solara.component
+def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup):
+    """Every panel of the page for the current model (a new model after Reset gets a new history)."""
+    tick = update_counter.get()
+    version = ui_version.get()
+    m = model.value
+    history = solara.use_memo(History, [m])
+    history.update(m)
+    SidebarCards(setup, model)
+    with solara.Column(style={"padding": "4px 12px", "gap": "0"}):
+        Header(model, tick)
+        with solara.Columns([8, 4]):
+            with solara.Column(style={"gap": "0"}):
+                InterventionBar(model, version)
+                PricePanel(model, history, tick)
+            EventLog(model, tick, version)
+        MapPanel(model, tick)
+        with solara.Columns([6, 6]):
+            FlowPanel(model, history, tick)
+            ShortagePanel(model, history, tick)
+        with solara.Columns([6, 6]):
+            SharePanel(model, history, tick)
+            StockpilePanel(model, history, tick)
+
+
+# ====================================================================================== start-of-run setup
+@solara.component
+def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
+    """Cards under SolaraViz's own sidebar cards (a deeper component lands later in the sidebar)."""
+    with solara.Sidebar():
+        PolicyCard(setup, model)
+        ScenarioCard()
+
+
+@functools.cache
+def scenario_descriptions() -> tuple[tuple[str, str], ...]:
+    return tuple((name, load_scenario(name, check=False).description) for name in list_scenarios())
+
+
+@solara.component
+def ScenarioCard():
+    """What each scenario in the picker is (the picker applies with Reset)."""
+    with solara.Card("The scenarios", style=CARD_STYLE):
+        with solara.Details("show what each scenario is"):
+            solara.HTML(tag="div", unsafe_innerHTML="".join(
+                f"<p style='font-size:0.85em;margin:0 0 6px 0'><b>{html.escape(n)}</b>: {html.escape(d)}</p>"
+                for n, d in scenario_descriptions()))
+
+
+@solara.component
+def ControlInput(control: Control, value, on_value: Callable):
+    """A generated control; sliders show their value in the label (Vuetify shows it only while dragging)."""
+    c = control
+    if c.kind == "bool":
+        solara.Switch(label=c.label, value=bool(value), on_value=on_value)
+    elif c.kind == "choice":
+        solara.Select(label=c.label, values=list(c.choices), value=value, on_value=on_value)
+    elif c.kind == "int":
+        solara.SliderInt(f"{c.label}: {int(value)}", value=int(value), min=int(c.min), max=int(c.max), step=1,
+                         on_value=on_value)
+    else:
+        solara.SliderFloat(f"{c.label}: {float(value):g}", value=float(value), min=c.min, max=c.max, step=c.step,
+                           on_value=on_value)
+    if c.help:
+        solara.Text(c.help, style={"font-size": "0.75em", "color": "#777", "margin": "-6px 0 4px 0"})
+
+
+@solara.component
+def PolicyCard(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
+    """Policy switches for the start of the run; they apply when Reset is pressed."""
+    _, set_version = solara.use_state(0)
+    start = model.value.spec.start
+
+    def changed():
+        set_version(lambda v: v + 1)
+
+    with solara.Card("Policies from the start (apply with Reset)", style=CARD_STYLE):
+        for sw in setup.switches:
+            on = setup.on[sw.key]
+
+            def toggle(v, key=sw.key):
+                setup.set_on(key, v)
+                changed()
+
+            solara.Switch(label=sw.title, value=on, on_value=toggle, classes=[f"ree-switch-{sw.key}"])
+            if on:
+                with solara.Column(style={"padding-left": "16px", "gap": "0"}):
+                    solara.Text(setup.preview(sw.key, start), style={"font-size": "0.8em", "color": "#1f5fa8"})
+                    for c in sw.controls():
+                        def set_value(v, key=sw.key, name=c.name):
+                            setup.set_value(key, name, v)
+                            changed()
+
+                        ControlInput(c, setup.values[sw.key][c.name], set_value)
