@@ -13,6 +13,7 @@ Rules (mechanism M5):
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,8 @@ class ArmedGroup(mesa.Agent):
 
     @property
     def sites(self) -> np.ndarray:
-        return np.flatnonzero(self.model.fleet.controller == self.gid)
+        """Indices of the mine sites it controls (read-only)."""
+        return self.model.group_sites(self.gid)
 
     def act(self, rng: np.random.Generator) -> None:
         """Stage 3: conflict transition, levy update, site halts and road blocks."""
@@ -67,11 +69,11 @@ class ArmedGroup(mesa.Agent):
         elif self.conflict == Conflict.FIGHTING and u < s.p_deescalate:
             self.conflict = Conflict.TENSE
 
-        price = self.model.ore_price_at_sites(self.sites)
-        if np.isfinite(price) and price > 0:
-            if not np.isfinite(self.ref_ore_price):
+        price = self.model.ore_price_of_group(self.gid)  # the mean gate price of its sites' pools
+        if math.isfinite(price) and price > 0:
+            if not math.isfinite(self.ref_ore_price):
                 self.ref_ore_price = price
-            target = self.base_levy * np.clip(np.sqrt(price / self.ref_ore_price), 0.5, 2.0)
+            target = self.base_levy * min(max(math.sqrt(price / self.ref_ore_price), 0.5), 2.0)
             self.levy += 0.25 * (target - self.levy)
 
         sites = self.sites

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.params import PRODUCTS, BuyerSpec, Region
+from model.params import PRODUCTS, REGIONS, BuyerSpec, Region
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -42,7 +42,161 @@ WTP_SHARE_OF_MAGNET_VALUE = 0.5
 LONG_MEMORY_WEEKS = 104.0
 
 
+def _bid_rule(need, target, inventory, outlook, long_price, wtp, urgency: float, forward_weeks: float):
+    """The bid rule (module docstring), on one buyer's row or on the whole book at once: (level, qty)."""
+    # forward look: read the market's supply outlook and count weeks of the change as already come
+    ahead = inventory + forward_weeks * need * (outlook - 1.0)
+    qty = np.maximum(need + 0.25 * (target - inventory), 0.0)
+    gap = np.where(target > 0, (target - ahead) / np.maximum(target, 1e-12), 0.0)
+    level = long_price * (1.0 + urgency * np.clip(gap, -0.25, 1.0))
+    return np.minimum(level, wtp), qty
+
+
+def _consume_rule(need, inventory, prices, ref_price, long_price, content, base_content, min_content,
+                  memory_weeks: float, thrift_rate: float, trigger: float):
+    """Consumption, price memories and thrifting (module docstring), on one row or the whole book.
+
+    Returns the new (inventory, consumed, shortage, ref_price, long_price, content)."""
+    used = np.minimum(need, inventory)
+    inventory = inventory - used
+    shortage = need - used
+    ok = np.isfinite(prices)
+    a = 1.0 / memory_weeks
+    ref_price = np.where(ok, (1 - a) * ref_price + a * prices, ref_price)
+    b = 1.0 / LONG_MEMORY_WEEKS
+    long_price = np.where(ok, (1 - b) * long_price + b * prices, long_price)
+    short = shortage > 0.05 * need
+    high = (ref_price > trigger * long_price) | short
+    low = ref_price < long_price
+    step = thrift_rate * base_content
+    content = np.where(high, np.maximum(content - step, min_content), content)
+    content = np.where(low & ~high, np.minimum(content + step / 4, base_content), content)
+    return inventory, used, shortage, ref_price, long_price, content
+
+
+class BuyerBook:
+    """Array-backed state of every buyer: one row per buyer, one column per product.
+
+    ``Buyer`` agents are views into it (as ``Miner`` agents are into ``MinerFleet``), so the model can run
+    the weekly bid and consumption rules on all buyers in a few array operations. The rules are written
+    once (:func:`_bid_rule`, :func:`_consume_rule`) and applied to a row or to the whole book, so a
+    buyer's own ``bid``/``consume`` and the book's give the same numbers. State arrays are replaced, never
+    written in place, so an array read from a buyer earlier keeps its values (as before the book existed).
+    """
+
+    FIELDS = ("base_content", "min_content", "content", "inventory", "ref_price", "long_price", "wtp",
+              "bought", "paid", "consumed", "shortage", "bid_qty")
+    SCALARS = ("magnet_t_per_week", "target_cover")
+
+    def __init__(self) -> None:
+        self.n = 0
+        for f in self.FIELDS:
+            setattr(self, f, np.zeros((0, NP)))
+        for f in self.SCALARS:
+            setattr(self, f, np.zeros(0))
+        self.region: list[Region] = []
+        self.region_code = np.zeros(0, dtype=int)  # index into REGIONS
+        self.state_id: list[str] = []
+        self._rows_cache: dict = {}
+        self._need_key: tuple = ()
+        self._need = np.zeros((0, NP))
+
+    def add(self, region: Region, state_id: str, **values) -> int:
+        """Append a buyer's row (every field of FIELDS and SCALARS); returns its index."""
+        for f in self.FIELDS:
+            setattr(self, f, np.vstack([getattr(self, f), np.asarray(values[f], dtype=float)[None, :]]))
+        for f in self.SCALARS:
+            setattr(self, f, np.append(getattr(self, f), float(values[f])))
+        self.region.append(region)
+        self.region_code = np.append(self.region_code, REGIONS.index(region))
+        self.state_id.append(state_id)
+        self._rows_cache.clear()
+        self.n += 1
+        return self.n - 1
+
+    def set_row(self, field: str, i: int, value) -> None:
+        """Replace one buyer's value of a field (copy on write: arrays handed out before keep theirs)."""
+        arr = getattr(self, field).copy()
+        arr[i] = value
+        setattr(self, field, arr)
+
+    def rows(self, *, region: Region | None = None, state_id: str | None = None) -> np.ndarray:
+        """Row indices of the buyers in a region or of a state, in buyer order."""
+        key = (region, state_id)
+        if key not in self._rows_cache:
+            self._rows_cache[key] = np.array(
+                [i for i in range(self.n) if (region is None or self.region[i] == region)
+                 and (state_id is None or self.state_id[i] == state_id)], dtype=int)
+        return self._rows_cache[key]
+
+    def need(self, demand_multiplier: float) -> np.ndarray:
+        """Element oxide needed this week by every buyer (n x products), t."""
+        k = self._need_key  # cached until content, demand or the multiplier change (arrays are replaced)
+        if not (k and k[0] is self.magnet_t_per_week and k[1] is self.content and k[2] == demand_multiplier):
+            self._need = (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
+            self._need.flags.writeable = False
+            self._need_key = (self.magnet_t_per_week, self.content, demand_multiplier)
+        return self._need
+
+    def need_of_state(self, state_id: str, demand_multiplier: float) -> np.ndarray:
+        """A state's buyers' need this week, per product (summed in buyer order), t."""
+        return self.need(demand_multiplier)[self.rows(state_id=state_id)].sum(axis=0) if self.n else np.zeros(NP)
+
+    def by_region(self, vector_of_region: dict) -> np.ndarray:
+        """A per-region vector (e.g. prices) spread to one row per buyer."""
+        return np.array([vector_of_region[r] for r in REGIONS], dtype=float).reshape(-1, NP)[self.region_code]
+
+    def bid(self, urgency: float, outlook: np.ndarray, forward_weeks: float, demand_multiplier: float):
+        """Every buyer's bid level (USD/kg) and quantity (t), n x products; ``outlook`` one row per buyer."""
+        need = self.need(demand_multiplier)
+        target = need * self.target_cover[:, None]
+        level, qty = _bid_rule(need, target, self.inventory, outlook, self.long_price, self.wtp, urgency,
+                               forward_weeks)
+        self.bid_qty = qty
+        return level, qty
+
+    def receive(self, qty: np.ndarray, cost: np.ndarray) -> None:
+        self.bought = qty
+        self.paid = cost
+        self.inventory = self.inventory + qty
+
+    def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float,
+                demand_multiplier: float) -> None:
+        """Every buyer consumes (``prices`` one row per buyer: its market's clearing prices)."""
+        (self.inventory, self.consumed, self.shortage, self.ref_price, self.long_price,
+         self.content) = _consume_rule(self.need(demand_multiplier), self.inventory, prices, self.ref_price,
+                                       self.long_price, self.content, self.base_content, self.min_content,
+                                       memory_weeks, thrift_rate, trigger)
+
+
+def _row_property(field: str, doc: str) -> property:
+    def get(self: Buyer):
+        return getattr(self._book, field)[self._i]
+
+    def set_(self: Buyer, value) -> None:
+        self._book.set_row(field, self._i, value)
+
+    return property(get, set_, doc=doc)
+
+
 class Buyer(mesa.Agent):
+    """One buyer; its state lives in the model's :class:`BuyerBook` at row ``_i``."""
+
+    base_content = _row_property("base_content", "oxide kg per kg magnet before thrifting")
+    min_content = _row_property("min_content", "content floor after full thrifting")
+    content = _row_property("content", "oxide kg per kg magnet now")
+    inventory = _row_property("inventory", "t of each oxide on hand")
+    ref_price = _row_property("ref_price", "short price memory, USD/kg")
+    long_price = _row_property("long_price", "two-year price memory, USD/kg")
+    wtp = _row_property("wtp", "willingness to pay, USD/kg")
+    bought = _row_property("bought", "t bought this week")
+    paid = _row_property("paid", "USD/kg x t paid this week")
+    consumed = _row_property("consumed", "t used this week")
+    shortage = _row_property("shortage", "t of need not met this week")
+    bid_qty = _row_property("bid_qty", "t bid for this week")
+    magnet_t_per_week = _row_property("magnet_t_per_week", "magnet demand, t/week")
+    target_cover = _row_property("target_cover", "weeks of need it wants on hand")
+
     def __init__(self, model: RareEarthModel, spec: BuyerSpec):
         super().__init__(model)
         self.spec = spec
@@ -50,23 +204,24 @@ class Buyer(mesa.Agent):
         self.state_id = spec.state
         self.segment = spec.segment
         self.region = model.world.state(spec.state).region
-        self.base_content = np.array([spec.content_kg_per_kg.get(p, 0.0) for p in PRODUCTS])
-        self.min_content = self.base_content * np.array([spec.min_content_frac.get(p, 1.0) for p in PRODUCTS])
-        self.content = self.base_content.copy()
-        self.magnet_t_per_week = spec.magnet_t_per_year / 52.0
-        self.target_cover = spec.target_cover_weeks
         self.traceable_only = spec.traceable_only
-        self.inventory = self.need() * self.target_cover
-        self.ref_price = model.initial_prices[self.region].copy()
-        self.long_price = self.ref_price.copy()
-        self.wtp = np.where(self.base_content > 0,
-                            WTP_SHARE_OF_MAGNET_VALUE * spec.value_usd_per_kg_magnet
-                            / np.maximum(self.base_content, 1e-12), 0.0)
-        self.bought = np.zeros(NP)
-        self.paid = np.zeros(NP)
-        self.consumed = np.zeros(NP)
-        self.shortage = np.zeros(NP)
-        self.bid_qty = np.zeros(NP)
+        if getattr(model, "buyer_book", None) is None:
+            model.buyer_book = BuyerBook()
+        self._book = model.buyer_book
+        base = np.array([spec.content_kg_per_kg.get(p, 0.0) for p in PRODUCTS])
+        magnet = spec.magnet_t_per_year / 52.0
+        ref = model.initial_prices[self.region].copy()
+        self._i = self._book.add(
+            self.region, self.state_id,
+            base_content=base,
+            min_content=base * np.array([spec.min_content_frac.get(p, 1.0) for p in PRODUCTS]),
+            content=base.copy(),
+            inventory=magnet * model.demand_multiplier * base * spec.target_cover_weeks,  # need x cover
+            ref_price=ref, long_price=ref.copy(),
+            wtp=np.where(base > 0, WTP_SHARE_OF_MAGNET_VALUE * spec.value_usd_per_kg_magnet
+                         / np.maximum(base, 1e-12), 0.0),
+            bought=np.zeros(NP), paid=np.zeros(NP), consumed=np.zeros(NP), shortage=np.zeros(NP),
+            bid_qty=np.zeros(NP), magnet_t_per_week=magnet, target_cover=spec.target_cover_weeks)
 
     def need(self) -> np.ndarray:
         """Element oxide needed this week, t."""
@@ -79,15 +234,11 @@ class Buyer(mesa.Agent):
     def bid(self, urgency: float) -> tuple[np.ndarray, np.ndarray]:
         """Bid level (USD/kg) and quantity (t) per product for this week."""
         need = self.need()
-        target = need * self.target_weeks()
-        # forward look: read the market's supply outlook and count weeks of the change as already come
-        outlook = self.model.supply_outlook(self.region)
-        ahead = self.inventory + self.model.behaviour.buyer_forward_weeks * need * (outlook - 1.0)
-        qty = np.maximum(need + 0.25 * (target - self.inventory), 0.0)
-        gap = np.where(target > 0, (target - ahead) / np.maximum(target, 1e-12), 0.0)
-        level = self.long_price * (1.0 + urgency * np.clip(gap, -0.25, 1.0))
+        level, qty = _bid_rule(need, need * self.target_weeks(), self.inventory,
+                               self.model.supply_outlook(self.region), self.long_price, self.wtp, urgency,
+                               self.model.behaviour.buyer_forward_weeks)
         self.bid_qty = qty
-        return np.minimum(level, self.wtp), qty
+        return level, qty
 
     def receive(self, qty: np.ndarray, cost: np.ndarray) -> None:
         self.bought = qty
@@ -95,23 +246,10 @@ class Buyer(mesa.Agent):
         self.inventory = self.inventory + qty
 
     def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float) -> None:
-        need = self.need()
-        used = np.minimum(need, self.inventory)
-        self.inventory = self.inventory - used
-        self.consumed = used
-        self.shortage = need - used
-        ok = np.isfinite(prices)
-        a = 1.0 / memory_weeks
-        self.ref_price = np.where(ok, (1 - a) * self.ref_price + a * prices, self.ref_price)
-        b = 1.0 / LONG_MEMORY_WEEKS
-        self.long_price = np.where(ok, (1 - b) * self.long_price + b * prices, self.long_price)
-        short = self.shortage > 0.05 * need
-        high = (self.ref_price > trigger * self.long_price) | short
-        low = self.ref_price < self.long_price
-        step = thrift_rate * self.base_content
-        self.content = np.where(high, np.maximum(self.content - step, self.min_content), self.content)
-        self.content = np.where(low & ~high, np.minimum(self.content + step / 4, self.base_content),
-                                self.content)
+        (self.inventory, self.consumed, self.shortage, self.ref_price, self.long_price,
+         self.content) = _consume_rule(self.need(), self.inventory, prices, self.ref_price, self.long_price,
+                                       self.content, self.base_content, self.min_content, memory_weeks,
+                                       thrift_rate, trigger)
 
     @property
     def is_china(self) -> bool:

@@ -20,6 +20,7 @@ Rules, each week:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -72,20 +73,21 @@ class MinerFleet:
         self.netback_ema = np.zeros(len(self.nodes))  # USD/kg realised at the gate, per mine area
         self.netback_ema[:] = np.nan
         self.quota_factor = 1.0  # China's mining quota multiplier on Chinese sites
+        self.in_china = self.country == "CN"  # sites do not move
 
     def offered(self) -> np.ndarray:
         """Ore each site offers this week, t REO."""
         q = self.capacity * (self.active & ~self.halted)
         if self.quota_factor != 1.0:
-            q = np.where(self.country == "CN", q * self.quota_factor, q)
+            q = np.where(self.in_china, q * self.quota_factor, q)
         return q
 
     def update_netback(self, node: int, price: float, memory_weeks: float) -> None:
         """Fold this week's gate price into the area's memory (0 when no refiner would buy at all)."""
-        value = price if np.isfinite(price) else 0.0
+        value = price if math.isfinite(price) else 0.0
         a = 1.0 / memory_weeks
         old = self.netback_ema[node]
-        self.netback_ema[node] = value if np.isnan(old) else (1 - a) * old + a * value
+        self.netback_ema[node] = value if math.isnan(old) else (1 - a) * old + a * value
 
     def entry_exit_step(self, rng: np.random.Generator, entry_rate: float, exit_rate: float,
                         levies: np.ndarray) -> tuple[int, int]:

@@ -3,21 +3,21 @@
 Rules (rates in :class:`model.params.Behaviour`):
 - **Ore bids.** A plant values a tonne of ore REO at its *netback*: the oxides it can separate from the
   ore's basket, times recovery, at the prices it expects (an average of recent clearing prices in the
-  markets it sells to), less its processing cost. It bids ``bid_factor`` x netback, minus the route cost
-  to reach it, for the feed it wants (``feed_target_weeks`` of planned processing less feed on hand).
-  ``bid_factor`` rises by 0.01 in a week it gets less than 90 % of the ore it bid for and falls by 0.005
-  in a week it gets all of it (within 0.25-0.8).
+  markets it sells to, or a guaranteed floor), less its processing cost. It bids ``ore_bid_share`` x
+  netback, minus the route cost to reach the mine, for the feed it wants (planned processing plus a
+  quarter of the gap to ``feed_target_weeks`` of feed). The share is calibrated to seed F14 (ore sold at
+  ~US$14.5/kg against ~US$31/kg of oxide in it); scarce ore is rationed by the auction.
 - **Processing.** It processes ``utilisation`` x capacity, limited by feed. ``utilisation`` falls when
   its oxide inventory (value-weighted weeks of sales) is above target and rises when below: a plant
   sitting on unsold oxide stops buying ore.
 - **Selling** (coverage rule, as in GCMat): it asks what its market has paid over two years, marked up
   by ``seller_markup_rate`` x the relative cover shortfall (x ``seller_markup_cap`` when short, so an
   empty shelf asks up to rate x cap more; at most ``seller_markup_rate`` less when overstocked): a
-  seller running short asks more and one sitting on stock undercuts. Cover looks ahead: stock plus ``seller_forward_weeks`` of
-  expected sales x (supply outlook - 1), where the outlook is the market's published supply signal
-  (``RareEarthModel.supply_outlook``), so plants raise asks when ore stops arriving, before shelves
-  are empty (seed F16). It offers its inventory as a short ladder around
-  that level.
+  seller running short asks more and one sitting on stock undercuts. Cover looks ahead: stock plus
+  ``seller_forward_weeks`` of expected sales x (supply outlook - 1), where the outlook is the market's
+  public supply signal (``RareEarthModel.supply_outlook``), so plants raise asks when ore stops
+  arriving, before shelves are empty (seed F16). It offers its inventory as a short ladder around that
+  level.
 - **Home or export.** A Chinese plant splits its offers between the China-domestic and the ex-China
   market by a replicator rule: the export share grows with the ratio of the ex-China price (net of export
   cost) to the domestic price, so the two prices are arbitraged while exports are free. Export controls
@@ -105,16 +105,8 @@ class Refiner(mesa.Agent):
     # -- ore side -----------------------------------------------------------------------------------------
     def expected_price(self, model: RareEarthModel) -> np.ndarray:
         """Expected realised oxide price (USD/kg) over the markets this plant sells to (a price floor
-        covering its country lifts it)."""
-        cn = model.price_memory[Region.CN]
-        row = model.price_memory[Region.ROW] - model.export_cost * (self.home_region == Region.CN)
-        if self.home_region == Region.CN:
-            s = self.export_share * model.rules.export_cap_fraction()
-            price = (1 - s) * cn + s * np.maximum(row, 0.0)
-        else:
-            price = model.price_memory[Region.ROW]
-        floor = model.rules.floor_for(self.country, self.rid)
-        return price if floor is None else np.maximum(price, floor)
+        covering its country lifts it). See :func:`expected_prices`."""
+        return expected_prices([self], model)[0]
 
     def unit_cost(self) -> float:
         """Processing cost per kg ore REO, with any audit cost its state requires."""
@@ -167,48 +159,25 @@ class Refiner(mesa.Agent):
     def after_market(self, sold: dict[Region, np.ndarray], prices: dict[Region, np.ndarray],
                      rate: float, target_cover: float, export_cost: np.ndarray, export_cap: np.ndarray,
                      sensitivity: float, reservation: float) -> None:
-        total = np.zeros(NP)
-        for r, q in sold.items():
-            self.sold[r] = q
-            total += q
-        self.inventory = np.maximum(self.inventory - total, 0.0)
-        a = 1.0 / self.sales_memory_weeks
-        self.sales_ema = (1 - a) * self.sales_ema + a * total
-        expected = np.maximum(self.sales_ema, 1e-9)
-        # forward cover: stock plus what the published supply outlook of its market adds or removes
-        # over the next seller_forward_weeks, in weeks of sales; when ore stops arriving in its region,
-        # a plant asks more at once, before its shelves empty (seed F16)
-        outlook = self.model.supply_outlook(self.home_region)
-        ahead = self.inventory + self.model.behaviour.seller_forward_weeks * self.sales_ema * (outlook - 1.0)
-        cover = np.maximum(ahead, 0.0) / expected
-        # stocks-to-use: ask the two-year price marked up by the relative cover shortfall
-        b = self.model.behaviour
-        markup = 1.0 + rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0) * np.where(
-            cover < target_cover, b.seller_markup_cap, 1.0)
-        for r in self.ask:
-            self.ask[r] = self.model.long_memory[r] * markup
-            # it holds stock rather than sell far below what the market has paid over two years
-            self.ask[r] = np.maximum(self.ask[r], reservation * self.model.long_memory[r])
-        if self.home_region == Region.CN:
-            cn, row = prices[Region.CN], prices[Region.ROW]
-            ok = np.isfinite(cn) & np.isfinite(row) & (export_cap > 0)
-            ratio = np.where(ok, (row - export_cost) / np.where(ok, cn, 1.0), 1.0)
-            ratio = np.clip(ratio, 0.5, 2.0)
-            s = self.export_share
-            w = s * ratio**sensitivity
-            s_new = w / (w + (1 - s))
-            self.export_share = np.clip(0.8 * s + 0.2 * s_new, 0.02, 0.98)
+        """Book this week's sales, then set next week's asks and export share (see :func:`after_market_all`)."""
+        after_market_all([self], [sold], prices, rate, target_cover, export_cost, export_cap, sensitivity,
+                         reservation)
 
     def adapt(self, prices: np.ndarray) -> None:
         """Weekly adjustment of utilisation to oxide cover (value-weighted weeks of sales on hand)."""
         if self.capacity_t_per_week <= 0:
             return
-        weights = prices * self.separates
-        value_stock = float((self.inventory * weights).sum())
-        value_sales = float((self.sales_ema * weights).sum())
+        # value of stock and of sales at these prices (three products: plain floats, added in product
+        # order, as numpy adds a short array)
+        value_stock = value_sales = 0.0
+        for p, sep, inv, ema in zip(prices.tolist(), self.separates.tolist(), self.inventory.tolist(),
+                                    self.sales_ema.tolist(), strict=True):
+            weight = p * sep
+            value_stock += inv * weight
+            value_sales += ema * weight
         target = self.model.world.behaviour.seller_target_cover_weeks
         cover = value_stock / max(value_sales, 1e-9)
-        self.utilisation = float(np.clip(self.utilisation + 0.02 * (target - cover) / target, 0.3, 1.0))
+        self.utilisation = min(max(self.utilisation + 0.02 * (target - cover) / target, 0.3), 1.0)
 
 
     # -- investment pipeline -------------------------------------------------------------------------------
@@ -231,3 +200,89 @@ class Refiner(mesa.Agent):
             self.utilisation = 0.5  # ramp-up
             return True
         return False
+
+
+def after_market_all(refiners: list[Refiner], sold: list[dict[Region, np.ndarray]],
+                     prices: dict[Region, np.ndarray], rate: float, target_cover: float,
+                     export_cost: np.ndarray, export_cap: np.ndarray, sensitivity: float,
+                     reservation: float) -> None:
+    """The selling rules (module docstring) for several plants at once, one row per plant.
+
+    ``sold[i]`` is what ``refiners[i]`` sold this week per market. Each plant books its sales, then sets its
+    asks for next week from its forward cover and its export share from the home/export price ratio. The
+    arithmetic is elementwise, so a plant's numbers do not depend on which other plants are in the batch.
+    """
+    if not refiners:
+        return
+    model = refiners[0].model
+    b = model.behaviour
+    n = len(refiners)
+    for r, s in zip(refiners, sold, strict=True):
+        for reg, q in s.items():
+            r.sold[reg] = q
+    total = np.zeros((n, NP))
+    for reg in sold[0]:  # every plant's sales dict lists the markets in the same order
+        total = total + np.array([s[reg] for s in sold]).reshape(n, NP)
+    inventory = np.maximum(np.array([r.inventory for r in refiners]).reshape(n, NP) - total, 0.0)
+    a = 1.0 / np.array([r.sales_memory_weeks for r in refiners])[:, None]
+    sales_ema = (1 - a) * np.array([r.sales_ema for r in refiners]).reshape(n, NP) + a * total
+    expected = np.maximum(sales_ema, 1e-9)
+    # forward cover: stock plus what the published supply outlook of its market adds or removes
+    # over the next seller_forward_weeks, in weeks of sales; when ore stops arriving in its region,
+    # a plant asks more at once, before its shelves empty (seed F16)
+    outlook = {reg: model.supply_outlook(reg) for reg in {r.home_region for r in refiners}}
+    outlook_rows = np.array([outlook[r.home_region] for r in refiners]).reshape(n, NP)
+    ahead = inventory + b.seller_forward_weeks * sales_ema * (outlook_rows - 1.0)
+    cover = np.maximum(ahead, 0.0) / expected
+    # stocks-to-use: ask the two-year price marked up by the relative cover shortfall
+    markup = 1.0 + rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0) * np.where(
+        cover < target_cover, b.seller_markup_cap, 1.0)
+    asks = {}
+    for reg in {reg for r in refiners for reg in r.ask}:
+        lm = model.long_memory[reg]
+        # it holds stock rather than sell far below what the market has paid over two years
+        asks[reg] = np.maximum(lm * markup, reservation * lm)
+    home_cn = [i for i, r in enumerate(refiners) if r.home_region == Region.CN]
+    if home_cn:
+        cn, row = prices[Region.CN], prices[Region.ROW]
+        ok = np.isfinite(cn) & np.isfinite(row) & (export_cap > 0)
+        ratio = np.where(ok, (row - export_cost) / np.where(ok, cn, 1.0), 1.0)
+        ratio = np.clip(ratio, 0.5, 2.0)
+        s = np.array([refiners[i].export_share for i in home_cn]).reshape(len(home_cn), NP)
+        w = s * ratio**sensitivity
+        s_new = w / (w + (1 - s))
+        share = np.clip(0.8 * s + 0.2 * s_new, 0.02, 0.98)
+        for j, i in enumerate(home_cn):
+            refiners[i].export_share = share[j]
+    for i, r in enumerate(refiners):
+        r.inventory = inventory[i]
+        r.sales_ema = sales_ema[i]
+        for reg in r.ask:
+            r.ask[reg] = asks[reg][i]
+
+
+def expected_prices(refiners: list[Refiner], model: RareEarthModel) -> np.ndarray:
+    """Each plant's expected realised oxide price (USD/kg), one row per plant.
+
+    A Chinese plant expects the domestic price and the ex-China price net of export cost, weighted by
+    the share of its offers it sends abroad (times the share allowed out); any other plant the ex-China
+    price. Prices are the markets' recent averages (``price_memory``); a price floor covering the plant
+    (its state's, or an offtake guarantee) lifts them.
+    """
+    n = len(refiners)
+    out = np.empty((n, NP))
+    cn = model.price_memory[Region.CN]
+    home_cn = [i for i, r in enumerate(refiners) if r.home_region == Region.CN]
+    if home_cn:
+        row = model.price_memory[Region.ROW] - model.export_cost
+        s = np.array([refiners[i].export_share for i in home_cn]).reshape(len(home_cn), NP)
+        s = s * model.rules.export_cap_fraction()
+        out[home_cn] = (1 - s) * cn + s * np.maximum(row, 0.0)
+    other = [i for i in range(n) if refiners[i].home_region != Region.CN]
+    if other:
+        out[other] = model.price_memory[Region.ROW]
+    for i, r in enumerate(refiners if model.rules.any_floor() else ()):
+        floor = model.rules.floor_for(r.country, r.rid)
+        if floor is not None:
+            out[i] = np.maximum(out[i], floor)
+    return out

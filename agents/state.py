@@ -66,10 +66,12 @@ class State(mesa.Agent):
         while China has an export-licence regime in force."""
         m = self.model
         k = [PRODUCTS.index(Product.DY), PRODUCTS.index(Product.TB)]
+        rivals = [s for s in m.states if s.spec.bloc != "china"]
         bought, use = 0.0, 0.0
-        for s in m.states:
-            if s.spec.bloc != "china":
-                bought += float(s.stock_bought_4w[k].sum())
+        for s in rivals:
+            bought += float(s.stock_bought_4w[k].sum())
+        if bought > 0:  # their use matters only when they bought something (most weeks they did not)
+            for s in rivals:
                 use += float(s.consumption_per_week()[k].sum())
         sanction = any(type(p).__name__ == "Sanction" for p in m.active)
         triggered = (use > 0 and bought > m.behaviour.rival_stockpile_trigger_weeks * use) or sanction
@@ -126,7 +128,8 @@ class State(mesa.Agent):
 
     # -- stockpile agency --------------------------------------------------------------------------------
     def consumption_per_week(self) -> np.ndarray:
-        return sum((b.need() for b in self.model.buyers if b.state_id == self.sid), np.zeros(NP))
+        """Its buyers' need this week, per product (t)."""
+        return self.model.buyer_book.need_of_state(self.sid, self.model.demand_multiplier)
 
     def stock_orders(self, prices: np.ndarray, shortage_signal: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -152,11 +155,16 @@ class State(mesa.Agent):
         return buy_below, buy_qty, np.maximum(p * 0.95, 1e-6), ask_qty
 
     def settle_stock(self, bought: np.ndarray, sold: np.ndarray, price: np.ndarray) -> None:
+        if not (bought.any() or sold.any() or self.stock_bought_4w.any()):
+            # an idle agency (most states, most weeks): nothing moves, decays or is spent
+            self.stock_bought, self.stock_released = bought, sold
+            return
         self.stockpile = np.maximum(self.stockpile + bought - sold, 0.0)
         self.stock_bought = bought
         self.stock_released = sold
         self.stock_bought_4w = 0.75 * self.stock_bought_4w + bought
-        cost = float(np.nansum(bought * np.nan_to_num(price)) * 1000)
+        # nothing bought costs nothing (skips the nan-safe sum, the usual week)
+        cost = float(np.nansum(bought * np.nan_to_num(price)) * 1000) if bought.any() else 0.0
         self.stock_spent_usd += cost
         if self.stock_mandate:
             self.stock_mandate["budget_left_usd"] -= cost

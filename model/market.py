@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Clearing", "clear", "ladder"]
+__all__ = ["Clearing", "clear", "clear_unchecked", "ladder"]
 
 _RTOL = 1e-10
 
@@ -78,63 +78,189 @@ def _levels(p_sorted: np.ndarray, q_sorted: np.ndarray):
     return np.cumsum(new) - 1, p_sorted[starts], np.add.reduceat(q_sorted, starts)
 
 
-def _level_ratio(lvl_tot: np.ndarray, eligible: np.ndarray, volume: float, tol: float) -> np.ndarray:
-    """Fraction of each level filled when levels are served in order up to ``volume``."""
-    cum = np.cumsum(lvl_tot)
-    remaining = volume - (cum - lvl_tot)
-    ratio = np.clip(remaining / lvl_tot, 0.0, 1.0)
-    ratio[remaining >= lvl_tot - tol] = 1.0
-    ratio[remaining <= tol] = 0.0
-    ratio[~eligible] = 0.0
-    return ratio
-
-
 def clear(ask_price, ask_qty, bid_price, bid_qty) -> Clearing:
     """Clear one uniform-price call auction. Inputs are 1-D array-likes; see module docstring."""
     ap, aq = _as_book_side(ask_price, ask_qty, "ask")
     bp, bq = _as_book_side(bid_price, bid_qty, "bid")
+    return clear_unchecked(ap, aq, bp, bq)
+
+
+def _book_levels(p: np.ndarray, q: np.ndarray):
+    """:func:`_levels`, skipping the grouping when every price on the side is distinct (the usual case)."""
+    if p.size > 1 and not (p[1:] != p[:-1]).all():
+        return _levels(p, q)
+    return None, p, q  # one order per level: the level totals are the quantities themselves
+
+
+_ZERO = np.zeros(1)
+_SMALL_BOOK = 16  # books with at most this many orders are cleared in plain Python (no array overhead)
+
+
+def clear_unchecked(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing:
+    """:func:`clear` without input validation, for the model's hot path.
+
+    The caller guarantees 1-D float64 arrays of equal length per side, finite non-negative prices and
+    finite quantities (the model builds its books that way). Same rules and the same floating-point
+    operations as :func:`clear` (which calls this after validating), so the result is identical; it only
+    makes fewer passes over the arrays (no re-validation, no ``np.unique``, no grouping when prices are
+    distinct) and clears small books in plain Python. Numpy sums a short array (< 8 values) in input
+    order, so a Python loop adds the same numbers in the same order; longer sums stay with numpy.
+    """
+    if ap.size + bp.size <= _SMALL_BOOK:
+        res = _clear_small(ap, aq, bp, bq)
+        if res is not None:
+            return res
     ask_fill = np.zeros(ap.size)
     bid_fill = np.zeros(bp.size)
-
-    a_idx = np.flatnonzero(aq > 0.0)
-    b_idx = np.flatnonzero(bq > 0.0)
-    offered = float(aq[a_idx].sum())
-    demanded = float(bq[b_idx].sum())
-    best_ask = float(ap[a_idx].min()) if a_idx.size else math.nan
-    best_bid = float(bp[b_idx].max()) if b_idx.size else math.nan
-    if not a_idx.size or not b_idx.size or best_bid < best_ask:
+    a_idx = (aq > 0.0).nonzero()[0]
+    b_idx = (bq > 0.0).nonzero()[0]
+    a_q0, b_q0 = aq[a_idx], bq[b_idx]
+    offered = float(np.add.reduce(a_q0))
+    demanded = float(np.add.reduce(b_q0))
+    if not a_idx.size or not b_idx.size:
+        best_ask = float(ap[a_idx].min()) if a_idx.size else math.nan
+        best_bid = float(bp[b_idx].max()) if b_idx.size else math.nan
         return Clearing(math.nan, 0.0, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
+    a_p0, b_p0 = ap[a_idx], bp[b_idx]
+    # Asks ascending, bids descending (stable, as in clear).
+    a_o = a_p0.argsort(kind="stable")
+    b_o = (-b_p0).argsort(kind="stable")
+    a_p, a_q = a_p0[a_o], a_q0[a_o]
+    b_p, b_q = b_p0[b_o], b_q0[b_o]
+    best_ask, best_bid = float(a_p[0]), float(b_p[0])
+    if best_bid < best_ask:
+        return Clearing(math.nan, 0.0, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
+    a_lvl, a_lp, a_lt = _book_levels(a_p, a_q)
+    b_lvl, b_lp, b_lt = _book_levels(b_p, b_q)
 
-    # Asks ascending, bids descending (stable, so equal prices keep input order; irrelevant to
-    # the result because each level is filled pro-rata).
-    a_ord = a_idx[np.argsort(ap[a_idx], kind="stable")]
-    b_ord = b_idx[np.argsort(-bp[b_idx], kind="stable")]
-    a_p, a_q = ap[a_ord], aq[a_ord]
-    b_p, b_q = bp[b_ord], bq[b_ord]
-    a_lvl, a_lp, a_lt = _levels(a_p, a_q)
-    b_lvl, b_lp, b_lt = _levels(b_p, b_q)
-
-    cand = np.unique(np.concatenate((a_lp, b_lp)))
-    supply = np.concatenate(([0.0], np.cumsum(a_lt)))[np.searchsorted(a_lp, cand, side="right")]
-    # b_lp is descending, so -b_lp is ascending: count bid levels with price >= candidate.
-    demand = np.concatenate(([0.0], np.cumsum(b_lt)))[np.searchsorted(-b_lp, -cand, side="right")]
+    # candidate prices, sorted; a price on both sides appears twice, with the same supply and demand
+    # both times, so the outcome is that of the distinct prices (no np.unique needed)
+    cand = np.concatenate((a_lp, b_lp))
+    cand.sort()
+    a_cum, b_cum = a_lt.cumsum(), b_lt.cumsum()
+    supply = np.concatenate((_ZERO, a_cum))[a_lp.searchsorted(cand, side="right")]
+    # bid levels are descending: the count of levels priced >= c is their number less those below c
+    demand = np.concatenate((_ZERO, b_cum))[b_lp.size - b_lp[::-1].searchsorted(cand, side="left")]
     matched = np.minimum(supply, demand)
     volume = float(matched.max())
     tol = _RTOL * max(offered, demanded)
     if volume <= tol:
         return Clearing(math.nan, 0.0, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
 
-    achieving = matched >= volume - tol
-    imbalance = np.abs(supply - demand)
-    kept = achieving & (imbalance <= imbalance[achieving].min() + tol)
-    kept_p = cand[kept]
+    # imbalance where the volume is achieved (elsewhere +inf): the kept prices are within tol of its minimum
+    imbalance = np.where(matched >= volume - tol, np.abs(supply - demand), np.inf)
+    kept_p = cand[imbalance <= imbalance.min() + tol]
     price = 0.5 * (float(kept_p[0]) + float(kept_p[-1]))  # cand is sorted
 
-    a_ratio = _level_ratio(a_lt, a_lp <= price, volume, tol)
-    b_ratio = _level_ratio(b_lt, b_lp >= price, volume, tol)
-    ask_fill[a_ord] = a_q * a_ratio[a_lvl]
-    bid_fill[b_ord] = b_q * b_ratio[b_lvl]
+    # both sides' levels in one pass: asks then bids
+    na = a_lt.size
+    ratio = _level_ratio(np.concatenate((a_lt, b_lt)), np.concatenate((a_cum, b_cum)),
+                         np.concatenate((a_lp <= price, b_lp >= price)), volume, tol)
+    a_ratio, b_ratio = ratio[:na], ratio[na:]
+    ask_fill[a_idx[a_o]] = a_q * (a_ratio if a_lvl is None else a_ratio[a_lvl])
+    bid_fill[b_idx[b_o]] = b_q * (b_ratio if b_lvl is None else b_ratio[b_lvl])
     return Clearing(price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
+
+
+def _level_ratio(lvl_tot: np.ndarray, cum: np.ndarray, eligible: np.ndarray, volume: float,
+                 tol: float) -> np.ndarray:
+    """Fraction of each level filled when levels are served in order up to ``volume``
+    (``cum = np.cumsum(lvl_tot)``, already computed for the crossing)."""
+    remaining = volume - (cum - lvl_tot)
+    ratio = np.minimum(np.maximum(remaining / lvl_tot, 0.0), 1.0)  # np.clip, without its wrapper
+    ratio[remaining >= lvl_tot - tol] = 1.0
+    ratio[remaining <= tol] = 0.0
+    ratio[~eligible] = 0.0
+    return ratio
+
+
+def _seq_sum(xs: list[float]) -> float:
+    s = 0.0
+    for x in xs:
+        s += x
+    return s
+
+
+def _sum_like_numpy(q: np.ndarray, positive: list[float]) -> float:
+    """numpy's sum of the positive quantities of ``q`` (in order): a plain loop below 8 values, where
+    numpy adds in order too, else numpy itself (it adds longer arrays pairwise)."""
+    return _seq_sum(positive) if len(positive) < 8 else float(np.add.reduce(q[q > 0.0]))
+
+
+def _clear_small(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing | None:
+    """:func:`clear_unchecked` in plain Python for a small book, operation for operation.
+
+    Returns None (the caller then uses the array path) when two orders on a side share a price (levels
+    of several orders)."""
+    asks = sorted([(p, i, q) for i, (p, q) in enumerate(zip(ap.tolist(), aq.tolist(), strict=True)) if q > 0.0])
+    bids = sorted([(-p, i, q) for i, (p, q) in enumerate(zip(bp.tolist(), bq.tolist(), strict=True)) if q > 0.0])
+    offered = _sum_like_numpy(aq, [q for _, i, q in sorted(asks, key=_by_index)])
+    demanded = _sum_like_numpy(bq, [q for _, i, q in sorted(bids, key=_by_index)])
+    best_ask = asks[0][0] if asks else math.nan
+    best_bid = -bids[0][0] if bids else math.nan
+    if not asks or not bids or best_bid < best_ask:
+        return Clearing(math.nan, 0.0, np.zeros(ap.size), np.zeros(bp.size), best_ask, best_bid, offered,
+                        demanded)
+    a_p = [o[0] for o in asks]
+    b_p = [-o[0] for o in bids]
+    if len(set(a_p)) < len(a_p) or len(set(b_p)) < len(b_p):
+        return None
+    # cumulative quantities, asks ascending and bids descending (as np.cumsum adds them)
+    a_cum, b_cum = [], []
+    acc = 0.0
+    for k, o in enumerate(asks):
+        acc = acc + o[2] if k else o[2]
+        a_cum.append(acc)
+    for k, o in enumerate(bids):
+        acc = acc + o[2] if k else o[2]
+        b_cum.append(acc)
+    # supply and demand at each distinct price (only prices between the best ask and the best bid can
+    # trade; elsewhere one side is empty and the matched volume is 0)
+    cand = sorted({c for c in a_p + b_p if best_ask <= c <= best_bid})
+    na, nb = len(a_p), len(b_p)
+    i, j = 0, nb
+    volume, rows = 0.0, []
+    for c in cand:
+        while i < na and a_p[i] <= c:
+            i += 1
+        while j > 0 and b_p[j - 1] < c:
+            j -= 1
+        sup = a_cum[i - 1] if i else 0.0
+        dem = b_cum[j - 1] if j else 0.0
+        m = sup if sup < dem else dem
+        if m > volume:
+            volume = m
+        rows.append((c, m, abs(sup - dem)))
+    tol = _RTOL * max(offered, demanded)
+    if volume <= tol:
+        return Clearing(math.nan, 0.0, np.zeros(ap.size), np.zeros(bp.size), best_ask, best_bid, offered,
+                        demanded)
+    floor_v = volume - tol
+    best_imb = min(imb for _, m, imb in rows if m >= floor_v) + tol
+    kept = [c for c, m, imb in rows if m >= floor_v and imb <= best_imb]
+    price = 0.5 * (kept[0] + kept[-1])
+    ask_fill = [0.0] * ap.size
+    for (p, idx, q), c in zip(asks, a_cum, strict=True):
+        if p <= price:
+            remaining = volume - (c - q)
+            if remaining <= tol:
+                continue
+            ratio = 1.0 if remaining >= q - tol else min(max(remaining / q, 0.0), 1.0)
+            ask_fill[idx] = q * ratio
+    bid_fill = [0.0] * bp.size
+    for (negp, idx, q), c in zip(bids, b_cum, strict=True):
+        if -negp >= price:
+            remaining = volume - (c - q)
+            if remaining <= tol:
+                continue
+            ratio = 1.0 if remaining >= q - tol else min(max(remaining / q, 0.0), 1.0)
+            bid_fill[idx] = q * ratio
+    return Clearing(price, volume, np.array(ask_fill), np.array(bid_fill), best_ask, best_bid, offered,
+                    demanded)
+
+
+def _by_index(order: tuple) -> int:
+    return order[1]
 
 
 def ladder(

@@ -76,6 +76,25 @@ class Recorder:
         self.value.append(v)
         self.latest[(variable, region, product)] = v
 
+    def add_rows(self, step: int, date: dt.date, rows: list[tuple]) -> None:
+        """Record many values of one week at once: ``rows`` of ``(variable, value, region, product)``,
+        in order (the same as calling :meth:`add` for each)."""
+        if not rows:
+            return
+        variables, values, regions, products = zip(*rows, strict=True)
+        unknown = set(variables).difference(OUTPUTS)
+        if unknown:
+            raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
+        values = [float(v) for v in values]
+        n = len(values)
+        self.step.extend([step] * n)
+        self.date.extend([date] * n)
+        self.variable.extend(variables)
+        self.region.extend(regions)
+        self.product.extend(products)
+        self.value.extend(values)
+        self.latest.update(zip(zip(variables, regions, products, strict=True), values, strict=True))
+
     def frame(self) -> pd.DataFrame:
         n = len(self.value)
         return pd.DataFrame({

@@ -69,10 +69,14 @@ class RouteNetwork:
         self.version += 1
 
     def close(self, edge: int, reason: str) -> None:
+        if reason in self.closures[edge]:
+            return  # already closed for this reason: nothing changes (armed groups re-close every week)
         self.closures[edge].add(reason)
         self._refresh()
 
     def reopen(self, edge: int, reason: str) -> None:
+        if reason not in self.closures[edge]:
+            return
         self.closures[edge].discard(reason)
         self._refresh()
 
@@ -87,6 +91,11 @@ class RouteNetwork:
     def set_levies(self, levies: dict[str, float]) -> None:
         """Levy in USD/kg charged by each armed group on edges it controls."""
         self._levies = dict(levies)
+
+    @property
+    def levies(self) -> dict[str, float]:
+        """This week's levy (USD/kg) of each armed group, as last set (read-only use)."""
+        return self._levies
 
     def cost(self, path: Path) -> float:
         """Transport, fees and the levy of each armed group on the path, USD/kg."""

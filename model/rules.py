@@ -77,6 +77,14 @@ class Rules:
             return a if b is None else b
         return np.maximum(a, b)
 
+    def any_ore_rule(self) -> bool:
+        """Whether any rule restricts ore purchases this week (if not, ``ore_allowed`` is always True)."""
+        return bool(self.ore_bans or self.audited_only)
+
+    def any_floor(self) -> bool:
+        """Whether any price floor or offtake guarantee is in force (if not, ``floor_for`` is None)."""
+        return bool(self.price_floor or self.plant_floor)
+
     def ore_allowed(self, model: RareEarthModel, refiner: Refiner, pool: dict) -> bool:
         if refiner.country in self.audited_only and not pool["licensed"]:
             return False
