@@ -15,16 +15,18 @@ as ``RareEarthModel(**params)``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import math
 from collections.abc import Iterable
 
 import mesa
 import numpy as np
 
 from agents.armed_group import ArmedGroup
-from agents.buyer import Buyer
+from agents.buyer import Buyer, BuyerBook
 from agents.miner import Miner, MinerFleet
-from agents.refiner import Refiner
+from agents.refiner import Refiner, after_market_all, expected_prices
 from agents.state import State
 from model import market
 from model.params import PRODUCTS, REGIONS, Product, Region
@@ -38,15 +40,20 @@ log = logging.getLogger(__name__)
 NP = len(PRODUCTS)
 STREAMS = ("world", "miners", "armed_groups", "refiners", "policies", "events", "markets")
 KG_PER_T = 1000.0
+_NO_SITES = np.zeros(0, dtype=int)
+_LEDGER_KEYS = {k: [f"{k}_{p}" for p in PRODUCTS] for k in ("stock_in", "stock_out", "produced")}
+_NO_SITES.flags.writeable = False
 LONG_MEMORY_WEEKS = 104.0
 
 
 class RareEarthModel(mesa.Model):
     """Agents: ``State``, ``Miner``, ``Refiner``, ``ArmedGroup``, ``Buyer`` (see ``agents/``)."""
 
-    def __init__(self, scenario: str | Scenario = "baseline", seed: int = 0, weeks: int | None = None,
+    def __init__(self, scenario: str | Scenario = "baseline", seed: int | None = 0, weeks: int | None = None,
                  policies: Iterable | None = None, run_id: str = "", **overrides):
-        seed = int(seed)  # SolaraViz hands the seed back as a string once edited (Mesa #3516)
+        # SolaraViz hands the seed back as a string once edited (Mesa #3516); mesa.batch_run passes
+        # None when it manages iterations itself: that means seed 0, never a seed from the clock
+        seed = 0 if seed is None else int(seed)
         super().__init__(rng=seed)
         self.seed = seed
         self.spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -91,6 +98,8 @@ class RareEarthModel(mesa.Model):
         self.inflow_long = {r: np.zeros(NP) for r in REGIONS}
         self.depth_short = {r: np.zeros(NP) for r in REGIONS}
         self.depth_long = {r: np.zeros(NP) for r in REGIONS}
+        self._outlook_cache: dict[Region, np.ndarray] = {}  # supply_outlook, until inflows or depth move
+        self.buyer_book = BuyerBook()  # buyers' state, one row each (Buyer agents are views)
         self.buyers = [Buyer(self, bs) for bs in self.world.buyers]
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
         self.ore_gate_price = np.full(len(self.pools), np.nan)
@@ -98,10 +107,11 @@ class RareEarthModel(mesa.Model):
 
         # per-week records and cumulative ledgers (for invariants and outputs)
         self.ledger = {k: 0.0 for k in ("mined", "delivered", "processed")}
-        self.ledger.update({f"{k}_{p}": 0.0 for k in ("produced", "sold", "bought", "consumed",
+        self.ledger.update({f"{k}_{p}": 0.0 for k in ("produced", "sold", "bought", "consumed", "stock_endowed",
                                                       "stock_in", "stock_out") for p in PRODUCTS})
         self.week: dict = {}
         self.recorder = Recorder(self.run_id, self.spec.name, seed)
+        self._corridors_seen: set[str] = set()
 
         # the timeline: policies and scripted events (scenario), plus any passed in directly
         self.timeline = list(self.spec.build_timeline())
@@ -128,11 +138,17 @@ class RareEarthModel(mesa.Model):
         contained in ore delivered to the region's plants (customs and trade data) and quantity offered
         in the region's auction (market depth). Clipped to 0-1.5.
         """
+        cache = self._outlook_cache
+        if region in cache:  # emptied whenever the signals it reads are updated (stages 4 and 6)
+            return cache[region]
         out = np.full(NP, np.inf)
         for short, long in ((self.inflow_short[region], self.inflow_long[region]),
                             (self.depth_short[region], self.depth_long[region])):
             out = np.minimum(out, np.where(long > 0, short / np.maximum(long, 1e-12), 1.0))
-        return np.clip(out, 0.0, 1.5)
+        out = np.clip(out, 0.0, 1.5)
+        out.flags.writeable = False
+        cache[region] = out
+        return out
 
     def regions_for(self, refiner: Refiner) -> tuple[Region, ...]:
         return (Region.CN, Region.ROW) if refiner.home_region == Region.CN else (Region.ROW,)
@@ -153,6 +169,19 @@ class RareEarthModel(mesa.Model):
         return [self.baskets[p["ore"]] for p in self.pools
                 if self.routes.path(p["node"], node) is not None and self.fleet.capacity[p["sites"]].sum() > 0]
 
+    def group_sites(self, group: str) -> np.ndarray:
+        """Indices of the sites a controller (armed group or "") holds (read-only; cached with the pools)."""
+        return self._sites_of.get(group, _NO_SITES)
+
+    def ore_price_of_group(self, group: str) -> float:
+        """``ore_price_at_sites`` of a controller's sites, from the pools cached with them."""
+        pools = self._pools_of.get(group)
+        if pools is None:
+            return float("nan")
+        vals = self.ore_gate_price[pools]
+        vals = vals[np.isfinite(vals)]
+        return float(vals.mean()) if vals.size else float("nan")
+
     def ore_price_at_sites(self, sites: np.ndarray) -> float:
         if sites.size == 0:
             return float("nan")
@@ -170,12 +199,24 @@ class RareEarthModel(mesa.Model):
         index = {k: j for j, k in enumerate(uniq)}
         self.pool_of = np.array([index[k] for k in keys])
         self.pools = [{"node": k[0], "ore": k[1], "controller": k[2], "licensed": k[3], "state_linked": k[4],
-                       "country": k[5], "offtake": k[6], "sites": np.flatnonzero(self.pool_of == j)} for j, k in enumerate(uniq)]
+                       "country": k[5], "offtake": k[6], "sites": np.flatnonzero(self.pool_of == j),
+                       "node_i": f.nodes.index(k[0])} for j, k in enumerate(uniq)]
+        for pool in self.pools:  # the sites of a pool, as a slice when they are consecutive (the usual case)
+            s = pool["sites"]
+            pool["at"] = slice(int(s[0]), int(s[-1]) + 1) if s.size and s[-1] - s[0] + 1 == s.size else s
         if hasattr(self, "ore_gate_price"):
             self.ore_gate_price = np.full(len(self.pools), np.nan)
+        # who holds which sites, and the pools they sell in (controllers change only through here)
+        self._sites_of, self._pools_of = {}, {}
+        for c in sorted(set(f.controller.tolist())):
+            idx = np.flatnonzero(f.controller == c)
+            idx.flags.writeable = False
+            self._sites_of[c] = idx
+            self._pools_of[c] = np.unique(self.pool_of[idx])
 
     def set_controller(self, sites: np.ndarray, group: str) -> None:
-        """Change who controls sites (a seizure); pools are rebuilt."""
+        """Change who controls sites (a seizure); pools are rebuilt. Always change controllers here:
+        pools, the sites of each group and their levies are derived from them."""
         self.fleet.controller[sites] = group
         self._build_pools()
 
@@ -220,7 +261,7 @@ class RareEarthModel(mesa.Model):
         for item in list(self.active):
             if item.end is not None and today >= item.end:
                 item.stop(self)
-                self.active.remove(item)
+                self.active = [x for x in self.active if x is not item]  # identity: policies hold arrays
                 self.log_event(f"ends: {item.describe()}")
         for item in list(self.timeline):
             if today >= item.start:
@@ -258,7 +299,7 @@ class RareEarthModel(mesa.Model):
     def site_levies(self) -> np.ndarray:
         lev = np.zeros(self.fleet.n)
         for g in self.armed_groups:
-            lev[self.fleet.controller == g.gid] = g.levy
+            lev[self.group_sites(g.gid)] = g.levy
         return lev
 
     # ---------------------------------------------------------------------------------------- 4 ore
@@ -276,21 +317,42 @@ class RareEarthModel(mesa.Model):
         for r in self.refiners:
             r.ore_bought = 0.0
             r._want = r.ore_wanted() if r.capacity_t_per_week > 0 else 0.0
-        expected = {r.rid: r.expected_price(self) for r in self.refiners if r.capacity_t_per_week > 0}
+        running = [r for r in self.refiners if r.capacity_t_per_week > 0]
+        expected = dict(zip([r.rid for r in running], expected_prices(running, self), strict=True))
         self._flow = {"corridor": {}, "to_china": 0.0, "pairs": {}}
         self._inflow = {reg: np.zeros(NP) for reg in REGIONS}
         self.edge_flow = np.zeros(len(self.routes.edge_src))  # t REO on each route edge this week
         order = self.streams["markets"].permutation(len(self.pools))
         memory = self.behaviour.site_margin_memory_weeks
+        # this week's bid of every plant in every pool: bid_factor x netback - route cost (transport, fees,
+        # levies of armed groups on the way less the site's own group, which the site pays); plants
+        # that can bid at all (a path, a positive price), by pool
+        refiners = self.refiners
+        refiner_index = {r.rid: i for i, r in enumerate(refiners)}
+        netbacks, ore_col = self._netbacks(expected)
+        t = self._ore_route_tables()
+        levy_vec = np.array([self.routes.levies.get(g, 0.0) for g in t["groups"]])
+        own_levy = np.array([self.group_by_id[c].levy if c in self.group_by_id else 0.0 for c in t["controller"]])
+        route_cost = (t["base"] + (t["inc"] * levy_vec).sum(axis=2)) - t["own"] * own_levy[:, None]
+        bid_factor = np.array([r.bid_factor for r in refiners])
+        bid_price = bid_factor * netbacks[:, [ore_col[p["ore"]] for p in self.pools]].T - route_cost
+        can_bid: list[list[int]] = [[] for _ in self.pools]
+        for jj, ii in zip(*np.nonzero(t["has_path"] & ~(bid_price <= 0)), strict=True):
+            can_bid[jj].append(int(ii))
+        bid_price_rows = bid_price.tolist()
+        any_ore_rule = self.rules.any_ore_rule()
+        cost_sites = self._pool_site_costs()
+        # books built from validated data are valid; anything else goes through the checking clear
+        valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
+        clear = market.clear_unchecked if valid else market.clear
         for j in order:
             pool = self.pools[j]
-            sites = pool["sites"]
+            sites = pool["at"]
             q = offered[sites].copy()
             total = float(q.sum())
-            node_i = f.nodes.index(pool["node"])
+            node_i = pool["node_i"]
             if total <= 0:
                 continue
-            basket = self.baskets[pool["ore"]]
             owner = self.refiner_by_id.get(pool["offtake"])
             if owner is not None and owner._want > 1e-9 and self.rules.ore_allowed(self, owner, pool):
                 path = self.routes.path(pool["node"], owner.node)
@@ -303,36 +365,44 @@ class RareEarthModel(mesa.Model):
                         q -= fill
                         total -= got
             if total <= 1e-9:
-                f.update_netback(node_i, self._gate_value(owner, basket, expected, pool), memory)
+                # what the captive ore is worth at the gate to its owner (the mine's netback signal):
+                # the owner's bid, had it bid
+                oi = refiner_index.get(owner.rid, -1) if owner is not None else -1
+                gate = (bid_price_rows[j][oi] if oi >= 0 and owner.rid in expected and t["has_path"][j, oi]
+                        else float("nan"))
+                f.update_netback(node_i, gate, memory)
                 continue
-            bidders, bid_p, bid_q, paths = [], [], [], []
-            for r in self.refiners:
-                if r._want <= 1e-9 or not self.rules.ore_allowed(self, r, pool):
+            bidders, paths, bid_p, bid_q = [], [], [], []
+            for i in can_bid[j]:
+                r = refiners[i]
+                if r._want <= 1e-9 or (any_ore_rule and not self.rules.ore_allowed(self, r, pool)):
                     continue
-                path = self.routes.path(pool["node"], r.node)
-                if path is None:
-                    continue
-                price = r.bid_factor * r.netback(basket, expected[r.rid]) - self._route_cost(path, pool)
+                path = t["paths"][j][i]
                 qty = min(r._want, min((residual[e] for e in path.edges), default=np.inf))
-                if price <= 0 or qty <= 1e-9:
+                if qty <= 1e-9:
                     continue
                 bidders.append(r)
-                bid_p.append(price)
-                bid_q.append(qty)
                 paths.append(path)
+                bid_p.append(bid_price_rows[j][i])
+                bid_q.append(qty)
             if not bidders:
                 f.update_netback(node_i, np.nan, memory)
                 continue
-            ask_p = f.cost[sites] + levies[sites]
-            res = market.clear(ask_p, q, np.array(bid_p), np.array(bid_q))
+            ask_p = cost_sites[j] + levies[sites]
+            res = clear(ask_p, q, np.array(bid_p), np.array(bid_q))
             self.ore_gate_price[j] = res.price
             f.update_netback(node_i, res.price if res.volume > 0 else res.best_bid, memory)
             if res.volume <= 0:
                 continue
-            for r, path, got in zip(bidders, paths, res.bid_fill, strict=True):
+            # each bid was capped by its own path's spare capacity; bidders sharing a road could
+            # together overfill it, so deliveries go in bid-price order and stop at what the road carries
+            for i in sorted(range(len(bidders)), key=lambda i: -bid_p[i]):
+                got = float(res.bid_fill[i])
                 if got > 0:
-                    share = got / res.volume
-                    self._deliver(pool, r, path, got, res.ask_fill * share, levies, residual)
+                    got = min(got, min((residual[e] for e in paths[i].edges), default=np.inf))
+                if got > 1e-12:
+                    self._deliver(pool, bidders[i], paths[i], got, res.ask_fill * (got / res.volume), levies,
+                                  residual)
         self.ledger["mined"] += float(f.sold.sum())
         self.ledger["delivered"] += sum(r.ore_bought for r in self.refiners)
         for reg in REGIONS:
@@ -342,30 +412,68 @@ class RareEarthModel(mesa.Model):
                 self.inflow_long[reg] = inflow.copy()
             self.inflow_short[reg] += 0.5 * (inflow - self.inflow_short[reg])
             self.inflow_long[reg] += (inflow - self.inflow_long[reg]) / 26.0
+        self._outlook_cache.clear()
         self.week.update(corridor_flow=self._flow["corridor"], to_china=self._flow["to_china"],
                          flows=self._flow["pairs"])
 
-    def _route_cost(self, path, pool: dict) -> float:
-        """Transport, fees and edge levies; the site's own group is paid by the site, not twice."""
-        cost = self.routes.cost(path)
-        group = pool["controller"]
-        if group and group in self.routes.path_groups(path):
-            cost -= self.group_by_id[group].levy
-        return cost
+    def _netbacks(self, expected: dict) -> tuple[np.ndarray, dict[str, int]]:
+        """``Refiner.netback`` of every plant (rows) for every ore basket (columns), at this week's
+        expected prices (plants without capacity: zero prices). Same arithmetic as the method."""
+        refiners = self.refiners
+        static = self.__dict__.get("_netback_static")
+        if static is None or static[0] != len(refiners):  # plants' baskets, separation and recovery
+            ores = list(self.baskets)
+            static = (len(refiners), ores, np.array([self.baskets[o] for o in ores]).reshape(len(ores), NP),
+                      np.array([r.separates for r in refiners], dtype=bool).reshape(len(refiners), NP),
+                      np.array([r.recovery for r in refiners]))
+            self._netback_static = static
+        _, ores, basket, separates, recovery = static
+        zero = np.zeros(NP)
+        prices = np.array([expected.get(r.rid, zero) for r in refiners]).reshape(len(refiners), NP)
+        unit_cost = np.array([r.unit_cost() for r in refiners])
+        value = (basket[None, :, :] * separates[:, None, :] * prices[:, None, :]).sum(axis=2)
+        return value * recovery[:, None] - unit_cost[:, None], {o: i for i, o in enumerate(ores)}
 
-    def _gate_value(self, owner: Refiner | None, basket, expected, pool: dict) -> float:
-        """What captive ore is worth at the gate to its owner (for the mine's netback signal)."""
-        if owner is None or owner.rid not in expected:
-            return float("nan")
-        path = self.routes.path(pool["node"], owner.node)
-        if path is None:
-            return float("nan")
-        return owner.bid_factor * owner.netback(basket, expected[owner.rid]) - self._route_cost(path, pool)
+    def _ore_route_tables(self) -> dict:
+        """Every plant's cheapest open path from every pool, as arrays (pools x plants): has a path, base
+        cost (transport and fees), which armed groups levy on it (x groups), whether the pool's own group
+        does. Rebuilt when a route opens or closes or pools change; levies are priced weekly on top."""
+        cached = getattr(self, "_route_tables", None)
+        if (cached is not None and cached["version"] == self.routes.version and cached["pools"] is self.pools
+                and cached["n_refiners"] == len(self.refiners)):
+            return cached
+        groups = [g.gid for g in self.armed_groups]
+        n_p, n_r = len(self.pools), len(self.refiners)
+        t = {"version": self.routes.version, "pools": self.pools, "n_refiners": n_r, "groups": groups,
+             "controller": [p["controller"] for p in self.pools], "paths": [],
+             "has_path": np.zeros((n_p, n_r), dtype=bool), "base": np.zeros((n_p, n_r)),
+             "inc": np.zeros((n_p, n_r, len(groups))), "own": np.zeros((n_p, n_r))}
+        for j, pool in enumerate(self.pools):
+            paths = [self.routes.path(pool["node"], r.node) for r in self.refiners]
+            t["paths"].append(paths)
+            for i, p in enumerate(paths):
+                if p is None:
+                    continue
+                on_path = self.routes.path_groups(p)
+                t["has_path"][j, i] = True
+                t["base"][j, i] = p.base_cost_usd_per_kg
+                t["inc"][j, i] = [g in on_path for g in groups]
+                t["own"][j, i] = bool(pool["controller"]) and pool["controller"] in on_path
+        self._route_tables = t
+        return t
+
+    def _pool_site_costs(self) -> list[np.ndarray]:
+        """Each pool's sites' cash cost (USD/kg), in site order (cached with the pools)."""
+        cached = getattr(self, "_site_costs", None)
+        if cached is None or cached[0] is not self.pools:
+            cached = (self.pools, [self.fleet.cost[p["sites"]] for p in self.pools])
+            self._site_costs = cached
+        return cached[1]
 
     def _deliver(self, pool: dict, r: Refiner, path, got: float, site_fill: np.ndarray, levies: np.ndarray,
                  residual: np.ndarray) -> None:
         """Move ``got`` t of a pool's ore to refiner ``r`` along ``path``; pay levies; record flows."""
-        sites = pool["sites"]
+        sites = pool["at"]
         self.fleet.sold[sites] += site_fill
         group = pool["controller"]
         if group:
@@ -397,96 +505,128 @@ class RareEarthModel(mesa.Model):
             out = r.process()
             self.ledger["processed"] += r.processed
             produced[r.country] = produced.get(r.country, np.zeros(NP)) + out
-            for k, p in enumerate(PRODUCTS):
-                self.ledger[f"produced_{p}"] += out[k]
+            for key, x in zip(_LEDGER_KEYS["produced"], out.tolist(), strict=True):
+                self.ledger[key] += x
         self.week["produced"] = produced
 
     # ------------------------------------------------------------------------------------ 6 oxide markets
     def _oxide_markets(self) -> None:
         b = self.behaviour
         cap = self.rules.export_cap_fraction()
-        n_steps, spread = b.ladder_steps, b.ladder_spread
-        sold = {r.rid: {reg: np.zeros(NP) for reg in REGIONS} for r in self.refiners}
-        offers = {r.rid: r.offer_split(cap) for r in self.refiners if r.inventory.sum() > 0}
+        n_steps = b.ladder_steps
+        book = self.buyer_book
+        refiners = self.refiners
+        refiner_index = {r.rid: i for i, r in enumerate(refiners)}
+        sold_m = np.zeros((len(REGIONS), len(refiners), NP))  # t sold by market, plant, product
+        offers = {r.rid: r.offer_split(cap) for r in refiners if r.inventory.sum() > 0}
         self._apply_export_quota(offers)
-        buyer_bids = {bu.bid_id: bu.bid(b.buyer_urgency) for bu in self.buyers}
-        bought = {bu.bid_id: np.zeros(NP) for bu in self.buyers}
-        paid = {bu.bid_id: np.zeros(NP) for bu in self.buyers}
-        shortage_signal = {reg: np.zeros(NP) for reg in REGIONS}
-        for bu in self.buyers:
-            need = bu.need()
-            shortage_signal[bu.region] += np.where(need > 0, bu.shortage / np.maximum(need, 1e-12), 0.0) / len(
-                self.buyers)
+        outlook = book.by_region({reg: self.supply_outlook(reg) for reg in REGIONS})
+        bid_lvl_all, bid_qty_all = book.bid(b.buyer_urgency, outlook, b.buyer_forward_weeks, self.demand_multiplier)
+        bought = np.zeros((book.n, NP))
+        paid = np.zeros((book.n, NP))
+        need = book.need(self.demand_multiplier)
+        signal = np.where(need > 0, book.shortage / np.maximum(need, 1e-12), 0.0) / book.n
+        shortage_signal = {reg: np.zeros(NP) + signal[book.rows(region=reg)].sum(axis=0) for reg in REGIONS}
         stock = {s.sid: s.stock_orders(self.prices[s.region], shortage_signal[s.region]) for s in self.states}
+        # a state takes part in an auction only when it bids or offers something (orders of zero
+        # quantity never trade, so leaving them out of the book changes no one's fill)
+        trading = [s for s in self.states if stock[s.sid][1].any() or stock[s.sid][3].any()]
         stock_bought = {s.sid: np.zeros(NP) for s in self.states}
         stock_sold = {s.sid: np.zeros(NP) for s in self.states}
         clearing = {}
-        steps = (np.linspace(1 - spread / 2, 1 + spread / 2, n_steps) if n_steps > 1 else np.ones(1))
-        for reg in REGIONS:
+        for g, reg in enumerate(REGIONS):
             # every participant's level and quantity per product, as matrices (one row each)
-            sellers = [r for r in self.refiners if r.rid in offers and reg in r.ask]
-            s_states = [st for st in self.states if st.region == reg]
+            sellers = [r for r in refiners if r.rid in offers and reg in r.ask]
+            s_states = [st for st in trading if st.region == reg]
+            rows = book.rows(region=reg)
+            ns, nb = len(sellers), rows.size
             ask_lvl = np.array([r.ask[reg] for r in sellers] + [stock[st.sid][2] for st in s_states]).reshape(-1, NP)
             ask_qty = np.array([offers[r.rid][reg] for r in sellers] + [stock[st.sid][3] for st in s_states]
                                ).reshape(-1, NP)
-            buyers = [bu for bu in self.buyers if bu.region == reg]
-            bid_lvl = np.array([buyer_bids[bu.bid_id][0] for bu in buyers] + [stock[st.sid][0] for st in s_states]
-                               ).reshape(-1, NP)
-            bid_qty = np.array([buyer_bids[bu.bid_id][1] for bu in buyers] + [stock[st.sid][1] for st in s_states]
-                               ).reshape(-1, NP)
-            ns, nb = len(sellers), len(buyers)
+            bid_lvl, bid_qty = bid_lvl_all[rows], bid_qty_all[rows]
+            if s_states:
+                bid_lvl = np.concatenate((bid_lvl, np.array([stock[st.sid][0] for st in s_states])))
+                bid_qty = np.concatenate((bid_qty, np.array([stock[st.sid][1] for st in s_states])))
             # a state's single order is a ladder of identical steps (same clearing as one order)
-            ask_fac = np.vstack([np.tile(steps, (ns, 1)), np.ones((len(s_states), n_steps))])
-            bid_fac = np.vstack([np.tile(steps, (nb, 1)), np.ones((len(s_states), n_steps))])
+            ask_fac = self._ladder(ns, len(s_states))
+            bid_fac = self._ladder(nb, len(s_states))
+            # the books of all products at once: row k of each matrix is product k's book
+            aq = np.where(ask_qty > 1e-9, ask_qty, 0.0).T
+            bq = np.where((bid_qty > 1e-9) & (bid_lvl > 0), bid_qty, 0.0).T
+            ap = (np.maximum(ask_lvl, 0.0).T[:, :, None] * ask_fac).reshape(NP, -1)
+            bp = (np.maximum(bid_lvl, 0.0).T[:, :, None] * bid_fac).reshape(NP, -1)
+            aq = np.repeat(aq / n_steps, n_steps, axis=1)
+            bq = np.repeat(bq / n_steps, n_steps, axis=1)
+            # books built here are valid by construction; anything else goes through the checking clear
+            valid = math.isfinite(float(ap.sum() + bp.sum() + aq.sum() + bq.sum()))
+            clear = market.clear_unchecked if valid else market.clear
+            results = [clear(ap[k], aq[k], bp[k], bq[k]) for k in range(NP)]
+            # fills per participant (its ladder steps added up), products in rows
+            a_fill = np.array([res.ask_fill for res in results]).reshape(NP, -1, n_steps).sum(axis=2)
+            b_fill = np.array([res.bid_fill for res in results]).reshape(NP, -1, n_steps).sum(axis=2)
+            price = np.array([res.price for res in results])
+            sold_m[g, [refiner_index[r.rid] for r in sellers]] = a_fill[:, :ns].T
+            got = b_fill[:, :nb]
+            bought[rows] = got.T
+            paid[rows] = np.where(got > 0, got * price[:, None], 0.0).T
+            for j, st in enumerate(s_states):
+                stock_sold[st.sid] += a_fill[:, ns + j]
+                stock_bought[st.sid] += b_fill[:, nb + j]
             for k, prod in enumerate(PRODUCTS):
-                aq = np.where(ask_qty[:, k] > 1e-9, ask_qty[:, k], 0.0)
-                bq = np.where((bid_qty[:, k] > 1e-9) & (bid_lvl[:, k] > 0), bid_qty[:, k], 0.0)
-                ap = np.maximum(ask_lvl[:, k], 0.0)[:, None] * ask_fac
-                bp = np.maximum(bid_lvl[:, k], 0.0)[:, None] * bid_fac
-                res = market.clear(ap.ravel(), np.repeat(aq / n_steps, n_steps),
-                                   bp.ravel(), np.repeat(bq / n_steps, n_steps))
+                res = results[k]
                 clearing[(reg, prod)] = res
                 if self.depth_long[reg][k] <= 0:
                     self.depth_short[reg][k] = self.depth_long[reg][k] = res.offered
                 self.depth_short[reg][k] += 0.5 * (res.offered - self.depth_short[reg][k])
                 self.depth_long[reg][k] += (res.offered - self.depth_long[reg][k]) / 26.0
-                price = res.price
-                a_fill = res.ask_fill.reshape(-1, n_steps).sum(axis=1)
-                b_fill = res.bid_fill.reshape(-1, n_steps).sum(axis=1)
-                for i, r in enumerate(sellers):
-                    sold[r.rid][reg][k] += a_fill[i]
-                for j, st in enumerate(s_states):
-                    stock_sold[st.sid][k] += a_fill[ns + j]
-                    stock_bought[st.sid][k] += b_fill[nb + j]
-                for i, bu in enumerate(buyers):
-                    if b_fill[i] > 0:
-                        bought[bu.bid_id][k] += b_fill[i]
-                        paid[bu.bid_id][k] += b_fill[i] * price
-                if np.isfinite(price) and res.volume > 0:
-                    self.prices[reg][k] = price
+                p = res.price
+                if math.isfinite(p) and res.volume > 0:
+                    self.prices[reg][k] = p
                     a = 1.0 / b.buyer_price_memory_weeks
-                    self.price_memory[reg][k] = (1 - a) * self.price_memory[reg][k] + a * price
-                    self.long_memory[reg][k] += (price - self.long_memory[reg][k]) / LONG_MEMORY_WEEKS
+                    self.price_memory[reg][k] = (1 - a) * self.price_memory[reg][k] + a * p
+                    self.long_memory[reg][k] += (p - self.long_memory[reg][k]) / LONG_MEMORY_WEEKS
+        self._outlook_cache.clear()  # market depth moved
         clear_prices = {reg: np.array([clearing[(reg, p)].price if clearing[(reg, p)].volume > 0 else np.nan
                                        for p in PRODUCTS]) for reg in REGIONS}
-        for r in self.refiners:
-            if r.rid in offers:
-                r.after_market(sold[r.rid], clear_prices, b.seller_markup_rate, b.seller_target_cover_weeks,
-                               self.export_cost, cap, b.export_share_sensitivity, b.seller_reservation_ratio)
-            for k, p in enumerate(PRODUCTS):
-                self.ledger[f"sold_{p}"] += sold[r.rid][Region.CN][k] + sold[r.rid][Region.ROW][k]
-        for bu in self.buyers:
-            bu.receive(bought[bu.bid_id], paid[bu.bid_id])
-            for k, p in enumerate(PRODUCTS):
-                self.ledger[f"bought_{p}"] += bought[bu.bid_id][k]
+        sold = {r.rid: {reg: sold_m[g, i] for g, reg in enumerate(REGIONS)} for i, r in enumerate(refiners)}
+        sellers = [r for r in refiners if r.rid in offers]
+        after_market_all(sellers, [sold[r.rid] for r in sellers], clear_prices, b.seller_markup_rate,
+                         b.seller_target_cover_weeks, self.export_cost, cap, b.export_share_sensitivity,
+                         b.seller_reservation_ratio)
+        book.receive(bought, paid)
+        # ledgers: each product's total is added plant by plant (buyer, state by state), in agent order
+        ledger = self.ledger
+        sold_total = (sold_m[0] + sold_m[1]).T.tolist()  # CN + ROW, per plant
+        for k, p in enumerate(PRODUCTS):
+            acc = ledger[f"sold_{p}"]
+            for v in sold_total[k]:
+                acc += v
+            ledger[f"sold_{p}"] = acc
+            acc = ledger[f"bought_{p}"]
+            for v in bought[:, k].tolist():
+                acc += v
+            ledger[f"bought_{p}"] = acc
         for s in self.states:
             s.settle_stock(stock_bought[s.sid], stock_sold[s.sid], self.prices[s.region])
-            for k, p in enumerate(PRODUCTS):
-                self.ledger[f"stock_in_{p}"] += stock_bought[s.sid][k]
-                self.ledger[f"stock_out_{p}"] += stock_sold[s.sid][k]
+            for key_in, key_out, x, y in zip(_LEDGER_KEYS["stock_in"], _LEDGER_KEYS["stock_out"],
+                                             stock_bought[s.sid].tolist(), stock_sold[s.sid].tolist(), strict=True):
+                ledger[key_in] += x
+                ledger[key_out] += y
         self.week["clearing"] = clearing
         self.week["clearing_prices"] = clear_prices
         self._floor_payments(sold)
+
+    def _ladder(self, n_laddered: int, n_single: int) -> np.ndarray:
+        """Price factors of a book's orders: ``n_laddered`` participants bid or offer a ladder of
+        ``ladder_steps`` prices around their level, ``n_single`` (states) one price in as many steps."""
+        b = self.behaviour
+        key = (b.ladder_steps, b.ladder_spread, n_laddered, n_single)
+        cache = self.__dict__.setdefault("_ladders", {})
+        if key not in cache:
+            n_steps, spread = b.ladder_steps, b.ladder_spread
+            steps = np.linspace(1 - spread / 2, 1 + spread / 2, n_steps) if n_steps > 1 else np.ones(1)
+            cache[key] = np.vstack([np.tile(steps, (n_laddered, 1)), np.ones((n_single, n_steps))])
+        return cache[key]
 
     def _apply_export_quota(self, offers: dict) -> None:
         """Scale Chinese plants' export offers pro rata so that they fit an export quota."""
@@ -504,7 +644,7 @@ class RareEarthModel(mesa.Model):
     def _floor_payments(self, sold: dict) -> None:
         """A price floor's state pays covered plants the gap between floor and market price."""
         pay: dict[str, float] = {}
-        for r in self.refiners:
+        for r in self.refiners if self.rules.any_floor() else ():
             floor = self.rules.floor_for(r.country, r.rid)
             if floor is None:
                 continue
@@ -516,11 +656,14 @@ class RareEarthModel(mesa.Model):
     # ------------------------------------------------------------------------------------- 7 consumption
     def _consume(self) -> None:
         b = self.behaviour
-        for bu in self.buyers:
-            bu.consume(self.week["clearing_prices"][bu.region], b.buyer_price_memory_weeks,
-                       b.thrift_rate_per_week, b.thrift_trigger_ratio)
-            for k, p in enumerate(PRODUCTS):
-                self.ledger[f"consumed_{p}"] += bu.consumed[k]
+        book = self.buyer_book
+        book.consume(book.by_region(self.week["clearing_prices"]), b.buyer_price_memory_weeks,
+                     b.thrift_rate_per_week, b.thrift_trigger_ratio, self.demand_multiplier)
+        for k, p in enumerate(PRODUCTS):  # added buyer by buyer, in agent order
+            acc = self.ledger[f"consumed_{p}"]
+            for v in book.consumed[:, k].tolist():
+                acc += v
+            self.ledger[f"consumed_{p}"] = acc
         growth = b.demand_growth_per_year
         if growth:
             self.demand_multiplier *= (1 + growth) ** (1 / 52)
@@ -539,72 +682,95 @@ class RareEarthModel(mesa.Model):
     # ------------------------------------------------------------------------------------------ 9 record
     def _record(self) -> None:
         rec, step, date = self.recorder, int(self.steps), self.date
+        week_rows: list[tuple] = []  # (variable, value, region, product), handed to the recorder at once
+
+        def add(variable: str, value, region: str = "", product: str = "") -> None:
+            week_rows.append((variable, value, region, product))
+
         clearing = self.week.get("clearing", {})
+        # totals by region and by state, added agent by agent in agent order (plain floats)
+        book = self.buyer_book
+        inv_r = {reg: [0.0] * NP for reg in REGIONS}
+        for r in self.refiners:
+            _add_into(inv_r[r.home_region], r.inventory.tolist())
+        inv_b = {reg: [0.0] * NP for reg in REGIONS}
+        short: dict[str, list[float]] = {}
+        cons: dict[str, list[float]] = {}
+        for reg, sid, inv, sh, co in zip(book.region, book.state_id, book.inventory.tolist(),
+                                         book.shortage.tolist(), book.consumed.tolist(), strict=True):
+            _add_into(inv_b[reg], inv)
+            _add_into(short.setdefault(sid, [0.0] * NP), sh)
+            _add_into(cons.setdefault(sid, [0.0] * NP), co)
         for reg in REGIONS:
             for k, p in enumerate(PRODUCTS):
-                rec.add(step, date, "price", self.prices[reg][k], reg, p)
+                add("price", self.prices[reg][k], reg, p)
                 res = clearing.get((reg, p))
-                rec.add(step, date, "volume", res.volume if res else 0.0, reg, p)
-                rec.add(step, date, "offered", res.offered if res else 0.0, reg, p)
-            inv_r = sum((r.inventory for r in self.refiners if r.home_region == reg), np.zeros(NP))
-            inv_b = sum((bu.inventory for bu in self.buyers if bu.region == reg), np.zeros(NP))
+                add("volume", res.volume if res else 0.0, reg, p)
+                add("offered", res.offered if res else 0.0, reg, p)
             for k, p in enumerate(PRODUCTS):
-                rec.add(step, date, "inventory_refiners", inv_r[k], reg, p)
-                rec.add(step, date, "inventory_buyers", inv_b[k], reg, p)
-        short: dict[str, np.ndarray] = {}
-        cons: dict[str, np.ndarray] = {}
-        for bu in self.buyers:
-            short[bu.state_id] = short.get(bu.state_id, np.zeros(NP)) + bu.shortage
-            cons[bu.state_id] = cons.get(bu.state_id, np.zeros(NP)) + bu.consumed
+                add("inventory_refiners", inv_r[reg][k], reg, p)
+                add("inventory_buyers", inv_b[reg][k], reg, p)
         for sid in sorted(short):
             for k, p in enumerate(PRODUCTS):
-                rec.add(step, date, "shortage", short[sid][k], sid, p)
-                rec.add(step, date, "consumption", cons[sid][k], sid, p)
+                add("shortage", short[sid][k], sid, p)
+                add("consumption", cons[sid][k], sid, p)
         produced = self.week.get("produced", {})
         total = sum(produced.values(), np.zeros(NP))
         for country in sorted(produced):
             for k, p in enumerate(PRODUCTS):
-                rec.add(step, date, "refined_output", produced[country][k], country, p)
+                add("refined_output", produced[country][k], country, p)
         cn = produced.get("CN", np.zeros(NP))
         share = float(cn.sum() / total.sum()) if total.sum() > 0 else np.nan
         if np.isfinite(share):
-            rec.add(step, date, "china_refined_share", share)
+            add("china_refined_share", share)
             for k, p in enumerate(PRODUCTS):
                 if total[k] > 0:
-                    rec.add(step, date, "china_refined_share", cn[k] / total[k], "", p)
-        for corridor, q in sorted(self.week.get("corridor_flow", {}).items()):
-            rec.add(step, date, "myanmar_ore_flow", q, corridor or "other")
+                    add("china_refined_share", cn[k] / total[k], "", p)
+        # every route Myanmar ore has used is recorded every week, 0 when idle (no stale values)
+        flows = self.week.get("corridor_flow", {})
+        self._corridors_seen.update(flows)
+        for corridor in sorted(self._corridors_seen):
+            add("myanmar_ore_flow", flows.get(corridor, 0.0), corridor or "other")
         if "to_china" in self.week:
-            rec.add(step, date, "myanmar_ore_to_china", self.week["to_china"])
+            add("myanmar_ore_to_china", self.week["to_china"])
         heavy = self._heavy_feed_share()
         if np.isfinite(heavy):
-            rec.add(step, date, "myanmar_share_cn_heavy_feed", heavy)
+            add("myanmar_share_cn_heavy_feed", heavy)
         for j, pool in enumerate(self.pools):
-            if np.isfinite(self.ore_gate_price[j]) and pool["country"] == "MM":
-                rec.add(step, date, "ore_price", self.ore_gate_price[j], pool["node"])
+            if pool["country"] == "MM" and math.isfinite(self.ore_gate_price[j]):
+                add("ore_price", self.ore_gate_price[j], pool["node"])
         for g in self.armed_groups:
-            rec.add(step, date, "levy_revenue", g.revenue_usd / 1e6, g.gid)
-            rec.add(step, date, "conflict", int(g.conflict), g.gid)
+            add("levy_revenue", g.revenue_usd / 1e6, g.gid)
+            add("conflict", int(g.conflict), g.gid)
         for s in self.states:
             if s.stockpile.any() or s.stock_mandate:
                 for k, p in enumerate(PRODUCTS):
-                    rec.add(step, date, "stockpile", s.stockpile[k], s.sid, p)
+                    add("stockpile", s.stockpile[k], s.sid, p)
         caps: dict[str, float] = {}
         for r in self.refiners:
             caps[r.country] = caps.get(r.country, 0.0) + r.capacity_t_per_week
         for c in sorted(caps):
-            rec.add(step, date, "capacity_online", caps[c], c)
-        kachin = (self.fleet.country == "MM") & self.fleet.entry_exit
-        rec.add(step, date, "kachin_active_sites", int((self.fleet.active & kachin).sum()))
-        mined: dict[str, float] = {}
-        for c in np.unique(self.fleet.country):
-            mined[str(c)] = float(self.fleet.sold[self.fleet.country == c].sum())
-        for c in sorted(mined):
-            rec.add(step, date, "ore_mined", mined[c], c)
+            add("capacity_online", caps[c], c)
+        kachin, sites_of_country = self._fleet_groups()
+        add("kachin_active_sites", int((self.fleet.active & kachin).sum()))
+        for c, idx in sites_of_country.items():  # sorted by country
+            add("ore_mined", float(self.fleet.sold[idx].sum()), c)
         for k, p in enumerate(PRODUCTS):
-            rec.add(step, date, "export_allowed", float(min(1.0, self.rules.export_cap[k])), "", p)
+            add("export_allowed", float(min(1.0, self.rules.export_cap[k])), "", p)
         for c, usd in sorted(self.week.get("floor_payments", {}).items()):
-            rec.add(step, date, "floor_payments", usd / 1e6, c)
+            add("floor_payments", usd / 1e6, c)
+        rec.add_rows(step, date, week_rows)
+
+    def _fleet_groups(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sites that do not move between groups: the Kachin small-site fields, and sites per country."""
+        cached = self.__dict__.get("_fleet_groups_cache")
+        if cached is None or cached[0] is not self.fleet:
+            f = self.fleet
+            kachin = (f.country == "MM") & f.entry_exit
+            by_country = {str(c): np.flatnonzero(f.country == c) for c in np.unique(f.country)}
+            cached = (f, kachin, by_country)
+            self._fleet_groups_cache = cached
+        return cached[1], cached[2]
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the Dy contained in ore delivered to Chinese refiners this week."""
@@ -615,7 +781,7 @@ class RareEarthModel(mesa.Model):
         dy = {}
         for pool in self.pools:
             c = pool["country"]
-            w = float(self.fleet.sold[pool["sites"]].sum())
+            w = float(self.fleet.sold[pool["at"]].sum())
             dy.setdefault(c, [0.0, 0.0])
             dy[c][0] += w * self.baskets[pool["ore"]][PRODUCTS.index(Product.DY)]
             dy[c][1] += w
@@ -653,13 +819,22 @@ class RareEarthModel(mesa.Model):
         return mesa.DataCollector(model_reporters=reporters)
 
 
+def _add_into(acc: list[float], values: list[float]) -> None:
+    """acc[k] += values[k] (a running total kept as plain floats)."""
+    for k, v in enumerate(values):
+        acc[k] += v
+
+
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:
     """Name of a DataCollector column, shared by the model and the UI."""
     assert variable in OUTPUTS
     return "_".join(x for x in (variable, str(region), str(product)) if x)
 
 
-def _latest(variable: str, region: str = "", product: str = ""):
-    def get(m: RareEarthModel) -> float:
-        return m.latest(variable, str(region), str(product))
-    return get
+def _latest_value(m: RareEarthModel, variable: str, region: str, product: str) -> float:
+    return m.latest(variable, region, product)
+
+
+def _latest(variable: str, region: str = "", product: str = "") -> functools.partial:
+    """A DataCollector reporter (a partial of a module function, so that models pickle)."""
+    return functools.partial(_latest_value, variable=variable, region=str(region), product=str(product))

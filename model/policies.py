@@ -195,6 +195,25 @@ class Sanction(TimelineItem):
                 + _need(self.origin, st, "origin") + _need(self.target_controllers, groups, "target_controllers"))
 
 
+class ImportBan(TimelineItem):
+    """A state bars its refiners from ore of one origin, by whatever route it comes (FACTS C11: China
+    closed its Myanmar border posts). Closing border posts alone (``RouteChange``) leaves transit through
+    third countries open; this closes that too."""
+
+    actor: str = "CN"
+    origin: str = Field(default="MM", description="country whose ore is barred")
+
+    def describe(self) -> str:
+        return f"{self.actor} bans ore imports from {self.origin}"
+
+    def apply(self, model: RareEarthModel) -> None:
+        model.rules.ore_bans.append(OreBan(frozenset([self.actor]), self.origin))
+
+    def problems(self, world: World) -> list[str]:
+        st = _states(world)
+        return super().problems(world) + _need(self.actor, st, "actor") + _need(self.origin, st, "origin")
+
+
 class Traceability(TimelineItem):
     """Only audited flows qualify (seed F25: 'responsible, limited engagement'): refiners in ``states``
     take ore only from licensed, audited sites and pay an audit cost per kg of feed."""
@@ -225,12 +244,12 @@ class Stockpile(TimelineItem):
 
     actor: str = "JP"
     target_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=60.0, description="target, days of use")
-    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.05, description="buy below x ref")
+    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.25, description="buy below x ref")
     release_above_ratio: Annotated[float, Field(gt=0.0, le=5.0)] = Field(default=1.4, description="release above x ref")
     rapid_response: bool = Field(default=True, description="release on a shortage signal (seed F4)")
     shortage_trigger: Frac = Field(default=0.02, description="regional shortage share that triggers release")
     budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=500.0, description="purchase budget")
-    fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=52.0, description="weeks to fill")
+    fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
     release_weeks: Annotated[float, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
     initial_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
     products: list[Product] = Field(default_factory=lambda: list(PRODUCTS))
@@ -243,8 +262,10 @@ class Stockpile(TimelineItem):
         state = model.state_by_id[self.actor]
         state.stock_mandate = self.mandate(model)
         if self.initial_days > 0:
-            state.stockpile = state.stockpile + state.consumption_per_week() * self.initial_days / 7.0 * (
-                state.stock_mandate["mask"])
+            endowed = state.consumption_per_week() * self.initial_days / 7.0 * state.stock_mandate["mask"]
+            state.stockpile = state.stockpile + endowed
+            for k, p in enumerate(PRODUCTS):  # stock that enters from outside the markets
+                model.ledger[f"stock_endowed_{p}"] = model.ledger.get(f"stock_endowed_{p}", 0.0) + float(endowed[k])
 
     def mandate(self, model: RareEarthModel) -> dict[str, Any]:
         """The agency's standing orders, read by ``State.stock_orders`` each week."""
@@ -608,7 +629,7 @@ class Election(TimelineItem):
         for item in list(model.active):
             if item.note in self.ends or type(item).__name__ in self.ends:
                 item.stop(model)
-                model.active.remove(item)
+                model.active = [x for x in model.active if x is not item]
                 model.log_event(f"ends after the election: {item.describe()}")
         for d in self.begins:
             item = parse_item({**d, "start": d.get("start", model.date)})
@@ -625,7 +646,7 @@ class Election(TimelineItem):
 
 
 REGISTRY: dict[str, type[TimelineItem]] = {c.__name__: c for c in (
-    ExportControl, Sanction, Traceability, Stockpile, StockpileRelease, Financing, PermitStreamlining, PriceFloor, RouteChange,
+    ExportControl, Sanction, ImportBan, Traceability, Stockpile, StockpileRelease, Financing, PermitStreamlining, PriceFloor, RouteChange,
     ConflictEscalation, SiteSeizure, MiningHalt, FloodSeason, Election)}
 
 
@@ -645,7 +666,16 @@ def parse_item(d: dict[str, Any], where: str = "timeline entry") -> TimelineItem
 
 
 def parse_timeline(entries: list[dict[str, Any]], source: str = "") -> list[TimelineItem]:
-    return [parse_item(d, f"{source}: timeline[{i}]") for i, d in enumerate(entries)]
+    """Parse every entry; one ConfigError lists the problems of all bad entries, not just the first."""
+    items, problems = [], []
+    for i, d in enumerate(entries):
+        try:
+            items.append(parse_item(d, f"{source}: timeline[{i}]"))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return items
 
 
 def check_timeline(items: list[TimelineItem], world: World, start: dt.date, end: dt.date,
