@@ -1,0 +1,101 @@
+"""Issue 2, item 6: results declared once and collected as a tidy long table; a DataCollector view.
+
+``mesa.batch_run`` is tested elsewhere (experiments).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.model import RareEarthModel, reporter_name
+from model.params import PRODUCTS, REGIONS
+from model.results import COLUMNS, OUTPUTS, series
+
+DOCUMENTED = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]
+WEEKS = 110  # combined_2025 to Feb 2026: seizures, halt, licences, floor, financing, stockpile, election
+
+
+@pytest.fixture(scope="module")
+def combined():
+    m = RareEarthModel("combined_2025", seed=1, weeks=WEEKS, run_id="combined-test")
+    m.run()
+    return m, m.results()
+
+
+def test_columns_exactly_as_documented(combined):
+    _, df = combined
+    assert COLUMNS == DOCUMENTED
+    assert list(df.columns) == DOCUMENTED
+    assert pd.api.types.is_integer_dtype(df["seed"]) and pd.api.types.is_integer_dtype(df["step"])
+    assert pd.api.types.is_datetime64_any_dtype(df["date"])
+    assert pd.api.types.is_float_dtype(df["value"])
+    for col in ("run_id", "scenario", "variable", "region", "product"):
+        assert pd.api.types.is_string_dtype(df[col]), col
+    assert (df["run_id"] == "combined-test").all() and (df["scenario"] == "combined_2025").all()
+    assert (df["seed"] == 1).all()
+
+
+def test_tidy_one_row_per_key(combined):
+    _, df = combined
+    dup = df.duplicated(["step", "variable", "region", "product"])
+    assert not dup.any(), df[dup].head()
+
+
+def test_dates_follow_steps(combined):
+    m, df = combined
+    expect = pd.Timestamp(m.start_date) + pd.to_timedelta(df["step"] * 7, unit="D")
+    assert (df["date"] == expect).all()
+    assert sorted(df["step"].unique()) == list(range(WEEKS + 1))
+
+
+def test_every_declared_output_appears(combined):
+    _, df = combined
+    missing = sorted(set(OUTPUTS) - set(df["variable"].unique()))
+    assert not missing, f"declared outputs never recorded in combined_2025: {missing}"
+    assert set(df["variable"].unique()) <= set(OUTPUTS)
+
+
+def test_outputs_declare_unit_and_label():
+    for name, out in OUTPUTS.items():
+        assert out.name == name and out.unit and out.label, name
+
+
+def test_outputs_the_issue_requires_are_recorded_every_week(combined):
+    """Price and volume per product x region, shortage per buyer state, China's share, Myanmar ore flow by
+    route, levy revenue, inventories, capacity online by country: every step from 0 (flows from 1)."""
+    _, df = combined
+    steps = set(range(WEEKS + 1))
+    for reg in REGIONS:
+        for p in PRODUCTS:
+            for var in ("price", "volume", "inventory_refiners", "inventory_buyers"):
+                assert set(series(df, var, reg, p).index) == steps, (var, reg, p)
+    for sid in ("CN", "US", "JP", "EU"):
+        assert set(series(df, "shortage", sid, "Dy").index) == steps, sid
+    assert set(series(df, "capacity_online", "CN").index) == steps
+    assert set(series(df, "levy_revenue", "KIA").index) == steps
+    assert set(series(df, "china_refined_share").index) >= steps - {0}
+    flow = df[df["variable"] == "myanmar_ore_flow"]
+    assert {"pianma", "lweje"} <= set(flow["region"]), set(flow["region"])
+
+
+def test_datacollector_has_one_row_per_step_and_matches_the_table(combined):
+    m, df = combined
+    mv = m.datacollector.get_model_vars_dataframe()
+    assert len(mv) == WEEKS + 1
+    for reg in REGIONS:
+        for p in PRODUCTS:
+            col = reporter_name("price", reg, p)
+            assert col in mv.columns, col
+            np.testing.assert_array_equal(mv[col].to_numpy(), series(df, "price", reg, p).to_numpy(), err_msg=col)
+            col = reporter_name("volume", reg, p)
+            np.testing.assert_array_equal(mv[col].to_numpy(), series(df, "volume", reg, p).to_numpy(), err_msg=col)
+    share = series(df, "china_refined_share").reindex(range(WEEKS + 1))
+    np.testing.assert_array_equal(mv["china_refined_share"].to_numpy()[1:], share.to_numpy()[1:])
+
+
+def test_latest_reads_the_last_recorded_value(combined):
+    m, df = combined
+    assert m.latest("price", "ROW", "Tb") == series(df, "price", "ROW", "Tb").iloc[-1]
+    assert np.isnan(m.latest("price", "MARS", "Tb"))
