@@ -16,13 +16,12 @@ Runs are cached for the session and shared between xdist workers (``tests/confte
 from __future__ import annotations
 
 import datetime as dt
-import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from model.params import load_world
+from tests.seedstats import fmt, med, report
 
 SEEDS = list(range(1, 11))
 
@@ -30,21 +29,6 @@ SEEDS = list(range(1, 11))
 def window(s: pd.Series, start: str, end: str) -> pd.Series:
     """Rows of a date-indexed series with start <= date <= end."""
     return s[(s.index >= pd.Timestamp(start)) & (s.index <= pd.Timestamp(end))]
-
-
-def med(values: dict) -> float:
-    return float(np.median(list(values.values())))
-
-
-def report(values: dict) -> float:
-    """The median over seeds; prints it with each seed's value (shown by ``pytest -rP``)."""
-    value = med(values)
-    print(f"{sys._getframe(1).f_code.co_name}: median {value:.4g}; seeds {fmt(values)}")
-    return value
-
-
-def fmt(values: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v:.3g}" for k, v in values.items()) + "}"
 
 
 # ================================================================================================ myanmar_2025

@@ -20,11 +20,10 @@ Flows are traced per delivery (origin pool and destination plant) by a spy on th
 
 from __future__ import annotations
 
-import sys
-
-import numpy as np
 import pandas as pd
 import pytest
+
+from tests.seedstats import fmt, med, report
 
 SEEDS = list(range(1, 11))
 CLOSE = "2028-06-05"  # China closes the Myanmar border (northern_corridor.toml)
@@ -106,21 +105,6 @@ def delivered(rec, origin: str = "MM", to: list[str] | None = None, licensed: bo
 def levy(rec) -> float:
     df = in_window(rec.df)
     return float(df.loc[df["variable"] == "levy_revenue", "value"].sum())
-
-
-def report(values: dict) -> float:
-    """The median over seeds; prints it with each seed's value (shown by ``pytest -rP``)."""
-    value = med(values)
-    print(f"{sys._getframe(1).f_code.co_name}: median {value:.4g}; seeds {fmt(values)}")
-    return value
-
-
-def fmt(values: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v:.3g}" for k, v in values.items()) + "}"
-
-
-def med(values: dict) -> float:
-    return float(np.median(list(values.values())))
 
 
 # ================================================================================================ corridor
