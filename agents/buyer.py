@@ -204,7 +204,6 @@ class Buyer(mesa.Agent):
         self.state_id = spec.state
         self.segment = spec.segment
         self.region = model.world.state(spec.state).region
-        self.traceable_only = spec.traceable_only
         if getattr(model, "buyer_book", None) is None:
             model.buyer_book = BuyerBook()
         self._book = model.buyer_book

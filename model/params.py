@@ -98,7 +98,6 @@ class StateSpec(Strict):
     name: str
     region: Region
     bloc: Literal["china", "partner", "asean", "myanmar", "other"]
-    consumption_share_hint: NonNeg = 0.0
 
 
 class NodeSpec(Strict):
@@ -189,7 +188,6 @@ class BuyerSpec(Strict):
     min_content_frac: dict[Product, Frac] = Field(default_factory=dict)  # floor after full thrifting
     value_usd_per_kg_magnet: Pos  # value of the magnet in use: bounds the willingness to pay
     target_cover_weeks: Pos = 8.0
-    traceable_only: bool = False  # accepts only audited flows (seed F25)
 
 
 class Behaviour(Strict):
