@@ -95,6 +95,15 @@ class Recorder:
         self.value.extend(values)
         self.latest.update(zip(zip(variables, regions, products, strict=True), values, strict=True))
 
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def rows_since(self, start: int):
+        """Rows recorded from row ``start`` on, as ``(step, date, variable, region, product, value)``
+        tuples: what a live view reads each redraw instead of rebuilding :meth:`frame`."""
+        return zip(self.step[start:], self.date[start:], self.variable[start:], self.region[start:],
+                   self.product[start:], self.value[start:], strict=True)
+
     def frame(self) -> pd.DataFrame:
         n = len(self.value)
         return pd.DataFrame({

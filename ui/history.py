@@ -3,7 +3,7 @@
 The model records every output as a row of its tidy results table (``model.results()``). Rebuilding that
 DataFrame on each redraw costs ~50-100 ms late in a run, so the page keeps one :class:`History` per model
 and reads only the rows added since the last redraw from the model's :class:`~model.results.Recorder`
-(its public row lists, read-only). The charts in :mod:`ui.charts` take a ``History``, never the live model.
+(``Recorder.rows_since``). The charts in :mod:`ui.charts` take a ``History``, never the live model.
 """
 
 from __future__ import annotations
@@ -27,15 +27,13 @@ class History:
     def update(self, model) -> History:
         """Read the rows the model recorded since the last call (cheap: a few hundred rows per week)."""
         rec = model.recorder
-        n = len(rec.value)
-        steps, dates, var, reg, prod, val = rec.step, rec.date, rec.variable, rec.region, rec.product, rec.value
-        for i in range(self.n_rows, n):
-            s = steps[i]
+        n = len(rec)
+        for s, date, var, reg, prod, val in rec.rows_since(self.n_rows):
             while len(self.dates) <= s:
-                self.dates.append(dates[i])
-            st, vs = self._rows[(var[i], reg[i], prod[i])]
+                self.dates.append(date)
+            st, vs = self._rows[(var, reg, prod)]
             st.append(s)
-            vs.append(val[i])
+            vs.append(val)
         self.n_rows = n
         return self
 
