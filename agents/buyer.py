@@ -85,7 +85,7 @@ class BuyerBook:
     """
 
     FIELDS = ("base_content", "min_content", "content", "inventory", "ref_price", "long_price", "wtp",
-              "bought", "paid", "consumed", "shortage", "bid_qty")
+              "bought", "paid", "consumed", "shortage")
     SCALARS = ("magnet_t_per_week", "target_cover")
 
     def __init__(self) -> None:
@@ -150,10 +150,8 @@ class BuyerBook:
         """Every buyer's bid level (USD/kg) and quantity (t), n x products; ``outlook`` one row per buyer."""
         need = self.need(demand_multiplier)
         target = need * self.target_cover[:, None]
-        level, qty = _bid_rule(need, target, self.inventory, outlook, self.long_price, self.wtp, urgency,
-                               forward_weeks)
-        self.bid_qty = qty
-        return level, qty
+        return _bid_rule(need, target, self.inventory, outlook, self.long_price, self.wtp, urgency,
+                         forward_weeks)
 
     def receive(self, qty: np.ndarray, cost: np.ndarray) -> None:
         self.bought = qty
@@ -193,7 +191,6 @@ class Buyer(mesa.Agent):
     paid = _row_property("paid", "USD/kg x t paid this week")
     consumed = _row_property("consumed", "t used this week")
     shortage = _row_property("shortage", "t of need not met this week")
-    bid_qty = _row_property("bid_qty", "t bid for this week")
     magnet_t_per_week = _row_property("magnet_t_per_week", "magnet demand, t/week")
     target_cover = _row_property("target_cover", "weeks of need it wants on hand")
 
@@ -220,29 +217,17 @@ class Buyer(mesa.Agent):
             wtp=np.where(base > 0, WTP_SHARE_OF_MAGNET_VALUE * spec.value_usd_per_kg_magnet
                          / np.maximum(base, 1e-12), 0.0),
             bought=np.zeros(NP), paid=np.zeros(NP), consumed=np.zeros(NP), shortage=np.zeros(NP),
-            bid_qty=np.zeros(NP), magnet_t_per_week=magnet, target_cover=spec.target_cover_weeks)
+            magnet_t_per_week=magnet, target_cover=spec.target_cover_weeks)
 
     def need(self) -> np.ndarray:
         """Element oxide needed this week, t."""
         return self.magnet_t_per_week * self.model.demand_multiplier * self.content
 
-    def target_weeks(self) -> float:
-        """Weeks of need it wants on hand."""
-        return self.target_cover
-
     def bid(self, urgency: float) -> tuple[np.ndarray, np.ndarray]:
         """Bid level (USD/kg) and quantity (t) per product for this week."""
         need = self.need()
-        level, qty = _bid_rule(need, need * self.target_weeks(), self.inventory,
-                               self.model.supply_outlook(self.region), self.long_price, self.wtp, urgency,
-                               self.model.behaviour.buyer_forward_weeks)
-        self.bid_qty = qty
-        return level, qty
-
-    def receive(self, qty: np.ndarray, cost: np.ndarray) -> None:
-        self.bought = qty
-        self.paid = cost
-        self.inventory = self.inventory + qty
+        return _bid_rule(need, need * self.target_cover, self.inventory, self.model.supply_outlook(self.region),
+                         self.long_price, self.wtp, urgency, self.model.behaviour.buyer_forward_weeks)
 
     def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float) -> None:
         (self.inventory, self.consumed, self.shortage, self.ref_price, self.long_price,

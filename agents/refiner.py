@@ -71,12 +71,8 @@ class Refiner(mesa.Agent):
         self.capacity_t_per_week = spec.capacity_t_per_week if self.status == "operating" else 0.0
         self.feed_reo = 0.0
         self.feed_el = np.zeros(NP)  # t of each oxide contained in the feed
-        self.feed_audited = 0.0  # t REO of feed from audited (licensed) sites
-        self.feed_sanctioned = 0.0  # t REO of feed from sanctioned entities
         self.inventory = np.zeros(NP)
         self.sales_ema = np.zeros(NP)
-        self.output_ema = np.zeros(NP)
-        self.ore_short = self.ore_long = 0.0
         prices = model.initial_prices
         self.ask = {r: prices[r].copy() for r in model.regions_for(self)}
         self.export_share = np.full(NP, 0.5 if self.home_region == Region.CN else 0.0)
@@ -95,11 +91,8 @@ class Refiner(mesa.Agent):
         basket = model.typical_basket(self)
         self.feed_reo = cap * self.feed_target_weeks
         self.feed_el = basket * self.feed_reo
-        self.feed_audited = self.feed_reo
         weekly = basket * cap * self.recovery * self.separates
         self.sales_ema = weekly.copy()
-        self.output_ema = weekly.copy()
-        self.ore_short = self.ore_long = cap
         self.inventory = weekly * model.world.behaviour.seller_target_cover_weeks
 
     # -- ore side -----------------------------------------------------------------------------------------
@@ -121,11 +114,9 @@ class Refiner(mesa.Agent):
         planned = self.capacity_t_per_week * self.utilisation
         return max(0.0, planned + 0.25 * (planned * self.feed_target_weeks - self.feed_reo))
 
-    def receive_ore(self, tonnes: float, basket: np.ndarray, audited: bool, sanctioned: bool) -> None:
+    def receive_ore(self, tonnes: float, basket: np.ndarray) -> None:
         self.feed_reo += tonnes
         self.feed_el += basket * tonnes
-        self.feed_audited += tonnes if audited else 0.0
-        self.feed_sanctioned += tonnes if sanctioned else 0.0
         self.ore_bought += tonnes
 
     # -- processing ----------------------------------------------------------------------------------------
@@ -139,8 +130,6 @@ class Refiner(mesa.Agent):
         share = x / self.feed_reo
         used_el = self.feed_el * share
         self.feed_el -= used_el
-        self.feed_audited -= self.feed_audited * share
-        self.feed_sanctioned -= self.feed_sanctioned * share
         self.feed_reo -= x
         if self.feed_reo < 1e-9:
             self.feed_reo, self.feed_el[:] = 0.0, 0.0

@@ -478,7 +478,7 @@ class RareEarthModel(mesa.Model):
         group = pool["controller"]
         if group:
             self.group_by_id[group].collect(float((site_fill * levies[sites]).sum()) * KG_PER_T)
-        r.receive_ore(got, self.baskets[pool["ore"]], audited=pool["licensed"], sanctioned=pool["state_linked"])
+        r.receive_ore(got, self.baskets[pool["ore"]])
         self._inflow[r.home_region] += got * self.baskets[pool["ore"]] * r.separates
         r._want -= got
         for e in path.edges:
