@@ -174,18 +174,10 @@ class RareEarthModel(mesa.Model):
         return self._sites_of.get(group, _NO_SITES)
 
     def ore_price_of_group(self, group: str) -> float:
-        """``ore_price_at_sites`` of a controller's sites, from the pools cached with them."""
+        """Mean gate price this week over the pools a controller's sites sell in (nan if none traded)."""
         pools = self._pools_of.get(group)
         if pools is None:
             return float("nan")
-        vals = self.ore_gate_price[pools]
-        vals = vals[np.isfinite(vals)]
-        return float(vals.mean()) if vals.size else float("nan")
-
-    def ore_price_at_sites(self, sites: np.ndarray) -> float:
-        if sites.size == 0:
-            return float("nan")
-        pools = np.unique(self.pool_of[sites])
         vals = self.ore_gate_price[pools]
         vals = vals[np.isfinite(vals)]
         return float(vals.mean()) if vals.size else float("nan")
@@ -265,7 +257,7 @@ class RareEarthModel(mesa.Model):
                 self.log_event(f"ends: {item.describe()}")
         for item in list(self.timeline):
             if today >= item.start:
-                self.timeline.remove(item)
+                self.timeline = [x for x in self.timeline if x is not item]  # identity, as above
                 item.begin(self)
                 self.log_event(item.describe())
                 if item.end is None or today < item.end:
