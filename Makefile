@@ -18,7 +18,7 @@ help:
 	@echo "make test     - lint + full test suite (installs venv and chromium if missing)"
 	@echo "make bench    - print benchmark figures"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py model/_auction.pyx
 	@if [ -z "$(PY_SYS)" ]; then echo "error: Python 3.12+ not found (mesa 3.5 needs it). Install it or put python3.12 on PATH; see .python-version" >&2; exit 1; fi
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -21,6 +21,10 @@ One call to :func:`clear` settles one sealed-book auction. Rules:
 Quantities are compared with a relative tolerance of ``1e-10`` times the larger side's total.
 This absorbs summation-order rounding, so the result does not depend on the input order of the
 orders.
+
+Two implementations give the same bits: the compiled kernel ``model._auction`` (Cython, built on install;
+the model's hot path) and :func:`_clear_numpy`, the numpy reference it is tested against, used when the
+kernel is not built (:data:`KERNEL` says which one runs).
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Clearing", "clear", "clear_unchecked", "ladder"]
+try:
+    from model import _auction
+except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
+    _auction = None
+
+__all__ = ["KERNEL", "Clearing", "clear", "clear_unchecked", "ladder"]
+
+KERNEL = "compiled" if _auction is not None else "numpy"
 
 _RTOL = 1e-10
 
@@ -82,7 +93,7 @@ def clear(ask_price, ask_qty, bid_price, bid_qty) -> Clearing:
     """Clear one uniform-price call auction. Inputs are 1-D array-likes; see module docstring."""
     ap, aq = _as_book_side(ask_price, ask_qty, "ask")
     bp, bq = _as_book_side(bid_price, bid_qty, "bid")
-    return clear_unchecked(ap, aq, bp, bq)
+    return clear_unchecked(*(np.ascontiguousarray(x) for x in (ap, aq, bp, bq)))
 
 
 def _book_levels(p: np.ndarray, q: np.ndarray):
@@ -93,23 +104,26 @@ def _book_levels(p: np.ndarray, q: np.ndarray):
 
 
 _ZERO = np.zeros(1)
-_SMALL_BOOK = 16  # books with at most this many orders are cleared in plain Python (no array overhead)
 
 
 def clear_unchecked(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing:
     """:func:`clear` without input validation, for the model's hot path.
 
-    The caller guarantees 1-D float64 arrays of equal length per side, finite non-negative prices and
-    finite quantities (the model builds its books that way). Same rules and the same floating-point
-    operations as :func:`clear` (which calls this after validating), so the result is identical; it only
-    makes fewer passes over the arrays (no re-validation, no ``np.unique``, no grouping when prices are
-    distinct) and clears small books in plain Python. Numpy sums a short array (< 8 values) in input
-    order, so a Python loop adds the same numbers in the same order; longer sums stay with numpy.
+    The caller guarantees 1-D C-contiguous float64 arrays of equal length per side, finite non-negative
+    prices and finite quantities (the model builds its books that way). Runs the compiled kernel when it
+    is built, else :func:`_clear_numpy`; both give the same bits."""
+    if _auction is not None:
+        return Clearing(*_auction.clear(ap, aq, bp, bq))
+    return _clear_numpy(ap, aq, bp, bq)
+
+
+def _clear_numpy(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing:
+    """The clearing rules in numpy: the reference the compiled kernel is tested against, and the fallback.
+
+    It makes few passes over the arrays (no ``np.unique``, no grouping of orders into levels when every
+    price on a side is distinct). Its sums fix the rounding the kernel reproduces: ``np.add.reduce`` for
+    the quantity offered and demanded, ``np.add.reduceat`` for level totals, ``cumsum`` for running totals.
     """
-    if ap.size + bp.size <= _SMALL_BOOK:
-        res = _clear_small(ap, aq, bp, bq)
-        if res is not None:
-            return res
     ask_fill = np.zeros(ap.size)
     bid_fill = np.zeros(bp.size)
     a_idx = (aq > 0.0).nonzero()[0]
@@ -172,95 +186,6 @@ def _level_ratio(lvl_tot: np.ndarray, cum: np.ndarray, eligible: np.ndarray, vol
     ratio[remaining <= tol] = 0.0
     ratio[~eligible] = 0.0
     return ratio
-
-
-def _seq_sum(xs: list[float]) -> float:
-    s = 0.0
-    for x in xs:
-        s += x
-    return s
-
-
-def _sum_like_numpy(q: np.ndarray, positive: list[float]) -> float:
-    """numpy's sum of the positive quantities of ``q`` (in order): a plain loop below 8 values, where
-    numpy adds in order too, else numpy itself (it adds longer arrays pairwise)."""
-    return _seq_sum(positive) if len(positive) < 8 else float(np.add.reduce(q[q > 0.0]))
-
-
-def _clear_small(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing | None:
-    """:func:`clear_unchecked` in plain Python for a small book, operation for operation.
-
-    Returns None (the caller then uses the array path) when two orders on a side share a price (levels
-    of several orders)."""
-    asks = sorted([(p, i, q) for i, (p, q) in enumerate(zip(ap.tolist(), aq.tolist(), strict=True)) if q > 0.0])
-    bids = sorted([(-p, i, q) for i, (p, q) in enumerate(zip(bp.tolist(), bq.tolist(), strict=True)) if q > 0.0])
-    offered = _sum_like_numpy(aq, [q for _, i, q in sorted(asks, key=_by_index)])
-    demanded = _sum_like_numpy(bq, [q for _, i, q in sorted(bids, key=_by_index)])
-    best_ask = asks[0][0] if asks else math.nan
-    best_bid = -bids[0][0] if bids else math.nan
-    if not asks or not bids or best_bid < best_ask:
-        return Clearing(math.nan, 0.0, np.zeros(ap.size), np.zeros(bp.size), best_ask, best_bid, offered,
-                        demanded)
-    a_p = [o[0] for o in asks]
-    b_p = [-o[0] for o in bids]
-    if len(set(a_p)) < len(a_p) or len(set(b_p)) < len(b_p):
-        return None
-    # cumulative quantities, asks ascending and bids descending (as np.cumsum adds them)
-    a_cum, b_cum = [], []
-    acc = 0.0
-    for k, o in enumerate(asks):
-        acc = acc + o[2] if k else o[2]
-        a_cum.append(acc)
-    for k, o in enumerate(bids):
-        acc = acc + o[2] if k else o[2]
-        b_cum.append(acc)
-    # supply and demand at each distinct price (only prices between the best ask and the best bid can
-    # trade; elsewhere one side is empty and the matched volume is 0)
-    cand = sorted({c for c in a_p + b_p if best_ask <= c <= best_bid})
-    na, nb = len(a_p), len(b_p)
-    i, j = 0, nb
-    volume, rows = 0.0, []
-    for c in cand:
-        while i < na and a_p[i] <= c:
-            i += 1
-        while j > 0 and b_p[j - 1] < c:
-            j -= 1
-        sup = a_cum[i - 1] if i else 0.0
-        dem = b_cum[j - 1] if j else 0.0
-        m = sup if sup < dem else dem
-        if m > volume:
-            volume = m
-        rows.append((c, m, abs(sup - dem)))
-    tol = _RTOL * max(offered, demanded)
-    if volume <= tol:
-        return Clearing(math.nan, 0.0, np.zeros(ap.size), np.zeros(bp.size), best_ask, best_bid, offered,
-                        demanded)
-    floor_v = volume - tol
-    best_imb = min(imb for _, m, imb in rows if m >= floor_v) + tol
-    kept = [c for c, m, imb in rows if m >= floor_v and imb <= best_imb]
-    price = 0.5 * (kept[0] + kept[-1])
-    ask_fill = [0.0] * ap.size
-    for (p, idx, q), c in zip(asks, a_cum, strict=True):
-        if p <= price:
-            remaining = volume - (c - q)
-            if remaining <= tol:
-                continue
-            ratio = 1.0 if remaining >= q - tol else min(max(remaining / q, 0.0), 1.0)
-            ask_fill[idx] = q * ratio
-    bid_fill = [0.0] * bp.size
-    for (negp, idx, q), c in zip(bids, b_cum, strict=True):
-        if -negp >= price:
-            remaining = volume - (c - q)
-            if remaining <= tol:
-                continue
-            ratio = 1.0 if remaining >= q - tol else min(max(remaining / q, 0.0), 1.0)
-            bid_fill[idx] = q * ratio
-    return Clearing(price, volume, np.array(ask_fill), np.array(bid_fill), best_ask, best_bid, offered,
-                    demanded)
-
-
-def _by_index(order: tuple) -> int:
-    return order[1]
 
 
 def ladder(

@@ -1,0 +1,87 @@
+"""The compiled auction kernel (model/_auction.pyx) against the numpy reference, bit for bit.
+
+The model clears through the kernel; its results must be the ones the numpy rules give, to the last bit,
+so a run does not depend on whether the kernel was built. Books here are drawn to reach every branch: both
+sides empty or one-sided, no crossing, ties within and across sides (price grids), zero and negative
+quantities, and lengths across numpy's pairwise-summation blocks (8 and 128 values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model import market
+from model.market import _clear_numpy, clear, clear_unchecked
+
+needs_kernel = pytest.mark.skipif(market.KERNEL != "compiled", reason="kernel not built (test_kernel_is_built fails)")
+
+
+def assert_same_bits(a: market.Clearing, b: market.Clearing) -> None:
+    for f in ("price", "volume", "best_ask", "best_bid", "offered", "demanded"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert np.array(x).tobytes() == np.array(y).tobytes(), f"{f}: {x!r} != {y!r}"
+    for f in ("ask_fill", "bid_fill"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype == np.float64 and x.shape == y.shape, f
+        assert x.tobytes() == y.tobytes(), f"{f} differs at {np.flatnonzero(x != y)[:5]}"
+
+
+def test_kernel_is_built():
+    """`pip install -e .` (make's venv step) compiles the kernel; without it runs are about 1.5x slower."""
+    assert market.KERNEL == "compiled", (
+        "model._auction is not built: run `.venv/bin/pip install -e .` with a C compiler (gcc) present")
+
+
+@st.composite
+def big_books(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_a = int(draw(st.sampled_from([0, 1, 3, 7, 8, 9, 16, 40, 127, 128, 129, 300, 700])))
+    n_b = int(draw(st.sampled_from([0, 1, 2, 5, 8, 70, 129])))
+    grid = draw(st.booleans())  # few distinct prices: many ties within and across sides
+    zeros = draw(st.sampled_from([0.0, 0.2, 0.6]))
+
+    def side(n):
+        p = rng.integers(0, 9, n) * 0.37 if grid else rng.random(n) * 100.0
+        q = rng.random(n) * 10.0 ** rng.uniform(-3, 4, n)
+        q[rng.random(n) < zeros] = 0.0
+        q[rng.random(n) < 0.05] = -1.0
+        return p.astype(float), q
+
+    return (*side(n_a), *side(n_b))
+
+
+@needs_kernel
+@settings(max_examples=600, deadline=None)
+@given(big_books())
+def test_kernel_equals_numpy_reference(book):
+    assert_same_bits(clear_unchecked(*book), _clear_numpy(*book))
+
+
+@needs_kernel
+def test_kernel_equals_reference_on_the_models_books(monkeypatch):
+    """Every book of a short run of a stressed scenario (licences, stockpiles, ties from states' orders)."""
+    from model.model import RareEarthModel
+
+    books = []
+
+    def record(*book):
+        books.append(tuple(x.copy() for x in book))
+        return _clear_numpy(*book)
+
+    original = market.clear_unchecked
+    monkeypatch.setattr(market, "clear_unchecked", record)
+    RareEarthModel("combined_2025", seed=3, weeks=80).run()
+    assert len(books) > 80 * 6
+    assert any(b[0].size > 100 for b in books)  # the large ore pools are among them
+    for book in books:
+        assert_same_bits(original(*book), _clear_numpy(*book))
+
+
+@needs_kernel
+def test_checked_clear_accepts_strided_views():
+    """`clear` hands the kernel contiguous copies of non-contiguous input."""
+    ap = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]
+    c = clear(ap, [1.0, 1.0, 1.0], np.array([5.0, 0.0, 4.0, 0.0])[::2], [1.5, 1.5])
+    assert c.volume == 3.0 and c.price == 3.5
