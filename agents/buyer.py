@@ -48,7 +48,7 @@ def _bid_rule(need, target, inventory, outlook, long_price, wtp, urgency: float,
     ahead = inventory + forward_weeks * need * (outlook - 1.0)
     qty = np.maximum(need + 0.25 * (target - inventory), 0.0)
     gap = np.where(target > 0, (target - ahead) / np.maximum(target, 1e-12), 0.0)
-    level = long_price * (1.0 + urgency * np.clip(gap, -0.25, 1.0))
+    level = long_price * (1.0 + urgency * np.minimum(np.maximum(gap, -0.25), 1.0))
     return np.minimum(level, wtp), qty
 
 

@@ -99,7 +99,7 @@ class MinerFleet:
         netback = np.where(np.isnan(netback), 0.0, netback)
         margin = netback - self.cost[idx] - levies[idx]
         u = rng.random(idx.size)
-        rel = np.clip(margin / self.cost[idx], 0.0, 1.0)
+        rel = np.minimum(np.maximum(margin / self.cost[idx], 0.0), 1.0)
         dormant = ~self.active[idx]
         opens = dormant & (margin > 0) & (u < entry_rate * rel)
         closes = ~dormant & (margin < 0) & (u < exit_rate)

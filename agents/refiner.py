@@ -224,7 +224,7 @@ def after_market_all(refiners: list[Refiner], sold: list[dict[Region, np.ndarray
     ahead = inventory + b.seller_forward_weeks * sales_ema * (outlook_rows - 1.0)
     cover = np.maximum(ahead, 0.0) / expected
     # stocks-to-use: ask the two-year price marked up by the relative cover shortfall
-    markup = 1.0 + rate * np.clip((target_cover - cover) / target_cover, -1.0, 1.0) * np.where(
+    markup = 1.0 + rate * np.minimum(np.maximum((target_cover - cover) / target_cover, -1.0), 1.0) * np.where(
         cover < target_cover, b.seller_markup_cap, 1.0)
     asks = {}
     for reg in {reg for r in refiners for reg in r.ask}:
@@ -236,11 +236,11 @@ def after_market_all(refiners: list[Refiner], sold: list[dict[Region, np.ndarray
         cn, row = prices[Region.CN], prices[Region.ROW]
         ok = np.isfinite(cn) & np.isfinite(row) & (export_cap > 0)
         ratio = np.where(ok, (row - export_cost) / np.where(ok, cn, 1.0), 1.0)
-        ratio = np.clip(ratio, 0.5, 2.0)
+        ratio = np.minimum(np.maximum(ratio, 0.5), 2.0)
         s = np.array([refiners[i].export_share for i in home_cn]).reshape(len(home_cn), NP)
         w = s * ratio**sensitivity
         s_new = w / (w + (1 - s))
-        share = np.clip(0.8 * s + 0.2 * s_new, 0.02, 0.98)
+        share = np.minimum(np.maximum(0.8 * s + 0.2 * s_new, 0.02), 0.98)
         for j, i in enumerate(home_cn):
             refiners[i].export_share = share[j]
     for i, r in enumerate(refiners):

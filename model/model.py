@@ -145,7 +145,7 @@ class RareEarthModel(mesa.Model):
         for short, long in ((self.inflow_short[region], self.inflow_long[region]),
                             (self.depth_short[region], self.depth_long[region])):
             out = np.minimum(out, np.where(long > 0, short / np.maximum(long, 1e-12), 1.0))
-        out = np.clip(out, 0.0, 1.5)
+        out = np.minimum(np.maximum(out, 0.0), 1.5)
         out.flags.writeable = False
         cache[region] = out
         return out
@@ -305,7 +305,7 @@ class RareEarthModel(mesa.Model):
         offered = f.offered()
         levies = self.site_levies()
         f.sold[:] = 0.0
-        residual = self.routes.edge_capacity.copy()
+        residual = self.routes.edge_capacity.tolist()  # t this week's ore may still move on each edge
         for r in self.refiners:
             r.ore_bought = 0.0
             r._want = r.ore_wanted() if r.capacity_t_per_week > 0 else 0.0
@@ -463,7 +463,7 @@ class RareEarthModel(mesa.Model):
         return cached[1]
 
     def _deliver(self, pool: dict, r: Refiner, path, got: float, site_fill: np.ndarray, levies: np.ndarray,
-                 residual: np.ndarray) -> None:
+                 residual: list[float]) -> None:
         """Move ``got`` t of a pool's ore to refiner ``r`` along ``path``; pay levies; record flows."""
         sites = pool["at"]
         self.fleet.sold[sites] += site_fill
@@ -516,15 +516,19 @@ class RareEarthModel(mesa.Model):
         bid_lvl_all, bid_qty_all = book.bid(b.buyer_urgency, outlook, b.buyer_forward_weeks, self.demand_multiplier)
         bought = np.zeros((book.n, NP))
         paid = np.zeros((book.n, NP))
-        need = book.need(self.demand_multiplier)
-        signal = np.where(need > 0, book.shortage / np.maximum(need, 1e-12), 0.0) / book.n
-        shortage_signal = {reg: np.zeros(NP) + signal[book.rows(region=reg)].sum(axis=0) for reg in REGIONS}
-        stock = {s.sid: s.stock_orders(self.prices[s.region], shortage_signal[s.region]) for s in self.states}
+        # only a state with a stockpile mandate places orders (the others' would all be 0)
+        stock = {}
+        if any(s.stock_mandate for s in self.states):
+            need = book.need(self.demand_multiplier)
+            signal = np.where(need > 0, book.shortage / np.maximum(need, 1e-12), 0.0) / book.n
+            shortage_signal = {reg: np.zeros(NP) + signal[book.rows(region=reg)].sum(axis=0) for reg in REGIONS}
+            stock = {s.sid: s.stock_orders(self.prices[s.region], shortage_signal[s.region])
+                     for s in self.states if s.stock_mandate}
         # a state takes part in an auction only when it bids or offers something (orders of zero
         # quantity never trade, so leaving them out of the book changes no one's fill)
-        trading = [s for s in self.states if stock[s.sid][1].any() or stock[s.sid][3].any()]
-        stock_bought = {s.sid: np.zeros(NP) for s in self.states}
-        stock_sold = {s.sid: np.zeros(NP) for s in self.states}
+        trading = [s for s in self.states if s.sid in stock and (stock[s.sid][1].any() or stock[s.sid][3].any())]
+        stock_bought = {s.sid: np.zeros(NP) for s in trading}
+        stock_sold = {s.sid: np.zeros(NP) for s in trading}
         clearing = {}
         for g, reg in enumerate(REGIONS):
             # every participant's level and quantity per product, as matrices (one row each)
@@ -599,6 +603,9 @@ class RareEarthModel(mesa.Model):
                 acc += v
             ledger[f"bought_{p}"] = acc
         for s in self.states:
+            if s.sid not in stock_bought:  # no orders: nothing bought or sold (the ledger is unchanged)
+                s.settle_stock(np.zeros(NP), np.zeros(NP), self.prices[s.region])
+                continue
             s.settle_stock(stock_bought[s.sid], stock_sold[s.sid], self.prices[s.region])
             for key_in, key_out, x, y in zip(_LEDGER_KEYS["stock_in"], _LEDGER_KEYS["stock_out"],
                                              stock_bought[s.sid].tolist(), stock_sold[s.sid].tolist(), strict=True):
