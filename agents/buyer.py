@@ -129,6 +129,25 @@ class BuyerBook:
                  and (state_id is None or self.state_id[i] == state_id)], dtype=int)
         return self._rows_cache[key]
 
+    def state_codes(self) -> tuple[list[str], np.ndarray]:
+        """The states the buyers belong to (sorted) and each buyer's index into that list (cached)."""
+        key = ("state_codes", self.n)
+        if key not in self._rows_cache:
+            sids = sorted(set(self.state_id))
+            self._rows_cache[key] = (sids, np.array([sids.index(s) for s in self.state_id], dtype=int))
+        return self._rows_cache[key]
+
+    def totals(self, values: np.ndarray, by: str) -> np.ndarray:
+        """Sum of one row per buyer (``values``, n x products) by ``"region"`` (rows in REGIONS order) or
+        ``"state"`` (rows in :meth:`state_codes` order), added buyer by buyer in buyer order."""
+        if by == "region":
+            out, code = np.zeros((len(REGIONS), NP)), self.region_code
+        else:
+            sids, code = self.state_codes()
+            out = np.zeros((len(sids), NP))
+        np.add.at(out, code, values)  # unbuffered, in index order: the same additions as a Python loop
+        return out
+
     def need(self, demand_multiplier: float) -> np.ndarray:
         """Element oxide needed this week by every buyer (n x products), t."""
         k = self._need_key  # cached until content, demand or the multiplier change (arrays are replaced)

@@ -604,7 +604,7 @@ class RareEarthModel(mesa.Model):
             ledger[f"bought_{p}"] = acc
         for s in self.states:
             if s.sid not in stock_bought:  # no orders: nothing bought or sold (the ledger is unchanged)
-                s.settle_stock(np.zeros(NP), np.zeros(NP), self.prices[s.region])
+                s.settle_no_orders()
                 continue
             s.settle_stock(stock_bought[s.sid], stock_sold[s.sid], self.prices[s.region])
             for key_in, key_out, x, y in zip(_LEDGER_KEYS["stock_in"], _LEDGER_KEYS["stock_out"],
@@ -689,30 +689,26 @@ class RareEarthModel(mesa.Model):
         clearing = self.week.get("clearing", {})
         # totals by region and by state, added agent by agent in agent order (plain floats)
         book = self.buyer_book
-        inv_r = {reg: [0.0] * NP for reg in REGIONS}
-        for r in self.refiners:
-            _add_into(inv_r[r.home_region], r.inventory.tolist())
-        inv_b = {reg: [0.0] * NP for reg in REGIONS}
-        short: dict[str, list[float]] = {}
-        cons: dict[str, list[float]] = {}
-        for reg, sid, inv, sh, co in zip(book.region, book.state_id, book.inventory.tolist(),
-                                         book.shortage.tolist(), book.consumed.tolist(), strict=True):
-            _add_into(inv_b[reg], inv)
-            _add_into(short.setdefault(sid, [0.0] * NP), sh)
-            _add_into(cons.setdefault(sid, [0.0] * NP), co)
-        for reg in REGIONS:
+        inv_r = np.zeros((len(REGIONS), NP))
+        np.add.at(inv_r, self._refiner_region_codes(),
+                  np.array([r.inventory for r in self.refiners]).reshape(len(self.refiners), NP))
+        inv_b = book.totals(book.inventory, by="region")
+        sids = book.state_codes()[0]
+        short = book.totals(book.shortage, by="state")
+        cons = book.totals(book.consumed, by="state")
+        for g, reg in enumerate(REGIONS):
             for k, p in enumerate(PRODUCTS):
                 add("price", self.prices[reg][k], reg, p)
                 res = clearing.get((reg, p))
                 add("volume", res.volume if res else 0.0, reg, p)
                 add("offered", res.offered if res else 0.0, reg, p)
             for k, p in enumerate(PRODUCTS):
-                add("inventory_refiners", inv_r[reg][k], reg, p)
-                add("inventory_buyers", inv_b[reg][k], reg, p)
-        for sid in sorted(short):
+                add("inventory_refiners", inv_r[g, k], reg, p)
+                add("inventory_buyers", inv_b[g, k], reg, p)
+        for i, sid in enumerate(sids):
             for k, p in enumerate(PRODUCTS):
-                add("shortage", short[sid][k], sid, p)
-                add("consumption", cons[sid][k], sid, p)
+                add("shortage", short[i, k], sid, p)
+                add("consumption", cons[i, k], sid, p)
         produced = self.week.get("produced", {})
         total = sum(produced.values(), np.zeros(NP))
         for country in sorted(produced):
@@ -759,6 +755,14 @@ class RareEarthModel(mesa.Model):
         for c, usd in sorted(self.week.get("floor_payments", {}).items()):
             add("floor_payments", usd / 1e6, c)
         rec.add_rows(step, date, week_rows)
+
+    def _refiner_region_codes(self) -> np.ndarray:
+        """Each plant's home market as an index into REGIONS (cached while the plants are the same)."""
+        cached = self.__dict__.get("_refiner_codes")
+        if cached is None or cached[0] != len(self.refiners):
+            cached = (len(self.refiners), np.array([REGIONS.index(r.home_region) for r in self.refiners], dtype=int))
+            self._refiner_codes = cached
+        return cached[1]
 
     def _fleet_groups(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Sites that do not move between groups: the Kachin small-site fields, and sites per country."""
@@ -816,12 +820,6 @@ class RareEarthModel(mesa.Model):
             for p in PRODUCTS:
                 reporters[reporter_name("shortage", sid, p)] = _latest("shortage", sid, p)
         return mesa.DataCollector(model_reporters=reporters)
-
-
-def _add_into(acc: list[float], values: list[float]) -> None:
-    """acc[k] += values[k] (a running total kept as plain floats)."""
-    for k, v in enumerate(values):
-        acc[k] += v
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:
