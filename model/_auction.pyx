@@ -141,8 +141,8 @@ cdef inline double _ratio(double lt, double cum, bint eligible, double volume, d
     return r if r <= 1.0 else 1.0
 
 
-def clear(const double[::1] ap, const double[::1] aq, const double[::1] bp, const double[::1] bq):
-    """Clear one book (1-D float64 contiguous arrays, finite prices >= 0, finite quantities).
+def clear(const double[:] ap, const double[:] aq, const double[:] bp, const double[:] bq):
+    """Clear one book (1-D float64 arrays, any stride; finite prices >= 0, finite quantities).
 
     Returns ``(price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)``, the fields of
     :class:`model.market.Clearing`."""

@@ -80,6 +80,26 @@ def test_kernel_equals_reference_on_the_models_books(monkeypatch):
 
 
 @needs_kernel
+def test_kernel_reads_strided_views():
+    """The model hands the kernel rows and columns of its order matrices (with one ladder step, a column
+    view is not contiguous); any stride is read as it is."""
+    rng = np.random.default_rng(7)
+    m = rng.random((6, 40)) * 10.0
+    book = (m[0, ::2], m[1, ::2], m.T[:20, 2], m.T[:20, 3])  # asks and bids of 20 orders, strided
+    assert not all(x.flags.c_contiguous for x in book)
+    assert_same_bits(clear_unchecked(*book), _clear_numpy(*book))
+
+
+def test_one_ladder_step_runs():
+    """Regression: ``behaviour.ladder_steps = 1`` made non-contiguous books the first kernel refused."""
+    from model.model import RareEarthModel
+
+    m = RareEarthModel("baseline", seed=0, weeks=3, **{"behaviour.ladder_steps": 1})
+    m.run()
+    assert m.steps == 3 and m.latest("volume", "CN", "NdPr") > 0
+
+
+@needs_kernel
 def test_checked_clear_accepts_strided_views():
     """`clear` hands the kernel contiguous copies of non-contiguous input."""
     ap = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]
