@@ -178,101 +178,100 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     cdef double offered, demanded, best_ask = NAN, best_bid = NAN, volume = 0.0, tol, thr, lim, imb
     cdef double s, d, m, c, lo = NAN, hi = NAN, price = NAN
     try:
-        with nogil:
-            # positive orders, in input order; their sums as numpy.add.reduce adds them
-            for i in range(na):
-                if aq[i] > 0.0:
-                    pos[ka] = i
-                    qs[ka] = aq[i]
-                    ka += 1
-            offered = _pairwise(qs, ka)
-            for i in range(nb):
-                if bq[i] > 0.0:
-                    pos[ka + kb] = i
-                    qs[ka + kb] = bq[i]
-                    kb += 1
-            demanded = _pairwise(qs + ka, kb)
-            if ka:
-                best_ask = ap[pos[0]]
-                for i in range(1, ka):
-                    if ap[pos[i]] < best_ask:
-                        best_ask = ap[pos[i]]
-            if kb:
-                best_bid = bp[pos[ka]]
-                for i in range(ka + 1, ka + kb):
-                    if bp[pos[i]] > best_bid:
-                        best_bid = bp[pos[i]]
-            if ka and kb and not (best_bid < best_ask):
-                # asks ascending by price, bids ascending by -price (descending price), both stable
-                for i in range(ka):
-                    key[i] = ap[pos[i]]
-                    order[i] = i
-                _stable_sort(key, order, tmp, ka)
-                for i in range(kb):
-                    key[ka + i] = -bp[pos[ka + i]]
-                    order[ka + i] = ka + i
-                _stable_sort(key, order + ka, tmp, kb)
-                for i in range(ka):
-                    orig[i] = pos[order[i]]
-                    ps[i] = ap[orig[i]]
-                    qs[i] = aq[orig[i]]
-                for i in range(ka, ka + kb):
-                    orig[i] = pos[order[i]]
-                    ps[i] = bp[orig[i]]
-                    qs[i] = bq[orig[i]]
-                la = _levels(ps, qs, ka, lvl, lp, lt, cum)
-                lb = _levels(ps + ka, qs + ka, kb, lvl + ka, lp + la, lt + la, cum + la)
-                # candidates: every level price of both sides, ascending (bid levels are descending)
-                ia, ib, nc = 0, lb - 1, 0
-                while ia < la or ib >= 0:
-                    if ib < 0 or (ia < la and lp[ia] <= lp[la + ib]):
-                        cand[nc] = lp[ia]
-                        ia += 1
-                    else:
-                        cand[nc] = lp[la + ib]
-                        ib -= 1
-                    nc += 1
-                # supply: asks priced <= c; demand: bids priced >= c
-                ia, ib = 0, lb
-                for i in range(nc):
-                    c = cand[i]
-                    while ia < la and lp[ia] <= c:
-                        ia += 1
-                    while ib > 0 and lp[la + ib - 1] < c:
-                        ib -= 1
-                    s = cum[ia - 1] if ia else 0.0
-                    d = cum[la + ib - 1] if ib else 0.0
-                    sup[i] = s
-                    dem[i] = d
-                    m = s if s <= d else d
-                    if m > volume:
-                        volume = m
-                tol = RTOL * (offered if offered >= demanded else demanded)
-                if volume > tol:
-                    thr = volume - tol
-                    lim = INFINITY
-                    for i in range(nc):
-                        m = sup[i] if sup[i] <= dem[i] else dem[i]
-                        if m >= thr:
-                            imb = fabs(sup[i] - dem[i])
-                            if imb < lim:
-                                lim = imb
-                    lim = lim + tol
-                    for i in range(nc):
-                        m = sup[i] if sup[i] <= dem[i] else dem[i]
-                        if m >= thr and fabs(sup[i] - dem[i]) <= lim:
-                            if lo != lo:
-                                lo = cand[i]
-                            hi = cand[i]
-                    price = 0.5 * (lo + hi)
-                    for i in range(ka):
-                        j = lvl[i]
-                        af[orig[i]] = qs[i] * _ratio(lt[j], cum[j], lp[j] <= price, volume, tol)
-                    for i in range(ka, ka + kb):
-                        j = la + lvl[i]
-                        bf[orig[i]] = qs[i] * _ratio(lt[j], cum[j], lp[j] >= price, volume, tol)
+        # positive orders, in input order; their sums as numpy.add.reduce adds them
+        for i in range(na):
+            if aq[i] > 0.0:
+                pos[ka] = i
+                qs[ka] = aq[i]
+                ka += 1
+        offered = _pairwise(qs, ka)
+        for i in range(nb):
+            if bq[i] > 0.0:
+                pos[ka + kb] = i
+                qs[ka + kb] = bq[i]
+                kb += 1
+        demanded = _pairwise(qs + ka, kb)
+        if ka:
+            best_ask = ap[pos[0]]
+            for i in range(1, ka):
+                if ap[pos[i]] < best_ask:
+                    best_ask = ap[pos[i]]
+        if kb:
+            best_bid = bp[pos[ka]]
+            for i in range(ka + 1, ka + kb):
+                if bp[pos[i]] > best_bid:
+                    best_bid = bp[pos[i]]
+        if ka and kb and not (best_bid < best_ask):
+            # asks ascending by price, bids ascending by -price (descending price), both stable
+            for i in range(ka):
+                key[i] = ap[pos[i]]
+                order[i] = i
+            _stable_sort(key, order, tmp, ka)
+            for i in range(kb):
+                key[ka + i] = -bp[pos[ka + i]]
+                order[ka + i] = ka + i
+            _stable_sort(key, order + ka, tmp, kb)
+            for i in range(ka):
+                orig[i] = pos[order[i]]
+                ps[i] = ap[orig[i]]
+                qs[i] = aq[orig[i]]
+            for i in range(ka, ka + kb):
+                orig[i] = pos[order[i]]
+                ps[i] = bp[orig[i]]
+                qs[i] = bq[orig[i]]
+            la = _levels(ps, qs, ka, lvl, lp, lt, cum)
+            lb = _levels(ps + ka, qs + ka, kb, lvl + ka, lp + la, lt + la, cum + la)
+            # candidates: every level price of both sides, ascending (bid levels are descending)
+            ia, ib, nc = 0, lb - 1, 0
+            while ia < la or ib >= 0:
+                if ib < 0 or (ia < la and lp[ia] <= lp[la + ib]):
+                    cand[nc] = lp[ia]
+                    ia += 1
                 else:
-                    volume = 0.0
+                    cand[nc] = lp[la + ib]
+                    ib -= 1
+                nc += 1
+            # supply: asks priced <= c; demand: bids priced >= c
+            ia, ib = 0, lb
+            for i in range(nc):
+                c = cand[i]
+                while ia < la and lp[ia] <= c:
+                    ia += 1
+                while ib > 0 and lp[la + ib - 1] < c:
+                    ib -= 1
+                s = cum[ia - 1] if ia else 0.0
+                d = cum[la + ib - 1] if ib else 0.0
+                sup[i] = s
+                dem[i] = d
+                m = s if s <= d else d
+                if m > volume:
+                    volume = m
+            tol = RTOL * (offered if offered >= demanded else demanded)
+            if volume > tol:
+                thr = volume - tol
+                lim = INFINITY
+                for i in range(nc):
+                    m = sup[i] if sup[i] <= dem[i] else dem[i]
+                    if m >= thr:
+                        imb = fabs(sup[i] - dem[i])
+                        if imb < lim:
+                            lim = imb
+                lim = lim + tol
+                for i in range(nc):
+                    m = sup[i] if sup[i] <= dem[i] else dem[i]
+                    if m >= thr and fabs(sup[i] - dem[i]) <= lim:
+                        if lo != lo:
+                            lo = cand[i]
+                        hi = cand[i]
+                price = 0.5 * (lo + hi)
+                for i in range(ka):
+                    j = lvl[i]
+                    af[orig[i]] = qs[i] * _ratio(lt[j], cum[j], lp[j] <= price, volume, tol)
+                for i in range(ka, ka + kb):
+                    j = la + lvl[i]
+                    bf[orig[i]] = qs[i] * _ratio(lt[j], cum[j], lp[j] >= price, volume, tol)
+            else:
+                volume = 0.0
     finally:
         free(dbuf)
         free(ibuf)

@@ -220,7 +220,12 @@ def test_play_speed(app_url, open_page, artifacts):
     time.sleep(PLAY_SECONDS)
     t1, w1 = model_time(page), time.monotonic()
     frames = page.evaluate("window.__frames")
-    button(page, "❚❚").click()
+    pause = button(page, "❚❚")
+    if pause.is_disabled():  # Play ended by itself: the page says why (a failed week, the horizon)
+        shot(tab, "08-played")
+        pytest.fail(f"Play stopped by itself after {t1 - t0} weeks; the page says: "
+                    f"{page.inner_text('body')[:1500]!r}")
+    pause.click()
     button(page, "▶").wait_for()
     result = {"weeks": t1 - t0, "seconds": round(w1 - w0, 2), "steps_per_s": round((t1 - t0) / (w1 - w0), 2),
               "frames_per_s": round(frames / (w1 - w0), 2), "render_interval": RENDER_INTERVAL}
