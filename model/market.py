@@ -93,7 +93,7 @@ def clear(ask_price, ask_qty, bid_price, bid_qty) -> Clearing:
     """Clear one uniform-price call auction. Inputs are 1-D array-likes; see module docstring."""
     ap, aq = _as_book_side(ask_price, ask_qty, "ask")
     bp, bq = _as_book_side(bid_price, bid_qty, "bid")
-    return clear_unchecked(*(np.ascontiguousarray(x) for x in (ap, aq, bp, bq)))
+    return clear_unchecked(ap, aq, bp, bq)
 
 
 def _book_levels(p: np.ndarray, q: np.ndarray):
@@ -109,7 +109,7 @@ _ZERO = np.zeros(1)
 def clear_unchecked(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray) -> Clearing:
     """:func:`clear` without input validation, for the model's hot path.
 
-    The caller guarantees 1-D C-contiguous float64 arrays of equal length per side, finite non-negative
+    The caller guarantees 1-D float64 arrays (any stride) of equal length per side, finite non-negative
     prices and finite quantities (the model builds its books that way). Runs the compiled kernel when it
     is built, else :func:`_clear_numpy`; both give the same bits."""
     if _auction is not None:

@@ -101,7 +101,7 @@ def test_one_ladder_step_runs():
 
 @needs_kernel
 def test_checked_clear_accepts_strided_views():
-    """`clear` hands the kernel contiguous copies of non-contiguous input."""
+    """`clear` on non-contiguous input (the kernel reads any stride)."""
     ap = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]
     c = clear(ap, [1.0, 1.0, 1.0], np.array([5.0, 0.0, 4.0, 0.0])[::2], [1.5, 1.5])
     assert c.volume == 3.0 and c.price == 3.5
