@@ -443,11 +443,15 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
                 page.evaluate(_COUNT_FRAMES)
                 t0, s0 = time.perf_counter(), now()
                 button("▶").click()
-                page.wait_for_timeout(seconds * 1000)
+                pause = button("❚❚")
+                # until the time is up or the run reaches its horizon (Play then stops by itself)
+                while time.perf_counter() - t0 < seconds and pause.is_enabled():
+                    page.wait_for_timeout(100)
                 s1, t1 = now(), time.perf_counter()
                 n_frames = page.evaluate("window.__benchFrames")
-                button("❚❚").click()
-                button("▶").wait_for(timeout=60_000)
+                if pause.is_enabled():
+                    pause.click()
+                    button("▶").wait_for(timeout=60_000)
                 rates.append((s1 - s0) / (t1 - t0))
                 if n_frames is not None:
                     frames.append(n_frames / (t1 - t0))
