@@ -118,12 +118,13 @@ def _header() -> str:
     except Exception:  # noqa: BLE001
         mesa_v = "?"
     from experiments.run import git_commit
+    from model.market import KERNEL
 
     load = os.getloadavg()
     return (f"ree-abm benchmarks  {dt.datetime.now().isoformat(timespec='seconds')}  host {socket.gethostname()}, "
             f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
             f"python {platform.python_version()}, numpy {np.__version__}, mesa {mesa_v}; "
-            f"commit {git_commit()}")
+            f"auction kernel: {KERNEL}; commit {git_commit()}")
 
 
 # ---------------------------------------------------------------------------------------- a, b, c: runs

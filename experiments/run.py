@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from model.market import KERNEL
 from model.model import RareEarthModel
 from model.scenario import Scenario, load_scenario
 
@@ -79,6 +80,7 @@ def provenance(scenario: Scenario, seeds: list[int], weeks: int | None, override
         "seeds": list(seeds),
         "weeks": weeks if weeks is not None else scenario.weeks,
         "python": platform.python_version(),
+        "auction_kernel": KERNEL,  # compiled or numpy: the same results, different run times
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }

@@ -178,6 +178,7 @@ def test_run_writes_results_provenance_and_chart(tmp_path):
     assert prov["seeds"] == [3]
     assert prov["weeks"] == 26
     assert isinstance(prov["parameters"], dict)
+    assert prov["auction_kernel"] in ("compiled", "numpy")
 
     png = (out / "prices.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
