@@ -155,7 +155,32 @@ def bench_run(table: Table, repeats: int, weeks: int) -> dict:
     table.add("a", "model construction (scenario loaded)", [x * 1e3 for x in init], "ms")
     table.add("a", "agents in the default world", agents, "agents", "states, miners, refiners, groups, buyers",
               fmt="{:.0f}")
+    _bench_fallback(table, sc, repeats, weeks, wall)
     return {"wall": wall, "agents": agents, "weeks": weeks}
+
+
+def _bench_fallback(table: Table, sc, repeats: int, weeks: int, wall: list[float]) -> None:
+    """(a) the same run with the auctions cleared by the numpy reference (what a machine without a C
+    compiler gets), and how much the compiled kernel saves; the results are the same either way."""
+    from model import market
+
+    kernel = market._auction
+    if kernel is None:
+        table.add("a", "  auction kernel", [], "", "not built: the runs above used the numpy fallback")
+        return
+    fallback = []
+    market._auction = None
+    try:
+        for _ in range(repeats):
+            m = _new_model(sc)
+            t1 = time.perf_counter()
+            m.run(weeks)
+            fallback.append(time.perf_counter() - t1)
+    finally:
+        market._auction = kernel
+    table.add("a", "  same run, numpy auctions (no compiler)", fallback, "s", "the fallback; same results")
+    table.add("a", "  ratio numpy / compiled kernel", _median(fallback) / _median(wall), "x", "medians",
+              fmt="{:.2f}")
 
 
 def _timed(fn: Callable, acc: list[float]) -> Callable:
