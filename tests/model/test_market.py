@@ -9,7 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import market
 from model.market import Clearing, clear, ladder
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
+def implementation(request):
+    """Every test here runs on both implementations of the rules: the compiled kernel and the numpy
+    reference (the fallback without a compiler)."""
+    if request.param == "compiled" and market._auction is None:
+        pytest.skip("kernel not built (tests/model/test_auction_kernel.py::test_kernel_is_built fails)")
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "numpy":
+            mp.setattr(market, "_auction", None)
+        yield request.param
 
 # ---------------------------------------------------------------- helpers
 
