@@ -19,7 +19,6 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
-cdef double RTOL = 1e-10
 cdef Py_ssize_t PW_BLOCKSIZE = 128
 
 
@@ -141,8 +140,9 @@ cdef inline double _ratio(double lt, double cum, bint eligible, double volume, d
     return r if r <= 1.0 else 1.0
 
 
-def clear(const double[:] ap, const double[:] aq, const double[:] bp, const double[:] bq):
-    """Clear one book (1-D float64 arrays, any stride; finite prices >= 0, finite quantities).
+def clear(const double[:] ap, const double[:] aq, const double[:] bp, const double[:] bq, double rtol):
+    """Clear one book (1-D float64 arrays, any stride; finite prices >= 0, finite quantities), comparing
+    quantities with relative tolerance ``rtol`` (``model.market._RTOL``).
 
     Returns ``(price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)``, the fields of
     :class:`model.market.Clearing`."""
@@ -167,15 +167,15 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     cdef double* lt = dbuf + 4 * n        # level totals
     cdef double* cum = dbuf + 5 * n       # running level totals
     cdef double* cand = dbuf + 6 * n      # candidate prices, ascending
-    cdef double* sup = dbuf + 7 * n       # supply at each candidate
-    cdef double* dem = dbuf + 8 * n       # demand at each candidate
+    cdef double* mat = dbuf + 7 * n       # volume matched at each candidate: min(supply, demand)
+    cdef double* gap = dbuf + 8 * n       # |supply - demand| at each candidate
     cdef Py_ssize_t* pos = ibuf           # input index of each positive order
     cdef Py_ssize_t* order = ibuf + n     # sort permutation
     cdef Py_ssize_t* tmp = ibuf + 2 * n
     cdef Py_ssize_t* lvl = ibuf + 3 * n   # level of each sorted order
     cdef Py_ssize_t* orig = ibuf + 4 * n  # input index of each sorted order
     cdef Py_ssize_t ka = 0, kb = 0, i, j, la, lb, nc, ia, ib
-    cdef double offered, demanded, best_ask = NAN, best_bid = NAN, volume = 0.0, tol, thr, lim, imb
+    cdef double offered, demanded, best_ask = NAN, best_bid = NAN, volume = 0.0, tol, thr, lim
     cdef double s, d, m, c, lo = NAN, hi = NAN, price = NAN
     try:
         # positive orders, in input order; their sums as numpy.add.reduce adds them
@@ -241,25 +241,21 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
                     ib -= 1
                 s = cum[ia - 1] if ia else 0.0
                 d = cum[la + ib - 1] if ib else 0.0
-                sup[i] = s
-                dem[i] = d
                 m = s if s <= d else d
+                mat[i] = m
+                gap[i] = fabs(s - d)
                 if m > volume:
                     volume = m
-            tol = RTOL * (offered if offered >= demanded else demanded)
+            tol = rtol * (offered if offered >= demanded else demanded)
             if volume > tol:
                 thr = volume - tol
                 lim = INFINITY
                 for i in range(nc):
-                    m = sup[i] if sup[i] <= dem[i] else dem[i]
-                    if m >= thr:
-                        imb = fabs(sup[i] - dem[i])
-                        if imb < lim:
-                            lim = imb
+                    if mat[i] >= thr and gap[i] < lim:
+                        lim = gap[i]
                 lim = lim + tol
                 for i in range(nc):
-                    m = sup[i] if sup[i] <= dem[i] else dem[i]
-                    if m >= thr and fabs(sup[i] - dem[i]) <= lim:
+                    if mat[i] >= thr and gap[i] <= lim:
                         if lo != lo:
                             lo = cand[i]
                         hi = cand[i]

@@ -113,7 +113,7 @@ def clear_unchecked(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarr
     prices and finite quantities (the model builds its books that way). Runs the compiled kernel when it
     is built, else :func:`_clear_numpy`; both give the same bits."""
     if _auction is not None:
-        return Clearing(*_auction.clear(ap, aq, bp, bq))
+        return Clearing(*_auction.clear(ap, aq, bp, bq, _RTOL))
     return _clear_numpy(ap, aq, bp, bq)
 
 
