@@ -349,7 +349,7 @@ class RareEarthModel(mesa.Model):
             if owner is not None and owner._want > 1e-9 and self.rules.ore_allowed(self, owner, pool):
                 path = self.routes.path(pool["node"], owner.node)
                 if path is not None:
-                    cap = min((residual[e] for e in path.edges), default=np.inf)
+                    cap = _spare(residual, path)
                     got = min(owner._want, total, cap)
                     if got > 0:
                         fill = q * (got / total)
@@ -370,7 +370,7 @@ class RareEarthModel(mesa.Model):
                 if r._want <= 1e-9 or (any_ore_rule and not self.rules.ore_allowed(self, r, pool)):
                     continue
                 path = t["paths"][j][i]
-                qty = min(r._want, min((residual[e] for e in path.edges), default=np.inf))
+                qty = min(r._want, _spare(residual, path))
                 if qty <= 1e-9:
                     continue
                 bidders.append(r)
@@ -391,7 +391,7 @@ class RareEarthModel(mesa.Model):
             for i in sorted(range(len(bidders)), key=lambda i: -bid_p[i]):
                 got = float(res.bid_fill[i])
                 if got > 0:
-                    got = min(got, min((residual[e] for e in paths[i].edges), default=np.inf))
+                    got = min(got, _spare(residual, paths[i]))
                 if got > 1e-12:
                     self._deliver(pool, bidders[i], paths[i], got, res.ask_fill * (got / res.volume), levies,
                                   residual)
@@ -820,6 +820,11 @@ class RareEarthModel(mesa.Model):
             for p in PRODUCTS:
                 reporters[reporter_name("shortage", sid, p)] = _latest("shortage", sid, p)
         return mesa.DataCollector(model_reporters=reporters)
+
+
+def _spare(residual: list[float], path) -> float:
+    """Tonnes a path can still carry this week: the least spare capacity of its edges (inf if none)."""
+    return min((residual[e] for e in path.edges), default=np.inf)
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:
