@@ -154,13 +154,6 @@ class State(mesa.Agent):
         # it sells just under the going price, and never bids above its trigger
         return buy_below, buy_qty, np.maximum(p * 0.95, 1e-6), ask_qty
 
-    def settle_no_orders(self) -> None:
-        """Settle a week in which the agency placed no stock orders (``settle_stock`` of nothing)."""
-        if self.stock_bought_4w.any():  # its tally of recent purchases still decays
-            self.settle_stock(np.zeros(NP), np.zeros(NP), np.zeros(NP))
-        else:
-            self.stock_bought, self.stock_released = np.zeros(NP), np.zeros(NP)
-
     def settle_stock(self, bought: np.ndarray, sold: np.ndarray, price: np.ndarray) -> None:
         if not (bought.any() or sold.any() or self.stock_bought_4w.any()):
             # an idle agency (most states, most weeks): nothing moves, decays or is spent

@@ -604,7 +604,7 @@ class RareEarthModel(mesa.Model):
             ledger[f"bought_{p}"] = acc
         for s in self.states:
             if s.sid not in stock_bought:  # no orders: nothing bought or sold (the ledger is unchanged)
-                s.settle_no_orders()
+                s.settle_stock(np.zeros(NP), np.zeros(NP), self.prices[s.region])
                 continue
             s.settle_stock(stock_bought[s.sid], stock_sold[s.sid], self.prices[s.region])
             for key_in, key_out, x, y in zip(_LEDGER_KEYS["stock_in"], _LEDGER_KEYS["stock_out"],
