@@ -1,13 +1,15 @@
 """Armed groups: they control mine sites and route edges in Kachin, levy ore, block roads and halt sites.
 
-Rules (mechanism M5):
+Rules (mechanism M5; ``b.x`` = :class:`~model.params.Behaviour`):
 - **Conflict state** is a weekly Markov chain, calm -> tense -> fighting and back, drawn from the model's
-  armed-group stream. Scripted events (an offensive, a ceasefire) set it directly.
+  armed-group stream. Scripted events (an offensive, a ceasefire) force it while they last.
 - **Levy.** Each kg of ore leaving its sites or crossing its roads pays ``levy`` USD (FACTS C12: 35,000
-  yuan/t). The group responds to prices: it moves its levy towards base x (ore price / its price at
-  the start)^0.5, within 0.5-2 x base, a quarter of the way each week, so booms are taxed harder.
-- **Fighting.** In a fighting week a share ``halt_share_fighting`` of its sites stops (drawn per site)
-  and each road it controls is blocked with probability one half.
+  yuan/t). The group responds to prices: it moves its levy toward base x (ore price / its price at the
+  start)^``b.levy_price_elasticity``, within ``b.levy_min_ratio``-``b.levy_max_ratio`` x base, closing
+  ``b.levy_adjust_rate`` of the gap each week, so booms are taxed harder.
+- **Fighting.** In a fighting week a share ``halt_share_fighting`` of its sites stops (drawn per site); each
+  open road it controls is blocked with probability ``b.road_block_probability`` and a blocked one reopens
+  with probability ``b.road_reopen_probability`` (blockades last weeks); all reopen when fighting ends.
 - **Orders.** A halt order (a ban on mining, seed F15) stops the ordered sites each week it lasts.
 """
 
@@ -41,24 +43,42 @@ class ArmedGroup(mesa.Agent):
         self.base_levy = spec.levy_usd_per_kg
         self.levy = spec.levy_usd_per_kg
         self.conflict = Conflict[spec.conflict_start.upper()]
-        self.forced_conflict: str | None = None  # set by a scripted escalation while it lasts
-        self.ordered_halts: np.ndarray = np.zeros(0, dtype=int)  # sites halted by order this week
+        self._forced: Conflict | None = None  # set by a scripted escalation while it lasts
+        self._ordered: list[np.ndarray] = []  # site sets halted by order this week
         self.revenue_usd = 0.0  # this week
         self.revenue_total_usd = 0.0
         self.ref_ore_price = np.nan
-        self.edges = model.routes.edges_matching(controller=spec.id)
 
     @property
     def sites(self) -> np.ndarray:
         """Indices of the mine sites it controls (read-only)."""
         return self.model.group_sites(self.gid)
 
+    @property
+    def edges(self) -> list[int]:
+        """Route edges it controls."""
+        return self.model.routes.edges_controlled_by(self.gid)
+
+    # -- orders from events -------------------------------------------------------------------------------
+    def force_conflict(self, level: str | None) -> None:
+        """A scripted escalation or ceasefire holds its conflict state at ``level`` (None: free again)."""
+        self._forced = None if level is None else Conflict[level.upper()]
+
+    def order_halt(self, sites: np.ndarray) -> None:
+        """Order these sites to stop this week (a halt event calls this each week it lasts)."""
+        self._ordered.append(np.asarray(sites, dtype=int))
+
+    # -- stage 3 -------------------------------------------------------------------------------------------
+    def begin_week(self) -> None:
+        self.revenue_usd = 0.0
+
     def act(self, rng: np.random.Generator) -> None:
-        """Stage 3: conflict transition, levy update, site halts and road blocks."""
+        """Conflict transition, levy update, site halts and road blocks."""
         s = self.spec
+        b = self.model.behaviour
         u = rng.random()
-        if self.forced_conflict is not None:
-            self.conflict = Conflict[self.forced_conflict.upper()]
+        if self._forced is not None:
+            self.conflict = self._forced
         elif self.conflict == Conflict.CALM and u < s.p_escalate:
             self.conflict = Conflict.TENSE
         elif self.conflict == Conflict.TENSE:
@@ -69,32 +89,32 @@ class ArmedGroup(mesa.Agent):
         elif self.conflict == Conflict.FIGHTING and u < s.p_deescalate:
             self.conflict = Conflict.TENSE
 
-        price = self.model.ore_price_of_group(self.gid)  # the mean gate price of its sites' pools
+        price = self.model.ore.gate_price_of_group(self.gid)  # mean gate price of its sites' pools
         if math.isfinite(price) and price > 0:
             if not math.isfinite(self.ref_ore_price):
                 self.ref_ore_price = price
-            target = self.base_levy * min(max(math.sqrt(price / self.ref_ore_price), 0.5), 2.0)
-            self.levy += 0.25 * (target - self.levy)
+            ratio = (price / self.ref_ore_price) ** b.levy_price_elasticity
+            target = self.base_levy * min(max(ratio, b.levy_min_ratio), b.levy_max_ratio)
+            self.levy += b.levy_adjust_rate * (target - self.levy)
 
         sites = self.sites
-        fleet = self.model.fleet
         if self.conflict == Conflict.FIGHTING:
-            fleet.halted[sites] = rng.random(sites.size) < s.halt_share_fighting
-        else:
-            fleet.halted[sites] = False
-        fleet.halted[self.ordered_halts] = True
-        self.ordered_halts = np.zeros(0, dtype=int)
+            self.model.halt_sites(sites[rng.random(sites.size) < s.halt_share_fighting])
+        for ordered in self._ordered:
+            self.model.halt_sites(ordered)
+        self._ordered = []
         routes = self.model.routes
-        blocks = rng.random(len(self.edges)) < 0.5
-        for e, b in zip(self.edges, blocks, strict=True):
-            if self.conflict == Conflict.FIGHTING and b:
-                routes.close(e, f"fighting:{self.gid}")
-            else:
-                routes.reopen(e, f"fighting:{self.gid}")
-
-    def halt_sites(self, sites: np.ndarray) -> None:
-        """Order these sites to stop this week (a halt policy calls this each week it lasts)."""
-        self.ordered_halts = np.union1d(self.ordered_halts, sites).astype(int)
+        edges = self.edges
+        draws = rng.random(len(edges))
+        reason = f"fighting:{self.gid}"
+        for e, u in zip(edges, draws, strict=True):
+            if self.conflict != Conflict.FIGHTING:
+                routes.reopen(e, reason)
+            elif reason in routes.closures[e]:
+                if u < b.road_reopen_probability:  # a blockade lasts some weeks
+                    routes.reopen(e, reason)
+            elif u < b.road_block_probability:
+                routes.close(e, reason)
 
     def collect(self, usd: float) -> None:
         self.revenue_usd += usd

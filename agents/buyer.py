@@ -1,28 +1,26 @@
 """Buyers: magnet makers and OEMs by region and segment.
 
-Each buyer turns its magnet demand (t/yr) into weekly element needs with its current content per kg
-of magnet, and bids in its region's oxide market (China-domestic for Chinese buyers, ex-China otherwise).
+Each buyer turns its magnet demand (t/yr) into weekly element needs with its current content per kg of
+magnet, holds oxide stock, and buys in its region's exchange. Rules (``b.x`` = :class:`~model.params.Behaviour`):
 
-Rules:
-- **Quantity.** It bids for this week's need plus a quarter of the gap to its target cover
-  (``target_cover_weeks`` of need); above target it bids less.
-- **Forward look.** It reads its market's supply outlook (``RareEarthModel.supply_outlook``: ore
-  arriving at the region's plants and quantity offered, each this fortnight over its half-year average)
-  and counts ``buyer_forward_weeks`` of need x (outlook - 1) as already in (or out of) its stock, so a
-  supply cut raises its bids before its shelves empty.
-- **Price.** It bids what its market has paid over two years (its long memory), raised by
-  ``buyer_urgency`` x the relative cover shortfall (lowered when overstocked, by at most a quarter of
-  the urgency), never above its willingness to pay: the price at which the element would cost half
-  the value of the magnet it goes into. Dy and Tb are a small share of a motor's cost, so that cap is
-  high: short-run demand is inelastic (FACTS L5). Price then tracks the stocks-to-use ratio, the
-  regularity of storable commodities.
-- **Consumption and shortage.** It uses its need from inventory; what is missing is recorded as
-  shortage (production not made, seed F17).
-- **Thrifting** (documented rule, FACTS L5-L6). When the price of an element stays above
-  ``thrift_trigger_ratio`` x the buyer's long memory of prices (two years), it cuts that element's content
-  per magnet by ``thrift_rate_per_week`` of the base each week, down to ``min_content_frac`` of the base;
-  shortages thrift the same way. When the price falls back below that memory, content recovers at a quarter
-  of that speed. Over months, high prices therefore reduce demand; within weeks they do not.
+- **One budget per magnet.** The elements of a kg of magnet may together cost at most
+  ``b.wtp_share_of_magnet_value`` x the magnet's value. The most a buyer pays for one element is what that
+  budget leaves after the other elements at the prices it is used to paying (its market's two-year memory),
+  per kg of the element. Dy and Tb are a small share of a motor's cost, so their caps are high and short-run
+  demand inelastic (FACTS L5); when the usual cost of the other elements rises, an element's cap falls.
+- **Stock it wants.** At the price it expects (an average of its market's recent prices), it wants
+  ``target_cover_weeks`` of need in stock; at other prices ``(price / expected)^-b.buyer_stock_elasticity``
+  times that, never below ``b.buyer_min_cover_weeks`` (its safety stock, defended at any price within
+  budget) nor above ``b.buyer_max_cover_weeks``. It bids for this week's need plus the gap to that stock.
+  When the supply outlook of its market falls it wants more cover (x (1 + ``b.buyer_outlook_response`` x
+  (1 - outlook))): it buys ahead when less is coming (precautionary stock).
+- **Consumption and shortage.** It uses its need from stock; what is missing is shortage (production not
+  made, seed F17).
+- **Thrifting** (FACTS L5-L6). When its market's recent price stays above ``b.thrift_trigger_ratio`` x what
+  it is used to paying (long memory), or it runs short, it cuts that element's content by
+  ``b.thrift_rate_per_week`` of the base each week, down to ``min_content_frac``. When prices fall back below
+  what it is used to, content recovers at a quarter of that speed, but only up to a ceiling lowered by
+  ``b.thrift_irreversible_share`` of each cut (redesigned motors stay redesigned).
 """
 
 from __future__ import annotations
@@ -32,228 +30,189 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.params import PRODUCTS, REGIONS, BuyerSpec, Region
+from model.exchange import OrderBlock, RegionClearing, Side
+from model.params import BuyerSpec
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
 
-NP = len(PRODUCTS)
-WTP_SHARE_OF_MAGNET_VALUE = 0.5
-LONG_MEMORY_WEEKS = 104.0
-
-
-def _bid_rule(need, target, inventory, outlook, long_price, wtp, urgency: float, forward_weeks: float):
-    """The bid rule (module docstring), on one buyer's row or on the whole book at once: (level, qty)."""
-    # forward look: read the market's supply outlook and count weeks of the change as already come
-    ahead = inventory + forward_weeks * need * (outlook - 1.0)
-    qty = np.maximum(need + 0.25 * (target - inventory), 0.0)
-    gap = np.where(target > 0, (target - ahead) / np.maximum(target, 1e-12), 0.0)
-    level = long_price * (1.0 + urgency * np.minimum(np.maximum(gap, -0.25), 1.0))
-    return np.minimum(level, wtp), qty
-
-
-def _consume_rule(need, inventory, prices, ref_price, long_price, content, base_content, min_content,
-                  memory_weeks: float, thrift_rate: float, trigger: float):
-    """Consumption, price memories and thrifting (module docstring), on one row or the whole book.
-
-    Returns the new (inventory, consumed, shortage, ref_price, long_price, content)."""
-    used = np.minimum(need, inventory)
-    inventory = inventory - used
-    shortage = need - used
-    ok = np.isfinite(prices)
-    a = 1.0 / memory_weeks
-    ref_price = np.where(ok, (1 - a) * ref_price + a * prices, ref_price)
-    b = 1.0 / LONG_MEMORY_WEEKS
-    long_price = np.where(ok, (1 - b) * long_price + b * prices, long_price)
-    short = shortage > 0.05 * need
-    high = (ref_price > trigger * long_price) | short
-    low = ref_price < long_price
-    step = thrift_rate * base_content
-    content = np.where(high, np.maximum(content - step, min_content), content)
-    content = np.where(low & ~high, np.minimum(content + step / 4, base_content), content)
-    return inventory, used, shortage, ref_price, long_price, content
+KG_PER_T = 1000.0
 
 
 class BuyerBook:
-    """Array-backed state of every buyer: one row per buyer, one column per product.
+    """Array-backed state of every buyer, one row each (``Buyer`` agents are views into it)."""
 
-    ``Buyer`` agents are views into it (as ``Miner`` agents are into ``MinerFleet``), so the model can run
-    the weekly bid and consumption rules on all buyers in a few array operations. The rules are written
-    once (:func:`_bid_rule`, :func:`_consume_rule`) and applied to a row or to the whole book, so a
-    buyer's own ``bid``/``consume`` and the book's give the same numbers. State arrays are replaced, never
-    written in place, so an array read from a buyer earlier keeps its values (as before the book existed).
-    """
+    def __init__(self, model: RareEarthModel, specs: list[BuyerSpec]):
+        self.model = model
+        products = model.products
+        n, n_p = len(specs), len(products)
+        self.n = n
+        self.specs = list(specs)
+        self.ids = [s.id for s in specs]
+        self.state_id = [s.state for s in specs]
+        self.region = [model.region_of_state(s.state) for s in specs]
+        self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)
+        self.base_content = np.array([[s.content_kg_per_kg.get(p, 0.0) for p in products] for s in specs],
+                                     dtype=float).reshape(n, n_p)
+        self.min_content = self.base_content * np.array(
+            [[s.min_content_frac.get(p, 1.0) for p in products] for s in specs], dtype=float).reshape(n, n_p)
+        self.content = self.base_content.copy()
+        self.ceiling = self.base_content.copy()
+        self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
+        self.target_cover = np.array([s.target_cover_weeks for s in specs], dtype=float)
+        self.budget = np.array([model.behaviour.wtp_share_of_magnet_value * s.value_usd_per_kg_magnet
+                                for s in specs], dtype=float)
+        self.inventory = self.need(model.demand_multiplier) * self.target_cover[:, None]
+        self.bought = np.zeros((n, n_p))
+        self.paid = np.zeros((n, n_p))
+        self.consumed = np.zeros((n, n_p))
+        self.shortage = np.zeros((n, n_p))
+        self.wtp = np.zeros((n, n_p))
+        self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        states = sorted(set(self.state_id))
+        self.states = states
+        self.state_code = np.array([states.index(s) for s in self.state_id], dtype=int)
+        self.rows_of_state = {s: np.flatnonzero(self.state_code == j) for j, s in enumerate(states)}
 
-    FIELDS = ("base_content", "min_content", "content", "inventory", "ref_price", "long_price", "wtp",
-              "bought", "paid", "consumed", "shortage")
-    SCALARS = ("magnet_t_per_week", "target_cover")
-
-    def __init__(self) -> None:
-        self.n = 0
-        for f in self.FIELDS:
-            setattr(self, f, np.zeros((0, NP)))
-        for f in self.SCALARS:
-            setattr(self, f, np.zeros(0))
-        self.region: list[Region] = []
-        self.region_code = np.zeros(0, dtype=int)  # index into REGIONS
-        self.state_id: list[str] = []
-        self._rows_cache: dict = {}
-        self._need_key: tuple = ()
-        self._need = np.zeros((0, NP))
-
-    def add(self, region: Region, state_id: str, **values) -> int:
-        """Append a buyer's row (every field of FIELDS and SCALARS); returns its index."""
-        for f in self.FIELDS:
-            setattr(self, f, np.vstack([getattr(self, f), np.asarray(values[f], dtype=float)[None, :]]))
-        for f in self.SCALARS:
-            setattr(self, f, np.append(getattr(self, f), float(values[f])))
-        self.region.append(region)
-        self.region_code = np.append(self.region_code, REGIONS.index(region))
-        self.state_id.append(state_id)
-        self._rows_cache.clear()
-        self.n += 1
-        return self.n - 1
-
-    def set_row(self, field: str, i: int, value) -> None:
-        """Replace one buyer's value of a field (copy on write: arrays handed out before keep theirs)."""
-        arr = getattr(self, field).copy()
-        arr[i] = value
-        setattr(self, field, arr)
-
-    def rows(self, *, region: Region | None = None, state_id: str | None = None) -> np.ndarray:
-        """Row indices of the buyers in a region or of a state, in buyer order."""
-        key = (region, state_id)
-        if key not in self._rows_cache:
-            self._rows_cache[key] = np.array(
-                [i for i in range(self.n) if (region is None or self.region[i] == region)
-                 and (state_id is None or self.state_id[i] == state_id)], dtype=int)
-        return self._rows_cache[key]
-
-    def state_codes(self) -> tuple[list[str], np.ndarray]:
-        """The states the buyers belong to (sorted) and each buyer's index into that list (cached)."""
-        key = ("state_codes", self.n)
-        if key not in self._rows_cache:
-            sids = sorted(set(self.state_id))
-            self._rows_cache[key] = (sids, np.array([sids.index(s) for s in self.state_id], dtype=int))
-        return self._rows_cache[key]
-
-    def totals(self, values: np.ndarray, by: str) -> np.ndarray:
-        """Sum of one row per buyer (``values``, n x products) by ``"region"`` (rows in REGIONS order) or
-        ``"state"`` (rows in :meth:`state_codes` order), added buyer by buyer in buyer order."""
-        if by == "region":
-            out, code = np.zeros((len(REGIONS), NP)), self.region_code
-        else:
-            sids, code = self.state_codes()
-            out = np.zeros((len(sids), NP))
-        np.add.at(out, code, values)  # unbuffered, in index order: the same additions as a Python loop
-        return out
-
+    # -- needs -------------------------------------------------------------------------------------------
     def need(self, demand_multiplier: float) -> np.ndarray:
-        """Element oxide needed this week by every buyer (n x products), t."""
-        k = self._need_key  # cached until content, demand or the multiplier change (arrays are replaced)
-        if not (k and k[0] is self.magnet_t_per_week and k[1] is self.content and k[2] == demand_multiplier):
-            self._need = (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
-            self._need.flags.writeable = False
-            self._need_key = (self.magnet_t_per_week, self.content, demand_multiplier)
-        return self._need
+        """Element oxide needed this week by every buyer (buyers x products), t."""
+        return (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
 
     def need_of_state(self, state_id: str, demand_multiplier: float) -> np.ndarray:
-        """A state's buyers' need this week, per product (summed in buyer order), t."""
-        return self.need(demand_multiplier)[self.rows(state_id=state_id)].sum(axis=0) if self.n else np.zeros(NP)
+        rows = self.rows_of_state.get(state_id)
+        if rows is None or not rows.size:
+            return np.zeros(self.content.shape[1])
+        return self.need(demand_multiplier)[rows].sum(axis=0)
 
-    def by_region(self, vector_of_region: dict) -> np.ndarray:
-        """A per-region vector (e.g. prices) spread to one row per buyer."""
-        return np.array([vector_of_region[r] for r in REGIONS], dtype=float).reshape(-1, NP)[self.region_code]
+    def need_of_region(self, region: str, demand_multiplier: float) -> np.ndarray:
+        rows = self.rows_of_region[region]
+        return self.need(demand_multiplier)[rows].sum(axis=0)
 
-    def bid(self, urgency: float, outlook: np.ndarray, forward_weeks: float, demand_multiplier: float):
-        """Every buyer's bid level (USD/kg) and quantity (t), n x products; ``outlook`` one row per buyer."""
+    def totals(self, values: np.ndarray, by: str) -> np.ndarray:
+        """Sum of a per-buyer array by ``"region"`` (rows in the model's region order) or ``"state"``
+        (rows in :attr:`states` order)."""
+        code, k = (self.region_code, len(self.model.regions)) if by == "region" else (self.state_code, len(self.states))
+        out = np.zeros((k, values.shape[1]))
+        np.add.at(out, code, values)
+        return out
+
+    def willingness_to_pay(self, rows: np.ndarray, usual: np.ndarray) -> np.ndarray:
+        """Most each buyer pays per kg of each element: the magnet budget less what the other elements of the
+        magnet usually cost (``usual``: the prices it is used to paying)."""
+        c = self.content[rows]
+        spend = c * usual
+        other = spend.sum(axis=1, keepdims=True) - spend
+        room = np.maximum(self.budget[rows, None] - other, 0.0)
+        return np.where(c > 0, room / np.where(c > 0, c, 1.0), 0.0)
+
+    # -- buying (a participant of the exchange) --------------------------------------------------------------
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        rows = self.rows_of_region[region]
+        b = self.model.behaviour
+        sig = self.model.signals
+        expected = sig.recent[region]
+        need = self.need(self.model.demand_multiplier)[rows]
+        wtp = self.willingness_to_pay(rows, sig.long_memory[region][None, :])
+        self.wtp[rows] = wtp
+        eff = self.inventory[rows]
+        caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)[:, None, None]
+        p = grid[:, None, :]
+        ratio = p / np.maximum(expected[:, None, None], 1e-12)
+        cover = np.clip(self.target_cover[rows][None, :, None] * caution * ratio ** (-b.buyer_stock_elasticity),
+                        b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
+        n_t = need.T[:, :, None]
+        qty = np.maximum(cover * n_t + n_t - eff.T[:, :, None], 0.0)
+        qty = np.where(p <= wtp.T[:, :, None], qty, 0.0)
+        return [OrderBlock("buyers", Side.BUY, qty)]
+
+    def settle(self, region: str, clearing: RegionClearing) -> None:
+        rows = self.rows_of_region[region]
+        got = clearing.fills["buyers"].T
+        self.bought[rows] = got
+        self.paid[rows] = got * np.nan_to_num(clearing.price) * KG_PER_T
+        self.inventory[rows] = self.inventory[rows] + got
+
+    # -- consumption -----------------------------------------------------------------------------------------
+    def consume(self, demand_multiplier: float) -> None:
+        b = self.model.behaviour
         need = self.need(demand_multiplier)
-        target = need * self.target_cover[:, None]
-        return _bid_rule(need, target, self.inventory, outlook, self.long_price, self.wtp, urgency,
-                         forward_weeks)
+        used = np.minimum(need, self.inventory)
+        self.inventory = self.inventory - used
+        self.consumed = used
+        self.shortage = need - used
+        sig = self.model.signals
+        recent = np.array([sig.recent[r] for r in self.model.regions])[self.region_code]
+        long = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
+        short = self.shortage > 0.05 * need
+        high = (recent > b.thrift_trigger_ratio * long) | short
+        low = recent < long
+        step = b.thrift_rate_per_week * self.base_content
+        cut = np.where(high, np.minimum(step, self.content - self.min_content), 0.0)
+        cut = np.maximum(cut, 0.0)
+        self.content = self.content - cut
+        self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_content)
+        rec = low & ~high
+        self.content = np.where(rec, np.minimum(self.content + step / 4.0, np.maximum(self.ceiling, self.content)),
+                                self.content)
 
-    def receive(self, qty: np.ndarray, cost: np.ndarray) -> None:
-        self.bought = qty
-        self.paid = cost
-        self.inventory = self.inventory + qty
-
-    def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float,
-                demand_multiplier: float) -> None:
-        """Every buyer consumes (``prices`` one row per buyer: its market's clearing prices)."""
-        (self.inventory, self.consumed, self.shortage, self.ref_price, self.long_price,
-         self.content) = _consume_rule(self.need(demand_multiplier), self.inventory, prices, self.ref_price,
-                                       self.long_price, self.content, self.base_content, self.min_content,
-                                       memory_weeks, thrift_rate, trigger)
-
-
-def _row_property(field: str, doc: str) -> property:
-    def get(self: Buyer):
-        return getattr(self._book, field)[self._i]
-
-    def set_(self: Buyer, value) -> None:
-        self._book.set_row(field, self._i, value)
-
-    return property(get, set_, doc=doc)
+    def begin_week(self) -> None:
+        self.bought = np.zeros_like(self.bought)
+        self.paid = np.zeros_like(self.paid)
 
 
 class Buyer(mesa.Agent):
-    """One buyer; its state lives in the model's :class:`BuyerBook` at row ``_i``."""
+    """One buyer; its state lives in the model's :class:`BuyerBook` at row ``i``."""
 
-    base_content = _row_property("base_content", "oxide kg per kg magnet before thrifting")
-    min_content = _row_property("min_content", "content floor after full thrifting")
-    content = _row_property("content", "oxide kg per kg magnet now")
-    inventory = _row_property("inventory", "t of each oxide on hand")
-    ref_price = _row_property("ref_price", "short price memory, USD/kg")
-    long_price = _row_property("long_price", "two-year price memory, USD/kg")
-    wtp = _row_property("wtp", "willingness to pay, USD/kg")
-    bought = _row_property("bought", "t bought this week")
-    paid = _row_property("paid", "USD/kg x t paid this week")
-    consumed = _row_property("consumed", "t used this week")
-    shortage = _row_property("shortage", "t of need not met this week")
-    magnet_t_per_week = _row_property("magnet_t_per_week", "magnet demand, t/week")
-    target_cover = _row_property("target_cover", "weeks of need it wants on hand")
-
-    def __init__(self, model: RareEarthModel, spec: BuyerSpec):
+    def __init__(self, model: RareEarthModel, book: BuyerBook, i: int):
         super().__init__(model)
-        self.spec = spec
-        self.bid_id = spec.id
-        self.state_id = spec.state
-        self.segment = spec.segment
-        self.region = model.world.state(spec.state).region
-        if getattr(model, "buyer_book", None) is None:
-            model.buyer_book = BuyerBook()
-        self._book = model.buyer_book
-        base = np.array([spec.content_kg_per_kg.get(p, 0.0) for p in PRODUCTS])
-        magnet = spec.magnet_t_per_year / 52.0
-        ref = model.initial_prices[self.region].copy()
-        self._i = self._book.add(
-            self.region, self.state_id,
-            base_content=base,
-            min_content=base * np.array([spec.min_content_frac.get(p, 1.0) for p in PRODUCTS]),
-            content=base.copy(),
-            inventory=magnet * model.demand_multiplier * base * spec.target_cover_weeks,  # need x cover
-            ref_price=ref, long_price=ref.copy(),
-            wtp=np.where(base > 0, WTP_SHARE_OF_MAGNET_VALUE * spec.value_usd_per_kg_magnet
-                         / np.maximum(base, 1e-12), 0.0),
-            bought=np.zeros(NP), paid=np.zeros(NP), consumed=np.zeros(NP), shortage=np.zeros(NP),
-            magnet_t_per_week=magnet, target_cover=spec.target_cover_weeks)
+        self._book = book
+        self.i = i
+        self.spec = book.specs[i]
+        self.bid_id = self.spec.id
+        self.state_id = self.spec.state
+        self.segment = self.spec.segment
+        self.region = book.region[i]
+
+    def _row(self, name: str) -> np.ndarray:
+        return getattr(self._book, name)[self.i].copy()
+
+    @property
+    def inventory(self) -> np.ndarray:
+        return self._row("inventory")
+
+    @property
+    def content(self) -> np.ndarray:
+        return self._row("content")
+
+    @property
+    def base_content(self) -> np.ndarray:
+        return self._row("base_content")
+
+    @property
+    def min_content(self) -> np.ndarray:
+        return self._row("min_content")
+
+    @property
+    def bought(self) -> np.ndarray:
+        return self._row("bought")
+
+    @property
+    def consumed(self) -> np.ndarray:
+        return self._row("consumed")
+
+    @property
+    def shortage(self) -> np.ndarray:
+        return self._row("shortage")
+
+    @property
+    def wtp(self) -> np.ndarray:
+        return self._row("wtp")
 
     def need(self) -> np.ndarray:
         """Element oxide needed this week, t."""
-        return self.magnet_t_per_week * self.model.demand_multiplier * self.content
-
-    def bid(self, urgency: float) -> tuple[np.ndarray, np.ndarray]:
-        """Bid level (USD/kg) and quantity (t) per product for this week."""
-        need = self.need()
-        return _bid_rule(need, need * self.target_cover, self.inventory, self.model.supply_outlook(self.region),
-                         self.long_price, self.wtp, urgency, self.model.behaviour.buyer_forward_weeks)
-
-    def consume(self, prices: np.ndarray, memory_weeks: float, thrift_rate: float, trigger: float) -> None:
-        (self.inventory, self.consumed, self.shortage, self.ref_price, self.long_price,
-         self.content) = _consume_rule(self.need(), self.inventory, prices, self.ref_price, self.long_price,
-                                       self.content, self.base_content, self.min_content, memory_weeks,
-                                       thrift_rate, trigger)
+        return self._book.need(self.model.demand_multiplier)[self.i]
 
     @property
     def is_china(self) -> bool:
-        return self.region == Region.CN
+        return self.state_id == "CN"

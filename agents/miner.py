@@ -4,18 +4,23 @@ A large mine (Bayan Obo, Mountain Pass, Mt Weld) is one site; the Kachin ionic-c
 of small sites (seed F11-F12), each its own agent with its own capacity and cash cost drawn from the
 world's means and spreads.
 
-Rules, each week:
-- **Output.** An active site that is not halted (by its armed group, a seizure or a flood) offers its
-  capacity to the ore market at its cash cost plus the levy of the group that controls it; what it sells
-  is what it mines (ore stays in the ground otherwise). Chinese sites are also capped by China's mining
-  quota factor.
+Rules, each week (``b.x`` = :class:`~model.params.Behaviour`):
+
+- **Mining into stock.** An active site that is not halted (by its armed group, a seizure or a flood) mines
+  its capacity into its own ore stock (at the mine or its border yard), as long as that stock is below
+  ``b.ore_stock_max_weeks`` of its output; Chinese sites are also capped by China's mining quota for their
+  ore group (hard rock "light", ionic clay "heavy").
+- **Selling.** A site that is not halted offers its stock, spread over ``b.ore_release_weeks`` (the trucks
+  of a yard), in its pool's ore auction at its cash cost plus the levy of the group that controls it. When
+  the roads out are closed nobody can bid: the ore waits and the site goes on mining into its stock until
+  the yard is full, and the stock surges out when the road reopens (FACTS C16) instead of the mine closing.
 - **Entry and exit** (``entry_exit`` sites only; seed F12: 370 sites, 60 % opened since 2021). Each site
-  watches the *netback* of its area: an exponential average (``site_margin_memory_weeks``) of the gate
-  price there (the clearing price, or the best bid when nothing cleared, or 0 when no refiner bid). A
-  dormant site whose cash cost plus levy is below that netback opens with a weekly probability
-  ``site_entry_rate`` x its margin / cost (at most 1); an active site whose cost plus levy is above it
-  closes with probability ``site_exit_rate``. Draws
-  come from the model's miner stream, so entry is reproducible per seed.
+  watches the *netback* of its area: an exponential average (``b.site_margin_memory_weeks``) of the gate
+  price there (the clearing price, or the best bid when nothing cleared; a week in which no plant could
+  reach the area leaves it unchanged). A dormant site whose cash cost plus levy is below that netback opens
+  with a weekly probability ``b.site_entry_rate`` x its margin / cost (at most 1); an active site whose cost
+  plus levy is above it closes with probability ``b.site_exit_rate``. Draws come from the model's miner
+  stream, so entry is reproducible per seed.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class MinerFleet:
             cap.append(c)
             cost.append(u)
             active.append(a)
+        b = world.behaviour
         self.specs = world.miners
         self.spec = np.concatenate(spec_idx)
         self.capacity = np.concatenate(cap)
@@ -67,27 +73,69 @@ class MinerFleet:
         self.entry_exit = np.array([world.miners[k].entry_exit for k in self.spec], dtype=bool)
         self.licensed = np.array([world.miners[k].licensed for k in self.spec], dtype=bool)
         self.state_linked = np.array([world.miners[k].state_linked for k in self.spec], dtype=bool)
+        self.stock_max = self.capacity * b.ore_stock_max_weeks
+        # in steady state a yard holds (release weeks - 1) weeks of output before the week's mining
+        self.stock = self.capacity * self.active * max(b.ore_release_weeks - 1.0, 0.0)
+        self.mined = np.zeros(self.n)
         self.sold = np.zeros(self.n)
         self.nodes = sorted(set(self.node))
         self.node_of = np.array([self.nodes.index(x) for x in self.node])
-        self.netback_ema = np.zeros(len(self.nodes))  # USD/kg realised at the gate, per mine area
-        self.netback_ema[:] = np.nan
-        self.quota_factor = 1.0  # China's mining quota multiplier on Chinese sites
+        self.netback_ema = np.full(len(self.nodes), np.nan)  # USD/kg realised at the gate, per mine area
         self.in_china = self.country == "CN"  # sites do not move
+        heavy = {o.name: o.heavy for o in world.ore_types}
+        # China's mining quotas (FACTS P6): hard rock ("light") and ionic clay ("heavy") are set apart
+        self.quota_group = np.array([("heavy" if heavy[o] else "light") if c else "" for o, c in
+                                     zip(self.ore, self.in_china, strict=True)], dtype=object)
+        self.quota_factor = {"light": 1.0, "heavy": 1.0}
+        self._quota_mult = np.ones(self.n)
 
-    def offered(self) -> np.ndarray:
-        """Ore each site offers this week, t REO."""
-        q = self.capacity * (self.active & ~self.halted)
-        if self.quota_factor != 1.0:
-            q = np.where(self.in_china, q * self.quota_factor, q)
-        return q
+    # -- halts (set by armed groups, orders and floods through the model's commands) ----------------------
+    def clear_halts(self) -> None:
+        self.halted[:] = False
+
+    def halt(self, sites: np.ndarray) -> None:
+        self.halted[sites] = True
+
+    def set_quota_factor(self, group: str, factor: float) -> None:
+        """China's mining quota for ``group`` ("light" or "heavy"), as a multiple of 2024 capacity."""
+        self.quota_factor[group] = float(factor)
+        self._quota_mult = np.array([self.quota_factor.get(g, 1.0) for g in self.quota_group])
+
+    def transfer(self, sites: np.ndarray, controller: str) -> None:
+        """Sites change hands (a seizure): new controller, no longer run by state-linked operators."""
+        self.controller[sites] = controller
+        self.state_linked[sites] = False
+
+    # -- weekly rules ------------------------------------------------------------------------------------
+    def operating_capacity(self) -> np.ndarray:
+        """What each site can mine this week (t REO): active, not halted, under China's quota."""
+        return self.capacity * (self.active & ~self.halted) * self._quota_mult
+
+    def mine(self) -> np.ndarray:
+        """Mine into stock up to the yard's limit; returns this week's output per site (t REO)."""
+        room = np.maximum(self.stock_max - self.stock, 0.0)
+        self.mined = np.minimum(self.operating_capacity(), room)
+        self.stock = self.stock + self.mined
+        self.sold = np.zeros(self.n)
+        return self.mined
+
+    def offered(self, release_weeks: float) -> np.ndarray:
+        """Ore each site offers this week (t REO): its stock spread over ``release_weeks`` (a yard is
+        trucked out over a couple of weeks, not at once), nothing while it is halted."""
+        return np.where(self.halted, 0.0, self.stock / max(release_weeks, 1.0))
+
+    def sell_all(self, tonnes: np.ndarray) -> None:
+        """This week's sales of every site (t REO) leave their stocks."""
+        self.stock = np.maximum(self.stock - tonnes, 0.0)
+        self.sold = tonnes
 
     def update_netback(self, node: int, price: float, memory_weeks: float) -> None:
-        """Fold this week's gate price into the area's memory (0 when no refiner would buy at all)."""
-        value = price if math.isfinite(price) else 0.0
+        """Fold this week's gate price into the area's memory (nan: nobody could bid, no change)."""
+        if not math.isfinite(price):
+            return
         a = 1.0 / memory_weeks
         old = self.netback_ema[node]
-        self.netback_ema[node] = value if math.isnan(old) else (1 - a) * old + a * value
+        self.netback_ema[node] = price if math.isnan(old) else (1 - a) * old + a * price
 
     def entry_exit_step(self, rng: np.random.Generator, entry_rate: float, exit_rate: float,
                         levies: np.ndarray) -> tuple[int, int]:
@@ -96,13 +144,14 @@ class MinerFleet:
         if idx.size == 0:
             return 0, 0
         netback = self.netback_ema[self.node_of[idx]]
-        netback = np.where(np.isnan(netback), 0.0, netback)
+        known = np.isfinite(netback)
+        netback = np.where(known, netback, 0.0)
         margin = netback - self.cost[idx] - levies[idx]
         u = rng.random(idx.size)
         rel = np.minimum(np.maximum(margin / self.cost[idx], 0.0), 1.0)
         dormant = ~self.active[idx]
-        opens = dormant & (margin > 0) & (u < entry_rate * rel)
-        closes = ~dormant & (margin < 0) & (u < exit_rate)
+        opens = known & dormant & (margin > 0) & (u < entry_rate * rel)
+        closes = known & ~dormant & (margin < 0) & (u < exit_rate)
         self.active[idx[opens]] = True
         self.active[idx[closes]] = False
         return int(opens.sum()), int(closes.sum())
@@ -150,6 +199,10 @@ class Miner(mesa.Agent):
     @property
     def node(self) -> str:
         return self.fleet.node[self.i]
+
+    @property
+    def stock_t(self) -> float:
+        return float(self.fleet.stock[self.i])
 
     @property
     def sold_t(self) -> float:

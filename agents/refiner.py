@@ -1,29 +1,33 @@
-"""Refiners: separation plants that buy ore, separate it into oxides and sell them.
+"""Refiners: separation plants that buy ore, separate it into oxides and sell them in their home market.
 
-Rules (rates in :class:`model.params.Behaviour`):
-- **Ore bids.** A plant values a tonne of ore REO at its *netback*: the oxides it can separate from the
-  ore's basket, times recovery, at the prices it expects (an average of recent clearing prices in the
-  markets it sells to, or a guaranteed floor), less its processing cost. It bids ``ore_bid_share`` x
-  netback, minus the route cost to reach the mine, for the feed it wants (planned processing plus a
-  quarter of the gap to ``feed_target_weeks`` of feed). The share is calibrated to seed F14 (ore sold at
-  ~US$14.5/kg against ~US$31/kg of oxide in it); scarce ore is rationed by the auction.
-- **Processing.** It processes ``utilisation`` x capacity, limited by feed. ``utilisation`` falls when
-  its oxide inventory (value-weighted weeks of sales) is above target and rises when below: a plant
-  sitting on unsold oxide stops buying ore.
-- **Selling** (coverage rule, as in GCMat): it asks what its market has paid over two years, marked up
-  by ``seller_markup_rate`` x the relative cover shortfall (x ``seller_markup_cap`` when short, so an
-  empty shelf asks up to rate x cap more; at most ``seller_markup_rate`` less when overstocked): a
-  seller running short asks more and one sitting on stock undercuts. Cover looks ahead: stock plus
-  ``seller_forward_weeks`` of expected sales x (supply outlook - 1), where the outlook is the market's
-  public supply signal (``RareEarthModel.supply_outlook``), so plants raise asks when ore stops
-  arriving, before shelves are empty (seed F16). It offers its inventory as a short ladder around that
-  level.
-- **Home or export.** A Chinese plant splits its offers between the China-domestic and the ex-China
-  market by a replicator rule: the export share grows with the ratio of the ex-China price (net of export
-  cost) to the domestic price, so the two prices are arbitraged while exports are free. Export controls
-  cap what may be offered abroad (policies set the cap; the plant never knows a policy by name).
-- **Reservation.** It never asks less than ``seller_reservation_ratio`` x the two-year average price of
-  its market: oxides keep, so a plant stores a glut rather than dump it (and cuts its ore purchases).
+Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
+
+- **Cost.** A plant tracks the average delivered cost of the ore in its feed stock (gate price, transport,
+  border fees and levies on the way; captive ore at its mine's cash cost and levy). Its *cash cost* per kg of
+  feed is that plus processing (and any audit cost its state requires); its *full cost* is the cash cost x
+  ``1 + b.full_cost_markup`` (taxes, capital charge and overheads, calibrated so that 2024 average prices,
+  FACTS P2, are the full cost of the marginal plant at 2024 ore prices).
+- **Reservation price** (joint products, FACTS L6). A kg of feed yields a fixed mix of oxides, so cost can
+  only be split among them: by their value at the prices its market has paid over ``b.long_memory_weeks``
+  (the relative-sales-value method). Reservation of product ``k`` = full cost x price_k / value of the mix at
+  those prices. At the reservation prices the mix is worth exactly its full cost: the level of prices is
+  anchored in cost, and two years of price history only decide how the cost is shared between elements.
+- **Selling** (supply of stock). A plant wants ``b.seller_target_cover_weeks`` of expected sales in stock at
+  its reservation price and less when prices are higher: stock kept at price ``p`` = target x
+  ``(p / reservation)^-b.seller_stock_elasticity``; it offers the rest. It never sells below its cash cost
+  (it stores oxide and cuts its ore purchases instead). When the supply outlook of its market falls, it wants
+  more stock (target x (1 + ``b.seller_outlook_response`` x (1 - outlook))), so a plant asks more as soon as
+  less ore is being mined for its market, before its shelves are empty (seed F16).
+- **Ore.** It wants its planned processing plus a quarter of the gap to ``b.feed_target_weeks`` of feed and
+  bids ``b.ore_bid_share`` x its netback (the expected value of the ore's oxides less processing; a price
+  floor covering it lifts the prices) minus the route cost to reach the ore (seed F14), raised by
+  ``b.ore_bid_urgency`` x its feed shortfall: a plant short of feed pays more.
+- **Processing** at ``utilisation`` x capacity, limited by feed. Utilisation (``b.utilisation_step`` a week) rises
+  while the oxides of a kg of feed are worth more than its cash cost at this week's prices, and falls while
+  they are worth less or while unsold oxide piles up beyond ``b.overstock_ratio`` x the stock it wants (a
+  joint-product plant runs for the valuable element even when another piles up).
+- **Pipeline.** A planned plant starts building when its sponsor or a lender decides; it comes online after
+  its lead time at half utilisation.
 """
 
 from __future__ import annotations
@@ -33,245 +37,357 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.params import PRODUCTS, RefinerSpec, Region
+from model.exchange import OrderBlock, RegionClearing, Side
+from model.params import RefinerSpec
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
 
-NP = len(PRODUCTS)
+KG_PER_T = 1000.0
 
 
-class Refiner(mesa.Agent):
-    """A separation plant (operating or a planned project in the investment pipeline)."""
+class RefinerBook:
+    """Array-backed state of every plant, one row each (``Refiner`` agents are views into it)."""
 
-    feed_target_weeks = 4.0
-    sales_memory_weeks = 8.0
+    def __init__(self, model: RareEarthModel, specs: list[RefinerSpec]):
+        self.model = model
+        products = model.products
+        n, n_p = len(specs), len(products)
+        self.n = n
+        self.specs = list(specs)
+        self.ids = [s.id for s in specs]
+        self.index = {rid: i for i, rid in enumerate(self.ids)}
+        self.country = [s.country for s in specs]
+        self.node = [s.node for s in specs]
+        self.region = [model.region_of_state(s.country) for s in specs]
+        self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)
+        self.processing_cost = np.array([s.processing_cost_usd_per_kg for s in specs], dtype=float)
+        self.recovery = np.array([s.recovery for s in specs], dtype=float)
+        self.separates = np.array([[p in s.separates for p in products] for s in specs], dtype=bool).reshape(n, n_p)
+        self.ores = [set(s.ores) for s in specs]  # ore types each plant can process (empty: any)
+        self.quota_group = [s.quota for s in specs]  # China's separation quota that caps it ("" none)
+        self.quota_mult = np.ones(n)
+        self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
+        self.status = [s.status for s in specs]
+        self.build_weeks_left = np.zeros(n, dtype=int)
+        for i, s in enumerate(specs):
+            if s.status == "building":
+                weeks = (s.online_date - model.start_date).days // 7
+                if weeks <= 0:
+                    self.status[i] = "operating"  # finished before the run starts
+                else:
+                    self.build_weeks_left[i] = weeks
+        self.financed_by = [""] * n
+        self.capacity = np.where(np.array([s == "operating" for s in self.status]), self.nameplate, 0.0)
+        self.utilisation = np.ones(n)  # plants whose output pays its cash cost run flat out (see adapt)
+        self.feed_reo = np.zeros(n)
+        self.feed_el = np.zeros((n, n_p))  # t of each product contained in the feed
+        self.feed_cost = np.zeros(n)  # USD/kg x t: delivered cost of the feed on hand
+        self.cash_cost = np.zeros(n)  # last known cash cost per kg feed (used when the feed runs out)
+        self.mix = np.zeros((n, n_p))  # oxide per t of feed (last known when the feed runs out)
+        self.inventory = np.zeros((n, n_p))
+        self.sales_ema = np.zeros((n, n_p))
+        self.sold = np.zeros((n, n_p))
+        self.revenue = np.zeros((n, n_p))  # USD this week
+        self.produced = np.zeros((n, n_p))
+        self.processed = np.zeros(n)
+        self.throughput = np.zeros(n)  # recent processing (t/week), what its feed target is measured against
+        self.ore_bought = np.zeros(n)
+        self.want = np.zeros(n)
+        self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
+        self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
 
-    def __init__(self, model: RareEarthModel, spec: RefinerSpec):
-        super().__init__(model)
-        self.spec = spec
-        self.rid = spec.id
-        self.country = spec.country
-        self.node = spec.node
-        self.home_region = model.world.state(spec.country).region
-        self.processing_cost = spec.processing_cost_usd_per_kg
-        self.recovery = spec.recovery
-        self.separates = np.array([p in spec.separates for p in PRODUCTS], dtype=bool)
-        self.nameplate_t_per_week = spec.capacity_t_per_week
-        # pipeline state: "operating", "planned", "building"
-        self.status = spec.status
-        self.build_weeks_left = 0
-        if spec.status == "building":
-            weeks = (spec.online_date - model.start_date).days // 7
-            if weeks <= 0:
-                self.status = "operating"  # finished before the run starts
-            else:
-                self.build_weeks_left = weeks
-        self.financed_by = ""
-        self.capacity_t_per_week = spec.capacity_t_per_week if self.status == "operating" else 0.0
-        self.feed_reo = 0.0
-        self.feed_el = np.zeros(NP)  # t of each oxide contained in the feed
-        self.inventory = np.zeros(NP)
-        self.sales_ema = np.zeros(NP)
-        prices = model.initial_prices
-        self.ask = {r: prices[r].copy() for r in model.regions_for(self)}
-        self.export_share = np.full(NP, 0.5 if self.home_region == Region.CN else 0.0)
-        self.bid_factor = model.behaviour.ore_bid_share
-        self.utilisation = 0.9  # China's plants have ~10 % spare separation capacity
-        self.processed = 0.0
-        self.produced = np.zeros(NP)
-        self.sold = {r: np.zeros(NP) for r in Region}
-        self.ore_bought = 0.0
-        if self.capacity_t_per_week > 0:
-            self._seed_stocks(model)
-
-    def _seed_stocks(self, model: RareEarthModel) -> None:
-        """Start in steady state: feed and oxide stocks at target cover for expected output."""
-        cap = self.capacity_t_per_week * self.utilisation
-        basket = model.typical_basket(self)
-        self.feed_reo = cap * self.feed_target_weeks
-        self.feed_el = basket * self.feed_reo
-        weekly = basket * cap * self.recovery * self.separates
+    # -- start in steady state ------------------------------------------------------------------------------
+    def seed_stocks(self, typical_basket: np.ndarray, feed_cost: np.ndarray, throughput: np.ndarray) -> None:
+        """Start in steady state: feed and oxide stocks at target cover for the plant's expected throughput;
+        ``typical_basket`` (plants x products) is the mix of the ore it can expect, ``feed_cost`` its
+        delivered cost (USD/kg)."""
+        b = self.model.behaviour
+        run = (self.capacity > 0) & (throughput > 0)
+        x = np.where(run, np.minimum(throughput, self.capacity), 0.0)
+        self.throughput = x
+        self.feed_reo = x * b.feed_target_weeks
+        self.feed_el = typical_basket * self.feed_reo[:, None]
+        self.feed_cost = feed_cost * self.feed_reo
+        self.mix = typical_basket * self.recovery[:, None] * self.separates
+        self.cash_cost = feed_cost + self.processing_cost
+        weekly = self.mix * x[:, None]
         self.sales_ema = weekly.copy()
-        self.inventory = weekly * model.world.behaviour.seller_target_cover_weeks
+        self.inventory = weekly * b.seller_target_cover_weeks
 
-    # -- ore side -----------------------------------------------------------------------------------------
-    def expected_price(self, model: RareEarthModel) -> np.ndarray:
-        """Expected realised oxide price (USD/kg) over the markets this plant sells to (a price floor
-        covering its country lifts it). See :func:`expected_prices`."""
-        return expected_prices([self], model)[0]
+    # -- costs and reservation prices ----------------------------------------------------------------------
+    def unit_cost(self) -> np.ndarray:
+        """Processing cost per kg feed, with any audit cost its state requires (USD/kg)."""
+        audit = self.model.rules.audit_cost
+        if not audit:
+            return self.processing_cost
+        return self.processing_cost + np.array([audit.get(c, 0.0) for c in self.country])
 
-    def unit_cost(self) -> float:
-        """Processing cost per kg ore REO, with any audit cost its state requires."""
-        return self.processing_cost + self.model.rules.audit_cost.get(self.country, 0.0)
+    def update_cost_basis(self) -> None:
+        """Cash cost per kg of feed and the oxide mix of a kg of feed, from the feed on hand (last known
+        values when the feed is empty)."""
+        has = self.feed_reo > 1e-9
+        safe = np.where(has, self.feed_reo, 1.0)
+        ore = self.feed_cost / safe
+        self.cash_cost = np.where(has, ore + self.unit_cost(), self.cash_cost)
+        mix = self.feed_el / safe[:, None] * self.recovery[:, None] * self.separates
+        self.mix = np.where(has[:, None], mix, self.mix)
 
-    def netback(self, basket: np.ndarray, prices: np.ndarray) -> float:
-        """Value of one kg of ore REO to this plant, USD/kg."""
-        return float((basket * self.separates * prices).sum() * self.recovery - self.unit_cost())
+    def reservation(self, shares: np.ndarray) -> np.ndarray:
+        """Each plant's reservation price per product (USD/kg): its full cost split by value at the prices
+        ``shares`` (plants x products; the market's two-year memory). A plant's reservations, weighted by its
+        output mix, add up to its full cost per kg of feed."""
+        full = self.cash_cost * (1.0 + self.model.behaviour.full_cost_markup)
+        value = (self.mix * shares).sum(axis=1)
+        ok = value > 1e-12
+        kappa = np.where(ok, full / np.where(ok, value, 1.0), 1.0)
+        return kappa[:, None] * shares
 
-    def ore_wanted(self) -> float:
-        """Ore it bids for this week: planned processing plus a quarter of the gap to its feed target."""
-        planned = self.capacity_t_per_week * self.utilisation
-        return max(0.0, planned + 0.25 * (planned * self.feed_target_weeks - self.feed_reo))
+    def expected_prices(self) -> np.ndarray:
+        """Expected price of each plant's products (plants x products): its market's price memory, lifted
+        by any price floor that covers the plant."""
+        sig = self.model.signals
+        out = np.array([sig.memory[r] for r in self.region]).reshape(self.n, -1)
+        rules = self.model.rules
+        if rules.any_floor():
+            for i in range(self.n):
+                floor = rules.floor_for(self.country[i], self.ids[i])
+                if floor is not None:
+                    out[i] = np.maximum(out[i], floor)
+        return out
 
-    def receive_ore(self, tonnes: float, basket: np.ndarray) -> None:
-        self.feed_reo += tonnes
-        self.feed_el += basket * tonnes
-        self.ore_bought += tonnes
+    # -- ore ---------------------------------------------------------------------------------------------
+    def set_quota_factor(self, group: str, factor: float) -> None:
+        """China's separation quota for ``group``: the plants it caps may process capacity x ``factor``."""
+        self.quota_mult = np.array([factor if g == group else m for g, m in zip(self.quota_group, self.quota_mult,
+                                                                              strict=True)])
+
+    def planned(self) -> np.ndarray:
+        """What each plant plans to process this week (t REO): capacity x utilisation x its quota."""
+        return self.capacity * self.utilisation * self.quota_mult
+
+    def begin_ore_week(self) -> None:
+        """What each plant wants to buy this week: planned processing plus a quarter of the gap to its
+        feed target (nothing when it is not operating)."""
+        b = self.model.behaviour
+        planned = self.planned()
+        self.want = np.where(self.capacity > 0,
+                             np.maximum(planned + 0.25 * (planned * b.feed_target_weeks - self.feed_reo), 0.0), 0.0)
+        self.ore_bought = np.zeros(self.n)
+
+    def bid_share(self) -> np.ndarray:
+        """Share of its netback each plant bids for ore: ``ore_bid_share`` raised by its feed shortfall
+        (feed on hand against ``feed_target_weeks`` of what it has recently processed)."""
+        b = self.model.behaviour
+        target = self.throughput * b.feed_target_weeks
+        short = np.where(target > 0, np.clip(1.0 - self.feed_reo / np.maximum(target, 1e-12), 0.0, 1.0), 0.0)
+        return b.ore_bid_share * (1.0 + b.ore_bid_urgency * short)
+
+    def netbacks(self, baskets: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """Value of a kg of each ore (columns; ``baskets`` ores x products) to each plant (rows), at
+        ``prices`` (plants x products): its oxides x recovery less processing (USD/kg REO)."""
+        value = np.einsum("ok,ik->io", baskets, self.separates * prices)
+        return value * self.recovery[:, None] - self.unit_cost()[:, None]
+
+    def receive_flows(self, flow: np.ndarray, pool_basket: np.ndarray, value: np.ndarray) -> None:
+        """The week's ore deliveries: ``flow`` (pools x plants, t REO) of ore with ``pool_basket`` (pools x
+        products) at ``value`` (delivered cost x t)."""
+        got = flow.sum(axis=0)
+        self.feed_reo = self.feed_reo + got
+        self.feed_el = self.feed_el + flow.T @ pool_basket
+        self.feed_cost = self.feed_cost + value.sum(axis=0)
+        self.ore_bought = got
+        self.want = self.want - got
 
     # -- processing ----------------------------------------------------------------------------------------
     def process(self) -> np.ndarray:
-        """Separate this week's feed; returns oxide produced per product (t)."""
-        x = min(self.capacity_t_per_week * self.utilisation, self.feed_reo)
+        """Separate this week's feed; returns oxide produced (plants x products, t)."""
+        b = self.model.behaviour
+        x = np.minimum(self.planned(), self.feed_reo)
+        x = np.where(self.feed_reo > 0, x, 0.0)
+        share = np.where(self.feed_reo > 0, x / np.where(self.feed_reo > 0, self.feed_reo, 1.0), 0.0)
+        used = self.feed_el * share[:, None]
+        self.feed_el = self.feed_el - used
+        self.feed_cost = self.feed_cost * (1.0 - share)
+        self.feed_reo = self.feed_reo - x
+        empty = self.feed_reo < 1e-9
+        if empty.any():
+            self.feed_reo[empty] = 0.0
+            self.feed_el[empty] = 0.0
+            self.feed_cost[empty] = 0.0
         self.processed = x
-        if x <= 0 or self.feed_reo <= 0:
-            self.produced = np.zeros(NP)
-            return self.produced
-        share = x / self.feed_reo
-        used_el = self.feed_el * share
-        self.feed_el -= used_el
-        self.feed_reo -= x
-        if self.feed_reo < 1e-9:
-            self.feed_reo, self.feed_el[:] = 0.0, 0.0
-        self.produced = used_el * self.recovery * self.separates
-        self.inventory += self.produced
+        self.throughput = self.throughput + (x - self.throughput) / b.sales_memory_weeks
+        self.produced = used * self.recovery[:, None] * self.separates
+        self.inventory = self.inventory + self.produced
         return self.produced
 
-    # -- selling -------------------------------------------------------------------------------------------
-    def offer_split(self, export_cap: np.ndarray) -> dict[Region, np.ndarray]:
-        """Quantity offered per market this week (t), after the export cap (share of exports allowed)."""
-        if self.home_region != Region.CN:
-            return {Region.ROW: self.inventory.copy(), Region.CN: np.zeros(NP)}
-        exp = self.inventory * self.export_share * export_cap
-        return {Region.ROW: exp, Region.CN: self.inventory - exp}
+    # -- selling (a participant of the exchange) -------------------------------------------------------------
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        rows = self.rows_of_region[region]
+        b = self.model.behaviour
+        self.update_cost_basis()
+        shares = self.model.signals.long_memory[region]
+        res = self.reservation(np.broadcast_to(shares, (self.n, shares.size)))[rows]
+        self.reserve_price[rows] = res
+        floor = res / (1.0 + b.full_cost_markup)
+        outlook = self.model.signals.outlook(region)
+        inv = self.inventory[rows]
+        sales = self.sales_ema[rows]
+        eff = inv
+        keep = b.seller_target_cover_weeks * sales * np.maximum(1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
+        p = grid[:, None, :]
+        ratio = p / np.maximum(res.T[:, :, None], 1e-12)
+        kept = keep.T[:, :, None] * ratio ** (-b.seller_stock_elasticity)
+        qty = np.minimum(np.maximum(eff.T[:, :, None] - kept, 0.0), inv.T[:, :, None])
+        qty = np.where(p >= floor.T[:, :, None], qty, 0.0)
+        return [OrderBlock("refiners", Side.SELL, qty)]
 
-    def after_market(self, sold: dict[Region, np.ndarray], prices: dict[Region, np.ndarray],
-                     rate: float, target_cover: float, export_cost: np.ndarray, export_cap: np.ndarray,
-                     sensitivity: float, reservation: float) -> None:
-        """Book this week's sales, then set next week's asks and export share (see :func:`after_market_all`)."""
-        after_market_all([self], [sold], prices, rate, target_cover, export_cost, export_cap, sensitivity,
-                         reservation)
+    def settle(self, region: str, clearing: RegionClearing) -> None:
+        rows = self.rows_of_region[region]
+        sold = clearing.fills["refiners"].T
+        self.inventory[rows] = np.maximum(self.inventory[rows] - sold, 0.0)
+        self.sold[rows] = sold
+        price = np.nan_to_num(clearing.price)
+        self.revenue[rows] = sold * price * KG_PER_T
 
-    def adapt(self, prices: np.ndarray) -> None:
-        """Weekly adjustment of utilisation to oxide cover (value-weighted weeks of sales on hand)."""
-        if self.capacity_t_per_week <= 0:
-            return
-        # value of stock and of sales at these prices (three products: plain floats, added in product
-        # order, as numpy adds a short array)
-        value_stock = value_sales = 0.0
-        for p, sep, inv, ema in zip(prices.tolist(), self.separates.tolist(), self.inventory.tolist(),
-                                    self.sales_ema.tolist(), strict=True):
-            weight = p * sep
-            value_stock += inv * weight
-            value_sales += ema * weight
-        target = self.model.world.behaviour.seller_target_cover_weeks
-        cover = value_stock / max(value_sales, 1e-9)
-        self.utilisation = min(max(self.utilisation + 0.02 * (target - cover) / target, 0.3), 1.0)
+    def end_exchange_week(self) -> None:
+        a = 1.0 / self.model.behaviour.sales_memory_weeks
+        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
 
+    def adapt(self) -> None:
+        """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
+        than its cash cost at this week's prices, and slows down while they are worth less or while its
+        oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
+        b = self.model.behaviour
+        sig = self.model.signals
+        prices = np.array([sig.price[r] for r in self.region]).reshape(self.n, -1)
+        res = np.where(self.reserve_price > 0, self.reserve_price, prices)
+        want_cover = b.seller_target_cover_weeks * (prices / np.maximum(res, 1e-12)) ** (-b.seller_stock_elasticity)
+        w = prices * self.separates * self.sales_ema
+        wsum = w.sum(axis=1)
+        target = np.where(wsum > 0, (want_cover * w).sum(axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
+        cover = (self.inventory * prices * self.separates).sum(axis=1) / np.maximum(wsum, 1e-9)
+        paying = (self.mix * prices).sum(axis=1) > self.cash_cost
+        ok = paying & (cover <= b.overstock_ratio * target)
+        new = np.clip(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min, 1.0)
+        self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
 
-    # -- investment pipeline -------------------------------------------------------------------------------
-    def start_building(self, lead_time_weeks: int, financed_by: str = "") -> bool:
-        if self.status != "planned":
+    def begin_week(self) -> None:
+        self.sold = np.zeros_like(self.sold)
+        self.revenue = np.zeros_like(self.revenue)
+
+    # -- investment pipeline ------------------------------------------------------------------------------
+    def start_building(self, i: int, lead_time_weeks: int, financed_by: str = "") -> bool:
+        if self.status[i] != "planned":
             return False
-        self.status = "building"
-        self.build_weeks_left = max(0, int(lead_time_weeks))
-        self.financed_by = financed_by
+        self.status[i] = "building"
+        self.build_weeks_left[i] = max(0, int(lead_time_weeks))
+        self.financed_by[i] = financed_by
         return True
 
-    def advance_pipeline(self) -> bool:
-        """Count down construction; returns True in the week the plant comes online."""
-        if self.status != "building":
-            return False
-        self.build_weeks_left -= 1
-        if self.build_weeks_left <= 0:
-            self.status = "operating"
-            self.capacity_t_per_week = self.nameplate_t_per_week
-            self.utilisation = 0.5  # ramp-up
-            return True
-        return False
+    def shorten_construction(self, i: int, factor: float) -> None:
+        """Permit streamlining reaches a plant under construction: its remaining time x ``factor``."""
+        if self.status[i] == "building":
+            self.build_weeks_left[i] = max(1, round(self.build_weeks_left[i] * factor))
+
+    def advance_pipeline(self) -> list[int]:
+        """Count construction down; returns the plants that come online this week."""
+        online = []
+        for i, st in enumerate(self.status):
+            if st != "building":
+                continue
+            self.build_weeks_left[i] -= 1
+            if self.build_weeks_left[i] <= 0:
+                self.status[i] = "operating"
+                self.capacity[i] = self.nameplate[i]
+                self.utilisation[i] = 0.5  # ramp-up
+                online.append(i)
+        return online
 
 
-def after_market_all(refiners: list[Refiner], sold: list[dict[Region, np.ndarray]],
-                     prices: dict[Region, np.ndarray], rate: float, target_cover: float,
-                     export_cost: np.ndarray, export_cap: np.ndarray, sensitivity: float,
-                     reservation: float) -> None:
-    """The selling rules (module docstring) for several plants at once, one row per plant.
+class Refiner(mesa.Agent):
+    """One separation plant; its state lives in the model's :class:`RefinerBook` at row ``i``."""
 
-    ``sold[i]`` is what ``refiners[i]`` sold this week per market. Each plant books its sales, then sets its
-    asks for next week from its forward cover and its export share from the home/export price ratio. The
-    arithmetic is elementwise, so a plant's numbers do not depend on which other plants are in the batch.
-    """
-    if not refiners:
-        return
-    model = refiners[0].model
-    b = model.behaviour
-    n = len(refiners)
-    for r, s in zip(refiners, sold, strict=True):
-        for reg, q in s.items():
-            r.sold[reg] = q
-    total = np.zeros((n, NP))
-    for reg in sold[0]:  # every plant's sales dict lists the markets in the same order
-        total = total + np.array([s[reg] for s in sold]).reshape(n, NP)
-    inventory = np.maximum(np.array([r.inventory for r in refiners]).reshape(n, NP) - total, 0.0)
-    a = 1.0 / np.array([r.sales_memory_weeks for r in refiners])[:, None]
-    sales_ema = (1 - a) * np.array([r.sales_ema for r in refiners]).reshape(n, NP) + a * total
-    expected = np.maximum(sales_ema, 1e-9)
-    # forward cover: stock plus what the published supply outlook of its market adds or removes
-    # over the next seller_forward_weeks, in weeks of sales; when ore stops arriving in its region,
-    # a plant asks more at once, before its shelves empty (seed F16)
-    outlook = {reg: model.supply_outlook(reg) for reg in {r.home_region for r in refiners}}
-    outlook_rows = np.array([outlook[r.home_region] for r in refiners]).reshape(n, NP)
-    ahead = inventory + b.seller_forward_weeks * sales_ema * (outlook_rows - 1.0)
-    cover = np.maximum(ahead, 0.0) / expected
-    # stocks-to-use: ask the two-year price marked up by the relative cover shortfall
-    markup = 1.0 + rate * np.minimum(np.maximum((target_cover - cover) / target_cover, -1.0), 1.0) * np.where(
-        cover < target_cover, b.seller_markup_cap, 1.0)
-    asks = {}
-    for reg in {reg for r in refiners for reg in r.ask}:
-        lm = model.long_memory[reg]
-        # it holds stock rather than sell far below what the market has paid over two years
-        asks[reg] = np.maximum(lm * markup, reservation * lm)
-    home_cn = [i for i, r in enumerate(refiners) if r.home_region == Region.CN]
-    if home_cn:
-        cn, row = prices[Region.CN], prices[Region.ROW]
-        ok = np.isfinite(cn) & np.isfinite(row) & (export_cap > 0)
-        ratio = np.where(ok, (row - export_cost) / np.where(ok, cn, 1.0), 1.0)
-        ratio = np.minimum(np.maximum(ratio, 0.5), 2.0)
-        s = np.array([refiners[i].export_share for i in home_cn]).reshape(len(home_cn), NP)
-        w = s * ratio**sensitivity
-        s_new = w / (w + (1 - s))
-        share = np.minimum(np.maximum(0.8 * s + 0.2 * s_new, 0.02), 0.98)
-        for j, i in enumerate(home_cn):
-            refiners[i].export_share = share[j]
-    for i, r in enumerate(refiners):
-        r.inventory = inventory[i]
-        r.sales_ema = sales_ema[i]
-        for reg in r.ask:
-            r.ask[reg] = asks[reg][i]
+    def __init__(self, model: RareEarthModel, book: RefinerBook, i: int):
+        super().__init__(model)
+        self._book = book
+        self.i = i
+        self.spec = book.specs[i]
+        self.rid = self.spec.id
+        self.country = self.spec.country
+        self.node = self.spec.node
+        self.home_region = book.region[i]
 
+    @property
+    def status(self) -> str:
+        return self._book.status[self.i]
 
-def expected_prices(refiners: list[Refiner], model: RareEarthModel) -> np.ndarray:
-    """Each plant's expected realised oxide price (USD/kg), one row per plant.
+    @property
+    def capacity_t_per_week(self) -> float:
+        return float(self._book.capacity[self.i])
 
-    A Chinese plant expects the domestic price and the ex-China price net of export cost, weighted by
-    the share of its offers it sends abroad (times the share allowed out); any other plant the ex-China
-    price. Prices are the markets' recent averages (``price_memory``); a price floor covering the plant
-    (its state's, or an offtake guarantee) lifts them.
-    """
-    n = len(refiners)
-    out = np.empty((n, NP))
-    cn = model.price_memory[Region.CN]
-    home_cn = [i for i, r in enumerate(refiners) if r.home_region == Region.CN]
-    if home_cn:
-        row = model.price_memory[Region.ROW] - model.export_cost
-        s = np.array([refiners[i].export_share for i in home_cn]).reshape(len(home_cn), NP)
-        s = s * model.rules.export_cap_fraction()
-        out[home_cn] = (1 - s) * cn + s * np.maximum(row, 0.0)
-    other = [i for i in range(n) if refiners[i].home_region != Region.CN]
-    if other:
-        out[other] = model.price_memory[Region.ROW]
-    for i, r in enumerate(refiners if model.rules.any_floor() else ()):
-        floor = model.rules.floor_for(r.country, r.rid)
-        if floor is not None:
-            out[i] = np.maximum(out[i], floor)
-    return out
+    @property
+    def nameplate_t_per_week(self) -> float:
+        return float(self._book.nameplate[self.i])
+
+    @property
+    def utilisation(self) -> float:
+        return float(self._book.utilisation[self.i])
+
+    @property
+    def inventory(self) -> np.ndarray:
+        return self._book.inventory[self.i].copy()
+
+    @property
+    def feed_reo(self) -> float:
+        return float(self._book.feed_reo[self.i])
+
+    @property
+    def feed_el(self) -> np.ndarray:
+        return self._book.feed_el[self.i].copy()
+
+    @property
+    def separates(self) -> np.ndarray:
+        return self._book.separates[self.i]
+
+    @property
+    def recovery(self) -> float:
+        return float(self._book.recovery[self.i])
+
+    @property
+    def processed(self) -> float:
+        return float(self._book.processed[self.i])
+
+    @property
+    def produced(self) -> np.ndarray:
+        return self._book.produced[self.i].copy()
+
+    @property
+    def financed_by(self) -> str:
+        return self._book.financed_by[self.i]
+
+    @property
+    def build_weeks_left(self) -> int:
+        return int(self._book.build_weeks_left[self.i])
+
+    def cash_cost(self) -> float:
+        """Cash cost per kg of feed (ore delivered + processing + audit), USD/kg."""
+        return float(self._book.cash_cost[self.i])
+
+    def reservation(self) -> np.ndarray:
+        """Reservation price per product at its market's expected prices (USD/kg)."""
+        b = self._book
+        b.update_cost_basis()
+        shares = self.model.signals.long_memory[self.home_region]
+        return b.reservation(np.broadcast_to(shares, (b.n, shares.size)))[self.i]
+
+    def netback(self, basket: np.ndarray, prices: np.ndarray) -> float:
+        """Value of one kg of ore REO of ``basket`` to this plant at ``prices`` (USD/kg)."""
+        b = self._book
+        return float((basket * b.separates[self.i] * prices).sum() * b.recovery[self.i] - b.unit_cost()[self.i])
+
+    def start_building(self, lead_time_weeks: int, financed_by: str = "") -> bool:
+        return self._book.start_building(self.i, lead_time_weeks, financed_by)
+
+    def shorten_construction(self, factor: float) -> None:
+        self._book.shorten_construction(self.i, factor)

@@ -1,37 +1,66 @@
-"""States: policy makers, stockpile agencies and project sponsors.
+"""States: policy makers, stock agencies and project sponsors.
 
-A state owns its policy instruments (policies in force name it as the acting state), a stockpile per
-oxide, and budgets. Each week (stage 2) it:
+A state owns its policy instruments (policies in force name it as the acting state), at most one stock
+agency, and budgets. Each week (stage 2) it:
 
-- lets every active policy it owns act (the model asks each policy; a state knows none by name);
-- **selects projects** it sponsors from the pipeline by a documented rule: a planned plant starts
-  building when its expected annual margin covers its capital charge (plants marked
-  ``needs_policy_support`` wait for a financing policy instead). The margin is the plant's netback
-  on the richest ore it can reach over open routes, at the prices the state remembers, of which the plant
-  keeps ``1 - 0.45`` (ore costs the rest, seed F14); the capital charge is capex x (cost of capital +
-  1/15 yr). The private cost of capital is 15 %; a financing policy lowers it for the projects it funds;
-- runs its **stockpile agency** when a stockpile policy has given it a mandate: buy toward a target
-  (weeks of its buyers' consumption) while the price is below a trigger, release above another or on a
-  shortage signal. Its orders go into the same auctions as everyone else's.
+- follows its own rules. China moves its mining and separation quotas to keep domestic prices near the cost
+  of supply, hard rock by ``b.china_quota_product`` and ionic clay by ``b.china_heavy_quota_product``
+  (FACTS P6), and, while rival states' stock agencies buy more than
+  ``b.rival_stockpile_trigger_weeks`` of their use of ``b.retaliation_products`` in four weeks, multiplies its
+  licence approvals by ``b.retaliation_factor`` for ``b.retaliation_weeks`` (its retaliation; an assumption,
+  no source quantifies it);
+- **selects projects** it sponsors from the pipeline: a planned plant starts building when its expected
+  annual margin covers its capital charge (plants marked ``needs_policy_support`` wait for a financing
+  policy instead). The margin is the plant's netback on the richest ore it can reach over open routes, at the
+  prices the state expects, of which the plant keeps ``1 - b.project_ore_share_of_value`` (ore costs the
+  rest, seed F14); the capital charge is capex x (cost of capital + 1 / ``b.project_life_years``). The
+  private cost of capital is ``b.private_cost_of_capital``; a financing policy lowers it for the projects
+  it funds.
+
+Its **stock agency** trades in its region's exchange (stage 6) under a :class:`StockMandate`: China's
+standing reserve from the world file (FACTS P5: it buys in gluts and releases in spikes), or a mandate a
+``Stockpile`` policy gives (FACTS E5: JOGMEC's 60 days). A standing reserve keeps its initial holding as
+strategic stock and sells what it bought in a glut back once the price has recovered to ``sell_back_ratio`` x
+the cost of supply. An agency buys toward its target while the price is below
+``buy_below_ratio`` x the market's cost of supply (:mod:`model.signals`) and its budget lasts, and releases
+above ``release_above_ratio`` x that cost, on a shortage signal (rapid response, seed F4) or when ordered to.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from model.params import PRODUCTS, Product, Region, StateSpec
+from model.exchange import OrderBlock, RegionClearing, Side
+from model.params import StateSpec
 
 if TYPE_CHECKING:
-    from agents.refiner import Refiner
     from model.model import RareEarthModel
 
-NP = len(PRODUCTS)
-PRIVATE_COST_OF_CAPITAL = 0.15
-PROJECT_LIFE_YEARS = 15.0
-ORE_SHARE_OF_VALUE = 0.45  # seed F14: ore at ~US$14.5/kg against ~US$31/kg of oxide in it
+KG_PER_T = 1000.0
+RAMP = 0.05  # orders phase in over 5 % of the price around a trigger (no cliff between grid points)
+
+
+@dataclass(frozen=True)
+class StockMandate:
+    """A stock agency's standing orders."""
+
+    target_weeks: float  # stock it buys toward, weeks of its state's use
+    buy_below_ratio: float  # buys while price < this x the market's cost of supply
+    release_above_ratio: float  # releases while price > this x that cost
+    fill_weeks: float  # closes its gap over this many weeks
+    release_weeks: float  # empties over this many weeks when releasing
+    mask: np.ndarray  # 1 for the products it holds
+    budget_usd: float = np.inf
+    shortage_trigger: float = np.inf  # rapid response: release when its region's shortage share exceeds this
+    forced_release_weeks: float | None = None  # an order to release whatever the price
+    kind: str = "stockpile"  # "reserve" (the world's standing reserve) or "stockpile" (a policy's)
+    strategic_weeks: float = np.inf  # a reserve sells stock above this many weeks of use back ...
+    recover_ratio: float = np.inf  # ... once the price is back at this x the cost of supply ...
+    recover_weeks: float = 4.0  # ... over this many weeks
 
 
 class State(mesa.Agent):
@@ -41,134 +70,223 @@ class State(mesa.Agent):
         self.sid = spec.id
         self.name = spec.name
         self.region = spec.region
-        self.stockpile = np.zeros(NP)
-        self.stock_mandate: dict | None = None  # set by a Stockpile policy
-        self.stock_bought = np.zeros(NP)
-        self.stock_released = np.zeros(NP)
+        n_p = len(model.products)
+        self.stockpile = np.zeros(n_p)
+        self.stock_bought = np.zeros(n_p)
+        self.stock_released = np.zeros(n_p)
         self.stock_spent_usd = 0.0
-        self.stock_bought_4w = np.zeros(NP)
-        self.cost_of_capital = {}  # project id -> concessional rate from financing
-        self.licence_tightening = 1.0  # multiplier on its export-licence approvals (its own rule)
-        self.tightened_until = -1
+        self.stock_bought_4w = np.zeros(n_p)
+        self.cost_of_capital: dict[str, float] = {}  # project id -> concessional rate from financing
+        self._reserve: StockMandate | None = None
+        self._mandate: StockMandate | None = None
+        self._budget_left = np.inf
+        self._retaliating_until = -1
+        self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
+        if spec.reserve is not None:
+            r = spec.reserve
+            mask = np.array([p in r.products for p in model.products], dtype=float)
+            self._reserve = StockMandate(r.max_weeks, r.buy_below_ratio, r.release_above_ratio, r.buy_weeks,
+                                         r.release_weeks, mask, kind="reserve", strategic_weeks=r.initial_weeks,
+                                         recover_ratio=r.sell_back_ratio, recover_weeks=r.sell_back_weeks)
+
+    def seed_reserve(self) -> None:
+        """Stock the standing reserve holds at the start (after the buyers exist)."""
+        if self.spec.reserve is not None and self.spec.reserve.initial_weeks > 0:
+            self.endow(self.consumption_per_week() * self.spec.reserve.initial_weeks * self._reserve.mask)
+
+    # -- the mandate in force ----------------------------------------------------------------------------
+    @property
+    def mandate(self) -> StockMandate | None:
+        """The agency's standing orders: a policy's mandate, else the standing reserve's."""
+        return self._mandate if self._mandate is not None else self._reserve
+
+    @property
+    def stock_mandate(self) -> StockMandate | None:  # the name the UI and tests know
+        return self.mandate
+
+    def set_stock_mandate(self, mandate: StockMandate) -> None:
+        self._mandate = mandate
+        self._budget_left = mandate.budget_usd
+
+    def clear_stock_mandate(self) -> None:
+        self._mandate = None
+        self._budget_left = np.inf
+
+    def order_release(self, weeks: float | None) -> None:
+        """Release stock over ``weeks`` whatever the price (None: the order ends). A state with stock but no
+        mandate gets one that only releases."""
+        if self.mandate is None:
+            if weeks is None:
+                return
+            mask = np.ones(len(self.model.products))
+            self._mandate = StockMandate(0.0, 0.0, np.inf, 26.0, weeks, mask)
+        target = "_mandate" if self._mandate is not None else "_reserve"
+        setattr(self, target, replace(getattr(self, target), forced_release_weeks=weeks))
+
+    def endow(self, tonnes: np.ndarray) -> None:
+        """Stock that enters from outside the markets (a stockpile on hand when a policy starts)."""
+        self.stockpile = self.stockpile + tonnes
+        self.endowed = self.endowed + tonnes
+
+    @property
+    def budget_left_usd(self) -> float:
+        return self._budget_left
 
     # -- stage 2 -----------------------------------------------------------------------------------------
     def act(self) -> None:
+        b = self.model.behaviour
         if self.spec.bloc == "china":
-            if self.model.behaviour.china_quota_rule:
+            if b.china_quota_rule:
                 self.manage_quota()
-            self.react_to_rivals()
+            self.watch_rivals()
         self.select_projects()
 
-    def react_to_rivals(self) -> None:
-        """China's leverage rule (mechanism M2): when rival states' stockpile agencies bought more than
-        ``rival_stockpile_trigger_weeks`` weeks of their Dy/Tb use in the past four weeks, or a rival's
-        sanction is in force, China halves licence approvals for the next 13 weeks. It only matters
-        while China has an export-licence regime in force."""
+    def watch_rivals(self) -> None:
+        """China's retaliation rule (module docstring). Only matters while it runs a licence regime."""
         m = self.model
-        k = [PRODUCTS.index(Product.DY), PRODUCTS.index(Product.TB)]
+        b = m.behaviour
+        k = [m.products.index(p) for p in b.retaliation_products]
         rivals = [s for s in m.states if s.spec.bloc != "china"]
-        bought, use = 0.0, 0.0
-        for s in rivals:
-            bought += float(s.stock_bought_4w[k].sum())
-        if bought > 0:  # their use matters only when they bought something (most weeks they did not)
-            for s in rivals:
-                use += float(s.consumption_per_week()[k].sum())
-        sanction = any(type(p).__name__ == "Sanction" for p in m.active)
-        triggered = (use > 0 and bought > m.behaviour.rival_stockpile_trigger_weeks * use) or sanction
+        bought = sum(float(s.stock_bought_4w[k].sum()) for s in rivals)
         now = int(m.steps)
-        if triggered and now > self.tightened_until:
-            if self.tightened_until < now - 1:
-                m.log_event(f"{self.name} tightens export licences in response to rivals")
-            self.tightened_until = now + 13
-        self.licence_tightening = 0.5 if now <= self.tightened_until else 1.0
+        if bought > 0:
+            use = sum(float(s.consumption_per_week()[k].sum()) for s in rivals)
+            if use > 0 and bought > b.rival_stockpile_trigger_weeks * use and now > self._retaliating_until:
+                if self._retaliating_until < now - 1:
+                    m.log_event(f"{self.name} tightens export licences in response to rivals' stockpiling")
+                self._retaliating_until = now + b.retaliation_weeks
+
+    def licence_factor(self) -> float:
+        """Multiplier on its licence approvals this week (its retaliation rule)."""
+        return self.model.behaviour.retaliation_factor if int(self.model.steps) <= self._retaliating_until else 1.0
 
     def manage_quota(self) -> None:
-        """China's mining quota (FACTS B1: 270 kt in 2024) leans against domestic NdPr price swings.
-
-        When the domestic NdPr price (8-week average) is more than ``china_quota_band`` above its two-year
-        average, the quota on Chinese mines rises by ``china_quota_step_per_week``; when it is that far
-        below, the quota falls; within ``china_quota_min``-``china_quota_max`` of 2024 capacity.
-        """
-        b = self.model.behaviour
-        k = PRODUCTS.index(Product.NDPR)
-        ratio = self.model.price_memory[Region.CN][k] / self.model.long_memory[Region.CN][k]
-        fleet = self.model.fleet
-        if ratio > 1 + b.china_quota_band:
-            fleet.quota_factor = min(b.china_quota_max, fleet.quota_factor + b.china_quota_step_per_week)
-        elif ratio < 1 - b.china_quota_band:
-            fleet.quota_factor = max(b.china_quota_min, fleet.quota_factor - b.china_quota_step_per_week)
-
-    def project_margin_musd(self, plant: Refiner) -> float:
-        """Expected annual operating margin (M USD/yr) of a plant at remembered prices."""
+        """China's quotas (FACTS B1: 270 kt mined in 2024; P6: total quantity control of mining and separation,
+        hard rock and ionic clay set apart) keep domestic prices near the cost of supply: when the recent
+        domestic price of the group's product (``b.china_quota_product`` for hard rock,
+        ``b.china_heavy_quota_product`` for ionic clay) is more than ``b.china_quota_band`` above the market's
+        cost of supply (:mod:`model.signals`), the group's quota rises by ``b.china_quota_step_per_week`` x the
+        deviation / band (at most 5 x the step: China acts faster when prices are far out); when that far below,
+        it falls; within ``b.china_quota_min``-``b.china_quota_max`` of 2024. A quota caps the group's Chinese mines and the
+        plants its separation quota covers."""
         m = self.model
-        prices = m.price_memory[plant.home_region]
+        b = m.behaviour
+        sig = m.signals
+        for group, product in (("light", b.china_quota_product), ("heavy", b.china_heavy_quota_product)):
+            k = m.products.index(product)
+            ratio = sig.recent[self.region][k] / sig.normal[self.region][k]
+            f = m.fleet.quota_factor[group]
+            gap = abs(ratio - 1.0)
+            if gap <= b.china_quota_band:
+                continue
+            step = b.china_quota_step_per_week * min(gap / b.china_quota_band, 5.0)  # faster when far out
+            f = min(b.china_quota_max, f + step) if ratio > 1 else max(b.china_quota_min, f - step)
+            m.fleet.set_quota_factor(group, f)
+            m.refiner_book.set_quota_factor(group, f)
+
+    def project_margin_musd(self, plant) -> float:
+        """Expected annual operating margin (M USD/yr) of a plant at the prices its market expects."""
+        m = self.model
+        prices = m.signals.memory[plant.home_region]
         floor = m.rules.floor_for(plant.country)
         if floor is not None:
             prices = np.maximum(prices, floor)
+        keep = 1.0 - m.behaviour.project_ore_share_of_value
         best = 0.0
-        for basket in m.reachable_baskets(plant.node):
-            best = max(best, plant.netback(basket, prices) - ORE_SHARE_OF_VALUE * float(
-                (basket * plant.separates * prices).sum() * plant.recovery))
-        return best * plant.nameplate_t_per_week * 52 * 1000 / 1e6
+        for basket in m.ore.reachable_baskets(plant.node):
+            gross = float((basket * plant.separates * prices).sum() * plant.recovery)
+            best = max(best, plant.netback(basket, prices) - (1.0 - keep) * gross)
+        return best * plant.nameplate_t_per_week * 52 * KG_PER_T / 1e6
 
-    def capital_charge_musd(self, plant: Refiner) -> float:
-        rate = self.cost_of_capital.get(plant.rid, PRIVATE_COST_OF_CAPITAL)
-        return plant.spec.capex_musd * (rate + 1.0 / PROJECT_LIFE_YEARS)
+    def capital_charge_musd(self, plant, rate: float | None = None) -> float:
+        b = self.model.behaviour
+        r = self.cost_of_capital.get(plant.rid, b.private_cost_of_capital) if rate is None else rate
+        return plant.spec.capex_musd * (r + 1.0 / b.project_life_years)
+
+    def grant_cost_of_capital(self, plant_id: str, rate: float) -> None:
+        self.cost_of_capital[plant_id] = rate
 
     def select_projects(self) -> None:
-        for plant in self.model.refiners:
+        m = self.model
+        for plant in m.refiners:
             if (plant.status != "planned" or plant.spec.sponsor_state != self.sid
                     or plant.spec.needs_policy_support):
                 continue
             if self.project_margin_musd(plant) > self.capital_charge_musd(plant):
-                lead = plant.spec.lead_time_weeks * self.model.rules.lead_time_factor_for(plant.country)
-                if plant.start_building(round(lead), financed_by=""):
-                    self.model.log_event(f"{self.name} starts building {plant.spec.name} "
-                                         f"(online in {round(lead)} weeks)")
+                lead = round(plant.spec.lead_time_weeks * m.rules.lead_time_factor_for(plant.country))
+                if plant.start_building(lead, financed_by=""):
+                    m.log_event(f"{self.name} starts building {plant.spec.name} (online in {lead} weeks)")
 
-    # -- stockpile agency --------------------------------------------------------------------------------
+    # -- stock agency (a participant of the exchange) ------------------------------------------------------
     def consumption_per_week(self) -> np.ndarray:
         """Its buyers' need this week, per product (t)."""
         return self.model.buyer_book.need_of_state(self.sid, self.model.demand_multiplier)
 
-    def stock_orders(self, prices: np.ndarray, shortage_signal: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(bid level, bid qty, ask level, ask qty) per product for this week's auction."""
-        zeros = np.zeros(NP)
-        mandate = self.stock_mandate
-        if not mandate:
-            return zeros, zeros, zeros, zeros
-        target = self.consumption_per_week() * mandate["target_weeks"] * mandate["mask"]
-        ref = mandate["reference"]
-        buy_below = ref * mandate["buy_below_ratio"]
-        release_above = ref * mandate["release_above_ratio"]
-        p = np.where(np.isfinite(prices), prices, ref)
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        md = self.mandate
+        if md is None or region != self.region:
+            return []
+        m = self.model
+        sig = m.signals
+        ref = sig.normal[region][:, None]
+        n_p, n_g = grid.shape
+        target = self.consumption_per_week() * md.target_weeks * md.mask
         gap = np.maximum(target - self.stockpile, 0.0)
-        release = (p > release_above) | (shortage_signal > mandate["shortage_trigger"])
-        forced = mandate.get("force_release_weeks")
-        if forced:
-            release = np.ones(NP, dtype=bool)
-        buy_qty = np.where((p < buy_below) & (mandate["budget_left_usd"] > 0) & ~release,
-                           gap / max(mandate["fill_weeks"], 1.0), 0.0)
-        ask_qty = np.where(release, self.stockpile / max(forced or mandate["release_weeks"], 1.0), 0.0)
-        # it sells just under the going price, and never bids above its trigger
-        return buy_below, buy_qty, np.maximum(p * 0.95, 1e-6), ask_qty
+        buy_qty = gap / max(md.fill_weeks, 1.0)
+        trigger = md.buy_below_ratio * ref
+        buy = buy_qty[:, None] * np.clip((trigger - grid) / (RAMP * trigger) + 1.0, 0.0, 1.0) * (grid <= trigger)
+        if np.isfinite(self._budget_left):
+            buy = np.minimum(buy, max(self._budget_left, 0.0) / (grid * KG_PER_T))
+        forced = md.forced_release_weeks
+        short = self._shortage_share() > md.shortage_trigger
+        release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
+        if forced or short.any():
+            # rapid response or an order: it sells into the market, down to 85 % of last week's price
+            urgent = short | bool(forced)
+            low = 0.85 * sig.price[region][:, None]
+            ramp = np.clip((grid - low) / (RAMP * low), 0.0, 1.0)
+            sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
+            buy = np.where(urgent[:, None], 0.0, buy)
+        else:
+            sell = np.zeros((n_p, n_g))
+        up = md.release_above_ratio * ref
+        sell = np.maximum(sell, release_qty[:, None] * np.clip((grid - up) / (RAMP * up), 0.0, 1.0))
+        if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
+            glut = np.maximum(self.stockpile - self.consumption_per_week() * md.strategic_weeks, 0.0) * md.mask
+            back = md.recover_ratio * ref
+            sell = np.maximum(sell, glut[:, None] / max(md.recover_weeks, 1.0)
+                              * np.clip((grid - back) / (RAMP * back), 0.0, 1.0))
+        name = f"agency:{self.sid}"
+        return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
+                OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
 
-    def settle_stock(self, bought: np.ndarray, sold: np.ndarray, price: np.ndarray) -> None:
-        if not (bought.any() or sold.any() or self.stock_bought_4w.any()):
-            # an idle agency (most states, most weeks): nothing moves, decays or is spent
-            self.stock_bought, self.stock_released = bought, sold
+    def _shortage_share(self) -> np.ndarray:
+        """Share of its region's buyers' need that went unmet last week (per product)."""
+        book = self.model.buyer_book
+        rows = book.rows_of_region[self.region]
+        need = book.need(self.model.demand_multiplier)[rows].sum(axis=0)
+        short = book.shortage[rows].sum(axis=0)
+        return np.where(need > 0, short / np.maximum(need, 1e-12), 0.0)
+
+    def settle(self, region: str, clearing: RegionClearing) -> None:
+        name = f"agency:{self.sid}"
+        if self.mandate is None or region != self.region or name + ":buy" not in clearing.fills:
             return
+        bought = clearing.fills[name + ":buy"][:, 0]
+        sold = clearing.fills[name + ":sell"][:, 0]
         self.stockpile = np.maximum(self.stockpile + bought - sold, 0.0)
         self.stock_bought = bought
         self.stock_released = sold
-        self.stock_bought_4w = 0.75 * self.stock_bought_4w + bought
-        # nothing bought costs nothing (skips the nan-safe sum, the usual week)
-        cost = float(np.nansum(bought * np.nan_to_num(price)) * 1000) if bought.any() else 0.0
+        cost = float((bought * np.nan_to_num(clearing.price)).sum() * KG_PER_T)
         self.stock_spent_usd += cost
-        if self.stock_mandate:
-            self.stock_mandate["budget_left_usd"] -= cost
+        if np.isfinite(self._budget_left):
+            self._budget_left -= cost
+
+    def begin_week(self) -> None:
+        self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
+        self.stock_bought = np.zeros_like(self.stock_bought)
+        self.stock_released = np.zeros_like(self.stock_released)
 
     @property
     def is_china(self) -> bool:
-        return self.region == Region.CN
+        return self.spec.bloc == "china"

@@ -1,6 +1,8 @@
-"""Uniform-price call auction, used for every product x region market and the ore markets.
+"""Call auctions: one per ore pool (discrete lots) and one per product x region exchange (schedules).
 
-One call to :func:`clear` settles one sealed-book auction. Rules:
+Two clearing rules live here, both plain numpy (no Mesa import) and tested on their own.
+
+**Discrete lots** (:func:`clear`, used by the ore markets, where each mine site offers its lot at its cost):
 
 1. Supply ``S(p)`` is the total quantity of asks priced ``<= p``; demand ``D(p)`` is the total
    quantity of bids priced ``>= p``. Orders with quantity ``<= 0`` are ignored (fill 0).
@@ -14,17 +16,21 @@ One call to :func:`clear` settles one sealed-book auction. Rules:
    ascending price order, bids in descending price order; orders at the same price form one level.
    Levels entirely inside ``V`` are filled completely. The level where the cumulative quantity
    passes ``V`` is filled pro-rata to order quantity, so each side's fills sum to ``V``. Every
-   filled ask is priced ``<= price`` and every filled bid ``>= price``. This follows from rules 2-3
-   (``S`` and ``D`` both reach ``V`` at every kept candidate). Allocation is also restricted to
-   levels on the right side of the price, so floating-point noise cannot break the guarantee.
+   filled ask is priced ``<= price`` and every filled bid ``>= price``.
 
-Quantities are compared with a relative tolerance of ``1e-10`` times the larger side's total.
-This absorbs summation-order rounding, so the result does not depend on the input order of the
-orders.
+Quantities are compared with a relative tolerance of ``1e-10`` times the larger side's total, so the
+result does not depend on the input order of the orders. Two implementations give the same bits: the
+compiled kernel ``model._auction`` (Cython, built on install) and :func:`_clear_numpy`, the numpy
+reference it is tested against, used when the kernel is not built (:data:`KERNEL` says which one runs).
 
-Two implementations give the same bits: the compiled kernel ``model._auction`` (Cython, built on install;
-the model's hot path) and :func:`_clear_numpy`, the numpy reference it is tested against, used when the
-kernel is not built (:data:`KERNEL` says which one runs).
+**Schedules on a price grid** (:func:`clear_curves`, used by the product exchanges). Every participant
+submits a schedule: the quantity it would sell (or buy) at each price of the market's log-spaced price
+grid, non-decreasing in price for sellers and non-increasing for buyers. Between grid points schedules
+are linear in the interpolation weight of log price (the day-ahead power exchanges' interpolated
+curves). The clearing price is where aggregate demand meets aggregate supply, so it is a continuous
+function of every schedule: a small change in anyone's stock moves the price a little, never by a tick.
+Each participant gets its schedule's quantity at that price; if the crossing lies beyond the grid the
+price stays at the grid's end and the long side is filled pro rata.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ try:
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
     _auction = None
 
-__all__ = ["KERNEL", "Clearing", "clear", "clear_unchecked", "ladder"]
+__all__ = ["KERNEL", "Clearing", "CurveClearing", "clear", "clear_curves", "clear_unchecked", "price_grid"]
 
 KERNEL = "compiled" if _auction is not None else "numpy"
 
@@ -188,32 +194,62 @@ def _level_ratio(lvl_tot: np.ndarray, cum: np.ndarray, eligible: np.ndarray, vol
     return ratio
 
 
-def ladder(
-    level: float, qty: float, n: int = 5, spread: float = 0.1, side: str = "ask"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split one reservation level into an n-step order schedule ``(prices, quantities)``.
+# ====================================================================================== schedule auctions
+@dataclass(frozen=True, slots=True)
+class CurveClearing:
+    """Outcome of a batch of schedule auctions (one row per market, e.g. per product of a region)."""
 
-    Prices are evenly spaced over ``level*(1-spread/2) .. level*(1+spread/2)``, which is just
-    ``[level]`` when ``n == 1``. Each step carries ``qty/n``. Asks are returned in ascending price
-    order. Bids use the same prices in descending order (a buyer's schedule, highest price first).
+    price: np.ndarray  # (M,) clearing price; nan where nothing trades
+    volume: np.ndarray  # (M,) traded quantity (>= 0)
+    sell_fill: np.ndarray  # (M, S) quantity sold by each seller row
+    buy_fill: np.ndarray  # (M, B) quantity bought by each buyer row
+    supplied: np.ndarray  # (M,) sellers' schedules at the price, before any pro-rata cut
+    demanded: np.ndarray  # (M,) buyers' schedules at the price, before any pro-rata cut
+    bound: np.ndarray  # (M,) -1: price held at the grid's bottom, +1: at its top, 0: inside
+
+
+def price_grid(centre: np.ndarray, low: float, high: float, points: int) -> np.ndarray:
+    """Log-spaced price grids, one row per market: ``centre x low .. centre x high`` in ``points`` steps."""
+    steps = np.exp(np.linspace(np.log(low), np.log(high), int(points)))
+    return np.asarray(centre, dtype=float)[:, None] * steps[None, :]
+
+
+def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> CurveClearing:
+    """Clear ``M`` markets at once from schedules on their price grids.
+
+    ``grid`` is ``(M, G)``, increasing and positive; ``supply`` is ``(M, S, G)``, each row non-decreasing
+    along the grid; ``demand`` is ``(M, B, G)``, each row non-increasing; quantities finite and >= 0. With
+    ``E(g) = D(g) - S(g)`` (non-increasing), the price lies between the last grid point with excess demand
+    and the first without, at the weight ``t = E0 / (E0 - E1)`` of log price, where interpolated supply
+    equals interpolated demand. Fills are each row's interpolated quantity; the side that is longer at a
+    grid end is cut pro rata, so the two sides' fills always sum to the same volume.
     """
-    if side not in ("ask", "bid"):
-        raise ValueError(f"side must be 'ask' or 'bid', got {side!r}")
-    if not (math.isfinite(level) and level > 0.0):
-        raise ValueError(f"level must be a finite positive price, got {level!r}")
-    if not (math.isfinite(qty) and qty >= 0.0):
-        raise ValueError(f"qty must be finite and >= 0, got {qty!r}")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if not (math.isfinite(spread) and 0.0 <= spread < 2.0):
-        raise ValueError(f"spread must satisfy 0 <= spread < 2, got {spread!r}")
-    n = int(n)
-    if n == 1:
-        prices = np.array([float(level)])
-    else:
-        prices = level * np.linspace(1.0 - spread / 2.0, 1.0 + spread / 2.0, n)
-    if not (np.all(np.isfinite(prices)) and np.all(prices > 0.0)):
-        raise ValueError(f"ladder prices out of range for level={level!r}, spread={spread!r}")
-    if side == "bid":
-        prices = prices[::-1].copy()
-    return prices, np.full(n, qty / n)
+    grid = np.asarray(grid, dtype=float)
+    m, g_n = grid.shape
+    s_tot = supply.sum(axis=1)
+    d_tot = demand.sum(axis=1)
+    excess = d_tot - s_tot
+    cleared = excess <= 0.0
+    none = ~cleared.any(axis=1)  # demand exceeds supply even at the top of the grid
+    first = np.where(none, g_n - 1, cleared.argmax(axis=1))
+    lo = np.maximum(first - 1, 0)
+    rows = np.arange(m)
+    e0, e1 = excess[rows, lo], excess[rows, first]
+    inside = (~none) & (first > 0)
+    t = np.where(inside, e0 / np.where(inside, e0 - e1, 1.0), 1.0)
+    lg = np.log(grid)
+    price = np.exp(lg[rows, lo] + t * (lg[rows, first] - lg[rows, lo]))
+    w0, w1 = (1.0 - t)[:, None], t[:, None]
+    sell = w0 * supply[rows, :, lo] + w1 * supply[rows, :, first]
+    buy = w0 * demand[rows, :, lo] + w1 * demand[rows, :, first]
+    supplied, demanded = sell.sum(axis=1), buy.sum(axis=1)
+    volume = np.minimum(supplied, demanded)
+    tol = 1e-12 * np.maximum(np.maximum(supplied, demanded), 1.0)
+    traded = volume > tol
+    sell = sell * np.where(supplied > 0, volume / np.where(supplied > 0, supplied, 1.0), 0.0)[:, None]
+    buy = buy * np.where(demanded > 0, volume / np.where(demanded > 0, demanded, 1.0), 0.0)[:, None]
+    sell[~traded] = 0.0
+    buy[~traded] = 0.0
+    volume = np.where(traded, volume, 0.0)
+    bound = np.where(none, 1, np.where(first == 0, -1, 0))
+    return CurveClearing(np.where(traded, price, np.nan), volume, sell, buy, supplied, demanded, bound)

@@ -1,10 +1,15 @@
 """The world as typed, validated data.
 
-A *world* is everything that exists at the start date: products, ore types, states, the route network,
-and the agents (miners, refiners, armed groups, buyers) with their calibrated numbers. It lives in a TOML
-file under ``model/data/`` and is loaded through the pydantic models below. Units are in field names
-(``capacity_t_per_week``, ``cost_usd_per_kg``); every calibrated number in the data file carries its
-source as a comment (``# FACTS B1``, ``# seed F12``).
+A *world* is everything that exists at the start date: products, regions, ore types, states, the route
+network and the agents (miners, refiners, traders, armed groups, buyers) with their calibrated numbers. It
+lives in a TOML file under ``model/data/`` and is loaded through the pydantic models below. Units are in
+field names (``capacity_t_per_week``, ``cost_usd_per_kg``); every calibrated number in the data file carries
+its source as a comment (``# FACTS B1``, ``# seed F12``) or says ``assumption``.
+
+Products, regions and stages are data: the model, the outputs and the experiments read them from the world,
+so adding a product (an element with its price, export cost and place in the ore baskets) is an edit of the
+world file. Every behavioural constant of the agents is a field of :class:`Behaviour` (reachable by sweeps
+as ``behaviour.<name>``), documented with the fact that sets it or ``assumption``.
 
 Unknown keys are rejected, and every validator that fails says which field is wrong and what is allowed;
 :func:`load_world` turns pydantic's errors into one :class:`ConfigError` whose message names each field.
@@ -12,9 +17,9 @@ Unknown keys are rejected, and every validator that fails says which field is wr
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import tomllib
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,27 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_WORLD = DATA_DIR / "world_2024.toml"
-
-
-class Product(StrEnum):
-    """Marketed magnet rare-earth oxides (quantities in tonnes REO, prices in USD/kg)."""
-
-    NDPR = "NdPr"
-    DY = "Dy"
-    TB = "Tb"
-
-
-PRODUCTS: tuple[Product, ...] = tuple(Product)
-
-
-class Region(StrEnum):
-    """Oxide market regions: China-domestic and ex-China (mechanism M2)."""
-
-    CN = "CN"
-    ROW = "ROW"
-
-
-REGIONS: tuple[Region, ...] = tuple(Region)
 
 
 class ConfigError(ValueError):
@@ -70,34 +54,63 @@ class Strict(BaseModel):
 Frac = Annotated[float, Field(ge=0.0, le=1.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
+Weeks = Annotated[float, Field(ge=1.0, le=520.0)]
 
 
 class ProductSpec(Strict):
-    name: Product
-    price_2024_usd_per_kg: Pos  # initial ask/bid anchor only; prices then come from the auctions
-    export_cost_usd_per_kg: NonNeg  # freight, insurance and paperwork from a Chinese plant to an ex-China buyer
+    """A marketed product: one element's oxide (the oxide stage; later stages add metal and magnets)."""
+
+    name: str
+    stage: Literal["oxide"] = "oxide"
+    price_2024_usd_per_kg: Pos  # starting price and the centre of the exchange's price grid; then auctions
+    export_cost_usd_per_kg: NonNeg  # freight, insurance and paperwork from the exporting to the importing region
+
+
+class RegionSpec(Strict):
+    """A market region: one spot exchange per product. A region that imports buys through its traders in
+    ``imports_from`` (paying each product's export cost), under that region's export rules."""
+
+    id: str
+    name: str
+    imports_from: str = ""
 
 
 class OreType(Strict):
     """Fixed element basket per tonne of REO in the ore (joint production, FACTS L6)."""
 
     name: str
-    basket: dict[Product, Frac]
+    basket: dict[str, Frac]  # product -> share of REO; the rest (La, Ce, Y, ...) is not marketed yet
     heavy: bool  # ionic clay (heavy-rich) vs hard rock (light-rich)
 
     @field_validator("basket")
     @classmethod
-    def _basket_sums(cls, v: dict[Product, float]) -> dict[Product, float]:
+    def _basket_sums(cls, v: dict[str, float]) -> dict[str, float]:
         if sum(v.values()) > 1.0:
             raise ValueError("element fractions of REO must sum to <= 1 (the rest is La, Ce, Y, ...)")
         return v
 
 
+class ReserveSpec(Strict):
+    """A standing state reserve that leans against its home market both ways (FACTS P5: China's State
+    Reserve Bureau bought ~10,000 t in 2014; heavy-RE stockpiling loans in 2012)."""
+
+    products: list[str]
+    initial_weeks: NonNeg = 8.0  # stock at the start, in weeks of its region's use (assumption: levels are secret)
+    max_weeks: Pos = 26.0  # it stops buying at this many weeks of use
+    buy_below_ratio: Pos = 0.87  # buys while the price is below this x the market's cost of supply
+    release_above_ratio: Pos = 1.3  # releases everything while the price is above this x that cost (a spike)
+    sell_back_ratio: Pos = 1.07  # sells stock bought in gluts (above initial_weeks) back above this x that cost ...
+    sell_back_weeks: Weeks = 4.0  # ... over this many weeks (assumption)
+    buy_weeks: Weeks = 26.0  # closes its gap to max_weeks over this many weeks
+    release_weeks: Weeks = 13.0  # empties over this many weeks when releasing
+
+
 class StateSpec(Strict):
     id: str
     name: str
-    region: Region
+    region: str
     bloc: Literal["china", "partner", "asean", "myanmar", "other"]
+    reserve: ReserveSpec | None = None
 
 
 class NodeSpec(Strict):
@@ -154,15 +167,30 @@ class RefinerSpec(Strict):
     country: str
     node: str
     capacity_t_per_week: NonNeg  # separation feed capacity, t REO per week
-    processing_cost_usd_per_kg: Pos
+    processing_cost_usd_per_kg: Pos  # per kg REO of feed (chemicals, energy, labour, waste)
     recovery: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    separates: list[Product]  # oxides this plant can separate; the rest of the basket is not marketed
+    separates: list[str]  # products this plant can separate; the rest of the basket is not marketed
+    ores: list[str] = Field(default_factory=list)  # ore types it can process ([] = any ore)
     status: Literal["operating", "building", "planned"] = "operating"
     online_date: dt.date | None = None  # for a plant already building: when it comes online
     capex_musd: NonNeg = 0.0
     lead_time_weeks: Annotated[int, Field(ge=0)] = 0
     sponsor_state: str = ""  # who would build a planned project
     needs_policy_support: bool = False  # not built on private terms: waits for financing or a floor
+    quota: Literal["", "light", "heavy"] = ""  # which of China's separation quotas caps it (FACTS P6)
+
+
+class TraderSpec(Strict):
+    """A stockholder or trading house: holds oxide stock in its state's region, buys when prices are low
+    against what it expects and sells when high (competitive storage); an importer also buys in the region
+    its region imports from and sells at home (it is the exporter of record for its state's licences)."""
+
+    id: str
+    name: str
+    state: str  # where it holds stock; the destination of what it imports
+    imports: bool = False
+    storage_weeks: NonNeg = 0.0  # room for speculative stock, weeks of its region's use (assumption)
+    working_weeks: NonNeg = 0.0  # import working stock, weeks of its state's buyers' need (assumption)
 
 
 class ArmedGroupSpec(Strict):
@@ -184,39 +212,86 @@ class BuyerSpec(Strict):
     state: str
     segment: Literal["ev", "wind", "electronics", "defence", "industrial"]
     magnet_t_per_year: Pos  # NdFeB magnet demand
-    content_kg_per_kg: dict[Product, Frac]  # element oxide per kg magnet, before thrifting
-    min_content_frac: dict[Product, Frac] = Field(default_factory=dict)  # floor after full thrifting
-    value_usd_per_kg_magnet: Pos  # value of the magnet in use: bounds the willingness to pay
+    content_kg_per_kg: dict[str, Frac]  # element oxide per kg magnet, before thrifting
+    min_content_frac: dict[str, Frac] = Field(default_factory=dict)  # floor after full thrifting
+    value_usd_per_kg_magnet: Pos  # value of the magnet in use: one budget shared by its elements
     target_cover_weeks: Pos = 8.0
 
 
 class Behaviour(Strict):
-    """Behavioural rates shared by all agents of a kind; each documents the target that set it."""
+    """Behavioural constants shared by all agents of a kind. Each field says what it does and the fact
+    that set it (FACTS/seed id), ``calibrated`` to which target, or ``assumption``; the README's
+    calibration table lists which target fixed which rate."""
 
-    seller_markup_rate: Pos = 0.3  # ask = 2-yr price x (1 + this x cover shortfall) (C15 band)
-    seller_markup_cap: Pos = 3.0  # x rate when short: an empty shelf asks +90 % (seed F16 +60 %/4 wk)  # ... times this when short: an empty shelf asks +rate x cap (seed F16)
-    seller_target_cover_weeks: Pos = 6.0
-    buyer_urgency: Pos = 2.0  # bid = 2-yr price x (1 + this x cover shortfall), capped at WTP
-    buyer_price_memory_weeks: Pos = 8.0
-    thrift_rate_per_week: NonNeg = 0.0025  # content reduction speed when prices stay high (FACTS L5)
-    thrift_trigger_ratio: Pos = 1.3  # price / reference above which buyers thrift
-    demand_growth_per_year: float = 0.0  # FACTS B6 gives ~5 %/yr to 2030; 0 keeps the baseline stationary
-    export_share_sensitivity: Pos = 6.0  # logit slope of Chinese sellers' home/export split
-    ore_bid_share: Frac = 0.45  # seed F14: ore at ~US$14.5/kg vs ~US$31/kg of oxide it contains
-    site_entry_rate: Frac = 0.1  # weekly probability a dormant profitable site opens (seed F12)
+    # -- the exchange ----------------------------------------------------------------------------------
+    price_grid_points: Annotated[int, Field(ge=8, le=400)] = 64  # points of each market's log-price grid
+    price_grid_low: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1  # grid spans low..high x the starting price
+    price_grid_high: Annotated[float, Field(gt=1.0, le=1000.0)] = 25.0
+    price_memory_weeks: Weeks = 13.0  # expected prices (refiners' ore netbacks, project appraisal): EMA span (assumption)
+    long_memory_weeks: Weeks = 104.0  # what the market has paid: joint-cost value shares, thrifting reference (assumption)
+    outlook_short_weeks: Weeks = 3.0  # supply outlook = supply EMA(short) / EMA(long) (assumption)
+    outlook_long_weeks: Weeks = 26.0
+    # -- refiners (sellers) ----------------------------------------------------------------------------
+    full_cost_markup: NonNeg = 0.72  # full cost = cash cost x (1 + this): taxes, capital, overheads (calibrated: FACTS C15, P3)
+    seller_target_cover_weeks: Pos = 6.0  # oxide stock a plant wants, weeks of sales (assumption)
+    seller_stock_elasticity: Pos = 1.5  # stock kept ~ (price / reservation)^-this (calibrated: seed F16)
+    seller_outlook_response: NonNeg = 3.5  # stock wanted x (1 + this x (1 - supply outlook)) (calibrated: seed F16)
+    feed_target_weeks: Pos = 4.0  # ore feed stock a plant wants, weeks of processing (assumption)
+    ore_bid_share: Frac = 0.5  # a plant bids this share of its netback for ore (calibrated: seed F12 370 sites break even; F14)
+    ore_bid_urgency: NonNeg = 0.5  # ... raised by this x its feed shortfall (0-1): a plant short of feed pays more (assumption)
+    utilisation_step: Frac = 0.02  # weekly change in utilisation (assumption)
+    overstock_ratio: Pos = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)
+    utilisation_min: Frac = 0.3
+    sales_memory_weeks: Weeks = 8.0  # EMA span of a seller's expected sales (assumption)
+    # -- buyers ----------------------------------------------------------------------------------------
+    wtp_share_of_magnet_value: Frac = 0.165  # most a magnet's elements together may cost, share of its value (calibrated: FACTS D5)
+    buyer_stock_elasticity: Pos = 1.0  # stock wanted ~ (price / expected)^-this (calibrated: FACTS D5)
+    buyer_min_cover_weeks: NonNeg = 2.0  # safety stock defended at any price below the budget (assumption)
+    buyer_max_cover_weeks: Pos = 20.0  # most stock held when prices look cheap (assumption)
+    buyer_outlook_response: NonNeg = 1.0  # cover wanted x (1 + this x (1 - supply outlook)) (calibrated: FACTS D5)
+    buyer_price_memory_weeks: Weeks = 8.0  # the price a buyer expects: EMA span (assumption)
+    thrift_rate_per_week: NonNeg = 0.0025  # content cut per week of high prices, share of base (FACTS L5)
+    thrift_trigger_ratio: Pos = 1.3  # thrift when the recent price exceeds this x the long memory
+    thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
+    demand_growth_per_year: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
+    # -- traders and stockholders ----------------------------------------------------------------------
+    trader_carry_cost_per_year: NonNeg = 0.1  # interest, storage and insurance on stock (assumption)
+    trader_reversion_weeks: Weeks = 26.0  # half-life of the gap to the normal price traders expect (assumption)
+    trader_horizon_weeks: Weeks = 13.0  # how far ahead traders hold (assumption)
+    trader_return_band: Pos = 0.25  # expected excess return at which a trader's room is full (assumption)
+    import_margin: NonNeg = 0.01  # importers' margin over landed cost (assumption)
+    import_restock_weeks: Weeks = 6.0  # importers close the gap to their working stock over this (assumption)
+    import_max_appetite: Pos = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
+    # -- mines, ore and armed groups -------------------------------------------------------------------
+    ore_stock_max_weeks: NonNeg = 12.0  # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16)
+    ore_release_weeks: Weeks = 2.0  # a yard's stock goes out over this many weeks (assumption)
+    site_entry_rate: Frac = 0.03  # x margin/cost: weekly chance a dormant site opens (calibrated: seed F12, ~220 new sites in ~3.5 yr)
     site_exit_rate: Frac = 0.05
-    site_margin_memory_weeks: Pos = 8.0
-    seller_reservation_ratio: Frac = 0.7  # sellers hold stock rather than sell below this x 2-year price memory
-    china_quota_rule: bool = True  # China moves its mining quota to steady domestic NdPr prices
+    site_margin_memory_weeks: Weeks = 8.0
+    levy_price_elasticity: NonNeg = 0.5  # levy target ~ (ore price / price at start)^this (assumption; FACTS C12)
+    levy_min_ratio: Pos = 0.5  # levy stays within these multiples of its base
+    levy_max_ratio: Pos = 2.0
+    levy_adjust_rate: Frac = 0.25  # share of the gap to its target closed each week
+    road_block_probability: Frac = 0.3  # chance an open road an armed group controls is blocked in a fighting week (assumption)
+    road_reopen_probability: Frac = 0.25  # chance a blocked road reopens in a fighting week: blockades last ~4 weeks (assumption)
+    # -- China's own rules -----------------------------------------------------------------------------
+    china_quota_rule: bool = True  # China moves its quotas to steady domestic prices (FACTS P6)
+    china_quota_product: str = "NdPr"  # watched for the light quota (hard-rock mining and its separators)
+    china_heavy_quota_product: str = "Dy"  # watched for the heavy quota (ionic-clay mining and separation)
     china_quota_step_per_week: NonNeg = 0.002
     china_quota_band: Frac = 0.1
-    china_quota_min: Pos = 0.8
+    china_quota_min: Pos = 0.7
     china_quota_max: Pos = 1.2
-    seller_forward_weeks: NonNeg = 8.0  # sellers' cover looks this far ahead at their output run-rate
-    buyer_forward_weeks: NonNeg = 8.0  # buyers count this many weeks of a drop in market depth as lost
-    rival_stockpile_trigger_weeks: NonNeg = 2.0  # China's leverage rule: rivals' Dy/Tb buying in 4 weeks
-    ladder_steps: Annotated[int, Field(ge=1, le=20)] = 5
-    ladder_spread: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    rival_stockpile_trigger_weeks: NonNeg = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use
+    retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
+    retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)
+    retaliation_weeks: Annotated[int, Field(ge=0, le=520)] = 13
+    # -- investment ------------------------------------------------------------------------------------
+    private_cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15  # assumption
+    project_life_years: Annotated[float, Field(ge=1.0, le=100.0)] = 15.0  # assumption
+    project_ore_share_of_value: Frac = 0.45  # ore's share of a plant's revenue in appraisal (seed F14)
+    # -- observation -----------------------------------------------------------------------------------
+    heavy_marker_product: str = "Dy"  # product whose content measures "heavy feed" (FACTS C1)
 
 
 class World(Strict):
@@ -225,18 +300,23 @@ class World(Strict):
     description: str = ""
     currency_cny_per_usd: Pos = 7.2
     products: list[ProductSpec]
+    regions: list[RegionSpec]
     ore_types: list[OreType]
     states: list[StateSpec]
     nodes: list[NodeSpec]
     edges: list[EdgeSpec]
     miners: list[MinerSpec]
     refiners: list[RefinerSpec]
+    traders: list[TraderSpec] = Field(default_factory=list)
     armed_groups: list[ArmedGroupSpec]
     buyers: list[BuyerSpec]
     behaviour: Behaviour = Field(default_factory=Behaviour)
 
     @model_validator(mode="after")
     def _references(self) -> World:
+        products = [p.name for p in self.products]
+        pset = set(products)
+        regions = {r.id for r in self.regions}
         states = {s.id for s in self.states}
         nodes = {n.id for n in self.nodes}
         ores = {o.name for o in self.ore_types}
@@ -246,10 +326,23 @@ class World(Strict):
 
         def need(value: str, allowed: set[str], where: str) -> None:
             if value not in allowed:
-                problems.append(f"{where}: unknown {value!r}; allowed: {', '.join(sorted(allowed))}")
+                problems.append(f"{where}: unknown {value!r}; allowed: {', '.join(sorted(allowed)) or '(none)'}")
 
-        if {p.name for p in self.products} != set(Product):
-            problems.append(f"products: must list exactly {', '.join(Product)}")
+        if not products:
+            problems.append("products: list at least one product")
+        for i, r in enumerate(self.regions):
+            if r.imports_from:
+                need(r.imports_from, regions, f"regions[{i}].imports_from")
+                if r.imports_from == r.id:
+                    problems.append(f"regions[{i}].imports_from: a region cannot import from itself")
+        for i, o in enumerate(self.ore_types):
+            for p in o.basket:
+                need(p, pset, f"ore_types[{i}].basket")
+        for i, s in enumerate(self.states):
+            need(s.region, regions, f"states[{i}].region")
+            if s.reserve is not None:
+                for p in s.reserve.products:
+                    need(p, pset, f"states[{i}].reserve.products")
         for i, n in enumerate(self.nodes):
             need(n.country, states, f"nodes[{i}].country")
         for i, e in enumerate(self.edges):
@@ -269,15 +362,40 @@ class World(Strict):
                 problems.append(f"refiners[{i}].online_date: a plant that is building needs an online_date")
             need(r.country, states, f"refiners[{i}].country")
             need(r.node, nodes, f"refiners[{i}].node")
+            for p in r.separates:
+                need(p, pset, f"refiners[{i}].separates")
+            for o in r.ores:
+                need(o, ores, f"refiners[{i}].ores")
             if r.sponsor_state:
                 need(r.sponsor_state, states, f"refiners[{i}].sponsor_state")
+        by_state = {s.id: s for s in self.states}
+        for i, t in enumerate(self.traders):
+            need(t.state, states, f"traders[{i}].state")
+            if t.imports and t.state in by_state:
+                reg = next((r for r in self.regions if r.id == by_state[t.state].region), None)
+                if reg is not None and not reg.imports_from:
+                    problems.append(f"traders[{i}].imports: its region {reg.id!r} imports from nowhere; "
+                                    f"set regions.imports_from or imports = false")
         for i, g in enumerate(self.armed_groups):
             need(g.home_state, states, f"armed_groups[{i}].home_state")
         for i, b in enumerate(self.buyers):
             need(b.state, states, f"buyers[{i}].state")
-        for kind, items in (("miners", self.miners), ("refiners", self.refiners), ("buyers", self.buyers),
+            for p in (*b.content_kg_per_kg, *b.min_content_frac):
+                need(p, pset, f"buyers[{i}].content_kg_per_kg")
+        b = self.behaviour
+        need(b.china_quota_product, pset, "behaviour.china_quota_product")
+        need(b.china_heavy_quota_product, pset, "behaviour.china_heavy_quota_product")
+        need(b.heavy_marker_product, pset, "behaviour.heavy_marker_product")
+        for p in b.retaliation_products:
+            need(p, pset, "behaviour.retaliation_products")
+        if b.levy_min_ratio > b.levy_max_ratio:
+            problems.append("behaviour.levy_min_ratio: must be <= levy_max_ratio")
+        if b.buyer_min_cover_weeks > b.buyer_max_cover_weeks:
+            problems.append("behaviour.buyer_min_cover_weeks: must be <= buyer_max_cover_weeks")
+        for kind, items in (("products", self.products), ("regions", self.regions), ("miners", self.miners),
+                            ("refiners", self.refiners), ("buyers", self.buyers), ("traders", self.traders),
                             ("states", self.states), ("nodes", self.nodes)):
-            ids = [x.id for x in items]
+            ids = [getattr(x, "id", getattr(x, "name", None)) for x in items]
             dup = {x for x in ids if ids.count(x) > 1}
             if dup:
                 problems.append(f"{kind}: duplicate id(s) {sorted(dup)}")
@@ -288,11 +406,32 @@ class World(Strict):
         return self
 
     # -- lookups ---------------------------------------------------------------------------------------
+    @property
+    def product_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.products)
+
+    @property
+    def region_ids(self) -> tuple[str, ...]:
+        """Regions in clearing order: a region comes after the region it imports from."""
+        order: list[str] = []
+        todo = {r.id: r for r in self.regions}
+        while todo:
+            ready = [rid for rid, r in todo.items() if not r.imports_from or r.imports_from in order]
+            if not ready:  # a cycle: keep the file's order for the rest
+                ready = list(todo)
+            for rid in ready:
+                order.append(rid)
+                todo.pop(rid)
+        return tuple(order)
+
+    def region(self, rid: str) -> RegionSpec:
+        return next(r for r in self.regions if r.id == rid)
+
     def state(self, sid: str) -> StateSpec:
         return next(s for s in self.states if s.id == sid)
 
-    def product(self, p: Product) -> ProductSpec:
-        return next(x for x in self.products if x.name == p)
+    def product(self, name: str) -> ProductSpec:
+        return next(x for x in self.products if x.name == name)
 
     def ore(self, name: str) -> OreType:
         return next(o for o in self.ore_types if o.name == name)
@@ -325,11 +464,9 @@ def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | Non
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str = "overrides") -> dict[str, Any]:
     """Patch a raw world dict with dotted keys.
 
-    ``behaviour.seller_markup_rate = 0.25`` sets a scalar; ``miners.kachin_pangwa.count = 500`` finds the
+    ``behaviour.seller_stock_elasticity = 2`` sets a scalar; ``miners.mm_pangwa.count = 500`` finds the
     list entry whose ``id`` (or ``name`` for products/ore types) matches and sets its field.
     """
-    import copy
-
     out = copy.deepcopy(raw)
     for key, value in overrides.items():
         parts = key.split(".")

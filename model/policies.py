@@ -3,9 +3,11 @@
 Every item has a ``start`` date, an optional ``end``, an acting state (or armed group) and a ``note``
 citing the fact it models. The model calls :meth:`begin` once when its start date arrives,
 :meth:`apply` every week while it is active (stage 2 of the week, before anyone else acts: it sets
-rules), then :meth:`act` (decisions that read those rules) and :meth:`stop` once at its end. A policy changes *rules* or *agents' options* — what a refiner may buy,
-what Chinese plants may export, how long a project takes, what a stockpile agency is mandated to do —
-and never writes an output. The model knows no policy by name: it asks each active item to act.
+rules), then :meth:`act` (decisions that read those rules) and :meth:`stop` once at its end. A policy changes
+*rules* (the rules board, :mod:`model.rules`) or *agents' options* through their named methods and the
+model's commands — what a refiner may buy, how many tonnes a destination may import, how long a project
+takes, what a stock agency is mandated to do — and never writes another object's fields or an output. The
+model knows no policy by name: it asks each active item to act, and no agent checks a policy's class.
 
 Each class is a pydantic model: fields carry bounds and descriptions (the UI builds its controls from
 them), ``to_dict``/``from_dict`` round-trip, and :func:`parse_timeline` turns a scenario's
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
-from model.params import PRODUCTS, ConfigError, Product, World, format_validation_error
+from agents.state import StockMandate
+from model.params import ConfigError, World, format_validation_error
 from model.rules import OreBan
 
 if TYPE_CHECKING:
@@ -79,6 +82,10 @@ def _states(world: World) -> set[str]:
     return {s.id for s in world.states}
 
 
+def _products(world: World) -> set[str]:
+    return set(world.product_names)
+
+
 def _need(values, allowed: set[str], field: str) -> list[str]:
     if isinstance(values, str):
         values = [values]
@@ -88,76 +95,105 @@ def _need(values, allowed: set[str], field: str) -> list[str]:
 
 # ================================================================================================ policies
 class ExportControl(TimelineItem):
-    """Export ban, quota or licence on Chinese oxides (and magnets containing them) per product and
-    destination (seed F18; FACTS D1 controls of 4 Apr 2025, D8 approval rate 19/141).
+    """Export ban, quota or licence regime on products leaving the actor's region, per destination state
+    (seed F18; FACTS D1 controls of 4 Apr 2025, D8 approval rate 19/141). It rations *tonnes*: each week the
+    rules board gets, per controlled destination and product, the tonnes its importers may buy abroad.
 
-    Under a licence, nothing ships for ``delay_weeks`` while applications wait; after that each week a
-    share of export offers ships, drawn as approvals of ``applications_per_week`` applications with
-    probability ``approval_rate``. Destinations not listed (or exempt) ship freely, weighted by their
-    share of ex-China demand. The acting state may tighten approvals by its own rule (see ``State``).
+    - **licence**: each week the importers of every controlled destination apply to export what they would
+      buy at free trade (their requests of the week before), split into ``applications_per_week``
+      applications of equal size per product. After ``delay_weeks`` (the review) each is approved with
+      probability ``approval_rate`` x the acting state's licence factor (its retaliation rule), drawn from
+      the model's policy stream; approved tonnes may be shipped during ``licence_valid_weeks``, oldest
+      licences first. The allowance is the balance of valid licences. With many applications the
+      approved share is close to ``approval_rate`` every week, so approval noise does not drive prices.
+    - **quota**: ``quota_t_per_week`` of each product to all controlled destinations together, shared in
+      proportion to their requests.
+    - **ban**: nothing to controlled destinations.
+
+    Destinations not listed (``[]`` = every state with an importer) or exempt ship freely.
     """
 
     actor: str = "CN"
-    products: list[Product] = Field(default_factory=lambda: [Product.DY, Product.TB],
-                                    description="controlled oxides")
+    products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"], description="controlled products")
     mode: Literal["licence", "ban", "quota"] = Field(default="licence", description="instrument")
     approval_rate: Frac = Field(default=0.135, description="share of licence applications approved (FACTS D8)")
     delay_weeks: Annotated[int, Field(ge=0, le=52)] = Field(default=6, description="licence processing delay")
-    applications_per_week: Annotated[int, Field(ge=1, le=1000)] = 20
+    applications_per_week: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=20, description="applications per destination and product each week")
+    licence_valid_weeks: Annotated[int, Field(ge=1, le=104)] = Field(
+        default=13, description="weeks an approved licence may be used (assumption)")
     quota_t_per_week: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="export quota (mode quota)")
     destinations: list[str] = Field(default_factory=list, description="controlled destinations ([] = all)")
     exempt: list[str] = Field(default_factory=list, description="destinations exempt from control")
 
-    _started: int = PrivateAttr(default=0)
+    _pending: list = PrivateAttr(default_factory=list)  # (due week, destination, approved t per product)
+    _licences: list = PrivateAttr(default_factory=list)  # [expiry week, destination, remaining t per product]
+    _allowed: dict = PrivateAttr(default_factory=dict)  # destination -> allowance published last week
 
     def describe(self) -> str:
-        prods = "/".join(str(p) for p in self.products)
+        prods = "/".join(self.products)
+        to = f" to {', '.join(self.destinations)}" if self.destinations else ""
         if self.mode == "licence":
-            return f"{self.actor} requires licences for {prods} exports (approval {self.approval_rate:.0%})"
+            return f"{self.actor} requires licences for {prods} exports{to} (approval {self.approval_rate:.0%})"
         if self.mode == "ban":
-            return f"{self.actor} bans {prods} exports"
-        return f"{self.actor} caps {prods} exports at {self.quota_t_per_week:.0f} t/week"
+            return f"{self.actor} bans {prods} exports{to}"
+        return f"{self.actor} caps {prods} exports{to} at {self.quota_t_per_week:.0f} t/week"
 
-    def begin(self, model: RareEarthModel) -> None:
-        self._started = int(model.steps)
+    def controlled(self, model: RareEarthModel) -> list[str]:
+        """Destinations under control: listed (or all with an importer), less exempt ones."""
+        dests = self.destinations or model.import_destinations()
+        return [d for d in dests if d not in self.exempt and d != self.actor]
 
-    def controlled_share(self, model: RareEarthModel) -> float:
-        """Share of ex-China demand (by need) in controlled, non-exempt destinations."""
-        total, ctl = 0.0, 0.0
-        for b in model.buyers:
-            if b.is_china:
-                continue
-            w = float(b.need().sum())
-            total += w
-            listed = not self.destinations or b.state_id in self.destinations
-            if listed and b.state_id not in self.exempt:
-                ctl += w
-        return ctl / total if total > 0 else 1.0
+    def _mask(self, model: RareEarthModel) -> np.ndarray:
+        return np.array([p in self.products for p in model.products], dtype=bool)
 
     def apply(self, model: RareEarthModel) -> None:
-        share = self.controlled_share(model)
+        now = int(model.steps)
+        mask = self._mask(model)
+        dests = self.controlled(model)
         if self.mode == "ban":
-            allowed = 0.0
+            allow = {d: np.zeros(mask.size) for d in dests}
         elif self.mode == "quota":
-            for p in self.products:
-                k = PRODUCTS.index(p)
-                model.rules.export_quota[k] = min(model.rules.export_quota[k], self.quota_t_per_week)
-            return
+            req = {d: model.export_requests(d) for d in dests}
+            tot = sum(req.values(), np.zeros(mask.size))
+            share = {d: np.where(tot > 0, req[d] / np.maximum(tot, 1e-12), 1.0 / max(len(dests), 1)) for d in dests}
+            allow = {d: self.quota_t_per_week * share[d] for d in dests}
         else:
-            waited = int(model.steps) - self._started
-            if waited < self.delay_weeks:
-                allowed = 0.0
-            else:
-                rate = self.approval_rate * model.state_by_id[self.actor].licence_tightening
-                rng = model.streams["policies"]
-                allowed = rng.binomial(self.applications_per_week, min(1.0, rate)) / self.applications_per_week
-        for p in self.products:
-            k = PRODUCTS.index(p)
-            model.rules.export_cap[k] = min(model.rules.export_cap[k], (1 - share) + share * allowed)
+            allow = self._licence_week(model, now, dests, mask)
+        for d in dests:
+            model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
+        self._allowed = allow
+
+    def _licence_week(self, model: RareEarthModel, now: int, dests: list[str], mask: np.ndarray) -> dict:
+        # 1. what was shipped last week used the oldest licences first
+        for d in dests:
+            used = np.minimum(model.exports_last_week(d), self._allowed.get(d, 0.0)) * mask
+            for lic in self._licences:
+                if lic[1] != d or not used.any():
+                    continue
+                take = np.minimum(lic[2], used)
+                lic[2] = lic[2] - take
+                used = used - take
+        # 2. licences expire
+        self._licences = [lic for lic in self._licences if lic[0] > now and lic[2].any()]
+        # 3. this week's applications: the importers' requests, reviewed for delay_weeks
+        rng = model.streams["policies"]
+        rate = min(1.0, self.approval_rate * model.state_by_id[self.actor].licence_factor())
+        n = self.applications_per_week
+        for d in dests:
+            request = model.export_requests(d) * mask
+            approved = rng.binomial(n, rate, size=mask.size) / n * request
+            self._pending.append((now + self.delay_weeks, d, approved))
+        # 4. reviewed applications become licences
+        due = [x for x in self._pending if x[0] <= now]
+        self._pending = [x for x in self._pending if x[0] > now]
+        for _, d, approved in due:
+            self._licences.append([now + self.licence_valid_weeks, d, approved])
+        return {d: sum((lic[2] for lic in self._licences if lic[1] == d), np.zeros(mask.size)) for d in dests}
 
     def problems(self, world: World) -> list[str]:
         st = _states(world)
-        return (super().problems(world) + _need(self.actor, st, "actor")
+        return (super().problems(world) + _need(self.actor, st, "actor") + _need(self.products, _products(world), "products")
                 + _need(self.destinations, st, "destinations") + _need(self.exempt, st, "exempt"))
 
 
@@ -238,21 +274,21 @@ class Traceability(TimelineItem):
 
 class Stockpile(TimelineItem):
     """A state's stockpile agency (FACTS E5: JOGMEC 60 days; seed F4 rapid response). It buys toward
-    ``target_days`` of its buyers' consumption while the price is below ``buy_below_ratio`` x the price
-    when the mandate began, and releases above ``release_above_ratio`` x that price — or, with
+    ``target_days`` of its buyers' consumption while the price is below ``buy_below_ratio`` x the market's
+    cost of supply and its budget lasts, and releases above ``release_above_ratio`` x that cost, or, with
     ``rapid_response``, as soon as its region's buyers report shortages above ``shortage_trigger``."""
 
     actor: str = "JP"
     target_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=60.0, description="target, days of use")
-    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.25, description="buy below x ref")
-    release_above_ratio: Annotated[float, Field(gt=0.0, le=5.0)] = Field(default=1.4, description="release above x ref")
+    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.1, description="buy below x cost of supply")
+    release_above_ratio: Annotated[float, Field(gt=0.0, le=5.0)] = Field(default=1.5, description="release above x cost of supply")
     rapid_response: bool = Field(default=True, description="release on a shortage signal (seed F4)")
     shortage_trigger: Frac = Field(default=0.02, description="regional shortage share that triggers release")
     budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=500.0, description="purchase budget")
     fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
     release_weeks: Annotated[float, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
     initial_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
-    products: list[Product] = Field(default_factory=lambda: list(PRODUCTS))
+    products: list[str] = Field(default_factory=lambda: ["NdPr", "Dy", "Tb"])
 
     def describe(self) -> str:
         rr = ", rapid response" if self.rapid_response else ""
@@ -260,34 +296,26 @@ class Stockpile(TimelineItem):
 
     def begin(self, model: RareEarthModel) -> None:
         state = model.state_by_id[self.actor]
-        state.stock_mandate = self.mandate(model)
+        md = self.mandate(model)
+        state.set_stock_mandate(md)
         if self.initial_days > 0:
-            endowed = state.consumption_per_week() * self.initial_days / 7.0 * state.stock_mandate["mask"]
-            state.stockpile = state.stockpile + endowed
-            for k, p in enumerate(PRODUCTS):  # stock that enters from outside the markets
-                model.ledger[f"stock_endowed_{p}"] = model.ledger.get(f"stock_endowed_{p}", 0.0) + float(endowed[k])
+            state.endow(state.consumption_per_week() * self.initial_days / 7.0 * md.mask)
 
-    def mandate(self, model: RareEarthModel) -> dict[str, Any]:
-        """The agency's standing orders, read by ``State.stock_orders`` each week."""
-        state = model.state_by_id[self.actor]
-        mask = np.array([p in self.products for p in PRODUCTS], dtype=float)
-        return {
-            "target_weeks": self.target_days / 7.0,
-            "buy_below_ratio": self.buy_below_ratio,
-            "release_above_ratio": self.release_above_ratio,
-            "shortage_trigger": self.shortage_trigger if self.rapid_response else np.inf,
-            "budget_left_usd": self.budget_musd * 1e6,
-            "fill_weeks": self.fill_weeks,
-            "release_weeks": self.release_weeks,
-            "reference": model.long_memory[state.region].copy(),
-            "mask": mask,
-        }
+    def mandate(self, model: RareEarthModel) -> StockMandate:
+        """The agency's standing orders (read by the state's agency each week)."""
+        mask = np.array([p in self.products for p in model.products], dtype=float)
+        return StockMandate(
+            target_weeks=self.target_days / 7.0, buy_below_ratio=self.buy_below_ratio,
+            release_above_ratio=self.release_above_ratio, fill_weeks=self.fill_weeks,
+            release_weeks=self.release_weeks, mask=mask, budget_usd=self.budget_musd * 1e6,
+            shortage_trigger=self.shortage_trigger if self.rapid_response else np.inf)
 
     def stop(self, model: RareEarthModel) -> None:
-        model.state_by_id[self.actor].stock_mandate = None
+        model.state_by_id[self.actor].clear_stock_mandate()
 
     def problems(self, world: World) -> list[str]:
-        return super().problems(world) + _need(self.actor, _states(world), "actor")
+        return (super().problems(world) + _need(self.actor, _states(world), "actor")
+                + _need(self.products, _products(world), "products"))
 
 
 class StockpileRelease(TimelineItem):
@@ -304,16 +332,11 @@ class StockpileRelease(TimelineItem):
 
     def apply(self, model: RareEarthModel) -> None:
         for sid in self.states:
-            state = model.state_by_id[sid]
-            if state.stock_mandate is None:
-                state.stock_mandate = Stockpile(start=self.start, actor=sid, target_days=0.0).mandate(model)
-            state.stock_mandate["force_release_weeks"] = self.release_weeks
+            model.state_by_id[sid].order_release(self.release_weeks)
 
     def stop(self, model: RareEarthModel) -> None:
         for sid in self.states:
-            mandate = model.state_by_id[sid].stock_mandate
-            if mandate:
-                mandate.pop("force_release_weeks", None)
+            model.state_by_id[sid].order_release(None)
 
     def problems(self, world: World) -> list[str]:
         return super().problems(world) + _need(self.states, _states(world), "states")
@@ -373,7 +396,7 @@ class Financing(TimelineItem):
                 continue
             sponsor = model.state_by_id[plant.spec.sponsor_state or plant.country]
             margin = sponsor.project_margin_musd(plant)
-            charge = plant.spec.capex_musd * (self.concessional_rate + 1.0 / 15.0)
+            charge = sponsor.capital_charge_musd(plant, rate=self.concessional_rate)
             ranked.append((margin / max(charge, 1e-9), plant, sponsor))
         ranked.sort(key=lambda x: (-x[0], x[1].rid))
         for ratio, plant, sponsor in ranked:
@@ -381,9 +404,9 @@ class Financing(TimelineItem):
             if ratio < self.min_cover_ratio or need > budget:
                 continue
             budget -= need
-            sponsor.cost_of_capital[plant.rid] = self.concessional_rate
+            sponsor.grant_cost_of_capital(plant.rid, self.concessional_rate)
             if "offtake" in self.instruments:
-                self._offtake[plant.rid] = model.long_memory[plant.home_region].copy()
+                self._offtake[plant.rid] = model.signals.memory[plant.home_region].copy()
             lead = round(plant.spec.lead_time_weeks * model.rules.lead_time_factor_for(plant.country))
             plant.start_building(lead, financed_by=self.lender)
             self.selected = [*self.selected, plant.rid]
@@ -410,8 +433,8 @@ class PermitStreamlining(TimelineItem):
 
     def begin(self, model: RareEarthModel) -> None:
         for r in model.refiners:
-            if r.status == "building" and r.country in self.states:
-                r.build_weeks_left = max(1, round(r.build_weeks_left * self.factor))
+            if r.country in self.states:
+                r.shorten_construction(self.factor)
 
     def apply(self, model: RareEarthModel) -> None:
         for s in self.states:
@@ -429,7 +452,7 @@ class PriceFloor(TimelineItem):
     (ore bids, project decisions). The payments are recorded as a subsidy."""
 
     actor: str = "US"
-    product: Product = Product.NDPR
+    product: str = "NdPr"
     floor_usd_per_kg: Annotated[float, Field(gt=0.0, le=10000.0)] = Field(default=110.0, description="FACTS E1")
     states: list[str] = Field(default_factory=lambda: ["US"], description="where covered plants are")
 
@@ -437,13 +460,14 @@ class PriceFloor(TimelineItem):
         return f"{self.actor}: {self.product} price floor US${self.floor_usd_per_kg:.0f}/kg for plants in {', '.join(self.states)}"
 
     def apply(self, model: RareEarthModel) -> None:
-        k = PRODUCTS.index(self.product)
+        k = model.products.index(self.product)
         for s in self.states:
-            floors = model.rules.price_floor.setdefault(s, np.zeros(len(PRODUCTS)))
+            floors = model.rules.price_floor.setdefault(s, np.zeros(len(model.products)))
             floors[k] = max(floors[k], self.floor_usd_per_kg)
 
     def problems(self, world: World) -> list[str]:
-        return super().problems(world) + _need(self.states, _states(world), "states")
+        return (super().problems(world) + _need(self.states, _states(world), "states")
+                + _need(self.product, _products(world), "product"))
 
 
 class RouteChange(TimelineItem):
@@ -519,10 +543,10 @@ class ConflictEscalation(TimelineItem):
         return f"{self.actor}: conflict {self.level}"
 
     def apply(self, model: RareEarthModel) -> None:
-        model.group_by_id[self.actor].forced_conflict = self.level
+        model.group_by_id[self.actor].force_conflict(self.level)
 
     def stop(self, model: RareEarthModel) -> None:
-        model.group_by_id[self.actor].forced_conflict = None
+        model.group_by_id[self.actor].force_conflict(None)
 
     def problems(self, world: World) -> list[str]:
         return super().problems(world) + _need(self.actor, {g.id for g in world.armed_groups}, "actor")
@@ -541,16 +565,7 @@ class SiteSeizure(TimelineItem):
         return f"{self.actor} seizes {', '.join(self.areas)}"
 
     def begin(self, model: RareEarthModel) -> None:
-        f = model.fleet
-        sites = np.flatnonzero(np.isin(np.array(f.node), self.areas))
-        f.state_linked[sites] = False  # no longer run by junta-linked operators
-        model.set_controller(sites, self.actor)
-        for e in model.routes.edges_matching():
-            if model.routes.edge_src[e] in self.areas and model.routes.edge_controller[e] in model.group_by_id:
-                model.routes.edge_controller[e] = self.actor
-        model.routes._invalidate()
-        for g in model.armed_groups:
-            g.edges = model.routes.edges_matching(controller=g.gid)
+        model.seize_areas(self.actor, self.areas)
 
     def problems(self, world: World) -> list[str]:
         areas = {n.id for n in world.nodes if n.kind == "mine_area"}
@@ -573,13 +588,12 @@ class MiningHalt(TimelineItem):
         return f"{self.actor} halts mining at {self.share:.0%} of its sites"
 
     def begin(self, model: RareEarthModel) -> None:
-        g = model.group_by_id[self.actor]
-        sites = g.sites
+        sites = model.group_sites(self.actor)
         order = np.argsort(-model.fleet.cost[sites], kind="stable")
         self._sites = sites[order[: round(self.share * sites.size)]]
 
     def apply(self, model: RareEarthModel) -> None:
-        model.group_by_id[self.actor].halt_sites(self._sites)
+        model.group_by_id[self.actor].order_halt(self._sites)
 
     def problems(self, world: World) -> list[str]:
         return super().problems(world) + _need(self.actor, {g.id for g in world.armed_groups}, "actor")
@@ -603,10 +617,9 @@ class FloodSeason(TimelineItem):
         month = model.date.month
         if not (self.from_month <= month <= self.to_month):
             return
-        f = model.fleet
-        sites = np.flatnonzero(np.isin(np.array(f.node), self.areas))
+        sites = model.sites_in(self.areas)
         rng = model.streams["events"]
-        model.flooded_sites = sites[rng.random(sites.size) < self.share]
+        model.flood_sites(sites[rng.random(sites.size) < self.share])
 
     def problems(self, world: World) -> list[str]:
         return super().problems(world) + _need(self.areas, {n.id for n in world.nodes}, "areas")
@@ -628,9 +641,7 @@ class Election(TimelineItem):
     def begin(self, model: RareEarthModel) -> None:
         for item in list(model.active):
             if item.note in self.ends or type(item).__name__ in self.ends:
-                item.stop(model)
-                model.active = [x for x in model.active if x is not item]
-                model.log_event(f"ends after the election: {item.describe()}")
+                model.end_policy(item, "ends after the election")
         for d in self.begins:
             item = parse_item({**d, "start": d.get("start", model.date)})
             model.add_policy(item)

@@ -4,7 +4,7 @@ Every output has a name, a unit and a label (:data:`OUTPUTS`). The model records
 :meth:`Recorder.add`; :meth:`Recorder.frame` returns the tidy table with the columns in :data:`COLUMNS`
 (``run_id, scenario, seed, step, date, variable, region, product, value``). ``region`` is the market
 region, buyer state, route corridor, armed group or country the value belongs to (``""`` if none);
-``product`` is the oxide (``""`` if none). Plot code reads labels and units from here, never from the model.
+``product`` is the product (``""`` if none). Plot code reads labels and units from here, never from the model.
 """
 
 from __future__ import annotations
@@ -26,24 +26,33 @@ class Output:
 OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("price", "USD/kg", "Oxide price", "market region"),
     Output("volume", "t/week", "Traded volume", "market region"),
-    Output("offered", "t/week", "Quantity offered", "market region"),
+    Output("offered", "t/week", "Quantity offered at the clearing price", "market region"),
+    Output("cost_of_supply", "USD/kg", "Cost of supply (producers' full cost, or import parity)", "market region"),
     Output("shortage", "t/week", "Unmet need", "buyer state"),
     Output("consumption", "t/week", "Consumption", "buyer state"),
     Output("refined_output", "t/week", "Refined oxide output", "country"),
     Output("china_refined_share", "fraction", "China's share of refined output", ""),
+    Output("exports", "t/week", "China's exports", "destination state"),
+    Output("export_allowed", "fraction", "Share of requested exports allowed", "destination state ('' = all)"),
     Output("myanmar_ore_flow", "t REO/week", "Myanmar ore flow by route", "corridor"),
     Output("myanmar_ore_to_china", "t REO/week", "Myanmar ore shipped to China", ""),
     Output("myanmar_share_cn_heavy_feed", "fraction", "Myanmar share of China's heavy-REE feed (Dy content)", ""),
     Output("ore_price", "USD/kg REO", "Ore price at the mine gate", "mine area"),
+    Output("ore_stock", "t REO", "Ore waiting at mines and border yards", "mine area"),
+    Output("feed_stock", "t REO", "Ore in refiners' feed stocks", "country"),
     Output("levy_revenue", "M USD/week", "Armed-group levy revenue", "armed group"),
     Output("conflict", "level", "Conflict state (0 calm, 1 tense, 2 fighting)", "armed group"),
     Output("inventory_refiners", "t", "Refiners' oxide inventory", "market region"),
     Output("inventory_buyers", "t", "Buyers' oxide inventory", "market region"),
-    Output("stockpile", "t", "State stockpile", "state"),
+    Output("trader_stock", "t", "Traders' oxide stock", "market region"),
+    Output("trader_bought", "t/week", "Traders' purchases (at home and imported)", "market region"),
+    Output("trader_sold", "t/week", "Traders' sales", "market region"),
+    Output("stockpile", "t", "State stockpile or reserve", "state"),
+    Output("stockpile_bought", "t/week", "State stock agency purchases", "state"),
+    Output("stockpile_released", "t/week", "State stock agency releases", "state"),
     Output("capacity_online", "t REO/week", "Refining capacity online", "country"),
     Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
     Output("ore_mined", "t REO/week", "Ore mined", "country"),
-    Output("export_allowed", "fraction", "Share of Chinese export offers allowed abroad", ""),
     Output("floor_payments", "M USD/week", "Price-floor payments", "covered country"),
 ]}
 

@@ -50,6 +50,7 @@ class RouteNetwork:
         for i, e in enumerate(world.edges):
             self.graph.add_edge(e.src, e.dst, index=i)
         self._levies: dict[str, float] = {}
+        self._by_controller: dict[str, list[int]] = {}
         self._cache: dict[tuple[str, str], Path | None] = {}
         self.version = 0
 
@@ -88,6 +89,13 @@ class RouteNetwork:
         self.openings[edge].discard(reason)
         self._refresh()
 
+    def set_controller(self, edges: list[int], controller: str) -> None:
+        """Roads change hands (a seizure): levies on them go to ``controller`` from now on."""
+        for e in edges:
+            self.edge_controller[e] = controller
+        self._by_controller.clear()
+        self._invalidate()
+
     def set_levies(self, levies: dict[str, float]) -> None:
         """Levy in USD/kg charged by each armed group on edges it controls."""
         self._levies = dict(levies)
@@ -120,6 +128,12 @@ class RouteNetwork:
                 continue
             out.append(i)
         return out
+
+    def edges_controlled_by(self, controller: str) -> list[int]:
+        """Edges a state or armed group controls (cached until a road changes hands)."""
+        if controller not in self._by_controller:
+            self._by_controller[controller] = [i for i, c in enumerate(self.edge_controller) if c == controller]
+        return self._by_controller[controller]
 
     def path(self, src: str, dst: str) -> Path | None:
         """Cheapest open path from ``src`` to ``dst`` (None when none is open)."""

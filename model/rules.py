@@ -1,7 +1,8 @@
-"""The rules agents consult each week. Policies change rules; agents read them; outputs follow.
+"""The rules board: what agents may do this week. Policies write rules; agents read them; outputs follow.
 
-The model resets the weekly rules at stage 2, then asks each active policy to apply itself, so a rule
-holds exactly while the policies that set it are in force.
+The model resets the weekly rules at stage 2, then asks each active policy to apply itself, so a rule holds
+exactly while the policies that set it are in force. Rules are the only channel through which a policy
+restricts agents (besides named agent methods and model commands); no agent knows a policy by name.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.params import PRODUCTS
-
 if TYPE_CHECKING:
-    from agents.refiner import Refiner
-    from model.model import RareEarthModel
-
-NP = len(PRODUCTS)
+    from model.ore_market import OrePool
 
 
 @dataclass(frozen=True)
@@ -30,23 +26,23 @@ class OreBan:
     controller: str = ""
     exempt_licensed: bool = False  # audited civilian operations stay allowed
 
-    def blocks(self, refiner_country: str, pool: dict) -> bool:
+    def blocks(self, refiner_country: str, pool: OrePool) -> bool:
         if refiner_country not in self.importers:
             return False
-        if self.origin_country and pool["country"] != self.origin_country:
+        if self.origin_country and pool.country != self.origin_country:
             return False
-        if self.state_linked_only and not pool["state_linked"]:
+        if self.state_linked_only and not pool.state_linked:
             return False
-        if self.controller and pool["controller"] != self.controller:
+        if self.controller and pool.controller != self.controller:
             return False
-        return not (self.exempt_licensed and pool["licensed"])
+        return not (self.exempt_licensed and pool.licensed)
 
 
 @dataclass
 class Rules:
-    # share of Chinese export offers allowed abroad, per product (1 = free, 0 = banned)
-    export_cap: np.ndarray = field(default_factory=lambda: np.ones(NP))
-    export_quota: np.ndarray = field(default_factory=lambda: np.full(NP, np.inf))  # t/week, all plants
+    n_products: int
+    # tonnes per week a destination state may import from its source region, per product (absent = free)
+    export_allowance: dict[str, np.ndarray] = field(default_factory=dict)
     ore_bans: list[OreBan] = field(default_factory=list)
     audited_only: set[str] = field(default_factory=set)  # states whose refiners take only audited ore
     audit_cost: dict[str, float] = field(default_factory=dict)  # USD/kg feed, by refiner state
@@ -55,8 +51,7 @@ class Rules:
     plant_floor: dict[str, np.ndarray] = field(default_factory=dict)  # offtake price guarantees by plant id
 
     def reset_week(self) -> None:
-        self.export_cap = np.ones(NP)
-        self.export_quota = np.full(NP, np.inf)
+        self.export_allowance = {}
         self.ore_bans = []
         self.audited_only = set()
         self.audit_cost = {}
@@ -64,9 +59,19 @@ class Rules:
         self.lead_time_factor_by_state = {}
         self.plant_floor = {}
 
-    def export_cap_fraction(self) -> np.ndarray:
-        return self.export_cap
+    # -- exports ------------------------------------------------------------------------------------------
+    def limit_exports(self, destination: str, tonnes: np.ndarray) -> None:
+        """Cap what ``destination`` may import this week (t per product; inf = free). Two controls on the
+        same destination: the tighter one holds."""
+        cur = self.export_allowance.get(destination)
+        self.export_allowance[destination] = tonnes.copy() if cur is None else np.minimum(cur, tonnes)
 
+    def allowance(self, destination: str) -> np.ndarray:
+        """What ``destination`` may import this week (t per product; inf where free)."""
+        a = self.export_allowance.get(destination)
+        return np.full(self.n_products, np.inf) if a is None else a
+
+    # -- other rules ----------------------------------------------------------------------------------------
     def lead_time_factor_for(self, state: str) -> float:
         return self.lead_time_factor_by_state.get(state, 1.0)
 
@@ -85,7 +90,7 @@ class Rules:
         """Whether any price floor or offtake guarantee is in force (if not, ``floor_for`` is None)."""
         return bool(self.price_floor or self.plant_floor)
 
-    def ore_allowed(self, model: RareEarthModel, refiner: Refiner, pool: dict) -> bool:
-        if refiner.country in self.audited_only and not pool["licensed"]:
+    def ore_allowed(self, refiner_country: str, pool: OrePool) -> bool:
+        if refiner_country in self.audited_only and not pool.licensed:
             return False
-        return not any(ban.blocks(refiner.country, pool) for ban in self.ore_bans)
+        return not any(ban.blocks(refiner_country, pool) for ban in self.ore_bans)

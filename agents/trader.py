@@ -1,0 +1,195 @@
+"""Traders: stockholders and importing trading houses.
+
+A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~model.params.Behaviour`):
+
+- **Competitive storage** (Williams-Wright; Deaton-Laroque). A trader expects its market's price to return
+  toward its normal level (what the market has paid over ``b.long_memory_weeks``), closing half the gap
+  every ``b.trader_reversion_weeks``. Holding stock for ``b.trader_horizon_weeks`` pays when the expected price
+  then exceeds today's price by more than the carrying cost (``b.trader_carry_cost_per_year``). Its
+  speculative stock at price ``p`` is its room (``storage_weeks`` of its region's use) x the expected excess
+  return / ``b.trader_return_band`` (0 to 1): it buys in gluts and sells in spikes, which smooths prices
+  and pulls them back toward cost.
+- **Import arbitrage** (importers). An importer buys in the region its region imports from and sells at home;
+  it is the exporter of record for its state, so export licences and quotas for its state bound what it may
+  buy. It keeps a working stock of ``working_weeks`` of its state's buyers' need and buys its recent sales
+  plus the gap to that stock over ``b.import_restock_weeks``, less when the landed cost (source price + export
+  cost + ``b.import_margin``) is above what it expects to sell at, more when below, up to
+  ``b.import_max_appetite`` x its working stock (it restocks; it does not hoard). At home it offers stock above its working
+  stock, and its working stock too at prices above its landed replacement cost, never below that cost less
+  twice its margin (it stops importing and waits instead): while trade is free, the
+  home price sits at the source price plus the export cost; when exports are rationed, its stock runs down
+  and it sells only at higher prices, so the two prices split (mechanism M2; FACTS D5, P4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from model.exchange import OrderBlock, RegionClearing, Side
+from model.params import TraderSpec
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+KG_PER_T = 1000.0
+
+
+class TraderBook:
+    """Array-backed state of every trader, one row each (``Trader`` agents are views into it)."""
+
+    def __init__(self, model: RareEarthModel, specs: list[TraderSpec]):
+        self.model = model
+        world = model.world
+        n, n_p = len(specs), len(model.products)
+        self.n = n
+        self.specs = list(specs)
+        self.ids = [s.id for s in specs]
+        self.state_id = [s.state for s in specs]
+        self.region = [model.region_of_state(s.state) for s in specs]
+        self.source = [world.region(r).imports_from if s.imports else "" for s, r in zip(specs, self.region,
+                                                                                       strict=True)]
+        self.imports = np.array([bool(s) for s in self.source], dtype=bool)
+        dm = model.demand_multiplier
+        buyers = model.buyer_book
+        self.room = np.array([s.storage_weeks * buyers.need_of_region(r, dm) for s, r in zip(specs, self.region,
+                                                                                            strict=True)]).reshape(n, n_p)
+        self.working = np.array([s.working_weeks * buyers.need_of_state(s.state, dm) if s.imports else np.zeros(n_p)
+                                 for s in specs]).reshape(n, n_p)
+        self.stock = self.working.copy()
+        start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)
+        self.cost = self.stock * start  # USD/kg x t
+        self.sales_ema = self.working / np.maximum(np.array([s.working_weeks for s in specs])[:, None], 1.0)
+        self.bought = np.zeros((n, n_p))  # at home this week (storage)
+        self.sold = np.zeros((n, n_p))  # at home this week
+        self.imported = np.zeros((n, n_p))  # bought abroad this week
+        self.requested = np.zeros((n, n_p))  # what each importer would buy abroad at its expected margin (t/week)
+        self.rows_home = {r: np.flatnonzero(np.array([x == r for x in self.region], dtype=bool))
+                          for r in model.regions}
+        self.rows_import = {r: np.flatnonzero(np.array([x == r for x in self.source], dtype=bool))
+                            for r in model.regions}
+
+    # -- expectations --------------------------------------------------------------------------------------
+    def expected_return(self, region: str, grid: np.ndarray) -> np.ndarray:
+        """Expected excess return of holding stock bought at each grid price (products x grid points)."""
+        b = self.model.behaviour
+        sig = self.model.signals
+        normal, now = sig.long_memory[region], sig.price[region]
+        decay = 0.5 ** (b.trader_horizon_weeks / b.trader_reversion_weeks)
+        expected = normal + (now - normal) * decay
+        carry = b.trader_carry_cost_per_year * b.trader_horizon_weeks / 52.0
+        return expected[:, None] / grid - 1.0 - carry
+
+    def landed_cost(self, home: str) -> np.ndarray:
+        """What a kg imported into ``home`` costs now: source price + export cost, plus the import margin."""
+        src = self.model.world.region(home).imports_from
+        b = self.model.behaviour
+        return (self.model.signals.price[src] + self.model.export_cost) * (1.0 + b.import_margin)
+
+    # -- a participant of the exchange -----------------------------------------------------------------------
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        b = self.model.behaviour
+        blocks = []
+        rows = self.rows_home[region]
+        p = grid[:, None, :]
+        if rows.size:
+            ret = self.expected_return(region, grid)[:, None, :]
+            spec_stock = self.room[rows].T[:, :, None] * np.clip(ret / b.trader_return_band, 0.0, 1.0)
+            work = np.zeros_like(spec_stock)
+            imp = self.imports[rows]
+            if imp.any():
+                landed = self.landed_cost(region)
+                work = self.working[rows].T[:, :, None] * (p / landed[:, None, None]) ** (-b.seller_stock_elasticity)
+                work = np.where(imp[None, :, None], work, 0.0)
+            stock = self.stock[rows].T[:, :, None]
+            sell = np.minimum(np.maximum(stock - work - spec_stock, 0.0), stock)
+            if imp.any():  # an importer does not sell below what replacing the stock costs (less its margin)
+                floor = self.landed_cost(region) * (1.0 - 2.0 * b.import_margin)
+                sell = np.where(imp[None, :, None] & (p < floor[:, None, None]), 0.0, sell)
+            buy = np.maximum(spec_stock - np.maximum(stock - work, 0.0), 0.0)
+            blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
+        rows = self.rows_import[region]
+        if rows.size:
+            homes = [self.region[i] for i in rows]
+            sig = self.model.signals
+            expect_home = np.array([sig.recent[h] for h in homes]).reshape(rows.size, -1)
+            landed = (p + self.model.export_cost[:, None, None]) * (1.0 + b.import_margin)
+            appetite = np.minimum((landed / np.maximum(expect_home.T[:, :, None], 1e-12)) ** (-b.seller_stock_elasticity),
+                                  b.import_max_appetite)
+            want = (self.sales_ema[rows].T[:, :, None]
+                    + (self.working[rows].T[:, :, None] * appetite - self.stock[rows].T[:, :, None])
+                    / b.import_restock_weeks)
+            allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
+            qty = np.minimum(np.maximum(want, 0.0), allow.T[:, :, None])
+            # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
+            self.requested[rows] = np.maximum(
+                self.sales_ema[rows] + (self.working[rows] - self.stock[rows]) / b.import_restock_weeks, 0.0)
+            blocks.append(OrderBlock("importers", Side.BUY, qty))
+        return blocks
+
+    def settle(self, region: str, clearing: RegionClearing) -> None:
+        rows = self.rows_home[region]
+        price = np.nan_to_num(clearing.price)
+        if rows.size:
+            sold = clearing.fills["traders_sell"].T
+            bought = clearing.fills["traders_buy"].T
+            before = np.maximum(self.stock[rows], 1e-12)
+            keep = np.clip(1.0 - sold / before, 0.0, 1.0)
+            self.cost[rows] = self.cost[rows] * keep + bought * price
+            self.stock[rows] = np.maximum(self.stock[rows] - sold, 0.0) + bought
+            self.sold[rows] = sold
+            self.bought[rows] = bought
+        rows = self.rows_import[region]
+        if rows.size:
+            got = clearing.fills["importers"].T
+            self.stock[rows] = self.stock[rows] + got
+            self.cost[rows] = self.cost[rows] + got * (price + self.model.export_cost)
+            self.imported[rows] = got
+
+
+    def end_exchange_week(self) -> None:
+        a = 1.0 / self.model.behaviour.sales_memory_weeks
+        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+
+    def begin_week(self) -> None:
+        self.bought = np.zeros_like(self.bought)
+        self.sold = np.zeros_like(self.sold)
+        self.imported = np.zeros_like(self.imported)
+
+
+class Trader(mesa.Agent):
+    """One trader; its state lives in the model's :class:`TraderBook` at row ``i``."""
+
+    def __init__(self, model: RareEarthModel, book: TraderBook, i: int):
+        super().__init__(model)
+        self._book = book
+        self.i = i
+        self.spec = book.specs[i]
+        self.tid = self.spec.id
+        self.state_id = self.spec.state
+        self.region = book.region[i]
+        self.imports = bool(book.imports[i])
+
+    @property
+    def stock(self) -> np.ndarray:
+        return self._book.stock[self.i].copy()
+
+    @property
+    def imported(self) -> np.ndarray:
+        return self._book.imported[self.i].copy()
+
+    @property
+    def sold(self) -> np.ndarray:
+        return self._book.sold[self.i].copy()
+
+    @property
+    def bought(self) -> np.ndarray:
+        return self._book.bought[self.i].copy()
+
+    def average_cost(self) -> np.ndarray:
+        """Average cost of its stock per product (USD/kg; its region's price where it holds none)."""
+        b = self._book
+        s = b.stock[self.i]
+        return np.where(s > 1e-12, b.cost[self.i] / np.maximum(s, 1e-12), self.model.signals.price[self.region])

@@ -1,0 +1,86 @@
+"""The product exchanges: one call auction per product and region each week, on schedules.
+
+Participants (refiners, buyers, traders, state agencies) are objects with two methods:
+
+- ``orders(region, grid) -> list[OrderBlock]``: their schedules in that region's markets this week, one
+  block per kind of order, each an array ``(products, participants, grid points)`` of quantities at the
+  prices of ``grid`` (``(products, grid points)``), non-decreasing in price for a sell block and
+  non-increasing for a buy block;
+- ``settle(region, clearing)``: take their fills (``clearing.fills[block.name]``, ``(products,
+  participants)``) at ``clearing.price``.
+
+:meth:`Exchange.clear` concatenates the blocks of each side and clears every product of the region at once
+with :func:`model.market.clear_curves`. Regions are cleared one after another in the world's import order
+(an exporting region first), so that what importers bought abroad this week is theirs to sell at home the
+same week. The exchange is generic over products, stages and regions: it knows only names and arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from model.market import clear_curves, price_grid
+from model.params import Behaviour
+
+
+class Side(Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBlock:
+    """Schedules of one kind of participant in one region: ``qty[k, i, g]`` is what participant ``i``
+    sells (or buys) of product ``k`` at price ``grid[k, g]``."""
+
+    name: str
+    side: Side
+    qty: np.ndarray
+
+
+@dataclass(slots=True)
+class RegionClearing:
+    """This week's outcome in one region (arrays in product order)."""
+
+    region: str
+    price: np.ndarray  # nan where nothing traded
+    volume: np.ndarray
+    supplied: np.ndarray
+    demanded: np.ndarray
+    bound: np.ndarray
+    fills: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> (products, participants)
+
+
+class Exchange:
+    """Each region's price grids and the weekly clearing of its products (see module docstring)."""
+
+    def __init__(self, regions: tuple[str, ...], centre: dict[str, np.ndarray], behaviour: Behaviour):
+        b = behaviour
+        self.regions = regions
+        self.grid = {r: price_grid(centre[r], b.price_grid_low, b.price_grid_high, b.price_grid_points)
+                     for r in regions}
+        for g in self.grid.values():
+            g.flags.writeable = False
+
+    def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
+        grid = self.grid[region]
+        n_p, n_g = grid.shape
+        sells = [b for b in blocks if b.side is Side.SELL and b.qty.shape[1]]
+        buys = [b for b in blocks if b.side is Side.BUY and b.qty.shape[1]]
+        empty = np.zeros((n_p, 0, n_g))
+        supply = np.concatenate([b.qty for b in sells], axis=1) if sells else empty
+        demand = np.concatenate([b.qty for b in buys], axis=1) if buys else empty
+        res = clear_curves(grid, supply, demand)
+        out = RegionClearing(region, res.price, res.volume, res.supplied, res.demanded, res.bound)
+        for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):
+            at = 0
+            for b in side_blocks:
+                n = b.qty.shape[1]
+                out.fills[b.name] = fills[:, at:at + n]
+                at += n
+        for b in blocks:  # blocks with no participants still get an (empty) fill
+            out.fills.setdefault(b.name, np.zeros((n_p, b.qty.shape[1])))
+        return out

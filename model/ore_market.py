@@ -1,0 +1,386 @@
+"""The ore markets: mine sites sell ore to the refiners that can reach them over open routes.
+
+Sites that sell as one market form a **pool**: same mine area, ore, controller, legal status, country and
+offtaker. Each week (stage 4):
+
+1. every site mines into its stock (:meth:`agents.miner.MinerFleet.mine`);
+2. a pool whose ore has an ``offtake`` refiner (its owner or a long-term contract) first delivers to it, up
+   to what the plant wants and the route carries, at the mine's cash cost plus levy (an integrated plant's
+   own cost);
+3. what sites offer goes to one call auction per pool (:func:`model.market.clear`): each site asks its cash
+   cost plus the levy of the group that controls it; each plant that may buy the ore (rules: sanctions,
+   import bans, traceability) and reach it bids ``ore_bid_share`` x its netback minus the route cost
+   (transport, border fees, levies of other groups on the way), capped by the spare capacity of its route.
+   A plant spreads what it wants over the pools it may buy from in proportion to what they offer, so that
+   no pool sells out while another waits; what it still wants after that goes to the pools with ore left,
+   in a random order (the model's market stream);
+4. deliveries go in bid-price order and stop at what the roads carry; a plant's feed is charged the gate
+   price plus the route cost (its *delivered cost*); levies are paid to the groups;
+5. the oxide contained in what was mined is reported to the supply outlook of the regions each pool usually
+   supplies (:mod:`model.signals`): ore waiting at a closed border is supply on its way, ore not mined is not.
+
+When no plant can reach a pool (its roads are closed) nothing trades and the ore waits at the mine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model import market
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+KG_PER_T = 1000.0
+_NO_SITES = np.zeros(0, dtype=int)
+_NO_SITES.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrePool:
+    """Sites that sell as one ore market."""
+
+    index: int
+    node: str
+    node_i: int  # index of the mine area in the fleet's node list
+    ore: str
+    controller: str  # armed group, or "" for the host state
+    licensed: bool
+    state_linked: bool
+    country: str
+    offtake: str  # refiner with first call ("" none)
+    sites: np.ndarray  # site indices
+    at: slice | np.ndarray  # the same sites as a slice when consecutive
+
+
+@dataclass(slots=True)
+class OreWeek:
+    """What the ore markets did this week (read by the observer and the UI)."""
+
+    corridor_flow: dict[str, float] = field(default_factory=dict)  # Myanmar ore by route corridor, t REO
+    to_china: float = 0.0  # Myanmar ore delivered to Chinese plants, t REO
+    pairs: dict[tuple[str, str], float] = field(default_factory=dict)  # (origin, plant country) -> t REO
+    gate_price: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per pool, USD/kg (nan: no trade)
+
+
+class OreMarket:
+    """Pools, route tables and the weekly ore trade (see module docstring)."""
+
+    def __init__(self, model: RareEarthModel):
+        self.model = model
+        self.baskets = {o.name: np.array([o.basket.get(p, 0.0) for p in model.products]) for o in model.world.ore_types}
+        self.ores = list(self.baskets)
+        self.basket_matrix = np.array([self.baskets[o] for o in self.ores]).reshape(len(self.ores), -1)
+        self.edge_flow = np.zeros(len(model.routes.edge_src))
+        self.week = OreWeek()
+        self._tables: dict | None = None
+        self.build_pools()
+
+    # -- pools ---------------------------------------------------------------------------------------------
+    def build_pools(self) -> None:
+        """Group sites into pools; rebuilt whenever controllers change (:meth:`RareEarthModel.seize_areas`)."""
+        f = self.model.fleet
+        keys = [(f.node[i], f.ore[i], f.controller[i], bool(f.licensed[i]), bool(f.state_linked[i]),
+                 str(f.country[i]), f.specs[f.spec[i]].offtake) for i in range(f.n)]
+        uniq = sorted(set(keys))
+        index = {k: j for j, k in enumerate(uniq)}
+        self.pool_of = np.array([index[k] for k in keys])
+        pools = []
+        for j, k in enumerate(uniq):
+            s = np.flatnonzero(self.pool_of == j)
+            s.flags.writeable = False
+            at = slice(int(s[0]), int(s[-1]) + 1) if s.size and s[-1] - s[0] + 1 == s.size else s
+            pools.append(OrePool(j, k[0], f.nodes.index(k[0]), k[1], k[2], k[3], k[4], k[5], k[6], s, at))
+        self.pools = pools
+        self.week.gate_price = np.full(len(pools), np.nan)
+        self._sites_of: dict[str, np.ndarray] = {}
+        self._pools_of: dict[str, np.ndarray] = {}
+        for c in sorted(set(f.controller.tolist())):
+            idx = np.flatnonzero(f.controller == c)
+            idx.flags.writeable = False
+            self._sites_of[c] = idx
+            self._pools_of[c] = np.unique(self.pool_of[idx])
+        self._site_costs = [f.cost[p.sites] for p in pools]
+        # where each pool's ore has gone lately (share by region; zero until it first sells)
+        self.dest_share = np.zeros((len(pools), len(self.model.regions)))
+        book = self.model.refiner_book
+        self._owner = [book.index.get(p.offtake, -1) for p in pools]
+        self._pool_ore = [self.ores.index(p.ore) for p in pools]
+        self._myanmar_pools = [j for j, p in enumerate(pools) if p.country == "MM"]
+        self._pools_of_group = {c: [j for j, p in enumerate(pools) if p.controller == c]
+                                for c in {p.controller for p in pools} if c}
+        self._accepts = np.array([[not ores or p.ore in ores for ores in book.ores] for p in pools],
+                                 dtype=bool).reshape(len(pools), book.n)
+        self._tables = None
+
+    def sites_of(self, controller: str) -> np.ndarray:
+        return self._sites_of.get(controller, _NO_SITES)
+
+    def gate_price_of_group(self, group: str) -> float:
+        """Mean gate price last traded over the pools a controller's sites sell in (nan if none)."""
+        pools = self._pools_of.get(group)
+        if pools is None:
+            return float("nan")
+        vals = self.week.gate_price[pools]
+        vals = vals[np.isfinite(vals)]
+        return float(vals.mean()) if vals.size else float("nan")
+
+    def reachable_baskets(self, node: str) -> list[np.ndarray]:
+        """Baskets of the ore pools with capacity that can reach ``node`` over open routes."""
+        m = self.model
+        return [self.baskets[p.ore] for p in self.pools
+                if m.routes.path(p.node, node) is not None and m.fleet.capacity[p.sites].sum() > 0]
+
+    def initial_feed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each plant, the mix of the ore it can expect, its delivered cost (USD/kg) and its throughput
+        (t/week), to start the run in steady state. Captive ore goes to its owner at the mine's cost plus levy
+        and route; ore sold in auctions is shared among the plants that can take it in proportion to their
+        spare capacity, priced at the midpoint of the sites' asks and the plant's bid (the auction's rule)."""
+        m = self.model
+        book = m.refiner_book
+        n, n_p = book.n, len(m.products)
+        netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
+        levy = m.site_levies()
+        offered = m.fleet.operating_capacity()
+        b = m.behaviour
+        cap = book.capacity * book.utilisation
+        mix, cost_acc, got = np.zeros((n, n_p)), np.zeros(n), np.zeros(n)
+        market_pools = []
+        for j, p in enumerate(self.pools):
+            q = float(offered[p.sites].sum())
+            ask = float((m.fleet.cost[p.sites] + levy[p.sites]).mean()) if q > 0 else 0.0
+            owner = book.index.get(p.offtake, -1)
+            if owner >= 0 and cap[owner] > 0:
+                path = m.routes.path(p.node, book.node[owner])
+                take = min(q, cap[owner] - got[owner]) if path is not None else 0.0
+                if take > 0:
+                    mix[owner] += take * self.baskets[p.ore]
+                    cost_acc[owner] += take * (ask + m.routes.cost(path))
+                    got[owner] += take
+                    q -= take
+            if q > 1e-9:
+                market_pools.append((j, p, q, ask))
+        for j, p, q, ask in market_pools:
+            takers = [i for i in range(n) if cap[i] - got[i] > 1e-9 and self._accepts[j, i]
+                      and m.routes.path(p.node, book.node[i]) is not None]
+            spare = np.array([cap[i] - got[i] for i in takers])
+            if not takers or spare.sum() <= 0:
+                continue
+            for i, sp in zip(takers, spare, strict=True):
+                take = min(sp, q * sp / spare.sum())
+                route = m.routes.cost(m.routes.path(p.node, book.node[i]))
+                bid = b.ore_bid_share * netbacks[i, self.ores.index(p.ore)] - route
+                mix[i] += take * self.baskets[p.ore]
+                cost_acc[i] += take * (0.5 * (ask + max(bid, ask)) + route)
+                got[i] += take
+        safe = np.maximum(got, 1e-12)
+        return mix / safe[:, None], cost_acc / safe, got
+
+    # -- route tables (pools x plants), rebuilt when a road opens or closes -------------------------------
+    def _route_tables(self) -> dict:
+        m = self.model
+        t = self._tables
+        if t is not None and t["version"] == m.routes.version and t["n"] == m.refiner_book.n:
+            return t
+        groups = [g.gid for g in m.armed_groups]
+        book = m.refiner_book
+        n_p, n_r, n_e = len(self.pools), book.n, len(m.routes.edge_src)
+        t = {"version": m.routes.version, "n": n_r, "groups": groups, "paths": [], "edges": [],
+             "corridor": [], "has_path": np.zeros((n_p, n_r), dtype=bool), "base": np.zeros((n_p, n_r)),
+             "inc": np.zeros((n_p, n_r, len(groups))), "own": np.zeros((n_p, n_r)),
+             "incidence": np.zeros((n_p * n_r, n_e)), "other": np.zeros((n_p, n_r, len(groups)))}
+        for j, pool in enumerate(self.pools):
+            paths = [m.routes.path(pool.node, node) for node in book.node]
+            t["paths"].append(paths)
+            t["edges"].append([p.edges if p is not None else () for p in paths])
+            t["corridor"].append([p.corridor if p is not None else "" for p in paths])
+            for i, p in enumerate(paths):
+                if p is None:
+                    continue
+                on_path = m.routes.path_groups(p)
+                t["has_path"][j, i] = True
+                t["base"][j, i] = p.base_cost_usd_per_kg
+                t["inc"][j, i] = [g in on_path for g in groups]
+                t["other"][j, i] = [g in on_path and g != pool.controller for g in groups]
+                t["own"][j, i] = bool(pool.controller) and pool.controller in on_path
+                t["incidence"][j * n_r + i, list(p.edges)] = 1.0
+        self._tables = t
+        return t
+
+    # -- the week ------------------------------------------------------------------------------------------
+    def clear_week(self) -> OreWeek:
+        m = self.model
+        f, book, rules, b = m.fleet, m.refiner_book, m.rules, m.behaviour
+        f.mine()
+        offered = f.offered(b.ore_release_weeks)
+        levies = m.site_levies()
+        residual = m.routes.edge_capacity.tolist()  # t this week's ore may still move on each edge
+        book.begin_ore_week()
+        pools = self.pools
+        n_pool, n_plant = len(pools), book.n
+        week = OreWeek(gate_price=np.full(n_pool, np.nan))
+        self.week = week
+        netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
+        t = self._route_tables()
+        group_by_id = m.group_by_id
+        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t["groups"]])
+        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools])
+        route_cost = t["base"] + (t["inc"] * levy_vec).sum(axis=2) - t["own"] * own_levy[:, None]
+        bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
+        running = book.capacity > 0
+        can = t["has_path"] & (bid_price > 0) & running[None, :] & self._accepts
+        valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
+        any_rule = rules.any_ore_rule()
+        clear = market.clear_unchecked if valid else market.clear
+        order = m.streams["markets"].permutation(n_pool)
+        asks = [self._site_costs[j] + levies[p.at] for j, p in enumerate(pools)]
+        left = [offered[p.at].copy() for p in pools]  # what each pool's sites still offer this week
+        totals = np.array([float(q.sum()) for q in left])
+        want = book.want.copy()
+        flow = np.zeros((n_pool, n_plant))  # t REO delivered, pool x plant
+        value = np.zeros((n_pool, n_plant))  # delivered cost x t
+        site_sold = np.zeros(f.n)
+        own_levy_usd = np.zeros(n_pool)  # levy paid by a pool's sites to the group that controls them
+        edges_of = t["edges"]
+
+        def deliver(j: int, i: int, got: float, fill: np.ndarray, cost: float) -> None:
+            at = pools[j].at
+            site_sold[at] += fill
+            own_levy_usd[j] += float((fill * levies[at]).sum()) * KG_PER_T
+            flow[j, i] += got
+            value[j, i] += got * cost
+            want[i] -= got
+            for e in edges_of[j][i]:
+                residual[e] -= got
+            left[j] = np.maximum(left[j] - fill, 0.0)
+            totals[j] = max(totals[j] - got, 0.0)
+
+        # 0. captive ore goes to its owner first, at the mine's cost plus levy
+        for j in order:
+            owner = self._owner[j]
+            total = totals[j]
+            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9 or not running[owner]:
+                continue
+            if t["paths"][j][owner] is None or (any_rule and not rules.ore_allowed(book.country[owner], pools[j])):
+                continue
+            got = min(want[owner], total, _spare(residual, edges_of[j][owner]))
+            if got > 0:
+                fill = left[j] * (got / total)
+                deliver(j, owner, got, fill, float((fill * asks[j]).sum() / got) + float(route_cost[j, owner]))
+        # which plants may buy which pools' ore this week
+        allowed = can
+        if any_rule:
+            allowed = can.copy()
+            for j, pool in enumerate(pools):
+                for i in np.flatnonzero(allowed[j]):
+                    allowed[j, i] = rules.ore_allowed(book.country[i], pool)
+        # 1. each plant spreads what it wants over the pools it can buy from, in proportion to what they
+        #    offer; 2. what is still wanted goes to the pools with ore left, in random order
+        min_ask = np.array([float(a.min()) if a.size else np.inf for a in asks])
+        worth = allowed & (bid_price >= min_ask[:, None])
+        reach = (worth * totals[:, None]).sum(axis=0)
+        share = np.where(reach > 0, totals[:, None] / np.where(reach > 0, reach, 1.0), 0.0) * worth
+        want0 = want.copy()
+        traded_value = np.zeros(n_pool)  # gate price x t traded, for the week's gate price
+        traded = np.zeros(n_pool)
+        best_bid = np.full(n_pool, np.nan)
+        bidders_of = [np.flatnonzero(allowed[j]).tolist() for j in range(n_pool)]
+        for pass_ in (1, 2):
+            if pass_ == 2 and (want.max(initial=0.0) <= 1e-9 or totals.max(initial=0.0) <= 1e-9):
+                break
+            for j in order:
+                if totals[j] <= 1e-9:
+                    continue
+                bidders, bid_p, bid_q = [], [], []
+                for i in bidders_of[j]:
+                    wanted = min(want0[i] * share[j, i], want[i]) if pass_ == 1 else want[i]
+                    if wanted <= 1e-9:
+                        continue
+                    qty = min(wanted, _spare(residual, edges_of[j][i]))
+                    if qty <= 1e-9:
+                        continue
+                    bidders.append(i)
+                    bid_p.append(bid_price[j, i])
+                    bid_q.append(qty)
+                if not bidders:
+                    continue
+                res = clear(asks[j], left[j], np.array(bid_p), np.array(bid_q))
+                if not np.isfinite(best_bid[j]) or res.best_bid > best_bid[j]:
+                    best_bid[j] = res.best_bid
+                if res.volume <= 0:
+                    continue
+                # each bid was capped by its own route's spare capacity; bidders sharing a road could
+                # together overfill it, so deliveries go in bid-price order and stop at what the road carries
+                fills = res.ask_fill
+                for k in sorted(range(len(bidders)), key=lambda k: -bid_p[k]):
+                    got = float(res.bid_fill[k])
+                    i = bidders[k]
+                    if got > 0:
+                        got = min(got, _spare(residual, edges_of[j][i]))
+                    if got > 1e-12:
+                        deliver(j, i, got, fills * (got / res.volume), res.price + float(route_cost[j, i]))
+                        traded_value[j] += res.price * got
+                        traded[j] += got
+        self._settle(flow, value, site_sold, own_levy_usd, t)
+        # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
+        week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
+        memory = b.site_margin_memory_weeks
+        for j, pool in enumerate(pools):
+            f.update_netback(pool.node_i, week.gate_price[j] if traded[j] > 0 else best_bid[j], memory)
+        return week
+
+    def _settle(self, flow: np.ndarray, value: np.ndarray, site_sold: np.ndarray, own_levy_usd: np.ndarray,
+                t: dict) -> None:
+        """Apply the week's deliveries at once: sites' stocks and sales, plants' feed and its cost, levies,
+        route flows, the supply outlook and the flow records."""
+        m = self.model
+        book = m.refiner_book
+        m.fleet.sell_all(site_sold)
+        book.receive_flows(flow, self.basket_matrix[self._pool_ore], value)
+        self.edge_flow = flow.reshape(-1) @ t["incidence"]
+        route_t = np.einsum("ji,jig->g", flow, t["other"]) if t["groups"] else np.zeros(0)
+        for gi, g in enumerate(t["groups"]):
+            grp = m.group_by_id[g]
+            usd = float(own_levy_usd[self._pools_of_group.get(g, [])].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
+            if usd:
+                grp.collect(usd)
+        delivered = np.zeros((len(m.regions), len(self.pools)))
+        np.add.at(delivered, book.region_code, flow.T)
+        self._report_supply(delivered.T)
+        week = self.week
+        for j, pool in enumerate(self.pools):
+            for i in np.flatnonzero(flow[j] > 0):
+                got = float(flow[j, i])
+                key = (pool.country, book.country[i])
+                week.pairs[key] = week.pairs.get(key, 0.0) + got
+                if pool.country == "MM":
+                    c = t["corridor"][j][i]
+                    week.corridor_flow[c] = week.corridor_flow.get(c, 0.0) + got
+                    if book.country[i] == "CN":
+                        week.to_china += got
+
+    def _report_supply(self, delivered: np.ndarray) -> None:
+        """Publish the oxide contained in this week's mining to the supply outlook of the regions each pool
+        usually supplies (its deliveries over the last ``outlook_long_weeks``): ore that waits at a closed
+        border is still supply on its way; ore not mined is not."""
+        m = self.model
+        a = 1.0 / m.behaviour.outlook_long_weeks
+        tot = delivered.sum(axis=1, keepdims=True)
+        sold = tot[:, 0] > 1e-9
+        fresh = np.where(sold[:, None], delivered / np.where(sold[:, None], tot, 1.0), 0.0)
+        known = self.dest_share.sum(axis=1) > 0
+        self.dest_share = np.where(~known[:, None], fresh, np.where(sold[:, None],
+                                   self.dest_share + a * (fresh - self.dest_share), self.dest_share))
+        mined = m.fleet.mined
+        content = np.array([float(mined[p.at].sum()) for p in self.pools])[:, None] * self.basket_matrix[self._pool_ore]
+        by_region = self.dest_share.T @ content  # regions x products
+        for r, region in enumerate(m.regions):
+            m.signals.add_inflow(region, by_region[r])
+
+def _spare(residual: list[float], edges: tuple[int, ...]) -> float:
+    """Tonnes a path can still carry this week: the least spare capacity of its edges (inf if none)."""
+    return min((residual[e] for e in edges), default=math.inf)

@@ -1,0 +1,93 @@
+"""Public market signals: what every agent can read about the markets, published once a week.
+
+One :class:`MarketSignals` per model holds, per region and product (arrays in the world's product order):
+
+- ``price``: the last clearing price (carried over a week in which nothing traded);
+- ``traded``: whether the market traded last week, and ``volume`` (t/week);
+- ``memory``: the expected price, an exponential average of clearing prices over
+  ``behaviour.price_memory_weeks`` (sellers split their joint cost by it; refiners value ore by it);
+- ``recent``: what buyers expect to pay, an average over ``behaviour.buyer_price_memory_weeks``;
+- ``long_memory``: what buyers are used to paying, over ``behaviour.long_memory_weeks`` (thrifting);
+- ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
+  full cost allocated to products by value, see :mod:`agents.refiner`), or the exporting region's cost
+  plus the export cost where importing is cheaper. Stockholders expect prices to return to it; China's
+  reserve leans against deviations from it. It is a cost, not a price memory, so it does not ratchet;
+- ``outlook(region)``: the supply outlook, oxide contained in the ore mined for the region (each mine's
+  output, attributed to the regions its ore has recently gone to, so that ore waiting at a closed border
+  still counts; recycled scrap included) and in its imports, over the last ``outlook_short_weeks`` against
+  the last ``outlook_long_weeks``; 1 = normal, below 1 = less is coming (a halt of mining, a ban on exports).
+
+Memories use the weight ``1/span`` per week. Only the model writes signals (stages 4 and 6 of a week);
+agents read them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.params import Behaviour
+
+
+class MarketSignals:
+    """Price memories, the cost of supply and the supply outlook of every region (see module docstring)."""
+
+    def __init__(self, regions: tuple[str, ...], initial_prices: dict[str, np.ndarray], behaviour: Behaviour):
+        self.regions = regions
+        self.behaviour = behaviour
+        n = len(next(iter(initial_prices.values())))
+        self.price = {r: initial_prices[r].copy() for r in regions}
+        self.memory = {r: initial_prices[r].copy() for r in regions}
+        self.recent = {r: initial_prices[r].copy() for r in regions}
+        self.long_memory = {r: initial_prices[r].copy() for r in regions}
+        self.normal = {r: initial_prices[r].copy() for r in regions}
+        self.volume = {r: np.zeros(n) for r in regions}
+        self.traded = {r: np.zeros(n, dtype=bool) for r in regions}
+        self._inflow_week = {r: np.zeros(n) for r in regions}
+        self._inflow_short = {r: np.zeros(n) for r in regions}
+        self._inflow_long = {r: np.zeros(n) for r in regions}
+        self._primed = {r: False for r in regions}
+        self._outlook = {r: np.ones(n) for r in regions}
+
+    # -- written by the model ----------------------------------------------------------------------------
+    def add_inflow(self, region: str, oxide_t: np.ndarray) -> None:
+        """Oxide contained in supply on its way to ``region`` this week (t per product)."""
+        self._inflow_week[region] = self._inflow_week[region] + oxide_t
+
+    def close_inflow_week(self) -> None:
+        """Fold this week's arrivals into the outlook (stage 4, after the ore markets)."""
+        b = self.behaviour
+        a_s, a_l = 1.0 / b.outlook_short_weeks, 1.0 / b.outlook_long_weeks
+        for r in self.regions:
+            x = self._inflow_week[r]
+            if not self._primed[r]:
+                if not x.any():
+                    continue
+                self._inflow_short[r], self._inflow_long[r] = x.copy(), x.copy()
+                self._primed[r] = True
+            self._inflow_short[r] = self._inflow_short[r] + a_s * (x - self._inflow_short[r])
+            self._inflow_long[r] = self._inflow_long[r] + a_l * (x - self._inflow_long[r])
+            long = self._inflow_long[r]
+            ok = long > 1e-9
+            self._outlook[r] = np.minimum(np.where(ok, self._inflow_short[r] / np.where(ok, long, 1.0), 1.0), 1.5)
+            self._inflow_week[r] = np.zeros_like(x)
+
+    def record_clearing(self, region: str, price: np.ndarray, volume: np.ndarray) -> None:
+        """A region's clearing prices of this week (nan where nothing traded): prices and memories move."""
+        b = self.behaviour
+        ok = np.isfinite(price) & (volume > 0)
+        p = np.where(ok, price, self.price[region])
+        self.price[region] = p
+        self.volume[region] = np.where(ok, volume, 0.0)
+        self.traded[region] = ok
+        for mem, span in ((self.memory, b.price_memory_weeks), (self.recent, b.buyer_price_memory_weeks),
+                          (self.long_memory, b.long_memory_weeks)):
+            old = mem[region]
+            mem[region] = np.where(ok, old + (p - old) / span, old)
+
+    def set_normal(self, region: str, cost: np.ndarray) -> None:
+        self.normal[region] = cost
+
+    # -- read by agents ---------------------------------------------------------------------------------
+    def outlook(self, region: str) -> np.ndarray:
+        """Supply outlook per product (1 = normal; at most 1.5)."""
+        return self._outlook[region]
