@@ -96,7 +96,8 @@ def _need(values, allowed: set[str], field: str) -> list[str]:
 # ================================================================================================ policies
 class ExportControl(TimelineItem):
     """Export ban, quota or licence regime on products leaving the actor's region, per destination state
-    (seed F18; FACTS D1 controls of 4 Apr 2025, D8 approval rate 19/141). It rations *tonnes*: each week the
+    (seed F18; FACTS D1 controls of 4 Apr 2025; D3 controlled exports -61 % y/y in May 2025, so about 0.39 of
+    the tonnage applied for was approved; D8 19 of 141 EU applications in autumn 2025, a stricter case). It rations *tonnes*: each week the
     rules board gets, per controlled destination and product, the tonnes its importers may buy abroad.
 
     - **licence**: each week the importers of every controlled destination apply to export what they would
@@ -116,7 +117,7 @@ class ExportControl(TimelineItem):
     actor: str = "CN"
     products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"], description="controlled products")
     mode: Literal["licence", "ban", "quota"] = Field(default="licence", description="instrument")
-    approval_rate: Frac = Field(default=0.135, description="share of licence applications approved (FACTS D8)")
+    approval_rate: Frac = Field(default=0.39, description="share of applied tonnage approved (FACTS D3; D8: 0.135)")
     delay_weeks: Annotated[int, Field(ge=0, le=52)] = Field(default=6, description="licence processing delay")
     applications_per_week: Annotated[int, Field(ge=1, le=1000)] = Field(
         default=20, description="applications per destination and product each week")
