@@ -115,22 +115,21 @@ class BuyerBook:
         need = self.need(self.model.demand_multiplier)[rows]
         wtp = self.willingness_to_pay(rows, sig.long_memory[region][None, :])
         self.wtp[rows] = wtp
-        eff = self.inventory[rows]
-        caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)[:, None, None]
-        p = grid[:, None, :]
-        ratio = p / np.maximum(expected[:, None, None], 1e-12)
-        cover = np.clip(self.target_cover[rows][None, :, None] * caution * ratio ** (-b.buyer_stock_elasticity),
-                        b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
+        caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
+        # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
+        scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
+        cover = self.target_cover[rows][None, :, None] * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
+        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
         n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - eff.T[:, :, None], 0.0)
-        qty = np.where(p <= wtp.T[:, :, None], qty, 0.0)
+        qty = np.maximum(cover * n_t + n_t - self.inventory[rows].T[:, :, None], 0.0)
+        qty[grid[:, None, :] > wtp.T[:, :, None]] = 0.0
         return [OrderBlock("buyers", Side.BUY, qty)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         rows = self.rows_of_region[region]
         got = clearing.fills["buyers"].T
         self.bought[rows] = got
-        self.paid[rows] = got * np.nan_to_num(clearing.price) * KG_PER_T
+        self.paid[rows] = got * clearing.paid * KG_PER_T
         self.inventory[rows] = self.inventory[rows] + got
 
     # -- consumption -----------------------------------------------------------------------------------------

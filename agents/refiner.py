@@ -222,24 +222,28 @@ class RefinerBook:
         return self.produced
 
     # -- selling (a participant of the exchange) -------------------------------------------------------------
+    def prepare_week(self) -> None:
+        """This week's cost basis and reservation prices (before the exchanges; the cost of supply reads them)."""
+        self.update_cost_basis()
+        sig = self.model.signals
+        shares = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
+        self.reserve_price = self.reservation(shares)
+
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         rows = self.rows_of_region[region]
         b = self.model.behaviour
-        self.update_cost_basis()
-        shares = self.model.signals.long_memory[region]
-        res = self.reservation(np.broadcast_to(shares, (self.n, shares.size)))[rows]
-        self.reserve_price[rows] = res
+        res = self.reserve_price[rows]
         floor = res / (1.0 + b.full_cost_markup)
         outlook = self.model.signals.outlook(region)
         inv = self.inventory[rows]
-        sales = self.sales_ema[rows]
-        eff = inv
-        keep = b.seller_target_cover_weeks * sales * np.maximum(1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
-        p = grid[:, None, :]
-        ratio = p / np.maximum(res.T[:, :, None], 1e-12)
-        kept = keep.T[:, :, None] * ratio ** (-b.seller_stock_elasticity)
-        qty = np.minimum(np.maximum(eff.T[:, :, None] - kept, 0.0), inv.T[:, :, None])
-        qty = np.where(p >= floor.T[:, :, None], qty, 0.0)
+        keep = b.seller_target_cover_weeks * self.sales_ema[rows] * np.maximum(
+            1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
+        # stock kept at price p: keep x (p / res)^-e = keep x res^e x p^-e (the grid part is precomputed)
+        scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
+        kept = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
+        inv_t = inv.T[:, :, None]
+        qty = np.minimum(np.maximum(inv_t - kept, 0.0), inv_t)
+        qty[grid[:, None, :] < floor.T[:, :, None]] = 0.0
         return [OrderBlock("refiners", Side.SELL, qty)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
@@ -247,8 +251,7 @@ class RefinerBook:
         sold = clearing.fills["refiners"].T
         self.inventory[rows] = np.maximum(self.inventory[rows] - sold, 0.0)
         self.sold[rows] = sold
-        price = np.nan_to_num(clearing.price)
-        self.revenue[rows] = sold * price * KG_PER_T
+        self.revenue[rows] = sold * clearing.paid * KG_PER_T
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks

@@ -277,15 +277,17 @@ class State(mesa.Agent):
         self.stockpile = np.maximum(self.stockpile + bought - sold, 0.0)
         self.stock_bought = bought
         self.stock_released = sold
-        cost = float((bought * np.nan_to_num(clearing.price)).sum() * KG_PER_T)
+        cost = float((bought * clearing.paid).sum() * KG_PER_T)
         self.stock_spent_usd += cost
         if np.isfinite(self._budget_left):
             self._budget_left -= cost
 
     def begin_week(self) -> None:
-        self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
-        self.stock_bought = np.zeros_like(self.stock_bought)
-        self.stock_released = np.zeros_like(self.stock_released)
+        if self.stock_bought.any() or self.stock_bought_4w.any():
+            self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
+        if self.stock_bought.any() or self.stock_released.any():
+            self.stock_bought = np.zeros_like(self.stock_bought)
+            self.stock_released = np.zeros_like(self.stock_released)
 
     @property
     def is_china(self) -> bool:

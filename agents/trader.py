@@ -94,15 +94,18 @@ class TraderBook:
         blocks = []
         rows = self.rows_home[region]
         p = grid[:, None, :]
+        ex = self.model.exchange
         if rows.size:
             ret = self.expected_return(region, grid)[:, None, :]
-            spec_stock = self.room[rows].T[:, :, None] * np.clip(ret / b.trader_return_band, 0.0, 1.0)
-            work = np.zeros_like(spec_stock)
+            spec_stock = self.room[rows].T[:, :, None] * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
             imp = self.imports[rows]
             if imp.any():
                 landed = self.landed_cost(region)
-                work = self.working[rows].T[:, :, None] * (p / landed[:, None, None]) ** (-b.seller_stock_elasticity)
-                work = np.where(imp[None, :, None], work, 0.0)
+                # working stock kept at p: working x (p / landed)^-e (grid part precomputed); importers only
+                scale = (self.working[rows] * imp[:, None]) * landed[None, :] ** b.seller_stock_elasticity
+                work = scale.T[:, :, None] * ex.seller_pow[region][:, None, :]
+            else:
+                work = np.zeros_like(spec_stock)
             stock = self.stock[rows].T[:, :, None]
             sell = np.minimum(np.maximum(stock - work - spec_stock, 0.0), stock)
             if imp.any():  # an importer does not sell below what replacing the stock costs (less its margin)
@@ -115,14 +118,17 @@ class TraderBook:
             homes = [self.region[i] for i in rows]
             sig = self.model.signals
             expect_home = np.array([sig.recent[h] for h in homes]).reshape(rows.size, -1)
-            landed = (p + self.model.export_cost[:, None, None]) * (1.0 + b.import_margin)
-            appetite = np.minimum((landed / np.maximum(expect_home.T[:, :, None], 1e-12)) ** (-b.seller_stock_elasticity),
+            # (landed(p) / expected home price)^-e, the landed part precomputed on this grid
+            appetite = np.minimum(ex.landed_pow[region][:, None, :]
+                                  * (np.maximum(expect_home.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
                                   b.import_max_appetite)
             want = (self.sales_ema[rows].T[:, :, None]
                     + (self.working[rows].T[:, :, None] * appetite - self.stock[rows].T[:, :, None])
                     / b.import_restock_weeks)
-            allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
-            qty = np.minimum(np.maximum(want, 0.0), allow.T[:, :, None])
+            qty = np.maximum(want, 0.0)
+            if self.model.rules.export_allowance:  # some destination's exports are rationed this week
+                allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
+                qty = np.minimum(qty, allow.T[:, :, None])
             # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
             self.requested[rows] = np.maximum(
                 self.sales_ema[rows] + (self.working[rows] - self.stock[rows]) / b.import_restock_weeks, 0.0)
@@ -131,7 +137,7 @@ class TraderBook:
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         rows = self.rows_home[region]
-        price = np.nan_to_num(clearing.price)
+        price = clearing.paid
         if rows.size:
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T

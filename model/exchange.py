@@ -47,6 +47,7 @@ class RegionClearing:
 
     region: str
     price: np.ndarray  # nan where nothing traded
+    paid: np.ndarray  # the price where something traded, 0 elsewhere (what fills are paid at)
     volume: np.ndarray
     supplied: np.ndarray
     demanded: np.ndarray
@@ -57,13 +58,21 @@ class RegionClearing:
 class Exchange:
     """Each region's price grids and the weekly clearing of its products (see module docstring)."""
 
-    def __init__(self, regions: tuple[str, ...], centre: dict[str, np.ndarray], behaviour: Behaviour):
+    def __init__(self, regions: tuple[str, ...], centre: dict[str, np.ndarray], behaviour: Behaviour,
+                 export_cost: np.ndarray | None = None):
         b = behaviour
         self.regions = regions
         self.grid = {r: price_grid(centre[r], b.price_grid_low, b.price_grid_high, b.price_grid_points)
                      for r in regions}
         for g in self.grid.values():
             g.flags.writeable = False
+        self.log_grid = {r: np.log(g) for r, g in self.grid.items()}
+        # the price part of participants' schedules, computed once: (p / ref)^-e = p^-e x ref^e
+        cost = np.zeros(len(next(iter(centre.values())))) if export_cost is None else export_cost
+        self.seller_pow = {r: g ** -b.seller_stock_elasticity for r, g in self.grid.items()}
+        self.buyer_pow = {r: g ** -b.buyer_stock_elasticity for r, g in self.grid.items()}
+        self.landed_pow = {r: ((g + cost[:, None]) * (1.0 + b.import_margin)) ** -b.seller_stock_elasticity
+                           for r, g in self.grid.items()}  # importers buying in r, landed at home
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
@@ -73,8 +82,9 @@ class Exchange:
         empty = np.zeros((n_p, 0, n_g))
         supply = np.concatenate([b.qty for b in sells], axis=1) if sells else empty
         demand = np.concatenate([b.qty for b in buys], axis=1) if buys else empty
-        res = clear_curves(grid, supply, demand)
-        out = RegionClearing(region, res.price, res.volume, res.supplied, res.demanded, res.bound)
+        res = clear_curves(grid, supply, demand, self.log_grid[region])
+        paid = np.where(np.isfinite(res.price), res.price, 0.0)
+        out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):
             at = 0
             for b in side_blocks:

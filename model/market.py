@@ -214,7 +214,8 @@ def price_grid(centre: np.ndarray, low: float, high: float, points: int) -> np.n
     return np.asarray(centre, dtype=float)[:, None] * steps[None, :]
 
 
-def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> CurveClearing:
+def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
+                 log_grid: np.ndarray | None = None) -> CurveClearing:
     """Clear ``M`` markets at once from schedules on their price grids.
 
     ``grid`` is ``(M, G)``, increasing and positive; ``supply`` is ``(M, S, G)``, each row non-decreasing
@@ -237,7 +238,7 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> Cu
     e0, e1 = excess[rows, lo], excess[rows, first]
     inside = (~none) & (first > 0)
     t = np.where(inside, e0 / np.where(inside, e0 - e1, 1.0), 1.0)
-    lg = np.log(grid)
+    lg = np.log(grid) if log_grid is None else log_grid
     price = np.exp(lg[rows, lo] + t * (lg[rows, first] - lg[rows, lo]))
     w0, w1 = (1.0 - t)[:, None], t[:, None]
     sell = w0 * supply[rows, :, lo] + w1 * supply[rows, :, first]

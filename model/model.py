@@ -115,7 +115,7 @@ class RareEarthModel(mesa.Model):
         self.initial_prices = {r: base + (self.export_cost if w.region(r).imports_from else 0.0)
                                for r in self.regions}
         self.signals = MarketSignals(self.regions, self.initial_prices, self.behaviour)
-        self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour)
+        self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour, self.export_cost)
 
         # the world and its agents
         self.routes = RouteNetwork(w)
@@ -137,7 +137,6 @@ class RareEarthModel(mesa.Model):
         for s in self.states:
             s.seed_reserve()
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
-        self._participants = [self.refiner_book, self.trader_book, self.buyer_book, *self.states]
         self._pending_floods = np.zeros(0, dtype=int)
         self._cost_of_supply()
 
@@ -355,13 +354,17 @@ class RareEarthModel(mesa.Model):
     def _exchanges(self) -> None:
         for p in (self.refiner_book, self.buyer_book, self.trader_book):
             p.begin_week()
+        self.refiner_book.prepare_week()
+        # states trade only through a stock agency with a mandate
+        participants = [self.refiner_book, self.trader_book, self.buyer_book,
+                        *(s for s in self.states if s.mandate is not None)]
         for region in self.regions:
             grid = self.exchange.grid[region]
             blocks = []
-            for p in self._participants:
+            for p in participants:
                 blocks.extend(p.orders(region, grid))
             res = self.exchange.clear(region, blocks)
-            for p in self._participants:
+            for p in participants:
                 p.settle(region, res)
             self.week.clearing[region] = res
             self.signals.record_clearing(region, res.price, res.volume)
@@ -382,12 +385,13 @@ class RareEarthModel(mesa.Model):
         importing costs (the source's cost + export cost + import margin) where that is lower or there is
         no producer (:mod:`model.signals`)."""
         book = self.refiner_book
-        book.update_cost_basis()
         margin = 1.0 + self.behaviour.import_margin
+        book.update_cost_basis()  # after this week's processing and trading, at this week's memories
+        shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
+        reservation = book.reservation(shares)
         for region in self.regions:
             rows = book.rows_of_region[region]
-            shares = self.signals.long_memory[region]
-            res = book.reservation(np.broadcast_to(shares, (book.n, shares.size)))[rows]
+            res = reservation[rows]
             w = book.sales_ema[rows] * (book.capacity[rows] > 0)[:, None]
             tot = w.sum(axis=0)
             own = np.where(tot > 0, (w * res).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)

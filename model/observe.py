@@ -1,8 +1,11 @@
 """The weekly observation: every declared output (:data:`model.results.OUTPUTS`) recorded at stage 9.
 
 :class:`Observer` reads the model's public state and this week's :class:`~model.model.WeekRecord` and hands
-one row per value to the :class:`~model.results.Recorder`; it also builds the Mesa ``DataCollector`` view
-of the main outputs (for ``make_plot_component`` and ``mesa.batch_run``). It writes nothing else.
+one value per ``(variable, region, product)`` to the :class:`~model.results.Recorder`; it also builds the Mesa
+``DataCollector`` view of the main outputs (for ``make_plot_component`` and ``mesa.batch_run``). It writes
+nothing else. Keys that exist every week (prices by market, shortage by buyer state, ...) are laid out once;
+keys that come and go (a route Myanmar ore starts to use, a state that starts stockpiling) are added when
+they appear and then recorded every week (0 when idle), so no series has holes.
 """
 
 from __future__ import annotations
@@ -18,135 +21,157 @@ from model.results import OUTPUTS, Recorder
 if TYPE_CHECKING:
     from model.model import RareEarthModel
 
+Key = tuple[str, str, str]
+
+MARKET_VARS = ("price", "volume", "offered", "cost_of_supply", "inventory_refiners", "inventory_buyers",
+               "trader_stock", "trader_bought", "trader_sold")
+
 
 class Observer:
     def __init__(self, model: RareEarthModel):
         self.model = model
         self.recorder = Recorder(model.run_id, model.spec.name, model.seed)
-        self._corridors_seen: set[str] = set()
-        f = model.fleet
+        m = model
+        P, R = m.products, m.regions
+        f = m.fleet
         self._kachin = (f.country == "MM") & f.entry_exit
-        self._sites_of_country = {str(c): np.flatnonzero(f.country == c) for c in np.unique(f.country)}
-        self._areas = sorted(set(f.node))
-        self._sites_of_area = {a: np.flatnonzero(np.array(f.node) == a) for a in self._areas}
-        self._heavy = model.products.index(model.behaviour.heavy_marker_product)
+        countries = sorted({str(c) for c in f.country})
+        self._country_code = np.array([countries.index(str(c)) for c in f.country])
+        self._countries = countries
+        areas = sorted(set(f.node))
+        self._areas = areas
+        self._area_code = np.array([areas.index(a) for a in f.node])
+        self._heavy = m.products.index(m.behaviour.heavy_marker_product)
+        tb = m.trader_book
+        self._imp_rows = {r: np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int)
+                          for r in R}
+        self._dests = m.import_destinations()
+        # keys recorded every week, in the order the values are laid out
+        self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
+        self._state_keys = [(v, s, p) for s in m.buyer_book.states for v in ("shortage", "consumption") for p in P]
+        self._trade_keys = ([(v, d, p) for d in self._dests for v in ("exports", "export_allowed") for p in P]
+                            + [("export_allowed", "", p) for p in P])
+        self._ore_keys = ([("ore_stock", a, "") for a in areas] + [("kachin_active_sites", "", "")]
+                          + [("ore_mined", c, "") for c in countries])
+        self._group_keys = [(v, g.gid, "") for g in m.armed_groups for v in ("levy_revenue", "conflict")]
+        for keys in (self._market_keys, self._state_keys, self._trade_keys, self._ore_keys, self._group_keys):
+            Recorder.check_keys(keys)
+        self._corridors_seen: list[str] = []
+        self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
 
+    # ------------------------------------------------------------------------------------------- a week
     def record(self) -> None:
         m = self.model
-        rows: list[tuple] = []  # (variable, value, region, product)
-        add = rows.append
-        products, regions = m.products, m.regions
-        week = m.week
-        sig = m.signals
+        rec = self.recorder
+        step, date = int(m.steps), m.date
+        P = m.products
+        week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        inv_r = np.zeros((len(regions), len(products)))
+        n_r = len(m.regions)
+        inv_r = np.zeros((n_r, len(P)))
         np.add.at(inv_r, rb.region_code, rb.inventory)
         inv_b = bb.totals(bb.inventory, by="region")
-        for g, reg in enumerate(regions):
+        blocks = []
+        for g, reg in enumerate(m.regions):
             res = week.clearing.get(reg)
-            trade_rows = tb.rows_home[reg]
-            imp_rows = np.flatnonzero(np.array([tb.region[i] == reg and tb.imports[i] for i in range(tb.n)],
-                                               dtype=bool)) if tb.n else np.zeros(0, dtype=int)
-            t_stock = tb.stock[trade_rows].sum(axis=0)
-            t_bought = tb.bought[trade_rows].sum(axis=0) + tb.imported[imp_rows].sum(axis=0)
-            t_sold = tb.sold[trade_rows].sum(axis=0)
-            for k, p in enumerate(products):
-                add(("price", sig.price[reg][k], reg, p))
-                add(("volume", res.volume[k] if res else 0.0, reg, p))
-                add(("offered", res.supplied[k] if res else 0.0, reg, p))
-                add(("cost_of_supply", sig.normal[reg][k], reg, p))
-                add(("inventory_refiners", inv_r[g, k], reg, p))
-                add(("inventory_buyers", inv_b[g, k], reg, p))
-                add(("trader_stock", t_stock[k], reg, p))
-                add(("trader_bought", t_bought[k], reg, p))
-                add(("trader_sold", t_sold[k], reg, p))
-        short = bb.totals(bb.shortage, by="state")
-        cons = bb.totals(bb.consumed, by="state")
-        for i, sid in enumerate(bb.states):
-            for k, p in enumerate(products):
-                add(("shortage", short[i, k], sid, p))
-                add(("consumption", cons[i, k], sid, p))
-        self._record_supply(add)
-        self._record_trade(add)
-        self._record_ore(add)
-        for g in m.armed_groups:
-            add(("levy_revenue", g.revenue_usd / 1e6, g.gid, ""))
-            add(("conflict", int(g.conflict), g.gid, ""))
-        for s in m.states:
-            if s.stockpile.any() or s.mandate is not None:
-                for k, p in enumerate(products):
-                    add(("stockpile", s.stockpile[k], s.sid, p))
-                    add(("stockpile_bought", s.stock_bought[k], s.sid, p))
-                    add(("stockpile_released", s.stock_released[k], s.sid, p))
-        caps: dict[str, float] = {}
-        for i in range(rb.n):
-            caps[rb.country[i]] = caps.get(rb.country[i], 0.0) + float(rb.capacity[i])
-        for c in sorted(caps):
-            add(("capacity_online", caps[c], c, ""))
-        for c, usd in sorted(week.floor_payments.items()):
-            add(("floor_payments", usd / 1e6, c, ""))
-        self.recorder.add_rows(int(m.steps), m.date, [(v, x, r, p) for v, x, r, p in rows])
+            home, imp = tb.rows_home[reg], self._imp_rows[reg]
+            zeros = np.zeros(len(P))
+            blocks.append(np.stack([
+                sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
+                inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
+                tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)]).ravel())
+        rec.add_columns(step, date, self._market_keys, np.concatenate(blocks).tolist())
+        short, cons = bb.totals(bb.shortage, by="state"), bb.totals(bb.consumed, by="state")
+        rec.add_columns(step, date, self._state_keys, np.stack([short, cons], axis=1).ravel().tolist())
+        rec.add_columns(step, date, self._trade_keys, self._trade_values())
+        f = m.fleet
+        ore_vals = (np.bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
+                    + [float((f.active & self._kachin).sum())]
+                    + np.bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
+        rec.add_columns(step, date, self._ore_keys, ore_vals)
+        rec.add_columns(step, date, self._group_keys,
+                        [x for g in m.armed_groups for x in (g.revenue_usd / 1e6, float(g.conflict))])
+        keys, vals = self._dynamic()
+        if keys:
+            Recorder.check_keys(keys)
+            rec.add_columns(step, date, keys, [float(v) for v in vals])
 
-    def _record_supply(self, add) -> None:
+    def _trade_values(self) -> list[float]:
+        """China's exports and the share of requested exports allowed, by destination and in all."""
         m = self.model
-        produced = m.week.produced
-        total = sum(produced.values(), np.zeros(len(m.products)))
-        for country in sorted(produced):
-            for k, p in enumerate(m.products):
-                add(("refined_output", produced[country][k], country, p))
-        cn = produced.get("CN", np.zeros(len(m.products)))
-        if total.sum() > 0:
-            add(("china_refined_share", float(cn.sum() / total.sum()), "", ""))
-            for k, p in enumerate(m.products):
-                if total[k] > 0:
-                    add(("china_refined_share", cn[k] / total[k], "", p))
-
-    def _record_trade(self, add) -> None:
-        m = self.model
+        n_p = len(m.products)
         week = m.week
-        req_tot = np.zeros(len(m.products))
-        got_tot = np.zeros(len(m.products))
-        for dest in m.import_destinations():
-            exp = week.exports.get(dest, np.zeros(len(m.products)))
-            req = week.export_requests.get(dest, np.zeros(len(m.products)))
+        out: list[float] = []
+        req_tot, ok_tot = np.zeros(n_p), np.zeros(n_p)
+        for dest in self._dests:
+            req = week.export_requests.get(dest, np.zeros(n_p))
             allow = m.rules.allowance(dest)
             ok = np.minimum(req, allow)
             req_tot += req
-            got_tot += ok
+            ok_tot += ok
             share = np.where(req > 1e-12, ok / np.maximum(req, 1e-12), np.where(np.isfinite(allow), 0.0, 1.0))
-            for k, p in enumerate(m.products):
-                add(("exports", exp[k], dest, p))
-                add(("export_allowed", share[k], dest, p))
-        share = np.where(req_tot > 1e-12, got_tot / np.maximum(req_tot, 1e-12), 1.0)
-        for k, p in enumerate(m.products):
-            add(("export_allowed", share[k], "", p))
+            out += week.exports.get(dest, np.zeros(n_p)).tolist() + share.tolist()
+        return out + np.where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
 
-    def _record_ore(self, add) -> None:
+    def _dynamic(self) -> tuple[list[Key], list[float]]:
+        """Keys that depend on who is producing, trading or stockpiling this week."""
         m = self.model
-        ore, f = m.week.ore, m.fleet
-        flows = ore.corridor_flow
-        self._corridors_seen.update(flows)
+        P = m.products
+        keys: list[Key] = []
+        vals: list[float] = []
+
+        def add(key: Key, value) -> None:
+            keys.append(key)
+            vals.append(value)
+
+        produced = m.week.produced
+        total = sum(produced.values(), np.zeros(len(P)))
+        for country in sorted(produced):
+            for k, p in enumerate(P):
+                add(("refined_output", country, p), produced[country][k])
+        cn = produced.get("CN", np.zeros(len(P)))
+        if total.sum() > 0:
+            add(("china_refined_share", "", ""), float(cn.sum() / total.sum()))
+            for k, p in enumerate(P):
+                if total[k] > 0:
+                    add(("china_refined_share", "", p), cn[k] / total[k])
+        ore = m.week.ore
+        for c in ore.corridor_flow:
+            if c not in self._corridors_seen:
+                self._corridors_seen.append(c)
         for corridor in sorted(self._corridors_seen):  # every route Myanmar ore has used, 0 when idle
-            add(("myanmar_ore_flow", flows.get(corridor, 0.0), corridor or "other", ""))
+            add(("myanmar_ore_flow", corridor or "other", ""), ore.corridor_flow.get(corridor, 0.0))
         if m.steps > 0:
-            add(("myanmar_ore_to_china", ore.to_china, "", ""))
+            add(("myanmar_ore_to_china", "", ""), ore.to_china)
         heavy = self._heavy_feed_share()
         if np.isfinite(heavy):
-            add(("myanmar_share_cn_heavy_feed", heavy, "", ""))
+            add(("myanmar_share_cn_heavy_feed", "", ""), heavy)
         for j, pool in enumerate(m.ore.pools):
             if pool.country == "MM" and j < ore.gate_price.size and np.isfinite(ore.gate_price[j]):
-                add(("ore_price", ore.gate_price[j], pool.node, ""))
-        for a in self._areas:
-            add(("ore_stock", float(f.stock[self._sites_of_area[a]].sum()), a, ""))
+                add(("ore_price", pool.node, ""), ore.gate_price[j])
         feed: dict[str, float] = {}
         rb = m.refiner_book
-        for i in range(rb.n):
-            feed[rb.country[i]] = feed.get(rb.country[i], 0.0) + float(rb.feed_reo[i])
+        for c, x in zip(rb.country, rb.feed_reo.tolist(), strict=True):
+            feed[c] = feed.get(c, 0.0) + x
         for c in sorted(feed):
-            add(("feed_stock", feed[c], c, ""))
-        add(("kachin_active_sites", int((f.active & self._kachin).sum()), "", ""))
-        for c, idx in self._sites_of_country.items():
-            add(("ore_mined", float(f.mined[idx].sum()), c, ""))
+            add(("feed_stock", c, ""), feed[c])
+        for s in m.states:
+            if s.sid not in self._stockpiling and (s.stockpile.any() or s.mandate is not None):
+                self._stockpiling.append(s.sid)
+        for s in m.states:
+            if s.sid in self._stockpiling:
+                for k, p in enumerate(P):
+                    add(("stockpile", s.sid, p), s.stockpile[k])
+                    add(("stockpile_bought", s.sid, p), s.stock_bought[k])
+                    add(("stockpile_released", s.sid, p), s.stock_released[k])
+        caps: dict[str, float] = {}
+        for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
+            caps[c] = caps.get(c, 0.0) + x
+        for c in sorted(caps):
+            add(("capacity_online", c, ""), caps[c])
+        for c, usd in sorted(m.week.floor_payments.items()):
+            add(("floor_payments", c, ""), usd / 1e6)
+        return keys, vals
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""
@@ -155,8 +180,9 @@ class Observer:
         if not pairs:
             return float("nan")
         content: dict[str, list[float]] = {}
+        sold = m.fleet.sold
         for pool in m.ore.pools:
-            w = float(m.fleet.sold[pool.at].sum())
+            w = float(sold[pool.at].sum())
             c = content.setdefault(pool.country, [0.0, 0.0])
             c[0] += w * m.ore.baskets[pool.ore][self._heavy]
             c[1] += w

@@ -288,7 +288,9 @@ class OreMarket:
         traded_value = np.zeros(n_pool)  # gate price x t traded, for the week's gate price
         traded = np.zeros(n_pool)
         best_bid = np.full(n_pool, np.nan)
-        bidders_of = [np.flatnonzero(allowed[j]).tolist() for j in range(n_pool)]
+        bidders_of: list[list[int]] = [[] for _ in range(n_pool)]
+        for j, i in zip(*np.nonzero(allowed), strict=True):
+            bidders_of[j].append(int(i))
         for pass_ in (1, 2):
             if pass_ == 2 and (want.max(initial=0.0) <= 1e-9 or totals.max(initial=0.0) <= 1e-9):
                 break
@@ -352,16 +354,16 @@ class OreMarket:
         np.add.at(delivered, book.region_code, flow.T)
         self._report_supply(delivered.T)
         week = self.week
-        for j, pool in enumerate(self.pools):
-            for i in np.flatnonzero(flow[j] > 0):
-                got = float(flow[j, i])
-                key = (pool.country, book.country[i])
-                week.pairs[key] = week.pairs.get(key, 0.0) + got
-                if pool.country == "MM":
-                    c = t["corridor"][j][i]
-                    week.corridor_flow[c] = week.corridor_flow.get(c, 0.0) + got
-                    if book.country[i] == "CN":
-                        week.to_china += got
+        for j, i in zip(*np.nonzero(flow > 0), strict=True):
+            pool = self.pools[j]
+            got = float(flow[j, i])
+            key = (pool.country, book.country[i])
+            week.pairs[key] = week.pairs.get(key, 0.0) + got
+            if pool.country == "MM":
+                c = t["corridor"][j][i]
+                week.corridor_flow[c] = week.corridor_flow.get(c, 0.0) + got
+                if book.country[i] == "CN":
+                    week.to_china += got
 
     def _report_supply(self, delivered: np.ndarray) -> None:
         """Publish the oxide contained in this week's mining to the supply outlook of the regions each pool

@@ -104,6 +104,27 @@ class Recorder:
         self.value.extend(values)
         self.latest.update(zip(zip(variables, regions, products, strict=True), values, strict=True))
 
+    def add_columns(self, step: int, date: dt.date, keys: list[tuple[str, str, str]], values) -> None:
+        """Record one week's values (a list of floats) for ``keys`` (``(variable, region, product)``, each
+        declared; the caller checks them once with :meth:`check_keys`) in order: the bulk form of
+        :meth:`add_rows`."""
+        n = len(values)
+        if n != len(keys):
+            raise ValueError(f"{len(keys)} keys but {n} values")
+        self.step.extend([step] * n)
+        self.date.extend([date] * n)
+        self.variable.extend(k[0] for k in keys)
+        self.region.extend(k[1] for k in keys)
+        self.product.extend(k[2] for k in keys)
+        self.value.extend(values)
+        self.latest.update(zip(keys, values, strict=True))
+
+    @staticmethod
+    def check_keys(keys) -> None:
+        unknown = {k[0] for k in keys}.difference(OUTPUTS)
+        if unknown:
+            raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
+
     def __len__(self) -> int:
         return len(self.value)
 
