@@ -4,7 +4,8 @@ Each chart is a small class that builds its figure once (axes, legends, labels: 
 then only moves its data each frame (:meth:`LiveChart.update`), so a page redraws every panel several
 times a second while the model plays. Figures use :class:`matplotlib.figure.Figure` and the Agg canvas
 directly (no pyplot: the server draws in several threads). Labels and units come from
-:data:`model.results.OUTPUTS`. The functions ``price_chart``, ``flow_chart``, ... build a chart and
+:data:`model.results.OUTPUTS`; products and market regions come from the run's world (:class:`Markets`),
+never from a list written here. The functions ``price_chart``, ``flow_chart``, ... build a chart and
 return its figure in one call, for scripts and tests. The map is in :mod:`ui.network_map`.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,19 +23,45 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
-from model.params import PRODUCTS, REGIONS, Region
 from model.results import OUTPUTS
 from ui.history import History
 
 DPI = 80
 PNG_COMPRESSION = 1  # zlib level: 1 encodes ~3x faster than the default for ~1.5x the bytes (local page)
-REGION_LABEL = {Region.CN: "China-domestic", Region.ROW: "ex-China"}
-REGION_STYLE = {Region.CN: {"color": "#c0392b", "linestyle": "-"}, Region.ROW: {"color": "#1f5fa8", "linestyle": "--"}}
+# market regions in the model's clearing order: the exporting region (China-domestic) first, in red
+REGION_STYLES = [{"color": "#c0392b", "linestyle": "-"}, {"color": "#1f5fa8", "linestyle": "--"},
+                 {"color": "#009E73", "linestyle": "-."}, {"color": "#CC79A7", "linestyle": ":"}]
 # Okabe-Ito (colour-blind safe), then greys for the rest
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
            "#777777", "#aaaaaa", "#444444"]
 LINESTYLES = ["-", "--", "-.", ":"]
 MIN_SPAN_WEEKS = 12  # the time axis shows at least this span from the start, then grows with the run
+
+
+@dataclass(frozen=True)
+class Markets:
+    """The products and market regions of one run, in the model's order, with the world's region names."""
+
+    products: tuple[str, ...]
+    regions: tuple[str, ...]
+    names: tuple[str, ...]  # display name of each region ("China-domestic", "ex-China")
+    sources: tuple[str, ...]  # the region each region imports from ("" if none)
+
+    @classmethod
+    def of(cls, model) -> Markets:
+        regions = tuple(model.regions)
+        specs = [model.world.region(r) for r in regions]
+        return cls(tuple(model.products), regions, tuple(s.name for s in specs), tuple(s.imports_from for s in specs))
+
+    def name(self, region: str) -> str:
+        return self.names[self.regions.index(region)]
+
+    def style(self, region: str) -> dict[str, str]:
+        return REGION_STYLES[self.regions.index(region) % len(REGION_STYLES)]
+
+    def import_pairs(self) -> list[tuple[str, str]]:
+        """(importing region, the region it imports from): the price ratios that show an export wedge."""
+        return [(r, s) for r, s in zip(self.regions, self.sources, strict=True) if s in self.regions]
 
 
 def png(fig: Figure) -> bytes:
@@ -139,16 +167,19 @@ SMALL = (5.2, 3.3, 0.62)  # width, height, top margin (in) of the single-axes ch
 
 
 class PriceChart(LiveChart):
-    """Oxide prices per product, China-domestic beside ex-China."""
+    """Oxide prices, a panel per product, a line per market region (China-domestic beside ex-China)."""
 
-    def __init__(self):
-        self.fig, self.axes = _time_fig(8.4, 3.0, ncols=len(PRODUCTS))
+    def __init__(self, markets: Markets):
+        self.markets = mk = markets
+        n = len(mk.products)
+        self.fig, self.axes = _time_fig(max(8.4, 2.8 * n), 3.0, ncols=n)  # three panels fit the card's width
         self.lines, self.now = {}, {}
-        for ax, prod in zip(self.axes, PRODUCTS, strict=True):
-            for reg in REGIONS:
-                (self.lines[(reg, prod)],) = ax.plot([], [], label=REGION_LABEL[reg], linewidth=1.8, **REGION_STYLE[reg])
+        for ax, prod in zip(self.axes, mk.products, strict=True):
+            for reg in mk.regions:
+                style = mk.style(reg)
+                (self.lines[(reg, prod)],) = ax.plot([], [], label=mk.name(reg), linewidth=1.8, **style)
                 (self.now[(reg, prod)],) = ax.plot([], [], marker="o", markersize=4.5, linestyle="",
-                                                   color=REGION_STYLE[reg]["color"])  # this week
+                                                   color=style["color"])  # this week
             ax.set_title(f"{prod}", fontsize=10, fontweight="bold")
         self.axes[0].set_ylabel(_label("price"), fontsize=9)
         self.axes[0].legend(fontsize=8, loc="lower left", frameon=True, framealpha=0.8)
@@ -164,8 +195,8 @@ class PriceChart(LiveChart):
             for ax in self.axes:
                 ax.set_yscale("log" if log_scale else "linear")
             self.log_scale = log_scale
-        for ax, prod in zip(self.axes, PRODUCTS, strict=True):
-            _fit_y(ax, [self.lines[(reg, prod)].get_ydata() for reg in REGIONS], log_scale)
+        for ax, prod in zip(self.axes, self.markets.products, strict=True):
+            _fit_y(ax, [self.lines[(reg, prod)].get_ydata() for reg in self.markets.regions], log_scale)
         _time_axis(self.axes, x, max_ticks=4)  # three narrow panels
         return self
 
@@ -235,13 +266,13 @@ class RegionLinesChart(LiveChart):
 class ShareChart(LiveChart):
     """China's share of refined output, overall and per product (the axis zooms to the data's range)."""
 
-    def __init__(self):
+    def __init__(self, products: Sequence[str]):
         self.fig, (self.ax,) = _time_fig(*SMALL[:2], top=SMALL[2])
         ax = self.ax
         (total,) = ax.plot([], [], color="#000000", linewidth=2.2, label="all products")
         self.lines = {"": total}
-        for i, prod in enumerate(PRODUCTS):
-            (self.lines[str(prod)],) = ax.plot([], [], color=PALETTE[i], linewidth=1.2,
+        for i, prod in enumerate(products):
+            (self.lines[str(prod)],) = ax.plot([], [], color=PALETTE[i % len(PALETTE)], linewidth=1.2,
                                                linestyle=LINESTYLES[(i + 1) % len(LINESTYLES)], label=str(prod))
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set_ylabel(f"{OUTPUTS['china_refined_share'].label} ({OUTPUTS['china_refined_share'].unit})", fontsize=9)
@@ -260,8 +291,8 @@ class ShareChart(LiveChart):
 
 
 # one-call versions (scripts, tests)
-def price_chart(h: History, log_scale: bool = False) -> Figure:
-    return PriceChart().update(h, log_scale).fig
+def price_chart(h: History, markets: Markets, log_scale: bool = False) -> Figure:
+    return PriceChart(markets).update(h, log_scale).fig
 
 
 def flow_chart(h: History, corridors: Sequence[str]) -> Figure:
@@ -276,8 +307,8 @@ def stockpile_chart(h: History, product: str, names: dict[str, str]) -> Figure:
     return RegionLinesChart("stockpile", names, STOCKPILE_EMPTY).update(h, product).fig
 
 
-def share_chart(h: History) -> Figure:
-    return ShareChart().update(h).fig
+def share_chart(h: History, products: Sequence[str]) -> Figure:
+    return ShareChart(products).update(h).fig
 
 
 STOCKPILE_EMPTY = "no state holds a stockpile\n(switch one on, or press 'Release stockpiles')"

@@ -17,7 +17,6 @@ from collections.abc import Callable
 import solara
 from mesa.visualization.utils import update_counter
 
-from model.params import PRODUCTS, REGIONS, Region
 from model.results import OUTPUTS
 from model.scenario import list_scenarios, load_scenario
 from ui import charts, network_map
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 ui_version = solara.reactive(0)
 
 CARD_STYLE = {"margin": "0 0 10px 0"}
-PANEL_PRODUCT = str(PRODUCTS[1])  # the heavy rare earth the stories are about (Dy) opens the product pickers
 
 
 # ============================================================================================== helpers
@@ -56,6 +54,31 @@ def myanmar_corridors(m: ClassroomModel) -> list[str]:
 
 def place_names(m: ClassroomModel) -> dict[str, str]:
     return {s.sid: s.name for s in m.states}
+
+
+def story_product(m: ClassroomModel) -> str:
+    """The heavy rare earth the stories are about (Dy in the shipped world): it opens the product pickers."""
+    return m.behaviour.heavy_marker_product
+
+
+def price_table(m: ClassroomModel, markets: charts.Markets) -> str:
+    """This week's prices, a row per market region and a column per product, and the ratio of each
+    importing region's price to its source's (the export wedge), as an HTML table."""
+    cells = {(reg, p): m.price(reg, p) for reg in markets.regions for p in markets.products}
+    rows = []
+    for reg in markets.regions:
+        row = "".join(f"<td class='ree-price' data-region='{reg}' data-product='{p}'>{cells[(reg, p)]:,.1f}</td>"
+                      for p in markets.products)
+        rows.append(f"<tr><th style='text-align:left'>{html.escape(markets.name(reg))}</th>{row}</tr>")
+    for reg, src in markets.import_pairs():
+        ratio = "".join(f"<td class='ree-ratio' data-product='{p}'>{cells[(reg, p)] / cells[(src, p)]:.2f}</td>"
+                        for p in markets.products)
+        rows.append(f"<tr><th style='text-align:left;color:#666'>{html.escape(markets.name(reg))} / "
+                    f"{html.escape(markets.name(src))}</th>{ratio}</tr>")
+    head = "".join(f"<th>{html.escape(p)}</th>" for p in markets.products)
+    return (f"<table class='ree-price-table' style='font-size:0.9em;border-spacing:14px 2px'>"
+            f"<tr><th style='text-align:left'>{OUTPUTS['price'].label}, {OUTPUTS['price'].unit}, week {int(m.steps)}"
+            f"</th>{head}</tr>{''.join(rows)}</table>")
 
 
 @solara.component
@@ -85,9 +108,16 @@ def Chart(make: Callable[[], charts.LiveChart], update: Callable[[charts.LiveCha
         solara.Image(data, width="100%", classes=["ree-chart", f"ree-{name}"])
 
 
+def shown_product(value: solara.Reactive[str], m: ClassroomModel) -> str:
+    """The product a panel shows: the one picked, or the story product if the pick is not in this model's
+    world (after a Reset to another world)."""
+    return value.value if value.value in m.products else story_product(m)
+
+
 @solara.component
-def ProductPicker(value: solara.Reactive[str]):
-    solara.ToggleButtonsSingle(value=value, values=[str(p) for p in PRODUCTS], dense=True)
+def ProductPicker(value: solara.Reactive[str], m: ClassroomModel):
+    """A button per product of the model's world."""
+    solara.ToggleButtonsSingle(value=shown_product(value, m), on_value=value.set, values=list(m.products), dense=True)
 
 
 # =============================================================================================== header
@@ -147,24 +177,12 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int):
 def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     log_scale = solara.use_reactive(False)
     m = model.value
-    with solara.Card("Prices: China-domestic beside ex-China", style=CARD_STYLE):
+    markets = solara.use_memo(lambda: charts.Markets.of(m), [m])
+    with solara.Card(f"Prices: {' beside '.join(markets.names)}", style=CARD_STYLE):
         solara.Checkbox(label="log scale", value=log_scale)
-        Chart(charts.PriceChart, lambda c: c.update(history, log_scale.value), [m], [tick, log_scale.value],
-              "prices")
-        rows = []
-        for reg in REGIONS:
-            cells = "".join(
-                f"<td class='ree-price' data-region='{reg}' data-product='{p}'>{m.latest('price', reg, p):,.1f}</td>"
-                for p in PRODUCTS)
-            rows.append(f"<tr><th style='text-align:left'>{charts.REGION_LABEL[reg]}</th>{cells}</tr>")
-        ratio = "".join(
-            f"<td>{m.latest('price', Region.ROW, p) / m.latest('price', Region.CN, p):.2f}</td>" for p in PRODUCTS)
-        head = "".join(f"<th>{p}</th>" for p in PRODUCTS)
-        solara.HTML(tag="div", unsafe_innerHTML=(
-            f"<table class='ree-price-table' style='font-size:0.9em;border-spacing:14px 2px'>"
-            f"<tr><th style='text-align:left'>{OUTPUTS['price'].label}, {OUTPUTS['price'].unit}, week {int(m.steps)}"
-            f"</th>{head}</tr>{''.join(rows)}"
-            f"<tr><th style='text-align:left;color:#666'>ex-China / China</th>{ratio}</tr></table>"))
+        Chart(lambda: charts.PriceChart(markets), lambda c: c.update(history, log_scale.value), [m],
+              [tick, log_scale.value], "prices")
+        solara.HTML(tag="div", unsafe_innerHTML=price_table(m, markets))
 
 
 @solara.component
@@ -200,29 +218,31 @@ def FlowPanel(model: solara.Reactive[ClassroomModel], history: History, tick: in
 
 @solara.component
 def ShortagePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
-    product = solara.use_reactive(PANEL_PRODUCT)
     m = model.value
+    product = solara.use_reactive(story_product(m))
     with solara.Card(f"{OUTPUTS['shortage'].label} by buyer region", style=CARD_STYLE):
-        ProductPicker(product)
-        Chart(lambda: charts.RegionLinesChart("shortage", place_names(m)), lambda c: c.update(history, product.value),
-              [m], [tick, product.value], "shortage")
+        shown = shown_product(product, m)
+        ProductPicker(product, m)
+        Chart(lambda: charts.RegionLinesChart("shortage", place_names(m)), lambda c: c.update(history, shown),
+              [m], [tick, shown], "shortage")
 
 
 @solara.component
 def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
-    product = solara.use_reactive(PANEL_PRODUCT)
     m = model.value
+    product = solara.use_reactive(story_product(m))
     with solara.Card(f"{OUTPUTS['stockpile'].label} levels", style=CARD_STYLE):
-        ProductPicker(product)
+        shown = shown_product(product, m)
+        ProductPicker(product, m)
         Chart(lambda: charts.RegionLinesChart("stockpile", place_names(m), charts.STOCKPILE_EMPTY),
-              lambda c: c.update(history, product.value), [m], [tick, product.value], "stockpile")
+              lambda c: c.update(history, shown), [m], [tick, shown], "stockpile")
 
 
 @solara.component
 def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     m = model.value
     with solara.Card(OUTPUTS["china_refined_share"].label, style=CARD_STYLE):
-        Chart(charts.ShareChart, lambda c: c.update(history), [m], [tick], "share")
+        Chart(lambda: charts.ShareChart(m.products), lambda c: c.update(history), [m], [tick], "share")
 
 
 @solara.component
