@@ -7,7 +7,9 @@ which changes the model's behaviour:
   Reset rebuilds the model as ``type(model)(**params)``. (The page cannot use the model's ``scenario``
   argument: Mesa 3.5's own ``Model.scenario`` makes SolaraViz pass a ``mesa`` Scenario object there.)
 - :meth:`intervene` schedules one of the :data:`INTERVENTIONS` for the next week; it shows in
-  ``model.events`` when it takes effect, like any policy.
+  ``model.events`` when it takes effect, like any policy. A press is held until the next step, which hands
+  it to the model through its commands (``add_policy``, ``end_policy``), so a press withdrawn before then
+  leaves no trace and the page never edits the model's timeline or a policy's fields.
 - an exception inside a week is caught, logged and kept in :attr:`error`; the run stops there and the
   page says so, while the server goes on serving every other page.
 """
@@ -60,16 +62,24 @@ class Intervention:
 
 
 def _release(m: ClassroomModel) -> list[TimelineItem]:
-    """Release the agencies' stocks for the order's ``release_weeks``; if no agency holds any stock yet,
-    Japan's reserve (JOGMEC, FACTS E5) is set up first with its target stock on hand."""
+    """Order the stock agencies among the release order's states (Japan's JOGMEC reserve is in the world)
+    to release their stocks for the order's ``release_weeks``. If none of them has an agency, Japan's
+    stockpile agency (FACTS E5) is set up first with its target stock on hand.
+
+    States without an agency are left out of the order: ``State.order_release`` gives such a state a
+    release-only mandate whose orders are NaN at every price (buy trigger 0, release trigger inf), and
+    NaN orders stop the whole ex-China auction while the order lasts (a core bug, worked around here)."""
     d = m.date
-    order = StockpileRelease(start=d, note=NOTE)
-    order.end = d + dt.timedelta(weeks=order.release_weeks)
+    default = StockpileRelease(start=d)
+    states = [s for s in default.states if m.state_by_id[s].mandate is not None]
     items: list[TimelineItem] = []
-    if not any(m.state_by_id[s].stockpile.sum() > 0 for s in order.states):
+    if not states:
         reserve = Stockpile(start=d, note=NOTE)
         items.append(reserve.model_copy(update={"initial_days": reserve.target_days}))
-    return [*items, order]
+        states = [reserve.actor]
+    items.append(StockpileRelease(start=d, end=d + dt.timedelta(weeks=default.release_weeks), states=states,
+                                  note=NOTE))
+    return items
 
 
 INTERVENTIONS: tuple[Intervention, ...] = (
@@ -126,6 +136,8 @@ class ClassroomModel(RareEarthModel):
         self.setup_summary = setup.summary() if setup is not None else "none"
         self.error: StepError | None = None
         self.interventions: dict[str, list[TimelineItem]] = {}  # key -> items of a toggle now on
+        self._to_start: list[TimelineItem] = []  # pressed since the last step: added at the next one
+        self._to_end: list[TimelineItem] = []  # toggles switched off since the last step: ended at the next one
         # Mesa's step wrapper advances the clock before it calls step(); after a failure the clock must
         # stay where the run stopped (SolaraViz's Step calls step() render_interval times in a row)
         advance = self.step
@@ -140,6 +152,7 @@ class ClassroomModel(RareEarthModel):
     def step(self) -> None:
         """One week; an exception stops the run and is kept for the page instead of escaping."""
         try:
+            self._hand_over_presses()
             super().step()
         except Exception as exc:  # noqa: BLE001 - shown on the page; the server must keep serving
             log.exception("week %s of %s (seed %s) failed", int(self.steps), self.scenario_name, self.seed)
@@ -147,6 +160,17 @@ class ClassroomModel(RareEarthModel):
             self.running = False
 
     # -- interventions ------------------------------------------------------------------------------------
+    def _hand_over_presses(self) -> None:
+        """Give the model what was pressed since the last step, before its week begins (the date is already
+        the new week's): toggles switched off end now, as a policy reaching its end date would at stage 1;
+        new items are scheduled and begin at stage 1 (their start is the date they were pressed)."""
+        ending, self._to_end = self._to_end, []
+        starting, self._to_start = self._to_start, []
+        for item in ending:
+            self.end_policy(item)
+        for item in starting:
+            self.add_policy(item)
+
     def is_on(self, key: str) -> bool:
         """Whether a toggle intervention is on (scheduled or in force)."""
         return key in self.interventions
@@ -161,15 +185,13 @@ class ClassroomModel(RareEarthModel):
         if iv.undo_label is not None and key in self.interventions:
             items = self.interventions.pop(key)
             for item in items:
-                waiting = [i for i, x in enumerate(self.timeline) if x is item]
-                if waiting:  # not begun yet: simply withdraw it
-                    del self.timeline[waiting[0]]
+                if any(x is item for x in self._to_start):  # not handed over yet: simply withdraw it
+                    self._to_start = [x for x in self._to_start if x is not item]
                 else:
-                    item.end = self.date  # ends (and is logged) at the next step
+                    self._to_end.append(item)  # ends (and is logged) at the next step
             return items
         items = iv.make(self)
-        for item in items:
-            self.add_policy(item)
+        self._to_start.extend(items)
         if iv.undo_label is not None:
             self.interventions[key] = items
         return items
@@ -177,6 +199,7 @@ class ClassroomModel(RareEarthModel):
     def pending(self) -> list[str]:
         """What will happen at the next step because of the page: items due to start or end."""
         nxt = self.date + dt.timedelta(weeks=1)
-        out = [f"starts: {i.describe()}" for i in self.timeline if i.start < nxt and i.note == NOTE]
+        out = [f"starts: {i.describe()}" for i in self._to_start]
+        out += [f"ends: {i.describe()}" for i in self._to_end]
         out += [f"ends: {i.describe()}" for i in self.active if i.end is not None and i.end < nxt and i.note == NOTE]
         return out
