@@ -66,6 +66,7 @@ class BuyerBook:
         self.bought = np.zeros((n, n_p))
         self.paid = np.zeros((n, n_p))
         self.consumed = np.zeros((n, n_p))
+        self.needed = np.zeros((n, n_p))
         self.shortage = np.zeros((n, n_p))
         self.wtp = np.zeros((n, n_p))
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
@@ -136,6 +137,7 @@ class BuyerBook:
     def consume(self, demand_multiplier: float) -> None:
         b = self.model.behaviour
         need = self.need(demand_multiplier)
+        self.needed = need  # this week's need, before thrifting moves content
         used = np.minimum(need, self.inventory)
         self.inventory = self.inventory - used
         self.consumed = used

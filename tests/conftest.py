@@ -1,8 +1,8 @@
 """Shared fixtures for the model, agent, scenario and CLI tests (no browser fixtures here).
 
 - ``invariant_checker``: the class :class:`InvariantChecker`, which steps a model week by week and
-  checks the runnable-model issue's invariants after every week (ore and oxide mass balance, traded
-  <= offered, no negative stock, finite positive prices). Used by the 10-year invariant test and by the
+  checks the core's invariants after every week (ore and oxide mass balance over yards, feed and every
+  holder of oxide, exchange fills = volume within schedules, no negative stock, finite positive prices). Used by the 10-year invariant test and by the
   hypothesis property test, so both check exactly the same things.
 - ``run_cached``: a cached runner, ``run_cached(scenario, seed, weeks=..., overrides=..., extra=...,
   drop=..., trace=...) -> RunRecord``. Multi-seed runs are expensive, so every run is made once per
@@ -26,7 +26,6 @@ import pandas as pd
 import pytest
 
 from model.model import RareEarthModel
-from model.params import PRODUCTS, REGIONS
 from model.scenario import Scenario, load_scenario
 
 SEEDS = list(range(1, 11))  # the issues ask for >= 10 seeds; medians over these
@@ -41,54 +40,61 @@ def _close(a: float, b: float, scale: float = 0.0) -> bool:
 
 
 class InvariantChecker:
-    """Steps a model and checks the runnable-model issue's invariants after every week.
+    """Steps a model and checks the core's invariants after every week.
 
-    It wraps each refiner's ``receive_ore`` and ``process`` (pure spies: they record arguments and
-    state, then call the original) so that the element balance of each plant's feed can be checked
-    exactly, not only in aggregate. Every failed check raises ``AssertionError`` naming the week, the
-    quantity and both sides of the balance.
+    It wraps the refiner book's ``receive_flows`` and ``process`` (pure spies: they record arguments and
+    state, then call the original) and the exchange's ``clear`` (records each region's clearing), so that
+    every balance is checked from what actually moved, not only in aggregate. Every failed check raises
+    ``AssertionError`` naming the week, the quantity and both sides of the balance.
     """
 
     def __init__(self, model: RareEarthModel):
         self.m = model
+        self.n_p = len(model.products)
         self.weeks_checked = 0
         self.failures: dict[str, tuple[str, int]] = {}  # kind of check -> (first message, weeks failed)
-        self._spy_refiners()
+        self._spy()
         self._snapshot()
 
     # -- instrumentation -------------------------------------------------------------------------------
-    def _spy_refiners(self) -> None:
-        self.recv_reo: dict[str, float] = {}
-        self.recv_el: dict[str, np.ndarray] = {}
-        self.pre: dict[str, tuple[float, np.ndarray, float]] = {}
-        for r in self.m.refiners:
-            self._wrap(r)
+    def _spy(self) -> None:
+        m, checker = self.m, self
+        book = m.refiner_book
+        orig_receive, orig_process, orig_clear = book.receive_flows, book.process, m.exchange.clear
 
-    def _wrap(self, r) -> None:
-        orig_receive, orig_process = r.receive_ore, r.process
-        checker = self
+        def receive_flows(flow, pool_basket, value):
+            checker.received = np.asarray(flow, dtype=float).sum(axis=0)
+            checker.received_el = np.asarray(flow, dtype=float).T @ np.asarray(pool_basket, dtype=float)
+            return orig_receive(flow, pool_basket, value)
 
-        def receive_ore(tonnes, basket, *args, **kwargs):
-            checker.recv_reo[r.rid] = checker.recv_reo.get(r.rid, 0.0) + float(tonnes)
-            checker.recv_el[r.rid] = checker.recv_el.get(r.rid, np.zeros(len(PRODUCTS))) + np.asarray(
-                basket, dtype=float) * float(tonnes)
-            return orig_receive(tonnes, basket, *args, **kwargs)
+        def process():
+            checker.pre = (book.feed_reo.copy(), book.feed_el.copy(), book.planned().copy())
+            return orig_process()
 
-        def process(*args, **kwargs):
-            checker.pre[r.rid] = (float(r.feed_reo), r.feed_el.copy(), float(r.capacity_t_per_week * r.utilisation))
-            return orig_process(*args, **kwargs)
+        def clear(region, blocks):
+            res = orig_clear(region, blocks)
+            checker.clearings[region] = (res, list(blocks))
+            return res
 
-        r.receive_ore = receive_ore
-        r.process = process
+        book.receive_flows, book.process, m.exchange.clear = receive_flows, process, clear
+
+    def _stocks(self) -> np.ndarray:
+        m = self.m
+        return (m.refiner_book.inventory.sum(axis=0) + m.buyer_book.inventory.sum(axis=0)
+                + m.trader_book.stock.sum(axis=0) + sum((s.stockpile for s in m.states), np.zeros(self.n_p)))
 
     def _snapshot(self) -> None:
         m = self.m
-        self.ledger = dict(m.ledger)
-        self.feed = {r.rid: (float(r.feed_reo), r.feed_el.copy()) for r in m.refiners}
-        self.inv_refiners = sum((r.inventory for r in m.refiners), np.zeros(len(PRODUCTS)))
-        self.inv_buyers = sum((b.inventory for b in m.buyers), np.zeros(len(PRODUCTS)))
-        self.stockpiles = sum((s.stockpile for s in m.states), np.zeros(len(PRODUCTS)))
-        self.recv_reo, self.recv_el, self.pre = {}, {}, {}
+        self.site_stock = m.fleet.stock.copy()
+        self.feed = (m.refiner_book.feed_reo.copy(), m.refiner_book.feed_el.copy())
+        self.oxide = self._stocks()
+        self.endowed = sum((s.endowed for s in m.states), np.zeros(self.n_p))
+        self.ledger = (m.ledger.mined, m.ledger.delivered, m.ledger.processed, m.ledger.produced.copy(),
+                       m.ledger.consumed.copy())
+        self.received = np.zeros(m.refiner_book.n)
+        self.received_el = np.zeros((m.refiner_book.n, self.n_p))
+        self.pre = None
+        self.clearings: dict = {}
 
     # -- stepping ----------------------------------------------------------------------------------------
     def step(self) -> None:
@@ -107,13 +113,12 @@ class InvariantChecker:
         """Run every check for the week just stepped; failures are collected per kind of check."""
         m = self.m
         w = f"week {int(m.steps)} ({m.date}, seed {m.seed}, {m.spec.name})"
-        d = {k: m.ledger[k] - self.ledger[k] for k in m.ledger}
         for name, fn in (("ore balance", self._check_ore), ("routes", self._check_routes),
                          ("ore -> oxide", self._check_processing), ("oxide balance", self._check_oxides),
                          ("markets", self._check_markets), ("non-negative", self._check_non_negative),
                          ("prices", self._check_prices)):
             try:
-                fn(w, d)
+                fn(w)
             except AssertionError as exc:
                 first, n = self.failures.get(name, (str(exc).splitlines()[0], 0))
                 self.failures[name] = (first, n + 1)
@@ -126,35 +131,24 @@ class InvariantChecker:
             raise AssertionError(f"invariants violated in {len(self.failures)} kind(s) of check over "
                                  f"{self.weeks_checked} weeks:\n  " + "\n  ".join(lines))
 
-    def _check_ore(self, w: str, d: dict[str, float]) -> None:
-        """Mined == delivered; sites sell within capacity, nothing while halted; feed balances."""
+    def _check_ore(self, w: str) -> None:
+        """Each site's yard changes by what it mined less what it sold; sites sold what plants received;
+        nobody mines above capacity or while halted, or sells while halted."""
         m, f = self.m, self.m.fleet
-        mined = float(f.sold.sum())
-        received = sum(self.recv_reo.values())
-        assert _close(d["mined"], mined), f"{w}: ledger mined +{d['mined']} != ore sold by sites {mined}"
-        assert _close(d["mined"], d["delivered"]), f"{w}: mined {d['mined']} t != delivered {d['delivered']} t"
-        assert _close(d["delivered"], received), f"{w}: ledger delivered {d['delivered']} != received {received}"
-        # sites sell no more than they offer, and nothing while halted
-        cap = f.capacity * np.where(f.country == "CN", max(f.quota_factor, 1.0), 1.0)
-        over = f.sold - cap
-        assert over.max(initial=0.0) <= RTOL * max(1.0, cap.max()), f"{w}: a site sold {over.max()} t above capacity"
+        change = f.stock - self.site_stock
+        assert np.allclose(change, f.mined - f.sold, rtol=RTOL, atol=RTOL), (
+            f"{w}: site stock change {change.sum()} != mined {f.mined.sum()} - sold {f.sold.sum()}")
+        mined, delivered = m.ledger.mined - self.ledger[0], m.ledger.delivered - self.ledger[1]
+        assert _close(mined, float(f.mined.sum())), f"{w}: ledger mined {mined} != sites' {f.mined.sum()}"
+        assert _close(delivered, float(self.received.sum()), delivered), (
+            f"{w}: sites sold {delivered} t but plants received {self.received.sum()} t")
+        cap = f.capacity * max(max(f.quota_factor.values()), 1.0)
+        assert (f.mined <= cap * (1 + RTOL) + NEG_TOL).all(), f"{w}: a site mined above capacity"
+        assert float(f.mined[f.halted].sum()) <= NEG_TOL, f"{w}: halted sites mined {f.mined[f.halted].sum()} t"
         assert float(f.sold[f.halted].sum()) <= NEG_TOL, f"{w}: halted sites sold {f.sold[f.halted].sum()} t"
-        assert f.sold.min(initial=0.0) >= -NEG_TOL, f"{w}: negative site sale {f.sold.min()}"
-        # feed balance per plant and in total: feed change == delivered - processed
-        total_change, total_proc = 0.0, 0.0
-        for r in m.refiners:
-            old_reo, _ = self.feed[r.rid]
-            got = self.recv_reo.get(r.rid, 0.0)
-            change = r.feed_reo - old_reo
-            assert _close(change, got - r.processed, old_reo), (
-                f"{w}: {r.rid} feed change {change} != received {got} - processed {r.processed}")
-            total_change += change
-            total_proc += r.processed
-        assert _close(total_change, d["delivered"] - d["processed"], sum(v[0] for v in self.feed.values())), (
-            f"{w}: sum of feed change {total_change} != delivered {d['delivered']} - processed {d['processed']}")
-        assert _close(d["processed"], total_proc), f"{w}: ledger processed {d['processed']} != plants' {total_proc}"
+        assert (f.stock <= f.stock_max * (1 + RTOL) + NEG_TOL).all(), f"{w}: a yard holds more than its limit"
 
-    def _check_routes(self, w: str, d: dict[str, float]) -> None:
+    def _check_routes(self, w: str) -> None:
         """Ore moves only over open edges, and no edge carries more than its capacity."""
         m = self.m
         flow = m.edge_flow
@@ -168,117 +162,89 @@ class InvariantChecker:
             f"{w}: edge {m.routes.edge_src[e]}->{m.routes.edge_dst[e]} carried {flow[e]:.3f} t "
             f"> capacity {m.routes.edge_capacity[e]:.1f} t")
 
-    def _check_processing(self, w: str, d: dict[str, float]) -> None:
-        m = self.m
-        produced_total = np.zeros(len(PRODUCTS))
-        for r in m.refiners:
-            old_reo, old_el = self.feed[r.rid]
-            recv_el = self.recv_el.get(r.rid, np.zeros(len(PRODUCTS)))
-            if r.rid not in self.pre:  # not processed this week: feed only grows by deliveries
-                assert r.processed == 0.0, f"{w}: {r.rid} processed {r.processed} t without processing"
-                assert np.allclose(r.feed_el, old_el + recv_el, rtol=RTOL, atol=RTOL), (
-                    f"{w}: {r.rid} element feed {r.feed_el} != {old_el} + received {recv_el}")
-                assert not np.asarray(r.produced).any(), f"{w}: {r.rid} produced {r.produced} without processing"
-                continue
-            pre_reo, pre_el, planned = self.pre[r.rid]
-            # what was in the feed when processing began = last week's feed + this week's deliveries
-            assert _close(pre_reo, old_reo + self.recv_reo.get(r.rid, 0.0), pre_reo), (
-                f"{w}: {r.rid} feed before processing {pre_reo} != {old_reo} + deliveries")
-            assert np.allclose(pre_el, old_el + recv_el, rtol=RTOL, atol=RTOL * max(1.0, pre_reo)), (
-                f"{w}: {r.rid} element feed before processing {pre_el} != {old_el} + received {recv_el}")
-            assert pre_el.sum() <= pre_reo * (1 + RTOL) + NEG_TOL, (
-                f"{w}: {r.rid} feed holds {pre_el.sum()} t of oxides in {pre_reo} t REO")
-            x = r.processed
-            assert -NEG_TOL <= x <= min(pre_reo, planned) * (1 + RTOL) + NEG_TOL, (
-                f"{w}: {r.rid} processed {x} t with {pre_reo} t feed and {planned} t/wk planned")
-            share = pre_el / pre_reo if pre_reo > 0 else np.zeros(len(PRODUCTS))
-            out = np.asarray(r.produced, dtype=float)
-            # ore -> oxide: each oxide <= processed x its share of the feed x recovery (separated ones only)
-            bound = x * share * r.recovery * r.separates
-            assert np.all(out <= bound * (1 + RTOL) + NEG_TOL), (
-                f"{w}: {r.rid} produced {out} t > processed {x} x feed share {share} x recovery {r.recovery}")
-            assert np.allclose(out, bound, rtol=RTOL, atol=NEG_TOL), (
-                f"{w}: {r.rid} produced {out} t, expected processed x share x recovery = {bound}")
-            assert out.sum() <= x * share.sum() * (1 + RTOL) + NEG_TOL, (
-                f"{w}: {r.rid} produced {out.sum()} t oxide from {x} t REO holding {x * share.sum()} t")
-            # the element feed left behind is the feed less what was processed
-            expect_left = pre_el * (1 - x / pre_reo) if pre_reo > 0 else pre_el
-            if r.feed_reo > 0:
-                assert np.allclose(r.feed_el, expect_left, rtol=RTOL, atol=RTOL * max(1.0, pre_reo)), (
-                    f"{w}: {r.rid} element feed after processing {r.feed_el} != {expect_left}")
-            produced_total += out
-        for k, p in enumerate(PRODUCTS):
-            assert _close(d[f"produced_{p}"], produced_total[k]), (
-                f"{w}: ledger produced_{p} +{d[f'produced_{p}']} != plants' {produced_total[k]}")
-        tot = sum(d[f"produced_{p}"] for p in PRODUCTS)
-        assert tot <= d["processed"] * (1 + RTOL) + NEG_TOL, (
-            f"{w}: {tot} t oxide produced from {d['processed']} t REO processed")
+    def _check_processing(self, w: str) -> None:
+        """Feed balance per plant; oxide out = processed x feed share x recovery, separated products only."""
+        book = self.m.refiner_book
+        old_reo, old_el = self.feed
+        assert self.pre is not None, f"{w}: plants did not process"
+        pre_reo, pre_el, planned = self.pre
+        assert np.allclose(pre_reo, old_reo + self.received, rtol=RTOL, atol=RTOL), (
+            f"{w}: feed before processing != last week's feed + deliveries")
+        assert np.allclose(pre_el, old_el + self.received_el, rtol=RTOL, atol=RTOL * max(1.0, pre_reo.max())), (
+            f"{w}: element feed before processing != last week's + received")
+        x = book.processed
+        assert (x >= -NEG_TOL).all() and (x <= np.minimum(pre_reo, planned) * (1 + RTOL) + NEG_TOL).all(), (
+            f"{w}: a plant processed more than its feed or plan")
+        share = np.where(pre_reo[:, None] > 0, pre_el / np.maximum(pre_reo[:, None], 1e-12), 0.0)
+        expect = x[:, None] * share * book.recovery[:, None] * book.separates
+        assert np.allclose(book.produced, expect, rtol=RTOL, atol=NEG_TOL), (
+            f"{w}: oxide produced != processed x feed share x recovery")
+        assert np.allclose(book.feed_reo, np.where(pre_reo - x < 1e-9, 0.0, pre_reo - x), rtol=RTOL, atol=RTOL), (
+            f"{w}: feed after processing != feed - processed")
+        produced = self.m.ledger.produced - self.ledger[3]
+        assert np.allclose(produced, book.produced.sum(axis=0), rtol=RTOL, atol=NEG_TOL), (
+            f"{w}: ledger produced {produced} != plants' {book.produced.sum(axis=0)}")
+        assert book.produced.sum() <= float(x.sum()) * (1 + RTOL) + NEG_TOL, f"{w}: more oxide than ore processed"
 
-    def _check_oxides(self, w: str, d: dict[str, float]) -> None:
+    def _check_oxides(self, w: str) -> None:
+        """Oxide held anywhere (plants, buyers, traders, state stocks) changes by produced - consumed +
+        stock that entered from outside the markets."""
         m = self.m
-        inv_r = sum((r.inventory for r in m.refiners), np.zeros(len(PRODUCTS)))
-        inv_b = sum((b.inventory for b in m.buyers), np.zeros(len(PRODUCTS)))
-        stock = sum((s.stockpile for s in m.states), np.zeros(len(PRODUCTS)))
-        for k, p in enumerate(PRODUCTS):
-            dr = inv_r[k] - self.inv_refiners[k]
-            expect = d[f"produced_{p}"] - d[f"sold_{p}"]
-            assert _close(dr, expect, self.inv_refiners[k]), (
-                f"{w}: {p} refiner inventory change {dr} != produced {d[f'produced_{p}']} - sold {d[f'sold_{p}']}")
-            db = inv_b[k] - self.inv_buyers[k]
-            expect = d[f"bought_{p}"] - d[f"consumed_{p}"]
-            assert _close(db, expect, self.inv_buyers[k]), (
-                f"{w}: {p} buyer inventory change {db} != bought {d[f'bought_{p}']} - consumed {d[f'consumed_{p}']}")
-            ds = stock[k] - self.stockpiles[k]
-            # stock a policy hands an agency without buying it must be ledgered too (if the model
-            # ledgers it, under ``stock_endowed_<P>``)
-            expect = d[f"stock_in_{p}"] - d[f"stock_out_{p}"] + d.get(f"stock_endowed_{p}", 0.0)
-            assert _close(ds, expect, self.stockpiles[k]), (
-                f"{w}: {p} stockpile change {ds} != in {d[f'stock_in_{p}']} - out {d[f'stock_out_{p}']}")
-            # what sellers sold is what buyers bought
-            out_ = d[f"sold_{p}"] + d[f"stock_out_{p}"]
-            in_ = d[f"bought_{p}"] + d[f"stock_in_{p}"]
-            assert _close(out_, in_), f"{w}: {p} sold {out_} t but bought {in_} t"
-        for b in m.buyers:
-            assert b.consumed.min() >= -NEG_TOL and b.shortage.min() >= -NEG_TOL, (
-                f"{w}: buyer {b.bid_id} consumed {b.consumed}, shortage {b.shortage}")
+        produced = m.ledger.produced - self.ledger[3]
+        consumed = m.ledger.consumed - self.ledger[4]
+        endowed = sum((s.endowed for s in m.states), np.zeros(self.n_p)) - self.endowed
+        change = self._stocks() - self.oxide
+        expect = produced - consumed + endowed
+        for k, p in enumerate(m.products):
+            assert _close(change[k], expect[k], self.oxide[k]), (
+                f"{w}: {p} stock change {change[k]} != produced {produced[k]} - consumed {consumed[k]}"
+                f" + endowed {endowed[k]}")
+        bb = m.buyer_book
+        assert bb.consumed.min() >= -NEG_TOL and bb.shortage.min() >= -NEG_TOL, f"{w}: negative consumption"
+        assert np.allclose(bb.consumed + bb.shortage, bb.needed, rtol=RTOL, atol=NEG_TOL), (
+            f"{w}: consumed + shortage != need")
 
-    def _check_markets(self, w: str, d: dict[str, float]) -> None:
-        clearing = self.m.week.get("clearing", {})
-        assert set(clearing) == {(r, p) for r in REGIONS for p in PRODUCTS}, f"{w}: markets {sorted(clearing)}"
-        for p in PRODUCTS:
-            traded = 0.0
-            for reg in REGIONS:
-                c = clearing[(reg, p)]
-                tag = f"{w}: {reg}/{p} market"
-                scale = max(c.offered, c.demanded)
-                assert c.volume >= 0.0, f"{tag}: volume {c.volume}"
-                assert c.volume <= c.offered * (1 + RTOL) + NEG_TOL, f"{tag}: traded {c.volume} > offered {c.offered}"
-                assert c.volume <= c.demanded * (1 + RTOL) + NEG_TOL, f"{tag}: traded {c.volume} > demanded {c.demanded}"
-                assert _close(float(c.ask_fill.sum()), c.volume, scale), f"{tag}: ask fills {c.ask_fill.sum()} != {c.volume}"
-                assert _close(float(c.bid_fill.sum()), c.volume, scale), f"{tag}: bid fills {c.bid_fill.sum()} != {c.volume}"
-                assert c.ask_fill.min(initial=0.0) >= 0.0 and c.bid_fill.min(initial=0.0) >= 0.0, f"{tag}: negative fill"
-                if c.volume > 0:
-                    assert np.isfinite(c.price) and c.price > 0, f"{tag}: traded {c.volume} t at price {c.price}"
-                traded += c.volume
-            assert _close(traded, d[f"sold_{p}"] + d[f"stock_out_{p}"]), (
-                f"{w}: {p} auction volume {traded} != ledger sales {d[f'sold_{p}'] + d[f'stock_out_{p}']}")
-
-    def _check_non_negative(self, w: str, d: dict[str, float]) -> None:
+    def _check_markets(self, w: str) -> None:
+        """Every region cleared; sellers' fills = buyers' fills = volume, within schedules; prices
+        positive where something traded; importers' purchases abroad arrived at home."""
         m = self.m
-        for r in m.refiners:
-            assert r.feed_reo >= -NEG_TOL, f"{w}: {r.rid} feed {r.feed_reo}"
-            assert r.feed_el.min() >= -NEG_TOL, f"{w}: {r.rid} element feed {r.feed_el}"
-            assert r.inventory.min() >= -NEG_TOL, f"{w}: {r.rid} inventory {r.inventory}"
-        for b in m.buyers:
-            assert b.inventory.min() >= -NEG_TOL, f"{w}: buyer {b.bid_id} inventory {b.inventory}"
+        assert set(self.clearings) == set(m.regions), f"{w}: regions cleared {sorted(self.clearings)}"
+        for region, (res, blocks) in self.clearings.items():
+            tag = f"{w}: {region}"
+            sold = sum((res.fills[b.name].sum(axis=1) for b in blocks if b.side.value == "sell"), np.zeros(self.n_p))
+            bought = sum((res.fills[b.name].sum(axis=1) for b in blocks if b.side.value == "buy"), np.zeros(self.n_p))
+            assert np.allclose(sold, res.volume, rtol=RTOL, atol=NEG_TOL), f"{tag}: sellers' fills {sold} != {res.volume}"
+            assert np.allclose(bought, res.volume, rtol=RTOL, atol=NEG_TOL), f"{tag}: buyers' fills {bought} != {res.volume}"
+            assert (res.volume <= res.supplied * (1 + RTOL) + NEG_TOL).all(), f"{tag}: traded more than offered"
+            assert (res.volume <= res.demanded * (1 + RTOL) + NEG_TOL).all(), f"{tag}: traded more than demanded"
+            for b in blocks:
+                fill = res.fills[b.name]
+                assert fill.min(initial=0.0) >= -NEG_TOL, f"{tag}: negative fill in {b.name}"
+                assert (fill <= b.qty.max(axis=2, initial=0.0) * (1 + RTOL) + NEG_TOL).all(), (
+                    f"{tag}: {b.name} filled beyond its schedule")
+            traded = res.volume > 0
+            assert (np.isfinite(res.price[traded]) & (res.price[traded] > 0)).all(), f"{tag}: traded at {res.price}"
+        tb = m.trader_book
+        for region, (res, _) in self.clearings.items():
+            rows = tb.rows_import[region]
+            if rows.size:
+                assert np.allclose(tb.imported[rows], res.fills["importers"].T, rtol=RTOL, atol=NEG_TOL), (
+                    f"{w}: importers' purchases in {region} != what they imported")
+
+    def _check_non_negative(self, w: str) -> None:
+        m = self.m
+        book = m.refiner_book
+        for name, arr in (("feed", book.feed_reo), ("element feed", book.feed_el), ("plant stock", book.inventory),
+                          ("buyer stock", m.buyer_book.inventory), ("trader stock", m.trader_book.stock),
+                          ("site stock", m.fleet.stock), ("edge flow", m.edge_flow)):
+            assert np.min(arr, initial=0.0) >= -NEG_TOL, f"{w}: negative {name}: {np.min(arr)}"
         for s in m.states:
             assert s.stockpile.min() >= -NEG_TOL, f"{w}: {s.sid} stockpile {s.stockpile}"
         for g in m.armed_groups:
             assert g.revenue_usd >= -NEG_TOL, f"{w}: {g.gid} levy revenue {g.revenue_usd}"
-        assert m.edge_flow.min(initial=0.0) >= -NEG_TOL, f"{w}: negative edge flow {m.edge_flow.min()}"
 
-    def _check_prices(self, w: str, d: dict[str, float]) -> None:
-        for reg in REGIONS:
+    def _check_prices(self, w: str) -> None:
+        for reg in self.m.regions:
             p = self.m.prices[reg]
             assert np.all(np.isfinite(p)) and np.all(p > 0), f"{w}: {reg} prices {p}"
 
@@ -309,7 +275,7 @@ class RunRecord:
     scenario: str
     seed: int
     df: pd.DataFrame
-    events: list[tuple[dt.date, str]]
+    events: list[tuple[dt.date, str]]  # (date, text)
     financing: dict[str, list[str]] = field(default_factory=dict)  # lender -> selected projects
     deliveries: pd.DataFrame | None = None  # per-week ore deliveries by pool and refiner (trace=True)
 
@@ -353,15 +319,19 @@ def _run(scenario: str, seed: int, weeks: int | None, overrides: dict | None, ex
     m = RareEarthModel(scenario=sc, seed=seed, weeks=weeks)
     rows: list[tuple] = []
     if trace:
-        orig = m._deliver
+        ore = m.ore
+        orig = ore._settle
 
-        def spy(pool, r, path, got, *args, **kwargs):  # records each delivery, then makes it
-            rows.append((int(m.steps), m.date, pool["country"], pool["node"], pool["controller"],
-                         bool(pool["licensed"]), bool(pool["state_linked"]), r.rid, r.country,
-                         path.corridor, float(got)))
-            return orig(pool, r, path, got, *args, **kwargs)
+        def spy(flow, value, site_sold, own_levy_usd, t):  # records the week's deliveries, then settles them
+            book = m.refiner_book
+            for j, i in zip(*np.nonzero(flow > 0), strict=True):
+                pool = ore.pools[j]
+                rows.append((int(m.steps), m.date, pool.country, pool.node, pool.controller, bool(pool.licensed),
+                             bool(pool.state_linked), book.ids[i], book.country[i], t["corridor"][j][i],
+                             float(flow[j, i])))
+            return orig(flow, value, site_sold, own_levy_usd, t)
 
-        m._deliver = spy
+        ore._settle = spy
     m.run()
     items = list(m.active) + list(m.timeline)
     financing = {}
@@ -372,7 +342,7 @@ def _run(scenario: str, seed: int, weeks: int | None, overrides: dict | None, ex
     if deliveries is not None:
         deliveries["date"] = pd.to_datetime(deliveries["date"])
     df = m.results()
-    return RunRecord(sc.name, seed, df, list(m.events), financing, deliveries)
+    return RunRecord(sc.name, seed, df, [(e.date, e.text) for e in m.events], financing, deliveries)
 
 
 class RunStore:
