@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import ui.session
+from model.params import load_world
 from model.policies import field_specs
 from model.results import series
+from model.scenario import load_scenario
 from ui import charts, network_map
 from ui.history import History
 from ui.policy_controls import SWITCHES, PolicySetup, control_for
@@ -34,6 +37,27 @@ def run(m: ClassroomModel, weeks: int) -> ClassroomModel:
     for _ in range(weeks):
         m.step()
     return m
+
+
+@pytest.fixture
+def world_overrides(monkeypatch):
+    """``world_overrides({...})``: ClassroomModels built after this load their scenario with these world
+    overrides (the page has no control for them; a test needs another world)."""
+
+    def use(overrides: dict) -> None:
+        monkeypatch.setattr(ui.session, "load_scenario",
+                            lambda name: load_scenario(name).with_overrides(overrides))
+
+    return use
+
+
+def four_product_world() -> dict:
+    """Overrides that add a fourth product (Sm, in the ionic clays) to the shipped world."""
+    w = load_world()
+    products = [p.model_dump() for p in w.products]
+    products.append({"name": "Sm", "price_2024_usd_per_kg": 20.0, "export_cost_usd_per_kg": 1.0})
+    basket = {**w.ore("ionic_clay").basket, "Sm": 0.03}
+    return {"products": products, "ore_types.ionic_clay.basket": basket}
 
 
 # ============================================================================================== controls
@@ -124,21 +148,58 @@ def test_a_toggle_withdrawn_before_it_starts_leaves_no_trace():
     m = run(ClassroomModel(), 1)
     m.intervene("border")
     m.intervene("border")
+    assert not m.pending() and not m.is_on("border")
     run(m, 2)
-    assert m.events == []
+    untouched = run(ClassroomModel(), 3)
+    assert m.events == untouched.events
     np.testing.assert_array_equal(m.routes.edge_open, m.routes.edge_open_default)
+    for reg in m.regions:
+        np.testing.assert_array_equal(m.prices[reg], untouched.prices[reg])
 
 
-def test_release_sets_up_a_reserve_when_none_exists():
+def test_a_toggle_is_ended_through_the_model():
+    """Switching a toggle off ends its policy with the model's own command (logged, no longer active)."""
     m = run(ClassroomModel(), 1)
-    assert all(s.stockpile.sum() == 0 for s in m.states)
+    (item,) = m.intervene("licences")
+    run(m, 2)
+    assert any(x is item for x in m.active)
+    m.intervene("licences")
+    assert any(x is item for x in m.active), "it ends at the next step, not before"
+    run(m, 1)
+    assert not any(x is item for x in m.active)
+    assert m.events[-1] == (m.date, f"ends: {item.describe()}")
+    assert np.isinf(m.export_allowance("JP")).all(), "exports are free again"
+
+
+def test_release_draws_down_japans_reserve():
+    """Japan's JOGMEC reserve is in the world; the release order sells it into the ex-China market."""
+    m = run(ClassroomModel(), 2)
+    japan = m.state_by_id["JP"]
+    assert japan.mandate is not None and japan.mandate.kind == "reserve"
+    start = japan.stockpile.copy()
+    assert (start > 0).all()
+    items = m.intervene("release")
+    assert [type(i).__name__ for i in items] == ["StockpileRelease"], "no new agency: Japan has one"
+    assert items[0].states == ["JP"], "only states with an agency are ordered (the US has none)"
+    for _ in range(4):
+        run(m, 1)
+        assert m.latest("stockpile_released", "JP", "Dy") > 0
+        assert (m.week.clearing["ROW"].volume > 0).all(), "the ex-China market trades during the release"
+    assert (japan.stockpile < start).all(), "the reserve is being released"
+    assert m.state_by_id["US"].mandate is None
+
+
+def test_release_sets_up_a_stockpile_when_no_agency_exists(world_overrides):
+    world_overrides({"states.JP.reserve": None})
+    m = run(ClassroomModel(), 1)
+    japan, us = m.state_by_id["JP"], m.state_by_id["US"]
+    assert japan.mandate is None and us.mandate is None and not japan.stockpile.any()
     m.intervene("release")
     run(m, 1)
-    japan = m.state_by_id["JP"]
     start = japan.stockpile.sum()
-    assert start > 0
+    assert start > 0 and japan.mandate is not None
     run(m, 4)
-    assert japan.stockpile.sum() < start, "the reserve is being released"
+    assert japan.stockpile.sum() < start, "the new stockpile is being released"
 
 
 def test_financing_a_thai_refinery_selects_it():
@@ -181,16 +242,66 @@ def test_every_chart_draws_a_png():
 
     view = network_view(m)
     assert not view.is_open.all()
-    built = [charts.PriceChart().update(h, log_scale=True), charts.FlowChart(myanmar_corridors(m)).update(h),
+    built = [charts.PriceChart(charts.Markets.of(m)).update(h, log_scale=True),
+             charts.FlowChart(myanmar_corridors(m)).update(h),
              charts.RegionLinesChart("shortage", place_names(m)).update(h, "Dy"),
              charts.RegionLinesChart("stockpile", place_names(m), charts.STOCKPILE_EMPTY).update(h, "NdPr"),
-             charts.ShareChart().update(h), network_map.MapChart(view).update(view)]
+             charts.ShareChart(m.products).update(h), network_map.MapChart(view).update(view)]
     for chart in built:
         data = chart.png()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
     assert "northern_corridor" in built[1].names  # in the legend before any ore takes that route
     flows = [t.get_text() for _, t in built[-1].flow_labels]
     assert flows and all(t == "closed" for t in flows)
+    # the stockpile panel shows the states' stocks from the start: China's reserve and Japan's JOGMEC
+    stock = built[3]
+    assert {"CN", "JP"} <= set(stock.lines) and not stock.empty.get_visible()
+    assert stock.lines["CN"].get_label() == "China"
+    np.testing.assert_allclose(stock.lines["CN"].get_ydata()[-1], m.state_by_id["CN"].stockpile[0])
+
+
+def test_price_chart_and_table_follow_the_world():
+    """Labels come from the world's regions; the ratio row is each importing region over its source."""
+    from ui.panels import price_table
+
+    m = run(ClassroomModel(), 3)
+    mk = charts.Markets.of(m)
+    assert mk.products == m.products and mk.regions == m.regions
+    assert mk.names == tuple(m.world.region(r).name for r in m.regions) == ("China-domestic", "ex-China")
+    assert mk.import_pairs() == [("ROW", "CN")]
+    chart = charts.PriceChart(mk).update(History().update(m))
+    assert [ax.get_title() for ax in chart.axes] == list(m.products)
+    assert [t.get_text() for t in chart.axes[0].get_legend().get_texts()] == ["China-domestic", "ex-China"]
+    table = price_table(m, mk)
+    for reg in m.regions:
+        for p in m.products:
+            assert f"data-region='{reg}' data-product='{p}'>{m.price(reg, p):,.1f}<" in table
+    for p in m.products:
+        assert f"data-product='{p}'>{m.price('ROW', p) / m.price('CN', p):.2f}<" in table
+    assert "ex-China / China-domestic" in table
+
+
+def test_a_world_with_more_products_renders(world_overrides):
+    """Nothing in ui/ lists the products: a fourth product gets its own price panel, table column and
+    share line, and the page renders."""
+    import ipyvuetify as v
+    import solara
+
+    from ui.app import make_page
+    from ui.panels import price_table
+
+    world_overrides(four_product_world())
+    m = run(ClassroomModel(), 4)
+    assert m.products == ("NdPr", "Dy", "Tb", "Sm")
+    h = History().update(m)
+    mk = charts.Markets.of(m)
+    price = charts.PriceChart(mk).update(h)
+    assert len(price.axes) == 4 and price.png().startswith(PNG_SIGNATURE)
+    assert "Sm" in charts.ShareChart(m.products).update(h).lines
+    assert "data-product='Sm'" in price_table(m, mk)
+    box, rc = solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)
+    rc.find(v.Btn, children=["Sm"]).assert_not_empty()  # the product pickers offer it
+    assert any("data-product='Sm'" in str(w.widget.children) for w in rc.find(v.Html))
 
 
 def test_the_layered_map_looks_like_a_plain_draw():
