@@ -78,7 +78,7 @@ def shot(tab, name: str) -> None:
     week = re.search(r"week (\d+)", page.locator(".ree-date").inner_text()).group(1)
     page.locator("table.ree-price-table", has_text=f"week {week}").wait_for(timeout=UPDATE_TIMEOUT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('img.ree-chart')].every(i => i.complete)")
-    page.wait_for_timeout(500)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
     tab.screenshot(name)
 
 
