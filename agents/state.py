@@ -234,7 +234,10 @@ class State(mesa.Agent):
         gap = np.maximum(target - self.stockpile, 0.0)
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
-        buy = buy_qty[:, None] * np.clip((trigger - grid) / (RAMP * trigger) + 1.0, 0.0, 1.0) * (grid <= trigger)
+        if md.buy_below_ratio > 0 and np.isfinite(md.buy_below_ratio) and buy_qty.any():
+            buy = buy_qty[:, None] * np.clip((trigger - grid) / (RAMP * trigger) + 1.0, 0.0, 1.0) * (grid <= trigger)
+        else:  # a mandate that only releases
+            buy = np.zeros((n_p, n_g))
         if np.isfinite(self._budget_left):
             buy = np.minimum(buy, max(self._budget_left, 0.0) / (grid * KG_PER_T))
         forced = md.forced_release_weeks
@@ -249,8 +252,9 @@ class State(mesa.Agent):
             buy = np.where(urgent[:, None], 0.0, buy)
         else:
             sell = np.zeros((n_p, n_g))
-        up = md.release_above_ratio * ref
-        sell = np.maximum(sell, release_qty[:, None] * np.clip((grid - up) / (RAMP * up), 0.0, 1.0))
+        if np.isfinite(md.release_above_ratio):
+            up = md.release_above_ratio * ref
+            sell = np.maximum(sell, release_qty[:, None] * np.clip((grid - up) / (RAMP * up), 0.0, 1.0))
         if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - self.consumption_per_week() * md.strategic_weeks, 0.0) * md.mask
             back = md.recover_ratio * ref

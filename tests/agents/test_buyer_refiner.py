@@ -1,7 +1,5 @@
-"""Unit tests of the documented rules of buyers and refiners (agents/buyer.py, agents/refiner.py).
-
-Each test builds the baseline model (week 0), sets one agent's state by hand and checks one rule.
-"""
+"""Unit tests of the documented rules of refiners, buyers and traders (agents/refiner.py, agents/buyer.py,
+agents/trader.py): each rule on a live model, with the state it reads set by hand."""
 
 from __future__ import annotations
 
@@ -9,136 +7,234 @@ import numpy as np
 import pytest
 
 from model.model import RareEarthModel
-from model.params import PRODUCTS, Region
-
-DY = PRODUCTS.index("Dy")
 
 
 @pytest.fixture
 def model() -> RareEarthModel:
-    return RareEarthModel("baseline", seed=1, weeks=10)
+    m = RareEarthModel("baseline", seed=1, weeks=10)
+    m.run(2)
+    return m
 
 
-def _buyer(model, region=Region.ROW):
-    return next(b for b in model.buyers if b.region == region and b.base_content[DY] > 0)
-
-
-# ================================================================================================== buyers
-def test_buyer_consumes_from_inventory_and_records_the_shortfall(model):
-    b = _buyer(model)
-    need = b.need()
-    b.inventory = need * np.array([2.0, 0.25, 0.0])
-    b.consume(model.prices[b.region], 8.0, 0.0, 1.3)
-    np.testing.assert_allclose(b.consumed, need * np.array([1.0, 0.25, 0.0]))
-    np.testing.assert_allclose(b.shortage, need * np.array([0.0, 0.75, 1.0]))
-    np.testing.assert_allclose(b.inventory, need * np.array([1.0, 0.0, 0.0]))
-
-
-def test_buyer_thrifts_when_prices_stay_high_and_recovers_slowly(model):
-    b = _buyer(model)
-    b.inventory = b.need() * 100  # no shortage: only the price rule acts
-    high = b.long_price * 3.0
-    b.ref_price = high.copy()
-    rate = 0.01
-    b.consume(high, 8.0, rate, 1.3)
-    np.testing.assert_allclose(b.content, np.maximum(b.base_content * (1 - rate), b.min_content))
-    for _ in range(500):
-        b.consume(high, 8.0, rate, 1.3)
-    np.testing.assert_allclose(b.content, b.min_content)  # never below the floor
-    low = b.long_price * 0.2
-    b.ref_price = low.copy()
-    b.inventory = b.need() * 100
-    before = b.content.copy()
-    b.consume(low, 8.0, rate, 1.3)
-    up = b.content - before
-    np.testing.assert_allclose(up[b.base_content > b.min_content],
-                               (rate * b.base_content / 4)[b.base_content > b.min_content])
-
-
-def test_buyer_bids_higher_and_more_when_short_but_never_above_willingness_to_pay(model):
-    b = _buyer(model)
-    b.inventory = b.need() * b.target_cover
-    level_ok, qty_ok = b.bid(2.0)
-    b.inventory = np.zeros(len(PRODUCTS))
-    level_short, qty_short = b.bid(2.0)
-    assert (level_short >= level_ok).all() and level_short[DY] > level_ok[DY]
-    assert (qty_short > qty_ok).all()
-    level_panic, _ = b.bid(1e6)
-    assert (level_panic <= b.wtp + 1e-9).all()
+def _k(m, product: str) -> int:
+    return m.products.index(product)
 
 
 # ================================================================================================ refiners
-def _plant(model, rid="cn_ganzhou"):
-    return model.refiner_by_id[rid]
+def test_reservations_add_up_to_full_cost_whatever_the_price_level(model):
+    """Joint products: the full cost of a kg of feed is split by value, so at the reservation prices the
+    plant's output mix is worth exactly its full cost; doubling every remembered price changes nothing."""
+    book = model.refiner_book
+    book.update_cost_basis()
+    lm = np.array([model.signals.long_memory[r] for r in model.regions])[book.region_code]
+    res = book.reservation(lm)
+    full = book.cash_cost * (1 + model.behaviour.full_cost_markup)
+    run = book.capacity > 0
+    np.testing.assert_allclose((book.mix * res).sum(axis=1)[run], full[run], rtol=1e-9)
+    np.testing.assert_allclose(book.reservation(2 * lm)[run], res[run], rtol=1e-9)
+    # relative reservations follow relative remembered prices: Dy gets more of the cost if Dy was dearer
+    dearer = lm.copy()
+    dearer[:, _k(model, "Dy")] *= 2
+    g = book.index["cn_ganzhou"]
+    assert book.reservation(dearer)[g, _k(model, "Dy")] > res[g, _k(model, "Dy")]
+    assert book.reservation(dearer)[g, _k(model, "NdPr")] < res[g, _k(model, "NdPr")]
 
 
-def test_refiner_processes_at_most_planned_output_and_separates_only_its_oxides(model):
-    r = _plant(model, "my_lynas")  # separates NdPr only
-    r.feed_reo, r.feed_el = 1000.0, np.array([200.0, 10.0, 2.0])
-    r.inventory = np.zeros(len(PRODUCTS))
-    out = r.process()
-    x = r.capacity_t_per_week * r.utilisation
-    assert r.processed == pytest.approx(x)
-    np.testing.assert_allclose(out, np.array([200.0, 0.0, 0.0]) * x / 1000.0 * r.recovery)
-    assert r.feed_reo == pytest.approx(1000.0 - x)
-    np.testing.assert_allclose(r.feed_el, np.array([200.0, 10.0, 2.0]) * (1 - x / 1000.0))
+def test_reservations_rise_with_the_cost_of_ore(model):
+    book = model.refiner_book
+    g = book.index["cn_ganzhou"]
+    book.update_cost_basis()
+    lm = np.array([model.signals.long_memory[r] for r in model.regions])[book.region_code]
+    before = book.reservation(lm)[g].copy()
+    book.feed_cost[g] *= 1.5  # ore delivered at half as much again
+    book.update_cost_basis()
+    after = book.reservation(lm)[g]
+    ore = (book.feed_cost[g] / 1.5) / book.feed_reo[g]
+    expect = (book.cash_cost[g]) / (ore + book.unit_cost()[g])
+    np.testing.assert_allclose(after / before, expect, rtol=1e-9)
+    assert (after > before)[book.separates[g]].all()
 
 
-def test_refiner_is_limited_by_feed(model):
-    r = _plant(model)
-    r.feed_reo, r.feed_el = 5.0, np.array([1.0, 0.2, 0.05])
-    r.process()
-    assert r.processed == pytest.approx(5.0) and r.feed_reo == 0.0 and not r.feed_el.any()
+def _offers(model, region="CN"):
+    blocks = model.refiner_book.orders(region, model.exchange.grid[region])
+    return blocks[0].qty  # products x plants x grid points
 
 
-def test_export_split_respects_the_export_cap(model):
-    cn, row = _plant(model), _plant(model, "my_lynas")
-    cn.inventory = np.array([100.0, 10.0, 2.0])
-    split = cn.offer_split(np.array([1.0, 0.0, 0.5]))
-    np.testing.assert_allclose(split[Region.ROW], cn.inventory * cn.export_share * np.array([1.0, 0.0, 0.5]))
-    np.testing.assert_allclose(split[Region.ROW] + split[Region.CN], cn.inventory)
-    row.inventory = np.array([50.0, 0.0, 0.0])
-    assert row.offer_split(np.zeros(3))[Region.ROW][0] == 50.0  # an ex-China plant is not controlled
+def test_sellers_offer_more_at_higher_prices_and_nothing_below_cash_cost(model):
+    book = model.refiner_book
+    book.prepare_week()
+    q = _offers(model)
+    assert (np.diff(q, axis=2) >= -1e-12).all()  # a supply schedule
+    grid = model.exchange.grid["CN"]
+    rows = book.rows_of_region["CN"]
+    floor = book.reserve_price[rows] / (1 + model.behaviour.full_cost_markup)
+    below = grid[:, None, :] < floor.T[:, :, None]
+    assert not q[below].any()
+    assert (q <= book.inventory[rows].T[:, :, None] + 1e-9).all()  # never more than it holds
 
 
-def _after(model, r, inventory):
-    r.inventory = np.asarray(inventory, dtype=float)
-    b = model.behaviour
-    zero = {reg: np.zeros(len(PRODUCTS)) for reg in Region}
-    prices = {reg: model.prices[reg].copy() for reg in Region}
-    r.after_market(zero, prices, b.seller_markup_rate, b.seller_target_cover_weeks, model.export_cost,
-                   np.ones(len(PRODUCTS)), b.export_share_sensitivity, b.seller_reservation_ratio)
-    return {reg: a.copy() for reg, a in r.ask.items()}
+def test_a_seller_with_more_stock_offers_more_and_less_is_offered_when_less_is_coming(model):
+    book = model.refiner_book
+    book.prepare_week()
+    base = _offers(model).sum(axis=1)
+    book.inventory = book.inventory * 1.5
+    more = _offers(model).sum(axis=1)
+    assert (more >= base - 1e-9).all() and (more > base).any()
+    book.inventory = book.inventory / 1.5
+    model.signals._outlook["CN"] = np.full(len(model.products), 0.5)  # half as much ore being mined for China
+    scarce = _offers(model).sum(axis=1)
+    assert (scarce <= base + 1e-9).all() and (scarce < base).any()
 
 
-def test_seller_asks_more_when_short_and_never_below_its_reservation(model):
-    r = _plant(model)
-    weekly = r.sales_ema.copy()
-    short = _after(model, r, weekly * 0.5)
-    r.sales_ema = weekly.copy()
-    glut = _after(model, r, weekly * 50)
-    for reg in short:
-        assert (short[reg] > glut[reg]).all()
-        floor = model.behaviour.seller_reservation_ratio * model.long_memory[reg]
-        assert (glut[reg] >= floor - 1e-9).all()
+def test_processing_is_limited_by_feed_and_plan_and_separates_only_its_products(model):
+    book = model.refiner_book
+    lynas = book.index["my_lynas"]
+    book.feed_reo[lynas] = 10.0
+    book.feed_el[lynas] = np.array([2.3, 0.04, 0.01])
+    out = book.process()
+    assert book.processed[lynas] == pytest.approx(10.0)  # all its feed: the plan is larger
+    np.testing.assert_allclose(out[lynas], np.array([2.3, 0.0, 0.0]) * book.recovery[lynas])  # NdPr only
+    g = book.index["cn_ganzhou"]
+    assert book.processed[g] <= book.planned()[g] + 1e-9
 
 
-def test_utilisation_falls_when_oxide_piles_up(model):
-    r = _plant(model)
-    u = r.utilisation
-    r.inventory = r.sales_ema * 30
-    r.adapt(model.prices[Region.CN])
-    assert r.utilisation < u
-    r.inventory = np.zeros(len(PRODUCTS))
-    u = r.utilisation
-    r.adapt(model.prices[Region.CN])
-    assert r.utilisation > u
+def test_utilisation_runs_while_output_pays_and_slows_when_it_does_not(model):
+    book = model.refiner_book
+    g = book.index["cn_ganzhou"]
+    book.utilisation[g] = 0.8
+    book.adapt()
+    assert book.utilisation[g] == pytest.approx(0.8 + model.behaviour.utilisation_step)
+    book.cash_cost[g] = 1e6  # output now worth less than its cash cost
+    book.adapt()
+    assert book.utilisation[g] == pytest.approx(0.8)
+    book.cash_cost[g] = 1.0
+    book.inventory[g] *= 100  # stock far beyond what it wants to hold
+    book.adapt()
+    assert book.utilisation[g] == pytest.approx(0.8 - model.behaviour.utilisation_step)
+
+
+def test_a_plant_short_of_feed_bids_a_larger_share_of_its_netback(model):
+    book = model.refiner_book
+    g = book.index["cn_ganzhou"]
+    normal = book.bid_share()[g]
+    assert normal == pytest.approx(model.behaviour.ore_bid_share, rel=0.05)
+    book.feed_reo[g] = 0.0
+    assert book.bid_share()[g] == pytest.approx(model.behaviour.ore_bid_share * (1 + model.behaviour.ore_bid_urgency))
 
 
 def test_pipeline_brings_capacity_online_after_the_lead_time(model):
-    r = _plant(model, "th_udon_thani")
-    assert r.status == "planned" and r.capacity_t_per_week == 0.0
-    assert r.start_building(3, financed_by="test")
-    assert not r.start_building(3)  # only planned plants start
-    assert [r.advance_pipeline() for _ in range(3)] == [False, False, True]
-    assert r.status == "operating" and r.capacity_t_per_week == r.nameplate_t_per_week
+    plant = model.refiner_by_id["th_udon_thani"]
+    assert plant.status == "planned" and plant.capacity_t_per_week == 0
+    assert plant.start_building(3, financed_by="test")
+    assert not plant.start_building(3)  # only a planned plant starts
+    model.run(2)
+    assert plant.status == "building" and plant.capacity_t_per_week == 0
+    model.run(1)
+    assert plant.status == "operating" and plant.capacity_t_per_week == plant.nameplate_t_per_week
+    assert any("comes online" in e.text for e in model.events)
+
+
+# ================================================================================================== buyers
+def test_buyers_consume_from_stock_and_record_the_shortfall(model):
+    book = model.buyer_book
+    i = book.ids.index("jp_ev")
+    need = book.need(model.demand_multiplier)[i].copy()
+    book.inventory[i] = need * 0.25
+    book.consume(model.demand_multiplier)
+    np.testing.assert_allclose(book.consumed[i], need * 0.25)
+    np.testing.assert_allclose(book.shortage[i], need * 0.75)
+    assert (book.inventory[i] == 0).all()
+
+
+def test_one_budget_per_magnet_sets_each_elements_cap(model):
+    book = model.buyer_book
+    rows = np.array([book.ids.index("jp_ev")])
+    usual = model.signals.long_memory["ROW"][None, :]
+    wtp = book.willingness_to_pay(rows, usual)[0]
+    c = book.content[rows[0]]
+    k = _k(model, "Dy")
+    others = (c * usual[0]).sum() - c[k] * usual[0, k]
+    assert wtp[k] == pytest.approx((book.budget[rows[0]] - others) / c[k])
+    dearer = usual.copy()
+    dearer[0, _k(model, "NdPr")] *= 1.5  # NdPr usually costs more: less budget left for Dy
+    assert book.willingness_to_pay(rows, dearer)[0, k] < wtp[k]
+
+
+def _bids(model, region="ROW"):
+    return model.buyer_book.orders(region, model.exchange.grid[region])[0].qty
+
+
+def test_buyers_want_less_at_higher_prices_nothing_above_their_cap_and_more_when_less_is_coming(model):
+    q = _bids(model)
+    assert (np.diff(q, axis=2) <= 1e-12).all()  # a demand schedule
+    book = model.buyer_book
+    rows = book.rows_of_region["ROW"]
+    grid = model.exchange.grid["ROW"]
+    assert not q[grid[:, None, :] > book.wtp[rows].T[:, :, None]].any()
+    model.signals._outlook["ROW"] = np.full(len(model.products), 0.3)  # a ban on exports to them
+    assert (_bids(model) >= q - 1e-12).all() and (_bids(model) > q).any()
+
+
+def test_buyers_thrift_when_prices_stay_high_and_part_of_it_stays(model):
+    book = model.buyer_book
+    i = book.ids.index("eu_ev")
+    k = _k(model, "Dy")
+    base = book.base_content[i, k]
+    model.signals.recent["ROW"][k] = 3 * model.signals.long_memory["ROW"][k]
+    for _ in range(40):
+        book.inventory = book.inventory + book.need(model.demand_multiplier)  # no shortage: prices alone
+        book.consume(model.demand_multiplier)
+    thrifted = book.content[i, k]
+    assert thrifted == pytest.approx(base * (1 - 40 * model.behaviour.thrift_rate_per_week), rel=1e-6)
+    model.signals.recent["ROW"][k] = 0.5 * model.signals.long_memory["ROW"][k]
+    for _ in range(400):
+        book.inventory = book.inventory + book.need(model.demand_multiplier)
+        book.consume(model.demand_multiplier)
+    back = book.content[i, k]
+    assert thrifted < back < base  # it recovers, but redesigned motors stay redesigned
+    lost = base - thrifted
+    assert back == pytest.approx(base - model.behaviour.thrift_irreversible_share * lost, rel=1e-6)
+
+
+# ================================================================================================= traders
+def _trader_blocks(model, region):
+    return {b.name: b.qty for b in model.trader_book.orders(region, model.exchange.grid[region])}
+
+
+def test_stockholders_buy_in_gluts_and_sell_in_spikes(model):
+    tb = model.trader_book
+    i = tb.ids.index("cn_stockholders")
+    grid = model.exchange.grid["CN"]
+    normal = model.signals.long_memory["CN"]
+    blocks = _trader_blocks(model, "CN")
+    buy = blocks["traders_buy"][:, tb.rows_home["CN"].tolist().index(i), :]
+    cheap = grid < 0.8 * normal[:, None]
+    dear = grid > normal[:, None]
+    assert (buy[cheap] > 0).all() and not buy[dear].any()  # buys only well below what is normal
+    tb.stock[i] = tb.room[i]  # a full store
+    sell = _trader_blocks(model, "CN")["traders_sell"][:, tb.rows_home["CN"].tolist().index(i), :]
+    assert (sell[dear] > 0).all()  # sells it when prices are above normal
+
+
+def test_importers_buy_abroad_within_their_destinations_allowance(model):
+    tb = model.trader_book
+    rows = tb.rows_import["CN"]
+    free = _trader_blocks(model, "CN")["importers"]
+    assert (free.max(axis=2) > 0).all()  # every importer wants every product while trade is free
+    jp = [tb.state_id[i] for i in rows].index("JP")
+    model.rules.limit_exports("JP", np.array([np.inf, 0.5, 0.0]))
+    capped = _trader_blocks(model, "CN")["importers"]
+    assert capped[1, jp].max() <= 0.5 + 1e-12 and not capped[2, jp].any()
+    np.testing.assert_allclose(capped[0, jp], free[0, jp])  # NdPr is not limited
+    other = [j for j in range(rows.size) if j != jp]
+    np.testing.assert_allclose(capped[:, other], free[:, other])
+
+
+def test_importers_do_not_sell_below_what_replacing_the_stock_costs(model):
+    tb = model.trader_book
+    grid = model.exchange.grid["ROW"]
+    sell = _trader_blocks(model, "ROW")["traders_sell"]
+    floor = tb.landed_cost("ROW") * (1 - 2 * model.behaviour.import_margin)
+    imp = tb.imports[tb.rows_home["ROW"]]
+    below = (grid < floor[:, None])[:, None, :] & imp[None, :, None]
+    assert not sell[np.broadcast_to(below, sell.shape)].any()

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from model import market
-from model.market import Clearing, clear, ladder
+from model.market import Clearing, clear, clear_curves, price_grid
 
 
 @pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
@@ -307,69 +307,125 @@ def test_property_order_independence(book, rnd):
     np.testing.assert_allclose(cp.bid_fill, c.bid_fill[pb], atol=tol)
 
 
-# ---------------------------------------------------------------- ladder
+# ------------------------------------------------------------------------ schedule auctions (exchanges)
+GRID = np.array([[1.0, 2.0, 4.0]])
 
 
-def test_ladder_ask_shape_prices_and_totals():
-    p, q = ladder(100.0, 50.0)
-    assert p.shape == q.shape == (5,)
-    np.testing.assert_allclose(p, [95.0, 97.5, 100.0, 102.5, 105.0])
-    np.testing.assert_allclose(q, [10.0] * 5)
-    assert q.sum() == pytest.approx(50.0)
-    assert np.all(np.diff(p) > 0)
+def curves(supply, demand, grid=GRID):
+    """Clear one market from lists of seller and buyer schedules on ``grid``."""
+    s = np.array(supply, dtype=float).reshape(1, -1, grid.shape[1])
+    d = np.array(demand, dtype=float).reshape(1, -1, grid.shape[1])
+    return clear_curves(grid, s, d)
 
 
-def test_ladder_bid_same_band_descending():
-    pa, qa = ladder(20.0, 9.0, n=3, spread=0.5, side="ask")
-    pb, qb = ladder(20.0, 9.0, n=3, spread=0.5, side="bid")
-    np.testing.assert_allclose(pa, [15.0, 20.0, 25.0])
-    np.testing.assert_allclose(pb, [25.0, 20.0, 15.0])
-    np.testing.assert_allclose(qb, [3.0, 3.0, 3.0])
-    np.testing.assert_allclose(qa, qb)
-    assert np.all(np.diff(pb) < 0)
+def test_curves_cross_on_a_grid_point():
+    r = curves([[0, 10, 20]], [[20, 10, 0]])
+    assert r.price[0] == pytest.approx(2.0)
+    assert r.volume[0] == pytest.approx(10.0)
+    assert r.sell_fill[0, 0] == pytest.approx(10.0) and r.buy_fill[0, 0] == pytest.approx(10.0)
+    assert r.bound[0] == 0
 
 
-def test_ladder_single_step_and_zero_spread_and_zero_qty():
-    p, q = ladder(7.0, 4.0, n=1)
-    np.testing.assert_array_equal(p, [7.0])
-    np.testing.assert_array_equal(q, [4.0])
-    p, q = ladder(7.0, 0.0, n=4, spread=0.0)
-    np.testing.assert_array_equal(p, [7.0] * 4)
-    np.testing.assert_array_equal(q, [0.0] * 4)
+def test_curves_cross_between_grid_points_by_log_price_interpolation():
+    # excess demand 5 at price 2 and -15 at price 4: a quarter of the way in log price, 2 ** 1.25
+    r = curves([[0, 10, 20]], [[30, 15, 5]])
+    assert r.price[0] == pytest.approx(2.0 ** 1.25)
+    assert r.volume[0] == pytest.approx(12.5)
 
 
-def test_ladder_prices_positive_near_max_spread():
-    p, _ = ladder(1.0, 1.0, n=11, spread=1.999)
-    assert p.min() == pytest.approx(0.0005)
-    assert np.all(p > 0)
-    assert p.max() == pytest.approx(1.9995)
+def test_curves_fill_each_participant_its_schedule_at_the_price():
+    r = curves([[0, 4, 8], [0, 6, 12]], [[30, 15, 5], [0, 0, 0]])
+    t = 0.25  # as above: supply 10 -> 20, demand 15 -> 5 between the 2nd and 3rd grid points
+    assert r.sell_fill[0].tolist() == pytest.approx([4 + t * 4, 6 + t * 6])
+    assert r.buy_fill[0].tolist() == pytest.approx([12.5, 0.0])
 
 
-def test_ladder_feeds_clear():
-    ap, aq = ladder(10.0, 10.0, side="ask")
-    bp, bq = ladder(10.0, 10.0, side="bid")
-    c = clear(ap, aq, bp, bq)
-    # Identical bands: candidates 9.5..10.5, S = 2,4,6,8,10, D = 10,8,6,4,2 -> V = 6 at 10.0.
-    assert c.volume == pytest.approx(6.0)
-    assert c.price == pytest.approx(10.0)
+def test_curves_demand_beyond_the_grid_is_rationed_at_the_top():
+    r = curves([[1, 2, 3]], [[10, 10, 10], [30, 30, 30]])
+    assert r.price[0] == 4.0 and r.bound[0] == 1
+    assert r.volume[0] == pytest.approx(3.0)
+    assert r.buy_fill[0].tolist() == pytest.approx([0.75, 2.25])  # pro rata to what each wants
+    assert r.demanded[0] == pytest.approx(40.0)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"level": 0.0, "qty": 1.0}, "level"),
-        ({"level": -1.0, "qty": 1.0}, "level"),
-        ({"level": math.nan, "qty": 1.0}, "level"),
-        ({"level": math.inf, "qty": 1.0}, "level"),
-        ({"level": 1.0, "qty": -1.0}, "qty"),
-        ({"level": 1.0, "qty": math.nan}, "qty"),
-        ({"level": 1.0, "qty": 1.0, "n": 0}, "n must be"),
-        ({"level": 1.0, "qty": 1.0, "n": 2.5}, "n must be"),
-        ({"level": 1.0, "qty": 1.0, "spread": 2.0}, "spread"),
-        ({"level": 1.0, "qty": 1.0, "spread": -0.1}, "spread"),
-        ({"level": 1.0, "qty": 1.0, "side": "buy"}, "side"),
-    ],
-)
-def test_ladder_validation(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ladder(**kwargs)
+def test_curves_supply_beyond_the_grid_is_rationed_at_the_bottom():
+    r = curves([[10, 10, 10], [30, 30, 30]], [[4, 2, 1]])
+    assert r.price[0] == 1.0 and r.bound[0] == -1
+    assert r.sell_fill[0].tolist() == pytest.approx([1.0, 3.0])
+
+
+@pytest.mark.parametrize("supply,demand", [([[0, 0, 0]], [[5, 5, 5]]), ([[5, 5, 5]], [[0, 0, 0]]),
+                                           ([[0, 0, 0]], [[0, 0, 0]])])
+def test_curves_nothing_to_trade_gives_no_price(supply, demand):
+    r = curves(supply, demand)
+    assert np.isnan(r.price[0]) and r.volume[0] == 0.0
+    assert not r.sell_fill.any() and not r.buy_fill.any()
+
+
+def test_curves_clear_several_markets_independently():
+    grid = np.array([[1.0, 2.0, 4.0], [10.0, 20.0, 40.0]])
+    s = np.array([[[0, 10, 20]], [[0, 10, 20]]], dtype=float)
+    d = np.array([[[20, 10, 0]], [[30, 15, 5]]], dtype=float)
+    r = clear_curves(grid, s, d)
+    assert r.price.tolist() == pytest.approx([2.0, 20.0 * 2.0 ** 0.25])
+
+
+def test_price_grid_is_log_spaced_around_each_centre():
+    g = price_grid(np.array([10.0, 100.0]), 0.5, 2.0, 3)
+    np.testing.assert_allclose(g, [[5.0, 10.0, 20.0], [50.0, 100.0, 200.0]])
+
+
+@st.composite
+def schedules(draw):
+    """One market: a few sellers and buyers with monotone schedules on a fixed grid."""
+    n_g = draw(st.integers(3, 12))
+    grid = np.exp(np.linspace(0.0, 3.0, n_g))[None, :]
+    q = st.floats(0.0, 50.0, allow_nan=False)
+    ns, nb = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    s = np.cumsum(np.array(draw(st.lists(q, min_size=ns * n_g, max_size=ns * n_g))).reshape(ns, n_g), axis=1)
+    d = np.cumsum(np.array(draw(st.lists(q, min_size=nb * n_g, max_size=nb * n_g))).reshape(nb, n_g), axis=1)[:, ::-1]
+    return grid, s[None], d[None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedules())
+def test_curves_property_fills_balance_and_stay_within_schedules(book):
+    grid, s, d = book
+    r = clear_curves(grid, s, d)
+    tol = 1e-9 * max(1.0, s.sum(), d.sum())
+    assert r.sell_fill.sum() == pytest.approx(r.volume[0], abs=tol)
+    assert r.buy_fill.sum() == pytest.approx(r.volume[0], abs=tol)
+    assert (r.sell_fill >= -tol).all() and (r.buy_fill >= -tol).all()
+    assert (r.sell_fill[0] <= s[0].max(axis=1) + tol).all() and (r.buy_fill[0] <= d[0].max(axis=1) + tol).all()
+    if r.volume[0] > 0:
+        assert grid[0, 0] <= r.price[0] <= grid[0, -1] * (1 + 1e-12)
+    else:
+        assert np.isnan(r.price[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedules(), st.floats(0.5, 40.0))
+def test_curves_property_more_demand_never_lowers_the_price(book, extra):
+    grid, s, d = book
+    base = clear_curves(grid, s, d)
+    more = clear_curves(grid, s, np.concatenate([d, np.full((1, 1, grid.shape[1]), extra)], axis=1))
+    if base.volume[0] > 0 and more.volume[0] > 0:
+        assert more.price[0] >= base.price[0] * (1 - 1e-12)
+    assert more.volume[0] >= base.volume[0] - 1e-9 * max(1.0, base.volume[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(schedules(), st.floats(1e-7, 1e-4))
+def test_curves_property_price_is_continuous_in_the_schedules(book, eps):
+    """A small change in one buyer's schedule moves the price within the grid segment it was in (unless
+    excess demand is exactly zero over a stretch of the grid, where any price on it clears)."""
+    grid, s, d = book
+    excess = d[0].sum(axis=0) - s[0].sum(axis=0)
+    assume(not ((np.abs(excess[1:]) < 1e-9) & (np.abs(excess[:-1]) < 1e-9)).any())
+    base = clear_curves(grid, s, d)
+    d2 = d.copy()
+    d2[0, 0] = d2[0, 0] * (1 + eps)
+    moved = clear_curves(grid, s, d2)
+    if base.volume[0] > 1e-6 and moved.volume[0] > 1e-6 and base.bound[0] == 0 == moved.bound[0]:
+        step = np.log(grid[0, 1] / grid[0, 0])
+        assert abs(np.log(moved.price[0] / base.price[0])) <= step + 1e-12  # within the segment it was in

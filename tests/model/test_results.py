@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from model.model import RareEarthModel, reporter_name
-from model.params import PRODUCTS, REGIONS
 from model.results import COLUMNS, OUTPUTS, series
 
 DOCUMENTED = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]
@@ -65,10 +64,10 @@ def test_outputs_declare_unit_and_label():
 def test_outputs_the_issue_requires_are_recorded_every_week(combined):
     """Price and volume per product x region, shortage per buyer state, China's share, Myanmar ore flow by
     route, levy revenue, inventories, capacity online by country: every step from 0 (flows from 1)."""
-    _, df = combined
+    m, df = combined
     steps = set(range(WEEKS + 1))
-    for reg in REGIONS:
-        for p in PRODUCTS:
+    for reg in m.regions:
+        for p in m.products:
             for var in ("price", "volume", "inventory_refiners", "inventory_buyers"):
                 assert set(series(df, var, reg, p).index) == steps, (var, reg, p)
     for sid in ("CN", "US", "JP", "EU"):
@@ -80,12 +79,41 @@ def test_outputs_the_issue_requires_are_recorded_every_week(combined):
     assert {"pianma", "lweje"} <= set(flow["region"]), set(flow["region"])
 
 
+def test_market_core_outputs_are_recorded_every_week(combined):
+    """China's exports by product and destination, the share of requested exports allowed, stockholders'
+    and state reserves' stocks and orders, ore stocks by location and the cost of supply: every week."""
+    m, df = combined
+    steps = set(range(WEEKS + 1))
+    for dest in m.import_destinations():
+        for p in m.products:
+            assert set(series(df, "exports", dest, p).index) == steps, (dest, p)
+            assert set(series(df, "export_allowed", dest, p).index) == steps, (dest, p)
+    for reg in m.regions:
+        for p in m.products:
+            for var in ("trader_stock", "trader_bought", "trader_sold", "cost_of_supply"):
+                assert set(series(df, var, reg, p).index) == steps, (var, reg, p)
+    for sid in ("CN", "JP"):  # standing reserves (FACTS P5, E5)
+        for var in ("stockpile", "stockpile_bought", "stockpile_released"):
+            assert set(series(df, var, sid, "Dy").index) == steps, (var, sid)
+    for area in ("pangwa", "momauk", "kanpaiti", "baotou"):
+        assert set(series(df, "ore_stock", area).index) == steps, area
+    # the licences of 4 Apr 2025 cut China's Dy exports, and the allowed share reflects it
+    exp = df[(df["variable"] == "exports") & (df["product"] == "Dy")].groupby("date")["value"].sum()
+    before = exp[(exp.index >= "2025-01-01") & (exp.index < "2025-04-01")].mean()
+    during = exp[(exp.index >= "2025-06-01") & (exp.index < "2025-12-01")].mean()
+    assert 0 < during < 0.6 * before, (before, during)
+    allowed = series(df, "export_allowed", "", "Dy")
+    dates = df.drop_duplicates("step").set_index("step")["date"]
+    assert allowed[dates.reindex(allowed.index) < "2025-04-01"].eq(1.0).all()
+    assert allowed[(dates.reindex(allowed.index) >= "2025-06-01")].max() < 1.0
+
+
 def test_datacollector_has_one_row_per_step_and_matches_the_table(combined):
     m, df = combined
     mv = m.datacollector.get_model_vars_dataframe()
     assert len(mv) == WEEKS + 1
-    for reg in REGIONS:
-        for p in PRODUCTS:
+    for reg in m.regions:
+        for p in m.products:
             col = reporter_name("price", reg, p)
             assert col in mv.columns, col
             np.testing.assert_array_equal(mv[col].to_numpy(), series(df, "price", reg, p).to_numpy(), err_msg=col)
