@@ -4,16 +4,17 @@
 function runs :func:`experiments.run.run_one`. Every EMA parameter maps to the model through its
 ``variable_name``:
 
-- a dotted world-override key, e.g. ``RealParameter("buyer_urgency", 1.0, 4.0,
-  variable_name="behaviour.buyer_urgency")`` (EMA names must be Python identifiers, the keys need not be);
+- a dotted world-override key, e.g. ``RealParameter("full_cost_markup", 0.6, 0.85,
+  variable_name="behaviour.full_cost_markup")`` or ``states.CN.reserve.max_weeks`` (list entries by id;
+  EMA names must be Python identifiers, the keys need not be);
 - ``policy:<Type>:<actor>:<field>``: adds a policy of that type from :mod:`model.policies`, acting
   from the scenario's start, to the scenario's timeline, e.g. ``"policy:Stockpile:US:target_days"``.
   Levers naming the same type and actor build one policy; the extra field ``enabled`` (a
   ``BooleanParameter``) switches it off when false.
 
 Defaults: uncertainties are the behavioural rates and levy with the bounds in
-``experiments/specs/sensitivity_behaviour.toml`` (:func:`default_uncertainties`); levers are stockpile
-targets and ex-China refining capacity (:func:`default_levers`); outcomes are scalars from
+``experiments/specs/sensitivity_behaviour.toml`` (:func:`default_uncertainties`); levers are a US
+stockpile, Japan's JOGMEC reserve and ex-China refining capacity (:func:`default_levers`); outcomes are scalars from
 :mod:`experiments.sensitivity` (``peak_cn_dy_price``, ``total_shortage``, ...) and weekly series
 (``price_ROW_Dy``: a ``TimeSeriesOutcome`` of length weeks + 1). Example::
 
@@ -23,9 +24,12 @@ targets and ex-China refining capacity (:func:`default_levers`); outcomes are sc
     model = make_model("baseline", weeks=104)
     experiments, outcomes = perform_experiments(model, scenarios=50, policies=4)
 
-    from ema_workbench.analysis import prim      # scenario discovery
-    box = prim.Prim(experiments[[u.name for u in model.uncertainties]],
-                    outcomes["peak_row_dy_price"] > 400, threshold=0.6).find_box()
+    from ema_workbench.analysis import prim      # scenario discovery (ema_workbench 3: no threshold=)
+    x = experiments[[u.name for u in model.uncertainties]]
+    box = prim.Prim(x, outcomes["mean_row_ndpr_price"] > 55.0).find_box()
+    traj = box.peeling_trajectory                # pick the widest box with density >= 0.6
+    box.select(int(traj.loc[traj["density"] >= 0.6, "coverage"].idxmax()))
+    print(box.limits)
 
 With several seeds (``seeds=[1, 2, 3]``) every experiment runs each seed and reports the mean of each
 scalar and the weekly median of each series, so outcomes stay one value per experiment (what PRIM and
@@ -44,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from experiments.run import run_one
-from experiments.sensitivity import Metric
+from experiments.sensitivity import INTEGER_FIELDS, Metric
 from model.params import ConfigError, _read_toml
 from model.scenario import Scenario, load_scenario
 
@@ -60,7 +64,8 @@ def ident(key: str) -> str:
     """An EMA-safe name for a dotted key: ``armed_groups.KIA.levy_usd_per_kg`` -> ``KIA_levy_usd_per_kg``."""
     parts = key.replace(POLICY_PREFIX, "").replace(":", ".").split(".")
     core = parts[1:] if len(parts) > 1 and parts[0] in ("behaviour", "armed_groups", "miners", "refiners",
-                                                         "edges", "buyers", "products", "Stockpile") else parts
+                                                         "traders", "states", "edges", "buyers", "products",
+                                                         "regions", "Stockpile") else parts
     name = re.sub(r"\W", "_", "_".join(core))
     return name if name.isidentifier() else f"p_{name}"
 
@@ -144,7 +149,7 @@ def default_uncertainties(spec: str | Path = DEFAULT_UNCERTAINTY_SPEC) -> list:
     raw = _read_toml(Path(spec)).get("parameters", {})
     out = []
     for key, (lo, hi) in raw.items():
-        if isinstance(lo, int) and isinstance(hi, int) and key.rsplit(".", 1)[-1] in ("count", "active_at_start"):
+        if isinstance(lo, int) and isinstance(hi, int) and key.rsplit(".", 1)[-1] in INTEGER_FIELDS:
             out.append(IntegerParameter(ident(key), lo, hi, variable_name=key))
         else:
             out.append(RealParameter(ident(key), float(lo), float(hi), variable_name=key))
@@ -152,15 +157,16 @@ def default_uncertainties(spec: str | Path = DEFAULT_UNCERTAINTY_SPEC) -> list:
 
 
 def default_levers() -> list:
-    """Policy and world levers: stockpile targets (days of use) and ex-China separation capacity."""
+    """Policy and world levers: a US stockpile (a policy, days of use), the size of Japan's JOGMEC reserve
+    (in the world, weeks of use; FACTS E5's 60-day target is ~8.6) and ex-China separation capacity."""
     from ema_workbench import CategoricalParameter, RealParameter
 
     return [
         RealParameter("us_stockpile_days", 0.0, 120.0, variable_name="policy:Stockpile:US:target_days"),
-        RealParameter("jp_stockpile_days", 0.0, 120.0, variable_name="policy:Stockpile:JP:target_days"),
-        RealParameter("lynas_malaysia_capacity", 260.0, 520.0,
+        RealParameter("jp_reserve_weeks", 6.0, 17.0, variable_name="states.JP.reserve.max_weeks"),
+        RealParameter("lynas_malaysia_capacity", 280.0, 840.0,
                       variable_name="refiners.my_lynas.capacity_t_per_week"),
-        CategoricalParameter("eneabba_status", ["planned", "operating"],
+        CategoricalParameter("eneabba_status", ["planned", "building", "operating"],
                              variable_name="refiners.au_iluka_eneabba.status"),
     ]
 

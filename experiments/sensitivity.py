@@ -12,7 +12,7 @@ A spec file (TOML) names the scenario, the parameters with their bounds and the 
     outputs = ["peak_cn_dy_price", "mean_china_refined_share", "total_shortage", "max:price:ROW:Tb"]
 
     [parameters]             # dotted world-override keys, [low, high]
-    "behaviour.buyer_urgency" = [1.0, 3.0]
+    "behaviour.full_cost_markup" = [0.6, 0.85]
     "armed_groups.KIA.levy_usd_per_kg" = [2.5, 9.0]
 
     [morris]
@@ -76,6 +76,8 @@ ALIASES = {
     "total_dy_shortage": "sum:shortage:*:Dy",
     "mean_myanmar_ore_to_china": "mean:myanmar_ore_to_china",
     "total_kia_levy": "sum:levy_revenue:KIA",
+    "total_dy_exports": "sum:exports:*:Dy",
+    "mean_dy_export_allowed": "mean:export_allowed::Dy",
 }
 
 
@@ -244,7 +246,29 @@ def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
                          seed=spec.sobol.seed)
 
 
-INTEGER_FIELDS = {"count", "active_at_start", "lead_time_weeks", "ladder_steps"}  # world fields that are ints
+def _integer_fields() -> frozenset[str]:
+    """Names of the world's integer-valued fields (``count``, ``price_grid_points``, ...), read from the
+    pydantic models of :mod:`model.params`, so a new integer field needs no edit here."""
+    import typing
+
+    from pydantic import BaseModel
+
+    import model.params as world
+
+    def is_int(ann: Any) -> bool:
+        if typing.get_origin(ann) is typing.Annotated:
+            return is_int(typing.get_args(ann)[0])
+        if ann is int:
+            return True
+        args = [a for a in typing.get_args(ann) if a is not type(None)]  # Optional[int], int | None
+        return bool(args) and typing.get_origin(ann) is not list and all(is_int(a) for a in args)
+
+    return frozenset(name for cls in vars(world).values()
+                     if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == world.__name__
+                     for name, f in cls.model_fields.items() if is_int(f.annotation))
+
+
+INTEGER_FIELDS = _integer_fields()  # world fields that are ints: sampled values are rounded for them
 
 
 def _points(spec: SensitivitySpec, x: np.ndarray) -> list[dict[str, Any]]:

@@ -3,23 +3,24 @@
 A sweep is many independent runs of :func:`experiments.run.run_one`. A spec file (TOML) names the
 scenario(s), the horizon, the seeds and the parameters::
 
-    name = "urgency_entry"              # optional, default: the spec file's stem
+    name = "markup_entry"               # optional, default: the spec file's stem
     scenario = "baseline"               # or: scenarios = ["baseline", "myanmar_2025"]
     weeks = 104                         # optional, default: each scenario's horizon
     seeds = [1, 2, 3]                   # optional, default: each scenario's seed list
 
-    [overrides]                         # fixed for every run (dotted keys into the world file)
-    "behaviour.demand_growth_per_year" = 0.03
+    [overrides]                         # fixed for every run (dotted keys into the world file;
+    "behaviour.demand_growth_per_year" = 0.03       # list entries by id or name)
+    "states.CN.reserve.max_weeks" = 39.0
 
     [grid]                              # full factorial over these values
-    "behaviour.buyer_urgency" = [1.5, 2.0, 2.5]
+    "behaviour.full_cost_markup" = [0.6, 0.72, 0.85]
 
     [sample]                            # n sampled points, crossed with the grid
     n = 8
     seed = 42                           # the design is reproducible
     method = "lhs"                      # lhs | sobol | uniform
     [sample.ranges]
-    "behaviour.site_entry_rate" = [0.01, 0.10]                           # uniform
+    "behaviour.site_entry_rate" = [0.01, 0.06]                           # uniform
     "behaviour.thrift_rate_per_week" = { low = 0.0005, high = 0.005, log = true }
     "miners.mm_pangwa.count" = { low = 300, high = 450, integer = true }
 
@@ -133,7 +134,7 @@ class SampleSpec(_Strict):
     @classmethod
     def _ranges(cls, v: Any) -> Any:
         if not isinstance(v, dict) or not v:
-            raise ValueError('give at least one range, e.g. "behaviour.buyer_urgency" = [1.0, 3.0]')
+            raise ValueError('give at least one range, e.g. "behaviour.full_cost_markup" = [0.6, 0.85]')
         return {k: _as_range(x) for k, x in v.items()}
 
     def points(self) -> list[dict[str, Any]]:
@@ -788,7 +789,7 @@ def batch_run(parameters: dict[str, Any], seeds: Iterable[int] = (1,), number_pr
 
     ``parameters`` are the model's keyword arguments, each a value or a list to cross:
     ``scenario``, ``weeks``, and world overrides by dotted key, e.g.
-    ``{"scenario": "baseline", "weeks": 52, "behaviour.buyer_urgency": [1.5, 2.5]}``. Seeds go in
+    ``{"scenario": "baseline", "weeks": 52, "behaviour.full_cost_markup": [0.6, 0.85]}``. Seeds go in
     ``seeds`` (Mesa passes them to the model as ``seed``; a ``seed`` entry in ``parameters`` would be
     overwritten). The columns are Mesa's (``RunId``, ``iteration``, ``Step``, the parameters) and the
     model's DataCollector reporters (``price_CN_Dy``, ``shortage_US_Dy``, ...); with
