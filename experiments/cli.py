@@ -35,21 +35,25 @@ def friendly(fn):
     return wrapper
 
 
-def _summary(df, scenario: str, seed: int, seconds: float) -> str:
+def _summary(df, scenario: str, seed: int, seconds: float, world) -> str:
+    """A few lines per run: every market region's prices, China's refining share, shortages (products
+    and regions are the run's world's)."""
     from model.results import series
 
     lines = [f"{scenario} (seed {seed}): {df['step'].max()} weeks, {len(df):,} rows in {seconds:.1f} s"]
-    for region in ("CN", "ROW"):
+    products = world.product_names
+    width = max(len(r.name) for r in world.regions)
+    for region in world.region_ids:
         parts = []
-        for p in ("NdPr", "Dy", "Tb"):
+        for p in products:
             s = series(df, "price", region, p)
-            parts.append(f"{p} {s.iloc[0]:.0f}->{s.iloc[-1]:.0f} (max {s.max():.0f})")
-        name = "China-domestic" if region == "CN" else "ex-China      "
-        lines.append(f"  {name} USD/kg: " + ", ".join(parts))
+            if not s.empty:
+                parts.append(f"{p} {s.iloc[0]:.0f}->{s.iloc[-1]:.0f} (max {s.max():.0f})")
+        lines.append(f"  {world.region(region).name:{width}s} USD/kg: " + ", ".join(parts))
     share = series(df, "china_refined_share")
     lines.append(f"  China share of refined output: median {share.median():.3f}")
     short = df[df["variable"] == "shortage"].groupby("product")["value"].sum()
-    lines.append("  total shortage (t): " + ", ".join(f"{p} {short.get(p, 0.0):.0f}" for p in ("NdPr", "Dy", "Tb")))
+    lines.append("  total shortage (t): " + ", ".join(f"{p} {short.get(p, 0.0):.0f}" for p in products))
     return "\n".join(lines)
 
 
@@ -71,7 +75,7 @@ def _run_and_save(scenario: str, seed: int | None, weeks: int | None, out: Path)
                                                        "events": [f"{d}: {t}" for d, t in model.events]})
     atomic_write_json(prov, out / "provenance.json")
     price_chart(df, out / "prices.png", title=f"{sc.name}, seed {seed}")
-    typer.echo(_summary(df, sc.name, seed, seconds))
+    typer.echo(_summary(df, sc.name, seed, seconds, model.world))
     typer.echo(f"  wrote {out}/results.parquet, provenance.json, prices.png")
 
 

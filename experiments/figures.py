@@ -7,11 +7,15 @@ scenario) and returns a :class:`matplotlib.figure.Figure`:
 - ``spread_ratio``: ex-China / China-domestic price ratio per product (the export-control wedge, M2);
 - ``ore_flows``: Myanmar ore flows by route (corridor), with the total;
 - ``shortage``: unmet need by buyer state, one panel per product;
+- ``exports``: China's exports by destination state and the share of requested exports allowed (the
+  licence story), one column per product;
 - ``capacity_buildout``: refining capacity online, China and ex-China by country;
 - ``scenario_comparison``: one product's prices, a panel per scenario (takes ``{scenario: table}``);
 - ``morris_chart`` / ``sobol_chart``: sensitivity indices (take the tables of experiments.sensitivity).
 
-Where a table holds several runs, lines are the median over runs and the shaded band the 10-90 %
+Products, market regions and states are the table's own, ordered and named by its world
+(:mod:`experiments.labels`): a product added to the world file gets its panels with no edit here. Where a
+table holds several runs, lines are the median over runs and the shaded band the 10-90 %
 range. Styles are for print: every series differs by line style and marker as well as colour (colour-blind
 safe Okabe-Ito palette), so figures read in greyscale. :func:`save` writes PDF, SVG and 300-dpi PNG;
 :func:`make_figures` draws the whole set for every scenario found in a results folder (``ree run``,
@@ -23,7 +27,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -35,13 +38,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from experiments import labels  # noqa: E402
 from model.results import OUTPUTS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-PRODUCT_ORDER = ["NdPr", "Dy", "Tb"]
-REGION_STYLE = {"CN": {"color": "#b2182b", "linestyle": "-"}, "ROW": {"color": "#2166ac", "linestyle": "--"}}
-REGION_LABEL = {"CN": "China-domestic", "ROW": "ex-China"}
+# market regions in clearing order (the exporter first): red solid, blue dashed, then the palette
+REGION_COLORS = ["#b2182b", "#2166ac"]
+REGION_LINESTYLES = ["-", "--"]
 QUANTILES = (0.1, 0.9)
 FORMATS = ("pdf", "svg", "png")
 DPI = 300
@@ -124,14 +128,21 @@ def ensemble(df: pd.DataFrame, variable: str, by: Sequence[str] = (), fill: floa
 
 
 def price_ratio(df: pd.DataFrame) -> pd.DataFrame:
-    """Derived tidy rows ``variable="price_ratio"``: ex-China / China-domestic price per run and product."""
-    d = df[(df["variable"] == "price") & df["region"].isin(["CN", "ROW"])]
+    """Derived tidy rows ``variable="price_ratio"``: an importing region's price over the price in the
+    region it imports from (ex-China / China-domestic in the 2024 world), per run, product and importing
+    region (``region`` holds the importer)."""
+    cols = ["run_id", "date", "variable", "region", "product", "value"]
+    pairs = labels.import_pairs(df)
+    d = df[(df["variable"] == "price") & df["region"].isin({r for pair in pairs for r in pair})]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
     w = d.pivot_table(index=["run_id", "date", "product"], columns="region", values="value", aggfunc="first")
-    if not {"CN", "ROW"} <= set(w.columns):
-        return pd.DataFrame(columns=["run_id", "date", "variable", "region", "product", "value"])
-    r = (w["ROW"] / w["CN"]).rename("value").reset_index()
-    r["variable"], r["region"] = "price_ratio", ""
-    return r
+    parts = []
+    for importer, exporter in pairs:
+        r = (w[importer] / w[exporter]).rename("value").reset_index()
+        r["variable"], r["region"] = "price_ratio", importer
+        parts.append(r[cols])
+    return pd.concat(parts, ignore_index=True)
 
 
 # -------------------------------------------------------------------------------------------- styling
@@ -151,25 +162,26 @@ def _label(text: str, unit: str) -> str:
     return f"{text}\n({unit})" if len(text) + len(unit) > 26 else f"{text} ({unit})"
 
 
-@cache
-def _state_names() -> dict[str, str]:
-    """Display names of states/countries from the default world file (data, not a live model)."""
-    try:
-        from model.params import DEFAULT_WORLD, _read_toml
-
-        raw = _read_toml(DEFAULT_WORLD)
-        return {s["id"]: s["name"].split(" (")[0] for s in raw.get("states", [])}
-    except Exception:  # noqa: BLE001 - names are cosmetic; fall back to the codes
-        return {}
-
-
-def pretty(name: str, market: bool = False) -> str:
-    """A display name for a state, country or corridor code (``market``: CN/ROW as market regions)."""
-    if market and name in REGION_LABEL:
-        return REGION_LABEL[name]
-    if name in _state_names():
-        return _state_names()[name]
+def pretty(name: str, market: bool = False, df: pd.DataFrame | None = None) -> str:
+    """A display name for a state, country or corridor code from the table's world (``market``: the
+    code is a market region, e.g. ``ROW`` -> ``ex-China``)."""
+    if market:
+        region = labels.region_name(name, df)
+        if region != name:
+            return region
+    state = labels.state_name(name, df)
+    if state != name:
+        return state
     return (name or "other").replace("_", " ").capitalize()
+
+
+def region_style(i: int) -> dict:
+    """The i-th market region's style (clearing order): China-domestic red solid, ex-China blue dashed."""
+    color = REGION_COLORS[i] if i < len(REGION_COLORS) else PALETTE[i % len(PALETTE)]
+    style = series_style(i, color)
+    if i < len(REGION_LINESTYLES):
+        style["linestyle"] = REGION_LINESTYLES[i]
+    return style
 
 
 def _markevery(n: int, i: int, k: int = 9) -> tuple[int, int]:
@@ -228,13 +240,13 @@ def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "
         _date_axis(ax)
         _date_limits(ax, df)
     lax = legend_ax if legend_ax is not None else axes[0]
-    h, labels = lax.get_legend_handles_labels()
+    h, texts = lax.get_legend_handles_labels()
     if n > 1 and h:
         band_patch = _band_handle(n)
-        h, labels = [*h, band_patch], [*labels, band_patch.get_label()]
+        h, texts = [*h, band_patch], [*texts, band_patch.get_label()]
     if h:
         width = 5 if len(axes) > 1 else 3
-        fig.legend(h, labels, loc="outside lower center", ncols=ncols or min(len(h), width))
+        fig.legend(h, texts, loc="outside lower center", ncols=ncols or min(len(h), width))
     parts = [p for p in (title, note) if p]
     if parts:
         fig.suptitle(" · ".join(parts))
@@ -250,33 +262,56 @@ def _no_data(ax, text: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- figures
-def price_paths(df: pd.DataFrame, title: str = "", products: Sequence[str] = PRODUCT_ORDER) -> Figure:
-    """Oxide prices, China-domestic beside ex-China, one panel per product (median, 10-90 % band)."""
+def _products(df: pd.DataFrame, products: Sequence[str] | None) -> list[str]:
+    return list(products) if products is not None else labels.products(df)
+
+
+def price_paths(df: pd.DataFrame, title: str = "", products: Sequence[str] | None = None) -> Figure:
+    """Oxide prices, every market region side by side (China-domestic and ex-China), one panel per
+    product (default: the table's products, in the world's order; median, 10-90 % band)."""
+    products = _products(df, products)
     with _style_context():
-        fig, axes = _new_figure(len(products))
+        fig, axes = _new_figure(max(len(products), 1))
         b = ensemble(df, "price", ["region", "product"])
         show = _n_runs(df) > 1
-        for ax, prod in zip(axes, products, strict=True):
-            for i, (region, base) in enumerate(REGION_STYLE.items()):
+        for ax, prod in zip(axes, products, strict=False):
+            for i, region in enumerate(labels.market_regions(df)):
                 s = b[(b["product"] == prod) & (b["region"] == region)]
-                style = {**series_style(i, base["color"]), "linestyle": base["linestyle"]}
-                _draw(ax, s, REGION_LABEL[region], style, show, i)
+                _draw(ax, s, pretty(region, market=True, df=df), region_style(i), show, i)
             ax.set_title(f"{prod} oxide")
+        for ax in axes:
             ax.set_ylabel(axis_label("price"))
+        if not products:
+            _no_data(axes[0], "no prices recorded")
         return _finish(fig, axes, df, title)
 
 
-def spread_ratio(df: pd.DataFrame, title: str = "", products: Sequence[str] = PRODUCT_ORDER) -> Figure:
-    """Ex-China price over China-domestic price, per product; 1 = parity (mechanism M2)."""
+def spread_ratio(df: pd.DataFrame, title: str = "", products: Sequence[str] | None = None) -> Figure:
+    """An importing region's price over its source region's (ex-China over China-domestic), per product;
+    1 = parity (mechanism M2)."""
+    products = _products(df, products)
+    pairs = labels.import_pairs(df)
     with _style_context():
         fig, axes = _new_figure(1, height=2.8, width=WIDTH_IN * 0.72)
         ax = axes[0]
-        b = ensemble(price_ratio(df), "price_ratio", ["product"])
-        for i, prod in enumerate(products):
-            _draw(ax, b[b["product"] == prod], f"{prod} oxide", series_style(i), _n_runs(df) > 1, i)
+        b = ensemble(price_ratio(df), "price_ratio", ["region", "product"])
+        i = 0
+        for importer, _ in pairs:
+            for prod in products:
+                name = f"{prod} oxide" if len(pairs) == 1 else f"{prod} oxide, {pretty(importer, True, df)}"
+                _draw(ax, b[(b["region"] == importer) & (b["product"] == prod)], name, series_style(i),
+                      _n_runs(df) > 1, i)
+                i += 1
         ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle=(0, (2, 2)), zorder=0)
-        ax.set_ylabel(_label("ex-China ÷ China price", f"ratio of {OUTPUTS['price'].unit}"))
-        ax.set_title("Price spread: ex-China over China-domestic")
+        if len(pairs) == 1:
+            imp, exp = (pretty(r, market=True, df=df) for r in pairs[0])
+            ax.set_ylabel(_label(f"{imp} ÷ {exp} price", f"ratio of {OUTPUTS['price'].unit}"))
+            ax.set_title(f"Price spread: {imp} over {exp}")
+        else:
+            ax.set_ylabel(_label("importer ÷ source price", f"ratio of {OUTPUTS['price'].unit}"))
+            ax.set_title("Price spread: importing regions over their sources")
+        if not pairs:
+            _no_data(ax, "no importing market region in this table")
         return _finish(fig, axes, df, title)
 
 
@@ -307,19 +342,21 @@ def ore_flows(df: pd.DataFrame, title: str = "", smooth_weeks: int = 13, total: 
 
 
 def shortage(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
-             products: Sequence[str] = PRODUCT_ORDER) -> Figure:
+             products: Sequence[str] | None = None) -> Figure:
     """Unmet need by buyer state, one panel per product; states never short in any run are left out."""
+    products = _products(df, products)
     with _style_context():
-        fig, axes = _new_figure(len(products))
+        fig, axes = _new_figure(max(len(products), 1))
         show = _n_runs(df) > 1
         d = df[df["variable"] == "shortage"]
         states = sorted(d.loc[d["value"] > 0, "region"].unique())
         b = ensemble(d, "shortage", ["region", "product"], fill=0.0, smooth_weeks=smooth_weeks)
-        for ax, prod in zip(axes, products, strict=True):
+        for ax, prod in zip(axes, products, strict=False):
             if not states:
                 _no_data(ax, "no shortage in any run")
             for i, st in enumerate(states):
-                _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st), series_style(i), show, i)
+                _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st, df=df), series_style(i),
+                      show, i)
             ax.set_title(f"{prod} oxide")
             ax.set_ylabel(axis_label("shortage"))
             peak = b.loc[b["product"] == prod, "hi"].max() if not b.empty else 0.0
@@ -330,6 +367,46 @@ def shortage(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
         return _finish(fig, axes, df, title, note)
 
 
+def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
+            products: Sequence[str] | None = None) -> Figure:
+    """The licence story, one column per product: China's exports by destination state (top) and the
+    share of requested exports its licences allowed, all destinations (bottom; 1 = no control binds)."""
+    products = _products(df, products)
+    n = max(len(products), 1)
+    with _style_context():
+        fig = Figure(figsize=(WIDTH_IN, 4.6), layout="constrained")
+        grid = fig.subplots(2, n, squeeze=False, sharex=True)
+        top, bottom = list(grid[0]), list(grid[1])
+        show = _n_runs(df) > 1
+        d = df[df["variable"] == "exports"]
+        dests = sorted(d.loc[d["value"] > 0, "region"].unique())
+        b = ensemble(d, "exports", ["region", "product"], fill=0.0, smooth_weeks=smooth_weeks)
+        allowed = df[(df["variable"] == "export_allowed") & (df["region"] == "")]
+        a = ensemble(allowed, "export_allowed", ["product"])
+        for ax, prod in zip(top, products, strict=False):
+            for i, st in enumerate(dests):
+                _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st, df=df), series_style(i),
+                      show, i)
+            ax.set_title(f"{prod} oxide")
+            ax.set_ylim(bottom=0)
+            if not dests:
+                _no_data(ax, "no exports recorded")
+        for ax, prod in zip(bottom, products, strict=False):
+            _draw(ax, a[a["product"] == prod], "all destinations", series_style(0), show, 0)
+            ax.set_ylim(-0.02, 1.05)
+            if a.empty:
+                _no_data(ax, "no export rules recorded")
+        top[0].set_ylabel(axis_label("exports"))
+        bottom[0].set_ylabel(axis_label("export_allowed"))
+        for ax in top:
+            ax.set_xlabel("")
+        note = f"exports: {smooth_weeks}-week moving mean" if smooth_weeks > 1 else ""
+        fig = _finish(fig, top + bottom, df, title, note)
+        for ax in top:
+            ax.set_xlabel("")
+        return fig
+
+
 def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Figure:
     """Refining capacity online: China (left) and ex-China by country (right), step lines."""
     with _style_context():
@@ -337,13 +414,13 @@ def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Fi
         show = _n_runs(df) > 1
         b = ensemble(df, "capacity_online", ["region"], fill=0.0)
         cn = b[b["region"] == home]
-        _draw(axes[0], cn, pretty(home), series_style(0), show, 0, drawstyle="steps-post")
-        axes[0].set_title(pretty(home))
+        _draw(axes[0], cn, pretty(home, df=df), series_style(0), show, 0, drawstyle="steps-post")
+        axes[0].set_title(pretty(home, df=df))
         others = [c for c in sorted(b["region"].unique()) if c != home]
         exc = ensemble(df[df["region"] != home], "capacity_online", [], fill=0.0)
         _draw(axes[1], exc, "ex-China total", series_style(0), show, 0, drawstyle="steps-post")
         for i, c in enumerate(others, start=1):
-            _draw(axes[1], b[b["region"] == c], pretty(c), series_style(i), show, i, drawstyle="steps-post")
+            _draw(axes[1], b[b["region"] == c], pretty(c, df=df), series_style(i), show, i, drawstyle="steps-post")
         axes[1].set_title("ex-China, by country")
         for ax in axes:
             ax.set_ylabel(axis_label("capacity_online"))
@@ -354,9 +431,13 @@ def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Fi
 
 
 def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price", product: str = "Dy",
-                        regions: Sequence[str] = ("CN", "ROW"), title: str = "") -> Figure:
-    """Small multiples, one panel per scenario on a shared y axis: ``variable`` for ``product``,
-    China-domestic beside ex-China (median, 10-90 % band). ``tables`` maps scenario name to its table."""
+                        regions: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Small multiples, one panel per scenario on a shared y axis: ``variable`` for ``product``, every
+    market region side by side (default: the tables' regions, China-domestic beside ex-China; median,
+    10-90 % band). ``tables`` maps scenario name to its table."""
+    if regions is None:
+        regions = labels.ordered({r for t in tables.values() for r in labels.market_regions(t)},
+                                  labels.world_of().region_ids)
     n = len(tables)
     ncols = min(4, max(n, 1))
     nrows = -(-n // ncols)
@@ -370,9 +451,8 @@ def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price"
             d = t[t["product"] == product] if product else t
             b = ensemble(d, variable, ["region"])
             for i, region in enumerate(regions):
-                base = REGION_STYLE.get(region, {"color": PALETTE[i], "linestyle": LINESTYLES[i]})
-                style = {**series_style(i, base["color"]), "linestyle": base["linestyle"]}
-                _draw(ax, b[b["region"] == region], pretty(region, market=True), style, _n_runs(t) > 1, i)
+                _draw(ax, b[b["region"] == region], pretty(region, market=True, df=t), region_style(i),
+                      _n_runs(t) > 1, i)
             ax.set_title(name)
             _date_axis(ax)
             ax.set_xlabel("")
@@ -381,12 +461,12 @@ def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price"
             ax.set_visible(False)
         for row in grid:
             row[0].set_ylabel(axis_label(variable))
-        h, labels = axes[0].get_legend_handles_labels()
+        h, texts = axes[0].get_legend_handles_labels()
         if runs > 1 and h:
             h.append(_band_handle(runs))
-            labels.append("10–90 % of each scenario's runs")
+            texts.append("10–90 % of each scenario's runs")
         if h:
-            fig.legend(h, labels, loc="outside lower center", ncols=len(h))
+            fig.legend(h, texts, loc="outside lower center", ncols=len(h))
         label = OUTPUTS[variable].label
         fig.suptitle(title or (f"{product} {label[0].lower()}{label[1:]} by scenario" if product
                                else f"{label} by scenario"))
@@ -422,14 +502,14 @@ def morris_chart(indices: pd.DataFrame, title: str = "") -> Figure:
             ax.plot([0, lim], [0, lim], color="0.5", linewidth=0.7, linestyle=(0, (2, 2)), zorder=0)
             ax.set_xlim(0, lim)
             ax.set_ylim(0, lim)
-        h, labels = [], []
+        h, texts = [], []
         for ax in axes:
             for hh, ll in zip(*ax.get_legend_handles_labels(), strict=True):
-                if ll not in labels:
+                if ll not in texts:
                     h.append(hh)
-                    labels.append(ll)
+                    texts.append(ll)
         if h:
-            fig.legend(h, labels, loc="outside lower center", ncols=min(3, len(h)))
+            fig.legend(h, texts, loc="outside lower center", ncols=min(3, len(h)))
         head = "Morris screening: μ* = mean |elementary effect|, σ = its standard deviation"
         fig.suptitle(f"{head}\n{title}" if title else head)
         return fig
@@ -461,15 +541,15 @@ def sobol_chart(indices: pd.DataFrame, title: str = "") -> Figure:
             ax.set_xlim(min(0.0, float((d["S1"] - d["S1_conf"]).min()) - 0.02),
                         max(1.0, float((d["ST"] + d["ST_conf"]).max()) + 0.02))
             ax.grid(axis="y", visible=False)
-        h, labels = [], []
+        h, texts = [], []
         for ax in axes:
-            h, labels = ax.get_legend_handles_labels()
+            h, texts = ax.get_legend_handles_labels()
             if h:
                 break
         for ax in axes[1:]:
             ax.tick_params(axis="y", labelleft=False)
         if h:
-            fig.legend(h[::-1], labels[::-1], loc="outside lower center", ncols=2)
+            fig.legend(h[::-1], texts[::-1], loc="outside lower center", ncols=2)
         head = "Sobol indices with 95 % confidence intervals"
         fig.suptitle(f"{head}\n{title}" if title else head)
         return fig
@@ -482,7 +562,7 @@ def _wrap(text: str, width: int = 34) -> str:
 
 
 def _short_param(p: str) -> str:
-    """``behaviour.buyer_urgency`` -> ``buyer_urgency``; ``armed_groups.KIA.levy_usd_per_kg`` -> ``KIA.levy_usd_per_kg``."""
+    """``behaviour.full_cost_markup`` -> ``full_cost_markup``; ``armed_groups.KIA.levy_usd_per_kg`` -> ``KIA.levy_usd_per_kg``."""
     parts = p.split(".")
     return ".".join(parts[1:]) if len(parts) > 1 else p
 
@@ -502,6 +582,7 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "spread_ratio": spread_ratio,
     "ore_flows": ore_flows,
     "shortage": shortage,
+    "exports": exports,
     "capacity_buildout": capacity_buildout,
 }
 
@@ -624,7 +705,8 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
             if name not in compare or _n_runs(df) > _n_runs(compare[name]):
                 compare[name] = df  # per scenario, the source with the most runs
     if len(compare) > 1:
-        for prod in PRODUCT_ORDER:
+        found = {p for t in compare.values() for p in labels.products(t)}
+        for prod in labels.ordered(found, labels.world_of().product_names):
             fig = scenario_comparison(dict(sorted(compare.items())), "price", prod)
             paths += save(fig, out / "comparison" / f"price_{prod}", formats)
     return paths
