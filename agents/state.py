@@ -80,7 +80,7 @@ class State(mesa.Agent):
         self._reserve: StockMandate | None = None
         self._mandate: StockMandate | None = None
         self._budget_left = np.inf
-        self._retaliating_until = -1
+        self._retaliating_until = -(10**9)  # never retaliated
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
         if spec.reserve is not None:
             r = spec.reserve
