@@ -26,10 +26,10 @@ stockpile, Japan's JOGMEC reserve and ex-China refining capacity (:func:`default
 
     from ema_workbench.analysis import prim      # scenario discovery (ema_workbench 3: no threshold=)
     x = experiments[[u.name for u in model.uncertainties]]
-    box = prim.Prim(x, outcomes["mean_row_ndpr_price"] > 55.0).find_box()
+    box = prim.Prim(x, outcomes["peak_row_dy_price"] > 300).find_box()
     traj = box.peeling_trajectory                # pick the widest box with density >= 0.6
     box.select(int(traj.loc[traj["density"] >= 0.6, "coverage"].idxmax()))
-    print(box.limits)
+    box.inspect()                                # box.box_lim: the limits as a DataFrame
 
 With several seeds (``seeds=[1, 2, 3]``) every experiment runs each seed and reports the mean of each
 scalar and the weekly median of each series, so outcomes stay one value per experiment (what PRIM and
