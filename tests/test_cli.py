@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.cli import app
-from model.params import DATA_DIR
+from model.params import DATA_DIR, World, load_world
 from model.results import COLUMNS, series
 from model.scenario import list_scenarios
 
@@ -35,6 +35,14 @@ def _policy(body: str) -> str:
 def _world(old: str, new: str) -> str:
     assert old in WORLD_TEXT, old
     return WORLD_TEXT.replace(old, new, 1)
+
+
+def _world_entry(entry_id: str, key: str, value: str) -> str:
+    """The world file with ``key = value`` in the list entry ``id = entry_id`` (whatever its comments)."""
+    pattern = rf'(\nid = "{re.escape(entry_id)}"\n(?:(?!\[\[).*\n)*?){re.escape(key)} = [^\n]*'
+    text, n = re.subn(pattern, lambda m: f"{m.group(1)}{key} = {value}", WORLD_TEXT, count=1)
+    assert n == 1, f"no {key} in the world entry {entry_id!r}"
+    return text
 
 
 # name -> (scenario text, world text or None, substrings the message must contain)
@@ -76,8 +84,7 @@ SCENARIO_CASES = {
                           ["capacity_t_per_week"]),
     "world: negative capacity": (None, _world("capacity_t_per_week = 5400.0", "capacity_t_per_week = -5.0"),
                                  ["capacity_t_per_week"]),
-    "world: unknown state": (None, _world('name = "Lynas Malaysia"                        # FACTS E7: NdPr 10,500 t/yr capacity\ncountry = "MY"',
-                                          'name = "Lynas Malaysia"\ncountry = "XX"'), ["country", "XX"]),
+    "world: unknown state": (None, _world_entry("my_lynas", "country", '"XX"'), ["country", "XX"]),
     "world: unknown product": (None, _world("basket = { NdPr = 0.22,", "basket = { Nd = 0.22,"), ["basket", "Nd"]),
     "world: not TOML": (None, "products = [[[\n", ["not valid TOML"]),
 }
@@ -149,7 +156,8 @@ def test_scenarios_lists_every_shipped_scenario_with_a_line_each():
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     shipped = list_scenarios()
     assert {"baseline", "myanmar_2025", "china_controls_2025", "us_japan_framework", "asean_mous",
-            "northern_corridor", "election_reconnect", "combined_2025"} <= set(shipped)
+            "northern_corridor", "election_reconnect", "combined_2025", "myanmar_2025_record",
+            "licence_one_year"} <= set(shipped)
     assert len(lines) == len(shipped)
     for name, line in zip(shipped, lines, strict=True):
         assert line.split()[0] == name and len(line.split()) > 3, line
@@ -161,6 +169,7 @@ def test_run_writes_results_provenance_and_chart(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "baseline" in proc.stdout and "Traceback" not in proc.stderr
+    _check_summary(proc.stdout, load_world())
     assert {p.name for p in out.iterdir()} >= {"results.parquet", "provenance.json", "prices.png"}
 
     df = pd.read_parquet(out / "results.parquet")
@@ -182,3 +191,54 @@ def test_run_writes_results_provenance_and_chart(tmp_path):
 
     png = (out / "prices.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def _check_summary(stdout: str, world: World) -> None:
+    """``ree run``'s summary: a price line per market region naming every product, in the world's order,
+    and a shortage line with every product."""
+    lines = stdout.splitlines()
+    for region in world.regions:
+        line = next((ln for ln in lines if ln.strip().startswith(f"{region.name} ")), None)
+        assert line is not None and "USD/kg" in line, (region.name, stdout)
+        named = [part.split()[0] for part in line.split("USD/kg:")[1].split(",")]
+        assert named == list(world.product_names), line
+    short = next(ln for ln in lines if "total shortage (t)" in ln)
+    assert [part.split()[0] for part in short.split(":")[1].split(",")] == list(world.product_names)
+
+
+def _world_with_product(name: str) -> str:
+    """The default world with one more product, mined in every ore, separated wherever Dy is and used by
+    every buyer: what adding an element to the world file takes (nothing outside the file changes)."""
+    text = WORLD_TEXT.replace("[[products]]\n", f"[[products]]\nname = \"{name}\"\nprice_2024_usd_per_kg = 70.0\n"
+                              "export_cost_usd_per_kg = 2.0\n[[products]]\n", 1)
+    edits = [(r"basket = \{ ", f"basket = {{ {name} = 0.004, "),
+             (r'(separates = \[[^\]]*"Dy")', rf'\1, "{name}"'),
+             (r"content_kg_per_kg = \{ ", f"content_kg_per_kg = {{ {name} = 0.001, ")]
+    for pattern, repl in edits:
+        text, n = re.subn(pattern, repl, text)
+        assert n > 0, pattern
+    return text
+
+
+def test_a_product_added_to_the_world_file_reaches_every_command(tmp_path):
+    """Products are data: run, summary, results and figures follow a fourth (fifth, ...) product."""
+    from experiments import figures
+
+    world_path = tmp_path / "world_ho.toml"
+    world_path.write_text(_world_with_product("Ho"))
+    world = load_world(world_path)
+    assert "Ho" in world.product_names and len(world.product_names) == len(load_world().product_names) + 1
+    scenario = tmp_path / "ho.toml"
+    scenario.write_text(HEAD.replace('world = "world_2024.toml"', f'world = "{world_path}"'))
+    out = tmp_path / "run"
+    result = _invoke(["run", str(scenario), "--weeks", "6", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    _check_summary(result.stdout, world)
+    df = pd.read_parquet(out / "results.parquet")
+    for region in world.region_ids:
+        assert series(df, "price", region, "Ho").size == 7
+    result = _invoke(["figures", str(out), "--formats", "png", "--kind", "price_paths"])
+    assert result.exit_code == 0, result.output
+    assert (out / "figures" / "price_paths.png").stat().st_size > 5000
+    titles = [ax.get_title() for ax in figures.price_paths(df).axes]
+    assert sorted(titles) == sorted(f"{p} oxide" for p in world.product_names)

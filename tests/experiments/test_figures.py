@@ -15,14 +15,36 @@ from experiments import figures as F
 from experiments.cli import app
 from experiments.run import run_one
 from experiments.sweep import sweep
+from model.params import load_world
 from model.results import COLUMNS, OUTPUTS
 
 WEEKS = 13
+WORLD = load_world()
+PRODUCTS = WORLD.product_names  # whatever the world file lists: the figures must follow it
 
 
 @pytest.fixture(scope="module")
 def two_runs() -> pd.DataFrame:
     return pd.concat([run_one("baseline", s, WEEKS, run_id=f"baseline-s{s}") for s in (1, 2)], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def licence_runs() -> pd.DataFrame:
+    """China licenses Dy and Tb exports from week 13; approvals arrive after a 6-week delay."""
+    return pd.concat([run_one("licence_one_year", s, 20, run_id=f"licence-s{s}") for s in (1, 2)],
+                     ignore_index=True)
+
+
+def _with_product(df: pd.DataFrame, name: str, like: str = "Dy", factor: float = 0.5) -> pd.DataFrame:
+    """The table plus a product the world file does not have, recorded like ``like`` (values x factor)."""
+    extra = df[df["product"] == like].copy()
+    extra["product"] = name
+    extra["value"] = extra["value"] * factor
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def _titles(fig: Figure) -> list[str]:
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]
 
 
 def _shock(df: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +81,10 @@ def test_spread_ratio_is_ex_china_over_china(two_runs):
     fig = F.spread_ratio(two_runs)
     (ax,) = fig.axes
     assert "ratio" in ax.get_ylabel() and OUTPUTS["price"].unit in ax.get_ylabel()
+    assert "ex-China ÷ China-domestic" in ax.get_ylabel()  # the world's region names, importer over source
+    assert {ln.get_label() for ln in ax.get_lines()} >= {f"{p} oxide" for p in PRODUCTS}
     r = F.price_ratio(two_runs)
+    assert set(r["region"]) == {"ROW"}  # the importing region
     p = two_runs[two_runs["variable"] == "price"].pivot_table(index=["run_id", "date", "product"],
                                                               columns="region", values="value")
     np.testing.assert_allclose(r.set_index(["run_id", "date", "product"])["value"].sort_index(),
@@ -68,7 +93,8 @@ def test_spread_ratio_is_ex_china_over_china(two_runs):
 
 def test_lines_are_distinguishable_without_colour(two_runs):
     fig = F.shortage(_shock(two_runs))
-    lines = [ln for ln in fig.axes[1].get_lines() if ln.get_label() in ("Japan", "United States")]
+    dy = next(ax for ax in fig.axes if ax.get_title() == "Dy oxide")
+    lines = [ln for ln in dy.get_lines() if ln.get_label() in ("Japan", "United States")]
     assert len(lines) == 2
     assert lines[0].get_linestyle() != lines[1].get_linestyle() and lines[0].get_marker() != lines[1].get_marker()
 
@@ -110,7 +136,7 @@ def test_make_figures_for_run_all_folder_and_sweep(two_runs, tmp_path):
     for folder in ("baseline", "shock", "sweeps/s/baseline"):
         for kind in F.FIGURES:
             assert f"{folder}/{kind}.png" in names
-    assert {"comparison/price_NdPr.png", "comparison/price_Dy.png", "comparison/price_Tb.png"} <= names
+    assert {f"comparison/price_{p}.png" for p in PRODUCTS} <= names
     assert all(p.stat().st_size > 1000 for p in paths)
     with Image.open(root / "figures" / "baseline" / "price_paths.png") as im:
         dpi = im.info.get("dpi", (0, 0))[0]
@@ -132,3 +158,50 @@ def test_cli_figures(two_runs, tmp_path):
     assert (tmp_path / "r" / "figures" / "price_paths.png").exists()
     r = CliRunner().invoke(app, ["figures", str(tmp_path / "nothing_here")])
     assert r.exit_code == 2 and "no such folder" in r.output
+
+
+def test_figures_follow_the_products_in_the_table(two_runs, tmp_path):
+    """A product the code never heard of gets its panels: nothing in experiments/ lists the products."""
+    df = _with_product(two_runs, "Ho")
+    for kind in ("price_paths", "shortage"):
+        titles = _titles(F.FIGURES[kind](_shock(df)))
+        assert titles == [f"{p} oxide" for p in (*PRODUCTS, "Ho")], (kind, titles)
+    price_axes = F.price_paths(df).axes
+    assert len(price_axes) == len(PRODUCTS) + 1
+    ho = price_axes[-1]
+    assert [ln.get_label() for ln in ho.get_lines()] == ["China-domestic", "ex-China"]
+    ratio = F.price_ratio(df)
+    assert set(ratio["product"]) == {*PRODUCTS, "Ho"}
+    (ax,) = F.spread_ratio(df).axes
+    assert "Ho oxide" in [ln.get_label() for ln in ax.get_lines()]
+    assert len(F.exports(df).axes) == 2 * (len(PRODUCTS) + 1)
+    # and the comparison set of make_figures gets a Ho figure
+    root = tmp_path / "results"
+    for name, d in (("baseline", df), ("shock", _shock(df))):
+        (root / name).mkdir(parents=True)
+        d[COLUMNS].to_parquet(root / name / "results.parquet", index=False)
+    names = {p.name for p in F.make_figures(root, formats=("png",), kinds=["price_paths"])}
+    assert {f"price_{p}.png" for p in (*PRODUCTS, "Ho")} <= names
+
+
+def test_exports_figure_tells_the_licence_story(licence_runs):
+    fig = F.exports(licence_runs, title="licence")
+    n = len(PRODUCTS)
+    assert len(fig.axes) == 2 * n
+    top, bottom = fig.axes[:n], fig.axes[n:]
+    assert OUTPUTS["exports"].unit in top[0].get_ylabel() and "exports" in top[0].get_ylabel()
+    assert OUTPUTS["export_allowed"].label.split()[0] in bottom[0].get_ylabel()
+    assert [ax.get_title() for ax in top] == [f"{p} oxide" for p in PRODUCTS]
+    legend = _legend_texts(fig)
+    assert {"Japan", "European Union", "United States"} <= set(legend)  # destinations, by the world's names
+    assert "10–90 % of 2 runs" in legend
+    allowed = {p: ax.get_lines()[0].get_ydata() for p, ax in zip(PRODUCTS, bottom, strict=True)}
+    # the licences cut what Dy buyers may import (nothing during the 6-week delay), NdPr is never controlled
+    assert np.min(allowed["Dy"]) == pytest.approx(0.0) and np.max(allowed["Dy"]) == pytest.approx(1.0)
+    assert np.allclose(allowed["NdPr"], 1.0)
+
+
+def test_exports_figure_without_export_rows_says_so(two_runs):
+    fig = F.exports(two_runs[~two_runs["variable"].isin(["exports", "export_allowed"])])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no exports recorded" in texts and "no export rules recorded" in texts
