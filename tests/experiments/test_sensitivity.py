@@ -22,7 +22,7 @@ seeds = [1]
 methods = ["morris", "sobol"]
 outputs = ["peak_cn_dy_price", "mean_china_refined_share", "total_shortage"]
 [parameters]
-"behaviour.site_entry_rate" = [0.02, 0.10]
+"behaviour.full_cost_markup" = [0.6, 0.85]
 "armed_groups.KIA.levy_usd_per_kg" = [2.5, 9.0]
 [morris]
 trajectories = 2
@@ -64,11 +64,13 @@ def test_morris_and_sobol_end_to_end(tmp_path):
     res = sa.run(spec, tmp_path / "out", workers=2, progress=False, formats=("png",))
     morris = pd.read_csv(tmp_path / "out" / "indices_morris.csv")
     sobol = pd.read_csv(tmp_path / "out" / "indices_sobol.csv")
-    assert set(morris["parameter"]) == {"behaviour.site_entry_rate", "armed_groups.KIA.levy_usd_per_kg"}
+    assert set(morris["parameter"]) == {"behaviour.full_cost_markup", "armed_groups.KIA.levy_usd_per_kg"}
     assert {"mu_star", "sigma", "mu_star_conf", "unit"} <= set(morris.columns)
     assert {"S1", "ST", "S1_conf", "ST_conf"} <= set(sobol.columns)
-    price = morris[morris["output"] == "peak_cn_dy_price"]
+    price = morris[morris["output"] == "peak_cn_dy_price"].set_index("parameter")
     assert np.isfinite(price["mu_star"]).all() and (price["mu_star"] >= 0).all()
+    # sellers' reservations are full cost x (1 + markup): the markup moves China's Dy price
+    assert price.loc["behaviour.full_cost_markup", "mu_star"] > 1.0
     # an output that does not vary (no shortage in a short baseline) gives undefined indices, not a crash
     assert morris.loc[morris["output"] == "total_shortage", "mu_star"].isna().all()
     samples = pd.read_csv(tmp_path / "out" / "samples_sobol.csv")
@@ -101,3 +103,59 @@ def test_shipped_specs_validate():
             plan(s.sweep_spec(), [{}])
         else:
             plan(load_spec(p), [{}])
+
+
+def test_scenarios_spec_has_every_shipped_scenario():
+    """A scenario added to model/data/scenarios/ must join the figure-set sweep."""
+    from experiments.sweep import load_spec
+    from model.scenario import list_scenarios
+
+    spec = load_spec(Path(sa.__file__).parent / "specs" / "scenarios.toml")
+    assert sorted(spec.scenarios) == list_scenarios()
+    assert "licence_one_year" in spec.scenarios and "myanmar_2025_record" in spec.scenarios
+
+
+def _world_value(raw: dict, key: str):
+    """The value a dotted override key names in a world dict (list entries by id or name)."""
+    node = raw
+    for part in key.split("."):
+        node = (next(x for x in node if part in (x.get("id"), x.get("name"))) if isinstance(node, list)
+                else node[part])
+    return node
+
+
+def test_shipped_ranges_contain_the_calibrated_values():
+    """The exploratory ranges are around the world's calibrated values (and name fields that exist)."""
+    from experiments.sweep import load_spec
+    from model.params import load_world
+
+    raw = load_world().model_dump(mode="json")
+    spec_dir = Path(sa.__file__).parent / "specs"
+    ranges = dict(sa.load_spec(spec_dir / "sensitivity_behaviour.toml").parameters)
+    ranges.update({k: (r.low, r.high) for k, r in load_spec(spec_dir / "lhs_behaviour.toml").sample.ranges.items()})
+    demo = load_spec(spec_dir / "demo.toml").grid
+    ranges.update({k: (min(v), max(v)) for k, v in demo.items()})
+    assert "behaviour.full_cost_markup" in ranges and "behaviour.wtp_share_of_magnet_value" in ranges
+    for key, (lo, hi) in ranges.items():
+        value = _world_value(raw, key)
+        assert lo <= value <= hi, f"{key}: calibrated {value} outside [{lo}, {hi}]"
+
+
+def test_integer_fields_are_read_from_the_world_and_rounded():
+    assert {"count", "active_at_start", "lead_time_weeks", "price_grid_points", "retaliation_weeks"} <= sa.INTEGER_FIELDS
+    assert not {"full_cost_markup", "capacity_t_per_week", "max_weeks"} & sa.INTEGER_FIELDS
+    spec = sa.SensitivitySpec(name="i", scenario="baseline", parameters={
+        "behaviour.price_grid_points": (32, 96), "behaviour.full_cost_markup": (0.6, 0.85)})
+    pts = sa._points(spec, np.array([[40.6, 0.7], [95.2, 0.61]]))
+    assert pts == [{"behaviour.price_grid_points": 41, "behaviour.full_cost_markup": 0.7},
+                   {"behaviour.price_grid_points": 95, "behaviour.full_cost_markup": 0.61}]
+    assert all(isinstance(p["behaviour.price_grid_points"], int) for p in pts)
+
+
+def test_licence_aliases():
+    df = _frame({("exports", "JP", "Dy"): [0, 2, 1], ("exports", "EU", "Dy"): [0, 3, 3],
+                 ("exports", "EU", "NdPr"): [0, 50, 50], ("export_allowed", "", "Dy"): [1.0, 0.4, 0.2],
+                 ("export_allowed", "JP", "Dy"): [1.0, 0.0, 0.0]})
+    got = sa.compute_metrics(df, [sa.Metric.parse(x) for x in ("total_dy_exports", "mean_dy_export_allowed")])
+    assert got.loc["r"].tolist() == pytest.approx([9.0, 0.3])
+    assert sa.Metric.parse("total_dy_exports").unit == "t"

@@ -118,6 +118,9 @@ def test_sampled_design_is_reproducible_and_in_bounds():
 
 @pytest.mark.parametrize("raw, fragment", [
     ({"scenario": "baseline", "grid": {"behaviour.no_such_rate": [1.0]}}, "no_such_rate"),
+    ({"scenario": "baseline", "grid": {"behaviour.buyer_urgency": [2.0]}}, "buyer_urgency"),  # a v1 rate
+    ({"scenario": "baseline", "grid": {"states.XX.reserve.max_weeks": [13.0]}}, "XX"),
+    ({"scenario": "baseline", "grid": {"states.CN.reserve.max_weeks": [13.0, -1.0]}}, "max_weeks"),
     ({"scenario": "baseline", "grid": {"behaviour.site_entry_rate": [0.05, 1.5]}}, "1.5"),
     ({"scenario": "baseline", "sample": {"n": 4, "ranges": {"behaviour.site_entry_rate": [0.2, 0.1]}}}, "high"),
     ({"scenario": "baseline", "seeds": []}, "seed"),
@@ -127,6 +130,16 @@ def test_sampled_design_is_reproducible_and_in_bounds():
 def test_bad_specs_fail_before_running_with_the_field_named(raw, fragment):
     with pytest.raises(ConfigError, match=fragment):
         plan(parse_spec(raw, source="spec.toml"))
+
+
+def test_list_entries_are_addressed_by_id():
+    spec = parse_spec({"scenario": "baseline", "weeks": 2, "seeds": [1],
+                       "grid": {"states.CN.reserve.max_weeks": [13.0, 39.0]}})
+    tasks = plan(spec)
+    assert [t.overrides for t in tasks] == [{"states.CN.reserve.max_weeks": 13.0},
+                                            {"states.CN.reserve.max_weeks": 39.0}]
+    world = tasks[1].scenario.with_overrides(tasks[1].overrides).load_world()
+    assert world.state("CN").reserve.max_weeks == 39.0
 
 
 def test_cli_bad_spec_exits_2_without_traceback(tmp_path):
