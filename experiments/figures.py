@@ -378,7 +378,7 @@ def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
         grid = fig.subplots(2, n, squeeze=False, sharex=True)
         top, bottom = list(grid[0]), list(grid[1])
         show = _n_runs(df) > 1
-        d = df[df["variable"] == "exports"]
+        d = df[(df["variable"] == "exports") & (df["step"] > 0)]  # a flow: step 0 is before any week
         dests = sorted(d.loc[d["value"] > 0, "region"].unique())
         b = ensemble(d, "exports", ["region", "product"], fill=0.0, smooth_weeks=smooth_weeks)
         allowed = df[(df["variable"] == "export_allowed") & (df["region"] == "")]

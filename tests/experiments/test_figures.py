@@ -199,6 +199,10 @@ def test_exports_figure_tells_the_licence_story(licence_runs):
     # the licences cut what Dy buyers may import (nothing during the 6-week delay), NdPr is never controlled
     assert np.min(allowed["Dy"]) == pytest.approx(0.0) and np.max(allowed["Dy"]) == pytest.approx(1.0)
     assert np.allclose(allowed["NdPr"], 1.0)
+    # exports are a weekly flow: the lines start in week 1, not at the zero of the initial state
+    week1 = pd.Timestamp(licence_runs.loc[licence_runs["step"] == 1, "date"].iloc[0])
+    starts = {pd.Timestamp(ln.get_xdata()[0]) for ln in top[0].get_lines() if len(ln.get_xdata())}
+    assert starts == {week1}
 
 
 def test_exports_figure_without_export_rows_says_so(two_runs):
