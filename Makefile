@@ -59,5 +59,11 @@ figures: $(STAMP)
 validate: $(STAMP)
 	$(VENV)/bin/ree validate --out results/validation
 
+# Seeded regression baseline: rewrite tests/golden/*.json (every shipped scenario, seeds 1-2) after an
+# intended change of the model's behaviour; tests/test_golden.py checks them. Review with git diff.
+.PHONY: golden
+golden: $(STAMP)
+	$(PY) -m experiments.golden --update
+
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache .hypothesis

@@ -145,6 +145,26 @@ def compare(a: str = typer.Argument(..., help="first scenario"), b: str = typer.
     typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks))
 
 
+@app.command()
+@friendly
+def golden(update: bool = typer.Option(False, "--update", help="rewrite the golden files (default: only check)"),
+           scenario: list[str] = typer.Option(None, "--scenario", help="only this shipped scenario (repeatable)"),
+           workers: int = typer.Option(2, help="worker processes")) -> None:
+    """Check every shipped scenario (seeds 1-2) against tests/golden/, or rewrite it after an intended change.
+
+    Exit code 1 if a check finds differences (each is printed: scenario, seed, series, statistic, values).
+    """
+    from experiments import golden as g
+    from model.scenario import list_scenarios
+
+    bad = [s for s in scenario or [] if s not in list_scenarios()]
+    if bad:
+        raise ConfigError(f"--scenario {bad[0]!r}: not a shipped scenario; choose from {', '.join(list_scenarios())}")
+    code = (g.update if update else g.check)(scenario or None, workers=workers, echo=typer.echo)
+    if code:
+        raise typer.Exit(code=code)
+
+
 _DEFAULT_SENSITIVITY_SPEC = Path(__file__).parent / "specs" / "sensitivity_behaviour.toml"
 
 
