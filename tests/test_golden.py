@@ -120,3 +120,15 @@ def test_summary_statistics_by_hand():
         "myanmar_ore_to_china": {"last4": 3.0, "max4": 3.0, "mean": 3.0, "n": 2},
         "price/CN/Dy": {"last4": 4.5, "max4": 4.75, "mean": 3.5, "n": 6},
     }
+
+
+def test_ree_golden_checks_one_scenario_and_rejects_an_unknown_one():
+    from typer.testing import CliRunner
+
+    from experiments.cli import app
+
+    ok = CliRunner().invoke(app, ["golden", "--scenario", "china_controls_2025", "--workers", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("ok: 1 scenario(s) x seeds [1, 2]")
+    bad = CliRunner().invoke(app, ["golden", "--scenario", "nope"])
+    assert bad.exit_code == 2 and "not a shipped scenario" in bad.output
