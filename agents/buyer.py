@@ -57,6 +57,7 @@ class BuyerBook:
         self.min_content = self.base_content * np.array(
             [[s.min_content_frac.get(p, 1.0) for p in products] for s in specs], dtype=float).reshape(n, n_p)
         self.content = self.base_content.copy()
+        self._need_key: tuple | None = None  # (multiplier, content, magnets, need): see need()
         self.ceiling = self.base_content.copy()
         self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
         self.target_cover = np.array([s.target_cover_weeks for s in specs], dtype=float)
@@ -77,8 +78,17 @@ class BuyerBook:
 
     # -- needs -------------------------------------------------------------------------------------------
     def need(self, demand_multiplier: float) -> np.ndarray:
-        """Element oxide needed this week by every buyer (buyers x products), t."""
-        return (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
+        """Element oxide needed this week by every buyer (buyers x products), t (read-only).
+
+        Asked for many times a week; kept until the multiplier, the content array or the magnet array is
+        replaced (they are only ever replaced, never written in place)."""
+        key = self._need_key
+        if key is not None and key[0] == demand_multiplier and key[1] is self.content and key[2] is self.magnet_t_per_week:
+            return key[3]
+        need = (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
+        need.flags.writeable = False
+        self._need_key = (demand_multiplier, self.content, self.magnet_t_per_week, need)
+        return need
 
     def need_of_state(self, state_id: str, demand_multiplier: float) -> np.ndarray:
         rows = self.rows_of_state.get(state_id)

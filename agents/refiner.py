@@ -180,7 +180,7 @@ class RefinerBook:
         (feed on hand against ``feed_target_weeks`` of what it has recently processed)."""
         b = self.model.behaviour
         target = self.throughput * b.feed_target_weeks
-        short = np.where(target > 0, np.clip(1.0 - self.feed_reo / np.maximum(target, 1e-12), 0.0, 1.0), 0.0)
+        short = np.where(target > 0, np.minimum(np.maximum(1.0 - self.feed_reo / np.maximum(target, 1e-12), 0.0), 1.0), 0.0)
         return b.ore_bid_share * (1.0 + b.ore_bid_urgency * short)
 
     def netbacks(self, baskets: np.ndarray, prices: np.ndarray) -> np.ndarray:
@@ -272,7 +272,7 @@ class RefinerBook:
         cover = (self.inventory * prices * self.separates).sum(axis=1) / np.maximum(wsum, 1e-9)
         paying = (self.mix * prices).sum(axis=1) > self.cash_cost
         ok = paying & (cover <= b.overstock_ratio * target)
-        new = np.clip(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min, 1.0)
+        new = np.minimum(np.maximum(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
         self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
 
     def begin_week(self) -> None:

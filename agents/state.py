@@ -81,6 +81,8 @@ class State(mesa.Agent):
         self._mandate: StockMandate | None = None
         self._budget_left = np.inf
         self._retaliating_until = -(10**9)  # never retaliated
+        self._ever_traded = False
+        self._own_projects: tuple[int, list] = (-1, [])  # (refiner count, plants it may sponsor unaided)
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
         if spec.reserve is not None:
             r = spec.reserve
@@ -208,9 +210,11 @@ class State(mesa.Agent):
 
     def select_projects(self) -> None:
         m = self.model
-        for plant in m.refiners:
-            if (plant.status != "planned" or plant.spec.sponsor_state != self.sid
-                    or plant.spec.needs_policy_support):
+        if self._own_projects[0] != len(m.refiners):
+            self._own_projects = (len(m.refiners), [p for p in m.refiners if p.spec.sponsor_state == self.sid
+                                                    and not p.spec.needs_policy_support])
+        for plant in self._own_projects[1]:
+            if plant.status != "planned":
                 continue
             if self.project_margin_musd(plant) > self.capital_charge_musd(plant):
                 lead = round(plant.spec.lead_time_weeks * m.rules.lead_time_factor_for(plant.country))
@@ -235,7 +239,7 @@ class State(mesa.Agent):
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
         if md.buy_below_ratio > 0 and np.isfinite(md.buy_below_ratio) and buy_qty.any():
-            buy = buy_qty[:, None] * np.clip((trigger - grid) / (RAMP * trigger) + 1.0, 0.0, 1.0) * (grid <= trigger)
+            buy = buy_qty[:, None] * np.minimum(np.maximum((trigger - grid) / (RAMP * trigger) + 1.0, 0.0), 1.0) * (grid <= trigger)
         else:  # a mandate that only releases
             buy = np.zeros((n_p, n_g))
         if np.isfinite(self._budget_left):
@@ -247,19 +251,19 @@ class State(mesa.Agent):
             # rapid response or an order: it sells into the market, down to 85 % of last week's price
             urgent = short | bool(forced)
             low = 0.85 * sig.price[region][:, None]
-            ramp = np.clip((grid - low) / (RAMP * low), 0.0, 1.0)
+            ramp = np.minimum(np.maximum((grid - low) / (RAMP * low), 0.0), 1.0)
             sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
             buy = np.where(urgent[:, None], 0.0, buy)
         else:
             sell = np.zeros((n_p, n_g))
         if np.isfinite(md.release_above_ratio):
             up = md.release_above_ratio * ref
-            sell = np.maximum(sell, release_qty[:, None] * np.clip((grid - up) / (RAMP * up), 0.0, 1.0))
+            sell = np.maximum(sell, release_qty[:, None] * np.minimum(np.maximum((grid - up) / (RAMP * up), 0.0), 1.0))
         if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - self.consumption_per_week() * md.strategic_weeks, 0.0) * md.mask
             back = md.recover_ratio * ref
             sell = np.maximum(sell, glut[:, None] / max(md.recover_weeks, 1.0)
-                              * np.clip((grid - back) / (RAMP * back), 0.0, 1.0))
+                              * np.minimum(np.maximum((grid - back) / (RAMP * back), 0.0), 1.0))
         name = f"agency:{self.sid}"
         return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
                 OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
@@ -281,12 +285,15 @@ class State(mesa.Agent):
         self.stockpile = np.maximum(self.stockpile + bought - sold, 0.0)
         self.stock_bought = bought
         self.stock_released = sold
+        self._ever_traded = True
         cost = float((bought * clearing.paid).sum() * KG_PER_T)
         self.stock_spent_usd += cost
         if np.isfinite(self._budget_left):
             self._budget_left -= cost
 
     def begin_week(self) -> None:
+        if not self._ever_traded:  # nothing to roll over (most states never trade)
+            return
         if self.stock_bought.any() or self.stock_bought_4w.any():
             self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
         if self.stock_bought.any() or self.stock_released.any():

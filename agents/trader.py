@@ -99,7 +99,8 @@ class TraderBook:
             ret = self.expected_return(region, grid)[:, None, :]
             spec_stock = self.room[rows].T[:, :, None] * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
             imp = self.imports[rows]
-            if imp.any():
+            importing = bool(imp.any())
+            if importing:
                 landed = self.landed_cost(region)
                 # working stock kept at p: working x (p / landed)^-e (grid part precomputed); importers only
                 scale = (self.working[rows] * imp[:, None]) * landed[None, :] ** b.seller_stock_elasticity
@@ -108,8 +109,8 @@ class TraderBook:
                 work = np.zeros_like(spec_stock)
             stock = self.stock[rows].T[:, :, None]
             sell = np.minimum(np.maximum(stock - work - spec_stock, 0.0), stock)
-            if imp.any():  # an importer does not sell below what replacing the stock costs (less its margin)
-                floor = self.landed_cost(region) * (1.0 - 2.0 * b.import_margin)
+            if importing:  # an importer does not sell below what replacing the stock costs (less its margin)
+                floor = landed * (1.0 - 2.0 * b.import_margin)
                 sell = np.where(imp[None, :, None] & (p < floor[:, None, None]), 0.0, sell)
             buy = np.maximum(spec_stock - np.maximum(stock - work, 0.0), 0.0)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
@@ -142,7 +143,7 @@ class TraderBook:
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T
             before = np.maximum(self.stock[rows], 1e-12)
-            keep = np.clip(1.0 - sold / before, 0.0, 1.0)
+            keep = np.minimum(np.maximum(1.0 - sold / before, 0.0), 1.0)
             self.cost[rows] = self.cost[rows] * keep + bought * price
             self.stock[rows] = np.maximum(self.stock[rows] - sold, 0.0) + bought
             self.sold[rows] = sold

@@ -49,10 +49,10 @@ STAGES = [  # (label, model attribute); the numbering is the step docstring's
     ("3 armed groups act", "_armed_groups_act"),
     ("4 ore markets", "_ore_markets"),
     ("5 processing", "_process"),
-    ("6 oxide markets", "_oxide_markets"),
+    ("6 exchanges (incl. cost of supply)", "_exchanges"),
     ("7 consumption", "_consume"),
     ("8 pipeline", "_pipeline"),
-    ("9 record (results)", "_record"),
+    ("9 record (observer)", "observer.record"),
 ]
 SCALES = (1, 4, 16, 40)
 
@@ -205,9 +205,13 @@ def bench_stages(table: Table, repeats: int, weeks: int) -> None:
     for _ in range(repeats):
         m = _new_model(sc)
         accs = {}
-        for label, attr in STAGES:
+        for label, path in STAGES:
             accs[label] = [0.0]
-            setattr(m, attr, _timed(getattr(m, attr), accs[label]))
+            *owner, attr = path.split(".")
+            obj = m
+            for name in owner:
+                obj = getattr(obj, name)
+            setattr(obj, attr, _timed(getattr(obj, attr), accs[label]))
         accs["9 DataCollector.collect"] = [0.0]
         m.datacollector.collect = _timed(m.datacollector.collect, accs["9 DataCollector.collect"])
         t = time.perf_counter()

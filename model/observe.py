@@ -179,12 +179,13 @@ class Observer:
         pairs = m.week.ore.pairs
         if not pairs:
             return float("nan")
+        ore = m.ore
+        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools)).tolist()
+        heavy = [ore.baskets[p.ore][self._heavy] for p in ore.pools]
         content: dict[str, list[float]] = {}
-        sold = m.fleet.sold
-        for pool in m.ore.pools:
-            w = float(sold[pool.at].sum())
+        for pool, w, h in zip(ore.pools, weight, heavy, strict=True):
             c = content.setdefault(pool.country, [0.0, 0.0])
-            c[0] += w * m.ore.baskets[pool.ore][self._heavy]
+            c[0] += w * h
             c[1] += w
         tot = mm = 0.0
         for (origin, dest), q in pairs.items():
@@ -210,7 +211,27 @@ class Observer:
         for sid in m.buyer_book.states:
             for p in m.products:
                 reporters[reporter_name("shortage", sid, p)] = _latest("shortage", sid, p)
-        return mesa.DataCollector(model_reporters=reporters)
+        return WeeklyCollector(model_reporters=reporters)
+
+
+class WeeklyCollector(mesa.DataCollector):
+    """Mesa's ``DataCollector`` over the observer's latest values. Its reporters are partials of
+    :func:`_latest_value` (so it pickles and works with ``mesa.batch_run`` and Mesa's plot components); a
+    week's collection reads their keys from the recorder at once instead of calling each reporter and
+    deep-copying a float."""
+
+    def __init__(self, model_reporters: dict[str, functools.partial]):
+        super().__init__(model_reporters=model_reporters)
+        self._keys = [(name, (r.keywords["variable"], r.keywords["region"], r.keywords["product"]))
+                      for name, r in model_reporters.items()]
+
+    def collect(self, model) -> None:
+        if hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
+        latest = model.observer.recorder.latest
+        nan = float("nan")
+        for name, key in self._keys:
+            self.model_vars[name].append(latest.get(key, nan))
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

@@ -104,7 +104,7 @@ class OreMarket:
             idx.flags.writeable = False
             self._sites_of[c] = idx
             self._pools_of[c] = np.unique(self.pool_of[idx])
-        self._site_costs = [f.cost[p.sites] for p in pools]
+        self._n_pools = len(pools)
         # where each pool's ore has gone lately (share by region; zero until it first sells)
         self.dest_share = np.zeros((len(pools), len(self.model.regions)))
         book = self.model.refiner_book
@@ -192,7 +192,11 @@ class OreMarket:
         t = {"version": m.routes.version, "n": n_r, "groups": groups, "paths": [], "edges": [],
              "corridor": [], "has_path": np.zeros((n_p, n_r), dtype=bool), "base": np.zeros((n_p, n_r)),
              "inc": np.zeros((n_p, n_r, len(groups))), "own": np.zeros((n_p, n_r)),
-             "incidence": np.zeros((n_p * n_r, n_e)), "other": np.zeros((n_p, n_r, len(groups)))}
+             "incidence": np.zeros((n_p * n_r, n_e)), "other": np.zeros((n_p, n_r, len(groups))),
+             "pair_keys": [], "pair": np.zeros((n_p, n_r), dtype=int), "corridor_keys": [],
+             "corridor_code": np.full((n_p, n_r), -1, dtype=int), "to_china": np.zeros((n_p, n_r), dtype=bool)}
+        pair_keys: dict[tuple[str, str], int] = {}
+        corridor_keys: dict[str, int] = {}
         for j, pool in enumerate(self.pools):
             paths = [m.routes.path(pool.node, node) for node in book.node]
             t["paths"].append(paths)
@@ -208,6 +212,13 @@ class OreMarket:
                 t["other"][j, i] = [g in on_path and g != pool.controller for g in groups]
                 t["own"][j, i] = bool(pool.controller) and pool.controller in on_path
                 t["incidence"][j * n_r + i, list(p.edges)] = 1.0
+            for i in range(n_r):  # where a delivery from pool j to plant i is counted in the week's records
+                t["pair"][j, i] = pair_keys.setdefault((pool.country, book.country[i]), len(pair_keys))
+                if pool.country == "MM":
+                    c = t["corridor"][j][i]
+                    t["corridor_code"][j, i] = corridor_keys.setdefault(c, len(corridor_keys))
+                    t["to_china"][j, i] = book.country[i] == "CN"
+        t["pair_keys"], t["corridor_keys"] = list(pair_keys), list(corridor_keys)
         self._tables = t
         return t
 
@@ -237,20 +248,24 @@ class OreMarket:
         any_rule = rules.any_ore_rule()
         clear = market.clear_unchecked if valid else market.clear
         order = m.streams["markets"].permutation(n_pool)
-        asks = [self._site_costs[j] + levies[p.at] for j, p in enumerate(pools)]
+        site_ask = f.cost + levies
+        asks = [site_ask[p.at] for p in pools]
         left = [offered[p.at].copy() for p in pools]  # what each pool's sites still offer this week
-        totals = np.array([float(q.sum()) for q in left])
-        want = book.want.copy()
+        # scalars the loops below read and write are Python lists (numpy scalar arithmetic is slow)
+        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool).tolist()
+        want = book.want.tolist()
+        run_l = running.tolist()
+        route_l = route_cost.tolist()
         flow = np.zeros((n_pool, n_plant))  # t REO delivered, pool x plant
         value = np.zeros((n_pool, n_plant))  # delivered cost x t
-        site_sold = np.zeros(f.n)
-        own_levy_usd = np.zeros(n_pool)  # levy paid by a pool's sites to the group that controls them
+        sold: dict[int, np.ndarray] = {}  # pool -> what its sites sold this week
         edges_of = t["edges"]
 
         def deliver(j: int, i: int, got: float, fill: np.ndarray, cost: float) -> None:
-            at = pools[j].at
-            site_sold[at] += fill
-            own_levy_usd[j] += float((fill * levies[at]).sum()) * KG_PER_T
+            if j in sold:
+                sold[j] += fill
+            else:
+                sold[j] = fill.copy()
             flow[j, i] += got
             value[j, i] += got * cost
             want[i] -= got
@@ -263,14 +278,14 @@ class OreMarket:
         for j in order:
             owner = self._owner[j]
             total = totals[j]
-            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9 or not running[owner]:
+            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9 or not run_l[owner]:
                 continue
             if t["paths"][j][owner] is None or (any_rule and not rules.ore_allowed(book.country[owner], pools[j])):
                 continue
             got = min(want[owner], total, _spare(residual, edges_of[j][owner]))
             if got > 0:
                 fill = left[j] * (got / total)
-                deliver(j, owner, got, fill, float((fill * asks[j]).sum() / got) + float(route_cost[j, owner]))
+                deliver(j, owner, got, fill, float((fill * asks[j]).sum() / got) + route_l[j][owner])
         # which plants may buy which pools' ore this week
         allowed = can
         if any_rule:
@@ -280,39 +295,42 @@ class OreMarket:
                     allowed[j, i] = rules.ore_allowed(book.country[i], pool)
         # 1. each plant spreads what it wants over the pools it can buy from, in proportion to what they
         #    offer; 2. what is still wanted goes to the pools with ore left, in random order
-        min_ask = np.array([float(a.min()) if a.size else np.inf for a in asks])
+        min_ask = np.full(n_pool, np.inf)
+        np.minimum.at(min_ask, self.pool_of, site_ask)
         worth = allowed & (bid_price >= min_ask[:, None])
-        reach = (worth * totals[:, None]).sum(axis=0)
-        share = np.where(reach > 0, totals[:, None] / np.where(reach > 0, reach, 1.0), 0.0) * worth
-        want0 = want.copy()
-        traded_value = np.zeros(n_pool)  # gate price x t traded, for the week's gate price
-        traded = np.zeros(n_pool)
-        best_bid = np.full(n_pool, np.nan)
+        tot = np.array(totals)
+        reach = (worth * tot[:, None]).sum(axis=0)
+        share = (np.where(reach > 0, tot[:, None] / np.where(reach > 0, reach, 1.0), 0.0) * worth).tolist()
+        want0 = list(want)
+        bid_l = bid_price.tolist()
+        traded_value = [0.0] * n_pool  # gate price x t traded, for the week's gate price
+        traded = [0.0] * n_pool
+        best_bid = [math.nan] * n_pool
         bidders_of: list[list[int]] = [[] for _ in range(n_pool)]
         for j, i in zip(*np.nonzero(allowed), strict=True):
             bidders_of[j].append(int(i))
         for pass_ in (1, 2):
-            if pass_ == 2 and (want.max(initial=0.0) <= 1e-9 or totals.max(initial=0.0) <= 1e-9):
+            if pass_ == 2 and (max(want, default=0.0) <= 1e-9 or max(totals, default=0.0) <= 1e-9):
                 break
             for j in order:
                 if totals[j] <= 1e-9:
                     continue
                 bidders, bid_p, bid_q = [], [], []
                 for i in bidders_of[j]:
-                    wanted = min(want0[i] * share[j, i], want[i]) if pass_ == 1 else want[i]
+                    wanted = min(want0[i] * share[j][i], want[i]) if pass_ == 1 else want[i]
                     if wanted <= 1e-9:
                         continue
                     qty = min(wanted, _spare(residual, edges_of[j][i]))
                     if qty <= 1e-9:
                         continue
                     bidders.append(i)
-                    bid_p.append(bid_price[j, i])
+                    bid_p.append(bid_l[j][i])
                     bid_q.append(qty)
                 if not bidders:
                     continue
                 res = clear(asks[j], left[j], np.array(bid_p), np.array(bid_q))
-                if not np.isfinite(best_bid[j]) or res.best_bid > best_bid[j]:
-                    best_bid[j] = res.best_bid
+                if not math.isfinite(best_bid[j]) or res.best_bid > best_bid[j]:
+                    best_bid[j] = float(res.best_bid)
                 if res.volume <= 0:
                     continue
                 # each bid was capped by its own route's spare capacity; bidders sharing a road could
@@ -324,15 +342,22 @@ class OreMarket:
                     if got > 0:
                         got = min(got, _spare(residual, edges_of[j][i]))
                     if got > 1e-12:
-                        deliver(j, i, got, fills * (got / res.volume), res.price + float(route_cost[j, i]))
+                        deliver(j, i, got, fills * (got / res.volume), res.price + route_l[j][i])
                         traded_value[j] += res.price * got
                         traded[j] += got
+        site_sold = np.zeros(f.n)
+        for j, x in sold.items():
+            site_sold[pools[j].at] = x
+        # levy paid by a pool's sites to the group that controls them
+        own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
         self._settle(flow, value, site_sold, own_levy_usd, t)
         # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
-        week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
+        traded_a = np.array(traded)
+        week.gate_price = np.where(traded_a > 0, np.array(traded_value) / np.maximum(traded_a, 1e-12), np.nan)
         memory = b.site_margin_memory_weeks
-        for j, pool in enumerate(pools):
-            f.update_netback(pool.node_i, week.gate_price[j] if traded[j] > 0 else best_bid[j], memory)
+        signal = np.where(traded_a > 0, week.gate_price, np.array(best_bid)).tolist()
+        for pool, x in zip(pools, signal, strict=True):
+            f.update_netback(pool.node_i, x, memory)
         return week
 
     def _settle(self, flow: np.ndarray, value: np.ndarray, site_sold: np.ndarray, own_levy_usd: np.ndarray,
@@ -354,16 +379,16 @@ class OreMarket:
         np.add.at(delivered, book.region_code, flow.T)
         self._report_supply(delivered.T)
         week = self.week
-        for j, i in zip(*np.nonzero(flow > 0), strict=True):
-            pool = self.pools[j]
-            got = float(flow[j, i])
-            key = (pool.country, book.country[i])
-            week.pairs[key] = week.pairs.get(key, 0.0) + got
-            if pool.country == "MM":
-                c = t["corridor"][j][i]
-                week.corridor_flow[c] = week.corridor_flow.get(c, 0.0) + got
-                if book.country[i] == "CN":
-                    week.to_china += got
+        moved = flow > 0
+        q = flow[moved]
+        by_pair = np.bincount(t["pair"][moved], weights=q, minlength=len(t["pair_keys"])).tolist()
+        week.pairs = {k: x for k, x in zip(t["pair_keys"], by_pair, strict=True) if x > 0}
+        code = t["corridor_code"][moved]
+        mm = code >= 0
+        if mm.any():
+            by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t["corridor_keys"])).tolist()
+            week.corridor_flow = {c: x for c, x in zip(t["corridor_keys"], by_corridor, strict=True) if x > 0}
+            week.to_china = float(q[t["to_china"][moved]].sum())
 
     def _report_supply(self, delivered: np.ndarray) -> None:
         """Publish the oxide contained in this week's mining to the supply outlook of the regions each pool
@@ -378,11 +403,14 @@ class OreMarket:
         self.dest_share = np.where(~known[:, None], fresh, np.where(sold[:, None],
                                    self.dest_share + a * (fresh - self.dest_share), self.dest_share))
         mined = m.fleet.mined
-        content = np.array([float(mined[p.at].sum()) for p in self.pools])[:, None] * self.basket_matrix[self._pool_ore]
+        content = (np.bincount(self.pool_of, weights=mined, minlength=len(self.pools))[:, None]
+                   * self.basket_matrix[self._pool_ore])
         by_region = self.dest_share.T @ content  # regions x products
         for r, region in enumerate(m.regions):
             m.signals.add_inflow(region, by_region[r])
 
 def _spare(residual: list[float], edges: tuple[int, ...]) -> float:
     """Tonnes a path can still carry this week: the least spare capacity of its edges (inf if none)."""
-    return min((residual[e] for e in edges), default=math.inf)
+    if len(edges) == 1:
+        return residual[edges[0]]
+    return min([residual[e] for e in edges]) if edges else math.inf

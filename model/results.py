@@ -9,6 +9,7 @@ region, buyer state, route corridor, armed group or country the value belongs to
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 
@@ -60,64 +61,46 @@ COLUMNS = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "
 
 
 class Recorder:
-    """Accumulates rows in plain lists (cheap appends in the hot path)."""
+    """Accumulates one week's values in blocks: ``(step, date, keys, values)`` with ``keys`` a list of
+    ``(variable, region, product)`` (the same list object week after week for fixed layouts). Appending a
+    block is cheap; the columns are built only when read (:meth:`frame`, :meth:`rows_since`,
+    :attr:`latest`)."""
 
     def __init__(self, run_id: str, scenario: str, seed: int):
         self.run_id, self.scenario, self.seed = run_id, scenario, seed
-        self.step: list[int] = []
-        self.date: list[dt.date] = []
-        self.variable: list[str] = []
-        self.region: list[str] = []
-        self.product: list[str] = []
-        self.value: list[float] = []
-        self.latest: dict[tuple[str, str, str], float] = {}
+        self._blocks: list[tuple[int, dt.date, list[tuple[str, str, str]], list[float]]] = []
+        self._starts: list[int] = []  # row number of each block's first row
+        self._n = 0
+        self._latest: dict[tuple[str, str, str], float] = {}
+        self._latest_upto = 0  # blocks folded into _latest
+
+    def _append(self, step: int, date: dt.date, keys: list[tuple[str, str, str]], values: list[float]) -> None:
+        self._blocks.append((step, date, keys, values))
+        self._starts.append(self._n)
+        self._n += len(values)
 
     def add(self, step: int, date: dt.date, variable: str, value: float, region: str = "",
             product: str = "") -> None:
         if variable not in OUTPUTS:
             raise KeyError(f"output {variable!r} is not declared in model.results.OUTPUTS")
-        v = float(value)
-        self.step.append(step)
-        self.date.append(date)
-        self.variable.append(variable)
-        self.region.append(region)
-        self.product.append(product)
-        self.value.append(v)
-        self.latest[(variable, region, product)] = v
+        self._append(step, date, [(variable, region, product)], [float(value)])
 
     def add_rows(self, step: int, date: dt.date, rows: list[tuple]) -> None:
         """Record many values of one week at once: ``rows`` of ``(variable, value, region, product)``,
         in order (the same as calling :meth:`add` for each)."""
         if not rows:
             return
-        variables, values, regions, products = zip(*rows, strict=True)
-        unknown = set(variables).difference(OUTPUTS)
-        if unknown:
-            raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
-        values = [float(v) for v in values]
-        n = len(values)
-        self.step.extend([step] * n)
-        self.date.extend([date] * n)
-        self.variable.extend(variables)
-        self.region.extend(regions)
-        self.product.extend(products)
-        self.value.extend(values)
-        self.latest.update(zip(zip(variables, regions, products, strict=True), values, strict=True))
+        keys = [(r[0], r[2], r[3]) for r in rows]
+        self.check_keys(keys)
+        self._append(step, date, keys, [float(r[1]) for r in rows])
 
     def add_columns(self, step: int, date: dt.date, keys: list[tuple[str, str, str]], values) -> None:
         """Record one week's values (a list of floats) for ``keys`` (``(variable, region, product)``, each
         declared; the caller checks them once with :meth:`check_keys`) in order: the bulk form of
-        :meth:`add_rows`."""
-        n = len(values)
-        if n != len(keys):
-            raise ValueError(f"{len(keys)} keys but {n} values")
-        self.step.extend([step] * n)
-        self.date.extend([date] * n)
-        self.variable.extend(k[0] for k in keys)
-        self.region.extend(k[1] for k in keys)
-        self.product.extend(k[2] for k in keys)
-        self.value.extend(values)
-        self.latest.update(zip(keys, values, strict=True))
+        :meth:`add_rows`. ``keys`` is kept, not copied: pass a list that is not changed afterwards."""
+        if len(values) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(values)} values")
+        self._append(step, date, keys, values)
 
     @staticmethod
     def check_keys(keys) -> None:
@@ -125,27 +108,52 @@ class Recorder:
         if unknown:
             raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
 
+    @property
+    def latest(self) -> dict[tuple[str, str, str], float]:
+        """The last value recorded for every key."""
+        for _, _, keys, values in self._blocks[self._latest_upto:]:
+            self._latest.update(zip(keys, values, strict=True))
+        self._latest_upto = len(self._blocks)
+        return self._latest
+
     def __len__(self) -> int:
-        return len(self.value)
+        return self._n
 
     def rows_since(self, start: int):
         """Rows recorded from row ``start`` on, as ``(step, date, variable, region, product, value)``
         tuples: what a live view reads each redraw instead of rebuilding :meth:`frame`."""
-        return zip(self.step[start:], self.date[start:], self.variable[start:], self.region[start:],
-                   self.product[start:], self.value[start:], strict=True)
+        b = bisect.bisect_right(self._starts, start) - 1 if start > 0 else 0
+        for k in range(max(b, 0), len(self._blocks)):
+            step, date, keys, values = self._blocks[k]
+            skip = max(start - self._starts[k], 0)
+            for key, v in zip(keys[skip:], values[skip:], strict=True):
+                yield step, date, key[0], key[1], key[2], v
+
+    def _columns(self) -> tuple[list, list, list, list, list, list]:
+        steps, dates, variables, regions, products, values = [], [], [], [], [], []
+        for step, date, keys, vals in self._blocks:
+            n = len(vals)
+            steps += [step] * n
+            dates += [date] * n
+            variables += [k[0] for k in keys]
+            regions += [k[1] for k in keys]
+            products += [k[2] for k in keys]
+            values += vals
+        return steps, dates, variables, regions, products, values
 
     def frame(self) -> pd.DataFrame:
-        n = len(self.value)
+        n = self._n
+        steps, dates, variables, regions, products, values = self._columns()
         return pd.DataFrame({
             "run_id": pd.Series([self.run_id] * n, dtype="string"),
             "scenario": pd.Series([self.scenario] * n, dtype="string"),
             "seed": pd.Series([self.seed] * n, dtype="int64"),
-            "step": pd.Series(self.step, dtype="int64"),
-            "date": pd.to_datetime(pd.Series(self.date)),
-            "variable": pd.Series(self.variable, dtype="string"),
-            "region": pd.Series(self.region, dtype="string"),
-            "product": pd.Series(self.product, dtype="string"),
-            "value": pd.Series(self.value, dtype="float64"),
+            "step": pd.Series(steps, dtype="int64"),
+            "date": pd.to_datetime(pd.Series(dates)),
+            "variable": pd.Series(variables, dtype="string"),
+            "region": pd.Series(regions, dtype="string"),
+            "product": pd.Series(products, dtype="string"),
+            "value": pd.Series(values, dtype="float64"),
         }, columns=COLUMNS)
 
 
