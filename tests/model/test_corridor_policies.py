@@ -1,6 +1,6 @@
-"""Issue 3, item 3: the Northern Mineral Corridor, sanctions and traceability (10 seeds, medians).
+"""The Northern Mineral Corridor, sanctions, traceability and ore waiting at a closed border (10 seeds, medians).
 
-All runs are ``northern_corridor`` (the corridor opens 2026-01-05, the Thai and Lao plants are financed
+Most runs are ``northern_corridor`` (the corridor opens 2026-01-05, the Thai and Lao plants are financed
 and come online, China closes the Myanmar border and bars Myanmar ore on 2028-06-05), run to 26 weeks
 after the closure.
 Variants change one thing each, on the same seeds:
@@ -14,12 +14,18 @@ Variants change one thing each, on the same seeds:
   Thailand, Laos and Malaysia; each also with the Momauk sites licensed (audited civilian operations:
   the exempt flows).
 
-Flows are traced per delivery (origin pool and destination plant) by a spy on the model's ore delivery
-(``RunRecord.deliveries``, see ``tests/conftest.py``); corridor flows come from the results table.
+The yard runs are the baseline with every Myanmar-China crossing closed for eleven weeks (``BORDER``):
+ore waits in the Kachin sites' yards while the sites go on mining, then surges out when the border
+reopens (FACTS C16: the Myanmar channel +67 % y/y in May 2025, shipped ahead of the rains).
+
+Flows are traced per delivery (origin pool and destination plant) by a spy on the model's ore settlement
+(``RunRecord.deliveries``, columns ``tests/conftest.py::DELIVERY_COLUMNS``); corridor flows, yard stocks
+and mining come from the results table.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,6 +55,12 @@ TRACE = {"type": "Traceability", "start": CLOSE, "actor": "TH", "states": TRACE_
 SEAL = {"type": "RouteChange", "start": CLOSE, "actor": "CN", "action": "close", "between": ["LA", "CN"],
         "note": "test"}
 SEALED = {**BASE, "extra": [SEAL]}
+# every Myanmar-China crossing closed for eleven weeks of the baseline: one week less than a yard holds
+# (behaviour.ore_stock_max_weeks = 12, starting with one week's output), so the sites never have to stop
+BORDER_CLOSE, BORDER_OPEN = "2024-03-04", "2024-05-20"
+BORDER = {"type": "RouteChange", "start": BORDER_CLOSE, "end": BORDER_OPEN, "actor": "CN", "action": "close",
+          "between": ["MM", "CN"], "note": "test: FACTS C11 closure"}
+KACHIN = ["pangwa", "momauk", "kanpaiti"]
 VARIANTS = {
     "base": BASE,
     "large": LARGE,
@@ -61,6 +73,7 @@ VARIANTS = {
     "trace": {**SEALED, "extra": [SEAL, TRACE]},
     "trace_licensed": {**SEALED, "extra": [SEAL, TRACE], "overrides": LICENSED},
 }
+BORDER_RUN = {"scenario": "baseline", "weeks": 40, "extra": [BORDER], "trace": True}
 END_STATES = ["TH", "LA"]  # where the corridor ends
 
 
@@ -68,6 +81,12 @@ END_STATES = ["TH", "LA"]  # where the corridor ends
 def runs(run_cached):
     run_cached.prefetch([{**v, "seed": s} for s in SEEDS for v in VARIANTS.values()])
     return {name: {s: run_cached(seed=s, **v) for s in SEEDS} for name, v in VARIANTS.items()}
+
+
+@pytest.fixture(scope="module")
+def border(run_cached):
+    run_cached.prefetch([{**BORDER_RUN, "seed": s} for s in SEEDS])
+    return {s: run_cached(seed=s, **BORDER_RUN) for s in SEEDS}
 
 
 def in_window(df: pd.DataFrame) -> pd.DataFrame:
@@ -199,3 +218,57 @@ def test_traceability_keeps_audited_flows(runs):
 def test_traceability_cuts_armed_group_levy_revenue(runs):
     change = {s: levy(runs["trace"][s]) / levy(runs["sealed"][s]) - 1 for s in SEEDS}
     assert report(change) < 0, f"levy revenue over the window, traceability vs none: median {med(change):+.1%}; {fmt(change)}"
+
+
+# ============================================================================================ ore in the yards
+def _weekly(rec) -> pd.DataFrame:
+    """Per week: Kachin ore delivered to plants (traced), mined in Myanmar and held in the Kachin yards (t REO)."""
+    d = rec.deliveries
+    sent = d[d["node"].isin(KACHIN)].groupby("date")["t"].sum()
+    yards = rec.by_region("ore_stock")[KACHIN].sum(axis=1)
+    mined = rec.series("ore_mined", "MM")
+    out = pd.DataFrame({"yards": yards, "mined": mined}).iloc[1:]  # step 0 is the initial state
+    out["sent"] = sent.reindex(out.index, fill_value=0.0)
+    return out
+
+
+def _phases(w: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    before = w[w.index < pd.Timestamp(BORDER_CLOSE)]
+    closed = w[(w.index >= pd.Timestamp(BORDER_CLOSE)) & (w.index < pd.Timestamp(BORDER_OPEN))]
+    after = w[w.index >= pd.Timestamp(BORDER_OPEN)]
+    return before, closed, after
+
+
+def test_border_closure_piles_ore_up_in_the_kachin_yards_while_mining_goes_on(border):
+    """While the border is closed nothing leaves Kachin, the sites mine on (at least 90 % of their weekly
+    output before the closure, in every seed) and each week's output lands in the yards: the yards grow by
+    exactly what was mined (mass balance to 1e-6) to at least eight times their level before the closure."""
+    growth = {}
+    for s, rec in border.items():
+        before, closed, _ = _phases(_weekly(rec))
+        assert len(closed) == 11 and (closed["sent"] == 0.0).all(), f"seed {s}: ore crossed the closed border"
+        assert (closed["mined"] >= 0.9 * before["mined"].mean()).all(), (
+            f"seed {s}: mining fell while the border was closed: {closed['mined'].round(0).tolist()} vs "
+            f"{before['mined'].mean():.0f} t/week before")
+        change = closed["yards"].diff().iloc[1:]
+        assert np.allclose(change, closed["mined"].iloc[1:], rtol=1e-6), (
+            f"seed {s}: yard change {change.round(1).tolist()} != mined {closed['mined'].iloc[1:].round(1).tolist()}")
+        growth[s] = closed["yards"].iloc[-1] / before["yards"].iloc[-1]
+    assert min(growth.values()) >= 8.0, f"Kachin yards at the end of the closure / before: {fmt(growth)}"
+
+
+def test_ore_surges_out_when_the_border_reopens(border):
+    """FACTS C16: after the border reopens, Kachin ore flows above its level before the closure for some
+    weeks (the yards empty over ``ore_release_weeks``, up to what the roads carry): the mean of the first
+    four weeks is at least 1.3 x the pre-closure mean in every seed, at least three weeks are 20 % above it
+    (median over seeds), and by the end of the run the yards are back below twice their old level."""
+    surge, weeks_above = {}, {}
+    for s, rec in border.items():
+        before, _, after = _phases(_weekly(rec))
+        level = before["sent"].mean()
+        assert level > 0, f"seed {s}: no Kachin ore delivered before the closure"
+        surge[s] = after["sent"].iloc[:4].mean() / level
+        weeks_above[s] = int((after["sent"] > 1.2 * level).sum())
+        assert after["yards"].iloc[-1] < 2.0 * before["yards"].iloc[-1], f"seed {s}: the yards did not empty"
+    assert min(surge.values()) >= 1.3, f"Kachin ore, first 4 weeks after reopening / before the closure: {fmt(surge)}"
+    assert report(weeks_above) >= 3, f"weeks 20 % above the pre-closure flow: {fmt(weeks_above)}"
