@@ -75,7 +75,7 @@ class MinerFleet:
         self.state_linked = np.array([world.miners[k].state_linked for k in self.spec], dtype=bool)
         self.stock_max = self.capacity * b.ore_stock_max_weeks
         # in steady state a yard holds (release weeks - 1) weeks of output before the week's mining
-        self.stock = self.capacity * self.active * max(b.ore_release_weeks - 1.0, 0.0)
+        self.stock = np.minimum(self.capacity * self.active * max(b.ore_release_weeks - 1.0, 0.0), self.stock_max)
         self.mined = np.zeros(self.n)
         self.sold = np.zeros(self.n)
         self.nodes = sorted(set(self.node))

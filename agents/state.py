@@ -41,7 +41,15 @@ if TYPE_CHECKING:
     from model.model import RareEarthModel
 
 KG_PER_T = 1000.0
+_RELEASE_ORDER = "release order"  # owner of the release-only mandate an order gives a state without one
 RAMP = 0.05  # orders phase in over 5 % of the price around a trigger (no cliff between grid points)
+
+
+def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """``clip(gap / (RAMP x level) + shift, 0, 1)``: how far an order has phased in. A trigger level near 0
+    (a ratio of 0 or a tiny reference) saturates the ramp instead of warning about the overflow."""
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,9 @@ class State(mesa.Agent):
         self.stock_bought_4w = np.zeros(n_p)
         self.cost_of_capital: dict[str, float] = {}  # project id -> concessional rate from financing
         self._reserve: StockMandate | None = None
-        self._mandate: StockMandate | None = None
-        self._budget_left = np.inf
+        # mandates given by policies in force, newest last: [owner, mandate, budget left (USD)]; the newest
+        # one rules, and when it ends the one before it rules again with what is left of its own budget
+        self._mandates: list[list] = []
         self._retaliating_until = -(10**9)  # never retaliated
         self._ever_traded = False
         self._own_projects: tuple[int, list] = (-1, [])  # (refiner count, plants it may sponsor unaided)
@@ -99,20 +108,25 @@ class State(mesa.Agent):
     # -- the mandate in force ----------------------------------------------------------------------------
     @property
     def mandate(self) -> StockMandate | None:
-        """The agency's standing orders: a policy's mandate, else the standing reserve's."""
-        return self._mandate if self._mandate is not None else self._reserve
+        """The agency's standing orders: the newest mandate of a policy in force, else the standing reserve's."""
+        return self._mandates[-1][1] if self._mandates else self._reserve
+
+    @property
+    def _budget_left(self) -> float:
+        return self._mandates[-1][2] if self._mandates else np.inf
 
     @property
     def stock_mandate(self) -> StockMandate | None:  # the name the UI and tests know
         return self.mandate
 
-    def set_stock_mandate(self, mandate: StockMandate) -> None:
-        self._mandate = mandate
-        self._budget_left = mandate.budget_usd
+    def set_stock_mandate(self, mandate: StockMandate, owner: object = None) -> None:
+        """Give the agency ``owner``'s mandate (a policy), which rules until it is cleared or a newer one is
+        set; setting it again for the same owner replaces it, budget included."""
+        self._mandates = [e for e in self._mandates if e[0] is not owner] + [[owner, mandate, mandate.budget_usd]]
 
-    def clear_stock_mandate(self) -> None:
-        self._mandate = None
-        self._budget_left = np.inf
+    def clear_stock_mandate(self, owner: object = None) -> None:
+        """End ``owner``'s mandate; the newest remaining one (or the standing reserve) rules again."""
+        self._mandates = [e for e in self._mandates if e[0] is not owner]
 
     def order_release(self, weeks: float | None) -> None:
         """Release stock over ``weeks`` whatever the price (None: the order ends). A state with stock but no
@@ -121,9 +135,11 @@ class State(mesa.Agent):
             if weeks is None:
                 return
             mask = np.ones(len(self.model.products))
-            self._mandate = StockMandate(0.0, 0.0, np.inf, 26.0, weeks, mask)
-        target = "_mandate" if self._mandate is not None else "_reserve"
-        setattr(self, target, replace(getattr(self, target), forced_release_weeks=weeks))
+            self._mandates.append([_RELEASE_ORDER, StockMandate(0.0, 0.0, np.inf, 26.0, weeks, mask), np.inf])
+        if self._mandates:
+            self._mandates[-1][1] = replace(self._mandates[-1][1], forced_release_weeks=weeks)
+        else:
+            self._reserve = replace(self._reserve, forced_release_weeks=weeks)
 
     def endow(self, tonnes: np.ndarray) -> None:
         """Stock that enters from outside the markets (a stockpile on hand when a policy starts)."""
@@ -239,11 +255,15 @@ class State(mesa.Agent):
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
         if md.buy_below_ratio > 0 and np.isfinite(md.buy_below_ratio) and buy_qty.any():
-            buy = buy_qty[:, None] * np.minimum(np.maximum((trigger - grid) / (RAMP * trigger) + 1.0, 0.0), 1.0) * (grid <= trigger)
+            buy = buy_qty[:, None] * _ramp(trigger - grid, trigger, 1.0) * (grid <= trigger)
         else:  # a mandate that only releases
             buy = np.zeros((n_p, n_g))
         if np.isfinite(self._budget_left):
-            buy = np.minimum(buy, max(self._budget_left, 0.0) / (grid * KG_PER_T))
+            # the budget is shared among products by the value of what each still needs at its trigger, so
+            # that whatever prices the products clear at, together they cost no more than what is left
+            need_usd = buy_qty * md.mask * np.minimum(trigger[:, 0], grid[:, -1]) * KG_PER_T
+            share = need_usd / need_usd.sum() if need_usd.sum() > 0 else np.zeros(n_p)
+            buy = np.minimum(buy, (max(self._budget_left, 0.0) * share)[:, None] / (grid * KG_PER_T))
         forced = md.forced_release_weeks
         short = self._shortage_share() > md.shortage_trigger
         release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
@@ -251,19 +271,19 @@ class State(mesa.Agent):
             # rapid response or an order: it sells into the market, down to 85 % of last week's price
             urgent = short | bool(forced)
             low = 0.85 * sig.price[region][:, None]
-            ramp = np.minimum(np.maximum((grid - low) / (RAMP * low), 0.0), 1.0)
+            ramp = _ramp(grid - low, low)
             sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
             buy = np.where(urgent[:, None], 0.0, buy)
         else:
             sell = np.zeros((n_p, n_g))
         if np.isfinite(md.release_above_ratio):
             up = md.release_above_ratio * ref
-            sell = np.maximum(sell, release_qty[:, None] * np.minimum(np.maximum((grid - up) / (RAMP * up), 0.0), 1.0))
+            sell = np.maximum(sell, release_qty[:, None] * _ramp(grid - up, up))
         if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - self.consumption_per_week() * md.strategic_weeks, 0.0) * md.mask
             back = md.recover_ratio * ref
             sell = np.maximum(sell, glut[:, None] / max(md.recover_weeks, 1.0)
-                              * np.minimum(np.maximum((grid - back) / (RAMP * back), 0.0), 1.0))
+                              * _ramp(grid - back, back))
         name = f"agency:{self.sid}"
         return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
                 OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
@@ -288,8 +308,8 @@ class State(mesa.Agent):
         self._ever_traded = True
         cost = float((bought * clearing.paid).sum() * KG_PER_T)
         self.stock_spent_usd += cost
-        if np.isfinite(self._budget_left):
-            self._budget_left -= cost
+        if self._mandates and np.isfinite(self._mandates[-1][2]):
+            self._mandates[-1][2] -= cost
 
     def begin_week(self) -> None:
         if not self._ever_traded:  # nothing to roll over (most states never trade)

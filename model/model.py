@@ -184,10 +184,11 @@ class RareEarthModel(mesa.Model):
         """What ``destination``'s importers asked to import last week (t per product)."""
         return self.last_week.export_requests.get(destination, np.zeros(len(self.products)))
 
-    def import_destinations(self) -> list[str]:
-        """States with an importer (the destinations of exports)."""
+    def import_destinations(self, source: str | None = None) -> list[str]:
+        """States with an importer (the destinations of exports); with ``source``, those whose importers buy
+        in that market region."""
         tb = self.trader_book
-        return sorted({tb.state_id[i] for i in range(tb.n) if tb.imports[i]})
+        return sorted({tb.state_id[i] for i in range(tb.n) if tb.imports[i] and source in (None, tb.source[i])})
 
     def group_sites(self, group: str) -> np.ndarray:
         """Indices of the sites a controller (armed group or "") holds (read-only)."""

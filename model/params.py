@@ -241,7 +241,7 @@ class Behaviour(Strict):
     ore_bid_urgency: NonNeg = 0.5  # ... raised by this x its feed shortfall (0-1): a plant short of feed pays more (assumption)
     utilisation_step: Frac = 0.02  # weekly change in utilisation (assumption)
     overstock_ratio: Pos = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)
-    utilisation_min: Frac = 0.3
+    utilisation_min: Frac = 0.3  # lowest utilisation of an operating plant (assumption)
     sales_memory_weeks: Weeks = 8.0  # EMA span of a seller's expected sales (assumption)
     # -- buyers ----------------------------------------------------------------------------------------
     wtp_share_of_magnet_value: Frac = 0.165  # most a magnet's elements together may cost, share of its value (calibrated: FACTS D5)
@@ -266,26 +266,26 @@ class Behaviour(Strict):
     ore_stock_max_weeks: NonNeg = 12.0  # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16)
     ore_release_weeks: Weeks = 2.0  # a yard's stock goes out over this many weeks (assumption)
     site_entry_rate: Frac = 0.03  # x margin/cost: weekly chance a dormant site opens (calibrated: seed F12, ~220 new sites in ~3.5 yr)
-    site_exit_rate: Frac = 0.05
-    site_margin_memory_weeks: Weeks = 8.0
+    site_exit_rate: Frac = 0.05  # weekly chance a site under water closes (assumption)
+    site_margin_memory_weeks: Weeks = 8.0  # EMA span of the area netback sites watch (assumption)
     levy_price_elasticity: NonNeg = 0.5  # levy target ~ (ore price / price at start)^this (assumption; FACTS C12)
-    levy_min_ratio: Pos = 0.5  # levy stays within these multiples of its base
+    levy_min_ratio: Pos = 0.5  # levy stays within these multiples of its base (assumption)
     levy_max_ratio: Pos = 2.0
-    levy_adjust_rate: Frac = 0.25  # share of the gap to its target closed each week
+    levy_adjust_rate: Frac = 0.25  # share of the gap to its target closed each week (assumption)
     road_block_probability: Frac = 0.3  # chance an open road an armed group controls is blocked in a fighting week (assumption)
     road_reopen_probability: Frac = 0.25  # chance a blocked road reopens in a fighting week: blockades last ~4 weeks (assumption)
     # -- China's own rules -----------------------------------------------------------------------------
     china_quota_rule: bool = True  # China moves its quotas to steady domestic prices (FACTS P6)
     china_quota_product: str = "NdPr"  # watched for the light quota (hard-rock mining and its separators)
     china_heavy_quota_product: str = "Dy"  # watched for the heavy quota (ionic-clay mining and separation)
-    china_quota_step_per_week: NonNeg = 0.002
-    china_quota_band: Frac = 0.1
-    china_quota_min: Pos = 0.7
+    china_quota_step_per_week: NonNeg = 0.002  # quota change per week at one band of deviation (assumption)
+    china_quota_band: Frac = 0.1  # deviation from the cost of supply China tolerates (assumption)
+    china_quota_min: Pos = 0.7  # quotas stay within these multiples of 2024 (assumption; FACTS B1 for 2024)
     china_quota_max: Pos = 1.2
-    rival_stockpile_trigger_weeks: NonNeg = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use
+    rival_stockpile_trigger_weeks: NonNeg = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
     retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
     retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)
-    retaliation_weeks: Annotated[int, Field(ge=0, le=520)] = 13
+    retaliation_weeks: Annotated[int, Field(ge=0, le=520)] = 13  # how long a retaliation lasts (assumption)
     # -- investment ------------------------------------------------------------------------------------
     private_cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15  # assumption
     project_life_years: Annotated[float, Field(ge=1.0, le=100.0)] = 15.0  # assumption

@@ -141,8 +141,10 @@ class ExportControl(TimelineItem):
         return f"{self.actor} caps {prods} exports{to} at {self.quota_t_per_week:.0f} t/week"
 
     def controlled(self, model: RareEarthModel) -> list[str]:
-        """Destinations under control: listed (or all with an importer), less exempt ones."""
-        dests = self.destinations or model.import_destinations()
+        """Destinations under control: those whose importers buy in the actor's market region (what leaves
+        that region), listed ones only if ``destinations`` is given, less exempt ones."""
+        reached = model.import_destinations(source=model.region_of_state(self.actor))
+        dests = [d for d in self.destinations if d in reached] if self.destinations else reached
         return [d for d in dests if d not in self.exempt and d != self.actor]
 
     def _mask(self, model: RareEarthModel) -> np.ndarray:
@@ -298,7 +300,7 @@ class Stockpile(TimelineItem):
     def begin(self, model: RareEarthModel) -> None:
         state = model.state_by_id[self.actor]
         md = self.mandate(model)
-        state.set_stock_mandate(md)
+        state.set_stock_mandate(md, owner=self)
         if self.initial_days > 0:
             state.endow(state.consumption_per_week() * self.initial_days / 7.0 * md.mask)
 
@@ -312,7 +314,7 @@ class Stockpile(TimelineItem):
             shortage_trigger=self.shortage_trigger if self.rapid_response else np.inf)
 
     def stop(self, model: RareEarthModel) -> None:
-        model.state_by_id[self.actor].clear_stock_mandate()
+        model.state_by_id[self.actor].clear_stock_mandate(owner=self)
 
     def problems(self, world: World) -> list[str]:
         return (super().problems(world) + _need(self.actor, _states(world), "actor")
@@ -601,8 +603,9 @@ class MiningHalt(TimelineItem):
 
 
 class FloodSeason(TimelineItem):
-    """The monsoon stops a share of open-pit leaching sites in the listed areas each year between the
-    start and end day-of-year (shipments surge before the rains: FACTS C16)."""
+    """The monsoon stops a share of open-pit leaching sites in the listed areas each year from
+    ``from_month`` to ``to_month`` inclusive; a season may run across the new year (11 to 2 is November to
+    February). Shipments surge before the rains (FACTS C16)."""
 
     kind: ClassVar[str] = "event"
     actor: str = "MM"
@@ -616,7 +619,11 @@ class FloodSeason(TimelineItem):
 
     def apply(self, model: RareEarthModel) -> None:
         month = model.date.month
-        if not (self.from_month <= month <= self.to_month):
+        if self.from_month <= self.to_month:
+            in_season = self.from_month <= month <= self.to_month
+        else:  # across the new year
+            in_season = month >= self.from_month or month <= self.to_month
+        if not in_season:
             return
         sites = model.sites_in(self.areas)
         rng = model.streams["events"]

@@ -10,8 +10,9 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
 - ``long_memory``: what buyers are used to paying, over ``behaviour.long_memory_weeks`` (thrifting);
 - ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
   full cost allocated to products by value, see :mod:`agents.refiner`), or the exporting region's cost
-  plus the export cost where importing is cheaper. Stockholders expect prices to return to it; China's
-  reserve leans against deviations from it. It is a cost, not a price memory, so it does not ratchet;
+  plus the export cost where importing is cheaper. State stock agencies buy below it and release above
+  it, and China's quotas lean against deviations from it. It is a cost, not a price memory, so it does not
+  ratchet (traders, who expect prices to revert to ``long_memory``, are the slower anchor);
 - ``outlook(region)``: the supply outlook, oxide contained in the ore mined for the region (each mine's
   output, attributed to the regions its ore has recently gone to, so that ore waiting at a closed border
   still counts; recycled scrap included) and in its imports, over the last ``outlook_short_weeks`` against

@@ -294,12 +294,6 @@ def test_each_policy_class_alone_keeps_the_invariants(invariant_checker, table_c
     table_checker(model.results())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "agents/miner.py MinerFleet.__init__ starts each active site's yard at capacity x (ore_release_weeks - 1) "
-    "without capping it at stock_max (capacity x ore_stock_max_weeks): with ore_release_weeks 8 and "
-    "ore_stock_max_weeks 6 (both inside their bounds) every yard starts at 7 weeks of output, above its limit; "
-    "Vietnam's Dong Pao yard, whose ore no plant buys, stays there all run (found by this file's "
-    "perturbed-world test; InvariantChecker: 'a yard holds more than its limit')."))
 def test_yards_start_within_their_limit(invariant_checker):
     sc = BASELINE.model_copy(update={"name": "property", "weeks": 8}).with_overrides(
         {"behaviour.ore_stock_max_weeks": 6.0, "behaviour.ore_release_weeks": 8.0})
