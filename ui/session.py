@@ -66,9 +66,8 @@ def _release(m: ClassroomModel) -> list[TimelineItem]:
     to release their stocks for the order's ``release_weeks``. If none of them has an agency, Japan's
     stockpile agency (FACTS E5) is set up first with its target stock on hand.
 
-    States without an agency are left out of the order: ``State.order_release`` gives such a state a
-    release-only mandate whose orders are NaN at every price (buy trigger 0, release trigger inf), and
-    NaN orders stop the whole ex-China auction while the order lasts (a core bug, worked around here)."""
+    States without an agency are left out of the order: they hold no stock, so ordering them would only
+    give each an empty release-only mandate."""
     d = m.date
     default = StockpileRelease(start=d)
     states = [s for s in default.states if m.state_by_id[s].mandate is not None]
