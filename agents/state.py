@@ -197,7 +197,8 @@ class State(mesa.Agent):
             gap = abs(ratio - 1.0)
             if gap <= b.china_quota_band:
                 continue
-            step = b.china_quota_step_per_week * min(gap / b.china_quota_band, 5.0)  # faster when far out
+            far = min(gap / b.china_quota_band, 5.0) if b.china_quota_band > 0 else 5.0
+            step = b.china_quota_step_per_week * far  # faster when far out
             f = min(b.china_quota_max, f + step) if ratio > 1 else max(b.china_quota_min, f - step)
             m.fleet.set_quota_factor(group, f)
             m.refiner_book.set_quota_factor(group, f)

@@ -291,7 +291,7 @@ class Stockpile(TimelineItem):
     fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
     release_weeks: Annotated[float, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
     initial_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
-    products: list[str] = Field(default_factory=lambda: ["NdPr", "Dy", "Tb"])
+    products: list[str] = Field(default_factory=list, description="products it holds ([] = every product)")
 
     def describe(self) -> str:
         rr = ", rapid response" if self.rapid_response else ""
@@ -306,7 +306,7 @@ class Stockpile(TimelineItem):
 
     def mandate(self, model: RareEarthModel) -> StockMandate:
         """The agency's standing orders (read by the state's agency each week)."""
-        mask = np.array([p in self.products for p in model.products], dtype=float)
+        mask = np.array([not self.products or p in self.products for p in model.products], dtype=float)
         return StockMandate(
             target_weeks=self.target_days / 7.0, buy_below_ratio=self.buy_below_ratio,
             release_above_ratio=self.release_above_ratio, fill_weeks=self.fill_weeks,
