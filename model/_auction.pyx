@@ -272,3 +272,87 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
         free(dbuf)
         free(ibuf)
     return (price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
+
+
+def clear_curves(const double[:, ::1] log_grid, const double[:, :, ::1] supply, const double[:, :, ::1] demand):
+    """Clear ``M`` schedule auctions: :func:`model.market.clear_curves` without its final ``exp``, operation
+    for operation as its numpy reference (``model.market._clear_curves_numpy``).
+
+    ``log_grid`` is ``(M, G)``, ``supply`` ``(M, S, G)`` and ``demand`` ``(M, B, G)``, all C-contiguous.
+    Aggregate schedules add the participants in order, as ``numpy.sum(axis=1)`` does over a middle axis;
+    the quantities supplied and demanded at the price add the fills pairwise, as ``numpy.sum`` over a
+    contiguous last axis. Only the grid points up to the crossing are summed (the numpy version sums them
+    all; the values it uses are the same).
+
+    Returns ``(log_price, volume, sell_fill, buy_fill, supplied, demanded, bound)``; ``log_price`` is nan
+    where nothing trades."""
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1]
+    cdef Py_ssize_t n_s = supply.shape[1], n_b = demand.shape[1]
+    if (supply.shape[0] != n_m or demand.shape[0] != n_m or supply.shape[2] != n_g or demand.shape[2] != n_g
+            or n_g < 1):
+        raise ValueError("schedules must be (markets, participants, grid points) on the grid's points")
+    log_price = np.empty(n_m)
+    volume = np.empty(n_m)
+    sell_fill = np.empty((n_m, n_s))
+    buy_fill = np.empty((n_m, n_b))
+    supplied = np.empty(n_m)
+    demanded = np.empty(n_m)
+    bound = np.empty(n_m, dtype=np.int64)
+    cdef double[::1] lp_v = log_price, vol_v = volume, sup_v = supplied, dem_v = demanded
+    cdef double[:, ::1] sf = sell_fill, bf = buy_fill
+    cdef long long[::1] bd = bound
+    cdef Py_ssize_t m, g, i, first, lo
+    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1, vol, tol, fs, fb
+    cdef bint none
+    for m in range(n_m):
+        # the first grid point without excess demand (the last one if there is none)
+        first = -1
+        for g in range(n_g):
+            s = 0.0
+            for i in range(n_s):
+                s = s + supply[m, i, g]
+            d = 0.0
+            for i in range(n_b):
+                d = d + demand[m, i, g]
+            e = d - s
+            e0 = e1
+            e1 = e
+            if e <= 0.0:
+                first = g
+                break
+        none = first < 0
+        if none:
+            first = n_g - 1
+        lo = first - 1 if first > 0 else 0
+        # weight of the crossing between lo and first (1 at the grid's ends)
+        t = e0 / (e0 - e1) if (not none and first > 0) else 1.0
+        w0 = 1.0 - t
+        w1 = t
+        for i in range(n_s):
+            sf[m, i] = w0 * supply[m, i, lo] + w1 * supply[m, i, first]
+        for i in range(n_b):
+            bf[m, i] = w0 * demand[m, i, lo] + w1 * demand[m, i, first]
+        s = _pairwise(&sf[m, 0], n_s) if n_s else 0.0
+        d = _pairwise(&bf[m, 0], n_b) if n_b else 0.0
+        sup_v[m] = s
+        dem_v[m] = d
+        vol = s if s <= d else d
+        tol = 1e-12 * ((s if s >= d else d) if (s if s >= d else d) >= 1.0 else 1.0)
+        bd[m] = 1 if none else (-1 if first == 0 else 0)
+        if vol > tol:
+            fs = vol / s if s > 0 else 0.0
+            fb = vol / d if d > 0 else 0.0
+            for i in range(n_s):
+                sf[m, i] = sf[m, i] * fs
+            for i in range(n_b):
+                bf[m, i] = bf[m, i] * fb
+            vol_v[m] = vol
+            lp_v[m] = log_grid[m, lo] + t * (log_grid[m, first] - log_grid[m, lo])
+        else:
+            for i in range(n_s):
+                sf[m, i] = 0.0
+            for i in range(n_b):
+                bf[m, i] = 0.0
+            vol_v[m] = 0.0
+            lp_v[m] = NAN
+    return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound

@@ -226,7 +226,21 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
     grid end is cut pro rata, so the two sides' fills always sum to the same volume.
     """
     grid = np.asarray(grid, dtype=float)
-    m, g_n = grid.shape
+    lg = np.log(grid) if log_grid is None else log_grid
+    if _auction is not None:
+        log_price, *rest = _auction.clear_curves(np.ascontiguousarray(lg, dtype=float),
+                                                 np.ascontiguousarray(supply, dtype=float),
+                                                 np.ascontiguousarray(demand, dtype=float))
+        return CurveClearing(np.exp(log_price), *rest)
+    return _clear_curves_numpy(lg, np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
+
+
+def _clear_curves_numpy(lg: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> CurveClearing:
+    """:func:`clear_curves` in numpy, on the log grid: the reference the compiled kernel
+    (``model._auction.clear_curves``) is tested against, and the fallback. Its sums fix the rounding the
+    kernel reproduces: the aggregate schedules add participants in order (``sum`` over a middle axis), the
+    quantities at the price add them pairwise (``sum`` over the last axis)."""
+    m, g_n = lg.shape
     s_tot = supply.sum(axis=1)
     d_tot = demand.sum(axis=1)
     excess = d_tot - s_tot
@@ -238,7 +252,6 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
     e0, e1 = excess[rows, lo], excess[rows, first]
     inside = (~none) & (first > 0)
     t = np.where(inside, e0 / np.where(inside, e0 - e1, 1.0), 1.0)
-    lg = np.log(grid) if log_grid is None else log_grid
     price = np.exp(lg[rows, lo] + t * (lg[rows, first] - lg[rows, lo]))
     w0, w1 = (1.0 - t)[:, None], t[:, None]
     sell = w0 * supply[rows, :, lo] + w1 * supply[rows, :, first]

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import exchange as model_exchange
 from model import market
 from model.market import _clear_numpy, clear, clear_unchecked
 
@@ -95,3 +96,64 @@ def test_checked_clear_accepts_strided_views():
     ap = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]
     c = clear(ap, [1.0, 1.0, 1.0], np.array([5.0, 0.0, 4.0, 0.0])[::2], [1.5, 1.5])
     assert c.volume == 3.0 and c.price == 3.5
+
+
+# ------------------------------------------------------------------ schedule auctions (product exchanges)
+def assert_same_curve_bits(a: market.CurveClearing, b: market.CurveClearing) -> None:
+    for f in ("price", "volume", "sell_fill", "buy_fill", "supplied", "demanded", "bound"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and x.shape == y.shape, f
+        assert x.tobytes() == y.tobytes(), f"{f} differs at {np.flatnonzero(x.ravel() != y.ravel())[:5]}"
+
+
+def curves_numpy(grid, supply, demand):
+    return market._clear_curves_numpy(np.log(grid), supply, demand)
+
+
+@st.composite
+def curve_books(draw):
+    """Markets with monotone schedules: crossings inside the grid, at either end and none at all (an empty
+    side, all-zero schedules), participant counts across numpy's pairwise blocks (8 and 128 rows)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_m = int(draw(st.sampled_from([1, 2, 3, 5])))
+    n_g = int(draw(st.sampled_from([1, 2, 3, 16, 64])))
+    n_s = int(draw(st.sampled_from([0, 1, 2, 7, 8, 9, 20, 130])))
+    n_b = int(draw(st.sampled_from([0, 1, 3, 8, 17, 129])))
+    grid = np.exp(np.sort(rng.uniform(0.0, 6.0, (n_m, n_g)), axis=1)) * rng.uniform(0.5, 50.0, (n_m, 1))
+
+    def side(n, up):
+        step = rng.random((n_m, n, n_g)) * 10.0 ** rng.uniform(-3, 3, (n_m, n, 1))
+        step[rng.random(step.shape) < draw(st.sampled_from([0.0, 0.5, 0.95]))] = 0.0
+        q = np.cumsum(step, axis=2)
+        return q if up else q[:, :, ::-1].copy()
+
+    scale = draw(st.sampled_from([1e-3, 1.0, 1e3]))  # demand far below, near or far above supply
+    return grid, side(n_s, True), side(n_b, False) * scale
+
+
+@needs_kernel
+@settings(max_examples=500, deadline=None)
+@given(curve_books())
+def test_curve_kernel_equals_numpy_reference(book):
+    grid, s, d = book
+    assert_same_curve_bits(market.clear_curves(grid, s, d), curves_numpy(grid, s, d))
+
+
+@needs_kernel
+def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
+    """Every exchange of a short run of a stressed scenario (export controls, stockpiles, seizures)."""
+    from model.model import RareEarthModel
+
+    books = []
+    original = market.clear_curves
+
+    def record(grid, supply, demand, log_grid=None):
+        books.append((grid.copy(), supply.copy(), demand.copy()))
+        return original(grid, supply, demand, log_grid)
+
+    monkeypatch.setattr(model_exchange, "clear_curves", record)
+    RareEarthModel("combined_2025", seed=3, weeks=60).run()
+    assert len(books) == 60 * 2
+    assert any(b[1].shape[1] >= 8 for b in books)  # pairwise blocks of fills are among them
+    for grid, s, d in books:
+        assert_same_curve_bits(original(grid, s, d), curves_numpy(grid, s, d))
