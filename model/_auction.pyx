@@ -1,17 +1,25 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled kernel of the call auction: :func:`model.market.clear_unchecked`, operation for operation.
+"""Compiled kernels of the model's auctions, each operation for operation as its Python/numpy reference:
+
+- :func:`clear`: one call auction of discrete lots (:func:`model.market.clear_unchecked`; reference
+  ``model.market._clear_numpy``);
+- :func:`clear_curves`: the schedule auctions of a region's product exchanges (:func:`model.market.clear_curves`;
+  reference ``model.market._clear_curves_numpy``);
+- :func:`ore_trade`: a week of ore trade, the captive deliveries and two passes of one auction per pool
+  (reference ``model.ore_market.OreMarket._trade_python``), clearing each pool's book with :func:`clear`'s code.
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
-set the cost (about 55 us an auction, a third of a simulated week). This kernel does the same work in one
-pass of C loops.
+set the cost (about 55 us an auction, a third of a simulated week); the Python loops around the ore
+auctions cost as much again. These kernels do the same work in C loops.
 
-It follows the numpy reference (``model.market._clear_numpy``) bit for bit, which the tests check on
-random books: the same stable sort order, ``numpy.add.reduce``'s pairwise summation for the quantity
-offered and demanded, ``numpy.add.reduceat``'s for the total of a price level (first order plus the
-pairwise sum of the rest), a sequential running sum as ``numpy.cumsum``, and the same elementwise
-operations in the same order. The build turns off floating-point contraction (``-ffp-contract=off``)
-so the compiler cannot fuse a multiply and an add into one rounding.
+They follow their references bit for bit, which the tests check on random books and on every week of
+stressed runs: the same stable sort order, ``numpy.add.reduce``'s pairwise summation for the quantity
+offered and demanded (and for any sum over a contiguous last axis), ``numpy.add.reduceat``'s for the total
+of a price level (first order plus the pairwise sum of the rest), a sequential running sum as
+``numpy.cumsum`` (and as a sum over a leading or middle axis), Python's ``min``/``max`` keeping the first of
+equal values, and the same elementwise operations in the same order. The build turns off floating-point
+contraction (``-ffp-contract=off``) so the compiler cannot fuse a multiply and an add into one rounding.
 """
 
 from libc.math cimport INFINITY, NAN, fabs
@@ -140,18 +148,12 @@ cdef inline double _ratio(double lt, double cum, bint eligible, double volume, d
     return r if r <= 1.0 else 1.0
 
 
-def clear(const double[:] ap, const double[:] aq, const double[:] bp, const double[:] bq, double rtol):
-    """Clear one book (1-D float64 arrays, any stride; finite prices >= 0, finite quantities), comparing
-    quantities with relative tolerance ``rtol`` (``model.market._RTOL``).
-
-    Returns ``(price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)``, the fields of
-    :class:`model.market.Clearing`."""
-    cdef Py_ssize_t na = ap.shape[0], nb = bp.shape[0]
-    if aq.shape[0] != na or bq.shape[0] != nb:
-        raise ValueError("mismatched lengths of prices and quantities")
-    ask_fill = np.zeros(na)
-    bid_fill = np.zeros(nb)
-    cdef double[::1] af = ask_fill, bf = bid_fill
+cdef int _clear_book(const double* ap, Py_ssize_t sap, const double* aq, Py_ssize_t saq, Py_ssize_t na,
+                     const double* bp, Py_ssize_t sbp, const double* bq, Py_ssize_t sbq, Py_ssize_t nb,
+                     double rtol, double* af, double* bf, double* out) noexcept nogil:
+    """Clear one book: asks ``ap``/``aq`` and bids ``bp``/``bq``, each read with its stride (in elements).
+    Writes the fills to ``af`` and ``bf`` (contiguous, ``na`` and ``nb`` long) and ``price, volume,
+    best_ask, best_bid, offered, demanded`` to ``out[0:6]``. Returns -1 when out of memory, else 0."""
     cdef Py_ssize_t n = na + nb + 1
     # one block of scratch memory: 9 double arrays and 5 index arrays of n entries
     cdef double* dbuf = <double*> malloc(9 * n * sizeof(double))
@@ -159,7 +161,7 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     if dbuf == NULL or ibuf == NULL:
         free(dbuf)
         free(ibuf)
-        raise MemoryError()
+        return -1
     cdef double* key = dbuf               # sort keys of the positive orders (input order)
     cdef double* ps = dbuf + n            # sorted prices: asks, then bids
     cdef double* qs = dbuf + 2 * n        # sorted quantities
@@ -177,48 +179,52 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     cdef Py_ssize_t ka = 0, kb = 0, i, j, la, lb, nc, ia, ib
     cdef double offered, demanded, best_ask = NAN, best_bid = NAN, volume = 0.0, tol, thr, lim
     cdef double s, d, m, c, lo = NAN, hi = NAN, price = NAN
+    for i in range(na):
+        af[i] = 0.0
+    for i in range(nb):
+        bf[i] = 0.0
     try:
         # positive orders, in input order; their sums as numpy.add.reduce adds them
         for i in range(na):
-            if aq[i] > 0.0:
+            if aq[i * saq] > 0.0:
                 pos[ka] = i
-                qs[ka] = aq[i]
+                qs[ka] = aq[i * saq]
                 ka += 1
         offered = _pairwise(qs, ka)
         for i in range(nb):
-            if bq[i] > 0.0:
+            if bq[i * sbq] > 0.0:
                 pos[ka + kb] = i
-                qs[ka + kb] = bq[i]
+                qs[ka + kb] = bq[i * sbq]
                 kb += 1
         demanded = _pairwise(qs + ka, kb)
         if ka:
-            best_ask = ap[pos[0]]
+            best_ask = ap[pos[0] * sap]
             for i in range(1, ka):
-                if ap[pos[i]] < best_ask:
-                    best_ask = ap[pos[i]]
+                if ap[pos[i] * sap] < best_ask:
+                    best_ask = ap[pos[i] * sap]
         if kb:
-            best_bid = bp[pos[ka]]
+            best_bid = bp[pos[ka] * sbp]
             for i in range(ka + 1, ka + kb):
-                if bp[pos[i]] > best_bid:
-                    best_bid = bp[pos[i]]
+                if bp[pos[i] * sbp] > best_bid:
+                    best_bid = bp[pos[i] * sbp]
         if ka and kb and not (best_bid < best_ask):
             # asks ascending by price, bids ascending by -price (descending price), both stable
             for i in range(ka):
-                key[i] = ap[pos[i]]
+                key[i] = ap[pos[i] * sap]
                 order[i] = i
             _stable_sort(key, order, tmp, ka)
             for i in range(kb):
-                key[ka + i] = -bp[pos[ka + i]]
+                key[ka + i] = -bp[pos[ka + i] * sbp]
                 order[ka + i] = ka + i
             _stable_sort(key, order + ka, tmp, kb)
             for i in range(ka):
                 orig[i] = pos[order[i]]
-                ps[i] = ap[orig[i]]
-                qs[i] = aq[orig[i]]
+                ps[i] = ap[orig[i] * sap]
+                qs[i] = aq[orig[i] * saq]
             for i in range(ka, ka + kb):
                 orig[i] = pos[order[i]]
-                ps[i] = bp[orig[i]]
-                qs[i] = bq[orig[i]]
+                ps[i] = bp[orig[i] * sbp]
+                qs[i] = bq[orig[i] * sbq]
             la = _levels(ps, qs, ka, lvl, lp, lt, cum)
             lb = _levels(ps + ka, qs + ka, kb, lvl + ka, lp + la, lt + la, cum + la)
             # candidates: every level price of both sides, ascending (bid levels are descending)
@@ -271,7 +277,34 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     finally:
         free(dbuf)
         free(ibuf)
-    return (price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
+    out[0] = price
+    out[1] = volume
+    out[2] = best_ask
+    out[3] = best_bid
+    out[4] = offered
+    out[5] = demanded
+    return 0
+
+
+def clear(const double[:] ap, const double[:] aq, const double[:] bp, const double[:] bq, double rtol):
+    """Clear one book (1-D float64 arrays, any stride; finite prices >= 0, finite quantities), comparing
+    quantities with relative tolerance ``rtol`` (``model.market._RTOL``).
+
+    Returns ``(price, volume, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)``, the fields of
+    :class:`model.market.Clearing`."""
+    cdef Py_ssize_t na = ap.shape[0], nb = bp.shape[0]
+    if aq.shape[0] != na or bq.shape[0] != nb:
+        raise ValueError("mismatched lengths of prices and quantities")
+    ask_fill = np.zeros(na)
+    bid_fill = np.zeros(nb)
+    cdef double[::1] af = ask_fill, bf = bid_fill
+    cdef double out[6]
+    cdef Py_ssize_t w = sizeof(double)
+    if _clear_book(&ap[0] if na else NULL, ap.strides[0] // w, &aq[0] if na else NULL, aq.strides[0] // w, na,
+                   &bp[0] if nb else NULL, bp.strides[0] // w, &bq[0] if nb else NULL, bq.strides[0] // w, nb,
+                   rtol, &af[0] if na else NULL, &bf[0] if nb else NULL, out) < 0:
+        raise MemoryError()
+    return (out[0], out[1], ask_fill, bid_fill, out[2], out[3], out[4], out[5])
 
 
 def clear_curves(const double[:, ::1] log_grid, const double[:, :, ::1] supply, const double[:, :, ::1] demand):
@@ -356,3 +389,244 @@ def clear_curves(const double[:, ::1] log_grid, const double[:, :, ::1] supply, 
             vol_v[m] = 0.0
             lp_v[m] = NAN
     return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
+
+
+cdef inline double _spare(const double* residual, const Py_ssize_t* edge_ptr, const Py_ssize_t* edge_idx,
+                          Py_ssize_t pair) noexcept nogil:
+    """Tonnes a path can still carry this week: the least spare capacity of its edges (inf if none)."""
+    cdef Py_ssize_t start = edge_ptr[pair], end = edge_ptr[pair + 1], k
+    cdef double x
+    if start == end:
+        return INFINITY
+    x = residual[edge_idx[start]]
+    for k in range(start + 1, end):
+        if residual[edge_idx[k]] < x:  # min() keeps the first of equal values
+            x = residual[edge_idx[k]]
+    return x
+
+
+cdef inline void _deliver(Py_ssize_t j, Py_ssize_t i, double got, const double* fill, double cost,
+                          const Py_ssize_t* pool_ptr, const Py_ssize_t* pool_site, double* site_sold, double* flow,
+                          double* value, double* want, double* residual, const Py_ssize_t* edge_ptr,
+                          const Py_ssize_t* edge_idx, double* left, double* totals, Py_ssize_t n_plant) noexcept nogil:
+    """``got`` t of pool ``j``'s ore (``fill`` from each of its sites) goes to plant ``i`` at ``cost`` a kg:
+    the sites' sales, the pool's offer, the plant's want and its path's spare capacity follow."""
+    cdef Py_ssize_t a = pool_ptr[j], n = pool_ptr[j + 1] - a, k, pair = j * n_plant + i
+    cdef double x
+    for k in range(n):
+        site_sold[pool_site[a + k]] = site_sold[pool_site[a + k]] + fill[k]
+    flow[pair] = flow[pair] + got
+    value[pair] = value[pair] + got * cost
+    want[i] = want[i] - got
+    for k in range(edge_ptr[pair], edge_ptr[pair + 1]):
+        residual[edge_idx[k]] = residual[edge_idx[k]] - got
+    for k in range(n):
+        x = left[a + k] - fill[k]
+        left[a + k] = x if x >= 0.0 else 0.0  # numpy.maximum(x, 0.0), which keeps x on a tie
+    x = totals[j] - got
+    totals[j] = x if x >= 0.0 else 0.0
+
+
+def ore_trade(const Py_ssize_t[::1] order, const Py_ssize_t[::1] pool_ptr, const Py_ssize_t[::1] pool_site,
+              const double[::1] site_ask, const double[::1] offered, const double[::1] pool_offered,
+              const Py_ssize_t[::1] captive, const double[::1] plant_want, const unsigned char[:, ::1] allowed,
+              const double[:, ::1] bid_price, const double[:, ::1] route, const Py_ssize_t[::1] edge_ptr,
+              const Py_ssize_t[::1] edge_idx, const double[::1] edge_capacity, double rtol):
+    """A week of ore trade: :meth:`model.ore_market.OreMarket._trade_python`, operation for operation.
+
+    Pools are ``pool_site[pool_ptr[j]:pool_ptr[j + 1]]`` (site indices); ``captive[j]`` is the plant that
+    takes pool ``j``'s ore first (-1: none this week); ``allowed`` (pools x plants, 0/1) says who may bid;
+    the path from pool ``j`` to plant ``i`` is ``edge_idx[edge_ptr[j * plants + i]:...]``. Each pool's
+    book is cleared by the same C code as :func:`clear`.
+
+    Returns ``(flow, value, site_sold, traded, traded_value, best_bid)``."""
+    cdef Py_ssize_t n_pool = pool_offered.shape[0], n_plant = plant_want.shape[0], n_site = site_ask.shape[0]
+    cdef Py_ssize_t n_held = pool_ptr[n_pool] if n_pool else 0, n_edge = edge_capacity.shape[0]
+    if (order.shape[0] != n_pool or pool_ptr.shape[0] != n_pool + 1 or captive.shape[0] != n_pool
+            or offered.shape[0] != n_site or allowed.shape[0] != n_pool or allowed.shape[1] != n_plant
+            or bid_price.shape[0] != n_pool or bid_price.shape[1] != n_plant or route.shape[0] != n_pool
+            or route.shape[1] != n_plant or edge_ptr.shape[0] != n_pool * n_plant + 1):
+        raise ValueError("inconsistent shapes of the ore market's tables")
+    flow_a = np.zeros((n_pool, n_plant))
+    value_a = np.zeros((n_pool, n_plant))
+    sold_a = np.zeros(n_site)
+    traded_a = np.zeros(n_pool)
+    traded_value_a = np.zeros(n_pool)
+    best_bid_a = np.full(n_pool, NAN)
+    cdef double[:, ::1] flow_v = flow_a, value_v = value_a
+    cdef double[::1] sold_v = sold_a, traded = traded_a, traded_value = traded_value_a, best_bid = best_bid_a
+    cdef double* flow = &flow_v[0, 0] if n_pool * n_plant else NULL
+    cdef double* value = &value_v[0, 0] if n_pool * n_plant else NULL
+    cdef double* site_sold = &sold_v[0] if n_site else NULL
+    cdef const Py_ssize_t* p_ptr = &pool_ptr[0]
+    cdef const Py_ssize_t* p_site = &pool_site[0] if pool_site.shape[0] else NULL
+    cdef const Py_ssize_t* e_ptr = &edge_ptr[0]
+    cdef const Py_ssize_t* e_idx = &edge_idx[0] if edge_idx.shape[0] else NULL
+    cdef Py_ssize_t width = 1, j, jj, i, k, a, n, m, v, e, owner, n_bid, pass_
+    for j in range(n_pool):
+        if pool_ptr[j + 1] - pool_ptr[j] > width:
+            width = pool_ptr[j + 1] - pool_ptr[j]
+    # scratch: per held site (pool order) its ask and what it still offers; per pool what it offers and its
+    # cheapest ask; per plant the offer of the pools worth bidding in, what it wants now and after the
+    # captive deliveries; each pair's share; a book's bids and fills; the edges' spare capacity
+    cdef double* dbuf = <double*> malloc((2 * n_held + 2 * n_pool + n_pool * n_plant + 6 * n_plant
+                                          + n_edge + 3 * width + 6) * sizeof(double))
+    cdef Py_ssize_t* ibuf = <Py_ssize_t*> malloc((2 * n_plant + 1) * sizeof(Py_ssize_t))
+    if dbuf == NULL or ibuf == NULL:
+        free(dbuf)
+        free(ibuf)
+        raise MemoryError()
+    cdef double* ask = dbuf
+    cdef double* left = ask + n_held
+    cdef double* totals = left + n_held
+    cdef double* min_ask = totals + n_pool
+    cdef double* reach = min_ask + n_pool
+    cdef double* share = reach + n_plant         # pools x plants
+    cdef double* want = share + n_pool * n_plant
+    cdef double* want0 = want + n_plant
+    cdef double* bid_p = want0 + n_plant
+    cdef double* bid_q = bid_p + n_plant
+    cdef double* bid_fill = bid_q + n_plant
+    cdef double* residual = bid_fill + n_plant
+    cdef double* fill = residual + n_edge
+    cdef double* ask_fill = fill + width
+    cdef double* prod = ask_fill + width
+    cdef double* out = prod + width
+    cdef Py_ssize_t* bidders = ibuf
+    cdef Py_ssize_t* rank = ibuf + n_plant
+    cdef double got, total, g, cost, price, volume, wanted, qty, x
+    cdef bint more
+    try:
+        for k in range(n_held):
+            ask[k] = site_ask[pool_site[k]]
+            left[k] = offered[pool_site[k]]
+        for j in range(n_pool):
+            totals[j] = pool_offered[j]
+        for i in range(n_plant):
+            want[i] = plant_want[i]
+        for e in range(n_edge):
+            residual[e] = edge_capacity[e]
+
+        # 0. captive ore goes to its owner first, at the mine's cost plus levy
+        for jj in range(n_pool):
+            j = order[jj]
+            owner = captive[j]
+            total = totals[j]
+            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9:
+                continue
+            got = want[owner]
+            if total < got:
+                got = total
+            x = _spare(residual, e_ptr, e_idx, j * n_plant + owner)
+            if x < got:
+                got = x
+            if got > 0:
+                a = pool_ptr[j]
+                n = pool_ptr[j + 1] - a
+                g = got / total
+                for k in range(n):
+                    fill[k] = left[a + k] * g
+                    prod[k] = fill[k] * ask[a + k]
+                cost = _pairwise(prod, n) / got + route[j, owner]
+                _deliver(j, owner, got, fill, cost, p_ptr, p_site, site_sold, flow, value, want, residual, e_ptr,
+                         e_idx, left, totals, n_plant)
+
+        # each plant's share of its want to bid in each pool: what the pool offers over what all the
+        # pools worth bidding in offer (sums over pools in pool order, as numpy's sum(axis=0))
+        for j in range(n_pool):
+            a = pool_ptr[j]
+            min_ask[j] = INFINITY
+            for k in range(a, pool_ptr[j + 1]):
+                if ask[k] < min_ask[j]:
+                    min_ask[j] = ask[k]
+        for i in range(n_plant):
+            reach[i] = 0.0
+            want0[i] = want[i]
+        for j in range(n_pool):
+            for i in range(n_plant):
+                if allowed[j, i] and bid_price[j, i] >= min_ask[j]:
+                    reach[i] = reach[i] + totals[j]
+        for j in range(n_pool):
+            for i in range(n_plant):
+                share[j * n_plant + i] = (totals[j] / reach[i] if reach[i] > 0 else 0.0) if (
+                    allowed[j, i] and bid_price[j, i] >= min_ask[j]) else 0.0
+
+        # 1. each plant bids its share in every pool; 2. what is still wanted goes to pools with ore left
+        for pass_ in range(1, 3):
+            if pass_ == 2:
+                more = False
+                for i in range(n_plant):
+                    if want[i] > 1e-9:
+                        more = True
+                if not more:
+                    break
+                more = False
+                for j in range(n_pool):
+                    if totals[j] > 1e-9:
+                        more = True
+                if not more:
+                    break
+            for jj in range(n_pool):
+                j = order[jj]
+                if totals[j] <= 1e-9:
+                    continue
+                n_bid = 0
+                for i in range(n_plant):
+                    if not allowed[j, i]:
+                        continue
+                    wanted = want[i]
+                    if pass_ == 1 and want0[i] * share[j * n_plant + i] < wanted:
+                        wanted = want0[i] * share[j * n_plant + i]
+                    if wanted <= 1e-9:
+                        continue
+                    qty = wanted
+                    x = _spare(residual, e_ptr, e_idx, j * n_plant + i)
+                    if x < qty:
+                        qty = x
+                    if qty <= 1e-9:
+                        continue
+                    bidders[n_bid] = i
+                    bid_p[n_bid] = bid_price[j, i]
+                    bid_q[n_bid] = qty
+                    n_bid += 1
+                if n_bid == 0:
+                    continue
+                a = pool_ptr[j]
+                n = pool_ptr[j + 1] - a
+                if _clear_book(ask + a, 1, left + a, 1, n, bid_p, 1, bid_q, 1, n_bid, rtol, ask_fill, bid_fill,
+                               out) < 0:
+                    raise MemoryError()
+                price, volume = out[0], out[1]
+                if not (best_bid[j] == best_bid[j] and fabs(best_bid[j]) != INFINITY) or out[3] > best_bid[j]:
+                    best_bid[j] = out[3]
+                if volume <= 0:
+                    continue
+                # deliveries in bid-price order (highest first, ties in bidder order): a stable sort
+                for k in range(n_bid):
+                    v = k
+                    m = k - 1
+                    while m >= 0 and bid_p[rank[m]] < bid_p[v]:
+                        rank[m + 1] = rank[m]
+                        m -= 1
+                    rank[m + 1] = v
+                for m in range(n_bid):
+                    k = rank[m]
+                    got = bid_fill[k]
+                    i = bidders[k]
+                    if got > 0:
+                        x = _spare(residual, e_ptr, e_idx, j * n_plant + i)
+                        if x < got:
+                            got = x
+                    if got > 1e-12:
+                        g = got / volume
+                        for k in range(n):
+                            fill[k] = ask_fill[k] * g
+                        _deliver(j, i, got, fill, price + route[j, i], p_ptr, p_site, site_sold, flow, value, want,
+                                 residual, e_ptr, e_idx, left, totals, n_plant)
+                        traded_value[j] = traded_value[j] + price * got
+                        traded[j] = traded[j] + got
+    finally:
+        free(dbuf)
+        free(ibuf)
+    return flow_a, value_a, sold_a, traded_a, traded_value_a, best_bid_a
+

@@ -20,6 +20,9 @@ offtaker. Each week (stage 4):
    supplies (:mod:`model.signals`): ore waiting at a closed border is supply on its way, ore not mined is not.
 
 When no plant can reach a pool (its roads are closed) nothing trades and the ore waits at the mine.
+
+Steps 2-4 run in the compiled ``model._auction.ore_trade`` when it is built, else in
+:meth:`OreMarket._trade_python`, its reference (the same results to the bit, as the tests check).
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ class OreMarket:
             at = slice(int(s[0]), int(s[-1]) + 1) if s.size and s[-1] - s[0] + 1 == s.size else s
             pools.append(OrePool(j, k[0], f.nodes.index(k[0]), k[1], k[2], k[3], k[4], k[5], k[6], s, at))
         self.pools = pools
+        # the pools' sites laid end to end: pool j holds _pool_site[_pool_ptr[j]:_pool_ptr[j + 1]]
+        self._pool_site = np.concatenate([p.sites for p in pools]).astype(np.intp) if pools else _NO_SITES
+        self._pool_ptr = np.cumsum([0] + [p.sites.size for p in pools]).astype(np.intp)
         self.week.gate_price = np.full(len(pools), np.nan)
         self._sites_of: dict[str, np.ndarray] = {}
         self._pools_of: dict[str, np.ndarray] = {}
@@ -219,6 +225,11 @@ class OreMarket:
                     t["corridor_code"][j, i] = corridor_keys.setdefault(c, len(corridor_keys))
                     t["to_china"][j, i] = book.country[i] == "CN"
         t["pair_keys"], t["corridor_keys"] = list(pair_keys), list(corridor_keys)
+        # the edges of every path laid end to end: pool j to plant i uses edge_idx[edge_ptr[k]:edge_ptr[k + 1]],
+        # k = j x plants + i (the compiled trade reads them so)
+        flat = [e for row in t["edges"] for edges in row for e in edges]
+        t["edge_idx"] = np.array(flat, dtype=np.intp)
+        t["edge_ptr"] = np.cumsum([0] + [len(edges) for row in t["edges"] for edges in row]).astype(np.intp)
         self._tables = t
         return t
 
@@ -229,10 +240,9 @@ class OreMarket:
         f.mine()
         offered = f.offered(b.ore_release_weeks)
         levies = m.site_levies()
-        residual = m.routes.edge_capacity.tolist()  # t this week's ore may still move on each edge
         book.begin_ore_week()
         pools = self.pools
-        n_pool, n_plant = len(pools), book.n
+        n_pool = len(pools)
         week = OreWeek(gate_price=np.full(n_pool, np.nan))
         self.week = week
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
@@ -246,15 +256,60 @@ class OreMarket:
         can = t["has_path"] & (bid_price > 0) & running[None, :] & self._accepts
         valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
         any_rule = rules.any_ore_rule()
-        clear = market.clear_unchecked if valid else market.clear
         order = m.streams["markets"].permutation(n_pool)
         site_ask = f.cost + levies
+        # which plant takes each pool's ore first (its owner, if running, reachable and allowed; -1 none) and
+        # which plants may buy which pools' ore this week
+        run_l = running.tolist()
+        captive = np.array([owner if owner >= 0 and run_l[owner] and t["paths"][j][owner] is not None
+                            and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
+                            for j, owner in enumerate(self._owner)], dtype=np.intp)
+        allowed = can
+        if any_rule:
+            allowed = can.copy()
+            for j, pool in enumerate(pools):
+                for i in np.flatnonzero(allowed[j]):
+                    allowed[j, i] = rules.ore_allowed(book.country[i], pool)
+        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
+        kernel = market._auction  # None when not built (or switched off to time the numpy fallback)
+        if kernel is not None and valid:
+            flow, value, site_sold, traded, traded_value, best_bid = kernel.ore_trade(
+                order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive, book.want,
+                allowed.view(np.uint8), bid_price, route_cost, t["edge_ptr"], t["edge_idx"], m.routes.edge_capacity,
+                market._RTOL)
+        else:  # invalid input reaches market.clear, which says what is wrong
+            flow, value, site_sold, traded, traded_value, best_bid = self._trade_python(
+                order, site_ask, offered, totals, captive, book.want, allowed, bid_price, route_cost, t,
+                market.clear_unchecked if valid else market.clear)
+        # levy paid by a pool's sites to the group that controls them
+        own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
+        self._settle(flow, value, site_sold, own_levy_usd, t)
+        # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
+        week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
+        memory = b.site_margin_memory_weeks
+        signal = np.where(traded > 0, week.gate_price, best_bid).tolist()
+        for pool, x in zip(pools, signal, strict=True):
+            f.update_netback(pool.node_i, x, memory)
+        return week
+
+    def _trade_python(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
+                      captive: np.ndarray, want: np.ndarray, allowed: np.ndarray, bid_price: np.ndarray,
+                      route_cost: np.ndarray, t: dict, clear) -> tuple[np.ndarray, ...]:
+        """The week's trade (steps 2-4 of the module docstring) in Python; ``model._auction.ore_trade`` does
+        the same in C, with the same results (tested bit for bit), and this is its reference and fallback.
+
+        ``totals`` is what each pool offers, ``captive`` the plant that takes a pool's ore first (-1 none),
+        ``allowed`` (pools x plants) who may bid where. Returns ``(flow, value, site_sold, traded,
+        traded_value, best_bid)``: t delivered and its delivered cost (pools x plants), t sold per site, and
+        per pool the t traded in auctions, their value at the gate and the best bid (nan: nobody bid)."""
+        pools = self.pools
+        n_pool, n_plant = len(pools), want.size
+        residual = self.model.routes.edge_capacity.tolist()  # t this week's ore may still move on each edge
         asks = [site_ask[p.at] for p in pools]
         left = [offered[p.at].copy() for p in pools]  # what each pool's sites still offer this week
         # scalars the loops below read and write are Python lists (numpy scalar arithmetic is slow)
-        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool).tolist()
-        want = book.want.tolist()
-        run_l = running.tolist()
+        totals = totals.tolist()
+        want = want.tolist()
         route_l = route_cost.tolist()
         flow = np.zeros((n_pool, n_plant))  # t REO delivered, pool x plant
         value = np.zeros((n_pool, n_plant))  # delivered cost x t
@@ -276,23 +331,14 @@ class OreMarket:
 
         # 0. captive ore goes to its owner first, at the mine's cost plus levy
         for j in order:
-            owner = self._owner[j]
+            owner = captive[j]
             total = totals[j]
-            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9 or not run_l[owner]:
-                continue
-            if t["paths"][j][owner] is None or (any_rule and not rules.ore_allowed(book.country[owner], pools[j])):
+            if owner < 0 or total <= 1e-12 or want[owner] <= 1e-9:
                 continue
             got = min(want[owner], total, _spare(residual, edges_of[j][owner]))
             if got > 0:
                 fill = left[j] * (got / total)
                 deliver(j, owner, got, fill, float((fill * asks[j]).sum() / got) + route_l[j][owner])
-        # which plants may buy which pools' ore this week
-        allowed = can
-        if any_rule:
-            allowed = can.copy()
-            for j, pool in enumerate(pools):
-                for i in np.flatnonzero(allowed[j]):
-                    allowed[j, i] = rules.ore_allowed(book.country[i], pool)
         # 1. each plant spreads what it wants over the pools it can buy from, in proportion to what they
         #    offer; 2. what is still wanted goes to the pools with ore left, in random order
         min_ask = np.full(n_pool, np.inf)
@@ -345,20 +391,10 @@ class OreMarket:
                         deliver(j, i, got, fills * (got / res.volume), res.price + route_l[j][i])
                         traded_value[j] += res.price * got
                         traded[j] += got
-        site_sold = np.zeros(f.n)
+        site_sold = np.zeros(self.model.fleet.n)
         for j, x in sold.items():
             site_sold[pools[j].at] = x
-        # levy paid by a pool's sites to the group that controls them
-        own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
-        self._settle(flow, value, site_sold, own_levy_usd, t)
-        # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
-        traded_a = np.array(traded)
-        week.gate_price = np.where(traded_a > 0, np.array(traded_value) / np.maximum(traded_a, 1e-12), np.nan)
-        memory = b.site_margin_memory_weeks
-        signal = np.where(traded_a > 0, week.gate_price, np.array(best_bid)).tolist()
-        for pool, x in zip(pools, signal, strict=True):
-            f.update_netback(pool.node_i, x, memory)
-        return week
+        return flow, value, site_sold, np.array(traded), np.array(traded_value), np.array(best_bid)
 
     def _settle(self, flow: np.ndarray, value: np.ndarray, site_sold: np.ndarray, own_levy_usd: np.ndarray,
                 t: dict) -> None:
