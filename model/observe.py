@@ -11,6 +11,7 @@ they appear and then recorded every week (0 when idle), so no series has holes.
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -58,6 +59,8 @@ class Observer:
             Recorder.check_keys(keys)
         self._corridors_seen: list[str] = []
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
+        self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
+        self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
 
     # ------------------------------------------------------------------------------------------- a week
     def record(self) -> None:
@@ -67,22 +70,21 @@ class Observer:
         P = m.products
         week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        n_r = len(m.regions)
-        inv_r = np.zeros((n_r, len(P)))
-        np.add.at(inv_r, rb.region_code, rb.inventory)
+        inv_r = [rb.inventory[rb.rows_of_region[reg]].sum(axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
-        blocks = []
-        for g, reg in enumerate(m.regions):
+        zeros = [0.0] * len(P)
+        values: list[float] = []
+        for g, reg in enumerate(m.regions):  # laid out as _market_keys: region, variable, product
             res = week.clearing.get(reg)
             home, imp = tb.rows_home[reg], self._imp_rows[reg]
-            zeros = np.zeros(len(P))
-            blocks.append(np.stack([
-                sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
-                tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)]).ravel())
-        rec.add_columns(step, date, self._market_keys, np.concatenate(blocks).tolist())
-        short, cons = bb.totals(bb.shortage, by="state"), bb.totals(bb.consumed, by="state")
-        rec.add_columns(step, date, self._state_keys, np.stack([short, cons], axis=1).ravel().tolist())
+            for x in (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
+                      inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
+                      tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)):
+                values += x if isinstance(x, list) else x.tolist()
+        rec.add_columns(step, date, self._market_keys, values)
+        # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
+        both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")
+        rec.add_columns(step, date, self._state_keys, both.ravel().tolist())
         rec.add_columns(step, date, self._trade_keys, self._trade_values())
         f = m.fleet
         ore_vals = (np.bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
@@ -93,8 +95,10 @@ class Observer:
                         [x for g in m.armed_groups for x in (g.revenue_usd / 1e6, float(g.conflict))])
         keys, vals = self._dynamic()
         if keys:
-            Recorder.check_keys(keys)
-            rec.add_columns(step, date, keys, [float(v) for v in vals])
+            if keys != self._dynamic_keys:  # a key came or went: check the new layout once, then keep it
+                Recorder.check_keys(keys)
+                self._dynamic_keys = keys
+            rec.add_columns(step, date, self._dynamic_keys, [float(v) for v in vals])
 
     def _trade_values(self) -> list[float]:
         """China's exports and the share of requested exports allowed, by destination and in all."""
@@ -102,6 +106,12 @@ class Observer:
         n_p = len(m.products)
         week = m.week
         out: list[float] = []
+        if not m.rules.export_allowance:  # nothing rationed: every request is allowed in full (x / x = 1)
+            zeros, ones = [0.0] * n_p, [1.0] * n_p
+            for dest in self._dests:
+                exported = week.exports.get(dest)
+                out += (zeros if exported is None else exported.tolist()) + ones
+            return out + ones
         req_tot, ok_tot = np.zeros(n_p), np.zeros(n_p)
         for dest in self._dests:
             req = week.export_requests.get(dest, np.zeros(n_p))
@@ -127,14 +137,14 @@ class Observer:
         produced = m.week.produced
         total = sum(produced.values(), np.zeros(len(P)))
         for country in sorted(produced):
-            for k, p in enumerate(P):
-                add(("refined_output", country, p), produced[country][k])
+            for p, x in zip(P, produced[country].tolist(), strict=True):
+                add(("refined_output", country, p), x)
         cn = produced.get("CN", np.zeros(len(P)))
         if total.sum() > 0:
             add(("china_refined_share", "", ""), float(cn.sum() / total.sum()))
-            for k, p in enumerate(P):
-                if total[k] > 0:
-                    add(("china_refined_share", "", p), cn[k] / total[k])
+            for p, c, t in zip(P, cn.tolist(), total.tolist(), strict=True):
+                if t > 0:
+                    add(("china_refined_share", "", p), c / t)
         ore = m.week.ore
         for c in ore.corridor_flow:
             if c not in self._corridors_seen:
@@ -144,11 +154,12 @@ class Observer:
         if m.steps > 0:
             add(("myanmar_ore_to_china", "", ""), ore.to_china)
         heavy = self._heavy_feed_share()
-        if np.isfinite(heavy):
+        if math.isfinite(heavy):
             add(("myanmar_share_cn_heavy_feed", "", ""), heavy)
+        gate = ore.gate_price.tolist()
         for j, pool in enumerate(m.ore.pools):
-            if pool.country == "MM" and j < ore.gate_price.size and np.isfinite(ore.gate_price[j]):
-                add(("ore_price", pool.node, ""), ore.gate_price[j])
+            if pool.country == "MM" and j < len(gate) and math.isfinite(gate[j]):
+                add(("ore_price", pool.node, ""), gate[j])
         feed: dict[str, float] = {}
         rb = m.refiner_book
         for c, x in zip(rb.country, rb.feed_reo.tolist(), strict=True):
@@ -156,14 +167,15 @@ class Observer:
         for c in sorted(feed):
             add(("feed_stock", c, ""), feed[c])
         for s in m.states:
-            if s.sid not in self._stockpiling and (s.stockpile.any() or s.mandate is not None):
+            if s.sid not in self._stockpiling and (s.mandate is not None or s.stockpile.any()):
                 self._stockpiling.append(s.sid)
         for s in m.states:
             if s.sid in self._stockpiling:
-                for k, p in enumerate(P):
-                    add(("stockpile", s.sid, p), s.stockpile[k])
-                    add(("stockpile_bought", s.sid, p), s.stock_bought[k])
-                    add(("stockpile_released", s.sid, p), s.stock_released[k])
+                for p, held, bought, released in zip(P, s.stockpile.tolist(), s.stock_bought.tolist(),
+                                                     s.stock_released.tolist(), strict=True):
+                    add(("stockpile", s.sid, p), held)
+                    add(("stockpile_bought", s.sid, p), bought)
+                    add(("stockpile_released", s.sid, p), released)
         caps: dict[str, float] = {}
         for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
             caps[c] = caps.get(c, 0.0) + x
@@ -181,7 +193,9 @@ class Observer:
             return float("nan")
         ore = m.ore
         weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools)).tolist()
-        heavy = [ore.baskets[p.ore][self._heavy] for p in ore.pools]
+        if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore
+            self._heavy_of_pools = (ore.pools, [float(ore.baskets[p.ore][self._heavy]) for p in ore.pools])
+        heavy = self._heavy_of_pools[1]
         content: dict[str, list[float]] = {}
         for pool, w, h in zip(ore.pools, weight, heavy, strict=True):
             c = content.setdefault(pool.country, [0.0, 0.0])
