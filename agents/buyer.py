@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side
+from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import BuyerSpec
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ class BuyerBook:
         self.states = states
         self.state_code = np.array([states.index(s) for s in self.state_id], dtype=int)
         self.rows_of_state = {s: np.flatnonzero(self.state_code == j) for j, s in enumerate(states)}
+        # per region, its rows (a slice when consecutive) and their target cover, fixed at construction
+        self.target_cover.flags.writeable = False
+        self._region_fixed = {r: (row_selector(rows), self.target_cover[rows][None, :, None])
+                              for r, rows in self.rows_of_region.items()}
 
     # -- needs -------------------------------------------------------------------------------------------
     def need(self, demand_multiplier: float) -> np.ndarray:
@@ -108,9 +112,9 @@ class BuyerBook:
         np.add.at(out, code, values)
         return out
 
-    def willingness_to_pay(self, rows: np.ndarray, usual: np.ndarray) -> np.ndarray:
-        """Most each buyer pays per kg of each element: the magnet budget less what the other elements of the
-        magnet usually cost (``usual``: the prices it is used to paying)."""
+    def willingness_to_pay(self, rows: np.ndarray | slice, usual: np.ndarray) -> np.ndarray:
+        """Most each buyer of ``rows`` (indices or a slice) pays per kg of each element: the magnet budget less
+        what the other elements of the magnet usually cost (``usual``: the prices it is used to paying)."""
         c = self.content[rows]
         spend = c * usual
         other = spend.sum(axis=1, keepdims=True) - spend
@@ -119,29 +123,28 @@ class BuyerBook:
 
     # -- buying (a participant of the exchange) --------------------------------------------------------------
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
-        rows = self.rows_of_region[region]
+        at, target_cover = self._region_fixed[region]
         b = self.model.behaviour
         sig = self.model.signals
         expected = sig.recent[region]
-        need = self.need(self.model.demand_multiplier)[rows]
-        wtp = self.willingness_to_pay(rows, sig.long_memory[region][None, :])
-        self.wtp[rows] = wtp
+        need = self.need(self.model.demand_multiplier)[at]
+        wtp = self.willingness_to_pay(at, sig.long_memory[region][None, :])
+        self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        cover = self.target_cover[rows][None, :, None] * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
+        cover = target_cover * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
         cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
         n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[rows].T[:, :, None], 0.0)
-        qty[grid[:, None, :] > wtp.T[:, :, None]] = 0.0
-        return [OrderBlock("buyers", Side.BUY, qty)]
+        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
+        return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
-        rows = self.rows_of_region[region]
+        at = self._region_fixed[region][0]
         got = clearing.fills["buyers"].T
-        self.bought[rows] = got
-        self.paid[rows] = got * clearing.paid * KG_PER_T
-        self.inventory[rows] = self.inventory[rows] + got
+        self.bought[at] = got
+        self.paid[at] = got * clearing.paid * KG_PER_T
+        self.inventory[at] = self.inventory[at] + got
 
     # -- consumption -----------------------------------------------------------------------------------------
     def consume(self, demand_multiplier: float) -> None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side
+from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import RefinerSpec
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class RefinerBook:
         self.want = np.zeros(n)
         self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}  # slices if consecutive
 
     # -- start in steady state ------------------------------------------------------------------------------
     def seed_stocks(self, typical_basket: np.ndarray, feed_cost: np.ndarray, throughput: np.ndarray) -> None:
@@ -230,28 +231,26 @@ class RefinerBook:
         self.reserve_price = self.reservation(shares)
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
-        rows = self.rows_of_region[region]
+        at = self.at_region[region]
         b = self.model.behaviour
-        res = self.reserve_price[rows]
+        res = self.reserve_price[at]
         floor = res / (1.0 + b.full_cost_markup)
         outlook = self.model.signals.outlook(region)
-        inv = self.inventory[rows]
-        keep = b.seller_target_cover_weeks * self.sales_ema[rows] * np.maximum(
+        keep = b.seller_target_cover_weeks * self.sales_ema[at] * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         # stock kept at price p: keep x (p / res)^-e = keep x res^e x p^-e (the grid part is precomputed)
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
         kept = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
-        inv_t = inv.T[:, :, None]
+        inv_t = self.inventory[at].T[:, :, None]
         qty = np.minimum(np.maximum(inv_t - kept, 0.0), inv_t)
-        qty[grid[:, None, :] < floor.T[:, :, None]] = 0.0
-        return [OrderBlock("refiners", Side.SELL, qty)]
+        return [OrderBlock("refiners", Side.SELL, np.where(grid[:, None, :] < floor.T[:, :, None], 0.0, qty))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
-        rows = self.rows_of_region[region]
+        at = self.at_region[region]
         sold = clearing.fills["refiners"].T
-        self.inventory[rows] = np.maximum(self.inventory[rows] - sold, 0.0)
-        self.sold[rows] = sold
-        self.revenue[rows] = sold * clearing.paid * KG_PER_T
+        self.inventory[at] = np.maximum(self.inventory[at] - sold, 0.0)
+        self.sold[at] = sold
+        self.revenue[at] = sold * clearing.paid * KG_PER_T
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks

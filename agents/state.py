@@ -251,8 +251,8 @@ class State(mesa.Agent):
         sig = m.signals
         ref = sig.normal[region][:, None]
         n_p, n_g = grid.shape
-        target = self.consumption_per_week() * md.target_weeks * md.mask
-        gap = np.maximum(target - self.stockpile, 0.0)
+        use = self.consumption_per_week()
+        gap = np.maximum(use * md.target_weeks * md.mask - self.stockpile, 0.0)
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
         if md.buy_below_ratio > 0 and np.isfinite(md.buy_below_ratio) and buy_qty.any():
@@ -266,8 +266,13 @@ class State(mesa.Agent):
             share = need_usd / need_usd.sum() if need_usd.sum() > 0 else np.zeros(n_p)
             buy = np.minimum(buy, (max(self._budget_left, 0.0) * share)[:, None] / (grid * KG_PER_T))
         forced = md.forced_release_weeks
-        short = self._shortage_share() > md.shortage_trigger
+        # rapid response: a shortage share above its trigger (an infinite trigger never fires)
+        short = (self._shortage_share() > md.shortage_trigger if np.isfinite(md.shortage_trigger)
+                 else np.zeros(n_p, dtype=bool))
         release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
+        # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
+        # an empty quantity is zero at every price and is skipped
+        sell = None
         if forced or short.any():
             # rapid response or an order: it sells into the market, down to 85 % of last week's price
             urgent = short | bool(forced)
@@ -275,16 +280,18 @@ class State(mesa.Agent):
             ramp = _ramp(grid - low, low)
             sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
             buy = np.where(urgent[:, None], 0.0, buy)
-        else:
-            sell = np.zeros((n_p, n_g))
-        if np.isfinite(md.release_above_ratio):
+        if np.isfinite(md.release_above_ratio) and release_qty.any():
             up = md.release_above_ratio * ref
-            sell = np.maximum(sell, release_qty[:, None] * _ramp(grid - up, up))
+            offer = release_qty[:, None] * _ramp(grid - up, up)
+            sell = offer if sell is None else np.maximum(sell, offer)
         if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
-            glut = np.maximum(self.stockpile - self.consumption_per_week() * md.strategic_weeks, 0.0) * md.mask
-            back = md.recover_ratio * ref
-            sell = np.maximum(sell, glut[:, None] / max(md.recover_weeks, 1.0)
-                              * _ramp(grid - back, back))
+            glut = np.maximum(self.stockpile - use * md.strategic_weeks, 0.0) * md.mask
+            if glut.any():
+                back = md.recover_ratio * ref
+                offer = glut[:, None] / max(md.recover_weeks, 1.0) * _ramp(grid - back, back)
+                sell = offer if sell is None else np.maximum(sell, offer)
+        if sell is None:
+            sell = np.zeros((n_p, n_g))
         name = f"agency:{self.sid}"
         return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
                 OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]

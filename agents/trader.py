@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side
+from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import TraderSpec
 
 if TYPE_CHECKING:
@@ -70,6 +70,18 @@ class TraderBook:
                           for r in model.regions}
         self.rows_import = {r: np.flatnonzero(np.array([x == r for x in self.source], dtype=bool))
                             for r in model.regions}
+        # room and working stock are fixed at construction; per region, what the weekly orders read of them:
+        # stockholders at home (rows, room, who imports, importers' working stock or None if none does) and
+        # importers buying there (rows, their home regions, working stock); rows as a slice when consecutive
+        for fixed in (self.room, self.working):
+            fixed.flags.writeable = False
+        self._home_fixed = {}
+        for r, rows in self.rows_home.items():
+            imp = self.imports[rows]
+            self._home_fixed[r] = (row_selector(rows), self.room[rows].T[:, :, None].copy(), imp,
+                                   self.working[rows] * imp[:, None] if imp.any() else None)
+        self._import_fixed = {r: (row_selector(rows), [self.region[i] for i in rows], self.working[rows])
+                              for r, rows in self.rows_import.items()}
 
     # -- expectations --------------------------------------------------------------------------------------
     def expected_return(self, region: str, grid: np.ndarray) -> np.ndarray:
@@ -93,46 +105,43 @@ class TraderBook:
         b = self.model.behaviour
         blocks = []
         rows = self.rows_home[region]
-        p = grid[:, None, :]
         ex = self.model.exchange
         if rows.size:
+            at, room_t, imp, working_imp = self._home_fixed[region]
             ret = self.expected_return(region, grid)[:, None, :]
-            spec_stock = self.room[rows].T[:, :, None] * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
-            imp = self.imports[rows]
-            importing = bool(imp.any())
-            if importing:
+            spec_stock = room_t * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
+            stock = self.stock[at].T[:, :, None]
+            if working_imp is not None:  # some are importers
                 landed = self.landed_cost(region)
                 # working stock kept at p: working x (p / landed)^-e (grid part precomputed); importers only
-                scale = (self.working[rows] * imp[:, None]) * landed[None, :] ** b.seller_stock_elasticity
-                work = scale.T[:, :, None] * ex.seller_pow[region][:, None, :]
+                scale = working_imp * landed[None, :] ** b.seller_stock_elasticity
+                free = stock - scale.T[:, :, None] * ex.seller_pow[region][:, None, :]  # stock above working stock
             else:
-                work = np.zeros_like(spec_stock)
-            stock = self.stock[rows].T[:, :, None]
-            sell = np.minimum(np.maximum(stock - work - spec_stock, 0.0), stock)
-            if importing:  # an importer does not sell below what replacing the stock costs (less its margin)
+                free = stock
+            sell = np.minimum(np.maximum(free - spec_stock, 0.0), stock)
+            if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
                 floor = landed * (1.0 - 2.0 * b.import_margin)
-                sell = np.where(imp[None, :, None] & (p < floor[:, None, None]), 0.0, sell)
-            buy = np.maximum(spec_stock - np.maximum(stock - work, 0.0), 0.0)
+                sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
+            buy = np.maximum(spec_stock - np.maximum(free, 0.0), 0.0)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
         rows = self.rows_import[region]
         if rows.size:
-            homes = [self.region[i] for i in rows]
+            at, homes, working = self._import_fixed[region]
             sig = self.model.signals
-            expect_home = np.array([sig.recent[h] for h in homes]).reshape(rows.size, -1)
+            expect_home = np.array([sig.recent[h] for h in homes])
             # (landed(p) / expected home price)^-e, the landed part precomputed on this grid
             appetite = np.minimum(ex.landed_pow[region][:, None, :]
                                   * (np.maximum(expect_home.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
                                   b.import_max_appetite)
-            want = (self.sales_ema[rows].T[:, :, None]
-                    + (self.working[rows].T[:, :, None] * appetite - self.stock[rows].T[:, :, None])
+            sales, stock = self.sales_ema[at], self.stock[at]
+            want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
                     / b.import_restock_weeks)
             qty = np.maximum(want, 0.0)
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
                 qty = np.minimum(qty, allow.T[:, :, None])
             # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
-            self.requested[rows] = np.maximum(
-                self.sales_ema[rows] + (self.working[rows] - self.stock[rows]) / b.import_restock_weeks, 0.0)
+            self.requested[at] = np.maximum(sales + (working - stock) / b.import_restock_weeks, 0.0)
             blocks.append(OrderBlock("importers", Side.BUY, qty))
         return blocks
 
@@ -140,21 +149,22 @@ class TraderBook:
         rows = self.rows_home[region]
         price = clearing.paid
         if rows.size:
+            at = self._home_fixed[region][0]
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T
-            before = np.maximum(self.stock[rows], 1e-12)
-            keep = np.minimum(np.maximum(1.0 - sold / before, 0.0), 1.0)
-            self.cost[rows] = self.cost[rows] * keep + bought * price
-            self.stock[rows] = np.maximum(self.stock[rows] - sold, 0.0) + bought
-            self.sold[rows] = sold
-            self.bought[rows] = bought
+            stock = self.stock[at]
+            keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
+            self.cost[at] = self.cost[at] * keep + bought * price
+            self.stock[at] = np.maximum(stock - sold, 0.0) + bought
+            self.sold[at] = sold
+            self.bought[at] = bought
         rows = self.rows_import[region]
         if rows.size:
+            at = self._import_fixed[region][0]
             got = clearing.fills["importers"].T
-            self.stock[rows] = self.stock[rows] + got
-            self.cost[rows] = self.cost[rows] + got * (price + self.model.export_cost)
-            self.imported[rows] = got
-
+            self.stock[at] = self.stock[at] + got
+            self.cost[at] = self.cost[at] + got * (price + self.model.export_cost)
+            self.imported[at] = got
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks

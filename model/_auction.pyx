@@ -307,11 +307,11 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     return (out[0], out[1], ask_fill, bid_fill, out[2], out[3], out[4], out[5])
 
 
-def clear_curves(const double[:, ::1] log_grid, const double[:, :, ::1] supply, const double[:, :, ::1] demand):
+def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, const double[:, :, :] demand):
     """Clear ``M`` schedule auctions: :func:`model.market.clear_curves` without its final ``exp``, operation
     for operation as its numpy reference (``model.market._clear_curves_numpy``).
 
-    ``log_grid`` is ``(M, G)``, ``supply`` ``(M, S, G)`` and ``demand`` ``(M, B, G)``, all C-contiguous.
+    ``log_grid`` is ``(M, G)`` (C-contiguous), ``supply`` ``(M, S, G)`` and ``demand`` ``(M, B, G)`` (any strides).
     Aggregate schedules add the participants in order, as ``numpy.sum(axis=1)`` does over a middle axis;
     the quantities supplied and demanded at the price add the fills pairwise, as ``numpy.sum`` over a
     contiguous last axis. Only the grid points up to the crossing are summed (the numpy version sums them

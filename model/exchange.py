@@ -26,6 +26,14 @@ from model.market import clear_curves, price_grid
 from model.params import Behaviour
 
 
+def row_selector(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` (ascending indices) as a slice when they are consecutive, so that selecting them from a
+    participant's arrays gives a view instead of a copy; else ``rows`` itself. Either selects the same rows."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
 class Side(Enum):
     BUY = "buy"
     SELL = "sell"
@@ -92,5 +100,6 @@ class Exchange:
                 out.fills[b.name] = fills[:, at:at + n]
                 at += n
         for b in blocks:  # blocks with no participants still get an (empty) fill
-            out.fills.setdefault(b.name, np.zeros((n_p, b.qty.shape[1])))
+            if b.name not in out.fills:
+                out.fills[b.name] = np.zeros((n_p, 0))
         return out

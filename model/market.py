@@ -229,8 +229,7 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
     lg = np.log(grid) if log_grid is None else log_grid
     if _auction is not None:
         log_price, *rest = _auction.clear_curves(np.ascontiguousarray(lg, dtype=float),
-                                                 np.ascontiguousarray(supply, dtype=float),
-                                                 np.ascontiguousarray(demand, dtype=float))
+                                                 np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
         return CurveClearing(np.exp(log_price), *rest)
     return _clear_curves_numpy(lg, np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
 

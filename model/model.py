@@ -108,6 +108,7 @@ class RareEarthModel(mesa.Model):
         self.events: list[Event] = []
         self.demand_multiplier = 1.0
         self._region_of_state = {s.id: s.region for s in w.states}
+        self._imports_from = {r.id: r.imports_from for r in w.regions}
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -138,6 +139,7 @@ class RareEarthModel(mesa.Model):
             s.seed_reserve()
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
         self._pending_floods = np.zeros(0, dtype=int)
+        self.refiner_book.update_cost_basis()
         self._cost_of_supply()
 
         n_p = len(self.products)
@@ -387,18 +389,21 @@ class RareEarthModel(mesa.Model):
         no producer (:mod:`model.signals`)."""
         book = self.refiner_book
         margin = 1.0 + self.behaviour.import_margin
-        book.update_cost_basis()  # after this week's processing and trading, at this week's memories
+        # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
+        # not change it); their reservations are at this week's memories
         shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
         reservation = book.reservation(shares)
+        running = book.capacity > 0
         for region in self.regions:
-            rows = book.rows_of_region[region]
-            res = reservation[rows]
-            w = book.sales_ema[rows] * (book.capacity[rows] > 0)[:, None]
+            at = book.at_region[region]
+            w = book.sales_ema[at] * running[at][:, None]
             tot = w.sum(axis=0)
-            own = np.where(tot > 0, (w * res).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)
-            src = self.world.region(region).imports_from
-            imp = (self.signals.normal[src] + self.export_cost) * margin if src else np.full(own.size, np.inf)
-            cost = np.minimum(own, imp)
+            own = np.where(tot > 0, (w * reservation[at]).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)
+            src = self._imports_from[region]
+            if src:
+                cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)
+            else:  # min(own, inf)
+                cost = own
             self.signals.set_normal(region, np.where(np.isfinite(cost), cost, self.signals.normal[region]))
 
     def _floor_payments(self) -> None:

@@ -130,7 +130,10 @@ def curve_books(draw):
         return q if up else q[:, :, ::-1].copy()
 
     scale = draw(st.sampled_from([1e-3, 1.0, 1e3]))  # demand far below, near or far above supply
-    return grid, side(n_s, True), side(n_b, False) * scale
+    s, d = side(n_s, True), side(n_b, False) * scale
+    if draw(st.booleans()):  # participants outermost in memory, as blocks built from transposed rows are
+        s, d = (np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2) for x in (s, d))
+    return grid, s, d
 
 
 @needs_kernel
@@ -150,7 +153,7 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     original = market.clear_curves
 
     def record(grid, supply, demand, log_grid=None):
-        books.append((grid.copy(), supply.copy(), demand.copy()))
+        books.append((grid.copy(), supply.copy(order="K"), demand.copy(order="K")))  # as laid out
         return original(grid, supply, demand, log_grid)
 
     monkeypatch.setattr(model_exchange, "clear_curves", record)
