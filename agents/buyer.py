@@ -171,8 +171,8 @@ class BuyerBook:
                                 self.content)
 
     def begin_week(self) -> None:
-        self.bought = np.zeros_like(self.bought)
-        self.paid = np.zeros_like(self.paid)
+        self.bought = np.zeros(self.bought.shape)
+        self.paid = np.zeros(self.paid.shape)
 
 
 class Buyer(mesa.Agent):

@@ -88,6 +88,11 @@ class MinerFleet:
                                      zip(self.ore, self.in_china, strict=True)], dtype=object)
         self.quota_factor = {"light": 1.0, "heavy": 1.0}
         self._quota_mult = np.ones(self.n)
+        # sites that may open and close, with their costs and areas (a site's cost, area and kind are fixed)
+        for fixed in (self.cost, self.entry_exit, self.node_of):
+            fixed.flags.writeable = False
+        entry = np.flatnonzero(self.entry_exit)
+        self._entry_sites = (entry, self.cost[entry], self.node_of[entry])
 
     # -- halts (set by armed groups, orders and floods through the model's commands) ----------------------
     def clear_halts(self) -> None:
@@ -131,30 +136,36 @@ class MinerFleet:
 
     def update_netback(self, node: int, price: float, memory_weeks: float) -> None:
         """Fold this week's gate price into the area's memory (nan: nobody could bid, no change)."""
-        if not math.isfinite(price):
-            return
+        self.update_netbacks([node], [price], memory_weeks)
+
+    def update_netbacks(self, nodes: list[int], prices: list[float], memory_weeks: float) -> None:
+        """:meth:`update_netback` for each area and price in turn (an area may come more than once)."""
         a = 1.0 / memory_weeks
-        old = self.netback_ema[node]
-        self.netback_ema[node] = price if math.isnan(old) else (1 - a) * old + a * price
+        ema = self.netback_ema.tolist()
+        for node, price in zip(nodes, prices, strict=True):
+            if math.isfinite(price):
+                old = ema[node]
+                ema[node] = price if math.isnan(old) else (1 - a) * old + a * price
+        self.netback_ema = np.array(ema)
 
     def entry_exit_step(self, rng: np.random.Generator, entry_rate: float, exit_rate: float,
                         levies: np.ndarray) -> tuple[int, int]:
         """Open and close small sites from their area's netback; returns (opened, closed)."""
-        idx = np.flatnonzero(self.entry_exit)
+        idx, cost, node = self._entry_sites
         if idx.size == 0:
             return 0, 0
-        netback = self.netback_ema[self.node_of[idx]]
+        netback = self.netback_ema[node]
         known = np.isfinite(netback)
         netback = np.where(known, netback, 0.0)
-        margin = netback - self.cost[idx] - levies[idx]
+        margin = netback - cost - levies[idx]
         u = rng.random(idx.size)
-        rel = np.minimum(np.maximum(margin / self.cost[idx], 0.0), 1.0)
+        rel = np.minimum(np.maximum(margin / cost, 0.0), 1.0)
         dormant = ~self.active[idx]
         opens = known & dormant & (margin > 0) & (u < entry_rate * rel)
         closes = known & ~dormant & (margin < 0) & (u < exit_rate)
         self.active[idx[opens]] = True
         self.active[idx[closes]] = False
-        return int(opens.sum()), int(closes.sum())
+        return int(np.count_nonzero(opens)), int(np.count_nonzero(closes))
 
 
 def _lognormal(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:

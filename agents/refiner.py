@@ -148,7 +148,7 @@ class RefinerBook:
         """Expected price of each plant's products (plants x products): its market's price memory, lifted
         by any price floor that covers the plant."""
         sig = self.model.signals
-        out = np.array([sig.memory[r] for r in self.region]).reshape(self.n, -1)
+        out = np.array([sig.memory[r] for r in self.model.regions])[self.region_code]
         rules = self.model.rules
         if rules.any_floor():
             for i in range(self.n):
@@ -262,7 +262,7 @@ class RefinerBook:
         oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
         b = self.model.behaviour
         sig = self.model.signals
-        prices = np.array([sig.price[r] for r in self.region]).reshape(self.n, -1)
+        prices = np.array([sig.price[r] for r in self.model.regions])[self.region_code]
         res = np.where(self.reserve_price > 0, self.reserve_price, prices)
         want_cover = b.seller_target_cover_weeks * (prices / np.maximum(res, 1e-12)) ** (-b.seller_stock_elasticity)
         w = prices * self.separates * self.sales_ema
@@ -275,8 +275,8 @@ class RefinerBook:
         self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
 
     def begin_week(self) -> None:
-        self.sold = np.zeros_like(self.sold)
-        self.revenue = np.zeros_like(self.revenue)
+        self.sold = np.zeros(self.sold.shape)
+        self.revenue = np.zeros(self.revenue.shape)
 
     # -- investment pipeline ------------------------------------------------------------------------------
     def start_building(self, i: int, lead_time_weeks: int, financed_by: str = "") -> bool:
@@ -294,7 +294,9 @@ class RefinerBook:
 
     def advance_pipeline(self) -> list[int]:
         """Count construction down; returns the plants that come online this week."""
-        online = []
+        online: list[int] = []
+        if "building" not in self.status:
+            return online
         for i, st in enumerate(self.status):
             if st != "building":
                 continue

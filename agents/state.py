@@ -165,7 +165,10 @@ class State(mesa.Agent):
         b = m.behaviour
         k = [m.products.index(p) for p in b.retaliation_products]
         rivals = [s for s in m.states if s.spec.bloc != "china"]
-        bought = sum(float(s.stock_bought_4w[k].sum()) for s in rivals)
+        bought = 0.0
+        for s in rivals:  # in Python floats: a few numbers per state
+            held = s.stock_bought_4w.tolist()
+            bought += sum(held[i] for i in k)
         now = int(m.steps)
         if bought > 0:
             use = sum(float(s.consumption_per_week()[k].sum()) for s in rivals)
@@ -325,8 +328,8 @@ class State(mesa.Agent):
         if self.stock_bought.any() or self.stock_bought_4w.any():
             self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
         if self.stock_bought.any() or self.stock_released.any():
-            self.stock_bought = np.zeros_like(self.stock_bought)
-            self.stock_released = np.zeros_like(self.stock_released)
+            self.stock_bought = np.zeros(self.stock_bought.shape)
+            self.stock_released = np.zeros(self.stock_released.shape)
 
     @property
     def is_china(self) -> bool:

@@ -171,9 +171,9 @@ class TraderBook:
         self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
 
     def begin_week(self) -> None:
-        self.bought = np.zeros_like(self.bought)
-        self.sold = np.zeros_like(self.sold)
-        self.imported = np.zeros_like(self.imported)
+        self.bought = np.zeros(self.bought.shape)
+        self.sold = np.zeros(self.sold.shape)
+        self.imported = np.zeros(self.imported.shape)
 
 
 class Trader(mesa.Agent):

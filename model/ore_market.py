@@ -117,8 +117,10 @@ class OreMarket:
         self._owner = [book.index.get(p.offtake, -1) for p in pools]
         self._pool_ore = [self.ores.index(p.ore) for p in pools]
         self._myanmar_pools = [j for j, p in enumerate(pools) if p.country == "MM"]
-        self._pools_of_group = {c: [j for j, p in enumerate(pools) if p.controller == c]
+        self._pools_of_group = {c: np.array([j for j, p in enumerate(pools) if p.controller == c], dtype=np.intp)
                                 for c in {p.controller for p in pools} if c}
+        self._pool_node = [p.node_i for p in pools]
+        self._pool_basket = self.basket_matrix[self._pool_ore]  # each pool's ore, per t (pools x products)
         self._accepts = np.array([[not ores or p.ore in ores for ores in book.ores] for p in pools],
                                  dtype=bool).reshape(len(pools), book.n)
         self._tables = None
@@ -286,10 +288,8 @@ class OreMarket:
         self._settle(flow, value, site_sold, own_levy_usd, t)
         # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
         week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
-        memory = b.site_margin_memory_weeks
         signal = np.where(traded > 0, week.gate_price, best_bid).tolist()
-        for pool, x in zip(pools, signal, strict=True):
-            f.update_netback(pool.node_i, x, memory)
+        f.update_netbacks(self._pool_node, signal, b.site_margin_memory_weeks)
         return week
 
     def _trade_python(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
@@ -403,12 +403,12 @@ class OreMarket:
         m = self.model
         book = m.refiner_book
         m.fleet.sell_all(site_sold)
-        book.receive_flows(flow, self.basket_matrix[self._pool_ore], value)
+        book.receive_flows(flow, self._pool_basket, value)
         self.edge_flow = flow.reshape(-1) @ t["incidence"]
         route_t = np.einsum("ji,jig->g", flow, t["other"]) if t["groups"] else np.zeros(0)
         for gi, g in enumerate(t["groups"]):
             grp = m.group_by_id[g]
-            usd = float(own_levy_usd[self._pools_of_group.get(g, [])].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
+            usd = float(own_levy_usd[self._pools_of_group.get(g, _NO_SITES)].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
             if usd:
                 grp.collect(usd)
         delivered = np.zeros((len(m.regions), len(self.pools)))
@@ -440,7 +440,7 @@ class OreMarket:
                                    self.dest_share + a * (fresh - self.dest_share), self.dest_share))
         mined = m.fleet.mined
         content = (np.bincount(self.pool_of, weights=mined, minlength=len(self.pools))[:, None]
-                   * self.basket_matrix[self._pool_ore])
+                   * self._pool_basket)
         by_region = self.dest_share.T @ content  # regions x products
         for r, region in enumerate(m.regions):
             m.signals.add_inflow(region, by_region[r])

@@ -70,7 +70,7 @@ class MarketSignals:
             long = self._inflow_long[r]
             ok = long > 1e-9
             self._outlook[r] = np.minimum(np.where(ok, self._inflow_short[r] / np.where(ok, long, 1.0), 1.0), 1.5)
-            self._inflow_week[r] = np.zeros_like(x)
+            self._inflow_week[r] = np.zeros(x.shape)
 
     def record_clearing(self, region: str, price: np.ndarray, volume: np.ndarray) -> None:
         """A region's clearing prices of this week (nan where nothing traded): prices and memories move."""
