@@ -58,6 +58,8 @@ class RefinerBook:
         self.ids = [s.id for s in specs]
         self.index = {rid: i for i, rid in enumerate(self.ids)}
         self.country = [s.country for s in specs]
+        self.countries = sorted(set(self.country))
+        self.country_code = np.array([self.countries.index(c) for c in self.country], dtype=int)
         self.node = [s.node for s in specs]
         self.region = [model.region_of_state(s.country) for s in specs]
         self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)

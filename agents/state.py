@@ -28,6 +28,7 @@ above ``release_above_ratio`` x that cost, on a shortage signal (rapid response,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -258,11 +259,11 @@ class State(mesa.Agent):
         gap = np.maximum(use * md.target_weeks * md.mask - self.stockpile, 0.0)
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
-        if md.buy_below_ratio > 0 and np.isfinite(md.buy_below_ratio) and buy_qty.any():
+        if md.buy_below_ratio > 0 and math.isfinite(md.buy_below_ratio) and buy_qty.any():
             buy = buy_qty[:, None] * _ramp(trigger - grid, trigger, 1.0) * (grid <= trigger)
         else:  # a mandate that only releases
             buy = np.zeros((n_p, n_g))
-        if np.isfinite(self._budget_left):
+        if math.isfinite(self._budget_left):
             # the budget is shared among products by the value of what each still needs at its trigger, so
             # that whatever prices the products clear at, together they cost no more than what is left
             need_usd = buy_qty * md.mask * np.minimum(trigger[:, 0], grid[:, -1]) * KG_PER_T
@@ -270,7 +271,7 @@ class State(mesa.Agent):
             buy = np.minimum(buy, (max(self._budget_left, 0.0) * share)[:, None] / (grid * KG_PER_T))
         forced = md.forced_release_weeks
         # rapid response: a shortage share above its trigger (an infinite trigger never fires)
-        short = (self._shortage_share() > md.shortage_trigger if np.isfinite(md.shortage_trigger)
+        short = (self._shortage_share() > md.shortage_trigger if math.isfinite(md.shortage_trigger)
                  else np.zeros(n_p, dtype=bool))
         release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
         # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
@@ -283,11 +284,11 @@ class State(mesa.Agent):
             ramp = _ramp(grid - low, low)
             sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
             buy = np.where(urgent[:, None], 0.0, buy)
-        if np.isfinite(md.release_above_ratio) and release_qty.any():
+        if math.isfinite(md.release_above_ratio) and release_qty.any():
             up = md.release_above_ratio * ref
             offer = release_qty[:, None] * _ramp(grid - up, up)
             sell = offer if sell is None else np.maximum(sell, offer)
-        if np.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
+        if math.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - use * md.strategic_weeks, 0.0) * md.mask
             if glut.any():
                 back = md.recover_ratio * ref

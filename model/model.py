@@ -347,10 +347,14 @@ class RareEarthModel(mesa.Model):
         out = book.process()
         self.ledger.processed += float(book.processed.sum())
         self.ledger.produced = self.ledger.produced + out.sum(axis=0)
+        # oxide made by country (of the plants that processed), added plant by plant in one call
+        ran = book.processed > 0
+        by_country = np.zeros((len(book.countries), out.shape[1]))
+        np.add.at(by_country, book.country_code[ran], out[ran])
         produced: dict[str, np.ndarray] = {}
-        for i in np.flatnonzero(book.processed > 0):
-            c = book.country[i]
-            produced[c] = produced.get(c, 0.0) + out[i]
+        for i in np.flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
+            if book.country[i] not in produced:
+                produced[book.country[i]] = by_country[book.country_code[i]]
         self.week.produced = produced
 
     # -- 6 ------------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ class OreMarket:
             return float("nan")
         vals = self.week.gate_price[pools]
         vals = vals[np.isfinite(vals)]
-        return float(vals.mean()) if vals.size else float("nan")
+        return float(np.add.reduce(vals) / vals.size) if vals.size else float("nan")  # vals.mean(), without its wrapper
 
     def reachable_baskets(self, node: str) -> list[np.ndarray]:
         """Baskets of the ore pools with capacity that can reach ``node`` over open routes."""

@@ -76,14 +76,16 @@ class MarketSignals:
         """A region's clearing prices of this week (nan where nothing traded): prices and memories move."""
         b = self.behaviour
         ok = np.isfinite(price) & (volume > 0)
-        p = np.where(ok, price, self.price[region])
+        every = bool(ok.all())  # the usual week: every product traded, nothing is carried over
+        p = price.copy() if every else np.where(ok, price, self.price[region])
         self.price[region] = p
-        self.volume[region] = np.where(ok, volume, 0.0)
+        self.volume[region] = volume.copy() if every else np.where(ok, volume, 0.0)
         self.traded[region] = ok
         for mem, span in ((self.memory, b.price_memory_weeks), (self.recent, b.buyer_price_memory_weeks),
                           (self.long_memory, b.long_memory_weeks)):
             old = mem[region]
-            mem[region] = np.where(ok, old + (p - old) / span, old)
+            new = old + (p - old) / span
+            mem[region] = new if every else np.where(ok, new, old)
 
     def set_normal(self, region: str, cost: np.ndarray) -> None:
         self.normal[region] = cost
