@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -79,3 +80,20 @@ def test_a_policy_changes_nothing_before_it_starts():
     after_w = with_policy[with_policy["step"] >= first_week]
     assert not after_p["value"].reset_index(drop=True).equals(after_w["value"].reset_index(drop=True)), \
         "a Dy export ban should change the run after it starts"
+
+
+def test_participants_rows_as_slices_or_indices_give_the_same_table(monkeypatch):
+    """Books select a region's rows as a slice (a view) when they are consecutive, else by index (a copy):
+    both give the same run to the bit."""
+    import agents.buyer
+    import agents.refiner
+    import agents.trader
+    from model.exchange import row_selector
+
+    rows = np.array([3, 4, 5])
+    assert row_selector(rows) == slice(3, 6) and row_selector(np.array([1, 3])).tolist() == [1, 3]
+    assert row_selector(np.zeros(0, dtype=int)).size == 0
+    views = _table("combined_2025", 4, 80)
+    for module in (agents.buyer, agents.refiner, agents.trader):
+        monkeypatch.setattr(module, "row_selector", lambda rows: rows)
+    assert_frame_equal(views, _table("combined_2025", 4, 80), check_exact=True)
