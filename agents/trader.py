@@ -52,6 +52,7 @@ class TraderBook:
         self.source = [world.region(r).imports_from if s.imports else "" for s, r in zip(specs, self.region,
                                                                                        strict=True)]
         self.imports = np.array([bool(s) for s in self.source], dtype=bool)
+        self.importer_rows = np.flatnonzero(self.imports).tolist()
         dm = model.demand_multiplier
         buyers = model.buyer_book
         self.room = np.array([s.storage_weeks * buyers.need_of_region(r, dm) for s, r in zip(specs, self.region,

@@ -376,11 +376,11 @@ class RareEarthModel(mesa.Model):
             self.week.clearing[region] = res
             self.signals.record_clearing(region, res.price, res.volume)
         tb = self.trader_book
-        for i in np.flatnonzero(tb.imports):
-            dest = tb.state_id[i]
-            self.week.exports[dest] = self.week.exports.get(dest, 0.0) + tb.imported[i]
+        for i in tb.importer_rows:
+            dest, imported = tb.state_id[i], tb.imported[i]
+            self.week.exports[dest] = self.week.exports.get(dest, 0.0) + imported
             self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
-            self.signals.add_inflow(tb.region[i], tb.imported[i])
+            self.signals.add_inflow(tb.region[i], imported)
         self.signals.close_inflow_week()  # the outlook counts this week's mining and imports
         self.refiner_book.end_exchange_week()
         self.trader_book.end_exchange_week()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.exchange import row_selector
 from model.results import OUTPUTS, Recorder
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ class Observer:
         self._area_code = np.array([areas.index(a) for a in f.node])
         self._heavy = m.products.index(m.behaviour.heavy_marker_product)
         tb = m.trader_book
-        self._imp_rows = {r: np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int)
-                          for r in R}
+        # per region, its traders' rows and its importers' rows (slices when consecutive)
+        self._trader_rows = {r: (row_selector(tb.rows_home[r]), row_selector(
+            np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -70,13 +72,13 @@ class Observer:
         P = m.products
         week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        inv_r = [rb.inventory[rb.rows_of_region[reg]].sum(axis=0) for reg in m.regions]
+        inv_r = [rb.inventory[rb.at_region[reg]].sum(axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
         zeros = [0.0] * len(P)
         values: list[float] = []
         for g, reg in enumerate(m.regions):  # laid out as _market_keys: region, variable, product
             res = week.clearing.get(reg)
-            home, imp = tb.rows_home[reg], self._imp_rows[reg]
+            home, imp = self._trader_rows[reg]
             for x in (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
                       inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
                       tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)):
@@ -167,7 +169,7 @@ class Observer:
         for c in sorted(feed):
             add(("feed_stock", c, ""), feed[c])
         for s in m.states:
-            if s.sid not in self._stockpiling and (s.mandate is not None or s.stockpile.any()):
+            if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
                 self._stockpiling.append(s.sid)
         for s in m.states:
             if s.sid in self._stockpiling:
