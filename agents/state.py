@@ -48,9 +48,9 @@ RAMP = 0.05  # orders phase in over 5 % of the price around a trigger (no cliff 
 
 def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
     """``clip(gap / (RAMP x level) + shift, 0, 1)``: how far an order has phased in. A trigger level near 0
-    (a ratio of 0 or a tiny reference) saturates the ramp instead of warning about the overflow."""
-    with np.errstate(over="ignore", divide="ignore"):
-        return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
+    (a ratio of 0 or a tiny reference) saturates the ramp; callers compute their ramps under one
+    ``np.errstate(over="ignore", divide="ignore")``, so that it does so without warning about the overflow."""
+    return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -251,15 +251,22 @@ class State(mesa.Agent):
         md = self.mandate
         if md is None or region != self.region:
             return []
-        m = self.model
-        sig = m.signals
+        with np.errstate(over="ignore", divide="ignore"):  # ramps at a trigger near 0 saturate (see _ramp)
+            buy, sell = self._schedules(md, region, grid)
+        name = f"agency:{self.sid}"
+        return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
+                OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
+
+    def _schedules(self, md: StockMandate, region: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the agency buys and sells at each price of ``grid`` (products x grid points) under ``md``."""
+        sig = self.model.signals
         ref = sig.normal[region][:, None]
         n_p, n_g = grid.shape
         use = self.consumption_per_week()
         gap = np.maximum(use * md.target_weeks * md.mask - self.stockpile, 0.0)
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
-        if md.buy_below_ratio > 0 and math.isfinite(md.buy_below_ratio) and buy_qty.any():
+        if md.buy_below_ratio > 0 and math.isfinite(md.buy_below_ratio) and any(buy_qty.tolist()):
             buy = buy_qty[:, None] * _ramp(trigger - grid, trigger, 1.0) * (grid <= trigger)
         else:  # a mandate that only releases
             buy = np.zeros((n_p, n_g))
@@ -271,34 +278,29 @@ class State(mesa.Agent):
             buy = np.minimum(buy, (max(self._budget_left, 0.0) * share)[:, None] / (grid * KG_PER_T))
         forced = md.forced_release_weeks
         # rapid response: a shortage share above its trigger (an infinite trigger never fires)
-        short = (self._shortage_share() > md.shortage_trigger if math.isfinite(md.shortage_trigger)
-                 else np.zeros(n_p, dtype=bool))
+        short = self._shortage_share() > md.shortage_trigger if math.isfinite(md.shortage_trigger) else None
         release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
         # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
         # an empty quantity is zero at every price and is skipped
         sell = None
-        if forced or short.any():
+        if forced or (short is not None and short.any()):
             # rapid response or an order: it sells into the market, down to 85 % of last week's price
-            urgent = short | bool(forced)
+            urgent = np.full(n_p, True) if forced else short
             low = 0.85 * sig.price[region][:, None]
             ramp = _ramp(grid - low, low)
             sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
             buy = np.where(urgent[:, None], 0.0, buy)
-        if math.isfinite(md.release_above_ratio) and release_qty.any():
+        if math.isfinite(md.release_above_ratio) and any(release_qty.tolist()):
             up = md.release_above_ratio * ref
             offer = release_qty[:, None] * _ramp(grid - up, up)
             sell = offer if sell is None else np.maximum(sell, offer)
         if math.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - use * md.strategic_weeks, 0.0) * md.mask
-            if glut.any():
+            if any(glut.tolist()):
                 back = md.recover_ratio * ref
                 offer = glut[:, None] / max(md.recover_weeks, 1.0) * _ramp(grid - back, back)
                 sell = offer if sell is None else np.maximum(sell, offer)
-        if sell is None:
-            sell = np.zeros((n_p, n_g))
-        name = f"agency:{self.sid}"
-        return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
-                OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
+        return buy, np.zeros((n_p, n_g)) if sell is None else sell
 
     def _shortage_share(self) -> np.ndarray:
         """Share of its region's buyers' need that went unmet last week (per product)."""
