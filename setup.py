@@ -1,6 +1,7 @@
-"""Build of the one compiled module, ``model._auction`` (the call-auction kernel); everything else is in
-pyproject.toml. The extension is optional: without a C compiler the install still succeeds and
-``model.market`` clears with its numpy reference implementation (same results, about twice as slow a run).
+"""Build of the one compiled module, ``model._auction`` (the auction kernels: discrete and schedule auctions,
+a week of ore trade); everything else is in pyproject.toml. The extension is optional: without a C compiler
+the install still succeeds and the model clears with the kernels' numpy and Python references (same results,
+about twice as slow a run).
 """
 
 import os

@@ -30,7 +30,8 @@ are linear in the interpolation weight of log price (the day-ahead power exchang
 curves). The clearing price is where aggregate demand meets aggregate supply, so it is a continuous
 function of every schedule: a small change in anyone's stock moves the price a little, never by a tick.
 Each participant gets its schedule's quantity at that price; if the crossing lies beyond the grid the
-price stays at the grid's end and the long side is filled pro rata.
+price stays at the grid's end and the long side is filled pro rata. It too runs in the compiled kernel when
+it is built, else in :func:`_clear_curves_numpy`, its reference (the same bits).
 """
 
 from __future__ import annotations
