@@ -70,6 +70,32 @@ class OreWeek:
     gate_price: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per pool, USD/kg (nan: no trade)
 
 
+@dataclass(slots=True)
+class RouteTables:
+    """Pools x plants route tables, rebuilt when a road opens or closes or plants are added
+    (:meth:`OreMarket.route_tables`)."""
+
+    version: int  # the route network's version they were built for
+    n: int  # plants in the refiner book then
+    groups: list[str]  # armed groups, in the order of the last axis of ``inc`` and ``other``
+    paths: list[list]  # [pool][plant] -> Path or None (no road)
+    edges: list[list[tuple]]  # [pool][plant] -> edge indices of the path
+    corridor: list[list[str]]  # [pool][plant] -> corridor name ("" none)
+    has_path: np.ndarray  # pools x plants, bool
+    base: np.ndarray  # pools x plants, base transport cost, USD/kg
+    inc: np.ndarray  # pools x plants x groups: group controls a road on the path
+    own: np.ndarray  # pools x plants: the pool's own controller is on the path (its levy is not paid twice)
+    incidence: np.ndarray  # (pools x plants) x edges, 1 where the path uses the edge
+    other: np.ndarray  # pools x plants x groups: a group other than the pool's controller is on the path
+    pair_keys: list[tuple[str, str]]  # (origin country, plant country) for each pair code
+    pair: np.ndarray  # pools x plants -> pair code
+    corridor_keys: list[str]  # corridor name for each corridor code
+    corridor_code: np.ndarray  # pools x plants -> corridor code (-1: not Myanmar ore)
+    to_china: np.ndarray  # pools x plants: Myanmar ore to a Chinese plant
+    edge_ptr: np.ndarray  # pool j to plant i uses edge_idx[edge_ptr[k]:edge_ptr[k + 1]], k = j x plants + i
+    edge_idx: np.ndarray
+
+
 class OreMarket:
     """Pools, route tables and the weekly ore trade (see module docstring)."""
 
@@ -80,7 +106,7 @@ class OreMarket:
         self.basket_matrix = np.array([self.baskets[o] for o in self.ores]).reshape(len(self.ores), -1)
         self.edge_flow = np.zeros(len(model.routes.edge_src))
         self.week = OreWeek()
-        self._tables: dict | None = None
+        self._tables: RouteTables | None = None
         self.build_pools()
 
     # -- pools ---------------------------------------------------------------------------------------------
@@ -189,49 +215,58 @@ class OreMarket:
         return mix / safe[:, None], cost_acc / safe, got
 
     # -- route tables (pools x plants), rebuilt when a road opens or closes -------------------------------
-    def _route_tables(self) -> dict:
+    def _route_tables(self) -> RouteTables:
         m = self.model
         t = self._tables
-        if t is not None and t["version"] == m.routes.version and t["n"] == m.refiner_book.n:
+        if t is not None and t.version == m.routes.version and t.n == m.refiner_book.n:
             return t
         groups = [g.gid for g in m.armed_groups]
         book = m.refiner_book
         n_p, n_r, n_e = len(self.pools), book.n, len(m.routes.edge_src)
-        t = {"version": m.routes.version, "n": n_r, "groups": groups, "paths": [], "edges": [],
-             "corridor": [], "has_path": np.zeros((n_p, n_r), dtype=bool), "base": np.zeros((n_p, n_r)),
-             "inc": np.zeros((n_p, n_r, len(groups))), "own": np.zeros((n_p, n_r)),
-             "incidence": np.zeros((n_p * n_r, n_e)), "other": np.zeros((n_p, n_r, len(groups))),
-             "pair_keys": [], "pair": np.zeros((n_p, n_r), dtype=int), "corridor_keys": [],
-             "corridor_code": np.full((n_p, n_r), -1, dtype=int), "to_china": np.zeros((n_p, n_r), dtype=bool)}
+        has_path = np.zeros((n_p, n_r), dtype=bool)
+        base = np.zeros((n_p, n_r))
+        inc = np.zeros((n_p, n_r, len(groups)))
+        other = np.zeros((n_p, n_r, len(groups)))
+        own = np.zeros((n_p, n_r))
+        incidence = np.zeros((n_p * n_r, n_e))
+        pair = np.zeros((n_p, n_r), dtype=int)
+        corridor_code = np.full((n_p, n_r), -1, dtype=int)
+        to_china = np.zeros((n_p, n_r), dtype=bool)
+        all_paths: list[list] = []
+        all_edges: list[list[tuple]] = []
+        all_corridors: list[list[str]] = []
         pair_keys: dict[tuple[str, str], int] = {}
         corridor_keys: dict[str, int] = {}
         for j, pool in enumerate(self.pools):
             paths = [m.routes.path(pool.node, node) for node in book.node]
-            t["paths"].append(paths)
-            t["edges"].append([p.edges if p is not None else () for p in paths])
-            t["corridor"].append([p.corridor if p is not None else "" for p in paths])
+            corridors = [p.corridor if p is not None else "" for p in paths]
+            all_paths.append(paths)
+            all_edges.append([p.edges if p is not None else () for p in paths])
+            all_corridors.append(corridors)
             for i, p in enumerate(paths):
                 if p is None:
                     continue
                 on_path = m.routes.path_groups(p)
-                t["has_path"][j, i] = True
-                t["base"][j, i] = p.base_cost_usd_per_kg
-                t["inc"][j, i] = [g in on_path for g in groups]
-                t["other"][j, i] = [g in on_path and g != pool.controller for g in groups]
-                t["own"][j, i] = bool(pool.controller) and pool.controller in on_path
-                t["incidence"][j * n_r + i, list(p.edges)] = 1.0
+                has_path[j, i] = True
+                base[j, i] = p.base_cost_usd_per_kg
+                inc[j, i] = [g in on_path for g in groups]
+                other[j, i] = [g in on_path and g != pool.controller for g in groups]
+                own[j, i] = bool(pool.controller) and pool.controller in on_path
+                incidence[j * n_r + i, list(p.edges)] = 1.0
             for i in range(n_r):  # where a delivery from pool j to plant i is counted in the week's records
-                t["pair"][j, i] = pair_keys.setdefault((pool.country, book.country[i]), len(pair_keys))
+                pair[j, i] = pair_keys.setdefault((pool.country, book.country[i]), len(pair_keys))
                 if pool.country == "MM":
-                    c = t["corridor"][j][i]
-                    t["corridor_code"][j, i] = corridor_keys.setdefault(c, len(corridor_keys))
-                    t["to_china"][j, i] = book.country[i] == "CN"
-        t["pair_keys"], t["corridor_keys"] = list(pair_keys), list(corridor_keys)
-        # the edges of every path laid end to end: pool j to plant i uses edge_idx[edge_ptr[k]:edge_ptr[k + 1]],
-        # k = j x plants + i (the compiled trade reads them so)
-        flat = [e for row in t["edges"] for edges in row for e in edges]
-        t["edge_idx"] = np.array(flat, dtype=np.intp)
-        t["edge_ptr"] = np.cumsum([0] + [len(edges) for row in t["edges"] for edges in row]).astype(np.intp)
+                    corridor_code[j, i] = corridor_keys.setdefault(corridors[i], len(corridor_keys))
+                    to_china[j, i] = book.country[i] == "CN"
+        # the edges of every path laid end to end (the compiled trade reads them so)
+        flat = [e for row in all_edges for edges in row for e in edges]
+        t = RouteTables(
+            version=m.routes.version, n=n_r, groups=groups, paths=all_paths, edges=all_edges,
+            corridor=all_corridors, has_path=has_path, base=base, inc=inc, own=own, incidence=incidence,
+            other=other, pair_keys=list(pair_keys), pair=pair, corridor_keys=list(corridor_keys),
+            corridor_code=corridor_code, to_china=to_china,
+            edge_ptr=np.cumsum([0] + [len(edges) for row in all_edges for edges in row]).astype(np.intp),
+            edge_idx=np.array(flat, dtype=np.intp))
         self._tables = t
         return t
 
@@ -250,12 +285,12 @@ class OreMarket:
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
         t = self._route_tables()
         group_by_id = m.group_by_id
-        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t["groups"]])
+        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
         own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools])
-        route_cost = t["base"] + (t["inc"] * levy_vec).sum(axis=2) - t["own"] * own_levy[:, None]
+        route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
         bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
         running = book.capacity > 0
-        can = t["has_path"] & (bid_price > 0) & running[None, :] & self._accepts
+        can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
         valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
         any_rule = rules.any_ore_rule()
         order = m.streams["markets"].permutation(n_pool)
@@ -263,7 +298,7 @@ class OreMarket:
         # which plant takes each pool's ore first (its owner, if running, reachable and allowed; -1 none) and
         # which plants may buy which pools' ore this week
         run_l = running.tolist()
-        captive = np.array([owner if owner >= 0 and run_l[owner] and t["paths"][j][owner] is not None
+        captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
                             and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
                             for j, owner in enumerate(self._owner)], dtype=np.intp)
         allowed = can
@@ -277,7 +312,7 @@ class OreMarket:
         if kernel is not None and valid:
             flow, value, site_sold, traded, traded_value, best_bid = kernel.ore_trade(
                 order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive, book.want,
-                allowed.view(np.uint8), bid_price, route_cost, t["edge_ptr"], t["edge_idx"], m.routes.edge_capacity,
+                allowed.view(np.uint8), bid_price, route_cost, t.edge_ptr, t.edge_idx, m.routes.edge_capacity,
                 market._RTOL)
         else:  # invalid input reaches market.clear, which says what is wrong
             flow, value, site_sold, traded, traded_value, best_bid = self._trade_python(
@@ -294,7 +329,7 @@ class OreMarket:
 
     def _trade_python(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
                       captive: np.ndarray, want: np.ndarray, allowed: np.ndarray, bid_price: np.ndarray,
-                      route_cost: np.ndarray, t: dict, clear) -> tuple[np.ndarray, ...]:
+                      route_cost: np.ndarray, t: RouteTables, clear) -> tuple[np.ndarray, ...]:
         """The week's trade (steps 2-4 of the module docstring) in Python; ``model._auction.ore_trade`` does
         the same in C, with the same results (tested bit for bit), and this is its reference and fallback.
 
@@ -314,7 +349,7 @@ class OreMarket:
         flow = np.zeros((n_pool, n_plant))  # t REO delivered, pool x plant
         value = np.zeros((n_pool, n_plant))  # delivered cost x t
         sold: dict[int, np.ndarray] = {}  # pool -> what its sites sold this week
-        edges_of = t["edges"]
+        edges_of = t.edges
 
         def deliver(j: int, i: int, got: float, fill: np.ndarray, cost: float) -> None:
             if j in sold:
@@ -397,16 +432,16 @@ class OreMarket:
         return flow, value, site_sold, np.array(traded), np.array(traded_value), np.array(best_bid)
 
     def _settle(self, flow: np.ndarray, value: np.ndarray, site_sold: np.ndarray, own_levy_usd: np.ndarray,
-                t: dict) -> None:
+                t: RouteTables) -> None:
         """Apply the week's deliveries at once: sites' stocks and sales, plants' feed and its cost, levies,
         route flows, the supply outlook and the flow records."""
         m = self.model
         book = m.refiner_book
         m.fleet.sell_all(site_sold)
         book.receive_flows(flow, self._pool_basket, value)
-        self.edge_flow = flow.reshape(-1) @ t["incidence"]
-        route_t = np.einsum("ji,jig->g", flow, t["other"]) if t["groups"] else np.zeros(0)
-        for gi, g in enumerate(t["groups"]):
+        self.edge_flow = flow.reshape(-1) @ t.incidence
+        route_t = np.einsum("ji,jig->g", flow, t.other) if t.groups else np.zeros(0)
+        for gi, g in enumerate(t.groups):
             grp = m.group_by_id[g]
             usd = float(own_levy_usd[self._pools_of_group.get(g, _NO_SITES)].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
             if usd:
@@ -417,14 +452,14 @@ class OreMarket:
         week = self.week
         moved = flow > 0
         q = flow[moved]
-        by_pair = np.bincount(t["pair"][moved], weights=q, minlength=len(t["pair_keys"])).tolist()
-        week.pairs = {k: x for k, x in zip(t["pair_keys"], by_pair, strict=True) if x > 0}
-        code = t["corridor_code"][moved]
+        by_pair = np.bincount(t.pair[moved], weights=q, minlength=len(t.pair_keys)).tolist()
+        week.pairs = {k: x for k, x in zip(t.pair_keys, by_pair, strict=True) if x > 0}
+        code = t.corridor_code[moved]
         mm = code >= 0
         if mm.any():
-            by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t["corridor_keys"])).tolist()
-            week.corridor_flow = {c: x for c, x in zip(t["corridor_keys"], by_corridor, strict=True) if x > 0}
-            week.to_china = float(q[t["to_china"][moved]].sum())
+            by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
+            week.corridor_flow = {c: x for c, x in zip(t.corridor_keys, by_corridor, strict=True) if x > 0}
+            week.to_china = float(q[t.to_china[moved]].sum())
 
     def _report_supply(self, delivered: np.ndarray) -> None:
         """Publish the oxide contained in this week's mining to the supply outlook of the regions each pool

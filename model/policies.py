@@ -17,6 +17,7 @@ them), ``to_dict``/``from_dict`` round-trip, and :func:`parse_timeline` turns a 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -94,6 +95,17 @@ def _need(values, allowed: set[str], field: str) -> list[str]:
 
 
 # ================================================================================================ policies
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """Export tonnes approved for one destination: while under review ``until`` is the week the review
+    ends; once granted, the week the licence expires. ``tonnes`` is per product; exports use it up (the
+    policy replaces a licence by its balance)."""
+
+    until: int
+    destination: str
+    tonnes: np.ndarray
+
+
 class ExportControl(TimelineItem):
     """Export ban, quota or licence regime on products leaving the actor's region, per destination state
     (seed F18; FACTS D1 controls of 4 Apr 2025; D3 controlled exports -61 % y/y in May 2025, so about 0.39 of
@@ -127,9 +139,9 @@ class ExportControl(TimelineItem):
     destinations: list[str] = Field(default_factory=list, description="controlled destinations ([] = all)")
     exempt: list[str] = Field(default_factory=list, description="destinations exempt from control")
 
-    _pending: list = PrivateAttr(default_factory=list)  # (due week, destination, approved t per product)
-    _licences: list = PrivateAttr(default_factory=list)  # [expiry week, destination, remaining t per product]
-    _allowed: dict = PrivateAttr(default_factory=dict)  # destination -> allowance published last week
+    _pending: list[Licence] = PrivateAttr(default_factory=list)  # approved, still under review (until = due week)
+    _licences: list[Licence] = PrivateAttr(default_factory=list)  # valid licences (until = expiry week)
+    _allowed: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)  # destination -> last week's allowance
 
     def describe(self) -> str:
         prods = "/".join(self.products)
@@ -167,18 +179,21 @@ class ExportControl(TimelineItem):
             model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
         self._allowed = allow
 
-    def _licence_week(self, model: RareEarthModel, now: int, dests: list[str], mask: np.ndarray) -> dict:
+    def _licence_week(self, model: RareEarthModel, now: int, dests: list[str],
+                      mask: np.ndarray) -> dict[str, np.ndarray]:
         # 1. what was shipped last week used the oldest licences first
         for d in dests:
             used = np.minimum(model.exports_last_week(d), self._allowed.get(d, 0.0)) * mask
+            kept = []
             for lic in self._licences:
-                if lic[1] != d or not used.any():
-                    continue
-                take = np.minimum(lic[2], used)
-                lic[2] = lic[2] - take
-                used = used - take
+                if lic.destination == d and used.any():
+                    take = np.minimum(lic.tonnes, used)
+                    lic = Licence(lic.until, d, lic.tonnes - take)
+                    used = used - take
+                kept.append(lic)
+            self._licences = kept
         # 2. licences expire
-        self._licences = [lic for lic in self._licences if lic[0] > now and lic[2].any()]
+        self._licences = [lic for lic in self._licences if lic.until > now and lic.tonnes.any()]
         # 3. this week's applications: the importers' requests, reviewed for delay_weeks
         rng = model.streams["policies"]
         rate = min(1.0, self.approval_rate * model.state_by_id[self.actor].licence_factor())
@@ -186,13 +201,14 @@ class ExportControl(TimelineItem):
         for d in dests:
             request = model.export_requests(d) * mask
             approved = rng.binomial(n, rate, size=mask.size) / n * request
-            self._pending.append((now + self.delay_weeks, d, approved))
+            self._pending.append(Licence(now + self.delay_weeks, d, approved))
         # 4. reviewed applications become licences
-        due = [x for x in self._pending if x[0] <= now]
-        self._pending = [x for x in self._pending if x[0] > now]
-        for _, d, approved in due:
-            self._licences.append([now + self.licence_valid_weeks, d, approved])
-        return {d: sum((lic[2] for lic in self._licences if lic[1] == d), np.zeros(mask.size)) for d in dests}
+        due = [x for x in self._pending if x.until <= now]
+        self._pending = [x for x in self._pending if x.until > now]
+        for x in due:
+            self._licences.append(Licence(now + self.licence_valid_weeks, x.destination, x.tonnes))
+        return {d: sum((lic.tonnes for lic in self._licences if lic.destination == d), np.zeros(mask.size))
+                for d in dests}
 
     def problems(self, world: World) -> list[str]:
         st = _states(world)

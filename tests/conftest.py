@@ -327,7 +327,7 @@ def _run(scenario: str, seed: int, weeks: int | None, overrides: dict | None, ex
             for j, i in zip(*np.nonzero(flow > 0), strict=True):
                 pool = ore.pools[j]
                 rows.append((int(m.steps), m.date, pool.country, pool.node, pool.controller, bool(pool.licensed),
-                             bool(pool.state_linked), book.ids[i], book.country[i], t["corridor"][j][i],
+                             bool(pool.state_linked), book.ids[i], book.country[i], t.corridor[j][i],
                              float(flow[j, i])))
             return orig(flow, value, site_sold, own_levy_usd, t)
 
