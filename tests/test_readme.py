@@ -1047,11 +1047,18 @@ def test_named_files_modules_tests_and_policies_exist():
             problems.append(f"README.md:{line}: no file {span}")
         m = re.fullmatch(rf"((?:{'|'.join(tops)})(?:\.\w+)*)\.(\w+)", span)
         if m and m.group(2) not in ("py", "pyx", "toml", "json", "md", "csv", "png", "pdf", "svg", "parquet"):
-            try:
-                importlib.import_module(span)
-            except ImportError:
-                if not hasattr(importlib.import_module(m.group(1)), m.group(2)):
-                    problems.append(f"README.md:{line}: {m.group(1)} has no {m.group(2)}")
+            parts = span.split(".")  # the longest importable prefix is the module; the rest are attributes
+            for k in range(len(parts), 0, -1):
+                try:
+                    obj = importlib.import_module(".".join(parts[:k]))
+                    break
+                except ImportError:
+                    continue
+            for j, attr in enumerate(parts[k:], k):
+                if not hasattr(obj, attr):
+                    problems.append(f"README.md:{line}: {'.'.join(parts[:j])} has no {attr}")
+                    break
+                obj = getattr(obj, attr)
         if re.fullmatch(r"test_\w+", span):
             if not any(re.search(rf"def {span}\b", p.read_text()) for p in (ROOT / "tests").rglob("test_*.py")):
                 problems.append(f"README.md:{line}: no test named {span}")
