@@ -2,7 +2,7 @@
 
 TITLE = "Rare-earth market: classroom view"
 # Play redraws every RENDER_INTERVAL weeks (and Step advances as many), chosen so that Play runs at >= 5
-# weeks per second with every panel drawn (measured by tests/browser/test_page.py::test_play_speed).
+# weeks per second with every panel drawn (measured by `make bench`, section f).
 # Both values sit on the positions of SolaraViz's sliders (render interval 1, 3, 5, ...; play interval 1, 11,
 # 21, ... ms), which otherwise snap them to a neighbour when the page opens.
 RENDER_INTERVAL = 5

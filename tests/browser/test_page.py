@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.browser
 CHARTS = ("prices", "map", "flows", "shortage", "share", "stockpile")
 UPDATE_TIMEOUT_MS = 30_000  # a frame takes < 1 s; generous for a loaded CI machine
 FAIL_WEEK = RENDER_INTERVAL + 2  # tests/browser/fault_app.py fails from this week on: in the second Step
-PLAY_SECONDS = 10.0
+PLAY_TIMEOUT_MS = 180_000  # only a guard against a page that never plays, not a speed limit
 MAX_STEPS_FOR_EFFECT = 4
 WEDGE = 1.3  # ex-China / China-domestic Dy price: ~1.07 without controls (seed 0), 3-4 with licences
 
@@ -216,39 +215,35 @@ def test_step_error_is_shown_and_server_keeps_serving(serve, open_page):
         tab.check_clean()
 
 
-def test_play_speed(app_url, open_page, artifacts):
-    """Rendered weeks per second while playing, with every panel redrawn each frame (reported, not judged
-    strictly: a shared CI machine is slower than a classroom laptop)."""
+def test_play_advances_redraws_and_pauses(app_url, open_page, artifacts):
+    """Play advances the model and redraws the charts; Pause stops it where the page shows it. Waits on page
+    state only (how fast a page plays is measured by ``make bench`` (f), never judged here: a shared machine
+    may be slow, and a test on speed would fail for it)."""
     tab = open_page(app_url)
     page = tab.page
     page.evaluate("""() => { window.__frames = 0;
         new MutationObserver(() => window.__frames++).observe(document.querySelector('img.ree-prices'),
             {attributes: true, attributeFilter: ['src']}); }""")
-    t0, w0 = model_time(page), time.monotonic()
+    t0 = model_time(page)
     button(page, "▶").click()
+    target = t0 + 2 * RENDER_INTERVAL
+    # the sidebar's time, read in the page, reaches two frames on (or Play ends at the horizon first)
+    page.wait_for_function("""target => { const el = [...document.querySelectorAll('*')].find(
+            e => e.children.length === 0 && /^Time: /.test(e.textContent));
+        return el && parseFloat(el.textContent.slice(6)) >= target; }""", arg=target, timeout=PLAY_TIMEOUT_MS)
     pause = button(page, "❚❚")
-    # Play for PLAY_SECONDS, or until the run reaches its horizon (a fast machine plays all 520 weeks in
-    # seconds when drawing keeps up); then Play stops by itself and the pause button is disabled
-    while time.monotonic() - w0 < PLAY_SECONDS and pause.is_enabled():
-        time.sleep(0.25)
-    w1 = time.monotonic()
-    finished = pause.is_disabled()
-    if finished:  # the page's last redraw follows the disabled button: wait for it to say why
-        horizon = page.get_by_text("The run reached its horizon")
-        try:
-            horizon.wait_for(timeout=30_000)
-        except Exception:  # noqa: BLE001 - any other reason is a failure, shown with the page's text
-            pytest.fail(f"Play stopped by itself at week {model_time(page)}: {page.inner_text('body')[:1500]!r}")
-    t1 = model_time(page)
-    frames = page.evaluate("window.__frames")
-    if not finished:
+    at_horizon = not pause.is_enabled()
+    if not at_horizon:
         pause.click()
-        button(page, "▶").wait_for()
-    result = {"weeks": t1 - t0, "seconds": round(w1 - w0, 2), "steps_per_s": round((t1 - t0) / (w1 - w0), 2),
-              "frames_per_s": round(frames / (w1 - w0), 2), "render_interval": RENDER_INTERVAL,
-              "reached_horizon": finished}
-    (artifacts / "play-speed.json").write_text(json.dumps(result, indent=1))
-    print(f"\nplay speed: {result}")
+        button(page, "▶").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    else:  # the whole run played before we looked: Play stopped by itself, and the page says why
+        page.get_by_text("The run reached its horizon").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    stopped = model_time(page)
+    wait_time(page, stopped)  # the header and sidebar agree on the week shown
+    frames = page.evaluate("window.__frames")
+    assert stopped >= target and frames >= 2, (t0, stopped, frames)
     shot(tab, "08-played")
-    assert t1 - t0 >= 2 * RENDER_INTERVAL and frames >= 2, result
+    (artifacts / "play.json").write_text(json.dumps({"start": t0, "paused_at": stopped, "frames": frames}))
+    if not at_horizon:  # paused: Step still works, one frame on from what the page shows (step() waits on it)
+        assert step(page) >= stopped + RENDER_INTERVAL
     tab.check_clean()
