@@ -73,7 +73,7 @@ def _start(spec_path: Path, out: Path, workers: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def _wait_for_files(proc: subprocess.Popen, out: Path, n: int, timeout: float = 60.0) -> None:
+def _wait_for_files(proc: subprocess.Popen, out: Path, n: int, timeout: float = 300.0) -> None:  # a hang guard
     t0 = time.monotonic()
     while len(list((out / RUNS).glob("*.parquet"))) < n:
         if proc.poll() is not None:
