@@ -247,3 +247,13 @@ def test_the_limit_is_documented():
     readme = (ROOT / "README.md").read_text()
     assert f"{sw.MAX_RUNS:,} runs" in readme and "--max-runs" in readme
     assert f"{sw.MAX_RUNS:,}" in sw.__doc__
+
+
+def test_golden_module_command_checks_workers(capsys):
+    """``python -m experiments.golden`` (the README's other entry point) shares the --workers bounds."""
+    from experiments import golden
+
+    with pytest.raises(SystemExit) as exc:
+        golden.main(["--workers", "0"])
+    assert exc.value.code == 2
+    assert "--workers 0: must be between 1 and" in capsys.readouterr().err
