@@ -257,3 +257,19 @@ def test_golden_module_command_checks_workers(capsys):
         golden.main(["--workers", "0"])
     assert exc.value.code == 2
     assert "--workers 0: must be between 1 and" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [OSError("Timed out trying to connect to tcp://127.0.0.1:8786 after 10 s"),
+                                   TimeoutError()])
+def test_a_scheduler_that_accepts_but_never_answers_is_a_config_error(monkeypatch, error):
+    """Past the connect check, Dask's own connection failure also becomes a message naming the address."""
+    import distributed
+
+    from model.params import ConfigError
+
+    def client(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(distributed, "Client", client)
+    with pytest.raises(ConfigError, match=r"--scheduler tcp://127\.0\.0\.1:8786: cannot connect"):
+        list(sw._dask_runs([], "tcp://127.0.0.1:8786", None))
