@@ -1,7 +1,8 @@
 """The ``ree`` command line.
 
 Every command turns a bad scenario or world file into a message that names the field and what is
-allowed, with exit code 2 and no traceback.
+allowed, with exit code 2 and no traceback; a bad option value likewise names the option as typed, the
+value and what is allowed (``--weeks 0: must be between 1 and 5200 weeks``), before anything runs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,77 @@ def friendly(fn):
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+# --------------------------------------------------------------------------------------- option values
+# Command-line values obey the scenario file's schema (model.scenario.Scenario): the bounds of its
+# ``weeks`` field and of its ``seeds`` items, and its validators, are read from there, so a bound added to
+# the file is a bound here too. What the schema leaves open is limited here, in this one place:
+SEED_MAX = 2**63 - 1  # seeds are stored as 64-bit integers (run tables, design.csv, Parquet metadata)
+MAX_SEED_COUNT = 1000  # compare/validate --seeds N: N full runs of every scenario (~2 s each), hours at most
+
+
+def _schema_limits(field: str, lo: int, hi: int) -> tuple[int, int]:
+    """``lo``/``hi`` narrowed by the ge/gt/le/lt constraints of Scenario.<field> (or of its list items)."""
+    import typing
+
+    from model.scenario import Scenario
+
+    info = Scenario.model_fields[field]
+    metadata = list(info.metadata)
+    for arg in typing.get_args(info.annotation):  # list[Annotated[int, Field(ge=0)]]
+        for m in getattr(arg, "__metadata__", ()):
+            metadata += getattr(m, "metadata", [m])
+    for m in metadata:
+        if getattr(m, "ge", None) is not None:
+            lo = max(lo, m.ge)
+        if getattr(m, "gt", None) is not None:
+            lo = max(lo, m.gt + 1)
+        if getattr(m, "le", None) is not None:
+            hi = min(hi, m.le)
+        if getattr(m, "lt", None) is not None:
+            hi = min(hi, m.lt - 1)
+    return lo, hi
+
+
+def _as_scenario_field(option: str, value: int, field: str, lo: int, hi: int, unit: str = "") -> None:
+    """Check a command-line value as the scenario file's ``field`` would be checked (ConfigError)."""
+    from pydantic import ValidationError
+
+    from model.scenario import Scenario
+
+    lo, hi = _schema_limits(field, lo, hi)
+    if not lo <= value <= hi:
+        raise ConfigError(f"{option} {value}: must be between {lo} and {hi}{unit}")
+    try:
+        Scenario.model_validate({"name": "command line", field: [value] if field == "seeds" else value})
+    except ValidationError as exc:
+        raise ConfigError(f"{option} {value}: {exc.errors()[0]['msg']}") from None
+
+
+def check_weeks(weeks: int | None, option: str = "--weeks") -> None:
+    """A horizon: the bounds of the scenario file's ``weeks``."""
+    if weeks is not None:
+        _as_scenario_field(option, weeks, "weeks", 1, 2**31, " weeks")
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    """A seed: what the scenario file's ``seeds`` accept, at most :data:`SEED_MAX`."""
+    if seed is not None:
+        _as_scenario_field(option, seed, "seeds", 0, SEED_MAX, " (seeds are non-negative 64-bit integers)")
+
+
+def check_seed_count(n: int, option: str = "--seeds") -> None:
+    """A number of seeds (the runs use seeds 1..n): 1 .. :data:`MAX_SEED_COUNT`."""
+    if not 1 <= n <= MAX_SEED_COUNT:
+        raise ConfigError(f"{option} {n}: must be between 1 and {MAX_SEED_COUNT} seeds (the runs use seeds 1..N)")
+
+
+def check_workers(workers: int | None, option: str = "--workers") -> None:
+    if workers is not None:
+        from experiments.sweep import check_workers as check
+
+        check(workers, option)
 
 
 def _summary(df, scenario: str, seed: int, seconds: float, world) -> str:
@@ -86,6 +158,8 @@ def run(scenario: str = typer.Argument(..., help="shipped scenario name or path 
         weeks: int = typer.Option(None, help="horizon in weeks (default: the scenario's)"),
         out: Path = typer.Option(None, help="output folder (default: results/SCENARIO)")) -> None:
     """Run one scenario and write results.parquet, provenance.json and prices.png."""
+    check_seed(seed)
+    check_weeks(weeks)
     _run_and_save(scenario, seed, weeks, out or Path("results") / Path(scenario).stem)
 
 
@@ -96,6 +170,7 @@ def run_all(out: Path = typer.Option(Path("results"), help="output folder"),
     """Run every shipped scenario (first seed) into OUT/NAME/."""
     from model.scenario import list_scenarios
 
+    check_weeks(weeks)
     for name in list_scenarios():
         _run_and_save(name, None, weeks, out / name)
 
@@ -129,6 +204,8 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
     from experiments.validate import run_validation, to_markdown
 
+    check_seed_count(seeds)
+    check_workers(workers)
     table = run_validation(list(range(1, seeds + 1)), out, workers)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
     typer.echo(f"{int(table['pass'].sum())}/{len(table)} targets pass; wrote {out}/validation.md, .csv, .png")
@@ -142,6 +219,8 @@ def compare(a: str = typer.Argument(..., help="first scenario"), b: str = typer.
     """Print key outputs of two scenarios side by side (medians over the same seeds)."""
     from experiments.compare import compare_scenarios
 
+    check_seed_count(seeds)
+    check_weeks(weeks)
     typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks))
 
 
@@ -157,6 +236,7 @@ def golden(update: bool = typer.Option(False, "--update", help="rewrite the gold
     from experiments import golden as g
     from model.scenario import list_scenarios
 
+    check_workers(workers)
     bad = [s for s in scenario or [] if s not in list_scenarios()]
     if bad:
         raise ConfigError(f"--scenario {bad[0]!r}: not a shipped scenario; choose from {', '.join(list_scenarios())}")
@@ -178,21 +258,27 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
           retry_failed: bool = typer.Option(True, "--retry-failed/--keep-failed",
                                             help="rerun runs that failed last time (default) or leave them"),
           progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
-          dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing")
+          dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing"),
+          max_runs: int = typer.Option(None, "--max-runs",
+                                       help="refuse a design of more runs than this (default 100,000)")
           ) -> None:
     """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
 
     Running the same command again skips finished runs and retries failed ones. Exit code 1 if any run
-    failed (each is recorded in OUT/failed/KEY.json with its traceback).
+    failed (each is recorded in OUT/failed/KEY.json with its traceback). The options and the design's
+    size are checked first, also with --dry-run (which does not contact a --scheduler).
     """
-    from experiments.sweep import describe
+    from experiments.sweep import check_executor, check_max_runs, describe
     from experiments.sweep import sweep as run_sweep
 
+    check_executor(workers, scheduler, cluster)
+    check_max_runs(max_runs)
     if dry_run:
-        typer.echo(describe(spec, out))
+        typer.echo(describe(spec, out, max_runs))
         return
     try:
-        summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress, retry_failed=retry_failed)
+        summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress, retry_failed=retry_failed,
+                            max_runs=max_runs)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=130) from None
@@ -209,14 +295,21 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
                 scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"),
                 cluster: str = typer.Option(None, help="start a local Dask cluster of N processes: local:N"),
                 out: Path = typer.Option(None, help="output folder (default: results/sensitivity/NAME)"),
-                progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")
+                progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+                max_runs: int = typer.Option(None, "--max-runs",
+                                             help="refuse an analysis of more runs than this (default 100,000)")
                 ) -> None:
     """Morris and/or Sobol indices (SALib) for the spec's outputs: CSV tables and a figure per method."""
     from experiments import sensitivity as sa
+    from experiments.sweep import check_executor, check_max_runs
 
+    if method is not None and method not in ("morris", "sobol", "both"):
+        raise ConfigError(f"--method {method!r}: choose morris, sobol or both")
+    check_executor(workers, scheduler, cluster)
+    check_max_runs(max_runs)
     methods = None if method is None else (["morris", "sobol"] if method == "both" else [method])
     try:
-        res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress)
+        res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=130) from None
@@ -241,9 +334,11 @@ def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep o
     bad = [k for k in kind or [] if k not in FIGURES]
     if bad:
         raise ConfigError(f"--kind {bad[0]!r}: choose from {', '.join(FIGURES)}")
-    fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    if not fmts or any(f not in ("pdf", "svg", "png") for f in fmts):
-        raise ConfigError(f"--formats {formats!r}: choose from pdf, svg, png")
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))  # each once
+    bad_fmt = [f for f in fmts if f not in ("pdf", "svg", "png")]
+    if not fmts or bad_fmt:
+        what = f"{bad_fmt[0]!r} is not a format; " if bad_fmt else ""
+        raise ConfigError(f"--formats {formats!r}: {what}choose one or more of pdf, svg, png, comma-separated")
     paths = make_figures(results, out, fmts, kind or None)
     folders = sorted({str(p.parent) for p in paths})
     typer.echo(f"wrote {len(paths)} files ({len(paths) // len(fmts)} figures x {', '.join(fmts)}) in:")

@@ -313,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--dir", type=Path, default=GOLDEN_DIR, help=f"golden folder (default {GOLDEN_DIR})")
     args = parser.parse_args(argv)
+    from experiments.sweep import check_workers
+    from model.params import ConfigError
+
+    try:
+        check_workers(args.workers)
+    except ConfigError as exc:
+        parser.error(str(exc))  # exit 2 with the usage line, like the other bad arguments
     if args.scenario:
         from model.scenario import list_scenarios
 

@@ -20,7 +20,7 @@ A spec file (TOML) names the scenario, the parameters with their bounds and the 
     levels = 4
     seed = 1
     [sobol]
-    n = 32                   # runs: n x (parameters + 2) x seeds (x2 more with second_order)
+    n = 32                   # runs: n x (parameters + 2) x seeds (n x (2 x parameters + 2) with second_order)
     second_order = false
     seed = 1
 
@@ -31,7 +31,9 @@ STAT is one of mean, max, min, sum, last, std; an omitted REGION/PRODUCT means t
 buyer states and weeks (t). Named aliases are in :data:`ALIASES`.
 
 Runs go through the sweep machinery (:mod:`experiments.sweep`): they are written one file per run, so an
-interrupted analysis resumes, and they run on a process pool or a Dask cluster. Results in ``OUT``:
+interrupted analysis resumes, and they run on a process pool or a Dask cluster. The runs are counted
+before sampling (:func:`design_size`) and refused above the sweep limit
+(:data:`experiments.sweep.MAX_RUNS`, raised by ``--max-runs``). Results in ``OUT``:
 ``samples_<method>.csv`` (inputs and outputs per sample point), ``indices_<method>.csv`` and the figure
 ``sensitivity_<method>.{pdf,svg,png}``.
 """
@@ -56,6 +58,10 @@ from experiments.sweep import (
     _resolve_scenario,
     _spec_fingerprint,
     _Strict,
+    check_executor,
+    check_max_runs,
+    check_size,
+    connect_scheduler,
     plan,
     run_tasks,
     write_manifest,
@@ -231,6 +237,24 @@ def load_spec(path: str | Path) -> SensitivitySpec:
 
 
 # ------------------------------------------------------------------------------------------- samples
+def design_size(spec: SensitivitySpec, methods: list[str]) -> tuple[int, str]:
+    """Runs of the analysis and how they were counted (SALib's sample sizes), without sampling: Morris
+    trajectories x (k + 1), Sobol n x (2k + 2) with second order or n x (k + 2) without, for k parameters,
+    each point with every seed. Points shared by the methods run once, so this is an upper bound."""
+    k, seeds = len(spec.parameters), len(spec.seeds)
+    sizes, parts = [], []
+    for m in methods:
+        if m == "morris":
+            sizes.append(spec.morris.trajectories * (k + 1))
+            parts.append(f"morris {spec.morris.trajectories:,} trajectories x ({k} parameters + 1)")
+        else:
+            per = 2 * k + 2 if spec.sobol.second_order else k + 2
+            sizes.append(spec.sobol.n * per)
+            two = "2 x " if spec.sobol.second_order else ""
+            parts.append(f"sobol n {spec.sobol.n:,} x ({two}{k} parameters + 2)")
+    return sum(sizes) * seeds, f"({' + '.join(parts)}) x {seeds} seed{'s' if seeds > 1 else ''}"
+
+
 def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
     """SALib sample matrix (rows = model evaluations, columns = parameters)."""
     if method == "morris":
@@ -336,8 +360,13 @@ class SensitivityResult:
 
 def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, methods: list[str] | None = None,
         workers: int | None = None, scheduler: str | None = None, cluster: str | None = None,
-        progress: bool = True, formats: tuple[str, ...] = ("pdf", "svg", "png")) -> SensitivityResult:
-    """Sample, run (or resume), analyse and plot; returns the index tables."""
+        progress: bool = True, formats: tuple[str, ...] = ("pdf", "svg", "png"),
+        max_runs: int | None = None) -> SensitivityResult:
+    """Sample, run (or resume), analyse and plot; returns the index tables.
+
+    Bad executor options, an unreachable scheduler or more than ``max_runs`` runs (default
+    :data:`experiments.sweep.MAX_RUNS`, counted by :func:`design_size`) raise ConfigError before anything
+    is sampled or written."""
     import os
 
     from experiments import figures
@@ -349,6 +378,11 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
     for m in methods:
         if m not in ("morris", "sobol"):
             raise ConfigError(f"method {m!r}: choose morris or sobol")
+    check_executor(workers, scheduler, cluster)
+    check_max_runs(max_runs)
+    check_size(*design_size(spec, methods), spec.source or spec.name, max_runs)
+    if scheduler is not None:
+        connect_scheduler(scheduler)
     out = Path(out) if out is not None else Path("results") / "sensitivity" / spec.name
     out.mkdir(parents=True, exist_ok=True)
     sweep_spec = spec.sweep_spec()

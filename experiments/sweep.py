@@ -24,7 +24,10 @@ scenario(s), the horizon, the seeds and the parameters::
     "behaviour.thrift_rate_per_week" = { low = 0.0005, high = 0.005, log = true }
     "miners.mm_pangwa.count" = { low = 300, high = 450, integer = true }
 
-Runs = scenarios x (grid points x sample points) x seeds. Each run has a stable key, a hash of
+Runs = scenarios x (grid points x sample points) x seeds, counted before the design is built: a design of
+more than :data:`MAX_RUNS` (100,000) runs is refused with a ConfigError giving the count (``--max-runs`` /
+``max_runs=`` raises the limit), so a typo in a grid or in ``sample.n`` fails at once instead of
+exhausting memory. Each run has a stable key, a hash of
 (scenario, overrides, seed, weeks), and is written when it finishes, atomically (temporary file + rename),
 to ``OUT/runs/<key>.parquet``: the tidy table of :mod:`model.results` with ``run_id`` = key, plus the run's
 provenance in the Parquet schema metadata (``ree_run``). A run that raises is recorded in
@@ -293,6 +296,48 @@ def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
             probe({k: v}, f"parameter {k!r} = {v!r}")
 
 
+# A design is sized arithmetically before anything is built: a bigger one is refused (``--max-runs`` raises
+# the limit). 100,000 runs are ~2 days on 2 cores (~2 s a run); planning them (keys, manifest, design.csv)
+# takes seconds and a few hundred MB, and both grow linearly: 10^7 runs would need minutes and gigabytes
+# before the first run, and a typo in a grid or in sample.n easily asks for that.
+MAX_RUNS = 100_000
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def design_size(spec: SweepSpec) -> tuple[int, str]:
+    """Number of runs of a sweep spec and how it was counted, without building the design."""
+    grid = [len(v) for v in spec.grid.values()]
+    parts = [_count(len(spec.scenarios), "scenario")]
+    if grid:
+        how = f" ({' x '.join(map(str, grid))})" if len(grid) > 1 else ""
+        parts.append(_count(math.prod(grid), "grid point") + how)
+    if spec.sample:
+        parts.append(_count(spec.sample.n, "sample point"))
+    points = math.prod(grid) * (spec.sample.n if spec.sample else 1)
+    if spec.seeds is not None:
+        parts.append(_count(len(spec.seeds), "seed"))
+        return len(spec.scenarios) * points * len(spec.seeds), " x ".join(parts)
+    seeds = [len(_resolve_scenario(ref, spec).seeds) for ref in spec.scenarios]  # each scenario's own list
+    parts[0] = f"({' + '.join(map(str, seeds))} seeds of the {_count(len(spec.scenarios), 'scenario')})"
+    return points * sum(seeds), " x ".join(parts)
+
+
+def check_size(total: int, how: str, where: str, max_runs: int | None = None) -> None:
+    """Refuse a design of more than ``max_runs`` (default :data:`MAX_RUNS`) runs (ConfigError)."""
+    limit = MAX_RUNS if max_runs is None else max_runs
+    if total > limit:
+        raise ConfigError(f"{where}: the design has {total:,} runs = {how}, more than the limit of {limit:,} "
+                          f"runs; make the design smaller or raise the limit with --max-runs {total}")
+
+
+def check_max_runs(max_runs: int | None) -> None:
+    if max_runs is not None and max_runs < 1:
+        raise ConfigError(f"--max-runs {max_runs}: must be a positive number of runs (default {MAX_RUNS:,})")
+
+
 def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repeats: bool = False) -> list[RunTask]:
     """All runs of a spec, in a stable order (scenario, design point, seed).
 
@@ -312,7 +357,9 @@ def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repe
                 tasks.append(RunTask(key, sc, int(seed), weeks, overrides, point))
     keys = [t.key for t in tasks]
     if not allow_repeats and len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})
+        from collections import Counter  # not keys.count(k) per key: quadratic in the design size
+
+        dup = sorted(k for k, c in Counter(keys).items() if c > 1)
         raise ConfigError(f"{spec.source or spec.name}: the design repeats runs ({len(dup)} duplicate keys, "
                           f"e.g. {dup[0]}); remove repeated grid values or seeds")
     return tasks
@@ -483,11 +530,72 @@ def _pool_rounds(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
                     pending.append(t)
 
 
+# ------------------------------------------------------------------------------- executor options
+# Local worker processes (``--workers N``, ``--cluster local:N``) run on this machine: more than 4 per
+# core only costs memory (each holds a model), and a typo such as 10000 would fork that many processes.
+MAX_WORKERS_PER_CORE = 4
+SCHEDULER_CONNECT_S = 10.0  # how long to wait for a Dask scheduler to answer before giving up
+
+
+def max_local_workers() -> int:
+    return MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_workers(workers: int, option: str = "--workers") -> int:
+    """A count of local worker processes: 1 .. :func:`max_local_workers` (ConfigError naming ``option``)."""
+    hi = max_local_workers()
+    if not 1 <= workers <= hi:
+        raise ConfigError(f"{option} {workers}: must be between 1 and {hi} worker processes "
+                          f"({MAX_WORKERS_PER_CORE} x this machine's {os.cpu_count() or 1} cores)")
+    return workers
+
+
 def parse_cluster(cluster: str) -> int:
-    m = re.fullmatch(r"local:(\d+)", cluster.strip())
-    if not m or int(m.group(1)) < 1:
-        raise ConfigError(f"--cluster {cluster!r}: expected local:N, e.g. local:4")
-    return int(m.group(1))
+    """``local:N`` -> N (1 .. :func:`max_local_workers`)."""
+    m = re.fullmatch(r"local:(-?\d+)", cluster.strip())
+    if not m:
+        raise ConfigError(f"--cluster {cluster!r}: expected local:N (N worker processes), e.g. local:4")
+    n, hi = int(m.group(1)), max_local_workers()
+    if not 1 <= n <= hi:
+        raise ConfigError(f"--cluster {cluster}: N must be between 1 and {hi} worker processes "
+                          f"({MAX_WORKERS_PER_CORE} x this machine's {os.cpu_count() or 1} cores)")
+    return n
+
+
+def parse_scheduler(address: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` (or ``tls://``, or ``HOST:PORT``) -> (host, port); ConfigError if malformed."""
+    m = re.fullmatch(r"(?:(?:tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?", address.strip())
+    if not m or not 1 <= int(m.group(2)) <= 65535:
+        raise ConfigError(f"--scheduler {address!r}: expected a Dask scheduler address tcp://HOST:PORT "
+                          f"(port 1-65535), e.g. tcp://10.0.0.5:8786")
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+def connect_scheduler(address: str, timeout: float = SCHEDULER_CONNECT_S) -> None:
+    """Fail fast (ConfigError) when nothing listens at the scheduler's address."""
+    host, port = parse_scheduler(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:  # refused, unknown host, unreachable, TimeoutError
+        raise ConfigError(f"--scheduler {address}: cannot connect ({exc.strerror or str(exc) or type(exc).__name__}); "
+                          f"is a Dask scheduler running there (dask scheduler --port {port}) and reachable?"
+                          ) from None
+
+
+def check_executor(workers: int | None, scheduler: str | None, cluster: str | None) -> None:
+    """Validate the executor options together, before anything is planned or run (no network)."""
+    if scheduler is not None and cluster is not None:
+        raise ConfigError(f"--scheduler {scheduler} and --cluster {cluster}: give one of them, not both")
+    if workers is not None:
+        check_workers(workers)
+        if scheduler is not None or cluster is not None:
+            where = f"--scheduler {scheduler}" if scheduler is not None else f"--cluster {cluster}"
+            raise ConfigError(f"--workers {workers}: local worker processes do not apply with {where}; "
+                              "give one of them")
+    if cluster is not None:
+        parse_cluster(cluster)
+    if scheduler is not None:
+        parse_scheduler(scheduler)
 
 
 def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
@@ -505,7 +613,10 @@ def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None)
                              dashboard_address=None)
         client = Client(local)
     else:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout=f"{SCHEDULER_CONNECT_S:g}s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({exc})") from None
     futures: dict = {}
     try:
         _check_workers(client)
@@ -684,19 +795,22 @@ def run_tasks(tasks: list[RunTask], out: Path, workers: int = 1, scheduler: str 
 
 def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: int | None = None,
           scheduler: str | None = None, cluster: str | None = None, progress: bool = True,
-          retry_failed: bool = True) -> SweepSummary:
+          retry_failed: bool = True, max_runs: int | None = None) -> SweepSummary:
     """Run (or resume) a sweep into ``out`` (default ``results/sweeps/<name>``) and return its summary.
 
     ``workers`` processes on this machine (default: all cores), or a Dask cluster: ``scheduler`` is an
     address (``tcp://host:8786``), ``cluster="local:N"`` starts a ``distributed.LocalCluster`` of N
-    single-threaded worker processes. Raises ConfigError for a bad spec before any run starts.
+    single-threaded worker processes. Raises ConfigError for a bad spec, bad executor options, an
+    unreachable scheduler or a design of more than ``max_runs`` (default :data:`MAX_RUNS`) runs before any
+    run starts.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    if scheduler and cluster:
-        raise ConfigError("give either --scheduler or --cluster, not both")
-    if cluster:
-        parse_cluster(cluster)
+    check_executor(workers, scheduler, cluster)
+    check_max_runs(max_runs)
+    check_size(*design_size(spec), spec.source or spec.name, max_runs)
+    if scheduler is not None:
+        connect_scheduler(scheduler)
     out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
@@ -811,10 +925,13 @@ def batch_run(parameters: dict[str, Any], seeds: Iterable[int] = (1,), number_pr
     return pd.DataFrame(rows)
 
 
-def describe(spec: SweepSpec | str | Path, out: str | Path | None = None) -> str:
-    """What a sweep would run (and how much of it is already done in ``out``), without running it."""
+def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_runs: int | None = None) -> str:
+    """What a sweep would run (and how much of it is already done in ``out``), without running it; a
+    design of more than ``max_runs`` runs is refused (ConfigError) before it is built."""
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
+    check_max_runs(max_runs)
+    check_size(*design_size(spec), spec.source or spec.name, max_runs)
     out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
