@@ -267,12 +267,16 @@ def run_key(scenario: str, overrides: dict[str, Any], seed: int, weeks: int) -> 
 
 
 def _resolve_scenario(ref: str, spec: SweepSpec) -> Scenario:
-    """A shipped name, or a path (relative to the spec file first)."""
-    if spec.source and ref.endswith(".toml"):
-        p = Path(spec.source).parent / ref
-        if p.exists():
-            return load_scenario(p)
-    return load_scenario(ref)
+    """A shipped name, or a path (relative to the spec file first). A problem is reported against the spec
+    that names the scenario (ConfigError)."""
+    try:
+        if spec.source and ref.endswith(".toml"):
+            p = Path(spec.source).parent / ref
+            if p.exists():
+                return load_scenario(p)
+        return load_scenario(ref)
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.source or spec.name}: {exc}") from None
 
 
 def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
