@@ -137,6 +137,23 @@ def test_figures_out_writes_only_under_out(done_sweep, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ write errors
+def _make_unwritable(folder: Path) -> None:
+    """chmod 0o500; root ignores modes, so as root the folder is made immutable (chattr +i) instead."""
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root and chattr +i is not available here: root may write anywhere")
+
+
+def _make_writable(folder: Path) -> None:
+    if os.geteuid() != 0:
+        folder.chmod(0o700)
+    else:
+        subprocess.run([shutil.which("chattr") or "chattr", "-i", str(folder)], capture_output=True)
+
+
 @pytest.mark.parametrize("command", [
     ["sweep", "{spec}", "--no-progress", "--workers", "1"],
     ["sensitivity", "{sens}", "--no-progress", "--workers", "1"],
@@ -147,14 +164,12 @@ def test_figures_out_writes_only_under_out(done_sweep, tmp_path):
 ])
 @pytest.mark.parametrize("kind", ["existing file", "under a file", "no permission"])
 def test_an_unwritable_out_exits_1_with_a_message(done_sweep, tmp_path, command, kind):
-    if kind == "no permission" and os.geteuid() == 0:
-        pytest.skip("root may write anywhere")
     (tmp_path / "spec.toml").write_text(SWEEP.format(name="s"))
     (tmp_path / "sens.toml").write_text(SENSITIVITY.format(name="t"))
+    locked = tmp_path / "locked"
     if kind == "no permission":
-        locked = tmp_path / "locked"
         locked.mkdir()
-        locked.chmod(0o500)
+        _make_unwritable(locked)
         out = locked / "o"
     else:
         (tmp_path / "afile").write_text("not a folder")
@@ -165,11 +180,11 @@ def test_an_unwritable_out_exits_1_with_a_message(done_sweep, tmp_path, command,
         r = _invoke([*args, "--out", str(out)])
     finally:
         if kind == "no permission":
-            (tmp_path / "locked").chmod(0o700)
+            _make_writable(locked)
     assert r.exit_code == 1, (r.exit_code, r.output, r.exception)
     _no_traceback(r)
     reason = {"existing file": "not a folder", "under a file": "Not a directory",
-              "no permission": "Permission denied"}[kind]
+              "no permission": "Operation not permitted" if os.geteuid() == 0 else "Permission denied"}[kind]
     assert "error: cannot write" in r.stderr and reason in r.stderr, r.stderr
     assert str(tmp_path / ("locked" if kind == "no permission" else "afile")) in r.stderr
 
