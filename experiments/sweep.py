@@ -917,7 +917,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     m = Path(folder) / MANIFEST
     if not m.exists():
         raise ConfigError(f"{folder}: no {MANIFEST}; is this a sweep folder (written by `ree sweep`)?")
-    return json.loads(m.read_text())
+    try:
+        return json.loads(m.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{m}: cannot read the sweep's manifest ({type(exc).__name__}: {exc}); run the same "
+                          "`ree sweep` command again to rewrite it") from None
 
 
 def design_table(folder: str | Path) -> pd.DataFrame:

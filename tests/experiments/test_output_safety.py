@@ -324,3 +324,13 @@ def test_sweep_files_honour_the_umask(done_sweep):
     out = done_sweep / "out"
     for f in [*(out / RUNS).glob("*.parquet"), out / "manifest.json", out / "design.csv"]:
         assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+
+
+def test_an_unreadable_manifest_is_named_and_rewritten_by_the_next_sweep(done_sweep, tmp_path):
+    spec, out = _copy(done_sweep, tmp_path)
+    (out / "manifest.json").write_text('{"runs": [')  # torn
+    with pytest.raises(ConfigError, match="manifest.json: cannot read"):
+        load_sweep(out)
+    s = sweep(spec, out, workers=1, progress=False)
+    assert (s.done, s.skipped) == (0, 2)
+    assert load_sweep(out)["run_id"].nunique() == 2
