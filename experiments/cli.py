@@ -2,7 +2,10 @@
 
 Every command turns a bad scenario or world file into a message that names the field and what is
 allowed, with exit code 2 and no traceback; a bad option value likewise names the option as typed, the
-value and what is allowed (``--weeks 0: must be between 1 and 5200 weeks``), before anything runs.
+value and what is allowed (``--weeks 0: must be between 1 and 5200 weeks``), before anything runs. A
+failure to write an output (no permission, a path that is a file, a full disk) is reported as
+``error: cannot write <path>: <reason>`` with exit code 1; every command that writes checks its output
+folder before it computes anything.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from experiments.paths import OutputError
 from model.params import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -23,7 +27,10 @@ log = logging.getLogger("ree")
 
 
 def friendly(fn):
-    """Report configuration errors as a clear message and exit 2 (no traceback)."""
+    """Report configuration errors as a clear message and exit 2, and write failures (OutputError,
+    raised by the writers in experiments/) as ``error: cannot write <path>: <reason>`` and exit 1; no
+    traceback. Other exceptions, including a bare OSError from code that is not a writer, still raise:
+    they are bugs to see, not conditions to hide."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -32,6 +39,9 @@ def friendly(fn):
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
+        except OutputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=1) from None
 
     return wrapper
 
@@ -131,22 +141,24 @@ def _summary(df, scenario: str, seed: int, seconds: float, world) -> str:
 
 def _run_and_save(scenario: str, seed: int | None, weeks: int | None, out: Path) -> None:
     from experiments.figures import price_chart
+    from experiments.paths import ensure_dir, writing
     from experiments.run import atomic_write_json, atomic_write_parquet, provenance, run_model
     from model.scenario import load_scenario
 
     sc = load_scenario(scenario)
+    ensure_dir(out)
     seed = sc.seeds[0] if seed is None else seed
     t0 = time.perf_counter()
     model = run_model(sc, seed, weeks)
     seconds = time.perf_counter() - t0
     df = model.results()
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(df, out / "results.parquet")
     prov = provenance(sc, [seed], model.weeks, extra={"wall_seconds": round(seconds, 3),
                                                        "agents": len(model.agents),
                                                        "events": [f"{d}: {t}" for d, t in model.events]})
     atomic_write_json(prov, out / "provenance.json")
-    price_chart(df, out / "prices.png", title=f"{sc.name}, seed {seed}")
+    with writing(out / "prices.png"):
+        price_chart(df, out / "prices.png", title=f"{sc.name}, seed {seed}")
     typer.echo(_summary(df, sc.name, seed, seconds, model.world))
     typer.echo(f"  wrote {out}/results.parquet, provenance.json, prices.png")
 
@@ -158,9 +170,11 @@ def run(scenario: str = typer.Argument(..., help="shipped scenario name or path 
         weeks: int = typer.Option(None, help="horizon in weeks (default: the scenario's)"),
         out: Path = typer.Option(None, help="output folder (default: results/SCENARIO)")) -> None:
     """Run one scenario and write results.parquet, provenance.json and prices.png."""
+    from experiments.paths import inside, label
+
     check_seed(seed)
     check_weeks(weeks)
-    _run_and_save(scenario, seed, weeks, out or Path("results") / Path(scenario).stem)
+    _run_and_save(scenario, seed, weeks, out or inside(Path("results"), label(Path(scenario).stem)))
 
 
 @app.command("run-all")
@@ -168,11 +182,13 @@ def run(scenario: str = typer.Argument(..., help="shipped scenario name or path 
 def run_all(out: Path = typer.Option(Path("results"), help="output folder"),
             weeks: int = typer.Option(None, help="horizon in weeks (default: each scenario's)")) -> None:
     """Run every shipped scenario (first seed) into OUT/NAME/."""
+    from experiments.paths import ensure_dir, inside
     from model.scenario import list_scenarios
 
     check_weeks(weeks)
+    ensure_dir(out)
     for name in list_scenarios():
-        _run_and_save(name, None, weeks, out / name)
+        _run_and_save(name, None, weeks, inside(out, name))
 
 
 @app.command()
@@ -202,10 +218,12 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
              out: Path = typer.Option(Path("results/validation"), help="output folder"),
              workers: int = typer.Option(2, help="worker processes")) -> None:
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
+    from experiments.paths import ensure_dir
     from experiments.validate import run_validation, to_markdown
 
     check_seed_count(seeds)
     check_workers(workers)
+    ensure_dir(out)
     table = run_validation(list(range(1, seeds + 1)), out, workers)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
     typer.echo(f"{int(table['pass'].sum())}/{len(table)} targets pass; wrote {out}/validation.md, .csv, .png")

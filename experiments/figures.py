@@ -588,14 +588,19 @@ FIGURES: dict[str, Callable[..., Figure]] = {
 
 
 def save(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
-    """Write ``stem.pdf``, ``stem.svg`` and ``stem.png`` (300 dpi); returns the paths."""
+    """Write ``stem.pdf``, ``stem.svg`` and ``stem.png`` (300 dpi); returns the paths. A failed write
+    raises :class:`experiments.paths.OutputError` naming the file."""
+    from experiments.paths import writing
+
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    with writing(stem.parent):
+        stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with _style_context():
         for fmt in formats:
-            p = stem.with_suffix(f".{fmt}")
-            fig.savefig(p, dpi=DPI if fmt == "png" else "figure", metadata=_metadata(fmt))
+            p = stem.parent / f"{stem.name}.{fmt}"  # not with_suffix: a name may hold a "."
+            with writing(p):
+                fig.savefig(p, dpi=DPI if fmt == "png" else "figure", metadata=_metadata(fmt))
             paths.append(p)
     return paths
 
@@ -650,7 +655,13 @@ def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
     """The tidy tables in a run or sweep folder, by scenario name."""
     folder = Path(folder)
     if _is_run(folder):
-        df = pd.read_parquet(folder / "results.parquet")
+        try:
+            df = pd.read_parquet(folder / "results.parquet")
+        except (OSError, ValueError) as exc:  # ArrowInvalid (a truncated file) is a ValueError
+            from model.params import ConfigError
+
+            raise ConfigError(f"{folder / 'results.parquet'}: cannot read this results file "
+                              f"({type(exc).__name__}: {exc}); run the scenario again to rewrite it") from None
     elif _is_sweep(folder):
         from experiments.sweep import load_sweep
 
@@ -679,7 +690,13 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
     Figures go to ``out`` (default ``root/figures``), mirroring the folders: ``results/baseline`` ->
     ``results/figures/baseline/price_paths.pdf``; a sweep folder gets one subfolder per scenario. With
     more than one scenario, ``comparison/`` holds the ex-China prices of all of them on one figure.
+
+    Nothing is written outside ``out``: scenario and product names come from the tables, so they are
+    labels, made into safe folder and file names by :func:`experiments.paths.label` (``../../x`` ->
+    ``x-<hash>``), and every path is checked to stay inside ``out``. ``out`` is created and checked
+    before any figure is drawn (:class:`experiments.paths.OutputError` if it cannot be written).
     """
+    from experiments.paths import ensure_dir, inside, label
     from model.params import ConfigError
 
     root = Path(root)
@@ -689,7 +706,7 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
     if not sources:
         raise ConfigError(f"{root}: no results found (expected results.parquet from `ree run` or a sweep "
                           "folder from `ree sweep`, here or in subfolders)")
-    out = Path(out) if out is not None else root / "figures"
+    out = ensure_dir(Path(out) if out is not None else root / "figures")
     formats = tuple(formats)
     paths: list[Path] = []
     compare: dict[str, pd.DataFrame] = {}
@@ -697,7 +714,7 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
         tables = load_results(src)
         rel = src.relative_to(root)
         for name, df in tables.items():
-            dest = out / rel / name if _is_sweep(src) else out / rel
+            dest = inside(out, rel, label(name)) if _is_sweep(src) else inside(out, rel)
             n = _n_runs(df)
             title = f"{name} ({n} run{'s' if n > 1 else ''})"
             log.info("figures for %s (%s) -> %s", name, src, dest)
@@ -708,6 +725,6 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
         found = {p for t in compare.values() for p in labels.products(t)}
         for prod in labels.ordered(found, labels.world_of().product_names):
             fig = scenario_comparison(dict(sorted(compare.items())), "price", prod)
-            paths += save(fig, out / "comparison" / f"price_{prod}", formats)
+            paths += save(fig, inside(out, "comparison", label(f"price_{prod}")), formats)
     return paths
 

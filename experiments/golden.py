@@ -166,10 +166,13 @@ def write(scenario: str, summaries: Mapping[int, dict], folder: Path = GOLDEN_DI
     text = _dumps(document(scenario, summaries)) + "\n"
     if path.exists() and path.read_text() == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    from experiments.paths import writing
+
+    with writing(path):  # a read-only checkout: "cannot write <path>: <reason>", exit 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return True
 
 

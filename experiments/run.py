@@ -87,18 +87,28 @@ def provenance(scenario: Scenario, seeds: list[int], weeks: int | None, override
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write to a temporary file in the same folder and rename: readers never see half a file.
+
+    The file gets the mode an ordinary ``open()`` would give it (``0o666`` less the umask), not the
+    ``0o600`` of a temporary file. Any OSError (no permission, not a folder, disk full) is raised as
+    :class:`experiments.paths.OutputError` naming ``path``.
+    """
+    from experiments.paths import umask, writing
+
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fchmod(fh.fileno(), 0o666 & ~umask())
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -50,18 +50,23 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from experiments.paths import ensure_dir, inside, writing
+from experiments.run import atomic_write_bytes
 from experiments.sweep import (
     FAILED,
     RunTask,
     SampleSpec,
     SweepSpec,
+    _check_name,
     _resolve_scenario,
     _spec_fingerprint,
     _Strict,
+    check_design,
     check_executor,
     check_max_runs,
     check_size,
     connect_scheduler,
+    output_lock,
     plan,
     run_tasks,
     write_manifest,
@@ -182,6 +187,11 @@ class SensitivitySpec(_Strict):
     morris: MorrisSpec = Field(default_factory=MorrisSpec)
     sobol: SobolSpec = Field(default_factory=SobolSpec)
     source: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v)
 
     @field_validator("parameters")
     @classmethod
@@ -367,11 +377,6 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
     Bad executor options, an unreachable scheduler or more than ``max_runs`` runs (default
     :data:`experiments.sweep.MAX_RUNS`, counted by :func:`design_size`) raise ConfigError before anything
     is sampled or written."""
-    import os
-
-    from experiments import figures
-    from experiments.sweep import load_sweep
-
     if not isinstance(spec, SensitivitySpec):
         spec = load_spec(spec)
     methods = list(methods or spec.methods)
@@ -383,8 +388,19 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
     check_size(*design_size(spec, methods), spec.source or spec.name, max_runs)
     if scheduler is not None:
         connect_scheduler(scheduler)
-    out = Path(out) if out is not None else Path("results") / "sensitivity" / spec.name
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out) if out is not None else inside(Path("results") / "sensitivity", spec.name)
+    ensure_dir(out)
+    with output_lock(out):
+        return _run(spec, out, methods, workers, scheduler, cluster, progress, formats)
+
+
+def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | None, scheduler: str | None,
+         cluster: str | None, progress: bool, formats: tuple[str, ...]) -> SensitivityResult:
+    import os
+
+    from experiments import figures
+    from experiments.sweep import load_sweep
+
     sweep_spec = spec.sweep_spec()
     _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
     xs = {m: sample(spec, m) for m in methods}
@@ -393,6 +409,10 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
     tasks = list({t.key: t for m in methods for t in designs[m]}.values())
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = [t.point for t in tasks]
+    # runs of the spec's other method belong in this folder too (`--method morris` after `both`)
+    keys = {t.key for t in tasks} | {t.key for m in ("morris", "sobol") if m not in designs
+                                     for t in plan(sweep_spec, _points(spec, sample(spec, m)), allow_repeats=True)}
+    changed = check_design(out, tasks, fingerprint, keys)
     write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
                    extra={"sensitivity": spec.model_dump(mode="json", exclude={"source"}), "methods": methods})
     try:
@@ -401,6 +421,8 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
     finally:
         write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
                        extra={"sensitivity": spec.model_dump(mode="json", exclude={"source"}), "methods": methods})
+    if changed:
+        summary.notes.append(changed)
     if summary.failed:
         raise RuntimeError(f"{summary.failed} run(s) failed (see {out / FAILED}); run the same command again "
                            f"to retry them. First error: {summary.errors[0]}")
@@ -416,14 +438,15 @@ def run(spec: SensitivitySpec | str | Path, out: str | Path | None = None, metho
         table = pd.DataFrame(x, columns=list(spec.parameters))
         table = pd.concat([table, y.reset_index(drop=True)], axis=1)
         samples[m] = table
-        table.to_csv(out / f"samples_{m}.csv", index_label="point")
+        atomic_write_bytes(out / f"samples_{m}.csv", table.to_csv(index_label="point").encode())
         ind = analyse(spec, m, x, y.reset_index(drop=True))
         indices[m] = ind
-        ind.to_csv(out / f"indices_{m}.csv", index=False)
+        atomic_write_bytes(out / f"indices_{m}.csv", ind.to_csv(index=False).encode())
         chart = figures.morris_chart if m == "morris" else figures.sobol_chart
         seeds = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
         horizon = f"{spec.weeks} weeks" if spec.weeks else "full horizon"
         title = f"{spec.scenario}, {horizon}, {len(x)} points x {seeds}"
-        paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
+        with writing(out / f"sensitivity_{m}"):
+            paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
     return SensitivityResult(out, indices, samples, paths, summary)
 

@@ -74,6 +74,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from experiments.paths import ensure_dir, inside, name_problem, safe_name, writing
 from experiments.run import atomic_write_bytes, atomic_write_json, provenance, run_one, version
 from model.params import ConfigError, _read_toml, format_validation_error
 from model.scenario import Scenario, load_scenario
@@ -81,6 +82,8 @@ from model.scenario import Scenario, load_scenario
 log = logging.getLogger(__name__)
 
 RUNS, FAILED, MANIFEST, DESIGN = "runs", "failed", "manifest.json", "design.csv"
+CORRUPT = "corrupt"  # unreadable run files are moved here (out of the runs/ dataset) and recomputed
+LOCK = ".ree-lock"  # held (flock) by the process writing into an output folder
 META_KEY = b"ree_run"  # Parquet schema metadata key holding a run's provenance
 MAX_STRIKES = 2  # a run in flight when the pool broke this many times is recorded as failed
 
@@ -155,6 +158,17 @@ class SampleSpec(_Strict):
         return [{k: self.ranges[k].value(float(row[j])) for j, k in enumerate(keys)} for row in u]
 
 
+def _check_name(v: str) -> str:
+    """A spec's ``name`` names its default output folder: it must be a safe file name."""
+    problem = name_problem(v)
+    if problem:
+        from experiments.paths import RULE
+
+        raise ValueError(f"not usable as a folder name because {problem}; {RULE} (without a name = ... line "
+                         "the name is the spec file's name without .toml)")
+    return v
+
+
 class SweepSpec(_Strict):
     name: str
     scenarios: list[str] = Field(min_length=1)
@@ -175,6 +189,11 @@ class SweepSpec(_Strict):
             s = data.pop("scenario")
             data["scenarios"] = s if isinstance(s, list) else [s]
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _check_name(v)
 
     @field_validator("seeds")
     @classmethod
@@ -263,7 +282,12 @@ def run_key(scenario: str, overrides: dict[str, Any], seed: int, weeks: int) -> 
                        "seed": int(seed), "weeks": int(weeks)}, sort_keys=True, separators=(",", ":"),
                       default=str)
     h = hashlib.sha256(blob.encode()).hexdigest()[:12]
-    return f"{re.sub(r'[^A-Za-z0-9_.-]', '-', scenario)}_s{seed}_{h}"
+    # the key is a file name: a scenario name with '/' or a leading '.' or '_' (which Parquet datasets
+    # skip) is made safe here; ordinary names are kept, so existing keys do not change
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", scenario)
+    if not prefix or prefix[0] in "._-" or len(prefix) > 60:
+        prefix = prefix.lstrip("._-")[:60] or "run"
+    return f"{prefix}_s{seed}_{h}"
 
 
 def _resolve_scenario(ref: str, spec: SweepSpec) -> Scenario:
@@ -694,6 +718,130 @@ def _clean_temp(folder: Path) -> int:
     return n
 
 
+# ----------------------------------------------------------------------------------- folder safety
+_HELD: dict[Path, list] = {}  # output folders this process has locked: [file object, depth]
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.ree-lock`` (``fcntl.flock``) while writing into ``out``.
+
+    A second sweep or sensitivity analysis into the same folder fails at once with a ConfigError naming
+    the folder and the pid and host holding it (exit code 2), instead of computing every run twice.
+    The kernel releases the lock when its holder dies (``kill -9`` included), so a killed sweep resumes
+    without cleanup; the lock file itself stays. Re-entrant within one process.
+    """
+    out = Path(out)
+    key = out.resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        yield
+        return
+    path = out / LOCK
+    with writing(path):
+        fh = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ConfigError(f"{out}: another sweep is writing into this folder ({holder}); wait for it to "
+                              "finish or choose another --out") from None
+        with writing(path):
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} on host {socket.gethostname()}, since "
+                     f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
+            fh.flush()
+        _HELD[key] = [fh, 1]
+        try:
+            yield
+        finally:
+            del _HELD[key]
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    finally:
+        fh.close()
+
+
+def check_run_file(path: Path, key: str) -> str:
+    """Why the run file ``path`` cannot be the finished run ``key`` ("" if it can): its Parquet footer
+    must read, and the provenance stored in it must name the key."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+    except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError...: any unreadable footer
+        return f"unreadable Parquet file ({type(exc).__name__}: {exc})"
+    meta = (md.metadata or {}).get(META_KEY)
+    if meta is None:
+        return "no run provenance in the file (not written by a sweep)"
+    try:
+        stored = json.loads(meta).get("key")
+    except (ValueError, AttributeError):
+        return "unreadable run provenance in the file"
+    if stored != key:
+        return f"the file holds run {stored!r}"
+    return ""
+
+
+def _move_aside(out: Path, path: Path) -> Path:
+    """Move a bad run file to ``out/corrupt/<name>.corrupt`` (never overwriting an earlier one)."""
+    dest_dir = out / CORRUPT
+    with writing(dest_dir):
+        dest_dir.mkdir(exist_ok=True)
+        dest = dest_dir / f"{path.name}.corrupt"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = dest_dir / f"{path.name}.{n}.corrupt"
+        os.replace(path, dest)
+    return dest
+
+
+def check_design(out: Path, tasks: list[RunTask], fingerprint: str, keys: set[str] | None = None) -> str:
+    """Refuse a folder whose runs/ holds runs that are not part of this design; a note when the design
+    changed but only grew (more seeds, grid values, methods: finished runs are reused).
+
+    Mixing designs in one runs/ folder would make ``pd.read_parquet(OUT/runs)`` and arrow datasets
+    return runs of both, so that is a ConfigError (exit 2) naming the folder and the earlier spec.
+    ``keys``: every run key the spec may write (default: the tasks').
+    """
+    keys = {t.key for t in tasks} if keys is None else keys
+    foreign = sorted(p.stem for p in (out / RUNS).glob("*.parquet") if p.stem not in keys) \
+        if (out / RUNS).is_dir() else []
+    old: dict[str, Any] = {}
+    if (out / MANIFEST).is_file():
+        try:
+            old = json.loads((out / MANIFEST).read_text())
+        except (OSError, ValueError):
+            old = {}
+    if foreign:
+        was = (f"{old.get('kind', 'sweep')} {old.get('name')!r} from {old.get('spec_source') or '?'}"
+               if old else "runs without a manifest")
+        raise ConfigError(f"{out}: this folder holds another design ({was}): {len(foreign)} of its run files "
+                          f"(e.g. {RUNS}/{foreign[0]}.parquet) are not runs of this spec, and one runs/ folder "
+                          "must hold one design; choose another --out, or delete that folder to replace it")
+    if old and old.get("spec_fingerprint") not in (None, fingerprint):
+        return (f"the spec changed since this folder was last written (its runs are all part of the new "
+                f"design and are reused); the previous manifest is kept as {_archive_manifest(out, old)}")
+    return ""
+
+
+def _archive_manifest(out: Path, old: dict[str, Any]) -> str:
+    name = f"manifest-{old.get('spec_fingerprint', 'old')}.json"
+    atomic_write_json(old, out / name)
+    return name
+
+
 def _spec_fingerprint(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -750,21 +898,47 @@ def write_manifest(out: Path, spec: SweepSpec, tasks: list[RunTask], points: lis
 def run_tasks(tasks: list[RunTask], out: Path, workers: int = 1, scheduler: str | None = None,
               cluster: str | None = None, progress: bool = True, retry_failed: bool = True,
               on_outcome: Callable[[RunOutcome], None] | None = None, name: str = "sweep") -> SweepSummary:
-    """Run the tasks whose files do not exist yet, writing each one as it finishes."""
+    """Run the tasks whose files do not exist yet, writing each one as it finishes.
+
+    A run file already on disk counts as done only if :func:`check_run_file` accepts it; a truncated or
+    foreign file is moved to ``out/corrupt/`` and its run is computed again (the summary says so).
+    """
     out = Path(out)
-    (out / RUNS).mkdir(parents=True, exist_ok=True)
-    (out / FAILED).mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
+    with output_lock(out):
+        return _run_tasks(tasks, out, workers, scheduler, cluster, progress, retry_failed, on_outcome, name)
+
+
+def _run_tasks(tasks: list[RunTask], out: Path, workers: int, scheduler: str | None, cluster: str | None,
+               progress: bool, retry_failed: bool, on_outcome: Callable[[RunOutcome], None] | None,
+               name: str) -> SweepSummary:
+    for sub in (RUNS, FAILED):
+        with writing(out / sub):
+            (out / sub).mkdir(parents=True, exist_ok=True)
     removed = _clean_temp(out / RUNS) + _clean_temp(out / FAILED)
     if removed:
         log.info("removed %d half-written temporary file(s) from an interrupted sweep", removed)
     summary = SweepSummary(name, out, len(tasks))
     todo = []
+    moved = []
     for t in tasks:
         st = _status(out, t.key)
+        if st == "done":
+            path = out / RUNS / f"{t.key}.parquet"
+            problem = check_run_file(path, t.key)
+            if problem:
+                dest = _move_aside(out, path)
+                log.warning("run file %s is unusable (%s): moved to %s, computing the run again", path, problem,
+                            dest)
+                moved.append(f"{path.name} ({problem})")
+                st = _status(out, t.key)
         if st == "done" or (st == "failed" and not retry_failed):
             summary.skipped += 1
         else:
             todo.append(t)
+    if moved:
+        summary.notes.append(f"{len(moved)} run file(s) were unusable and are recomputed; the bad files are in "
+                             f"{out / CORRUPT}/: " + "; ".join(moved[:5]) + (" ..." if len(moved) > 5 else ""))
     t0 = time.perf_counter()
     if scheduler or cluster:
         outcomes = _dask(todo, scheduler, cluster)
@@ -779,11 +953,11 @@ def run_tasks(tasks: list[RunTask], out: Path, workers: int = 1, scheduler: str 
     try:
         for o in outcomes:
             if o.status == "done":
-                atomic_write_bytes(out / RUNS / f"{o.key}.parquet", o.data)
+                atomic_write_bytes(inside(out / RUNS, f"{safe_name(o.key, 'run key')}.parquet"), o.data)
                 (out / FAILED / f"{o.key}.json").unlink(missing_ok=True)
                 summary.done += 1
             else:
-                atomic_write_json(o.meta, out / FAILED / f"{o.key}.json")
+                atomic_write_json(o.meta, inside(out / FAILED, f"{safe_name(o.key, 'run key')}.json"))
                 summary.failed += 1
                 summary.errors.append(f"{o.key}: {o.meta.get('error', '?')}")
                 log.warning("run %s failed: %s", o.key, o.meta.get("error"))
@@ -815,22 +989,23 @@ def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: 
     check_size(*design_size(spec), spec.source or spec.name, max_runs)
     if scheduler is not None:
         connect_scheduler(scheduler)
-    out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
+    out = Path(out) if out is not None else inside(Path("results") / "sweeps", spec.name)
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
     tasks = plan(spec, points)
-    out.mkdir(parents=True, exist_ok=True)
-    note, codes = _code_changed(out)
-    extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}, "codes": codes}
-    write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
-    summary = SweepSummary(spec.name, out, len(tasks))
-    try:
-        summary = run_tasks(tasks, out, workers or os.cpu_count() or 1, scheduler, cluster, progress,
-                            retry_failed, name=spec.name)
-    finally:
+    ensure_dir(out)
+    with output_lock(out):
+        changed = check_design(out, tasks, fingerprint)
+        note, codes = _code_changed(out)
+        extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}, "codes": codes}
         write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
-    if note:
-        summary.notes.append(note)
+        summary = SweepSummary(spec.name, out, len(tasks))
+        try:
+            summary = run_tasks(tasks, out, workers or os.cpu_count() or 1, scheduler, cluster, progress,
+                                retry_failed, name=spec.name)
+        finally:
+            write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
+    summary.notes += [n for n in (changed, note) if n]
     return summary
 
 
@@ -860,7 +1035,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     m = Path(folder) / MANIFEST
     if not m.exists():
         raise ConfigError(f"{folder}: no {MANIFEST}; is this a sweep folder (written by `ree sweep`)?")
-    return json.loads(m.read_text())
+    try:
+        return json.loads(m.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{m}: cannot read the sweep's manifest ({type(exc).__name__}: {exc}); run the same "
+                          "`ree sweep` command again to rewrite it") from None
 
 
 def design_table(folder: str | Path) -> pd.DataFrame:
@@ -890,9 +1069,14 @@ def load_sweep(folder: str | Path, variables: Iterable[str] | None = None,
     if done.empty:
         raise ConfigError(f"{folder}: no finished runs yet")
     files = [str(folder / RUNS / f"{k}.parquet") for k in done["key"]]
-    dataset = ds.dataset(files, format="parquet")
     flt = ds.field("variable").isin(list(variables)) if variables is not None else None
-    df = dataset.to_table(filter=flt).to_pandas()
+    try:
+        df = ds.dataset(files, format="parquet").to_table(filter=flt).to_pandas()
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError: a truncated or corrupt run file
+        bad = [(f, p) for f, k in zip(files, done["key"], strict=True) if (p := check_run_file(Path(f), k))]
+        where, why = bad[0] if bad else (str(folder / RUNS), f"{type(exc).__name__}: {exc}")
+        raise ConfigError(f"{where}: cannot read this run file: {why}; run the same `ree sweep` command "
+                          "again to move it aside and recompute it") from None
     params = done.drop(columns=["scenario", "seed", "status"]).rename(columns={"key": "run_id"})
     df = df.merge(params, on="run_id", how="left", validate="many_to_one")
     df = df.sort_values(["run_id", "step", "variable", "region", "product"], kind="stable").reset_index(drop=True)
@@ -936,11 +1120,13 @@ def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_ru
         spec = load_spec(spec)
     check_max_runs(max_runs)
     check_size(*design_size(spec), spec.source or spec.name, max_runs)
-    out = Path(out) if out is not None else Path("results") / "sweeps" / spec.name
+    out = Path(out) if out is not None else inside(Path("results") / "sweeps", spec.name)
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
     tasks = plan(spec, points)
-    done = sum(_status(out, t.key) == "done" for t in tasks)
+    done_keys = [t.key for t in tasks if _status(out, t.key) == "done"]
+    bad = sum(bool(check_run_file(out / RUNS / f"{k}.parquet", k)) for k in done_keys)
+    done = len(done_keys) - bad
     failed = sum(_status(out, t.key) == "failed" for t in tasks)
     scen = sorted({t.scenario.name for t in tasks})
     seeds = sorted({t.seed for t in tasks})
@@ -951,5 +1137,6 @@ def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_ru
              f"  varied: {', '.join(spec.parameters) or '(nothing: seeds only)'}"]
     if spec.overrides:
         lines.append(f"  fixed: {', '.join(f'{k} = {v!r}' for k, v in spec.overrides.items())}")
-    lines.append(f"  in {out}: {done} done, {failed} failed, {len(tasks) - done - failed} to run")
+    lines.append(f"  in {out}: {done} done, {failed} failed, {len(tasks) - done - failed} to run"
+                 + (f" ({bad} unreadable run file(s) will be moved aside and recomputed)" if bad else ""))
     return "\n".join(lines)

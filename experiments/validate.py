@@ -363,17 +363,18 @@ def figure(table: pd.DataFrame, path) -> None:
 def run_validation(seeds: list[int], out, workers: int = 2) -> pd.DataFrame:
     from pathlib import Path
 
+    from experiments.paths import ensure_dir, writing
     from experiments.run import atomic_write_bytes, atomic_write_json, provenance
     from model.scenario import load_scenario
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(Path(out))  # before the runs: an unwritable folder fails in a second, not minutes
     t0 = dt.datetime.now()
     table = validate(seeds, workers)
     table.rename(columns={"pass": "pass_"}).pipe(lambda t: atomic_write_bytes(
         out / "validation.md", (to_markdown(t) + "\n").encode()))
     atomic_write_bytes(out / "validation.csv", table.to_csv(index=False).encode())
-    figure(table.rename(columns={"pass": "pass_"}), out / "validation.png")
+    with writing(out / "validation.png"):
+        figure(table.rename(columns={"pass": "pass_"}), out / "validation.png")
     atomic_write_json(provenance(load_scenario("baseline"), seeds, None,
                                  extra={"wall_seconds": (dt.datetime.now() - t0).total_seconds()}),
                       out / "provenance.json")
