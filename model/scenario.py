@@ -155,3 +155,20 @@ def load_scenario(name: str | Path, check: bool = True) -> Scenario:
     if check:
         sc.check()
     return sc
+
+
+def check_file(name: str | Path) -> str:
+    """``ree check``: validate a scenario (a shipped name or a file) or a world file, which is told apart by
+    its keys (``[[products]]``, ``[[miners]]``, ... are only in worlds). Returns the one-line report;
+    raises :class:`ConfigError` naming each problem."""
+    p = Path(name)
+    if str(name).strip() and p.suffix == ".toml" and not p.exists() and (DATA_DIR / p).is_file():
+        p = DATA_DIR / p  # a shipped world by name: ree check world_2024.toml
+    if str(name).strip() and (p.suffix == ".toml" or len(p.parts) > 1) and (p.exists() or p.is_symlink()):
+        raw = _read_toml(p, "scenario or world file")
+        if WORLD_KEYS & raw.keys():
+            world = load_world(p)
+            return (f"ok: world {world.name} ({len(world.products)} products, {len(world.regions)} regions, "
+                    f"{len(world.miners)} miner entries, {len(world.refiners)} refiners, {len(world.buyers)} buyers)")
+    sc = load_scenario(name)
+    return f"ok: {sc.name} ({len(sc.timeline)} timeline entries, world {sc.world})"
