@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -617,7 +618,12 @@ def _split_override_errors(err: ValidationError, path: str, source: str, overrid
             mine.append(_override_line(source, key, overrides[key], f"{rest}: {msg}" if rest else msg))
             continue
         if not loc and e["type"] == "value_error":
-            parts = str(e["msg"]).removeprefix("Value error, ").split("; ")
+            parts: list[str] = []  # World._references joins its problems with "; ", as a problem joins "allowed: ..."
+            for piece in str(e["msg"]).removeprefix("Value error, ").split("; "):
+                if parts and not re.match(r"(?!allowed:)[a-z_]+(\[\d+\])?(\.[a-z_]+)*:", piece):
+                    parts[-1] += "; " + piece
+                else:
+                    parts.append(piece)
             left = []
             for part in parts:
                 key = next((k for k, d in dotted.items() if part.startswith(d + ":") or part.startswith(d + " ")), None)
