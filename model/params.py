@@ -52,7 +52,8 @@ def show_value(v: Any) -> str:
         return v.isoformat()
     if isinstance(v, str) and len(v) > 80:
         return repr(v[:80] + "...")
-    return repr(v)
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _error_line(e: dict[str, Any]) -> tuple[str, str]:
@@ -559,6 +560,8 @@ def _read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits: Python refuses to convert it
+        raise ConfigError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
 
 
 def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | None = None,

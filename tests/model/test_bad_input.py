@@ -67,6 +67,7 @@ def _write_bytes(tmp_path: Path, data: bytes, name: str = "bad.toml") -> Path:
     ("utf-16", HEAD.encode("utf-16"), ["not UTF-8 text", "UTF-16", "byte 0"]),
     ("deep nesting", b"name = " + b"[" * 200_000 + b"]" * 200_000 + b"\n", ["not valid TOML", "nested too deeply"]),
     ("NUL byte", b'name = "a\x00b"\n', ["not valid TOML"]),
+    ("5000-digit integer", b"name = 'b'\nweeks = " + b"9" * 5000 + b"\n", ["not valid TOML", "5000 digits"]),
 ])
 def test_a_file_that_is_not_toml_text_is_refused_naming_it(tmp_path, case, data, needles):
     path = _write_bytes(tmp_path, data)
@@ -118,6 +119,11 @@ def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path):
     with open(path, "wb") as fh:  # sparse: costs no disk
         fh.truncate(MAX_FILE_BYTES + 1)
     _refused(path, str(path), "too large", "10 MB")
+
+
+def test_a_world_path_with_a_nul_character_is_not_found(tmp_path):
+    scenario = _scenario(tmp_path, HEAD.replace('world = "world_2024.toml"', 'world = "a\\u0000b.toml"'))
+    _refused(scenario, str(scenario), "world", "not found")
 
 
 def test_empty_paths_are_refused(tmp_path):
