@@ -53,7 +53,7 @@ class Scenario(BaseModel):
     name: str
     description: str = ""
     cites: list[str] = Field(default_factory=list)
-    world: str = Field(default="world_2024.toml", min_length=1,
+    world: str = Field(default="world_2024.toml",
                        description="world file: a path relative to the scenario file's folder, an absolute "
                                    "path, or the name of a world shipped in model/data/")
     start: dt.date = Field(default=dt.date(2024, 1, 1), ge=EARLIEST_DATE, le=MAX_DATE,
