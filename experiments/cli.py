@@ -204,12 +204,11 @@ def scenarios() -> None:
 
 @app.command()
 @friendly
-def check(path: str = typer.Argument(..., help="scenario name or TOML path")) -> None:
-    """Validate a scenario (and its world) without running it."""
-    from model.scenario import load_scenario
+def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or world TOML path")) -> None:
+    """Validate a scenario (and its world), or a world file, without running it."""
+    from model.scenario import check_file
 
-    sc = load_scenario(path)
-    typer.echo(f"ok: {sc.name} ({len(sc.timeline)} timeline entries, world {sc.world})")
+    typer.echo(check_file(path))
 
 
 @app.command()

@@ -37,9 +37,10 @@ from agents.trader import Trader, TraderBook
 from model.exchange import Exchange, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
+from model.params import ConfigError
 from model.routes import RouteNetwork
 from model.rules import Rules
-from model.scenario import Scenario, load_scenario
+from model.scenario import MAX_SEED, MAX_WEEKS, Scenario, load_scenario
 from model.signals import MarketSignals
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class RareEarthModel(mesa.Model):
         # SolaraViz hands the seed back as a string once edited (Mesa #3516); mesa.batch_run passes
         # None when it manages iterations itself: that means seed 0, never a seed from the clock
         seed = 0 if seed is None else int(seed)
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seed: must be a whole number from 0 to 2**63 - 1 (got {seed})")
         super().__init__(rng=seed)
         self.seed = seed
         self.spec = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -95,6 +98,9 @@ class RareEarthModel(mesa.Model):
             self.spec = self.spec.with_overrides(overrides)
         self.world = self.spec.load_world()
         self.weeks = int(weeks) if weeks is not None else self.spec.weeks
+        if not 1 <= self.weeks <= MAX_WEEKS:
+            raise ConfigError(f"weeks: must be a whole number from 1 to {MAX_WEEKS} (got {self.weeks})")
+        self._warn_beyond_horizon()
         self.start_date = self.spec.start
         self.run_id = run_id or f"{self.spec.name}-s{seed}"
         root = np.random.SeedSequence(seed)
@@ -158,6 +164,17 @@ class RareEarthModel(mesa.Model):
         self.datacollector.collect(self)
 
     # =================================================================================== queries (read-only)
+    def _warn_beyond_horizon(self) -> None:
+        """A run shorter than its scenario (``--weeks``) leaves out the timeline entries dated after its last
+        week; the scenario's own check refuses entries outside the scenario's horizon, so this is a warning."""
+        last = self.spec.start + dt.timedelta(weeks=self.weeks)
+        late = [f"timeline[{i}] ({d.get('type', '?')}) on {d.get('start')}"
+                for i, d in enumerate(self.spec.timeline)
+                if isinstance(d, dict) and isinstance(d.get("start"), dt.date) and d["start"] > last]
+        if late:
+            log.warning("%s: the run ends on %s (%d weeks), so %s will not happen", self.spec.source or self.spec.name,
+                        last, self.weeks, ", ".join(late))
+
     @property
     def date(self) -> dt.date:
         return self.start_date + dt.timedelta(weeks=int(self.steps))

@@ -19,11 +19,22 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
+import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_WORLD = DATA_DIR / "world_2024.toml"
@@ -33,28 +44,78 @@ class ConfigError(ValueError):
     """A world or scenario file is wrong; the message names each field and what is allowed."""
 
 
+def show_value(v: Any) -> str:
+    """A value as a TOML file writes it (true, 2024-01-01, 1.5, 'text')."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str) and len(v) > 80:
+        return repr(v[:80] + "...")
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _error_line(e: dict[str, Any]) -> tuple[str, str]:
+    """(field path, 'what is wrong (got value)') of one pydantic error."""
+    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key; remove it or check the spelling against the documented fields"
+    got = e.get("input")
+    got_s = "" if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {show_value(got)})"
+    return loc, f"{msg}{got_s}"
+
+
 def format_validation_error(err: ValidationError, source: str) -> str:
     """One line per problem: ``source: field.path: what is wrong (got value)``."""
     lines = [f"{source}: {err.error_count()} problem(s)"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check the spelling against the documented fields"
-        got = e.get("input")
-        got_s = "" if e["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {loc}: {msg}{got_s}")
+        loc, what = _error_line(e)
+        lines.append(f"  {loc}: {what}")
     return "\n".join(lines)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every world model: unknown keys are refused, and so are ``inf`` and ``nan`` in any number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-Frac = Annotated[float, Field(ge=0.0, le=1.0)]
-Pos = Annotated[float, Field(gt=0.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
-Weeks = Annotated[float, Field(ge=1.0, le=520.0)]
+def _not_bool(v: Any) -> Any:
+    if isinstance(v, bool):  # pydantic's lax mode would read true as 1 and false as 0
+        raise ValueError("must be a number, not true/false")
+    return v
+
+
+# Numbers: finite (the models' config), never a boolean; the upper bounds below are far beyond any real
+# value and are there so that a typo (1e300 t/week) is refused instead of running to meaningless output.
+Num = Annotated[float, BeforeValidator(_not_bool)]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+MAX_TONNES = 1e7  # t per week: about 300 x the world's 2024 REO mine output
+MAX_USD_PER_KG = 1e6  # about 1,000 x the dearest oxide (Tb) in 2024
+MAX_WEEKS = 520.0  # ten years, the model's longest memory, cover or delay
+MAX_RATIO = 1000.0  # a multiple of a price, cost or stock
+MAX_EXPONENT = 100.0  # elasticities and response factors (x ** 100 already spans any price range)
+MAX_COUNT = 100_000  # sites of one miner population (each is a row in the model's arrays)
+
+Frac = Annotated[Num, Field(ge=0.0, le=1.0, description="a share, 0 to 1")]
+Pos = Annotated[Num, Field(gt=0.0)]
+NonNeg = Annotated[Num, Field(ge=0.0)]
+Weeks = Annotated[Num, Field(ge=1.0, le=MAX_WEEKS, description="weeks, 1 to 520")]
+CoverWeeks = Annotated[Num, Field(ge=0.0, le=MAX_WEEKS, description="weeks of use or output, 0 to 520")]
+PosCoverWeeks = Annotated[Num, Field(gt=0.0, le=MAX_WEEKS, description="weeks of use or output, above 0, at most 520")]
+Tonnes = Annotated[Num, Field(ge=0.0, le=MAX_TONNES, description="t REO per week, 0 to 1e7")]
+PosTonnes = Annotated[Num, Field(gt=0.0, le=MAX_TONNES, description="t REO per week, above 0, at most 1e7")]
+UsdPerKg = Annotated[Num, Field(ge=0.0, le=MAX_USD_PER_KG, description="USD per kg, 0 to 1e6")]
+PosUsdPerKg = Annotated[Num, Field(gt=0.0, le=MAX_USD_PER_KG, description="USD per kg, above 0, at most 1e6")]
+Ratio = Annotated[Num, Field(gt=0.0, le=MAX_RATIO, description="a multiple, above 0, at most 1000")]
+Exponent = Annotated[Num, Field(ge=0.0, le=MAX_EXPONENT, description="an elasticity or response, 0 to 100")]
+PosExponent = Annotated[Num, Field(gt=0.0, le=MAX_EXPONENT, description="an elasticity, above 0, at most 100")]
+RatePerYear = Annotated[Num, Field(ge=0.0, le=10.0, description="a rate per year, 0 to 10 (1,000 %)")]
+EARLIEST_DATE = dt.date(1900, 1, 1)  # dates of the world and its plants; a run ends before MAX_DATE
+MAX_DATE = dt.date(2200, 12, 31)
+Date = Annotated[dt.date, Field(ge=EARLIEST_DATE, le=MAX_DATE)]
 
 
 class ProductSpec(Strict):
@@ -62,8 +123,8 @@ class ProductSpec(Strict):
 
     name: str
     stage: Literal["oxide"] = "oxide"
-    price_2024_usd_per_kg: Pos  # starting price and the centre of the exchange's price grid; then auctions
-    export_cost_usd_per_kg: NonNeg  # freight, insurance and paperwork from the exporting to the importing region
+    price_2024_usd_per_kg: PosUsdPerKg  # starting price and the centre of the exchange's price grid; then auctions
+    export_cost_usd_per_kg: UsdPerKg  # freight, insurance and paperwork from the exporting to the importing region
 
 
 class RegionSpec(Strict):
@@ -95,11 +156,11 @@ class ReserveSpec(Strict):
     Reserve Bureau bought ~10,000 t in 2014; heavy-RE stockpiling loans in 2012)."""
 
     products: list[str]
-    initial_weeks: NonNeg = 8.0  # stock at the start, in weeks of its region's use (assumption: levels are secret)
-    max_weeks: Pos = 26.0  # it stops buying at this many weeks of use
-    buy_below_ratio: Pos = 0.87  # buys while the price is below this x the market's cost of supply
-    release_above_ratio: Pos = 1.3  # releases everything while the price is above this x that cost (a spike)
-    sell_back_ratio: Pos = 1.07  # sells stock bought in gluts (above initial_weeks) back above this x that cost ...
+    initial_weeks: CoverWeeks = 8.0  # stock at the start, in weeks of its region's use (assumption: levels are secret)
+    max_weeks: PosCoverWeeks = 26.0  # it stops buying at this many weeks of use
+    buy_below_ratio: Ratio = 0.87  # buys while the price is below this x the market's cost of supply
+    release_above_ratio: Ratio = 1.3  # releases everything while the price is above this x that cost (a spike)
+    sell_back_ratio: Ratio = 1.07  # sells stock bought in gluts (above initial_weeks) back above this x that cost ...
     sell_back_weeks: Weeks = 4.0  # ... over this many weeks (assumption)
     buy_weeks: Weeks = 26.0  # closes its gap to max_weeks over this many weeks
     release_weeks: Weeks = 13.0  # empties over this many weeks when releasing
@@ -118,17 +179,17 @@ class NodeSpec(Strict):
     name: str
     kind: Literal["mine_area", "border", "hub", "refinery", "port", "buyer_hub"]
     country: str
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[Num, Field(ge=-90, le=90)]
+    lon: Annotated[Num, Field(ge=-180, le=180)]
 
 
 class EdgeSpec(Strict):
     src: str
     dst: str
     mode: Literal["road", "rail", "sea", "river"]
-    capacity_t_per_week: Pos
-    cost_usd_per_kg: NonNeg
-    border_fee_usd_per_kg: NonNeg = 0.0
+    capacity_t_per_week: PosTonnes
+    cost_usd_per_kg: UsdPerKg
+    border_fee_usd_per_kg: UsdPerKg = 0.0
     controller: str  # a state id or an armed-group id
     corridor: str = ""  # label for flow outputs (e.g. "pangwa", "northern_corridor")
     open: bool = True
@@ -142,13 +203,13 @@ class MinerSpec(Strict):
     country: str
     node: str
     ore: str
-    capacity_t_per_week: Pos  # REO content, per site
-    unit_cost_usd_per_kg: Pos  # cash cost per kg REO at the mine gate
-    count: Annotated[int, Field(ge=1)] = 1
-    active_at_start: Annotated[int, Field(ge=0)] | None = None  # for populations; default: all
+    capacity_t_per_week: PosTonnes  # REO content, per site
+    unit_cost_usd_per_kg: PosUsdPerKg  # cash cost per kg REO at the mine gate
+    count: Annotated[Int, Field(ge=1, le=MAX_COUNT)] = 1
+    active_at_start: Annotated[Int, Field(ge=0, le=MAX_COUNT)] | None = None  # for populations; default: all
     offtake: str = ""  # refiner with first call on the ore (owner or long-term contract)
-    capacity_cv: NonNeg = 0.0  # coefficient of variation of site capacity (lognormal)
-    cost_cv: NonNeg = 0.0
+    capacity_cv: Annotated[Num, Field(ge=0.0, le=10.0)] = 0.0  # coefficient of variation of site capacity (lognormal)
+    cost_cv: Annotated[Num, Field(ge=0.0, le=10.0)] = 0.0
     controller: str = ""  # armed group controlling the site ("" = the host state)
     entry_exit: bool = False  # small artisanal sites open and close as margins move (seed F12)
     licensed: bool = True  # a legal, auditable operation (traceability, seed F25)
@@ -166,15 +227,15 @@ class RefinerSpec(Strict):
     name: str
     country: str
     node: str
-    capacity_t_per_week: NonNeg  # separation feed capacity, t REO per week
-    processing_cost_usd_per_kg: Pos  # per kg REO of feed (chemicals, energy, labour, waste)
-    recovery: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    capacity_t_per_week: Tonnes  # separation feed capacity, t REO per week
+    processing_cost_usd_per_kg: PosUsdPerKg  # per kg REO of feed (chemicals, energy, labour, waste)
+    recovery: Annotated[Num, Field(gt=0.0, le=1.0)] = 0.95
     separates: list[str]  # products this plant can separate; the rest of the basket is not marketed
     ores: list[str] = Field(default_factory=list)  # ore types it can process ([] = any ore)
     status: Literal["operating", "building", "planned"] = "operating"
-    online_date: dt.date | None = None  # for a plant already building: when it comes online
-    capex_musd: NonNeg = 0.0
-    lead_time_weeks: Annotated[int, Field(ge=0)] = 0
+    online_date: Date | None = None  # for a plant already building: when it comes online
+    capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD; 1e6 = a trillion dollars
+    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # up to 20 years
     sponsor_state: str = ""  # who would build a planned project
     needs_policy_support: bool = False  # not built on private terms: waits for financing or a floor
     quota: Literal["", "light", "heavy"] = ""  # which of China's separation quotas caps it (FACTS P6)
@@ -189,15 +250,15 @@ class TraderSpec(Strict):
     name: str
     state: str  # where it holds stock; the destination of what it imports
     imports: bool = False
-    storage_weeks: NonNeg = 0.0  # room for speculative stock, weeks of its region's use (assumption)
-    working_weeks: NonNeg = 0.0  # import working stock, weeks of its state's buyers' need (assumption)
+    storage_weeks: CoverWeeks = 0.0  # room for speculative stock, weeks of its region's use (assumption)
+    working_weeks: CoverWeeks = 0.0  # import working stock, weeks of its state's buyers' need (assumption)
 
 
 class ArmedGroupSpec(Strict):
     id: str
     name: str
     home_state: str
-    levy_usd_per_kg: NonNeg  # per kg of ore REO crossing its territory (FACTS C12)
+    levy_usd_per_kg: UsdPerKg  # per kg of ore REO crossing its territory (FACTS C12)
     conflict_start: Literal["calm", "tense", "fighting"] = "calm"
     # weekly Markov transition probabilities (calm->tense, tense->fighting, fighting->tense, tense->calm)
     p_escalate: Frac = 0.01
@@ -211,11 +272,11 @@ class BuyerSpec(Strict):
     id: str
     state: str
     segment: Literal["ev", "wind", "electronics", "defence", "industrial"]
-    magnet_t_per_year: Pos  # NdFeB magnet demand
+    magnet_t_per_year: Annotated[Num, Field(gt=0.0, le=52 * MAX_TONNES)]  # NdFeB magnet demand
     content_kg_per_kg: dict[str, Frac]  # element oxide per kg magnet, before thrifting
     min_content_frac: dict[str, Frac] = Field(default_factory=dict)  # floor after full thrifting
-    value_usd_per_kg_magnet: Pos  # value of the magnet in use: one budget shared by its elements
-    target_cover_weeks: Pos = 8.0
+    value_usd_per_kg_magnet: PosUsdPerKg  # value of the magnet in use: one budget shared by its elements
+    target_cover_weeks: PosCoverWeeks = 8.0
 
 
 class Behaviour(Strict):
@@ -224,53 +285,55 @@ class Behaviour(Strict):
     calibration table lists which target fixed which rate."""
 
     # -- the exchange ----------------------------------------------------------------------------------
-    price_grid_points: Annotated[int, Field(ge=8, le=400)] = 64  # points of each market's log-price grid
-    price_grid_low: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1  # grid spans low..high x the starting price
-    price_grid_high: Annotated[float, Field(gt=1.0, le=1000.0)] = 25.0
+    price_grid_points: Annotated[Int, Field(ge=8, le=400)] = 64  # points of each market's log-price grid
+    price_grid_low: Annotated[Num, Field(gt=0.0, lt=1.0)] = 0.1  # grid spans low..high x the starting price
+    price_grid_high: Annotated[Num, Field(gt=1.0, le=1000.0)] = 25.0
     price_memory_weeks: Weeks = 13.0  # expected prices (refiners' ore netbacks, project appraisal): EMA span (assumption)
     long_memory_weeks: Weeks = 104.0  # what the market has paid: joint-cost value shares, thrifting reference (assumption)
     outlook_short_weeks: Weeks = 3.0  # supply outlook = supply EMA(short) / EMA(long) (assumption)
     outlook_long_weeks: Weeks = 26.0
     # -- refiners (sellers) ----------------------------------------------------------------------------
-    full_cost_markup: NonNeg = 0.72  # full cost = cash cost x (1 + this): taxes, capital, overheads (calibrated: FACTS C15, P3)
-    seller_target_cover_weeks: Pos = 6.0  # oxide stock a plant wants, weeks of sales (assumption)
-    seller_stock_elasticity: Pos = 1.5  # stock kept ~ (price / reservation)^-this (calibrated: seed F16)
-    seller_outlook_response: NonNeg = 3.5  # stock wanted x (1 + this x (1 - supply outlook)) (calibrated: seed F16)
-    feed_target_weeks: Pos = 4.0  # ore feed stock a plant wants, weeks of processing (assumption)
+    full_cost_markup: Annotated[Num, Field(ge=0.0, le=MAX_RATIO)] = 0.72  # full cost = cash cost x (1 + this): taxes, capital, overheads (calibrated: FACTS C15, P3)
+    seller_target_cover_weeks: PosCoverWeeks = 6.0  # oxide stock a plant wants, weeks of sales (assumption)
+    seller_stock_elasticity: PosExponent = 1.5  # stock kept ~ (price / reservation)^-this (calibrated: seed F16)
+    seller_outlook_response: Exponent = 3.5  # stock wanted x (1 + this x (1 - supply outlook)) (calibrated: seed F16)
+    feed_target_weeks: PosCoverWeeks = 4.0  # ore feed stock a plant wants, weeks of processing (assumption)
     ore_bid_share: Frac = 0.5  # a plant bids this share of its netback for ore (calibrated: seed F12 370 sites break even; F14)
-    ore_bid_urgency: NonNeg = 0.5  # ... raised by this x its feed shortfall (0-1): a plant short of feed pays more (assumption)
+    ore_bid_urgency: Exponent = 0.5  # ... raised by this x its feed shortfall (0-1): a plant short of feed pays more (assumption)
     utilisation_step: Frac = 0.02  # weekly change in utilisation (assumption)
-    overstock_ratio: Pos = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)
+    overstock_ratio: Ratio = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)
     utilisation_min: Frac = 0.3  # lowest utilisation of an operating plant (assumption)
     sales_memory_weeks: Weeks = 8.0  # EMA span of a seller's expected sales (assumption)
     # -- buyers ----------------------------------------------------------------------------------------
     wtp_share_of_magnet_value: Frac = 0.165  # most a magnet's elements together may cost, share of its value (calibrated: FACTS D5)
-    buyer_stock_elasticity: Pos = 1.0  # stock wanted ~ (price / expected)^-this (calibrated: FACTS D5)
-    buyer_min_cover_weeks: NonNeg = 2.0  # safety stock defended at any price below the budget (assumption)
-    buyer_max_cover_weeks: Pos = 20.0  # most stock held when prices look cheap (assumption)
-    buyer_outlook_response: NonNeg = 1.0  # cover wanted x (1 + this x (1 - supply outlook)) (calibrated: FACTS D5)
+    buyer_stock_elasticity: PosExponent = 1.0  # stock wanted ~ (price / expected)^-this (calibrated: FACTS D5)
+    buyer_min_cover_weeks: CoverWeeks = 2.0  # safety stock defended at any price below the budget (assumption)
+    buyer_max_cover_weeks: PosCoverWeeks = 20.0  # most stock held when prices look cheap (assumption)
+    buyer_outlook_response: Exponent = 1.0  # cover wanted x (1 + this x (1 - supply outlook)) (calibrated: FACTS D5)
     buyer_price_memory_weeks: Weeks = 8.0  # the price a buyer expects: EMA span (assumption)
-    thrift_rate_per_week: NonNeg = 0.0025  # content cut per week of high prices, share of base (FACTS L5)
-    thrift_trigger_ratio: Pos = 1.3  # thrift when the recent price exceeds this x the long memory
+    thrift_rate_per_week: Frac = 0.0025  # content cut per week of high prices, share of base (FACTS L5)
+    thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory
     thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
-    demand_growth_per_year: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
+    demand_growth_per_year: Annotated[Num, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
     # -- traders and stockholders ----------------------------------------------------------------------
-    trader_carry_cost_per_year: NonNeg = 0.1  # interest, storage and insurance on stock (assumption)
+    trader_carry_cost_per_year: RatePerYear = 0.1  # interest, storage and insurance on stock (assumption)
     trader_reversion_weeks: Weeks = 26.0  # half-life of the gap to the normal price traders expect (assumption)
     trader_horizon_weeks: Weeks = 13.0  # how far ahead traders hold (assumption)
-    trader_return_band: Pos = 0.25  # expected excess return at which a trader's room is full (assumption)
-    import_margin: NonNeg = 0.01  # importers' margin over landed cost (assumption)
+    trader_return_band: Ratio = 0.25  # expected excess return at which a trader's room is full (assumption)
+    import_margin: RatePerYear = 0.01  # importers' margin over landed cost (assumption)
     import_restock_weeks: Weeks = 6.0  # importers close the gap to their working stock over this (assumption)
-    import_max_appetite: Pos = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
+    import_max_appetite: Ratio = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
     # -- mines, ore and armed groups -------------------------------------------------------------------
-    ore_stock_max_weeks: NonNeg = 12.0  # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16)
+    # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16); at least one
+    # week, since a site mines into its yard before it sells: a smaller yard would cut every site's output
+    ore_stock_max_weeks: Weeks = 12.0
     ore_release_weeks: Weeks = 2.0  # a yard's stock goes out over this many weeks (assumption)
     site_entry_rate: Frac = 0.03  # x margin/cost: weekly chance a dormant site opens (calibrated: seed F12, ~220 new sites in ~3.5 yr)
     site_exit_rate: Frac = 0.05  # weekly chance a site under water closes (assumption)
     site_margin_memory_weeks: Weeks = 8.0  # EMA span of the area netback sites watch (assumption)
-    levy_price_elasticity: NonNeg = 0.5  # levy target ~ (ore price / price at start)^this (assumption; FACTS C12)
-    levy_min_ratio: Pos = 0.5  # levy stays within these multiples of its base (assumption)
-    levy_max_ratio: Pos = 2.0
+    levy_price_elasticity: Exponent = 0.5  # levy target ~ (ore price / price at start)^this (assumption; FACTS C12)
+    levy_min_ratio: Ratio = 0.5  # levy stays within these multiples of its base (assumption)
+    levy_max_ratio: Ratio = 2.0
     levy_adjust_rate: Frac = 0.25  # share of the gap to its target closed each week (assumption)
     road_block_probability: Frac = 0.3  # chance an open road an armed group controls is blocked in a fighting week (assumption)
     road_reopen_probability: Frac = 0.25  # chance a blocked road reopens in a fighting week: blockades last ~4 weeks (assumption)
@@ -278,17 +341,17 @@ class Behaviour(Strict):
     china_quota_rule: bool = True  # China moves its quotas to steady domestic prices (FACTS P6)
     china_quota_product: str = "NdPr"  # watched for the light quota (hard-rock mining and its separators)
     china_heavy_quota_product: str = "Dy"  # watched for the heavy quota (ionic-clay mining and separation)
-    china_quota_step_per_week: NonNeg = 0.002  # quota change per week at one band of deviation (assumption)
+    china_quota_step_per_week: Frac = 0.002  # quota change per week at one band of deviation (assumption)
     china_quota_band: Frac = 0.1  # deviation from the cost of supply China tolerates (assumption)
-    china_quota_min: Pos = 0.7  # quotas stay within these multiples of 2024 (assumption; FACTS B1 for 2024)
-    china_quota_max: Pos = 1.2
-    rival_stockpile_trigger_weeks: NonNeg = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
+    china_quota_min: Ratio = 0.7  # quotas stay within these multiples of 2024 (assumption; FACTS B1 for 2024)
+    china_quota_max: Ratio = 1.2
+    rival_stockpile_trigger_weeks: CoverWeeks = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
     retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
     retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)
-    retaliation_weeks: Annotated[int, Field(ge=0, le=520)] = 13  # how long a retaliation lasts (assumption)
+    retaliation_weeks: Annotated[Int, Field(ge=0, le=520)] = 13  # how long a retaliation lasts (assumption)
     # -- investment ------------------------------------------------------------------------------------
-    private_cost_of_capital: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15  # assumption
-    project_life_years: Annotated[float, Field(ge=1.0, le=100.0)] = 15.0  # assumption
+    private_cost_of_capital: Annotated[Num, Field(ge=0.0, le=1.0)] = 0.15  # assumption
+    project_life_years: Annotated[Num, Field(ge=1.0, le=100.0)] = 15.0  # assumption
     project_ore_share_of_value: Frac = 0.45  # ore's share of a plant's revenue in appraisal (seed F14)
     # -- observation -----------------------------------------------------------------------------------
     heavy_marker_product: str = "Dy"  # product whose content measures "heavy feed" (FACTS C1)
@@ -296,9 +359,9 @@ class Behaviour(Strict):
 
 class World(Strict):
     name: str
-    as_of: dt.date = dt.date(2024, 1, 1)  # the date the world describes
+    as_of: Date = dt.date(2024, 1, 1)  # the date the world describes
     description: str = ""
-    currency_cny_per_usd: Pos = 7.2
+    currency_cny_per_usd: Annotated[Num, Field(gt=0.0, le=1e6)] = 7.2
     products: list[ProductSpec]
     regions: list[RegionSpec]
     ore_types: list[OreType]
@@ -437,55 +500,197 @@ class World(Strict):
         return next(o for o in self.ore_types if o.name == name)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a world, scenario or spec file is a few hundred kB; refuse anything over 10 MB
+
+
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """The text of a world, scenario or spec file, or a :class:`ConfigError` that names the file.
+
+    Only a regular file is read (a folder, device such as ``/dev/zero``, pipe or socket is refused before
+    any byte is read), at most :data:`MAX_FILE_BYTES` of it, and it must be UTF-8 text (a UTF-8 byte-order
+    mark is allowed); the message for other encodings gives the byte offset of the first bad byte.
+    """
+    if not str(path).strip():
+        raise ConfigError(f"{what} path is empty; give the path of a TOML file")
+    p = Path(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below refuses it anyway
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a file; give the path of a TOML file") from None
+    except (OSError, ValueError) as exc:  # permission denied, a name too long, a NUL byte in the path ...
+        raise ConfigError(f"{p}: cannot open: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{p}: is a folder, not a file; give the path of a TOML file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{p}: not a regular file (a device, pipe or socket); give the path of a TOML file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{p}: too large ({st.st_size:,} bytes); a {what} must be at most "
+                              f"{MAX_FILE_BYTES // 2**20} MB")
+        with os.fdopen(fd, "rb", closefd=True) as fh:
+            fd = -1
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_FILE_BYTES:  # it grew after the check
+        raise ConfigError(f"{p}: too large (over {MAX_FILE_BYTES:,} bytes); a {what} must be at most "
+                          f"{MAX_FILE_BYTES // 2**20} MB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start:exc.start + 1]
+        hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ConfigError(f"{p}: not UTF-8 text{hint}: byte {exc.start} is {bad!r}; a {what} must be a "
+                          f"UTF-8 text file (save it as UTF-8)") from None
+
+
+def _read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:
+    """Read and parse a TOML file; every way it can be wrong is a :class:`ConfigError` naming the file."""
+    text = read_text_file(path, what)
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits: Python refuses to convert it
+        raise ConfigError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
 
 
-def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | None = None) -> World:
-    """Load and validate a world file; ``overrides`` patch it first (dotted keys, see :func:`apply_overrides`)."""
+def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | None = None,
+               overrides_source: str = "") -> World:
+    """Load and validate a world file; ``overrides`` patch it first (dotted keys, see :func:`apply_overrides`).
+
+    A problem in the file is reported against the file (``world.toml: miners.3.count: ...``); a problem an
+    override causes is reported against ``overrides_source`` (the scenario file) with the key as written:
+    ``scenario.toml: [overrides] miners.mm_pangwa.count = -3: ...``.
+    """
+    if not str(path).strip():
+        raise ConfigError("world path is empty; give a world file, e.g. world_2024.toml")
     path = Path(path)
     if not path.is_absolute() and not path.exists() and (DATA_DIR / path).exists():
         path = DATA_DIR / path
-    raw = _read_toml(path)
+    raw = _read_toml(path, "world file")
+    source = overrides_source or str(path)
+    locs: dict[str, tuple[Any, ...]] = {}
     if overrides:
-        raw = apply_overrides(raw, overrides, source=str(path))
+        raw = apply_overrides(raw, overrides, source=source, locs=locs)
     try:
         return World.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from None
+        if not locs:
+            raise ConfigError(format_validation_error(exc, str(path))) from None
+        raise ConfigError(_split_override_errors(exc, str(path), source, overrides or {}, locs)) from None
 
 
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str = "overrides") -> dict[str, Any]:
+def _override_line(source: str, key: str, value: Any, problem: str) -> str:
+    return f"{source}: [overrides] {key} = {show_value(value)}: {problem}"
+
+
+def _split_override_errors(err: ValidationError, path: str, source: str, overrides: dict[str, Any],
+                           locs: dict[str, tuple[Any, ...]]) -> str:
+    """Problems caused by an override are named by the override's key as written; the rest by the world
+    file and the field's place in it."""
+    def owner(loc: tuple[Any, ...]) -> str | None:
+        best = None
+        for key, at in locs.items():
+            if loc[:len(at)] == at and (best is None or len(at) > len(locs[best])):
+                best = key
+        return best
+
+    # the world's cross-reference check reports "miners[3].offtake: ..." at the top level
+    dotted = {key: at[0] + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in at[1:])
+              for key, at in locs.items()}
+    mine: list[str] = []
+    theirs: list[dict[str, Any]] = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = owner(loc) if loc else None
+        if key is not None:
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key; check the spelling against the documented fields"
+            rest = ".".join(str(p) for p in loc[len(locs[key]):])
+            mine.append(_override_line(source, key, overrides[key], f"{rest}: {msg}" if rest else msg))
+            continue
+        if not loc and e["type"] == "value_error":
+            parts: list[str] = []  # World._references joins its problems with "; ", as a problem joins "allowed: ..."
+            for piece in str(e["msg"]).removeprefix("Value error, ").split("; "):
+                if parts and not re.match(r"(?!allowed:)[a-z_]+(\[\d+\])?(\.[a-z_]+)*:", piece):
+                    parts[-1] += "; " + piece
+                else:
+                    parts.append(piece)
+            left = []
+            for part in parts:
+                key = next((k for k, d in dotted.items() if part.startswith(d + ":") or part.startswith(d + " ")), None)
+                if key is not None:
+                    mine.append(_override_line(source, key, overrides[key], part[len(dotted[key]):].lstrip(": ")))
+                else:
+                    left.append(part)
+            if not left:
+                continue
+            e = {**e, "msg": "; ".join(left)}
+        theirs.append(e)
+    lines = mine
+    if theirs:
+        lines.append(f"{path}: {len(theirs)} problem(s)")
+        for e in theirs:
+            loc, what = _error_line(e)
+            lines.append(f"  {loc}: {what}")
+    return "\n".join(lines)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str = "overrides",
+                    locs: dict[str, tuple[Any, ...]] | None = None) -> dict[str, Any]:
     """Patch a raw world dict with dotted keys.
 
     ``behaviour.seller_stock_elasticity = 2`` sets a scalar; ``miners.mm_pangwa.count = 500`` finds the
-    list entry whose ``id`` (or ``name`` for products/ore types) matches and sets its field.
+    list entry whose ``id`` (or ``name`` for products/ore types) matches and sets its field. A key that
+    names nothing is a :class:`ConfigError` naming ``source``'s ``[overrides]`` and the key as written;
+    ``locs``, if given, receives each key's place in the world (``("miners", 3, "count")``).
     """
     out = copy.deepcopy(raw)
     for key, value in overrides.items():
         parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ConfigError(_override_line(source, key, value, "not a dotted key such as "
+                                             "behaviour.full_cost_markup or miners.<id>.count"))
         node: Any = out
+        at: list[Any] = []
         for j, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                match = [x for x in node if isinstance(x, dict) and part in (x.get("id"), x.get("name"))]
-                if not match:
-                    raise ConfigError(f"{source}: override {key!r}: no entry {part!r} in {'.'.join(parts[:j])}")
-                node = match[0]
+                idx = [i for i, x in enumerate(node) if isinstance(x, dict) and part in (x.get("id"), x.get("name"))]
+                if not idx:
+                    ids = [str(x.get("id", x.get("name"))) for x in node if isinstance(x, dict)]
+                    raise ConfigError(_override_line(source, key, value, f"no entry {part!r} in "
+                                                     f"{'.'.join(parts[:j])}; allowed: {', '.join(ids) or '(none)'}"))
+                node = node[idx[0]]
+                at.append(idx[0])
             elif isinstance(node, dict):
                 if part not in node:
-                    if part == "behaviour":
+                    if part == "behaviour" and j == 0:
                         node[part] = {}
                     else:
-                        raise ConfigError(f"{source}: override {key!r}: unknown key {part!r}; "
-                                          f"allowed: {', '.join(sorted(node))}")
+                        raise ConfigError(_override_line(source, key, value, f"unknown key {part!r}; "
+                                                         f"allowed: {', '.join(sorted(node))}"))
                 node = node[part]
+                at.append(part)
+            else:
+                raise ConfigError(_override_line(source, key, value, f"{'.'.join(parts[:j])} is a single "
+                                                 "value, not a table"))
+        if isinstance(node, list):
+            raise ConfigError(_override_line(source, key, value, f"{'.'.join(parts[:-1])} is a list; name an "
+                                             f"entry by its id and then a field, e.g. {'.'.join(parts[:-1])}.<id>.{parts[-1]}"))
         if not isinstance(node, dict):
-            raise ConfigError(f"{source}: override {key!r} does not name a field")
+            raise ConfigError(_override_line(source, key, value, "does not name a field"))
         node[parts[-1]] = value
+        if locs is not None:
+            locs[key] = (*at, parts[-1])
     return out

@@ -24,22 +24,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
 from agents.state import StockMandate
-from model.params import ConfigError, World, format_validation_error
+from model.params import MAX_TONNES, ConfigError, Date, Int, Num, World, format_validation_error
 from model.rules import OreBan
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
 
-Frac = Annotated[float, Field(ge=0.0, le=1.0)]
+Frac = Annotated[Num, Field(ge=0.0, le=1.0)]
 
 
 class TimelineItem(BaseModel):
     """Base of policies and events."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    start: dt.date = Field(description="date it takes effect")
-    end: dt.date | None = Field(default=None, description="date it ends (none: to the horizon)")
+    start: Date = Field(description="date it takes effect")
+    end: Date | None = Field(default=None, description="date it ends (none: to the horizon)")
     actor: str = Field(default="", description="acting state (or armed group for events)")
     note: str = Field(default="", description="the fact it models, e.g. 'seed F18'")
 
@@ -130,12 +130,13 @@ class ExportControl(TimelineItem):
     products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"], description="controlled products")
     mode: Literal["licence", "ban", "quota"] = Field(default="licence", description="instrument")
     approval_rate: Frac = Field(default=0.39, description="share of applied tonnage approved (FACTS D3; D8: 0.135)")
-    delay_weeks: Annotated[int, Field(ge=0, le=52)] = Field(default=6, description="licence processing delay")
-    applications_per_week: Annotated[int, Field(ge=1, le=1000)] = Field(
+    delay_weeks: Annotated[Int, Field(ge=0, le=52)] = Field(default=6, description="licence processing delay")
+    applications_per_week: Annotated[Int, Field(ge=1, le=1000)] = Field(
         default=20, description="applications per destination and product each week")
-    licence_valid_weeks: Annotated[int, Field(ge=1, le=104)] = Field(
+    licence_valid_weeks: Annotated[Int, Field(ge=1, le=104)] = Field(
         default=13, description="weeks an approved licence may be used (assumption)")
-    quota_t_per_week: Annotated[float, Field(ge=0.0)] = Field(default=0.0, description="export quota (mode quota)")
+    quota_t_per_week: Annotated[Num, Field(ge=0.0, le=MAX_TONNES)] = Field(
+        default=0.0, description="export quota (mode quota), t per week, 0 to 1e7")
     destinations: list[str] = Field(default_factory=list, description="controlled destinations ([] = all)")
     exempt: list[str] = Field(default_factory=list, description="destinations exempt from control")
 
@@ -275,7 +276,7 @@ class Traceability(TimelineItem):
 
     actor: str = "JP"
     states: list[str] = Field(default_factory=lambda: ["JP"], description="states whose refiners require audits")
-    audit_cost_usd_per_kg: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+    audit_cost_usd_per_kg: Annotated[Num, Field(ge=0.0, le=10.0)] = Field(
         default=0.5, description="audit and logistics-tracing cost per kg ore REO")
 
     def describe(self) -> str:
@@ -298,15 +299,15 @@ class Stockpile(TimelineItem):
     ``rapid_response``, as soon as its region's buyers report shortages above ``shortage_trigger``."""
 
     actor: str = "JP"
-    target_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=60.0, description="target, days of use")
-    buy_below_ratio: Annotated[float, Field(gt=0.0, le=3.0)] = Field(default=1.1, description="buy below x cost of supply")
-    release_above_ratio: Annotated[float, Field(gt=0.0, le=5.0)] = Field(default=1.5, description="release above x cost of supply")
+    target_days: Annotated[Num, Field(ge=0.0, le=365.0)] = Field(default=60.0, description="target, days of use")
+    buy_below_ratio: Annotated[Num, Field(gt=0.0, le=3.0)] = Field(default=1.1, description="buy below x cost of supply")
+    release_above_ratio: Annotated[Num, Field(gt=0.0, le=5.0)] = Field(default=1.5, description="release above x cost of supply")
     rapid_response: bool = Field(default=True, description="release on a shortage signal (seed F4)")
     shortage_trigger: Frac = Field(default=0.02, description="regional shortage share that triggers release")
-    budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=500.0, description="purchase budget")
-    fill_weeks: Annotated[float, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
-    release_weeks: Annotated[float, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
-    initial_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
+    budget_musd: Annotated[Num, Field(ge=0.0, le=1e5)] = Field(default=500.0, description="purchase budget")
+    fill_weeks: Annotated[Num, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
+    release_weeks: Annotated[Num, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
+    initial_days: Annotated[Num, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
     products: list[str] = Field(default_factory=list, description="products it holds ([] = every product)")
 
     def describe(self) -> str:
@@ -344,7 +345,7 @@ class StockpileRelease(TimelineItem):
     kind: ClassVar[str] = "event"
     actor: str = "JP"
     states: list[str] = Field(default_factory=lambda: ["JP", "US"], description="agencies that release")
-    release_weeks: Annotated[float, Field(ge=1.0, le=52.0)] = Field(default=8.0, description="weeks to empty")
+    release_weeks: Annotated[Num, Field(ge=1.0, le=52.0)] = Field(default=8.0, description="weeks to empty")
 
     def describe(self) -> str:
         return f"{', '.join(self.states)} release stockpiles (rapid response)"
@@ -376,14 +377,14 @@ class Financing(TimelineItem):
 
     actor: str = "US"
     lender: str = Field(default="US EXIM", description="lending institution")
-    budget_musd: Annotated[float, Field(ge=0.0, le=1e5)] = Field(default=2200.0, description="budget, M USD (seed F5)")
+    budget_musd: Annotated[Num, Field(ge=0.0, le=1e5)] = Field(default=2200.0, description="budget, M USD (seed F5)")
     instruments: list[Literal["loan", "equity", "guarantee", "offtake"]] = Field(
         default_factory=lambda: ["loan", "guarantee"])
     eligible_hosts: list[str] = Field(default_factory=lambda: ["US", "JP", "AU", "MY", "TH", "LA", "VN"])
-    selection_deadline_weeks: Annotated[int, Field(ge=0, le=260)] = Field(default=26, description="seed F3")
-    concessional_rate: Annotated[float, Field(ge=0.0, le=0.3)] = Field(default=0.03, description="cost of capital")
+    selection_deadline_weeks: Annotated[Int, Field(ge=0, le=260)] = Field(default=26, description="seed F3")
+    concessional_rate: Annotated[Num, Field(ge=0.0, le=0.3)] = Field(default=0.03, description="cost of capital")
     max_share_of_capex: Frac = Field(default=0.8, description="largest share of a project it funds")
-    min_cover_ratio: Annotated[float, Field(ge=0.0, le=5.0)] = Field(default=0.5)
+    min_cover_ratio: Annotated[Num, Field(ge=0.0, le=5.0)] = Field(default=0.5)
 
     _started: int = PrivateAttr(default=0)
     _done: bool = PrivateAttr(default=False)
@@ -445,7 +446,7 @@ class PermitStreamlining(TimelineItem):
 
     actor: str = "US"
     states: list[str] = Field(default_factory=lambda: ["US", "JP", "AU"])
-    factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(default=0.7, description="lead-time multiplier")
+    factor: Annotated[Num, Field(gt=0.0, le=1.0)] = Field(default=0.7, description="lead-time multiplier")
 
     def describe(self) -> str:
         return f"{self.actor}: permitting streamlined in {', '.join(self.states)} (lead times x{self.factor:g})"
@@ -472,7 +473,7 @@ class PriceFloor(TimelineItem):
 
     actor: str = "US"
     product: str = "NdPr"
-    floor_usd_per_kg: Annotated[float, Field(gt=0.0, le=10000.0)] = Field(default=110.0, description="FACTS E1")
+    floor_usd_per_kg: Annotated[Num, Field(gt=0.0, le=10000.0)] = Field(default=110.0, description="FACTS E1")
     states: list[str] = Field(default_factory=lambda: ["US"], description="where covered plants are")
 
     def describe(self) -> str:
@@ -535,16 +536,29 @@ class RouteChange(TimelineItem):
         corridors = {e.corridor for e in world.edges if e.corridor}
         if self.corridor:
             out += _need(self.corridor, corridors, "corridor")
+        country = {n.id: n.country for n in world.nodes}
         if self.between:
             if len(self.between) != 2:
                 out.append("between: give exactly two country ids, e.g. ['MM', 'CN']")
-            out += _need(self.between, _states(world), "between")
-        nodes = {n.id for n in world.nodes}
-        for pair in self.edges:
+            bad = _need(self.between, _states(world), "between")
+            out += bad
+            if len(self.between) == 2 and not bad:
+                a, b = self.between
+                pairs = {(country.get(e.src), country.get(e.dst)) for e in world.edges}
+                if (a, b) not in pairs and (b, a) not in pairs:
+                    out.append(f"between: no route edge connects {a} and {b} (got {self.between!r}); "
+                               f"it would change nothing")
+        existing = {(e.src, e.dst) for e in world.edges}
+        for k, pair in enumerate(self.edges):
             if len(pair) != 2:
-                out.append("edges: each entry is [from, to]")
-            else:
-                out += _need(pair, nodes, "edges")
+                out.append(f"edges[{k}]: each entry is [from, to] (got {pair!r})")
+                continue
+            bad = _need(pair, set(country), f"edges[{k}]")
+            out += bad
+            if not bad and tuple(pair) not in existing:
+                leaving = sorted(f"[{e.src!r}, {e.dst!r}]" for e in world.edges if e.src == pair[0])
+                out.append(f"edges[{k}]: no route edge from {pair[0]!r} to {pair[1]!r} (got {pair!r}); edges from "
+                           f"{pair[0]!r}: {', '.join(leaving) or '(none)'}")
         if not (self.corridor or self.between or self.edges):
             out.append("give corridor, between or edges to say which routes change")
         return out
@@ -627,8 +641,8 @@ class FloodSeason(TimelineItem):
     actor: str = "MM"
     areas: list[str] = Field(default_factory=lambda: ["pangwa", "momauk", "kanpaiti"])
     share: Frac = 0.4
-    from_month: Annotated[int, Field(ge=1, le=12)] = 6
-    to_month: Annotated[int, Field(ge=1, le=12)] = 9
+    from_month: Annotated[Int, Field(ge=1, le=12)] = 6
+    to_month: Annotated[Int, Field(ge=1, le=12)] = 9
 
     def describe(self) -> str:
         return f"flood season halts {self.share:.0%} of sites in {', '.join(self.areas)} (months {self.from_month}-{self.to_month})"
@@ -646,7 +660,9 @@ class FloodSeason(TimelineItem):
         model.flood_sites(sites[rng.random(sites.size) < self.share])
 
     def problems(self, world: World) -> list[str]:
-        return super().problems(world) + _need(self.areas, {n.id for n in world.nodes}, "areas")
+        # only mine areas have sites; a border or hub listed here would flood nothing
+        return super().problems(world) + _need(self.areas, {n.id for n in world.nodes if n.kind == "mine_area"},
+                                               "areas")
 
 
 class Election(TimelineItem):
@@ -715,6 +731,9 @@ def parse_timeline(entries: list[dict[str, Any]], source: str = "") -> list[Time
 
 def check_timeline(items: list[TimelineItem], world: World, start: dt.date, end: dt.date,
                    source: str = "") -> None:
+    """Every entry against the world and the run: dates inside ``start..end`` (an entry after the horizon
+    would never happen), references that exist, and an election's ``ends`` naming a policy that begins
+    before it (by note or type name: otherwise it would end nothing)."""
     problems = []
     for i, item in enumerate(items):
         where = f"timeline[{i}] ({type(item).__name__})"
@@ -722,6 +741,19 @@ def check_timeline(items: list[TimelineItem], world: World, start: dt.date, end:
             problems.append(f"{where}.start: {item.start} is outside the run ({start} to {end}); "
                             f"move it inside or change the scenario's start/weeks")
         problems += [f"{where}.{p}" for p in item.problems(world)]
+        if isinstance(item, Election):
+            for k, d in enumerate(item.begins):
+                when = d.get("start", item.start) if isinstance(d, dict) else item.start
+                if isinstance(when, dt.date) and not (item.start <= when <= end):
+                    problems.append(f"{where}.begins[{k}].start: {when} is outside {item.start} (the election) "
+                                    f"to {end} (the end of the run)")
+            before = [x for x in items if x is not item and x.start <= item.start]
+            names = sorted({x.note for x in before if x.note} | {type(x).__name__ for x in before})
+            for k, name in enumerate(item.ends):
+                if name not in names:
+                    problems.append(f"{where}.ends[{k}]: no policy with note or type {name!r} begins before "
+                                    f"the election ({item.start}), so it would end nothing; "
+                                    f"allowed: {', '.join(map(repr, names)) or '(none)'}")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
 

@@ -24,25 +24,43 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from model.params import DATA_DIR, ConfigError, World, _read_toml, format_validation_error, load_world
+from model.params import (
+    DATA_DIR,
+    EARLIEST_DATE,
+    MAX_DATE,
+    ConfigError,
+    Int,
+    World,
+    _read_toml,
+    format_validation_error,
+    load_world,
+)
 
 SCENARIO_DIR = DATA_DIR / "scenarios"
+MAX_SEED = 2**63 - 1  # seeds are stored in int64 columns of the results
+MAX_WEEKS = 5200  # a hundred years
+WORLD_KEYS = frozenset({"products", "regions", "ore_types", "states", "nodes", "edges", "miners", "refiners",
+                        "traders", "armed_groups", "buyers", "behaviour"})  # keys only a world file has
 
 
 class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     description: str = ""
     cites: list[str] = Field(default_factory=list)
-    world: str = "world_2024.toml"
-    start: dt.date = dt.date(2024, 1, 1)
-    weeks: int = Field(default=520, ge=1, le=5200)
-    seeds: list[int] = Field(default_factory=lambda: list(range(1, 11)))
+    world: str = Field(default="world_2024.toml",
+                       description="world file: a path relative to the scenario file's folder, an absolute "
+                                   "path, or the name of a world shipped in model/data/")
+    start: dt.date = Field(default=dt.date(2024, 1, 1), ge=EARLIEST_DATE, le=MAX_DATE,
+                           description=f"first date of the run, {EARLIEST_DATE} to {MAX_DATE}")
+    weeks: Int = Field(default=520, ge=1, le=MAX_WEEKS, description="horizon, 1 to 5200 weeks")
+    seeds: list[Annotated[Int, Field(ge=0, le=MAX_SEED)]] = Field(
+        default_factory=lambda: list(range(1, 11)), description="random seeds, whole numbers 0 to 2**63 - 1")
     overrides: dict[str, Any] = Field(default_factory=dict)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""  # the file it came from (set by the loader)
@@ -52,9 +70,14 @@ class Scenario(BaseModel):
     def _seeds(cls, v: list[int]) -> list[int]:
         if not v:
             raise ValueError("give at least one seed, e.g. seeds = [1, 2, 3]")
-        if any(s < 0 for s in v):
-            raise ValueError("seeds must be non-negative integers")
         return v
+
+    @model_validator(mode="after")
+    def _end_in_range(self) -> Scenario:
+        if self.start + dt.timedelta(weeks=self.weeks) > MAX_DATE + dt.timedelta(weeks=MAX_WEEKS):
+            raise ValueError(f"start {self.start} + {self.weeks} weeks ends after "
+                             f"{MAX_DATE + dt.timedelta(weeks=MAX_WEEKS)}; start earlier or run fewer weeks")
+        return self
 
     @property
     def end(self) -> dt.date:
@@ -63,11 +86,27 @@ class Scenario(BaseModel):
     def with_overrides(self, extra: dict[str, Any]) -> Scenario:
         return self.model_copy(update={"overrides": {**self.overrides, **extra}})
 
+    def world_path(self) -> Path:
+        """The world file: an absolute path as written; a relative one in the scenario file's folder, else
+        a world shipped in ``model/data/`` (which is how shipped scenarios name ``world_2024.toml``). A
+        scenario built in code (no file) looks in the working folder first."""
+        where = self.source or self.name
+        if not self.world.strip():
+            raise ConfigError(f"{where}: world: empty (got {self.world!r}); give a world file, "
+                              f"e.g. world = \"world_2024.toml\"")
+        path = Path(self.world).expanduser()
+        if path.is_absolute():
+            return path
+        base = Path(self.source).parent if self.source else Path.cwd()
+        looked = [base / path, DATA_DIR / path]
+        found = next((p for p in looked if p.exists()), None)
+        if found is None:
+            raise ConfigError(f"{where}: world: {self.world!r}: file not found; looked in "
+                              f"{' and '.join(str(p.parent) for p in looked)}")
+        return found
+
     def load_world(self) -> World:
-        path = Path(self.world)
-        if not path.is_absolute() and not path.exists():
-            path = DATA_DIR / self.world
-        return load_world(path, self.overrides)
+        return load_world(self.world_path(), self.overrides, overrides_source=self.source or self.name)
 
     def build_timeline(self) -> list:
         from model.policies import parse_timeline
@@ -88,9 +127,12 @@ class Scenario(BaseModel):
 
 
 def scenario_path(name: str | Path) -> Path:
+    if not str(name).strip():
+        raise ConfigError(f"scenario {str(name)!r}: empty; give a shipped name ({', '.join(list_scenarios())}) "
+                          f"or the path of a scenario file")
     p = Path(name)
-    if p.suffix == ".toml" and p.exists():
-        return p
+    if (p.suffix == ".toml" or len(p.parts) > 1) and (p.exists() or p.is_symlink()):
+        return p  # a path (the reader refuses folders, devices and other files that are not TOML text)
     cand = SCENARIO_DIR / f"{p.stem if p.suffix == '.toml' else name}.toml"
     if cand.exists():
         return cand
@@ -105,7 +147,7 @@ def list_scenarios() -> list[str]:
 def load_scenario(name: str | Path, check: bool = True) -> Scenario:
     """Load a shipped scenario by name, or a scenario file by path; validate it fully."""
     path = scenario_path(name)
-    raw = _read_toml(path)
+    raw = _read_toml(path, "scenario file")
     try:
         sc = Scenario.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
@@ -113,3 +155,20 @@ def load_scenario(name: str | Path, check: bool = True) -> Scenario:
     if check:
         sc.check()
     return sc
+
+
+def check_file(name: str | Path) -> str:
+    """``ree check``: validate a scenario (a shipped name or a file) or a world file, which is told apart by
+    its keys (``[[products]]``, ``[[miners]]``, ... are only in worlds). Returns the one-line report;
+    raises :class:`ConfigError` naming each problem."""
+    p = Path(name)
+    if str(name).strip() and p.suffix == ".toml" and not p.exists() and (DATA_DIR / p).is_file():
+        p = DATA_DIR / p  # a shipped world by name: ree check world_2024.toml
+    if str(name).strip() and (p.suffix == ".toml" or len(p.parts) > 1) and (p.exists() or p.is_symlink()):
+        raw = _read_toml(p, "scenario or world file")
+        if WORLD_KEYS & raw.keys():
+            world = load_world(p)
+            return (f"ok: world {world.name} ({len(world.products)} products, {len(world.regions)} regions, "
+                    f"{len(world.miners)} miner entries, {len(world.refiners)} refiners, {len(world.buyers)} buyers)")
+    sc = load_scenario(name)
+    return f"ok: {sc.name} ({len(sc.timeline)} timeline entries, world {sc.world})"

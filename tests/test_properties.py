@@ -5,9 +5,10 @@ Hypothesis draws, for the baseline world run one year:
 - a timeline of 0-6 items of any class in :data:`model.policies.REGISTRY`, every field drawn from what the
   model itself accepts: numbers inside the bounds the class declares (:func:`model.policies.field_specs`,
   one-sided bounds near the default), ``Literal`` fields from their choices, and references (states, armed
-  groups, mine areas, route nodes and edges, corridors, products) from the world file, so a world with
-  other products or places needs no edit here; start dates inside the year, end dates after them, an
-  ``Election`` ending items by note or type and beginning nested items;
+  groups, mine areas, route edges, country pairs a route connects, corridors, products) from the world
+  file, so a world with other products or places needs no edit here; start dates inside the year, end
+  dates after them, an ``Election`` ending items that begin before it by note or type and beginning nested
+  items;
 - world perturbations (second case only): up to four :class:`model.params.Behaviour` fields inside their
   pydantic bounds (one-sided: the default x 0.5-2; product names from the world; the two ordered pairs
   the world validator checks kept in order) and up to four refiner or mine capacities x 0.5-2;
@@ -53,6 +54,8 @@ MINE_AREAS = sorted(n.id for n in WORLD.nodes if n.kind == "mine_area")
 NODES = sorted(n.id for n in WORLD.nodes)
 CORRIDORS = sorted({e.corridor for e in WORLD.edges if e.corridor})
 EDGES = [[e.src, e.dst] for e in WORLD.edges]
+_COUNTRY = {n.id: n.country for n in WORLD.nodes}
+COUNTRY_PAIRS = sorted({(_COUNTRY[e.src], _COUNTRY[e.dst]) for e in WORLD.edges if _COUNTRY[e.src] != _COUNTRY[e.dst]})
 GROUP_ACTORS = {"ConflictEscalation", "SiteSeizure", "MiningHalt"}  # their actor is an armed group
 
 BASELINE = load_scenario("baseline")
@@ -92,8 +95,8 @@ def _field(cls_name: str, name: str, spec: dict):
         return st.sampled_from(STATES)
     if name == "target_controllers":
         return _subset(GROUPS)
-    if name == "areas":  # SiteSeizure: mine areas; FloodSeason: any node (only mine areas have sites)
-        return _subset(MINE_AREAS if cls_name == "SiteSeizure" else [*MINE_AREAS, *NODES[:3]], min_size=1)
+    if name == "areas":  # only mine areas have sites (another node is refused: it would flood nothing)
+        return _subset(MINE_AREAS, min_size=1)
     if name == "products":
         return _subset(PRODUCTS, max_size=len(PRODUCTS))
     if name == "product":
@@ -116,7 +119,7 @@ def _field(cls_name: str, name: str, spec: dict):
 
 _route_targets = st.one_of(
     st.fixed_dictionaries({"corridor": st.sampled_from(CORRIDORS)}),
-    st.fixed_dictionaries({"between": st.lists(st.sampled_from(STATES), min_size=2, max_size=2, unique=True)}),
+    st.fixed_dictionaries({"between": st.sampled_from(COUNTRY_PAIRS).map(list)}),  # countries a route connects
     st.fixed_dictionaries({"edges": st.lists(st.sampled_from(EDGES), min_size=1, max_size=3)}),
 )
 
@@ -157,10 +160,21 @@ def timeline_item(draw, index: int = 0, nested: bool = False) -> dict:
     return item
 
 
+def _ends_what_exists(items: list[dict]) -> list[dict]:
+    """An election may end only policies that begin before it (by note or type; anything else is refused
+    by the scenario check, since it would end nothing): drawn names that do not are dropped."""
+    for item in items:
+        if item["type"] == "Election":
+            before = [x for x in items if x is not item and x["start"] <= item["start"]]
+            names = {x["note"] for x in before} | {x["type"] for x in before}
+            item["ends"] = [n for n in item["ends"] if n in names]
+    return items
+
+
 @st.composite
 def timeline(draw) -> list[dict]:
     n = draw(st.integers(0, 6))
-    return [draw(timeline_item(index=i)) for i in range(n)]
+    return _ends_what_exists([draw(timeline_item(index=i)) for i in range(n)])
 
 
 # ====================================================================================== world perturbations
@@ -272,7 +286,7 @@ def test_the_generator_covers_every_field():
 
 
 @SETTINGS
-@given(items=st.lists(timeline_item(), min_size=1, max_size=3), overrides=perturbation())
+@given(items=st.lists(timeline_item(), min_size=1, max_size=3).map(_ends_what_exists), overrides=perturbation())
 def test_every_draw_is_valid(items, overrides):
     """Cheap: validation only, no run. Catches a strategy that drifts outside what the model accepts."""
     sc = BASELINE.model_copy(update={"name": "property", "weeks": WEEKS, "timeline": items}).with_overrides(overrides)

@@ -32,7 +32,7 @@ from model.policies import (
     StockpileRelease,
     TimelineItem,
 )
-from model.scenario import load_scenario
+from model.scenario import MAX_SEED, list_scenarios, load_scenario
 from ui.policy_controls import PolicySetup
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,24 @@ def parse_seed(seed: int | str) -> tuple[int, str]:
     """The seed as a non-negative integer, and a notice for the page if the text was not one."""
     try:
         value = int(str(seed).strip())
-        if value >= 0:
+        if 0 <= value <= MAX_SEED:
             return value, ""
     except ValueError:
         pass
-    return DEFAULT_SEED, f"The seed must be a whole number >= 0; {seed!r} is not, so seed {DEFAULT_SEED} was used."
+    shown = str(seed)[:40] + ("..." if len(str(seed)) > 40 else "")
+    return DEFAULT_SEED, (f"The seed must be a whole number from 0 to {MAX_SEED}; {shown!r} is not, so seed "
+                          f"{DEFAULT_SEED} was used.")
+
+
+def parse_scenario_name(name: object) -> tuple[str, str]:
+    """The scenario as one of the shipped names, and a notice for the page if the browser sent another value
+    (the page loads shipped scenarios only, never a path)."""
+    shipped = list_scenarios()
+    if isinstance(name, str) and name in shipped:
+        return name, ""
+    shown = str(name)[:40] + ("..." if len(str(name)) > 40 else "")
+    return DEFAULT_SCENARIO, (f"{shown!r} is not a shipped scenario (choose from {', '.join(shipped)}), so "
+                              f"{DEFAULT_SCENARIO} was loaded.")
 
 
 class ClassroomModel(RareEarthModel):
@@ -127,9 +140,11 @@ class ClassroomModel(RareEarthModel):
 
     def __init__(self, scenario_name: str = DEFAULT_SCENARIO, seed: int | str = DEFAULT_SEED,
                  setup: PolicySetup | None = None):
+        scenario_name, scenario_notice = parse_scenario_name(scenario_name)
         spec = load_scenario(scenario_name)
         policies = setup.items(spec.start) if setup is not None else []
-        seed_used, self.notice = parse_seed(seed)
+        seed_used, seed_notice = parse_seed(seed)
+        self.notice = " ".join(x for x in (scenario_notice, seed_notice) if x)
         super().__init__(scenario=spec, seed=seed_used, policies=policies)
         self.scenario_name = scenario_name
         self.setup_summary = setup.summary() if setup is not None else "none"

@@ -80,10 +80,17 @@ def test_controls_come_from_the_policy_metadata(switch):
 
 
 def test_a_slider_needs_bounds():
-    from model.policies import ExportControl
+    from typing import Annotated
+
+    from pydantic import Field
+
+    from model.policies import TimelineItem
+
+    class Unbounded(TimelineItem):  # every shipped policy's number now has both bounds (issue 14)
+        tonnes: Annotated[float, Field(ge=0.0)] = 0.0
 
     with pytest.raises(TypeError, match="both bounds"):
-        control_for(ExportControl, "quota_t_per_week")  # ge=0 only
+        control_for(Unbounded, "tonnes")  # ge=0 only
 
 
 def test_switches_apply_at_the_start_of_the_run():
