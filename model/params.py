@@ -555,13 +555,36 @@ def _read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:
     """Read and parse a TOML file; every way it can be wrong is a :class:`ConfigError` naming the file."""
     text = read_text_file(path, what)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:  # an integer of thousands of digits: Python refuses to convert it
         raise ConfigError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
+    deep = _too_deep(data)
+    if deep is not None:
+        raise ConfigError(f"{path}: {deep}: arrays or tables nested more than {MAX_NESTING} deep; no input of "
+                          f"ree-abm needs more than a few levels")
+    return data
+
+
+MAX_NESTING = 16  # levels of arrays and tables in an input file (the deepest real input uses 4)
+
+
+def _too_deep(data: Any) -> str | None:
+    """Where a parsed document nests deeper than :data:`MAX_NESTING` (its dotted path), else None; iterative,
+    so any depth the TOML parser accepted is measured without recursion."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return where or "(top level)"
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            if isinstance(v, dict | list):
+                stack.append((v, f"{where}.{k}" if where else str(k), depth + 1))
+    return None
 
 
 def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | None = None,
@@ -630,6 +653,12 @@ def _split_override_errors(err: ValidationError, path: str, source: str, overrid
             left = []
             for part in parts:
                 key = next((k for k, d in dotted.items() if part.startswith(d + ":") or part.startswith(d + " ")), None)
+                if key is None:  # a rule between fields ("min_cover: must be <= max_cover") that an override broke
+                    key = next((k for k, at in locs.items()
+                                if isinstance(at[-1], str) and re.search(rf"\b{re.escape(at[-1])}\b", part)), None)
+                    if key is not None:
+                        mine.append(_override_line(source, key, overrides[key], part))
+                        continue
                 if key is not None:
                     mine.append(_override_line(source, key, overrides[key], part[len(dotted[key]):].lstrip(": ")))
                 else:
@@ -640,7 +669,7 @@ def _split_override_errors(err: ValidationError, path: str, source: str, overrid
         theirs.append(e)
     lines = mine
     if theirs:
-        lines.append(f"{path}: {len(theirs)} problem(s)")
+        lines.append(f"{path} with the [overrides] of {source}: {len(theirs)} problem(s)")
         for e in theirs:
             loc, what = _error_line(e)
             lines.append(f"  {loc}: {what}")

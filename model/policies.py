@@ -706,7 +706,7 @@ def parse_item(d: dict[str, Any], where: str = "timeline entry") -> TimelineItem
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: must be a table with a 'type' key")
     kind = d.get("type")
-    if kind not in REGISTRY:
+    if not isinstance(kind, str) or kind not in REGISTRY:
         raise ConfigError(f"{where}.type: unknown {kind!r}; allowed: {', '.join(REGISTRY)}")
     cls = REGISTRY[kind]
     body = {k: v for k, v in d.items() if k != "type"}
