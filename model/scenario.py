@@ -38,6 +38,7 @@ from model.params import (
     _read_toml,
     format_validation_error,
     load_world,
+    read_text_file,
 )
 
 SCENARIO_DIR = DATA_DIR / "scenarios"
@@ -106,7 +107,12 @@ class Scenario(BaseModel):
         return found
 
     def load_world(self) -> World:
-        return load_world(self.world_path(), self.overrides, overrides_source=self.source or self.name)
+        path = self.world_path()
+        try:  # a world file that cannot be read is reported where the scenario names it
+            read_text_file(path, "world file")
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source or self.name}: world = {self.world!r}: {exc}") from None
+        return load_world(path, self.overrides, overrides_source=self.source or self.name)
 
     def build_timeline(self) -> list:
         from model.policies import parse_timeline

@@ -73,7 +73,7 @@ def test_a_spec_name_that_is_no_safe_folder_name_exits_2(tmp_path, monkeypatch, 
     r = _invoke([command, "spec.toml", "--no-progress"])
     assert r.exit_code == 2, r.output
     _no_traceback(r)
-    assert "spec.toml" in r.stderr and "name" in r.stderr and repr(name) in r.stderr, r.stderr
+    assert "spec.toml" in r.stderr and "name" in r.stderr and repr(name)[:60] in r.stderr, r.stderr  # long values are shortened
     assert "letters, digits" in r.stderr  # what is allowed
     assert _tree(tmp_path) == before, "nothing may be written for a refused spec"
     assert Path("/tmp/abs").exists() == absolute
