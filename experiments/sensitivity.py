@@ -410,9 +410,10 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = [t.point for t in tasks]
     # runs of the spec's other method belong in this folder too (`--method morris` after `both`)
-    keys = {t.key for t in tasks} | {t.key for m in ("morris", "sobol") if m not in designs
-                                     for t in plan(sweep_spec, _points(spec, sample(spec, m)), allow_repeats=True)}
-    changed = check_design(out, tasks, fingerprint, keys)
+    others = [t for m in ("morris", "sobol") if m not in designs
+              for t in plan(sweep_spec, _points(spec, sample(spec, m)), allow_repeats=True)]
+    keys = {t.key for t in tasks} | {t.key for t in others}
+    changed = check_design(out, tasks, fingerprint, keys, also=others)
     write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
                    extra={"sensitivity": spec.model_dump(mode="json", exclude={"source"}), "methods": methods})
     try:

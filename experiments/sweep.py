@@ -27,8 +27,9 @@ scenario(s), the horizon, the seeds and the parameters::
 Runs = scenarios x (grid points x sample points) x seeds, counted before the design is built: a design of
 more than :data:`MAX_RUNS` (100,000) runs is refused with a ConfigError giving the count (``--max-runs`` /
 ``max_runs=`` raises the limit), so a typo in a grid or in ``sample.n`` fails at once instead of
-exhausting memory. Each run has a stable key, a hash of
-(scenario, overrides, seed, weeks), and is written when it finishes, atomically (temporary file + rename),
+exhausting memory. Each run has a stable key, ``<scenario>_s<seed>_<hash>``, the hash covering
+everything its output depends on (see :func:`run_key`: the scenario's content with its timeline, the
+world file's content, overrides, seed, weeks and the model code's fingerprint), and is written when it finishes, atomically (temporary file + rename),
 to ``OUT/runs/<key>.parquet``: the tidy table of :mod:`model.results` with ``run_id`` = key, plus the run's
 provenance in the Parquet schema metadata (``ree_run``). A run that raises is recorded in
 ``OUT/failed/<key>.json`` (error and traceback) and the sweep goes on. Running the same spec again skips
@@ -83,6 +84,7 @@ log = logging.getLogger(__name__)
 
 RUNS, FAILED, MANIFEST, DESIGN = "runs", "failed", "manifest.json", "design.csv"
 CORRUPT = "corrupt"  # unreadable run files are moved here (out of the runs/ dataset) and recomputed
+SUPERSEDED = "superseded"  # runs computed from an earlier scenario, world file or model code are moved here
 LOCK = ".ree-lock"  # held (flock) by the process writing into an output folder
 META_KEY = b"ree_run"  # Parquet schema metadata key holding a run's provenance
 MAX_STRIKES = 2  # a run in flight when the pool broke this many times is recorded as failed
@@ -270,21 +272,53 @@ class RunOutcome:
 
 
 def _canon(v: Any) -> Any:
-    """Numbers hash by value: 2 and 2.0 name the same run."""
+    """Numbers hash by value: 2 and 2.0 name the same run (also inside lists and tables)."""
+    if isinstance(v, dict):
+        return {str(k): _canon(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_canon(x) for x in v]
     if isinstance(v, bool) or not isinstance(v, int | float):
         return v
     return float(v)
 
 
-def run_key(scenario: str, overrides: dict[str, Any], seed: int, weeks: int) -> str:
-    """Stable name of a run: ``<scenario>_s<seed>_<hash of (scenario, overrides, seed, weeks)>``."""
-    blob = json.dumps({"scenario": scenario, "overrides": {k: _canon(v) for k, v in sorted(overrides.items())},
-                       "seed": int(seed), "weeks": int(weeks)}, sort_keys=True, separators=(",", ":"),
-                      default=str)
-    h = hashlib.sha256(blob.encode()).hexdigest()[:12]
+def _digest(obj: Any) -> str:
+    blob = json.dumps(_canon(obj), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def scenario_content(scenario: Scenario) -> str:
+    """Hash of what a scenario contributes to its runs' output: its name (it labels the output), start,
+    validated timeline and the validated world its file resolves to (the world's content, not its path).
+
+    Left out: its own ``overrides`` (a run key covers the merged overrides), ``weeks`` and ``seeds`` (each
+    run has its own), ``description``, ``cites`` and the file's location. So a scenario copied to another
+    path is the same scenario; renamed, it is another one (the name is in every output row).
+    """
+    world = scenario.model_copy(update={"overrides": {}}).load_world()
+    return _digest({"name": scenario.name, "start": scenario.start.isoformat(),
+                    "timeline": [item.to_dict() for item in scenario.build_timeline()],
+                    "world": world.model_dump(mode="json")})
+
+
+def run_key(scenario: Scenario | str, overrides: dict[str, Any], seed: int, weeks: int,
+            content: str | None = None) -> str:
+    """Stable name of a run: ``<scenario>_s<seed>_<hash>``, the hash covering everything the run's output
+    depends on: the scenario's content (:func:`scenario_content`: name, start, timeline, world), the merged
+    overrides (the scenario's own, the sweep's fixed ones and the design point), seed, weeks and the model
+    code (:func:`code_fingerprint`). Editing a scenario, its world file or the model gives new keys, so
+    a sweep never serves a run computed from other inputs. ``scenario``: a Scenario, or a name/path to
+    load; ``content``: its :func:`scenario_content`, when the caller has it already.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    merged = {**scenario.overrides, **overrides}
+    h = _digest({"scenario": content or scenario_content(scenario),
+                 "overrides": {k: merged[k] for k in sorted(merged)},
+                 "seed": int(seed), "weeks": int(weeks), "code": code_fingerprint()})[:12]
     # the key is a file name: a scenario name with '/' or a leading '.' or '_' (which Parquet datasets
-    # skip) is made safe here; ordinary names are kept, so existing keys do not change
-    prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", scenario)
+    # skip) is made safe here; ordinary names are kept
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", scenario.name)
     if not prefix or prefix[0] in "._-" or len(prefix) > 60:
         prefix = prefix.lstrip("._-")[:60] or "run"
     return f"{prefix}_s{seed}_{h}"
@@ -378,10 +412,11 @@ def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repe
         sc = _resolve_scenario(ref, spec)
         _check_overrides(sc, spec)
         weeks = spec.weeks or sc.weeks
+        content = scenario_content(sc)  # once per scenario: it validates the world
         for point in points:
             overrides = {**spec.overrides, **point}
             for seed in spec.seeds or sc.seeds:
-                key = run_key(sc.name, {**sc.overrides, **overrides}, seed, weeks)
+                key = run_key(sc, overrides, seed, weeks, content)
                 tasks.append(RunTask(key, sc, int(seed), weeks, overrides, point))
     keys = [t.key for t in tasks]
     if not allow_repeats and len(set(keys)) != len(keys):
@@ -407,10 +442,12 @@ def _parquet_bytes(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
 
 @functools.cache
 def code_fingerprint() -> str:
-    """Hash of the model's code and data (``model/``, ``agents/``): what a run's numbers depend on.
+    """Hash of the model's code and data (``model/``, ``agents/``, the kernel's ``.pyx`` and its build):
+    what a run's numbers depend on. Computed once per process.
 
-    Run keys do not include it (a docstring edit should not void a sweep), so every run records it and a
-    resumed sweep warns when the code changed since its first runs were written.
+    Run keys include it (:func:`run_key`): after any edit there (a docstring too; telling a harmless edit
+    from a real one is not attempted) a sweep recomputes its runs and moves the old ones to
+    ``superseded/``. Every run file records it as well.
     """
     import model.params
 
@@ -807,16 +844,60 @@ def _move_aside(out: Path, path: Path) -> Path:
     return dest
 
 
-def check_design(out: Path, tasks: list[RunTask], fingerprint: str, keys: set[str] | None = None) -> str:
-    """Refuse a folder whose runs/ holds runs that are not part of this design; a note when the design
-    changed but only grew (more seeds, grid values, methods: finished runs are reused).
+def _signature(scenario: str, seed: Any, weeks: Any, overrides: dict[str, Any]) -> tuple[str, int, int, str]:
+    """What a run is in the design (scenario name, seed, weeks, overrides), apart from the content its key
+    also covers."""
+    return str(scenario), int(seed), int(weeks), _digest(overrides or {})
+
+
+def _superseded_by(path: Path, signatures: set[tuple[str, int, int, str]]) -> bool:
+    """Whether the run file ``path`` is a run of this design computed from other content (another version of
+    its scenario, world file or the model code): its stored provenance names one of ``signatures``."""
+    try:
+        m = read_run_meta(path)
+        return _signature(m["scenario"], m["seed"], m["weeks"], m.get("overrides") or {}) in signatures
+    except Exception:  # noqa: BLE001 - unreadable or foreign provenance: not a run of this design
+        return False
+
+
+def _supersede(out: Path, paths: list[Path], old: dict[str, Any]) -> str:
+    """Move run files (and the manifest that listed them) to ``out/superseded/``, never overwriting."""
+    dest_dir = out / SUPERSEDED
+    with writing(dest_dir):
+        dest_dir.mkdir(exist_ok=True)
+        for path in paths:
+            dest, n = dest_dir / path.name, 1
+            while dest.exists():
+                n += 1
+                dest = dest_dir / f"{path.stem}.{n}{path.suffix}"
+            os.replace(path, dest)
+        if old:
+            dest, n = dest_dir / MANIFEST, 1
+            while dest.exists():
+                n += 1
+                dest = dest_dir / f"manifest.{n}.json"
+            atomic_write_json(old, dest)
+    return (f"{len(paths)} run(s) in {out / RUNS} were computed from another version of the scenario, its world "
+            f"file or the model code: they are moved to {dest_dir}/ (kept, never read with this sweep's runs) "
+            "and computed again")
+
+
+def check_design(out: Path, tasks: list[RunTask], fingerprint: str, keys: set[str] | None = None,
+                 also: Iterable[RunTask] = ()) -> str:
+    """Refuse a folder whose runs/ holds runs that are not part of this design; set aside runs of this
+    design that were computed from other content; a note when the design changed but only grew (more
+    seeds, grid values, methods: finished runs are reused).
 
     Mixing designs in one runs/ folder would make ``pd.read_parquet(OUT/runs)`` and arrow datasets
-    return runs of both, so that is a ConfigError (exit 2) naming the folder and the earlier spec.
-    ``keys``: every run key the spec may write (default: the tasks').
+    return runs of both, so that is a ConfigError (exit 2) naming the folder and the earlier spec. A run
+    file whose key is not in the design but whose stored provenance (scenario name, seed, weeks,
+    overrides) is a run of it was computed from an earlier scenario, world file or model code (all in the
+    key, see :func:`run_key`): it is moved to ``out/superseded/`` (with the manifest that listed it) and
+    its run is computed again; nothing is lost and nothing mixes. ``keys``: every run key the spec may
+    write (default: the tasks'); ``also``: further runs the spec may write (other sensitivity methods).
     """
     keys = {t.key for t in tasks} if keys is None else keys
-    foreign = sorted(p.stem for p in (out / RUNS).glob("*.parquet") if p.stem not in keys) \
+    foreign = sorted(p for p in (out / RUNS).glob("*.parquet") if p.stem not in keys) \
         if (out / RUNS).is_dir() else []
     old: dict[str, Any] = {}
     if (out / MANIFEST).is_file():
@@ -824,16 +905,25 @@ def check_design(out: Path, tasks: list[RunTask], fingerprint: str, keys: set[st
             old = json.loads((out / MANIFEST).read_text())
         except (OSError, ValueError):
             old = {}
+    stale: list[Path] = []
+    if foreign:
+        signatures = {_signature(t.scenario.name, t.seed, t.weeks, t.overrides) for t in (*tasks, *also)}
+        stale = [p for p in foreign if _superseded_by(p, signatures)]
+        foreign = [p for p in foreign if p not in set(stale)]
     if foreign:
         was = (f"{old.get('kind', 'sweep')} {old.get('name')!r} from {old.get('spec_source') or '?'}"
                if old else "runs without a manifest")
         raise ConfigError(f"{out}: this folder holds another design ({was}): {len(foreign)} of its run files "
-                          f"(e.g. {RUNS}/{foreign[0]}.parquet) are not runs of this spec, and one runs/ folder "
+                          f"(e.g. {RUNS}/{foreign[0].name}) are not runs of this spec, and one runs/ folder "
                           "must hold one design; choose another --out, or delete that folder to replace it")
+    notes = []
+    if stale:
+        notes.append(_supersede(out, stale, old))
+        log.warning(notes[-1])
     if old and old.get("spec_fingerprint") not in (None, fingerprint):
-        return (f"the spec changed since this folder was last written (its runs are all part of the new "
-                f"design and are reused); the previous manifest is kept as {_archive_manifest(out, old)}")
-    return ""
+        notes.append(f"the spec changed since this folder was last written (its runs are all part of the new "
+                     f"design and are reused); the previous manifest is kept as {_archive_manifest(out, old)}")
+    return "; ".join(notes)
 
 
 def _archive_manifest(out: Path, old: dict[str, Any]) -> str:
@@ -996,8 +1086,9 @@ def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: 
     ensure_dir(out)
     with output_lock(out):
         changed = check_design(out, tasks, fingerprint)
-        note, codes = _code_changed(out)
-        extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster}, "codes": codes}
+        # every run in runs/ now has this code in its key (runs of other code were set aside)
+        extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster},
+                 "codes": [code_fingerprint()]}
         write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
         summary = SweepSummary(spec.name, out, len(tasks))
         try:
@@ -1005,29 +1096,9 @@ def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: 
                                 retry_failed, name=spec.name)
         finally:
             write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
-    summary.notes += [n for n in (changed, note) if n]
+    if changed:
+        summary.notes.append(changed)
     return summary
-
-
-def _code_changed(out: Path) -> tuple[str, list[str]]:
-    """A warning when runs already in ``out`` came from other model code than this process has, and
-    the fingerprints of all code that wrote runs there (kept in the manifest as ``codes``)."""
-    now = code_fingerprint()
-    m = out / MANIFEST
-    old: list[str] = []
-    if m.exists() and any((out / RUNS).glob("*.parquet")):
-        try:
-            old = list(json.loads(m.read_text()).get("codes", []))
-        except (OSError, json.JSONDecodeError):
-            old = []
-    other = [c for c in old if c != now]
-    codes = [*old, now] if now not in old else old
-    if not other:
-        return "", codes
-    msg = (f"runs already in {out / RUNS} were computed with other model code (fingerprint "
-           f"{', '.join(other)}; now {now}); they are kept. To recompute, delete that folder or use a new --out.")
-    log.warning(msg)
-    return msg, codes
 
 
 # ------------------------------------------------------------------------------------------------ read

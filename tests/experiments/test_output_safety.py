@@ -22,6 +22,7 @@ from experiments.cli import app
 from experiments.run import atomic_write_bytes
 from experiments.sweep import CORRUPT, LOCK, META_KEY, RUNS, check_run_file, load_sweep, run_key, sweep
 from model.params import ConfigError
+from model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 WEEKS = 3
@@ -108,9 +109,9 @@ def test_safe_name_label_and_inside(tmp_path):
 
 @pytest.mark.parametrize("scenario", [".hidden", "_private", "a/b", "../up", "", "x" * 200])
 def test_run_keys_are_visible_file_names(scenario):
-    key = run_key(scenario, {}, 1, 5)
+    key = run_key(Scenario(name=scenario), {}, 1, 5)
     assert P.safe_name(key, "key") == key and len(key) <= P.MAX_NAME
-    assert run_key("baseline", {}, 1, 5).startswith("baseline_s1_")  # ordinary keys unchanged
+    assert run_key("baseline", {}, 1, 5).startswith("baseline_s1_")  # ordinary names are kept
 
 
 def _rename_scenarios(out: Path, names: list[str]) -> None:

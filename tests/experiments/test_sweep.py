@@ -89,7 +89,8 @@ def test_spec_design_and_keys(spec_path):
     tasks = plan(spec)
     assert len(tasks) == N_RUNS and len({t.key for t in tasks}) == N_RUNS
     assert spec.parameters == ["behaviour.site_entry_rate", "armed_groups.KIA.levy_usd_per_kg"]
-    # the key is a stable function of (scenario, overrides, seed, weeks); 2 and 2.0 are the same run
+    # the key is a stable function of (scenario content, overrides, seed, weeks, code); 2 and 2.0 are the
+    # same run (tests/experiments/test_run_identity.py covers the content)
     k = run_key("baseline", {"a.b": 2, "c.d": 0.5}, 1, 13)
     assert k == run_key("baseline", {"c.d": 0.5, "a.b": 2.0}, 1, 13)
     assert k != run_key("baseline", {"a.b": 2, "c.d": 0.5}, 2, 13)
@@ -246,12 +247,14 @@ def test_dry_run_describes_progress(spec_path, reference):
     assert f"{N_RUNS} runs" in text and f"{N_RUNS} done" in text
 
 
-def test_resume_warns_when_the_model_code_changed(tmp_path):
+def test_resume_recomputes_when_the_model_code_changed(tmp_path, monkeypatch):
     spec = parse_spec({"name": "c", "scenario": "baseline", "weeks": 3, "seeds": [1, 2]})
     sweep(spec, tmp_path, workers=1, progress=False)
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["codes"] and read_run_meta(next((tmp_path / RUNS).glob("*.parquet")))["code"] == m["codes"][0]
-    m["codes"] = ["0123456789abcdef"]  # as if the runs on disk came from other model code
-    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    old = sorted(p.name for p in (tmp_path / RUNS).glob("*.parquet"))
+    monkeypatch.setattr("experiments.sweep.code_fingerprint", lambda: "0123456789abcdef")  # other model code
     s = sweep(spec, tmp_path, workers=1, progress=False)
-    assert s.skipped == 2 and "other model code" in str(s)
+    assert (s.done, s.skipped) == (2, 0) and "moved to" in str(s) and "superseded" in str(s)
+    assert sorted(p.name for p in (tmp_path / "superseded").glob("*.parquet")) == old
+    assert json.loads((tmp_path / "manifest.json").read_text())["codes"] == ["0123456789abcdef"]
