@@ -524,10 +524,6 @@ def console(tmp_path_factory) -> Session:
 def test_console_example_prints_what_the_readme_shows(console, c):
     proc = console.results[c.line]
     actual = printed(proc)
-    # A sweep resumed in a folder whose runs came from other model code says so in a note; that happens
-    # only when someone edits model/ or agents/ while this test runs, so that note alone is ignored.
-    actual = [x for x in actual if not (x.startswith("  note: runs already in") and "other model code" in x)
-              and not re.match(r"WARNING ree\S*: runs already in .* other model code", x)]
     same_lines(list(c.expected), actual, f"{c.where} `{c.command}`")
     if c.expected[0].startswith("error: "):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, _show(proc)
