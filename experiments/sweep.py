@@ -1208,6 +1208,13 @@ def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_ru
              f"  varied: {', '.join(spec.parameters) or '(nothing: seeds only)'}"]
     if spec.overrides:
         lines.append(f"  fixed: {', '.join(f'{k} = {v!r}' for k, v in spec.overrides.items())}")
+    keys = {t.key for t in tasks}
+    stale = 0
+    if (out / RUNS).is_dir():
+        signatures = {_signature(t.scenario.name, t.seed, t.weeks, t.overrides) for t in tasks}
+        stale = sum(_superseded_by(p, signatures) for p in (out / RUNS).glob("*.parquet") if p.stem not in keys)
     lines.append(f"  in {out}: {done} done, {failed} failed, {len(tasks) - done - failed} to run"
-                 + (f" ({bad} unreadable run file(s) will be moved aside and recomputed)" if bad else ""))
+                 + (f" ({bad} unreadable run file(s) will be moved aside and recomputed)" if bad else "")
+                 + (f" ({stale} run file(s) from an earlier scenario, world file or model code will be moved to "
+                    f"{SUPERSEDED}/)" if stale else ""))
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from experiments.run import run_one
-from experiments.sweep import RUNS, SUPERSEDED, load_sweep, read_manifest, run_key, sweep
+from experiments.sweep import RUNS, SUPERSEDED, describe, load_sweep, read_manifest, run_key, sweep
 from model.params import DATA_DIR
 from model.scenario import load_scenario
 
@@ -63,6 +63,7 @@ def test_an_edited_timeline_is_recomputed_not_served_from_the_old_run(tmp_path):
     before = load_sweep(out)
 
     _write(tmp_path, days=120.0)  # the stockpile target doubles: 60 -> 120 days
+    assert "0 done, 0 failed, 2 to run (2 run file(s) from an earlier scenario" in describe(spec, out)
     second = sweep(spec, out, workers=1, progress=False)
     assert (second.done, second.skipped) == (2, 0), str(second)  # not "already done"
     assert "superseded" in str(second)
