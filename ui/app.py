@@ -56,7 +56,8 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
     solara.lab.use_task(play, dependencies=[playing.value, m], prefer_threaded=True)
 
     def do_step():
-        advance(model.value, render_interval.value)
+        with gate.stepping:
+            advance(model.value, render_interval.value)
         force_update()
 
     def do_reset():
@@ -64,7 +65,8 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
         model.value = type(model.value)(**params.value)
 
     def do_play_pause():
-        playing.value = not playing.value
+        with gate.stepping:  # not in the middle of a frame: the render this causes shows where Play stopped
+            playing.value = not playing.value
 
     can_step = m.running and m.error is None
     with solara.Row(justify="space-between"):

@@ -52,6 +52,9 @@ class FrameGate:
     :meth:`shown`), so the Play loop can wait for a frame to be on the page before it steps again."""
 
     def __init__(self) -> None:
+        # held while a frame is stepped: Pause takes it, so when the page shows ▶ again it also shows the
+        # last week stepped (the model never stands past what the page shows)
+        self.stepping = threading.Lock()
         self._cond = threading.Condition()
         self._shown: tuple[int, int] = (0, -1)  # (id of the model, week) of the last render
 
@@ -80,9 +83,11 @@ def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Calla
     ("paused", "horizon" or "error"). Each frame: step (:func:`advance`), ``redraw()``, wait for the page
     to show the frame (``gate``), pause ``pause_s()`` seconds."""
     while True:
-        if not keep_playing():
-            return "paused"
-        if advance(model, interval()) == 0 or not model.running:
+        with gate.stepping:
+            if not keep_playing():
+                return "paused"
+            stepped = advance(model, interval())
+        if stepped == 0 or not model.running:
             redraw()
             return "error" if model.error is not None else "horizon"
         week = int(model.steps)
