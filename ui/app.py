@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import solara
 from mesa.visualization.solara_viz import ModelCreator, ShowSteps
-from mesa.visualization.utils import force_update
+from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, TITLE
@@ -38,6 +38,7 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
     """Reset, ▶/❚❚ and Step. Play runs :func:`ui.play.play_loop` in a worker thread of this page's session;
     the loop ends by itself at the horizon (or an error), when paused, or when the model is replaced."""
     playing = solara.use_reactive(False)
+    update_counter.get()  # redrawn with every frame: the buttons follow the run (its horizon, an error)
     m = model.value
 
     def play():
