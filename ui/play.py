@@ -56,11 +56,11 @@ class FrameGate:
         # last week stepped (the model never stands past what the page shows)
         self.stepping = threading.Lock()
         self._cond = threading.Condition()
-        self._shown: tuple[int, int] = (0, -1)  # (id of the model, week) of the last render
+        self._shown: tuple[ClassroomModel | None, int] = (None, -1)  # (model, week) of the last render
 
     def shown(self, model: ClassroomModel, week: int) -> None:
         with self._cond:
-            self._shown = (id(model), week)
+            self._shown = (model, week)
             self._cond.notify_all()
 
     def wait_shown(self, model: ClassroomModel, week: int, keep_waiting: Callable[[], bool],
@@ -69,7 +69,7 @@ class FrameGate:
         ``timeout`` seconds passed."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not (self._shown[0] == id(model) and self._shown[1] >= week):
+            while not (self._shown[0] is model and self._shown[1] >= week):
                 left = deadline - time.monotonic()
                 if left <= 0 or not keep_waiting():
                     return False
