@@ -1,11 +1,11 @@
 """The page's own Step / Play / Reset (issue 15: Play froze a page, and ran past the horizon).
 
-Mesa's SolaraViz stepped the model in one thread and asked for redraws without waiting for them: with
-"Use Threads" a second thread redrew while the first kept stepping, and without it the redraw request was
-dropped whenever another thread of the same session was rendering (reacton then leaves the render to that
-thread and returns at once). Either way the stepping thread ran free: a page showed week 0-8 while the
-server played to week 520, then jumped there with a dead ❚❚ button. It also stepped ``render_interval``
-weeks per frame whatever remained, so runs went past their horizon.
+Mesa's SolaraViz stepped the model in one thread and never waited for a redraw to reach the page: with
+"Use Threads" a second thread redrew while the first kept stepping, and without it ``force_update()``
+returns at once whenever another thread of the same session holds reacton's render lock (the redraw is
+left to that thread). Either way the stepping thread ran free of the page: in headless chromium, 4 tabs
+with Use Threads showed weeks 6-8, then ~380, then 520; 6 tabs without it, 2 stayed at week 0 until 520.
+It also stepped ``render_interval`` weeks per frame whatever remained, so runs went past their horizon.
 
 Here one loop per page (:func:`play_loop`, run in a worker thread of the page's session) repeats: step at
 most ``render_interval`` weeks and never past the horizon (:func:`weeks_to_step`), ask for a redraw, and
