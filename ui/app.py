@@ -1,24 +1,29 @@
-"""The classroom page: Mesa's SolaraViz (controls, Step/Play/Reset, scenario and seed) and the panels of
-:mod:`ui.panels`.
+"""The classroom page: our own sidebar controls (Step/Play/Reset from :mod:`ui.play`, the speed sliders,
+Mesa's scenario and seed inputs) and the panels of :mod:`ui.panels`.
 
 Each browser page gets its own model and its own policy switches (:func:`Page` builds them per page), so
-a class can open the view on many screens from one server.
+a class can open the view on many screens from one server. The page does not use SolaraViz's
+``ModelController`` (issue 15: its Play loop ran ahead of the page, which then froze until the horizon);
+the rest of SolaraViz's sidebar is kept: the same buttons, sliders, inputs and ``Time:`` line.
 """
 
 from __future__ import annotations
 
 import solara
-from mesa.visualization import SolaraViz
+from mesa.visualization.solara_viz import ModelCreator, ShowSteps
+from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, TITLE
 from ui.panels import Dashboard
+from ui.play import FrameGate, advance, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
 
 
 def model_params(setup: PolicySetup) -> dict:
-    """SolaraViz's controls: every one is a keyword argument of ClassroomModel (Reset rebuilds from them)."""
+    """The model's inputs on the page: every one is a keyword argument of ClassroomModel (Reset rebuilds
+    from them)."""
     return {
         "scenario_name": {"type": "Select", "value": DEFAULT_SCENARIO, "values": list_scenarios(),
                           "label": "Scenario (applies with Reset)"},
@@ -27,18 +32,76 @@ def model_params(setup: PolicySetup) -> dict:
     }
 
 
+@solara.component
+def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive[dict], gate: FrameGate,
+                 render_interval: solara.Reactive[int], play_interval: solara.Reactive[int]):
+    """Reset, ▶/❚❚ and Step. Play runs :func:`ui.play.play_loop` in a worker thread of this page's session;
+    the loop ends by itself at the horizon (or an error), when paused, or when the model is replaced."""
+    playing = solara.use_reactive(False)
+    update_counter.get()  # redrawn with every frame: the buttons follow the run (its horizon, an error)
+    m = model.value
+
+    def play():
+        if not playing.value:
+            return
+        current = model.value
+
+        def keep_playing() -> bool:
+            return playing.value and model.value is current
+
+        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, force_update, gate,
+                  keep_playing)
+        if model.value is current:
+            playing.value = False  # paused, or the run ended: the button shows ▶ again
+
+    solara.lab.use_task(play, dependencies=[playing.value, m], prefer_threaded=True)
+
+    def do_step():
+        with gate.stepping:
+            advance(model.value, render_interval.value)
+        force_update()
+
+    def do_reset():
+        playing.value = False
+        model.value = type(model.value)(**params.value)
+
+    def do_play_pause():
+        with gate.stepping:  # not in the middle of a frame: the render this causes shows where Play stopped
+            playing.value = not playing.value
+
+    can_step = m.running and m.error is None
+    with solara.Row(justify="space-between"):
+        solara.Button(label="Reset", color="primary", on_click=do_reset)
+        solara.Button(label="❚❚" if playing.value else "▶", color="primary", on_click=do_play_pause,
+                      disabled=not can_step and not playing.value)
+        solara.Button(label="Step", color="primary", on_click=do_step, disabled=playing.value or not can_step)
+
+
 def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
     """The page component for a model class (tests pass a class that fails on purpose)."""
 
     @solara.component
     def Page():
         setup = solara.use_memo(PolicySetup, [])
+        gate = solara.use_memo(FrameGate, [])
         first = solara.use_memo(lambda: model_cls(DEFAULT_SCENARIO, DEFAULT_SEED, setup), [])
         model = solara.use_reactive(first)
+        params = solara.use_reactive({})
+        render_interval = solara.use_reactive(RENDER_INTERVAL)
+        play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
         with solara.Column(style={"padding": "0", "gap": "0"}) as main:
-            SolaraViz(model, components=[], model_params=model_params(setup), name=TITLE,
-                      play_interval=PLAY_INTERVAL_MS, render_interval=RENDER_INTERVAL)
-            Dashboard(model, setup)
+            with solara.AppBar():
+                solara.AppBarTitle(TITLE)
+            with solara.Sidebar(), solara.Column():
+                with solara.Card("Controls"):
+                    solara.SliderInt(label="Play Interval (ms)", value=play_interval, min=1, max=500, step=10)
+                    solara.SliderInt(label="Render Interval (steps)", value=render_interval, min=1, max=100, step=2)
+                    PlayControls(model, params, gate, render_interval, play_interval)
+                with solara.Card("Model Parameters"):
+                    ModelCreator(model, model_params(setup), model_parameters=params)
+                with solara.Card("Information"):
+                    ShowSteps(model.value)
+            Dashboard(model, setup, gate)
         return main
 
     return Page

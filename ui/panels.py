@@ -21,6 +21,7 @@ from model.results import OUTPUTS
 from model.scenario import list_scenarios, load_scenario
 from ui import charts, network_map
 from ui.history import History
+from ui.play import FrameGate
 from ui.policy_controls import Control, PolicySetup
 from ui.session import INTERVENTIONS, ClassroomModel
 
@@ -246,13 +247,18 @@ def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: i
 
 
 @solara.component
-def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup):
-    """Every panel of the page for the current model (a new model after Reset gets a new history)."""
+def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: FrameGate | None = None):
+    """Every panel of the page for the current model (a new model after Reset gets a new history).
+
+    After each render (an effect: the widgets are updated and their messages sent by then) it tells
+    ``gate`` which week the page shows, which the Play loop waits for before it steps again."""
     tick = update_counter.get()
     version = ui_version.get()
     m = model.value
+    week = int(m.steps)  # the week this render draws
     history = solara.use_memo(History, [m])
     history.update(m)
+    solara.use_effect(lambda: gate.shown(m, week) if gate is not None else None)  # after every render
     SidebarCards(setup, model)
     with solara.Column(style={"padding": "4px 12px", "gap": "0"}):
         Header(model, tick)

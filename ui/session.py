@@ -153,11 +153,12 @@ class ClassroomModel(RareEarthModel):
         self._to_start: list[TimelineItem] = []  # pressed since the last step: added at the next one
         self._to_end: list[TimelineItem] = []  # toggles switched off since the last step: ended at the next one
         # Mesa's step wrapper advances the clock before it calls step(); after a failure the clock must
-        # stay where the run stopped (SolaraViz's Step calls step() render_interval times in a row)
+        # stay where the run stopped, and at the horizon once it is reached (a caller may call step() several
+        # times in a row: the run must not go past its horizon, issue 15)
         advance = self.step
 
         def step_unless_failed() -> None:
-            if self.error is None:
+            if self.error is None and self.running:
                 advance()
             self.running = self.running and self.error is None
 

@@ -358,3 +358,83 @@ def test_page_wiring_in_process():
     rc.find(v.Html, children=["Time: 0.0"]).assert_single()
     rc.find(v.Btn, children=[iv.label]).assert_single()
     assert text()
+
+
+# ===================================================================================== Play (issue 15)
+HORIZON_SCENARIO = "china_controls_2025"  # 104 weeks
+
+
+@pytest.mark.parametrize("interval", [1, 5, 50, 104, 200])
+def test_play_steps_stop_exactly_at_the_horizon(interval):
+    """A frame steps ``interval`` weeks but never past the horizon, also when the interval does not divide
+    it (weeks 100 -> 104 with 5, 100 -> 104 with 50); a stopped run does not step again."""
+    from ui.play import advance, weeks_to_step
+
+    m = ClassroomModel(HORIZON_SCENARIO, 0)
+    assert m.weeks == 104
+    frames = []
+    while (n := advance(m, interval)) > 0:
+        frames.append(n)
+        assert n <= interval and int(m.steps) == sum(frames)
+    assert int(m.steps) == 104 and not m.running
+    assert frames[-1] == 104 - interval * (len(frames) - 1)
+    assert weeks_to_step(m, interval) == 0
+    m.step()  # a caller stepping by itself cannot push it past the horizon either
+    assert int(m.steps) == 104
+
+
+@pytest.mark.parametrize("interval", [5, 50])
+def test_play_loop_shows_every_frame_and_ends_at_the_horizon(interval):
+    """The loop steps a frame only after the page showed the last one, and ends by itself at the horizon."""
+    from ui.play import FrameGate, play_loop
+
+    m = ClassroomModel(HORIZON_SCENARIO, 0)
+    gate = FrameGate()
+    shown = []
+
+    def redraw():  # what the page's render does: it draws the model's week, then its effect opens the gate
+        shown.append(int(m.steps))
+        gate.shown(m, int(m.steps))
+
+    assert play_loop(m, lambda: interval, lambda: 0.0, redraw, gate, lambda: True) == "horizon"
+    assert shown == [*range(interval, 104, interval), 104]
+    assert int(m.steps) == 104
+
+
+def test_play_loop_waits_for_the_page_and_pauses():
+    """Without a render of the last frame the loop steps no further (it asks again for the redraw); pausing
+    ends it between frames."""
+    import threading
+
+    from ui.play import FrameGate, play_loop
+
+    m = ClassroomModel(HORIZON_SCENARIO, 0)
+    gate = FrameGate()
+    asked = threading.Event()
+    playing = [True]
+    result = []
+    t = threading.Thread(target=lambda: result.append(
+        play_loop(m, lambda: 5, lambda: 0.0, asked.set, gate, lambda: playing[0])))
+    t.start()
+    assert asked.wait(30)
+    assert int(m.steps) == 5  # the page has not shown week 5: no second frame
+    gate.shown(m, 5)  # now it has
+    deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+    while int(m.steps) < 10 and dt.datetime.now() < deadline:
+        threading.Event().wait(0.01)
+    assert int(m.steps) == 10
+    playing[0] = False
+    t.join(30)
+    assert result == ["paused"] and int(m.steps) == 10
+
+
+def test_page_has_no_threaded_play():
+    """SolaraViz's "Use Threads" box (a second thread drawing while the first stepped) is not on the page."""
+    import ipyvuetify as v
+    import solara
+
+    from ui.app import make_page
+
+    box, rc = solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)
+    assert not rc.find(v.Checkbox, label="Use Threads").widgets
+    rc.find(v.Btn, children=["▶"]).assert_single()

@@ -1,0 +1,106 @@
+"""Play on several pages of one server (issue 15: a page froze at week 0 while its model played on to the
+horizon, then jumped there with a dead ❚❚ button; runs went past the horizon).
+
+Every assertion is on page state, read in the page: a MutationObserver records each week the header
+(``.ree-date``) shows. Timeouts only guard against a page that hangs; nothing here judges speed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ui.config import RENDER_INTERVAL
+
+pytestmark = pytest.mark.browser
+
+PAGES = 4
+PLAY_TIMEOUT_MS = 300_000  # a hang guard for 4 pages sharing 2 cores, not a speed limit
+UPDATE_TIMEOUT_MS = 60_000
+HORIZON_SCENARIO = "china_controls_2025"  # 104 weeks: not a multiple of RENDER_INTERVAL
+
+RECORD_WEEKS = """() => { window.__weeks = [];
+    const record = () => { const el = document.querySelector('.ree-date'); if (!el) return;
+        const m = /week (\\d+)/.exec(el.textContent); if (!m) return;
+        const w = parseInt(m[1]); const a = window.__weeks;
+        if (a.length === 0 || a[a.length - 1] !== w) a.push(w); };
+    record();
+    new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+# the header shows a week after `arg`, and the sidebar's "Time:" the same week (the Step landed)
+SHOWN_AGREE = """after => { const w = (window.__weeks[window.__weeks.length - 1]);
+    const t = [...document.querySelectorAll('*')].find(e => e.children.length === 0 && /^Time: /.test(e.textContent));
+    return w > after && t && parseFloat(t.textContent.slice(6)) === w; }"""
+LAST_WEEK = "() => window.__weeks[window.__weeks.length - 1]"
+
+
+@pytest.fixture(scope="module")
+def app_url(serve) -> str:
+    return serve("app.py")
+
+
+def button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def shown_week(page) -> int:
+    return int(re.search(r"week (\d+)", page.locator(".ree-date").inner_text()).group(1))
+
+
+def check_sequence(weeks: list[int], interval: int) -> None:
+    """Non-decreasing, and never more than one frame between two weeks the header showed."""
+    assert weeks, "the header showed no week"
+    steps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
+    assert all(0 <= d <= interval for d in steps), weeks
+
+
+def test_play_on_four_pages_never_freezes_and_pauses(app_url, open_page):
+    tabs = [open_page(app_url) for _ in range(PAGES)]
+    for tab in tabs:
+        assert tab.page.get_by_text("Use Threads").count() == 0  # the threaded Play is not offered
+        tab.page.evaluate(RECORD_WEEKS)
+        assert tab.page.evaluate(LAST_WEEK) == 0
+    for tab in tabs:
+        button(tab.page, "▶").click()
+    target = 2 * RENDER_INTERVAL
+    for tab in tabs:  # every page shows its week advancing, frame by frame, while its run goes on
+        tab.page.wait_for_function(f"() => ({LAST_WEEK})() >= {target}", timeout=PLAY_TIMEOUT_MS)
+        assert tab.page.get_by_text("The run reached its horizon").count() == 0
+    for tab in tabs:
+        page = tab.page
+        button(page, "❚❚").click()
+        button(page, "▶").wait_for(timeout=UPDATE_TIMEOUT_MS)
+        button(page, "Step").wait_for(timeout=UPDATE_TIMEOUT_MS)
+        stopped = shown_week(page)
+        # paused where the page shows it: the model did not run ahead, so Step goes exactly one frame on
+        button(page, "Step").click()
+        page.wait_for_function(SHOWN_AGREE, arg=stopped, timeout=UPDATE_TIMEOUT_MS)
+        weeks = page.evaluate("window.__weeks")
+        assert weeks[-1] - weeks[-2] == RENDER_INTERVAL, weeks
+    for tab in tabs:
+        weeks = tab.page.evaluate("window.__weeks")
+        check_sequence(weeks, RENDER_INTERVAL)
+        assert weeks[0] == 0 and len(weeks) >= 3, weeks  # 0, then at least two frames were on the page
+        tab.check_clean()
+
+
+def test_play_stops_exactly_at_the_horizon(app_url, open_page):
+    """104 weeks with 5 a frame: the page shows every frame up to week 104, then ▶ again (disabled), and
+    says why; the run does not go on to week 105."""
+    tab = open_page(app_url)
+    page = tab.page
+    page.locator(".v-select", has_text="Scenario").click()
+    page.get_by_role("option", name=HORIZON_SCENARIO, exact=True).click()
+    button(page, "Reset").click()
+    page.get_by_text("runs to 2027-01-04").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    page.evaluate(RECORD_WEEKS)
+    button(page, "▶").click()
+    page.get_by_text("The run reached its horizon").wait_for(timeout=PLAY_TIMEOUT_MS)
+    button(page, "▶").wait_for(timeout=UPDATE_TIMEOUT_MS)  # not a dead ❚❚
+    assert not button(page, "▶").is_enabled() and not button(page, "Step").is_enabled()
+    assert shown_week(page) == 104
+    page.get_by_text("Time: 104.0", exact=True).wait_for(timeout=UPDATE_TIMEOUT_MS)
+    weeks = page.evaluate("window.__weeks")
+    check_sequence(weeks, RENDER_INTERVAL)
+    assert weeks[-1] == 104 and 105 not in weeks, weeks
+    tab.check_clean()
