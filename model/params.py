@@ -588,19 +588,25 @@ def _too_deep(data: Any) -> str | None:
 
 
 def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | None = None,
-               overrides_source: str = "") -> World:
+               overrides_source: str = "", named_by: str = "") -> World:
     """Load and validate a world file; ``overrides`` patch it first (dotted keys, see :func:`apply_overrides`).
 
     A problem in the file is reported against the file (``world.toml: miners.3.count: ...``); a problem an
     override causes is reported against ``overrides_source`` (the scenario file) with the key as written:
-    ``scenario.toml: [overrides] miners.mm_pangwa.count = -3: ...``.
+    ``scenario.toml: [overrides] miners.mm_pangwa.count = -3: ...``. A file that cannot be read or parsed is
+    reported after ``named_by``, where the world was named (``bad.toml: world = '/dev/zero': ...``).
     """
     if not str(path).strip():
         raise ConfigError("world path is empty; give a world file, e.g. world_2024.toml")
     path = Path(path)
     if not path.is_absolute() and not path.exists() and (DATA_DIR / path).exists():
         path = DATA_DIR / path
-    raw = _read_toml(path, "world file")
+    try:
+        raw = _read_toml(path, "world file")
+    except ConfigError as exc:
+        if not named_by:
+            raise
+        raise ConfigError(f"{named_by}: {exc}") from None
     source = overrides_source or str(path)
     locs: dict[str, tuple[Any, ...]] = {}
     if overrides:

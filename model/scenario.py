@@ -38,7 +38,6 @@ from model.params import (
     _read_toml,
     format_validation_error,
     load_world,
-    read_text_file,
 )
 
 SCENARIO_DIR = DATA_DIR / "scenarios"
@@ -107,12 +106,9 @@ class Scenario(BaseModel):
         return found
 
     def load_world(self) -> World:
-        path = self.world_path()
-        try:  # a world file that cannot be read is reported where the scenario names it
-            read_text_file(path, "world file")
-        except ConfigError as exc:
-            raise ConfigError(f"{self.source or self.name}: world = {self.world!r}: {exc}") from None
-        return load_world(path, self.overrides, overrides_source=self.source or self.name)
+        where = self.source or self.name
+        return load_world(self.world_path(), self.overrides, overrides_source=where,
+                          named_by=f"{where}: world = {self.world!r}")
 
     def build_timeline(self) -> list:
         from model.policies import parse_timeline
