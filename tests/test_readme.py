@@ -334,14 +334,18 @@ def exec_block(block: Block, cwd: Path, monkeypatch, substitutions=()) -> tuple[
     return src, ns
 
 
+def _commented_assignments(block: Block, pattern: str):
+    """``(statement, match)`` for each assignment to a name whose last line ends in a comment matching
+    ``pattern``."""
+    for stmt in ast.parse(block.text).body:
+        m = re.search(pattern, block.lines[stmt.end_lineno - 1])
+        if m and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+            yield stmt, m
+
+
 def _number_comments(block: Block, ns: dict) -> None:
     """A statement ending in ``# 260, 267, 291 USD/kg`` must produce those numbers (to the digits shown)."""
-    tree = ast.parse(block.text)
-    for stmt in tree.body:
-        line = block.lines[stmt.end_lineno - 1]
-        m = re.search(r"#\s*(-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+)\b", line)
-        if not m or not isinstance(stmt, ast.Assign) or not isinstance(stmt.targets[0], ast.Name):
-            continue
+    for stmt, m in _commented_assignments(block, r"#\s*(-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)+)\b"):
         shown = [x.strip() for x in m.group(1).split(",")]
         got = np.asarray(ns[stmt.targets[0].id], dtype=float).ravel()
         assert len(got) == len(shown), f"README.md:{block.line + stmt.end_lineno - 1}: {len(got)} values, shown {shown}"
@@ -354,12 +358,7 @@ def _number_comments(block: Block, ns: dict) -> None:
 def _column_comments(block: Block, ns: dict) -> None:
     """A statement ending in ``# columns A, B, parameters, ...`` gives a table with those columns
     (``parameters`` = the keys of the parameter dict passed in the call)."""
-    tree = ast.parse(block.text)
-    for stmt in tree.body:
-        line = block.lines[stmt.end_lineno - 1]
-        m = re.search(r"#\s*columns\s+(.+)$", line)
-        if not m or not isinstance(stmt, ast.Assign) or not isinstance(stmt.targets[0], ast.Name):
-            continue
+    for stmt, m in _commented_assignments(block, r"#\s*columns\s+(.+)$"):
         df = ns[stmt.targets[0].id]
         wanted = []
         for tok in (t.strip() for t in m.group(1).split(",")):
