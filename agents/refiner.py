@@ -25,7 +25,8 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
 - **Processing** at ``utilisation`` x capacity, limited by feed. Utilisation (``b.utilisation_step`` a week) rises
   while the oxides of a kg of feed are worth more than its cash cost at this week's prices, and falls while
   they are worth less or while unsold oxide piles up beyond ``b.overstock_ratio`` x the stock it wants (a
-  joint-product plant runs for the valuable element even when another piles up).
+  joint-product plant runs for the valuable element even when another piles up). Co-product stock beyond
+  ``b.co_product_disposal_weeks`` of its output is disposed of (La/Ce; FACTS L6).
 - **Pipeline.** A planned plant starts building when its sponsor or a lender decides; it comes online after
   its lead time at half utilisation.
 """
@@ -258,7 +259,7 @@ class RefinerBook:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
         self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
 
-    def adapt(self) -> None:
+    def adapt(self) -> np.ndarray | None:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
         than its cash cost at this week's prices, and slows down while they are worth less or while its
         oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
@@ -275,6 +276,20 @@ class RefinerBook:
         ok = paying & (cover <= b.overstock_ratio * target)
         new = np.minimum(np.maximum(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
         self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
+        return self.dispose()
+
+    def dispose(self) -> np.ndarray | None:
+        """Co-products nobody buys (La and Ce from hard rock, FACTS L6) cannot pile up for ever: stock beyond
+        ``b.co_product_disposal_weeks`` of a plant's output is disposed of (tailings, a state stockpile of
+        low-value oxide). Returns what was disposed per product (t), or None when nothing was."""
+        weeks = self.model.behaviour.co_product_disposal_weeks
+        if weeks >= 1e8:
+            return None
+        over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0)
+        if not over.any():
+            return None
+        self.inventory = self.inventory - over
+        return over.sum(axis=0)
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)

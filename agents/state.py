@@ -245,7 +245,7 @@ class State(mesa.Agent):
     # -- stock agency (a participant of the exchange) ------------------------------------------------------
     def consumption_per_week(self) -> np.ndarray:
         """Its buyers' need this week, per product (t)."""
-        return self.model.buyer_book.need_of_state(self.sid, self.model.demand_multiplier)
+        return self.model.need_of_state(self.sid)
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         md = self.mandate

@@ -53,11 +53,9 @@ class TraderBook:
                                                                                        strict=True)]
         self.imports = np.array([bool(s) for s in self.source], dtype=bool)
         self.importer_rows = np.flatnonzero(self.imports).tolist()
-        dm = model.demand_multiplier
-        buyers = model.buyer_book
-        self.room = np.array([s.storage_weeks * buyers.need_of_region(r, dm) for s, r in zip(specs, self.region,
-                                                                                            strict=True)]).reshape(n, n_p)
-        self.working = np.array([s.working_weeks * buyers.need_of_state(s.state, dm) if s.imports else np.zeros(n_p)
+        self.room = np.array([s.storage_weeks * model.need_of_region(r) for s, r in zip(specs, self.region,
+                                                                                       strict=True)]).reshape(n, n_p)
+        self.working = np.array([s.working_weeks * model.need_of_state(s.state) if s.imports else np.zeros(n_p)
                                  for s in specs]).reshape(n, n_p)
         self.stock = self.working.copy()
         start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)

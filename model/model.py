@@ -30,6 +30,7 @@ import numpy as np
 
 from agents.armed_group import ArmedGroup
 from agents.buyer import Buyer, BuyerBook
+from agents.magnet_maker import MagnetMaker, MagnetMakerBook
 from agents.miner import Miner, MinerFleet
 from agents.refiner import Refiner, RefinerBook
 from agents.state import State
@@ -66,6 +67,7 @@ class WeekRecord:
     exports: dict[str, np.ndarray] = field(default_factory=dict)  # destination state -> t per product
     export_requests: dict[str, np.ndarray] = field(default_factory=dict)  # what importers asked to buy
     floor_payments: dict[str, float] = field(default_factory=dict)  # USD, by paying state
+    magnets_made: dict[str, np.ndarray] = field(default_factory=dict)  # magnets made, by plant country
     sites_opened: int = 0
     sites_closed: int = 0
 
@@ -79,10 +81,15 @@ class Ledger:
     processed: float = 0.0
     produced: np.ndarray | None = None  # oxide, per product
     consumed: np.ndarray | None = None
+    into_magnets: np.ndarray | None = None  # oxide put into magnet making (finished content and swarf)
+    recycled: np.ndarray | None = None  # oxide recovered from swarf
+    magnets_made: np.ndarray | None = None  # magnets, per (magnet) product
+    disposed: np.ndarray | None = None  # co-product oxide refiners disposed of
 
 
 class RareEarthModel(mesa.Model):
-    """Agents: ``State``, ``Miner``, ``Refiner``, ``Trader``, ``ArmedGroup``, ``Buyer`` (see ``agents/``)."""
+    """Agents: ``State``, ``Miner``, ``Refiner``, ``MagnetMaker``, ``Trader``, ``ArmedGroup``, ``Buyer``
+    (see ``agents/``)."""
 
     def __init__(self, scenario: str | Scenario = "baseline", seed: int | None = 0, weeks: int | None = None,
                  policies: Iterable | None = None, run_id: str = "", **overrides):
@@ -134,6 +141,8 @@ class RareEarthModel(mesa.Model):
         self.routes.set_levies({g.gid: g.levy for g in self.armed_groups})
         self.buyer_book = BuyerBook(self, w.buyers)
         self.buyers = [Buyer(self, self.buyer_book, i) for i in range(self.buyer_book.n)]
+        self.maker_book = MagnetMakerBook(self, w.magnet_makers)
+        self.magnet_makers = [MagnetMaker(self, self.maker_book, i) for i in range(self.maker_book.n)]
         self.refiner_book = RefinerBook(self, w.refiners)
         self.refiners = [Refiner(self, self.refiner_book, i) for i in range(self.refiner_book.n)]
         self.refiner_by_id = {r.rid: r for r in self.refiners}
@@ -149,7 +158,8 @@ class RareEarthModel(mesa.Model):
         self._cost_of_supply()
 
         n_p = len(self.products)
-        self.ledger = Ledger(produced=np.zeros(n_p), consumed=np.zeros(n_p))
+        self.ledger = Ledger(produced=np.zeros(n_p), consumed=np.zeros(n_p), into_magnets=np.zeros(n_p),
+                             recycled=np.zeros(n_p), magnets_made=np.zeros(n_p), disposed=np.zeros(n_p))
         self.week = WeekRecord()
         self.last_week = self.week
         self.observer = Observer(self)
@@ -221,7 +231,23 @@ class RareEarthModel(mesa.Model):
         return lev
 
     def need_of_state(self, state_id: str) -> np.ndarray:
-        return self.buyer_book.need_of_state(state_id, self.demand_multiplier)
+        """What a state's users take this week (t per product): its buyers' need, plus the oxides its magnet
+        makers need for their planned output."""
+        need = self.buyer_book.need_of_state(state_id, self.demand_multiplier)
+        mb = self.maker_book
+        if mb.n:
+            rows = [i for i in range(mb.n) if mb.country[i] == state_id]
+            if rows:
+                need = need + mb.need_of(np.array(rows))
+        return need
+
+    def need_of_region(self, region: str) -> np.ndarray:
+        """What a region's users take this week (t per product): buyers' need plus its makers' oxide need."""
+        need = self.buyer_book.need_of_region(region, self.demand_multiplier)
+        mb = self.maker_book
+        if mb.n and mb.rows_of_region[region].size:
+            need = need + mb.need_of(mb.rows_of_region[region])
+        return need
 
     @property
     def edge_flow(self) -> np.ndarray:
@@ -300,6 +326,7 @@ class RareEarthModel(mesa.Model):
         self._armed_groups_act()
         self._ore_markets()
         self._process()
+        self._make_magnets()
         self._exchanges()
         self._consume()
         self._pipeline()
@@ -374,13 +401,36 @@ class RareEarthModel(mesa.Model):
                 produced[book.country[i]] = by_country[book.country_code[i]]
         self.week.produced = produced
 
+    def _make_magnets(self) -> None:
+        """Stage 5, second part: magnet makers turn oxide into magnets and recycle their swarf; what they make
+        and recover counts in their region's supply outlook."""
+        mb = self.maker_book
+        if not mb.n:
+            return
+        mb.make()
+        out = mb.output_by_product()
+        self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
+        self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
+        self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
+        made: dict[str, np.ndarray] = {}
+        for i in range(mb.n):
+            made[mb.country[i]] = made.get(mb.country[i], 0.0) + out[i]
+        self.week.magnets_made = made
+        for region, rows in mb.rows_of_region.items():
+            if rows.size:
+                self.signals.add_inflow(region, out[rows].sum(axis=0) + mb.recycled[rows].sum(axis=0))
+
     # -- 6 ------------------------------------------------------------------------------------------------
     def _exchanges(self) -> None:
+        mb = self.maker_book
         for p in (self.refiner_book, self.buyer_book, self.trader_book):
             p.begin_week()
         self.refiner_book.prepare_week()
+        if mb.n:
+            mb.begin_week()
+            mb.prepare_week()
         # states trade only through a stock agency with a mandate
-        participants = [self.refiner_book, self.trader_book, self.buyer_book,
+        participants = [self.refiner_book, *((mb,) if mb.n else ()), self.trader_book, self.buyer_book,
                         *(s for s in self.states if s.mandate is not None)]
         for region in self.regions:
             grid = self.exchange.grid[region]
@@ -400,6 +450,8 @@ class RareEarthModel(mesa.Model):
             self.signals.add_inflow(tb.region[i], imported)
         self.signals.close_inflow_week()  # the outlook counts this week's mining and imports
         self.refiner_book.end_exchange_week()
+        if mb.n:
+            mb.end_exchange_week()
         self.trader_book.end_exchange_week()
         self._cost_of_supply()
         self._floor_payments()
@@ -415,11 +467,20 @@ class RareEarthModel(mesa.Model):
         shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
         reservation = book.reservation(shares)
         running = book.capacity > 0
+        mb = self.maker_book
+        if mb.n:  # magnets: the makers' full cost
+            mb.prepare_week()
+            m_res, m_sales, m_run = mb.reservation(), mb.sales_by_product(), mb.capacity > 0
         for region in self.regions:
             at = book.at_region[region]
             w = book.sales_ema[at] * running[at][:, None]
             tot = w.sum(axis=0)
             own = np.where(tot > 0, (w * reservation[at]).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)
+            if mb.n:
+                mat = mb.at_region[region]
+                wm = m_sales[mat] * m_run[mat][:, None]
+                tm = wm.sum(axis=0)
+                own = np.where(tm > 0, (wm * m_res[mat]).sum(axis=0) / np.where(tm > 0, tm, 1.0), own)
             src = self._imports_from[region]
             if src:
                 cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)
@@ -446,6 +507,8 @@ class RareEarthModel(mesa.Model):
     def _consume(self) -> None:
         book = self.buyer_book
         book.consume(self.demand_multiplier)
+        if self.maker_book.n:
+            self.maker_book.adapt()
         self.ledger.consumed = self.ledger.consumed + book.consumed.sum(axis=0)
         growth = self.behaviour.demand_growth_per_year
         if growth:
@@ -456,7 +519,12 @@ class RareEarthModel(mesa.Model):
         book = self.refiner_book
         for i in book.advance_pipeline():
             self.log_event(f"{book.specs[i].name} comes online ({book.nameplate[i]:.0f} t/week)")
-        book.adapt()
+        disposed = book.adapt()
+        if disposed is not None:
+            self.ledger.disposed = self.ledger.disposed + disposed
+        for i in self.maker_book.advance_pipeline(self.date):
+            self.log_event(f"{self.maker_book.specs[i].name} comes online ({self.maker_book.nameplate[i]:.0f} t "
+                           f"of magnets a week)")
         b = self.behaviour
         opened, closed = self.fleet.entry_exit_step(self.streams["miners"], b.site_entry_rate, b.site_exit_rate,
                                                     self.site_levies())

@@ -119,12 +119,27 @@ Date = Annotated[dt.date, Field(ge=EARLIEST_DATE, le=MAX_DATE)]
 
 
 class ProductSpec(Strict):
-    """A marketed product: one element's oxide (the oxide stage; later stages add metal and magnets)."""
+    """A marketed product: one element's oxide (stage ``oxide``, made by refiners from ore) or a magnet
+    (stage ``magnet``, made by magnet makers from oxides by its ``bill_of_materials``)."""
 
     name: str
-    stage: Literal["oxide"] = "oxide"
+    stage: Literal["oxide", "magnet"] = "oxide"
     price_2024_usd_per_kg: PosUsdPerKg  # starting price and the centre of the exchange's price grid; then auctions
     export_cost_usd_per_kg: UsdPerKg  # freight, insurance and paperwork from the exporting to the importing region
+    # magnets only: oxide (kg) contained in a kg of finished magnet, before thrifting, and the share of each a
+    # maker can thrift away at most (grain-boundary diffusion cuts Dy/Tb; FACTS L5-L6)
+    bill_of_materials: dict[str, Frac] = Field(default_factory=dict)
+    min_content_frac: dict[str, Frac] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _stage(self) -> ProductSpec:
+        if self.stage == "magnet" and not self.bill_of_materials:
+            raise ValueError("a magnet needs a bill_of_materials (oxide kg per kg magnet, e.g. { NdPr = 0.28 })")
+        if self.stage == "oxide" and (self.bill_of_materials or self.min_content_frac):
+            raise ValueError("an oxide has no bill_of_materials or min_content_frac (they belong to a magnet)")
+        if sum(self.bill_of_materials.values()) > 1.0:
+            raise ValueError("bill_of_materials: oxides in a kg of magnet must sum to <= 1 kg")
+        return self
 
 
 class RegionSpec(Strict):
@@ -241,6 +256,24 @@ class RefinerSpec(Strict):
     quota: Literal["", "light", "heavy"] = ""  # which of China's separation quotas caps it (FACTS P6)
 
 
+class MagnetMakerSpec(Strict):
+    """A magnet plant: turns oxides (reduced to metal and alloyed in house or by a toller) into one magnet
+    product. Of every kg of elements it puts in, ``material_yield`` ends in finished magnets; the rest is
+    swarf that recyclers return as oxide (FACTS R1: swarf is 25-30 % of magnet output)."""
+
+    id: str
+    name: str
+    country: str
+    makes: str  # a product of stage "magnet"
+    capacity_t_per_week: Tonnes  # finished magnets, t per week
+    processing_cost_usd_per_kg: PosUsdPerKg  # per kg magnet: reduction to metal, other materials (Fe, B, Co), sintering, machining
+    material_yield: Annotated[Num, Field(gt=0.0, le=1.0)] = 0.75  # FACTS R1 (swarf 25-30 %)
+    swarf_recovery: Frac = 0.9  # share of the elements in swarf recycled back to oxide (assumption)
+    status: Literal["operating", "building"] = "operating"
+    online_date: Date | None = None  # for a plant that is building: when it comes online
+    end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
+
+
 class TraderSpec(Strict):
     """A stockholder or trading house: holds oxide stock in its state's region, buys when prices are low
     against what it expects and sells when high (competitive storage); an importer also buys in the region
@@ -269,14 +302,23 @@ class ArmedGroupSpec(Strict):
 
 
 class BuyerSpec(Strict):
+    """A user of rare earths in one state and segment. In a world without a magnet stage a buyer stands for
+    magnet makers and OEMs together and buys element oxides per kg of magnet; with one, an OEM buys magnets
+    (``content_kg_per_kg = { NdFeB = 1.0 }``) and users of the other elements buy oxides directly (yttrium for
+    coatings, La/Ce for catalysts). ``unit`` names what a shortage stops being made (EV motors, MW of wind
+    turbines, fighter aircraft) and ``kg_per_unit`` how much of its main product one unit takes."""
+
     id: str
     state: str
-    segment: Literal["ev", "wind", "electronics", "defence", "industrial"]
-    magnet_t_per_year: Annotated[Num, Field(gt=0.0, le=52 * MAX_TONNES)]  # NdFeB magnet demand
-    content_kg_per_kg: dict[str, Frac]  # element oxide per kg magnet, before thrifting
-    min_content_frac: dict[str, Frac] = Field(default_factory=dict)  # floor after full thrifting
-    value_usd_per_kg_magnet: PosUsdPerKg  # value of the magnet in use: one budget shared by its elements
+    segment: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]  # ev, wind, defence, catalysts ...
+    magnet_t_per_year: Annotated[Num, Field(gt=0.0, le=52 * MAX_TONNES)]  # units of demand: t of magnet (or of the product it buys)
+    content_kg_per_kg: dict[str, Frac]  # product kg per kg of demand (element oxides per kg magnet, or 1.0 of what it buys)
+    min_content_frac: dict[str, Frac] = Field(default_factory=dict)  # floor after full thrifting/substitution
+    value_usd_per_kg_magnet: PosUsdPerKg  # value of a kg of demand in use: one budget shared by its contents
     target_cover_weeks: PosCoverWeeks = 8.0
+    unit: str = ""  # the downstream unit a shortage stops ("EV motors"), for outputs
+    kg_per_unit: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # kg of its demand in one unit
+    end_users: Literal["civil", "military"] = "civil"
 
 
 class Behaviour(Strict):
@@ -315,6 +357,14 @@ class Behaviour(Strict):
     thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory
     thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
     demand_growth_per_year: Annotated[Num, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
+    # -- magnet makers (worlds with a magnet stage) -------------------------------------------------------
+    maker_full_cost_markup: Annotated[Num, Field(ge=0.0, le=MAX_RATIO)] = 0.2  # magnet full cost = cash cost x (1 + this) (assumption)
+    maker_target_cover_weeks: PosCoverWeeks = 8.0  # oxide stock a maker wants, weeks of its use (assumption)
+    maker_magnet_cover_weeks: PosCoverWeeks = 4.0  # magnet stock it wants, weeks of sales (assumption)
+    maker_restock_weeks: Weeks = 4.0  # closes the gap to its magnet stock over this many weeks (assumption)
+    recycling_weeks: Weeks = 8.0  # swarf goes back to oxide over about this many weeks (FACTS R1: within months)
+    recycling_cost_usd_per_kg: UsdPerKg = 6.0  # per kg of oxide recovered from swarf; held while worth less (assumption)
+    co_product_disposal_weeks: Annotated[Num, Field(gt=0.0)] = 1e9  # a refiner disposes of oxide beyond this many weeks of output (La/Ce, FACTS L6; 1e9 = never)
     # -- traders and stockholders ----------------------------------------------------------------------
     trader_carry_cost_per_year: RatePerYear = 0.1  # interest, storage and insurance on stock (assumption)
     trader_reversion_weeks: Weeks = 26.0  # half-life of the gap to the normal price traders expect (assumption)
@@ -373,6 +423,7 @@ class World(Strict):
     traders: list[TraderSpec] = Field(default_factory=list)
     armed_groups: list[ArmedGroupSpec]
     buyers: list[BuyerSpec]
+    magnet_makers: list[MagnetMakerSpec] = Field(default_factory=list)
     behaviour: Behaviour = Field(default_factory=Behaviour)
 
     @model_validator(mode="after")
@@ -445,6 +496,25 @@ class World(Strict):
             need(b.state, states, f"buyers[{i}].state")
             for p in (*b.content_kg_per_kg, *b.min_content_frac):
                 need(p, pset, f"buyers[{i}].content_kg_per_kg")
+        oxides = {p.name for p in self.products if p.stage == "oxide"}
+        magnets = {p.name for p in self.products if p.stage == "magnet"}
+        for i, p in enumerate(self.products):
+            for q in (*p.bill_of_materials, *p.min_content_frac):
+                need(q, oxides, f"products[{i}].bill_of_materials")
+        for i, o in enumerate(self.ore_types):
+            for p in o.basket:
+                if p in magnets:
+                    problems.append(f"ore_types[{i}].basket: {p!r} is a magnet; ores hold oxides")
+        for i, r in enumerate(self.refiners):
+            for p in r.separates:
+                if p in magnets:
+                    problems.append(f"refiners[{i}].separates: {p!r} is a magnet; refiners make oxides "
+                                    f"(a magnet_makers entry makes magnets)")
+        for i, mk in enumerate(self.magnet_makers):
+            need(mk.country, states, f"magnet_makers[{i}].country")
+            need(mk.makes, magnets, f"magnet_makers[{i}].makes")
+            if mk.status == "building" and mk.online_date is None:
+                problems.append(f"magnet_makers[{i}].online_date: a plant that is building needs an online_date")
         b = self.behaviour
         need(b.china_quota_product, pset, "behaviour.china_quota_product")
         need(b.china_heavy_quota_product, pset, "behaviour.china_heavy_quota_product")
@@ -457,6 +527,7 @@ class World(Strict):
             problems.append("behaviour.buyer_min_cover_weeks: must be <= buyer_max_cover_weeks")
         for kind, items in (("products", self.products), ("regions", self.regions), ("miners", self.miners),
                             ("refiners", self.refiners), ("buyers", self.buyers), ("traders", self.traders),
+                            ("magnet_makers", self.magnet_makers),
                             ("states", self.states), ("nodes", self.nodes)):
             ids = [getattr(x, "id", getattr(x, "name", None)) for x in items]
             dup = {x for x in ids if ids.count(x) > 1}

@@ -1,0 +1,330 @@
+"""Magnet makers: plants that turn element oxides into magnets (NdFeB, SmCo) and sell them to OEMs.
+
+A maker buys oxides in its region's exchanges and sells one magnet product there. It is the link that makes
+the demand for oxides a *derived* demand: an OEM buys magnets for what a magnet is worth in its motor; a
+maker pays for an element what a magnet leaves after the maker's other costs. Rules (``b.x`` =
+:class:`~model.params.Behaviour`; ``spec.x`` = :class:`~model.params.MagnetMakerSpec`):
+
+- **Recipe and yield.** A kg of magnet contains the product's ``bill_of_materials`` (oxide kg per kg,
+  thrifted as below); making it takes that / ``spec.material_yield`` of each oxide, and the rest is swarf
+  (FACTS R1: 25-30 % of output).
+- **Recycling.** ``spec.swarf_recovery`` of the elements in swarf comes back as oxide to the maker's stock,
+  spread over about ``b.recycling_weeks`` (FACTS R1: swarf recycling is a fifth of China's Dy supply), but
+  only while the elements of a kg of swarf are worth more, at the prices the market is used to, than
+  ``b.recycling_cost_usd_per_kg``: recycling answers price within months; below that the swarf waits.
+- **Production** (make to stock). It plans its expected sales plus the gap to ``b.maker_magnet_cover_weeks`` of
+  them in magnet stock closed over ``b.maker_restock_weeks``, within capacity, and makes what its oxide stock
+  allows (the scarcest element binds).
+- **Selling magnets** (as a refiner sells oxide). Its reservation price is its full cost: the oxides of a kg
+  of magnet at the prices its market is used to paying plus processing, x (1 + ``b.maker_full_cost_markup``).
+  It keeps ``b.maker_magnet_cover_weeks`` of sales in stock at that price, less at higher prices
+  (``(p / reservation)^-b.seller_stock_elasticity``), more when the magnet supply outlook falls, and never
+  sells below its cash cost.
+- **Buying oxides** (as a buyer does, with a budget the magnet sets). It wants ``b.maker_target_cover_weeks``
+  of its oxide use in stock at the price it expects, ``(p / expected)^-b.buyer_stock_elasticity`` times that
+  at other prices (within ``b.buyer_min_cover_weeks`` and ``b.buyer_max_cover_weeks``), more when the supply
+  outlook falls. The most it pays for an element is what the magnet is expected to fetch (its market's
+  13-week memory) less processing and the other elements at their usual prices, per kg of the element:
+  Dy and Tb are a small part of a magnet's cost, so their demand is inelastic (FACTS L5).
+- **Thrifting** (FACTS L5-L6): when an element's recent price exceeds ``b.thrift_trigger_ratio`` x its long
+  memory, or the element ran short, the recipe's content of it falls by ``b.thrift_rate_per_week`` of the
+  base a week down to ``min_content_frac``; it recovers at a quarter of that speed up to a ceiling lowered
+  by ``b.thrift_irreversible_share`` of each cut.
+- **Pipeline**: a plant that is building comes online on its ``online_date`` (MP's 10X plant, FACTS E1/R4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.params import MagnetMakerSpec
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+KG_PER_T = 1000.0
+
+
+class MagnetMakerBook:
+    """Array-backed state of every magnet plant, one row each (``MagnetMaker`` agents are views into it)."""
+
+    def __init__(self, model: RareEarthModel, specs: list[MagnetMakerSpec]):
+        self.model = model
+        w = model.world
+        products = model.products
+        n, n_p = len(specs), len(products)
+        self.n = n
+        self.specs = list(specs)
+        self.ids = [s.id for s in specs]
+        self.country = [s.country for s in specs]
+        self.region = [model.region_of_state(s.country) for s in specs]
+        self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)
+        self.makes = np.array([products.index(s.makes) for s in specs], dtype=int)
+        bom = [w.product(s.makes) for s in specs]
+        self.base_recipe = np.array([[b.bill_of_materials.get(p, 0.0) for p in products] for b in bom],
+                                    dtype=float).reshape(n, n_p)
+        self.min_recipe = self.base_recipe * np.array([[b.min_content_frac.get(p, 1.0) for p in products]
+                                                       for b in bom], dtype=float).reshape(n, n_p)
+        self.recipe = self.base_recipe.copy()
+        self.ceiling = self.base_recipe.copy()
+        self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
+        self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
+        self.processing_cost = np.array([s.processing_cost_usd_per_kg for s in specs], dtype=float)
+        self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
+        self.status = [s.status for s in specs]
+        self.online_date = [s.online_date for s in specs]
+        self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
+        self.military = np.array([s.end_users == "military" for s in specs], dtype=bool)
+        self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
+        self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
+        # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
+        b = model.behaviour
+        demand = model.buyer_book.need(model.demand_multiplier).sum(axis=0)
+        cap_by_product = np.zeros(n_p)
+        np.add.at(cap_by_product, self.makes, self.capacity)
+        fill = np.where(cap_by_product > 0, np.minimum(demand / np.maximum(cap_by_product, 1e-12), 1.0), 0.0)
+        self.sales_ema = self.capacity * fill[self.makes]
+        self.stock = self.sales_ema * b.maker_magnet_cover_weeks  # magnets, t
+        self.inventory = self.use_per_week(self.sales_ema) * b.maker_target_cover_weeks  # oxides, t
+        self.swarf = np.zeros((n, n_p))  # recoverable oxide waiting in swarf, t
+        self.made = np.zeros(n)
+        self.planned_out = self.sales_ema.copy()
+        self.used = np.zeros((n, n_p))
+        self.recycled = np.zeros((n, n_p))
+        self.bought = np.zeros((n, n_p))
+        self.paid = np.zeros((n, n_p))
+        self.sold = np.zeros(n)
+        self.revenue = np.zeros(n)
+        self.short_of = np.zeros((n, n_p), dtype=bool)
+        self.reserve_price = np.zeros(n)
+        self.wtp = np.zeros((n, n_p))
+
+    # -- recipe and costs -------------------------------------------------------------------------------
+    def input_per_kg(self) -> np.ndarray:
+        """Oxide (kg) each plant puts into a kg of finished magnet (plants x products)."""
+        return self.recipe / self.yield_[:, None]
+
+    def use_per_week(self, output: np.ndarray) -> np.ndarray:
+        """Oxide each plant uses to make ``output`` t of magnets (plants x products, t)."""
+        return output[:, None] * self.input_per_kg()
+
+    def need(self) -> np.ndarray:
+        """Oxide each plant needs this week for its planned output (plants x products, t)."""
+        return self.use_per_week(self.planned_out)
+
+    def usual_prices(self) -> np.ndarray:
+        """The prices each plant's market is used to paying (plants x products; two-year memory)."""
+        sig = self.model.signals
+        return np.array([sig.long_memory[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
+            self.region_code]
+
+    def cash_cost(self) -> np.ndarray:
+        """Cash cost of a kg of magnet at the prices the market is used to (USD/kg)."""
+        return (self.input_per_kg() * self.usual_prices()).sum(axis=1) + self.processing_cost
+
+    def need_of(self, rows: np.ndarray) -> np.ndarray:
+        return self.need()[rows].sum(axis=0)
+
+    # -- stage 5: make magnets ------------------------------------------------------------------------------
+    def plan(self) -> None:
+        b = self.model.behaviour
+        target = b.maker_magnet_cover_weeks * self.sales_ema
+        self.planned_out = np.minimum(np.maximum(self.sales_ema + (target - self.stock) / b.maker_restock_weeks, 0.0),
+                                      self.capacity)
+
+    def make(self) -> np.ndarray:
+        """Make this week's magnets from oxide stock and recycle swarf; returns magnets made by plant (t)."""
+        b = self.model.behaviour
+        self.plan()
+        per_kg = self.input_per_kg()
+        has = per_kg > 0
+        room = np.where(has, self.inventory / np.where(has, per_kg, 1.0), np.inf).min(axis=1)
+        made = np.minimum(self.planned_out, np.where(np.isfinite(room), room, 0.0))
+        made = np.maximum(made, 0.0)
+        used = made[:, None] * per_kg
+        self.short_of = has & (self.inventory < self.planned_out[:, None] * per_kg * (1 - 1e-9))
+        self.inventory = np.maximum(self.inventory - used, 0.0)
+        self.used = used
+        # a kg in finished magnets for every 1 / yield kg put in: the rest is swarf, recovery of it recyclable
+        self.swarf = self.swarf + used * ((1.0 - self.yield_) * self.recovery)[:, None]
+        self.stock = self.stock + made
+        self.made = made
+        # recycling: the swarf's elements return while they are worth more than recycling them costs
+        usual = self.usual_prices()
+        tot = self.swarf.sum(axis=1)
+        worth = np.where(tot > 1e-12, (self.swarf * usual).sum(axis=1) / np.maximum(tot, 1e-12), 0.0)
+        go = (worth >= b.recycling_cost_usd_per_kg)[:, None]
+        back = np.where(go, self.swarf / b.recycling_weeks, 0.0)
+        self.swarf = self.swarf - back
+        self.inventory = self.inventory + back
+        self.recycled = back
+        return made
+
+    def output_by_product(self) -> np.ndarray:
+        """This week's magnets made, plants x products (t)."""
+        out = np.zeros((self.n, len(self.model.products)))
+        out[np.arange(self.n), self.makes] = self.made
+        return out
+
+    # -- a participant of the exchange ------------------------------------------------------------------------
+    def begin_week(self) -> None:
+        self.bought = np.zeros(self.bought.shape)
+        self.paid = np.zeros(self.paid.shape)
+        self.sold = np.zeros(self.n)
+        self.revenue = np.zeros(self.n)
+
+    def prepare_week(self) -> None:
+        """This week's reservation prices (before the exchanges; the cost of supply reads them)."""
+        self.reserve_price = self.cash_cost() * (1.0 + self.model.behaviour.maker_full_cost_markup)
+
+    def reservation(self) -> np.ndarray:
+        """Reservation price of each plant's magnet, as a plants x products array (0 for other products)."""
+        out = np.zeros((self.n, len(self.model.products)))
+        out[np.arange(self.n), self.makes] = self.reserve_price
+        return out
+
+    def sales_by_product(self) -> np.ndarray:
+        out = np.zeros((self.n, len(self.model.products)))
+        out[np.arange(self.n), self.makes] = self.sales_ema
+        return out
+
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        rows = self.rows_of_region[region]
+        n_p, n_g = grid.shape
+        if not rows.size:
+            return []
+        m = self.model
+        b = m.behaviour
+        sig = m.signals
+        ex = m.exchange
+        at = self.at_region[region]
+        k = rows.size
+        # -- oxides: derived demand
+        need = self.need()[at]
+        per_kg = self.input_per_kg()[at]
+        usual = sig.long_memory[region][None, :]
+        magnet_price = sig.memory[region][self.makes[at]]
+        spend = per_kg * usual
+        other = spend.sum(axis=1, keepdims=True) - spend
+        room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
+        wtp = np.where(per_kg > 0, room / np.where(per_kg > 0, per_kg, 1.0), 0.0)
+        self.wtp[at] = wtp
+        caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
+        scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
+        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])[:, None, :]
+        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
+        n_t = need.T[:, :, None]
+        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
+        buy = np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty)
+        buy[self.magnet_mask] = 0.0
+        # -- magnets: sold like oxide, from stock, anchored in full cost
+        res = self.reserve_price[at]
+        floor = res / (1.0 + b.maker_full_cost_markup)
+        mk = self.makes[at]
+        outlook = sig.outlook(region)[mk]
+        keep = b.maker_magnet_cover_weeks * self.sales_ema[at] * np.maximum(
+            1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
+        g = grid[mk]  # (k, G): each plant's magnet grid
+        kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity
+        stock = self.stock[at][:, None]
+        offer = np.minimum(np.maximum(stock - kept, 0.0), stock)
+        offer = np.where(g < floor[:, None], 0.0, offer)
+        sell = np.zeros((n_p, k, n_g))
+        sell[mk, np.arange(k), :] = offer
+        return [OrderBlock("makers_buy", Side.BUY, buy), OrderBlock("makers_sell", Side.SELL, sell)]
+
+    def settle(self, region: str, clearing: RegionClearing) -> None:
+        rows = self.rows_of_region[region]
+        if not rows.size:
+            return
+        at = self.at_region[region]
+        got = clearing.fills["makers_buy"].T
+        self.bought[at] = got
+        self.paid[at] = got * clearing.paid * KG_PER_T
+        self.inventory[at] = self.inventory[at] + got
+        sold_all = clearing.fills["makers_sell"].T  # (k, products)
+        mk = self.makes[at]
+        sold = sold_all[np.arange(rows.size), mk]
+        self.stock[at] = np.maximum(self.stock[at] - sold, 0.0)
+        self.sold[at] = sold
+        self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T
+
+    def end_exchange_week(self) -> None:
+        a = 1.0 / self.model.behaviour.sales_memory_weeks
+        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+
+    # -- stage 7-8: thrifting and the pipeline ---------------------------------------------------------------
+    def adapt(self) -> None:
+        b = self.model.behaviour
+        sig = self.model.signals
+        recent = np.array([sig.recent[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
+            self.region_code]
+        long = self.usual_prices()
+        high = (recent > b.thrift_trigger_ratio * long) | self.short_of
+        low = recent < long
+        step = b.thrift_rate_per_week * self.base_recipe
+        cut = np.maximum(np.where(high, np.minimum(step, self.recipe - self.min_recipe), 0.0), 0.0)
+        self.recipe = self.recipe - cut
+        self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_recipe)
+        rec = low & ~high
+        self.recipe = np.where(rec, np.minimum(self.recipe + step / 4.0, np.maximum(self.ceiling, self.recipe)),
+                               self.recipe)
+
+    def advance_pipeline(self, today: dt.date) -> list[int]:
+        online = []
+        for i, st in enumerate(self.status):
+            if st == "building" and self.online_date[i] is not None and today >= self.online_date[i]:
+                self.status[i] = "operating"
+                self.capacity[i] = self.nameplate[i]
+                online.append(i)
+        return online
+
+
+class MagnetMaker(mesa.Agent):
+    """One magnet plant; its state lives in the model's :class:`MagnetMakerBook` at row ``i``."""
+
+    def __init__(self, model: RareEarthModel, book: MagnetMakerBook, i: int):
+        super().__init__(model)
+        self._book = book
+        self.i = i
+        self.spec = book.specs[i]
+        self.mid = self.spec.id
+        self.country = self.spec.country
+        self.region = book.region[i]
+        self.makes = self.spec.makes
+
+    @property
+    def status(self) -> str:
+        return self._book.status[self.i]
+
+    @property
+    def stock(self) -> float:
+        """Magnets in stock, t."""
+        return float(self._book.stock[self.i])
+
+    @property
+    def inventory(self) -> np.ndarray:
+        """Oxides in stock, t per product."""
+        return self._book.inventory[self.i].copy()
+
+    @property
+    def recipe(self) -> np.ndarray:
+        """Oxide (kg) in a kg of its magnet now, after thrifting."""
+        return self._book.recipe[self.i].copy()
+
+    @property
+    def made(self) -> float:
+        return float(self._book.made[self.i])
+
+    @property
+    def sold(self) -> float:
+        return float(self._book.sold[self.i])
+
+    def cash_cost(self) -> float:
+        return float(self._book.cash_cost()[self.i])
