@@ -15,7 +15,7 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
 - **Selling** (supply of stock). A plant wants ``b.seller_target_cover_weeks`` of expected sales in stock at
   its reservation price and less when prices are higher: stock kept at price ``p`` = target x
   ``(p / reservation)^-b.seller_stock_elasticity``; it offers the rest. It never sells below its cash cost
-  (it stores oxide and cuts its ore purchases instead). When the supply outlook of its market falls, it wants
+  (it stores oxide and cuts its ore purchases instead), nor below a product's ``separation_cost_usd_per_kg``. When the supply outlook of its market falls, it wants
   more stock (target x (1 + ``b.seller_outlook_response`` x (1 - outlook))), so a plant asks more as soon as
   less ore is being mined for its market, before its shelves are empty (seed F16).
 - **Ore.** It wants its planned processing plus a quarter of the gap to ``b.feed_target_weeks`` of feed and
@@ -98,6 +98,10 @@ class RefinerBook:
         self.ore_bought = np.zeros(n)
         self.want = np.zeros(n)
         self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
+        sep = np.array([model.world.product(p).separation_cost_usd_per_kg for p in products], dtype=float)
+        self.separation_floor = sep if sep.any() else None  # the least a plant sells each product for (USD/kg)
+        disp = np.array([model.world.product(p).disposable for p in products], dtype=float)
+        self.disposable = disp if disp.any() else None  # co-products a plant may dispose of
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}  # slices if consecutive
 
@@ -238,6 +242,8 @@ class RefinerBook:
         b = self.model.behaviour
         res = self.reserve_price[at]
         floor = res / (1.0 + b.full_cost_markup)
+        if self.separation_floor is not None:
+            floor = np.maximum(floor, self.separation_floor)
         outlook = self.model.signals.outlook(region)
         keep = b.seller_target_cover_weeks * self.sales_ema[at] * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
@@ -279,13 +285,13 @@ class RefinerBook:
         return self.dispose()
 
     def dispose(self) -> np.ndarray | None:
-        """Co-products nobody buys (La and Ce from hard rock, FACTS L6) cannot pile up for ever: stock beyond
-        ``b.co_product_disposal_weeks`` of a plant's output is disposed of (tailings, a state stockpile of
+        """Co-products nobody buys (La and Ce from hard rock, FACTS L6) cannot pile up for ever: stock of a
+        ``disposable`` product beyond ``b.co_product_disposal_weeks`` of a plant's output is disposed of (tailings, a state stockpile of
         low-value oxide). Returns what was disposed per product (t), or None when nothing was."""
-        weeks = self.model.behaviour.co_product_disposal_weeks
-        if weeks >= 1e8:
+        if self.disposable is None:
             return None
-        over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0)
+        weeks = self.model.behaviour.co_product_disposal_weeks
+        over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0) * self.disposable
         if not over.any():
             return None
         self.inventory = self.inventory - over

@@ -126,6 +126,10 @@ class ProductSpec(Strict):
     stage: Literal["oxide", "magnet"] = "oxide"
     price_2024_usd_per_kg: PosUsdPerKg  # starting price and the centre of the exchange's price grid; then auctions
     export_cost_usd_per_kg: UsdPerKg  # freight, insurance and paperwork from the exporting to the importing region
+    # the incremental cost of separating this element from the others (USD/kg): a refiner never sells below it,
+    # so a co-product in surplus (La, Ce) settles near it instead of following its own falling price down
+    separation_cost_usd_per_kg: UsdPerKg = 0.0
+    disposable: bool = False  # a co-product in surplus that refiners dispose of (behaviour.co_product_disposal_weeks)
     # magnets only: oxide (kg) contained in a kg of finished magnet, before thrifting, and the share of each a
     # maker can thrift away at most (grain-boundary diffusion cuts Dy/Tb; FACTS L5-L6)
     bill_of_materials: dict[str, Frac] = Field(default_factory=dict)
@@ -268,7 +272,7 @@ class MagnetMakerSpec(Strict):
     capacity_t_per_week: Tonnes  # finished magnets, t per week
     processing_cost_usd_per_kg: PosUsdPerKg  # per kg magnet: reduction to metal, other materials (Fe, B, Co), sintering, machining
     material_yield: Annotated[Num, Field(gt=0.0, le=1.0)] = 0.75  # FACTS R1 (swarf 25-30 %)
-    swarf_recovery: Frac = 0.9  # share of the elements in swarf recycled back to oxide (assumption)
+    swarf_recovery: Frac = 0.8  # share of the elements in swarf recycled back to oxide (calibrated: FACTS R1, China's recycled PrNd)
     status: Literal["operating", "building"] = "operating"
     online_date: Date | None = None  # for a plant that is building: when it comes online
     end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
@@ -361,10 +365,10 @@ class Behaviour(Strict):
     maker_full_cost_markup: Annotated[Num, Field(ge=0.0, le=MAX_RATIO)] = 0.2  # magnet full cost = cash cost x (1 + this) (assumption)
     maker_target_cover_weeks: PosCoverWeeks = 8.0  # oxide stock a maker wants, weeks of its use (assumption)
     maker_magnet_cover_weeks: PosCoverWeeks = 4.0  # magnet stock it wants, weeks of sales (assumption)
-    maker_restock_weeks: Weeks = 4.0  # closes the gap to its magnet stock over this many weeks (assumption)
+    maker_restock_weeks: Weeks = 13.0  # closes the gap to its magnet stock over this many weeks (assumption; 4 weeks cycles)
     recycling_weeks: Weeks = 8.0  # swarf goes back to oxide over about this many weeks (FACTS R1: within months)
     recycling_cost_usd_per_kg: UsdPerKg = 6.0  # per kg of oxide recovered from swarf; held while worth less (assumption)
-    co_product_disposal_weeks: Annotated[Num, Field(gt=0.0)] = 1e9  # a refiner disposes of oxide beyond this many weeks of output (La/Ce, FACTS L6; 1e9 = never)
+    co_product_disposal_weeks: Annotated[Num, Field(gt=0.0)] = 26.0  # a refiner disposes of a disposable co-product beyond this many weeks of output (assumption; FACTS L6)
     # -- traders and stockholders ----------------------------------------------------------------------
     trader_carry_cost_per_year: RatePerYear = 0.1  # interest, storage and insurance on stock (assumption)
     trader_reversion_weeks: Weeks = 26.0  # half-life of the gap to the normal price traders expect (assumption)
