@@ -189,6 +189,12 @@ class MagnetMakerBook:
         out[np.arange(self.n), self.makes] = self.reserve_price
         return out
 
+    def output_stock(self) -> np.ndarray:
+        """Magnets in stock, plants x products (t)."""
+        out = np.zeros((self.n, len(self.model.products)))
+        out[np.arange(self.n), self.makes] = self.stock
+        return out
+
     def sales_by_product(self) -> np.ndarray:
         out = np.zeros((self.n, len(self.model.products)))
         out[np.arange(self.n), self.makes] = self.sales_ema

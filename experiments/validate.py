@@ -212,6 +212,43 @@ def exchina_share_gain(df: pd.DataFrame) -> float:
     return float(s.iloc[-52:].mean() - s.iloc[:52].mean())
 
 
+# -------------------------------------------------------------------------------------- the magnet stage
+def magnet_share(df: pd.DataFrame) -> float:
+    """China's share of the magnets made, mean over the run (FACTS B5: 94 %)."""
+    return float(series(df, "china_magnet_share").mean())
+
+
+def swarf_ndpr_kt(df: pd.DataFrame) -> float:
+    """NdPr recovered from magnet swarf in the first year, kt (FACTS R1: 26.5 kt of recycled PrNd in China in 2024,
+    swarf and end-of-life together)."""
+    d = df[(df["variable"] == "recycled") & (df["product"] == "NdPr") & (df["step"] >= 1) & (df["step"] <= 52)]
+    return float(d["value"].sum() / 1000.0)
+
+
+def magnet_spread(df: pd.DataFrame) -> float:
+    """Ex-China over China-domestic NdFeB price, 4-week means on 20 Oct 2025 (FACTS D7: ~6x in October 2025)."""
+    return float(at(mean4(df, "price", "ROW", "NdFeB"), "2025-10-20") / at(mean4(df, "price", "CN", "NdFeB"), "2025-10-20"))
+
+
+def yttrium_split(df: pd.DataFrame) -> float:
+    """Highest ex-China yttrium 4-week mean over China's on the same date, in the licences' first year (FACTS
+    P4: ~US$270 against ~US$7/kg)."""
+    row, cn = mean4(df, "price", "ROW", "Y"), mean4(df, "price", "CN", "Y")
+    end = weeks_after(LICENCE_START, 52)
+    ratio = (row / cn.reindex(row.index))[(row.index >= pd.Timestamp(LICENCE_START)) & (row.index <= pd.Timestamp(end))]
+    return float(ratio.max())
+
+
+def smco_unmet(df: pd.DataFrame) -> float:
+    """Share of ex-China SmCo need unmet in the licences' first year (FACTS P8: samarium the sharpest chokepoint)."""
+    end = weeks_after(LICENCE_START, 52)
+    short = df[(df["variable"] == "shortage") & (df["product"] == "SmCo") & (df["region"] != "CN")]
+    use = df[(df["variable"] == "consumption") & (df["product"] == "SmCo") & (df["region"] != "CN")]
+    inside = [(x["date"] >= pd.Timestamp(LICENCE_START)) & (x["date"] <= pd.Timestamp(end)) for x in (short, use)]
+    s, u = short[inside[0]]["value"].sum(), use[inside[1]]["value"].sum()
+    return float(s / (s + u)) if s + u > 0 else float("nan")
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -274,6 +311,16 @@ TARGETS: list[Target] = [
            lift_peak, "ratio"),
     Target("Chinese Dy+Tb shortage after the lift", "licence_one_year", "arbitrage", 0.0, 0.01, lift_shortage, "t"),
     # financing
+    # the magnet stage (world_2024_magnets.toml)
+    Target("China's share of magnets made", "magnets_baseline", "FACTS B5", 0.90, 0.97, magnet_share, "fraction"),
+    Target("NdPr recycled from swarf, first year", "magnets_baseline", "FACTS R1", 18.0, 30.0, swarf_ndpr_kt, "kt",
+           public="26.5 kt of recycled PrNd in China in 2024, swarf and end-of-life together"),
+    Target("Ex-China / China NdFeB magnet price, Oct 2025", "magnets_controls_2025", "FACTS D7", 3.0, 9.0,
+           magnet_spread, "ratio", public="IEA: European magnet prices ~6x China's"),
+    Target("Ex-China / China yttrium, peak 4-week mean", "yttrium_split", "FACTS P4", 15.0, 60.0, yttrium_split,
+           "ratio", public="~US$270 against ~US$7/kg; most volume still moved near China's price"),
+    Target("Ex-China SmCo need unmet, first year of licences", "samarium_defence", "FACTS P8", 0.05, 1.0, smco_unmet,
+           "fraction", public="qualitative: no sign of samarium approvals in June 2025"),
     Target("Ex-China share of refining, gain", "us_japan_framework", "seed F3, F5; M3", 0.0, 1.0, exchina_share_gain,
            "fraction points"),
 ]

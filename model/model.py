@@ -68,6 +68,7 @@ class WeekRecord:
     export_requests: dict[str, np.ndarray] = field(default_factory=dict)  # what importers asked to buy
     floor_payments: dict[str, float] = field(default_factory=dict)  # USD, by paying state
     magnets_made: dict[str, np.ndarray] = field(default_factory=dict)  # magnets made, by plant country
+    disposed: np.ndarray | None = None  # co-product oxide disposed of this week (t per product)
     sites_opened: int = 0
     sites_closed: int = 0
 
@@ -522,6 +523,7 @@ class RareEarthModel(mesa.Model):
         disposed = book.adapt()
         if disposed is not None:
             self.ledger.disposed = self.ledger.disposed + disposed
+            self.week.disposed = disposed
         for i in self.maker_book.advance_pipeline(self.date):
             self.log_event(f"{self.maker_book.specs[i].name} comes online ({self.maker_book.nameplate[i]:.0f} t "
                            f"of magnets a week)")

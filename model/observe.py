@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from model.model import RareEarthModel
 
 Key = tuple[str, str, str]
+KG_PER_T = 1000.0
 
 MARKET_VARS = ("price", "volume", "offered", "cost_of_supply", "inventory_refiners", "inventory_buyers",
                "trader_stock", "trader_bought", "trader_sold")
@@ -62,6 +63,7 @@ class Observer:
         self._corridors_seen: list[str] = []
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
+        self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
         self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
 
     # ------------------------------------------------------------------------------------------- a week
@@ -185,7 +187,43 @@ class Observer:
             add(("capacity_online", c, ""), caps[c])
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
+        if m.maker_book.n:
+            self._magnets(add)
         return keys, vals
+
+    def _magnets(self, add) -> None:
+        """Outputs of the magnet stage (worlds with magnet makers)."""
+        m = self.model
+        P = m.products
+        mb, bb = m.maker_book, m.buyer_book
+        made = m.week.magnets_made
+        for country in sorted(made):
+            for j in np.flatnonzero(mb.magnet_mask).tolist():
+                add(("magnet_output", country, P[j]), float(made[country][j]))
+        total = sum(made.values(), np.zeros(len(P)))
+        if total.sum() > 0:
+            add(("china_magnet_share", "", ""), float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
+            for j in np.flatnonzero(mb.magnet_mask & (total > 0)).tolist():
+                add(("china_magnet_share", "", P[j]), float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
+        held = mb.inventory + mb.output_stock()
+        for reg in m.regions:
+            rows = mb.rows_of_region[reg]
+            if rows.size:
+                for p, x in zip(P, held[rows].sum(axis=0).tolist(), strict=True):
+                    add(("inventory_makers", reg, p), x)
+                for p, x in zip(P, mb.recycled[rows].sum(axis=0).tolist(), strict=True):
+                    if x or p in self._recycled_seen:
+                        self._recycled_seen.add(p)
+                        add(("recycled", reg, p), x)
+        for j, p in enumerate(P):
+            add(("disposed", "", p), float(m.week.disposed[j]) if m.week.disposed is not None else 0.0)
+        units: dict[tuple[str, str], float] = {}
+        for i, spec in enumerate(bb.specs):
+            if spec.unit and spec.kg_per_unit > 0:
+                key = (spec.state, spec.unit)
+                units[key] = units.get(key, 0.0) + float(bb.shortage[i].sum()) * KG_PER_T / spec.kg_per_unit
+        for (state, unit), x in sorted(units.items()):
+            add(("units_short", state, unit), x)
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""

@@ -123,7 +123,12 @@ class ExportControl(TimelineItem):
       proportion to their requests.
     - **ban**: nothing to controlled destinations.
 
-    Destinations not listed (``[]`` = every state with an importer) or exempt ship freely.
+    Destinations not listed (``[]`` = every state with an importer) or exempt ship freely. With ``forms``
+    the list names elements and the forms they are controlled in (the 4 April 2025 list covers oxides, metals
+    and magnets containing them, FACTS D1): ``products = ["Dy", "Tb"], forms = ["oxide", "magnet"]`` also
+    licenses every magnet with Dy or Tb in it. ``leakage`` is the share of the refused tonnage that reaches
+    the destination anyway through third countries (re-export via Thailand and others): a documented
+    parameter, 0 unless a scenario sets it.
     """
 
     actor: str = "CN"
@@ -139,13 +144,18 @@ class ExportControl(TimelineItem):
         default=0.0, description="export quota (mode quota), t per week, 0 to 1e7")
     destinations: list[str] = Field(default_factory=list, description="controlled destinations ([] = all)")
     exempt: list[str] = Field(default_factory=list, description="destinations exempt from control")
+    forms: list[Literal["oxide", "magnet"]] = Field(
+        default_factory=list, description="forms covered: [] = the named products only; ['oxide', 'magnet'] = "
+                                          "the named elements' oxides and every magnet containing them (FACTS D1)")
+    leakage: Frac = Field(default=0.0, description="share of the refused tonnage that still arrives by re-export "
+                                                   "through third countries (assumption)")
 
     _pending: list[Licence] = PrivateAttr(default_factory=list)  # approved, still under review (until = due week)
     _licences: list[Licence] = PrivateAttr(default_factory=list)  # valid licences (until = expiry week)
     _allowed: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)  # destination -> last week's allowance
 
     def describe(self) -> str:
-        prods = "/".join(self.products)
+        prods = "/".join(self.products) + (f" ({', '.join(self.forms)})" if self.forms else "")
         to = f" to {', '.join(self.destinations)}" if self.destinations else ""
         if self.mode == "licence":
             return f"{self.actor} requires licences for {prods} exports{to} (approval {self.approval_rate:.0%})"
@@ -161,7 +171,21 @@ class ExportControl(TimelineItem):
         return [d for d in dests if d not in self.exempt and d != self.actor]
 
     def _mask(self, model: RareEarthModel) -> np.ndarray:
-        return np.array([p in self.products for p in model.products], dtype=bool)
+        """The controlled products: those named, and with ``forms``, the named elements in each form listed
+        (an element's oxide; any magnet whose bill of materials contains a named element, so that a magnet
+        licence also holds back the NdPr inside the magnets)."""
+        if not self.forms:
+            return np.array([p in self.products for p in model.products], dtype=bool)
+        named = set(self.products)
+        out = []
+        for p in model.products:
+            spec = model.world.product(p)
+            if spec.stage == "magnet":
+                out.append("magnet" in self.forms and (p in named or any(
+                    e in named and c > 0 for e, c in spec.bill_of_materials.items())))
+            else:
+                out.append("oxide" in self.forms and p in named)
+        return np.array(out, dtype=bool)
 
     def apply(self, model: RareEarthModel) -> None:
         now = int(model.steps)
@@ -176,9 +200,11 @@ class ExportControl(TimelineItem):
             allow = {d: self.quota_t_per_week * share[d] for d in dests}
         else:
             allow = self._licence_week(model, now, dests, mask)
+        self._allowed = allow
+        if self.leakage > 0:  # part of what is refused still arrives, re-exported through third countries
+            allow = {d: allow[d] + self.leakage * np.maximum(model.export_requests(d) - allow[d], 0.0) for d in dests}
         for d in dests:
             model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
-        self._allowed = allow
 
     def _licence_week(self, model: RareEarthModel, now: int, dests: list[str],
                       mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -55,6 +55,14 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
     Output("ore_mined", "t REO/week", "Ore mined", "country"),
     Output("floor_payments", "M USD/week", "Price-floor payments", "covered country"),
+    # worlds with a magnet stage
+    Output("magnet_output", "t/week", "Magnets made", "country of the plant"),
+    Output("china_magnet_share", "fraction", "China's share of magnets made", ""),
+    Output("inventory_makers", "t", "Magnet makers' stocks (oxides they hold, magnets they made)", "market region"),
+    Output("recycled", "t/week", "Oxide recovered from magnet swarf", "market region"),
+    Output("disposed", "t/week", "Co-product oxide disposed of", ""),
+    Output("units_short", "units/week", "Downstream units not made for want of their product (product column: "
+           "the unit, e.g. EV motors)", "buyer state"),
 ]}
 
 COLUMNS = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]

@@ -80,8 +80,10 @@ class InvariantChecker:
 
     def _stocks(self) -> np.ndarray:
         m = self.m
+        mb = m.maker_book  # magnet makers hold oxides and the magnets they made (both 0 in a world without them)
         return (m.refiner_book.inventory.sum(axis=0) + m.buyer_book.inventory.sum(axis=0)
-                + m.trader_book.stock.sum(axis=0) + sum((s.stockpile for s in m.states), np.zeros(self.n_p)))
+                + m.trader_book.stock.sum(axis=0) + sum((s.stockpile for s in m.states), np.zeros(self.n_p))
+                + mb.inventory.sum(axis=0) + mb.output_stock().sum(axis=0))
 
     def _snapshot(self) -> None:
         m = self.m
@@ -89,8 +91,9 @@ class InvariantChecker:
         self.feed = (m.refiner_book.feed_reo.copy(), m.refiner_book.feed_el.copy())
         self.oxide = self._stocks()
         self.endowed = sum((s.endowed for s in m.states), np.zeros(self.n_p))
-        self.ledger = (m.ledger.mined, m.ledger.delivered, m.ledger.processed, m.ledger.produced.copy(),
-                       m.ledger.consumed.copy())
+        L = m.ledger
+        self.ledger = (L.mined, L.delivered, L.processed, L.produced.copy(), L.consumed.copy(), L.into_magnets.copy(),
+                       L.recycled.copy(), L.magnets_made.copy(), L.disposed.copy())
         self.received = np.zeros(m.refiner_book.n)
         self.received_el = np.zeros((m.refiner_book.n, self.n_p))
         self.pre = None
@@ -187,14 +190,17 @@ class InvariantChecker:
         assert book.produced.sum() <= float(x.sum()) * (1 + RTOL) + NEG_TOL, f"{w}: more oxide than ore processed"
 
     def _check_oxides(self, w: str) -> None:
-        """Oxide held anywhere (plants, buyers, traders, state stocks) changes by produced - consumed +
-        stock that entered from outside the markets."""
+        """Oxide and magnets held anywhere (plants, makers, buyers, traders, state stocks) change by produced -
+        consumed + stock that entered from outside the markets; with a magnet stage also + oxide recycled
+        from swarf - oxide put into magnets + magnets made - co-products disposed of."""
         m = self.m
-        produced = m.ledger.produced - self.ledger[3]
-        consumed = m.ledger.consumed - self.ledger[4]
+        L = m.ledger
+        produced = L.produced - self.ledger[3]
+        consumed = L.consumed - self.ledger[4]
         endowed = sum((s.endowed for s in m.states), np.zeros(self.n_p)) - self.endowed
         change = self._stocks() - self.oxide
-        expect = produced - consumed + endowed
+        expect = (produced - consumed + endowed + (L.recycled - self.ledger[6]) - (L.into_magnets - self.ledger[5])
+                  + (L.magnets_made - self.ledger[7]) - (L.disposed - self.ledger[8]))
         for k, p in enumerate(m.products):
             assert _close(change[k], expect[k], self.oxide[k]), (
                 f"{w}: {p} stock change {change[k]} != produced {produced[k]} - consumed {consumed[k]}"
@@ -236,7 +242,9 @@ class InvariantChecker:
         book = m.refiner_book
         for name, arr in (("feed", book.feed_reo), ("element feed", book.feed_el), ("plant stock", book.inventory),
                           ("buyer stock", m.buyer_book.inventory), ("trader stock", m.trader_book.stock),
-                          ("site stock", m.fleet.stock), ("edge flow", m.edge_flow)):
+                          ("site stock", m.fleet.stock), ("edge flow", m.edge_flow),
+                          ("maker oxide stock", m.maker_book.inventory), ("maker magnet stock", m.maker_book.stock),
+                          ("swarf", m.maker_book.swarf)):
             assert np.min(arr, initial=0.0) >= -NEG_TOL, f"{w}: negative {name}: {np.min(arr)}"
         for s in m.states:
             assert s.stockpile.min() >= -NEG_TOL, f"{w}: {s.sid} stockpile {s.stockpile}"
