@@ -66,6 +66,7 @@ class BuyerBook:
         self.inventory = self.need(model.demand_multiplier) * self.target_cover[:, None]
         self.bought = np.zeros((n, n_p))
         self.paid = np.zeros((n, n_p))
+        self.contract_paid = np.zeros((n, n_p))  # USD paid under term contracts this week
         self.consumed = np.zeros((n, n_p))
         self.needed = np.zeros((n, n_p))
         self.shortage = np.zeros((n, n_p))
@@ -170,7 +171,14 @@ class BuyerBook:
         self.content = np.where(rec, np.minimum(self.content + step / 4.0, np.maximum(self.ceiling, self.content)),
                                 self.content)
 
+    def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
+        """Term-contract deliveries (rows x products, t) at ``price`` (USD/kg), before the spot auction."""
+        self.inventory[rows] = self.inventory[rows] + got
+        self.contract_paid[rows] = self.contract_paid[rows] + got * price * KG_PER_T
+
     def begin_week(self) -> None:
+        if self.contract_paid.any():
+            self.contract_paid = np.zeros(self.contract_paid.shape)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)
 

@@ -99,7 +99,9 @@ class MagnetMakerBook:
         self.recycled = np.zeros((n, n_p))
         self.bought = np.zeros((n, n_p))
         self.paid = np.zeros((n, n_p))
+        self.contract_paid = np.zeros((n, n_p))  # USD paid under term contracts this week
         self.sold = np.zeros(n)
+        self.contracted = np.zeros(n)  # magnets delivered under term contracts this week (t)
         self.revenue = np.zeros(n)
         self.short_of = np.zeros((n, n_p), dtype=bool)
         self.reserve_price = np.zeros(n)
@@ -173,10 +175,17 @@ class MagnetMakerBook:
         return out
 
     # -- a participant of the exchange ------------------------------------------------------------------------
+    def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
+        """Term-contract deliveries of oxides (rows x products, t) at ``price`` (USD/kg), before the spot auction."""
+        self.inventory[rows] = self.inventory[rows] + got
+        self.contract_paid[rows] = self.contract_paid[rows] + got * price * KG_PER_T
+
     def begin_week(self) -> None:
+        self.contract_paid = np.zeros(self.contract_paid.shape)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)
         self.sold = np.zeros(self.n)
+        self.contracted = np.zeros(self.n)
         self.revenue = np.zeros(self.n)
 
     def prepare_week(self) -> None:
@@ -261,9 +270,28 @@ class MagnetMakerBook:
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T
 
+    def deliver_contracts(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """The plants of ``rows`` deliver ``want`` (t per product; each plant its own magnet) under term
+        contracts from this week's output, pro rata; returns what they delivered (t per product)."""
+        out = np.zeros(want.size)
+        for k in np.flatnonzero(want > 0).tolist():
+            r = rows[self.makes[rows] == k]
+            if not r.size:
+                continue
+            made = np.minimum(self.made[r], self.stock[r])  # this week's output; stock stays for spot
+            held = made.sum()
+            give = min(float(want[k]), float(held))
+            if give <= 0:
+                continue
+            take = made * (give / held)
+            self.stock[r] = np.maximum(self.stock[r] - take, 0.0)
+            self.contracted[r] = self.contracted[r] + take
+            out[k] = give
+        return out
+
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+        self.sales_ema = self.sales_ema + a * (self.sold + self.contracted - self.sales_ema)
 
     # -- stage 7-8: thrifting and the pipeline ---------------------------------------------------------------
     def adapt(self) -> None:

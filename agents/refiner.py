@@ -91,6 +91,7 @@ class RefinerBook:
         self.inventory = np.zeros((n, n_p))
         self.sales_ema = np.zeros((n, n_p))
         self.sold = np.zeros((n, n_p))
+        self.contracted = np.zeros((n, n_p))  # delivered under term contracts this week (t)
         self.revenue = np.zeros((n, n_p))  # USD this week
         self.produced = np.zeros((n, n_p))
         self.processed = np.zeros(n)
@@ -261,9 +262,23 @@ class RefinerBook:
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid * KG_PER_T
 
+    def deliver_contracts(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """The plants of ``rows`` deliver ``want`` (t per product) under term contracts from this week's output,
+        pro rata to what each made; returns what they delivered (t per product)."""
+        inv = self.inventory[rows]
+        made = np.minimum(self.produced[rows], inv)  # contracts take this week's output; stock stays for spot
+        held = made.sum(axis=0)
+        give = np.minimum(np.maximum(want, 0.0), held)
+        share = np.where(held > 1e-12, give / np.maximum(held, 1e-12), 0.0)
+        out = made * share[None, :]
+        self.inventory[rows] = np.maximum(inv - out, 0.0)
+        self.contracted[rows] = self.contracted[rows] + out
+        return give
+
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+        sold = self.sold + self.contracted if self.contracted.any() else self.sold
+        self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
     def adapt(self) -> np.ndarray | None:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
@@ -299,6 +314,8 @@ class RefinerBook:
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)
+        if self.contracted.any():
+            self.contracted = np.zeros(self.contracted.shape)
         self.revenue = np.zeros(self.revenue.shape)
 
     # -- investment pipeline ------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class TraderBook:
         self.sold = np.zeros((n, n_p))  # at home this week
         self.imported = np.zeros((n, n_p))  # bought abroad this week
         self.requested = np.zeros((n, n_p))  # what each importer would buy abroad at its expected margin (t/week)
+        self.contracted = np.zeros((n, n_p))  # delivered under term contracts at home this week (t)
         self.rows_home = {r: np.flatnonzero(np.array([x == r for x in self.region], dtype=bool))
                           for r in model.regions}
         self.rows_import = {r: np.flatnonzero(np.array([x == r for x in self.source], dtype=bool))
@@ -167,12 +168,30 @@ class TraderBook:
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+        if self.contracted.any():
+            self.sales_ema = self.sales_ema + a * (self.sold + self.contracted - self.sales_ema)
+        else:
+            self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+
+    def deliver_contracts(self, i: int, want: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """Importer ``i`` delivers what its state's contract holders want this week (t per product), as far as
+        this week's imports go, at ``price`` (USD/kg); returns what it delivered. Its stock's average cost is
+        kept."""
+        stock = self.stock[i]
+        # contracts are filled from this week's (licensed) imports; stock held before stays on the spot market
+        give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported[i])
+        keep = np.where(stock > 1e-12, 1.0 - give / np.maximum(stock, 1e-12), 1.0)
+        self.cost[i] = self.cost[i] * keep
+        self.stock[i] = np.maximum(stock - give, 0.0)
+        self.contracted[i] = self.contracted[i] + give
+        return give
 
     def begin_week(self) -> None:
         self.bought = np.zeros(self.bought.shape)
         self.sold = np.zeros(self.sold.shape)
         self.imported = np.zeros(self.imported.shape)
+        if self.contracted.any():
+            self.contracted = np.zeros(self.contracted.shape)
 
 
 class Trader(mesa.Agent):

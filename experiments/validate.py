@@ -239,6 +239,17 @@ def yttrium_split(df: pd.DataFrame) -> float:
     return float(ratio.max())
 
 
+def dearest_dy_share(df: pd.DataFrame) -> float:
+    """Share of the world's Dy volume (China's auction, ex-China contracts and spot) that traded at 3.5x China's
+    price or more (US$800 against US$224), in the licences' first year (FACTS P4: < 1 %)."""
+    a, b = LICENCE_START, weeks_after(LICENCE_START, 52)
+    cn_p, row_p = window(df, "price", a, b, "CN", "Dy"), window(df, "price", a, b, "ROW", "Dy")
+    spot = window(df, "volume", a, b, "ROW", "Dy")
+    total = window(df, "volume", a, b, "CN", "Dy") + spot + window(df, "contract_volume", a, b, "ROW", "Dy")
+    dear = spot[(row_p >= 3.5 * cn_p).to_numpy()]
+    return float(dear.sum() / total.sum())
+
+
 def smco_unmet(df: pd.DataFrame) -> float:
     """Share of ex-China SmCo need unmet in the licences' first year (FACTS P8: samarium the sharpest chokepoint)."""
     end = weeks_after(LICENCE_START, 52)
@@ -317,6 +328,8 @@ TARGETS: list[Target] = [
            public="26.5 kt of recycled PrNd in China in 2024, swarf and end-of-life together"),
     Target("Ex-China / China NdFeB magnet price, Oct 2025", "magnets_controls_2025", "FACTS D7", 3.0, 9.0,
            magnet_spread, "ratio", public="IEA: European magnet prices ~6x China's"),
+    Target("World Dy volume at >= 3.5x China's price, first year", "magnets_controls_2025", "FACTS P4", 0.0, 0.02,
+           dearest_dy_share, "fraction", public="< 1 % at >= US$800/kg; ~96 % at ~US$224 (China's level)"),
     Target("Ex-China / China yttrium, peak 4-week mean", "yttrium_split", "FACTS P4", 15.0, 60.0, yttrium_split,
            "ratio", public="~US$270 against ~US$7/kg; most volume still moved near China's price"),
     Target("Ex-China SmCo need unmet, first year of licences", "samarium_defence", "FACTS P8", 0.05, 1.0, smco_unmet,

@@ -69,6 +69,7 @@ class WeekRecord:
     floor_payments: dict[str, float] = field(default_factory=dict)  # USD, by paying state
     magnets_made: dict[str, np.ndarray] = field(default_factory=dict)  # magnets made, by plant country
     disposed: np.ndarray | None = None  # co-product oxide disposed of this week (t per product)
+    contracts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # region -> (t, USD/kg)
     sites_opened: int = 0
     sites_closed: int = 0
 
@@ -434,6 +435,8 @@ class RareEarthModel(mesa.Model):
         participants = [self.refiner_book, *((mb,) if mb.n else ()), self.trader_book, self.buyer_book,
                         *(s for s in self.states if s.mandate is not None)]
         for region in self.regions:
+            if self.behaviour.contract_share > 0 and self._imports_from[region]:
+                self._deliver_contracts(region)
             grid = self.exchange.grid[region]
             blocks = []
             for p in participants:
@@ -456,6 +459,71 @@ class RareEarthModel(mesa.Model):
         self.trader_book.end_exchange_week()
         self._cost_of_supply()
         self._floor_payments()
+
+    def _deliver_contracts(self, region: str) -> None:
+        """Term contracts (FACTS P4): before an importing region's spot auction, buyers and magnet makers get
+        ``contract_share`` of their use this week under contracts priced at the source market's price of the
+        week x (1 + ``contract_premium``) + the export cost: first from what their state's importer imported
+        this week (under licences, the approved tonnage), then from this week's output of the region's own
+        producers (refiners for oxides, magnet makers for magnets); stocks held before stay on the spot market. Short stock is shared pro rata; the rest of their
+        need is bought at spot, so under licences the spot auction is thin and its price a marginal quote.
+        Outputs: contract volume and price beside the spot auction's, and the volume-weighted price paid."""
+        b = self.behaviour
+        src = self._imports_from[region]
+        price = self.signals.price[src] * (1.0 + b.contract_premium) + self.export_cost
+        tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
+        need_b = bb.need(self.demand_multiplier)
+        need_m = mb.need() if mb.n else None
+        total = np.zeros(len(self.products))
+        left_b: list[tuple[np.ndarray, np.ndarray]] = []  # contracted tonnage importers could not deliver
+        left_m: list[tuple[np.ndarray, np.ndarray]] = []
+        for i in tb.rows_import[src].tolist():
+            if tb.region[i] != region:
+                continue
+            state = tb.state_id[i]
+            rows_b = bb.rows_of_state.get(state, np.zeros(0, dtype=int))
+            rows_m = (np.array([j for j in range(mb.n) if mb.country[j] == state], dtype=int) if mb.n
+                      else np.zeros(0, dtype=int))
+            want_b = b.contract_share * need_b[rows_b] if rows_b.size else np.zeros((0, total.size))
+            want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
+            want = want_b.sum(axis=0) + want_m.sum(axis=0)
+            if not want.any():
+                continue
+            give = tb.deliver_contracts(i, want, price)
+            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+            if rows_b.size:
+                bb.receive_contract(rows_b, want_b * fill, price)
+            if rows_m.size:
+                mb.receive_contract(rows_m, want_m * fill, price)
+            total = total + give
+            left_b.append((rows_b, want_b * (1.0 - fill)))
+            left_m.append((rows_m, want_m * (1.0 - fill)))
+        # the rest of the contracted tonnage from the region's own producers
+        rows_b = np.flatnonzero(bb.region_code == self.regions.index(region))
+        want_b = b.contract_share * need_b[rows_b]
+        for rows, left in left_b:  # what importers already delivered is not contracted again
+            want_b[np.searchsorted(rows_b, rows)] = left
+        rows_m = mb.rows_of_region[region] if mb.n else np.zeros(0, dtype=int)
+        want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
+        for rows, left in left_m:
+            if rows.size:
+                want_m[np.searchsorted(rows_m, rows)] = left
+        want = want_b.sum(axis=0) + want_m.sum(axis=0)
+        if want.any():
+            give = np.zeros(total.size)
+            rr = self.refiner_book.rows_of_region[region]
+            if rr.size:
+                give = give + self.refiner_book.deliver_contracts(rr, np.where(mb.magnet_mask, 0.0, want)
+                                                                   if mb.n else want)
+            if rows_m.size:
+                give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0))
+            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+            if rows_b.size:
+                bb.receive_contract(rows_b, want_b * fill, price)
+            if rows_m.size:
+                mb.receive_contract(rows_m, want_m * fill, price)
+            total = total + give
+        self.week.contracts[region] = (total, price)
 
     def _cost_of_supply(self) -> None:
         """Publish each region's cost of supply: the sales-weighted reservation of its producers, or what

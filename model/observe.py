@@ -187,6 +187,16 @@ class Observer:
             add(("capacity_online", c, ""), caps[c])
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
+        for reg, (vol, cprice) in m.week.contracts.items():
+            res = m.week.clearing.get(reg)
+            spot_v = res.volume if res is not None else np.zeros(len(P))
+            spot_p = res.paid if res is not None else np.zeros(len(P))
+            tot = vol + spot_v
+            avg = np.where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
+            for p, v, c, a in zip(P, vol.tolist(), cprice.tolist(), avg.tolist(), strict=True):
+                add(("contract_volume", reg, p), v)
+                add(("contract_price", reg, p), c)
+                add(("average_price", reg, p), a)
         if m.maker_book.n:
             self._magnets(add)
         return keys, vals

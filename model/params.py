@@ -377,6 +377,11 @@ class Behaviour(Strict):
     import_margin: RatePerYear = 0.01  # importers' margin over landed cost (assumption)
     import_restock_weeks: Weeks = 6.0  # importers close the gap to their working stock over this (assumption)
     import_max_appetite: Ratio = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
+    # term contracts: this share of an importing state's weekly use is contracted with its importers at the source
+    # market's price x (1 + contract_premium) + export cost, filled from their stock before the spot auction
+    # (FACTS P4: most ex-China volume paid China-linked prices in 2025); 0 = every tonne trades spot
+    contract_share: Frac = 0.0
+    contract_premium: Annotated[Num, Field(ge=0.0, le=1.0)] = 0.05  # over the source price (assumption)
     # -- mines, ore and armed groups -------------------------------------------------------------------
     # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16); at least one
     # week, since a site mines into its yard before it sells: a smaller yard would cut every site's output

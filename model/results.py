@@ -55,6 +55,10 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
     Output("ore_mined", "t REO/week", "Ore mined", "country"),
     Output("floor_payments", "M USD/week", "Price-floor payments", "covered country"),
+    # worlds with term contracts (behaviour.contract_share > 0)
+    Output("contract_volume", "t/week", "Delivered under term contracts", "market region"),
+    Output("contract_price", "USD/kg", "Term-contract price (source price + premium + export cost)", "market region"),
+    Output("average_price", "USD/kg", "Volume-weighted price paid, contracts and spot", "market region"),
     # worlds with a magnet stage
     Output("magnet_output", "t/week", "Magnets made", "country of the plant"),
     Output("china_magnet_share", "fraction", "China's share of magnets made", ""),

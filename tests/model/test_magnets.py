@@ -206,3 +206,37 @@ def test_magnet_licences_hold_back_magnet_exports_and_leakage_lets_some_through(
     banned, leaky = exports(), exports(leakage=0.3)
     assert free_x > 0 and banned == 0.0
     assert 0.1 * free_x < leaky < free_x, "30 % of refused tonnage re-exported through third countries"
+
+
+# ============================================================================================ term contracts
+def test_contracts_carry_most_volume_near_chinas_price_while_spot_quotes_soar():
+    """FACTS P4: under the 2025 licences most ex-China volume paid China-linked contract prices while the
+    thin spot market quoted many times China's. Contracts take this week's licensed imports and the
+    region's own output (never older stock), at China's price + premium + export cost."""
+    m = RareEarthModel("magnets_controls_2025", seed=1, weeks=60)
+    tb = m.trader_book
+    delivered_within_imports = True
+    for _ in range(60):
+        m.step()
+        delivered_within_imports &= bool((tb.contracted <= tb.imported + 1e-9).all())
+    assert delivered_within_imports, "an importer filled contracts beyond what it imported that week"
+    df = m.results()
+    dy = m.products.index("Dy")
+    late = df[(df.step > 30) & (df.region == "ROW") & (df["product"] == "Dy")]
+    get = {v: late[late.variable == v].set_index("step").value for v in ("price", "average_price",
+                                                                         "contract_volume", "volume", "contract_price")}
+    cn = df[(df.step > 30) & (df.region == "CN") & (df["product"] == "Dy") & (df.variable == "price")].set_index("step").value
+    assert (get["contract_price"] - (cn * (1 + m.behaviour.contract_premium) + m.export_cost[dy])).abs().max() < 1e-6
+    assert get["contract_volume"].sum() > 4 * get["volume"].sum(), "contracts carry most ex-China volume"
+    assert (get["price"] / cn).median() > 5, "the spot quote is many times China's"
+    assert (get["average_price"] / cn).median() < 0.5 * (get["price"] / cn).median()
+    assert ((get["average_price"] >= get["contract_price"].clip(upper=get["price"]) - 1e-6)
+            & (get["average_price"] <= get["price"].clip(lower=get["contract_price"]) + 1e-6)).all(), (
+        "the volume-weighted price lies between the contract and spot prices")
+
+
+def test_without_contracts_every_tonne_trades_spot():
+    m = RareEarthModel("magnets_controls_2025", seed=1, weeks=10, **{"behaviour.contract_share": 0.0})
+    m.run()
+    df = m.results()
+    assert not {"contract_volume", "contract_price", "average_price"} & set(df.variable)
