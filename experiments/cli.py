@@ -205,10 +205,16 @@ def scenarios() -> None:
 @app.command()
 @friendly
 def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or world TOML path")) -> None:
-    """Validate a scenario (and its world), or a world file, without running it."""
-    from model.scenario import check_file
+    """Validate a scenario (and its world), or a world file, without running it. Warns (on stderr, exit 0)
+    when two policies of one type and actor are in force at once, saying which one acts."""
+    from experiments.levers import overlaps
+    from model.scenario import check_file, load_scenario
 
-    typer.echo(check_file(path))
+    report = check_file(path)
+    typer.echo(report)
+    if not report.startswith("ok: world"):
+        for w in overlaps(load_scenario(path, check=False)):
+            typer.echo(f"warning: {w}", err=True)
 
 
 @app.command()
