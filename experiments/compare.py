@@ -1,13 +1,19 @@
-"""Two scenarios side by side on the same seeds: the key outputs a policy debate asks about."""
+"""Two scenarios side by side on the same seeds: the key outputs a policy debate asks about, and the paired
+effects of a policy against its no-policy twin with bootstrap intervals (:func:`paired_effects`)."""
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from experiments.labels import market_regions, products
+from experiments.labels import market_regions, products, region_name
 from experiments.run import run_one
-from model.scenario import load_scenario
+from model.scenario import Scenario, load_scenario
 
 
 def key_outputs(df: pd.DataFrame) -> dict[str, float]:
@@ -39,13 +45,20 @@ def key_outputs(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None) -> str:
+def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None, paired: bool = True,
+                      precision: float = 0.01) -> str:
+    """The key outputs of ``a`` and ``b`` side by side (medians over ``seeds``), then, with ``paired``, the
+    paired effects of ``b`` against ``a`` with bootstrap intervals (:func:`paired_effects`), from the same
+    runs."""
     sa, sb = load_scenario(a), load_scenario(b)
     if weeks is None:
         weeks = min(sa.weeks, sb.weeks)
     cols = {}
+    runs = []
     for sc in (sa, sb):
-        rows = [key_outputs(run_one(sc, s, weeks)) for s in seeds]
+        tables = _runs(sc, seeds, weeks)
+        runs.append(tables)
+        rows = [key_outputs(t) for t in tables.values()]
         name = sc.name if sc.name not in cols else f"{sc.name} (2)"  # a scenario against itself
         cols[name] = pd.DataFrame(rows).median()
     table = pd.DataFrame(cols)
@@ -57,9 +70,222 @@ def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None
     for name, r in table.iterrows():
         ch = "" if not np.isfinite(r["change"]) else f"{r['change']:+.0%}"
         lines.append(f"{name:{width}}  {_num(r[first])}  {_num(r[second])}  {ch:>8}")
+    if paired:
+        effects = _effects_from_runs(runs[1], runs[0], sb.name, sa.name, weeks, precision=precision)
+        lines += ["-" * 40, format_effects(effects, precision)]
     return "\n".join(lines)
 
 
 def _num(x: float) -> str:
     """Width 14: shares and other small numbers with three decimals, the rest with one."""
     return f"{x:14,.3f}" if abs(x) < 10 else f"{x:14,.1f}"
+
+
+# ============================================================================= paired effects with intervals
+# A policy's effect is estimated on common random numbers: the policy scenario and its twin (the scenario
+# without the policy, or a baseline) run on the same seeds, so each seed gives one paired difference and
+# the seed-to-seed noise common to both cancels. Outcomes are computed on 4-week means, never on a single
+# week's extreme, and the interval is a percentile bootstrap over seeds with its own seeded Generator.
+WINDOW_WEEKS = 4
+LEVEL = 0.95  # confidence level of the intervals
+N_BOOT = 4000  # bootstrap resamples
+BOOT_SEED = 20_251_203  # the bootstrap's own stream (never the global np.random)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A scalar outcome of one run: ``name`` (an identifier), ``label`` and ``unit`` for tables and axes;
+    ``stat`` (``peak``: the largest 4-week mean; ``mean``: the mean over weeks) of the weekly series of
+    ``variable`` summed over the rows of ``region`` and ``product`` (None: every one)."""
+
+    name: str
+    label: str
+    unit: str
+    stat: str
+    variable: str
+    region: str | None
+    product: str | None
+
+
+def rolling_mean(weekly: pd.Series, window: int = WINDOW_WEEKS) -> pd.Series:
+    """Trailing ``window``-week means of a weekly series (the first ``window - 1`` weeks have none)."""
+    return weekly.rolling(window, min_periods=window).mean()
+
+
+def _weekly(df: pd.DataFrame, o: Outcome, steps: np.ndarray) -> pd.Series:
+    """One run's weekly series for an outcome, summed over the rows that match (e.g. every buyer state);
+    weeks with no row are zero (a shortage is recorded only where there is one)."""
+    d = df[df["variable"] == o.variable]
+    if o.region is not None:
+        d = d[d["region"] == o.region]
+    if o.product is not None:
+        d = d[d["product"] == o.product]
+    return d.groupby("step")["value"].sum().reindex(steps, fill_value=0.0)
+
+
+def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
+    """The outcomes of a table, read from its products and market regions (generic over the world)."""
+    out = []
+    for region in market_regions(df):
+        name = region_name(region, df)
+        for p in products(df):
+            out.append(Outcome(f"peak_price_{region}_{p}", f"{p} {name} price, peak 4-week mean", "USD/kg",
+                               "peak", "price", region, p))
+            out.append(Outcome(f"mean_price_{region}_{p}", f"{p} {name} price, mean", "USD/kg", "mean", "price",
+                               region, p))
+    for p in products(df):
+        out.append(Outcome(f"mean_shortage_{p}", f"{p} shortage, mean", "t/week", "mean", "shortage", None, p))
+        out.append(Outcome(f"peak_shortage_{p}", f"{p} shortage, peak 4-week mean", "t/week", "peak", "shortage",
+                           None, p))
+    out.append(Outcome("mean_china_refined_share", "China's share of refined output, mean", "fraction", "mean",
+                       "china_refined_share", None, ""))
+    return out
+
+
+def run_outcomes(df: pd.DataFrame) -> dict[str, float]:
+    """Every outcome of :func:`outcome_catalogue` for one run's table (4-week means; NaN if too short)."""
+    res: dict[str, float] = {}
+    steps = np.sort(df["step"].unique())
+    for o in outcome_catalogue(df):
+        s = _weekly(df, o, steps)
+        v = rolling_mean(s).max() if o.stat == "peak" else s.mean()
+        res[o.name] = float(v) if np.isfinite(v) else float("nan")
+    return res
+
+
+def outcomes_by_seed(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Outcomes of several runs: one row per seed (index ``seed``), one column per outcome."""
+    rows = {int(seed): run_outcomes(t) for seed, t in tables.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed").sort_index()
+
+
+def bootstrap_ci(diffs: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT,
+                 level: float = LEVEL) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``diffs`` (one value per seed): the seeds are resampled
+    with replacement ``n_boot`` times from ``rng``. A constant difference gives a zero-width interval."""
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def seeds_needed(sd: float, half_width: float, level: float = LEVEL) -> int:
+    """Seeds for a ``level`` interval of the mean paired difference of half-width ``half_width``, from the
+    difference's standard deviation over seeds ``sd``: n = ceil((z * sd / h)^2), z the normal quantile
+    (z = 1.96 at 95 %), at least 2 (a spread needs two seeds). None of the estimate is known if ``h`` <= 0."""
+    from statistics import NormalDist
+
+    if not (half_width > 0) or not np.isfinite(sd):
+        return -1
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    return max(2, math.ceil((z * sd / half_width) ** 2 - 1e-9))
+
+
+def effect_table(policy: pd.DataFrame, twin: pd.DataFrame, n_boot: int = N_BOOT, level: float = LEVEL,
+                 boot_seed: int = BOOT_SEED, precision: float = 0.01,
+                 half_width: dict[str, float] | None = None) -> pd.DataFrame:
+    """Paired effects (policy - twin) from per-seed outcome tables (:func:`outcomes_by_seed`) on the seeds
+    both have. Columns: ``policy`` and ``twin`` (means over seeds), ``effect`` (mean paired difference),
+    ``ci_low``/``ci_high`` (percentile bootstrap, ``level``), ``sd`` (of the differences), ``n_seeds``,
+    ``target_half_width`` (``half_width[outcome]``, else ``precision`` x |twin|) and ``seeds_needed`` for it
+    (-1 where the target is zero). The bootstrap draws from ``numpy.random.default_rng(boot_seed)``."""
+    from model.params import ConfigError
+
+    common = policy.index.intersection(twin.index)
+    if len(common) == 0:
+        raise ConfigError("no common seeds: paired effects need the policy and its twin run on the same seeds")
+    rng = np.random.default_rng(boot_seed)
+    rows = []
+    for name in [c for c in policy.columns if c in twin.columns]:
+        d = (policy.loc[common, name] - twin.loc[common, name]).to_numpy(dtype=float)
+        lo, hi = bootstrap_ci(d, rng, n_boot, level)
+        sd = float(np.std(d[np.isfinite(d)], ddof=1)) if np.isfinite(d).sum() > 1 else float("nan")
+        base = float(twin.loc[common, name].mean())
+        h = (half_width or {}).get(name, precision * abs(base))
+        rows.append({"outcome": name, "policy": float(policy.loc[common, name].mean()), "twin": base,
+                     "effect": float(np.nanmean(d)) if np.isfinite(d).any() else float("nan"),
+                     "ci_low": lo, "ci_high": hi, "sd": sd, "n_seeds": int(np.isfinite(d).sum()),
+                     "target_half_width": h, "seeds_needed": seeds_needed(sd if np.isfinite(sd) else 0.0, h, level)})
+    return pd.DataFrame(rows).set_index("outcome")
+
+
+def _runs(scenario: Scenario, seeds: list[int], weeks: int, overrides: dict | None = None) -> dict[int, pd.DataFrame]:
+    return {s: run_one(scenario, s, weeks, overrides) for s in seeds}
+
+
+def twin_of(scenario: str | Path | Scenario, twin: str | Path | Scenario | None = None,
+            without_entry: str | None = None) -> tuple[Scenario, Scenario]:
+    """(policy scenario, its twin): ``twin`` as given (a baseline), or the scenario with the timeline entry
+    ``without_entry`` (``Stockpile[US]``, ``ExportControl[CN#2]``) removed. Exactly one of the two."""
+    from experiments.levers import without
+    from model.params import ConfigError
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if (twin is None) == (without_entry is None):
+        raise ConfigError("give the twin: a second scenario (a baseline) or --without ENTRY (the scenario with "
+                          "that policy removed, e.g. --without 'Stockpile[US]'), not both")
+    if without_entry is not None:
+        return sc, without(sc, without_entry)
+    return sc, twin if isinstance(twin, Scenario) else load_scenario(twin)
+
+
+def paired_effects(scenario: str | Path | Scenario, twin: str | Path | Scenario | None = None, *,
+                   without: str | None = None, seeds: Iterable[int] = range(1, 11), weeks: int | None = None,
+                   n_boot: int = N_BOOT, level: float = LEVEL, boot_seed: int = BOOT_SEED,
+                   precision: float = 0.01, half_width: dict[str, float] | None = None) -> pd.DataFrame:
+    """Effects of a policy scenario against its no-policy twin over common seeds, with bootstrap intervals.
+
+    ``twin`` is a second scenario (e.g. ``"baseline"``) or ``without="Stockpile[US]"`` removes that entry
+    from ``scenario``'s timeline. Both run every seed in ``seeds`` for ``weeks`` (default: the shorter
+    horizon). Returns :func:`effect_table` with ``label`` and ``unit`` columns; ``attrs`` records the
+    scenarios, seeds, weeks, level and bootstrap seed.
+    """
+    sc, tw = twin_of(scenario, twin, without)
+    seeds = [int(s) for s in seeds]
+    weeks = weeks or min(sc.weeks, tw.weeks)
+    return _effects_from_runs(_runs(sc, seeds, weeks), _runs(tw, seeds, weeks), sc.name, tw.name, weeks, n_boot,
+                              level, boot_seed, precision, half_width)
+
+
+def _effects_from_runs(a: dict[int, pd.DataFrame], b: dict[int, pd.DataFrame], policy: str, twin: str, weeks: int,
+                       n_boot: int = N_BOOT, level: float = LEVEL, boot_seed: int = BOOT_SEED,
+                       precision: float = 0.01, half_width: dict[str, float] | None = None) -> pd.DataFrame:
+    seeds = sorted(set(a) & set(b))
+    table = effect_table(outcomes_by_seed(a), outcomes_by_seed(b), n_boot, level, boot_seed, precision, half_width)
+    meta = {o.name: o for o in outcome_catalogue(next(iter(a.values())))}
+    table.insert(0, "unit", [meta[n].unit if n in meta else "" for n in table.index])
+    table.insert(0, "label", [meta[n].label if n in meta else n for n in table.index])
+    table.attrs.update(policy=policy, twin=twin, seeds=seeds, weeks=weeks, level=level, boot_seed=boot_seed,
+                       n_boot=n_boot)
+    return table
+
+
+def format_effects(table: pd.DataFrame, precision: float = 0.01) -> str:
+    """The text ``ree compare`` prints for :func:`paired_effects`."""
+    at = table.attrs
+    pct = f"{at.get('level', LEVEL):.0%}"
+    seeds = at.get("seeds", [])
+    lines = [f"{at.get('policy', 'policy')} minus {at.get('twin', 'twin')}: paired differences over seeds "
+             f"{seeds[0]}..{seeds[-1]} ({len(seeds)} seeds), {at.get('weeks')} weeks; {pct} percentile-bootstrap "
+             f"intervals; prices are 4-week means",
+             f"seeds needed: for a {pct} interval of half-width {precision:.0%} of the twin's value"]
+    width = max(len(f"{r['label']} ({r['unit']})") for _, r in table.iterrows())
+    lines.append(f"{'':{width}}  {'policy':>11}  {'twin':>11}  {'difference':>11}  {pct + ' interval':>25}  "
+                 f"{'seeds needed':>12}")
+    for _, r in table.iterrows():
+        need = "" if r["seeds_needed"] < 0 else f"{r['seeds_needed']:,}"
+        ci = f"[{_short(r['ci_low'])}, {_short(r['ci_high'])}]"
+        lines.append(f"{r['label'] + ' (' + r['unit'] + ')':{width}}  {_short(r['policy']):>11}  "
+                     f"{_short(r['twin']):>11}  {_short(r['effect'], sign=True):>11}  {ci:>25}  {need:>12}")
+    return "\n".join(lines)
+
+
+def _short(x: float, sign: bool = False) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    s = f"{x:+,.3f}" if abs(x) < 10 else f"{x:+,.1f}"
+    return s if sign else s.lstrip("+")

@@ -213,7 +213,14 @@ def without(scenario: Scenario, entry: str) -> Scenario:
     """The scenario with one timeline entry removed (its no-policy twin): ``entry`` is ``Stockpile[US]``
     or ``ExportControl[CN#2]`` (the lever grammar without ``policy.`` and the field)."""
     key = f"{PREFIX}{entry.removeprefix(PREFIX)}.{ENABLED}"
-    twin, _ = apply_levers(scenario, {key: False})
+    if "[" not in entry or not entry.endswith("]"):
+        raise ConfigError(f"without {entry!r}: name a timeline entry as Type[actor] or Type[actor#n], e.g. "
+                          f"Stockpile[US]; entries of {scenario.source or scenario.name}: "
+                          f"{', '.join(n for n, _ in entries(scenario)) or '(none)'}")
+    try:
+        twin, _ = apply_levers(scenario, {key: False})
+    except ConfigError as exc:
+        raise ConfigError(f"without {entry!r}: {str(exc).removeprefix(f'{key!r}: ')}") from None
     return twin.model_copy(update={"name": f"{scenario.name} without {entry.removeprefix(PREFIX)}"})
 
 
