@@ -243,11 +243,14 @@ def compare(a: str = typer.Argument(..., help="first scenario (with --without: t
             without: str = typer.Option(None, "--without", help="compare A with A minus this timeline entry, "
                                         "e.g. 'Stockpile[US]' or 'ExportControl[CN#2]'"),
             precision: float = typer.Option(0.01, help="target half-width of the intervals, as a fraction of "
-                                            "the twin's value, for the seeds-needed column")) -> None:
+                                            "the twin's value, for the seeds-needed column"),
+            out: Path = typer.Option(None, help="also write effects.csv and the paired-difference figure here")
+            ) -> None:
     """Key outputs of two scenarios side by side (medians over the same seeds), then the paired differences
     B minus A over those seeds with 95 % bootstrap intervals and the seeds needed for a given precision.
     With --without ENTRY: the paired effects of scenario A against A without that policy (its twin)."""
     from experiments.compare import compare_scenarios, format_effects, paired_effects
+    from experiments.paths import ensure_dir
 
     check_seed_count(seeds)
     check_weeks(weeks)
@@ -257,13 +260,20 @@ def compare(a: str = typer.Argument(..., help="first scenario (with --without: t
         if b is not None:
             raise ConfigError(f"--without {without}: compares {a} with itself minus that entry; give no second "
                               f"scenario ({b}), or drop --without to compare {a} with {b}")
-        table = paired_effects(a, without=without, seeds=range(1, seeds + 1), weeks=weeks, precision=precision)
+        if out is not None:
+            ensure_dir(out)
+        table = paired_effects(a, without=without, seeds=range(1, seeds + 1), weeks=weeks, precision=precision,
+                               out=out)
         typer.echo(format_effects(table, precision))
+        if out is not None:
+            typer.echo(f"wrote effects.csv, paired_price.pdf, .svg, .png in {out}")
         return
     if b is None:
         raise ConfigError(f"compare {a}: give a second scenario, or --without ENTRY to compare {a} with itself "
                           "minus one policy (e.g. --without 'Stockpile[US]')")
-    typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks, precision=precision))
+    if out is not None:
+        ensure_dir(out)
+    typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks, precision=precision, out=out))
 
 
 @app.command()

@@ -4,6 +4,7 @@ effects of a policy against its no-policy twin with bootstrap intervals (:func:`
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,7 +47,7 @@ def key_outputs(df: pd.DataFrame) -> dict[str, float]:
 
 
 def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None, paired: bool = True,
-                      precision: float = 0.01) -> str:
+                      precision: float = 0.01, out: str | Path | None = None) -> str:
     """The key outputs of ``a`` and ``b`` side by side (medians over ``seeds``), then, with ``paired``, the
     paired effects of ``b`` against ``a`` with bootstrap intervals (:func:`paired_effects`), from the same
     runs."""
@@ -73,6 +74,9 @@ def compare_scenarios(a: str, b: str, seeds: list[int], weeks: int | None = None
     if paired:
         effects = _effects_from_runs(runs[1], runs[0], sb.name, sa.name, weeks, precision=precision)
         lines += ["-" * 40, format_effects(effects, precision)]
+        if out is not None:
+            written = write_effects(out, runs[1], runs[0], sb, sa, weeks, precision)
+            lines.append(f"wrote {', '.join(p.name for p in written)} in {out}")
     return "\n".join(lines)
 
 
@@ -236,19 +240,44 @@ def twin_of(scenario: str | Path | Scenario, twin: str | Path | Scenario | None 
 def paired_effects(scenario: str | Path | Scenario, twin: str | Path | Scenario | None = None, *,
                    without: str | None = None, seeds: Iterable[int] = range(1, 11), weeks: int | None = None,
                    n_boot: int = N_BOOT, level: float = LEVEL, boot_seed: int = BOOT_SEED,
-                   precision: float = 0.01, half_width: dict[str, float] | None = None) -> pd.DataFrame:
+                   precision: float = 0.01, half_width: dict[str, float] | None = None,
+                   out: str | Path | None = None) -> pd.DataFrame:
     """Effects of a policy scenario against its no-policy twin over common seeds, with bootstrap intervals.
 
     ``twin`` is a second scenario (e.g. ``"baseline"``) or ``without="Stockpile[US]"`` removes that entry
     from ``scenario``'s timeline. Both run every seed in ``seeds`` for ``weeks`` (default: the shorter
     horizon). Returns :func:`effect_table` with ``label`` and ``unit`` columns; ``attrs`` records the
-    scenarios, seeds, weeks, level and bootstrap seed.
+    scenarios, seeds, weeks, level and bootstrap seed. With ``out``, also writes :func:`write_effects`.
     """
     sc, tw = twin_of(scenario, twin, without)
     seeds = [int(s) for s in seeds]
     weeks = weeks or min(sc.weeks, tw.weeks)
-    return _effects_from_runs(_runs(sc, seeds, weeks), _runs(tw, seeds, weeks), sc.name, tw.name, weeks, n_boot,
-                              level, boot_seed, precision, half_width)
+    a, b = _runs(sc, seeds, weeks), _runs(tw, seeds, weeks)
+    if out is not None:
+        write_effects(out, a, b, sc, tw, weeks, precision)
+    return _effects_from_runs(a, b, sc.name, tw.name, weeks, n_boot, level, boot_seed, precision, half_width)
+
+
+def write_effects(out: str | Path, policy: dict[int, pd.DataFrame], twin: dict[int, pd.DataFrame],
+                  policy_sc: Scenario, twin_sc: Scenario, weeks: int, precision: float = 0.01) -> list[Path]:
+    """``effects.csv`` (the paired-effects table) and ``paired_price`` (figure: policy minus twin, 4-week
+    mean prices, with the policy scenario's events marked) in ``out``."""
+    from experiments.figures import paired_difference, save
+    from experiments.paths import ensure_dir
+    from experiments.run import atomic_write_bytes
+
+    out = ensure_dir(Path(out))
+    table = _effects_from_runs(policy, twin, policy_sc.name, twin_sc.name, weeks, precision=precision)
+    atomic_write_bytes(out / "effects.csv", table.reset_index().to_csv(index=False).encode())
+    paths = paired_paths(policy, twin, "price")
+    n = int(paths["seed"].nunique()) if len(paths) else 0
+    twin_events = set(timeline_events(twin_sc))
+    events = [e for e in timeline_events(policy_sc) if e not in twin_events]  # what the twin lacks
+    fig = paired_difference(paths, "price", events=events,
+                            title=f"{policy_sc.name} minus {twin_sc.name}: oxide price, 4-week means, median "
+                                  f"and p10–p90 over {n} paired seeds; dotted: start and end of the policies "
+                                  f"the twin lacks")
+    return [out / "effects.csv", *save(fig, out / "paired_price")]
 
 
 def _effects_from_runs(a: dict[int, pd.DataFrame], b: dict[int, pd.DataFrame], policy: str, twin: str, weeks: int,
@@ -289,3 +318,123 @@ def _short(x: float, sign: bool = False) -> str:
         return "n/a"
     s = f"{x:+,.3f}" if abs(x) < 10 else f"{x:+,.1f}"
     return s if sign else s.lstrip("+")
+
+
+# ===================================================================================== effects along a lever
+def level_order(values: Iterable) -> list:
+    """Levels in numeric order (0, 30, 60, 120, not 0, 120, 30, 60); booleans false first; names with
+    numbers in them by those numbers (``sp30`` before ``sp120``)."""
+    return sorted(dict.fromkeys(values), key=natural_key)
+
+
+def natural_key(value) -> tuple:
+    """Sort key that orders numbers by value and names by their text and embedded numbers."""
+    import re
+
+    if isinstance(value, bool | np.bool_):
+        return (0, float(value), ())
+    if isinstance(value, int | float | np.integer | np.floating):
+        return (0, float(value), ())
+    parts = re.split(r"(\d+(?:\.\d+)?)", str(value))
+    return (1, 0.0, tuple((0, float(p), "") if i % 2 else (1, 0.0, p.lower()) for i, p in enumerate(parts) if p))
+
+
+def import_outcomes(df: pd.DataFrame) -> list[str]:
+    """The outcomes a supply-security question asks about first, for every product: the peak 4-week-mean
+    price in each importing market region (ex-China in the 2024 world) and the mean shortage."""
+    from experiments.labels import import_pairs
+
+    importers = [imp for imp, _ in import_pairs(df)] or market_regions(df)
+    return [*(f"peak_price_{r}_{p}" for p in products(df) for r in importers),
+            *(f"mean_shortage_{p}" for p in products(df))]
+
+
+def lever_effects(df: pd.DataFrame, lever: str, reference=None, n_boot: int = N_BOOT, level: float = LEVEL,
+                  boot_seed: int = BOOT_SEED) -> pd.DataFrame:
+    """Outcomes along one varied parameter of a sweep (a lever such as ``policy.Stockpile[US].target_days``,
+    or any other column :func:`experiments.sweep.load_sweep` joins), with intervals.
+
+    For each level (in numeric order) and outcome: ``mean`` over the runs at that level with a percentile
+    bootstrap interval over seeds (``ci_low``/``ci_high``), and the paired ``effect`` against ``reference``
+    (default: the first level; e.g. 0 days, or ``False`` for ``.enabled``) over the seeds both have, with
+    its interval (``effect_low``/``effect_high``). Runs are paired on the seed and every other varied
+    parameter, so each pair differs only in the lever. One tidy row per level x outcome."""
+    from model.params import ConfigError
+
+    if lever not in df.columns:
+        varied = [c for c in df.columns if c not in ("run_id", "scenario", "seed", "step", "date", "variable",
+                                                     "region", "product", "value", "weeks")]
+        raise ConfigError(f"{lever!r}: not a varied parameter of this sweep; varied: {', '.join(varied) or '(none)'}")
+    others = [c for c in df.columns if c not in ("run_id", "scenario", "step", "date", "variable", "region",
+                                                 "product", "value", "weeks", lever)]
+    runs = df.groupby("run_id", sort=False)
+    rows = []
+    for run_id, t in runs:
+        first = t.iloc[0]
+        rows.append({"run_id": run_id, "level": first[lever], **{c: first[c] for c in others}, **run_outcomes(t)})
+    wide = pd.DataFrame(rows)
+    names = [o.name for o in outcome_catalogue(df)]
+    meta = {o.name: o for o in outcome_catalogue(df)}
+    levels = level_order(wide["level"])
+    ref = levels[0] if reference is None else reference
+    if ref not in levels:
+        raise ConfigError(f"reference {ref!r}: not a level of {lever}; levels: {', '.join(map(str, levels))}")
+    keyed = wide.set_index(others)
+    base = keyed[keyed["level"] == ref]
+    rng = np.random.default_rng(boot_seed)
+    out = []
+    for lv in levels:
+        at = keyed[keyed["level"] == lv]
+        common = at.index.intersection(base.index)
+        for name in names:
+            x = at[name].to_numpy(dtype=float)
+            lo, hi = bootstrap_ci(x, rng, n_boot, level)
+            d = (at.loc[common, name] - base.loc[common, name]).to_numpy(dtype=float)
+            elo, ehi = bootstrap_ci(d, rng, n_boot, level)
+            out.append({"level": lv, "outcome": name, "label": meta[name].label, "unit": meta[name].unit,
+                        "mean": float(np.nanmean(x)) if np.isfinite(x).any() else float("nan"),
+                        "ci_low": lo, "ci_high": hi, "n_runs": int(np.isfinite(x).sum()),
+                        "effect": float(np.nanmean(d)) if np.isfinite(d).any() else float("nan"),
+                        "effect_low": elo, "effect_high": ehi, "n_pairs": int(np.isfinite(d).sum())})
+    table = pd.DataFrame(out)
+    table.attrs.update(lever=lever, reference=ref, level=level, boot_seed=boot_seed, n_boot=n_boot)
+    return table
+
+
+def paired_paths(policy: dict[int, pd.DataFrame], twin: dict[int, pd.DataFrame], variable: str = "price",
+                 window: int = WINDOW_WEEKS) -> pd.DataFrame:
+    """Week-by-week paired differences (policy - twin) of ``variable``'s 4-week means, per seed, region and
+    product: tidy rows ``seed, step, date, region, product, value`` for :func:`experiments.figures.paired_difference`."""
+    parts = []
+    for seed in sorted(set(policy) & set(twin)):
+        a, b = (x[x["variable"] == variable] for x in (policy[seed], twin[seed]))
+        keys = ["step", "date", "region", "product"]
+        m = a[[*keys, "value"]].merge(b[[*keys, "value"]], on=keys, suffixes=("_p", "_t"))
+        m = m.sort_values([*keys[2:], "step"])
+        for col in ("value_p", "value_t"):
+            m[col] = m.groupby(["region", "product"])[col].transform(lambda s: rolling_mean(s, window))
+        m["value"] = m["value_p"] - m["value_t"]
+        m["seed"] = seed
+        parts.append(m[["seed", *keys, "value"]])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["seed", "step", "date", "region", "product", "value"])
+
+
+def timeline_events(scenario: Scenario | dict) -> list[tuple[dt.date, str]]:
+    """Start and end dates of a scenario's timeline entries, for markers on time axes: ``(date, text)``."""
+    timeline = scenario.timeline if isinstance(scenario, Scenario) else scenario.get("timeline", [])
+    out = []
+    for d in timeline:
+        if not isinstance(d, dict) or "start" not in d:
+            continue
+        who = f"{d.get('type', '?')}{f' {d['actor']}' if d.get('actor') else ''}"
+        for k, verb in (("start", "starts"), ("end", "ends")):
+            when = d.get(k)
+            if isinstance(when, str):
+                try:
+                    when = dt.date.fromisoformat(when)
+                except ValueError:
+                    continue
+            if isinstance(when, dt.date):
+                out.append((when, f"{who} {verb}"))
+    return sorted(out)
