@@ -76,6 +76,7 @@ STYLE = {
     "svg.fonttype": "none",  # text stays text in SVG
 }
 WIDTH_IN = 7.2  # double-column width
+MAX_EVENT_LABELS = 4  # event markers are labelled on the first panel up to this many dates, else lines only
 
 
 # ----------------------------------------------------------------------------------------- aggregation
@@ -229,8 +230,14 @@ def _n_runs(df: pd.DataFrame) -> int:
     return int(df["run_id"].nunique()) if "run_id" in df else 1
 
 
-def _band_handle(n: int) -> Patch:
-    return Patch(facecolor="0.6", alpha=0.35, linewidth=0, label=f"10–90 % of {n} runs")
+def _band_handle(n: int, df: pd.DataFrame | None = None) -> Patch:
+    """The band's legend entry, saying what it spans: seeds alone, or seeds and design points together."""
+    text = f"10–90 % of {n} runs"
+    if df is not None and "seed" in df and "run_id" in df:
+        seeds = int(df["seed"].nunique())
+        if 1 < seeds < n or (seeds == 1 and n > 1):
+            text += f" ({seeds} seed{'s' if seeds > 1 else ''} × {n // max(seeds, 1)} parameter sets)"
+    return Patch(facecolor="0.6", alpha=0.35, linewidth=0, label=text)
 
 
 def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "", legend_ax=None,
@@ -243,7 +250,7 @@ def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "
     lax = legend_ax if legend_ax is not None else axes[0]
     h, texts = lax.get_legend_handles_labels()
     if n > 1 and h:
-        band_patch = _band_handle(n)
+        band_patch = _band_handle(n, df)
         h, texts = [*h, band_patch], [*texts, band_patch.get_label()]
     if h:
         width = 5 if len(axes) > 1 else 3
@@ -589,6 +596,14 @@ def mark_events(fig: Figure, events: Sequence[tuple] | None, label_first: bool =
     for when, text in events:
         by_date.setdefault(pd.Timestamp(when), []).append(text)
     axes = [ax for ax in fig.axes if isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)]
+    if not axes:
+        return fig
+    lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in axes[0].get_xlim())
+    shown = [w for w in by_date if lo <= w.to_pydatetime() <= hi]
+    label_first = label_first and len(shown) <= MAX_EVENT_LABELS  # more would be unreadable: lines only
+    if shown:
+        note = "dotted: start or end of a timeline entry" + ("" if label_first else f" ({len(shown)} dates)")
+        fig.suptitle(" · ".join(t for t in (fig.get_suptitle(), note) if t))
     for k, ax in enumerate(axes):
         lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
         for when, texts in by_date.items():
@@ -598,7 +613,8 @@ def mark_events(fig: Figure, events: Sequence[tuple] | None, label_first: bool =
             if label_first and k == 0:
                 text = texts[0] if len(texts) == 1 else f"{texts[0]} (+{len(texts) - 1})"
                 ax.text(when, 0.98, f"{text} ", transform=ax.get_xaxis_transform(), rotation=90, va="top",
-                        ha="left", fontsize=6, color="0.3")
+                        ha="left", fontsize=6, color="0.3",
+                        bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0, "pad": 0.4})
     return fig
 
 
@@ -656,7 +672,7 @@ def lever_response(table: pd.DataFrame, outcomes: Sequence[str] | None = None, t
     ncols = min(3, max(len(names), 1))
     nrows = -(-max(len(names), 1) // ncols)
     with _style_context():
-        fig = Figure(figsize=(WIDTH_IN, 0.8 + 1.9 * nrows), layout="constrained")
+        fig = Figure(figsize=(WIDTH_IN, 1.0 + 2.2 * nrows), layout="constrained")
         axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
         runs = 0
         for ax, name in zip(axes, names, strict=False):
@@ -667,7 +683,8 @@ def lever_response(table: pd.DataFrame, outcomes: Sequence[str] | None = None, t
             style = series_style(0)
             ax.errorbar(x, y, yerr=np.clip(err, 0, None), capsize=2.5, color=style["color"], marker="o",
                         markerfacecolor="white", markeredgewidth=0.9, linewidth=1.1)
-            ax.set_title(_wrap(str(d["label"].iloc[0]), 40))
+            ax.set_title(_wrap(str(d["label"].iloc[0]), 30))
+            ax.ticklabel_format(axis="y", useOffset=False)
             ax.set_ylabel(str(d["unit"].iloc[0]))
             if not numeric:
                 ax.set_xticks(x, [str(v) for v in levels])
@@ -675,8 +692,8 @@ def lever_response(table: pd.DataFrame, outcomes: Sequence[str] | None = None, t
             runs = max(runs, int(d["n_runs"].max()))
         for ax in axes[len(names):]:
             ax.set_visible(False)
-        fig.suptitle(title or f"Outcomes by {_short_param(lever)}: mean over {runs} runs per level, "
-                              f"{conf:.0%} bootstrap interval over seeds")
+        fig.suptitle(_wrap(title or f"Outcomes by {_short_param(lever)}: mean over the {runs} runs of each level, "
+                                    f"{conf:.0%} bootstrap interval over seeds", 95))
         return fig
 
 
@@ -797,10 +814,18 @@ def _scenario_events(src: Path) -> dict[str, list[tuple]]:
         if _is_run(src):
             sc = json.loads((src / "provenance.json").read_text()).get("scenario", {})
             return {sc.get("name", ""): timeline_events(sc)}
-        scenarios = json.loads((src / "manifest.json").read_text()).get("scenarios", {})
-        return {name: timeline_events(sc) for name, sc in scenarios.items()}
+        manifest = json.loads((src / "manifest.json").read_text())
+        fixed = manifest.get("spec", {}).get("overrides", {})
+        return {name: timeline_events(_with_fixed_levers(sc, fixed)) for name, sc in manifest["scenarios"].items()}
     except (OSError, ValueError, AttributeError):
         return {}  # no provenance: figures without markers
+
+
+def lever_stem(key: str) -> str:
+    """File name of a lever's figure: ``policy.Stockpile[US].target_days`` -> ``lever_Stockpile_US_target_days``."""
+    import re
+
+    return "lever_" + (re.sub(r"[^A-Za-z0-9#-]+", "_", _short_param(key)).replace("#", "-").strip("_") or "x")
 
 
 def _varied(src: Path) -> list[str]:
@@ -813,6 +838,23 @@ def _varied(src: Path) -> list[str]:
         return list(json.loads((src / "manifest.json").read_text()).get("varied", []))
     except (OSError, ValueError):
         return []
+
+
+def _with_fixed_levers(scenario: dict, overrides: dict) -> dict:
+    """A scenario (as a dict) with a sweep's fixed policy levers applied (e.g. a moved start date), so its
+    event markers show the timeline the runs had; levers varied by the design are not applied."""
+    from experiments.levers import apply_levers, is_lever
+    from model.params import ConfigError
+    from model.scenario import Scenario
+
+    levers = {k: v for k, v in overrides.items() if is_lever(k)}
+    if not levers:
+        return scenario
+    try:
+        sc, _ = apply_levers(Scenario.model_validate(scenario), levers)
+    except (ConfigError, ValueError):
+        return scenario
+    return sc.to_dict()
 
 
 def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, title: str = "",
@@ -830,10 +872,10 @@ def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, titl
         if not is_lever(p) or p not in df.columns or not 2 <= df[p].nunique() <= 24:
             continue
         table = lever_effects(df, p)
-        stem = inside(Path(out), label(f"lever_{p}"))
+        stem = inside(Path(out), label(lever_stem(p)))
         atomic_write_bytes(stem.parent / f"{stem.name}.csv", table.to_csv(index=False).encode())
         fig = lever_response(table, import_outcomes(df),
-                             title=f"{title}: by {_short_param(p)}, mean over runs per level, "
+                             title=f"{title}: by {_short_param(p)}; mean over the runs of each level, "
                                    f"{LEVEL:.0%} bootstrap interval over seeds" if title else "")
         paths += save(fig, stem, formats)
     return paths
