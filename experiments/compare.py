@@ -309,7 +309,7 @@ def format_effects(table: pd.DataFrame, precision: float = 0.01) -> str:
         need = "" if r["seeds_needed"] < 0 else f"{r['seeds_needed']:,}"
         ci = f"[{_short(r['ci_low'])}, {_short(r['ci_high'])}]"
         lines.append(f"{r['label'] + ' (' + r['unit'] + ')':{width}}  {_short(r['policy']):>11}  "
-                     f"{_short(r['twin']):>11}  {_short(r['effect'], sign=True):>11}  {ci:>25}  {need:>12}")
+                     f"{_short(r['twin']):>11}  {_short(r['effect'], sign=True):>11}  {ci:>25}  {need:>12}".rstrip())
     return "\n".join(lines)
 
 
