@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -164,3 +165,19 @@ def test_the_documented_stockpile_rule_is_what_the_model_does(sc):
     assert targets[dt.date(2025, 11, 24)] == pytest.approx(90 / 7)
     assert targets[dt.date(2025, 12, 1)] == pytest.approx(30 / 7)
     assert np.isfinite(list(targets.values())).all()
+
+
+def test_a_lever_is_a_sensitivity_parameter(tmp_path, scenario_file):
+    """Morris over a stockpile's target (real) and an export control's delay (an integer field: sampled
+    values are rounded, as for the world's integer fields)."""
+    from experiments import sensitivity as sa
+
+    spec = tmp_path / "sens.toml"
+    spec.write_text(f'name = "lev"\nscenario = "{scenario_file}"\nweeks = 10\nseeds = [1]\nmethods = ["morris"]\n'
+                    'outputs = ["sum:stockpile:US:*"]\n[parameters]\n"policy.Stockpile[US#1].target_days" = [0, 120]\n'
+                    '"policy.ExportControl[CN].delay_weeks" = [2, 8]\n[morris]\ntrajectories = 2\nlevels = 4\n')
+    res = sa.run(spec, tmp_path / "out", workers=1, progress=False, formats=("png",))
+    mu = res.indices["morris"].set_index("parameter")["mu_star"]
+    assert mu["policy.Stockpile[US#1].target_days"] > 0  # the stockpile's target moves its stock
+    samples = pd.read_csv(next((tmp_path / "out").glob("samples_morris*.csv")))
+    assert set(samples["policy.ExportControl[CN].delay_weeks"]) <= set(range(2, 9))
