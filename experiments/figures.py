@@ -683,7 +683,7 @@ def lever_response(table: pd.DataFrame, outcomes: Sequence[str] | None = None, t
             style = series_style(0)
             ax.errorbar(x, y, yerr=np.clip(err, 0, None), capsize=2.5, color=style["color"], marker="o",
                         markerfacecolor="white", markeredgewidth=0.9, linewidth=1.1)
-            ax.set_title(_wrap(str(d["label"].iloc[0]), 30))
+            ax.set_title(_wrap(str(d["label"].iloc[0]), 24))
             ax.ticklabel_format(axis="y", useOffset=False)
             ax.set_ylabel(str(d["unit"].iloc[0]))
             if not numeric:
