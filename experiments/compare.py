@@ -275,8 +275,7 @@ def write_effects(out: str | Path, policy: dict[int, pd.DataFrame], twin: dict[i
     events = [e for e in timeline_events(policy_sc) if e not in twin_events]  # what the twin lacks
     fig = paired_difference(paths, "price", events=events,
                             title=f"{policy_sc.name} minus {twin_sc.name}: oxide price, 4-week means, median "
-                                  f"and p10–p90 over {n} paired seeds; dotted: start and end of the policies "
-                                  f"the twin lacks")
+                                  f"and p10–p90 over {n} paired seeds")
     return [out / "effects.csv", *save(fig, out / "paired_price")]
 
 

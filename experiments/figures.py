@@ -603,7 +603,7 @@ def mark_events(fig: Figure, events: Sequence[tuple] | None, label_first: bool =
     label_first = label_first and len(shown) <= MAX_EVENT_LABELS  # more would be unreadable: lines only
     if shown:
         note = "dotted: start or end of a timeline entry" + ("" if label_first else f" ({len(shown)} dates)")
-        fig.suptitle(" · ".join(t for t in (fig.get_suptitle(), note) if t))
+        fig.suptitle(_wrap(" · ".join(t for t in (fig.get_suptitle(), note) if t), 95))
     for k, ax in enumerate(axes):
         lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
         for when, texts in by_date.items():
