@@ -205,10 +205,16 @@ def scenarios() -> None:
 @app.command()
 @friendly
 def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or world TOML path")) -> None:
-    """Validate a scenario (and its world), or a world file, without running it."""
-    from model.scenario import check_file
+    """Validate a scenario (and its world), or a world file, without running it. Warns (on stderr, exit 0)
+    when two policies of one type and actor are in force at once, saying which one acts."""
+    from experiments.levers import overlaps
+    from model.scenario import check_file, load_scenario
 
-    typer.echo(check_file(path))
+    report = check_file(path)
+    typer.echo(report)
+    if not report.startswith("ok: world"):
+        for w in overlaps(load_scenario(path, check=False)):
+            typer.echo(f"warning: {w}", err=True)
 
 
 @app.command()
@@ -230,15 +236,44 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
 
 @app.command()
 @friendly
-def compare(a: str = typer.Argument(..., help="first scenario"), b: str = typer.Argument(..., help="second scenario"),
+def compare(a: str = typer.Argument(..., help="first scenario (with --without: the policy scenario)"),
+            b: str = typer.Argument(None, help="second scenario (omit with --without)"),
             seeds: int = typer.Option(5, help="number of seeds (1..N), the same for both"),
-            weeks: int = typer.Option(None, help="horizon in weeks (default: the shorter scenario's)")) -> None:
-    """Print key outputs of two scenarios side by side (medians over the same seeds)."""
-    from experiments.compare import compare_scenarios
+            weeks: int = typer.Option(None, help="horizon in weeks (default: the shorter scenario's)"),
+            without: str = typer.Option(None, "--without", help="compare A with A minus this timeline entry, "
+                                        "e.g. 'Stockpile[US]' or 'ExportControl[CN#2]'"),
+            precision: float = typer.Option(0.01, help="target half-width of the intervals, as a fraction of "
+                                            "the twin's value, for the seeds-needed column"),
+            out: Path = typer.Option(None, help="also write effects.csv and the paired-difference figure here")
+            ) -> None:
+    """Key outputs of two scenarios side by side (medians over the same seeds), then the paired differences
+    B minus A over those seeds with 95 % bootstrap intervals and the seeds needed for a given precision.
+    With --without ENTRY: the paired effects of scenario A against A without that policy (its twin)."""
+    from experiments.compare import compare_scenarios, format_effects, paired_effects
+    from experiments.paths import ensure_dir
 
     check_seed_count(seeds)
     check_weeks(weeks)
-    typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks))
+    if not 0 < precision <= 10:
+        raise ConfigError(f"--precision {precision}: must be a fraction above 0 (0.01 = 1 % of the twin's value)")
+    if without is not None:
+        if b is not None:
+            raise ConfigError(f"--without {without}: compares {a} with itself minus that entry; give no second "
+                              f"scenario ({b}), or drop --without to compare {a} with {b}")
+        if out is not None:
+            ensure_dir(out)
+        table = paired_effects(a, without=without, seeds=range(1, seeds + 1), weeks=weeks, precision=precision,
+                               out=out)
+        typer.echo(format_effects(table, precision))
+        if out is not None:
+            typer.echo(f"wrote effects.csv, paired_price.pdf, .svg, .png in {out}")
+        return
+    if b is None:
+        raise ConfigError(f"compare {a}: give a second scenario, or --without ENTRY to compare {a} with itself "
+                          "minus one policy (e.g. --without 'Stockpile[US]')")
+    if out is not None:
+        ensure_dir(out)
+    typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks, precision=precision, out=out))
 
 
 @app.command()

@@ -10,7 +10,9 @@ function runs :func:`experiments.run.run_one`. Every EMA parameter maps to the m
 - ``policy:<Type>:<actor>:<field>``: adds a policy of that type from :mod:`model.policies`, acting
   from the scenario's start, to the scenario's timeline, e.g. ``"policy:Stockpile:US:target_days"``.
   Levers naming the same type and actor build one policy; the extra field ``enabled`` (a
-  ``BooleanParameter``) switches it off when false.
+  ``BooleanParameter``) switches it off when false;
+- ``policy.<Type>[<actor>].<field>`` (:mod:`experiments.levers`): changes a field of an entry the
+  scenario's timeline already has, as in sweeps, e.g. ``"policy.Stockpile[JP].target_days"``.
 
 Defaults: uncertainties are the behavioural rates and levy with the bounds in
 ``experiments/specs/sensitivity_behaviour.toml`` (:func:`default_uncertainties`); levers are a US
@@ -47,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.levers import apply_levers
 from experiments.run import run_one
 from experiments.sensitivity import INTEGER_FIELDS, Metric
 from model.params import ConfigError, _read_toml
@@ -203,6 +206,7 @@ def _check_parameters(fn: ModelFunction, params: list) -> None:
             for v in values:
                 sc, overrides = fn.scenario_for({var: v})
                 try:
+                    sc, overrides = apply_levers(sc, overrides)  # policy.<Type>[<actor>].<field> levers
                     sc.with_overrides(overrides).check()
                 except ConfigError as exc:
                     raise ConfigError(f"EMA parameter {p.name!r} ({var} = {v!r}): {exc}") from None

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from experiments import labels  # noqa: E402
+from experiments.compare import natural_key  # noqa: E402
 from model.results import OUTPUTS  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ STYLE = {
     "svg.fonttype": "none",  # text stays text in SVG
 }
 WIDTH_IN = 7.2  # double-column width
+MAX_EVENT_LABELS = 4  # event markers are labelled on the first panel up to this many dates, else lines only
 
 
 # ----------------------------------------------------------------------------------------- aggregation
@@ -228,8 +230,14 @@ def _n_runs(df: pd.DataFrame) -> int:
     return int(df["run_id"].nunique()) if "run_id" in df else 1
 
 
-def _band_handle(n: int) -> Patch:
-    return Patch(facecolor="0.6", alpha=0.35, linewidth=0, label=f"10–90 % of {n} runs")
+def _band_handle(n: int, df: pd.DataFrame | None = None) -> Patch:
+    """The band's legend entry, saying what it spans: seeds alone, or seeds and design points together."""
+    text = f"10–90 % of {n} runs"
+    if df is not None and "seed" in df and "run_id" in df:
+        seeds = int(df["seed"].nunique())
+        if 1 < seeds < n or (seeds == 1 and n > 1):
+            text += f" ({seeds} seed{'s' if seeds > 1 else ''} × {n // max(seeds, 1)} parameter sets)"
+    return Patch(facecolor="0.6", alpha=0.35, linewidth=0, label=text)
 
 
 def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "", legend_ax=None,
@@ -242,7 +250,7 @@ def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "
     lax = legend_ax if legend_ax is not None else axes[0]
     h, texts = lax.get_legend_handles_labels()
     if n > 1 and h:
-        band_patch = _band_handle(n)
+        band_patch = _band_handle(n, df)
         h, texts = [*h, band_patch], [*texts, band_patch.get_label()]
     if h:
         width = 5 if len(axes) > 1 else 3
@@ -577,6 +585,118 @@ def price_chart(df: pd.DataFrame, path: str | Path | None = None, title: str = "
 
 
 # ------------------------------------------------------------------------------------- saving, sets
+# ------------------------------------------------------------------------------- effects and events
+def mark_events(fig: Figure, events: Sequence[tuple] | None, label_first: bool = True) -> Figure:
+    """Dotted vertical lines at the dates of ``events`` (``(date, text)``, e.g. a policy's start and end
+    from :func:`experiments.compare.timeline_events`) on every time axis of ``fig``; events on one date
+    share a line, labelled on the first panel. Dates outside a panel's range are left out."""
+    if not events:
+        return fig
+    by_date: dict = {}
+    for when, text in events:
+        by_date.setdefault(pd.Timestamp(when), []).append(text)
+    axes = [ax for ax in fig.axes if isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)]
+    if not axes:
+        return fig
+    lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in axes[0].get_xlim())
+    shown = [w for w in by_date if lo <= w.to_pydatetime() <= hi]
+    label_first = label_first and len(shown) <= MAX_EVENT_LABELS  # more would be unreadable: lines only
+    if shown:
+        note = "dotted: start or end of a timeline entry" + ("" if label_first else f" ({len(shown)} dates)")
+        fig.suptitle(_wrap(" · ".join(t for t in (fig.get_suptitle(), note) if t), 95))
+    for k, ax in enumerate(axes):
+        lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
+        for when, texts in by_date.items():
+            if not lo <= when.to_pydatetime() <= hi:
+                continue
+            ax.axvline(when, color="0.35", linestyle=":", linewidth=0.9, zorder=0.5)
+            if label_first and k == 0:
+                text = texts[0] if len(texts) == 1 else f"{texts[0]} (+{len(texts) - 1})"
+                ax.text(when, 0.98, f"{text} ", transform=ax.get_xaxis_transform(), rotation=90, va="top",
+                        ha="left", fontsize=6, color="0.3",
+                        bbox={"facecolor": "white", "alpha": 0.75, "linewidth": 0, "pad": 0.4})
+    return fig
+
+
+def paired_difference(paths: pd.DataFrame, variable: str = "price", title: str = "",
+                      events: Sequence[tuple] | None = None, q: tuple[float, float] = QUANTILES) -> Figure:
+    """Policy minus twin, week by week, of ``variable``'s 4-week means: one panel per product, a line per
+    market region (median over seeds) and a band from the ``q`` quantiles of the paired differences over
+    seeds (say so in the legend), with the policy's events marked. ``paths`` comes from
+    :func:`experiments.compare.paired_paths`."""
+    prods = labels.ordered(set(paths["product"]), labels.world_of().product_names) if len(paths) else []
+    n = int(paths["seed"].nunique()) if len(paths) else 0
+    with _style_context():
+        fig, axes = _new_figure(max(len(prods), 1))
+        regions = labels.ordered(set(paths["region"]), labels.world_of().region_ids) if len(paths) else []
+        for ax, prod in zip(axes, prods, strict=False):
+            ax.axhline(0.0, color="0.5", linewidth=0.7)
+            for i, region in enumerate(regions):
+                d = paths[(paths["product"] == prod) & (paths["region"] == region)].dropna(subset=["value"])
+                if d.empty:
+                    continue
+                g = d.groupby("date")["value"]
+                s = pd.DataFrame({"median": g.median(), "lo": g.quantile(q[0]), "hi": g.quantile(q[1])}).reset_index()
+                _draw(ax, s, pretty(region, market=True), region_style(i), n > 1, i)
+            ax.set_title(f"{prod} oxide")
+            ax.set_ylabel(_label(f"{OUTPUTS[variable].label}, difference", OUTPUTS[variable].unit))
+            _date_axis(ax)
+            if len(paths):
+                _date_limits(ax, paths)
+        if not prods:
+            _no_data(axes[0], "no paired runs")
+        h, texts = axes[0].get_legend_handles_labels()
+        if n > 1 and h:
+            band = Patch(facecolor="0.6", alpha=0.35, linewidth=0,
+                         label=f"p{q[0] * 100:.0f}–p{q[1] * 100:.0f} over {n} seeds of the paired difference")
+            h, texts = [*h, band], [*texts, band.get_label()]
+        if h:
+            fig.legend(h, texts, loc="outside lower center", ncols=len(h))
+        fig.suptitle(_wrap(title or f"Policy minus twin: {OUTPUTS[variable].label.lower()}, 4-week means, "
+                                    f"median over {n} paired seeds", 95))
+        return mark_events(fig, events)
+
+
+def lever_response(table: pd.DataFrame, outcomes: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Outcome against the lever's level, levels in numeric order: the mean over runs at each level with
+    its bootstrap interval, one panel per outcome. ``table`` comes from
+    :func:`experiments.compare.lever_effects` (its ``attrs`` name the lever and the interval's level)."""
+    from experiments.compare import level_order
+
+    lever = table.attrs.get("lever", "level")
+    conf = table.attrs.get("level", 0.95)
+    names = list(outcomes) if outcomes is not None else list(dict.fromkeys(table["outcome"]))
+    levels = level_order(table["level"])
+    numeric = all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+                  for v in levels)
+    ncols = min(3, max(len(names), 1))
+    nrows = -(-max(len(names), 1) // ncols)
+    with _style_context():
+        fig = Figure(figsize=(WIDTH_IN, 1.0 + 2.2 * nrows), layout="constrained")
+        axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+        runs = 0
+        for ax, name in zip(axes, names, strict=False):
+            d = table[table["outcome"] == name].set_index("level").loc[levels]
+            x = np.asarray(levels, dtype=float) if numeric else np.arange(len(levels))
+            y = d["mean"].to_numpy(dtype=float)
+            err = np.vstack([y - d["ci_low"].to_numpy(dtype=float), d["ci_high"].to_numpy(dtype=float) - y])
+            style = series_style(0)
+            ax.errorbar(x, y, yerr=np.clip(err, 0, None), capsize=2.5, color=style["color"], marker="o",
+                        markerfacecolor="white", markeredgewidth=0.9, linewidth=1.1)
+            ax.set_title(_wrap(str(d["label"].iloc[0]), 24))
+            ax.ticklabel_format(axis="y", useOffset=False)
+            ax.set_ylabel(str(d["unit"].iloc[0]))
+            if not numeric:
+                ax.set_xticks(x, [str(v) for v in levels])
+            ax.set_xlabel(_wrap(_short_param(lever), 40))
+            runs = max(runs, int(d["n_runs"].max()))
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle(_wrap(title or f"Outcomes by {_short_param(lever)}: mean over the {runs} runs of each level, "
+                                    f"{conf:.0%} bootstrap interval over seeds", 95))
+        return fig
+
+
 FIGURES: dict[str, Callable[..., Figure]] = {
     "price_paths": price_paths,
     "spread_ratio": spread_ratio,
@@ -674,12 +794,90 @@ def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def figure_set(df: pd.DataFrame, out: str | Path, title: str = "", formats: Iterable[str] = FORMATS,
-               kinds: Iterable[str] | None = None) -> list[Path]:
-    """Every figure type for one scenario's table, saved under ``out``."""
+               kinds: Iterable[str] | None = None, events: Sequence[tuple] | None = None) -> list[Path]:
+    """Every figure type for one scenario's table, saved under ``out``; ``events`` (``(date, text)``, the
+    scenario's policy starts and ends) are marked on the time axes."""
     paths: list[Path] = []
     for kind in kinds or FIGURES:
-        fig = FIGURES[kind](df, title=title)
+        fig = mark_events(FIGURES[kind](df, title=title), events)
         paths += save(fig, Path(out) / kind, formats)
+    return paths
+
+
+def _scenario_events(src: Path) -> dict[str, list[tuple]]:
+    """The timeline events of each scenario in a run folder (provenance.json) or sweep (manifest.json)."""
+    import json
+
+    from experiments.compare import timeline_events
+
+    try:
+        if _is_run(src):
+            sc = json.loads((src / "provenance.json").read_text()).get("scenario", {})
+            return {sc.get("name", ""): timeline_events(sc)}
+        manifest = json.loads((src / "manifest.json").read_text())
+        fixed = manifest.get("spec", {}).get("overrides", {})
+        return {name: timeline_events(_with_fixed_levers(sc, fixed)) for name, sc in manifest["scenarios"].items()}
+    except (OSError, ValueError, AttributeError):
+        return {}  # no provenance: figures without markers
+
+
+def lever_stem(key: str) -> str:
+    """File name of a lever's figure: ``policy.Stockpile[US].target_days`` -> ``lever_Stockpile_US_target_days``."""
+    import re
+
+    return "lever_" + (re.sub(r"[^A-Za-z0-9#-]+", "_", _short_param(key)).replace("#", "-").strip("_") or "x")
+
+
+def _varied(src: Path) -> list[str]:
+    """A sweep's varied parameters (its manifest's ``varied``), none for a run folder."""
+    import json
+
+    if not _is_sweep(src):
+        return []
+    try:
+        return list(json.loads((src / "manifest.json").read_text()).get("varied", []))
+    except (OSError, ValueError):
+        return []
+
+
+def _with_fixed_levers(scenario: dict, overrides: dict) -> dict:
+    """A scenario (as a dict) with a sweep's fixed policy levers applied (e.g. a moved start date), so its
+    event markers show the timeline the runs had; levers varied by the design are not applied."""
+    from experiments.levers import apply_levers, is_lever
+    from model.params import ConfigError
+    from model.scenario import Scenario
+
+    levers = {k: v for k, v in overrides.items() if is_lever(k)}
+    if not levers:
+        return scenario
+    try:
+        sc, _ = apply_levers(Scenario.model_validate(scenario), levers)
+    except (ConfigError, ValueError):
+        return scenario
+    return sc.to_dict()
+
+
+def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, title: str = "",
+                  formats: Iterable[str] = FORMATS) -> list[Path]:
+    """For each policy lever a sweep varies (``policy.…``, 2 to 24 levels): the outcome-by-level figure
+    (:func:`lever_response`) and its table (``lever_<key>.csv``: mean and paired effect against the first
+    level, with intervals), the figure's data beside it."""
+    from experiments.compare import LEVEL, import_outcomes, lever_effects
+    from experiments.levers import is_lever
+    from experiments.paths import inside, label
+    from experiments.run import atomic_write_bytes
+
+    paths: list[Path] = []
+    for p in varied:
+        if not is_lever(p) or p not in df.columns or not 2 <= df[p].nunique() <= 24:
+            continue
+        table = lever_effects(df, p)
+        stem = inside(Path(out), label(lever_stem(p)))
+        atomic_write_bytes(stem.parent / f"{stem.name}.csv", table.to_csv(index=False).encode())
+        fig = lever_response(table, import_outcomes(df),
+                             title=f"{title}: by {_short_param(p)}; mean over the runs of each level, "
+                                   f"{LEVEL:.0%} bootstrap interval over seeds" if title else "")
+        paths += save(fig, stem, formats)
     return paths
 
 
@@ -713,18 +911,22 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
     for src in sources:
         tables = load_results(src)
         rel = src.relative_to(root)
+        events = _scenario_events(src)
+        varied = _varied(src)
         for name, df in tables.items():
             dest = inside(out, rel, label(name)) if _is_sweep(src) else inside(out, rel)
             n = _n_runs(df)
             title = f"{name} ({n} run{'s' if n > 1 else ''})"
             log.info("figures for %s (%s) -> %s", name, src, dest)
-            paths += figure_set(df, dest, title, formats, kinds)
+            paths += figure_set(df, dest, title, formats, kinds, events.get(name))
+            if _is_sweep(src) and kinds is None:
+                paths += lever_figures(df, varied, dest, title, formats)
             if name not in compare or _n_runs(df) > _n_runs(compare[name]):
                 compare[name] = df  # per scenario, the source with the most runs
     if len(compare) > 1:
         found = {p for t in compare.values() for p in labels.products(t)}
         for prod in labels.ordered(found, labels.world_of().product_names):
-            fig = scenario_comparison(dict(sorted(compare.items())), "price", prod)
+            fig = scenario_comparison(dict(sorted(compare.items(), key=lambda kv: natural_key(kv[0]))), "price", prod)
             paths += save(fig, inside(out, "comparison", label(f"price_{prod}")), formats)
     return paths
 

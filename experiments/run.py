@@ -28,9 +28,7 @@ PACKAGE = "ree-abm"
 def run_one(scenario: str | Path | Scenario, seed: int, weeks: int | None = None,
             overrides: dict[str, Any] | None = None, run_id: str = "") -> pd.DataFrame:
     """Run one scenario with one seed to its horizon (or ``weeks``) and return the tidy table."""
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if overrides:
-        sc = sc.with_overrides(overrides)
+    sc = _with_overrides(scenario, overrides)
     model = RareEarthModel(scenario=sc, seed=seed, weeks=weeks, run_id=run_id)
     model.run()
     return model.results()
@@ -39,10 +37,21 @@ def run_one(scenario: str | Path | Scenario, seed: int, weeks: int | None = None
 def run_model(scenario: str | Path | Scenario, seed: int, weeks: int | None = None,
               overrides: dict[str, Any] | None = None) -> RareEarthModel:
     """Like :func:`run_one`, but returns the model (events, agents) as well."""
+    sc = _with_overrides(scenario, overrides)
+    return RareEarthModel(scenario=sc, seed=seed, weeks=weeks).run()
+
+
+def _with_overrides(scenario: str | Path | Scenario, overrides: dict[str, Any] | None) -> Scenario:
+    """The scenario with its overrides: policy levers (``policy.Stockpile[US].target_days``, see
+    :mod:`experiments.levers`) set in its timeline, the rest as world overrides."""
+    from experiments.levers import apply_levers
+
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if overrides:
-        sc = sc.with_overrides(overrides)
-    return RareEarthModel(scenario=sc, seed=seed, weeks=weeks).run()
+        sc, world = apply_levers(sc, overrides)
+        if world:
+            sc = sc.with_overrides(world)
+    return sc
 
 
 def version() -> str:

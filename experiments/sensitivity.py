@@ -232,7 +232,8 @@ class SensitivitySpec(_Strict):
         """The runs as a sweep (the sample ranges only serve the up-front override check)."""
         return SweepSpec(name=self.name, scenarios=[self.scenario], weeks=self.weeks, seeds=self.seeds,
                          overrides=self.overrides, source=self.source,
-                         sample=SampleSpec(n=1, ranges={k: {"low": lo, "high": hi}
+                         sample=SampleSpec(n=1, ranges={k: {"low": lo, "high": hi,
+                                                            "integer": k.rsplit(".", 1)[-1] in INTEGER_FIELDS}
                                                         for k, (lo, hi) in self.parameters.items()}))
 
 
@@ -281,8 +282,9 @@ def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
 
 
 def _integer_fields() -> frozenset[str]:
-    """Names of the world's integer-valued fields (``count``, ``price_grid_points``, ...), read from the
-    pydantic models of :mod:`model.params`, so a new integer field needs no edit here."""
+    """Names of the world's and the policies' integer-valued fields (``count``, ``price_grid_points``,
+    ``delay_weeks``, ...), read from the pydantic models of :mod:`model.params` and :mod:`model.policies`,
+    so a new integer field needs no edit here."""
     import typing
 
     from pydantic import BaseModel
@@ -297,8 +299,11 @@ def _integer_fields() -> frozenset[str]:
         args = [a for a in typing.get_args(ann) if a is not type(None)]  # Optional[int], int | None
         return bool(args) and typing.get_origin(ann) is not list and all(is_int(a) for a in args)
 
-    return frozenset(name for cls in vars(world).values()
-                     if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == world.__name__
+    from model.policies import REGISTRY  # policy levers (policy.ExportControl[CN].delay_weeks) as well
+
+    classes = [cls for cls in vars(world).values()
+               if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == world.__name__]
+    return frozenset(name for cls in [*classes, *REGISTRY.values()]
                      for name, f in cls.model_fields.items() if is_int(f.annotation))
 
 

@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from experiments.levers import apply_levers
 from experiments.paths import ensure_dir, inside, name_problem, safe_name, writing
 from experiments.run import atomic_write_bytes, atomic_write_json, provenance, run_one, version
 from model.params import ConfigError, _read_toml, format_validation_error
@@ -346,9 +347,18 @@ def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
 
     def probe(ov: dict[str, Any], what: str) -> None:
         try:
-            sc.with_overrides({**spec.overrides, **ov}).load_world()
+            # policy levers (policy.Stockpile[US].target_days) go into the timeline, checked against the
+            # world and the run's dates; the rest are world overrides
+            levered, world = apply_levers(sc, {**spec.overrides, **ov})
+            if levered is sc:
+                sc.with_overrides(world).load_world()
+            else:
+                levered.with_overrides(world).check()
         except ConfigError as exc:
-            raise ConfigError(f"{where}: {what}: {exc}") from None
+            text = str(exc)
+            for k in ov:  # a lever's message names its key already
+                text = text.removeprefix(f"{k!r}: ")
+            raise ConfigError(f"{where}: {what}: {text}") from None
 
     probe({}, "[overrides]" if spec.overrides else f"scenario {sc.name}")
     for k, vals in varied.items():
