@@ -17,12 +17,18 @@ and the horizon stop the loop between frames.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ui.session import ClassroomModel
 
+log = logging.getLogger(__name__)
+STATUS_FILE_ENV = "REE_STATUS_FILE"  # tests: where the server writes :data:`STATUS` (JSON) when it changes
 FRAME_WAIT_S = 0.1  # how often a loop waiting for its frame looks whether it was paused
 REDRAW_AGAIN_S = 2.0  # a frame not on the page after this long is asked for again
 
@@ -81,7 +87,16 @@ def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Calla
               redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
     """Play ``model`` until ``keep_playing()`` turns False or the run stops; returns why it ended
     ("paused", "horizon" or "error"). Each frame: step (:func:`advance`), ``redraw()``, wait for the page
-    to show the frame (``gate``), pause ``pause_s()`` seconds."""
+    to show the frame (``gate``), pause ``pause_s()`` seconds. Counted in :data:`STATUS` while it runs."""
+    STATUS.change(loops=1)
+    try:
+        return _frames(model, interval, pause_s, redraw, gate, keep_playing)
+    finally:
+        STATUS.change(loops=-1, loops_ended=1)
+
+
+def _frames(model: ClassroomModel, interval: Callable[[], int], pause_s: Callable[[], float],
+            redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
     while True:
         with gate.stepping:
             if not keep_playing():
@@ -99,3 +114,64 @@ def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Calla
                 return "paused"
             redraw()
         time.sleep(max(0.0, pause_s()))
+
+
+class ServerStatus:
+    """How many pages this server process holds and how many of their Play loops run (every page's
+    :class:`PageSession` and :func:`play_loop` report here). With ``REE_STATUS_FILE`` set, each change is
+    written there as JSON, so a browser test can wait until a closed tab's loop has stopped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pages = 0  # PageSessions open (a tab whose kernel Solara has not closed)
+        self.pages_closed = 0
+        self.loops = 0  # Play loops running
+        self.loops_ended = 0
+
+    def change(self, **deltas: int) -> None:
+        with self._lock:
+            for k, d in deltas.items():
+                setattr(self, k, getattr(self, k) + d)
+            snapshot = self.snapshot()
+        path = os.environ.get(STATUS_FILE_ENV)
+        if path:
+            tmp = Path(f"{path}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(snapshot))
+            tmp.replace(path)
+
+    def snapshot(self) -> dict[str, int]:
+        return {"pages": self.pages, "pages_closed": self.pages_closed, "loops": self.loops,
+                "loops_ended": self.loops_ended}
+
+
+STATUS = ServerStatus()
+
+
+class PageSession:
+    """One browser page's life on the server. :meth:`close` is called when Solara closes the page's kernel:
+    at once when the tab closes or reloads (the page's ``pagehide`` beacon), or after
+    ``SESSION_KEEP`` when its connection dropped without one (:mod:`ui.app` sets Solara's cull timeout).
+    A closed session stops its Play loop between frames; the model goes with the kernel's state."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self._lock = threading.Lock()
+        STATUS.change(pages=1)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed.is_set():
+                return
+            self.closed.set()
+        STATUS.change(pages=-1, pages_closed=1)
+        log.info("page closed: its Play loop stops and its model is released")
+
+    def attach_to_kernel(self) -> None:
+        """Close with the Solara kernel (virtual kernel context) this page renders in, if there is one."""
+        try:
+            from solara.server import kernel_context
+
+            kernel_context.get_current_context().on_close(self.close)
+        except Exception:  # noqa: BLE001 - outside a server (solara.render in unit tests) there is no kernel
+            log.debug("no kernel context: the page session closes with its render context only")
+
