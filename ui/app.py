@@ -18,7 +18,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, SESSION_KEEP, TITLE
-from ui.panels import Dashboard
+from ui.panels import Dashboard, SidebarCards
 from ui.play import FrameGate, PageSession, advance, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
@@ -58,17 +58,18 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
         def keep_playing() -> bool:
             return not session.closed.is_set() and playing.value and model.value is current
 
-        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, force_update, gate,
+        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, redraw, gate,
                   keep_playing)
         if not session.closed.is_set() and model.value is current:
             playing.value = False  # paused, or the run ended: the button shows ▶ again
 
+    redraw = solara.use_memo(lambda: session.redraw_with(force_update), [])
     solara.lab.use_task(play, dependencies=[playing.value, m], prefer_threaded=True)
 
     def do_step():
         with gate.stepping:
             advance(model.value, render_interval.value)
-        force_update()
+        redraw()
 
     def do_reset():
         playing.value = False
@@ -113,6 +114,7 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
                     ModelCreator(model, model_params(setup), model_parameters=params)
                 with solara.Card("Information"):
                     ShowSteps(model.value)
+                SidebarCards(setup, model)
             Dashboard(model, setup, gate)
         return main
 

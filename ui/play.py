@@ -107,12 +107,14 @@ def _frames(model: ClassroomModel, interval: Callable[[], int], pause_s: Callabl
             return "error" if model.error is not None else "horizon"
         week = int(model.steps)
         redraw()
+        STATUS.change(frames=1)
         # a redraw asked for while another thread of the session renders is left to that thread: ask
         # again now and then until the page has shown this week
         while not gate.wait_shown(model, week, keep_playing, REDRAW_AGAIN_S):
             if not keep_playing():
                 return "paused"
             redraw()
+            STATUS.change(redraws_again=1)
         time.sleep(max(0.0, pause_s()))
 
 
@@ -127,6 +129,8 @@ class ServerStatus:
         self.pages_closed = 0
         self.loops = 0  # Play loops running
         self.loops_ended = 0
+        self.frames = 0  # frames Play asked the pages to draw
+        self.redraws_again = 0  # of which asked again: not on the page after REDRAW_AGAIN_S
 
     def change(self, **deltas: int) -> None:
         with self._lock:
@@ -141,7 +145,7 @@ class ServerStatus:
 
     def snapshot(self) -> dict[str, int]:
         return {"pages": self.pages, "pages_closed": self.pages_closed, "loops": self.loops,
-                "loops_ended": self.loops_ended}
+                "loops_ended": self.loops_ended, "frames": self.frames, "redraws_again": self.redraws_again}
 
 
 STATUS = ServerStatus()
@@ -165,6 +169,23 @@ class PageSession:
             self.closed.set()
         STATUS.change(pages=-1, pages_closed=1)
         log.info("page closed: its Play loop stops and its model is released")
+
+    def redraw_with(self, force_update: Callable[[], None]) -> Callable[[], None]:
+        """``force_update`` as one render of the page. Three components of a page follow Mesa's update counter
+        (the dashboard, the Play buttons, the ``Time:`` line); outside a batch each of them re-rendered the
+        whole page in turn: three render passes per frame instead of one (~3x the server's time)."""
+        try:
+            import reacton.core
+
+            rc = reacton.core.get_render_context()
+        except Exception:  # noqa: BLE001 - not rendering: each change renders by itself
+            return force_update
+
+        def redraw() -> None:
+            with rc:  # a batch: the page renders once, when it ends
+                force_update()
+
+        return redraw
 
     def attach_to_kernel(self) -> None:
         """Close with the Solara kernel (virtual kernel context) this page renders in, if there is one."""
