@@ -27,6 +27,10 @@ from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
 # close beacon; a class opens and reloads many tabs, so keep it SESSION_KEEP (an explicit setting wins)
 if "SOLARA_KERNEL_CULL_TIMEOUT" not in os.environ:
     solara.server.settings.kernel.cull_timeout = SESSION_KEEP
+# a render thread writes its websocket frames itself instead of handing each message to the event loop and
+# waiting for it there (Solara's option; with many pages the one event loop was a queue every frame waited in)
+if "SOLARA_SERVER_SYNC_WS_WRITE" not in os.environ:
+    solara.server.settings.server.sync_ws_write = True
 
 
 def model_params(setup: PolicySetup) -> dict:

@@ -63,8 +63,8 @@ def _values(y: np.ndarray, scale: float) -> list[float | None]:
     return [None if not math.isfinite(v) else v for v in r.tolist()]
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values between ``lo`` and ``hi``, about ``n`` of them (steps 1, 2, 2.5 or 5 x 10^k)."""
+def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """Round tick values between ``lo`` and ``hi``, at most ``n`` steps (steps 1, 2, 2.5 or 5 x 10^k)."""
     if not hi > lo:
         return [lo]
     raw = (hi - lo) / n
