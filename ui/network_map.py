@@ -151,6 +151,8 @@ class _Window:
 SHARED_MAPS = 256  # maps kept for reuse among pages (~60 KB each)
 _SHARED: OrderedDict[tuple, bytes] = OrderedDict()
 _SHARED_LOCK = threading.Lock()
+_DRAWING: dict[tuple, threading.Event] = {}  # maps being drawn, set when done
+DRAW_WAIT_S = 10.0  # a page waiting for another's drawing draws its own after this
 
 
 class MapChart(LiveChart):
@@ -241,11 +243,25 @@ class MapChart(LiveChart):
             if data is not None:
                 _SHARED.move_to_end(key)
                 return data
-        data = self._png()
-        with _SHARED_LOCK:
-            _SHARED[key] = data
-            while len(_SHARED) > SHARED_MAPS:
-                _SHARED.popitem(last=False)
+            drawing = _DRAWING.get(key)  # pages in step ask for the same week at once: one draws it
+            if drawing is None:
+                _DRAWING[key] = threading.Event()
+        if drawing is not None:
+            drawing.wait(DRAW_WAIT_S)
+            with _SHARED_LOCK:
+                data = _SHARED.get(key)
+            if data is not None:
+                return data
+        try:
+            data = self._png()
+            with _SHARED_LOCK:
+                _SHARED[key] = data
+                while len(_SHARED) > SHARED_MAPS:
+                    _SHARED.popitem(last=False)
+        finally:
+            if drawing is None:
+                with _SHARED_LOCK:
+                    _DRAWING.pop(key).set()
         return data
 
     def _png(self) -> bytes:

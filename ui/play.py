@@ -138,7 +138,7 @@ class ServerStatus:
                 setattr(self, k, getattr(self, k) + d)
             snapshot = self.snapshot()
         path = os.environ.get(STATUS_FILE_ENV)
-        if path:
+        if path and not deltas.keys() <= {"frames", "redraws_again"}:  # pages and loops: not every frame
             tmp = Path(f"{path}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(snapshot))
             tmp.replace(path)

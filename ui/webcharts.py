@@ -180,17 +180,33 @@ def share_spec(h: History, products: Sequence[str]) -> Spec:
             "legend": [{k: s[k] for k in ("name", "color", "dash", "width")} for s in series]}
 
 
-def _as_is(value, _widget):
-    """The spec goes to the browser as it is: it holds no widgets, so ipywidgets' default serializer (which
-    walks every list looking for widgets) would only cost time."""
-    return value
+class Sealed:
+    """A chart's spec, sealed for the trip through the page's component tree: reacton walks (and copies)
+    every list and dict in a component's arguments on every render pass, looking for elements, which for a
+    spec of thousands of numbers cost more than the rest of the pass. A new frame's spec is a new object."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
 
 
-@solara.component_vue("webchart.vue", to_json={"spec": _as_is})
-def WebChart(spec: dict, name: str):
-    """A chart drawn by the browser from ``spec`` (one of the ``*_spec`` functions), as inline SVG inside a
-    ``div.ree-chart.ree-<name>``; each series is a ``path.ree-line`` (``data-points``: how many points it
-    has) or, stacked, a ``path.ree-area``."""
+def _unseal(value, _widget):
+    """The spec goes to the browser as it is (JSON): it holds no widgets, so ipywidgets' default serializer,
+    which walks every list looking for them, would only cost time."""
+    return value.spec if isinstance(value, Sealed) else value
+
+
+@solara.component_vue("webchart.vue", to_json={"spec": _unseal})
+def WebChart(spec: Sealed, name: str):
+    """A chart drawn by the browser from ``spec`` (one of the ``*_spec`` functions, :class:`Sealed`), as
+    inline SVG inside a ``div.ree-chart.ree-<name>``; each series is a ``path.ree-line`` (``data-points``:
+    how many points it has) or, stacked, a ``path.ree-area``."""
 
 
 @solara.component
@@ -199,9 +215,9 @@ def LiveWebChart(build: Callable[[], Spec], dependencies: list, name: str, week:
     that fails to build shows its error and the rest of the page keeps working. ``week`` (the model's week
     drawn) is the chart's ``data-week`` attribute, for tests and benchmarks."""
 
-    def guarded() -> tuple[Spec | None, str | None]:
+    def guarded() -> tuple[Sealed | None, str | None]:
         try:
-            return {**build(), "week": week}, None
+            return Sealed({**build(), "week": week}), None
         except Exception as exc:  # noqa: BLE001 - one broken panel must not take the page down
             log.exception("panel %s failed to draw", name)
             return None, f"{type(exc).__name__}: {exc}"
