@@ -525,6 +525,23 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_cpu_s() -> float:
+    """CPU seconds so far of every chromium process on the machine (the benchmark's pages)."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if (d / "comm").read_text().strip() in ("chromium", "chrome", "headless_shell"):
+                    total += _cpu_s(int(d.name))
+    return total
+
+
 def _serve(env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
     import urllib.request
 
@@ -597,10 +614,17 @@ def class_of_pages(n: int, seconds: float, chromium: str) -> dict:
             for _, page in pages:  # every page has shown a frame of Play: all loops run
                 page.wait_for_function(f"() => ({_WEEK})() > 0")
             w0, t0 = [page.evaluate(_WEEK) for _, page in pages], time.perf_counter()
+            c0, b0 = _cpu_s(server.pid), _browser_cpu_s()
             time.sleep(seconds)
+            c1, b1 = _cpu_s(server.pid), _browser_cpu_s()
             w1 = [page.evaluate(_WEEK) for _, page in pages]
             t1 = time.perf_counter()
             out["rates"] = [(b - a) / (t1 - t0) for a, b in zip(w0, w1, strict=True)]
+            weeks = sum(b - a for a, b in zip(w0, w1, strict=True))
+            out["server_cpu"] = (c1 - c0) / (t1 - t0)  # cores
+            out["browser_cpu"] = (b1 - b0) / (t1 - t0)
+            out["server_ms_per_week"] = 1000 * (c1 - c0) / weeks if weeks else float("nan")
+            out["load"] = os.getloadavg()[0]
             out["rss_playing_per_page_mb"] = (_rss_mb(server.pid) - rss0) / n
             for ctx, page in pages:
                 page.close()  # the tab closes: Solara's close beacon ends the page's kernel
@@ -633,6 +657,9 @@ def bench_class(table: Table, seconds: float, sizes: tuple[int, ...] = CLASS_SIZ
         rates = r["rates"]
         table.add("g", f"weeks/s per page, {n} page(s) playing", rates, "weeks/s",
                   f"median over the pages [slowest - fastest], {seconds:.0f} s of Play; goal >= 5 with 30", fmt="{:.1f}")
+        table.add("g", f"  server CPU per week shown, {n} page(s)", [r["server_ms_per_week"]], "ms",
+                  f"server {r['server_cpu']:.2f} cores, chromium {r['browser_cpu']:.2f} cores, "
+                  f"load {r['load']:.1f}", fmt="{:.1f}")
         table.add("g", f"  server RSS per page, {n} page(s)", [r["rss_per_page_mb"]], "MB",
                   f"open, before Play; {r['rss_playing_per_page_mb']:.1f} MB/page while playing", fmt="{:.1f}")
         table.add("g", f"  pages freed after closing {n}", [1.0 if r["freed"] else 0.0], "",

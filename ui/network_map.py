@@ -151,6 +151,8 @@ class _Window:
 SHARED_MAPS = 256  # maps kept for reuse among pages (~60 KB each)
 _SHARED: OrderedDict[tuple, bytes] = OrderedDict()
 _SHARED_LOCK = threading.Lock()
+SHARED_LAYERS = 8  # static map layers kept (one per world and set of route controllers)
+_LAYERS: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
 _DRAWING: dict[tuple, threading.Event] = {}  # maps being drawn, set when done
 DRAW_WAIT_S = 10.0  # a page waiting for another's drawing draws its own after this
 
@@ -216,6 +218,9 @@ class MapChart(LiveChart):
         for ax in fig.axes:
             self.bottom += [ax.patch, *ax.spines.values(), *ax.lines]
         self._layers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # what the static layers show: the structure, where the sites are and their names
+        self.layer_key = (self.key, tuple(sorted(view.pos.items())), tuple(sorted(view.name.items())),
+                          tuple(sorted(view.kind.items())), tuple(view.groups))
         self._look: tuple = ()
 
     def _title(self, ax, text: str):
@@ -267,11 +272,20 @@ class MapChart(LiveChart):
     def _png(self) -> bytes:
         """Only the routes, the border tonnages and the date are drawn each frame; the background (frames,
         legends) and the sites with their labels are drawn once and composited around them."""
-        if self._layers is None:
-            bottom = self._draw_only(self.bottom)[..., :3]
-            top = self._draw_only(self.top)
-            a = top[..., 3:4] / 255.0
-            self._layers = (bottom, top[..., :3] * a, 1.0 - a)
+        if self._layers is None:  # the same for every page of this world: drawn once per server (~9 MB)
+            with _SHARED_LOCK:
+                self._layers = _LAYERS.get(self.layer_key)
+            if self._layers is None:
+                bottom = self._draw_only(self.bottom)[..., :3]
+                top = self._draw_only(self.top)
+                a = top[..., 3:4] / 255.0
+                self._layers = (bottom, top[..., :3] * a, 1.0 - a)
+                for layer in self._layers:
+                    layer.setflags(write=False)
+                with _SHARED_LOCK:
+                    _LAYERS[self.layer_key] = self._layers
+                    while len(_LAYERS) > SHARED_LAYERS:
+                        _LAYERS.popitem(last=False)
         bottom, top_premul, top_keep = self._layers
         dyn = self._draw_only([*self.routes, *(t for _, t in self.flow_labels), self.title])
         a = dyn[..., 3:4] / 255.0
