@@ -417,8 +417,9 @@ def _free_port() -> int:
 
 
 _COUNT_FRAMES = """() => { window.__benchFrames = null; const el = document.querySelector('div.ree-prices');
-    if (!el) return; window.__benchFrames = 0;
-    new MutationObserver(() => window.__benchFrames++).observe(el, {attributes: true, attributeFilter: ['data-week']}); }"""
+    if (!el) return; window.__benchFrames = 0; let last = el.dataset.week;
+    new MutationObserver(() => { if (el.dataset.week !== last) { last = el.dataset.week; window.__benchFrames++; } })
+        .observe(el, {attributes: true, attributeFilter: ['data-week']}); }"""
 
 
 def bench_browser(table: Table, repeats: int, seconds: float) -> None:
@@ -481,12 +482,17 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
                 t0, s0 = time.perf_counter(), now()
                 button("▶").click()
                 pause = button("❚❚")
+                with contextlib.suppress(Exception):  # Play started (or already ran to the horizon)
+                    page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                                           "b => b.textContent.trim() === '❚❚') || /horizon/.test(document.body.innerText)",
+                                           timeout=60_000)
                 # until the time is up or the run reaches its horizon (Play then stops by itself)
-                while time.perf_counter() - t0 < seconds and pause.is_enabled():
+                # (at the horizon the button shows ▶ again, disabled: a fast page can get there in time)
+                while time.perf_counter() - t0 < seconds and pause.count() and pause.is_enabled():
                     page.wait_for_timeout(100)
                 s1, t1 = now(), time.perf_counter()
                 n_frames = page.evaluate("window.__benchFrames")
-                if pause.is_enabled():
+                if pause.count() and pause.is_enabled():
                     pause.click()
                     button("▶").wait_for(timeout=60_000)
                 rates.append((s1 - s0) / (t1 - t0))
@@ -629,7 +635,9 @@ def class_of_pages(n: int, seconds: float, chromium: str) -> dict:
             for ctx, page in pages:
                 page.close()  # the tab closes: Solara's close beacon ends the page's kernel
                 ctx.close()
-            status = _wait_status(status_file, lambda s: s.get("pages") == 0 and s.get("loops") == 0)
+            # by each tab's close beacon at once, or, for a tab whose beacon was lost, by Solara's cull of a
+            # disconnected page after ui.config.SESSION_KEEP (2 min)
+            status = _wait_status(status_file, lambda s: s.get("pages") == 0 and s.get("loops") == 0, timeout=240.0)
             out["freed"] = status.get("pages") == 0 and status.get("loops") == 0
             out["status"] = status
             browser.close()
