@@ -640,6 +640,8 @@ def class_of_pages(n: int, seconds: float, chromium: str) -> dict:
             status = _wait_status(status_file, lambda s: s.get("pages") == 0 and s.get("loops") == 0, timeout=240.0)
             out["freed"] = status.get("pages") == 0 and status.get("loops") == 0
             out["status"] = status
+            time.sleep(3)  # Solara collects a closed kernel's objects shortly after it closes
+            out["rss_after_close_per_page_mb"] = (_rss_mb(server.pid) - rss0) / n
             browser.close()
     finally:
         server.terminate()
@@ -669,7 +671,9 @@ def bench_class(table: Table, seconds: float, sizes: tuple[int, ...] = CLASS_SIZ
                   f"server {r['server_cpu']:.2f} cores, chromium {r['browser_cpu']:.2f} cores, "
                   f"load {r['load']:.1f}", fmt="{:.1f}")
         table.add("g", f"  server RSS per page, {n} page(s)", [r["rss_per_page_mb"]], "MB",
-                  f"open, before Play; {r['rss_playing_per_page_mb']:.1f} MB/page while playing", fmt="{:.1f}")
+                  f"open, before Play; {r['rss_playing_per_page_mb']:.1f} MB/page while playing, "
+                  f"{r.get('rss_after_close_per_page_mb', float('nan')):.1f} MB/page kept after closing",
+                  fmt="{:.1f}")
         table.add("g", f"  pages freed after closing {n}", [1.0 if r["freed"] else 0.0], "",
                   f"server's count after the tabs closed: {r['status']}", fmt="{:.0f}")
 
