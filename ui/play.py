@@ -13,6 +13,10 @@ most ``render_interval`` weeks and never past the horizon (:func:`weeks_to_step`
 dashboard, which runs after the widgets were updated and their messages sent) before the next frame. So a
 page never skips more than one frame, the model never runs ahead of what the page shows, and Pause, Reset
 and the horizon stop the loop between frames.
+
+A page's :class:`PageSession` closes with its Solara kernel (the tab closed or reloaded: Solara's close
+beacon; or a dropped connection after ``ui.config.SESSION_KEEP``), which stops its loop between frames too;
+:data:`STATUS` counts pages and loops for tests and benchmarks.
 """
 
 from __future__ import annotations

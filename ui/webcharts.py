@@ -15,9 +15,10 @@ Options weighed:
   and pinned against ipywidgets 8 / Vue 2; a new dependency for five line charts.
 - **a Vue template** (chosen): ``ipyvue``, already part of the page's front end (Solara's ``component_vue``),
   renders ``webchart.vue`` as inline SVG in the browser. The server only builds a small dict per chart and
-  frame: the series as rounded numbers, tick positions and labels, colours (~1 ms for all five charts
-  late in a ten-year run, see ``tests/browser/test_ui_units.py``). No new package, no CDN, nothing leaves
-  127.0.0.1: the template travels over the page's own websocket.
+  frame: the series as rounded numbers, tick positions and labels, colours (all five charts at week 500
+  of a run: ~11 ms and ~90 KB of JSON, measured in-process on the shared 2-core machine, against ~250 ms
+  of matplotlib). No new package, no CDN, nothing leaves 127.0.0.1: the template travels over the page's
+  own websocket.
 
 Each ``*_spec`` function builds a chart's data from a :class:`~ui.history.History`; products, market
 regions, corridors and states come from the run's world (``charts.Markets``), never from a list here.
