@@ -15,7 +15,11 @@ e. sweep throughput with 1 and 2 workers through ``experiments.sweep.run_tasks``
 m. peak memory: of a 520-week run (a fresh subprocess: ``ru_maxrss`` and ``tracemalloc``), and the
    resident memory of a 1,000-run sweep (4 weeks each, 2 workers, writing results) every 100 runs: the
    sweep process and the largest of its children (workers and the forkserver they fork from);
-f. rendered steps per second during Play in headless chromium, once the classroom view (``app.py``) exists.
+f. rendered steps per second during Play in headless chromium, once the classroom view (``app.py``) exists;
+g. a class on one server: weeks per second per page with 1, 10 and 30 pages playing at once (headless
+   chromium, one server; median over the pages), the server's resident memory per open page (RSS with the
+   pages open minus before, over the pages), and whether closing the pages frees them (the server's own
+   count of pages and Play loops, ``REE_STATUS_FILE``).
 
 Benchmarks print figures; nothing fails on time. ``--only a,b`` runs some sections, ``--quick`` fewer
 repeats and shorter workloads (for trying things out, not for quoting).
@@ -412,9 +416,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-_COUNT_FRAMES = """() => { window.__benchFrames = null; const img = document.querySelector('img');
-    if (!img) return; window.__benchFrames = 0;
-    new MutationObserver(() => window.__benchFrames++).observe(img, {attributes: true, attributeFilter: ['src']}); }"""
+_COUNT_FRAMES = """() => { window.__benchFrames = null; const el = document.querySelector('div.ree-prices');
+    if (!el) return; window.__benchFrames = 0; let last = el.dataset.week;
+    new MutationObserver(() => { if (el.dataset.week !== last) { last = el.dataset.week; window.__benchFrames++; } })
+        .observe(el, {attributes: true, attributeFilter: ['data-week']}); }"""
 
 
 def bench_browser(table: Table, repeats: int, seconds: float) -> None:
@@ -477,12 +482,17 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
                 t0, s0 = time.perf_counter(), now()
                 button("▶").click()
                 pause = button("❚❚")
+                with contextlib.suppress(Exception):  # Play started (or already ran to the horizon)
+                    page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                                           "b => b.textContent.trim() === '❚❚') || /horizon/.test(document.body.innerText)",
+                                           timeout=60_000)
                 # until the time is up or the run reaches its horizon (Play then stops by itself)
-                while time.perf_counter() - t0 < seconds and pause.is_enabled():
+                # (at the horizon the button shows ▶ again, disabled: a fast page can get there in time)
+                while time.perf_counter() - t0 < seconds and pause.count() and pause.is_enabled():
                     page.wait_for_timeout(100)
                 s1, t1 = now(), time.perf_counter()
                 n_frames = page.evaluate("window.__benchFrames")
-                if pause.is_enabled():
+                if pause.count() and pause.is_enabled():
                     pause.click()
                     button("▶").wait_for(timeout=60_000)
                 rates.append((s1 - s0) / (t1 - t0))
@@ -502,14 +512,178 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
             + (f"; {len(errors)} page error(s)" if errors else ""))
     table.add("f", "rendered steps/s during Play (chromium)", rates, "weeks/s", note, fmt="{:.1f}")
     if frames:
-        table.add("f", "  chart redraws per second", frames, "frames/s", "first chart's img src changes", fmt="{:.1f}")
+        table.add("f", "  chart redraws per second", frames, "frames/s", "the price chart's week changes", fmt="{:.1f}")
+
+
+# ------------------------------------------------------------------------------------- g: a class on one server
+CLASS_SIZES = (1, 10, 30)
+_CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-renderer-backgrounding",
+                  "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
+_WEEK = "() => { const el = document.querySelector('.ree-date'); const m = el && /week (\\d+)/.exec(el.textContent);" \
+        " return m ? parseInt(m[1]) : -1; }"
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_cpu_s() -> float:
+    """CPU seconds so far of every chromium process on the machine (the benchmark's pages)."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if (d / "comm").read_text().strip() in ("chromium", "chrome", "headless_shell"):
+                    total += _cpu_s(int(d.name))
+    return total
+
+
+def _serve(env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "SOLARA_ASSETS_CDN": "http://127.0.0.1:9/",
+           **env_extra}
+    solara = str(Path(sys.executable).parent / "solara")
+    server = subprocess.Popen([solara, "run", "app.py", "--host", "127.0.0.1", "--port", str(port), "--production",
+                               "--no-open", "--no-check-version"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/readyz", timeout=2)
+            return server, url + "/"
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("the solara server did not become ready in 60 s")
+
+
+def _wait_status(path: Path, ok: Callable[[dict], bool], timeout: float = 120.0) -> dict:
+    deadline = time.time() + timeout
+    status: dict = {}
+    while time.time() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            status = json.loads(path.read_text())
+            if ok(status):
+                return status
+        time.sleep(0.2)
+    return status
+
+
+def class_of_pages(n: int, seconds: float, chromium: str) -> dict:
+    """One server, ``n`` pages (each its own browser context, so its own Solara session) playing the default
+    run at once for ``seconds``: each page's weeks shown per second, the server's RSS per page, and the
+    server's count of pages and loops once every page is closed."""
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="ree-bench-class-"))
+    status_file = tmp / "status.json"
+    server, url = _serve({"REE_STATUS_FILE": str(status_file)})
+    out: dict = {"n": n}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=_CHROMIUM_ARGS)
+            # one page opened and closed first: the server's imports and first-render caches are not per page
+            ctx = browser.new_context()
+            page = ctx.new_page()
+            page.goto(url, timeout=120_000)
+            page.get_by_role("button", name="Step", exact=True).wait_for(timeout=120_000)
+            ctx.close()
+            _wait_status(status_file, lambda s: s.get("pages") == 0)
+            time.sleep(2)
+            rss0 = _rss_mb(server.pid)
+            pages = []
+            for _ in range(n):
+                ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = ctx.new_page()
+                page.set_default_timeout(300_000)
+                page.goto(url)
+                page.get_by_role("button", name="Step", exact=True).wait_for()
+                pages.append((ctx, page))
+            _wait_status(status_file, lambda s: s.get("pages") == n)
+            time.sleep(2)
+            out["rss_per_page_mb"] = (_rss_mb(server.pid) - rss0) / n
+            for _, page in pages:
+                page.get_by_role("button", name="▶", exact=True).click()
+            for _, page in pages:  # every page has shown a frame of Play: all loops run
+                page.wait_for_function(f"() => ({_WEEK})() > 0")
+            w0, t0 = [page.evaluate(_WEEK) for _, page in pages], time.perf_counter()
+            c0, b0 = _cpu_s(server.pid), _browser_cpu_s()
+            time.sleep(seconds)
+            c1, b1 = _cpu_s(server.pid), _browser_cpu_s()
+            w1 = [page.evaluate(_WEEK) for _, page in pages]
+            t1 = time.perf_counter()
+            out["rates"] = [(b - a) / (t1 - t0) for a, b in zip(w0, w1, strict=True)]
+            weeks = sum(b - a for a, b in zip(w0, w1, strict=True))
+            out["server_cpu"] = (c1 - c0) / (t1 - t0)  # cores
+            out["browser_cpu"] = (b1 - b0) / (t1 - t0)
+            out["server_ms_per_week"] = 1000 * (c1 - c0) / weeks if weeks else float("nan")
+            out["load"] = os.getloadavg()[0]
+            out["rss_playing_per_page_mb"] = (_rss_mb(server.pid) - rss0) / n
+            for ctx, page in pages:
+                page.close()  # the tab closes: Solara's close beacon ends the page's kernel
+                ctx.close()
+            # by each tab's close beacon at once, or, for a tab whose beacon was lost, by Solara's cull of a
+            # disconnected page after ui.config.SESSION_KEEP (2 min)
+            status = _wait_status(status_file, lambda s: s.get("pages") == 0 and s.get("loops") == 0, timeout=240.0)
+            out["freed"] = status.get("pages") == 0 and status.get("loops") == 0
+            out["status"] = status
+            time.sleep(3)  # Solara collects a closed kernel's objects shortly after it closes
+            out["rss_after_close_per_page_mb"] = (_rss_mb(server.pid) - rss0) / n
+            browser.close()
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def bench_class(table: Table, seconds: float, sizes: tuple[int, ...] = CLASS_SIZES) -> None:
+    """(g) weeks/s per page with 1, 10 and 30 pages playing on one server, and the server's memory per page."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists() or not (ROOT / "app.py").exists():
+        table.add("g", "weeks/s per page, pages playing at once", [], "weeks/s", "n/a (no chromium or app)")
+        return
+    for n in sizes:
+        try:
+            r = class_of_pages(n, seconds, chromium)
+        except Exception as exc:  # noqa: BLE001 - a benchmark reports what it could not measure
+            table.add("g", f"weeks/s per page, {n} page(s) playing", [], "weeks/s",
+                      f"n/a ({type(exc).__name__}: {str(exc).splitlines()[0][:60]})")
+            continue
+        rates = r["rates"]
+        table.add("g", f"weeks/s per page, {n} page(s) playing", rates, "weeks/s",
+                  f"median over the pages [slowest - fastest], {seconds:.0f} s of Play; goal >= 5 with 30", fmt="{:.1f}")
+        table.add("g", f"  server CPU per week shown, {n} page(s)", [r["server_ms_per_week"]], "ms",
+                  f"server {r['server_cpu']:.2f} cores, chromium {r['browser_cpu']:.2f} cores, "
+                  f"load {r['load']:.1f}", fmt="{:.1f}")
+        table.add("g", f"  server RSS per page, {n} page(s)", [r["rss_per_page_mb"]], "MB",
+                  f"open, before Play; {r['rss_playing_per_page_mb']:.1f} MB/page while playing, "
+                  f"{r.get('rss_after_close_per_page_mb', float('nan')):.1f} MB/page kept after closing",
+                  fmt="{:.1f}")
+        table.add("g", f"  pages freed after closing {n}", [1.0 if r["freed"] else 0.0], "",
+                  f"server's count after the tabs closed: {r['status']}", fmt="{:.0f}")
 
 
 # ------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5, help="repeats per timing (>= 5 for quoted figures)")
-    ap.add_argument("--only", default="a,b,c,d,e,m,f", help="sections to run, e.g. a,b,c")
+    ap.add_argument("--only", default="a,b,c,d,e,m,f,g", help="sections to run, e.g. a,b,c")
+    ap.add_argument("--pages", default=",".join(map(str, CLASS_SIZES)), help="(g) numbers of pages, e.g. 1,10,30")
     ap.add_argument("--quick", action="store_true", help="short workloads, 2 repeats (not for quoting)")
     ap.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = ap.parse_args(argv)
@@ -536,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_memory_sweep(table, 100 if args.quick else 1000, 4, 10 if args.quick else 100)
     if "f" in only:
         bench_browser(table, r, 5.0 if args.quick else 10.0)
+    if "g" in only:
+        bench_class(table, 10.0 if args.quick else 30.0, tuple(int(x) for x in args.pages.split(",")))
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           f"(figures on a shared machine vary with load)\n")

@@ -9,16 +9,31 @@ the rest of SolaraViz's sidebar is kept: the same buttons, sliders, inputs and `
 
 from __future__ import annotations
 
+import os
+
 import solara
+import solara.server.settings
 from mesa.visualization.solara_viz import ModelCreator, ShowSteps
 from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
-from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, TITLE
-from ui.panels import Dashboard
-from ui.play import FrameGate, advance, play_loop
+from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, SESSION_KEEP, TITLE
+from ui.panels import Dashboard, SidebarCards
+from ui.play import FrameGate, PageSession, advance, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
+
+# Solara keeps a page's kernel (its model, its Play loop) for 24 h after its connection drops without the tab's
+# close beacon; a class opens and reloads many tabs, so keep it SESSION_KEEP (an explicit setting wins)
+if "SOLARA_KERNEL_CULL_TIMEOUT" not in os.environ:
+    solara.server.settings.kernel.cull_timeout = SESSION_KEEP
+# a render thread writes its websocket frames itself instead of handing each message to the event loop and
+# waiting for it there (Solara's option; with many pages the one event loop was a queue every frame waited in)
+if "SOLARA_SERVER_SYNC_WS_WRITE" not in os.environ:
+    solara.server.settings.server.sync_ws_write = True
+# reacton's own faster renderer (opt-in): a render pass skips the subtrees in which nothing changed, instead
+# of walking and reconciling every widget of the page (~120) on every frame: ~17 ms a pass instead of ~40
+os.environ.setdefault("REACTON_FAST", "1")
 
 
 def model_params(setup: PolicySetup) -> dict:
@@ -34,9 +49,10 @@ def model_params(setup: PolicySetup) -> dict:
 
 @solara.component
 def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive[dict], gate: FrameGate,
-                 render_interval: solara.Reactive[int], play_interval: solara.Reactive[int]):
+                 render_interval: solara.Reactive[int], play_interval: solara.Reactive[int], session: PageSession):
     """Reset, ▶/❚❚ and Step. Play runs :func:`ui.play.play_loop` in a worker thread of this page's session;
-    the loop ends by itself at the horizon (or an error), when paused, or when the model is replaced."""
+    the loop ends by itself at the horizon (or an error), when paused, when the model is replaced, or when
+    the page's tab closed (``session``)."""
     playing = solara.use_reactive(False)
     update_counter.get()  # redrawn with every frame: the buttons follow the run (its horizon, an error)
     m = model.value
@@ -47,19 +63,20 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
         current = model.value
 
         def keep_playing() -> bool:
-            return playing.value and model.value is current
+            return not session.closed.is_set() and playing.value and model.value is current
 
-        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, force_update, gate,
+        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, redraw, gate,
                   keep_playing)
-        if model.value is current:
+        if not session.closed.is_set() and model.value is current:
             playing.value = False  # paused, or the run ended: the button shows ▶ again
 
+    redraw = solara.use_memo(lambda: session.redraw_with(force_update), [])
     solara.lab.use_task(play, dependencies=[playing.value, m], prefer_threaded=True)
 
     def do_step():
         with gate.stepping:
             advance(model.value, render_interval.value)
-        force_update()
+        redraw()
 
     def do_reset():
         playing.value = False
@@ -84,6 +101,9 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
     def Page():
         setup = solara.use_memo(PolicySetup, [])
         gate = solara.use_memo(FrameGate, [])
+        session = solara.use_memo(PageSession, [])
+        solara.use_memo(session.attach_to_kernel, [])  # closed with the page's kernel (tab closed, reloaded)
+        solara.use_effect(lambda: session.close, [])  # or when the page is unmounted (no kernel: unit tests)
         first = solara.use_memo(lambda: model_cls(DEFAULT_SCENARIO, DEFAULT_SEED, setup), [])
         model = solara.use_reactive(first)
         params = solara.use_reactive({})
@@ -96,11 +116,12 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
                 with solara.Card("Controls"):
                     solara.SliderInt(label="Play Interval (ms)", value=play_interval, min=1, max=500, step=10)
                     solara.SliderInt(label="Render Interval (steps)", value=render_interval, min=1, max=100, step=2)
-                    PlayControls(model, params, gate, render_interval, play_interval)
+                    PlayControls(model, params, gate, render_interval, play_interval, session)
                 with solara.Card("Model Parameters"):
                     ModelCreator(model, model_params(setup), model_parameters=params)
                 with solara.Card("Information"):
                     ShowSteps(model.value)
+                SidebarCards(setup, model)
             Dashboard(model, setup, gate)
         return main
 

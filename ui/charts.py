@@ -1,4 +1,7 @@
-"""Matplotlib charts for the classroom view, drawn from a :class:`~ui.history.History` (never the live model).
+"""Matplotlib versions of the classroom view's charts, drawn from a :class:`~ui.history.History` (never the
+live model), for scripts, tests and exports. The page itself draws its charts in the browser from data
+(:mod:`ui.webcharts`, issue 15: these cost the server ~50 ms each per frame); it uses :class:`Markets`,
+:func:`date_ticks` and the palette from here, so both show the same.
 
 Each chart is a small class that builds its figure once (axes, legends, labels: the expensive part) and
 then only moves its data each frame (:meth:`LiveChart.update`), so a page redraws every panel several

@@ -7,3 +7,6 @@ TITLE = "Rare-earth market: classroom view"
 # 21, ... ms), which otherwise snap them to a neighbour when the page opens.
 RENDER_INTERVAL = 5
 PLAY_INTERVAL_MS = 11  # pause between frames; drawing the panels takes far longer
+# how long the server keeps a page whose connection dropped without its tab closing (a closed or reloaded tab
+# is freed at once): Solara's own default is 24 h (a Solara time span: "90s", "2m", ...)
+SESSION_KEEP = "2m"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,6 +148,15 @@ class _Window:
         return None
 
 
+SHARED_MAPS = 256  # maps kept for reuse among pages (~60 KB each)
+_SHARED: OrderedDict[tuple, bytes] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+SHARED_LAYERS = 8  # static map layers kept (one per world and set of route controllers)
+_LAYERS: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+_DRAWING: dict[tuple, threading.Event] = {}  # maps being drawn, set when done
+DRAW_WAIT_S = 10.0  # a page waiting for another's drawing draws its own after this
+
+
 class MapChart(LiveChart):
     """The supply network laid out from the world's coordinates, in three windows: the Kachin mines and
     the border posts into Yunnan; Myanmar-Laos-Thailand (the Northern Mineral Corridor); the world.
@@ -207,6 +218,10 @@ class MapChart(LiveChart):
         for ax in fig.axes:
             self.bottom += [ax.patch, *ax.spines.values(), *ax.lines]
         self._layers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # what the static layers show: the structure, where the sites are and their names
+        self.layer_key = (self.key, tuple(sorted(view.pos.items())), tuple(sorted(view.name.items())),
+                          tuple(sorted(view.kind.items())), tuple(view.groups))
+        self._look: tuple = ()
 
     def _title(self, ax, text: str):
         x0, _, _, y1 = ax.get_position().extents
@@ -225,13 +240,52 @@ class MapChart(LiveChart):
         return out
 
     def png(self) -> bytes:
+        """The map as PNG bytes, shared with every page of this server that shows the same map (the same
+        world, route styles, tonnages and date: a class playing the same run draws each week once)."""
+        key = (self.key, self._look)
+        with _SHARED_LOCK:
+            data = _SHARED.get(key)
+            if data is not None:
+                _SHARED.move_to_end(key)
+                return data
+            drawing = _DRAWING.get(key)  # pages in step ask for the same week at once: one draws it
+            if drawing is None:
+                _DRAWING[key] = threading.Event()
+        if drawing is not None:
+            drawing.wait(DRAW_WAIT_S)
+            with _SHARED_LOCK:
+                data = _SHARED.get(key)
+            if data is not None:
+                return data
+        try:
+            data = self._png()
+            with _SHARED_LOCK:
+                _SHARED[key] = data
+                while len(_SHARED) > SHARED_MAPS:
+                    _SHARED.popitem(last=False)
+        finally:
+            if drawing is None:
+                with _SHARED_LOCK:
+                    _DRAWING.pop(key).set()
+        return data
+
+    def _png(self) -> bytes:
         """Only the routes, the border tonnages and the date are drawn each frame; the background (frames,
         legends) and the sites with their labels are drawn once and composited around them."""
-        if self._layers is None:
-            bottom = self._draw_only(self.bottom)[..., :3]
-            top = self._draw_only(self.top)
-            a = top[..., 3:4] / 255.0
-            self._layers = (bottom, top[..., :3] * a, 1.0 - a)
+        if self._layers is None:  # the same for every page of this world: drawn once per server (~9 MB)
+            with _SHARED_LOCK:
+                self._layers = _LAYERS.get(self.layer_key)
+            if self._layers is None:
+                bottom = self._draw_only(self.bottom)[..., :3]
+                top = self._draw_only(self.top)
+                a = top[..., 3:4] / 255.0
+                self._layers = (bottom, top[..., :3] * a, 1.0 - a)
+                for layer in self._layers:
+                    layer.setflags(write=False)
+                with _SHARED_LOCK:
+                    _LAYERS[self.layer_key] = self._layers
+                    while len(_LAYERS) > SHARED_LAYERS:
+                        _LAYERS.popitem(last=False)
         bottom, top_premul, top_keep = self._layers
         dyn = self._draw_only([*self.routes, *(t for _, t in self.flow_labels), self.title])
         a = dyn[..., 3:4] / 255.0
@@ -303,6 +357,10 @@ class MapChart(LiveChart):
         for i, text in self.flow_labels:
             text.set_text(f"{view.flow[i]:.0f} t/wk" if is_open[i] else "closed")
         self.title.set_text(f"The world, week of {view.date}")
+        # everything the routes' layer shows: a page with the same look and structure can reuse the PNG
+        self._look = (np.round(share, 2).tobytes(), is_open.tobytes(), rgba.round(3).tobytes(), tuple(view.controller),
+                      tuple(t.get_text() for _, t in self.flow_labels), self.title.get_text(),
+                      tuple(sorted(view.pos.items())))
         return self
 
 

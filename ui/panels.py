@@ -19,7 +19,7 @@ from mesa.visualization.utils import update_counter
 
 from model.results import OUTPUTS
 from model.scenario import list_scenarios, load_scenario
-from ui import charts, network_map
+from ui import charts, network_map, webcharts
 from ui.history import History
 from ui.play import FrameGate
 from ui.policy_controls import Control, PolicySetup
@@ -181,8 +181,8 @@ def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: i
     markets = solara.use_memo(lambda: charts.Markets.of(m), [m])
     with solara.Card(f"Prices: {' beside '.join(markets.names)}", style=CARD_STYLE):
         solara.Checkbox(label="log scale", value=log_scale)
-        Chart(lambda: charts.PriceChart(markets), lambda c: c.update(history, log_scale.value), [m],
-              [tick, log_scale.value], "prices")
+        webcharts.LiveWebChart(lambda: webcharts.price_spec(history, markets, log_scale.value),
+                               [m, tick, log_scale.value], "prices", int(m.steps))
         solara.HTML(tag="div", unsafe_innerHTML=price_table(m, markets))
 
 
@@ -214,7 +214,7 @@ def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
 def FlowPanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     m = model.value
     with solara.Card(OUTPUTS["myanmar_ore_flow"].label, style=CARD_STYLE):
-        Chart(lambda: charts.FlowChart(myanmar_corridors(m)), lambda c: c.update(history), [m], [tick], "flows")
+        webcharts.LiveWebChart(lambda: webcharts.flow_spec(history, myanmar_corridors(m)), [m, tick], "flows", int(m.steps))
 
 
 @solara.component
@@ -224,8 +224,8 @@ def ShortagePanel(model: solara.Reactive[ClassroomModel], history: History, tick
     with solara.Card(f"{OUTPUTS['shortage'].label} by buyer region", style=CARD_STYLE):
         shown = shown_product(product, m)
         ProductPicker(product, m)
-        Chart(lambda: charts.RegionLinesChart("shortage", place_names(m)), lambda c: c.update(history, shown),
-              [m], [tick, shown], "shortage")
+        webcharts.LiveWebChart(lambda: webcharts.region_lines_spec(history, "shortage", shown, place_names(m)),
+                               [m, tick, shown], "shortage", int(m.steps))
 
 
 @solara.component
@@ -235,15 +235,16 @@ def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tic
     with solara.Card(f"{OUTPUTS['stockpile'].label} levels", style=CARD_STYLE):
         shown = shown_product(product, m)
         ProductPicker(product, m)
-        Chart(lambda: charts.RegionLinesChart("stockpile", place_names(m), charts.STOCKPILE_EMPTY),
-              lambda c: c.update(history, shown), [m], [tick, shown], "stockpile")
+        webcharts.LiveWebChart(lambda: webcharts.region_lines_spec(history, "stockpile", shown, place_names(m),
+                                                                   charts.STOCKPILE_EMPTY),
+                               [m, tick, shown], "stockpile", int(m.steps))
 
 
 @solara.component
 def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     m = model.value
     with solara.Card(OUTPUTS["china_refined_share"].label, style=CARD_STYLE):
-        Chart(lambda: charts.ShareChart(m.products), lambda c: c.update(history), [m], [tick], "share")
+        webcharts.LiveWebChart(lambda: webcharts.share_spec(history, m.products), [m, tick], "share", int(m.steps))
 
 
 @solara.component
@@ -259,7 +260,6 @@ def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: 
     history = solara.use_memo(History, [m])
     history.update(m)
     solara.use_effect(lambda: gate.shown(m, week) if gate is not None else None)  # after every render
-    SidebarCards(setup, model)
     with solara.Column(style={"padding": "4px 12px", "gap": "0"}):
         Header(model, tick)
         with solara.Columns([8, 4]):
@@ -279,10 +279,11 @@ def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: 
 # ====================================================================================== start-of-run setup
 @solara.component
 def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
-    """Cards under SolaraViz's own sidebar cards (a deeper component lands later in the sidebar)."""
-    with solara.Sidebar():
-        PolicyCard(setup, model)
-        ScenarioCard()
+    """The page's own sidebar cards, under the controls. The page puts them in its sidebar itself: a
+    ``solara.Sidebar`` inside the dashboard (which renders every frame) made the whole layout, sidebar
+    included, re-render with each frame of Play (~120 widgets updated per frame instead of ~30)."""
+    PolicyCard(setup, model)
+    ScenarioCard()
 
 
 @functools.cache

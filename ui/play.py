@@ -13,16 +13,26 @@ most ``render_interval`` weeks and never past the horizon (:func:`weeks_to_step`
 dashboard, which runs after the widgets were updated and their messages sent) before the next frame. So a
 page never skips more than one frame, the model never runs ahead of what the page shows, and Pause, Reset
 and the horizon stop the loop between frames.
+
+A page's :class:`PageSession` closes with its Solara kernel (the tab closed or reloaded: Solara's close
+beacon; or a dropped connection after ``ui.config.SESSION_KEEP``), which stops its loop between frames too;
+:data:`STATUS` counts pages and loops for tests and benchmarks.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ui.session import ClassroomModel
 
+log = logging.getLogger(__name__)
+STATUS_FILE_ENV = "REE_STATUS_FILE"  # tests: where the server writes :data:`STATUS` (JSON) when it changes
 FRAME_WAIT_S = 0.1  # how often a loop waiting for its frame looks whether it was paused
 REDRAW_AGAIN_S = 2.0  # a frame not on the page after this long is asked for again
 
@@ -81,7 +91,16 @@ def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Calla
               redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
     """Play ``model`` until ``keep_playing()`` turns False or the run stops; returns why it ended
     ("paused", "horizon" or "error"). Each frame: step (:func:`advance`), ``redraw()``, wait for the page
-    to show the frame (``gate``), pause ``pause_s()`` seconds."""
+    to show the frame (``gate``), pause ``pause_s()`` seconds. Counted in :data:`STATUS` while it runs."""
+    STATUS.change(loops=1)
+    try:
+        return _frames(model, interval, pause_s, redraw, gate, keep_playing)
+    finally:
+        STATUS.change(loops=-1, loops_ended=1)
+
+
+def _frames(model: ClassroomModel, interval: Callable[[], int], pause_s: Callable[[], float],
+            redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
     while True:
         with gate.stepping:
             if not keep_playing():
@@ -92,10 +111,92 @@ def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Calla
             return "error" if model.error is not None else "horizon"
         week = int(model.steps)
         redraw()
+        STATUS.change(frames=1)
         # a redraw asked for while another thread of the session renders is left to that thread: ask
         # again now and then until the page has shown this week
         while not gate.wait_shown(model, week, keep_playing, REDRAW_AGAIN_S):
             if not keep_playing():
                 return "paused"
             redraw()
+            STATUS.change(redraws_again=1)
         time.sleep(max(0.0, pause_s()))
+
+
+class ServerStatus:
+    """How many pages this server process holds and how many of their Play loops run (every page's
+    :class:`PageSession` and :func:`play_loop` report here). With ``REE_STATUS_FILE`` set, each change is
+    written there as JSON, so a browser test can wait until a closed tab's loop has stopped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pages = 0  # PageSessions open (a tab whose kernel Solara has not closed)
+        self.pages_closed = 0
+        self.loops = 0  # Play loops running
+        self.loops_ended = 0
+        self.frames = 0  # frames Play asked the pages to draw
+        self.redraws_again = 0  # of which asked again: not on the page after REDRAW_AGAIN_S
+
+    def change(self, **deltas: int) -> None:
+        with self._lock:
+            for k, d in deltas.items():
+                setattr(self, k, getattr(self, k) + d)
+            snapshot = self.snapshot()
+        path = os.environ.get(STATUS_FILE_ENV)
+        if path and not deltas.keys() <= {"frames", "redraws_again"}:  # pages and loops: not every frame
+            tmp = Path(f"{path}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(snapshot))
+            tmp.replace(path)
+
+    def snapshot(self) -> dict[str, int]:
+        return {"pages": self.pages, "pages_closed": self.pages_closed, "loops": self.loops,
+                "loops_ended": self.loops_ended, "frames": self.frames, "redraws_again": self.redraws_again}
+
+
+STATUS = ServerStatus()
+
+
+class PageSession:
+    """One browser page's life on the server. :meth:`close` is called when Solara closes the page's kernel:
+    at once when the tab closes or reloads (the page's ``pagehide`` beacon), or after
+    ``SESSION_KEEP`` when its connection dropped without one (:mod:`ui.app` sets Solara's cull timeout).
+    A closed session stops its Play loop between frames; the model goes with the kernel's state."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self._lock = threading.Lock()
+        STATUS.change(pages=1)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed.is_set():
+                return
+            self.closed.set()
+        STATUS.change(pages=-1, pages_closed=1)
+        log.info("page closed: its Play loop stops and its model is released")
+
+    def redraw_with(self, force_update: Callable[[], None]) -> Callable[[], None]:
+        """``force_update`` as one render of the page. Three components of a page follow Mesa's update counter
+        (the dashboard, the Play buttons, the ``Time:`` line); outside a batch each of them re-rendered the
+        whole page in turn: three render passes per frame instead of one (~3x the server's time)."""
+        try:
+            import reacton.core
+
+            rc = reacton.core.get_render_context()
+        except Exception:  # noqa: BLE001 - not rendering: each change renders by itself
+            return force_update
+
+        def redraw() -> None:
+            with rc:  # a batch: the page renders once, when it ends
+                force_update()
+
+        return redraw
+
+    def attach_to_kernel(self) -> None:
+        """Close with the Solara kernel (virtual kernel context) this page renders in, if there is one."""
+        try:
+            from solara.server import kernel_context
+
+            kernel_context.get_current_context().on_close(self.close)
+        except Exception:  # noqa: BLE001 - outside a server (solara.render in unit tests) there is no kernel
+            log.debug("no kernel context: the page session closes with its render context only")
+

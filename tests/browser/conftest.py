@@ -150,7 +150,7 @@ def open_page(browser) -> Iterator[Callable[[str], Tab]]:
         page.on("websocket", lambda ws: tab.requests.append(ws.url))
         page.goto(url)
         page.get_by_role("button", name="Step", exact=True).wait_for()
-        page.locator("img.ree-prices").wait_for()
+        page.locator("div.ree-prices svg path.ree-line").first.wait_for(state="attached")  # week 0: one point
         return tab
 
     yield open_

@@ -17,7 +17,7 @@ from ui.session import INTERVENTION_BY_KEY
 
 pytestmark = pytest.mark.browser
 
-CHARTS = ("prices", "map", "flows", "shortage", "share", "stockpile")
+CHARTS = ("prices", "flows", "shortage", "share", "stockpile")  # drawn by the browser (ui/webcharts.py)
 UPDATE_TIMEOUT_MS = 30_000  # a frame takes < 1 s; generous for a loaded CI machine
 FAIL_WEEK = RENDER_INTERVAL + 2  # tests/browser/fault_app.py fails from this week on: in the second Step
 PLAY_TIMEOUT_MS = 180_000  # only a guard against a page that never plays, not a speed limit
@@ -60,11 +60,18 @@ def price(page, region: str, product: str) -> float:
     return float(cell.inner_text().replace(",", ""))
 
 
-def chart_png(page, name: str) -> str:
-    """The PNG the server sent for a chart (its <img> shows a blob: URL), base64-encoded."""
-    return page.locator(f"img.ree-{name}").evaluate("""async img => {
-        const buf = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
-        let s = ''; for (const b of buf) s += String.fromCharCode(b); return btoa(s); }""")
+def chart_drawn(page, name: str) -> str:
+    """What the browser drew for a chart: its SVG, once it shows the header's week."""
+    week = re.search(r"week (\d+)", page.locator(".ree-date").inner_text()).group(1)
+    chart = page.locator(f"div.ree-chart.ree-{name}[data-week='{week}']")
+    chart.wait_for(timeout=UPDATE_TIMEOUT_MS)
+    return chart.locator("svg").last.evaluate("e => e.outerHTML")
+
+
+def line_points(page, name: str) -> list[int]:
+    """How many points each line of a chart has (its ``path.ree-line`` elements)."""
+    return page.locator(f"div.ree-{name} path.ree-line").evaluate_all(
+        "ps => ps.map(p => parseInt(p.dataset.points))")
 
 
 def event_log(page) -> str:
@@ -76,6 +83,7 @@ def shot(tab, name: str) -> None:
     page = tab.page
     week = re.search(r"week (\d+)", page.locator(".ree-date").inner_text()).group(1)
     page.locator("table.ree-price-table", has_text=f"week {week}").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    page.locator(f"div.ree-prices[data-week='{week}']").wait_for(timeout=UPDATE_TIMEOUT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('img.ree-chart')].every(i => i.complete)")
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
     tab.screenshot(name)
@@ -85,11 +93,15 @@ def shot(tab, name: str) -> None:
 def test_page_loads_offline_with_every_panel(app_url, open_page):
     tab = open_page(app_url)
     page = tab.page
-    for name in CHARTS:
-        img = page.locator(f"img.ree-{name}")
-        img.wait_for()
-        assert img.get_attribute("src"), f"{name} chart has no image"
-        assert img.evaluate("i => i.naturalWidth") > 100, f"{name} chart image did not decode"
+    for name in CHARTS:  # drawn in the page from data: an SVG with its axes and a path per series
+        chart = page.locator(f"div.ree-chart.ree-{name}")
+        chart.wait_for()
+        assert chart.locator("svg text").count() > 5, f"{name} chart has no axes"
+        assert chart.locator("path.ree-line, path.ree-area").count() >= 1, f"{name} chart has no series"
+    img = page.locator("img.ree-map")  # the map is a PNG the server draws (shared among pages)
+    img.wait_for()
+    assert img.get_attribute("src"), "the map has no image"
+    assert img.evaluate("i => i.naturalWidth") > 100, "the map image did not decode"
     for label in ("Reset", "▶", "Step"):
         assert button(page, label).is_visible()
     assert model_time(page) == 0.0
@@ -111,10 +123,15 @@ def test_page_loads_offline_with_every_panel(app_url, open_page):
 def test_step_advances_time(app_url, open_page):
     tab = open_page(app_url)
     page = tab.page
-    before = chart_png(page, "prices")
+    before = chart_drawn(page, "prices")
     assert step(page) == RENDER_INTERVAL
     assert step(page) == 2 * RENDER_INTERVAL
-    assert chart_png(page, "prices") != before, "the price chart did not change after two steps"
+    assert chart_drawn(page, "prices") != before, "the price chart did not change after two steps"
+    n_lines = len(load_world().regions) * len(load_world().product_names)
+    points = line_points(page, "prices")  # every line runs through weeks 0..10: the chart shows lines, not dots
+    assert len(points) == n_lines and set(points) == {2 * RENDER_INTERVAL + 1}, points
+    points = line_points(page, "share")  # (the share is recorded from week 1)
+    assert len(points) >= 2 and min(points) >= 2 * RENDER_INTERVAL, points
     shot(tab, "02-stepped")
     tab.check_clean()
 
@@ -129,7 +146,7 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
     page.locator(f".ree-iv-{iv.key}").click()
     page.locator("li.ree-pending", has_text="requires licences").wait_for()  # queued for the next step
     button(page, iv.undo_label).wait_for()  # the button now undoes it
-    before = chart_png(page, "prices")
+    before = chart_drawn(page, "prices")
     wedges = []
     for _ in range(MAX_STEPS_FOR_EFFECT):  # licences bite after their processing delay
         step(page)
@@ -140,7 +157,7 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
     log = event_log(page)
     assert re.search(r"\d{4}-\d\d-\d\d: CN requires licences for Dy/Tb", log), log
     assert "next step" not in log
-    assert chart_png(page, "prices") != before
+    assert chart_drawn(page, "prices") != before
     shot(tab, "03-intervention")
     tab.check_clean()
 
@@ -148,7 +165,7 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
 def test_reset_restores_the_start(app_url, open_page):
     tab = open_page(app_url)
     page = tab.page
-    start_prices = chart_png(page, "prices")
+    start_prices = chart_drawn(page, "prices")
     start_table = page.locator("table.ree-price-table").inner_text()
     step(page)
     page.locator(".ree-iv-border").click()
@@ -159,7 +176,7 @@ def test_reset_restores_the_start(app_url, open_page):
     button(page, INTERVENTION_BY_KEY["border"].label).wait_for()
     assert "No events yet" in event_log(page)
     assert page.locator("table.ree-price-table").inner_text() == start_table
-    assert chart_png(page, "prices") == start_prices, "the price chart differs from the first week's"
+    assert chart_drawn(page, "prices") == start_prices, "the price chart differs from the first week's"
     shot(tab, "04-reset")
     tab.check_clean()
 
@@ -222,8 +239,8 @@ def test_play_advances_redraws_and_pauses(app_url, open_page, artifacts):
     tab = open_page(app_url)
     page = tab.page
     page.evaluate("""() => { window.__frames = 0;
-        new MutationObserver(() => window.__frames++).observe(document.querySelector('img.ree-prices'),
-            {attributes: true, attributeFilter: ['src']}); }""")
+        new MutationObserver(() => window.__frames++).observe(document.querySelector('div.ree-prices'),
+            {attributes: true, attributeFilter: ['data-week']}); }""")
     t0 = model_time(page)
     button(page, "▶").click()
     target = t0 + 2 * RENDER_INTERVAL

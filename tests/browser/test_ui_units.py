@@ -16,7 +16,7 @@ from model.params import load_world
 from model.policies import field_specs
 from model.results import series
 from model.scenario import load_scenario
-from ui import charts, network_map
+from ui import charts, network_map, webcharts
 from ui.history import History
 from ui.policy_controls import SWITCHES, PolicySetup, control_for
 from ui.session import INTERVENTION_BY_KEY, INTERVENTIONS, ClassroomModel, parse_seed
@@ -267,6 +267,49 @@ def test_every_chart_draws_a_png():
     np.testing.assert_allclose(stock.lines["CN"].get_ydata()[-1], m.state_by_id["CN"].stockpile[0])
 
 
+def test_browser_charts_carry_what_the_png_charts_show():
+    """The specs the page's charts are drawn from (ui/webcharts.py): the same series, names, colours and
+    axes as the matplotlib charts, as plain JSON (numbers rounded to what the axis can show, gaps as null)."""
+    import json
+
+    from ui.panels import myanmar_corridors, place_names
+
+    m = ClassroomModel()
+    m.intervene("border")
+    run(m, 12)
+    h = History().update(m)
+    mk = charts.Markets.of(m)
+    price = webcharts.price_spec(h, mk)
+    json.dumps(price, allow_nan=False)  # what goes to the browser is valid JSON
+    assert len(price["x"]) == h.n_steps == 13 and price["xmax"] >= 7 * charts.MIN_SPAN_WEEKS
+    assert [item["name"] for item in price["legend"]] == list(mk.names)
+    for panel, prod in zip(price["panels"], mk.products, strict=True):
+        for ser, reg in zip(panel["series"], mk.regions, strict=True):
+            np.testing.assert_allclose(ser["y"], h.series("price", reg, prod), rtol=1e-2)
+        assert panel["ymin"] == 0 and panel["ymax"] >= max(max(s["y"]) for s in panel["series"])
+        assert panel["yticks"] and all(panel["ymin"] <= t <= panel["ymax"] for t, _ in panel["yticks"])
+    log = webcharts.price_spec(h, mk, log_scale=True)
+    assert all(p["log"] and p["ymin"] > 0 for p in log["panels"])
+    flows = webcharts.flow_spec(h, myanmar_corridors(m))
+    assert flows["panels"][0]["stack"] and "northern corridor" in [i["name"] for i in flows["legend"]]
+    stock = webcharts.region_lines_spec(h, "stockpile", "Dy", place_names(m), charts.STOCKPILE_EMPTY)
+    assert {"China", "Japan"} <= {s["name"] for s in stock["panels"][0]["series"]}
+    assert stock["panels"][0]["corner"] == "Dy" and stock["panels"][0]["empty"] == ""
+    none = webcharts.region_lines_spec(History(), "stockpile", "Dy", {}, charts.STOCKPILE_EMPTY)
+    assert none["panels"][0]["empty"] == charts.STOCKPILE_EMPTY and none["x"] == []
+    share = webcharts.share_spec(h, m.products)
+    first = share["panels"][0]["series"][0]["y"]
+    assert first[0] is None and 0.5 < first[-1] <= 1  # no share recorded in week 0: a gap, not a zero
+    json.dumps(share, allow_nan=False)
+
+
+def test_nice_ticks():
+    assert webcharts.nice_ticks(0, 1.08) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert webcharts.nice_ticks(0, 270) == [0, 50, 100, 150, 200, 250]
+    assert webcharts.nice_ticks(0.7, 1.0, 4) == [0.7, 0.8, 0.9, 1.0]
+    assert webcharts.log_ticks(30, 900) == [50, 100, 200, 500]
+
+
 def test_price_chart_and_table_follow_the_world():
     """Labels come from the world's regions; the ratio row is each importing region over its source."""
     from ui.panels import price_table
@@ -306,6 +349,9 @@ def test_a_world_with_more_products_renders(world_overrides):
     assert len(price.axes) == 4 and price.png().startswith(PNG_SIGNATURE)
     assert "Sm" in charts.ShareChart(m.products).update(h).lines
     assert "data-product='Sm'" in price_table(m, mk)
+    spec = webcharts.price_spec(h, mk)  # and the page's browser-drawn charts
+    assert [p["title"] for p in spec["panels"]] == list(m.products)
+    assert "Sm" in [s["name"] for s in webcharts.share_spec(h, m.products)["panels"][0]["series"]]
     box, rc = solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)
     rc.find(v.Btn, children=["Sm"]).assert_not_empty()  # the product pickers offer it
     assert any("data-product='Sm'" in str(w.widget.children) for w in rc.find(v.Html))
