@@ -8,11 +8,12 @@ error and the rest of the page keeps working.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import solara
 from mesa.visualization.utils import update_counter
@@ -174,15 +175,30 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int):
 
 
 # =============================================================================================== panels
+MAX_PRICE_PANELS = 4  # a world with more products opens the price chart on its first three; the picker adds more
+
+
+def default_price_products(products: Sequence[str]) -> list[str]:
+    """The products the price chart opens on: all of them in a small world, else the first three (the
+    world's order puts the magnet oxides NdPr, Dy and Tb first)."""
+    return list(products) if len(products) <= MAX_PRICE_PANELS else list(products[:3])
+
+
 @solara.component
 def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     log_scale = solara.use_reactive(False)
     m = model.value
-    markets = solara.use_memo(lambda: charts.Markets.of(m), [m])
+    picked = solara.use_reactive(default_price_products(m.products))
+    chosen = tuple(p for p in m.products if p in picked.value) or tuple(default_price_products(m.products))
+    markets = solara.use_memo(lambda: dataclasses.replace(charts.Markets.of(m), products=chosen), [m, chosen])
     with solara.Card(f"Prices: {' beside '.join(markets.names)}", style=CARD_STYLE):
-        solara.Checkbox(label="log scale", value=log_scale)
+        with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
+            solara.Checkbox(label="log scale", value=log_scale)
+            if len(m.products) > MAX_PRICE_PANELS:  # a product picker, not more fixed panels
+                solara.ToggleButtonsMultiple(value=list(chosen), on_value=picked.set, values=list(m.products),
+                                             dense=True)
         webcharts.LiveWebChart(lambda: webcharts.price_spec(history, markets, log_scale.value),
-                               [m, tick, log_scale.value], "prices", int(m.steps))
+                               [m, tick, log_scale.value, chosen], "prices", int(m.steps))
         solara.HTML(tag="div", unsafe_innerHTML=price_table(m, markets))
 
 
@@ -244,7 +260,8 @@ def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tic
 def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
     m = model.value
     with solara.Card(OUTPUTS["china_refined_share"].label, style=CARD_STYLE):
-        webcharts.LiveWebChart(lambda: webcharts.share_spec(history, m.products), [m, tick], "share", int(m.steps))
+        refined = [p for p in m.products if m.world.product(p).stage == "oxide"]  # magnets are not refined
+        webcharts.LiveWebChart(lambda: webcharts.share_spec(history, refined), [m, tick], "share", int(m.steps))
 
 
 @solara.component

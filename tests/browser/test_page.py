@@ -210,6 +210,27 @@ def test_scenario_picker_and_seed(app_url, open_page):
     tab.check_clean()
 
 
+def test_a_magnet_world_opens_on_three_price_panels_and_the_picker_adds_more(app_url, open_page):
+    """Issue 11 item 7: the magnet-stage world has ten products; the price chart opens on the first three
+    and a product picker (not more fixed panels) adds yttrium, whose ex-China price the scenario splits."""
+    tab = open_page(app_url)
+    page = tab.page
+    page.locator(".v-select", has_text="Scenario").click()
+    page.get_by_role("option", name="yttrium_split", exact=True).click()
+    button(page, "Reset").click()
+    page.locator(".ree-date").locator("xpath=..").filter(has_text="yttrium_split").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    step(page)
+    chart_drawn(page, "prices")
+    texts = page.locator("div.ree-prices svg text").evaluate_all("ts => ts.map(t => t.textContent.trim())")
+    assert {"NdPr", "Dy", "Tb"} <= set(texts) and not {"Y", "NdFeB", "Ce"} & set(texts), texts
+    page.locator(".v-card", has_text="Prices:").get_by_role("button", name="Y", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('div.ree-prices svg text')]"
+                           ".some(t => t.textContent.trim() === 'Y')", timeout=UPDATE_TIMEOUT_MS)
+    assert price(page, "ROW", "Y") > 0 and price(page, "CN", "Y") > 0
+    shot(tab, "07-magnet-world")
+    tab.check_clean()
+
+
 def test_step_error_is_shown_and_server_keeps_serving(serve, open_page):
     url = serve("tests/browser/fault_app.py", REE_FAIL_WEEK=str(FAIL_WEEK))
     a = open_page(url)
