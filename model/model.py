@@ -124,6 +124,7 @@ class RareEarthModel(mesa.Model):
         self.demand_multiplier = 1.0
         self._region_of_state = {s.id: s.region for s in w.states}
         self._imports_from = {r.id: r.imports_from for r in w.regions}
+        self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -465,9 +466,10 @@ class RareEarthModel(mesa.Model):
         ``contract_share`` of their use this week under contracts priced at the source market's price of the
         week x (1 + ``contract_premium``) + the export cost: first from what their state's importer imported
         this week (under licences, the approved tonnage), then from this week's output of the region's own
-        producers (refiners for oxides, magnet makers for magnets); stocks held before stay on the spot market. Short stock is shared pro rata; the rest of their
-        need is bought at spot, so under licences the spot auction is thin and its price a marginal quote.
-        Outputs: contract volume and price beside the spot auction's, and the volume-weighted price paid."""
+        producers (refiners for oxides, magnet makers for magnets); stocks held before stay on the spot
+        market. Short stock is shared pro rata; the rest of their need is bought at spot, so under licences
+        the spot auction is thin and its price a marginal quote. Outputs: contract volume and price beside the
+        spot auction's, and the volume-weighted price paid."""
         b = self.behaviour
         src = self._imports_from[region]
         price = self.signals.price[src] * (1.0 + b.contract_premium) + self.export_cost
@@ -477,13 +479,8 @@ class RareEarthModel(mesa.Model):
         total = np.zeros(len(self.products))
         left_b: list[tuple[np.ndarray, np.ndarray]] = []  # contracted tonnage importers could not deliver
         left_m: list[tuple[np.ndarray, np.ndarray]] = []
-        for i in tb.rows_import[src].tolist():
-            if tb.region[i] != region:
-                continue
-            state = tb.state_id[i]
-            rows_b = bb.rows_of_state.get(state, np.zeros(0, dtype=int))
-            rows_m = (np.array([j for j in range(mb.n) if mb.country[j] == state], dtype=int) if mb.n
-                      else np.zeros(0, dtype=int))
+        importers, region_b, region_m = self._contract_holders(region)
+        for i, rows_b, rows_m in importers:
             want_b = b.contract_share * need_b[rows_b] if rows_b.size else np.zeros((0, total.size))
             want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
             want = want_b.sum(axis=0) + want_m.sum(axis=0)
@@ -499,11 +496,10 @@ class RareEarthModel(mesa.Model):
             left_b.append((rows_b, want_b * (1.0 - fill)))
             left_m.append((rows_m, want_m * (1.0 - fill)))
         # the rest of the contracted tonnage from the region's own producers
-        rows_b = np.flatnonzero(bb.region_code == self.regions.index(region))
+        rows_b, rows_m = region_b, region_m
         want_b = b.contract_share * need_b[rows_b]
         for rows, left in left_b:  # what importers already delivered is not contracted again
             want_b[np.searchsorted(rows_b, rows)] = left
-        rows_m = mb.rows_of_region[region] if mb.n else np.zeros(0, dtype=int)
         want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
         for rows, left in left_m:
             if rows.size:
@@ -524,6 +520,26 @@ class RareEarthModel(mesa.Model):
                 mb.receive_contract(rows_m, want_m * fill, price)
             total = total + give
         self.week.contracts[region] = (total, price)
+
+    def _contract_holders(self, region: str) -> tuple[list, np.ndarray, np.ndarray]:
+        """Who holds contracts in an importing region, fixed at construction and worked out once: each
+        importer with its state's buyer rows and magnet-maker rows, then the region's buyer and maker rows."""
+        cached = self._contract_rows.get(region)
+        if cached is not None:
+            return cached
+        tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
+        none = np.zeros(0, dtype=int)
+        importers = []
+        for i in tb.rows_import[self._imports_from[region]].tolist():
+            if tb.region[i] != region:
+                continue
+            state = tb.state_id[i]
+            rows_m = np.array([j for j in range(mb.n) if mb.country[j] == state], dtype=int) if mb.n else none
+            importers.append((i, bb.rows_of_state.get(state, none), rows_m))
+        cached = (importers, np.flatnonzero(bb.region_code == self.regions.index(region)),
+                  mb.rows_of_region[region] if mb.n else none)
+        self._contract_rows[region] = cached
+        return cached
 
     def _cost_of_supply(self) -> None:
         """Publish each region's cost of supply: the sales-weighted reservation of its producers, or what
