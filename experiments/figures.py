@@ -191,11 +191,29 @@ def _markevery(n: int, i: int, k: int = 9) -> tuple[int, int]:
     return (int(i * step / 3) % step, step)
 
 
+MAX_PANELS_PER_ROW = 4  # a world with more products gets rows of four panels (its products in order)
+
+
 def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN, sharey: bool = False
                 ) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False, sharey=sharey)[0]
-    return fig, list(axes)
+    """``ncols`` panels side by side, or in rows of :data:`MAX_PANELS_PER_ROW` when there are more (each row
+    ``height`` high); returns exactly ``ncols`` axes, the grid's spare cells hidden."""
+    rows = max(1, -(-ncols // MAX_PANELS_PER_ROW))
+    cols = ncols if rows == 1 else MAX_PANELS_PER_ROW
+    fig = Figure(figsize=(width, height * rows), layout="constrained")
+    grid = list(fig.subplots(rows, cols, squeeze=False, sharey=sharey).flat)
+    for ax in grid[ncols:]:
+        ax.set_visible(False)
+    return fig, grid[:ncols]
+
+
+def _panel_title(product: str, df: pd.DataFrame | None = None) -> str:
+    """``NdPr oxide``, ``NdFeB magnet``: a product with its stage, from the table's world."""
+    try:
+        stage = labels.world_of(df).product(product).stage
+    except StopIteration:  # a product the world does not list (a table from another world)
+        stage = "oxide"
+    return f"{product} {stage}"
 
 
 def _date_axis(ax) -> None:
@@ -286,7 +304,7 @@ def price_paths(df: pd.DataFrame, title: str = "", products: Sequence[str] | Non
             for i, region in enumerate(labels.market_regions(df)):
                 s = b[(b["product"] == prod) & (b["region"] == region)]
                 _draw(ax, s, pretty(region, market=True, df=df), region_style(i), show, i)
-            ax.set_title(f"{prod} oxide")
+            ax.set_title(_panel_title(prod, df))
         for ax in axes:
             ax.set_ylabel(axis_label("price"))
         if not products:
@@ -365,7 +383,7 @@ def shortage(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
             for i, st in enumerate(states):
                 _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st, df=df), series_style(i),
                       show, i)
-            ax.set_title(f"{prod} oxide")
+            ax.set_title(_panel_title(prod, df))
             ax.set_ylabel(axis_label("shortage"))
             peak = b.loc[b["product"] == prod, "hi"].max() if not b.empty else 0.0
             ax.set_ylim(bottom=0, top=None if peak > 0 else 1)
@@ -395,7 +413,7 @@ def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
             for i, st in enumerate(dests):
                 _draw(ax, b[(b["region"] == st) & (b["product"] == prod)], pretty(st, df=df), series_style(i),
                       show, i)
-            ax.set_title(f"{prod} oxide")
+            ax.set_title(_panel_title(prod, df))
             ax.set_ylim(bottom=0)
             if not dests:
                 _no_data(ax, "no exports recorded")
@@ -638,7 +656,7 @@ def paired_difference(paths: pd.DataFrame, variable: str = "price", title: str =
                 g = d.groupby("date")["value"]
                 s = pd.DataFrame({"median": g.median(), "lo": g.quantile(q[0]), "hi": g.quantile(q[1])}).reset_index()
                 _draw(ax, s, pretty(region, market=True), region_style(i), n > 1, i)
-            ax.set_title(f"{prod} oxide")
+            ax.set_title(_panel_title(prod))
             ax.set_ylabel(_label(f"{OUTPUTS[variable].label}, difference", OUTPUTS[variable].unit))
             _date_axis(ax)
             if len(paths):

@@ -464,49 +464,25 @@ class RareEarthModel(mesa.Model):
     def _deliver_contracts(self, region: str) -> None:
         """Term contracts (FACTS P4): before an importing region's spot auction, buyers and magnet makers get
         ``contract_share`` of their use this week under contracts priced at the source market's price of the
-        week x (1 + ``contract_premium``) + the export cost: first from what their state's importer imported
-        this week (under licences, the approved tonnage), then from this week's output of the region's own
-        producers (refiners for oxides, magnet makers for magnets); stocks held before stay on the spot
-        market. Short stock is shared pro rata; the rest of their need is bought at spot, so under licences
-        the spot auction is thin and its price a marginal quote. Outputs: contract volume and price beside the
-        spot auction's, and the volume-weighted price paid."""
+        week x (1 + ``contract_premium``) + the export cost: first from this week's output of the region's own
+        producers (refiners for oxides, magnet makers for magnets; Lynas sells to Japanese makers), then from
+        what their state's importer imported this week (under licences, the approved tonnage); stocks held
+        before stay on the spot market. Short supply is shared pro rata; the rest of their need is bought at
+        spot, so under licences the spot auction is thin and its price a marginal quote. Outputs: contract
+        volume and price beside the spot auction's, and the volume-weighted price paid."""
         b = self.behaviour
         src = self._imports_from[region]
         price = self.signals.price[src] * (1.0 + b.contract_premium) + self.export_cost
         tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
-        need_b = bb.need(self.demand_multiplier)
-        need_m = mb.need() if mb.n else None
-        total = np.zeros(len(self.products))
-        left_b: list[tuple[np.ndarray, np.ndarray]] = []  # contracted tonnage importers could not deliver
-        left_m: list[tuple[np.ndarray, np.ndarray]] = []
-        importers, region_b, region_m = self._contract_holders(region)
-        for i, rows_b, rows_m in importers:
-            want_b = b.contract_share * need_b[rows_b] if rows_b.size else np.zeros((0, total.size))
-            want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
-            want = want_b.sum(axis=0) + want_m.sum(axis=0)
-            if not want.any():
-                continue
-            give = tb.deliver_contracts(i, want, price)
-            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
-            if rows_b.size:
-                bb.receive_contract(rows_b, want_b * fill, price)
-            if rows_m.size:
-                mb.receive_contract(rows_m, want_m * fill, price)
-            total = total + give
-            left_b.append((rows_b, want_b * (1.0 - fill)))
-            left_m.append((rows_m, want_m * (1.0 - fill)))
-        # the rest of the contracted tonnage from the region's own producers
-        rows_b, rows_m = region_b, region_m
-        want_b = b.contract_share * need_b[rows_b]
-        for rows, left in left_b:  # what importers already delivered is not contracted again
-            want_b[np.searchsorted(rows_b, rows)] = left
-        want_m = b.contract_share * need_m[rows_m] if rows_m.size else np.zeros((0, total.size))
-        for rows, left in left_m:
-            if rows.size:
-                want_m[np.searchsorted(rows_m, rows)] = left
+        importers, rows_b, rows_m = self._contract_holders(region)
+        n_p = len(self.products)
+        want_b = b.contract_share * bb.need(self.demand_multiplier)[rows_b]
+        want_m = b.contract_share * mb.need()[rows_m] if rows_m.size else np.zeros((0, n_p))
+        total = np.zeros(n_p)
+        # 1. the region's own producers, from this week's output
         want = want_b.sum(axis=0) + want_m.sum(axis=0)
         if want.any():
-            give = np.zeros(total.size)
+            give = np.zeros(n_p)
             rr = self.refiner_book.rows_of_region[region]
             if rr.size:
                 give = give + self.refiner_book.deliver_contracts(rr, np.where(mb.magnet_mask, 0.0, want)
@@ -514,30 +490,48 @@ class RareEarthModel(mesa.Model):
             if rows_m.size:
                 give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0))
             fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
-            if rows_b.size:
-                bb.receive_contract(rows_b, want_b * fill, price)
-            if rows_m.size:
-                mb.receive_contract(rows_m, want_m * fill, price)
+            if give.any():
+                if rows_b.size:
+                    bb.receive_contract(rows_b, want_b * fill, price)
+                if rows_m.size:
+                    mb.receive_contract(rows_m, want_m * fill, price)
+                want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
+            total = total + give
+        # 2. each state's importer, from what it imported this week
+        for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
+            wb, wm = want_b[at_b], want_m[at_m]
+            want = wb.sum(axis=0) + wm.sum(axis=0)
+            if not want.any():
+                continue
+            give = tb.deliver_contracts(i, want, price)
+            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+            if at_b.size:
+                bb.receive_contract(rows_b[at_b], wb * fill, price)
+            if at_m.size:
+                mb.receive_contract(rows_m[at_m], wm * fill, price)
             total = total + give
         self.week.contracts[region] = (total, price)
 
     def _contract_holders(self, region: str) -> tuple[list, np.ndarray, np.ndarray]:
         """Who holds contracts in an importing region, fixed at construction and worked out once: each
-        importer with its state's buyer rows and magnet-maker rows, then the region's buyer and maker rows."""
+        importer with the positions of its state's buyers and magnet makers among the region's, then the
+        region's buyer rows and maker rows."""
         cached = self._contract_rows.get(region)
         if cached is not None:
             return cached
         tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
         none = np.zeros(0, dtype=int)
+        rows_b = np.flatnonzero(bb.region_code == self.regions.index(region))
+        rows_m = mb.rows_of_region[region] if mb.n else none
         importers = []
         for i in tb.rows_import[self._imports_from[region]].tolist():
             if tb.region[i] != region:
                 continue
             state = tb.state_id[i]
-            rows_m = np.array([j for j in range(mb.n) if mb.country[j] == state], dtype=int) if mb.n else none
-            importers.append((i, bb.rows_of_state.get(state, none), rows_m))
-        cached = (importers, np.flatnonzero(bb.region_code == self.regions.index(region)),
-                  mb.rows_of_region[region] if mb.n else none)
+            at_b = np.flatnonzero(np.isin(rows_b, bb.rows_of_state.get(state, none)))
+            at_m = np.flatnonzero(np.array([mb.country[j] == state for j in rows_m], dtype=bool)) if rows_m.size else none
+            importers.append((i, at_b, at_m))
+        cached = (importers, rows_b, rows_m)
         self._contract_rows[region] = cached
         return cached
 
