@@ -79,8 +79,8 @@ class MagnetMakerBook:
         self.status = [s.status for s in specs]
         self.online_date = [s.online_date for s in specs]
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
-        self.military = np.array([s.end_users == "military" for s in specs], dtype=bool)
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
@@ -120,11 +120,20 @@ class MagnetMakerBook:
         """Oxide each plant needs this week for its planned output (plants x products, t)."""
         return self.use_per_week(self.planned_out)
 
+    def per_plant(self, by_region: dict[str, np.ndarray]) -> np.ndarray:
+        """A per-region price signal (e.g. ``signals.recent``) as each plant's row (plants x products)."""
+        return np.array([by_region[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
+            self.region_code]
+
+    def by_product(self, values: np.ndarray) -> np.ndarray:
+        """A per-plant quantity of each plant's own magnet as a plants x products array (0 elsewhere)."""
+        out = np.zeros((self.n, len(self.model.products)))
+        out[np.arange(self.n), self.makes] = values
+        return out
+
     def usual_prices(self) -> np.ndarray:
         """The prices each plant's market is used to paying (plants x products; two-year memory)."""
-        sig = self.model.signals
-        return np.array([sig.long_memory[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
-            self.region_code]
+        return self.per_plant(self.model.signals.long_memory)
 
     def cash_cost(self) -> np.ndarray:
         """Cash cost of a kg of magnet at the prices the market is used to (USD/kg)."""
@@ -168,11 +177,6 @@ class MagnetMakerBook:
         self.recycled = back
         return made
 
-    def output_by_product(self) -> np.ndarray:
-        """This week's magnets made, plants x products (t)."""
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = self.made
-        return out
 
     # -- a participant of the exchange ------------------------------------------------------------------------
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
@@ -188,26 +192,14 @@ class MagnetMakerBook:
         self.contracted = np.zeros(self.n)
         self.revenue = np.zeros(self.n)
 
+    def full_cost(self) -> np.ndarray:
+        """Each plant's reservation price for its magnet at the market's present memories: its full cost,
+        cash cost x (1 + ``maker_full_cost_markup``) (USD/kg)."""
+        return self.cash_cost() * (1.0 + self.model.behaviour.maker_full_cost_markup)
+
     def prepare_week(self) -> None:
-        """This week's reservation prices (before the exchanges; the cost of supply reads them)."""
-        self.reserve_price = self.cash_cost() * (1.0 + self.model.behaviour.maker_full_cost_markup)
-
-    def reservation(self) -> np.ndarray:
-        """Reservation price of each plant's magnet, as a plants x products array (0 for other products)."""
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = self.reserve_price
-        return out
-
-    def output_stock(self) -> np.ndarray:
-        """Magnets in stock, plants x products (t)."""
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = self.stock
-        return out
-
-    def sales_by_product(self) -> np.ndarray:
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = self.sales_ema
-        return out
+        """This week's reservation prices, as offered in the exchanges."""
+        self.reserve_price = self.full_cost()
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         rows = self.rows_of_region[region]
@@ -297,8 +289,7 @@ class MagnetMakerBook:
     def adapt(self) -> None:
         b = self.model.behaviour
         sig = self.model.signals
-        recent = np.array([sig.recent[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
-            self.region_code]
+        recent = self.per_plant(sig.recent)
         long = self.usual_prices()
         high = (recent > b.thrift_trigger_ratio * long) | self.short_of
         low = recent < long

@@ -168,10 +168,8 @@ class TraderBook:
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        if self.contracted.any():
-            self.sales_ema = self.sales_ema + a * (self.sold + self.contracted - self.sales_ema)
-        else:
-            self.sales_ema = self.sales_ema + a * (self.sold - self.sales_ema)
+        sold = self.sold + self.contracted if self.contracted.any() else self.sold
+        self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
     def deliver_contracts(self, i: int, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """Importer ``i`` delivers what its state's contract holders want this week (t per product), as far as

@@ -237,11 +237,9 @@ class RareEarthModel(mesa.Model):
         """What a state's users take this week (t per product): its buyers' need, plus the oxides its magnet
         makers need for their planned output."""
         need = self.buyer_book.need_of_state(state_id, self.demand_multiplier)
-        mb = self.maker_book
-        if mb.n:
-            rows = [i for i in range(mb.n) if mb.country[i] == state_id]
-            if rows:
-                need = need + mb.need_of(np.array(rows))
+        rows = self.maker_book.rows_of_country.get(state_id)
+        if rows is not None:
+            need = need + self.maker_book.need_of(rows)
         return need
 
     def need_of_region(self, region: str) -> np.ndarray:
@@ -411,7 +409,7 @@ class RareEarthModel(mesa.Model):
         if not mb.n:
             return
         mb.make()
-        out = mb.output_by_product()
+        out = mb.by_product(mb.made)
         self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
         self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
         self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
@@ -426,12 +424,11 @@ class RareEarthModel(mesa.Model):
     # -- 6 ------------------------------------------------------------------------------------------------
     def _exchanges(self) -> None:
         mb = self.maker_book
-        for p in (self.refiner_book, self.buyer_book, self.trader_book):
+        producers = (self.refiner_book, mb) if mb.n else (self.refiner_book,)
+        for p in (*producers, self.buyer_book, self.trader_book):
             p.begin_week()
-        self.refiner_book.prepare_week()
-        if mb.n:
-            mb.begin_week()
-            mb.prepare_week()
+        for p in producers:
+            p.prepare_week()
         # states trade only through a stock agency with a mandate
         participants = [self.refiner_book, *((mb,) if mb.n else ()), self.trader_book, self.buyer_book,
                         *(s for s in self.states if s.mandate is not None)]
@@ -479,6 +476,16 @@ class RareEarthModel(mesa.Model):
         want_b = b.contract_share * bb.need(self.demand_multiplier)[rows_b]
         want_m = b.contract_share * mb.need()[rows_m] if rows_m.size else np.zeros((0, n_p))
         total = np.zeros(n_p)
+
+        def receive(give: np.ndarray, want: np.ndarray, at_b, at_m, wb: np.ndarray, wm: np.ndarray) -> np.ndarray:
+            """Share what was delivered among the holders pro rata to what they wanted; the fill per product."""
+            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+            if wb.size:
+                bb.receive_contract(rows_b[at_b], wb * fill, price)
+            if wm.size:
+                mb.receive_contract(rows_m[at_m], wm * fill, price)
+            return fill
+
         # 1. the region's own producers, from this week's output
         want = want_b.sum(axis=0) + want_m.sum(axis=0)
         if want.any():
@@ -489,12 +496,9 @@ class RareEarthModel(mesa.Model):
                                                                    if mb.n else want)
             if rows_m.size:
                 give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0))
-            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
             if give.any():
-                if rows_b.size:
-                    bb.receive_contract(rows_b, want_b * fill, price)
-                if rows_m.size:
-                    mb.receive_contract(rows_m, want_m * fill, price)
+                everyone = slice(None)
+                fill = receive(give, want, everyone, everyone, want_b, want_m)
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
             total = total + give
         # 2. each state's importer, from what it imported this week
@@ -504,11 +508,7 @@ class RareEarthModel(mesa.Model):
             if not want.any():
                 continue
             give = tb.deliver_contracts(i, want, price)
-            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
-            if at_b.size:
-                bb.receive_contract(rows_b[at_b], wb * fill, price)
-            if at_m.size:
-                mb.receive_contract(rows_m[at_m], wm * fill, price)
+            receive(give, want, at_b, at_m, wb, wm)
             total = total + give
         self.week.contracts[region] = (total, price)
 
@@ -529,7 +529,7 @@ class RareEarthModel(mesa.Model):
                 continue
             state = tb.state_id[i]
             at_b = np.flatnonzero(np.isin(rows_b, bb.rows_of_state.get(state, none)))
-            at_m = np.flatnonzero(np.array([mb.country[j] == state for j in rows_m], dtype=bool)) if rows_m.size else none
+            at_m = np.flatnonzero(np.isin(rows_m, mb.rows_of_country.get(state, none)))
             importers.append((i, at_b, at_m))
         cached = (importers, rows_b, rows_m)
         self._contract_rows[region] = cached
@@ -547,9 +547,8 @@ class RareEarthModel(mesa.Model):
         reservation = book.reservation(shares)
         running = book.capacity > 0
         mb = self.maker_book
-        if mb.n:  # magnets: the makers' full cost
-            mb.prepare_week()
-            m_res, m_sales, m_run = mb.reservation(), mb.sales_by_product(), mb.capacity > 0
+        if mb.n:  # magnets: the makers' full cost at this week's memories (what they offered at is kept)
+            m_res, m_sales, m_run = mb.by_product(mb.full_cost()), mb.by_product(mb.sales_ema), mb.capacity > 0
         for region in self.regions:
             at = book.at_region[region]
             w = book.sales_ema[at] * running[at][:, None]

@@ -64,6 +64,11 @@ class Observer:
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
         self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
+        # buyers whose shortage counts in downstream units: (state, unit) -> [(row, kg per unit)], fixed
+        self._unit_rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for i, spec in enumerate(m.buyer_book.specs):
+            if spec.unit and spec.kg_per_unit > 0:
+                self._unit_rows.setdefault((spec.state, spec.unit), []).append((i, spec.kg_per_unit))
         self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
 
     # ------------------------------------------------------------------------------------------- a week
@@ -215,7 +220,7 @@ class Observer:
             add(("china_magnet_share", "", ""), float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
             for j in np.flatnonzero(mb.magnet_mask & (total > 0)).tolist():
                 add(("china_magnet_share", "", P[j]), float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
-        held = mb.inventory + mb.output_stock()
+        held = mb.inventory + mb.by_product(mb.stock)
         for reg in m.regions:
             rows = mb.rows_of_region[reg]
             if rows.size:
@@ -227,13 +232,9 @@ class Observer:
                         add(("recycled", reg, p), x)
         for j, p in enumerate(P):
             add(("disposed", "", p), float(m.week.disposed[j]) if m.week.disposed is not None else 0.0)
-        units: dict[tuple[str, str], float] = {}
-        for i, spec in enumerate(bb.specs):
-            if spec.unit and spec.kg_per_unit > 0:
-                key = (spec.state, spec.unit)
-                units[key] = units.get(key, 0.0) + float(bb.shortage[i].sum()) * KG_PER_T / spec.kg_per_unit
-        for (state, unit), x in sorted(units.items()):
-            add(("units_short", state, unit), x)
+        short = bb.shortage.sum(axis=1).tolist()
+        for (state, unit), rows in sorted(self._unit_rows.items()):
+            add(("units_short", state, unit), sum(short[i] * KG_PER_T / kg for i, kg in rows))
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""

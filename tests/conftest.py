@@ -83,7 +83,7 @@ class InvariantChecker:
         mb = m.maker_book  # magnet makers hold oxides and the magnets they made (both 0 in a world without them)
         return (m.refiner_book.inventory.sum(axis=0) + m.buyer_book.inventory.sum(axis=0)
                 + m.trader_book.stock.sum(axis=0) + sum((s.stockpile for s in m.states), np.zeros(self.n_p))
-                + mb.inventory.sum(axis=0) + mb.output_stock().sum(axis=0))
+                + mb.inventory.sum(axis=0) + mb.by_product(mb.stock).sum(axis=0))
 
     def _snapshot(self) -> None:
         m = self.m
