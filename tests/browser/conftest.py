@@ -85,6 +85,12 @@ def serve() -> Iterator[Callable[..., str]]:
         log.close()
 
 
+@pytest.fixture(scope="module")
+def app_url(serve) -> str:
+    """The classroom page (``app.py``) served for this module's tests."""
+    return serve("app.py")
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     """Where screenshots and measurements go (gitignored)."""

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from model.params import load_world
+from tests.browser.pages import button
 from ui.config import RENDER_INTERVAL
 from ui.session import INTERVENTION_BY_KEY
 
@@ -25,16 +26,7 @@ MAX_STEPS_FOR_EFFECT = 4
 WEDGE = 1.3  # ex-China / China-domestic Dy price: ~1.07 without controls (seed 0), 3-4 with licences
 
 
-@pytest.fixture(scope="module")
-def app_url(serve) -> str:
-    return serve("app.py")
-
-
 # ================================================================================================ helpers
-def button(page, name: str):
-    return page.get_by_role("button", name=name, exact=True)
-
-
 def model_time(page) -> float:
     """SolaraViz's 'Time: 3.0' in the sidebar (weeks)."""
     text = page.get_by_text(re.compile(r"^Time: ")).inner_text()

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from tests.browser.pages import button
 from ui.config import RENDER_INTERVAL
 
 pytestmark = pytest.mark.browser
@@ -32,15 +33,6 @@ SHOWN_AGREE = """after => { const w = (window.__weeks[window.__weeks.length - 1]
     const t = [...document.querySelectorAll('*')].find(e => e.children.length === 0 && /^Time: /.test(e.textContent));
     return w > after && t && parseFloat(t.textContent.slice(6)) === w; }"""
 LAST_WEEK = "() => window.__weeks[window.__weeks.length - 1]"
-
-
-@pytest.fixture(scope="module")
-def app_url(serve) -> str:
-    return serve("app.py")
-
-
-def button(page, name: str):
-    return page.get_by_role("button", name=name, exact=True)
 
 
 def shown_week(page) -> int:
