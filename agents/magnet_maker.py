@@ -15,16 +15,21 @@ maker pays for an element what a magnet leaves after the maker's other costs. Ru
 - **Production** (make to stock). It plans its expected sales plus the gap to ``b.maker_magnet_cover_weeks`` of
   them in magnet stock closed over ``b.maker_restock_weeks``, within capacity, and makes what its oxide stock
   allows (the scarcest element binds).
+- **Its own books.** A plant remembers what it paid for each oxide (contracts and spot, volume-weighted,
+  over ``b.long_memory_weeks``) and what its magnets fetched (over ``b.price_memory_weeks``). Costs and
+  values come from these, not from its region's spot quotes: under licences most volume moves under contract
+  near China's price (FACTS P4), and a spot quote on a few tonnes would otherwise feed back into every
+  plant's costs and bids (spot magnet quote -> element bids -> element quote -> magnet cost -> ...).
 - **Selling magnets** (as a refiner sells oxide). Its reservation price is its full cost: the oxides of a kg
-  of magnet at the prices its market is used to paying plus processing, x (1 + ``b.maker_full_cost_markup``).
+  of magnet at the prices it is used to paying plus processing, x (1 + ``b.maker_full_cost_markup``).
   It keeps ``b.maker_magnet_cover_weeks`` of sales in stock at that price, less at higher prices
   (``(p / reservation)^-b.seller_stock_elasticity``), more when the magnet supply outlook falls, and never
   sells below its cash cost.
 - **Buying oxides** (as a buyer does, with a budget the magnet sets). It wants ``b.maker_target_cover_weeks``
   of its oxide use in stock at the price it expects, ``(p / expected)^-b.buyer_stock_elasticity`` times that
   at other prices (within ``b.buyer_min_cover_weeks`` and ``b.buyer_max_cover_weeks``), more when the supply
-  outlook falls. The most it pays for an element is what the magnet is expected to fetch (its market's
-  13-week memory) less processing and the other elements at their usual prices, per kg of the element:
+  outlook falls. The most it pays for an element is what its magnets fetch (its own sales' memory) less
+  processing and the other elements at what it pays for them, per kg of the element:
   Dy and Tb are a small part of a magnet's cost, so their demand is inelastic (FACTS L5).
 - **Thrifting** (FACTS L5-L6): when an element's recent price exceeds ``b.thrift_trigger_ratio`` x its long
   memory, or the element ran short, the recipe's content of it falls by ``b.thrift_rate_per_week`` of the
@@ -106,6 +111,13 @@ class MagnetMakerBook:
         self.short_of = np.zeros((n, n_p), dtype=bool)
         self.reserve_price = np.zeros(n)
         self.wtp = np.zeros((n, n_p))
+        self.contract_got = np.zeros((n, n_p))  # oxides received under term contracts this week (t)
+        self.contract_revenue = np.zeros(n)  # USD from magnets delivered under term contracts this week
+        # what each plant pays for oxides (contracts and spot, volume-weighted; long memory) and what its
+        # magnets fetch (contracts and spot; price memory): its own books, not the region's spot quotes
+        start = self.per_plant(model.signals.long_memory)
+        self.paid_memory = start
+        self.sale_memory = self.per_plant(model.signals.memory)[np.arange(n), self.makes]
 
     # -- recipe and costs -------------------------------------------------------------------------------
     def input_per_kg(self) -> np.ndarray:
@@ -132,8 +144,11 @@ class MagnetMakerBook:
         return out
 
     def usual_prices(self) -> np.ndarray:
-        """The prices each plant's market is used to paying (plants x products; two-year memory)."""
-        return self.per_plant(self.model.signals.long_memory)
+        """The prices each plant is used to paying for its oxides (plants x products): its own volume-weighted
+        price, contracts and spot together, over ``behaviour.long_memory_weeks``. Under licences most of a
+        plant's oxide comes under contract near China's price and only its last tonnes at the thin spot
+        quote, so its costs follow what it pays, not the quote."""
+        return self.paid_memory
 
     def cash_cost(self) -> np.ndarray:
         """Cash cost of a kg of magnet at the prices the market is used to (USD/kg)."""
@@ -182,10 +197,13 @@ class MagnetMakerBook:
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
         """Term-contract deliveries of oxides (rows x products, t) at ``price`` (USD/kg), before the spot auction."""
         self.inventory[rows] = self.inventory[rows] + got
+        self.contract_got[rows] = self.contract_got[rows] + got
         self.contract_paid[rows] = self.contract_paid[rows] + got * price * KG_PER_T
 
     def begin_week(self) -> None:
         self.contract_paid = np.zeros(self.contract_paid.shape)
+        self.contract_got = np.zeros(self.contract_got.shape)
+        self.contract_revenue = np.zeros(self.n)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)
         self.sold = np.zeros(self.n)
@@ -215,8 +233,8 @@ class MagnetMakerBook:
         # -- oxides: derived demand
         need = self.need()[at]
         per_kg = self.input_per_kg()[at]
-        usual = sig.long_memory[region][None, :]
-        magnet_price = sig.memory[region][self.makes[at]]
+        usual = self.paid_memory[at]
+        magnet_price = self.sale_memory[at]
         spend = per_kg * usual
         other = spend.sum(axis=1, keepdims=True) - spend
         room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
@@ -262,9 +280,10 @@ class MagnetMakerBook:
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T
 
-    def deliver_contracts(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
+    def deliver_contracts(self, rows: np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """The plants of ``rows`` deliver ``want`` (t per product; each plant its own magnet) under term
-        contracts from this week's output, pro rata; returns what they delivered (t per product)."""
+        contracts from this week's output at ``price`` (USD/kg), pro rata; returns what they delivered (t per
+        product)."""
         out = np.zeros(want.size)
         for k in np.flatnonzero(want > 0).tolist():
             r = rows[self.makes[rows] == k]
@@ -278,19 +297,32 @@ class MagnetMakerBook:
             take = made * (give / held)
             self.stock[r] = np.maximum(self.stock[r] - take, 0.0)
             self.contracted[r] = self.contracted[r] + take
+            self.contract_revenue[r] = self.contract_revenue[r] + take * price[k] * KG_PER_T
             out[k] = give
         return out
 
     def end_exchange_week(self) -> None:
-        a = 1.0 / self.model.behaviour.sales_memory_weeks
-        self.sales_ema = self.sales_ema + a * (self.sold + self.contracted - self.sales_ema)
+        b = self.model.behaviour
+        a = 1.0 / b.sales_memory_weeks
+        delivered = self.sold + self.contracted
+        self.sales_ema = self.sales_ema + a * (delivered - self.sales_ema)
+        # the books: average prices of this week's purchases and sales move the plants' price memories
+        got = self.bought + self.contract_got
+        paid = (self.paid + self.contract_paid) / KG_PER_T
+        self.paid_memory = np.where(got > 1e-12, self.paid_memory + (paid / np.maximum(got, 1e-12)
+                                                                     - self.paid_memory) / b.long_memory_weeks,
+                                    self.paid_memory)
+        fetched = (self.revenue + self.contract_revenue) / KG_PER_T
+        self.sale_memory = np.where(delivered > 1e-12, self.sale_memory + (fetched / np.maximum(delivered, 1e-12)
+                                                                           - self.sale_memory) / b.price_memory_weeks,
+                                    self.sale_memory)
 
     # -- stage 7-8: thrifting and the pipeline ---------------------------------------------------------------
     def adapt(self) -> None:
         b = self.model.behaviour
         sig = self.model.signals
-        recent = self.per_plant(sig.recent)
-        long = self.usual_prices()
+        recent = self.per_plant(sig.recent)  # the market's quotes: a spot squeeze prompts redesigns
+        long = self.per_plant(sig.long_memory)
         high = (recent > b.thrift_trigger_ratio * long) | self.short_of
         low = recent < long
         step = b.thrift_rate_per_week * self.base_recipe

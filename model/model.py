@@ -495,7 +495,7 @@ class RareEarthModel(mesa.Model):
                 give = give + self.refiner_book.deliver_contracts(rr, np.where(mb.magnet_mask, 0.0, want)
                                                                    if mb.n else want)
             if rows_m.size:
-                give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0))
+                give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0), price)
             if give.any():
                 everyone = slice(None)
                 fill = receive(give, want, everyone, everyone, want_b, want_m)

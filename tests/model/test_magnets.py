@@ -74,19 +74,40 @@ def test_a_new_element_is_a_data_change(tmp_path):
 
 # ====================================================================================== makers, one rule each
 def test_makers_pay_for_an_element_what_the_magnet_leaves():
-    """Willingness to pay for Dy = (expected magnet price - processing - the other elements at usual prices)
-    per kg of Dy put in: a small part of the magnet's cost, so well above Dy's price (FACTS L5)."""
+    """Willingness to pay for Dy = (what the plant's magnets fetch - processing - the other elements at what it
+    pays for them) per kg of Dy put in: a small part of the magnet's cost, so well above Dy's price (FACTS L5)."""
     m = magnet_model(weeks=2)
     m.run()
     mb = m.maker_book
     i = mb.ids.index("cn_ndfeb")
-    k, mag = m.products.index("Dy"), m.products.index("NdFeB")
+    k = m.products.index("Dy")
     per_kg = mb.input_per_kg()[i]
-    usual = m.signals.long_memory["CN"]
-    expected = (m.signals.memory["CN"][mag] - mb.processing_cost[i] - (per_kg * usual).sum() + per_kg[k] * usual[k]) / per_kg[k]
+    usual = mb.paid_memory[i]
+    expected = (mb.sale_memory[i] - mb.processing_cost[i] - (per_kg * usual).sum() + per_kg[k] * usual[k]) / per_kg[k]
     m.step()  # orders are placed during the step, at the memories the step starts with
-    assert mb.wtp[i, k] == pytest.approx(expected, rel=0.05)
+    assert mb.wtp[i, k] == pytest.approx(expected, rel=1e-9)
     assert mb.wtp[i, k] > 2 * m.price("CN", "Dy")
+
+
+def test_makers_cost_and_value_follow_their_own_books_not_the_spot_quote():
+    """A plant's costs are what it paid (contracts and spot, volume-weighted) and its magnets' value what they
+    fetched: a spot quote that trades little moves neither (under licences most volume is contracted)."""
+    m = magnet_model(weeks=2)
+    m.run()
+    mb = m.maker_book
+    i = mb.ids.index("jp_ndfeb")
+    k, mag = m.products.index("Dy"), m.products.index("NdFeB")
+    before = mb.full_cost()[i]
+    m.signals.long_memory["ROW"][k] *= 20.0  # a squeezed spot quote
+    m.signals.memory["ROW"][mag] *= 20.0
+    assert mb.full_cost()[i] == pytest.approx(before, rel=1e-12)
+    paid = mb.paid_memory[i, k]
+    m.step()
+    got = mb.bought[i, k] + mb.contract_got[i, k]
+    assert got > 0
+    average = (mb.paid[i, k] + mb.contract_paid[i, k]) / (got * 1000.0)
+    assert mb.paid_memory[i, k] == pytest.approx(paid + (average - paid) / m.behaviour.long_memory_weeks, rel=1e-9)
+    assert mb.sale_memory[i] < 2.0 * m.price("CN", "NdFeB"), "what its magnets fetched, not the 20x quote"
 
 
 def test_the_scarcest_element_binds_production_and_swarf_is_recycled():
