@@ -207,13 +207,20 @@ def _new_figure(ncols: int, height: float = 2.6, width: float = WIDTH_IN, sharey
     return fig, grid[:ncols]
 
 
+def _stage(product: str, df: pd.DataFrame | None = None) -> str:
+    """``oxide`` or ``magnet``: the product's stage in the table's world, else in any shipped world that
+    defines it (a scenario file run from outside the package names no shipped scenario), else ``oxide``."""
+    for world in (labels.world_of(df), *labels.shipped_worlds()):
+        try:
+            return world.product(product).stage
+        except StopIteration:
+            continue
+    return "oxide"
+
+
 def _panel_title(product: str, df: pd.DataFrame | None = None) -> str:
     """``NdPr oxide``, ``NdFeB magnet``: a product with its stage, from the table's world."""
-    try:
-        stage = labels.world_of(df).product(product).stage
-    except StopIteration:  # a product the world does not list (a table from another world)
-        stage = "oxide"
-    return f"{product} {stage}"
+    return f"{product} {_stage(product, df)}"
 
 
 def _date_axis(ax) -> None:
@@ -305,8 +312,9 @@ def price_paths(df: pd.DataFrame, title: str = "", products: Sequence[str] | Non
                 s = b[(b["product"] == prod) & (b["region"] == region)]
                 _draw(ax, s, pretty(region, market=True, df=df), region_style(i), show, i)
             ax.set_title(_panel_title(prod, df))
-        for ax in axes:
-            ax.set_ylabel(axis_label("price"))
+            stage = _stage(prod, df)
+            ax.set_ylabel(axis_label("price") if stage == "oxide" else _label(f"{stage.capitalize()} price",
+                                                                                OUTPUTS["price"].unit))
         if not products:
             _no_data(axes[0], "no prices recorded")
         return _finish(fig, axes, df, title)

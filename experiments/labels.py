@@ -32,6 +32,21 @@ def _world(scenario: str) -> World:
     return load_world(DEFAULT_WORLD)
 
 
+@functools.cache
+def shipped_worlds() -> tuple[World, ...]:
+    """Every world file shipped in ``model/data`` (the default first)."""
+    from model.params import DATA_DIR
+
+    names = [DEFAULT_WORLD, *sorted(p for p in DATA_DIR.glob("world_*.toml") if p != DEFAULT_WORLD)]
+    out = []
+    for n in names:
+        try:
+            out.append(load_world(n))
+        except (ConfigError, OSError):
+            log.warning("shipped world %s does not load", n)
+    return tuple(out)
+
+
 def world_of(df: pd.DataFrame | None = None) -> World:
     """The world a table was run on: its scenario's if it holds one shipped scenario, else the default."""
     name = ""
