@@ -19,6 +19,15 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
   twice its margin (it stops importing and waits instead): while trade is free, the
   home price sits at the source price plus the export cost; when exports are rationed, its stock runs down
   and it sells only at higher prices, so the two prices split (mechanism M2; FACTS D5, P4).
+- **The route back** (exporters, ``exports_to``). Importers alone carry oxide one way, so a surplus outside
+  China had no buyer but its own region and sat at its sellers' cost floor while China paid more (Lynas and
+  others sell NdPr into China). An exporter is an importer facing the other way: it buys at home what it
+  expects to sell in ``exports_to`` (the recent price there) at a landed cost (home price + export cost +
+  ``b.import_margin``), keeping a working stock of ``working_weeks`` of its home region's use by the same
+  appetite rule, and sells it there the same way an importer sells at home (stock above its working stock;
+  working stock only above its landed replacement cost; never below that less twice its margin). Stock
+  bought in a region that clears after its destination is sold there the next week (a week in transit).
+  So the price outside China stays within the export cost of China's both ways.
 """
 
 from __future__ import annotations
@@ -53,11 +62,15 @@ class TraderBook:
                                                                                        strict=True)]
         self.imports = np.array([bool(s) for s in self.source], dtype=bool)
         self.importer_rows = np.flatnonzero(self.imports).tolist()
+        self.exports_to = [s.exports_to for s in specs]
+        self.exporter = np.array([bool(x) for x in self.exports_to], dtype=bool)
         self.room = np.array([s.storage_weeks * model.need_of_region(r) for s, r in zip(specs, self.region,
                                                                                        strict=True)]).reshape(n, n_p)
         self.working = np.array([s.working_weeks * model.need_of_state(s.state) if s.imports else np.zeros(n_p)
                                  for s in specs]).reshape(n, n_p)
-        self.stock = self.working.copy()
+        self.stock = self.working.copy()  # exporters start empty: nothing is on its way back at the start
+        self.export_working = np.array([s.working_weeks * model.need_of_region(r) if s.exports_to else np.zeros(n_p)
+                                        for s, r in zip(specs, self.region, strict=True)]).reshape(n, n_p)
         start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)
         self.cost = self.stock * start  # USD/kg x t
         self.sales_ema = self.working / np.maximum(np.array([s.working_weeks for s in specs])[:, None], 1.0)
@@ -66,20 +79,25 @@ class TraderBook:
         self.imported = np.zeros((n, n_p))  # bought abroad this week
         self.requested = np.zeros((n, n_p))  # what each importer would buy abroad at its expected margin (t/week)
         self.contracted = np.zeros((n, n_p))  # delivered under term contracts at home this week (t)
+        self.exported = np.zeros((n, n_p))  # sold abroad this week by exporters (t)
         self.rows_home = {r: np.flatnonzero(np.array([x == r for x in self.region], dtype=bool))
                           for r in model.regions}
         self.rows_import = {r: np.flatnonzero(np.array([x == r for x in self.source], dtype=bool))
                             for r in model.regions}
+        self.rows_export = {r: np.flatnonzero(np.array([x == r for x in self.exports_to], dtype=bool))
+                            for r in model.regions}
         # room and working stock are fixed at construction; per region, what the weekly orders read of them:
         # stockholders at home (rows, room, who imports, importers' working stock or None if none does) and
         # importers buying there (rows, their home regions, working stock); rows as a slice when consecutive
-        for fixed in (self.room, self.working):
+        for fixed in (self.room, self.working, self.export_working):
             fixed.flags.writeable = False
         self._home_fixed = {}
         for r, rows in self.rows_home.items():
             imp = self.imports[rows]
+            exp = self.exporter[rows]
             self._home_fixed[r] = (row_selector(rows), self.room[rows].T[:, :, None].copy(), imp,
-                                   self.working[rows] * imp[:, None] if imp.any() else None)
+                                   self.working[rows] * imp[:, None] if imp.any() else None,
+                                   np.flatnonzero(exp) if exp.any() else None)
         self._import_fixed = {r: (row_selector(rows), [self.region[i] for i in rows], self.working[rows])
                               for r, rows in self.rows_import.items()}
 
@@ -107,7 +125,7 @@ class TraderBook:
         rows = self.rows_home[region]
         ex = self.model.exchange
         if rows.size:
-            at, room_t, imp, working_imp = self._home_fixed[region]
+            at, room_t, imp, working_imp, exp = self._home_fixed[region]
             ret = self.expected_return(region, grid)[:, None, :]
             spec_stock = room_t * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
             stock = self.stock[at].T[:, :, None]
@@ -123,7 +141,13 @@ class TraderBook:
                 floor = landed * (1.0 - 2.0 * b.import_margin)
                 sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
             buy = np.maximum(spec_stock - np.maximum(free, 0.0), 0.0)
+            if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
+                sell[:, exp, :] = 0.0
+                buy[:, exp, :] = self._export_buying(rows[exp], grid)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
+        rows = self.rows_export[region]
+        if rows.size:
+            blocks.append(OrderBlock("exporters", Side.SELL, self._export_selling(rows, grid)))
         rows = self.rows_import[region]
         if rows.size:
             at, homes, working = self._import_fixed[region]
@@ -145,7 +169,47 @@ class TraderBook:
             blocks.append(OrderBlock("importers", Side.BUY, qty))
         return blocks
 
+    def _export_landed(self, home_price: np.ndarray) -> np.ndarray:
+        """What a kg bought at home at ``home_price`` (products, or products x grid) costs landed abroad:
+        + export cost, + the margin."""
+        cost = self.model.export_cost
+        return (home_price + (cost if home_price.ndim == 1 else cost[:, None])) * (1.0 + self.model.behaviour.import_margin)
+
+    def _export_buying(self, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """Exporters' bids at home (products x exporters x grid): their recent sales abroad plus the gap to
+        their working stock x appetite, closed over ``import_restock_weeks``; appetite = (landed cost at the
+        grid price / the price they expect abroad)^-e, at most ``import_max_appetite``."""
+        b = self.model.behaviour
+        sig = self.model.signals
+        expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
+        landed = self._export_landed(grid)  # (products, grid)
+        ratio = landed[:, None, :] / np.maximum(expect.T, 1e-12)[:, :, None]
+        appetite = np.minimum(ratio ** -b.seller_stock_elasticity, b.import_max_appetite)
+        working, stock, sales = self.export_working[rows], self.stock[rows], self.sales_ema[rows]
+        want = sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None]) / b.import_restock_weeks
+        return np.maximum(want, 0.0)
+
+    def _export_selling(self, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above
+        working stock x (p / landed replacement cost)^-e, never below that cost less twice the margin."""
+        b = self.model.behaviour
+        sig = self.model.signals
+        landed = np.array([self._export_landed(sig.price[self.region[i]]) for i in rows.tolist()])  # (k, products)
+        keep = self.export_working[rows].T[:, :, None] * (grid[:, None, :] / landed.T[:, :, None]) ** -b.seller_stock_elasticity
+        stock = self.stock[rows].T[:, :, None]
+        offer = np.minimum(np.maximum(stock - keep, 0.0), stock)
+        floor = landed.T[:, :, None] * (1.0 - 2.0 * b.import_margin)
+        return np.where(grid[:, None, :] < floor, 0.0, offer)
+
     def settle(self, region: str, clearing: RegionClearing) -> None:
+        rows = self.rows_export[region]
+        if rows.size:  # exporters' sales abroad
+            sold = clearing.fills["exporters"].T
+            stock = self.stock[rows]
+            keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
+            self.cost[rows] = self.cost[rows] * keep
+            self.stock[rows] = np.maximum(stock - sold, 0.0)
+            self.exported[rows] = sold
         rows = self.rows_home[region]
         price = clearing.paid
         if rows.size:
@@ -169,6 +233,8 @@ class TraderBook:
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
         sold = self.sold + self.contracted if self.contracted.any() else self.sold
+        if self.exporter.any():
+            sold = sold + self.exported
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
     def deliver_contracts(self, i: int, want: np.ndarray, price: np.ndarray) -> np.ndarray:
@@ -188,6 +254,8 @@ class TraderBook:
         self.bought = np.zeros(self.bought.shape)
         self.sold = np.zeros(self.sold.shape)
         self.imported = np.zeros(self.imported.shape)
+        if self.exporter.any():
+            self.exported = np.zeros(self.exported.shape)
         if self.contracted.any():
             self.contracted = np.zeros(self.contracted.shape)
 

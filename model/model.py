@@ -450,6 +450,8 @@ class RareEarthModel(mesa.Model):
             self.week.exports[dest] = self.week.exports.get(dest, 0.0) + imported
             self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
             self.signals.add_inflow(tb.region[i], imported)
+        for i in np.flatnonzero(tb.exporter).tolist():  # the route back: exporters' sales abroad arrive there
+            self.signals.add_inflow(tb.exports_to[i], tb.exported[i])
         self.signals.close_inflow_week()  # the outlook counts this week's mining and imports
         self.refiner_book.end_exchange_week()
         if mb.n:

@@ -281,14 +281,18 @@ class MagnetMakerSpec(Strict):
 class TraderSpec(Strict):
     """A stockholder or trading house: holds oxide stock in its state's region, buys when prices are low
     against what it expects and sells when high (competitive storage); an importer also buys in the region
-    its region imports from and sells at home (it is the exporter of record for its state's licences)."""
+    its region imports from and sells at home (it is the exporter of record for its state's licences); an
+    exporter buys at home and sells in the market region ``exports_to`` (the route back into China)."""
 
     id: str
     name: str
     state: str  # where it holds stock; the destination of what it imports
     imports: bool = False
+    exports_to: str = ""  # a market region it sells into what it buys at home ("" = none)
     storage_weeks: CoverWeeks = 0.0  # room for speculative stock, weeks of its region's use (assumption)
-    working_weeks: CoverWeeks = 0.0  # import working stock, weeks of its state's buyers' need (assumption)
+    # working stock: an importer's, weeks of its state's buyers' need; an exporter's, weeks of its home
+    # region's use (assumption)
+    working_weeks: CoverWeeks = 0.0
 
 
 class ArmedGroupSpec(Strict):
@@ -499,6 +503,18 @@ class World(Strict):
                 if reg is not None and not reg.imports_from:
                     problems.append(f"traders[{i}].imports: its region {reg.id!r} imports from nowhere; "
                                     f"set regions.imports_from or imports = false")
+            if t.exports_to:
+                need(t.exports_to, regions, f"traders[{i}].exports_to")
+                home = by_state[t.state].region if t.state in by_state else None
+                if t.exports_to == home:
+                    problems.append(f"traders[{i}].exports_to: {t.exports_to!r} is its own region; name another "
+                                    f"market region or remove exports_to")
+                if t.imports:
+                    problems.append(f"traders[{i}]: a trader either imports or exports; set imports = false or "
+                                    f"remove exports_to (make two traders)")
+                if t.storage_weeks:
+                    problems.append(f"traders[{i}].storage_weeks: an exporter holds stock only to export it; "
+                                    f"set 0 (a stockholder is another trader)")
         for i, g in enumerate(self.armed_groups):
             need(g.home_state, states, f"armed_groups[{i}].home_state")
         for i, b in enumerate(self.buyers):
