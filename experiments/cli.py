@@ -206,15 +206,19 @@ def scenarios() -> None:
 @friendly
 def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or world TOML path")) -> None:
     """Validate a scenario (and its world), or a world file, without running it. Warns (on stderr, exit 0)
-    when two policies of one type and actor are in force at once, saying which one acts."""
-    from experiments.levers import overlaps
+    when two policies of one type and actor are in force at once, saying which one acts, and notes entries
+    that name what the world does not model (e.g. an element on a control list)."""
+    from experiments.levers import notes, overlaps
     from model.scenario import check_file, load_scenario
 
     report = check_file(path)
     typer.echo(report)
     if not report.startswith("ok: world"):
-        for w in overlaps(load_scenario(path, check=False)):
+        scenario = load_scenario(path, check=False)
+        for w in overlaps(scenario):
             typer.echo(f"warning: {w}", err=True)
+        for w in notes(scenario):
+            typer.echo(f"note: {w}", err=True)
 
 
 @app.command()

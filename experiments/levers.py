@@ -225,11 +225,28 @@ def without(scenario: Scenario, entry: str) -> Scenario:
 
 
 # --------------------------------------------------------------------------------------------- overlaps
+def notes(scenario: Scenario) -> list[str]:
+    """Non-fatal remarks of the timeline's entries on the scenario's world (e.g. a control list naming an
+    element the world does not model), as ``timeline[i] Type: remark``."""
+    world = scenario.load_world()
+    out = []
+    for i, d in enumerate(scenario.timeline):
+        cls = REGISTRY.get(d.get("type", "")) if isinstance(d, dict) else None
+        if cls is None:
+            continue
+        try:
+            item: TimelineItem = cls.model_validate({k: v for k, v in d.items() if k != "type"})
+        except Exception:  # noqa: BLE001 - the scenario's own check reports a bad entry
+            continue
+        out += [f"timeline[{i}] {d['type']} {r}" for r in item.notes(world)]
+    return out
+
+
 def overlaps(scenario: Scenario) -> list[str]:
     """Warnings for two timeline entries of one type and actor in force at the same time, each with the
     rule that decides what happens (:data:`OVERLAP_RULES`). One-shot events never overlap."""
     end = scenario.end
-    items: list[tuple[int, str, str, dt.date, dt.date]] = []
+    items: list[tuple[int, str, str, dt.date, dt.date, TimelineItem]] = []
     ordinal = {i: name for name, i in entries(scenario)}
     for i, d in enumerate(scenario.timeline):
         cls = REGISTRY.get(d.get("type", "")) if isinstance(d, dict) else None
@@ -239,11 +256,11 @@ def overlaps(scenario: Scenario) -> list[str]:
             item: TimelineItem = cls.model_validate({k: v for k, v in d.items() if k != "type"})
         except Exception:  # noqa: BLE001 - the scenario's own check reports a bad entry
             continue
-        items.append((i, d["type"], item.actor, item.start, item.end or end))
+        items.append((i, d["type"], item.actor, item.start, item.end or end, item))
     out = []
-    for a, (i, kind, actor, s1, e1) in enumerate(items):
-        for j, kind2, actor2, s2, e2 in items[a + 1:]:
-            if kind == kind2 and actor == actor2 and s1 < e2 and s2 < e1:
+    for a, (i, kind, actor, s1, e1, x) in enumerate(items):
+        for j, kind2, actor2, s2, e2, y in items[a + 1:]:
+            if kind == kind2 and actor == actor2 and s1 < e2 and s2 < e1 and x.shares_ground(y):
                 out.append(f"timeline[{i}] and timeline[{j}] are both {kind} of {actor} from {max(s1, s2)} to "
                            f"{min(e1, e2)}: {OVERLAP_RULES.get(kind, DEFAULT_RULE)} (as levers: "
                            f"policy.{ordinal[i]}.<field>, policy.{ordinal[j]}.<field>)")

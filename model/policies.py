@@ -17,6 +17,7 @@ them), ``to_dict``/``from_dict`` round-trip, and :func:`parse_timeline` turns a 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -71,6 +72,15 @@ class TimelineItem(BaseModel):
     def from_dict(cls, d: dict[str, Any]) -> TimelineItem:
         return parse_item(d)
 
+    def notes(self, world: World) -> list[str]:
+        """What ``ree check`` should say about this entry in this world without refusing it."""
+        return []
+
+    def shares_ground(self, other: TimelineItem) -> bool:
+        """Whether ``other`` (same type and actor) can act on what this entry acts on (``ree check`` warns
+        about overlapping entries only then)."""
+        return True
+
     def problems(self, world: World) -> list[str]:
         """References to check against the world (states, products, nodes, groups)."""
         out = []
@@ -85,6 +95,12 @@ def _states(world: World) -> set[str]:
 
 def _products(world: World) -> set[str]:
     return set(world.product_names)
+
+
+# the rare-earth elements (and Sc, Y): an export control may name any of them, as the official lists do,
+# whether or not a world models it (FACTS D1 names Lu and Sc, D9 Ho, Er, Tm, Eu, Yb)
+RARE_EARTH_ELEMENTS = frozenset({"La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb",
+                                 "Lu", "Sc", "Y"})
 
 
 def _need(values, allowed: set[str], field: str) -> list[str]:
@@ -190,6 +206,8 @@ class ExportControl(TimelineItem):
     def apply(self, model: RareEarthModel) -> None:
         now = int(model.steps)
         mask = self._mask(model)
+        if not mask.any():  # it names nothing this world models: no licences to draw, nothing to limit
+            return
         dests = self.controlled(model)
         if self.mode == "ban":
             allow = {d: np.zeros(mask.size) for d in dests}
@@ -239,8 +257,31 @@ class ExportControl(TimelineItem):
 
     def problems(self, world: World) -> list[str]:
         st = _states(world)
-        return (super().problems(world) + _need(self.actor, st, "actor") + _need(self.products, _products(world), "products")
+        known = _products(world)
+        inside = {e: p for p in known for e in re.findall(r"[A-Z][a-z]?", p) if e != p}  # Nd, Pr -> NdPr
+        out = []
+        for b in self.products:
+            if b in known or (b in RARE_EARTH_ELEMENTS and b not in inside):
+                continue
+            hint = f"it is part of {inside[b]!r} here, name that; " if b in inside else ""
+            out.append(f"products: unknown {b!r}; {hint}allowed: the world's products ({', '.join(sorted(known))}) "
+                       f"or a rare-earth element symbol it does not model (noted and skipped)")
+        return (super().problems(world) + _need(self.actor, st, "actor") + out
                 + _need(self.destinations, st, "destinations") + _need(self.exempt, st, "exempt"))
+
+    def shares_ground(self, other: TimelineItem) -> bool:
+        """Two controls meet on a product both name, or on magnets when both cover the magnet form."""
+        return bool(set(self.products) & set(getattr(other, "products", []))) or (
+            "magnet" in self.forms and "magnet" in getattr(other, "forms", []))
+
+    def notes(self, world: World) -> list[str]:
+        known = _products(world)
+        inside = {e for p in known for e in re.findall(r"[A-Z][a-z]?", p)}
+        absent = [p for p in self.products if p not in known and p in RARE_EARTH_ELEMENTS and p not in inside]
+        if not absent:
+            return []
+        return [f"names {', '.join(absent)}, which this world does not model: the control skips "
+                f"{'it' if len(absent) == 1 else 'them'} (add the element to the world file to include it)"]
 
 
 class Sanction(TimelineItem):

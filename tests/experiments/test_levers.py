@@ -181,3 +181,15 @@ def test_a_lever_is_a_sensitivity_parameter(tmp_path, scenario_file):
     assert mu["policy.Stockpile[US#1].target_days"] > 0  # the stockpile's target moves its stock
     samples = pd.read_csv(next((tmp_path / "out").glob("samples_morris*.csv")))
     assert set(samples["policy.ExportControl[CN].delay_weeks"]) <= set(range(2, 9))
+
+
+def test_check_notes_listed_elements_the_world_does_not_model():
+    """The official lists are data as published (FACTS D1: Lu, Sc; D9: Ho, Er, Tm, Eu, Yb): a control naming
+    an element the world lacks is noted and skipped, not refused; controls on disjoint lists do not overlap."""
+    result = CliRunner().invoke(app, ["check", "magnets_2025"])
+    assert result.exit_code == 0 and result.stdout.startswith("ok: magnets_2025")
+    assert "note: timeline[3] ExportControl names Ho, Er, Tm, Eu, Yb, which this world does not model" in result.stderr
+    assert "note: timeline[0] ExportControl names Lu, Sc" in result.stderr
+    assert "timeline[0] and timeline[2]" not in result.stderr, "April and December lists do not meet in time"
+    oxide_only = CliRunner().invoke(app, ["check", "china_controls_2025"])
+    assert oxide_only.exit_code == 0 and "note" not in oxide_only.stderr
