@@ -70,6 +70,8 @@ class WeekRecord:
     magnets_made: dict[str, np.ndarray] = field(default_factory=dict)  # magnets made, by plant country
     disposed: np.ndarray | None = None  # co-product oxide disposed of this week (t per product)
     contracts: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # region -> (t, USD/kg)
+    # contract volume refused licences for its end users' class, by destination state (t per product; P7)
+    end_use_refused: dict[str, np.ndarray] = field(default_factory=dict)
     sites_opened: int = 0
     sites_closed: int = 0
 
@@ -125,6 +127,7 @@ class RareEarthModel(mesa.Model):
         self._region_of_state = {s.id: s.region for s in w.states}
         self._imports_from = {r.id: r.imports_from for r in w.regions}
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
+        self._class_rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (state, end-user class)
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -233,14 +236,30 @@ class RareEarthModel(mesa.Model):
             lev[self.group_sites(g.gid)] = g.levy
         return lev
 
-    def need_of_state(self, state_id: str) -> np.ndarray:
+    def need_of_state(self, state_id: str, end_users: str | None = None) -> np.ndarray:
         """What a state's users take this week (t per product): its buyers' need, plus the oxides its magnet
-        makers need for their planned output."""
+        makers need for their planned output; with ``end_users``, only users of that class (FACTS P7)."""
+        if end_users is not None:
+            rows_b, rows_m = self._rows_of_class(state_id, end_users)
+            need = self.buyer_book.need(self.demand_multiplier)[rows_b].sum(axis=0)
+            return need + self.maker_book.need()[rows_m].sum(axis=0) if rows_m.size else need
         need = self.buyer_book.need_of_state(state_id, self.demand_multiplier)
         rows = self.maker_book.rows_of_country.get(state_id)
         if rows is not None:
             need = need + self.maker_book.need_of(rows)
         return need
+
+    def _rows_of_class(self, state_id: str, end_users: str) -> tuple[np.ndarray, np.ndarray]:
+        """A state's buyer rows and magnet-maker rows whose end users are of class ``end_users``."""
+        key = (state_id, end_users)
+        if key not in self._class_rows:
+            bb, mb = self.buyer_book, self.maker_book
+            rows_b = np.array([i for i in bb.rows_of_state.get(state_id, []) if bb.specs[i].end_users == end_users],
+                              dtype=int)
+            rows_m = np.array([i for i in mb.rows_of_country.get(state_id, []) if mb.specs[i].end_users == end_users],
+                              dtype=int)
+            self._class_rows[key] = (rows_b, rows_m)
+        return self._class_rows[key]
 
     def need_of_region(self, region: str) -> np.ndarray:
         """What a region's users take this week (t per product): buyers' need plus its makers' oxide need."""
@@ -503,9 +522,15 @@ class RareEarthModel(mesa.Model):
                 fill = receive(give, want, everyone, everyone, want_b, want_m)
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
             total = total + give
-        # 2. each state's importer, from what it imported this week
+        # 2. each state's importer, from what it imported this week; not to end users refused licences (P7)
         for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
             wb, wm = want_b[at_b], want_m[at_m]
+            refused = self.rules.refused_end_use.get(tb.state_id[i])
+            if refused:
+                wb, wm = self._licensable(refused, bb.specs, rows_b[at_b], wb), self._licensable(
+                    refused, mb.specs, rows_m[at_m], wm)
+                cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
+                self.week.end_use_refused[tb.state_id[i]] = cut
             want = wb.sum(axis=0) + wm.sum(axis=0)
             if not want.any():
                 continue
@@ -513,6 +538,15 @@ class RareEarthModel(mesa.Model):
             receive(give, want, at_b, at_m, wb, wm)
             total = total + give
         self.week.contracts[region] = (total, price)
+
+    @staticmethod
+    def _licensable(refused: dict[str, np.ndarray], specs: list, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """``want`` (rows x products) with the products refused to each row's end-user class set to 0."""
+        if not rows.size:
+            return want
+        n_p = want.shape[1]
+        block = np.array([refused.get(specs[r].end_users, np.zeros(n_p, dtype=bool)) for r in rows.tolist()])
+        return np.where(block, 0.0, want)
 
     def _contract_holders(self, region: str) -> tuple[list, np.ndarray, np.ndarray]:
         """Who holds contracts in an importing region, fixed at construction and worked out once: each

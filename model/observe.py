@@ -202,6 +202,9 @@ class Observer:
                 add(("contract_volume", reg, p), v)
                 add(("contract_price", reg, p), c)
                 add(("average_price", reg, p), a)
+        for state, cut in sorted(m.week.end_use_refused.items()):
+            for p, v in zip(P, cut.tolist(), strict=True):
+                add(("end_use_refused", state, p), v)
         if m.maker_book.n:
             self._magnets(add)
         return keys, vals

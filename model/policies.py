@@ -165,6 +165,8 @@ class ExportControl(TimelineItem):
                                           "the named elements' oxides and every magnet containing them (FACTS D1)")
     leakage: Frac = Field(default=0.0, description="share of the refused tonnage that still arrives by re-export "
                                                    "through third countries (assumption)")
+    refused_end_users: list[Literal["civil", "military"]] = Field(
+        default_factory=list, description="end-user classes refused licences (FACTS P7: military from 1 Dec 2025)")
 
     _pending: list[Licence] = PrivateAttr(default_factory=list)  # approved, still under review (until = due week)
     _licences: list[Licence] = PrivateAttr(default_factory=list)  # valid licences (until = expiry week)
@@ -209,23 +211,37 @@ class ExportControl(TimelineItem):
         if not mask.any():  # it names nothing this world models: no licences to draw, nothing to limit
             return
         dests = self.controlled(model)
+        civil = {d: self._civil_share(model, d) for d in dests}
         if self.mode == "ban":
             allow = {d: np.zeros(mask.size) for d in dests}
         elif self.mode == "quota":
             req = {d: model.export_requests(d) for d in dests}
             tot = sum(req.values(), np.zeros(mask.size))
             share = {d: np.where(tot > 0, req[d] / np.maximum(tot, 1e-12), 1.0 / max(len(dests), 1)) for d in dests}
-            allow = {d: self.quota_t_per_week * share[d] for d in dests}
+            allow = {d: self.quota_t_per_week * share[d] * civil[d] for d in dests}
         else:
-            allow = self._licence_week(model, now, dests, mask)
+            allow = self._licence_week(model, now, dests, mask, civil)
+        for d in dests:
+            for cls in self.refused_end_users:
+                model.rules.refuse_end_use(d, cls, mask)
         self._allowed = allow
         if self.leakage > 0:  # part of what is refused still arrives, re-exported through third countries
             allow = {d: allow[d] + self.leakage * np.maximum(model.export_requests(d) - allow[d], 0.0) for d in dests}
         for d in dests:
             model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
 
+    def _civil_share(self, model: RareEarthModel, destination: str) -> np.ndarray:
+        """Share of ``destination``'s need of each product held by users whose class is not refused (1 where
+        no class is refused): the part of its importers' requests that can be licensed."""
+        if not self.refused_end_users:
+            return np.ones(len(model.products))
+        total = model.need_of_state(destination)
+        refused = sum((model.need_of_state(destination, end_users=c) for c in self.refused_end_users),
+                      np.zeros(total.size))
+        return np.where(total > 1e-12, 1.0 - np.minimum(refused / np.maximum(total, 1e-12), 1.0), 1.0)
+
     def _licence_week(self, model: RareEarthModel, now: int, dests: list[str],
-                      mask: np.ndarray) -> dict[str, np.ndarray]:
+                      mask: np.ndarray, civil: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # 1. what was shipped last week used the oldest licences first
         for d in dests:
             used = np.minimum(model.exports_last_week(d), self._allowed.get(d, 0.0)) * mask
@@ -244,7 +260,7 @@ class ExportControl(TimelineItem):
         rate = min(1.0, self.approval_rate * model.state_by_id[self.actor].licence_factor())
         n = self.applications_per_week
         for d in dests:
-            request = model.export_requests(d) * mask
+            request = model.export_requests(d) * mask * civil[d]  # refused end users' part is not licensed
             approved = rng.binomial(n, rate, size=mask.size) / n * request
             self._pending.append(Licence(now + self.delay_weeks, d, approved))
         # 4. reviewed applications become licences

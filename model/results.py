@@ -59,6 +59,8 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("contract_volume", "t/week", "Delivered under term contracts", "market region"),
     Output("contract_price", "USD/kg", "Term-contract price (source price + premium + export cost)", "market region"),
     Output("average_price", "USD/kg", "Volume-weighted price paid, contracts and spot", "market region"),
+    Output("end_use_refused", "t/week", "Contract volume refused licences for its end users' class (FACTS P7)",
+           "destination state"),
     # worlds with a magnet stage
     Output("magnet_output", "t/week", "Magnets made", "country of the plant"),
     Output("china_magnet_share", "fraction", "China's share of magnets made", ""),

@@ -49,6 +49,8 @@ class Rules:
     price_floor: dict[str, np.ndarray] = field(default_factory=dict)  # USD/kg by producing state
     lead_time_factor_by_state: dict[str, float] = field(default_factory=dict)  # permit streamlining
     plant_floor: dict[str, np.ndarray] = field(default_factory=dict)  # offtake price guarantees by plant id
+    # destination state -> end-user class -> products whose licences that class is refused (FACTS P7)
+    refused_end_use: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def reset_week(self) -> None:
         self.export_allowance = {}
@@ -58,6 +60,7 @@ class Rules:
         self.price_floor = {}
         self.lead_time_factor_by_state = {}
         self.plant_floor = {}
+        self.refused_end_use = {}
 
     # -- exports ------------------------------------------------------------------------------------------
     def limit_exports(self, destination: str, tonnes: np.ndarray) -> None:
@@ -65,6 +68,12 @@ class Rules:
         same destination: the tighter one holds."""
         cur = self.export_allowance.get(destination)
         self.export_allowance[destination] = tonnes.copy() if cur is None else np.minimum(cur, tonnes)
+
+    def refuse_end_use(self, destination: str, end_users: str, products: np.ndarray) -> None:
+        """Licences for ``products`` (a mask) are refused to ``destination``'s users of class ``end_users``."""
+        by_class = self.refused_end_use.setdefault(destination, {})
+        cur = by_class.get(end_users)
+        by_class[end_users] = products.copy() if cur is None else cur | products
 
     def allowance(self, destination: str) -> np.ndarray:
         """What ``destination`` may import this week (t per product; inf where free)."""

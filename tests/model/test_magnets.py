@@ -326,3 +326,47 @@ def test_a_wrong_exporter_is_refused_naming_the_field(tmp_path, edit, where):
     with pytest.raises(ConfigError) as err:
         load_world(str(path))
     assert re.search(r"traders\[\d+\]", str(err.value)) and ("exports_to" in str(err.value)), str(err.value)
+
+
+# ========================================================================================== end-user classes
+def test_military_end_users_are_refused_licences_and_turn_to_the_spot_market():
+    """FACTS P7 (magnets_2025 from 1 Dec 2025): applications for military end users are refused. Only the
+    civil users' part of a destination's request is licensed; military contract holders get nothing from
+    licensed imports (``end_use_refused``) and buy at spot instead, where they pay more. The same scenario
+    without the rule is the twin (same seed)."""
+    import copy
+
+    import pandas as pd
+
+    sc = load_scenario("magnets_2025")
+    timeline = copy.deepcopy(sc.timeline)
+    for d in timeline:
+        d.pop("refused_end_users", None)
+    runs = {}
+    for name, s in (("rule", sc), ("twin", sc.model_copy(update={"timeline": timeline}))):
+        m = RareEarthModel(s, seed=1, weeks=80)
+        m.run()
+        df = m.results()
+        runs[name] = (m, df[df["date"] >= pd.Timestamp("2026-01-05")])  # licences of the Dec rule in force
+    m, rule = runs["rule"]
+    _, twin = runs["twin"]
+
+    def total(df, variable, region, product):
+        return df[(df.variable == variable) & (df.region == region) & (df["product"] == product)].value.sum()
+
+    # US SmCo buyers are all military (defence): nothing is licensed to them; the twin imports some
+    assert total(rule, "exports", "US", "SmCo") == 0 < total(twin, "exports", "US", "SmCo")
+    assert total(rule, "end_use_refused", "US", "SmCo") > 0
+    assert "end_use_refused" not in set(twin.variable)
+    # NdFeB: the civil part is still licensed, the military part is not
+    assert 0 < total(rule, "exports", "US", "NdFeB") < total(twin, "exports", "US", "NdFeB")
+    # refused end users buy at spot: ex-China SmCo costs more than in the twin
+    row = [x[(x.variable == "price") & (x.region == "ROW") & (x["product"] == "SmCo")].value.mean() for x in (rule, twin)]
+    assert row[0] > 1.2 * row[1], row
+    # what is licensed is the civil share of the request
+    ctl = ExportControl(start=sc.start, products=["Sm"], forms=["oxide", "magnet"], refused_end_users=["military"])
+    civil = ctl._civil_share(m, "US")
+    k = m.products.index("SmCo")
+    military = m.need_of_state("US", end_users="military")[k]
+    assert civil[k] == pytest.approx(1.0 - military / m.need_of_state("US")[k])
+    assert civil[k] == pytest.approx(0.0, abs=1e-12), "every US SmCo user is military in this world"
