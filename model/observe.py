@@ -49,6 +49,8 @@ class Observer:
         # per region, its traders' rows and its importers' rows (slices when consecutive)
         self._trader_rows = {r: (row_selector(tb.rows_home[r]), row_selector(
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
+        self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
+        self._oxides: list[int] = []
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -207,6 +209,7 @@ class Observer:
                 add(("end_use_refused", state, p), v)
         if m.maker_book.n:
             self._magnets(add)
+            self._element_exports(add)
         return keys, vals
 
     def _magnets(self, add) -> None:
@@ -238,6 +241,24 @@ class Observer:
         short = bb.shortage.sum(axis=1).tolist()
         for (state, unit), rows in sorted(self._unit_rows.items()):
             add(("units_short", state, unit), sum(short[i] * KG_PER_T / kg for i, kg in rows))
+
+    def _element_exports(self, add) -> None:
+        """Elements leaving China by destination, in oxides and inside magnets (a magnet's elements at its
+        bill of materials before thrifting), t per oxide: what a magnet licence holds back of each element."""
+        m = self.model
+        P = m.products
+        if self._content is None:  # (products, products): identity for oxides, the bill of materials for magnets
+            w = m.world
+            self._content = np.array([[1.0 * (e == p) if w.product(p).stage == "oxide"
+                                       else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
+            self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
+        for dest in self._dests:
+            ex = m.week.exports.get(dest)
+            if ex is None:
+                continue
+            content = (ex @ self._content).tolist()
+            for j in self._oxides:
+                add(("element_exports", dest, P[j]), content[j])
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""

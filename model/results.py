@@ -67,6 +67,7 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("inventory_makers", "t", "Magnet makers' stocks (oxides they hold, magnets they made)", "market region"),
     Output("recycled", "t/week", "Oxide recovered from magnet swarf", "market region"),
     Output("disposed", "t/week", "Co-product oxide disposed of", ""),
+    Output("element_exports", "t/week", "Elements leaving China, in oxides and inside magnets", "destination state"),
     Output("units_short", "units/week", "Downstream units not made for want of their product (product column: "
            "the unit, e.g. EV motors)", "buyer state"),
 ]}

@@ -370,3 +370,26 @@ def test_military_end_users_are_refused_licences_and_turn_to_the_spot_market():
     military = m.need_of_state("US", end_users="military")[k]
     assert civil[k] == pytest.approx(1.0 - military / m.need_of_state("US")[k])
     assert civil[k] == pytest.approx(0.0, abs=1e-12), "every US SmCo user is military in this world"
+
+
+def test_element_content_of_trade_counts_the_elements_inside_magnets():
+    """``element_exports``: China's exports of each element by destination, oxide plus the content of the magnets
+    shipped; a magnet licence (April 2025 list in every form) cuts the NdPr leaving China, though NdPr is not
+    on the list."""
+    import pandas as pd
+
+    m = RareEarthModel("magnets_controls_2025", seed=1, weeks=40)
+    m.run()
+    df = m.results()
+    bom = m.world.product("NdFeB").bill_of_materials
+    ex = df[df.variable == "exports"].pivot_table(index=["step", "region"], columns="product", values="value")
+    content = df[(df.variable == "element_exports")].pivot_table(index=["step", "region"], columns="product",
+                                                                 values="value")
+    expect = ex["NdPr"] + ex["NdFeB"] * bom["NdPr"]
+    assert np.allclose(content["NdPr"], expect.reindex(content.index), rtol=1e-9, atol=1e-9)
+    assert set(content.columns) == {p.name for p in m.world.products if p.stage == "oxide"}
+    jp = content.xs("JP", level="region")["NdPr"]
+    dates = df.drop_duplicates("step").set_index("step")["date"]
+    before = jp[dates.reindex(jp.index) < pd.Timestamp("2025-04-04")].iloc[1:].mean()
+    during = jp[dates.reindex(jp.index) >= pd.Timestamp("2025-06-01")].mean()
+    assert during < 0.7 * before, (before, during)
