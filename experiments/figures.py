@@ -281,8 +281,13 @@ def _finish(fig: Figure, axes: list, df: pd.DataFrame, title: str, note: str = "
         width = 5 if len(axes) > 1 else 3
         fig.legend(h, texts, loc="outside lower center", ncols=ncols or min(len(h), width))
     parts = [p for p in (title, note) if p]
-    if parts:
-        fig.suptitle(" · ".join(parts))
+    if parts:  # wrapped at the separators to the figure's width (about 10 characters of title an inch)
+        room = int(fig.get_figwidth() * 10)
+        pieces = " · ".join(parts).split(" · ")
+        lines = [pieces[0]]
+        for p in pieces[1:]:
+            lines[-1:] = [f"{lines[-1]} · {p}"] if len(lines[-1]) + len(p) + 3 <= room else [lines[-1], p]
+        fig.suptitle("\n".join(lines))
     return fig
 
 
@@ -408,9 +413,16 @@ def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
     products = _products(df, products)
     n = max(len(products), 1)
     with _style_context():
-        fig = Figure(figsize=(WIDTH_IN, 4.6), layout="constrained")
-        grid = fig.subplots(2, n, squeeze=False, sharex=True)
-        top, bottom = list(grid[0]), list(grid[1])
+        # a pair of rows (exports above the share allowed) for each MAX_PANELS_PER_ROW products
+        groups = max(1, -(-n // MAX_PANELS_PER_ROW))
+        cols = n if groups == 1 else MAX_PANELS_PER_ROW
+        fig = Figure(figsize=(WIDTH_IN, 4.6 * groups), layout="constrained")
+        grid = fig.subplots(2 * groups, cols, squeeze=False, sharex=True)
+        top = [grid[2 * (j // cols), j % cols] for j in range(n)]
+        bottom = [grid[2 * (j // cols) + 1, j % cols] for j in range(n)]
+        for j in range(n, groups * cols):  # spare cells of the last group
+            grid[2 * (j // cols), j % cols].set_visible(False)
+            grid[2 * (j // cols) + 1, j % cols].set_visible(False)
         show = _n_runs(df) > 1
         d = df[(df["variable"] == "exports") & (df["step"] > 0)]  # a flow: step 0 is before any week
         dests = sorted(d.loc[d["value"] > 0, "region"].unique())
@@ -430,8 +442,9 @@ def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
             ax.set_ylim(-0.02, 1.05)
             if a.empty:
                 _no_data(ax, "no export rules recorded")
-        top[0].set_ylabel(axis_label("exports"))
-        bottom[0].set_ylabel(axis_label("export_allowed"))
+        for j in range(0, n, cols):  # the first column of each group
+            top[j].set_ylabel(axis_label("exports"))
+            bottom[j].set_ylabel(axis_label("export_allowed"))
         for ax in top:
             ax.set_xlabel("")
         note = f"exports: {smooth_weeks}-week moving mean" if smooth_weeks > 1 else ""
@@ -629,7 +642,8 @@ def mark_events(fig: Figure, events: Sequence[tuple] | None, label_first: bool =
     label_first = label_first and len(shown) <= MAX_EVENT_LABELS  # more would be unreadable: lines only
     if shown:
         note = "dotted: start or end of a timeline entry" + ("" if label_first else f" ({len(shown)} dates)")
-        fig.suptitle(_wrap(" · ".join(t for t in (fig.get_suptitle(), note) if t), 95))
+        title = " · ".join(t for t in (fig.get_suptitle().replace("\n", " · "), note) if t)
+        fig.suptitle(_wrap(title, int(fig.get_figwidth() * 10)))  # about 10 characters of title an inch
     for k, ax in enumerate(axes):
         lo, hi = (mdates.num2date(x).replace(tzinfo=None) for x in ax.get_xlim())
         for when, texts in by_date.items():
