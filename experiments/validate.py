@@ -201,7 +201,7 @@ def lift_peak(df: pd.DataFrame) -> float:
 
 def lift_shortage(df: pd.DataFrame) -> float:
     """Chinese buyers' unmet need of Dy and Tb in the 26 weeks after the lift (t)."""
-    d = df[(df["variable"] == "shortage") & (df["region"] == "CN")]
+    d = df[(df["variable"] == "shortage") & (df["region"] == "CN") & df["product"].isin(HEAVY)]
     d = d[(d["date"] >= pd.Timestamp(LICENCE_LIFT)) & (d["date"] <= pd.Timestamp(weeks_after(LICENCE_LIFT, 26)))]
     return float(d["value"].sum())
 

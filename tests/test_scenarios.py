@@ -154,3 +154,13 @@ def test_stockpiles_protect_their_holders_buyers(shock_pairs):
     with_, without = ({s: _shortage(p[i], True) for s, p in shock_pairs.items()} for i in (0, 1))
     worse = {s: with_[s] - without[s] for s in SEEDS if with_[s] > without[s] + 1e-6}
     assert not worse, f"ex-China shortage higher with stockpiles in seeds {fmt(worse)}"
+
+
+def test_the_lift_shortage_metric_counts_only_dy_and_tb():
+    """The target says Chinese buyers' Dy+Tb shortage: another product short in China (the magnet world has
+    Chinese Sm users) is not counted."""
+    dates = pd.date_range(v.LICENCE_LIFT, periods=3, freq="7D")
+    rows = [("shortage", "CN", p, d, x) for d in dates for p, x in (("Dy", 0.5), ("Tb", 0.25), ("Sm", 40.0), ("NdPr", 9.0))]
+    rows += [("shortage", "US", "Dy", d, 7.0) for d in dates]
+    df = pd.DataFrame(rows, columns=["variable", "region", "product", "date", "value"])
+    assert v.lift_shortage(df) == pytest.approx(3 * 0.75)
