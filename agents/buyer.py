@@ -134,11 +134,19 @@ class BuyerBook:
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        cover = target_cover * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
-        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
+        # the schedule is worked in one array, in place: the same arithmetic as
+        # max(clip(cover) x need + need - inventory, 0), 0 above the cap, without a new array per operation
+        # (a (products, buyers, grid) array each: the allocations cost as much as the arithmetic)
+        qty = target_cover * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
+        np.maximum(qty, b.buyer_min_cover_weeks, out=qty)
+        np.minimum(qty, b.buyer_max_cover_weeks, out=qty)
         n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
-        return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty))]
+        qty *= n_t
+        qty += n_t
+        qty -= self.inventory[at].T[:, :, None]
+        np.maximum(qty, 0.0, out=qty)
+        np.copyto(qty, 0.0, where=grid[:, None, :] > wtp.T[:, :, None])
+        return [OrderBlock("buyers", Side.BUY, qty)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

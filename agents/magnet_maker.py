@@ -224,11 +224,16 @@ class MagnetMakerBook:
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])[:, None, :]
-        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
+        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])
+        np.maximum(cover, b.buyer_min_cover_weeks, out=cover)
+        np.minimum(cover, b.buyer_max_cover_weeks, out=cover)
+        # as the buyers' schedule (BuyerBook.orders), in place in one array
         n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
-        buy = np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty)
+        buy = cover[:, None, :] * n_t
+        buy += n_t
+        buy -= self.inventory[at].T[:, :, None]
+        np.maximum(buy, 0.0, out=buy)
+        np.copyto(buy, 0.0, where=grid[:, None, :] > wtp.T[:, :, None])
         buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]

@@ -118,11 +118,15 @@ class TraderBook:
                 free = stock - scale.T[:, :, None] * ex.seller_pow[region][:, None, :]  # stock above working stock
             else:
                 free = stock
-            sell = np.minimum(np.maximum(free - spec_stock, 0.0), stock)
+            # min(max(free - speculative stock, 0), stock), worked in place
+            sell = free - spec_stock
+            np.maximum(sell, 0.0, out=sell)
+            np.minimum(sell, stock, out=sell)
             if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
                 floor = landed * (1.0 - 2.0 * b.import_margin)
-                sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
-            buy = np.maximum(spec_stock - np.maximum(free, 0.0), 0.0)
+                np.copyto(sell, 0.0, where=imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]))
+            buy = spec_stock - np.maximum(free, 0.0)
+            np.maximum(buy, 0.0, out=buy)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
         rows = self.rows_import[region]
         if rows.size:
