@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from agents.buyer import demand_schedules
 from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
 
@@ -224,16 +225,8 @@ class MagnetMakerBook:
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])
-        np.maximum(cover, b.buyer_min_cover_weeks, out=cover)
-        np.minimum(cover, b.buyer_max_cover_weeks, out=cover)
-        # as the buyers' schedule (BuyerBook.orders), in place in one array
-        n_t = need.T[:, :, None]
-        buy = cover[:, None, :] * n_t
-        buy += n_t
-        buy -= self.inventory[at].T[:, :, None]
-        np.maximum(buy, 0.0, out=buy)
-        np.copyto(buy, 0.0, where=grid[:, None, :] > wtp.T[:, :, None])
+        buy = demand_schedules(grid, wtp, need, self.inventory[at], b.maker_target_cover_weeks,
+                               scale[:, None] * ex.buyer_pow[region], b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
         buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]
