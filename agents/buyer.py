@@ -39,39 +39,6 @@ if TYPE_CHECKING:
 KG_PER_T = 1000.0
 
 
-def demand_schedules(grid: np.ndarray, wtp: np.ndarray, need: np.ndarray, inventory: np.ndarray,
-                     target_cover: np.ndarray | float, cover_at: np.ndarray, min_cover: float,
-                     max_cover: float) -> np.ndarray:
-    """What each buyer (or magnet maker) of a region bids for at each grid price (products x rows x grid
-    points): this week's need plus the gap to the cover it wants at that price,
-    ``max(clip(target x cover_at, min, max) x need + need - inventory, 0)``, and 0 above its most it pays
-    (``wtp``, rows x products). ``cover_at`` is the price part of the cover (products x grid points).
-
-    A buyer uses a few of the world's products (a motor maker one magnet, a maker four oxides): the rows of
-    the others are 0 at every price (their most is 0, below the grid), so only the (product, row) pairs with
-    a price on the grid at or below their most are worked out, and set into an array of zeros. Each value is
-    the same arithmetic on the same numbers as the full array's (bit for bit); the magnet world's buyer
-    schedules are a tenth of the work."""
-    n_p, n_g = grid.shape
-    wtp_t = wtp.T
-    kk, ii = np.nonzero(~(grid.min(axis=1)[:, None] > wtp_t))  # pairs not 0 at every grid price
-    if np.ndim(target_cover):  # one target per row
-        qty = target_cover[ii][:, None] * cover_at[kk]
-    else:
-        qty = target_cover * cover_at[kk]
-    np.maximum(qty, min_cover, out=qty)
-    np.minimum(qty, max_cover, out=qty)
-    n_k = need[ii, kk][:, None]
-    qty *= n_k
-    qty += n_k
-    qty -= inventory[ii, kk][:, None]
-    np.maximum(qty, 0.0, out=qty)
-    np.copyto(qty, 0.0, where=grid[kk] > wtp_t[kk, ii][:, None])
-    out = np.zeros((n_p, wtp.shape[0], n_g))
-    out[kk, ii] = qty
-    return out
-
-
 class BuyerBook:
     """Array-backed state of every buyer, one row each (``Buyer`` agents are views into it)."""
 
@@ -167,9 +134,26 @@ class BuyerBook:
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        return [OrderBlock("buyers", Side.BUY, demand_schedules(
-            grid, wtp, need, self.inventory[at], target_cover,
-            scale[:, None] * self.model.exchange.buyer_pow[region], b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
+        cover_at = scale[:, None] * self.model.exchange.buyer_pow[region]  # products x grid points
+        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays.
+        # A buyer uses one or a few of the world's products (a motor maker one magnet of ten); its rows of the
+        # others are 0 at every price (their most is 0, below the grid). So only the (product, buyer) pairs
+        # with a grid price at or below their most are worked out, and set into an array of zeros: each value
+        # the same arithmetic on the same numbers as over the whole array (bit for bit), a tenth of the work
+        # for the magnet world's buyers.
+        wtp_t = wtp.T
+        kk, ii = np.nonzero(~(grid.min(axis=1)[:, None] > wtp_t))
+        qty = target_cover[ii][:, None] * cover_at[kk]
+        np.maximum(qty, b.buyer_min_cover_weeks, out=qty)
+        np.minimum(qty, b.buyer_max_cover_weeks, out=qty)
+        n_k = need[ii, kk][:, None]
+        qty *= n_k
+        qty += n_k
+        qty -= self.inventory[at][ii, kk][:, None]
+        np.maximum(qty, 0.0, out=qty)
+        out = np.zeros((grid.shape[0], wtp.shape[0], grid.shape[1]))
+        out[kk, ii] = np.where(grid[kk] > wtp_t[kk, ii][:, None], 0.0, qty)
+        return [OrderBlock("buyers", Side.BUY, out)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

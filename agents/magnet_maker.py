@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from agents.buyer import demand_schedules
 from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
 
@@ -225,8 +224,11 @@ class MagnetMakerBook:
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        buy = demand_schedules(grid, wtp, need, self.inventory[at], b.maker_target_cover_weeks,
-                               scale[:, None] * ex.buyer_pow[region], b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
+        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])[:, None, :]
+        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
+        n_t = need.T[:, :, None]
+        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
+        buy = np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty)
         buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]

@@ -252,12 +252,11 @@ class RefinerBook:
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
         qty = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]  # stock kept
         inv_t = self.inventory[at].T[:, :, None]
-        # min(max(inventory - kept, 0), inventory), 0 below the floor: worked in place in the one array
+        # min(max(inventory - kept, 0), inventory), worked in place in the one array
         np.subtract(inv_t, qty, out=qty)
         np.maximum(qty, 0.0, out=qty)
         np.minimum(qty, inv_t, out=qty)
-        np.copyto(qty, 0.0, where=grid[:, None, :] < floor.T[:, :, None])
-        return [OrderBlock("refiners", Side.SELL, qty)]
+        return [OrderBlock("refiners", Side.SELL, np.where(grid[:, None, :] < floor.T[:, :, None], 0.0, qty))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self.at_region[region]

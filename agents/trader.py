@@ -124,7 +124,7 @@ class TraderBook:
             np.minimum(sell, stock, out=sell)
             if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
                 floor = landed * (1.0 - 2.0 * b.import_margin)
-                np.copyto(sell, 0.0, where=imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]))
+                sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
             buy = spec_stock - np.maximum(free, 0.0)
             np.maximum(buy, 0.0, out=buy)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
