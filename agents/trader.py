@@ -175,10 +175,10 @@ class TraderBook:
         sold = self.sold + self.contracted if self.contracted.any() else self.sold
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
-    def deliver_contracts(self, i: int, want: np.ndarray, price: np.ndarray) -> np.ndarray:
+    def deliver_contracts(self, i: int | np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """Importer ``i`` delivers what its state's contract holders want this week (t per product), as far as
         this week's imports go, at ``price`` (USD/kg); returns what it delivered. Its stock's average cost is
-        kept."""
+        kept. ``i`` may be distinct importer rows, with ``want`` one row each (several importers at once)."""
         stock = self.stock[i]
         # contracts are filled from this week's (licensed) imports; stock held before stays on the spot market
         give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported[i])

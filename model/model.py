@@ -125,6 +125,7 @@ class RareEarthModel(mesa.Model):
         self._region_of_state = {s.id: s.region for s in w.states}
         self._imports_from = {r.id: r.imports_from for r in w.regions}
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
+        self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -502,14 +503,35 @@ class RareEarthModel(mesa.Model):
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
             total = total + give
         # 2. each state's importer, from what it imported this week
-        for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
-            wb, wm = want_b[at_b], want_m[at_m]
-            want = wb.sum(axis=0) + wm.sum(axis=0)
-            if not want.any():
-                continue
-            give = tb.deliver_contracts(i, want, price)
-            receive(give, want, at_b, at_m, wb, wm)
-            total = total + give
+        batch = self._contract_batch[region]
+        if batch is not None:  # every importer at once (each its own holders): as the loop below, value for value
+            rows, of_b, at_b, of_m, at_m = batch
+            want = np.zeros((rows.size, n_p))  # each importer's holders' want, added in the loop's order
+            np.add.at(want, of_b, want_b[at_b])
+            want_of_m = np.zeros((rows.size, n_p))
+            np.add.at(want_of_m, of_m, want_m[at_m])
+            want = want + want_of_m
+            act = want.any(axis=1)
+            if act.any():
+                give = np.zeros((rows.size, n_p))
+                give[act] = tb.deliver_contracts(rows[act], want[act], price)
+                fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+                hb, hm = act[of_b], act[of_m]  # holders of importers that delivered
+                if hb.any():
+                    bb.receive_contract(rows_b[at_b[hb]], want_b[at_b[hb]] * fill[of_b[hb]], price)
+                if hm.any():
+                    mb.receive_contract(rows_m[at_m[hm]], want_m[at_m[hm]] * fill[of_m[hm]], price)
+                for g in give[act]:
+                    total = total + g
+        else:
+            for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
+                wb, wm = want_b[at_b], want_m[at_m]
+                want = wb.sum(axis=0) + wm.sum(axis=0)
+                if not want.any():
+                    continue
+                give = tb.deliver_contracts(i, want, price)
+                receive(give, want, at_b, at_m, wb, wm)
+                total = total + give
         self.week.contracts[region] = (total, price)
 
     def _contract_holders(self, region: str) -> tuple[list, np.ndarray, np.ndarray]:
@@ -533,6 +555,16 @@ class RareEarthModel(mesa.Model):
             importers.append((i, at_b, at_m))
         cached = (importers, rows_b, rows_m)
         self._contract_rows[region] = cached
+        # the importers served at once: each holder's importer (positions ascending per importer, so sums
+        # add in the loop's order), when no holder has two importers and no importer is listed twice
+        of_b = np.concatenate([np.full(at_b.size, j) for j, (_, at_b, _) in enumerate(importers)] or [none])
+        at_b = np.concatenate([at_b for _, at_b, _ in importers] or [none])
+        of_m = np.concatenate([np.full(at_m.size, j) for j, (_, _, at_m) in enumerate(importers)] or [none])
+        at_m = np.concatenate([at_m for _, _, at_m in importers] or [none])
+        rows = np.array([i for i, _, _ in importers], dtype=int)
+        distinct = (np.unique(rows).size == rows.size and np.unique(at_b).size == at_b.size
+                    and np.unique(at_m).size == at_m.size)
+        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m) if distinct else None
         return cached
 
     def _cost_of_supply(self) -> None:
