@@ -309,20 +309,45 @@ class WeeklyCollector(mesa.DataCollector):
     """Mesa's ``DataCollector`` over the observer's latest values. Its reporters are partials of
     :func:`_latest_value` (so it pickles and works with ``mesa.batch_run`` and Mesa's plot components); a
     week's collection reads their keys from the recorder at once instead of calling each reporter and
-    deep-copying a float."""
+    deep-copying a float.
+
+    It keeps each reporter's latest value itself (nan until its key is first recorded), updated from the
+    blocks recorded since the last collection: where in a block's layout its reporters' keys sit is worked
+    out once per layout (a fixed layout is the same list week after week), so a week costs one assignment
+    per reporter instead of folding all of the week's values into the recorder's ``latest``."""
 
     def __init__(self, model_reporters: dict[str, functools.partial]):
         super().__init__(model_reporters=model_reporters)
         self._keys = [(name, (r.keywords["variable"], r.keywords["region"], r.keywords["product"]))
                       for name, r in model_reporters.items()]
+        self._recorder = None  # the recorder read so far, its blocks read, and the reporters' values
+        self._upto = 0
+        self._values: list[float] = []
+        self._layouts: dict[int, tuple[list, list[tuple[int, int]]]] = {}  # id(keys) -> (keys, [(reporter, pos)])
+
+    def _positions(self, keys: list) -> list[tuple[int, int]]:
+        cached = self._layouts.get(id(keys))
+        if cached is None or cached[0] is not keys:
+            at = {k: j for j, k in enumerate(keys)}  # a key twice in a layout: its last value, as latest
+            cached = (keys, [(r, at[key]) for r, (_, key) in enumerate(self._keys) if key in at])
+            self._layouts[id(keys)] = cached
+        return cached[1]
 
     def collect(self, model) -> None:
         if hasattr(self, "_collection_steps"):
             self._collection_steps.append(model.time)
-        latest = model.observer.recorder.latest
-        nan = float("nan")
-        for name, key in self._keys:
-            self.model_vars[name].append(latest.get(key, nan))
+        rec = model.observer.recorder
+        if rec is not self._recorder:
+            self._recorder, self._upto, self._values = rec, 0, [float("nan")] * len(self._keys)
+        values = self._values
+        blocks = rec.blocks_since(self._upto)
+        self._upto += len(blocks)
+        for keys, vals in blocks:
+            for r, j in self._positions(keys):
+                values[r] = vals[j]
+        model_vars = self.model_vars
+        for (name, _), v in zip(self._keys, values, strict=True):
+            model_vars[name].append(v)
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

@@ -124,6 +124,11 @@ class Recorder:
         if unknown:
             raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
 
+    def blocks_since(self, k: int) -> list[tuple[list[tuple[str, str, str]], list[float]]]:
+        """The ``(keys, values)`` of the blocks recorded from block ``k`` on (a reader's own count of the
+        blocks it has read)."""
+        return [(keys, values) for _, _, keys, values in self._blocks[k:]]
+
     @property
     def latest(self) -> dict[tuple[str, str, str], float]:
         """The last value recorded for every key."""
