@@ -83,6 +83,7 @@ class MagnetMakerBook:
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
+        self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills

@@ -126,6 +126,7 @@ class RareEarthModel(mesa.Model):
         self._imports_from = {r.id: r.imports_from for r in w.regions}
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
         self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
+        self._state_need: tuple = (None, None, {})  # (buyers' need, makers' need, state -> need): need_of_state
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -236,12 +237,28 @@ class RareEarthModel(mesa.Model):
 
     def need_of_state(self, state_id: str) -> np.ndarray:
         """What a state's users take this week (t per product): its buyers' need, plus the oxides its magnet
-        makers need for their planned output."""
-        need = self.buyer_book.need_of_state(state_id, self.demand_multiplier)
-        rows = self.maker_book.rows_of_country.get(state_id)
-        if rows is not None:
-            need = need + self.maker_book.need_of(rows)
-        return need
+        makers need for their planned output.
+
+        Every state's is worked out at once (China's retaliation rule asks for all its rivals' each week,
+        the stock agencies for their own) and kept until the buyers' or the makers' need is replaced; each
+        state's rows are added in order, as a sum over them does (the same values)."""
+        bb, mb = self.buyer_book, self.maker_book
+        b_need = bb.need(self.demand_multiplier)
+        m_need = mb.need() if mb.n else None
+        cached = self._state_need
+        if cached[0] is not b_need or cached[1] is not m_need:
+            n_p = len(self.products)
+            by_state = np.zeros((len(bb.states), n_p))
+            np.add.at(by_state, bb.state_code, b_need)
+            need = {s: by_state[j] for j, s in enumerate(bb.states)}
+            if m_need is not None:
+                by_country = np.zeros((len(mb.rows_of_country), n_p))
+                np.add.at(by_country, mb.country_code, m_need)
+                for j, c in enumerate(mb.rows_of_country):
+                    need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
+            cached = self._state_need = (b_need, m_need, need)
+        need = cached[2].get(state_id)
+        return np.zeros(len(self.products)) if need is None else need.copy()
 
     def need_of_region(self, region: str) -> np.ndarray:
         """What a region's users take this week (t per product): buyers' need plus its makers' oxide need."""
