@@ -148,6 +148,10 @@ class RareEarthModel(mesa.Model):
         self.buyers = [Buyer(self, self.buyer_book, i) for i in range(self.buyer_book.n)]
         self.maker_book = MagnetMakerBook(self, w.magnet_makers)
         self.magnet_makers = [MagnetMaker(self, self.maker_book, i) for i in range(self.maker_book.n)]
+        # the makers' countries in the order of their first plant (the order of the week's magnets_made)
+        mb = self.maker_book
+        self._maker_countries = [(c, int(mb.country_code[mb.country.index(c)]))
+                                 for c in dict.fromkeys(mb.country)]
         self.refiner_book = RefinerBook(self, w.refiners)
         self.refiners = [Refiner(self, self.refiner_book, i) for i in range(self.refiner_book.n)]
         self.refiner_by_id = {r.rid: r for r in self.refiners}
@@ -431,10 +435,10 @@ class RareEarthModel(mesa.Model):
         self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
         self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
         self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
-        made: dict[str, np.ndarray] = {}
-        for i in range(mb.n):
-            made[mb.country[i]] = made.get(mb.country[i], 0.0) + out[i]
-        self.week.magnets_made = made
+        # magnets made by country, plant by plant in one call (np.add.at adds them in order, as the loop did)
+        by_country = np.zeros((len(mb.rows_of_country), out.shape[1]))
+        np.add.at(by_country, mb.country_code, out)
+        self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
                 self.signals.add_inflow(region, out[rows].sum(axis=0) + mb.recycled[rows].sum(axis=0))

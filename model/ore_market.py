@@ -107,6 +107,8 @@ class OreMarket:
         self.edge_flow = np.zeros(len(model.routes.edge_src))
         self.week = OreWeek()
         self._tables: RouteTables | None = None
+        self._route_cost: tuple = (None,) * 5  # (tables, pools, levies, own levies, route cost): see clear_week
+        self._captive: tuple = (None,) * 4  # (tables, owners, plants running, captive plant of each pool)
         self.build_pools()
 
     # -- pools ---------------------------------------------------------------------------------------------
@@ -285,9 +287,16 @@ class OreMarket:
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
         t = self._route_tables()
         group_by_id = m.group_by_id
-        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
-        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools])
-        route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
+        levy_l = [m.routes.levies.get(g, 0.0) for g in t.groups]
+        own_l = [group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools]
+        cached = self._route_cost
+        if cached[0] is t and cached[1] is pools and cached[2] == levy_l and cached[3] == own_l:
+            route_cost = cached[4]  # levies change with conflict, not every week: the same numbers as last week
+        else:
+            levy_vec, own_levy = np.array(levy_l), np.array(own_l)
+            route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
+            route_cost.flags.writeable = False
+            self._route_cost = (t, pools, levy_l, own_l, route_cost)
         bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
         running = book.capacity > 0
         can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
@@ -298,9 +307,15 @@ class OreMarket:
         # which plant takes each pool's ore first (its owner, if running, reachable and allowed; -1 none) and
         # which plants may buy which pools' ore this week
         run_l = running.tolist()
-        captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
-                            and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
-                            for j, owner in enumerate(self._owner)], dtype=np.intp)
+        cached = self._captive  # without ore rules it changes only when a plant starts or stops or roads change
+        if not any_rule and cached[0] is t and cached[1] is self._owner and cached[2] == run_l:
+            captive = cached[3]
+        else:
+            captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
+                                and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
+                                for j, owner in enumerate(self._owner)], dtype=np.intp)
+            captive.flags.writeable = False
+            self._captive = (t, self._owner, run_l, captive) if not any_rule else (None, None, None, None)
         allowed = can
         if any_rule:
             allowed = can.copy()
