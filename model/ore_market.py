@@ -107,7 +107,6 @@ class OreMarket:
         self.edge_flow = np.zeros(len(model.routes.edge_src))
         self.week = OreWeek()
         self._tables: RouteTables | None = None
-        self._route_cost: tuple = (None,) * 5  # (tables, pools, levies, own levies, route cost): see clear_week
         self._captive: tuple = (None,) * 4  # (tables, owners, plants running, captive plant of each pool)
         self.build_pools()
 
@@ -287,16 +286,9 @@ class OreMarket:
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
         t = self._route_tables()
         group_by_id = m.group_by_id
-        levy_l = [m.routes.levies.get(g, 0.0) for g in t.groups]
-        own_l = [group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools]
-        cached = self._route_cost
-        if cached[0] is t and cached[1] is pools and cached[2] == levy_l and cached[3] == own_l:
-            route_cost = cached[4]  # levies change with conflict, not every week: the same numbers as last week
-        else:
-            levy_vec, own_levy = np.array(levy_l), np.array(own_l)
-            route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
-            route_cost.flags.writeable = False
-            self._route_cost = (t, pools, levy_l, own_l, route_cost)
+        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
+        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools])
+        route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
         bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
         running = book.capacity > 0
         can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
