@@ -78,7 +78,7 @@ class BuyerBook:
         self.rows_of_state = {s: np.flatnonzero(self.state_code == j) for j, s in enumerate(states)}
         # per region, its rows (a slice when consecutive) and their target cover, fixed at construction
         self.target_cover.flags.writeable = False
-        self._region_fixed = {r: (row_selector(rows), self.target_cover[rows][None, :, None])
+        self._region_fixed = {r: (row_selector(rows), self.target_cover[rows])
                               for r, rows in self.rows_of_region.items()}
 
     # -- needs -------------------------------------------------------------------------------------------
@@ -134,11 +134,33 @@ class BuyerBook:
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        cover = target_cover * (scale[:, None] * self.model.exchange.buyer_pow[region])[:, None, :]
-        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
-        n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
-        return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty))]
+        cover_at = scale[:, None] * self.model.exchange.buyer_pow[region]  # products x grid points
+        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays.
+        # A buyer uses one or a few of the world's products (a motor maker one magnet of ten); its rows of the
+        # others are 0 at every price (their most is 0, below the grid). Where most rows are such, only the
+        # (product, buyer) pairs with a grid price at or below their most are worked out, and set into an
+        # array of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for
+        # bit), a tenth of the work for the magnet world's buyers. Where most pairs bid (the oxide world),
+        # gathering them costs more than it saves, and the whole array is worked out.
+        wtp_t = wtp.T
+        kk, ii = np.nonzero(~(grid.min(axis=1)[:, None] > wtp_t))
+        if 2 * kk.size > wtp_t.size:
+            cover = target_cover[None, :, None] * cover_at[:, None, :]
+            cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
+            n_t = need.T[:, :, None]
+            qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
+            return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp_t[:, :, None], 0.0, qty))]
+        qty = target_cover[ii][:, None] * cover_at[kk]
+        np.maximum(qty, b.buyer_min_cover_weeks, out=qty)
+        np.minimum(qty, b.buyer_max_cover_weeks, out=qty)
+        n_k = need[ii, kk][:, None]
+        qty *= n_k
+        qty += n_k
+        qty -= self.inventory[at][ii, kk][:, None]
+        np.maximum(qty, 0.0, out=qty)
+        out = np.zeros((grid.shape[0], wtp.shape[0], grid.shape[1]))
+        out[kk, ii] = np.where(grid[kk] > wtp_t[kk, ii][:, None], 0.0, qty)
+        return [OrderBlock("buyers", Side.BUY, out)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

@@ -76,6 +76,8 @@ class MagnetMakerBook:
         self.min_recipe = self.base_recipe * np.array([[b.min_content_frac.get(p, 1.0) for p in products]
                                                        for b in bom], dtype=float).reshape(n, n_p)
         self.recipe = self.base_recipe.copy()
+        self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
+        self._need_key: tuple | None = None  # (plan, recipe, need): see need()
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
@@ -86,6 +88,7 @@ class MagnetMakerBook:
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
+        self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
@@ -121,16 +124,34 @@ class MagnetMakerBook:
 
     # -- recipe and costs -------------------------------------------------------------------------------
     def input_per_kg(self) -> np.ndarray:
-        """Oxide (kg) each plant puts into a kg of finished magnet (plants x products)."""
-        return self.recipe / self.yield_[:, None]
+        """Oxide (kg) each plant puts into a kg of finished magnet (plants x products; read-only).
+
+        Asked for many times a week; kept until the recipe array is replaced (it is only ever replaced,
+        never written in place; the yields are fixed)."""
+        key = self._per_kg_key
+        if key is not None and key[0] is self.recipe:
+            return key[1]
+        per_kg = self.recipe / self.yield_[:, None]
+        per_kg.flags.writeable = False
+        self._per_kg_key = (self.recipe, per_kg)
+        return per_kg
 
     def use_per_week(self, output: np.ndarray) -> np.ndarray:
         """Oxide each plant uses to make ``output`` t of magnets (plants x products, t)."""
         return output[:, None] * self.input_per_kg()
 
     def need(self) -> np.ndarray:
-        """Oxide each plant needs this week for its planned output (plants x products, t)."""
-        return self.use_per_week(self.planned_out)
+        """Oxide each plant needs this week for its planned output (plants x products, t; read-only).
+
+        Asked for by the exchanges, the contracts and the states several times a week; kept until the plan
+        or the recipe is replaced (as :meth:`input_per_kg`)."""
+        key = self._need_key
+        if key is not None and key[0] is self.planned_out and key[1] is self.recipe:
+            return key[2]
+        need = self.use_per_week(self.planned_out)
+        need.flags.writeable = False
+        self._need_key = (self.planned_out, self.recipe, need)
+        return need
 
     def per_plant(self, by_region: dict[str, np.ndarray]) -> np.ndarray:
         """A per-region price signal (e.g. ``signals.recent``) as each plant's row (plants x products)."""

@@ -88,6 +88,8 @@ class MinerFleet:
                                      zip(self.ore, self.in_china, strict=True)], dtype=object)
         self.quota_factor = {"light": 1.0, "heavy": 1.0}
         self._quota_mult = np.ones(self.n)
+        # the quota groups once, and each site's (a quota moves weekly while prices are out of band)
+        self._quota_groups, self._quota_code = np.unique(self.quota_group, return_inverse=True)
         # sites that may open and close, with their costs and areas (a site's cost, area and kind are fixed)
         for fixed in (self.cost, self.entry_exit, self.node_of):
             fixed.flags.writeable = False
@@ -104,7 +106,8 @@ class MinerFleet:
     def set_quota_factor(self, group: str, factor: float) -> None:
         """China's mining quota for ``group`` ("light" or "heavy"), as a multiple of 2024 capacity."""
         self.quota_factor[group] = float(factor)
-        self._quota_mult = np.array([self.quota_factor.get(g, 1.0) for g in self.quota_group])
+        self._quota_mult = np.array([self.quota_factor.get(g, 1.0) for g in self._quota_groups.tolist()])[
+            self._quota_code]
 
     def transfer(self, sites: np.ndarray, controller: str) -> None:
         """Sites change hands (a seizure): new controller, no longer run by state-linked operators."""

@@ -250,9 +250,12 @@ class RefinerBook:
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         # stock kept at price p: keep x (p / res)^-e = keep x res^e x p^-e (the grid part is precomputed)
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
-        kept = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
+        qty = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]  # stock kept
         inv_t = self.inventory[at].T[:, :, None]
-        qty = np.minimum(np.maximum(inv_t - kept, 0.0), inv_t)
+        # min(max(inventory - kept, 0), inventory), worked in place in the one array
+        np.subtract(inv_t, qty, out=qty)
+        np.maximum(qty, 0.0, out=qty)
+        np.minimum(qty, inv_t, out=qty)
         return [OrderBlock("refiners", Side.SELL, np.where(grid[:, None, :] < floor.T[:, :, None], 0.0, qty))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:

@@ -136,11 +136,15 @@ class TraderBook:
                 free = stock - scale.T[:, :, None] * ex.seller_pow[region][:, None, :]  # stock above working stock
             else:
                 free = stock
-            sell = np.minimum(np.maximum(free - spec_stock, 0.0), stock)
+            # min(max(free - speculative stock, 0), stock), worked in place
+            sell = free - spec_stock
+            np.maximum(sell, 0.0, out=sell)
+            np.minimum(sell, stock, out=sell)
             if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
                 floor = landed * (1.0 - 2.0 * b.import_margin)
                 sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
-            buy = np.maximum(spec_stock - np.maximum(free, 0.0), 0.0)
+            buy = spec_stock - np.maximum(free, 0.0)
+            np.maximum(buy, 0.0, out=buy)
             if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
                 sell[:, exp, :] = 0.0
                 buy[:, exp, :] = self._export_buying(rows[exp], grid)
@@ -237,10 +241,10 @@ class TraderBook:
             sold = sold + self.exported
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
-    def deliver_contracts(self, i: int, want: np.ndarray, price: np.ndarray) -> np.ndarray:
+    def deliver_contracts(self, i: int | np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """Importer ``i`` delivers what its state's contract holders want this week (t per product), as far as
         this week's imports go, at ``price`` (USD/kg); returns what it delivered. Its stock's average cost is
-        kept."""
+        kept. ``i`` may be distinct importer rows, with ``want`` one row each (several importers at once)."""
         stock = self.stock[i]
         # contracts are filled from this week's (licensed) imports; stock held before stays on the spot market
         give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported[i])

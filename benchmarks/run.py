@@ -2,11 +2,12 @@
 
 Sections (issue 6), each a median over ``--repeats`` (default 5) with min-max:
 
-a. one 520-week run of the default world (``baseline``, seed 1): wall and CPU time, and the agent count;
+a. one 520-week run of the default world (``baseline``, seed 1): wall and CPU time, and the agent count; then
+   the same for the magnet world (``magnets_baseline``, seed 1: ten products, magnet makers, term contracts);
 b. time per week by stage, the nine stages of ``RareEarthModel.step``'s docstring, timed by wrapping the
    model's bound stage methods (and ``datacollector.collect``) in this process: no timing code in the model;
 c. agent-steps per second (agents x weeks / run time) beside Mesa's bundled ``BoltzmannWealth`` example
-   (default 100 agents, the same number of steps), and the ratio;
+   (default 100 agents, the same number of steps), and the ratio, for the default and the magnet world;
 d. time per week with the world scaled x1, x4, x16, x40 in agents (:mod:`benchmarks.scaling`) and the
    exponent of a least-squares fit ``time/week ~ agents^k``;
 e. sweep throughput with 1 and 2 workers through ``experiments.sweep.run_tasks`` (results written to a
@@ -163,6 +164,31 @@ def bench_run(table: Table, repeats: int, weeks: int) -> dict:
     return {"wall": wall, "agents": agents, "weeks": weeks}
 
 
+MAGNET_WORLD = "magnets_baseline"
+
+
+def bench_run_magnets(table: Table, repeats: int, weeks: int) -> dict:
+    """(a) a full run of the magnet world (``magnets_baseline``, seed 1), wall and CPU seconds: the issue 11
+    target (<= 1.0 s for 520 weeks) is this world's."""
+    from model.scenario import load_scenario
+
+    sc = load_scenario(MAGNET_WORLD)
+    wall, cpu = [], []
+    agents = 0
+    for _ in range(repeats):
+        m = _new_model(sc)
+        t1, c1 = time.perf_counter(), time.process_time()
+        m.run(weeks)
+        wall.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+        agents = len(m.agents)
+    table.add("a", f"{weeks}-week run, magnet world (wall)", wall, "s",
+              f"{MAGNET_WORLD}; target <= 1.0 s" if weeks == 520 else MAGNET_WORLD)
+    table.add("a", f"{weeks}-week run, magnet world (CPU)", cpu, "s")
+    table.add("a", "agents in the magnet world", agents, "agents", "with magnet makers", fmt="{:.0f}")
+    return {"wall": wall, "agents": agents, "weeks": weeks}
+
+
 def _bench_fallback(table: Table, sc, repeats: int, weeks: int, wall: list[float]) -> None:
     """(a) the same run with the auctions cleared by the numpy reference (what a machine without a C
     compiler gets), and how much the compiled kernel saves; the results are the same either way."""
@@ -233,8 +259,9 @@ def bench_stages(table: Table, repeats: int, weeks: int) -> None:
         table.add("b", f"stage {label}" if label[0].isdigit() else label, vals, "us/week", share)
 
 
-def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None) -> None:
-    """(c) agent-steps per second, ours against Mesa's BoltzmannWealth."""
+def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None,
+                    magnets: dict | None = None) -> None:
+    """(c) agent-steps per second, ours (the default world, and the magnet world) against Mesa's BoltzmannWealth."""
     from mesa.examples import BoltzmannWealth
 
     rates = []
@@ -253,6 +280,12 @@ def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None) -
         table.add("c", f"ree-abm agent-steps/s ({ours['agents']} agents)", mine, "agent-steps/s",
                   "from (a)", fmt="{:,.0f}")
         table.add("c", "ratio ree-abm / BoltzmannWealth", _median(mine) / _median(rates), "x",
+                  "medians; target >= 1.5", fmt="{:.2f}")
+    if magnets:
+        mine = [magnets["agents"] * magnets["weeks"] / w for w in magnets["wall"]]
+        table.add("c", f"ree-abm magnet world agent-steps/s ({magnets['agents']} agents)", mine, "agent-steps/s",
+                  "from (a)", fmt="{:,.0f}")
+        table.add("c", "ratio magnet world / BoltzmannWealth", _median(mine) / _median(rates), "x",
                   "medians; target >= 1.5", fmt="{:.2f}")
 
 
@@ -694,13 +727,14 @@ def main(argv: list[str] | None = None) -> int:
     print(_header())
     print(f"medians over {r} repeats [min - max]; wall-clock unless marked CPU\n", flush=True)
     table = Table()
-    ours = None
+    ours = magnets = None
     if "a" in only or "c" in only:
         ours = bench_run(table, r, weeks)
+        magnets = bench_run_magnets(table, r, weeks)
     if "b" in only:
         bench_stages(table, r, weeks)
     if "c" in only:
-        bench_boltzmann(table, r, weeks, ours)
+        bench_boltzmann(table, r, weeks, ours, magnets)
     if "d" in only:
         bench_scaling(table, r, 13 if args.quick else 52)
     if "e" in only:

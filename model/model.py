@@ -128,6 +128,8 @@ class RareEarthModel(mesa.Model):
         self._imports_from = {r.id: r.imports_from for r in w.regions}
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
         self._class_rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (state, end-user class)
+        self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
+        self._state_need: tuple = (None, None, {})  # (buyers' need, makers' need, state -> need): need_of_state
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -149,6 +151,10 @@ class RareEarthModel(mesa.Model):
         self.buyers = [Buyer(self, self.buyer_book, i) for i in range(self.buyer_book.n)]
         self.maker_book = MagnetMakerBook(self, w.magnet_makers)
         self.magnet_makers = [MagnetMaker(self, self.maker_book, i) for i in range(self.maker_book.n)]
+        # the makers' countries in the order of their first plant (the order of the week's magnets_made)
+        mb = self.maker_book
+        self._maker_countries = [(c, int(mb.country_code[mb.country.index(c)]))
+                                 for c in dict.fromkeys(mb.country)]
         self.refiner_book = RefinerBook(self, w.refiners)
         self.refiners = [Refiner(self, self.refiner_book, i) for i in range(self.refiner_book.n)]
         self.refiner_by_id = {r.rid: r for r in self.refiners}
@@ -238,16 +244,32 @@ class RareEarthModel(mesa.Model):
 
     def need_of_state(self, state_id: str, end_users: str | None = None) -> np.ndarray:
         """What a state's users take this week (t per product): its buyers' need, plus the oxides its magnet
-        makers need for their planned output; with ``end_users``, only users of that class (FACTS P7)."""
+        makers need for their planned output; with ``end_users``, only users of that class (FACTS P7).
+
+        Every state's is worked out at once (China's retaliation rule asks for all its rivals' each week,
+        the stock agencies for their own) and kept until the buyers' or the makers' need is replaced; each
+        state's rows are added in order, as a sum over them does (the same values)."""
+        bb, mb = self.buyer_book, self.maker_book
         if end_users is not None:
             rows_b, rows_m = self._rows_of_class(state_id, end_users)
-            need = self.buyer_book.need(self.demand_multiplier)[rows_b].sum(axis=0)
-            return need + self.maker_book.need()[rows_m].sum(axis=0) if rows_m.size else need
-        need = self.buyer_book.need_of_state(state_id, self.demand_multiplier)
-        rows = self.maker_book.rows_of_country.get(state_id)
-        if rows is not None:
-            need = need + self.maker_book.need_of(rows)
-        return need
+            need = bb.need(self.demand_multiplier)[rows_b].sum(axis=0)
+            return need + mb.need()[rows_m].sum(axis=0) if rows_m.size else need
+        b_need = bb.need(self.demand_multiplier)
+        m_need = mb.need() if mb.n else None
+        cached = self._state_need
+        if cached[0] is not b_need or cached[1] is not m_need:
+            n_p = len(self.products)
+            by_state = np.zeros((len(bb.states), n_p))
+            np.add.at(by_state, bb.state_code, b_need)
+            need = {s: by_state[j] for j, s in enumerate(bb.states)}
+            if m_need is not None:
+                by_country = np.zeros((len(mb.rows_of_country), n_p))
+                np.add.at(by_country, mb.country_code, m_need)
+                for j, c in enumerate(mb.rows_of_country):
+                    need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
+            cached = self._state_need = (b_need, m_need, need)
+        need = cached[2].get(state_id)
+        return np.zeros(len(self.products)) if need is None else need.copy()
 
     def _rows_of_class(self, state_id: str, end_users: str) -> tuple[np.ndarray, np.ndarray]:
         """A state's buyer rows and magnet-maker rows whose end users are of class ``end_users``."""
@@ -432,10 +454,10 @@ class RareEarthModel(mesa.Model):
         self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
         self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
         self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
-        made: dict[str, np.ndarray] = {}
-        for i in range(mb.n):
-            made[mb.country[i]] = made.get(mb.country[i], 0.0) + out[i]
-        self.week.magnets_made = made
+        # magnets made by country, plant by plant in one call (np.add.at adds them in order, as the loop did)
+        by_country = np.zeros((len(mb.rows_of_country), out.shape[1]))
+        np.add.at(by_country, mb.country_code, out)
+        self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
                 self.signals.add_inflow(region, out[rows].sum(axis=0) + mb.recycled[rows].sum(axis=0))
@@ -523,20 +545,42 @@ class RareEarthModel(mesa.Model):
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
             total = total + give
         # 2. each state's importer, from what it imported this week; not to end users refused licences (P7)
-        for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
-            wb, wm = want_b[at_b], want_m[at_m]
-            refused = self.rules.refused_end_use.get(tb.state_id[i])
-            if refused:
-                wb, wm = self._licensable(refused, bb.specs, rows_b[at_b], wb), self._licensable(
-                    refused, mb.specs, rows_m[at_m], wm)
-                cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
-                self.week.end_use_refused[tb.state_id[i]] = cut
-            want = wb.sum(axis=0) + wm.sum(axis=0)
-            if not want.any():
-                continue
-            give = tb.deliver_contracts(i, want, price)
-            receive(give, want, at_b, at_m, wb, wm)
-            total = total + give
+        batch = self._contract_batch[region]
+        if batch is not None and not self.rules.refused_end_use:  # every importer at once (each its own
+            # holders): as the loop below, value for value
+            rows, of_b, at_b, of_m, at_m = batch
+            want = np.zeros((rows.size, n_p))  # each importer's holders' want, added in the loop's order
+            np.add.at(want, of_b, want_b[at_b])
+            want_of_m = np.zeros((rows.size, n_p))
+            np.add.at(want_of_m, of_m, want_m[at_m])
+            want = want + want_of_m
+            act = want.any(axis=1)
+            if act.any():
+                give = np.zeros((rows.size, n_p))
+                give[act] = tb.deliver_contracts(rows[act], want[act], price)
+                fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+                hb, hm = act[of_b], act[of_m]  # holders of importers that delivered
+                if hb.any():
+                    bb.receive_contract(rows_b[at_b[hb]], want_b[at_b[hb]] * fill[of_b[hb]], price)
+                if hm.any():
+                    mb.receive_contract(rows_m[at_m[hm]], want_m[at_m[hm]] * fill[of_m[hm]], price)
+                for g in give[act]:
+                    total = total + g
+        else:
+            for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
+                wb, wm = want_b[at_b], want_m[at_m]
+                refused = self.rules.refused_end_use.get(tb.state_id[i])
+                if refused:
+                    wb, wm = self._licensable(refused, bb.specs, rows_b[at_b], wb), self._licensable(
+                        refused, mb.specs, rows_m[at_m], wm)
+                    cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
+                    self.week.end_use_refused[tb.state_id[i]] = cut
+                want = wb.sum(axis=0) + wm.sum(axis=0)
+                if not want.any():
+                    continue
+                give = tb.deliver_contracts(i, want, price)
+                receive(give, want, at_b, at_m, wb, wm)
+                total = total + give
         self.week.contracts[region] = (total, price)
 
     @staticmethod
@@ -569,6 +613,16 @@ class RareEarthModel(mesa.Model):
             importers.append((i, at_b, at_m))
         cached = (importers, rows_b, rows_m)
         self._contract_rows[region] = cached
+        # the importers served at once: each holder's importer (positions ascending per importer, so sums
+        # add in the loop's order), when no holder has two importers and no importer is listed twice
+        of_b = np.concatenate([np.full(at_b.size, j) for j, (_, at_b, _) in enumerate(importers)] or [none])
+        at_b = np.concatenate([at_b for _, at_b, _ in importers] or [none])
+        of_m = np.concatenate([np.full(at_m.size, j) for j, (_, _, at_m) in enumerate(importers)] or [none])
+        at_m = np.concatenate([at_m for _, _, at_m in importers] or [none])
+        rows = np.array([i for i, _, _ in importers], dtype=int)
+        distinct = (np.unique(rows).size == rows.size and np.unique(at_b).size == at_b.size
+                    and np.unique(at_m).size == at_m.size)
+        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m) if distinct else None
         return cached
 
     def _cost_of_supply(self) -> None:

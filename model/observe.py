@@ -72,6 +72,11 @@ class Observer:
             if spec.unit and spec.kg_per_unit > 0:
                 self._unit_rows.setdefault((spec.state, spec.unit), []).append((i, spec.kg_per_unit))
         self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
+        self._rows: dict[tuple, list[Key]] = {}  # rows of keys, made once (see _row)
+        self._unit_keys = [(("units_short", state, unit), rows) for (state, unit), rows in sorted(self._unit_rows.items())]
+        mask = m.maker_book.magnet_mask if m.maker_book.n else np.zeros(len(P), dtype=bool)
+        self._magnet_idx = np.flatnonzero(mask)
+        self._magnet_names = tuple(P[j] for j in self._magnet_idx.tolist())
 
     # ------------------------------------------------------------------------------------------- a week
     def record(self) -> None:
@@ -134,8 +139,27 @@ class Observer:
             out += week.exports.get(dest, np.zeros(n_p)).tolist() + share.tolist()
         return out + np.where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
 
+    def _row(self, variable: str, region: str, products: tuple[str, ...] | None = None) -> list[Key]:
+        """The keys of ``variable`` for ``region`` and every product (or ``products``), made once: week after
+        week the same tuples, so a layout is built by extending lists and compared by identity."""
+        row = self._rows.get((variable, region, products))
+        if row is None:
+            row = [(variable, region, p) for p in (self.model.products if products is None else products)]
+            self._rows[(variable, region, products)] = row
+        return row
+
+    def _interleaved(self, variables: tuple[str, ...], region: str) -> list[Key]:
+        """The keys of several variables for ``region``, product by product (each product's variables
+        together, the layout of the stockpile and contract outputs), made once."""
+        row = self._rows.get((variables, region, None))
+        if row is None:
+            row = [(v, region, p) for p in self.model.products for v in variables]
+            self._rows[(variables, region, None)] = row
+        return row
+
     def _dynamic(self) -> tuple[list[Key], list[float]]:
-        """Keys that depend on who is producing, trading or stockpiling this week."""
+        """Keys that depend on who is producing, trading or stockpiling this week. Whole rows of keys (an
+        output over every product) are appended at once, from :meth:`_row`'s cache, with their values."""
         m = self.model
         P = m.products
         keys: list[Key] = []
@@ -148,14 +172,15 @@ class Observer:
         produced = m.week.produced
         total = sum(produced.values(), np.zeros(len(P)))
         for country in sorted(produced):
-            for p, x in zip(P, produced[country].tolist(), strict=True):
-                add(("refined_output", country, p), x)
+            keys += self._row("refined_output", country)
+            vals += produced[country].tolist()
         cn = produced.get("CN", np.zeros(len(P)))
         if total.sum() > 0:
             add(("china_refined_share", "", ""), float(cn.sum() / total.sum()))
-            for p, c, t in zip(P, cn.tolist(), total.tolist(), strict=True):
+            share = self._row("china_refined_share", "")
+            for k, c, t in zip(share, cn.tolist(), total.tolist(), strict=True):
                 if t > 0:
-                    add(("china_refined_share", "", p), c / t)
+                    add(k, c / t)
         ore = m.week.ore
         for c in ore.corridor_flow:
             if c not in self._corridors_seen:
@@ -182,11 +207,9 @@ class Observer:
                 self._stockpiling.append(s.sid)
         for s in m.states:
             if s.sid in self._stockpiling:
-                for p, held, bought, released in zip(P, s.stockpile.tolist(), s.stock_bought.tolist(),
-                                                     s.stock_released.tolist(), strict=True):
-                    add(("stockpile", s.sid, p), held)
-                    add(("stockpile_bought", s.sid, p), bought)
-                    add(("stockpile_released", s.sid, p), released)
+                keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
+                vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
+                                        strict=True) for x in t]
         caps: dict[str, float] = {}
         for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
             caps[c] = caps.get(c, 0.0) + x
@@ -200,49 +223,52 @@ class Observer:
             spot_p = res.paid if res is not None else np.zeros(len(P))
             tot = vol + spot_v
             avg = np.where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
-            for p, v, c, a in zip(P, vol.tolist(), cprice.tolist(), avg.tolist(), strict=True):
-                add(("contract_volume", reg, p), v)
-                add(("contract_price", reg, p), c)
-                add(("average_price", reg, p), a)
+            keys += self._interleaved(("contract_volume", "contract_price", "average_price"), reg)
+            vals += [x for t in zip(vol.tolist(), cprice.tolist(), avg.tolist(), strict=True) for x in t]
         for state, cut in sorted(m.week.end_use_refused.items()):
-            for p, v in zip(P, cut.tolist(), strict=True):
-                add(("end_use_refused", state, p), v)
+            keys += self._row("end_use_refused", state)
+            vals += cut.tolist()
         if m.maker_book.n:
-            self._magnets(add)
-            self._element_exports(add)
+            self._magnets(keys, vals)
+            self._element_exports(keys, vals)
         return keys, vals
 
-    def _magnets(self, add) -> None:
-        """Outputs of the magnet stage (worlds with magnet makers)."""
+    def _magnets(self, keys: list[Key], vals: list) -> None:
+        """Outputs of the magnet stage (worlds with magnet makers), appended to ``keys`` and ``vals``."""
         m = self.model
         P = m.products
         mb, bb = m.maker_book, m.buyer_book
         made = m.week.magnets_made
+        magnets = self._magnet_idx
         for country in sorted(made):
-            for j in np.flatnonzero(mb.magnet_mask).tolist():
-                add(("magnet_output", country, P[j]), float(made[country][j]))
+            keys += self._row("magnet_output", country, self._magnet_names)
+            vals += made[country][magnets].tolist()
         total = sum(made.values(), np.zeros(len(P)))
         if total.sum() > 0:
-            add(("china_magnet_share", "", ""), float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
+            keys.append(("china_magnet_share", "", ""))
+            vals.append(float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
             for j in np.flatnonzero(mb.magnet_mask & (total > 0)).tolist():
-                add(("china_magnet_share", "", P[j]), float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
+                keys.append(("china_magnet_share", "", P[j]))
+                vals.append(float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
         held = mb.inventory + mb.by_product(mb.stock)
         for reg in m.regions:
             rows = mb.rows_of_region[reg]
             if rows.size:
-                for p, x in zip(P, held[rows].sum(axis=0).tolist(), strict=True):
-                    add(("inventory_makers", reg, p), x)
-                for p, x in zip(P, mb.recycled[rows].sum(axis=0).tolist(), strict=True):
-                    if x or p in self._recycled_seen:
-                        self._recycled_seen.add(p)
-                        add(("recycled", reg, p), x)
-        for j, p in enumerate(P):
-            add(("disposed", "", p), float(m.week.disposed[j]) if m.week.disposed is not None else 0.0)
+                keys += self._row("inventory_makers", reg)
+                vals += held[rows].sum(axis=0).tolist()
+                for k, x in zip(self._row("recycled", reg), mb.recycled[rows].sum(axis=0).tolist(), strict=True):
+                    if x or k[2] in self._recycled_seen:
+                        self._recycled_seen.add(k[2])
+                        keys.append(k)
+                        vals.append(x)
+        keys += self._row("disposed", "")
+        vals += m.week.disposed.tolist() if m.week.disposed is not None else [0.0] * len(P)
         short = bb.shortage.sum(axis=1).tolist()
-        for (state, unit), rows in sorted(self._unit_rows.items()):
-            add(("units_short", state, unit), sum(short[i] * KG_PER_T / kg for i, kg in rows))
+        for key, rows in self._unit_keys:
+            keys.append(key)
+            vals.append(sum(short[i] * KG_PER_T / kg for i, kg in rows))
 
-    def _element_exports(self, add) -> None:
+    def _element_exports(self, keys: list[Key], vals: list) -> None:
         """Elements leaving China by destination, in oxides and inside magnets (a magnet's elements at its
         bill of materials before thrifting), t per oxide: what a magnet licence holds back of each element."""
         m = self.model
@@ -256,9 +282,9 @@ class Observer:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
-            content = (ex @ self._content).tolist()
-            for j in self._oxides:
-                add(("element_exports", dest, P[j]), content[j])
+            content = ex @ self._content
+            keys += self._row("element_exports", dest, tuple(P[j] for j in self._oxides))
+            vals += content[self._oxides].tolist()
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""
@@ -307,20 +333,45 @@ class WeeklyCollector(mesa.DataCollector):
     """Mesa's ``DataCollector`` over the observer's latest values. Its reporters are partials of
     :func:`_latest_value` (so it pickles and works with ``mesa.batch_run`` and Mesa's plot components); a
     week's collection reads their keys from the recorder at once instead of calling each reporter and
-    deep-copying a float."""
+    deep-copying a float.
+
+    It keeps each reporter's latest value itself (nan until its key is first recorded), updated from the
+    blocks recorded since the last collection: where in a block's layout its reporters' keys sit is worked
+    out once per layout (a fixed layout is the same list week after week), so a week costs one assignment
+    per reporter instead of folding all of the week's values into the recorder's ``latest``."""
 
     def __init__(self, model_reporters: dict[str, functools.partial]):
         super().__init__(model_reporters=model_reporters)
         self._keys = [(name, (r.keywords["variable"], r.keywords["region"], r.keywords["product"]))
                       for name, r in model_reporters.items()]
+        self._recorder = None  # the recorder read so far, its blocks read, and the reporters' values
+        self._upto = 0
+        self._values: list[float] = []
+        self._layouts: dict[int, tuple[list, list[tuple[int, int]]]] = {}  # id(keys) -> (keys, [(reporter, pos)])
+
+    def _positions(self, keys: list) -> list[tuple[int, int]]:
+        cached = self._layouts.get(id(keys))
+        if cached is None or cached[0] is not keys:
+            at = {k: j for j, k in enumerate(keys)}  # a key twice in a layout: its last value, as latest
+            cached = (keys, [(r, at[key]) for r, (_, key) in enumerate(self._keys) if key in at])
+            self._layouts[id(keys)] = cached
+        return cached[1]
 
     def collect(self, model) -> None:
         if hasattr(self, "_collection_steps"):
             self._collection_steps.append(model.time)
-        latest = model.observer.recorder.latest
-        nan = float("nan")
-        for name, key in self._keys:
-            self.model_vars[name].append(latest.get(key, nan))
+        rec = model.observer.recorder
+        if rec is not self._recorder:
+            self._recorder, self._upto, self._values = rec, 0, [float("nan")] * len(self._keys)
+        values = self._values
+        blocks = rec.blocks_since(self._upto)
+        self._upto += len(blocks)
+        for keys, vals in blocks:
+            for r, j in self._positions(keys):
+                values[r] = vals[j]
+        model_vars = self.model_vars
+        for (name, _), v in zip(self._keys, values, strict=True):
+            model_vars[name].append(v)
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

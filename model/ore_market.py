@@ -107,6 +107,7 @@ class OreMarket:
         self.edge_flow = np.zeros(len(model.routes.edge_src))
         self.week = OreWeek()
         self._tables: RouteTables | None = None
+        self._captive: tuple = (None,) * 4  # (tables, owners, plants running, captive plant of each pool)
         self.build_pools()
 
     # -- pools ---------------------------------------------------------------------------------------------
@@ -298,9 +299,15 @@ class OreMarket:
         # which plant takes each pool's ore first (its owner, if running, reachable and allowed; -1 none) and
         # which plants may buy which pools' ore this week
         run_l = running.tolist()
-        captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
-                            and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
-                            for j, owner in enumerate(self._owner)], dtype=np.intp)
+        cached = self._captive  # without ore rules it changes only when a plant starts or stops or roads change
+        if not any_rule and cached[0] is t and cached[1] is self._owner and cached[2] == run_l:
+            captive = cached[3]
+        else:
+            captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
+                                and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
+                                for j, owner in enumerate(self._owner)], dtype=np.intp)
+            captive.flags.writeable = False
+            self._captive = (t, self._owner, run_l, captive) if not any_rule else (None, None, None, None)
         allowed = can
         if any_rule:
             allowed = can.copy()

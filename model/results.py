@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,11 @@ class Recorder:
         if unknown:
             raise KeyError(f"output {sorted(unknown)[0]!r} is not declared in model.results.OUTPUTS")
 
+    def blocks_since(self, k: int) -> list[tuple[list[tuple[str, str, str]], list[float]]]:
+        """The ``(keys, values)`` of the blocks recorded from block ``k`` on (a reader's own count of the
+        blocks it has read)."""
+        return [(keys, values) for _, _, keys, values in self._blocks[k:]]
+
     @property
     def latest(self) -> dict[tuple[str, str, str], float]:
         """The last value recorded for every key."""
@@ -144,31 +153,49 @@ class Recorder:
             for key, v in zip(keys[skip:], values[skip:], strict=True):
                 yield step, date, key[0], key[1], key[2], v
 
-    def _columns(self) -> tuple[list, list, list, list, list, list]:
-        steps, dates, variables, regions, products, values = [], [], [], [], [], []
-        for step, date, keys, vals in self._blocks:
-            n = len(vals)
-            steps += [step] * n
-            dates += [date] * n
-            variables += [k[0] for k in keys]
-            regions += [k[1] for k in keys]
-            products += [k[2] for k in keys]
-            values += vals
-        return steps, dates, variables, regions, products, values
+    def _columns(self) -> tuple[np.ndarray, pd.Series, np.ndarray, list[tuple[str, str, str]], np.ndarray]:
+        """The table's columns in compact form: each row's step and date (one per block, repeated), the code of
+        its key among the distinct keys (``uniques``), and its value. A fixed layout's keys are coded once (the
+        same list object week after week), so building the table costs one pass over the values, not a
+        Python string per row and column (turning 300,000 strings into Arrow strings took longer than the
+        rest of a 520-week magnet-world run's bookkeeping)."""
+        index: dict[tuple[str, str, str], int] = {}
+        coded: dict[int, np.ndarray] = {}  # id of a keys list -> its codes (the blocks keep the lists alive)
+        parts, lengths = [], []
+        for _, _, keys, _ in self._blocks:
+            codes = coded.get(id(keys))
+            if codes is None:
+                codes = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.intp, count=len(keys))
+                coded[id(keys)] = codes
+            parts.append(codes)
+            lengths.append(len(keys))
+        steps = np.repeat(np.array([b[0] for b in self._blocks], dtype="int64"), lengths)
+        dates = pd.to_datetime(pd.Series([b[1] for b in self._blocks]))
+        codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+        values = np.fromiter(itertools.chain.from_iterable(b[3] for b in self._blocks), dtype="float64",
+                             count=self._n)
+        return steps, dates.repeat(lengths).reset_index(drop=True), codes, list(index), values
 
     def frame(self) -> pd.DataFrame:
         n = self._n
-        steps, dates, variables, regions, products, values = self._columns()
+        steps, dates, codes, uniques, values = self._columns()
+
+        def strings(column: list[str], at: np.ndarray) -> pd.Series:
+            # the distinct strings once, then taken by code in Arrow (pandas' own take checks the codes
+            # first, which costs ten times the take): the same "string" column, without a conversion per row
+            return pd.Series(pd.arrays.ArrowStringArray(pc.take(pa.array(column, type=pa.large_string()), at)))
+
+        constant = np.zeros(n, dtype=np.intp)
         return pd.DataFrame({
-            "run_id": pd.Series([self.run_id] * n, dtype="string"),
-            "scenario": pd.Series([self.scenario] * n, dtype="string"),
-            "seed": pd.Series([self.seed] * n, dtype="int64"),
-            "step": pd.Series(steps, dtype="int64"),
-            "date": pd.to_datetime(pd.Series(dates)),
-            "variable": pd.Series(variables, dtype="string"),
-            "region": pd.Series(regions, dtype="string"),
-            "product": pd.Series(products, dtype="string"),
-            "value": pd.Series(values, dtype="float64"),
+            "run_id": strings([self.run_id], constant),
+            "scenario": strings([self.scenario], constant),
+            "seed": pd.Series(np.full(n, self.seed, dtype="int64")),
+            "step": pd.Series(steps),
+            "date": dates,
+            "variable": strings([k[0] for k in uniques], codes),
+            "region": strings([k[1] for k in uniques], codes),
+            "product": strings([k[2] for k in uniques], codes),
+            "value": pd.Series(values),
         }, columns=COLUMNS)
 
 
