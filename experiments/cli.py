@@ -402,6 +402,18 @@ def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep o
         typer.echo(f"  {f}/")
 
 
+@app.command()
+@friendly
+def archive(results: Path = typer.Argument(..., help="a run, sweep or run-all folder"),
+            out: Path = typer.Option(None, help="the zip to write (default: RESULTS.zip beside the folder)")) -> None:
+    """Pack a results folder into one zip a second person can use without this repository: the data
+    with a Frictionless datapackage.json, a codebook, the scenario and spec files, the environment
+    (package versions, model code fingerprint), the figures and a README."""
+    from experiments.archive import archive as pack
+
+    typer.echo(str(pack(results, out)))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

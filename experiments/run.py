@@ -79,12 +79,18 @@ def git_commit() -> str:
 
 def provenance(scenario: Scenario, seeds: list[int], weeks: int | None, overrides: dict | None = None,
                extra: dict | None = None) -> dict[str, Any]:
-    """What a saved result needs to be reproduced (covasim's ``set_metadata``, in spirit)."""
+    """What a saved result needs to be reproduced (covasim's ``set_metadata``, in spirit): with the model
+    code's fingerprint (the one run keys use) and the scenario file named, so ``ree archive`` can tell
+    whether this code made the results and copy the file."""
+    from experiments.sweep import code_fingerprint
+
     return {
         "package": PACKAGE,
         "version": version(),
         "git_commit": git_commit(),
+        "code": code_fingerprint(),
         "scenario": scenario.to_dict(),
+        "scenario_source": scenario.source,
         "parameters": {**scenario.overrides, **(overrides or {})},
         "seeds": list(seeds),
         "weeks": weeks if weeks is not None else scenario.weeks,
