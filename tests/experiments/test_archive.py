@@ -172,3 +172,18 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, make, fragment):
     assert res.exit_code == 2
     assert fragment in res.output and str(target) in res.output and "Traceback" not in res.output
     assert not list(tmp_path.glob("*.zip"))
+
+
+def test_citation_and_license_agree_with_pyproject():
+    import tomllib
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == project["version"]
+    assert cff["license"] == project["license"] == "MIT"
+    assert cff["title"].startswith("ree-abm") and cff["authors"] == [{"name": "The ree-abm developers"}]
+    text = (root / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Copyright (c) 2026 The ree-abm developers" in text
