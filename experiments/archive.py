@@ -457,6 +457,14 @@ def readme(name: str, root: Path, sources: list[Path], files: list[Path], inputs
         lines += [f'design = pd.read_csv("{name}/design.csv")   # the varied parameters, one row per run',
                   'df = df.merge(design.drop(columns=["scenario", "seed"]), left_on="run_id", right_on="key")']
     lines += ["```"]
+    specs = sorted(k for k in inputs_ if k.startswith("inputs/specs/") and k.endswith(".toml"))
+    if specs:
+        lines += ["", "## Re-running the model", "",
+                  "The same runs again, with the model code above (a run's key covers its inputs and the code, so "
+                  "matching keys in `runs/` mean the same inputs):", "", "```"]
+        lines += [f"ree sweep {name}/{k} --out rerun" for k in specs]
+        lines += ["```", "", "A scenario the spec names by path must sit where the spec says; its copy is in "
+                  "`inputs/scenarios/`."]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
@@ -487,7 +495,8 @@ def archive(results: str | Path, out: str | Path | None = None) -> Archive:
     root = Path(results)
     sources = results_sources(root)
     name = label(root.resolve().name, "results")
-    target = Path(out) if out is not None else root.resolve().parent / f"{name}.zip"
+    beside = root.parent if root.name not in ("", "..") else root.resolve().parent  # as given, for the message
+    target = Path(out) if out is not None else beside / f"{name}.zip"
     ensure_dir(target.parent)
     files = _files(root, {target.resolve()})
     parquet = [f for f in files if f.suffix == ".parquet"]
