@@ -123,7 +123,6 @@ class TraderBook:
         b = self.model.behaviour
         blocks = []
         rows = self.rows_home[region]
-        ex = self.model.exchange
         if rows.size:
             at, room_t, imp, working_imp, exp = self._home_fixed[region]
             ret = self.expected_return(region, grid)[:, None, :]
@@ -131,9 +130,7 @@ class TraderBook:
             stock = self.stock[at].T[:, :, None]
             if working_imp is not None:  # some are importers
                 landed = self.landed_cost(region)
-                # working stock kept at p: working x (p / landed)^-e (grid part precomputed); importers only
-                scale = working_imp * landed[None, :] ** b.seller_stock_elasticity
-                free = stock - scale.T[:, :, None] * ex.seller_pow[region][:, None, :]  # stock above working stock
+                free = stock - self._working_kept(region, working_imp, landed)  # stock above working stock
             else:
                 free = stock
             # min(max(free - speculative stock, 0), stock), worked in place
@@ -147,24 +144,17 @@ class TraderBook:
             np.maximum(buy, 0.0, out=buy)
             if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
                 sell[:, exp, :] = 0.0
-                buy[:, exp, :] = self._export_buying(rows[exp], grid)
+                buy[:, exp, :] = self._export_buying(region, rows[exp])
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
         rows = self.rows_export[region]
         if rows.size:
-            blocks.append(OrderBlock("exporters", Side.SELL, self._export_selling(rows, grid)))
+            blocks.append(OrderBlock("exporters", Side.SELL, self._export_selling(region, rows, grid)))
         rows = self.rows_import[region]
         if rows.size:
             at, homes, working = self._import_fixed[region]
             sig = self.model.signals
-            expect_home = np.array([sig.recent[h] for h in homes])
-            # (landed(p) / expected home price)^-e, the landed part precomputed on this grid
-            appetite = np.minimum(ex.landed_pow[region][:, None, :]
-                                  * (np.maximum(expect_home.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
-                                  b.import_max_appetite)
+            qty = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working)
             sales, stock = self.sales_ema[at], self.stock[at]
-            want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
-                    / b.import_restock_weeks)
-            qty = np.maximum(want, 0.0)
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
                 qty = np.minimum(qty, allow.T[:, :, None])
@@ -173,46 +163,60 @@ class TraderBook:
             blocks.append(OrderBlock("importers", Side.BUY, qty))
         return blocks
 
-    def _export_landed(self, home_price: np.ndarray) -> np.ndarray:
-        """What a kg bought at home at ``home_price`` (products, or products x grid) costs landed abroad:
-        + export cost, + the margin."""
-        cost = self.model.export_cost
-        return (home_price + (cost if home_price.ndim == 1 else cost[:, None])) * (1.0 + self.model.behaviour.import_margin)
-
-    def _export_buying(self, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """Exporters' bids at home (products x exporters x grid): their recent sales abroad plus the gap to
-        their working stock x appetite, closed over ``import_restock_weeks``; appetite = (landed cost at the
-        grid price / the price they expect abroad)^-e, at most ``import_max_appetite``."""
+    def _restock_bids(self, region: str, at, expect: np.ndarray, working: np.ndarray) -> np.ndarray:
+        """Bids in ``region`` of traders who buy there to sell elsewhere (importers for home, exporters for
+        abroad), products x rows x grid: their recent sales plus the gap to their working stock x appetite,
+        closed over ``import_restock_weeks``; appetite = (landed cost at the grid price / the price they
+        expect where they sell, ``expect``: rows x products)^-e, at most ``import_max_appetite`` (the landed
+        part precomputed on this grid)."""
         b = self.model.behaviour
-        sig = self.model.signals
-        expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
-        landed = self._export_landed(grid)  # (products, grid)
-        ratio = landed[:, None, :] / np.maximum(expect.T, 1e-12)[:, :, None]
-        appetite = np.minimum(ratio ** -b.seller_stock_elasticity, b.import_max_appetite)
-        working, stock, sales = self.export_working[rows], self.stock[rows], self.sales_ema[rows]
-        want = sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None]) / b.import_restock_weeks
+        appetite = np.minimum(self.model.exchange.landed_pow[region][:, None, :]
+                              * (np.maximum(expect.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
+                              b.import_max_appetite)
+        sales, stock = self.sales_ema[at], self.stock[at]
+        want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
+                / b.import_restock_weeks)
         return np.maximum(want, 0.0)
 
-    def _export_selling(self, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    def _working_kept(self, region: str, working: np.ndarray, landed: np.ndarray) -> np.ndarray:
+        """Working stock a seller keeps at each grid price of ``region`` (products x rows x grid): working x
+        (p / landed replacement cost)^-e, the grid part precomputed."""
+        scale = working * landed ** self.model.behaviour.seller_stock_elasticity
+        return scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
+
+    def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
+        """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they
+        expect abroad."""
+        sig = self.model.signals
+        expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
+        return self._restock_bids(region, rows, expect, self.export_working[rows])
+
+    def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above
-        working stock x (p / landed replacement cost)^-e, never below that cost less twice the margin."""
+        its working stock kept at p, never below its landed replacement cost (home price + export cost +
+        margin) less twice the margin."""
         b = self.model.behaviour
         sig = self.model.signals
-        landed = np.array([self._export_landed(sig.price[self.region[i]]) for i in rows.tolist()])  # (k, products)
-        keep = self.export_working[rows].T[:, :, None] * (grid[:, None, :] / landed.T[:, :, None]) ** -b.seller_stock_elasticity
+        landed = np.array([(sig.price[self.region[i]] + self.model.export_cost) * (1.0 + b.import_margin)
+                           for i in rows.tolist()])  # (k, products)
         stock = self.stock[rows].T[:, :, None]
-        offer = np.minimum(np.maximum(stock - keep, 0.0), stock)
+        offer = np.minimum(np.maximum(stock - self._working_kept(region, self.export_working[rows], landed), 0.0),
+                           stock)
         floor = landed.T[:, :, None] * (1.0 - 2.0 * b.import_margin)
         return np.where(grid[:, None, :] < floor, 0.0, offer)
+
+    def _sell_from_stock(self, rows, sold: np.ndarray) -> None:
+        """Take ``sold`` (rows x products) out of stock; the stock's average cost is kept."""
+        stock = self.stock[rows]
+        keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
+        self.cost[rows] = self.cost[rows] * keep
+        self.stock[rows] = np.maximum(stock - sold, 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         rows = self.rows_export[region]
         if rows.size:  # exporters' sales abroad
             sold = clearing.fills["exporters"].T
-            stock = self.stock[rows]
-            keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
-            self.cost[rows] = self.cost[rows] * keep
-            self.stock[rows] = np.maximum(stock - sold, 0.0)
+            self._sell_from_stock(rows, sold)
             self.exported[rows] = sold
         rows = self.rows_home[region]
         price = clearing.paid
@@ -220,10 +224,9 @@ class TraderBook:
             at = self._home_fixed[region][0]
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T
-            stock = self.stock[at]
-            keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
-            self.cost[at] = self.cost[at] * keep + bought * price
-            self.stock[at] = np.maximum(stock - sold, 0.0) + bought
+            self._sell_from_stock(at, sold)
+            self.cost[at] = self.cost[at] + bought * price
+            self.stock[at] = self.stock[at] + bought
             self.sold[at] = sold
             self.bought[at] = bought
         rows = self.rows_import[region]
