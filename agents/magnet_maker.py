@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 KG_PER_T = 1000.0
 
 
+def _remember(memory: np.ndarray, usd: np.ndarray, tonnes: np.ndarray, span: float) -> np.ndarray:
+    """A price memory moved 1/``span`` of the way to this week's average price (``usd`` / ``tonnes``, in
+    USD/kg) where something traded; unchanged where nothing did."""
+    return np.where(tonnes > 1e-12, memory + (usd / KG_PER_T / np.maximum(tonnes, 1e-12) - memory) / span, memory)
+
+
 class MagnetMakerBook:
     """Array-backed state of every magnet plant, one row each (``MagnetMaker`` agents are views into it)."""
 
@@ -118,8 +124,7 @@ class MagnetMakerBook:
         self.contract_revenue = np.zeros(n)  # USD from magnets delivered under term contracts this week
         # what each plant pays for oxides (contracts and spot, volume-weighted; long memory) and what its
         # magnets fetch (contracts and spot; price memory): its own books, not the region's spot quotes
-        start = self.per_plant(model.signals.long_memory)
-        self.paid_memory = start
+        self.paid_memory = self.per_plant(model.signals.long_memory)
         self.sale_memory = self.per_plant(model.signals.memory)[np.arange(n), self.makes]
 
     # -- recipe and costs -------------------------------------------------------------------------------
@@ -328,15 +333,10 @@ class MagnetMakerBook:
         delivered = self.sold + self.contracted
         self.sales_ema = self.sales_ema + a * (delivered - self.sales_ema)
         # the books: average prices of this week's purchases and sales move the plants' price memories
-        got = self.bought + self.contract_got
-        paid = (self.paid + self.contract_paid) / KG_PER_T
-        self.paid_memory = np.where(got > 1e-12, self.paid_memory + (paid / np.maximum(got, 1e-12)
-                                                                     - self.paid_memory) / b.long_memory_weeks,
-                                    self.paid_memory)
-        fetched = (self.revenue + self.contract_revenue) / KG_PER_T
-        self.sale_memory = np.where(delivered > 1e-12, self.sale_memory + (fetched / np.maximum(delivered, 1e-12)
-                                                                           - self.sale_memory) / b.price_memory_weeks,
-                                    self.sale_memory)
+        self.paid_memory = _remember(self.paid_memory, self.paid + self.contract_paid, self.bought + self.contract_got,
+                                     b.long_memory_weeks)
+        self.sale_memory = _remember(self.sale_memory, self.revenue + self.contract_revenue, delivered,
+                                     b.price_memory_weeks)
 
     # -- stage 7-8: thrifting and the pipeline ---------------------------------------------------------------
     def adapt(self) -> None:
