@@ -211,16 +211,18 @@ class ExportControl(TimelineItem):
         if not mask.any():  # it names nothing this world models: no licences to draw, nothing to limit
             return
         dests = self.controlled(model)
-        civil = {d: self._civil_share(model, d) for d in dests}
         if self.mode == "ban":
             allow = {d: np.zeros(mask.size) for d in dests}
-        elif self.mode == "quota":
-            req = {d: model.export_requests(d) for d in dests}
-            tot = sum(req.values(), np.zeros(mask.size))
-            share = {d: np.where(tot > 0, req[d] / np.maximum(tot, 1e-12), 1.0 / max(len(dests), 1)) for d in dests}
-            allow = {d: self.quota_t_per_week * share[d] * civil[d] for d in dests}
         else:
-            allow = self._licence_week(model, now, dests, mask, civil)
+            civil = {d: self._civil_share(model, d) for d in dests}
+            if self.mode == "quota":
+                req = {d: model.export_requests(d) for d in dests}
+                tot = sum(req.values(), np.zeros(mask.size))
+                share = {d: np.where(tot > 0, req[d] / np.maximum(tot, 1e-12), 1.0 / max(len(dests), 1))
+                         for d in dests}
+                allow = {d: self.quota_t_per_week * share[d] * civil[d] for d in dests}
+            else:
+                allow = self._licence_week(model, now, dests, mask, civil)
         for d in dests:
             for cls in self.refused_end_users:
                 model.rules.refuse_end_use(d, cls, mask)
@@ -230,18 +232,18 @@ class ExportControl(TimelineItem):
         for d in dests:
             model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
 
-    def _civil_share(self, model: RareEarthModel, destination: str) -> np.ndarray:
-        """Share of ``destination``'s need of each product held by users whose class is not refused (1 where
+    def _civil_share(self, model: RareEarthModel, destination: str) -> np.ndarray | float:
+        """Share of ``destination``'s need of each product held by users whose class is not refused (1 when
         no class is refused): the part of its importers' requests that can be licensed."""
         if not self.refused_end_users:
-            return np.ones(len(model.products))
+            return 1.0
         total = model.need_of_state(destination)
         refused = sum((model.need_of_state(destination, end_users=c) for c in self.refused_end_users),
                       np.zeros(total.size))
         return np.where(total > 1e-12, 1.0 - np.minimum(refused / np.maximum(total, 1e-12), 1.0), 1.0)
 
     def _licence_week(self, model: RareEarthModel, now: int, dests: list[str],
-                      mask: np.ndarray, civil: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                      mask: np.ndarray, civil: dict[str, np.ndarray | float]) -> dict[str, np.ndarray]:
         # 1. what was shipped last week used the oldest licences first
         for d in dests:
             used = np.minimum(model.exports_last_week(d), self._allowed.get(d, 0.0)) * mask
@@ -274,10 +276,10 @@ class ExportControl(TimelineItem):
     def problems(self, world: World) -> list[str]:
         st = _states(world)
         known = _products(world)
-        inside = {e: p for p in known for e in re.findall(r"[A-Z][a-z]?", p) if e != p}  # Nd, Pr -> NdPr
+        unmodelled, inside = self._unmodelled(known)
         out = []
         for b in self.products:
-            if b in known or (b in RARE_EARTH_ELEMENTS and b not in inside):
+            if b in known or b in unmodelled:
                 continue
             hint = f"it is part of {inside[b]!r} here, name that; " if b in inside else ""
             out.append(f"products: unknown {b!r}; {hint}allowed: the world's products ({', '.join(sorted(known))}) "
@@ -290,10 +292,14 @@ class ExportControl(TimelineItem):
         return bool(set(self.products) & set(getattr(other, "products", []))) or (
             "magnet" in self.forms and "magnet" in getattr(other, "forms", []))
 
+    def _unmodelled(self, known: set[str]) -> tuple[list[str], dict[str, str]]:
+        """The listed rare-earth elements the world does not model, and the element symbols that are part
+        of a modelled product's name (Nd, Pr -> NdPr), which are not 'unmodelled' but a wrong name."""
+        inside = {e: p for p in known for e in re.findall(r"[A-Z][a-z]?", p) if e != p}
+        return [p for p in self.products if p not in known and p in RARE_EARTH_ELEMENTS and p not in inside], inside
+
     def notes(self, world: World) -> list[str]:
-        known = _products(world)
-        inside = {e for p in known for e in re.findall(r"[A-Z][a-z]?", p)}
-        absent = [p for p in self.products if p not in known and p in RARE_EARTH_ELEMENTS and p not in inside]
+        absent = self._unmodelled(_products(world))[0]
         if not absent:
             return []
         return [f"names {', '.join(absent)}, which this world does not model: the control skips "
