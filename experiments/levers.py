@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from model.params import ConfigError
-from model.policies import REGISTRY, TimelineItem
+from model.policies import REGISTRY, parse_item
 from model.scenario import Scenario
 
 PREFIX = "policy."
@@ -225,38 +225,30 @@ def without(scenario: Scenario, entry: str) -> Scenario:
 
 
 # --------------------------------------------------------------------------------------------- overlaps
+def _entries(scenario: Scenario):
+    """``(i, type, item)`` for each timeline entry that parses (the scenario's own check reports the others)."""
+    for i, d in enumerate(scenario.timeline):
+        try:
+            item = parse_item(d)
+        except ConfigError:
+            continue
+        yield i, d["type"], item
+
+
 def notes(scenario: Scenario) -> list[str]:
     """Non-fatal remarks of the timeline's entries on the scenario's world (e.g. a control list naming an
     element the world does not model), as ``timeline[i] Type: remark``."""
     world = scenario.load_world()
-    out = []
-    for i, d in enumerate(scenario.timeline):
-        cls = REGISTRY.get(d.get("type", "")) if isinstance(d, dict) else None
-        if cls is None:
-            continue
-        try:
-            item: TimelineItem = cls.model_validate({k: v for k, v in d.items() if k != "type"})
-        except Exception:  # noqa: BLE001 - the scenario's own check reports a bad entry
-            continue
-        out += [f"timeline[{i}] {d['type']} {r}" for r in item.notes(world)]
-    return out
+    return [f"timeline[{i}] {kind} {r}" for i, kind, item in _entries(scenario) for r in item.notes(world)]
 
 
 def overlaps(scenario: Scenario) -> list[str]:
     """Warnings for two timeline entries of one type and actor in force at the same time, each with the
     rule that decides what happens (:data:`OVERLAP_RULES`). One-shot events never overlap."""
     end = scenario.end
-    items: list[tuple[int, str, str, dt.date, dt.date, TimelineItem]] = []
     ordinal = {i: name for name, i in entries(scenario)}
-    for i, d in enumerate(scenario.timeline):
-        cls = REGISTRY.get(d.get("type", "")) if isinstance(d, dict) else None
-        if cls is None or not getattr(cls, "persistent", True):
-            continue
-        try:
-            item: TimelineItem = cls.model_validate({k: v for k, v in d.items() if k != "type"})
-        except Exception:  # noqa: BLE001 - the scenario's own check reports a bad entry
-            continue
-        items.append((i, d["type"], item.actor, item.start, item.end or end, item))
+    items = [(i, kind, item.actor, item.start, item.end or end, item) for i, kind, item in _entries(scenario)
+             if item.persistent]
     out = []
     for a, (i, kind, actor, s1, e1, x) in enumerate(items):
         for j, kind2, actor2, s2, e2, y in items[a + 1:]:
