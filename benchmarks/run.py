@@ -139,11 +139,8 @@ def _new_model(scenario="baseline", seed: int = 1):
     return RareEarthModel(scenario, seed=seed)
 
 
-def bench_run(table: Table, repeats: int, weeks: int) -> dict:
-    """(a) a full run of the default world, wall and CPU seconds."""
-    from model.scenario import load_scenario
-
-    sc = load_scenario("baseline")
+def _timed_runs(sc, repeats: int, weeks: int) -> tuple[list[float], list[float], list[float], int]:
+    """Wall and CPU seconds of ``repeats`` runs of ``weeks`` (model construction timed apart), and the agents."""
     wall, cpu, init = [], [], []
     agents = 0
     for _ in range(repeats):
@@ -155,6 +152,15 @@ def bench_run(table: Table, repeats: int, weeks: int) -> dict:
         cpu.append(time.process_time() - c1)
         init.append(t1 - t0)
         agents = len(m.agents)
+    return wall, cpu, init, agents
+
+
+def bench_run(table: Table, repeats: int, weeks: int) -> dict:
+    """(a) a full run of the default world, wall and CPU seconds."""
+    from model.scenario import load_scenario
+
+    sc = load_scenario("baseline")
+    wall, cpu, init, agents = _timed_runs(sc, repeats, weeks)
     table.add("a", f"{weeks}-week run, default world (wall)", wall, "s", "target <= 1.0 s" if weeks == 520 else "")
     table.add("a", f"{weeks}-week run, default world (CPU)", cpu, "s")
     table.add("a", "model construction (scenario loaded)", [x * 1e3 for x in init], "ms")
@@ -172,16 +178,7 @@ def bench_run_magnets(table: Table, repeats: int, weeks: int) -> dict:
     target (<= 1.0 s for 520 weeks) is this world's."""
     from model.scenario import load_scenario
 
-    sc = load_scenario(MAGNET_WORLD)
-    wall, cpu = [], []
-    agents = 0
-    for _ in range(repeats):
-        m = _new_model(sc)
-        t1, c1 = time.perf_counter(), time.process_time()
-        m.run(weeks)
-        wall.append(time.perf_counter() - t1)
-        cpu.append(time.process_time() - c1)
-        agents = len(m.agents)
+    wall, cpu, _, agents = _timed_runs(load_scenario(MAGNET_WORLD), repeats, weeks)
     table.add("a", f"{weeks}-week run, magnet world (wall)", wall, "s",
               f"{MAGNET_WORLD}; target <= 1.0 s" if weeks == 520 else MAGNET_WORLD)
     table.add("a", f"{weeks}-week run, magnet world (CPU)", cpu, "s")
@@ -275,17 +272,13 @@ def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None,
         rates.append(n * steps / (time.perf_counter() - t))
     table.add("c", f"BoltzmannWealth agent-steps/s ({n} agents)", rates, "agent-steps/s", f"{steps} steps",
               fmt="{:,.0f}")
-    if ours:
-        mine = [ours["agents"] * ours["weeks"] / w for w in ours["wall"]]
-        table.add("c", f"ree-abm agent-steps/s ({ours['agents']} agents)", mine, "agent-steps/s",
+    for run, name, ratio in ((ours, "ree-abm", "ree-abm"), (magnets, "ree-abm magnet world", "magnet world")):
+        if not run:
+            continue
+        mine = [run["agents"] * run["weeks"] / w for w in run["wall"]]
+        table.add("c", f"{name} agent-steps/s ({run['agents']} agents)", mine, "agent-steps/s",
                   "from (a)", fmt="{:,.0f}")
-        table.add("c", "ratio ree-abm / BoltzmannWealth", _median(mine) / _median(rates), "x",
-                  "medians; target >= 1.5", fmt="{:.2f}")
-    if magnets:
-        mine = [magnets["agents"] * magnets["weeks"] / w for w in magnets["wall"]]
-        table.add("c", f"ree-abm magnet world agent-steps/s ({magnets['agents']} agents)", mine, "agent-steps/s",
-                  "from (a)", fmt="{:,.0f}")
-        table.add("c", "ratio magnet world / BoltzmannWealth", _median(mine) / _median(rates), "x",
+        table.add("c", f"ratio {ratio} / BoltzmannWealth", _median(mine) / _median(rates), "x",
                   "medians; target >= 1.5", fmt="{:.2f}")
 
 
