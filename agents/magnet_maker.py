@@ -105,8 +105,14 @@ class MagnetMakerBook:
         fill = np.where(cap_by_product > 0, np.minimum(demand / np.maximum(cap_by_product, 1e-12), 1.0), 0.0)
         self.sales_ema = self.capacity * fill[self.makes]
         self.stock = self.sales_ema * b.maker_magnet_cover_weeks  # magnets, t
-        self.inventory = self.use_per_week(self.sales_ema) * b.maker_target_cover_weeks  # oxides, t
-        self.swarf = np.zeros((n, n_p))  # recoverable oxide waiting in swarf, t
+        # oxides, t: a plant makes (stage 5) before it buys (stage 6), so it enters a week holding its cover
+        # plus the week's use it bought last week (a buyer, who consumes after buying, holds its cover)
+        self.inventory = self.use_per_week(self.sales_ema) * (b.maker_target_cover_weeks + 1.0)
+        # swarf on its way back at the steady flow (FACTS R1: recycling is a standing flow, not a start-up):
+        # a week adds its inflow and returns 1 / recycling_weeks of what waits, so (recycling_weeks - 1) weeks
+        # of inflow waiting at the start return exactly the inflow each week
+        inflow = self.use_per_week(self.sales_ema) * ((1.0 - self.yield_) * self.recovery)[:, None]
+        self.swarf = inflow * max(b.recycling_weeks - 1.0, 0.0)  # recoverable oxide waiting in swarf, t
         self.made = np.zeros(n)
         self.planned_out = self.sales_ema.copy()
         self.used = np.zeros((n, n_p))

@@ -144,7 +144,7 @@ class TraderBook:
             np.maximum(buy, 0.0, out=buy)
             if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
                 sell[:, exp, :] = 0.0
-                buy[:, exp, :] = self._export_buying(region, rows[exp])
+                buy[:, exp, :] = self._export_buying(region, rows[exp], grid)
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
         rows = self.rows_export[region]
         if rows.size:
@@ -184,12 +184,17 @@ class TraderBook:
         scale = working * landed ** self.model.behaviour.seller_stock_elasticity
         return scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
 
-    def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
+    def _export_buying(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they
-        expect abroad."""
+        expect abroad, but only at prices whose landed cost (price + export cost + margin) that price covers.
+        An importer keeps its region supplied and holds working stock whatever the margin; an exporter is an
+        arbitrageur and ships nothing that would sell abroad below what it cost to land (magnets, which
+        China makes cheaper, never go back; the ex-China NdPr surplus does)."""
         sig = self.model.signals
         expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
-        return self._restock_bids(region, rows, expect, self.export_working[rows])
+        landed = (grid + self.model.export_cost[:, None]) * (1.0 + self.model.behaviour.import_margin)  # (products, G)
+        pays = landed[:, None, :] <= expect.T[:, :, None]
+        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working[rows]), 0.0)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above

@@ -121,8 +121,60 @@ def test_the_scarcest_element_binds_production_and_swarf_is_recycled():
     j = mb.ids.index("cn_ndfeb")
     assert mb.made[j] > 0
     nd = m.products.index("NdPr")
-    expected = mb.used[j, nd] * (1 - mb.yield_[j]) * mb.recovery[j] / m.behaviour.recycling_weeks
+    waiting = mb.swarf[j, nd] + mb.recycled[j, nd]  # swarf before this week's return
+    expected = waiting / m.behaviour.recycling_weeks
     assert mb.recycled[j, nd] == pytest.approx(expected), "a 1/recycling_weeks share of the swarf comes back"
+
+
+def test_a_steady_start_recycles_the_steady_flow_and_orders_only_what_the_week_lacks():
+    """Swarf is a standing flow (FACTS R1): the first week returns what a week of making puts in, and a plant
+    that made its magnets before buying holds its cover plus the week's use, so at unchanged prices its first
+    order is the week's use less what came back from swarf (no start-up buying spree)."""
+    m = magnet_model(weeks=1)
+    mb, b = m.maker_book, m.behaviour
+    use = mb.use_per_week(mb.sales_ema)
+    mb.make()
+    inflow = mb.used * ((1.0 - mb.yield_) * mb.recovery)[:, None]
+    ndfeb = mb.makes == m.products.index("NdFeB")  # SmCo swarf (Sm at ~US$2/kg) is not worth recycling: it waits
+    assert mb.recycled[ndfeb].sum() > 0
+    np.testing.assert_allclose(mb.recycled[ndfeb], inflow[ndfeb], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(mb.inventory, use * b.maker_target_cover_weeks + mb.recycled, rtol=1e-9, atol=1e-9)
+    assert not mb.short_of.any()
+
+
+def test_calm_prices_have_no_start_up_hump():
+    """The world starts near its own steady state: with no shock, no heavy-oxide 4-week mean rises more than
+    12 % above its 2024 level in the first 18 months (three seeds). Before the steady start (makers bought a
+    week's use too much in week 1, recycling started from nothing, the route back bought magnets to ship into
+    China) Dy's peaked 15 % above 2024 by week 15 with no shock at all; now ~10 % (what is left is the magnet
+    buyers' and importers' stock response to the first weeks' prices, see the closing note of issue 11)."""
+    for seed in (1, 2, 3):
+        df = magnet_model(weeks=78, seed=seed).run().results()
+        for p, p0 in (("Dy", 255.0), ("Tb", 804.0)):
+            s = df[(df.variable == "price") & (df.region == "CN") & (df["product"] == p)].set_index("step")["value"]
+            peak = s.rolling(4).mean().max() / p0
+            assert peak < 1.12, f"seed {seed}: {p} 4-week mean peaked at {peak:.2f} x 2024 with no shock"
+
+
+def test_exporters_bid_only_where_the_price_abroad_pays_the_trip():
+    """An exporter is an arbitrageur: at a grid price whose landed cost (price + export cost + margin) is above
+    what it expects to sell at abroad it bids nothing; below, it restocks as an importer does."""
+    m = magnet_model(weeks=1)
+    tb = m.trader_book
+    rows = np.flatnonzero(tb.exporter)
+    assert rows.size
+    grid = m.exchange.grid["ROW"]
+    bids = tb._export_buying("ROW", rows, grid)  # products x exporters x grid
+    expect = np.array([m.signals.recent[tb.exports_to[i]] for i in rows.tolist()]).T  # products x exporters
+    landed = (grid + m.export_cost[:, None]) * (1.0 + m.behaviour.import_margin)
+    above = landed[:, None, :] > expect[:, :, None]
+    assert above.any() and (~above).any()
+    assert (bids[above] == 0.0).all(), "nothing bought that would land dearer than it sells"
+    assert (bids[~above] > 0.0).any(), "an empty exporter restocks where the trip pays"
+    nd, mag = m.products.index("NdPr"), m.products.index("NdFeB")
+    at_start = np.abs(grid[mag] - m.price("ROW", "NdFeB")).argmin()
+    assert bids[mag, :, at_start].sum() == 0.0, "China makes magnets cheaper: none go back at today's prices"
+    assert grid[nd].size
 
 
 def test_swarf_waits_while_recycling_costs_more_than_it_returns():
@@ -297,8 +349,15 @@ def test_oxide_separated_outside_china_can_be_sold_into_china(baseline_run, tmp_
     text = _world_text()
     start = text.index('[[traders]]\n# the route back')
     end = text.index("working_weeks = 2.0\n", start) + len("working_weeks = 2.0\n")
-    alone = _run_world(tmp_path, text[:start] + text[end:], weeks=104).results()
-    assert year2(alone, "ROW") < cn - 2 * band, "without the route back ex-China NdPr sits far below China's"
+    alone = _run_world(tmp_path, text[:start] + text[end:], weeks=208).results()
+
+    def years3_4(frame, region):
+        s = frame[(frame.variable == "price") & (frame.region == region) & (frame["product"] == "NdPr")]
+        return s[s.step > 104].value.mean()
+
+    cn_alone = years3_4(alone, "CN")  # measured: ex-China ~0.68-0.70 x China's in years 3-5 (0.93 with exporters)
+    assert years3_4(alone, "ROW") < cn_alone - 2 * (cost + 0.08 * cn_alone), \
+        "without the route back ex-China NdPr sits far below China's"
 
 
 def test_exporters_stay_idle_while_china_is_cheaper():
