@@ -225,15 +225,27 @@ def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or 
 @friendly
 def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
              out: Path = typer.Option(Path("results/validation"), help="output folder"),
-             workers: int = typer.Option(2, help="worker processes")) -> None:
+             workers: int = typer.Option(2, help="worker processes"),
+             world: str = typer.Option(None, help="run every target's scenario on this world file instead of "
+                                       "its own (e.g. world_2024_magnets.toml, or an edited copy)")) -> None:
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
     from experiments.paths import ensure_dir
-    from experiments.validate import run_validation, to_markdown
+    from experiments.validate import resolve_world, run_validation, targets_on_world, to_markdown
 
     check_seed_count(seeds)
     check_workers(workers)
+    targets = None
+    if world is not None:
+        world = resolve_world(world)
+        targets, skipped = targets_on_world(world)
+        for name, why in skipped:
+            typer.echo(f"skipped: {name} does not run on {world}: {why}", err=True)
+        if not targets:
+            raise ConfigError(f"--world {world}: no target's scenario runs on it (see the lines above)")
     ensure_dir(out)
-    table = run_validation(list(range(1, seeds + 1)), out, workers)
+    table = run_validation(list(range(1, seeds + 1)), out, workers, world=world, targets=targets)
+    for name in table.loc[table["median"].isna(), "target"]:
+        typer.echo(f"no data: {name} (its scenario's run on {world} does not report what it measures)", err=True)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
     typer.echo(f"{int(table['pass'].sum())}/{len(table)} targets pass; wrote {out}/validation.md, .csv, .png")
 

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -357,12 +358,51 @@ def _run(args: tuple[str, int]) -> tuple[str, int, pd.DataFrame]:
     return scenario, seed, run_one(scenario, seed)
 
 
+def resolve_world(world: str) -> str:
+    """A world named for ``--world``: a file that exists (made absolute, so that every scenario finds it
+    wherever its own file is) or the name of a shipped world; else a ConfigError naming the option."""
+    from model.params import DATA_DIR, ConfigError
+
+    path = Path(world).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    if (DATA_DIR / world).is_file():
+        return world
+    raise ConfigError(f"--world {world!r}: file not found (looked in {Path.cwd()} and {DATA_DIR}); give a world "
+                      f"file, e.g. --world world_2024_magnets.toml (shipped) or --world path/to/my_world.toml")
+
+
+def scenario_on_world(name: str, world: str | None):
+    """The scenario ``name`` with its world replaced by ``world`` (as it is when ``world`` is None)."""
+    from model.scenario import load_scenario
+
+    sc = load_scenario(name)
+    return sc if world is None else sc.model_copy(update={"world": world})
+
+
+def targets_on_world(world: str, targets: list[Target] | None = None) -> tuple[list[Target], list[tuple[str, str]]]:
+    """The targets whose scenario runs on ``world`` (its timeline checked against that world), and for the rest
+    (scenario, why): e.g. a magnet licence on a world without magnets."""
+    from model.params import ConfigError
+
+    targets = targets or TARGETS
+    why: dict[str, str] = {}
+    for name in dict.fromkeys(t.scenario for t in targets):
+        try:
+            scenario_on_world(name, world).check()
+        except ConfigError as e:
+            why[name] = str(e).splitlines()[0]
+    return [t for t in targets if t.scenario not in why], list(why.items())
+
+
 def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = None,
-             overrides: dict | None = None) -> pd.DataFrame:
-    """Run every scenario the targets need over ``seeds``; one row per target."""
+             overrides: dict | None = None, world: str | None = None) -> pd.DataFrame:
+    """Run every scenario the targets need over ``seeds``; one row per target. With ``world`` (a file from
+    :func:`resolve_world`), every scenario runs on that world instead of its own (an edited or second world
+    checked against the same targets; see :func:`targets_on_world` for the ones that cannot run on it)."""
     targets = targets or TARGETS
     jobs = [(sc, s) for sc in dict.fromkeys(t.scenario for t in targets) for s in seeds]
-    run = _run if not overrides else _Runner(overrides)
+    run = _run if not overrides and world is None else _Runner(overrides or {}, world)
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
             runs = list(ex.map(run, jobs))
@@ -373,28 +413,43 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
         by_scenario.setdefault(sc, []).append(df)
     rows = []
     for t in targets:
-        vals = np.array([t.metric(df) for df in by_scenario[t.scenario]])
-        med = float(np.nanmedian(vals))
+        vals = np.array([_measure(t, df, world) for df in by_scenario[t.scenario]])
+        if np.isnan(vals).all():  # nothing to measure (another world without the product or stage it reads)
+            med = p10 = p90 = float("nan")
+        else:
+            med, p10, p90 = (float(np.nanmedian(vals)), float(np.nanpercentile(vals, 10)),
+                             float(np.nanpercentile(vals, 90)))
         rows.append({
             "target": t.name, "scenario": t.scenario, "source": t.source, "band": f"[{t.lo:g}, {t.hi:g}]",
-            "unit": t.unit, "median": med, "p10": float(np.nanpercentile(vals, 10)),
-            "p90": float(np.nanpercentile(vals, 90)), "pass": bool(t.lo <= med <= t.hi), "public": t.public,
-            "seeds": len(vals),
+            "unit": t.unit, "median": med, "p10": p10, "p90": p90, "pass": bool(t.lo <= med <= t.hi),
+            "public": t.public, "seeds": len(vals),
         })
     return pd.DataFrame(rows)
 
 
-class _Runner:
-    """A picklable runner with world overrides (for calibration sweeps)."""
+def _measure(t: Target, df: pd.DataFrame, world: str | None) -> float:
+    """A target's metric on one run; on another world (``--world``), nan when the run lacks what the metric
+    reads (e.g. magnet prices on a world without magnets). On the scenarios' own worlds an error is an error."""
+    if world is None:
+        return t.metric(df)
+    try:
+        return float(t.metric(df))
+    except (IndexError, KeyError, ValueError, ZeroDivisionError):
+        return float("nan")
 
-    def __init__(self, overrides: dict):
+
+class _Runner:
+    """A picklable runner with world overrides (for calibration sweeps) and another world (``--world``)."""
+
+    def __init__(self, overrides: dict, world: str | None = None):
         self.overrides = overrides
+        self.world = world
 
     def __call__(self, args: tuple[str, int]) -> tuple[str, int, pd.DataFrame]:
         from experiments.run import run_one
 
         scenario, seed = args
-        return scenario, seed, run_one(scenario, seed, overrides=self.overrides)
+        return scenario, seed, run_one(scenario_on_world(scenario, self.world), seed, overrides=self.overrides or None)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -431,22 +486,21 @@ def figure(table: pd.DataFrame, path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def run_validation(seeds: list[int], out, workers: int = 2) -> pd.DataFrame:
-    from pathlib import Path
-
+def run_validation(seeds: list[int], out, workers: int = 2, world: str | None = None,
+                   targets: list[Target] | None = None) -> pd.DataFrame:
     from experiments.paths import ensure_dir, writing
     from experiments.run import atomic_write_bytes, atomic_write_json, provenance
-    from model.scenario import load_scenario
 
     out = ensure_dir(Path(out))  # before the runs: an unwritable folder fails in a second, not minutes
     t0 = dt.datetime.now()
-    table = validate(seeds, workers)
+    table = validate(seeds, workers, targets=targets, world=world)
     table.rename(columns={"pass": "pass_"}).pipe(lambda t: atomic_write_bytes(
         out / "validation.md", (to_markdown(t) + "\n").encode()))
     atomic_write_bytes(out / "validation.csv", table.to_csv(index=False).encode())
     with writing(out / "validation.png"):
         figure(table.rename(columns={"pass": "pass_"}), out / "validation.png")
-    atomic_write_json(provenance(load_scenario("baseline"), seeds, None,
-                                 extra={"wall_seconds": (dt.datetime.now() - t0).total_seconds()}),
+    atomic_write_json(provenance(scenario_on_world("baseline", world), seeds, None,
+                                 extra={"wall_seconds": (dt.datetime.now() - t0).total_seconds(),
+                                        "world": world or "each scenario's own"}),
                       out / "provenance.json")
     return table
