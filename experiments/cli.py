@@ -302,7 +302,8 @@ def check(path: str = typer.Argument(..., help="scenario name, scenario TOML or 
 @friendly
 def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
              out: Path = typer.Option(Path("results/validation"), help="output folder"),
-             workers: int = typer.Option(2, help="worker processes")) -> None:
+             workers: int = typer.Option(2, help="worker processes"),
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
     from experiments.paths import ensure_dir
     from experiments.validate import run_validation, to_markdown
@@ -310,7 +311,7 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
     check_seed_count(seeds)
     check_workers(workers)
     ensure_dir(out)
-    table = run_validation(list(range(1, seeds + 1)), out, workers)
+    table = run_validation(list(range(1, seeds + 1)), out, workers, progress=progress)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
     typer.echo(f"{int(table['pass'].sum())}/{len(table)} targets pass; wrote {out}/validation.md, .csv, .png")
 
@@ -460,7 +461,8 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
 def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep or run-all folder"),
             out: Path = typer.Option(None, help="output folder (default: RESULTS/figures)"),
             formats: str = typer.Option("pdf,svg,png", help="comma-separated: pdf, svg, png (300 dpi)"),
-            kind: list[str] = typer.Option(None, "--kind", help="only these figure types (repeatable)")) -> None:
+            kind: list[str] = typer.Option(None, "--kind", help="only these figure types (repeatable)"),
+            progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
     """Publication figures (PDF, SVG, 300-dpi PNG) for every scenario found under RESULTS."""
     from experiments.figures import FIGURES, make_figures
 
@@ -472,7 +474,7 @@ def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep o
     if not fmts or bad_fmt:
         what = f"{bad_fmt[0]!r} is not a format; " if bad_fmt else ""
         raise ConfigError(f"--formats {formats!r}: {what}choose one or more of pdf, svg, png, comma-separated")
-    paths = make_figures(results, out, fmts, kind or None)
+    paths = make_figures(results, out, fmts, kind or None, progress=progress)
     folders = sorted({str(p.parent) for p in paths})
     typer.echo(f"wrote {len(paths)} files ({len(paths) // len(fmts)} figures x {', '.join(fmts)}) in:")
     for f in folders:

@@ -77,7 +77,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from experiments.levers import apply_levers
 from experiments.paths import ensure_dir, inside, name_problem, safe_name, writing
-from experiments.run import atomic_write_bytes, atomic_write_json, provenance, run_one, version
+from experiments.run import atomic_write_bytes, atomic_write_json, progress_bar, provenance, run_one, version
 from model.params import ConfigError, _read_toml, format_validation_error
 from model.scenario import Scenario, load_scenario
 
@@ -1046,10 +1046,7 @@ def _run_tasks(tasks: list[RunTask], out: Path, workers: int, scheduler: str | N
         outcomes = _in_process(todo)
     else:
         outcomes = _process_pool(todo, min(workers, len(todo)))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), initial=summary.skipped, disable=not progress, unit="run", desc=name,
-               dynamic_ncols=True)
+    bar = progress_bar(len(tasks), name, progress, initial=summary.skipped)
     try:
         for o in outcomes:
             if o.status == "done":

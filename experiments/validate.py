@@ -347,16 +347,32 @@ def _run(args: tuple[str, int]) -> tuple[str, int, pd.DataFrame]:
 
 
 def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = None,
-             overrides: dict | None = None) -> pd.DataFrame:
-    """Run every scenario the targets need over ``seeds``; one row per target."""
+             overrides: dict | None = None, progress: bool = False) -> pd.DataFrame:
+    """Run every scenario the targets need over ``seeds``; one row per target. ``overrides`` (world
+    overrides, as in a calibration search) apply to every run; ``progress`` shows a bar on stderr."""
+    from experiments.run import progress_bar
+
     targets = targets or TARGETS
     jobs = [(sc, s) for sc in dict.fromkeys(t.scenario for t in targets) for s in seeds]
     run = _run if not overrides else _Runner(overrides)
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            runs = list(ex.map(run, jobs))
-    else:
-        runs = [run(j) for j in jobs]
+    runs = []
+    with progress_bar(len(jobs), "validate", progress) as bar:
+        if workers > 1:
+            # forkserver: this process (and its progress bar's thread) is never forked
+            from experiments.sweep import _mp_context
+
+            with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
+                try:
+                    for r in ex.map(run, jobs):
+                        runs.append(r)
+                        bar.update()
+                except BaseException:  # Ctrl-C: stop now, not after the runs still queued
+                    ex.shutdown(wait=False, cancel_futures=True)
+                    raise
+        else:
+            for j in jobs:
+                runs.append(run(j))
+                bar.update()
     by_scenario: dict[str, list[pd.DataFrame]] = {}
     for sc, _, df in runs:
         by_scenario.setdefault(sc, []).append(df)
@@ -420,7 +436,7 @@ def figure(table: pd.DataFrame, path) -> None:
     fig.savefig(path, dpi=150)
 
 
-def run_validation(seeds: list[int], out, workers: int = 2) -> pd.DataFrame:
+def run_validation(seeds: list[int], out, workers: int = 2, progress: bool = False) -> pd.DataFrame:
     from pathlib import Path
 
     from experiments.paths import ensure_dir, writing
@@ -429,7 +445,7 @@ def run_validation(seeds: list[int], out, workers: int = 2) -> pd.DataFrame:
 
     out = ensure_dir(Path(out))  # before the runs: an unwritable folder fails in a second, not minutes
     t0 = dt.datetime.now()
-    table = validate(seeds, workers)
+    table = validate(seeds, workers, progress=progress)
     table.rename(columns={"pass": "pass_"}).pipe(lambda t: atomic_write_bytes(
         out / "validation.md", (to_markdown(t) + "\n").encode()))
     atomic_write_bytes(out / "validation.csv", table.to_csv(index=False).encode())

@@ -324,3 +324,51 @@ def test_seed_text_writes_runs_as_ranges():
 
     assert seed_text([1, 2, 3, 7]) == "1-3, 7"
     assert seed_text([5]) == "5" and seed_text([2, 1]) == "2, 1" and seed_text([0, 1]) == "0-1"
+
+
+# ------------------------------------------------------------ progress bars: figures and validate (issue 13 item 7)
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """Two short run folders of two scenarios: figures draw both and a comparison."""
+    from experiments.run import atomic_write_parquet, run_one
+
+    root = tmp_path_factory.mktemp("runs")
+    for name in ("baseline", "myanmar_2025"):
+        atomic_write_parquet(run_one(name, 1, 3), root / name / "results.parquet")
+    return root
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_figures_progress_bar_goes_to_stderr_when_asked(two_runs, tmp_path, flag):
+    r = _invoke(["figures", str(two_runs), "--out", str(tmp_path / "f"), "--formats", "png", "--kind", "price_paths",
+                 flag])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("wrote ") and not _bar(r.stdout), r.stdout
+    if flag == "--progress":  # two scenarios and the comparison, counted to the end
+        assert "figures" in r.stderr and "3/3 [" in r.stderr, r.stderr
+    else:
+        assert not _bar(r.stderr), r.stderr
+    assert (tmp_path / "f" / "comparison").is_dir()
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_validate_progress_bar_goes_to_stderr_when_asked(tmp_path, monkeypatch, flag):
+    """The bar counts runs (scenario x seed); the table on stdout is the same with or without it. Two cheap
+    targets stand in for the calibration set, run in this process."""
+    from experiments import validate as V
+    from experiments.run import run_one
+
+    def last_dy(df):
+        return float(series(df, "price", "CN", "Dy").iloc[-1])
+
+    monkeypatch.setattr(V, "TARGETS", [V.Target("Dy level", "baseline", "test", 0.0, 1e6, last_dy, "USD/kg"),
+                                       V.Target("Dy level, 2025", "myanmar_2025", "test", 0.0, 1e6, last_dy, "USD/kg")])
+    monkeypatch.setattr(V, "_run", lambda job: (*job, run_one(*job, weeks=2)))
+    out = tmp_path / "v"
+    r = _invoke(["validate", "--seeds", "2", "--workers", "1", "--out", str(out), flag])
+    assert r.exit_code == 0, r.output
+    assert "2/2 targets pass" in r.stdout and not _bar(r.stdout), r.stdout
+    assert _bar(r.stderr) == (flag == "--progress"), r.stderr
+    if flag == "--progress":
+        assert "validate" in r.stderr and "4/4 [" in r.stderr, r.stderr  # 2 scenarios x 2 seeds
+    assert {p.name for p in out.iterdir()} >= {"validation.md", "validation.csv", "validation.png"}
