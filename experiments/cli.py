@@ -10,6 +10,7 @@ folder before it computes anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -165,6 +166,20 @@ def check_workers(workers: int | None, option: str = "--workers") -> None:
         from experiments.sweep import check_workers as check
 
         check(workers, option)
+
+
+@contextlib.contextmanager
+def verbosity(verbose: bool):
+    """``--verbose``: log INFO (this tool's and Dask's own, see :func:`experiments.sweep.dask_log_level`)
+    for the command; without it warnings only, and Dask's errors only."""
+    root = logging.getLogger()
+    old = root.level
+    if verbose:
+        root.setLevel(min(old or logging.WARNING, logging.INFO))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
 
 
 def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:
@@ -394,7 +409,8 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
           progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing"),
           max_runs: int = typer.Option(None, "--max-runs",
-                                       help="refuse a design of more runs than this (default 100,000)")
+                                       help="refuse a design of more runs than this (default 100,000)"),
+          verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
           ) -> None:
     """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
 
@@ -411,8 +427,9 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
         typer.echo(describe(spec, out, max_runs))
         return
     try:
-        summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress, retry_failed=retry_failed,
-                            max_runs=max_runs)
+        with verbosity(verbose):
+            summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress,
+                                retry_failed=retry_failed, max_runs=max_runs)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=130) from None
@@ -431,7 +448,8 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
                 out: Path = typer.Option(None, help="output folder (default: results/sensitivity/NAME)"),
                 progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
                 max_runs: int = typer.Option(None, "--max-runs",
-                                             help="refuse an analysis of more runs than this (default 100,000)")
+                                             help="refuse an analysis of more runs than this (default 100,000)"),
+                verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
                 ) -> None:
     """Morris and/or Sobol indices (SALib) for the spec's outputs: CSV tables and a figure per method."""
     from experiments import sensitivity as sa
@@ -443,7 +461,8 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
     check_max_runs(max_runs)
     methods = None if method is None else (["morris", "sobol"] if method == "both" else [method])
     try:
-        res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
+        with verbosity(verbose):
+            res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=130) from None

@@ -679,13 +679,53 @@ def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> I
         yield from _dask_runs(tasks, scheduler, cluster)
 
 
+def dask_log_level() -> int:
+    """How much of Dask's own logging (``distributed.*``) to show: INFO when this process logs INFO (``ree
+    sweep --verbose``, or a caller's ``logging.basicConfig(level=logging.INFO)``), else only errors. Dask
+    logs every scheduler, worker and connection start and stop at INFO, and warns about slow event loops and
+    workers killed at shutdown; a sweep reports its own failures."""
+    return logging.INFO if logging.getLogger().getEffectiveLevel() <= logging.INFO else logging.ERROR
+
+
+@contextlib.contextmanager
+def quiet_dask(level: int | None = None) -> Iterator[int]:
+    """Dask's loggers at ``level`` (default :func:`dask_log_level`) for the block, then as they were.
+
+    Importing ``distributed`` sets its loggers' levels (``distributed`` at INFO) from Dask's config, so this
+    runs after the import; loggers Dask gave a level of their own (``distributed.client``) are raised too.
+    """
+    import distributed  # noqa: F401 - its import sets the levels changed here
+
+    level = dask_log_level() if level is None else level
+    names = ["distributed", *(n for n, lg in logging.root.manager.loggerDict.items()
+                              if n.startswith("distributed.") and isinstance(lg, logging.Logger)
+                              and lg.level != logging.NOTSET)]
+    old = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(level if n == "distributed" else max(level, old[n]))
+    try:
+        yield level
+    finally:
+        for n, lv in old.items():
+            logging.getLogger(n).setLevel(lv)
+
+
 def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
+    with quiet_dask() as level:
+        yield from _dask_client_runs(tasks, scheduler, cluster, level)
+
+
+def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
+                      log_level: int) -> Iterator[RunOutcome]:
     from distributed import Client, LocalCluster, as_completed
 
     local = None
     if cluster:
+        # silence_logs: the worker processes log at the same level; the scheduler's HTTP server (no dashboard)
+        # on a free port, not 8787, so two sweeps (or anything on 8787) do not collide with a warning
         local = LocalCluster(n_workers=parse_cluster(cluster), threads_per_worker=1, processes=True,
-                             dashboard_address=None)
+                             dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                             silence_logs=log_level)
         client = Client(local)
     else:
         try:

@@ -242,6 +242,51 @@ def test_dask_local_cluster_equals_process_pool(spec_path, reference, tmp_path):
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "dask"), load_sweep(reference), check_exact=True)
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_dask_logs_only_with_verbose(tmp_path, verbose):
+    """Dask logs every scheduler, worker and connection start and stop at INFO: a sweep on a local cluster
+    prints none of it (and no port warning) unless --verbose; the summary is the same either way."""
+    pytest.importorskip("distributed")
+    spec = tmp_path / "d.toml"
+    spec.write_text('name = "d"\nscenario = "baseline"\nweeks = 2\nseeds = [1]\n')
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep", str(spec), "--out", str(tmp_path / "o"),
+                           "--cluster", "local:1", "--no-progress", *(["--verbose"] if verbose else [])],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "1 runs: 1 done, 0 failed" in proc.stdout, proc.stdout
+    if verbose:
+        assert "INFO distributed.scheduler" in proc.stderr, proc.stderr[-2000:]
+    else:
+        assert proc.stderr == "", proc.stderr[-2000:]
+
+
+def test_quiet_dask_sets_and_restores_dasks_levels():
+    """Without --verbose (this process at WARNING) Dask's loggers pass errors only, its own
+    ``distributed.client`` level included; at INFO they pass INFO; after the block they are as before."""
+    import logging
+
+    pytest.importorskip("distributed")
+    from experiments.cli import verbosity
+    from experiments.sweep import quiet_dask
+
+    dask, client = logging.getLogger("distributed.scheduler"), logging.getLogger("distributed.client")
+    before = {n: logging.getLogger(n).level for n in ("distributed", "distributed.client")}
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        with quiet_dask() as level:
+            assert level == logging.ERROR
+            assert not dask.isEnabledFor(logging.WARNING) and dask.isEnabledFor(logging.ERROR)
+            assert not client.isEnabledFor(logging.WARNING)
+        assert {n: logging.getLogger(n).level for n in before} == before
+        with verbosity(True), quiet_dask() as level:
+            assert level == logging.INFO and dask.isEnabledFor(logging.INFO)
+        assert root.level == logging.WARNING, "--verbose lasts for its command only"
+    finally:
+        root.setLevel(old)
+
+
 def test_dry_run_describes_progress(spec_path, reference):
     text = describe(spec_path, reference)
     assert f"{N_RUNS} runs" in text and f"{N_RUNS} done" in text
