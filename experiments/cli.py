@@ -182,6 +182,39 @@ def verbosity(verbose: bool):
         root.setLevel(old)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be; the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.code = 128 + signum
+
+
+@contextlib.contextmanager
+def stoppable():
+    """SIGTERM (``kill PID``, a batch scheduler's time limit) and SIGHUP (a closed terminal) stop the block
+    the way Ctrl-C does, so its ``finally`` clauses run: a sweep rewrites manifest.json and design.csv from
+    the run files on disk instead of leaving them as they were when it started. (``kill -9`` runs nothing:
+    then the next command that reads the folder, or runs the sweep again, takes the status from the files.)
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:
     """A few lines per run: every market region's prices, China's refining share, shortages (products
     and regions are the run's world's). Over several seeds: the median over the runs of each figure."""
@@ -427,12 +460,12 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
         typer.echo(describe(spec, out, max_runs))
         return
     try:
-        with verbosity(verbose):
+        with verbosity(verbose), stoppable():
             summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress,
                                 retry_failed=retry_failed, max_runs=max_runs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=getattr(exc, "code", 130)) from None
     typer.echo(str(summary))
     if summary.failed:
         raise typer.Exit(code=1)
@@ -461,11 +494,11 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
     check_max_runs(max_runs)
     methods = None if method is None else (["morris", "sobol"] if method == "both" else [method])
     try:
-        with verbosity(verbose):
+        with verbosity(verbose), stoppable():
             res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=getattr(exc, "code", 130)) from None
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None

@@ -191,6 +191,11 @@ def test_resume_after_kill_9_of_the_sweep(spec_path, reference, tmp_path):
         proc.wait(timeout=30)
     before = _files(out)
     assert 1 <= len(before) < N_RUNS, "the sweep finished before the kill; make the test sweep longer"
+    # nothing ran after kill -9, so manifest.json is as the sweep started; the design table and --dry-run
+    # take each run's status from the files on disk
+    table = design_table(out)
+    assert dict(zip(table["key"], table["status"], strict=True)) == _status_on_disk(out, table["key"])
+    assert f"{len(before)} done, 0 failed, {N_RUNS - len(before)} to run" in describe(spec_path, out)
     s = sweep(spec_path, out, workers=2, progress=False)
     assert (s.done, s.failed, s.skipped) == (N_RUNS - len(before), 0, len(before))
     after = _files(out)
@@ -199,6 +204,37 @@ def test_resume_after_kill_9_of_the_sweep(spec_path, reference, tmp_path):
     pd.testing.assert_frame_equal(load_sweep(out), load_sweep(reference), check_exact=True)
     again = sweep(spec_path, out, workers=2, progress=False)
     assert (again.done, again.skipped) == (0, N_RUNS)
+
+
+def _status_on_disk(out: Path, keys) -> dict[str, str]:
+    return {k: "done" if (out / RUNS / f"{k}.parquet").exists() else
+            "failed" if (out / "failed" / f"{k}.json").exists() else "pending" for k in keys}
+
+
+@pytest.mark.parametrize(("sig", "group", "code"), [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(spec_path, tmp_path, sig, group, code):
+    """Ctrl-C (the terminal signals the whole group) and SIGTERM (kill PID, a batch scheduler's time limit)
+    stop the sweep with a message and exit 128 + signal; manifest.json and design.csv then say which runs
+    are done, as the files on disk do, not what they said when the sweep started."""
+    out = tmp_path / "stopped"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+        os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, stderr.decode()[-2000:]
+    assert "interrupted: finished runs are saved" in stderr.decode() and "Traceback" not in stderr.decode()
+    m = json.loads((out / "manifest.json").read_text())
+    disk = _status_on_disk(out, [r["key"] for r in m["runs"]])
+    assert 1 <= list(disk.values()).count("done") < N_RUNS, "the sweep was not stopped mid-run"
+    assert {r["key"]: r["status"] for r in m["runs"]} == disk
+    assert m["counts"]["done"] == list(disk.values()).count("done")
+    design = pd.read_csv(out / "design.csv")
+    assert dict(zip(design["key"], design["status"], strict=True)) == disk
 
 
 def test_kill_9_of_a_worker_loses_nothing(spec_path, reference, tmp_path):
