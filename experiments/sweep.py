@@ -524,6 +524,20 @@ def _workers_skip_main() -> Iterator[None]:
         main.__file__ = path
 
 
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended: no such process, another user's (the pid was reused), or a zombie
+    (dead, not yet reaped by its parent, which may be reading our pipes until we exit)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):  # no /proc: kill(pid, 0) is all there is
+        return False
+
+
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Pool-worker initializer: exit when the sweep process is gone (``kill -9`` of the sweep would
     otherwise leave idle workers behind, blocked on a queue that no one will ever fill)."""
@@ -532,11 +546,7 @@ def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     def watch() -> None:
         while True:
             time.sleep(every_s)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid was reused by another user's process: ours is gone
+            if _gone(pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="ree-parent-watch", daemon=True).start()

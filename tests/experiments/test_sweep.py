@@ -237,6 +237,22 @@ def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(spec_path, t
     assert dict(zip(design["key"], design["status"], strict=True)) == disk
 
 
+def test_workers_exit_when_the_sweep_is_killed_alone(spec_path, tmp_path):
+    """kill -9 of the sweep process alone (not its group): its workers exit instead of running on, even while
+    the dead sweep is not yet reaped by its parent (a zombie, still there for ``kill(pid, 0)``), so a caller
+    reading the sweep's output pipes sees them close."""
+    out = tmp_path / "alone"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)  # returns once every process holding the pipes is gone
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_kill_9_of_a_worker_loses_nothing(spec_path, reference, tmp_path):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "worker"
