@@ -11,6 +11,8 @@ example is either checked or fails ``test_every_docstring_example_is_checked``:
 - a sensitivity spec: loads, and its run count is computed;
 - commands (``make``, ``python -m``): the make target exists and the module's ``--help`` lists each option;
 - the policy-lever grammar: each example key is a lever some shipped scenario accepts.
+
+And the libraries they (and the README's examples) run on are inside the ranges pyproject.toml pins.
 """
 
 from __future__ import annotations
@@ -221,3 +223,26 @@ def test_lever_examples_are_levers_of_a_shipped_scenario(ex):
                 pass
         assert accepted, f"{ex.where}: no shipped scenario has the lever {key}"
 
+
+# ------------------------------------------------------------------------------ the versions the examples ran on
+def test_installed_versions_are_inside_the_pinned_ranges():
+    """The examples here and in tests/test_readme.py run against the installed libraries, so those must be
+    inside the ranges pyproject.toml declares: a range that leaves them out (or an environment that drifted
+    out of it) would claim versions the examples never passed on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    requirements = pytest.importorskip("packaging.requirements")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *(r for group in project["optional-dependencies"].values() for r in group)]
+    outside, checked = [], 0
+    for text in declared:
+        req = requirements.Requirement(text)
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:  # an optional group that is not installed
+            continue
+        checked += 1
+        if not req.specifier.contains(have, prereleases=True):
+            outside.append(f"{req.name} {have} (pyproject.toml: {req.specifier})")
+    assert checked >= len(project["dependencies"]), "the core dependencies are not installed?"
+    assert not outside, f"installed outside the pinned ranges: {outside}"
