@@ -5,7 +5,8 @@ The zip holds one folder named like the results folder, with:
 
 - the results as they are (``results.parquet``, ``runs/*.parquet``, ``provenance.json``,
   ``manifest.json``, ``design.csv``, figures...): the unpacked folder is still a results folder, so
-  ``ree figures`` and ``pd.read_parquet`` work on it unchanged;
+  ``ree figures`` and ``pd.read_parquet`` work on it unchanged; a sweep's ``manifest.json`` and
+  ``design.csv`` give each run's status as its files on disk do (:func:`current_status`);
 - ``datapackage.json``: a Frictionless Data Package describing the tables (path, format, fields with
   types and descriptions), so generic tools can read them without this code;
 - ``codebook.csv`` and ``codebook.md``: every variable present in the data with unit, label and what its
@@ -107,6 +108,31 @@ def _files(root: Path, skip: set[Path]) -> list[Path]:
         if rel.parts[0] == "inputs" and (root / "datapackage.json").is_file():
             continue  # an unpacked bundle's inputs/ are rewritten from its provenance
         out.append(rel)
+    return out
+
+
+def current_status(root: Path, files: list[Path]) -> dict[str, bytes]:
+    """``manifest.json`` and ``design.csv`` of each sweep or sensitivity folder, where a run's recorded
+    status is not what its files on disk say (a sweep killed with ``kill -9`` could not rewrite them): the
+    same files with the status and counts as on disk, for the zip. Folders already up to date: nothing."""
+    from experiments.sweep import DESIGN, MANIFEST, RUNS, design_table
+
+    out: dict[str, bytes] = {}
+    for rel in files:
+        folder = root / rel.parent
+        if rel.name != MANIFEST or not (folder / RUNS).is_dir():
+            continue
+        m = _read_json(root / rel)
+        if not isinstance(m.get("runs"), list):
+            continue
+        table = design_table(folder)
+        if [r.get("status") for r in m["runs"]] == list(table["status"]):
+            continue
+        for r, st in zip(m["runs"], table["status"], strict=True):
+            r["status"] = st
+        m["counts"] = {st: int((table["status"] == st).sum()) for st in ("done", "failed", "pending")}
+        out[rel.as_posix()] = _dump(m)
+        out[(rel.parent / DESIGN).as_posix()] = table.to_csv(index=False).encode()
     return out
 
 
@@ -499,6 +525,7 @@ def archive(results: str | Path, out: str | Path | None = None) -> Archive:
     target = Path(out) if out is not None else beside / f"{name}.zip"
     ensure_dir(target.parent)
     files = _files(root, {target.resolve()})
+    current = current_status(root, files)  # after kill -9 of a sweep: its runs' status as on disk
     parquet = [f for f in files if f.suffix == ".parquet"]
     present = _present(root, parquet)
     rows = codebook_rows(present)
@@ -523,6 +550,10 @@ def archive(results: str | Path, out: str | Path | None = None) -> Archive:
                         z.writestr(_entry(f"{name}/{arc}", now), data)
                         names.append(arc)
                     for rel in files:
+                        if rel.as_posix() in current:
+                            z.writestr(_entry(f"{name}/{rel.as_posix()}", now), current[rel.as_posix()])
+                            names.append(rel.as_posix())
+                            continue
                         mtime = dt.datetime.fromtimestamp((root / rel).stat().st_mtime)
                         with open(root / rel, "rb") as src, z.open(_entry(f"{name}/{rel.as_posix()}", mtime), "w") as dst:
                             while chunk := src.read(1 << 20):

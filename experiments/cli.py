@@ -10,6 +10,7 @@ folder before it computes anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -110,6 +111,56 @@ def check_seed_count(n: int, option: str = "--seeds") -> None:
         raise ConfigError(f"{option} {n}: must be between 1 and {MAX_SEED_COUNT} seeds (the runs use seeds 1..N)")
 
 
+SEED_LIST_RULE = "write a range (1-30), a list (1,2,5) or both (1-3,7)"
+
+
+def parse_seed_list(text: str, option: str = "--seeds") -> list[int]:
+    """``1-30``, ``1,2,5`` or both (``1-3,7``) -> the seeds, in the order written (ConfigError naming the
+    option for a malformed item, a range that runs backwards, a seed given twice, a seed out of bounds
+    (:func:`check_seed`) or more than :data:`MAX_SEED_COUNT` seeds). A bare number is refused: ``ree
+    compare`` and ``ree validate`` read ``--seeds N`` as seeds 1..N, so it would mean two things."""
+    import re
+
+    spans = []
+    for item in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
+        if not m:
+            raise ConfigError(f"{option} {text}: {item.strip()!r} is not a seed or a range of seeds; {SEED_LIST_RULE}")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ConfigError(f"{option} {text}: the range {item.strip()} runs backwards; write {hi}-{lo}")
+        for s in (lo, hi):
+            check_seed(s, option)
+        spans.append((lo, hi, m.group(2) is not None))
+    if len(spans) == 1 and not spans[0][2]:
+        n = spans[0][0]
+        many = f"1-{n} for seeds 1 to {n}, or " if n > 1 else ""
+        raise ConfigError(f"{option} {text}: one number is ambiguous here (ree compare and ree validate run "
+                          f"seeds 1..N for --seeds N); write {many}--seed {n} for seed {n} alone")
+    count = sum(hi - lo + 1 for lo, hi, _ in spans)
+    if count > MAX_SEED_COUNT:
+        raise ConfigError(f"{option} {text}: {count:,} seeds; at most {MAX_SEED_COUNT} in one command")
+    seeds = [s for lo, hi, _ in spans for s in range(lo, hi + 1)]
+    if len(set(seeds)) != len(seeds):
+        twice = next(s for i, s in enumerate(seeds) if s in seeds[:i])
+        raise ConfigError(f"{option} {text}: seed {twice} is given twice; give each seed once")
+    return seeds
+
+
+def seed_text(seeds: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``1-3, 7`` (consecutive seeds as a range)."""
+    parts: list[str] = []
+    start = prev = seeds[0]
+    for s in [*seeds[1:], None]:
+        if s is not None and s == prev + 1:
+            prev = s
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if s is not None:
+            start = prev = s
+    return ", ".join(parts)
+
+
 def check_workers(workers: int | None, option: str = "--workers") -> None:
     if workers is not None:
         from experiments.sweep import check_workers as check
@@ -117,49 +168,112 @@ def check_workers(workers: int | None, option: str = "--workers") -> None:
         check(workers, option)
 
 
-def _summary(df, scenario: str, seed: int, seconds: float, world) -> str:
+@contextlib.contextmanager
+def verbosity(verbose: bool):
+    """``--verbose``: log INFO (this tool's and Dask's own, see :func:`experiments.sweep.dask_log_level`)
+    for the command; without it warnings only, and Dask's errors only."""
+    root = logging.getLogger()
+    old = root.level
+    if verbose:
+        root.setLevel(min(old or logging.WARNING, logging.INFO))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be; the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.code = 128 + signum
+
+
+@contextlib.contextmanager
+def stoppable():
+    """SIGTERM (``kill PID``, a batch scheduler's time limit) and SIGHUP (a closed terminal) stop the block
+    the way Ctrl-C does, so its ``finally`` clauses run: a sweep rewrites manifest.json and design.csv from
+    the run files on disk instead of leaving them as they were when it started. (``kill -9`` runs nothing:
+    then the next command that reads the folder, or runs the sweep again, takes the status from the files.)
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:
     """A few lines per run: every market region's prices, China's refining share, shortages (products
-    and regions are the run's world's)."""
+    and regions are the run's world's). Over several seeds: the median over the runs of each figure."""
+    import numpy as np
+
     from model.results import series
 
-    lines = [f"{scenario} (seed {seed}): {df['step'].max()} weeks, {len(df):,} rows in {seconds:.1f} s"]
+    runs = dict(tuple(df.groupby("seed", sort=False))) if len(seeds) > 1 else {seeds[0]: df}
+    weeks = df["step"].max()
+    if len(seeds) == 1:
+        head = f"{scenario} (seed {seeds[0]}): {weeks} weeks"
+    else:
+        head = f"{scenario} (seeds {seed_text(seeds)}): {len(seeds)} runs of {weeks} weeks"
+    lines = [f"{head}, {len(df):,} rows in {seconds:.1f} s" + ("; medians over the runs" if len(seeds) > 1 else "")]
     products = world.product_names
     width = max(len(r.name) for r in world.regions)
     for region in world.region_ids:
         parts = []
         for p in products:
-            s = series(df, "price", region, p)
-            if not s.empty:
-                parts.append(f"{p} {s.iloc[0]:.0f}->{s.iloc[-1]:.0f} (max {s.max():.0f})")
+            s = [series(d, "price", region, p) for d in runs.values()]
+            if not s[0].empty:
+                first, last, top = (np.median([f(x) for x in s]) for f in (lambda x: x.iloc[0],
+                                                                           lambda x: x.iloc[-1], lambda x: x.max()))
+                parts.append(f"{p} {first:.0f}->{last:.0f} (max {top:.0f})")
         lines.append(f"  {world.region(region).name:{width}s} USD/kg: " + ", ".join(parts))
     share = series(df, "china_refined_share")
     lines.append(f"  China share of refined output: median {share.median():.3f}")
-    short = df[df["variable"] == "shortage"].groupby("product")["value"].sum()
+    short = df[df["variable"] == "shortage"].groupby(["seed", "product"])["value"].sum().groupby("product").median()
     lines.append("  total shortage (t): " + ", ".join(f"{p} {short.get(p, 0.0):.0f}" for p in products))
     return "\n".join(lines)
 
 
-def _run_and_save(scenario: str, seed: int | None, weeks: int | None, out: Path) -> None:
+def _run_and_save(scenario: str, seeds: list[int] | None, weeks: int | None, out: Path, workers: int = 1,
+                  progress: bool = False) -> None:
+    import pandas as pd
+
     from experiments.figures import price_chart
     from experiments.paths import ensure_dir, writing
-    from experiments.run import atomic_write_json, atomic_write_parquet, provenance, run_model
+    from experiments.run import atomic_write_json, atomic_write_parquet, provenance, run_seeds
     from model.scenario import load_scenario
 
     sc = load_scenario(scenario)
     ensure_dir(out)
-    seed = sc.seeds[0] if seed is None else seed
+    seeds = seeds or sc.seeds[:1]
     t0 = time.perf_counter()
-    model = run_model(sc, seed, weeks)
+    runs = run_seeds(sc, seeds, weeks, workers, progress)
     seconds = time.perf_counter() - t0
-    df = model.results()
+    df = runs[0].table if len(runs) == 1 else pd.concat([r.table for r in runs], ignore_index=True)
     atomic_write_parquet(df, out / "results.parquet")
-    prov = provenance(sc, [seed], model.weeks, extra={"wall_seconds": round(seconds, 3),
-                                                       "agents": len(model.agents),
-                                                       "events": [f"{d}: {t}" for d, t in model.events]})
-    atomic_write_json(prov, out / "provenance.json")
+    if len(runs) == 1:
+        extra = {"wall_seconds": round(runs[0].seconds, 3), "agents": runs[0].agents, "events": runs[0].events}
+    else:
+        extra = {"wall_seconds": round(seconds, 3),
+                 "runs": [{"seed": r.seed, "wall_seconds": round(r.seconds, 3), "agents": r.agents,
+                           "events": r.events} for r in runs]}
+    atomic_write_json(provenance(sc, seeds, runs[0].weeks, extra=extra), out / "provenance.json")
     with writing(out / "prices.png"):
-        price_chart(df, out / "prices.png", title=f"{sc.name}, seed {seed}")
-    typer.echo(_summary(df, sc.name, seed, seconds, model.world))
+        price_chart(df, out / "prices.png", title=f"{sc.name}, seed{'s' if len(seeds) > 1 else ''} {seed_text(seeds)}")
+    typer.echo(_summary(df, sc.name, seeds, runs[0].seconds if len(runs) == 1 else seconds, sc.load_world()))
     typer.echo(f"  wrote {out}/results.parquet, provenance.json, prices.png")
 
 
@@ -167,14 +281,25 @@ def _run_and_save(scenario: str, seed: int | None, weeks: int | None, out: Path)
 @friendly
 def run(scenario: str = typer.Argument(..., help="shipped scenario name or path to a scenario TOML"),
         seed: int = typer.Option(None, help="seed (default: the scenario's first seed)"),
+        seeds: str = typer.Option(None, "--seeds", metavar="LIST",
+                                  help="several seeds into one table: a range 1-30, a list 1,2,5 or both (1-3,7)"),
         weeks: int = typer.Option(None, help="horizon in weeks (default: the scenario's)"),
-        out: Path = typer.Option(None, help="output folder (default: results/SCENARIO)")) -> None:
-    """Run one scenario and write results.parquet, provenance.json and prices.png."""
+        out: Path = typer.Option(None, help="output folder (default: results/SCENARIO)"),
+        workers: int = typer.Option(2, help="worker processes (with --seeds)"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar (with --seeds)")
+        ) -> None:
+    """Run one scenario and write results.parquet, provenance.json and prices.png; with --seeds, one run per
+    seed, all in the one results.parquet (run_id and seed tell them apart) and the chart's median and band."""
     from experiments.paths import inside, label
 
     check_seed(seed)
+    if seed is not None and seeds is not None:
+        raise ConfigError(f"--seed {seed} and --seeds {seeds}: give one of them (--seeds {seed}-{seed} is seed {seed} alone)")
+    seed_list = parse_seed_list(seeds) if seeds is not None else ([seed] if seed is not None else None)
     check_weeks(weeks)
-    _run_and_save(scenario, seed, weeks, out or inside(Path("results"), label(Path(scenario).stem)))
+    check_workers(workers)
+    _run_and_save(scenario, seed_list, weeks, out or inside(Path("results"), label(Path(scenario).stem)), workers,
+                  progress)
 
 
 @app.command("run-all")
@@ -227,7 +352,8 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
              out: Path = typer.Option(Path("results/validation"), help="output folder"),
              workers: int = typer.Option(2, help="worker processes"),
              world: str = typer.Option(None, help="run every target's scenario on this world file instead of "
-                                       "its own (e.g. world_2024_magnets.toml, or an edited copy)")) -> None:
+                                       "its own (e.g. world_2024_magnets.toml, or an edited copy)"),
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
     from experiments.paths import ensure_dir
     from experiments.validate import resolve_world, run_validation, targets_on_world, to_markdown
@@ -243,7 +369,7 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
         if not targets:
             raise ConfigError(f"--world {world}: no target's scenario runs on it (see the lines above)")
     ensure_dir(out)
-    table = run_validation(list(range(1, seeds + 1)), out, workers, world=world, targets=targets)
+    table = run_validation(list(range(1, seeds + 1)), out, workers, world=world, targets=targets, progress=progress)
     for name in table.loc[table["median"].isna(), "target"]:
         typer.echo(f"no data: {name} (its scenario's run on {world} does not report what it measures)", err=True)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))
@@ -328,7 +454,8 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
           progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
           dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing"),
           max_runs: int = typer.Option(None, "--max-runs",
-                                       help="refuse a design of more runs than this (default 100,000)")
+                                       help="refuse a design of more runs than this (default 100,000)"),
+          verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
           ) -> None:
     """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
 
@@ -345,11 +472,12 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
         typer.echo(describe(spec, out, max_runs))
         return
     try:
-        summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress, retry_failed=retry_failed,
-                            max_runs=max_runs)
-    except KeyboardInterrupt:
+        with verbosity(verbose), stoppable():
+            summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress,
+                                retry_failed=retry_failed, max_runs=max_runs)
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=getattr(exc, "code", 130)) from None
     typer.echo(str(summary))
     if summary.failed:
         raise typer.Exit(code=1)
@@ -365,7 +493,8 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
                 out: Path = typer.Option(None, help="output folder (default: results/sensitivity/NAME)"),
                 progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
                 max_runs: int = typer.Option(None, "--max-runs",
-                                             help="refuse an analysis of more runs than this (default 100,000)")
+                                             help="refuse an analysis of more runs than this (default 100,000)"),
+                verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
                 ) -> None:
     """Morris and/or Sobol indices (SALib) for the spec's outputs: CSV tables and a figure per method."""
     from experiments import sensitivity as sa
@@ -377,10 +506,11 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
     check_max_runs(max_runs)
     methods = None if method is None else (["morris", "sobol"] if method == "both" else [method])
     try:
-        res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
-    except KeyboardInterrupt:
+        with verbosity(verbose), stoppable():
+            res = sa.run(spec, out, methods, workers, scheduler, cluster, progress=progress, max_runs=max_runs)
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
-        raise typer.Exit(code=130) from None
+        raise typer.Exit(code=getattr(exc, "code", 130)) from None
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
@@ -395,7 +525,8 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
 def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep or run-all folder"),
             out: Path = typer.Option(None, help="output folder (default: RESULTS/figures)"),
             formats: str = typer.Option("pdf,svg,png", help="comma-separated: pdf, svg, png (300 dpi)"),
-            kind: list[str] = typer.Option(None, "--kind", help="only these figure types (repeatable)")) -> None:
+            kind: list[str] = typer.Option(None, "--kind", help="only these figure types (repeatable)"),
+            progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
     """Publication figures (PDF, SVG, 300-dpi PNG) for every scenario found under RESULTS."""
     from experiments.figures import FIGURES, make_figures
 
@@ -407,7 +538,7 @@ def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep o
     if not fmts or bad_fmt:
         what = f"{bad_fmt[0]!r} is not a format; " if bad_fmt else ""
         raise ConfigError(f"--formats {formats!r}: {what}choose one or more of pdf, svg, png, comma-separated")
-    paths = make_figures(results, out, fmts, kind or None)
+    paths = make_figures(results, out, fmts, kind or None, progress=progress)
     folders = sorted({str(p.parent) for p in paths})
     typer.echo(f"wrote {len(paths)} files ({len(paths) // len(fmts)} figures x {', '.join(fmts)}) in:")
     for f in folders:

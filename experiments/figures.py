@@ -922,7 +922,7 @@ def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, titl
 
 
 def make_figures(root: str | Path, out: str | Path | None = None, formats: Iterable[str] = FORMATS,
-                 kinds: Iterable[str] | None = None) -> list[Path]:
+                 kinds: Iterable[str] | None = None, progress: bool = False) -> list[Path]:
     """The figure set for every scenario in every run or sweep folder under ``root``.
 
     Figures go to ``out`` (default ``root/figures``), mirroring the folders: ``results/baseline`` ->
@@ -933,8 +933,10 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
     labels, made into safe folder and file names by :func:`experiments.paths.label` (``../../x`` ->
     ``x-<hash>``), and every path is checked to stay inside ``out``. ``out`` is created and checked
     before any figure is drawn (:class:`experiments.paths.OutputError` if it cannot be written).
+    ``progress`` shows a bar on stderr counting the scenarios drawn (and the comparison).
     """
     from experiments.paths import ensure_dir, inside, label
+    from experiments.run import progress_bar
     from model.params import ConfigError
 
     root = Path(root)
@@ -948,25 +950,35 @@ def make_figures(root: str | Path, out: str | Path | None = None, formats: Itera
     formats = tuple(formats)
     paths: list[Path] = []
     compare: dict[str, pd.DataFrame] = {}
-    for src in sources:
-        tables = load_results(src)
-        rel = src.relative_to(root)
-        events = _scenario_events(src)
-        varied = _varied(src)
-        for name, df in tables.items():
-            dest = inside(out, rel, label(name)) if _is_sweep(src) else inside(out, rel)
-            n = _n_runs(df)
-            title = f"{name} ({n} run{'s' if n > 1 else ''})"
-            log.info("figures for %s (%s) -> %s", name, src, dest)
-            paths += figure_set(df, dest, title, formats, kinds, events.get(name))
-            if _is_sweep(src) and kinds is None:
-                paths += lever_figures(df, varied, dest, title, formats)
-            if name not in compare or _n_runs(df) > _n_runs(compare[name]):
-                compare[name] = df  # per scenario, the source with the most runs
-    if len(compare) > 1:
-        found = {p for t in compare.values() for p in labels.products(t)}
-        for prod in labels.ordered(found, labels.world_of().product_names):
-            fig = scenario_comparison(dict(sorted(compare.items(), key=lambda kv: natural_key(kv[0]))), "price", prod)
-            paths += save(fig, inside(out, "comparison", label(f"price_{prod}")), formats)
+    # one step per scenario drawn; a folder's scenarios are known once it is read (one step until then)
+    with progress_bar(len(sources), "figures", progress, unit="scenario") as bar:
+        for src in sources:
+            tables = load_results(src)
+            bar.total += len(tables) - 1
+            bar.refresh()
+            rel = src.relative_to(root)
+            events = _scenario_events(src)
+            varied = _varied(src)
+            for name, df in tables.items():
+                dest = inside(out, rel, label(name)) if _is_sweep(src) else inside(out, rel)
+                n = _n_runs(df)
+                title = f"{name} ({n} run{'s' if n > 1 else ''})"
+                log.info("figures for %s (%s) -> %s", name, src, dest)
+                bar.set_postfix_str(name, refresh=False)
+                paths += figure_set(df, dest, title, formats, kinds, events.get(name))
+                if _is_sweep(src) and kinds is None:
+                    paths += lever_figures(df, varied, dest, title, formats)
+                if name not in compare or _n_runs(df) > _n_runs(compare[name]):
+                    compare[name] = df  # per scenario, the source with the most runs
+                    bar.total += len(compare) == 2  # a second scenario: the comparison is one more step
+                bar.update()
+        if len(compare) > 1:
+            bar.set_postfix_str("comparison", refresh=False)
+            found = {p for t in compare.values() for p in labels.products(t)}
+            for prod in labels.ordered(found, labels.world_of().product_names):
+                fig = scenario_comparison(dict(sorted(compare.items(), key=lambda kv: natural_key(kv[0]))), "price",
+                                          prod)
+                paths += save(fig, inside(out, "comparison", label(f"price_{prod}")), formats)
+            bar.update()
     return paths
 

@@ -7,12 +7,17 @@ tidy long table of :mod:`model.results`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,97 @@ def run_model(scenario: str | Path | Scenario, seed: int, weeks: int | None = No
     """Like :func:`run_one`, but returns the model (events, agents) as well."""
     sc = _with_overrides(scenario, overrides)
     return RareEarthModel(scenario=sc, seed=seed, weeks=weeks).run()
+
+
+@dataclasses.dataclass
+class SeedRun:
+    """One seed's run of :func:`run_seeds`: its table and what ``ree run`` reports and records about it."""
+
+    seed: int
+    table: pd.DataFrame
+    weeks: int
+    agents: int
+    events: list[str]
+    seconds: float
+    warnings: list[tuple[str, int, str]]  # (logger, level, message) the run logged at WARNING or above
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _run_seed(args: tuple[Scenario, int, int | None]) -> SeedRun:
+    """One seed, with the model's warnings kept (not printed) so that the caller prints each once."""
+    sc, seed, weeks = args
+    collect = _Collect()
+    loggers = [logging.getLogger(n) for n in ("model", "agents")]
+    saved = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(collect)
+        lg.propagate = False
+    try:
+        t0 = time.perf_counter()
+        model = run_model(sc, seed, weeks)
+        seconds = time.perf_counter() - t0
+    finally:
+        for lg, p in zip(loggers, saved, strict=True):
+            lg.removeHandler(collect)
+            lg.propagate = p
+    return SeedRun(seed, model.results(), model.weeks, len(model.agents), [f"{d}: {t}" for d, t in model.events],
+                   seconds, collect.records)
+
+
+def run_seeds(scenario: str | Path | Scenario, seeds: Sequence[int], weeks: int | None = None, workers: int = 1,
+              progress: bool = False) -> list[SeedRun]:
+    """Run ``scenario`` once per seed (on ``workers`` processes when there are several seeds), in seed order.
+
+    A warning the model logs (e.g. a timeline entry after a shortened horizon) is logged once, not once per
+    seed. ``progress`` shows a bar on stderr (:func:`progress_bar`).
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    jobs = [(sc, int(s), weeks) for s in seeds]
+    runs: list[SeedRun] = []
+    seen: set[tuple[str, int, str]] = set()
+    with progress_bar(len(jobs), sc.name, progress and len(jobs) > 1) as bar:
+        for r in _seed_runs(jobs, workers):
+            for w in r.warnings:
+                if w not in seen:
+                    seen.add(w)
+                    logging.getLogger(w[0]).log(w[1], "%s", w[2])
+            bar.update()
+            runs.append(r)
+    return runs
+
+
+def _seed_runs(jobs: list[tuple[Scenario, int, int | None]], workers: int) -> Iterator[SeedRun]:
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_run_seed, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    from experiments.sweep import _mp_context, _workers_skip_main
+
+    with _workers_skip_main(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_mp_context()) as ex:
+        try:
+            yield from ex.map(_run_seed, jobs)
+        except BaseException:  # Ctrl-C: stop now, not after the runs still queued
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "run", initial: int = 0):
+    """The progress bar of every long command (sweep, sensitivity, run --seeds, validate, figures): tqdm on
+    stderr, so that what a command prints on stdout stays clean; ``enabled=False`` (``--no-progress``)
+    draws nothing."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit=unit, desc=desc, dynamic_ncols=True,
+                file=sys.stderr)
 
 
 def _with_overrides(scenario: str | Path | Scenario, overrides: dict[str, Any] | None) -> Scenario:

@@ -77,7 +77,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from experiments.levers import apply_levers
 from experiments.paths import ensure_dir, inside, name_problem, safe_name, writing
-from experiments.run import atomic_write_bytes, atomic_write_json, provenance, run_one, version
+from experiments.run import atomic_write_bytes, atomic_write_json, progress_bar, provenance, run_one, version
 from model.params import ConfigError, _read_toml, format_validation_error
 from model.scenario import Scenario, load_scenario
 
@@ -524,6 +524,20 @@ def _workers_skip_main() -> Iterator[None]:
         main.__file__ = path
 
 
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended: no such process, another user's (the pid was reused), or a zombie
+    (dead, not yet reaped by its parent, which may be reading our pipes until we exit)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):  # no /proc: kill(pid, 0) is all there is
+        return False
+
+
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Pool-worker initializer: exit when the sweep process is gone (``kill -9`` of the sweep would
     otherwise leave idle workers behind, blocked on a queue that no one will ever fill)."""
@@ -532,11 +546,7 @@ def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     def watch() -> None:
         while True:
             time.sleep(every_s)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid was reused by another user's process: ours is gone
+            if _gone(pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="ree-parent-watch", daemon=True).start()
@@ -679,13 +689,53 @@ def _dask(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> I
         yield from _dask_runs(tasks, scheduler, cluster)
 
 
+def dask_log_level() -> int:
+    """How much of Dask's own logging (``distributed.*``) to show: INFO when this process logs INFO (``ree
+    sweep --verbose``, or a caller's ``logging.basicConfig(level=logging.INFO)``), else only errors. Dask
+    logs every scheduler, worker and connection start and stop at INFO, and warns about slow event loops and
+    workers killed at shutdown; a sweep reports its own failures."""
+    return logging.INFO if logging.getLogger().getEffectiveLevel() <= logging.INFO else logging.ERROR
+
+
+@contextlib.contextmanager
+def quiet_dask(level: int | None = None) -> Iterator[int]:
+    """Dask's loggers at ``level`` (default :func:`dask_log_level`) for the block, then as they were.
+
+    Importing ``distributed`` sets its loggers' levels (``distributed`` at INFO) from Dask's config, so this
+    runs after the import; loggers Dask gave a level of their own (``distributed.client``) are raised too.
+    """
+    import distributed  # noqa: F401 - its import sets the levels changed here
+
+    level = dask_log_level() if level is None else level
+    names = ["distributed", *(n for n, lg in logging.root.manager.loggerDict.items()
+                              if n.startswith("distributed.") and isinstance(lg, logging.Logger)
+                              and lg.level != logging.NOTSET)]
+    old = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(level if n == "distributed" else max(level, old[n]))
+    try:
+        yield level
+    finally:
+        for n, lv in old.items():
+            logging.getLogger(n).setLevel(lv)
+
+
 def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None) -> Iterator[RunOutcome]:
+    with quiet_dask() as level:
+        yield from _dask_client_runs(tasks, scheduler, cluster, level)
+
+
+def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
+                      log_level: int) -> Iterator[RunOutcome]:
     from distributed import Client, LocalCluster, as_completed
 
     local = None
     if cluster:
+        # silence_logs: the worker processes log at the same level; the scheduler's HTTP server (no dashboard)
+        # on a free port, not 8787, so two sweeps (or anything on 8787) do not collide with a warning
         local = LocalCluster(n_workers=parse_cluster(cluster), threads_per_worker=1, processes=True,
-                             dashboard_address=None)
+                             dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                             silence_logs=log_level)
         client = Client(local)
     else:
         try:
@@ -1046,10 +1096,7 @@ def _run_tasks(tasks: list[RunTask], out: Path, workers: int, scheduler: str | N
         outcomes = _in_process(todo)
     else:
         outcomes = _process_pool(todo, min(workers, len(todo)))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), initial=summary.skipped, disable=not progress, unit="run", desc=name,
-               dynamic_ncols=True)
+    bar = progress_bar(len(tasks), name, progress, initial=summary.skipped)
     try:
         for o in outcomes:
             if o.status == "done":

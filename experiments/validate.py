@@ -396,18 +396,35 @@ def targets_on_world(world: str, targets: list[Target] | None = None) -> tuple[l
 
 
 def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = None,
-             overrides: dict | None = None, world: str | None = None) -> pd.DataFrame:
-    """Run every scenario the targets need over ``seeds``; one row per target. With ``world`` (a file from
-    :func:`resolve_world`), every scenario runs on that world instead of its own (an edited or second world
-    checked against the same targets; see :func:`targets_on_world` for the ones that cannot run on it)."""
+             overrides: dict | None = None, world: str | None = None, progress: bool = False) -> pd.DataFrame:
+    """Run every scenario the targets need over ``seeds``; one row per target. ``overrides`` (world
+    overrides, as in a calibration search) apply to every run; ``progress`` shows a bar on stderr. With
+    ``world`` (a file from :func:`resolve_world`), every scenario runs on that world instead of its own (an
+    edited or second world checked against the same targets; see :func:`targets_on_world` for the ones that
+    cannot run on it)."""
+    from experiments.run import progress_bar
+
     targets = targets or TARGETS
     jobs = [(sc, s) for sc in dict.fromkeys(t.scenario for t in targets) for s in seeds]
     run = _run if not overrides and world is None else _Runner(overrides or {}, world)
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            runs = list(ex.map(run, jobs))
-    else:
-        runs = [run(j) for j in jobs]
+    runs = []
+    with progress_bar(len(jobs), "validate", progress) as bar:
+        if workers > 1:
+            # forkserver: this process (and its progress bar's thread) is never forked
+            from experiments.sweep import _mp_context
+
+            with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
+                try:
+                    for r in ex.map(run, jobs):
+                        runs.append(r)
+                        bar.update()
+                except BaseException:  # Ctrl-C: stop now, not after the runs still queued
+                    ex.shutdown(wait=False, cancel_futures=True)
+                    raise
+        else:
+            for j in jobs:
+                runs.append(run(j))
+                bar.update()
     by_scenario: dict[str, list[pd.DataFrame]] = {}
     for sc, _, df in runs:
         by_scenario.setdefault(sc, []).append(df)
@@ -487,13 +504,13 @@ def figure(table: pd.DataFrame, path) -> None:
 
 
 def run_validation(seeds: list[int], out, workers: int = 2, world: str | None = None,
-                   targets: list[Target] | None = None) -> pd.DataFrame:
+                   targets: list[Target] | None = None, progress: bool = False) -> pd.DataFrame:
     from experiments.paths import ensure_dir, writing
     from experiments.run import atomic_write_bytes, atomic_write_json, provenance
 
     out = ensure_dir(Path(out))  # before the runs: an unwritable folder fails in a second, not minutes
     t0 = dt.datetime.now()
-    table = validate(seeds, workers, targets=targets, world=world)
+    table = validate(seeds, workers, targets=targets, world=world, progress=progress)
     table.rename(columns={"pass": "pass_"}).pipe(lambda t: atomic_write_bytes(
         out / "validation.md", (to_markdown(t) + "\n").encode()))
     atomic_write_bytes(out / "validation.csv", table.to_csv(index=False).encode())

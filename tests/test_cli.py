@@ -242,3 +242,133 @@ def test_a_product_added_to_the_world_file_reaches_every_command(tmp_path):
     assert (out / "figures" / "price_paths.png").stat().st_size > 5000
     titles = [ax.get_title() for ax in figures.price_paths(df).axes]
     assert sorted(titles) == sorted(f"{p} oxide" for p in world.product_names)
+
+
+# ------------------------------------------------------------------------------ ree run --seeds (issue 13 item 7)
+def _bar(stderr: str) -> bool:
+    """A tqdm bar was drawn (its 'n/total' count)."""
+    return re.search(r"\d+/\d+ \[", stderr) is not None
+
+
+def test_run_seeds_writes_every_seed_into_one_table(tmp_path, caplog):
+    """``--seeds 1-2,5``: one results.parquet holding each seed's run as ``ree run --seed`` makes it, the same
+    on a process pool as in one process; the summary gives medians over the runs; the model's warning about
+    a shortened horizon is printed once, not once per seed; the bar goes to stderr only when asked for."""
+    import io
+
+    import numpy as np
+
+    from experiments.run import run_one
+
+    tables, outputs = {}, {}
+    for workers, bar in (("2", "--no-progress"), ("1", "--progress")):
+        out = tmp_path / f"w{workers}"
+        caplog.clear()
+        r = _invoke(["run", "myanmar_2025", "--seeds", "1-2,5", "--weeks", "3", "--out", str(out),
+                     "--workers", workers, bar])
+        assert r.exit_code == 0, r.output
+        assert _bar(r.stderr) == (bar == "--progress"), r.stderr
+        assert not _bar(r.stdout), r.stdout
+        warned = [rec for rec in caplog.records if "will not happen" in rec.getMessage()]
+        assert len(warned) == 1, [rec.getMessage() for rec in warned]
+        tables[workers] = pd.read_parquet(out / "results.parquet")
+        outputs[workers] = r.stdout
+        prov = json.loads((out / "provenance.json").read_text())
+        assert prov["seeds"] == [1, 2, 5] and prov["weeks"] == 3
+        assert [x["seed"] for x in prov["runs"]] == [1, 2, 5] and all(x["agents"] > 0 for x in prov["runs"])
+        assert (out / "prices.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pd.testing.assert_frame_equal(tables["1"], tables["2"], check_exact=True)
+    df = tables["1"]
+    assert list(df.columns) == COLUMNS
+    assert df.groupby("seed")["run_id"].nunique().to_dict() == {1: 1, 2: 1, 5: 1}
+    for seed in (2, 5):  # each seed's rows are its own run, through the same Parquet round trip
+        buf = io.BytesIO()
+        run_one("myanmar_2025", seed, 3).to_parquet(buf, index=False)
+        pd.testing.assert_frame_equal(df[df["seed"] == seed].reset_index(drop=True), pd.read_parquet(buf),
+                                      check_exact=True)
+    text = outputs["1"]
+    assert text.startswith(f"myanmar_2025 (seeds 1-2, 5): 3 runs of 3 weeks, {len(df):,} rows in "), text
+    _check_summary(text, load_world())
+    dy = [series(d, "price", "ROW", "Dy") for _, d in df.groupby("seed")]
+    medians = [np.median([f(s) for s in dy]) for f in (lambda s: s.iloc[0], lambda s: s.iloc[-1], lambda s: s.max())]
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("ex-China"))
+    assert "Dy {:.0f}->{:.0f} (max {:.0f})".format(*medians) in line, line
+
+
+def test_run_with_one_seed_is_unchanged_by_seed_lists(tmp_path):
+    """``--seeds 4-4`` is ``--seed 4``: the same table, summary and provenance fields as before."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    ra = _invoke(["run", "baseline", "--seed", "4", "--weeks", "2", "--out", str(a)])
+    rb = _invoke(["run", "baseline", "--seeds", "4-4", "--weeks", "2", "--out", str(b)])
+    assert ra.exit_code == rb.exit_code == 0, ra.output + rb.output
+    assert ra.stdout.startswith("baseline (seed 4): 2 weeks") and not _bar(ra.stderr + rb.stderr)
+    strip = re.compile(r"in \d+\.\d s|\S+/(?:a|b)/")
+    assert strip.sub("", ra.stdout) == strip.sub("", rb.stdout)
+    pd.testing.assert_frame_equal(pd.read_parquet(a / "results.parquet"), pd.read_parquet(b / "results.parquet"))
+    pa_, pb = (json.loads((p / "provenance.json").read_text()) for p in (a, b))
+    assert pa_["seeds"] == pb["seeds"] == [4] and "runs" not in pa_ and pa_["agents"] == pb["agents"]
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("1-3", [1, 2, 3]), ("1,2,5", [1, 2, 5]), (" 1 - 3 , 7 ", [1, 2, 3, 7]),
+                                             ("0-0", [0]), ("9,3-4", [9, 3, 4]), ("1-1000", list(range(1, 1001)))])
+def test_seed_lists_parse(text, seeds):
+    from experiments.cli import parse_seed_list, seed_text
+
+    assert parse_seed_list(text) == seeds
+    if len(seeds) > 1:
+        assert parse_seed_list(seed_text(seeds).replace(" ", "")) == seeds
+
+
+def test_seed_text_writes_runs_as_ranges():
+    from experiments.cli import seed_text
+
+    assert seed_text([1, 2, 3, 7]) == "1-3, 7"
+    assert seed_text([5]) == "5" and seed_text([2, 1]) == "2, 1" and seed_text([0, 1]) == "0-1"
+
+
+# ------------------------------------------------------------ progress bars: figures and validate (issue 13 item 7)
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """Two short run folders of two scenarios: figures draw both and a comparison."""
+    from experiments.run import atomic_write_parquet, run_one
+
+    root = tmp_path_factory.mktemp("runs")
+    for name in ("baseline", "myanmar_2025"):
+        atomic_write_parquet(run_one(name, 1, 3), root / name / "results.parquet")
+    return root
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_figures_progress_bar_goes_to_stderr_when_asked(two_runs, tmp_path, flag):
+    r = _invoke(["figures", str(two_runs), "--out", str(tmp_path / "f"), "--formats", "png", "--kind", "price_paths",
+                 flag])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("wrote ") and not _bar(r.stdout), r.stdout
+    if flag == "--progress":  # two scenarios and the comparison, counted to the end
+        assert "figures" in r.stderr and "3/3 [" in r.stderr, r.stderr
+    else:
+        assert not _bar(r.stderr), r.stderr
+    assert (tmp_path / "f" / "comparison").is_dir()
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_validate_progress_bar_goes_to_stderr_when_asked(tmp_path, monkeypatch, flag):
+    """The bar counts runs (scenario x seed); the table on stdout is the same with or without it. Two cheap
+    targets stand in for the calibration set, run in this process."""
+    from experiments import validate as V
+    from experiments.run import run_one
+
+    def last_dy(df):
+        return float(series(df, "price", "CN", "Dy").iloc[-1])
+
+    monkeypatch.setattr(V, "TARGETS", [V.Target("Dy level", "baseline", "test", 0.0, 1e6, last_dy, "USD/kg"),
+                                       V.Target("Dy level, 2025", "myanmar_2025", "test", 0.0, 1e6, last_dy, "USD/kg")])
+    monkeypatch.setattr(V, "_run", lambda job: (*job, run_one(*job, weeks=2)))
+    out = tmp_path / "v"
+    r = _invoke(["validate", "--seeds", "2", "--workers", "1", "--out", str(out), flag])
+    assert r.exit_code == 0, r.output
+    assert "2/2 targets pass" in r.stdout and not _bar(r.stdout), r.stdout
+    assert _bar(r.stderr) == (flag == "--progress"), r.stderr
+    if flag == "--progress":
+        assert "validate" in r.stderr and "4/4 [" in r.stderr, r.stderr  # 2 scenarios x 2 seeds
+    assert {p.name for p in out.iterdir()} >= {"validation.md", "validation.csv", "validation.png"}

@@ -146,6 +146,35 @@ def test_sweep_archive(sweep_folder, tmp_path, umask_022):
     from experiments.sweep import load_sweep
 
     assert len(load_sweep(b)) == len(load_sweep(sweep_folder))
+    for f in ("manifest.json", "design.csv"):  # up to date: as they are
+        assert (b / f).read_bytes() == (sweep_folder / f).read_bytes(), f
+
+
+def test_a_killed_sweeps_archive_records_the_status_on_disk(sweep_folder, tmp_path):
+    """kill -9 leaves manifest.json and design.csv as the sweep wrote them when it started (every run
+    pending) and one run file missing: the zip's copies say which runs are done, as the files do."""
+    import shutil
+
+    folder = tmp_path / "killed"
+    shutil.copytree(sweep_folder, folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    for r in m["runs"]:
+        r["status"] = "pending"
+    m["counts"] = {"done": 0, "failed": 0, "pending": len(m["runs"])}
+    (folder / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
+    design = pd.read_csv(folder / "design.csv").assign(status="pending")
+    design.to_csv(folder / "design.csv", index=False)
+    lost = m["runs"][-1]["key"]
+    (folder / "runs" / f"{lost}.parquet").unlink()
+    b = _unpack(archive(folder, tmp_path / "k.zip").path, tmp_path / "u")
+    want = {r["key"]: "pending" if r["key"] == lost else "done" for r in m["runs"]}
+    got = json.loads((b / "manifest.json").read_text())
+    assert {r["key"]: r["status"] for r in got["runs"]} == want
+    assert got["counts"] == {"done": len(want) - 1, "failed": 0, "pending": 1}
+    table = pd.read_csv(b / "design.csv")
+    assert dict(zip(table["key"], table["status"], strict=True)) == want
+    assert list(table.columns) == list(design.columns)
+    assert json.loads((folder / "manifest.json").read_text()) == m, "the results folder itself is not changed"
 
 
 def test_an_edited_scenario_file_is_not_passed_off_as_the_source(tmp_path):

@@ -68,6 +68,17 @@ BAD = [
     (["run", "baseline", "--weeks", "1000000000"], ["--weeks 1000000000", f"between 1 and {WEEKS_MAX}"]),
     (["run", "baseline", "--seed", "-1"], ["--seed -1", f"between 0 and {SEED_MAX}"]),
     (["run", "baseline", "--seed", str(2**64)], [f"--seed {2**64}", f"between 0 and {SEED_MAX}"]),
+    (["run", "baseline", "--seeds", "5"], ["--seeds 5", "ambiguous", "1-5", "--seed 5"]),
+    (["run", "baseline", "--seeds", "1-x"], ["--seeds 1-x", "'1-x'", "range (1-30), a list (1,2,5)"]),
+    (["run", "baseline", "--seeds", "1,,3"], ["--seeds 1,,3", "''", "range (1-30)"]),
+    (["run", "baseline", "--seeds", "-2"], ["--seeds -2", "range (1-30)"]),
+    (["run", "baseline", "--seeds", "30-1"], ["--seeds 30-1", "runs backwards", "1-30"]),
+    (["run", "baseline", "--seeds", "1-3,2"], ["--seeds 1-3,2", "seed 2 is given twice"]),
+    (["run", "baseline", "--seeds", f"0-{MAX_SEED_COUNT}"], [f"--seeds 0-{MAX_SEED_COUNT}",
+                                                               f"{MAX_SEED_COUNT + 1:,} seeds", f"at most {MAX_SEED_COUNT}"]),
+    (["run", "baseline", "--seeds", f"1-{2**64}"], [f"--seeds {2**64}", f"between 0 and {SEED_MAX}"]),
+    (["run", "baseline", "--seed", "3", "--seeds", "1-2"], ["--seed 3 and --seeds 1-2", "one of them"]),
+    (["run", "baseline", "--seeds", "1-2", "--workers", "0"], ["--workers 0", "between 1 and"]),
     (["run-all", "--weeks", "0"], ["--weeks 0", f"between 1 and {WEEKS_MAX}"]),
     (["run-all", "--weeks", str(WEEKS_MAX + 1)], [f"--weeks {WEEKS_MAX + 1}", f"between 1 and {WEEKS_MAX}"]),
     (["compare", "baseline", "myanmar_2025", "--seeds", "0"], ["--seeds 0", f"between 1 and {MAX_SEED_COUNT}"]),
@@ -140,6 +151,7 @@ def test_good_values_at_the_bounds_pass_the_checks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for args in (["run", "baseline", "--weeks", str(WEEKS_MAX), "--seed", str(SEED_MAX)],
                  ["run", "baseline", "--weeks", "1", "--seed", "0"],
+                 ["run", "baseline", "--seeds", f"{SEED_MAX - MAX_SEED_COUNT + 1}-{SEED_MAX}", "--workers", "1"],
                  ["compare", "baseline", "myanmar_2025", "--seeds", str(MAX_SEED_COUNT), "--weeks", "1"],
                  ["validate", "--seeds", "1", "--workers", "1"]):
         r = _invoke(args)

@@ -320,6 +320,42 @@ def test_written_files_honour_the_umask(tmp_path, mask, mode):
         os.umask(old)
 
 
+@pytest.mark.parametrize("writer", ["bytes", "json", "parquet"])
+def test_every_atomic_writer_honours_the_umask(tmp_path, writer):
+    from experiments import run as R
+
+    write = {"bytes": lambda p: R.atomic_write_bytes(p, b"x"), "json": lambda p: R.atomic_write_json({"a": 1}, p),
+             "parquet": lambda p: R.atomic_write_parquet(pd.DataFrame({"a": [1]}), p)}[writer]
+    old = os.umask(0o027)
+    try:
+        write(tmp_path / "new" / "f")  # a folder it creates too
+        write(tmp_path / "new" / "f")  # and over a file that exists
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new" / "f").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o002])
+def test_run_and_figures_files_honour_the_umask(tmp_path, mask):
+    """What ``ree run`` (one seed and several) and ``ree figures`` write, Parquet, JSON and images alike."""
+    old = os.umask(mask)
+    try:
+        for args in (["--seed", "1"], ["--seeds", "1-2", "--workers", "1", "--no-progress"]):
+            out = tmp_path / args[0].strip("-")
+            assert _invoke(["run", "baseline", "--weeks", "2", "--out", str(out), *args]).exit_code == 0
+        r = _invoke(["figures", str(tmp_path), "--formats", "png,svg", "--kind", "price_paths", "--no-progress"])
+        assert r.exit_code == 0, r.output
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} == {".parquet", ".json", ".png", ".svg"}
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+    for d in [p for p in tmp_path.rglob("*") if p.is_dir()]:
+        assert d.stat().st_mode & 0o777 == 0o777 & ~mask, d
+
+
 def test_sweep_files_honour_the_umask(done_sweep):
     mask = P.umask()
     out = done_sweep / "out"

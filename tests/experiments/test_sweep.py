@@ -191,6 +191,11 @@ def test_resume_after_kill_9_of_the_sweep(spec_path, reference, tmp_path):
         proc.wait(timeout=30)
     before = _files(out)
     assert 1 <= len(before) < N_RUNS, "the sweep finished before the kill; make the test sweep longer"
+    # nothing ran after kill -9, so manifest.json is as the sweep started; the design table and --dry-run
+    # take each run's status from the files on disk
+    table = design_table(out)
+    assert dict(zip(table["key"], table["status"], strict=True)) == _status_on_disk(out, table["key"])
+    assert f"{len(before)} done, 0 failed, {N_RUNS - len(before)} to run" in describe(spec_path, out)
     s = sweep(spec_path, out, workers=2, progress=False)
     assert (s.done, s.failed, s.skipped) == (N_RUNS - len(before), 0, len(before))
     after = _files(out)
@@ -199,6 +204,53 @@ def test_resume_after_kill_9_of_the_sweep(spec_path, reference, tmp_path):
     pd.testing.assert_frame_equal(load_sweep(out), load_sweep(reference), check_exact=True)
     again = sweep(spec_path, out, workers=2, progress=False)
     assert (again.done, again.skipped) == (0, N_RUNS)
+
+
+def _status_on_disk(out: Path, keys) -> dict[str, str]:
+    return {k: "done" if (out / RUNS / f"{k}.parquet").exists() else
+            "failed" if (out / "failed" / f"{k}.json").exists() else "pending" for k in keys}
+
+
+@pytest.mark.parametrize(("sig", "group", "code"), [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(spec_path, tmp_path, sig, group, code):
+    """Ctrl-C (the terminal signals the whole group) and SIGTERM (kill PID, a batch scheduler's time limit)
+    stop the sweep with a message and exit 128 + signal; manifest.json and design.csv then say which runs
+    are done, as the files on disk do, not what they said when the sweep started."""
+    out = tmp_path / "stopped"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+        os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, stderr.decode()[-2000:]
+    assert "interrupted: finished runs are saved" in stderr.decode() and "Traceback" not in stderr.decode()
+    m = json.loads((out / "manifest.json").read_text())
+    disk = _status_on_disk(out, [r["key"] for r in m["runs"]])
+    assert 1 <= list(disk.values()).count("done") < N_RUNS, "the sweep was not stopped mid-run"
+    assert {r["key"]: r["status"] for r in m["runs"]} == disk
+    assert m["counts"]["done"] == list(disk.values()).count("done")
+    design = pd.read_csv(out / "design.csv")
+    assert dict(zip(design["key"], design["status"], strict=True)) == disk
+
+
+def test_workers_exit_when_the_sweep_is_killed_alone(spec_path, tmp_path):
+    """kill -9 of the sweep process alone (not its group): its workers exit instead of running on, even while
+    the dead sweep is not yet reaped by its parent (a zombie, still there for ``kill(pid, 0)``), so a caller
+    reading the sweep's output pipes sees them close."""
+    out = tmp_path / "alone"
+    proc = _start(spec_path, out, workers=2)
+    try:
+        _wait_for_files(proc, out, 1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)  # returns once every process holding the pipes is gone
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
 
 
 def test_kill_9_of_a_worker_loses_nothing(spec_path, reference, tmp_path):
@@ -240,6 +292,51 @@ def test_dask_local_cluster_equals_process_pool(spec_path, reference, tmp_path):
     s = sweep(spec_path, tmp_path / "dask", cluster="local:2", progress=False)
     assert (s.done, s.failed) == (N_RUNS, 0)
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "dask"), load_sweep(reference), check_exact=True)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_dask_logs_only_with_verbose(tmp_path, verbose):
+    """Dask logs every scheduler, worker and connection start and stop at INFO: a sweep on a local cluster
+    prints none of it (and no port warning) unless --verbose; the summary is the same either way."""
+    pytest.importorskip("distributed")
+    spec = tmp_path / "d.toml"
+    spec.write_text('name = "d"\nscenario = "baseline"\nweeks = 2\nseeds = [1]\n')
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep", str(spec), "--out", str(tmp_path / "o"),
+                           "--cluster", "local:1", "--no-progress", *(["--verbose"] if verbose else [])],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "1 runs: 1 done, 0 failed" in proc.stdout, proc.stdout
+    if verbose:
+        assert "INFO distributed.scheduler" in proc.stderr, proc.stderr[-2000:]
+    else:
+        assert proc.stderr == "", proc.stderr[-2000:]
+
+
+def test_quiet_dask_sets_and_restores_dasks_levels():
+    """Without --verbose (this process at WARNING) Dask's loggers pass errors only, its own
+    ``distributed.client`` level included; at INFO they pass INFO; after the block they are as before."""
+    import logging
+
+    pytest.importorskip("distributed")
+    from experiments.cli import verbosity
+    from experiments.sweep import quiet_dask
+
+    dask, client = logging.getLogger("distributed.scheduler"), logging.getLogger("distributed.client")
+    before = {n: logging.getLogger(n).level for n in ("distributed", "distributed.client")}
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        with quiet_dask() as level:
+            assert level == logging.ERROR
+            assert not dask.isEnabledFor(logging.WARNING) and dask.isEnabledFor(logging.ERROR)
+            assert not client.isEnabledFor(logging.WARNING)
+        assert {n: logging.getLogger(n).level for n in before} == before
+        with verbosity(True), quiet_dask() as level:
+            assert level == logging.INFO and dask.isEnabledFor(logging.INFO)
+        assert root.level == logging.WARNING, "--verbose lasts for its command only"
+    finally:
+        root.setLevel(old)
 
 
 def test_dry_run_describes_progress(spec_path, reference):
