@@ -353,12 +353,14 @@ class RareEarthModel(mesa.Model):
            select projects, licences are approved), then each state follows its own rules
         3. armed groups act (conflict, levies, halts, road blocks); floods stop sites
         4. miners mine into their stocks; ore markets clear; ore moves over open routes to refiners
-        5. refiners process ore into oxides
-        6. exchanges clear per product, region by region (the exporting region first): refiners, traders,
-           buyers and state agencies trade; importers carry exports under the export rules; then the
-           cost of supply is published
-        7. buyers consume; shortages are recorded; thrifting adapts
-        8. investment pipeline advances; plants adjust utilisation; small sites enter and exit
+        5. refiners process ore into oxides, then magnet makers make magnets from their oxide stock and
+           recycle swarf
+        6. exchanges clear per product, region by region (the exporting region first): term contracts are
+           delivered first, then refiners, magnet makers, traders, buyers and state agencies trade at spot;
+           importers carry exports under the export rules; then the cost of supply is published
+        7. buyers consume; shortages are recorded; buyers and magnet makers thrift; demand grows
+        8. investment pipeline advances (refineries and magnet plants come online); plants adjust
+           utilisation and dispose of co-products they cannot sell; small sites enter and exit
         9. observation (outputs)
         """
         self.last_week = self.week

@@ -1,7 +1,7 @@
 """The world as typed, validated data.
 
 A *world* is everything that exists at the start date: products, regions, ore types, states, the route
-network and the agents (miners, refiners, traders, armed groups, buyers) with their calibrated numbers. It
+network and the agents (miners, refiners, traders, armed groups, buyers, magnet makers) with their calibrated numbers. It
 lives in a TOML file under ``model/data/`` and is loaded through the pydantic models below. Units are in
 field names (``capacity_t_per_week``, ``cost_usd_per_kg``); every calibrated number in the data file carries
 its source as a comment (``# FACTS B1``, ``# seed F12``) or says ``assumption``.
@@ -361,8 +361,8 @@ class Behaviour(Strict):
     buyer_max_cover_weeks: PosCoverWeeks = 20.0  # most stock held when prices look cheap (assumption)
     buyer_outlook_response: Exponent = 1.0  # cover wanted x (1 + this x (1 - supply outlook)) (calibrated: FACTS D5)
     buyer_price_memory_weeks: Weeks = 8.0  # the price a buyer expects: EMA span (assumption)
-    thrift_rate_per_week: Frac = 0.0025  # content cut per week of high prices, share of base (FACTS L5)
-    thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory
+    thrift_rate_per_week: Frac = 0.0025  # content cut per week of high prices, share of base (assumption: FACTS L5 names grain-boundary diffusion, not its pace)
+    thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory (assumption)
     thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
     demand_growth_per_year: Annotated[Num, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
     # -- magnet makers (worlds with a magnet stage) -------------------------------------------------------
@@ -387,10 +387,11 @@ class Behaviour(Strict):
     contract_share: Frac = 0.0
     contract_premium: Annotated[Num, Field(ge=0.0, le=1.0)] = 0.05  # over the source price (assumption)
     # -- mines, ore and armed groups -------------------------------------------------------------------
-    # ore a site keeps mining into (mine or border yard), weeks of output (assumption; FACTS C16); at least one
-    # week, since a site mines into its yard before it sells: a smaller yard would cut every site's output
+    # ore a site keeps mining into (mine or border yard), weeks of output (calibrated: FACTS C16, the surge on
+    # reopening); at least one week, since a site mines into its yard before it sells: a smaller yard would cut
+    # every site's output
     ore_stock_max_weeks: Weeks = 12.0
-    ore_release_weeks: Weeks = 2.0  # a yard's stock goes out over this many weeks (assumption)
+    ore_release_weeks: Weeks = 2.0  # a yard's stock goes out over this many weeks (calibrated: FACTS C16, with the yard size)
     site_entry_rate: Frac = 0.03  # x margin/cost: weekly chance a dormant site opens (calibrated: seed F12, ~220 new sites in ~3.5 yr)
     site_exit_rate: Frac = 0.05  # weekly chance a site under water closes (assumption)
     site_margin_memory_weeks: Weeks = 8.0  # EMA span of the area netback sites watch (assumption)

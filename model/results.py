@@ -29,7 +29,7 @@ class Output:
 
 
 OUTPUTS: dict[str, Output] = {o.name: o for o in [
-    Output("price", "USD/kg", "Oxide price", "market region"),
+    Output("price", "USD/kg", "Price (oxides and magnets)", "market region"),
     Output("volume", "t/week", "Traded volume", "market region"),
     Output("offered", "t/week", "Quantity offered at the clearing price", "market region"),
     Output("cost_of_supply", "USD/kg", "Cost of supply (producers' full cost, or import parity)", "market region"),
@@ -37,12 +37,12 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("consumption", "t/week", "Consumption", "buyer state"),
     Output("refined_output", "t/week", "Refined oxide output", "country"),
     Output("china_refined_share", "fraction", "China's share of refined output", ""),
-    Output("exports", "t/week", "China's exports", "destination state"),
+    Output("exports", "t/week", "China's exports (what each importer bought in China)", "destination state"),
     Output("export_allowed", "fraction", "Share of requested exports allowed", "destination state ('' = all)"),
     Output("myanmar_ore_flow", "t REO/week", "Myanmar ore flow by route", "corridor"),
     Output("myanmar_ore_to_china", "t REO/week", "Myanmar ore shipped to China", ""),
     Output("myanmar_share_cn_heavy_feed", "fraction", "Myanmar share of China's heavy-REE feed (Dy content)", ""),
-    Output("ore_price", "USD/kg REO", "Ore price at the mine gate", "mine area"),
+    Output("ore_price", "USD/kg REO", "Ore price at the mine gate (Myanmar's pools)", "mine area"),
     Output("ore_stock", "t REO", "Ore waiting at mines and border yards", "mine area"),
     Output("feed_stock", "t REO", "Ore in refiners' feed stocks", "country"),
     Output("levy_revenue", "M USD/week", "Armed-group levy revenue", "armed group"),

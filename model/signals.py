@@ -5,9 +5,10 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
 - ``price``: the last clearing price (carried over a week in which nothing traded);
 - ``traded``: whether the market traded last week, and ``volume`` (t/week);
 - ``memory``: the expected price, an exponential average of clearing prices over
-  ``behaviour.price_memory_weeks`` (sellers split their joint cost by it; refiners value ore by it);
+  ``behaviour.price_memory_weeks`` (refiners value ore by it);
 - ``recent``: what buyers expect to pay, an average over ``behaviour.buyer_price_memory_weeks``;
-- ``long_memory``: what buyers are used to paying, over ``behaviour.long_memory_weeks`` (thrifting);
+- ``long_memory``: what buyers are used to paying, over ``behaviour.long_memory_weeks`` (thrifting; sellers
+  split their joint cost by it);
 - ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
   full cost allocated to products by value, see :mod:`agents.refiner`), or the exporting region's cost
   plus the export cost where importing is cheaper. State stock agencies buy below it and release above
@@ -18,8 +19,9 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
   still counts; recycled scrap included) and in its imports, over the last ``outlook_short_weeks`` against
   the last ``outlook_long_weeks``; 1 = normal, below 1 = less is coming (a halt of mining, a ban on exports).
 
-Memories use the weight ``1/span`` per week. Only the model writes signals (stages 4 and 6 of a week);
-agents read them.
+Memories use the weight ``1/span`` per week. Only the model writes signals (stage 4: ore mined for each
+region; stage 5: magnets made and oxide recycled; stage 6: prices, the cost of supply and the close of the
+outlook's week); agents read them.
 """
 
 from __future__ import annotations
