@@ -522,6 +522,33 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
 
 @app.command()
 @friendly
+def calibrate(spec: Path = typer.Argument(..., help="calibration spec TOML (example: "
+                                          "experiments/specs/calibrate_demo.toml)"),
+              out: Path = typer.Option(None, help="output folder (default: results/calibrate/NAME)"),
+              workers: int = typer.Option(2, "--workers", "-w", help="local worker processes"),
+              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+    """ABC-SMC of the spec's parameters against validation targets: posterior.csv, .md, pairs.png.
+
+    Every evaluation is cached in OUT/evaluations.jsonl: the same command again resumes an interrupted
+    calibration without redoing a run."""
+    from experiments import calibrate as cal
+
+    check_workers(workers)
+    s = cal.check_spec(cal.load_spec(spec))
+    try:
+        with stoppable():
+            res = cal.run(s, out, workers, progress=progress)
+    except KeyboardInterrupt as exc:
+        typer.echo("interrupted: finished evaluations are saved; run the same command again to resume", err=True)
+        raise typer.Exit(code=getattr(exc, "code", 130)) from None
+    typer.echo(f"{len(res.generations)} generations ({res.stopped}); {res.runs} evaluations run, "
+               f"{res.cached} read from {cal.CACHE}")
+    typer.echo(cal.summary(res.posterior, s).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    typer.echo(f"wrote {res.out}/" + ", ".join(cal.OUTPUTS))
+
+
+@app.command()
+@friendly
 def figures(results: Path = typer.Argument(Path("results"), help="a run, sweep or run-all folder"),
             out: Path = typer.Option(None, help="output folder (default: RESULTS/figures)"),
             formats: str = typer.Option("pdf,svg,png", help="comma-separated: pdf, svg, png (300 dpi)"),
