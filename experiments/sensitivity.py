@@ -41,6 +41,7 @@ before sampling (:func:`design_size`) and refused above the sweep limit
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -317,34 +318,137 @@ def _points(spec: SensitivitySpec, x: np.ndarray) -> list[dict[str, Any]]:
              for k, v in zip(names, row, strict=True)} for row in x]
 
 
-def analyse(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
-    """Indices per output and parameter (long table)."""
+INDEX_COLUMNS = {"morris": ("mu", "mu_star", "sigma", "mu_star_conf"), "sobol": ("S1", "S1_conf", "ST", "ST_conf")}
+MAIN_INDEX = {"morris": "mu_star", "sobol": "ST"}  # the index that ranks parameters
+
+
+def _flat(yv: np.ndarray) -> bool:
+    return not np.isfinite(yv).all() or np.nanstd(yv) <= 1e-12 * max(1.0, np.nanmax(np.abs(yv)))
+
+
+def _indices(spec: SensitivitySpec, method: str, x: np.ndarray, yv: np.ndarray) -> dict[str, np.ndarray] | None:
+    """SALib's indices of one output (arrays over parameters), None where the output does not vary."""
+    if _flat(yv):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "morris":
+            from SALib.analyze import morris as ma
+
+            r = ma.analyze(spec.problem, x, yv, num_levels=spec.morris.levels, seed=spec.morris.seed)
+        else:
+            from SALib.analyze import sobol as sa
+
+            warnings.filterwarnings("ignore", message=".*power of 2.*")
+            r = sa.analyze(spec.problem, yv, calc_second_order=spec.sobol.second_order, seed=spec.sobol.seed)
+    return {k: np.asarray(r[k], dtype=float) for k in INDEX_COLUMNS[method]}
+
+
+def analyse(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame,
+            per_seed: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Indices per output and parameter (long table).
+
+    ``y``: the output per sample point (the mean over seeds), the values analysed. ``per_seed``: for each
+    output, its values per point and seed (points x seeds); with two seeds or more the table also has the
+    seed noise beside the indices: ``seed_sd``, the pooled seed-to-seed standard deviation of the output at a
+    sample point; ``noise_share``, the share of the variance of ``y`` over the sample that is seed noise
+    (``seed_sd**2 / seeds`` over the variance of the point means); and per index ``<index>_seed_sd``, the
+    standard deviation over seeds of the index computed on each seed's runs alone. With one seed they are
+    NaN (not measured)."""
     rows = []
     for m in spec.metrics:
         yv = y[m.name].to_numpy(dtype=float)
         base = {"method": method, "output": m.name, "label": m.label, "unit": m.unit}
-        flat = not np.isfinite(yv).all() or np.nanstd(yv) <= 1e-12 * max(1.0, np.nanmax(np.abs(yv)))
-        if flat:
+        r = _indices(spec, method, x, yv)
+        if r is None:
             log.warning("output %s does not vary over the sample (or has gaps): indices are undefined", m.name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if method == "morris":
-                from SALib.analyze import morris as ma
-
-                r = None if flat else ma.analyze(spec.problem, x, yv, num_levels=spec.morris.levels,
-                                                 seed=spec.morris.seed)
-                for i, p in enumerate(spec.parameters):
-                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
-                                                            for k in ("mu", "mu_star", "sigma", "mu_star_conf")}})
-            else:
-                from SALib.analyze import sobol as sa
-
-                r = None if flat else sa.analyze(spec.problem, yv, calc_second_order=spec.sobol.second_order,
-                                                 seed=spec.sobol.seed)
-                for i, p in enumerate(spec.parameters):
-                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
-                                                            for k in ("S1", "S1_conf", "ST", "ST_conf")}})
+        noise = {"seed_sd": np.nan, "noise_share": np.nan}
+        seed_sd = {k: np.full(len(spec.parameters), np.nan) for k in INDEX_COLUMNS[method] if not k.endswith("_conf")}
+        ys = None if per_seed is None else per_seed.get(m.name)
+        if ys is not None and ys.shape[1] >= 2 and np.isfinite(ys).all():
+            within = float(np.mean(np.var(ys, axis=1, ddof=1)))
+            between = float(np.var(ys.mean(axis=1), ddof=1))
+            noise = {"seed_sd": within ** 0.5,
+                     "noise_share": (within / ys.shape[1]) / between if between > 0 else np.nan}
+            each = [_indices(spec, method, x, ys[:, j]) for j in range(ys.shape[1])]
+            if all(e is not None for e in each):
+                seed_sd = {k: np.std([e[k] for e in each], axis=0, ddof=1) for k in seed_sd}
+        for i, p in enumerate(spec.parameters):
+            rows.append({**base, "parameter": p,
+                         **{k: (np.nan if r is None else float(r[k][i])) for k in INDEX_COLUMNS[method]},
+                         **noise, **{f"{k}_seed_sd": float(v[i]) for k, v in seed_sd.items()}})
     return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------- checks
+# What each warning means, one line, as the CLI prints it and checks.json / checks.md record it.
+MATERIAL = 0.05  # a Sobol interval is "wide" when its half-width exceeds both the estimate and this
+NOISE_SHARE = 0.10  # seed noise above this share of the output's variance over the sample is reported
+MEANINGS = {
+    "wide_interval": "N too small for this output: the interval is wider than the index, so it does not tell "
+                     "this parameter's effect from none; raise sobol.n",
+    "s1_sum_above_1": "impossible for exact indices (first-order shares add up to at most 1): estimation error, "
+                      "N too small for this output; raise sobol.n",
+    "st_below_s1": "impossible for exact indices (a parameter's total effect includes its first-order effect): "
+                   "estimation error, N too small for this output; raise sobol.n",
+    "seed_noise": "the indices partly divide up seed-to-seed noise, not the parameters' effects: add seeds",
+    "one_seed": "seed-to-seed noise is not measured with one seed: the indices may be noise; use two seeds or more",
+    "not_converged": "the ranking or the indices still move with the sample size: N too small for this output; "
+                     "raise sobol.n or morris.trajectories",
+}
+
+
+def checks(spec: SensitivitySpec, method: str, ind: pd.DataFrame) -> list[dict[str, Any]]:
+    """The guard rails on an index table: Sobol intervals wider than their estimate (half-width above both
+    the estimate and :data:`MATERIAL`), S1 summing to more than 1 beyond its interval (half-widths added in
+    quadrature), ST below S1 beyond both intervals, and seed noise above :data:`NOISE_SHARE` of the output's
+    variance (or not measured: one seed). Each is a dict with ``check``, ``method``, ``output``,
+    ``parameters``, ``detail`` and ``meaning`` (:data:`MEANINGS`)."""
+    out: list[dict[str, Any]] = []
+
+    def add(check: str, output: str, detail: str, parameters: list[str] | None = None) -> None:
+        out.append({"check": check, "method": method, "output": output, "parameters": parameters or [],
+                    "detail": detail, "meaning": MEANINGS[check]})
+
+    if len(spec.seeds) < 2:
+        add("one_seed", "*", f"seeds = {spec.seeds}")
+    for output, d in ind.groupby("output", sort=False):
+        share = d["noise_share"].iloc[0]
+        if np.isfinite(share) and share > NOISE_SHARE:
+            add("seed_noise", output, f"seed noise is {share:.0%} of the output's variance over the sample "
+                                      f"(s.d. {d['seed_sd'].iloc[0]:.4g} between seeds at a point; "
+                                      f"threshold {NOISE_SHARE:.0%})")
+        if method != "sobol" or not np.isfinite(d["ST"]).any():
+            continue
+        for idx in ("S1", "ST"):
+            wide = d[d[f"{idx}_conf"] > np.maximum(d[idx].abs(), MATERIAL)]
+            if len(wide):
+                add("wide_interval", output, f"{idx} " + "; ".join(
+                    f"{r.parameter} {getattr(r, idx):.3f} ± {getattr(r, f'{idx}_conf'):.3f}" for r in wide.itertuples()),
+                    list(wide["parameter"]))
+        total, half = float(d["S1"].sum()), float(np.sqrt((d["S1_conf"] ** 2).sum()))
+        if total - half > 1:
+            add("s1_sum_above_1", output, f"sum of S1 {total:.3f} ± {half:.3f}")
+        below = d[d["S1"] - d["ST"] > np.sqrt(d["S1_conf"] ** 2 + d["ST_conf"] ** 2)]
+        if len(below):
+            add("st_below_s1", output, "; ".join(f"{r.parameter} ST {r.ST:.3f} < S1 {r.S1:.3f}"
+                                                 for r in below.itertuples()), list(below["parameter"]))
+    return out
+
+
+def format_check(c: dict[str, Any]) -> str:
+    """``warning: sobol peak_cn_dy_price: wide_interval: ...`` and the meaning on a second line."""
+    where = c["method"] if c["output"] == "*" else f"{c['method']} {c['output']}"
+    return f"warning: {where}: {c['check']}: {c['detail']}\n  means: {c['meaning']}"
+
+
+def checks_markdown(found: list[dict[str, Any]]) -> str:
+    lines = ["# Sensitivity checks", ""]
+    if not found:
+        return "\n".join([*lines, "No warnings.", ""])
+    lines += ["| method | output | check | detail | what it means |", "|---|---|---|---|---|"]
+    lines += [f"| {c['method']} | {c['output']} | {c['check']} | {c['detail']} | {c['meaning']} |" for c in found]
+    return "\n".join([*lines, ""])
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -355,6 +459,7 @@ class SensitivityResult:
     samples: dict[str, pd.DataFrame]
     figures: list[Path]
     runs: Any  # the SweepSummary of the runs
+    checks: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the warnings (see :func:`checks`)
 
     def table(self) -> str:
         """A compact text table for the terminal."""
@@ -362,13 +467,20 @@ class SensitivityResult:
         for method, ind in self.indices.items():
             for out, d in ind.groupby("output", sort=False):
                 lines.append(f"{method}: {out} ({d['label'].iloc[0]}, {d['unit'].iloc[0]})")
+                noisy = "noise_share" in d and np.isfinite(d["seed_sd"].iloc[0])
+                if noisy:
+                    share = d["noise_share"].iloc[0]
+                    lines.append(f"  seed noise: s.d. {d['seed_sd'].iloc[0]:.4g} between seeds at a point"
+                                 + (f", {share:.1%} of the output's variance over the sample" if np.isfinite(share) else ""))
                 if method == "morris":
                     d = d.sort_values("mu_star", ascending=False)
                     lines += [f"  {r.parameter:45s} mu* {r.mu_star:10.4g} ± {r.mu_star_conf:<9.3g} sigma {r.sigma:10.4g}"
+                              + (f"   seed s.d. of mu* {r.mu_star_seed_sd:.3g}" if noisy else "")
                               for r in d.itertuples()]
                 else:
                     d = d.sort_values("ST", ascending=False)
                     lines += [f"  {r.parameter:45s} S1 {r.S1:6.3f} ± {r.S1_conf:5.3f}   ST {r.ST:6.3f} ± {r.ST_conf:5.3f}"
+                              + (f"   seed s.d. of S1 {r.S1_seed_sd:.3f}, ST {r.ST_seed_sd:.3f}" if noisy else "")
                               for r in d.itertuples()]
         return "\n".join(lines)
 
@@ -435,24 +547,36 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     variables = sorted({m.variable for m in spec.metrics})
     df = load_sweep(out, variables=variables)
     per_run = compute_metrics(df, spec.metrics, spec.burn_in_weeks)
-    indices, samples, paths = {}, {}, []
+    indices, samples, paths, found = {}, {}, [], []
     for m in methods:
-        ts = designs[m]
-        keys = pd.DataFrame({"point": [i // len(spec.seeds) for i in range(len(ts))], "run_id": [t.key for t in ts]})
-        y = per_run.reindex(keys["run_id"]).set_axis(keys.index).groupby(keys["point"]).mean()
         x = xs[m]
+        per_seed = _per_seed(spec, designs[m], per_run)
+        y = pd.DataFrame({name: v.mean(axis=1) for name, v in per_seed.items()})
         table = pd.DataFrame(x, columns=list(spec.parameters))
-        table = pd.concat([table, y.reset_index(drop=True)], axis=1)
+        table = pd.concat([table, y], axis=1)
         samples[m] = table
         atomic_write_bytes(out / f"samples_{m}.csv", table.to_csv(index_label="point").encode())
-        ind = analyse(spec, m, x, y.reset_index(drop=True))
+        ind = analyse(spec, m, x, y, per_seed)
         indices[m] = ind
         atomic_write_bytes(out / f"indices_{m}.csv", ind.to_csv(index=False).encode())
+        found += checks(spec, m, ind)
         chart = figures.morris_chart if m == "morris" else figures.sobol_chart
         seeds = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
         horizon = f"{spec.weeks} weeks" if spec.weeks else "full horizon"
         title = f"{spec.scenario}, {horizon}, {len(x)} points x {seeds}"
         with writing(out / f"sensitivity_{m}"):
             paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
-    return SensitivityResult(out, indices, samples, paths, summary)
+    atomic_write_bytes(out / "checks.json", (json.dumps(found, indent=1) + "\n").encode())
+    atomic_write_bytes(out / "checks.md", checks_markdown(found).encode())
+    for c in found:
+        log.info(format_check(c))
+    return SensitivityResult(out, indices, samples, paths, summary, found)
+
+
+def _per_seed(spec: SensitivitySpec, tasks: list[RunTask], per_run: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each output's values per sample point and seed (points x seeds) of one method's runs, which
+    :func:`experiments.sweep.plan` orders point by point, each point's seeds in the spec's order."""
+    s = len(spec.seeds)
+    keys = [t.key for t in tasks]
+    return {m.name: per_run[m.name].reindex(keys).to_numpy(dtype=float).reshape(-1, s) for m in spec.metrics}
 

@@ -159,3 +159,67 @@ def test_licence_aliases():
     got = sa.compute_metrics(df, [sa.Metric.parse(x) for x in ("total_dy_exports", "mean_dy_export_allowed")])
     assert got.loc["r"].tolist() == pytest.approx([9.0, 0.3])
     assert sa.Metric.parse("total_dy_exports").unit == "t"
+
+
+# ------------------------------------------------------------------------------ guard rails (issue 13.5)
+def _spec(**kw) -> sa.SensitivitySpec:
+    return sa.SensitivitySpec(name="g", scenario="baseline", outputs=["peak_cn_dy_price"],
+                              parameters={"a.x": (0.0, 1.0), "a.y": (0.0, 1.0), "a.z": (0.0, 1.0)}, **kw)
+
+
+def _sobol_table(s1, s1c, st, stc, noise_share=np.nan, seed_sd=np.nan) -> pd.DataFrame:
+    return pd.DataFrame({"method": "sobol", "output": "o", "parameter": ["a.x", "a.y", "a.z"], "S1": s1,
+                         "S1_conf": s1c, "ST": st, "ST_conf": stc, "noise_share": noise_share, "seed_sd": seed_sd})
+
+
+def test_checks_pass_a_consistent_table():
+    spec = _spec(seeds=[1, 2])
+    ok = _sobol_table([0.6, 0.3, 0.0], [0.05, 0.04, 0.02], [0.65, 0.33, 0.01], [0.05, 0.04, 0.02], 0.01, 0.2)
+    assert sa.checks(spec, "sobol", ok) == []
+
+
+@pytest.mark.parametrize("table, check, params", [
+    # an interval wider than its estimate (and than MATERIAL): N too small
+    (_sobol_table([0.6, 0.1, 0.0], [0.05, 0.3, 0.02], [0.65, 0.2, 0.01], [0.05, 0.1, 0.02]), "wide_interval", ["a.y"]),
+    # S1 adds up to 1.3, its combined half-width 0.06: beyond 1
+    (_sobol_table([0.7, 0.6, 0.0], [0.04, 0.04, 0.02], [0.75, 0.65, 0.01], [0.04, 0.04, 0.02]), "s1_sum_above_1", []),
+    # ST 0.3 below S1 0.6 by more than both intervals
+    (_sobol_table([0.6, 0.2, 0.0], [0.05, 0.04, 0.02], [0.3, 0.25, 0.01], [0.05, 0.04, 0.02]), "st_below_s1", ["a.x"]),
+    # seed noise 40 % of the variance the indices divide up
+    (_sobol_table([0.6, 0.3, 0.0], [0.05, 0.04, 0.02], [0.65, 0.33, 0.01], [0.05, 0.04, 0.02], 0.4, 3.0),
+     "seed_noise", []),
+])
+def test_checks_flag_what_exact_indices_cannot_do(table, check, params):
+    found = sa.checks(_spec(seeds=[1, 2]), "sobol", table)
+    assert [c["check"] for c in found] == [check]
+    c = found[0]
+    assert c["output"] == "o" and c["parameters"] == params and c["meaning"] == sa.MEANINGS[check]
+    assert "means: " in sa.format_check(c) and check in sa.checks_markdown(found)
+
+
+def test_checks_note_one_seed():
+    ok = _sobol_table([0.6, 0.3, 0.0], [0.05, 0.04, 0.02], [0.65, 0.33, 0.01], [0.05, 0.04, 0.02])
+    assert [c["check"] for c in sa.checks(_spec(), "sobol", ok)] == ["one_seed"]
+
+
+def test_seed_noise_is_reported_beside_the_indices():
+    """y = 10 x + noise per seed: the noise's share of the variance of the point means, its s.d. and the
+    seed-to-seed spread of each index, measured; none with one seed."""
+    spec = sa.SensitivitySpec(name="n", scenario="baseline", outputs=["peak_cn_dy_price"], seeds=[1, 2, 3, 4],
+                              parameters={"a.x": (0.0, 1.0), "a.y": (0.0, 1.0)}, sobol={"n": 64})
+    x = sa.sample(spec, "sobol")
+    rng = np.random.default_rng(0)
+    for sd, low, high in ((0.0, -1e-9, 1e-9), (3.0, 0.05, 0.25)):
+        ys = 10 * x[:, :1] + rng.normal(0, sd, (len(x), 4))
+        y = pd.DataFrame({"peak_cn_dy_price": ys.mean(axis=1)})
+        ind = sa.analyse(spec, "sobol", x, y, {"peak_cn_dy_price": ys}).set_index("parameter")
+        # var(10 x) = 100/12 = 8.3; noise var of a 4-seed mean = 9/4: share 2.25 / (8.3 + 2.25) = 0.21
+        assert low <= ind["noise_share"].iloc[0] <= high
+        assert ind["seed_sd"].iloc[0] == pytest.approx(sd, rel=0.15, abs=1e-9)
+        assert {"S1_seed_sd", "ST_seed_sd"} <= set(ind.columns)
+        if sd:
+            assert ind.loc["a.x", "ST_seed_sd"] > 0.01
+        else:
+            assert ind.loc["a.x", "ST_seed_sd"] == pytest.approx(0, abs=1e-9)
+    one = sa.analyse(spec, "sobol", x, y, {"peak_cn_dy_price": ys[:, :1]})
+    assert one["noise_share"].isna().all() and one["ST_seed_sd"].isna().all()
