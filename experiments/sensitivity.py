@@ -174,6 +174,12 @@ class SobolSpec(_Strict):
     seed: int = Field(default=1, ge=0)
 
 
+class ConvergenceSpec(_Strict):
+    top: int = Field(default=3, ge=1)  # how many top-ranked parameters must hold still
+    sobol_tolerance: float = Field(default=0.05, gt=0, le=1)  # largest change of their S1/ST (absolute)
+    morris_tolerance: float = Field(default=0.10, gt=0, le=1)  # of their mu*, as a share of the largest mu*
+
+
 class SensitivitySpec(_Strict):
     name: str
     scenario: str
@@ -187,6 +193,7 @@ class SensitivitySpec(_Strict):
     parameters: dict[str, tuple[float, float]] = Field(min_length=1)
     morris: MorrisSpec = Field(default_factory=MorrisSpec)
     sobol: SobolSpec = Field(default_factory=SobolSpec)
+    convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
     source: str = ""
 
     @field_validator("name")
@@ -436,6 +443,75 @@ def checks(spec: SensitivitySpec, method: str, ind: pd.DataFrame) -> list[dict[s
     return out
 
 
+# ------------------------------------------------------------------------------------------ convergence
+def subset_sizes(total: int) -> list[int]:
+    """The sample sizes the convergence check uses: total/4, total/2 and total (Sobol base samples or
+    Morris trajectories), those of at least 2."""
+    return sorted({n for n in (total // 4, total // 2, total) if n >= 2})
+
+
+def convergence(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
+    """Indices recomputed on growing leading subsets of the sample (:func:`subset_sizes`): the first n base
+    samples of a Sobol design (each block of k + 2 rows, or 2k + 2 with second order, is one base sample, so
+    the first n blocks are the design SALib draws for n) or the first t Morris trajectories (k + 1 rows each).
+    Long table: method, output, parameter, size, runs (points), the indices and ``rank`` (1 = largest ST or
+    mu*)."""
+    k = len(spec.parameters)
+    if method == "sobol":
+        total, per = spec.sobol.n, (2 * k + 2 if spec.sobol.second_order else k + 2)
+    else:
+        total, per = spec.morris.trajectories, k + 1
+    rows = []
+    for m in spec.metrics:
+        yv = y[m.name].to_numpy(dtype=float)
+        for size in subset_sizes(total):
+            r = _indices(spec, method, x[: size * per], yv[: size * per])
+            if r is None:
+                continue
+            rank = pd.Series(r[MAIN_INDEX[method]]).rank(ascending=False, method="first").astype(int).to_numpy()
+            for i, p in enumerate(spec.parameters):
+                rows.append({"method": method, "output": m.name, "parameter": p, "size": size, "runs": size * per,
+                             **{c: float(r[c][i]) for c in INDEX_COLUMNS[method]}, "rank": int(rank[i])})
+    cols = ["method", "output", "parameter", "size", "runs", *INDEX_COLUMNS[method], "rank"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def convergence_checks(spec: SensitivitySpec, method: str, conv: pd.DataFrame) -> list[dict[str, Any]]:
+    """``not_converged`` where, between the last two sizes, the top-ranked parameters (``convergence.top``)
+    change or their order does, or one of their indices moves by more than the tolerance: Sobol S1 and ST
+    by ``sobol_tolerance`` (absolute), Morris mu* by ``morris_tolerance`` x the largest mu* at full size."""
+    out = []
+    for output, d in conv.groupby("output", sort=False):
+        sizes = sorted(d["size"].unique())
+        if len(sizes) < 2:
+            continue
+        prev, last = (d[d["size"] == n].set_index("parameter") for n in sizes[-2:])
+        top = list(last.sort_values("rank").index[: spec.convergence.top])
+        before = list(prev.sort_values("rank").index[: spec.convergence.top])
+        why = []
+        if top != before:
+            why.append(f"top {len(top)} by {MAIN_INDEX[method]} {', '.join(before)} at {sizes[-2]} -> "
+                       f"{', '.join(top)} at {sizes[-1]}")
+        if method == "sobol":
+            tol, idx = spec.convergence.sobol_tolerance, ("S1", "ST")
+            scale = 1.0
+        else:
+            tol, idx = spec.convergence.morris_tolerance, ("mu_star",)
+            scale = float(last["mu_star"].max())
+        for c in idx:
+            moved = (last.loc[top, c] - prev.loc[top, c]).abs() / (scale or 1.0)
+            worst = moved.idxmax()
+            if moved[worst] > tol:
+                what = f"{moved[worst]:.3f}" if method == "sobol" else f"{moved[worst]:.0%} of the largest mu*"
+                why.append(f"{c} of {worst} moved by {what} from {sizes[-2]} to {sizes[-1]} "
+                           f"(tolerance {tol:g}{'' if method == 'sobol' else ' of the largest'})")
+        if why:
+            unit = "base samples" if method == "sobol" else "trajectories"
+            out.append({"check": "not_converged", "method": method, "output": output, "parameters": top,
+                        "detail": f"{unit}: " + "; ".join(why), "meaning": MEANINGS["not_converged"]})
+    return out
+
+
 def format_check(c: dict[str, Any]) -> str:
     """``warning: sobol peak_cn_dy_price: wide_interval: ...`` and the meaning on a second line."""
     where = c["method"] if c["output"] == "*" else f"{c['method']} {c['output']}"
@@ -566,6 +642,13 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
         title = f"{spec.scenario}, {horizon}, {len(x)} points x {seeds}"
         with writing(out / f"sensitivity_{m}"):
             paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
+        conv = convergence(spec, m, x, y)
+        atomic_write_bytes(out / f"convergence_{m}.csv", conv.to_csv(index=False).encode())
+        found += convergence_checks(spec, m, conv)
+        if len(conv):
+            with writing(out / f"convergence_{m}"):
+                paths += figures.save(figures.convergence_chart(conv, title=title), out / f"convergence_{m}",
+                                      formats)
     atomic_write_bytes(out / "checks.json", (json.dumps(found, indent=1) + "\n").encode())
     atomic_write_bytes(out / "checks.md", checks_markdown(found).encode())
     for c in found:

@@ -78,6 +78,13 @@ def test_morris_and_sobol_end_to_end(tmp_path):
     for m in ("morris", "sobol"):
         assert (tmp_path / "out" / f"sensitivity_{m}.png").stat().st_size > 1000
     assert "morris: peak_cn_dy_price" in res.table()
+    conv = pd.read_csv(tmp_path / "out" / "convergence_sobol.csv")
+    assert sorted(conv["size"].unique()) == [2, 4] and (tmp_path / "out" / "convergence_sobol.png").is_file()
+    import json
+
+    recorded = json.loads((tmp_path / "out" / "checks.json").read_text())
+    assert recorded == res.checks and {"check": "one_seed"}.items() <= recorded[0].items()  # seeds = [1]
+    assert "one_seed" in (tmp_path / "out" / "checks.md").read_text()
     # rerun: every run is already on disk, indices are the same
     again = sa.run(spec, tmp_path / "out", workers=2, progress=False, formats=("png",))
     assert again.runs.done == 0 and again.runs.skipped > 0
@@ -223,3 +230,33 @@ def test_seed_noise_is_reported_beside_the_indices():
             assert ind.loc["a.x", "ST_seed_sd"] == pytest.approx(0, abs=1e-9)
     one = sa.analyse(spec, "sobol", x, y, {"peak_cn_dy_price": ys[:, :1]})
     assert one["noise_share"].isna().all() and one["ST_seed_sd"].isna().all()
+
+
+def test_convergence_recomputes_indices_on_growing_subsets():
+    spec = sa.SensitivitySpec(name="c", scenario="baseline", outputs=["peak_cn_dy_price"],
+                              parameters={"a.x": (0.0, 1.0), "a.y": (0.0, 1.0), "a.z": (0.0, 1.0)},
+                              sobol={"n": 64}, morris={"trajectories": 8})
+    assert sa.subset_sizes(64) == [16, 32, 64] and sa.subset_sizes(4) == [2, 4] and sa.subset_sizes(1) == []
+    for method in ("sobol", "morris"):
+        x = sa.sample(spec, method)
+        y = pd.DataFrame({"peak_cn_dy_price": 10 * x[:, 0] + x[:, 1]})  # additive, smooth: settles fast
+        conv = sa.convergence(spec, method, x, y)
+        full = sa.analyse(spec, method, x, y).set_index("parameter")
+        last = conv[conv["size"] == conv["size"].max()].set_index("parameter")
+        index = sa.MAIN_INDEX[method]
+        # the largest size is the full sample: its indices are the reported ones
+        pd.testing.assert_series_equal(last[index], full[index], check_names=False)
+        assert sorted(conv["size"].unique()) == sa.subset_sizes(64 if method == "sobol" else 8)
+        assert last.loc["a.x", "rank"] == 1 and last.loc["a.z", "rank"] == 3
+        assert sa.convergence_checks(spec, method, conv) == []
+    # an output of pure noise: its indices are not settled at 32 -> 64 base samples
+    x = sa.sample(spec, "sobol")
+    noise = pd.DataFrame({"peak_cn_dy_price": np.random.default_rng(3).normal(size=len(x))})
+    found = sa.convergence_checks(spec, "sobol", sa.convergence(spec, "sobol", x, noise))
+    assert [c["check"] for c in found] == ["not_converged"] and "32 to 64" in found[0]["detail"]
+    # a tolerance wide enough lets the same indices pass
+    loose = spec.model_copy(update={"convergence": sa.ConvergenceSpec(top=1, sobol_tolerance=1.0)})
+    conv = sa.convergence(loose, "sobol", x, noise)
+    top_same = (conv[conv["size"] == 32].set_index("parameter")["rank"].idxmin()
+                == conv[conv["size"] == 64].set_index("parameter")["rank"].idxmin())
+    assert (sa.convergence_checks(loose, "sobol", conv) == []) == top_same
