@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,7 @@ class Metric:
     variable: str
     region: str = ""
     product: str = ""
+    effect_of: str = ""  # a timeline entry (Stockpile[US]): the output is this run minus its twin without it
 
     @classmethod
     def parse(cls, text: str) -> Metric:
@@ -132,7 +134,8 @@ class Metric:
                 "std": "s.d."}[self.stat]
         region = f"all {o.by}s" if self.region == "*" else pretty(self.region, market=o.by == "market region")
         product = "all products" if self.product == "*" else self.product
-        return f"{o.label} ({', '.join(x for x in (what, region if self.region else '', product) if x)})"
+        level = f"{o.label} ({', '.join(x for x in (what, region if self.region else '', product) if x)})"
+        return f"Effect of {self.effect_of} on {level[0].lower()}{level[1:]}" if self.effect_of else level
 
     def series(self, df: pd.DataFrame) -> pd.DataFrame:
         """Weekly values per run (index step, columns run_id)."""
@@ -180,6 +183,33 @@ class ConvergenceSpec(_Strict):
     morris_tolerance: float = Field(default=0.10, gt=0, le=1)  # of their mu*, as a share of the largest mu*
 
 
+_ENTRY = re.compile(r"^[A-Za-z_]\w*\[[^\]#\s]+(#[0-9]+)?\]$")
+
+
+class OutputSpec(_Strict):
+    """An output written as a table: ``{ output = "mean_row_dy_price", effect_of = "Stockpile[US]" }`` is the
+    policy's effect on it, the run minus its twin without that timeline entry on the same seed and point."""
+
+    output: str
+    effect_of: str | None = None
+    name: str | None = None
+
+    @property
+    def metric(self) -> Metric:
+        m = Metric.parse(self.output)
+        if self.effect_of is None:
+            return dataclasses.replace(m, name=self.name or self.output)
+        return dataclasses.replace(m, name=self.name or f"effect_of:{self.effect_of}:{self.output}",
+                                   effect_of=self.effect_of)
+
+
+def twin_key(entry: str) -> str:
+    """The lever that removes ``entry`` from the timeline (what ``ree compare --without`` applies)."""
+    from experiments.levers import ENABLED, PREFIX
+
+    return f"{PREFIX}{entry}.{ENABLED}"
+
+
 class SensitivitySpec(_Strict):
     name: str
     scenario: str
@@ -187,8 +217,8 @@ class SensitivitySpec(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
     burn_in_weeks: int = Field(default=0, ge=0)
     methods: list[Literal["morris", "sobol"]] = Field(default_factory=lambda: ["morris", "sobol"], min_length=1)
-    outputs: list[str] = Field(default_factory=lambda: ["peak_cn_dy_price", "mean_china_refined_share",
-                                                        "mean_myanmar_ore_to_china"], min_length=1)
+    outputs: list[str | OutputSpec] = Field(default_factory=lambda: ["peak_cn_dy_price", "mean_china_refined_share",
+                                                                     "mean_myanmar_ore_to_china"], min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, tuple[float, float]] = Field(min_length=1)
     morris: MorrisSpec = Field(default_factory=MorrisSpec)
@@ -211,12 +241,21 @@ class SensitivitySpec(_Strict):
 
     @field_validator("outputs")
     @classmethod
-    def _outputs(cls, v: list[str]) -> list[str]:
-        for o in v:
+    def _outputs(cls, v: list[str | OutputSpec]) -> list[str | OutputSpec]:
+        names = []
+        for i, o in enumerate(v):
             try:
-                Metric.parse(o)
+                Metric.parse(o if isinstance(o, str) else o.output)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+            if isinstance(o, OutputSpec) and o.effect_of is not None and not _ENTRY.match(o.effect_of):
+                raise ValueError(f"outputs[{i}].effect_of = {o.effect_of!r}: name a timeline entry as Type[actor] "
+                                 "or Type[actor#n], e.g. \"Stockpile[US]\" (the entry `ree compare --without` "
+                                 "removes)")
+            names.append(o if isinstance(o, str) else o.metric.name)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"outputs: {dup[0]!r} is named twice; give one of them another name = \"...\"")
         return v
 
     @model_validator(mode="after")
@@ -224,11 +263,20 @@ class SensitivitySpec(_Strict):
         both = set(self.overrides) & set(self.parameters)
         if both:
             raise ValueError(f"overrides and parameters both set {sorted(both)}")
+        for entry in self.effects:
+            if twin_key(entry) in {**self.overrides, **self.parameters}:
+                raise ValueError(f"{twin_key(entry)} is set while an output is the effect of {entry} (its twin "
+                                 "runs without it): remove that key, or the effect_of")
         return self
 
     @property
     def metrics(self) -> list[Metric]:
-        return [Metric.parse(o) for o in self.outputs]
+        return [Metric.parse(o) if isinstance(o, str) else o.metric for o in self.outputs]
+
+    @property
+    def effects(self) -> list[str]:
+        """The timeline entries whose effects are outputs: each adds a twin run to every run."""
+        return sorted({o.effect_of for o in self.outputs if isinstance(o, OutputSpec) and o.effect_of})
 
     @property
     def problem(self) -> dict[str, Any]:
@@ -271,7 +319,11 @@ def design_size(spec: SensitivitySpec, methods: list[str]) -> tuple[int, str]:
             sizes.append(spec.sobol.n * per)
             two = "2 x " if spec.sobol.second_order else ""
             parts.append(f"sobol n {spec.sobol.n:,} x ({two}{k} parameters + 2)")
-    return sum(sizes) * seeds, f"({' + '.join(parts)}) x {seeds} seed{'s' if seeds > 1 else ''}"
+    how = f"({' + '.join(parts)}) x {seeds} seed{'s' if seeds > 1 else ''}"
+    twins = len(spec.effects)
+    if twins:
+        how += f" x (1 + {twins} twin{'s' if twins > 1 else ''} without {', '.join(spec.effects)})"
+    return sum(sizes) * seeds * (1 + twins), how
 
 
 def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
@@ -595,16 +647,23 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     from experiments.sweep import load_sweep
 
     sweep_spec = spec.sweep_spec()
-    _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
+    sc = _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
+    _check_effects(spec, sc)
     xs = {m: sample(spec, m) for m in methods}
     designs: dict[str, list[RunTask]] = {m: plan(sweep_spec, _points(spec, xs[m]), allow_repeats=True)
                                          for m in methods}
-    tasks = list({t.key: t for m in methods for t in designs[m]}.values())
+    twins = {m: _twins(spec, sweep_spec, _points(spec, xs[m])) for m in methods}
+    tasks = list({t.key: t for m in methods for t in [*designs[m], *(t for ts in twins[m].values() for t in ts)]}
+                 .values())
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = [t.point for t in tasks]
     # runs of the spec's other method belong in this folder too (`--method morris` after `both`)
-    others = [t for m in ("morris", "sobol") if m not in designs
-              for t in plan(sweep_spec, _points(spec, sample(spec, m)), allow_repeats=True)]
+    others = []
+    for m in ("morris", "sobol"):
+        if m not in designs:
+            pts = _points(spec, sample(spec, m))
+            others += plan(sweep_spec, pts, allow_repeats=True)
+            others += [t for ts in _twins(spec, sweep_spec, pts).values() for t in ts]
     keys = {t.key for t in tasks} | {t.key for t in others}
     changed = check_design(out, tasks, fingerprint, keys, also=others)
     write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
@@ -626,7 +685,7 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     indices, samples, paths, found = {}, {}, [], []
     for m in methods:
         x = xs[m]
-        per_seed = _per_seed(spec, designs[m], per_run)
+        per_seed = _per_seed(spec, designs[m], per_run, twins[m])
         y = pd.DataFrame({name: v.mean(axis=1) for name, v in per_seed.items()})
         table = pd.DataFrame(x, columns=list(spec.parameters))
         table = pd.concat([table, y], axis=1)
@@ -656,10 +715,37 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     return SensitivityResult(out, indices, samples, paths, summary, found)
 
 
-def _per_seed(spec: SensitivitySpec, tasks: list[RunTask], per_run: pd.DataFrame) -> dict[str, np.ndarray]:
+def _per_seed(spec: SensitivitySpec, tasks: list[RunTask], per_run: pd.DataFrame,
+              twins: dict[str, list[RunTask]] | None = None) -> dict[str, np.ndarray]:
     """Each output's values per sample point and seed (points x seeds) of one method's runs, which
-    :func:`experiments.sweep.plan` orders point by point, each point's seeds in the spec's order."""
+    :func:`experiments.sweep.plan` orders point by point, each point's seeds in the spec's order. An effect
+    output is the run's value minus its twin's (the same point and seed without the entry)."""
     s = len(spec.seeds)
-    keys = [t.key for t in tasks]
-    return {m.name: per_run[m.name].reindex(keys).to_numpy(dtype=float).reshape(-1, s) for m in spec.metrics}
+
+    def values(name: str, ts: list[RunTask]) -> np.ndarray:
+        return per_run[name].reindex([t.key for t in ts]).to_numpy(dtype=float).reshape(-1, s)
+
+    return {m.name: values(m.name, tasks) - (values(m.name, (twins or {})[m.effect_of]) if m.effect_of else 0.0)
+            for m in spec.metrics}
+
+
+def _check_effects(spec: SensitivitySpec, sc: Any) -> None:
+    """Each effect_of names an entry of the scenario's timeline: checked as ``ree compare --without`` checks
+    it (:func:`experiments.levers.without`), before anything runs (ConfigError listing the entries)."""
+    from experiments.levers import without
+
+    for m in spec.metrics:
+        if m.effect_of:
+            try:
+                without(sc, m.effect_of)
+            except ConfigError as exc:
+                raise ConfigError(f"{spec.source or spec.name}: output {m.name!r}: effect_of: {exc}") from None
+
+
+def _twins(spec: SensitivitySpec, sweep_spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, list[RunTask]]:
+    """Per effect entry, the twin of every run (same point and seeds, in the same order) without that entry:
+    the lever ``policy.<entry>.enabled = false``, which is how :func:`experiments.levers.without` (and so
+    ``ree compare --without``) removes it. Twins are runs like the others: keyed, cached, resumed."""
+    return {e: plan(sweep_spec, [{**p, twin_key(e): False} for p in points], allow_repeats=True)
+            for e in spec.effects}
 

@@ -260,3 +260,76 @@ def test_convergence_recomputes_indices_on_growing_subsets():
     top_same = (conv[conv["size"] == 32].set_index("parameter")["rank"].idxmin()
                 == conv[conv["size"] == 64].set_index("parameter")["rank"].idxmin())
     assert (sa.convergence_checks(loose, "sobol", conv) == []) == top_same
+
+
+EFFECT_SPEC = """
+name = "eff"
+scenario = "us_japan_framework"
+weeks = 13
+seeds = [1, 2]
+methods = ["sobol"]
+outputs = ["mean_row_ndpr_price", { output = "mean_row_ndpr_price", effect_of = "Stockpile[US]", name = "us_stock" }]
+[overrides]                              # the stockpile buys from the first week, inside a short run
+"policy.Stockpile[US].start" = 2025-07-07
+[parameters]
+"policy.Stockpile[US].target_days" = [30, 120]
+"behaviour.full_cost_markup" = [0.6, 0.85]
+[sobol]
+n = 2
+"""
+
+
+def test_policy_effect_as_output_with_cached_twins(tmp_path):
+    """An output that is the run minus its twin without Stockpile[US] (same point, same seed), averaged
+    over two seeds; the twins are runs like the others (counted, keyed, resumed)."""
+    from experiments.levers import without
+    from experiments.run import run_one
+    from experiments.sweep import load_sweep
+    from model.scenario import load_scenario
+
+    path = tmp_path / "eff.toml"
+    path.write_text(EFFECT_SPEC)
+    spec = sa.load_spec(path)
+    assert spec.effects == ["Stockpile[US]"] and spec.metrics[1].effect_of == "Stockpile[US]"
+    total, how = sa.design_size(spec, ["sobol"])
+    assert total == 2 * (2 + 2) * 2 * 2 and "twin without Stockpile[US]" in how
+    res = sa.run(spec, tmp_path / "out", workers=1, progress=False, formats=("png",))
+    assert res.runs.done == total
+    design = pd.read_csv(tmp_path / "out" / "design.csv")
+    twins = design[design["policy.Stockpile[US].enabled"].eq(False)]
+    assert len(twins) == total // 2
+    # per point and seed: effect = level - twin level; the sample table has their mean over seeds
+    df = load_sweep(tmp_path / "out", variables=["price"])
+    level = sa.compute_metrics(df, [sa.Metric.parse("mean_row_ndpr_price")])["mean_row_ndpr_price"]
+    mains = design[design["policy.Stockpile[US].enabled"].isna()].reset_index(drop=True)
+    diffs = level.reindex(mains["key"]).to_numpy() - level.reindex(twins["key"]).to_numpy()
+    samples = res.samples["sobol"]
+    np.testing.assert_allclose(samples["us_stock"], diffs.reshape(-1, 2).mean(axis=1))
+    assert (samples["us_stock"].abs() > 1e-6).all()  # the stockpile moves the ex-China NdPr price
+    # the twin is the scenario `ree compare --without 'Stockpile[US]'` runs: the same numbers
+    first = twins.iloc[0]
+    sc = load_scenario("us_japan_framework")
+    twin = run_one(without(sc, "Stockpile[US]"), int(first["seed"]), 13,
+                   {"behaviour.full_cost_markup": first["behaviour.full_cost_markup"]}, run_id="t")
+    again = sa.compute_metrics(twin, [sa.Metric.parse("mean_row_ndpr_price")]).iloc[0, 0]
+    assert again == pytest.approx(level[first["key"]])
+    # resumed: nothing recomputed, twins included
+    rerun = sa.run(spec, tmp_path / "out", workers=1, progress=False, formats=("png",))
+    assert rerun.runs.done == 0 and rerun.runs.skipped == total
+
+
+@pytest.mark.parametrize("edit, says", [
+    ('effect_of = "Stockpile[US]"', "us_stock"),  # placeholder: replaced below
+    ('effect_of = "Stockpile US"', "Type[actor]"),
+    ('effect_of = "Stockpile[CN]"', "effect_of"),
+])
+def test_bad_effect_of_exits_2_naming_it(tmp_path, edit, says):
+    text = EFFECT_SPEC.replace('effect_of = "Stockpile[US]"', edit)
+    if says == "us_stock":  # the twin's own lever among the parameters: refused
+        text = text.replace("[parameters]\n", '[parameters]\n"policy.Stockpile[US].enabled" = [0, 1]\n')
+        says = "policy.Stockpile[US].enabled is set"
+    spec = tmp_path / "eff.toml"
+    spec.write_text(text)
+    r = CliRunner().invoke(app, ["sensitivity", str(spec), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 2 and says in r.output, r.output
+    assert "Traceback" not in r.output
