@@ -516,7 +516,9 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
         raise typer.Exit(code=1) from None
     typer.echo(str(res.runs).splitlines()[0])
     typer.echo(res.table())
-    typer.echo(f"wrote {res.out}/indices_*.csv, samples_*.csv, "
+    for c in res.checks:
+        typer.echo(sa.format_check(c), err=True)
+    typer.echo(f"wrote {res.out}/indices_*.csv, samples_*.csv, checks.json, checks.md, "
                + ", ".join(sorted({p.stem + ".{pdf,svg,png}" for p in res.figures})))
 
 

@@ -602,6 +602,33 @@ def sobol_chart(indices: pd.DataFrame, title: str = "") -> Figure:
         return fig
 
 
+def convergence_chart(conv: pd.DataFrame, title: str = "") -> Figure:
+    """Indices against the sample size they were computed on (total-order ST for Sobol, mu* for Morris),
+    one line per parameter, one panel per output. ``conv`` is the table of
+    :func:`experiments.sensitivity.convergence`."""
+    sobol = "ST" in conv
+    index = "ST" if sobol else "mu_star"
+    outputs = list(dict.fromkeys(conv["output"]))
+    with _style_context():
+        fig, axes = _new_figure(len(outputs), height=2.8, width=max(WIDTH_IN, 2.4 * len(outputs)))
+        for ax, out in zip(axes, outputs, strict=True):
+            d = conv[conv["output"] == out]
+            ax.set_title(_wrap(out, 24))
+            for p, g in d.groupby("parameter", sort=False):
+                g = g.sort_values("size")
+                ax.plot(g["size"], g[index], marker="o", markersize=3, linewidth=1, label=_short_param(p))
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(d["size"].unique()), [str(n) for n in sorted(d["size"].unique())])
+            ax.set_xlabel("base samples (n)" if sobol else "trajectories")
+            ax.set_ylabel("total-order index ST (–)" if sobol else "μ*")
+        h, texts = axes[0].get_legend_handles_labels()
+        if h:
+            fig.legend(h, texts, loc="outside lower center", ncols=min(4, len(h)))
+        head = "Convergence: indices on growing subsets of the sample"
+        fig.suptitle(f"{head}\n{title}" if title else head)
+        return fig
+
+
 def _wrap(text: str, width: int = 34) -> str:
     import textwrap
 

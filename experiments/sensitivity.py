@@ -41,7 +41,9 @@ before sampling (:func:`design_size`) and refused above the sweep limit
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -102,6 +104,7 @@ class Metric:
     variable: str
     region: str = ""
     product: str = ""
+    effect_of: str = ""  # a timeline entry (Stockpile[US]): the output is this run minus its twin without it
 
     @classmethod
     def parse(cls, text: str) -> Metric:
@@ -131,7 +134,8 @@ class Metric:
                 "std": "s.d."}[self.stat]
         region = f"all {o.by}s" if self.region == "*" else pretty(self.region, market=o.by == "market region")
         product = "all products" if self.product == "*" else self.product
-        return f"{o.label} ({', '.join(x for x in (what, region if self.region else '', product) if x)})"
+        level = f"{o.label} ({', '.join(x for x in (what, region if self.region else '', product) if x)})"
+        return f"Effect of {self.effect_of} on {level[0].lower()}{level[1:]}" if self.effect_of else level
 
     def series(self, df: pd.DataFrame) -> pd.DataFrame:
         """Weekly values per run (index step, columns run_id)."""
@@ -173,6 +177,39 @@ class SobolSpec(_Strict):
     seed: int = Field(default=1, ge=0)
 
 
+class ConvergenceSpec(_Strict):
+    top: int = Field(default=3, ge=1)  # how many top-ranked parameters must hold still
+    sobol_tolerance: float = Field(default=0.05, gt=0, le=1)  # largest change of their S1/ST (absolute)
+    morris_tolerance: float = Field(default=0.10, gt=0, le=1)  # of their mu*, as a share of the largest mu*
+
+
+_ENTRY = re.compile(r"^[A-Za-z_]\w*\[[^\]#\s]+(#[0-9]+)?\]$")
+
+
+class OutputSpec(_Strict):
+    """An output written as a table: ``{ output = "mean_row_dy_price", effect_of = "Stockpile[US]" }`` is the
+    policy's effect on it, the run minus its twin without that timeline entry on the same seed and point."""
+
+    output: str
+    effect_of: str | None = None
+    name: str | None = None
+
+    @property
+    def metric(self) -> Metric:
+        m = Metric.parse(self.output)
+        if self.effect_of is None:
+            return dataclasses.replace(m, name=self.name or self.output)
+        return dataclasses.replace(m, name=self.name or f"effect_of:{self.effect_of}:{self.output}",
+                                   effect_of=self.effect_of)
+
+
+def twin_key(entry: str) -> str:
+    """The lever that removes ``entry`` from the timeline (what ``ree compare --without`` applies)."""
+    from experiments.levers import ENABLED, PREFIX
+
+    return f"{PREFIX}{entry}.{ENABLED}"
+
+
 class SensitivitySpec(_Strict):
     name: str
     scenario: str
@@ -180,12 +217,13 @@ class SensitivitySpec(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
     burn_in_weeks: int = Field(default=0, ge=0)
     methods: list[Literal["morris", "sobol"]] = Field(default_factory=lambda: ["morris", "sobol"], min_length=1)
-    outputs: list[str] = Field(default_factory=lambda: ["peak_cn_dy_price", "mean_china_refined_share",
-                                                        "mean_myanmar_ore_to_china"], min_length=1)
+    outputs: list[str | OutputSpec] = Field(default_factory=lambda: ["peak_cn_dy_price", "mean_china_refined_share",
+                                                                     "mean_myanmar_ore_to_china"], min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, tuple[float, float]] = Field(min_length=1)
     morris: MorrisSpec = Field(default_factory=MorrisSpec)
     sobol: SobolSpec = Field(default_factory=SobolSpec)
+    convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
     source: str = ""
 
     @field_validator("name")
@@ -203,12 +241,21 @@ class SensitivitySpec(_Strict):
 
     @field_validator("outputs")
     @classmethod
-    def _outputs(cls, v: list[str]) -> list[str]:
-        for o in v:
+    def _outputs(cls, v: list[str | OutputSpec]) -> list[str | OutputSpec]:
+        names = []
+        for i, o in enumerate(v):
             try:
-                Metric.parse(o)
+                Metric.parse(o if isinstance(o, str) else o.output)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+            if isinstance(o, OutputSpec) and o.effect_of is not None and not _ENTRY.match(o.effect_of):
+                raise ValueError(f"outputs[{i}].effect_of = {o.effect_of!r}: name a timeline entry as Type[actor] "
+                                 "or Type[actor#n], e.g. \"Stockpile[US]\" (the entry `ree compare --without` "
+                                 "removes)")
+            names.append(o if isinstance(o, str) else o.metric.name)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"outputs: {dup[0]!r} is named twice; give one of them another name = \"...\"")
         return v
 
     @model_validator(mode="after")
@@ -216,11 +263,20 @@ class SensitivitySpec(_Strict):
         both = set(self.overrides) & set(self.parameters)
         if both:
             raise ValueError(f"overrides and parameters both set {sorted(both)}")
+        for entry in self.effects:
+            if twin_key(entry) in {**self.overrides, **self.parameters}:
+                raise ValueError(f"{twin_key(entry)} is set while an output is the effect of {entry} (its twin "
+                                 "runs without it): remove that key, or the effect_of")
         return self
 
     @property
     def metrics(self) -> list[Metric]:
-        return [Metric.parse(o) for o in self.outputs]
+        return [Metric.parse(o) if isinstance(o, str) else o.metric for o in self.outputs]
+
+    @property
+    def effects(self) -> list[str]:
+        """The timeline entries whose effects are outputs: each adds a twin run to every run."""
+        return sorted({o.effect_of for o in self.outputs if isinstance(o, OutputSpec) and o.effect_of})
 
     @property
     def problem(self) -> dict[str, Any]:
@@ -263,7 +319,11 @@ def design_size(spec: SensitivitySpec, methods: list[str]) -> tuple[int, str]:
             sizes.append(spec.sobol.n * per)
             two = "2 x " if spec.sobol.second_order else ""
             parts.append(f"sobol n {spec.sobol.n:,} x ({two}{k} parameters + 2)")
-    return sum(sizes) * seeds, f"({' + '.join(parts)}) x {seeds} seed{'s' if seeds > 1 else ''}"
+    how = f"({' + '.join(parts)}) x {seeds} seed{'s' if seeds > 1 else ''}"
+    twins = len(spec.effects)
+    if twins:
+        how += f" x (1 + {twins} twin{'s' if twins > 1 else ''} without {', '.join(spec.effects)})"
+    return sum(sizes) * seeds * (1 + twins), how
 
 
 def sample(spec: SensitivitySpec, method: str) -> np.ndarray:
@@ -317,34 +377,206 @@ def _points(spec: SensitivitySpec, x: np.ndarray) -> list[dict[str, Any]]:
              for k, v in zip(names, row, strict=True)} for row in x]
 
 
-def analyse(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
-    """Indices per output and parameter (long table)."""
+INDEX_COLUMNS = {"morris": ("mu", "mu_star", "sigma", "mu_star_conf"), "sobol": ("S1", "S1_conf", "ST", "ST_conf")}
+MAIN_INDEX = {"morris": "mu_star", "sobol": "ST"}  # the index that ranks parameters
+
+
+def _flat(yv: np.ndarray) -> bool:
+    return not np.isfinite(yv).all() or np.nanstd(yv) <= 1e-12 * max(1.0, np.nanmax(np.abs(yv)))
+
+
+def _indices(spec: SensitivitySpec, method: str, x: np.ndarray, yv: np.ndarray) -> dict[str, np.ndarray] | None:
+    """SALib's indices of one output (arrays over parameters), None where the output does not vary."""
+    if _flat(yv):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "morris":
+            from SALib.analyze import morris as ma
+
+            r = ma.analyze(spec.problem, x, yv, num_levels=spec.morris.levels, seed=spec.morris.seed)
+        else:
+            from SALib.analyze import sobol as sa
+
+            warnings.filterwarnings("ignore", message=".*power of 2.*")
+            r = sa.analyze(spec.problem, yv, calc_second_order=spec.sobol.second_order, seed=spec.sobol.seed)
+    return {k: np.asarray(r[k], dtype=float) for k in INDEX_COLUMNS[method]}
+
+
+def analyse(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame,
+            per_seed: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Indices per output and parameter (long table).
+
+    ``y``: the output per sample point (the mean over seeds), the values analysed. ``per_seed``: for each
+    output, its values per point and seed (points x seeds); with two seeds or more the table also has the
+    seed noise beside the indices: ``seed_sd``, the pooled seed-to-seed standard deviation of the output at a
+    sample point; ``noise_share``, the share of the variance of ``y`` over the sample that is seed noise
+    (``seed_sd**2 / seeds`` over the variance of the point means); and per index ``<index>_seed_sd``, the
+    standard deviation over seeds of the index computed on each seed's runs alone. With one seed they are
+    NaN (not measured)."""
     rows = []
     for m in spec.metrics:
         yv = y[m.name].to_numpy(dtype=float)
         base = {"method": method, "output": m.name, "label": m.label, "unit": m.unit}
-        flat = not np.isfinite(yv).all() or np.nanstd(yv) <= 1e-12 * max(1.0, np.nanmax(np.abs(yv)))
-        if flat:
+        r = _indices(spec, method, x, yv)
+        if r is None:
             log.warning("output %s does not vary over the sample (or has gaps): indices are undefined", m.name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if method == "morris":
-                from SALib.analyze import morris as ma
-
-                r = None if flat else ma.analyze(spec.problem, x, yv, num_levels=spec.morris.levels,
-                                                 seed=spec.morris.seed)
-                for i, p in enumerate(spec.parameters):
-                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
-                                                            for k in ("mu", "mu_star", "sigma", "mu_star_conf")}})
-            else:
-                from SALib.analyze import sobol as sa
-
-                r = None if flat else sa.analyze(spec.problem, yv, calc_second_order=spec.sobol.second_order,
-                                                 seed=spec.sobol.seed)
-                for i, p in enumerate(spec.parameters):
-                    rows.append({**base, "parameter": p, **{k: (np.nan if r is None else float(r[k][i]))
-                                                            for k in ("S1", "S1_conf", "ST", "ST_conf")}})
+        noise = {"seed_sd": np.nan, "noise_share": np.nan}
+        seed_sd = {k: np.full(len(spec.parameters), np.nan) for k in INDEX_COLUMNS[method] if not k.endswith("_conf")}
+        ys = None if per_seed is None else per_seed.get(m.name)
+        if ys is not None and ys.shape[1] >= 2 and np.isfinite(ys).all():
+            within = float(np.mean(np.var(ys, axis=1, ddof=1)))
+            between = float(np.var(ys.mean(axis=1), ddof=1))
+            noise = {"seed_sd": within ** 0.5,
+                     "noise_share": (within / ys.shape[1]) / between if between > 0 else np.nan}
+            each = [_indices(spec, method, x, ys[:, j]) for j in range(ys.shape[1])]
+            if all(e is not None for e in each):
+                seed_sd = {k: np.std([e[k] for e in each], axis=0, ddof=1) for k in seed_sd}
+        for i, p in enumerate(spec.parameters):
+            rows.append({**base, "parameter": p,
+                         **{k: (np.nan if r is None else float(r[k][i])) for k in INDEX_COLUMNS[method]},
+                         **noise, **{f"{k}_seed_sd": float(v[i]) for k, v in seed_sd.items()}})
     return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------- checks
+# What each warning means, one line, as the CLI prints it and checks.json / checks.md record it.
+MATERIAL = 0.05  # a Sobol interval is "wide" when its half-width exceeds both the estimate and this
+NOISE_SHARE = 0.10  # seed noise above this share of the output's variance over the sample is reported
+MEANINGS = {
+    "wide_interval": "N too small for this output: the interval is wider than the index, so it does not tell "
+                     "this parameter's effect from none; raise sobol.n",
+    "s1_sum_above_1": "impossible for exact indices (first-order shares add up to at most 1): estimation error, "
+                      "N too small for this output; raise sobol.n",
+    "st_below_s1": "impossible for exact indices (a parameter's total effect includes its first-order effect): "
+                   "estimation error, N too small for this output; raise sobol.n",
+    "seed_noise": "the indices partly divide up seed-to-seed noise, not the parameters' effects: add seeds",
+    "one_seed": "seed-to-seed noise is not measured with one seed: the indices may be noise; use two seeds or more",
+    "not_converged": "the ranking or the indices still move with the sample size: N too small for this output; "
+                     "raise sobol.n or morris.trajectories",
+}
+
+
+def checks(spec: SensitivitySpec, method: str, ind: pd.DataFrame) -> list[dict[str, Any]]:
+    """The guard rails on an index table: Sobol intervals wider than their estimate (half-width above both
+    the estimate and :data:`MATERIAL`), S1 summing to more than 1 beyond its interval (half-widths added in
+    quadrature), ST below S1 beyond both intervals, and seed noise above :data:`NOISE_SHARE` of the output's
+    variance (or not measured: one seed). Each is a dict with ``check``, ``method``, ``output``,
+    ``parameters``, ``detail`` and ``meaning`` (:data:`MEANINGS`)."""
+    out: list[dict[str, Any]] = []
+
+    def add(check: str, output: str, detail: str, parameters: list[str] | None = None) -> None:
+        out.append({"check": check, "method": method, "output": output, "parameters": parameters or [],
+                    "detail": detail, "meaning": MEANINGS[check]})
+
+    if len(spec.seeds) < 2:
+        add("one_seed", "*", f"seeds = {spec.seeds}")
+    for output, d in ind.groupby("output", sort=False):
+        share = d["noise_share"].iloc[0]
+        if np.isfinite(share) and share > NOISE_SHARE:
+            add("seed_noise", output, f"seed noise is {share:.0%} of the output's variance over the sample "
+                                      f"(s.d. {d['seed_sd'].iloc[0]:.4g} between seeds at a point; "
+                                      f"threshold {NOISE_SHARE:.0%})")
+        if method != "sobol" or not np.isfinite(d["ST"]).any():
+            continue
+        for idx in ("S1", "ST"):
+            wide = d[d[f"{idx}_conf"] > np.maximum(d[idx].abs(), MATERIAL)]
+            if len(wide):
+                add("wide_interval", output, f"{idx} " + "; ".join(
+                    f"{r.parameter} {getattr(r, idx):.3f} ± {getattr(r, f'{idx}_conf'):.3f}" for r in wide.itertuples()),
+                    list(wide["parameter"]))
+        total, half = float(d["S1"].sum()), float(np.sqrt((d["S1_conf"] ** 2).sum()))
+        if total - half > 1:
+            add("s1_sum_above_1", output, f"sum of S1 {total:.3f} ± {half:.3f}")
+        below = d[d["S1"] - d["ST"] > np.sqrt(d["S1_conf"] ** 2 + d["ST_conf"] ** 2)]
+        if len(below):
+            add("st_below_s1", output, "; ".join(f"{r.parameter} ST {r.ST:.3f} < S1 {r.S1:.3f}"
+                                                 for r in below.itertuples()), list(below["parameter"]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ convergence
+def subset_sizes(total: int) -> list[int]:
+    """The sample sizes the convergence check uses: total/4, total/2 and total (Sobol base samples or
+    Morris trajectories), those of at least 2."""
+    return sorted({n for n in (total // 4, total // 2, total) if n >= 2})
+
+
+def convergence(spec: SensitivitySpec, method: str, x: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
+    """Indices recomputed on growing leading subsets of the sample (:func:`subset_sizes`): the first n base
+    samples of a Sobol design (each block of k + 2 rows, or 2k + 2 with second order, is one base sample, so
+    the first n blocks are the design SALib draws for n) or the first t Morris trajectories (k + 1 rows each).
+    Long table: method, output, parameter, size, runs (points), the indices and ``rank`` (1 = largest ST or
+    mu*)."""
+    k = len(spec.parameters)
+    if method == "sobol":
+        total, per = spec.sobol.n, (2 * k + 2 if spec.sobol.second_order else k + 2)
+    else:
+        total, per = spec.morris.trajectories, k + 1
+    rows = []
+    for m in spec.metrics:
+        yv = y[m.name].to_numpy(dtype=float)
+        for size in subset_sizes(total):
+            r = _indices(spec, method, x[: size * per], yv[: size * per])
+            if r is None:
+                continue
+            rank = pd.Series(r[MAIN_INDEX[method]]).rank(ascending=False, method="first").astype(int).to_numpy()
+            for i, p in enumerate(spec.parameters):
+                rows.append({"method": method, "output": m.name, "parameter": p, "size": size, "runs": size * per,
+                             **{c: float(r[c][i]) for c in INDEX_COLUMNS[method]}, "rank": int(rank[i])})
+    cols = ["method", "output", "parameter", "size", "runs", *INDEX_COLUMNS[method], "rank"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def convergence_checks(spec: SensitivitySpec, method: str, conv: pd.DataFrame) -> list[dict[str, Any]]:
+    """``not_converged`` where, between the last two sizes, the top-ranked parameters (``convergence.top``)
+    change or their order does, or one of their indices moves by more than the tolerance: Sobol S1 and ST
+    by ``sobol_tolerance`` (absolute), Morris mu* by ``morris_tolerance`` x the largest mu* at full size."""
+    out = []
+    for output, d in conv.groupby("output", sort=False):
+        sizes = sorted(d["size"].unique())
+        if len(sizes) < 2:
+            continue
+        prev, last = (d[d["size"] == n].set_index("parameter") for n in sizes[-2:])
+        top = list(last.sort_values("rank").index[: spec.convergence.top])
+        before = list(prev.sort_values("rank").index[: spec.convergence.top])
+        why = []
+        if top != before:
+            why.append(f"top {len(top)} by {MAIN_INDEX[method]} {', '.join(before)} at {sizes[-2]} -> "
+                       f"{', '.join(top)} at {sizes[-1]}")
+        if method == "sobol":
+            tol, idx = spec.convergence.sobol_tolerance, ("S1", "ST")
+            scale = 1.0
+        else:
+            tol, idx = spec.convergence.morris_tolerance, ("mu_star",)
+            scale = float(last["mu_star"].max())
+        for c in idx:
+            moved = (last.loc[top, c] - prev.loc[top, c]).abs() / (scale or 1.0)
+            worst = moved.idxmax()
+            if moved[worst] > tol:
+                what = f"{moved[worst]:.3f}" if method == "sobol" else f"{moved[worst]:.0%} of the largest mu*"
+                why.append(f"{c} of {worst} moved by {what} from {sizes[-2]} to {sizes[-1]} "
+                           f"(tolerance {tol:g}{'' if method == 'sobol' else ' of the largest'})")
+        if why:
+            unit = "base samples" if method == "sobol" else "trajectories"
+            out.append({"check": "not_converged", "method": method, "output": output, "parameters": top,
+                        "detail": f"{unit}: " + "; ".join(why), "meaning": MEANINGS["not_converged"]})
+    return out
+
+
+def format_check(c: dict[str, Any]) -> str:
+    """``warning: sobol peak_cn_dy_price: wide_interval: ...`` and the meaning on a second line."""
+    where = c["method"] if c["output"] == "*" else f"{c['method']} {c['output']}"
+    return f"warning: {where}: {c['check']}: {c['detail']}\n  means: {c['meaning']}"
+
+
+def checks_markdown(found: list[dict[str, Any]]) -> str:
+    lines = ["# Sensitivity checks", ""]
+    if not found:
+        return "\n".join([*lines, "No warnings.", ""])
+    lines += ["| method | output | check | detail | what it means |", "|---|---|---|---|---|"]
+    lines += [f"| {c['method']} | {c['output']} | {c['check']} | {c['detail']} | {c['meaning']} |" for c in found]
+    return "\n".join([*lines, ""])
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -355,6 +587,7 @@ class SensitivityResult:
     samples: dict[str, pd.DataFrame]
     figures: list[Path]
     runs: Any  # the SweepSummary of the runs
+    checks: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the warnings (see :func:`checks`)
 
     def table(self) -> str:
         """A compact text table for the terminal."""
@@ -362,13 +595,20 @@ class SensitivityResult:
         for method, ind in self.indices.items():
             for out, d in ind.groupby("output", sort=False):
                 lines.append(f"{method}: {out} ({d['label'].iloc[0]}, {d['unit'].iloc[0]})")
+                noisy = "noise_share" in d and np.isfinite(d["seed_sd"].iloc[0])
+                if noisy:
+                    share = d["noise_share"].iloc[0]
+                    lines.append(f"  seed noise: s.d. {d['seed_sd'].iloc[0]:.4g} between seeds at a point"
+                                 + (f", {share:.1%} of the output's variance over the sample" if np.isfinite(share) else ""))
                 if method == "morris":
                     d = d.sort_values("mu_star", ascending=False)
                     lines += [f"  {r.parameter:45s} mu* {r.mu_star:10.4g} ± {r.mu_star_conf:<9.3g} sigma {r.sigma:10.4g}"
+                              + (f"   seed s.d. of mu* {r.mu_star_seed_sd:.3g}" if noisy else "")
                               for r in d.itertuples()]
                 else:
                     d = d.sort_values("ST", ascending=False)
                     lines += [f"  {r.parameter:45s} S1 {r.S1:6.3f} ± {r.S1_conf:5.3f}   ST {r.ST:6.3f} ± {r.ST_conf:5.3f}"
+                              + (f"   seed s.d. of S1 {r.S1_seed_sd:.3f}, ST {r.ST_seed_sd:.3f}" if noisy else "")
                               for r in d.itertuples()]
         return "\n".join(lines)
 
@@ -407,16 +647,23 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     from experiments.sweep import load_sweep
 
     sweep_spec = spec.sweep_spec()
-    _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
+    sc = _resolve_scenario(spec.scenario, sweep_spec)  # fail early on a bad scenario
+    _check_effects(spec, sc)
     xs = {m: sample(spec, m) for m in methods}
     designs: dict[str, list[RunTask]] = {m: plan(sweep_spec, _points(spec, xs[m]), allow_repeats=True)
                                          for m in methods}
-    tasks = list({t.key: t for m in methods for t in designs[m]}.values())
+    twins = {m: _twins(spec, sweep_spec, _points(spec, xs[m])) for m in methods}
+    tasks = list({t.key: t for m in methods for t in [*designs[m], *(t for ts in twins[m].values() for t in ts)]}
+                 .values())
     fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = [t.point for t in tasks]
     # runs of the spec's other method belong in this folder too (`--method morris` after `both`)
-    others = [t for m in ("morris", "sobol") if m not in designs
-              for t in plan(sweep_spec, _points(spec, sample(spec, m)), allow_repeats=True)]
+    others = []
+    for m in ("morris", "sobol"):
+        if m not in designs:
+            pts = _points(spec, sample(spec, m))
+            others += plan(sweep_spec, pts, allow_repeats=True)
+            others += [t for ts in _twins(spec, sweep_spec, pts).values() for t in ts]
     keys = {t.key for t in tasks} | {t.key for t in others}
     changed = check_design(out, tasks, fingerprint, keys, also=others)
     write_manifest(out, sweep_spec, tasks, points, fingerprint, kind="sensitivity",
@@ -435,24 +682,70 @@ def _run(spec: SensitivitySpec, out: Path, methods: list[str], workers: int | No
     variables = sorted({m.variable for m in spec.metrics})
     df = load_sweep(out, variables=variables)
     per_run = compute_metrics(df, spec.metrics, spec.burn_in_weeks)
-    indices, samples, paths = {}, {}, []
+    indices, samples, paths, found = {}, {}, [], []
     for m in methods:
-        ts = designs[m]
-        keys = pd.DataFrame({"point": [i // len(spec.seeds) for i in range(len(ts))], "run_id": [t.key for t in ts]})
-        y = per_run.reindex(keys["run_id"]).set_axis(keys.index).groupby(keys["point"]).mean()
         x = xs[m]
+        per_seed = _per_seed(spec, designs[m], per_run, twins[m])
+        y = pd.DataFrame({name: v.mean(axis=1) for name, v in per_seed.items()})
         table = pd.DataFrame(x, columns=list(spec.parameters))
-        table = pd.concat([table, y.reset_index(drop=True)], axis=1)
+        table = pd.concat([table, y], axis=1)
         samples[m] = table
         atomic_write_bytes(out / f"samples_{m}.csv", table.to_csv(index_label="point").encode())
-        ind = analyse(spec, m, x, y.reset_index(drop=True))
+        ind = analyse(spec, m, x, y, per_seed)
         indices[m] = ind
         atomic_write_bytes(out / f"indices_{m}.csv", ind.to_csv(index=False).encode())
+        found += checks(spec, m, ind)
         chart = figures.morris_chart if m == "morris" else figures.sobol_chart
         seeds = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
         horizon = f"{spec.weeks} weeks" if spec.weeks else "full horizon"
         title = f"{spec.scenario}, {horizon}, {len(x)} points x {seeds}"
         with writing(out / f"sensitivity_{m}"):
             paths += figures.save(chart(ind, title=title), out / f"sensitivity_{m}", formats)
-    return SensitivityResult(out, indices, samples, paths, summary)
+        conv = convergence(spec, m, x, y)
+        atomic_write_bytes(out / f"convergence_{m}.csv", conv.to_csv(index=False).encode())
+        found += convergence_checks(spec, m, conv)
+        if len(conv):
+            with writing(out / f"convergence_{m}"):
+                paths += figures.save(figures.convergence_chart(conv, title=title), out / f"convergence_{m}",
+                                      formats)
+    atomic_write_bytes(out / "checks.json", (json.dumps(found, indent=1) + "\n").encode())
+    atomic_write_bytes(out / "checks.md", checks_markdown(found).encode())
+    for c in found:
+        log.info(format_check(c))
+    return SensitivityResult(out, indices, samples, paths, summary, found)
+
+
+def _per_seed(spec: SensitivitySpec, tasks: list[RunTask], per_run: pd.DataFrame,
+              twins: dict[str, list[RunTask]] | None = None) -> dict[str, np.ndarray]:
+    """Each output's values per sample point and seed (points x seeds) of one method's runs, which
+    :func:`experiments.sweep.plan` orders point by point, each point's seeds in the spec's order. An effect
+    output is the run's value minus its twin's (the same point and seed without the entry)."""
+    s = len(spec.seeds)
+
+    def values(name: str, ts: list[RunTask]) -> np.ndarray:
+        return per_run[name].reindex([t.key for t in ts]).to_numpy(dtype=float).reshape(-1, s)
+
+    return {m.name: values(m.name, tasks) - (values(m.name, (twins or {})[m.effect_of]) if m.effect_of else 0.0)
+            for m in spec.metrics}
+
+
+def _check_effects(spec: SensitivitySpec, sc: Any) -> None:
+    """Each effect_of names an entry of the scenario's timeline: checked as ``ree compare --without`` checks
+    it (:func:`experiments.levers.without`), before anything runs (ConfigError listing the entries)."""
+    from experiments.levers import without
+
+    for m in spec.metrics:
+        if m.effect_of:
+            try:
+                without(sc, m.effect_of)
+            except ConfigError as exc:
+                raise ConfigError(f"{spec.source or spec.name}: output {m.name!r}: effect_of: {exc}") from None
+
+
+def _twins(spec: SensitivitySpec, sweep_spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, list[RunTask]]:
+    """Per effect entry, the twin of every run (same point and seeds, in the same order) without that entry:
+    the lever ``policy.<entry>.enabled = false``, which is how :func:`experiments.levers.without` (and so
+    ``ree compare --without``) removes it. Twins are runs like the others: keyed, cached, resumed."""
+    return {e: plan(sweep_spec, [{**p, twin_key(e): False} for p in points], allow_repeats=True)
+            for e in spec.effects}
 
