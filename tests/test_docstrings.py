@@ -9,6 +9,7 @@ example is either checked or fails ``test_every_docstring_example_is_checked``:
 - a scenario file: passes ``ree check`` (a ``...`` line, "more entries", is left out);
 - a sweep spec: ``ree sweep --dry-run`` plans it (its overrides and ranges checked against the world);
 - a sensitivity spec: loads, and its run count is computed;
+- a calibration spec: loads, and its parameters and targets check against the world;
 - commands (``make``, ``python -m``): the make target exists and the module's ``--help`` lists each option;
 - the policy-lever grammar: each example key is a lever some shipped scenario accepts.
 
@@ -110,6 +111,8 @@ def kind(ex: Example) -> str:
             return "scenario"
         if "parameters" in data and "methods" in data:
             return "sensitivity"
+        if "parameters" in data and "particles" in data:
+            return "calibration"
         if "scenario" in data or "scenarios" in data:
             return "sweep"
     if _python(ex):
@@ -176,6 +179,17 @@ def test_sweep_spec_example_plans(ex, tmp_path):
     assert r.exit_code == 0, f"{ex.where}: ree sweep --dry-run: {r.output}"
     assert re.search(r"\d+ runs = ", r.stdout), r.stdout
     assert not (tmp_path / "out").exists(), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("ex", _of("calibration"))
+def test_calibration_spec_example_checks(ex, tmp_path):
+    """A calibration spec (``ree calibrate``) loads and its parameters and targets check against the world."""
+    from experiments import calibrate as cal
+
+    path = tmp_path / "example.toml"
+    path.write_text(ex.text + "\n")
+    spec = cal.check_spec(cal.load_spec(path))
+    assert spec.parameters and spec.target_list(), ex.where
 
 
 @pytest.mark.parametrize("ex", _of("sensitivity"))
