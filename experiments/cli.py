@@ -353,10 +353,20 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
              workers: int = typer.Option(2, help="worker processes"),
              world: str = typer.Option(None, help="run every target's scenario on this world file instead of "
                                        "its own (e.g. world_2024_magnets.toml, or an edited copy)"),
-             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+             posterior: Path = typer.Option(None, help="posterior.csv from ree calibrate: run every seed under "
+                                            "--draws parameter sets drawn from it by weight"),
+             draws: int = typer.Option(10, help="parameter sets drawn from --posterior (seeded: the same draws "
+                                       "every time)")) -> None:
     """Run the calibration scenarios over N seeds; write a table (md, csv) and a figure."""
     from experiments.paths import ensure_dir
-    from experiments.validate import resolve_world, run_validation, targets_on_world, to_markdown
+    from experiments.validate import (
+        posterior_draws,
+        resolve_world,
+        run_validation,
+        targets_on_world,
+        to_markdown,
+    )
 
     check_seed_count(seeds)
     check_workers(workers)
@@ -368,8 +378,10 @@ def validate(seeds: int = typer.Option(20, help="number of seeds (1..N)"),
             typer.echo(f"skipped: {name} does not run on {world}: {why}", err=True)
         if not targets:
             raise ConfigError(f"--world {world}: no target's scenario runs on it (see the lines above)")
+    sets = posterior_draws(posterior, draws) if posterior is not None else None
     ensure_dir(out)
-    table = run_validation(list(range(1, seeds + 1)), out, workers, world=world, targets=targets, progress=progress)
+    table = run_validation(list(range(1, seeds + 1)), out, workers, world=world, targets=targets, progress=progress,
+                           draws=sets)
     for name in table.loc[table["median"].isna(), "target"]:
         typer.echo(f"no data: {name} (its scenario's run on {world} does not report what it measures)", err=True)
     typer.echo(to_markdown(table.rename(columns={"pass": "pass_"})))

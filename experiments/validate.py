@@ -396,17 +396,26 @@ def targets_on_world(world: str, targets: list[Target] | None = None) -> tuple[l
 
 
 def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = None,
-             overrides: dict | None = None, world: str | None = None, progress: bool = False) -> pd.DataFrame:
+             overrides: dict | None = None, world: str | None = None, progress: bool = False,
+             draws: list[dict] | None = None) -> pd.DataFrame:
     """Run every scenario the targets need over ``seeds``; one row per target. ``overrides`` (world
     overrides, as in a calibration search) apply to every run; ``progress`` shows a bar on stderr. With
     ``world`` (a file from :func:`resolve_world`), every scenario runs on that world instead of its own (an
     edited or second world checked against the same targets; see :func:`targets_on_world` for the ones that
-    cannot run on it)."""
+    cannot run on it). With ``draws`` (parameter sets, e.g. from :func:`posterior_draws`), every seed runs
+    under every draw (the same seeds for each: common random numbers); the median and p10-p90 then span
+    parameter and seed variation together, and ``pass_share`` is the share of draws whose own median over
+    the seeds lies in the band."""
     from experiments.run import progress_bar
 
     targets = targets or TARGETS
-    jobs = [(sc, s) for sc in dict.fromkeys(t.scenario for t in targets) for s in seeds]
-    run = _run if not overrides and world is None else _Runner(overrides or {}, world)
+    scenarios = list(dict.fromkeys(t.scenario for t in targets))
+    if draws:
+        jobs = [(sc, s, d) for sc in scenarios for d in range(len(draws)) for s in seeds]
+        run = _Runner(overrides or {}, world, draws)
+    else:
+        jobs = [(sc, s) for sc in scenarios for s in seeds]
+        run = _run if not overrides and world is None else _Runner(overrides or {}, world)
     runs = []
     with progress_bar(len(jobs), "validate", progress) as bar:
         if workers > 1:
@@ -426,8 +435,10 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
                 runs.append(run(j))
                 bar.update()
     by_scenario: dict[str, list[pd.DataFrame]] = {}
-    for sc, _, df in runs:
+    draw_of: dict[str, list[int]] = {}
+    for job, (sc, _, df) in zip(jobs, runs, strict=True):
         by_scenario.setdefault(sc, []).append(df)
+        draw_of.setdefault(sc, []).append(job[2] if draws else 0)
     rows = []
     for t in targets:
         vals = np.array([_measure(t, df, world) for df in by_scenario[t.scenario]])
@@ -441,7 +452,37 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
             "unit": t.unit, "median": med, "p10": p10, "p90": p90, "pass": bool(t.lo <= med <= t.hi),
             "public": t.public, "seeds": len(vals),
         })
+        if draws:
+            d = np.array(draw_of[t.scenario])
+            meds = [np.nanmedian(vals[d == k]) if np.isfinite(vals[d == k]).any() else np.nan
+                    for k in range(len(draws))]
+            rows[-1]["seeds"] = len(seeds)
+            rows[-1]["draws"] = len(draws)
+            rows[-1]["pass_share"] = float(np.mean([t.lo <= x <= t.hi for x in meds]))
     return pd.DataFrame(rows)
+
+
+def posterior_draws(path, k: int, seed: int = 0) -> list[dict]:
+    """``k`` parameter sets drawn by weight, with replacement, from a posterior written by ``ree calibrate``
+    (``posterior.csv``: the parameters' columns, then ``weight``), with a generator seeded by ``seed``."""
+    from model.params import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--posterior {str(path)!r}: file not found; give the posterior.csv that "
+                          f"ree calibrate wrote")
+    table = pd.read_csv(path)
+    if "weight" not in table.columns or table.columns.get_loc("weight") == 0:
+        raise ConfigError(f"--posterior {str(path)!r}: no parameter columns before a 'weight' column; give the "
+                          f"posterior.csv that ree calibrate wrote")
+    params = list(table.columns[:table.columns.get_loc("weight")])
+    w = table["weight"].to_numpy(dtype=float)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ConfigError(f"--posterior {str(path)!r}: weights must be non-negative with a positive sum")
+    if k < 1:
+        raise ConfigError(f"--draws {k}: give at least 1")
+    idx = np.random.default_rng(seed).choice(len(table), size=k, replace=True, p=w / w.sum())
+    return [{p: float(table[p].iloc[i]) for p in params} for i in idx.tolist()]
 
 
 def _measure(t: Target, df: pd.DataFrame, world: str | None) -> float:
@@ -456,25 +497,32 @@ def _measure(t: Target, df: pd.DataFrame, world: str | None) -> float:
 
 
 class _Runner:
-    """A picklable runner with world overrides (for calibration sweeps) and another world (``--world``)."""
+    """A picklable runner with world overrides (for calibration sweeps), another world (``--world``) and
+    parameter draws (``--posterior``: a job ``(scenario, seed, draw)`` runs under that draw's overrides)."""
 
-    def __init__(self, overrides: dict, world: str | None = None):
+    def __init__(self, overrides: dict, world: str | None = None, draws: list[dict] | None = None):
         self.overrides = overrides
         self.world = world
+        self.draws = draws
 
-    def __call__(self, args: tuple[str, int]) -> tuple[str, int, pd.DataFrame]:
+    def __call__(self, args: tuple) -> tuple[str, int, pd.DataFrame]:
         from experiments.run import run_one
 
-        scenario, seed = args
-        return scenario, seed, run_one(scenario_on_world(scenario, self.world), seed, overrides=self.overrides or None)
+        scenario, seed = args[0], args[1]
+        ov = {**self.overrides, **self.draws[args[2]]} if self.draws else self.overrides
+        return scenario, seed, run_one(scenario_on_world(scenario, self.world), seed, overrides=ov or None)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| target | scenario | source | band | model median [p10, p90] | pass | public figure |",
              "|---|---|---|---|---|---|---|"]
+    shares = "pass_share" in table.columns
     for r in table.itertuples():
+        verdict = "pass" if r.pass_ else "FAIL"
+        if shares:  # with --posterior: how many of the parameter draws pass on their own
+            verdict += f" ({r.pass_share:.0%} of draws)"
         lines.append(f"| {r.target} | {r.scenario} | {r.source} | {r.band} {r.unit} | "
-                     f"{r.median:.3g} [{r.p10:.3g}, {r.p90:.3g}] | {'pass' if r.pass_ else 'FAIL'} | {r.public} |")
+                     f"{r.median:.3g} [{r.p10:.3g}, {r.p90:.3g}] | {verdict} | {r.public} |")
     return "\n".join(lines)
 
 
@@ -504,13 +552,14 @@ def figure(table: pd.DataFrame, path) -> None:
 
 
 def run_validation(seeds: list[int], out, workers: int = 2, world: str | None = None,
-                   targets: list[Target] | None = None, progress: bool = False) -> pd.DataFrame:
+                   targets: list[Target] | None = None, progress: bool = False,
+                   draws: list[dict] | None = None) -> pd.DataFrame:
     from experiments.paths import ensure_dir, writing
     from experiments.run import atomic_write_bytes, atomic_write_json, provenance
 
     out = ensure_dir(Path(out))  # before the runs: an unwritable folder fails in a second, not minutes
     t0 = dt.datetime.now()
-    table = validate(seeds, workers, targets=targets, world=world, progress=progress)
+    table = validate(seeds, workers, targets=targets, world=world, progress=progress, draws=draws)
     table.rename(columns={"pass": "pass_"}).pipe(lambda t: atomic_write_bytes(
         out / "validation.md", (to_markdown(t) + "\n").encode()))
     atomic_write_bytes(out / "validation.csv", table.to_csv(index=False).encode())
@@ -518,6 +567,7 @@ def run_validation(seeds: list[int], out, workers: int = 2, world: str | None = 
         figure(table.rename(columns={"pass": "pass_"}), out / "validation.png")
     atomic_write_json(provenance(scenario_on_world("baseline", world), seeds, None,
                                  extra={"wall_seconds": (dt.datetime.now() - t0).total_seconds(),
-                                        "world": world or "each scenario's own"}),
+                                        "world": world or "each scenario's own",
+                                        "draws": draws or []}),
                       out / "provenance.json")
     return table
