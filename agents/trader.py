@@ -114,9 +114,12 @@ class TraderBook:
 
     def landed_cost(self, home: str) -> np.ndarray:
         """What a kg imported into ``home`` costs now: source price + export cost, plus the import margin."""
-        src = self.model.world.region(home).imports_from
-        b = self.model.behaviour
-        return (self.model.signals.price[src] + self.model.export_cost) * (1.0 + b.import_margin)
+        return self._landed(self.model.signals.price[self.model.world.region(home).imports_from])
+
+    def _landed(self, price: np.ndarray) -> np.ndarray:
+        """What a kg bought at ``price`` (products) costs landed in the other region: + export cost, + margin
+        (on the exchange's grid: ``exchange.landed``)."""
+        return (price + self.model.export_cost) * (1.0 + self.model.behaviour.import_margin)
 
     # -- a participant of the exchange -----------------------------------------------------------------------
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
@@ -144,7 +147,7 @@ class TraderBook:
             np.maximum(buy, 0.0, out=buy)
             if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
                 sell[:, exp, :] = 0.0
-                buy[:, exp, :] = self._export_buying(region, rows[exp], grid)
+                buy[:, exp, :] = self._export_buying(region, rows[exp])
             blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
         rows = self.rows_export[region]
         if rows.size:
@@ -184,7 +187,7 @@ class TraderBook:
         scale = working * landed ** self.model.behaviour.seller_stock_elasticity
         return scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
 
-    def _export_buying(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
         """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they
         expect abroad, but only at prices whose landed cost (price + export cost + margin) that price covers.
         An importer keeps its region supplied and holds working stock whatever the margin; an exporter is an
@@ -192,8 +195,7 @@ class TraderBook:
         China makes cheaper, never go back; the ex-China NdPr surplus does)."""
         sig = self.model.signals
         expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
-        landed = (grid + self.model.export_cost[:, None]) * (1.0 + self.model.behaviour.import_margin)  # (products, G)
-        pays = landed[:, None, :] <= expect.T[:, :, None]
+        pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
         return np.where(pays, self._restock_bids(region, rows, expect, self.export_working[rows]), 0.0)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -202,8 +204,7 @@ class TraderBook:
         margin) less twice the margin."""
         b = self.model.behaviour
         sig = self.model.signals
-        landed = np.array([(sig.price[self.region[i]] + self.model.export_cost) * (1.0 + b.import_margin)
-                           for i in rows.tolist()])  # (k, products)
+        landed = np.array([self._landed(sig.price[self.region[i]]) for i in rows.tolist()])  # (k, products)
         stock = self.stock[rows].T[:, :, None]
         offer = np.minimum(np.maximum(stock - self._working_kept(region, self.export_working[rows], landed), 0.0),
                            stock)

@@ -79,8 +79,9 @@ class Exchange:
         cost = np.zeros(len(next(iter(centre.values())))) if export_cost is None else export_cost
         self.seller_pow = {r: g ** -b.seller_stock_elasticity for r, g in self.grid.items()}
         self.buyer_pow = {r: g ** -b.buyer_stock_elasticity for r, g in self.grid.items()}
-        self.landed_pow = {r: ((g + cost[:, None]) * (1.0 + b.import_margin)) ** -b.seller_stock_elasticity
-                           for r, g in self.grid.items()}  # importers buying in r, landed at home
+        # what a kg bought in r at each grid price costs landed abroad (+ export cost, + the traders' margin)
+        self.landed = {r: (g + cost[:, None]) * (1.0 + b.import_margin) for r, g in self.grid.items()}
+        self.landed_pow = {r: x ** -b.seller_stock_elasticity for r, x in self.landed.items()}
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
