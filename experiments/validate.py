@@ -351,13 +351,6 @@ TARGETS: list[Target] = [
 ]
 
 
-def _run(args: tuple[str, int]) -> tuple[str, int, pd.DataFrame]:
-    from experiments.run import run_one
-
-    scenario, seed = args
-    return scenario, seed, run_one(scenario, seed)
-
-
 def resolve_world(world: str) -> str:
     """A world named for ``--world``: a file that exists (made absolute, so that every scenario finds it
     wherever its own file is) or the name of a shipped world; else a ConfigError naming the option."""
@@ -410,12 +403,9 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
 
     targets = targets or TARGETS
     scenarios = list(dict.fromkeys(t.scenario for t in targets))
-    if draws:
-        jobs = [(sc, s, d) for sc in scenarios for d in range(len(draws)) for s in seeds]
-        run = _Runner(overrides or {}, world, draws)
-    else:
-        jobs = [(sc, s) for sc in scenarios for s in seeds]
-        run = _run if not overrides and world is None else _Runner(overrides or {}, world)
+    sets = draws or [{}]  # without a posterior, one draw that changes nothing
+    jobs = [(sc, s, d) for sc in scenarios for d in range(len(sets)) for s in seeds]
+    run = _Runner(overrides or {}, world, sets)
     runs = []
     with progress_bar(len(jobs), "validate", progress) as bar:
         if workers > 1:
@@ -436,9 +426,9 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
                 bar.update()
     by_scenario: dict[str, list[pd.DataFrame]] = {}
     draw_of: dict[str, list[int]] = {}
-    for job, (sc, _, df) in zip(jobs, runs, strict=True):
+    for (sc, _, d), (_, _, df) in zip(jobs, runs, strict=True):
         by_scenario.setdefault(sc, []).append(df)
-        draw_of.setdefault(sc, []).append(job[2] if draws else 0)
+        draw_of.setdefault(sc, []).append(d)
     rows = []
     for t in targets:
         vals = np.array([_measure(t, df, world) for df in by_scenario[t.scenario]])
@@ -497,19 +487,20 @@ def _measure(t: Target, df: pd.DataFrame, world: str | None) -> float:
 
 
 class _Runner:
-    """A picklable runner with world overrides (for calibration sweeps), another world (``--world``) and
-    parameter draws (``--posterior``: a job ``(scenario, seed, draw)`` runs under that draw's overrides)."""
+    """A picklable runner of a job ``(scenario, seed, draw)``: the scenario (on another world with
+    ``--world``) under the world overrides (a calibration search's) and that parameter draw's
+    (``--posterior``; one empty draw without it)."""
 
-    def __init__(self, overrides: dict, world: str | None = None, draws: list[dict] | None = None):
+    def __init__(self, overrides: dict, world: str | None, draws: list[dict]):
         self.overrides = overrides
         self.world = world
         self.draws = draws
 
-    def __call__(self, args: tuple) -> tuple[str, int, pd.DataFrame]:
+    def __call__(self, args: tuple[str, int, int]) -> tuple[str, int, pd.DataFrame]:
         from experiments.run import run_one
 
-        scenario, seed = args[0], args[1]
-        ov = {**self.overrides, **self.draws[args[2]]} if self.draws else self.overrides
+        scenario, seed, d = args
+        ov = {**self.overrides, **self.draws[d]}
         return scenario, seed, run_one(scenario_on_world(scenario, self.world), seed, overrides=ov or None)
 
 
