@@ -363,7 +363,7 @@ def test_validate_progress_bar_goes_to_stderr_when_asked(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(V, "TARGETS", [V.Target("Dy level", "baseline", "test", 0.0, 1e6, last_dy, "USD/kg"),
                                        V.Target("Dy level, 2025", "myanmar_2025", "test", 0.0, 1e6, last_dy, "USD/kg")])
-    monkeypatch.setattr(V, "_run", lambda job: (*job, run_one(*job, weeks=2)))
+    monkeypatch.setattr(V._Runner, "__call__", lambda self, job: (job[0], job[1], run_one(job[0], job[1], weeks=2)))
     out = tmp_path / "v"
     r = _invoke(["validate", "--seeds", "2", "--workers", "1", "--out", str(out), flag])
     assert r.exit_code == 0, r.output
