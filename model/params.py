@@ -233,11 +233,28 @@ class MinerSpec(Strict):
     entry_exit: bool = False  # small artisanal sites open and close as margins move (seed F12)
     licensed: bool = True  # a legal, auditable operation (traceability, seed F25)
     state_linked: bool = False  # state- or military-linked enterprise (sanctions, seed F24)
+    # -- a mine (or a plant's stockpile of concentrate) as a project: see RefinerSpec for the pipeline fields
+    status: Literal["operating", "building", "planned"] = "operating"
+    online_date: Date | None = None  # for a mine already building: when it starts producing
+    capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD
+    permit_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # permitting before construction can start
+    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # construction, once permitted
+    sponsor_state: str = ""  # whose financing or decision it waits for ("" = its country)
+    needs_policy_support: bool = False  # not built on private terms: waits for financing or a floor
+    reserve_t: Annotated[Num, Field(gt=0.0, le=1e9)] | None = None  # t REO left to mine (None: not binding)
+    captive_only: bool = False  # sells only to its offtake plant (a plant's own stockpile, a dedicated mine)
+    owner: str = ""  # the company (for tables; the model does not read it)
+    source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
 
     @model_validator(mode="after")
     def _active(self) -> MinerSpec:
         if self.active_at_start is not None and self.active_at_start > self.count:
             raise ValueError(f"active_at_start ({self.active_at_start}) must be <= count ({self.count})")
+        if self.status != "operating" and (self.count != 1 or self.entry_exit):
+            raise ValueError(f"status: a mine project ({self.status!r}) is one site (count = 1) without "
+                             f"entry_exit; populations of small sites enter through entry_exit instead")
+        if self.captive_only and not self.offtake:
+            raise ValueError("captive_only: a mine that sells only to its offtake plant needs offtake = a refiner id")
         return self
 
 
@@ -254,10 +271,13 @@ class RefinerSpec(Strict):
     status: Literal["operating", "building", "planned"] = "operating"
     online_date: Date | None = None  # for a plant already building: when it comes online
     capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD; 1e6 = a trillion dollars
-    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # up to 20 years
+    permit_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # permitting before construction can start
+    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # construction, once permitted (up to 20 years)
     sponsor_state: str = ""  # who would build a planned project
     needs_policy_support: bool = False  # not built on private terms: waits for financing or a floor
     quota: Literal["", "light", "heavy"] = ""  # which of China's separation quotas caps it (FACTS P6)
+    owner: str = ""  # the company (for tables; the model does not read it)
+    source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
 
 
 class MagnetMakerSpec(Strict):
@@ -276,6 +296,21 @@ class MagnetMakerSpec(Strict):
     status: Literal["operating", "building"] = "operating"
     online_date: Date | None = None  # for a plant that is building: when it comes online
     end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
+    owner: str = ""  # the company (for tables; the model does not read it)
+    source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
+
+
+class ProjectsSpec(Strict):
+    """Project database files a world takes its mines, refineries and magnet plants from (besides its own
+    lists). ``files`` are TOML files beside the world file (or in the shipped data folder) with the same
+    ``[[miners]]``, ``[[refiners]]`` and ``[[magnet_makers]]`` tables a world has, plus the ``[[nodes]]``,
+    ``[[edges]]`` and ``[[ore_types]]`` they need; ``statuses`` says which entries the world takes (leave
+    out "planned" for a world without announced projects). Magnet plants are taken only by a world with a
+    magnet stage."""
+
+    files: list[str] = Field(default_factory=list)
+    statuses: list[Literal["operating", "building", "planned"]] = Field(
+        default_factory=lambda: ["operating", "building", "planned"])
 
 
 class TraderSpec(Strict):
@@ -438,6 +473,7 @@ class World(Strict):
     armed_groups: list[ArmedGroupSpec]
     buyers: list[BuyerSpec]
     magnet_makers: list[MagnetMakerSpec] = Field(default_factory=list)
+    projects: ProjectsSpec | None = None  # project database files it includes (already merged once loaded)
     behaviour: Behaviour = Field(default_factory=Behaviour)
 
     @model_validator(mode="after")
@@ -485,6 +521,10 @@ class World(Strict):
                 need(m.controller, groups, f"miners[{i}].controller")
             if m.offtake:
                 need(m.offtake, {r.id for r in self.refiners}, f"miners[{i}].offtake")
+            if m.status == "building" and m.online_date is None:
+                problems.append(f"miners[{i}].online_date: a mine that is building needs an online_date")
+            if m.sponsor_state:
+                need(m.sponsor_state, states, f"miners[{i}].sponsor_state")
         for i, r in enumerate(self.refiners):
             if r.status == "building" and r.online_date is None:
                 problems.append(f"refiners[{i}].online_date: a plant that is building needs an online_date")
