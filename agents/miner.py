@@ -21,10 +21,16 @@ Rules, each week (``b.x`` = :class:`~model.params.Behaviour`):
   with a weekly probability ``b.site_entry_rate`` x its margin / cost (at most 1); an active site whose cost
   plus levy is above it closes with probability ``b.site_exit_rate``. Draws come from the model's miner
   stream, so entry is reproducible per seed.
+- **Projects and depletion.** A mine that is ``planned`` or ``building`` in the world (one site each) mines
+  nothing until it comes online (:mod:`model.projects`: a sponsor or lender decides, then permitting and
+  construction; a mine already building comes online on its ``online_date``). A site with a ``reserve_t``
+  mines at most what is left of it; when it is worked out it stops for good (a plant's stockpile of
+  concentrate is such a site, ``captive_only``: it sells to its plant alone).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import TYPE_CHECKING
 
@@ -32,6 +38,7 @@ import mesa
 import numpy as np
 
 from model.params import World
+from model.projects import Pipeline
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -40,7 +47,8 @@ if TYPE_CHECKING:
 class MinerFleet:
     """Array-backed state of every mine site. ``Miner`` agents are views into it."""
 
-    def __init__(self, world: World, rng: np.random.Generator):
+    def __init__(self, world: World, rng: np.random.Generator, start: dt.date | None = None):
+        start = world.as_of if start is None else start
         spec_idx, cap, cost, active = [], [], [], []
         for k, m in enumerate(world.miners):
             n = m.count
@@ -51,6 +59,9 @@ class MinerFleet:
                 c = _lognormal(rng, m.capacity_t_per_week, m.capacity_cv, n)
                 u = _lognormal(rng, m.unit_cost_usd_per_kg, m.cost_cv, n)
             n_active = n if m.active_at_start is None else m.active_at_start
+            if m.status != "operating" and not (m.status == "building" and m.online_date is not None
+                                                and m.online_date <= start):
+                n_active = 0  # a project: it mines once it comes online
             a = np.zeros(n, dtype=bool)
             # the cheapest sites are the ones already open at the start
             a[np.argsort(u, kind="stable")[:n_active]] = True
@@ -95,6 +106,18 @@ class MinerFleet:
             fixed.flags.writeable = False
         entry = np.flatnonzero(self.entry_exit)
         self._entry_sites = (entry, self.cost[entry], self.node_of[entry])
+        # mine projects (one site each): their pipeline rows, in site order
+        proj = [i for i in range(self.n) if world.miners[self.spec[i]].status != "operating"]
+        self.project_site = np.array(proj, dtype=int)
+        weeks = [((world.miners[self.spec[i]].online_date - start).days // 7
+                  if world.miners[self.spec[i]].online_date is not None else 0) for i in proj]
+        self.pipeline = Pipeline([world.miners[self.spec[i]].status for i in proj], weeks)
+        self.project_row = {int(site): r for r, site in enumerate(proj)}
+        # reserves left (t REO); inf where the world sets none
+        reserve = [world.miners[k].reserve_t for k in self.spec]
+        self.remaining = np.array([np.inf if x is None else float(x) for x in reserve])
+        self._finite_reserve = bool(np.isfinite(self.remaining).any())
+        self.depleted: list[int] = []  # sites worked out this week
 
     # -- halts (set by armed groups, orders and floods through the model's commands) ----------------------
     def clear_halts(self) -> None:
@@ -120,9 +143,22 @@ class MinerFleet:
         return self.capacity * (self.active & ~self.halted) * self._quota_mult
 
     def mine(self) -> np.ndarray:
-        """Mine into stock up to the yard's limit; returns this week's output per site (t REO)."""
+        """Mine into stock up to the yard's limit (and what is left of a reserve); returns this week's output
+        per site (t REO)."""
         room = np.maximum(self.stock_max - self.stock, 0.0)
         self.mined = np.minimum(self.operating_capacity(), room)
+        if self._finite_reserve:
+            self.mined = np.minimum(self.mined, self.remaining)
+            self.remaining = self.remaining - self.mined
+            out = np.flatnonzero(self.active & (self.remaining <= 1e-9))
+            self.depleted = out.tolist()
+            if out.size:
+                self.active[out] = False
+                self.remaining[out] = 0.0
+                for site in self.depleted:
+                    r = self.project_row.get(site)
+                    if r is not None:
+                        self.pipeline.status[r] = "depleted"
         self.stock = self.stock + self.mined
         self.sold = np.zeros(self.n)
         return self.mined
@@ -136,6 +172,24 @@ class MinerFleet:
         """This week's sales of every site (t REO) leave their stocks."""
         self.stock = np.maximum(self.stock - tonnes, 0.0)
         self.sold = tonnes
+
+    # -- projects -----------------------------------------------------------------------------------------
+    def coming_capacity(self) -> np.ndarray:
+        """Capacity per site that is mining or on its way (permitting, building; t REO/week)."""
+        cap = self.capacity * self.active
+        if self.project_site.size:
+            live = np.array([st in ("permitting", "building", "operating") for st in self.pipeline.status])
+            cap = cap.copy()
+            cap[self.project_site[live]] = self.capacity[self.project_site[live]]
+        return cap
+
+    def advance_pipeline(self) -> list[int]:
+        """Count mine projects down a week; returns the sites that start mining this week."""
+        if not self.pipeline.any_live():
+            return []
+        sites = [int(self.project_site[r]) for r in self.pipeline.advance()]
+        self.active[sites] = True
+        return sites
 
     def update_netback(self, node: int, price: float, memory_weeks: float) -> None:
         """Fold this week's gate price into the area's memory (nan: nobody could bid, no change)."""
@@ -221,3 +275,36 @@ class Miner(mesa.Agent):
     @property
     def sold_t(self) -> float:
         return float(self.fleet.sold[self.i])
+
+    # -- a mine project (one site): see model.projects ----------------------------------------------------
+    @property
+    def spec(self):
+        return self.fleet.specs[self.fleet.spec[self.i]]
+
+    @property
+    def project_status(self) -> str:
+        """Its project phase (planned, permitting, building, operating, cancelled, depleted); "operating"
+        for a site that was never a project."""
+        r = self.fleet.project_row.get(self.i)
+        if r is None:
+            return "depleted" if self.fleet.remaining[self.i] <= 0 else "operating"
+        return self.fleet.pipeline.status[r]
+
+    @property
+    def remaining_t(self) -> float:
+        return float(self.fleet.remaining[self.i])
+
+    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
+        """Its sponsor or a lender decides: permitting, then construction (False if it was not planned)."""
+        r = self.fleet.project_row.get(self.i)
+        return r is not None and self.fleet.pipeline.start(r, permit_weeks, build_weeks, int(self.model.steps),
+                                                           financed_by)
+
+    def streamline_permits(self, factor: float) -> None:
+        r = self.fleet.project_row.get(self.i)
+        if r is not None:
+            self.fleet.pipeline.streamline(r, factor)
+
+    def cancel_project(self) -> bool:
+        r = self.fleet.project_row.get(self.i)
+        return r is not None and self.fleet.pipeline.cancel(r)

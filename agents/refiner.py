@@ -27,8 +27,8 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
   they are worth less or while unsold oxide piles up beyond ``b.overstock_ratio`` x the stock it wants (a
   joint-product plant runs for the valuable element even when another piles up). Co-product stock beyond
   ``b.co_product_disposal_weeks`` of its output is disposed of (La/Ce; FACTS L6).
-- **Pipeline.** A planned plant starts building when its sponsor or a lender decides; it comes online after
-  its lead time at half utilisation.
+- **Pipeline** (:mod:`model.projects`). A planned plant is permitted and then built once its sponsor or a
+  lender decides; it comes online after its permitting and construction at half utilisation.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 
 from model.exchange import OrderBlock, RegionClearing, Side, row_selector
 from model.params import RefinerSpec
+from model.projects import Pipeline
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -71,16 +72,10 @@ class RefinerBook:
         self.quota_group = [s.quota for s in specs]  # China's separation quota that caps it ("" none)
         self.quota_mult = np.ones(n)
         self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
-        self.status = [s.status for s in specs]
-        self.build_weeks_left = np.zeros(n, dtype=int)
-        for i, s in enumerate(specs):
-            if s.status == "building":
-                weeks = (s.online_date - model.start_date).days // 7
-                if weeks <= 0:
-                    self.status[i] = "operating"  # finished before the run starts
-                else:
-                    self.build_weeks_left[i] = weeks
-        self.financed_by = [""] * n
+        self.pipeline = Pipeline([s.status for s in specs],
+                                 [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
+        self.status = self.pipeline.status  # the same list: planned, permitting, building, operating, cancelled
+        self.financed_by = self.pipeline.financed_by
         self.capacity = np.where(np.array([s == "operating" for s in self.status]), self.nameplate, 0.0)
         self.utilisation = np.ones(n)  # plants whose output pays its cash cost run flat out (see adapt)
         self.feed_reo = np.zeros(n)
@@ -322,33 +317,14 @@ class RefinerBook:
         self.revenue = np.zeros(self.revenue.shape)
 
     # -- investment pipeline ------------------------------------------------------------------------------
-    def start_building(self, i: int, lead_time_weeks: int, financed_by: str = "") -> bool:
-        if self.status[i] != "planned":
-            return False
-        self.status[i] = "building"
-        self.build_weeks_left[i] = max(0, int(lead_time_weeks))
-        self.financed_by[i] = financed_by
-        return True
-
-    def shorten_construction(self, i: int, factor: float) -> None:
-        """Permit streamlining reaches a plant under construction: its remaining time x ``factor``."""
-        if self.status[i] == "building":
-            self.build_weeks_left[i] = max(1, round(self.build_weeks_left[i] * factor))
-
     def advance_pipeline(self) -> list[int]:
-        """Count construction down; returns the plants that come online this week."""
-        online: list[int] = []
-        if "building" not in self.status:
-            return online
-        for i, st in enumerate(self.status):
-            if st != "building":
-                continue
-            self.build_weeks_left[i] -= 1
-            if self.build_weeks_left[i] <= 0:
-                self.status[i] = "operating"
-                self.capacity[i] = self.nameplate[i]
-                self.utilisation[i] = 0.5  # ramp-up
-                online.append(i)
+        """Count permitting and construction down; returns the plants that come online this week."""
+        if not self.pipeline.any_live():
+            return []
+        online = self.pipeline.advance()
+        for i in online:
+            self.capacity[i] = self.nameplate[i]
+            self.utilisation[i] = 0.5  # ramp-up
         return online
 
 
@@ -415,7 +391,8 @@ class Refiner(mesa.Agent):
 
     @property
     def build_weeks_left(self) -> int:
-        return int(self._book.build_weeks_left[self.i])
+        """Weeks of permitting and construction left (0 unless it is on its way)."""
+        return self._book.pipeline.weeks_left(self.i)
 
     def cash_cost(self) -> float:
         """Cash cost per kg of feed (ore delivered + processing + audit), USD/kg."""
@@ -433,8 +410,14 @@ class Refiner(mesa.Agent):
         b = self._book
         return float((basket * b.separates[self.i] * prices).sum() * b.recovery[self.i] - b.unit_cost()[self.i])
 
-    def start_building(self, lead_time_weeks: int, financed_by: str = "") -> bool:
-        return self._book.start_building(self.i, lead_time_weeks, financed_by)
+    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
+        """Its sponsor or a lender decides: permitting, then construction (False if it was not planned)."""
+        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, int(self.model.steps), financed_by)
 
-    def shorten_construction(self, factor: float) -> None:
-        self._book.shorten_construction(self.i, factor)
+    def streamline_permits(self, factor: float) -> None:
+        """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""
+        self._book.pipeline.streamline(self.i, factor)
+
+    def cancel_project(self) -> bool:
+        """Its sponsor gives it up while in permitting or construction (False if it was not on its way)."""
+        return self._book.pipeline.cancel(self.i)

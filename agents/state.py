@@ -9,13 +9,16 @@ agency, and budgets. Each week (stage 2) it:
   ``b.rival_stockpile_trigger_weeks`` of their use of ``b.retaliation_products`` in four weeks, multiplies its
   licence approvals by ``b.retaliation_factor`` for ``b.retaliation_weeks`` (its retaliation; an assumption,
   no source quantifies it);
-- **selects projects** it sponsors from the pipeline: a planned plant starts building when its expected
-  annual margin covers its capital charge (plants marked ``needs_policy_support`` wait for a financing
-  policy instead). The margin is the plant's netback on the richest ore it can reach over open routes, at the
-  prices the state expects, of which the plant keeps ``1 - b.project_ore_share_of_value`` (ore costs the
-  rest, seed F14); the capital charge is capex x (cost of capital + 1 / ``b.project_life_years``). The
-  private cost of capital is ``b.private_cost_of_capital``; a financing policy lowers it for the projects
-  it funds.
+- **selects projects** it sponsors (every ``b.project_review_weeks``): a planned plant or mine starts
+  permitting when its expected annual margin covers its capital charge (projects marked
+  ``needs_policy_support`` wait for a financing policy instead), and a project still in permitting is
+  cancelled when its cover (margin / charge) falls below ``b.project_cancel_cover`` x the cover its decision
+  required (1 for its own decision; the lenders' ``min_cover_ratio`` for a financed one, so a project a lender
+  took on strategic grounds at a required cover of 0 is not cancelled on its numbers). The margin is appraised on
+  the feed the plant can secure (:mod:`model.projects`: its captive ore, and market ore it would outbid
+  others for, at the prices the state expects); the capital charge is capex x (cost of capital + 1 /
+  ``b.project_life_years``). The private cost of capital is ``b.private_cost_of_capital``; a financing
+  policy lowers it for the projects it funds.
 
 Its **stock agency** trades in its region's exchange (stage 6) under a :class:`StockMandate`: China's
 standing reserve from the world file (FACTS P5: it buys in gluts and releases in spikes), or a mandate a
@@ -86,13 +89,14 @@ class State(mesa.Agent):
         self.stock_spent_usd = 0.0
         self.stock_bought_4w = np.zeros(n_p)
         self.cost_of_capital: dict[str, float] = {}  # project id -> concessional rate from financing
+        self.decided_cover: dict[str, float] = {}  # project id -> the cover (margin / charge) its decision required
         self._reserve: StockMandate | None = None
         # mandates given by policies in force, newest last: [owner, mandate, budget left (USD)]; the newest
         # one rules, and when it ends the one before it rules again with what is left of its own budget
         self._mandates: list[list] = []
         self._retaliating_until = -(10**9)  # never retaliated
         self._ever_traded = False
-        self._own_projects: tuple[int, list] = (-1, [])  # (refiner count, plants it may sponsor unaided)
+        self._own_projects: list | None = None  # projects it sponsors (planned ones it may decide unaided)
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
         if spec.reserve is not None:
             r = spec.reserve
@@ -207,40 +211,46 @@ class State(mesa.Agent):
             m.fleet.set_quota_factor(group, f)
             m.refiner_book.set_quota_factor(group, f)
 
-    def project_margin_musd(self, plant) -> float:
-        """Expected annual operating margin (M USD/yr) of a plant at the prices its market expects."""
-        m = self.model
-        prices = m.signals.memory[plant.home_region]
-        floor = m.rules.floor_for(plant.country)
-        if floor is not None:
-            prices = np.maximum(prices, floor)
-        keep = 1.0 - m.behaviour.project_ore_share_of_value
-        best = 0.0
-        for basket in m.ore.reachable_baskets(plant.node):
-            gross = float((basket * plant.separates * prices).sum() * plant.recovery)
-            best = max(best, plant.netback(basket, prices) - (1.0 - keep) * gross)
-        return best * plant.nameplate_t_per_week * 52 * KG_PER_T / 1e6
+    def project_margin_musd(self, project) -> float:
+        """Expected annual operating margin (M USD/yr) of a project (:class:`model.projects.Project`) on the
+        feed it can secure, at the prices its market expects."""
+        return project.appraise(self.model).margin_musd
 
-    def capital_charge_musd(self, plant, rate: float | None = None) -> float:
+    def capital_charge_musd(self, project, rate: float | None = None) -> float:
         b = self.model.behaviour
-        r = self.cost_of_capital.get(plant.rid, b.private_cost_of_capital) if rate is None else rate
-        return plant.spec.capex_musd * (r + 1.0 / b.project_life_years)
+        r = self.cost_of_capital.get(project.id, b.private_cost_of_capital) if rate is None else rate
+        return project.capex_musd * (r + 1.0 / b.project_life_years)
 
-    def grant_cost_of_capital(self, plant_id: str, rate: float) -> None:
-        self.cost_of_capital[plant_id] = rate
+    def grant_cost_of_capital(self, project_id: str, rate: float) -> None:
+        self.cost_of_capital[project_id] = rate
+
+    def note_decision(self, project_id: str, cover: float) -> None:
+        """The cover (margin / capital charge) the decision to build a project it sponsors required."""
+        self.decided_cover[project_id] = cover
 
     def select_projects(self) -> None:
+        """Start its own planned projects that pay on private terms; cancel those in permitting that no
+        longer come near paying (module docstring). Reviewed every ``b.project_review_weeks``."""
         m = self.model
-        if self._own_projects[0] != len(m.refiners):
-            self._own_projects = (len(m.refiners), [p for p in m.refiners if p.spec.sponsor_state == self.sid
-                                                    and not p.spec.needs_policy_support])
-        for plant in self._own_projects[1]:
-            if plant.status != "planned":
-                continue
-            if self.project_margin_musd(plant) > self.capital_charge_musd(plant):
-                lead = round(plant.spec.lead_time_weeks * m.rules.lead_time_factor_for(plant.country))
-                if plant.start_building(lead, financed_by=""):
-                    m.log_event(f"{self.name} starts building {plant.spec.name} (online in {lead} weeks)")
+        b = m.behaviour
+        if self._own_projects is None:
+            self._own_projects = [p for p in m.projects if p.sponsor == self.sid]
+        if not self._own_projects or int(m.steps) % max(int(b.project_review_weeks), 1):
+            return
+        for p in self._own_projects:
+            st = p.status
+            if st == "planned" and not p.spec.needs_policy_support:
+                margin, charge = self.project_margin_musd(p), self.capital_charge_musd(p)
+                if margin > charge:
+                    started, weeks = p.start(m)
+                    if started:
+                        self.note_decision(p.id, 1.0)
+                        m.log_event(f"{self.name} starts {p.name} (permits and construction: online in {weeks} weeks)")
+            elif st == "permitting" and self.decided_cover.get(p.id, 0.0) > 0:
+                cover = self.project_margin_musd(p) / max(self.capital_charge_musd(p), 1e-9)
+                if cover < b.project_cancel_cover * self.decided_cover[p.id]:
+                    if p.cancel():
+                        m.log_event(f"{p.name} is cancelled: it no longer covers its capital charge")
 
     # -- stock agency (a participant of the exchange) ------------------------------------------------------
     def consumption_per_week(self) -> np.ndarray:

@@ -39,6 +39,7 @@ from model.exchange import Exchange, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
 from model.params import ConfigError
+from model.projects import FinanceLedger, collect_projects
 from model.routes import RouteNetwork
 from model.rules import Rules
 from model.scenario import MAX_SEED, MAX_WEEKS, Scenario, load_scenario
@@ -141,7 +142,7 @@ class RareEarthModel(mesa.Model):
 
         # the world and its agents
         self.routes = RouteNetwork(w)
-        self.fleet = MinerFleet(w, self.streams["world"])
+        self.fleet = MinerFleet(w, self.streams["world"], start=self.start_date)
         self.states = [State(self, s) for s in w.states]
         self.state_by_id = {s.sid: s for s in self.states}
         self.armed_groups = [ArmedGroup(self, g) for g in w.armed_groups]
@@ -165,6 +166,8 @@ class RareEarthModel(mesa.Model):
         for s in self.states:
             s.seed_reserve()
         self.miners = [Miner(self, i) for i in range(self.fleet.n)]
+        self.projects = collect_projects(self)  # plants and mines that are projects (model.projects)
+        self.finance = FinanceLedger()
         self._pending_floods = np.zeros(0, dtype=int)
         self.refiner_book.update_cost_basis()
         self._cost_of_supply()
@@ -693,6 +696,13 @@ class RareEarthModel(mesa.Model):
         if disposed is not None:
             self.ledger.disposed = self.ledger.disposed + disposed
             self.week.disposed = disposed
+        fleet = self.fleet
+        for site in fleet.advance_pipeline():
+            self.log_event(f"{fleet.specs[fleet.spec[site]].name} starts mining ({fleet.capacity[site]:.0f} t REO a week)")
+        for site in fleet.depleted:
+            self.log_event(f"{fleet.specs[fleet.spec[site]].name} is worked out")
+        if self.finance.commitments:
+            self.finance.disburse(self)
         for i in self.maker_book.advance_pipeline(self.date):
             self.log_event(f"{self.maker_book.specs[i].name} comes online ({self.maker_book.nameplate[i]:.0f} t "
                            f"of magnets a week)")

@@ -56,6 +56,7 @@ class OrePool:
     state_linked: bool
     country: str
     offtake: str  # refiner with first call ("" none)
+    captive_only: bool  # sells to its offtake plant only (a plant's own stockpile or dedicated mine)
     sites: np.ndarray  # site indices
     at: slice | np.ndarray  # the same sites as a slice when consecutive
 
@@ -115,7 +116,8 @@ class OreMarket:
         """Group sites into pools; rebuilt whenever controllers change (:meth:`RareEarthModel.seize_areas`)."""
         f = self.model.fleet
         keys = [(f.node[i], f.ore[i], f.controller[i], bool(f.licensed[i]), bool(f.state_linked[i]),
-                 str(f.country[i]), f.specs[f.spec[i]].offtake) for i in range(f.n)]
+                 str(f.country[i]), f.specs[f.spec[i]].offtake, f.specs[f.spec[i]].captive_only)
+                for i in range(f.n)]
         uniq = sorted(set(keys))
         index = {k: j for j, k in enumerate(uniq)}
         self.pool_of = np.array([index[k] for k in keys])
@@ -124,7 +126,7 @@ class OreMarket:
             s = np.flatnonzero(self.pool_of == j)
             s.flags.writeable = False
             at = slice(int(s[0]), int(s[-1]) + 1) if s.size and s[-1] - s[0] + 1 == s.size else s
-            pools.append(OrePool(j, k[0], f.nodes.index(k[0]), k[1], k[2], k[3], k[4], k[5], k[6], s, at))
+            pools.append(OrePool(j, k[0], f.nodes.index(k[0]), k[1], k[2], k[3], k[4], k[5], k[6], k[7], s, at))
         self.pools = pools
         # the pools' sites laid end to end: pool j holds _pool_site[_pool_ptr[j]:_pool_ptr[j + 1]]
         self._pool_site = np.concatenate([p.sites for p in pools]).astype(np.intp) if pools else _NO_SITES
@@ -148,9 +150,70 @@ class OreMarket:
                                 for c in {p.controller for p in pools} if c}
         self._pool_node = [p.node_i for p in pools]
         self._pool_basket = self.basket_matrix[self._pool_ore]  # each pool's ore, per t (pools x products)
-        self._accepts = np.array([[not ores or p.ore in ores for ores in book.ores] for p in pools],
+        # who may buy each pool's ore: plants that process its ore type; a captive-only pool, its owner alone
+        self._accepts = np.array([[(not ores or p.ore in ores) and (not p.captive_only or i == owner)
+                                   for i, ores in enumerate(book.ores)] for p, owner in zip(pools, self._owner, strict=True)],
                                  dtype=bool).reshape(len(pools), book.n)
         self._tables = None
+        # last week's trade, for appraisals of projects (model.projects): pools x plants
+        self.last_flow: np.ndarray | None = None  # t delivered
+        self.last_bid: np.ndarray | None = None  # each plant's bid (USD/kg at the gate; -inf where it could not bid)
+        self.last_route_cost: np.ndarray = np.zeros((len(pools), book.n))
+        self.last_unsold = np.zeros(len(pools))  # t offered and not sold, per pool
+        self.last_min_ask = np.full(len(pools), np.inf)  # the lowest ask of a pool's sites (USD/kg)
+
+    # -- views for appraisals (model.projects) ---------------------------------------------------------------
+    @property
+    def pool_ore(self) -> list[int]:
+        """Each pool's ore type, as an index into ``basket_matrix``."""
+        return self._pool_ore
+
+    @property
+    def accepts(self) -> np.ndarray:
+        """Pools x plants: whether the plant may take the pool's ore (its ore type; captive-only pools)."""
+        return self._accepts
+
+    def owner_of(self, j: int) -> int:
+        """The plant with first call on pool ``j``'s ore (-1 none)."""
+        return self._owner[j]
+
+    def captive_pools(self, i: int) -> list[int]:
+        """The pools whose ore plant ``i`` has first call on (its own mines, offtakes and stockpiles)."""
+        return [j for j, owner in enumerate(self._owner) if owner == i]
+
+    def route_tables(self) -> RouteTables:
+        return self._route_tables()
+
+    def winnable(self, i: int, netback: np.ndarray) -> np.ndarray:
+        """Market ore (t/week per pool) plant ``i`` would win with netback ``netback`` (USD/kg per ore type)
+        at last week's trade: at each pool it may buy from and reach, what went unsold (if it would bid at
+        least the lowest ask) plus what went to plants that bid less than it would. Pools whose ore another
+        plant has first call on count only what was offered beyond that call."""
+        m = self.model
+        t = self._route_tables()
+        book = m.refiner_book
+        n_pool = len(self.pools)
+        out = np.zeros(n_pool)
+        if self.last_flow is None or n_pool == 0:
+            return out
+        ore_of = np.array(self._pool_ore, dtype=int)
+        route = self.last_route_cost[:, i]
+        bid = m.behaviour.ore_bid_share * netback[ore_of] - route
+        rules = m.rules
+        any_rule = rules.any_ore_rule()
+        for j in range(n_pool):
+            if not (t.has_path[j, i] and self._accepts[j, i]) or self._owner[j] == i or bid[j] <= 0:
+                continue
+            if any_rule and not rules.ore_allowed(book.country[i], self.pools[j]):
+                continue
+            below = self.last_bid[j] < bid[j]
+            below[i] = False
+            if self._owner[j] >= 0:
+                below[self._owner[j]] = False  # an owner's call is not displaced by bids
+            out[j] = float(self.last_flow[j, below].sum())
+            if bid[j] >= self.last_min_ask[j]:
+                out[j] += float(self.last_unsold[j])
+        return out
 
     def sites_of(self, controller: str) -> np.ndarray:
         return self._sites_of.get(controller, _NO_SITES)
@@ -184,6 +247,7 @@ class OreMarket:
         b = m.behaviour
         cap = book.capacity * book.utilisation
         mix, cost_acc, got = np.zeros((n, n_p)), np.zeros(n), np.zeros(n)
+        flow = np.zeros((len(self.pools), n))  # the allocation, kept as 'last week's trade' for appraisals
         market_pools = []
         for j, p in enumerate(self.pools):
             q = float(offered[p.sites].sum())
@@ -196,6 +260,7 @@ class OreMarket:
                     mix[owner] += take * self.baskets[p.ore]
                     cost_acc[owner] += take * (ask + m.routes.cost(path))
                     got[owner] += take
+                    flow[j, owner] += take
                     q -= take
             if q > 1e-9:
                 market_pools.append((j, p, q, ask))
@@ -212,6 +277,13 @@ class OreMarket:
                 mix[i] += take * self.baskets[p.ore]
                 cost_acc[i] += take * (0.5 * (ask + max(bid, ask)) + route)
                 got[i] += take
+                flow[j, i] += take
+        route_cost = self._route_cost(self._route_tables())
+        t = self._route_tables()
+        bids = b.ore_bid_share * netbacks[:, self._pool_ore].T - route_cost
+        self._remember(flow, np.where(t.has_path & self._accepts, bids, -np.inf), route_cost,
+                       np.bincount(self.pool_of, weights=offered, minlength=len(self.pools)) - flow.sum(axis=1),
+                       m.fleet.cost + levy)
         safe = np.maximum(got, 1e-12)
         return mix / safe[:, None], cost_acc / safe, got
 
@@ -271,6 +343,16 @@ class OreMarket:
         self._tables = t
         return t
 
+    def _route_cost(self, t: RouteTables) -> np.ndarray:
+        """Pools x plants: transport and border fees plus the levies of the groups on the way other than the
+        pool's own (USD/kg)."""
+        m = self.model
+        group_by_id = m.group_by_id
+        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
+        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0
+                             for p in self.pools])
+        return t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
+
     # -- the week ------------------------------------------------------------------------------------------
     def clear_week(self) -> OreWeek:
         m = self.model
@@ -285,10 +367,7 @@ class OreMarket:
         self.week = week
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
         t = self._route_tables()
-        group_by_id = m.group_by_id
-        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
-        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in pools])
-        route_cost = t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
+        route_cost = self._route_cost(t)
         bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
         running = book.capacity > 0
         can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
@@ -327,12 +406,23 @@ class OreMarket:
                 market.clear_unchecked if valid else market.clear)
         # levy paid by a pool's sites to the group that controls them
         own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
+        self._remember(flow, np.where(allowed, bid_price, -np.inf), route_cost,
+                       totals - np.bincount(self.pool_of, weights=site_sold, minlength=n_pool), site_ask)
         self._settle(flow, value, site_sold, own_levy_usd, t)
         # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
         week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
         signal = np.where(traded > 0, week.gate_price, best_bid).tolist()
         f.update_netbacks(self._pool_node, signal, b.site_margin_memory_weeks)
         return week
+
+    def _remember(self, flow: np.ndarray, bids: np.ndarray, route_cost: np.ndarray, unsold: np.ndarray,
+                  site_ask: np.ndarray) -> None:
+        """Keep the week's trade for appraisals: flows and bids (pools x plants), route costs, ore unsold."""
+        self.last_flow, self.last_bid, self.last_route_cost = flow, bids, route_cost
+        self.last_unsold = np.maximum(unsold, 0.0)
+        min_ask = np.full(len(self.pools), np.inf)
+        np.minimum.at(min_ask, self.pool_of, site_ask)
+        self.last_min_ask = min_ask
 
     def _trade_python(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
                       captive: np.ndarray, want: np.ndarray, allowed: np.ndarray, bid_price: np.ndarray,

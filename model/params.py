@@ -452,6 +452,8 @@ class Behaviour(Strict):
     private_cost_of_capital: Annotated[Num, Field(ge=0.0, le=1.0)] = 0.15  # assumption
     project_life_years: Annotated[Num, Field(ge=1.0, le=100.0)] = 15.0  # assumption
     project_ore_share_of_value: Frac = 0.45  # ore's share of a plant's revenue in appraisal (seed F14)
+    project_review_weeks: Annotated[Int, Field(ge=1, le=52)] = 4  # how often sponsors review their projects (assumption)
+    project_cancel_cover: Frac = 0.5  # a project in permitting is cancelled when its cover falls below this share of the cover its decision required (assumption)
     # -- observation -----------------------------------------------------------------------------------
     heavy_marker_product: str = "Dy"  # product whose content measures "heavy feed" (FACTS C1)
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 
 from agents.state import StockMandate
 from model.params import MAX_TONNES, ConfigError, Date, Int, Num, World, format_validation_error
+from model.projects import select_jointly
 from model.rules import OreBan
 
 if TYPE_CHECKING:
@@ -454,11 +455,15 @@ class StockpileRelease(TimelineItem):
 class Financing(TimelineItem):
     """A lender's facility for projects outside China (seed F3, F5, F23; FACTS E1-E3).
 
-    Selection rule (documented): at the deadline, the lender ranks the planned plants in eligible host
-    states by expected annual margin / capital charge at the concessional rate, and funds them in that
-    order while the budget lasts, skipping those whose ratio is below ``min_cover_ratio`` (strategic
-    value lets it accept some shortfall). A funded plant gets the concessional cost of capital, and its
-    sponsor starts building at once; capacity arrives after the (permit-adjusted) lead time.
+    Selection rule (documented in :func:`model.projects.select_jointly`): at the deadline, the planned
+    projects (plants and mines) in eligible host states are appraised on the feed they can secure, ranked by
+    expected annual margin / capital charge at the concessional rate, and funded in that order while the
+    budget lasts, skipping those whose ratio is below ``min_cover_ratio`` (strategic value lets it accept some
+    shortfall). Facilities whose deadlines fall in the same week select jointly and share the projects they
+    both fund in proportion to their money left, so the order of the scenario file does not matter. A funded
+    project gets the concessional cost of capital and starts permitting at once; capacity arrives after the
+    (streamlined) permitting and the construction. The money is disbursed over that time (outputs
+    ``finance_committed``, ``finance_spent``, ``finance_stranded``).
 
     Instruments: a loan, guarantee or equity stake gives the concessional rate; ``offtake`` also
     guarantees the plant's sales at the ex-China price the lender saw at selection (a plant-level
@@ -479,6 +484,7 @@ class Financing(TimelineItem):
     _done: bool = PrivateAttr(default=False)
     _offtake: dict = PrivateAttr(default_factory=dict)
     selected: list[str] = Field(default_factory=list, description="filled in by the run")
+    committed_musd: float = Field(default=0.0, description="filled in by the run")
 
     def apply(self, model: RareEarthModel) -> None:
         for rid, floor in self._offtake.items():
@@ -491,38 +497,36 @@ class Financing(TimelineItem):
     def begin(self, model: RareEarthModel) -> None:
         self._started = int(model.steps)
 
-    def act(self, model: RareEarthModel) -> None:
-        if self._done or int(model.steps) - self._started < self.selection_deadline_weeks:
-            return
+    def due(self, model: RareEarthModel) -> bool:
+        return not self._done and int(model.steps) - self._started >= self.selection_deadline_weeks
+
+    def close_selection(self) -> None:
+        """It selects once: at its deadline, alone or jointly with other facilities due that week."""
         self._done = True
-        self.select(model)
+
+    def act(self, model: RareEarthModel) -> None:
+        if self.due(model):
+            self.select(model)
 
     def select(self, model: RareEarthModel) -> list[str]:
-        budget = self.budget_musd
-        ranked = []
-        for plant in model.refiners:
-            if plant.status != "planned" or plant.country not in self.eligible_hosts:
-                continue
-            sponsor = model.state_by_id[plant.spec.sponsor_state or plant.country]
-            margin = sponsor.project_margin_musd(plant)
-            charge = sponsor.capital_charge_musd(plant, rate=self.concessional_rate)
-            ranked.append((margin / max(charge, 1e-9), plant, sponsor))
-        ranked.sort(key=lambda x: (-x[0], x[1].rid))
-        for ratio, plant, sponsor in ranked:
-            need = plant.spec.capex_musd * self.max_share_of_capex
-            if ratio < self.min_cover_ratio or need > budget:
-                continue
-            budget -= need
-            sponsor.grant_cost_of_capital(plant.rid, self.concessional_rate)
-            if "offtake" in self.instruments:
-                self._offtake[plant.rid] = model.signals.memory[plant.home_region].copy()
-            lead = round(plant.spec.lead_time_weeks * model.rules.lead_time_factor_for(plant.country))
-            plant.start_building(lead, financed_by=self.lender)
-            self.selected = [*self.selected, plant.rid]
-            model.log_event(f"{self.lender} finances {plant.spec.name} (US${need:,.0f}M; online in {lead} weeks)")
-        if not self.selected:
-            model.log_event(f"{self.lender}: no eligible project met the selection rule")
+        """Select now, jointly with every other facility in force whose deadline has come."""
+        due = [f for f in model.active if isinstance(f, Financing) and f is not self and f.due(model)]
+        group = [self, *due]
+        for f in group:
+            f.close_selection()
+        select_jointly(model, group)
+        for f in group:
+            if not f.selected:
+                model.log_event(f"{f.lender}: no eligible project met the selection rule")
         return self.selected
+
+    def record_selection(self, model: RareEarthModel, project, musd: float) -> None:
+        """A project this facility funds (``musd`` of it): selected, and guaranteed its offtake if that is
+        among the instruments (the prices its market expected at selection, as a plant-level floor)."""
+        self.selected = [*self.selected, project.id]
+        self.committed_musd = self.committed_musd + musd
+        if "offtake" in self.instruments and project.kind == "plant":
+            self._offtake[project.id] = model.signals.memory[project.agent.home_region].copy()
 
     def problems(self, world: World) -> list[str]:
         return (super().problems(world) + _need(self.actor, _states(world), "actor")
@@ -530,20 +534,21 @@ class Financing(TimelineItem):
 
 
 class PermitStreamlining(TimelineItem):
-    """Shorter permitting (seed F4): lead times of projects in ``states`` x ``factor``, including the
-    remaining time of projects already under construction when it begins."""
+    """Shorter permitting (seed F4): the permitting time of projects in ``states`` x ``factor``: projects
+    decided while it is in force, and the permit time left of those in permitting when it begins.
+    Construction is not shortened (a plant or mine already building keeps its schedule)."""
 
     actor: str = "US"
     states: list[str] = Field(default_factory=lambda: ["US", "JP", "AU"])
     factor: Annotated[Num, Field(gt=0.0, le=1.0)] = Field(default=0.7, description="lead-time multiplier")
 
     def describe(self) -> str:
-        return f"{self.actor}: permitting streamlined in {', '.join(self.states)} (lead times x{self.factor:g})"
+        return f"{self.actor}: permitting streamlined in {', '.join(self.states)} (permit times x{self.factor:g})"
 
     def begin(self, model: RareEarthModel) -> None:
-        for r in model.refiners:
-            if r.country in self.states:
-                r.shorten_construction(self.factor)
+        for p in model.projects:
+            if p.country in self.states:
+                p.streamline_permits(self.factor)
 
     def apply(self, model: RareEarthModel) -> None:
         for s in self.states:

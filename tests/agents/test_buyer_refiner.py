@@ -122,13 +122,16 @@ def test_a_plant_short_of_feed_bids_a_larger_share_of_its_netback(model):
     assert book.bid_share()[g] == pytest.approx(model.behaviour.ore_bid_share * (1 + model.behaviour.ore_bid_urgency))
 
 
-def test_pipeline_brings_capacity_online_after_the_lead_time(model):
+def test_pipeline_brings_capacity_online_after_permits_and_construction(model):
     plant = model.refiner_by_id["th_udon_thani"]
     assert plant.status == "planned" and plant.capacity_t_per_week == 0
-    assert plant.start_building(3, financed_by="test")
-    assert not plant.start_building(3)  # only a planned plant starts
+    assert plant.start_project(2, 3, financed_by="test")
+    assert not plant.start_project(2, 3)  # only a planned plant starts
+    assert plant.status == "permitting" and plant.build_weeks_left == 5
     model.run(2)
     assert plant.status == "building" and plant.capacity_t_per_week == 0
+    model.run(2)
+    assert plant.status == "building" and plant.build_weeks_left == 1
     model.run(1)
     assert plant.status == "operating" and plant.capacity_t_per_week == plant.nameplate_t_per_week
     assert any("comes online" in e.text for e in model.events)

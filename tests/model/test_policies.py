@@ -302,10 +302,11 @@ def test_policies_call_named_agent_methods_and_model_commands():
     from agents.armed_group import ArmedGroup
     from agents.refiner import Refiner
     from agents.state import State
+    from model.projects import Project
     from model.routes import RouteNetwork
 
     public = {"model": RareEarthModel, "model.routes": RouteNetwork, "model.rules": Rules}
-    agent_receivers = {"state": State, "sponsor": State, "plant": Refiner, "r": Refiner,
+    agent_receivers = {"state": State, "sponsor": State, "plant": Refiner, "r": Refiner, "p": Project,
                        "model.state_by_id": State, "model.group_by_id": ArmedGroup}
     tree = ast.parse((ROOT / "model" / "policies.py").read_text())
     calls = []
@@ -323,8 +324,8 @@ def test_policies_call_named_agent_methods_and_model_commands():
         assert callable(getattr(cls, name, None)), f"{base}.{name}: not a method of {cls.__name__}"
     names = {n for _, n in calls}
     # the channels the brief names are the ones in use
-    for expected in ("set_stock_mandate", "clear_stock_mandate", "order_release", "endow", "start_building",
-                     "shorten_construction", "force_conflict", "order_halt", "add_policy", "end_policy",
+    for expected in ("set_stock_mandate", "clear_stock_mandate", "order_release", "endow",
+                     "streamline_permits", "force_conflict", "order_halt", "add_policy", "end_policy",
                      "seize_areas", "flood_sites", "limit_exports"):
         assert expected in names, f"no policy calls {expected}"
 
@@ -1006,7 +1007,7 @@ def test_election_ends_listed_policies_and_begins_new_ones():
     assert any(type(p).__name__ == "RouteChange" for p in m.active)
 
 
-def test_financing_selects_by_the_deadline_and_starts_building():
+def test_financing_selects_by_the_deadline_and_starts_permitting():
     fin = Financing(start="2024-01-08", selection_deadline_weeks=4, min_cover_ratio=0.0, budget_musd=1000.0,
                     eligible_hosts=["TH", "LA", "US"], instruments=["loan", "offtake"])
     permits = PermitStreamlining(start="2024-01-08", states=["TH"], factor=0.5)
@@ -1018,27 +1019,37 @@ def test_financing_selects_by_the_deadline_and_starts_building():
     for rid in fin.selected:
         plant = m.refiner_by_id[rid]
         sponsor = m.state_by_id[plant.spec.sponsor_state or plant.country]
-        assert plant.status == "building" and plant.financed_by == fin.lender
+        assert plant.status == "permitting" and plant.financed_by == fin.lender
         factor = 0.5 if plant.country == "TH" else 1.0
-        assert plant.build_weeks_left == round(plant.spec.lead_time_weeks * factor) - 1
+        # permitting (streamlined where the rule is in force), then construction at its own length
+        assert plant.build_weeks_left == round(plant.spec.permit_weeks * factor) + plant.spec.lead_time_weeks - 1
         assert sponsor.cost_of_capital[rid] == fin.concessional_rate
     spent = sum(m.refiner_by_id[r].spec.capex_musd * fin.max_share_of_capex for r in fin.selected)
     assert spent <= fin.budget_musd
+    assert fin.committed_musd == pytest.approx(spent)
     m.step()  # the offtake guarantee is a plant floor from the next week on
     assert set(m.rules.plant_floor) == set(fin.selected)
     unselected = [r for r in m.refiners if r.rid not in fin.selected and r.spec.status == "planned"]
     assert all(r.status == "planned" for r in unselected)
 
 
-def test_permit_streamlining_shortens_plants_already_building():
-    m = _model(PermitStreamlining(start="2024-01-15", end="2024-03-04", states=["AU"], factor=0.5), weeks=12)
-    plant = next(r for r in m.refiners if r.status == "building" and r.country == "AU")
-    m.step()
-    left = plant.build_weeks_left
-    m.step()  # begins: the remaining time is halved, then a week passes
-    assert plant.build_weeks_left == max(1, round(left * 0.5)) - 1
+def test_permit_streamlining_shortens_permits_not_construction_under_way():
+    fin = Financing(start="2024-01-08", selection_deadline_weeks=0, min_cover_ratio=0.0, budget_musd=1000.0,
+                    eligible_hosts=["TH"])
+    m = _model(fin, PermitStreamlining(start="2024-01-29", end="2024-03-04", states=["AU", "TH"], factor=0.5),
+               weeks=12)
+    building = next(r for r in m.refiners if r.status == "building" and r.country == "AU")
+    m.run(2)
+    thai = m.refiner_by_id["th_udon_thani"]
+    assert thai.status == "permitting", m.events
+    m.run(1)
+    left_build, left_permit = building.build_weeks_left, thai.build_weeks_left
+    m.step()  # begins: the permit time left is halved, then a week passes; construction keeps its pace
+    assert building.build_weeks_left == left_build - 1
+    permit_left = left_permit - thai.spec.lead_time_weeks
+    assert thai.build_weeks_left == max(1, round(permit_left * 0.5)) - 1 + thai.spec.lead_time_weeks
     assert m.rules.lead_time_factor_for("AU") == 0.5 and m.rules.lead_time_factor_for("US") == 1.0
-    m.run(8)
+    m.run(7)
     assert m.rules.lead_time_factor_for("AU") == 1.0
 
 

@@ -1,0 +1,425 @@
+"""Projects: how a planned mine or plant becomes capacity, what it is worth to build, and who pays for it.
+
+**Phases.** A project is *planned* until its sponsor or a lender decides to build it; it is then in
+*permitting* for its ``permit_weeks`` (times the permit factor of its host state, which permit streamlining
+lowers, seed F4), then *building* for its ``lead_time_weeks`` (construction: streamlining does not shorten
+it), then *operating*. A project in permitting may be *cancelled* (its appraisal no longer covers its
+capital charge); a mine whose reserve is worked out is *depleted*. A plant or mine already building at the
+start of a run comes online on its ``online_date``.
+
+**Appraisal on the feed a plant can secure** (the same access rule operations use: a plant wins ore in the
+ore auction by bidding more than the plants it displaces, :mod:`model.ore_market`). A plant counts on
+
+1. its *captive* ore: the mines and stockpiles whose ``offtake`` it is, operating or being built, that reach
+   it over open roads, at their cash cost plus the route;
+2. *market* ore it would win: at each ore pool it may buy from and reach, what went unsold last week plus
+   what went last week to plants that bid less than it would (``b.ore_bid_share`` x its netback - route), at
+   ``b.project_ore_share_of_value`` of the oxides' value (seed F14);
+
+up to its nameplate. Its expected margin is that feed x (its oxides' value at the prices its market
+expects, with any floor, less processing and ore). A mine counts on the best bid of the plants that may take
+its ore (its offtaker first) less its cash cost. No plant is appraised on ore it would never win: ore that
+Chinese plants outbid it for stays theirs. Two projects appraised in the same week may count on the same
+displaced ore (each is appraised alone; the market then shares it).
+
+**Financing** (:class:`model.policies.Financing`): facilities that select in the same week select jointly,
+so the order of the scenario file does not matter; see :func:`select_jointly`. The money each lender commits
+is disbursed evenly over the project's permitting and construction; money disbursed on a project later
+cancelled is stranded (outputs ``finance_committed``, ``finance_spent``, ``finance_stranded``, M USD, by
+lender).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from model.model import RareEarthModel
+
+KG_PER_T = 1000.0
+LIVE = ("permitting", "building")  # a decided project on its way
+
+
+class Pipeline:
+    """Where each project of one kind stands (rows: plants of a book, or mine sites), and its countdowns."""
+
+    def __init__(self, status: list[str], weeks_to_online: list[int]):
+        self.status = list(status)
+        n = len(self.status)
+        self.permit_left = np.zeros(n, dtype=int)
+        self.build_left = np.zeros(n, dtype=int)
+        self.started_week = np.full(n, -1, dtype=int)
+        self.total_weeks = np.zeros(n, dtype=int)  # permitting + construction, as decided
+        self.financed_by = [""] * n
+        for i, (st, w) in enumerate(zip(self.status, weeks_to_online, strict=True)):
+            if st == "building":
+                if w <= 0:
+                    self.status[i] = "operating"  # finished before the run starts
+                else:
+                    self.build_left[i] = w
+                    self.total_weeks[i] = w
+                    self.started_week[i] = 0
+
+    def weeks_left(self, i: int) -> int:
+        return int(self.permit_left[i] + self.build_left[i])
+
+    def start(self, i: int, permit_weeks: int, build_weeks: int, week: int, financed_by: str = "") -> bool:
+        """A planned project is decided: permitting first (if any), then construction."""
+        if self.status[i] != "planned":
+            return False
+        p, b = max(0, int(permit_weeks)), max(0, int(build_weeks))
+        self.permit_left[i], self.build_left[i] = p, b
+        self.status[i] = "permitting" if p > 0 else "building"
+        self.started_week[i] = week
+        self.total_weeks[i] = p + b
+        self.financed_by[i] = financed_by
+        return True
+
+    def streamline(self, i: int, factor: float) -> None:
+        """Permit streamlining reaches a project in permitting: its remaining permit time x ``factor``
+        (construction under way is not shortened)."""
+        if self.status[i] == "permitting":
+            left = max(1, round(self.permit_left[i] * factor))
+            self.total_weeks[i] -= int(self.permit_left[i] - left)
+            self.permit_left[i] = left
+
+    def cancel(self, i: int) -> bool:
+        if self.status[i] not in LIVE:
+            return False
+        self.status[i] = "cancelled"
+        self.permit_left[i] = self.build_left[i] = 0
+        return True
+
+    def advance(self) -> list[int]:
+        """Count permitting and construction down a week; returns the rows that come online this week."""
+        online: list[int] = []
+        for i, st in enumerate(self.status):
+            if st == "permitting":
+                self.permit_left[i] -= 1
+                if self.permit_left[i] <= 0:
+                    self.status[i] = "building" if self.build_left[i] > 0 else "operating"
+                    if self.status[i] == "operating":
+                        online.append(i)
+            elif st == "building":
+                self.build_left[i] -= 1
+                if self.build_left[i] <= 0:
+                    self.status[i] = "operating"
+                    online.append(i)
+        return online
+
+    def any_live(self) -> bool:
+        return "permitting" in self.status or "building" in self.status
+
+
+# -- appraisal -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Appraisal:
+    """What a project expects: feed it can secure (t REO/week: captive, market), annual margin (M USD)."""
+
+    captive_t: float
+    market_t: float
+    margin_musd: float
+
+    @property
+    def feed_t(self) -> float:
+        return self.captive_t + self.market_t
+
+
+def plant_prices(model: RareEarthModel, i: int) -> np.ndarray:
+    """The prices a plant's sponsor expects for its oxides: its market's memory, with any floor over it."""
+    book = model.refiner_book
+    prices = model.signals.memory[book.region[i]]
+    floor = model.rules.floor_for(book.country[i], book.ids[i])
+    return prices if floor is None else np.maximum(prices, floor)
+
+
+def appraise_plant(model: RareEarthModel, i: int, with_sites: np.ndarray | None = None) -> Appraisal:
+    """The feed plant ``i`` can secure and its expected annual margin (module docstring); ``with_sites`` are
+    planned mine sites that would be built with it (its own planned mines: an integrated project)."""
+    m = model
+    book, ore, f, b = m.refiner_book, m.ore, m.fleet, m.behaviour
+    t = ore.route_tables()
+    prices = plant_prices(m, i)
+    value = (ore.basket_matrix * book.separates[i] * prices).sum(axis=1) * book.recovery[i]  # per ore, USD/kg
+    netback = value - book.unit_cost()[i]
+    keep = 1.0 - b.project_ore_share_of_value
+    room = float(book.nameplate[i])
+    captive = market = margin = 0.0
+    route = ore.last_route_cost
+    coming = f.coming_capacity()
+    if with_sites is not None and with_sites.size:
+        coming = coming.copy()
+        coming[with_sites] = f.capacity[with_sites]
+    for j in ore.captive_pools(i):  # its own mines and stockpiles first
+        if not t.has_path[j, i] or room <= 0:
+            continue
+        sites = ore.pools[j].sites
+        q = min(float(coming[sites].sum()), room)
+        if q <= 0:
+            continue
+        o = ore.pool_ore[j]
+        cost = float(f.cost[sites].mean()) + float(route[j, i])
+        margin += q * (netback[o] - cost)
+        captive += q
+        room -= q
+    if room > 0:
+        won = ore.winnable(i, netback)  # per pool, t/week
+        for j in np.argsort(-won, kind="stable"):
+            q = min(float(won[j]), room)
+            if q <= 0:
+                break
+            o = ore.pool_ore[j]
+            margin += q * (netback[o] - (1.0 - keep) * value[o])
+            market += q
+            room -= q
+    return Appraisal(captive, market, margin * 52 * KG_PER_T / 1e6)
+
+
+def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
+    """A planned mine's expected margin: its capacity sold at the best bid of the plants that may take its
+    ore (its offtaker only, if it is captive or its offtaker is running or coming), less its cash cost."""
+    m = model
+    ore, f, book = m.ore, m.fleet, m.refiner_book
+    j = int(ore.pool_of[site])
+    t = ore.route_tables()
+    bids = ore.last_bid[j] if ore.last_bid is not None else np.zeros(book.n)
+    owner = ore.owner_of(j)
+    alive = np.array([st in ("operating", *LIVE) for st in book.status], dtype=bool)
+    if owner >= 0 and alive[owner]:
+        takers = np.zeros(book.n, dtype=bool)
+        takers[owner] = True
+    elif ore.pools[j].captive_only:
+        takers = np.zeros(book.n, dtype=bool)
+    else:
+        takers = alive & ore.accepts[j]
+    takers &= t.has_path[j]
+    if not takers.any():
+        return Appraisal(0.0, 0.0, 0.0)
+    bid = float(bids[takers].max())
+    q = float(f.capacity[site])
+    return Appraisal(0.0, q, q * (bid - float(f.cost[site])) * 52 * KG_PER_T / 1e6)
+
+
+# -- money -----------------------------------------------------------------------------------------------
+@dataclass
+class Commitment:
+    lender: str
+    kind: str  # "plant" or "mine"
+    row: int  # refiner row or mine site
+    project: str  # id
+    musd: float
+    spent: float = 0.0
+    stranded: float = 0.0
+
+
+@dataclass
+class FinanceLedger:
+    """Money lenders committed, disbursed and lost (M USD), project by project."""
+
+    commitments: list[Commitment] = field(default_factory=list)
+
+    def commit(self, c: Commitment) -> None:
+        self.commitments.append(c)
+
+    def by_lender(self) -> dict[str, tuple[float, float, float]]:
+        out: dict[str, list[float]] = {}
+        for c in self.commitments:
+            acc = out.setdefault(c.lender, [0.0, 0.0, 0.0])
+            acc[0] += c.musd
+            acc[1] += c.spent
+            acc[2] += c.stranded
+        return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+    def disburse(self, model: RareEarthModel) -> None:
+        """Each commitment is paid out evenly over its project's permitting and construction; what was paid
+        on a cancelled project is stranded."""
+        for c in self.commitments:
+            pipe = model.refiner_book.pipeline if c.kind == "plant" else model.fleet.pipeline
+            st = pipe.status[c.row]
+            if st == "cancelled":
+                if not c.stranded and c.spent:
+                    c.stranded = c.spent
+                continue
+            if c.spent >= c.musd:
+                continue
+            if st in LIVE or st == "operating":
+                total = max(int(pipe.total_weeks[c.row]), 1)
+                c.spent = min(c.musd, c.spent + c.musd / total) if st != "operating" else c.musd
+
+
+# -- projects of either kind ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Project:
+    """A plant or a mine site that is (or was) a project: a uniform view for sponsors and lenders."""
+
+    kind: str  # "plant" or "mine"
+    agent: object  # the Refiner or Miner agent
+
+    @property
+    def spec(self):
+        return self.agent.spec
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def country(self) -> str:
+        return self.spec.country
+
+    @property
+    def sponsor(self) -> str:
+        return self.spec.sponsor_state or self.spec.country
+
+    companions: tuple = ()  # planned mine projects that are built with this plant (their offtake is it)
+
+    @property
+    def capex_musd(self) -> float:
+        return float(self.spec.capex_musd) + sum(c.capex_musd for c in self.companions)
+
+    @property
+    def status(self) -> str:
+        return self.agent.status if self.kind == "plant" else self.agent.project_status
+
+    @property
+    def row(self) -> int:
+        """Its row in its pipeline (the plant's row, or the mine's project row)."""
+        return self.agent.i if self.kind == "plant" else self.agent.fleet.project_row[self.agent.i]
+
+    def appraise(self, model: RareEarthModel) -> Appraisal:
+        if self.kind == "mine":
+            return appraise_mine(model, self.agent.i)
+        sites = np.array([c.agent.i for c in self.companions if c.status == "planned"], dtype=int)
+        return appraise_plant(model, self.agent.i, sites)
+
+    def start(self, model: RareEarthModel, financed_by: str = "") -> tuple[bool, int]:
+        """Start permitting (x its host's permit factor) and then construction, with its companions;
+        returns (started, weeks until it comes online)."""
+        permit = round(self.spec.permit_weeks * model.rules.lead_time_factor_for(self.country))
+        build = int(self.spec.lead_time_weeks)
+        started = self.agent.start_project(permit, build, financed_by)
+        if started:
+            for c in self.companions:
+                if c.status == "planned":
+                    c.start(model, financed_by)
+        return started, permit + build
+
+    def streamline_permits(self, factor: float) -> None:
+        """Its permit time left (and its companions') x ``factor``, if it is in permitting."""
+        self.agent.streamline_permits(factor)
+        for c in self.companions:
+            c.streamline_permits(factor)
+
+    def cancel(self) -> bool:
+        """Give it up (with its companions); False if it was not on its way."""
+        done = self.agent.cancel_project()
+        if done:
+            for c in self.companions:
+                c.cancel()
+        return done
+
+
+def collect_projects(model: RareEarthModel) -> list[Project]:
+    """Every plant and mine site of the world that is a project (planned or building at the start). A
+    planned mine whose offtake is a planned plant is that plant's companion: they are appraised, financed
+    and started as one integrated project (the plant's ore is in the appraisal, the mine's capex in the
+    charge), not one by one (neither pays without the other)."""
+    mines = [Project("mine", model.miners[int(s)]) for s in model.fleet.project_site]
+    planned_plants = {r.rid for r in model.refiners if r.spec.status == "planned"}
+    with_plant = {}
+    alone = []
+    for p in mines:
+        if p.spec.status == "planned" and p.spec.offtake in planned_plants:
+            with_plant.setdefault(p.spec.offtake, []).append(p)
+        else:
+            alone.append(p)
+    plants = [Project("plant", r, tuple(with_plant.get(r.rid, ()))) for r in model.refiners
+              if r.spec.status != "operating"]
+    return plants + alone
+
+
+# -- joint financing ----------------------------------------------------------------------------------------
+def select_jointly(model: RareEarthModel, facilities: list) -> dict[str, list[str]]:
+    """Financing facilities that select in the same week select together (their order in the scenario file
+    does not matter):
+
+    1. candidates are the planned projects (plants and mines) in a host that at least one facility lends to;
+    2. each is appraised once (:func:`appraise_plant`, :func:`appraise_mine`); for each facility that may
+       lend to it, its cover = expected margin / capital charge at that facility's concessional rate;
+    3. candidates are taken in order of their best cover (ties by id); the facilities that take part are
+       those whose ``min_cover_ratio`` it meets and that have money left; together they fund the largest
+       ``max_share_of_capex`` among them x capex, shared in proportion to their money left (each at most its
+       own share of capex and its money), or not at all if they cannot;
+    4. a funded project gets the share-weighted concessional rate, its lenders' offtake guarantees, and
+       starts permitting at once. Returns the ids each facility funded."""
+    m = model
+    hosts = set().union(*(set(f.eligible_hosts) for f in facilities)) if facilities else set()
+    cands = [p for p in m.projects if p.status == "planned" and p.country in hosts]
+    left = {id(f): float(f.budget_musd) for f in facilities}
+    funded: dict[str, list[str]] = {f.lender: [] for f in facilities}
+    ranked = []
+    for p in cands:
+        sponsor = m.state_by_id[p.sponsor]
+        margin = p.appraise(m).margin_musd
+        covers = {}
+        for f in facilities:
+            if p.country in f.eligible_hosts:
+                covers[id(f)] = margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
+        ranked.append((max(covers.values()), p, sponsor, covers))
+    ranked.sort(key=lambda x: (-x[0], x[1].id))
+    for _best, p, sponsor, covers in ranked:
+        part = [f for f in facilities if id(f) in covers and covers[id(f)] >= f.min_cover_ratio and left[id(f)] > 0]
+        if not part:
+            continue
+        need = p.capex_musd * max(f.max_share_of_capex for f in part)
+        cap = {id(f): min(left[id(f)], f.max_share_of_capex * p.capex_musd) for f in part}
+        if sum(cap.values()) < need - 1e-9:
+            continue
+        share = _pro_rata(need, [left[id(f)] for f in part], [cap[id(f)] for f in part])
+        started, weeks = p.start(m, financed_by=" + ".join(f.lender for f, s in zip(part, share, strict=True) if s > 0))
+        if not started:
+            continue
+        rates = {f.concessional_rate for f in part}
+        rate = rates.pop() if len(rates) == 1 else (
+            sum(f.concessional_rate * s for f, s in zip(part, share, strict=True)) / max(sum(share), 1e-12))
+        sponsor.grant_cost_of_capital(p.id, rate)
+        sponsor.note_decision(p.id, max(f.min_cover_ratio for f in part))
+        for f, s in zip(part, share, strict=True):
+            if s <= 0:
+                continue
+            left[id(f)] -= s
+            funded[f.lender].append(p.id)
+            f.record_selection(m, p, s)
+            m.finance.commit(Commitment(f.lender, p.kind, p.row, p.id, s))
+        m.log_event(f"{' + '.join(f.lender for f, s in zip(part, share, strict=True) if s > 0)} finance "
+                    f"{p.name} (US${need:,.0f}M; online in {weeks} weeks)")
+    return funded
+
+
+def _pro_rata(need: float, weights: list[float], caps: list[float]) -> list[float]:
+    """Split ``need`` in proportion to ``weights``, no part above its cap (the excess re-spread)."""
+    share = [0.0] * len(weights)
+    open_ = [k for k in range(len(weights)) if caps[k] > 0]
+    rest = need
+    while rest > 1e-9 and open_:
+        w = sum(weights[k] for k in open_)
+        if w <= 0:
+            break
+        full = []
+        for k in open_:
+            give = min(rest * weights[k] / w, caps[k] - share[k])
+            share[k] += give
+            if caps[k] - share[k] <= 1e-9:
+                full.append(k)
+        rest = need - sum(share)
+        if not full:
+            break
+        open_ = [k for k in open_ if k not in full]
+    return share
