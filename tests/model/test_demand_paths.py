@@ -222,3 +222,16 @@ def test_aps_total_need_in_2030_exceeds_the_stationary_twin_by_the_paths_factor(
     assert 1.33 < factor < 1.37
     thrifting = RareEarthModel("demand_growth_aps", seed=1, weeks=weeks).run()
     assert need_2030(thrifting.results())[0] / f > 1.2
+
+
+def test_a_single_growth_rate_is_a_uniform_path():
+    """behaviour.demand_growth_per_year keeps working: every buyer grows at that rate by calendar year (after
+    five whole years x 1.05^5), with the demand outputs of a growing run."""
+    sc = load_scenario("baseline").with_overrides({"behaviour.demand_growth_per_year": 0.05,
+                                                   "behaviour.thrift_rate_per_week": 0.0})
+    m = RareEarthModel(sc, seed=1, weeks=WEEKS_TO_2029 + 1)
+    bb = m.buyer_book
+    base = bb.magnet_t_per_week[:, None] * bb.base_content
+    m.run()
+    np.testing.assert_allclose(bb.needed, base * 1.05 ** 5, rtol=1e-12)
+    assert {"demand_index", "need"} <= set(m.results().variable.unique())
