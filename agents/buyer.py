@@ -82,26 +82,29 @@ class BuyerBook:
                               for r, rows in self.rows_of_region.items()}
 
     # -- needs -------------------------------------------------------------------------------------------
-    def need(self, demand_multiplier: float) -> np.ndarray:
+    def need(self, demand_multiplier: float | np.ndarray) -> np.ndarray:
         """Element oxide needed this week by every buyer (buyers x products), t (read-only).
 
-        Asked for many times a week; kept until the multiplier, the content array or the magnet array is
-        replaced (they are only ever replaced, never written in place)."""
+        ``demand_multiplier`` is the model's: one number for every buyer, or one per buyer row (a demand
+        path, model/demand.py). Asked for many times a week; kept until the multiplier, the content array or
+        the magnet array is replaced (they are only ever replaced, never written in place)."""
         key = self._need_key
-        if key is not None and key[0] == demand_multiplier and key[1] is self.content and key[2] is self.magnet_t_per_week:
+        if (key is not None and key[1] is self.content and key[2] is self.magnet_t_per_week
+                and (key[0] is demand_multiplier or (isinstance(demand_multiplier, float)
+                                                     and isinstance(key[0], float) and key[0] == demand_multiplier))):
             return key[3]
         need = (self.magnet_t_per_week * demand_multiplier)[:, None] * self.content
         need.flags.writeable = False
         self._need_key = (demand_multiplier, self.content, self.magnet_t_per_week, need)
         return need
 
-    def need_of_state(self, state_id: str, demand_multiplier: float) -> np.ndarray:
+    def need_of_state(self, state_id: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_state.get(state_id)
         if rows is None or not rows.size:
             return np.zeros(self.content.shape[1])
         return self.need(demand_multiplier)[rows].sum(axis=0)
 
-    def need_of_region(self, region: str, demand_multiplier: float) -> np.ndarray:
+    def need_of_region(self, region: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_region[region]
         return self.need(demand_multiplier)[rows].sum(axis=0)
 
@@ -170,7 +173,7 @@ class BuyerBook:
         self.inventory[at] = self.inventory[at] + got
 
     # -- consumption -----------------------------------------------------------------------------------------
-    def consume(self, demand_multiplier: float) -> None:
+    def consume(self, demand_multiplier: float | np.ndarray) -> None:
         b = self.model.behaviour
         need = self.need(demand_multiplier)
         self.needed = need  # this week's need, before thrifting moves content

@@ -35,6 +35,7 @@ from agents.miner import Miner, MinerFleet
 from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
+from model.demand import demand_growth
 from model.exchange import Exchange, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
@@ -124,7 +125,11 @@ class RareEarthModel(mesa.Model):
         self.regions: tuple[str, ...] = w.region_ids
         self.rules = Rules(len(self.products))
         self.events: list[Event] = []
-        self.demand_multiplier = 1.0
+        # demand relative to the start: 1.0 while demand is stationary; with a demand path (or
+        # behaviour.demand_growth_per_year) one multiplier per buyer row, replaced each week (model/demand.py)
+        self.demand_multiplier: float | np.ndarray = 1.0
+        self.demand = demand_growth(w, self.spec.demand_path, self.spec.start, self.weeks,
+                                    source=self.spec.source or self.spec.name)
         self._region_of_state = {s.id: s.region for s in w.states}
         self._imports_from = {r.id: r.imports_from for r in w.regions}
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
@@ -361,7 +366,8 @@ class RareEarthModel(mesa.Model):
         6. exchanges clear per product, region by region (the exporting region first): term contracts are
            delivered first, then refiners, magnet makers, traders, buyers and state agencies trade at spot;
            importers carry exports under the export rules; then the cost of supply is published
-        7. buyers consume; shortages are recorded; buyers and magnet makers thrift; demand grows
+        7. buyers consume; shortages are recorded; buyers and magnet makers thrift; demand grows along the
+           scenario's demand path, each buyer at its segment's and region's rate for the calendar year
         8. investment pipeline advances (refineries and magnet plants come online); plants adjust
            utilisation and dispose of co-products they cannot sell; small sites enter and exit
         9. observation (outputs)
@@ -683,9 +689,8 @@ class RareEarthModel(mesa.Model):
         if self.maker_book.n:
             self.maker_book.adapt()
         self.ledger.consumed = self.ledger.consumed + book.consumed.sum(axis=0)
-        growth = self.behaviour.demand_growth_per_year
-        if growth:
-            self.demand_multiplier *= (1 + growth) ** (1 / 52)
+        if self.demand is not None:  # next week's demand: each buyer's multiplier at this step's date
+            self.demand_multiplier = self.demand.factor(self.date)
 
     # -- 8 ------------------------------------------------------------------------------------------------
     def _pipeline(self) -> None:

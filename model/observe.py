@@ -74,6 +74,19 @@ class Observer:
         self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
         self._rows: dict[tuple, list[Key]] = {}  # rows of keys, made once (see _row)
         self._unit_keys = [(("units_short", state, unit), rows) for (state, unit), rows in sorted(self._unit_rows.items())]
+        # runs whose demand grows: each segment's demand index (buyers' multipliers weighted by their demand
+        # at the start) and buyers' need by state
+        self._demand_keys: list[Key] = []
+        if m.demand is not None and m.demand.grows:
+            bb = m.buyer_book
+            segments = sorted({spec.segment for spec in bb.specs})
+            self._segment_code = np.array([segments.index(spec.segment) for spec in bb.specs], dtype=int)
+            self._segment_weight = bb.magnet_t_per_week.copy()
+            self._segment_base = np.bincount(self._segment_code, weights=self._segment_weight,
+                                             minlength=len(segments))
+            self._demand_keys = ([("demand_index", seg, "") for seg in segments]
+                                 + [("need", s, p) for s in bb.states for p in P])
+            Recorder.check_keys(self._demand_keys)
         mask = m.maker_book.magnet_mask if m.maker_book.n else np.zeros(len(P), dtype=bool)
         self._magnet_idx = np.flatnonzero(mask)
         self._magnet_names = tuple(P[j] for j in self._magnet_idx.tolist())
@@ -109,6 +122,12 @@ class Observer:
         rec.add_columns(step, date, self._ore_keys, ore_vals)
         rec.add_columns(step, date, self._group_keys,
                         [x for g in m.armed_groups for x in (g.revenue_usd / 1e6, float(g.conflict))])
+        if self._demand_keys:
+            mult = np.broadcast_to(m.demand_multiplier, self._segment_weight.shape)
+            index = np.bincount(self._segment_code, weights=self._segment_weight * mult,
+                                minlength=self._segment_base.size) / self._segment_base
+            rec.add_columns(step, date, self._demand_keys,
+                            index.tolist() + bb.totals(bb.needed, by="state").ravel().tolist())
         keys, vals = self._dynamic()
         if keys:
             if keys != self._dynamic_keys:  # a key came or went: check the new layout once, then keep it

@@ -399,6 +399,8 @@ class Behaviour(Strict):
     thrift_rate_per_week: Frac = 0.0025  # content cut per week of high prices, share of base (assumption: FACTS L5 names grain-boundary diffusion, not its pace)
     thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory (assumption)
     thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
+    # one rate for every buyer and year, a uniform demand path (model/demand.py; a scenario's demand_path
+    # instead gives rates by segment, region and year, and the two are not combined)
     demand_growth_per_year: Annotated[Num, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
     # -- magnet makers (worlds with a magnet stage) -------------------------------------------------------
     maker_full_cost_markup: Annotated[Num, Field(ge=0.0, le=MAX_RATIO)] = 0.2  # magnet full cost = cash cost x (1 + this) (assumption)

@@ -9,6 +9,7 @@ A scenario file (TOML, under ``model/data/scenarios/`` or anywhere on disk) look
     start = 2024-01-01
     weeks = 156
     seeds = [1, 2, 3]
+    demand_path = "iea_aps"      # optional: how demand grows (model/data/demand/demand_paths.toml)
     [overrides]
     "behaviour.site_entry_rate" = 0.03
     [[timeline]]
@@ -28,6 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from model.demand import demand_growth, path_names
 from model.params import (
     DATA_DIR,
     EARLIEST_DATE,
@@ -61,6 +63,9 @@ class Scenario(BaseModel):
     weeks: Int = Field(default=520, ge=1, le=MAX_WEEKS, description="horizon, 1 to 5200 weeks")
     seeds: list[Annotated[Int, Field(ge=0, le=MAX_SEED)]] = Field(
         default_factory=lambda: list(range(1, 11)), description="random seeds, whole numbers 0 to 2**63 - 1")
+    demand_path: str = Field(default="", description="how demand grows: a path named in "
+                             "model/data/demand/demand_paths.toml ('' = stationary, or "
+                             "behaviour.demand_growth_per_year if set)")
     overrides: dict[str, Any] = Field(default_factory=dict)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
     source: str = ""  # the file it came from (set by the loader)
@@ -70,6 +75,14 @@ class Scenario(BaseModel):
     def _seeds(cls, v: list[int]) -> list[int]:
         if not v:
             raise ValueError("give at least one seed, e.g. seeds = [1, 2, 3]")
+        return v
+
+    @field_validator("demand_path")
+    @classmethod
+    def _demand_path(cls, v: str) -> str:
+        if v and v not in path_names():
+            raise ValueError(f"unknown demand path {v!r}; allowed: {', '.join(path_names())} "
+                             f"(the paths of model/data/demand/demand_paths.toml), or leave it out for none")
         return v
 
     @model_validator(mode="after")
@@ -121,6 +134,7 @@ class Scenario(BaseModel):
         from model.policies import check_timeline
 
         check_timeline(self.build_timeline(), world, self.start, self.end, source=self.source or self.name)
+        demand_growth(world, self.demand_path, self.start, self.weeks, source=self.source or self.name)
         return world
 
     def to_dict(self) -> dict[str, Any]:

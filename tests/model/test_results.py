@@ -53,15 +53,18 @@ MAGNET_STAGE = {"magnet_output", "china_magnet_share", "inventory_makers", "recy
                 "element_exports",
                 "contract_volume", "contract_price", "average_price",  # the magnet world also has term contracts
                 "end_use_refused"}  # and end-user licence rules (magnets_2025)
+DEMAND_GROWTH = {"demand_index", "need"}  # runs whose demand grows (a demand path)
 
 
 def test_every_declared_output_appears(combined):
     """Every output appears in combined_2025, except those of the magnet stage, which appear in a world with
-    one (and only there)."""
+    one (and only there), and those of growing demand, which appear in a run on a demand path (and only there)."""
     _, df = combined
-    missing = sorted(set(OUTPUTS) - MAGNET_STAGE - set(df["variable"].unique()))
+    missing = sorted(set(OUTPUTS) - MAGNET_STAGE - DEMAND_GROWTH - set(df["variable"].unique()))
     assert not missing, f"declared outputs never recorded in combined_2025: {missing}"
-    assert set(df["variable"].unique()) <= set(OUTPUTS) - MAGNET_STAGE
+    assert set(df["variable"].unique()) <= set(OUTPUTS) - MAGNET_STAGE - DEMAND_GROWTH
+    grows = set(RareEarthModel("demand_growth_aps", seed=1, weeks=3).run().results()["variable"].unique())
+    assert DEMAND_GROWTH <= grows <= set(OUTPUTS) - MAGNET_STAGE, sorted(DEMAND_GROWTH - grows)
     m = RareEarthModel("samarium_defence", seed=1, weeks=30)
     m.run()
     magnets = set(m.results()["variable"].unique())
