@@ -236,6 +236,11 @@ class Observer:
             add(("capacity_online", c, ""), caps[c])
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
+        if m.finance.commitments:  # lenders' money (model.projects), once a facility has funded something
+            for lender, (committed, spent, stranded) in sorted(m.finance.by_lender().items()):
+                add(("finance_committed", lender, ""), committed)
+                add(("finance_spent", lender, ""), spent)
+                add(("finance_stranded", lender, ""), stranded)
         for reg, (vol, cprice) in m.week.contracts.items():
             res = m.week.clearing.get(reg)
             spot_v = res.volume if res is not None else np.zeros(len(P))

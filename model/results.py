@@ -59,6 +59,9 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     Output("kachin_active_sites", "sites", "Active Kachin mine sites", ""),
     Output("ore_mined", "t REO/week", "Ore mined", "country"),
     Output("floor_payments", "M USD/week", "Price-floor payments", "covered country"),
+    Output("finance_committed", "M USD", "Financing committed to projects, cumulative", "lender"),
+    Output("finance_spent", "M USD", "Financing disbursed over permitting and construction, cumulative", "lender"),
+    Output("finance_stranded", "M USD", "Financing disbursed on projects later cancelled", "lender"),
     # runs whose demand grows (a demand path or behaviour.demand_growth_per_year; model/demand.py)
     Output("demand_index", "index (start = 1)", "Demand relative to the start (before thrifting)", "segment"),
     Output("need", "t/week", "Buyers' need (consumption plus shortage)", "buyer state"),

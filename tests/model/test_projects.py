@@ -1,0 +1,199 @@
+"""Projects (model/projects.py): appraisal on the feed a plant can secure, integrated projects, joint
+financing whatever the scenario file's order, permits apart from construction, money disbursed and
+stranded, stockpiles and reserves that run out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.model import RareEarthModel
+from model.params import DATA_DIR
+from model.policies import Financing, RouteChange
+from model.projects import FinanceLedger, Pipeline, _pro_rata
+from model.scenario import Scenario
+
+WORLD = (DATA_DIR / "world_2024.toml").read_text()
+
+# Eneabba's own concentrate stockpile and a planned mine that would feed the planned Thai plant
+STOCKPILE = '''
+[[miners]]
+id = "test_eneabba_stockpile"
+name = "Eneabba stockpile (test)"
+country = "AU"
+node = "eneabba"
+ore = "monazite_weld"
+capacity_t_per_week = 50.0
+unit_cost_usd_per_kg = 1.0
+offtake = "au_iluka_eneabba"
+captive_only = true
+reserve_t = 3000.0
+'''
+THAI_MINE = '''
+[[miners]]
+id = "test_thai_mine"
+name = "A planned mine for the Thai plant (test)"
+country = "TH"
+node = "udon_thani"
+ore = "ionic_clay"
+capacity_t_per_week = 100.0
+unit_cost_usd_per_kg = 6.0
+offtake = "th_udon_thani"
+status = "planned"
+capex_musd = 50.0
+permit_weeks = 10
+lead_time_weeks = 20
+'''
+
+
+def _world(tmp_path: Path, extra: str) -> str:
+    p = tmp_path / "world.toml"
+    p.write_text(WORLD + extra)
+    return str(p)
+
+
+def _model(tmp_path: Path | None = None, extra: str = "", weeks: int = 40, start: str = "2024-01-01",
+           policies: list | None = None, seed: int = 1) -> RareEarthModel:
+    world = _world(tmp_path, extra) if extra else "world_2024.toml"
+    sc = Scenario(name="projects", world=world, start=dt.date.fromisoformat(start), weeks=weeks, seeds=[seed])
+    return RareEarthModel(sc, seed=seed, weeks=weeks, policies=policies or [])
+
+
+def _project(m: RareEarthModel, pid: str):
+    return next(p for p in m.projects if p.id == pid)
+
+
+# ============================================================================================ appraisal
+def test_a_plant_is_not_appraised_on_ore_china_outbids_it_for():
+    """With the Northern Mineral Corridor open the Thai plant reaches Kachin ore, but Chinese plants bid
+    more for it than its netback allows: it can count on none of it (the old rule counted the richest ore it
+    could reach, at full nameplate). A plant that would outbid everyone wins what went to the others plus
+    what went unsold; one that bids nothing wins nothing."""
+    corridor = RouteChange(start="2024-01-08", actor="LA", action="open", corridor="northern_corridor")
+    m = _model(weeks=6, policies=[corridor])
+    m.run(5)
+    thai = _project(m, "th_udon_thani")
+    i = thai.agent.i
+    ore = m.ore
+    t = ore.route_tables()
+    kachin = [j for j, p in enumerate(ore.pools) if p.country == "MM"]
+    assert all(t.has_path[j, i] for j in kachin)  # it can reach every Kachin pool
+    assert thai.appraise(m).market_t == 0.0
+    rich = ore.winnable(i, np.full(len(ore.ores), 1e4))
+    for j in kachin:
+        assert rich[j] == pytest.approx(ore.last_flow[j].sum() + ore.last_unsold[j])
+    assert not ore.winnable(i, np.zeros(len(ore.ores))).any()
+
+
+def test_captive_ore_counts_at_the_mines_cost_and_needs_no_bid(tmp_path):
+    m = _model(tmp_path, STOCKPILE, weeks=3)
+    eneabba = _project(m, "au_iluka_eneabba")
+    a = eneabba.appraise(m)
+    assert a.captive_t == pytest.approx(50.0)  # the stockpile's draw rate, below the plant's nameplate
+
+
+# ============================================================================== stockpiles and reserves
+def test_a_captive_stockpile_waits_for_its_plant_and_runs_out(tmp_path):
+    """Eneabba comes online in April 2027; its stockpile sells to nobody before, feeds it after, and stops
+    when its reserve is worked out (3,000 t at <= 50 t a week)."""
+    m = _model(tmp_path, STOCKPILE, weeks=52, start="2027-01-04")
+    site = next(i for i, mn in enumerate(m.miners) if mn.spec.id == "test_eneabba_stockpile")
+    plant = m.refiner_by_id["au_iluka_eneabba"]
+    sold_before = 0.0
+    while plant.status != "operating":
+        m.step()
+        sold_before += float(m.fleet.sold[site])
+    assert sold_before == 0.0  # captive only: no other plant may buy it
+    fed = 0.0
+    for _ in range(20):
+        m.step()
+        fed += plant.processed
+    assert fed > 0
+    total = m.fleet.remaining[site] + m.fleet.stock[site] + m.ledger.delivered * 0  # what is left of it
+    assert m.fleet.remaining[site] < 3000.0 and total >= 0
+    m2 = _model(tmp_path, STOCKPILE.replace("reserve_t = 3000.0", "reserve_t = 200.0"), weeks=30,
+                start="2027-01-04")
+    m2.run(30)
+    site2 = next(i for i, mn in enumerate(m2.miners) if mn.spec.id == "test_eneabba_stockpile")
+    assert m2.fleet.remaining[site2] == 0.0 and not m2.fleet.active[site2]
+    assert m2.miners[site2].project_status == "depleted"
+    assert any("worked out" in e.text for e in m2.events)
+
+
+# ==================================================================================== integrated projects
+def test_a_planned_mine_of_a_planned_plant_is_built_with_it(tmp_path):
+    m = _model(tmp_path, THAI_MINE, weeks=3)
+    thai = _project(m, "th_udon_thani")
+    assert [c.id for c in thai.companions] == ["test_thai_mine"]
+    assert "test_thai_mine" not in [p.id for p in m.projects]  # not a project of its own
+    assert thai.capex_musd == pytest.approx(thai.spec.capex_musd + 50.0)
+    assert thai.appraise(m).captive_t == pytest.approx(100.0)  # the mine it would bring
+    started, _ = thai.start(m, "test")
+    assert started and thai.status == "permitting" and thai.companions[0].status == "permitting"
+
+
+# ===================================================================================== joint financing
+def _facilities(order: str):
+    exim = Financing(start="2024-01-08", lender="US EXIM", budget_musd=300.0, eligible_hosts=["TH", "LA"],
+                     selection_deadline_weeks=2, min_cover_ratio=0.0, concessional_rate=0.03)
+    jbic = Financing(start="2024-01-08", lender="JBIC", budget_musd=300.0, eligible_hosts=["TH", "LA"],
+                     selection_deadline_weeks=2, min_cover_ratio=0.0, concessional_rate=0.01, actor="JP")
+    return [exim, jbic] if order == "ej" else [jbic, exim]
+
+
+def test_facilities_due_the_same_week_select_the_same_whatever_their_order():
+    out = {}
+    for order in ("ej", "je"):
+        fac = _facilities(order)
+        m = _model(weeks=6, policies=fac)
+        m.run(5)
+        out[order] = ({f.lender: (sorted(f.selected), round(f.committed_musd, 9)) for f in fac},
+                      {p.id: p.status for p in m.projects},
+                      m.state_by_id["TH"].cost_of_capital.copy())
+    assert out["ej"] == out["je"]
+    selected, status, rates = out["ej"]
+    # alone, EXIM (listed first) took both plants and left JBIC nothing; jointly both lend to both
+    assert selected["US EXIM"][0] == selected["JBIC"][0] == ["la_vientiane", "th_udon_thani"]
+    assert selected["US EXIM"][1] == pytest.approx(selected["JBIC"][1])
+    assert status["th_udon_thani"] == "permitting"
+    assert 0.01 < rates["th_udon_thani"] < 0.03  # the share-weighted concessional rate
+
+
+def test_money_is_disbursed_over_permits_and_construction_and_stranded_if_cancelled():
+    fac = _facilities("ej")
+    m = _model(weeks=30, policies=fac)
+    m.run(10)
+    spent = m.finance.by_lender()["JBIC"][1]
+    committed = m.finance.by_lender()["JBIC"][0]
+    assert 0 < spent < committed
+    thai = _project(m, "th_udon_thani")
+    assert thai.cancel() and thai.status == "cancelled"
+    m.run(3)
+    stranded = m.finance.by_lender()["JBIC"][2]
+    assert 0 < stranded < committed
+    df = m.results()
+    assert set(df.loc[df["variable"] == "finance_stranded", "region"]) == {"US EXIM", "JBIC"}
+
+
+def test_pro_rata_respects_caps_and_weights():
+    assert _pro_rata(100.0, [1.0, 1.0], [80.0, 80.0]) == pytest.approx([50.0, 50.0])
+    assert _pro_rata(100.0, [3.0, 1.0], [60.0, 80.0]) == pytest.approx([60.0, 40.0])
+    assert sum(_pro_rata(100.0, [1.0, 1.0], [30.0, 30.0])) == pytest.approx(60.0)  # cannot reach the need
+
+
+def test_pipeline_phases_and_ledger_in_isolation():
+    p = Pipeline(["planned", "building", "operating"], [0, 3, 0])
+    assert p.status == ["planned", "building", "operating"] and p.weeks_left(1) == 3
+    assert p.start(0, 2, 1, week=0) and not p.start(0, 2, 1, week=0)
+    online = [p.advance() for _ in range(3)]
+    assert online == [[], [], [0, 1]]  # 2 weeks of permits and 1 of construction; 3 weeks of construction
+    p2 = Pipeline(["planned"], [0])
+    p2.start(0, 10, 10, week=0)
+    p2.streamline(0, 0.5)
+    assert p2.weeks_left(0) == 15 and p2.total_weeks[0] == 15
+    ledger = FinanceLedger()
+    assert ledger.by_lender() == {}
+    assert np.isfinite(p2.total_weeks).all()
