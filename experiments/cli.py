@@ -395,14 +395,16 @@ def compare(a: str = typer.Argument(..., help="first scenario (with --without: t
             seeds: int = typer.Option(5, help="number of seeds (1..N), the same for both"),
             weeks: int = typer.Option(None, help="horizon in weeks (default: the shorter scenario's)"),
             without: str = typer.Option(None, "--without", help="compare A with A minus this timeline entry, "
-                                        "e.g. 'Stockpile[US]' or 'ExportControl[CN#2]'"),
+                                        "e.g. 'Stockpile[US]' or 'ExportControl[CN#2]', or 'policies' (all "
+                                        "of them: the default when no B is given)"),
             precision: float = typer.Option(0.01, help="target half-width of the intervals, as a fraction of "
                                             "the twin's value, for the seeds-needed column"),
             out: Path = typer.Option(None, help="also write effects.csv and the paired-difference figure here")
             ) -> None:
     """Key outputs of two scenarios side by side (medians over the same seeds), then the paired differences
     B minus A over those seeds with 95 % bootstrap intervals and the seeds needed for a given precision.
-    With --without ENTRY: the paired effects of scenario A against A without that policy (its twin)."""
+    With --without ENTRY: the paired effects of scenario A against A without that policy (its twin). With A
+    alone: A against its no-policy twin (every policy removed, its events kept)."""
     from experiments.compare import compare_scenarios, format_effects, paired_effects
     from experiments.paths import ensure_dir
 
@@ -410,6 +412,8 @@ def compare(a: str = typer.Argument(..., help="first scenario (with --without: t
     check_weeks(weeks)
     if not 0 < precision <= 10:
         raise ConfigError(f"--precision {precision}: must be a fraction above 0 (0.01 = 1 % of the twin's value)")
+    if without is None and b is None:
+        without = "policies"  # a policy scenario alone: against its no-policy twin
     if without is not None:
         if b is not None:
             raise ConfigError(f"--without {without}: compares {a} with itself minus that entry; give no second "
@@ -422,9 +426,6 @@ def compare(a: str = typer.Argument(..., help="first scenario (with --without: t
         if out is not None:
             typer.echo(f"wrote effects.csv, paired_price.pdf, .svg, .png in {out}")
         return
-    if b is None:
-        raise ConfigError(f"compare {a}: give a second scenario, or --without ENTRY to compare {a} with itself "
-                          "minus one policy (e.g. --without 'Stockpile[US]')")
     if out is not None:
         ensure_dir(out)
     typer.echo(compare_scenarios(a, b, list(range(1, seeds + 1)), weeks, precision=precision, out=out))

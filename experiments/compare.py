@@ -224,14 +224,17 @@ def _runs(scenario: Scenario, seeds: list[int], weeks: int, overrides: dict | No
 def twin_of(scenario: str | Path | Scenario, twin: str | Path | Scenario | None = None,
             without_entry: str | None = None) -> tuple[Scenario, Scenario]:
     """(policy scenario, its twin): ``twin`` as given (a baseline), or the scenario with the timeline entry
-    ``without_entry`` (``Stockpile[US]``, ``ExportControl[CN#2]``) removed. Exactly one of the two."""
-    from experiments.levers import without
+    ``without_entry`` (``Stockpile[US]``, ``ExportControl[CN#2]``) removed, or with ``"policies"``: every
+    policy removed (its no-policy twin; events stay). Exactly one of the two."""
+    from experiments.levers import POLICIES, without, without_policies
     from model.params import ConfigError
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if (twin is None) == (without_entry is None):
         raise ConfigError("give the twin: a second scenario (a baseline) or --without ENTRY (the scenario with "
                           "that policy removed, e.g. --without 'Stockpile[US]'), not both")
+    if without_entry == POLICIES:
+        return sc, without_policies(sc)
     if without_entry is not None:
         return sc, without(sc, without_entry)
     return sc, twin if isinstance(twin, Scenario) else load_scenario(twin)

@@ -224,6 +224,19 @@ def without(scenario: Scenario, entry: str) -> Scenario:
     return twin.model_copy(update={"name": f"{scenario.name} without {entry.removeprefix(PREFIX)}"})
 
 
+POLICIES = "policies"  # --without policies: every policy entry of the timeline (events stay)
+
+
+def without_policies(scenario: Scenario) -> Scenario:
+    """The scenario's no-policy twin: every timeline entry that is a policy removed, its scripted events
+    (halts, elections, floods) kept, so the twin lives through the same shocks on the same seeds."""
+    kept = [d for i, kind, item in _entries(scenario) if item.kind != "policy" for d in [scenario.timeline[i]]]
+    if len(kept) == len(scenario.timeline):
+        raise ConfigError(f"{scenario.source or scenario.name}: has no policy in its timeline, so it has no "
+                          f"no-policy twin; give a second scenario to compare it with")
+    return scenario.model_copy(update={"timeline": kept, "name": f"{scenario.name} without its policies"})
+
+
 # --------------------------------------------------------------------------------------------- overlaps
 def _entries(scenario: Scenario):
     """``(i, type, item)`` for each timeline entry that parses (the scenario's own check reports the others)."""
