@@ -293,6 +293,26 @@ class ShareChart(LiveChart):
         return self
 
 
+def draw_markers(axes, marks: Sequence, colours: dict[str, str] | None = None) -> None:
+    """The run's events (:func:`ui.words.markers`) as dashed vertical lines on every axis, labelled on the
+    first (rows of three, as the page's charts). Call after the chart's ``update`` (it reads the x limits)."""
+    if not len(axes):
+        return
+    x0, x1 = axes[0].get_xlim()
+    for k, mk in enumerate(marks):
+        x = float((mk.date - EPOCH).days)
+        if not x0 <= x <= x1:
+            continue
+        colour = (colours or {}).get(mk.source, "#444444")
+        for ax in axes:
+            ax.axvline(x, color=colour, linestyle=(0, (4, 3)), linewidth=0.9, alpha=0.8, zorder=1)
+        right = x > x0 + 0.75 * (x1 - x0)
+        axes[0].annotate(mk.label, (x, 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(-3 if right else 3, -10 - 10 * (k % 3)), textcoords="offset points",
+                         ha="right" if right else "left", va="center", fontsize=6.5, color=colour,
+                         bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+
+
 # one-call versions (scripts, tests)
 def price_chart(h: History, markets: Markets, log_scale: bool = False) -> Figure:
     return PriceChart(markets).update(h, log_scale).fig

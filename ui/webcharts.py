@@ -37,6 +37,7 @@ import solara
 from model.results import OUTPUTS
 from ui.charts import MIN_SPAN_WEEKS, PALETTE, date_ticks
 from ui.history import History
+from ui.words import MARKER_COLOURS
 
 log = logging.getLogger(__name__)
 Spec = dict
@@ -113,6 +114,21 @@ def _y_axis(arrays: Sequence[np.ndarray], log_scale: bool = False, headroom: flo
         lo, hi = 0.0, (top * headroom if top > 0 else 1.0)
         ticks = nice_ticks(lo, hi)
     return {"ymin": lo, "ymax": hi, "log": log_scale, "yticks": [[t, fmt_tick(t)] for t in ticks]}
+
+
+def with_markers(spec: Spec, h: History, marks: Sequence) -> Spec:
+    """``spec`` with the run's events (:func:`ui.words.markers`) as vertical marks on its time axis: x in
+    days from the first week, as the series; only weeks the chart already shows."""
+    if not h.n_steps:
+        return {**spec, "markers": []}
+    x0 = h.dates[0]
+    out = []
+    for mk in marks:
+        x = float((mk.date - x0).days)
+        if 0 <= x <= float(spec.get("xmax", 0.0)):
+            out.append({"x": x, "label": mk.label, "title": mk.title, "color": MARKER_COLOURS.get(mk.source, "#444"),
+                        "source": mk.source})
+    return {**spec, "markers": out}
 
 
 def price_spec(h: History, markets, log_scale: bool = False) -> Spec:
