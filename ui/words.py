@@ -434,7 +434,7 @@ class Words:
 
 
 # ================================================================================ markers on the time axes
-MARKER_LABEL_CHARS = 26
+MARKER_LABEL_CHARS = 30
 MARKER_COLOURS = {SOURCE_CLASS: "#b35900", SOURCE_START: "#6a3d9a", SOURCE_SCENARIO: "#444444", SOURCE_NEWS: "#8a8a8a"}
 
 

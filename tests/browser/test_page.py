@@ -70,6 +70,12 @@ def event_log(page) -> str:
     return page.locator("ul.ree-event-log").inner_text()
 
 
+def wait_log(page, text: str) -> str:
+    """The event log once it shows ``text`` (it may reach the page a moment after the header's week)."""
+    page.locator("ul.ree-event-log", has_text=text).wait_for(timeout=UPDATE_TIMEOUT_MS)
+    return event_log(page)
+
+
 def shot(tab, name: str) -> None:
     """Screenshot once the last frame has fully arrived (the price table shows the header's week)."""
     page = tab.page
@@ -146,7 +152,7 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
         if wedges[-1] > max(WEDGE, wedge_before + 0.2):
             break
     assert max(wedges) > max(WEDGE, wedge_before + 0.2), (wedge_before, wedges)
-    log = event_log(page)
+    log = wait_log(page, "China now requires an export licence")
     assert re.search(r"\d+ \w{3} \d{4}, week \d+\s*your class\s*: China now requires an export licence for "
                      r"dysprosium and terbium", log), log
     assert "Next step" not in log
@@ -163,7 +169,7 @@ def test_reset_restores_the_start(app_url, open_page):
     step(page)
     page.locator(".ree-iv-border").click()
     step(page)
-    assert "China closes its border with Myanmar" in event_log(page)
+    wait_log(page, "China closes its border with Myanmar")
     button(page, "Reset").click()
     wait_time(page, 0)
     button(page, INTERVENTION_BY_KEY["border"].label).wait_for()
@@ -182,7 +188,7 @@ def test_policy_switch_applies_at_reset(app_url, open_page):
     button(page, "Reset").click()
     page.locator(".ree-run-changes", has_text="switched on at the start: China licenses Dy/Tb exports").wait_for()
     step(page)
-    assert "China now requires an export licence for dysprosium and terbium" in event_log(page)
+    wait_log(page, "China now requires an export licence for dysprosium and terbium")
     shot(tab, "05-policy-switch")
     tab.check_clean()
 
