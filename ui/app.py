@@ -20,7 +20,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, SESSION_KEEP, TITLE
-from ui.panels import Dashboard, ExportCard, RunClock, SidebarCards
+from ui.panels import Dashboard, RunClock, SidebarCards
 from ui.play import FrameGate, PageSession, advance, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
@@ -129,8 +129,7 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
                     PlayControls(model, params, gate, render_interval, play_interval, session)
                 with solara.Card("Scenario and seed"):
                     ModelCreator(model, model_params(setup), model_parameters=params)
-                ExportCard(model, gate)
-                SidebarCards(setup, model)
+                SidebarCards(setup, model, gate)
             Dashboard(model, setup, gate)
         return main
 

@@ -392,11 +392,12 @@ def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: 
 
 # ====================================================================================== start-of-run setup
 @solara.component
-def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
+def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel], gate: FrameGate | None = None):
     """The page's own sidebar cards, under the controls. The page puts them in its sidebar itself: a
     ``solara.Sidebar`` inside the dashboard (which renders every frame) made the whole layout, sidebar
     included, re-render with each frame of Play (~120 widgets updated per frame instead of ~30)."""
     PolicyCard(setup, model)
+    ExportCard(model, gate)
     ScenarioCard()
 
 

@@ -216,9 +216,32 @@ def test_events_become_markers_on_the_charts():
     assert "China closes its border with Myanmar" in mk.title and "Japan releases" in mk.title
     h = History().update(m)
     spec = webcharts.with_markers(webcharts.share_spec(h, m.products), h, marks)
-    assert spec["markers"] == [{"x": 28.0, "label": mk.label, "title": mk.title, "color": ANY, "source": "class"}]
+    assert spec["markers"] == [{"x": 28.0, "label": mk.label, "title": mk.title, "color": ANY, "source": "class",
+                                "row": 0, "right": False}]
     beyond = dataclasses.replace(mk, date=m.start_date + dt.timedelta(weeks=400))  # past the axis' end
     assert webcharts.with_markers(webcharts.share_spec(h, m.products), h, [beyond])["markers"] == []
+
+
+def test_event_labels_never_overlap():
+    """Labels go in rows where they fit; the class's own events are placed first; a label with no room is
+    left out (its line stays)."""
+    from ui.charts import CHAR_WIDTH, place_labels
+
+    xs = [10.0, 12.0, 14.0, 16.0, 18.0, 300.0]
+    texts = ["scenario event"] * 5 + ["near the right edge"]
+    sources = ["scenario", "scenario", "scenario", "scenario", "class", "news"]
+    rows = place_labels(xs, texts, sources, font=10, left=0.0, right=320.0, rows=3)
+    assert rows[4] == (0, False), "the class's event first"
+    assert [r for r, _ in rows[:4]] == [1, 2, None, None]
+    assert rows[5] == (0, True), "runs left of its line at the right edge"
+    spans = {}
+    for (row, left), x, t in zip(rows, xs, texts, strict=True):
+        if row is not None:
+            w = CHAR_WIDTH * 10 * len(t) + 6
+            spans.setdefault(row, []).append((x - w, x) if left else (x, x + w))
+    for row_spans in spans.values():
+        row_spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(row_spans, row_spans[1:], strict=False))
 
 
 # ============================================================================================== exports
