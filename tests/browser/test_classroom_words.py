@@ -58,6 +58,7 @@ def test_every_logged_line_is_told_in_words(scenario):
     m = ClassroomModel(scenario, 0).run()
     plain = ClassroomModel.__mro__[1](scenario, seed=0).run()  # RareEarthModel: the page changes no text
     assert m.events == plain.events
+    pd.testing.assert_frame_equal(m.results(), plain.results())  # nor any result
     assert [t.raw for t in m.told] == [e.text for e in m.events]
     for t in m.told:
         assert t.text and t.date is not None and t.label
