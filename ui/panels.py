@@ -145,7 +145,8 @@ def run_changes(m: ClassroomModel) -> list[str]:
 
 def scripted_summary(m: ClassroomModel) -> str:
     """The scenario's own timeline as labels with their weeks (or that it has none: the baseline)."""
-    items = [(max(0, -(-(x.start - m.spec.start).days // 7)), m.words.item(x).label) for x in m.scripted]
+    # the week an item takes effect: the first step dated on or after its start (step 1 at the earliest)
+    items = [(max(1, -(-(x.start - m.spec.start).days // 7)), m.words.item(x).label) for x in m.scripted]
     if not items:
         return f"{m.scenario_name} has no events of its own"
     shown = [f"{label} (week {w})" for w, label in sorted(items)[:6]]
