@@ -364,16 +364,16 @@ class Words:
                     else f"within {weeks_words(item.selection_deadline_weeks)}")
             hosts = self.states_list(item.eligible_hosts)
             return (f"{item.lender} offers US${item.budget_musd:,.0f} million of cheap "
-                    f"finance for refineries in {hosts}, and picks projects {when}.",
+                    f"finance for new plants and mines in {hosts}, and picks projects {when}.",
                     "Cheaper capital makes a new plant pay, but building one takes years.",
                     f"{item.lender} finance")
         if isinstance(item, PermitStreamlining):
             if ends:
                 return "Permits are no longer fast-tracked.", "New plants take their usual time again.", \
                     "permits as usual"
-            return (f"{Who} speeds up permits in {self.states_list(item.states)}: new plants take "
-                    f"{item.factor:.0%} of the usual time to build.",
-                    "New refining capacity arrives sooner.", "faster permits")
+            return (f"{Who} speeds up permits in {self.states_list(item.states)}: permits for new plants and mines "
+                    f"take {item.factor:.0%} of the usual time.",
+                    "New capacity arrives sooner; building it takes as long as before.", "faster permits")
         if isinstance(item, PriceFloor):
             if ends:
                 return (f"The guaranteed price for {self.product(item.product)} ends.",
@@ -405,9 +405,9 @@ class Words:
         (re.compile(r"^(?P<plant>.+) comes online \((?P<cap>[\d,.]+) t/week\)$"),
          "{plant} starts refining: up to {cap} tonnes a week.",
          "New refining capacity, if it can get ore: capacity alone does not change who refines.", "{short} online"),
-        (re.compile(r"^(?P<lender>.+) finances (?P<plant>.+) \(US\$(?P<m>[\d,.]+)M; online in (?P<n>\d+) weeks\)$"),
-         "{lender} lends US${m} million to build {plant}; it should open in {weeks}.",
-         "Nothing changes until it is built.", "{lender} funds {short}"),
+        (re.compile(r"^(?P<lender>.+) finances? (?P<plant>.+) \(US\$(?P<m>[\d,.]+)M; online in (?P<n>\d+) weeks\)$"),
+         "{lenders} {lend} US${m} million to build {plant}; it should open in {weeks}.",
+         "Nothing changes until it has its permits and is built.", "{lender} funds {short}"),
         (re.compile(r"^(?P<lender>.+): no eligible project met the selection rule$"),
          "{lender} found no project that met its rules: the money stays unspent.",
          "A fund alone does not build a refinery.", "{lender}: no project"),
@@ -417,6 +417,18 @@ class Words:
         (re.compile(r"^(?P<state>.+) starts building (?P<plant>.+) \(online in (?P<n>\d+) weeks\)$"),
          "{state} starts building {plant}; it should open in {weeks}.",
          "New capacity, but only years from now.", "{short} building"),
+        (re.compile(r"^(?P<state>.+) starts (?P<plant>.+) \(permits and construction: online in (?P<n>\d+) weeks\)$"),
+         "{state} starts the project {plant}: permits, then construction; it should open in {weeks}.",
+         "New capacity, but only years from now.", "{short} started"),
+        (re.compile(r"^(?P<plant>.+) starts mining \((?P<cap>[\d,.]+) t REO a week\)$"),
+         "{plant} starts mining: up to {cap} tonnes of rare-earth oxide a week.",
+         "More ore, for the plants that can reach it and bid most for it.", "{short} mining"),
+        (re.compile(r"^(?P<plant>.+) is worked out$"),
+         "{plant} is worked out: its reserve is exhausted.",
+         "That ore is gone for good; its buyers must find another source.", "{short} worked out"),
+        (re.compile(r"^(?P<plant>.+) is cancelled: it no longer covers its capital charge$"),
+         "{plant} is cancelled: at today's prices it would no longer pay for its capital.",
+         "Planned capacity that will not come.", "{short} cancelled"),
     )
 
     def news(self, text: str, date: dt.date | None = None, week: int = 0) -> Told:
@@ -429,6 +441,10 @@ class Words:
                 g["short"] = plant.split(",")[0].split(" (")[0].removesuffix(" refinery")
                 if "n" in g:
                     g["weeks"] = weeks_words(int(g["n"]))
+                if "lender" in g:  # 'US EXIM + JBIC/JICA' (joint selection) lend together
+                    lenders = g["lender"].split(" + ")
+                    g["lenders"], g["lend"] = listing(lenders), "lend" if len(lenders) > 1 else "lends"
+                    g["lender"] = " + ".join(lenders)
                 return Told(sentence.format(**g), why, label.format(**g), SOURCE_NEWS, date, week, text)
         return Told(text, "", text[:24], SOURCE_NEWS, date, week, text)
 
