@@ -213,7 +213,8 @@ def test_financing_a_thai_refinery_selects_it():
     m = run(ClassroomModel(), 1)
     m.intervene("finance")
     run(m, 1)
-    assert any("finances" in text and "Thailand" in text for _, text in m.events), m.events
+    assert any(text.startswith("JBIC finance ") and "Thailand" in text for _, text in m.events), m.events
+    assert any(t.text.startswith("JBIC lends US$") and "NE Thailand refinery" in t.text for t in m.told), m.told
 
 
 # ================================================================================================ errors
