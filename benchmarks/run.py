@@ -450,7 +450,6 @@ _COUNT_FRAMES = """() => { window.__benchFrames = null; const el = document.quer
 
 def bench_browser(table: Table, repeats: int, seconds: float) -> None:
     """(f) steps per second while Play runs in headless chromium (needs app.py and /usr/bin/chromium)."""
-    import re
     import urllib.request
 
     if not (ROOT / "app.py").exists():
@@ -490,11 +489,10 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
             page = ctx.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
-            page.get_by_text(re.compile(r"^Time: ")).first.wait_for(timeout=60_000)
+            page.locator(".ree-clock").first.wait_for(timeout=60_000)
 
-            def now() -> float:
-                txt = page.get_by_text(re.compile(r"^Time: ")).first.inner_text()
-                return float(re.search(r"Time: ([0-9.]+)", txt).group(1))
+            def now() -> float:  # the sidebar's week (ui.panels.RunClock)
+                return float(page.locator(".ree-clock").first.get_attribute("data-week"))
 
             def button(name: str):
                 return page.get_by_role("button", name=name, exact=True)
@@ -502,7 +500,7 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
             for i in range(repeats):
                 if i:  # start each repeat from week 0, so Play never reaches the horizon
                     button("Reset").click()
-                    page.get_by_text("Time: 0.0", exact=True).wait_for(timeout=60_000)
+                    page.locator(".ree-clock[data-week='0']").wait_for(timeout=60_000)
                     page.wait_for_timeout(1000)
                 page.evaluate(_COUNT_FRAMES)
                 t0, s0 = time.perf_counter(), now()

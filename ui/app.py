@@ -1,10 +1,12 @@
-"""The classroom page: our own sidebar controls (Step/Play/Reset from :mod:`ui.play`, the speed sliders,
-Mesa's scenario and seed inputs) and the panels of :mod:`ui.panels`.
+"""The classroom page: our own sidebar controls (Step/Play/Reset from :mod:`ui.play`, the weeks per step,
+Mesa's scenario and seed inputs, downloads) and the panels of :mod:`ui.panels`.
 
 Each browser page gets its own model and its own policy switches (:func:`Page` builds them per page), so
 a class can open the view on many screens from one server. The page does not use SolaraViz's
-``ModelController`` (issue 15: its Play loop ran ahead of the page, which then froze until the horizon);
-the rest of SolaraViz's sidebar is kept: the same buttons, sliders, inputs and ``Time:`` line.
+``ModelController`` (issue 15: its Play loop ran ahead of the page, which then froze until the horizon),
+nor the developer's controls of SolaraViz's sidebar (issue 15 item 5): no "Play Interval (ms)" (the pause
+between frames is ``ui.config.PLAY_INTERVAL_MS``; drawing takes far longer), no "Use Threads", and the week
+and date in words (:func:`ui.panels.RunClock`) instead of "Time: 30.0".
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import os
 
 import solara
 import solara.server.settings
-from mesa.visualization.solara_viz import ModelCreator, ShowSteps
+from mesa.visualization.solara_viz import ModelCreator
 from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, SESSION_KEEP, TITLE
-from ui.panels import Dashboard, SidebarCards
+from ui.panels import Dashboard, RunClock, SidebarCards
 from ui.play import FrameGate, PageSession, advance, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
@@ -45,6 +47,14 @@ def model_params(setup: PolicySetup) -> dict:
         "seed": {"type": "InputText", "value": str(DEFAULT_SEED), "label": "Seed, a whole number (applies with Reset)"},
         "setup": setup,  # fixed: this page's policy switches, read at Reset
     }
+
+
+@solara.component
+def WeeksPerStep(render_interval: solara.Reactive[int]):
+    """How many weeks Step advances, and Play per frame (the value in the label: Vuetify shows it only while
+    dragging)."""
+    solara.SliderInt(label=f"Weeks per Step (and per frame of Play): {render_interval.value}", value=render_interval,
+                     min=1, max=100, step=2)
 
 
 @solara.component
@@ -113,15 +123,13 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
             with solara.AppBar():
                 solara.AppBarTitle(TITLE)
             with solara.Sidebar(), solara.Column():
-                with solara.Card("Controls"):
-                    solara.SliderInt(label="Play Interval (ms)", value=play_interval, min=1, max=500, step=10)
-                    solara.SliderInt(label="Render Interval (steps)", value=render_interval, min=1, max=100, step=2)
+                with solara.Card("Run"):
+                    RunClock(model)
+                    WeeksPerStep(render_interval)
                     PlayControls(model, params, gate, render_interval, play_interval, session)
-                with solara.Card("Model Parameters"):
+                with solara.Card("Scenario and seed"):
                     ModelCreator(model, model_params(setup), model_parameters=params)
-                with solara.Card("Information"):
-                    ShowSteps(model.value)
-                SidebarCards(setup, model)
+                SidebarCards(setup, model, gate)
             Dashboard(model, setup, gate)
         return main
 

@@ -293,6 +293,69 @@ class ShareChart(LiveChart):
         return self
 
 
+LABEL_ROWS = 4  # rows of event labels at the top of a chart; a label that fits in none is left out
+CHAR_WIDTH = 0.55  # a character's width as a share of the font size (an estimate: no text is measured)
+SOURCE_ORDER = ("class", "start", "scenario", "news")  # whose labels are placed first
+
+
+def place_labels(xs: Sequence[float], texts: Sequence[str], sources: Sequence[str], font: float, left: float,
+                 right: float, rows: int = LABEL_ROWS) -> list[tuple[int | None, bool]]:
+    """Rows for event labels so that none overlaps another: for each label (x and widths in one unit, e.g.
+    points or SVG units), the row it goes in (None: no room, the line stays unlabelled) and whether it runs
+    left of its line (near the right edge). The class's own events are placed first, then the scenario's,
+    then news, each in date order."""
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(rows)]
+    out: list[tuple[int | None, bool]] = [(None, False)] * len(xs)
+    order = sorted(range(len(xs)), key=lambda k: (SOURCE_ORDER.index(sources[k]) if sources[k] in SOURCE_ORDER
+                                                  else len(SOURCE_ORDER), xs[k]))
+    for k in order:
+        width = CHAR_WIDTH * font * len(texts[k]) + 6
+        to_left = xs[k] + width > right
+        span = (xs[k] - width, xs[k]) if to_left else (xs[k], xs[k] + width)
+        if span[0] < left:
+            span = (left, left + width)
+        for r in range(rows):
+            if all(span[1] <= a or span[0] >= b for a, b in taken[r]):
+                taken[r].append(span)
+                out[k] = (r, to_left)
+                break
+    return out
+
+
+def draw_markers(axes, marks: Sequence, colours: dict[str, str] | None = None) -> None:
+    """The run's events (:func:`ui.words.markers`) as dashed vertical lines on every axis, labelled in rows
+    at the top of the first (:func:`place_labels`, as on the page). Call after the chart's ``update`` (it
+    reads the x limits)."""
+    if not len(axes):
+        return
+    ax0 = axes[0]
+    x0, x1 = ax0.get_xlim()
+    shown = [mk for mk in marks if x0 <= float((mk.date - EPOCH).days) <= x1]
+    if not shown:
+        return
+    fig = ax0.figure
+    fig_w = fig.get_figwidth() * 72.0  # points
+    box0, box1 = ax0.get_position(), axes[-1].get_position()
+    width = (box0.x1 - box0.x0) * fig_w  # the first axis, in points
+    font = 6.5
+    xs = [(float((mk.date - EPOCH).days) - x0) / (x1 - x0) * width for mk in shown]
+    rows = place_labels(xs, [mk.label for mk in shown], [mk.source for mk in shown], font, 0.0,
+                        (box1.x1 - box0.x0) * fig_w)
+    ax0.set_zorder(max(ax.get_zorder() for ax in axes) + 1)  # labels may run over the next panels
+    for mk, (row, to_left) in zip(shown, rows, strict=True):
+        x = float((mk.date - EPOCH).days)
+        colour = (colours or {}).get(mk.source, "#444444")
+        for ax in axes:
+            ax.axvline(x, color=colour, linestyle=(0, (4, 3)), linewidth=0.9, alpha=0.8, zorder=1)
+        if row is None:
+            continue
+        ax0.annotate(mk.label, (x, 1.0), xycoords=("data", "axes fraction"),
+                     xytext=(-2 if to_left else 2, -7 - 8.5 * row), textcoords="offset points",
+                     ha="right" if to_left else "left", va="center", fontsize=font, color=colour, zorder=6,
+                     annotation_clip=False,
+                     bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
+
+
 # one-call versions (scripts, tests)
 def price_chart(h: History, markets: Markets, log_scale: bool = False) -> Figure:
     return PriceChart(markets).update(h, log_scale).fig

@@ -9,6 +9,7 @@ error and the rest of the page keeps working.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import html
 import logging
@@ -17,14 +18,16 @@ from collections.abc import Callable, Sequence
 
 import solara
 from mesa.visualization.utils import update_counter
+from pydantic import ValidationError
 
 from model.results import OUTPUTS
 from model.scenario import list_scenarios, load_scenario
-from ui import charts, network_map, webcharts
+from ui import charts, exports, network_map, webcharts
 from ui.history import History
 from ui.play import FrameGate
-from ui.policy_controls import Control, PolicySetup
+from ui.policy_controls import SWITCH_BY_KEY, Control, PolicySetup
 from ui.session import INTERVENTIONS, ClassroomModel
+from ui.words import SOURCE_CLASS, SOURCE_NEWS, SOURCE_START, Marker, Told, date_words, markers
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 ui_version = solara.reactive(0)
 
 CARD_STYLE = {"margin": "0 0 10px 0"}
+DOUBLE_CLICK_S = 0.6  # a second press of the same intervention button within this is the same click
 
 
 # ============================================================================================== helpers
@@ -123,44 +127,102 @@ def ProductPicker(value: solara.Reactive[str], m: ClassroomModel):
 
 
 # =============================================================================================== header
+def short_date(d: dt.date) -> str:
+    """'3 Feb 2025'."""
+    return f"{d.day} {d.strftime('%b')} {d.year}"
+
+
+def run_changes(m: ClassroomModel) -> list[str]:
+    """What makes this run differ from its scenario as written, in words: the start-of-run switches, and the
+    class's changes as they took effect (with their week) or as they will at the next step."""
+    out = []
+    if m.setup_summary != "none":
+        out.append(f"switched on at the start: {m.setup_summary}")
+    out += [f"{t.label} (week {t.week})" for t in m.class_changes()]
+    out += [f"{t.label} (next step)" for t in m.pending_told()]
+    return out
+
+
+def scripted_summary(m: ClassroomModel) -> str:
+    """The scenario's own timeline as labels with their weeks (or that it has none: the baseline)."""
+    # the week an item takes effect: the first step dated on or after its start (step 1 at the earliest)
+    items = [(max(1, -(-(x.start - m.spec.start).days // 7)), m.words.item(x).label) for x in m.scripted]
+    if not items:
+        return f"{m.scenario_name} has no events of its own"
+    shown = [f"{label} (week {w})" for w, label in sorted(items)[:6]]
+    more = f" and {len(items) - 6} more" if len(items) > 6 else ""
+    return f"{m.scenario_name}'s own events ({', '.join(shown)}{more})"
+
+
 @solara.component
-def Header(model: solara.Reactive[ClassroomModel], tick: int):
+def Header(model: solara.Reactive[ClassroomModel], tick: int, version: int = 0):
+    """The run on screen: scenario, week and date in words, and what this run is. Once the class has
+    changed the run (an intervention, a start-of-run switch, a scenario policy ended), the scenario's own
+    description no longer describes it ("no shocks" in the baseline): the header lists the scenario's own
+    timeline and every change instead (``.ree-run-changes``)."""
     m = model.value
     desc = m.spec.description or ""
     with solara.Row(style={"align-items": "baseline", "flex-wrap": "wrap", "gap": "12px"}):
         solara.HTML(tag="div", unsafe_innerHTML=(
             f"<span style='font-size:1.25em;font-weight:600'>{html.escape(m.scenario_name)}</span>"
-            f"&nbsp; <span class='ree-date' style='font-size:1.15em'>week {int(m.steps)} · {m.date}</span>"
-            f"&nbsp; <span style='color:#666'>(seed {m.seed}; runs to {m.spec.end})</span>"))
-    solara.Text(desc, style={"color": "#444"})
-    if m.setup_summary != "none":
-        solara.Text(f"Switched on at the start: {m.setup_summary}", style={"color": "#444", "font-size": "0.9em"})
+            f"&nbsp; <span class='ree-date' style='font-size:1.15em'>week {int(m.steps)} · {date_words(m.date)}</span>"
+            f"&nbsp; <span style='color:#666'>(seed {m.seed}; runs to {date_words(m.spec.end)})</span>"))
+    changes = run_changes(m)
+    if changes:
+        solara.HTML(tag="div", classes=["ree-run-changes"], unsafe_innerHTML=(
+            f"<div style='color:#444'><b>This run:</b> {html.escape(scripted_summary(m))}; changed by the class: "
+            f"<span style='color:#b35900;font-weight:600'>{html.escape('; '.join(changes))}</span>.</div>"))
+    else:
+        solara.Text(desc, style={"color": "#444"}, classes=["ree-run-desc"])
     if m.notice:
         solara.Warning(m.notice)
     if m.error is not None:
         solara.Error(
-            f"The model stopped in week {m.error.week} ({m.error.date}): {m.error.message}. "
+            f"The model stopped in week {m.error.week} ({date_words(m.error.date)}): {m.error.message}. "
             "The page and the server still work: press Reset to start again.",
             classes=["ree-step-error"])
     elif not m.running:
-        solara.Info(f"The run reached its horizon ({m.spec.end}). Press Reset to start again.")
+        solara.Info(f"The run reached its horizon ({date_words(m.spec.end)}). Press Reset to start again.")
 
 
 # ========================================================================================= interventions
 @solara.component
-def InterventionBar(model: solara.Reactive[ClassroomModel], version: int):
+def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_force: tuple[int, ...] = (),
+                    failed: bool = False):
+    """The class's buttons: each intervention (a toggle's second button ends it), and an *End* button per
+    policy the scenario or a start switch put in force (``in_force``: their ids, so the bar redraws when
+    that list changes, not every frame).
+
+    Duplicate clicks: a button says what it asks for (``on``), and the model ignores a press that asks for
+    what is already so, or a one-shot pressed twice in a week (:meth:`ClassroomModel.intervene`). The
+    server handles a double click's second click after the first one's redraw, when the toggle has become its
+    own undo button: a press of the same button within :data:`DOUBLE_CLICK_S` of the last is taken as the
+    same click and ignored (no one reads the new label and decides to undo that fast)."""
     m = model.value
-
     problem = solara.use_reactive("")
+    last_press = solara.use_memo(dict, [m])  # button key -> time.monotonic() of its last press
 
-    def press(key: str) -> None:
+    def run(action: Callable[[], object], what: str) -> None:
         try:
-            model.value.intervene(key)
+            action()
             problem.set("")
         except Exception as exc:  # noqa: BLE001 - say so on the page; the run goes on
-            log.exception("intervention %s failed", key)
+            log.exception("intervention %s failed", what)
             problem.set(f"Could not schedule this intervention: {type(exc).__name__}: {exc}")
         ui_version.value += 1
+
+    def double_click(key: str) -> bool:
+        now, before = time.monotonic(), last_press.get(key)
+        last_press[key] = now
+        return before is not None and now - before < DOUBLE_CLICK_S
+
+    def press(key: str, on: bool) -> None:
+        if not double_click(key):
+            run(lambda: model.value.intervene(key, on=on), key)
+
+    def end(item) -> None:
+        if not double_click(f"end-{id(item)}"):
+            run(lambda: model.value.end_item(item), f"end {type(item).__name__}")
 
     with solara.Card("Interventions: they take effect at the next step", style=CARD_STYLE):
         if problem.value:
@@ -170,8 +232,20 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int):
                 on = m.is_on(iv.key)
                 label = iv.undo_label if (on and iv.undo_label) else iv.label
                 with solara.Tooltip(iv.help):
-                    solara.Button(label, on_click=lambda k=iv.key: press(k), color="warning" if on else "primary",
-                                  outlined=not on, disabled=m.error is not None, classes=[f"ree-iv-{iv.key}"])
+                    solara.Button(label, on_click=lambda k=iv.key, o=on: press(k, not o),
+                                  color="warning" if on else "primary", outlined=not on, disabled=failed,
+                                  classes=[f"ree-iv-{iv.key}"])
+        items = [x for x in m.endable() if id(x) in in_force]
+        if items:
+            solara.Text("In force from the scenario: press to end it at the next step",
+                        style={"font-size": "0.85em", "color": "#555", "margin": "8px 0 2px 0"})
+            with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
+                for k, item in enumerate(items):
+                    ending = m.words.item(item, "ends")
+                    with solara.Tooltip(f"{ending.text} {ending.why}"):
+                        solara.Button(f"End: {m.words.item(item).label}", on_click=lambda x=item: end(x),
+                                      color="secondary", outlined=True, disabled=failed,
+                                      classes=["ree-end-policy", f"ree-end-{k}"])
 
 
 # =============================================================================================== panels
@@ -185,7 +259,7 @@ def default_price_products(products: Sequence[str]) -> list[str]:
 
 
 @solara.component
-def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int, marks: tuple[Marker, ...] = ()):
     log_scale = solara.use_reactive(False)
     m = model.value
     picked = solara.use_reactive(default_price_products(m.products))
@@ -197,23 +271,41 @@ def PricePanel(model: solara.Reactive[ClassroomModel], history: History, tick: i
             if len(m.products) > MAX_PRICE_PANELS:  # a product picker, not more fixed panels
                 solara.ToggleButtonsMultiple(value=list(chosen), on_value=picked.set, values=list(m.products),
                                              dense=True)
-        webcharts.LiveWebChart(lambda: webcharts.price_spec(history, markets, log_scale.value),
-                               [m, tick, log_scale.value, chosen], "prices", int(m.steps))
+        webcharts.LiveWebChart(lambda: webcharts.with_markers(webcharts.price_spec(history, markets, log_scale.value),
+                                                              history, marks),
+                               [m, tick, log_scale.value, chosen, marks], "prices", int(m.steps))
         solara.HTML(tag="div", unsafe_innerHTML=price_table(m, markets))
+
+
+WHO = {SOURCE_CLASS: "your class", SOURCE_START: "start switch", SOURCE_NEWS: "", "scenario": "scenario"}
+
+
+def log_item(t: Told, pending: bool = False) -> str:
+    """One event as an HTML list item: date and week, who did it, the sentence, why it matters; the model's
+    own text is the item's tooltip."""
+    who = WHO.get(t.source, "")
+    tag = (f" <span class='ree-who' style='font-size:0.8em;padding:0 4px;border-radius:3px;"
+           f"background:{'#fde3c8' if t.source == SOURCE_CLASS else '#eee'}'>{html.escape(who)}</span>") if who else ""
+    why = (f"<div class='ree-why' style='color:#555;font-size:0.92em'>Why it matters: {html.escape(t.why)}</div>"
+           if t.why else "")
+    if pending:
+        return (f"<li class='ree-pending' style='color:#b35900'><i>Next step: {html.escape(t.text)}</i>{why}</li>")
+    when = f"{short_date(t.date)}, week {t.week}" if t.date is not None else ""
+    return (f"<li class='ree-event ree-src-{t.source}' title='{html.escape(t.raw, quote=True)}' "
+            f"style='margin-bottom:4px'><b>{when}</b>{tag}: {html.escape(t.text)}{why}</li>")
 
 
 @solara.component
 def EventLog(model: solara.Reactive[ClassroomModel], tick: int, version: int):
     m = model.value
-    items = [f"<li class='ree-pending' style='color:#b35900'><i>next step: {html.escape(t)}</i></li>"
-             for t in m.pending()]
-    items += [f"<li><b>{d}</b>: {html.escape(text)}</li>" for d, text in reversed(m.events[-60:])]
+    items = [log_item(t, pending=True) for t in m.pending_told()]
+    items += [log_item(t) for t in reversed(m.told[-60:])]
     if not items:
         items = ["<li style='color:#888'>No events yet. Press Step or ▶, or an intervention.</li>"]
     with solara.Card("Event log", style=CARD_STYLE):
         solara.HTML(tag="div", unsafe_innerHTML=(
             "<ul class='ree-event-log' style='max-height:640px;overflow-y:auto;padding-left:18px;margin:0;"
-            f"font-size:0.9em;line-height:1.45'>{''.join(items)}</ul>"))
+            f"font-size:0.9em;line-height:1.4'>{''.join(items)}</ul>"))
 
 
 @solara.component
@@ -227,41 +319,44 @@ def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
 
 
 @solara.component
-def FlowPanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+def FlowPanel(model: solara.Reactive[ClassroomModel], history: History, tick: int, marks: tuple[Marker, ...] = ()):
     m = model.value
     with solara.Card(OUTPUTS["myanmar_ore_flow"].label, style=CARD_STYLE):
-        webcharts.LiveWebChart(lambda: webcharts.flow_spec(history, myanmar_corridors(m)), [m, tick], "flows", int(m.steps))
+        webcharts.LiveWebChart(lambda: webcharts.with_markers(webcharts.flow_spec(history, myanmar_corridors(m)),
+                                                              history, marks), [m, tick, marks], "flows", int(m.steps))
 
 
 @solara.component
-def ShortagePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+def ShortagePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int, marks: tuple[Marker, ...] = ()):
     m = model.value
     product = solara.use_reactive(story_product(m))
     with solara.Card(f"{OUTPUTS['shortage'].label} by buyer region", style=CARD_STYLE):
         shown = shown_product(product, m)
         ProductPicker(product, m)
-        webcharts.LiveWebChart(lambda: webcharts.region_lines_spec(history, "shortage", shown, place_names(m)),
-                               [m, tick, shown], "shortage", int(m.steps))
+        webcharts.LiveWebChart(lambda: webcharts.with_markers(
+            webcharts.region_lines_spec(history, "shortage", shown, place_names(m)), history, marks),
+                               [m, tick, shown, marks], "shortage", int(m.steps))
 
 
 @solara.component
-def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+def StockpilePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int, marks: tuple[Marker, ...] = ()):
     m = model.value
     product = solara.use_reactive(story_product(m))
     with solara.Card(f"{OUTPUTS['stockpile'].label} levels", style=CARD_STYLE):
         shown = shown_product(product, m)
         ProductPicker(product, m)
-        webcharts.LiveWebChart(lambda: webcharts.region_lines_spec(history, "stockpile", shown, place_names(m),
-                                                                   charts.STOCKPILE_EMPTY),
-                               [m, tick, shown], "stockpile", int(m.steps))
+        webcharts.LiveWebChart(lambda: webcharts.with_markers(webcharts.region_lines_spec(
+            history, "stockpile", shown, place_names(m), charts.STOCKPILE_EMPTY), history, marks),
+                               [m, tick, shown, marks], "stockpile", int(m.steps))
 
 
 @solara.component
-def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int):
+def SharePanel(model: solara.Reactive[ClassroomModel], history: History, tick: int, marks: tuple[Marker, ...] = ()):
     m = model.value
     with solara.Card(OUTPUTS["china_refined_share"].label, style=CARD_STYLE):
         refined = [p for p in m.products if m.world.product(p).stage == "oxide"]  # magnets are not refined
-        webcharts.LiveWebChart(lambda: webcharts.share_spec(history, refined), [m, tick], "share", int(m.steps))
+        webcharts.LiveWebChart(lambda: webcharts.with_markers(webcharts.share_spec(history, refined), history, marks),
+                               [m, tick, marks], "share", int(m.steps))
 
 
 @solara.component
@@ -277,30 +372,88 @@ def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: 
     history = solara.use_memo(History, [m])
     history.update(m)
     solara.use_effect(lambda: gate.shown(m, week) if gate is not None else None)  # after every render
+    n_told = len(m.told)
+    marks = solara.use_memo(lambda: tuple(markers(m.told)), [m, n_told])  # a new tuple only when events come
+    in_force = tuple(id(x) for x in m.endable())
     with solara.Column(style={"padding": "4px 12px", "gap": "0"}):
-        Header(model, tick)
+        Header(model, tick, version)
         with solara.Columns([8, 4]):
             with solara.Column(style={"gap": "0"}):
-                InterventionBar(model, version)
-                PricePanel(model, history, tick)
+                InterventionBar(model, version, in_force, m.error is not None)
+                PricePanel(model, history, tick, marks)
             EventLog(model, tick, version)
         MapPanel(model, tick)
         with solara.Columns([6, 6]):
-            FlowPanel(model, history, tick)
-            ShortagePanel(model, history, tick)
+            FlowPanel(model, history, tick, marks)
+            ShortagePanel(model, history, tick, marks)
         with solara.Columns([6, 6]):
-            SharePanel(model, history, tick)
-            StockpilePanel(model, history, tick)
+            SharePanel(model, history, tick, marks)
+            StockpilePanel(model, history, tick, marks)
 
 
 # ====================================================================================== start-of-run setup
 @solara.component
-def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
+def SidebarCards(setup: PolicySetup, model: solara.Reactive[ClassroomModel], gate: FrameGate | None = None):
     """The page's own sidebar cards, under the controls. The page puts them in its sidebar itself: a
     ``solara.Sidebar`` inside the dashboard (which renders every frame) made the whole layout, sidebar
     included, re-render with each frame of Play (~120 widgets updated per frame instead of ~30)."""
     PolicyCard(setup, model)
+    ExportCard(model, gate)
     ScenarioCard()
+
+
+@solara.component
+def RunClock(model: solara.Reactive[ClassroomModel]):
+    """The week and date in words (``.ree-clock``, ``data-week``), where SolaraViz showed 'Time: 30.0'."""
+    update_counter.get()  # follows every frame
+    m = model.value
+    solara.HTML(tag="div", classes=["ree-clock"], attributes={"data-week": str(int(m.steps))}, unsafe_innerHTML=(
+        f"Week {int(m.steps)} of {m.weeks}: {date_words(m.date)}"))
+
+
+def _guarded(make: Callable[[], bytes], what: str) -> Callable[[], bytes]:
+    """An export that fails says so in the file instead of taking the sidebar down (FileDownload re-raises)."""
+
+    def run() -> bytes:
+        try:
+            return make()
+        except Exception as exc:  # noqa: BLE001 - shown in the downloaded file; logged for the teacher
+            log.exception("export %s failed", what)
+            return f"export failed: {type(exc).__name__}: {exc}\n".encode()
+
+    return run
+
+
+@solara.component
+def ExportCard(model: solara.Reactive[ClassroomModel], gate: FrameGate | None = None):
+    """Download buttons: the run's results table as CSV and each chart as PNG, as the run stands when the
+    button is pressed (read holding the gate's ``stepping`` lock, so never in the middle of a frame)."""
+    m = model.value
+
+    def locked(fn: Callable[[ClassroomModel], bytes]) -> Callable[[], bytes]:
+        def run() -> bytes:
+            if gate is None:
+                return fn(model.value)
+            with gate.stepping:
+                return fn(model.value)
+
+        return run
+
+    # the callables stay the same object across renders: FileDownload forgets a click when its data changes
+    csv = solara.use_memo(lambda: _guarded(locked(exports.results_csv), "csv"), [])
+    pngs = solara.use_memo(lambda: {name: _guarded(locked(lambda mm, n=name: exports.chart_png(mm, n)), name)
+                                    for name in exports.CHARTS}, [])
+    with solara.Card("Save this run", style=CARD_STYLE):
+        solara.Text("As the run stands when you press: every week so far.",
+                    style={"font-size": "0.8em", "color": "#666"})
+        with solara.FileDownload(csv, filename=f"{exports.stem(m, 'results')}.csv", mime_type="text/csv"):
+            solara.Button("Data: every output (CSV)", icon_name="mdi-table-arrow-down", color="primary", text=True,
+                          classes=["ree-export-csv"])
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "0"}):
+            for name, title in exports.CHARTS.items():
+                with solara.FileDownload(pngs[name], filename=f"{exports.stem(m, name)}.png", mime_type="image/png"):
+                    solara.Button(f"{title} (PNG)", icon_name="mdi-image-outline", text=True, small=True,
+                                  classes=[f"ree-export-{name}"])
 
 
 @functools.cache
@@ -336,6 +489,15 @@ def ControlInput(control: Control, value, on_value: Callable):
         solara.Text(c.help, style={"font-size": "0.75em", "color": "#777", "margin": "-6px 0 4px 0"})
 
 
+def switch_preview(setup: PolicySetup, key: str, start: dt.date, m: ClassroomModel) -> str:
+    """What a start-of-run switch will do, in the event log's words (or why its values are invalid)."""
+    try:
+        item = SWITCH_BY_KEY[key].build(start, setup.values[key])
+    except ValidationError:
+        return setup.preview(key, start)
+    return m.words.item(item).text
+
+
 @solara.component
 def PolicyCard(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
     """Policy switches for the start of the run; they apply when Reset is pressed."""
@@ -356,7 +518,8 @@ def PolicyCard(setup: PolicySetup, model: solara.Reactive[ClassroomModel]):
             solara.Switch(label=sw.title, value=on, on_value=toggle, classes=[f"ree-switch-{sw.key}"])
             if on:
                 with solara.Column(style={"padding-left": "16px", "gap": "0"}):
-                    solara.Text(setup.preview(sw.key, start), style={"font-size": "0.8em", "color": "#1f5fa8"})
+                    solara.Text(switch_preview(setup, sw.key, start, model.value),
+                                style={"font-size": "0.8em", "color": "#1f5fa8"})
                     for c in sw.controls():
                         def set_value(v, key=sw.key, name=c.name):
                             setup.set_value(key, name, v)

@@ -35,6 +35,7 @@ from model.policies import (
 # for a default of 2,200): the slider then stops at SLIDER_CAP_FACTOR x the default
 WIDE_RANGE_FACTOR = 20.0
 SLIDER_CAP_FACTOR = 5.0
+SWITCH_NOTE = "classroom switch"  # the note on every policy a start-of-run switch builds
 
 
 UNIT_SUFFIXES = (("_usd_per_kg", "USD/kg"), ("_t_per_week", "t/week"), ("_musd", "M USD"), ("_weeks", "weeks"),
@@ -130,7 +131,7 @@ class PolicySwitch:
     def build(self, start: dt.date, values: dict[str, Any]) -> TimelineItem:
         """The policy object, starting at ``start``; raises ``ValidationError`` for a bad value."""
         tuned = {k: v for k, v in values.items() if k in self.fields}
-        return self.cls(start=start, note="classroom switch", **self.preset, **tuned)
+        return self.cls(start=start, note=SWITCH_NOTE, **self.preset, **tuned)
 
 
 SWITCHES: tuple[PolicySwitch, ...] = (

@@ -9,7 +9,11 @@ which changes the model's behaviour:
 - :meth:`intervene` schedules one of the :data:`INTERVENTIONS` for the next week; it shows in
   ``model.events`` when it takes effect, like any policy. A press is held until the next step, which hands
   it to the model through its commands (``add_policy``, ``end_policy``), so a press withdrawn before then
-  leaves no trace and the page never edits the model's timeline or a policy's fields.
+  leaves no trace and the page never edits the model's timeline or a policy's fields. A press that repeats
+  one already made (a double click: the same one-shot twice in a week, a toggle switched on twice) is
+  ignored. :meth:`end_item` ends a policy the scenario (or a start-of-run switch) began, the same way.
+- every line the model logs is also kept in words (:attr:`told`, :mod:`ui.words`): the model's own text is
+  matched to the policy that began or ended, so the page can say it with place and country names.
 - an exception inside a week is caught, logged and kept in :attr:`error`; the run stops there and the
   page says so, while the server goes on serving every other page.
 """
@@ -33,7 +37,8 @@ from model.policies import (
     TimelineItem,
 )
 from model.scenario import MAX_SEED, list_scenarios, load_scenario
-from ui.policy_controls import PolicySetup
+from ui.policy_controls import SWITCH_NOTE, PolicySetup
+from ui.words import SOURCE_CLASS, SOURCE_SCENARIO, SOURCE_START, Told, Words
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +150,22 @@ class ClassroomModel(RareEarthModel):
         policies = setup.items(spec.start) if setup is not None else []
         seed_used, seed_notice = parse_seed(seed)
         self.notice = " ".join(x for x in (scenario_notice, seed_notice) if x)
+        self.told: list[Told] = []  # every logged line in words (ui.words), in the order logged
+        self._beginning: list[TimelineItem] = []  # the timeline as this week's calendar found it
+        self._begun: list[TimelineItem] = []  # of which already told (two items may log the same text)
+        self._ending: tuple[TimelineItem, str] | None = None  # the item end_policy is ending, and why
+        self._ended_by_class: list[TimelineItem] = []  # scenario items the class ended (end_item)
         super().__init__(scenario=spec, seed=seed_used, policies=policies)
+        self.words = Words(self.world)
         self.scenario_name = scenario_name
         self.setup_summary = setup.summary() if setup is not None else "none"
+        # the scenario's own timeline (not the start-of-run switches): what the run is before the class acts
+        self.scripted: list[TimelineItem] = [x for x in self.timeline if x.note != SWITCH_NOTE]
         self.error: StepError | None = None
         self.interventions: dict[str, list[TimelineItem]] = {}  # key -> items of a toggle now on
         self._to_start: list[TimelineItem] = []  # pressed since the last step: added at the next one
         self._to_end: list[TimelineItem] = []  # toggles switched off since the last step: ended at the next one
+        self._pressed: dict[str, dt.date] = {}  # one-shot key -> the date it was last pressed (double clicks)
         # Mesa's step wrapper advances the clock before it calls step(); after a failure the clock must
         # stay where the run stopped, and at the horizon once it is reached (a caller may call step() several
         # times in a row: the run must not go past its horizon, issue 15)
@@ -168,11 +182,54 @@ class ClassroomModel(RareEarthModel):
         """One week; an exception stops the run and is kept for the page instead of escaping."""
         try:
             self._hand_over_presses()
+            self._beginning, self._begun = list(self.timeline), []
             super().step()
         except Exception as exc:  # noqa: BLE001 - shown on the page; the server must keep serving
             log.exception("week %s of %s (seed %s) failed", int(self.steps), self.scenario_name, self.seed)
             self.error = StepError(int(self.steps), self.date, f"{type(exc).__name__}: {exc}")
             self.running = False
+
+    # -- the event log in words ---------------------------------------------------------------------------
+    def log_event(self, text: str) -> None:
+        """The model's log line, and the same line in words (:attr:`told`). Wording never stops a week."""
+        super().log_event(text)
+        try:
+            told = self._tell(text)
+        except Exception:  # noqa: BLE001 - a sentence that fails is shown as the model wrote it
+            log.exception("could not put %r in words", text)
+            told = Told(text, "", text[:24], "news", self.date, int(self.steps), text)
+        self.told.append(told)
+
+    def end_policy(self, item, why: str = "ends") -> None:
+        self._ending = (item, why)
+        try:
+            super().end_policy(item, why)
+        finally:
+            self._ending = None
+
+    def source_of(self, item: TimelineItem) -> str:
+        """Who put an item in the run: the class (an intervention), a start-of-run switch, or the scenario."""
+        if item.note == NOTE or any(x is item for x in self._ended_by_class):
+            return SOURCE_CLASS
+        return SOURCE_START if item.note == SWITCH_NOTE else SOURCE_SCENARIO
+
+    def _tell(self, text: str) -> Told:
+        date, week = self.date, int(self.steps)
+        if self._ending is not None:
+            item, why = self._ending
+            if text == f"{why}: {item.describe()}":
+                return self.words.item(item, "ends", why, self.source_of(item), date, week, text)
+        for item in self._beginning:  # began this week: left the timeline, logged with its describe()
+            if (item.describe() == text and not any(x is item for x in self._begun)
+                    and not any(x is item for x in self.timeline)):
+                self._begun.append(item)
+                source = SOURCE_CLASS if item.note == NOTE else self.source_of(item)
+                return self.words.item(item, "begins", "", source, date, week, text)
+        return self.words.news(text, date, week)
+
+    def class_changes(self) -> list[Told]:
+        """What the class changed in this run, as it took effect (interventions, scenario policies ended)."""
+        return [t for t in self.told if t.source == SOURCE_CLASS]
 
     # -- interventions ------------------------------------------------------------------------------------
     def _hand_over_presses(self) -> None:
@@ -190,14 +247,22 @@ class ClassroomModel(RareEarthModel):
         """Whether a toggle intervention is on (scheduled or in force)."""
         return key in self.interventions
 
-    def intervene(self, key: str) -> list[TimelineItem]:
+    def intervene(self, key: str, on: bool | None = None) -> list[TimelineItem]:
         """Press an intervention button: schedule its items for the next week, or end a toggle that is on.
 
-        Returns the items scheduled or ended. Items start at ``self.date`` and so take effect at the next
-        step (stage 1 of the week), which logs them in ``self.events``.
+        ``on`` is what the pressed button asked for (True: the action, False: its undo; None: toggle).
+        A press that asks for what is already so is ignored (returns []): a toggle switched on twice, or a
+        one-shot pressed again in the same week, as a double click does. Returns the items scheduled or
+        ended. Items start at ``self.date`` and so take effect at the next step (stage 1 of the week),
+        which logs them in ``self.events``.
         """
         iv = INTERVENTION_BY_KEY[key]
-        if iv.undo_label is not None and key in self.interventions:
+        toggle = iv.undo_label is not None
+        if toggle and on is not None and on == (key in self.interventions):
+            return []  # already as asked
+        if not toggle and self._pressed.get(key) == self.date:
+            return []  # pressed already this week: applied once
+        if toggle and key in self.interventions:
             items = self.interventions.pop(key)
             for item in items:
                 if any(x is item for x in self._to_start):  # not handed over yet: simply withdraw it
@@ -207,14 +272,33 @@ class ClassroomModel(RareEarthModel):
             return items
         items = iv.make(self)
         self._to_start.extend(items)
-        if iv.undo_label is not None:
+        if toggle:
             self.interventions[key] = items
+        else:
+            self._pressed[key] = self.date
         return items
 
-    def pending(self) -> list[str]:
-        """What will happen at the next step because of the page: items due to start or end."""
+    def endable(self) -> list[TimelineItem]:
+        """Policies in force that the scenario or a start-of-run switch began (the class's own have their
+        toggles), not already due to end at the next step."""
+        return [x for x in self.active if x.note != NOTE and not any(x is y for y in self._to_end)]
+
+    def end_item(self, item: TimelineItem) -> list[TimelineItem]:
+        """End a policy the scenario began, at the next step, through the model's ``end_policy`` (as a toggle
+        ends). Ignored (returns []) unless it is in force and not already due to end: a second press."""
+        if not any(x is item for x in self.endable()):
+            return []
+        self._to_end.append(item)
+        self._ended_by_class.append(item)
+        return [item]
+
+    def pending_told(self) -> list[Told]:
+        """What will happen at the next step because of the page (items due to start or end), in words."""
         nxt = self.date + dt.timedelta(weeks=1)
-        out = [f"starts: {i.describe()}" for i in self._to_start]
-        out += [f"ends: {i.describe()}" for i in self._to_end]
-        out += [f"ends: {i.describe()}" for i in self.active if i.end is not None and i.end < nxt and i.note == NOTE]
-        return out
+        ending = self._to_end + [i for i in self.active if i.end is not None and i.end < nxt and i.note == NOTE]
+        return ([self.words.item(i, "begins", source=SOURCE_CLASS) for i in self._to_start]
+                + [self.words.item(i, "ends", source=SOURCE_CLASS) for i in ending])
+
+    def pending(self) -> list[str]:
+        """The same as sentences."""
+        return [t.text for t in self.pending_told()]

@@ -35,8 +35,9 @@ import numpy as np
 import solara
 
 from model.results import OUTPUTS
-from ui.charts import MIN_SPAN_WEEKS, PALETTE, date_ticks
+from ui.charts import MIN_SPAN_WEEKS, PALETTE, date_ticks, place_labels
 from ui.history import History
+from ui.words import MARKER_COLOURS
 
 log = logging.getLogger(__name__)
 Spec = dict
@@ -47,6 +48,7 @@ SMALL = {"w": 620, "h": 330, "left": 64, "right": 10, "top": 12, "bottom": 44, "
 REGION_COLOURS = ["#c0392b", "#1f5fa8", "#009E73", "#CC79A7"]
 REGION_DASHES = ["-", "--", "-.", ":"]
 LINE_DASHES = ["-", "--", "-.", ":"]
+MARKER_FONT = 15  # event labels' font size in the SVG's units (webchart.vue)
 
 
 def _label(variable: str) -> str:
@@ -113,6 +115,25 @@ def _y_axis(arrays: Sequence[np.ndarray], log_scale: bool = False, headroom: flo
         lo, hi = 0.0, (top * headroom if top > 0 else 1.0)
         ticks = nice_ticks(lo, hi)
     return {"ymin": lo, "ymax": hi, "log": log_scale, "yticks": [[t, fmt_tick(t)] for t in ticks]}
+
+
+def with_markers(spec: Spec, h: History, marks: Sequence) -> Spec:
+    """``spec`` with the run's events (:func:`ui.words.markers`) as vertical marks on its time axis: x in
+    days from the first week, as the series; only weeks the chart already shows."""
+    if not h.n_steps:
+        return {**spec, "markers": []}
+    x0, xmax = h.dates[0], float(spec.get("xmax", 0.0))
+    shown = [(float((mk.date - x0).days), mk) for mk in marks]
+    shown = [(x, mk) for x, mk in shown if 0 <= x <= xmax]
+    # where the labels go, in the SVG's units (webchart.vue draws them over the first panel, free to run
+    # across the others): rows that keep them apart, as the PNG charts do
+    n = max(1, len(spec.get("panels", [])))
+    panel_w = (spec["w"] - spec["left"] - spec["right"] - spec["gap"] * (n - 1)) / n
+    rows = place_labels([spec["left"] + x / xmax * panel_w for x, _ in shown], [mk.label for _, mk in shown],
+                        [mk.source for _, mk in shown], MARKER_FONT, spec["left"], spec["w"] - spec["right"])
+    return {**spec, "markers": [
+        {"x": x, "label": mk.label, "title": mk.title, "color": MARKER_COLOURS.get(mk.source, "#444"),
+         "source": mk.source, "row": row, "right": to_left} for (x, mk), (row, to_left) in zip(shown, rows, strict=True)]}
 
 
 def price_spec(h: History, markets, log_scale: bool = False) -> Spec:

@@ -28,13 +28,13 @@ WEDGE = 1.3  # ex-China / China-domestic Dy price: ~1.07 without controls (seed 
 
 # ================================================================================================ helpers
 def model_time(page) -> float:
-    """SolaraViz's 'Time: 3.0' in the sidebar (weeks)."""
-    text = page.get_by_text(re.compile(r"^Time: ")).inner_text()
-    return float(re.search(r"Time: ([0-9.]+)", text).group(1))
+    """The sidebar's week ('Week 3 of 520: ...', ``.ree-clock[data-week]``)."""
+    return float(page.locator(".ree-clock").get_attribute("data-week"))
 
 
 def wait_time(page, weeks: float) -> None:
-    page.get_by_text(f"Time: {float(weeks)}", exact=True).wait_for(timeout=UPDATE_TIMEOUT_MS)
+    page.locator(f".ree-clock[data-week='{int(weeks)}']", has_text=f"Week {int(weeks)} of ").wait_for(
+        timeout=UPDATE_TIMEOUT_MS)
     page.locator(".ree-date", has_text=f"week {int(weeks)} ").wait_for(timeout=UPDATE_TIMEOUT_MS)
 
 
@@ -68,6 +68,12 @@ def line_points(page, name: str) -> list[int]:
 
 def event_log(page) -> str:
     return page.locator("ul.ree-event-log").inner_text()
+
+
+def wait_log(page, text: str) -> str:
+    """The event log once it shows ``text`` (it may reach the page a moment after the header's week)."""
+    page.locator("ul.ree-event-log", has_text=text).wait_for(timeout=UPDATE_TIMEOUT_MS)
+    return event_log(page)
 
 
 def shot(tab, name: str) -> None:
@@ -136,7 +142,7 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
     wedge_before = price(page, "ROW", "Dy") / price(page, "CN", "Dy")
     iv = INTERVENTION_BY_KEY["licences"]
     page.locator(f".ree-iv-{iv.key}").click()
-    page.locator("li.ree-pending", has_text="requires licences").wait_for()  # queued for the next step
+    page.locator("li.ree-pending", has_text="China now requires an export licence").wait_for()  # for the next step
     button(page, iv.undo_label).wait_for()  # the button now undoes it
     before = chart_drawn(page, "prices")
     wedges = []
@@ -146,9 +152,10 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
         if wedges[-1] > max(WEDGE, wedge_before + 0.2):
             break
     assert max(wedges) > max(WEDGE, wedge_before + 0.2), (wedge_before, wedges)
-    log = event_log(page)
-    assert re.search(r"\d{4}-\d\d-\d\d: CN requires licences for Dy/Tb", log), log
-    assert "next step" not in log
+    log = wait_log(page, "China now requires an export licence")
+    assert re.search(r"\d+ \w{3} \d{4}, week \d+\s*your class\s*: China now requires an export licence for "
+                     r"dysprosium and terbium", log), log
+    assert "Next step" not in log
     assert chart_drawn(page, "prices") != before
     shot(tab, "03-intervention")
     tab.check_clean()
@@ -162,7 +169,7 @@ def test_reset_restores_the_start(app_url, open_page):
     step(page)
     page.locator(".ree-iv-border").click()
     step(page)
-    assert "closes MM - CN" in event_log(page)
+    wait_log(page, "China closes its border with Myanmar")
     button(page, "Reset").click()
     wait_time(page, 0)
     button(page, INTERVENTION_BY_KEY["border"].label).wait_for()
@@ -177,11 +184,11 @@ def test_policy_switch_applies_at_reset(app_url, open_page):
     tab = open_page(app_url)
     page = tab.page
     page.locator(".ree-switch-china_licences input").click(force=True)
-    page.get_by_text("CN requires licences for Dy/Tb exports").first.wait_for()  # the switch's preview
+    page.get_by_text("China now requires an export licence for dysprosium and terbium").first.wait_for()  # preview
     button(page, "Reset").click()
-    page.get_by_text("Switched on at the start: China licenses Dy/Tb exports").wait_for()
+    page.locator(".ree-run-changes", has_text="switched on at the start: China licenses Dy/Tb exports").wait_for()
     step(page)
-    assert "CN requires licences for Dy/Tb" in event_log(page)
+    wait_log(page, "China now requires an export licence for dysprosium and terbium")
     shot(tab, "05-policy-switch")
     tab.check_clean()
 
@@ -258,9 +265,8 @@ def test_play_advances_redraws_and_pauses(app_url, open_page, artifacts):
     button(page, "▶").click()
     target = t0 + 2 * RENDER_INTERVAL
     # the sidebar's time, read in the page, reaches two frames on (or Play ends at the horizon first)
-    page.wait_for_function("""target => { const el = [...document.querySelectorAll('*')].find(
-            e => e.children.length === 0 && /^Time: /.test(e.textContent));
-        return el && parseFloat(el.textContent.slice(6)) >= target; }""", arg=target, timeout=PLAY_TIMEOUT_MS)
+    page.wait_for_function("""target => { const el = document.querySelector('.ree-clock');
+        return el && parseInt(el.dataset.week) >= target; }""", arg=target, timeout=PLAY_TIMEOUT_MS)
     pause = button(page, "❚❚")
     at_horizon = not pause.is_enabled()
     if not at_horizon:
