@@ -875,7 +875,7 @@ def read_project_database(path: str | Path, label: str = "") -> dict[str, list[t
     return out
 
 
-def _same(kind: str, world_item: dict[str, Any], db_item: dict[str, Any]) -> bool:
+def _same(kind: str, world_item: dict[str, Any], db_item: dict[str, Any], products: set[str]) -> bool:
     """Whether a world's node, edge or ore type agrees with the database's copy (the database's, already
     cut to the world's products: a world may add elements to a basket that the database does not name)."""
     cls = NETWORK_KINDS[kind]
@@ -884,6 +884,8 @@ def _same(kind: str, world_item: dict[str, Any], db_item: dict[str, Any]) -> boo
     except ValidationError:
         return True  # the world's own entry is wrong: World validation reports it against the world
     if kind == "ore_types":
+        if not set(mine.basket) <= products:
+            return True  # an element the world does not have: World validation names it
         return mine.heavy == theirs.heavy and all(mine.basket.get(p) == v for p, v in theirs.basket.items())
     return mine == theirs
 
@@ -927,7 +929,7 @@ def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
                     continue
                 if kind in NETWORK_KINDS and key in own[kind]:
                     cut = _cut_basket(item, products) if kind == "ore_types" else item
-                    if not _same(kind, lists[kind][own[kind][key]], cut):
+                    if not _same(kind, lists[kind][own[kind][key]], cut, products):
                         problems.append(f"{name}: {kind}[{j}]: {_show_key(kind, key)} is also in {world_name} "
                                         f"({kind}[{own[kind][key]}]) and differs; make them identical or rename one")
                     continue
