@@ -24,7 +24,7 @@ import re
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     BaseModel,
@@ -245,6 +245,7 @@ class MinerSpec(Strict):
     captive_only: bool = False  # sells only to its offtake plant (a plant's own stockpile, a dedicated mine)
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
+    counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
 
     @model_validator(mode="after")
     def _active(self) -> MinerSpec:
@@ -278,6 +279,7 @@ class RefinerSpec(Strict):
     quota: Literal["", "light", "heavy"] = ""  # which of China's separation quotas caps it (FACTS P6)
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
+    counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
 
 
 class MagnetMakerSpec(Strict):
@@ -293,24 +295,43 @@ class MagnetMakerSpec(Strict):
     processing_cost_usd_per_kg: PosUsdPerKg  # per kg magnet: reduction to metal, other materials (Fe, B, Co), sintering, machining
     material_yield: Annotated[Num, Field(gt=0.0, le=1.0)] = 0.75  # FACTS R1 (swarf 25-30 %)
     swarf_recovery: Frac = 0.8  # share of the elements in swarf recycled back to oxide (calibrated: FACTS R1, China's recycled PrNd)
-    status: Literal["operating", "building"] = "operating"
+    # a planned plant stays at zero capacity: nothing builds magnet plants yet (a building one comes online on
+    # online_date); capex and the weeks below are the project's data, for tables and a future builder
+    status: Literal["operating", "building", "planned"] = "operating"
     online_date: Date | None = None  # for a plant that is building: when it comes online
+    capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD (the model does not read it yet)
+    permit_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # permitting before construction (not read yet)
+    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # construction, once permitted (not read yet)
     end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
+    counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
 
 
 class ProjectsSpec(Strict):
-    """Project database files a world takes its mines, refineries and magnet plants from (besides its own
-    lists). ``files`` are TOML files beside the world file (or in the shipped data folder) with the same
-    ``[[miners]]``, ``[[refiners]]`` and ``[[magnet_makers]]`` tables a world has, plus the ``[[nodes]]``,
-    ``[[edges]]`` and ``[[ore_types]]`` they need; ``statuses`` says which entries the world takes (leave
-    out "planned" for a world without announced projects). Magnet plants are taken only by a world with a
-    magnet stage."""
+    """Project database files a world takes its named mines, refineries and magnet plants from (besides its
+    own lists), merged by :func:`load_world` before the world is validated.
+
+    ``files`` are TOML files beside the world file (else in the shipped data folder) with ``[[miners]]``,
+    ``[[refiners]]`` and ``[[magnet_makers]]`` entries (each with a ``source``) and the ``[[nodes]]``,
+    ``[[edges]]`` and ``[[ore_types]]`` they need. The world takes every entry whose ``status`` is in
+    ``statuses`` and every entry named in ``ids`` whatever its status, except:
+
+    - a mine whose ``offtake`` plant is in a database but not taken (its ore is that plant's);
+    - a plant that separates none of the world's products, a magnet plant whose ``makes`` it lacks;
+    - an entry ``counted_in`` an aggregate entry the world has (``oth_separation`` counts Silmet).
+
+    Elements are data: an entry's ``separates`` and an ore type's ``basket`` keep only the world's products,
+    so one entry serves a three-oxide and an eight-oxide world. Nodes, edges and ore types come with the
+    entries that use them (a mine's routes onward, a plant's routes in); one the world defines too must
+    agree with it. A scenario switches announced projects on with
+    ``[overrides] "projects.statuses" = ["operating", "building", "planned"]``.
+    """
 
     files: list[str] = Field(default_factory=list)
     statuses: list[Literal["operating", "building", "planned"]] = Field(
         default_factory=lambda: ["operating", "building", "planned"])
+    ids: list[str] = Field(default_factory=list)  # entries taken whatever their status
 
 
 class TraderSpec(Strict):
@@ -732,10 +753,16 @@ def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | Non
                overrides_source: str = "", named_by: str = "") -> World:
     """Load and validate a world file; ``overrides`` patch it first (dotted keys, see :func:`apply_overrides`).
 
-    A problem in the file is reported against the file (``world.toml: miners.3.count: ...``); a problem an
-    override causes is reported against ``overrides_source`` (the scenario file) with the key as written:
-    ``scenario.toml: [overrides] miners.mm_pangwa.count = -3: ...``. A file that cannot be read or parsed is
-    reported after ``named_by``, where the world was named (``bad.toml: world = '/dev/zero': ...``).
+    A world with a ``[projects]`` table takes entries from its project database files (see
+    :class:`ProjectsSpec`): overrides of ``projects.*`` apply first (they choose what is taken), then the
+    database's entries are appended to the world's lists, then the other overrides apply, so a database entry
+    is addressed by its id like the world's own (``refiners.au_iluka_eneabba.capacity_t_per_week``).
+
+    A problem in the file is reported against the file (``world.toml: miners.3.count: ...``), one in a
+    database entry against the database and the entry (``projects_2024.toml: refiners[3].node: ...``); a
+    problem an override causes is reported against ``overrides_source`` (the scenario file) with the key as
+    written: ``scenario.toml: [overrides] miners.mm_pangwa.count = -3: ...``. A file that cannot be read or
+    parsed is reported after ``named_by``, where the world was named (``bad.toml: world = '/dev/zero': ...``).
     """
     if not str(path).strip():
         raise ConfigError("world path is empty; give a world file, e.g. world_2024.toml")
@@ -749,15 +776,282 @@ def load_world(path: str | Path = DEFAULT_WORLD, overrides: dict[str, Any] | Non
             raise
         raise ConfigError(f"{named_by}: {exc}") from None
     source = overrides_source or str(path)
+    overrides = overrides or {}
     locs: dict[str, tuple[Any, ...]] = {}
-    if overrides:
-        raw = apply_overrides(raw, overrides, source=source, locs=locs)
+    first = {k: v for k, v in overrides.items() if k.split(".")[0] == "projects"}
+    rest = {k: v for k, v in overrides.items() if k not in first}
+    if first:
+        raw = apply_overrides(raw, first, source=source, locs=locs)
+    origins: dict[tuple[str, int], str] = {}
+    if "projects" in raw:
+        try:
+            spec = _WithProjects.model_validate(raw).projects
+        except ValidationError as exc:
+            _raise_world_error(exc, path, source, overrides, locs, origins)
+        if spec is not None:
+            files_from = source if "projects.files" in first or "projects" in first else str(path)
+            raw, origins = _merge_projects(raw, spec, path, files_from)
+    if rest:
+        raw = apply_overrides(raw, rest, source=source, locs=locs)
     try:
         return World.model_validate(raw)
     except ValidationError as exc:
-        if not locs:
-            raise ConfigError(format_validation_error(exc, str(path))) from None
-        raise ConfigError(_split_override_errors(exc, str(path), source, overrides or {}, locs)) from None
+        _raise_world_error(exc, path, source, overrides, locs, origins)
+
+
+def _raise_world_error(exc: ValidationError, path: Path, source: str, overrides: dict[str, Any],
+                       locs: dict[str, tuple[Any, ...]], origins: dict[tuple[str, int], str]) -> NoReturn:
+    if not locs:
+        text = format_validation_error(exc, str(path))
+    else:
+        text = _split_override_errors(exc, str(path), source, overrides, locs)
+    raise ConfigError(_name_origins(text, origins)) from None
+
+
+class _WithProjects(BaseModel):
+    """The ``[projects]`` table alone, validated before the database is merged (errors keep their place)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    projects: ProjectsSpec | None = None
+
+
+# -- project databases ---------------------------------------------------------------------------------
+PROJECT_KINDS: dict[str, type[Strict]] = {"miners": MinerSpec, "refiners": RefinerSpec,
+                                          "magnet_makers": MagnetMakerSpec}
+NETWORK_KINDS: dict[str, type[Strict]] = {"nodes": NodeSpec, "edges": EdgeSpec, "ore_types": OreType}
+DATABASE_KEYS = (*PROJECT_KINDS, *NETWORK_KINDS, "description")
+
+
+def _entry_key(kind: str, item: dict[str, Any]) -> Any:
+    """What names a list item: an edge its (src, dst), an ore type its name, the rest their id."""
+    if kind == "edges":
+        return (item.get("src"), item.get("dst"))
+    return item.get("name") if kind == "ore_types" else item.get("id")
+
+
+def _show_key(kind: str, key: Any) -> str:
+    return f"{key[0]!r} -> {key[1]!r}" if kind == "edges" else repr(key)
+
+
+def database_path(name: str, world_path: str | Path) -> Path:
+    """A project database named in a world: beside the world file, else in the shipped data folder."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    beside = Path(world_path).parent / p
+    return beside if beside.exists() or not (DATA_DIR / p).exists() else DATA_DIR / p
+
+
+def read_project_database(path: str | Path, label: str = "") -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """The entries of one project database file, each ``(index in its list, raw table)`` by kind.
+
+    Every entry must be valid on its own (the same fields and bounds as in a world) and every mine, plant
+    and magnet plant must name its ``source``; otherwise a :class:`ConfigError` lists each problem as
+    ``label: refiners[3].capacity_t_per_week: ...``. References (nodes, ores, offtakes) are checked when a
+    world takes the entries.
+    """
+    label = label or Path(path).name
+    data = _read_toml(path, "project database")
+    problems = [f"{label}: {k}: unknown key; a project database holds {', '.join(DATABASE_KEYS)}"
+                for k in data if k not in DATABASE_KEYS]
+    out: dict[str, list[tuple[int, dict[str, Any]]]] = {k: [] for k in (*PROJECT_KINDS, *NETWORK_KINDS)}
+    for kind, cls in {**PROJECT_KINDS, **NETWORK_KINDS}.items():
+        items = data.get(kind, [])
+        if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+            problems.append(f"{label}: {kind}: must be a list of tables ([[{kind}]])")
+            continue
+        for j, item in enumerate(items):
+            try:
+                model = cls.model_validate(item)
+            except ValidationError as exc:
+                for e in exc.errors():
+                    loc, what = _error_line(e)
+                    where = f"{kind}[{j}]" if loc == "(top level)" else f"{kind}[{j}].{loc}"
+                    problems.append(f"{label}: {where}: {what}")
+                continue
+            if kind in PROJECT_KINDS and not str(getattr(model, "source", "")).strip():
+                problems.append(f"{label}: {kind}[{j}].source: {item.get('id')!r} has no source; a database "
+                                f"entry names where its numbers come from (FACTS/seed ids, or 'assumption')")
+                continue
+            out[kind].append((j, item))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return out
+
+
+def _same(kind: str, world_item: dict[str, Any], db_item: dict[str, Any], products: set[str]) -> bool:
+    """Whether a world's node, edge or ore type agrees with the database's copy (the database's, already
+    cut to the world's products: a world may add elements to a basket that the database does not name)."""
+    cls = NETWORK_KINDS[kind]
+    try:
+        mine, theirs = cls.model_validate(world_item), cls.model_validate(db_item)
+    except ValidationError:
+        return True  # the world's own entry is wrong: World validation reports it against the world
+    if kind == "ore_types":
+        if not set(mine.basket) <= products:
+            return True  # an element the world does not have: World validation names it
+        return mine.heavy == theirs.heavy and all(mine.basket.get(p) == v for p, v in theirs.basket.items())
+    return mine == theirs
+
+
+def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
+                    files_from: str) -> tuple[dict[str, Any], dict[tuple[str, int], str]]:
+    """The world's raw tables with the project databases' entries appended (see :class:`ProjectsSpec`), and
+    where each appended entry came from (``(kind, index in the merged list) -> 'file: kind[j]'``)."""
+    lists = {k: raw.get(k, []) for k in (*PROJECT_KINDS, *NETWORK_KINDS)}
+    if not all(isinstance(v, list) for v in lists.values()) or not isinstance(raw.get("products", []), list):
+        return raw, {}  # a malformed world: its own validation says what is wrong
+    world_name = world_path.name
+    products = {p.get("name") for p in raw.get("products", []) if isinstance(p, dict)}
+    own = {k: {_entry_key(k, x): i for i, x in enumerate(v) if isinstance(x, dict)} for k, v in lists.items()}
+    own_ids = {key for k in PROJECT_KINDS for key in own[k]}
+    problems: list[str] = []
+    entries: dict[str, list[tuple[str, int, dict[str, Any]]]] = {k: [] for k in lists}
+    seen: dict[tuple[str, Any], tuple[str, int, dict[str, Any]]] = {}
+    for name in spec.files:
+        path = database_path(name, world_path)
+        try:
+            db = read_project_database(path, label=name)
+        except ConfigError as exc:
+            text = str(exc)
+            raise ConfigError(text if text.startswith(f"{name}: ") else
+                              f"{files_from}: projects.files: {name!r}: {text}") from None
+        for kind, items in db.items():
+            for j, item in items:
+                key = _entry_key(kind, item)
+                if (kind, key) in seen:
+                    label, i, other = seen[(kind, key)]
+                    if kind in PROJECT_KINDS or other != item:
+                        problems.append(f"{kind}: {_show_key(kind, key)} is in {label} ({kind}[{i}]) and in {name} "
+                                        f"({kind}[{j}]); keep one")
+                    continue
+                seen[(kind, key)] = (name, j, item)
+                if kind in PROJECT_KINDS and key in own[kind]:
+                    problems.append(f"{kind}: id {key!r} is in {world_name} ({kind}[{own[kind][key]}]) and in "
+                                    f"{name} ({kind}[{j}]); keep one (a scenario changes a database entry with "
+                                    f"an override: {kind}.{key}.<field>)")
+                    continue
+                if kind in NETWORK_KINDS and key in own[kind]:
+                    cut = _cut_basket(item, products) if kind == "ore_types" else item
+                    if not _same(kind, lists[kind][own[kind][key]], cut, products):
+                        problems.append(f"{name}: {kind}[{j}]: {_show_key(kind, key)} is also in {world_name} "
+                                        f"({kind}[{own[kind][key]}]) and differs; make them identical or rename one")
+                    continue
+                entries[kind].append((name, j, item))
+    known = {_entry_key(k, x) for k in PROJECT_KINDS for _, _, x in entries[k]}
+    for x in spec.ids:
+        if x not in known and x not in own_ids:
+            problems.append(f"{files_from}: projects.ids: {x!r} is in no project database of this world "
+                            f"({', '.join(spec.files) or 'none named'})")
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+    statuses, ids = set(spec.statuses), set(spec.ids)
+    taken: dict[str, list[tuple[str, int, dict[str, Any]]]] = {k: [] for k in lists}
+
+    def skip(kind: str, label: str, j: int, item: dict[str, Any], why: str) -> None:
+        if item.get("id") in ids:
+            problems.append(f"{files_from}: projects.ids: {item.get('id')!r} ({label}: {kind}[{j}]) {why}")
+
+    for label, j, item in entries["refiners"]:
+        if item.get("status", "operating") not in statuses and item.get("id") not in ids:
+            continue
+        if item.get("counted_in") in own_ids:
+            skip("refiners", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+            continue
+        separates = [p for p in item.get("separates", []) if p in products]
+        if not separates:
+            skip("refiners", label, j, item, "separates none of the world's products")
+            continue
+        taken["refiners"].append((label, j, {**item, "separates": separates}))
+    plants = {item["id"] for _, _, item in taken["refiners"]} | set(own["refiners"])
+    db_plants = {item.get("id") for _, _, item in entries["refiners"]}
+    for label, j, item in entries["miners"]:
+        if item.get("status", "operating") not in statuses and item.get("id") not in ids:
+            continue
+        if item.get("counted_in") in own_ids:
+            skip("miners", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+            continue
+        if item.get("offtake") in db_plants and item["offtake"] not in plants:
+            skip("miners", label, j, item, f"feeds {item['offtake']!r}, which this world does not take; "
+                                           f"name that plant in projects.ids too")
+            continue
+        taken["miners"].append((label, j, item))
+    for label, j, item in entries["magnet_makers"]:
+        if item.get("status", "operating") not in statuses and item.get("id") not in ids:
+            continue
+        if item.get("counted_in") in own_ids:
+            skip("magnet_makers", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+            continue
+        if item.get("makes") not in products:
+            skip("magnet_makers", label, j, item, f"makes {item.get('makes')!r}, which is not a product of the world")
+            continue
+        taken["magnet_makers"].append((label, j, item))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+    # nodes and edges: a taken mine's routes onward and a taken plant's routes in, through the database's own
+    # nodes (the world's network takes over at its nodes); ore types: those the taken entries name
+    world_nodes = set(own["nodes"])
+    db_edges = entries["edges"]
+    edges_taken: set[int] = set()
+    nodes_taken: set[str] = set()
+    for starts, forward in (({x.get("node") for _, _, x in taken["miners"]}, True),
+                            ({x.get("node") for _, _, x in taken["refiners"]}, False)):
+        stack, visited = sorted(str(n) for n in starts), set()
+        while stack:
+            n = stack.pop()
+            if n in visited:
+                continue
+            visited.add(n)
+            for k, (_, _, e) in enumerate(db_edges):
+                a, b = (e.get("src"), e.get("dst")) if forward else (e.get("dst"), e.get("src"))
+                if a == n:
+                    edges_taken.add(k)
+                    if b not in world_nodes:
+                        stack.append(b)
+        nodes_taken |= visited - world_nodes
+    taken["nodes"] = [x for x in entries["nodes"] if x[2].get("id") in nodes_taken]
+    taken["edges"] = [x for k, x in enumerate(db_edges) if k in edges_taken]
+    ores = ({x.get("ore") for _, _, x in taken["miners"]}
+            | {o for _, _, x in taken["refiners"] for o in x.get("ores", [])})
+    taken["ore_types"] = [(label, j, _cut_basket(x, products)) for label, j, x in entries["ore_types"]
+                          if x.get("name") in ores]
+
+    out = dict(raw)
+    origins: dict[tuple[str, int], str] = {}
+    for kind in (*NETWORK_KINDS, *PROJECT_KINDS):
+        if not taken[kind]:
+            continue
+        merged = list(lists[kind])
+        for label, j, item in taken[kind]:
+            origins[(kind, len(merged))] = f"{label}: {kind}[{j}]"
+            merged.append(dict(item))
+        out[kind] = merged
+    return out, origins
+
+
+def _cut_basket(ore: dict[str, Any], products: set[str]) -> dict[str, Any]:
+    basket = ore.get("basket")
+    if not isinstance(basket, dict):
+        return ore
+    return {**ore, "basket": {p: v for p, v in basket.items() if p in products}}
+
+
+_ORIGIN = re.compile(r"\b(miners|refiners|magnet_makers|nodes|edges|ore_types)(?:\[(\d+)\]|\.(\d+)\b)")
+
+
+def _name_origins(text: str, origins: dict[tuple[str, int], str]) -> str:
+    """A problem in an entry taken from a project database names the database and the entry's place in it
+    (``projects_2024.toml: refiners[3]``) instead of its place in the merged list."""
+    if not origins:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        at = origins.get((m.group(1), int(m.group(2) or m.group(3))))
+        return at if at is not None else m.group(0)
+
+    return _ORIGIN.sub(repl, text)
 
 
 def _override_line(source: str, key: str, value: Any, problem: str) -> str:

@@ -6,7 +6,7 @@ prose may change freely and a table row fails as soon as it and the code disagre
 - the seven ODD sections (``## 1.`` to ``## 7.``) are there, in order;
 - agents (section 2, the table headed ``| agent class | module |``): the Mesa agent classes defined in
   ``agents/*.py``, both ways, each in the module it is defined in; one column per world shipped in
-  ``model/data/`` gives the number of agents of the class a run of that world creates;
+  ``model/data/`` (``world_*.toml``; ``projects_*.toml`` are project databases) gives the number of agents of the class a run of that world creates;
 - stages (section 3, ``| # | stage | code |``): the numbered stages of ``RareEarthModel.step``'s docstring, same
   count and order (a stage is named by the first words of its docstring item, up to the first ``:``, ``;``,
   ``,`` or ``(``); the code column lists the calls ``step()`` makes, in order, each under the stage whose
@@ -211,7 +211,7 @@ def test_agent_counts_are_those_of_the_shipped_worlds():
     rows = _table(AGENT_HEADER, section=2)
     header = list(rows[0].cells)
     worlds = header[header.index("module") + 1:header.index("represents")]
-    shipped = sorted(p.stem for p in DATA_DIR.glob("*.toml"))
+    shipped = sorted(p.stem for p in DATA_DIR.glob("world_*.toml"))  # projects_*.toml are databases, not worlds
     assert sorted(worlds) == shipped, (f"docs/ODD.md:{rows[0].line - 2}: the agent table's world columns are "
                                        f"{worlds}; the worlds shipped in model/data/ are {shipped}: add or remove "
                                        f"a column")
