@@ -89,10 +89,12 @@ def test_a_plant_is_not_appraised_on_ore_china_outbids_it_for():
 
 
 def test_captive_ore_counts_at_the_mines_cost_and_needs_no_bid(tmp_path):
+    """Eneabba counts on its own stockpile (FACTS R3; 250 t/week) and on a second captive one added here."""
     m = _model(tmp_path, STOCKPILE, weeks=3)
     eneabba = _project(m, "au_iluka_eneabba")
     a = eneabba.appraise(m)
-    assert a.captive_t == pytest.approx(50.0)  # the stockpile's draw rate, below the plant's nameplate
+    assert a.captive_t == pytest.approx(250.0 + 50.0)  # the stockpiles' draw rates, below the nameplate
+    assert a.market_t == 0.0  # no road out of Eneabba: no market ore
 
 
 # ============================================================================== stockpiles and reserves

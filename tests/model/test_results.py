@@ -56,13 +56,19 @@ MAGNET_STAGE = {"magnet_output", "china_magnet_share", "inventory_makers", "recy
 DEMAND_GROWTH = {"demand_index", "need"}  # runs whose demand grows (a demand path)
 
 
+FINANCE = {"finance_committed", "finance_spent", "finance_stranded"}  # recorded once a lender funds a project
+
+
 def test_every_declared_output_appears(combined):
     """Every output appears in combined_2025, except those of the magnet stage, which appear in a world with
-    one (and only there), and those of growing demand, which appear in a run on a demand path (and only there)."""
+    one (and only there), those of growing demand, which appear in a run on a demand path (and only there),
+    and lenders' money, which appears once a facility funds a project."""
     _, df = combined
-    missing = sorted(set(OUTPUTS) - MAGNET_STAGE - DEMAND_GROWTH - set(df["variable"].unique()))
+    missing = sorted(set(OUTPUTS) - MAGNET_STAGE - DEMAND_GROWTH - FINANCE - set(df["variable"].unique()))
     assert not missing, f"declared outputs never recorded in combined_2025: {missing}"
     assert set(df["variable"].unique()) <= set(OUTPUTS) - MAGNET_STAGE - DEMAND_GROWTH
+    funded = set(RareEarthModel("northern_corridor", seed=1, weeks=24).run().results()["variable"].unique())
+    assert FINANCE <= funded, sorted(FINANCE - funded)  # once a lender funds something (week 21 there)
     grows = set(RareEarthModel("demand_growth_aps", seed=1, weeks=3).run().results()["variable"].unique())
     assert DEMAND_GROWTH <= grows <= set(OUTPUTS) - MAGNET_STAGE, sorted(DEMAND_GROWTH - grows)
     m = RareEarthModel("samarium_defence", seed=1, weeks=30)
