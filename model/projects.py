@@ -185,7 +185,6 @@ def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
     ore, f, book = m.ore, m.fleet, m.refiner_book
     j = int(ore.pool_of[site])
     t = ore.route_tables()
-    bids = ore.last_bid[j] if ore.last_bid is not None else np.zeros(book.n)
     owner = ore.owner_of(j)
     alive = np.array([st in ("operating", *LIVE) for st in book.status], dtype=bool)
     if owner >= 0 and alive[owner]:
@@ -198,7 +197,12 @@ def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
     takers &= t.has_path[j]
     if not takers.any():
         return Appraisal(0.0, 0.0, 0.0)
-    bid = float(bids[takers].max())
+    # what each taker would bid for it: ore_bid_share x its netback at the prices it expects - the route
+    o = ore.pool_ore[j]
+    bid = max(m.behaviour.ore_bid_share * ((ore.basket_matrix[o] * book.separates[k] * plant_prices(m, k)).sum()
+                                           * book.recovery[k] - book.unit_cost()[k]) - ore.last_route_cost[j, k]
+              for k in np.flatnonzero(takers))
+    bid = float(bid)
     q = float(f.capacity[site])
     return Appraisal(0.0, q, q * (bid - float(f.cost[site])) * 52 * KG_PER_T / 1e6)
 
