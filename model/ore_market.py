@@ -160,7 +160,7 @@ class OreMarket:
         self.last_bid: np.ndarray | None = None  # each plant's bid (USD/kg at the gate; -inf where it could not bid)
         self.last_route_cost: np.ndarray = np.zeros((len(pools), book.n))
         self.last_unsold = np.zeros(len(pools))  # t offered and not sold, per pool
-        self.last_min_ask = np.full(len(pools), np.inf)  # the lowest ask of a pool's sites (USD/kg)
+        self._last_ask: np.ndarray | None = None  # last week's asks per site (last_min_ask reads them)
 
     # -- views for appraisals (model.projects) ---------------------------------------------------------------
     @property
@@ -201,6 +201,7 @@ class OreMarket:
         bid = m.behaviour.ore_bid_share * netback[ore_of] - route
         rules = m.rules
         any_rule = rules.any_ore_rule()
+        min_ask = self.last_min_ask
         for j in range(n_pool):
             if not (t.has_path[j, i] and self._accepts[j, i]) or self._owner[j] == i or bid[j] <= 0:
                 continue
@@ -211,8 +212,8 @@ class OreMarket:
             if self._owner[j] >= 0:
                 below[self._owner[j]] = False  # an owner's call is not displaced by bids
             out[j] = float(self.last_flow[j, below].sum())
-            if bid[j] >= self.last_min_ask[j]:
-                out[j] += float(self.last_unsold[j])
+            if bid[j] >= min_ask[j]:
+                out[j] += max(float(self.last_unsold[j]), 0.0)
         return out
 
     def sites_of(self, controller: str) -> np.ndarray:
@@ -419,10 +420,16 @@ class OreMarket:
                   site_ask: np.ndarray) -> None:
         """Keep the week's trade for appraisals: flows and bids (pools x plants), route costs, ore unsold."""
         self.last_flow, self.last_bid, self.last_route_cost = flow, bids, route_cost
-        self.last_unsold = np.maximum(unsold, 0.0)
+        self.last_unsold = unsold
+        self._last_ask = site_ask
+
+    @property
+    def last_min_ask(self) -> np.ndarray:
+        """The lowest ask of each pool's sites last week (USD/kg; inf for a pool with no sites)."""
         min_ask = np.full(len(self.pools), np.inf)
-        np.minimum.at(min_ask, self.pool_of, site_ask)
-        self.last_min_ask = min_ask
+        if self._last_ask is not None:
+            np.minimum.at(min_ask, self.pool_of, self._last_ask)
+        return min_ask
 
     def _trade_python(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
                       captive: np.ndarray, want: np.ndarray, allowed: np.ndarray, bid_price: np.ndarray,

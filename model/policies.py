@@ -483,8 +483,13 @@ class Financing(TimelineItem):
     _started: int = PrivateAttr(default=0)
     _done: bool = PrivateAttr(default=False)
     _offtake: dict = PrivateAttr(default_factory=dict)
+    _committed: float = PrivateAttr(default=0.0)
+
+    @property
+    def committed_musd(self) -> float:
+        """Money it has committed to the projects it funds (M USD), filled in by the run."""
+        return self._committed
     selected: list[str] = Field(default_factory=list, description="filled in by the run")
-    committed_musd: float = Field(default=0.0, description="filled in by the run")
 
     def apply(self, model: RareEarthModel) -> None:
         for rid, floor in self._offtake.items():
@@ -524,7 +529,7 @@ class Financing(TimelineItem):
         """A project this facility funds (``musd`` of it): selected, and guaranteed its offtake if that is
         among the instruments (the prices its market expected at selection, as a plant-level floor)."""
         self.selected = [*self.selected, project.id]
-        self.committed_musd = self.committed_musd + musd
+        self._committed += musd
         if "offtake" in self.instruments and project.kind == "plant":
             self._offtake[project.id] = model.signals.memory[project.agent.home_region].copy()
 

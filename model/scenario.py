@@ -142,15 +142,23 @@ class Scenario(BaseModel):
         return d
 
 
+def _exists(p: Path) -> bool:
+    """Whether a file is there; a name the system cannot look up (too long for a file name) is not."""
+    try:
+        return p.exists()
+    except OSError:
+        return False
+
+
 def scenario_path(name: str | Path) -> Path:
     if not str(name).strip():
         raise ConfigError(f"scenario {str(name)!r}: empty; give a shipped name ({', '.join(list_scenarios())}) "
                           f"or the path of a scenario file")
     p = Path(name)
-    if (p.suffix == ".toml" or len(p.parts) > 1) and (p.exists() or p.is_symlink()):
+    if (p.suffix == ".toml" or len(p.parts) > 1) and (_exists(p) or p.is_symlink()):
         return p  # a path (the reader refuses folders, devices and other files that are not TOML text)
     cand = SCENARIO_DIR / f"{p.stem if p.suffix == '.toml' else name}.toml"
-    if cand.exists():
+    if _exists(cand):
         return cand
     known = ", ".join(list_scenarios())
     raise ConfigError(f"scenario {str(name)!r}: no such file or shipped scenario; shipped: {known}")

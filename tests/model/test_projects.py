@@ -84,7 +84,7 @@ def test_a_plant_is_not_appraised_on_ore_china_outbids_it_for():
     assert thai.appraise(m).market_t == 0.0
     rich = ore.winnable(i, np.full(len(ore.ores), 1e4))
     for j in kachin:
-        assert rich[j] == pytest.approx(ore.last_flow[j].sum() + ore.last_unsold[j])
+        assert rich[j] == pytest.approx(ore.last_flow[j].sum() + max(ore.last_unsold[j], 0.0))
     assert not ore.winnable(i, np.zeros(len(ore.ores))).any()
 
 
