@@ -183,9 +183,11 @@ class PageSession:
 
             rc = reacton.core.get_render_context()
         except Exception:  # noqa: BLE001 - not rendering: each change renders by itself
-            return force_update
+            return lambda: None if self.closed.is_set() else force_update()
 
         def redraw() -> None:
+            if self.closed.is_set():  # the page is gone: nothing to draw (and its render context is closing)
+                return
             with rc:  # a batch: the page renders once, when it ends
                 force_update()
 
