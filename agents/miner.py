@@ -297,8 +297,7 @@ class Miner(mesa.Agent):
     def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
         """Its sponsor or a lender decides: permitting, then construction (False if it was not planned)."""
         r = self.fleet.project_row.get(self.i)
-        return r is not None and self.fleet.pipeline.start(r, permit_weeks, build_weeks, int(self.model.steps),
-                                                           financed_by)
+        return r is not None and self.fleet.pipeline.start(r, permit_weeks, build_weeks, financed_by)
 
     def streamline_permits(self, factor: float) -> None:
         r = self.fleet.project_row.get(self.i)

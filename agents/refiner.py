@@ -405,14 +405,9 @@ class Refiner(mesa.Agent):
         shares = self.model.signals.long_memory[self.home_region]
         return b.reservation(np.broadcast_to(shares, (b.n, shares.size)))[self.i]
 
-    def netback(self, basket: np.ndarray, prices: np.ndarray) -> float:
-        """Value of one kg of ore REO of ``basket`` to this plant at ``prices`` (USD/kg)."""
-        b = self._book
-        return float((basket * b.separates[self.i] * prices).sum() * b.recovery[self.i] - b.unit_cost()[self.i])
-
     def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
         """Its sponsor or a lender decides: permitting, then construction (False if it was not planned)."""
-        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, int(self.model.steps), financed_by)
+        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, financed_by)
 
     def streamline_permits(self, factor: float) -> None:
         """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""

@@ -228,12 +228,6 @@ class OreMarket:
         vals = vals[np.isfinite(vals)]
         return float(np.add.reduce(vals) / vals.size) if vals.size else float("nan")  # vals.mean(), without its wrapper
 
-    def reachable_baskets(self, node: str) -> list[np.ndarray]:
-        """Baskets of the ore pools with capacity that can reach ``node`` over open routes."""
-        m = self.model
-        return [self.baskets[p.ore] for p in self.pools
-                if m.routes.path(p.node, node) is not None and m.fleet.capacity[p.sites].sum() > 0]
-
     def initial_feed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each plant, the mix of the ore it can expect, its delivered cost (USD/kg) and its throughput
         (t/week), to start the run in steady state. Captive ore goes to its owner at the mine's cost plus levy
@@ -279,8 +273,8 @@ class OreMarket:
                 cost_acc[i] += take * (0.5 * (ask + max(bid, ask)) + route)
                 got[i] += take
                 flow[j, i] += take
-        route_cost = self._route_cost(self._route_tables())
         t = self._route_tables()
+        route_cost = self._route_cost(t)
         bids = b.ore_bid_share * netbacks[:, self._pool_ore].T - route_cost
         self._remember(flow, np.where(t.has_path & self._accepts, bids, -np.inf), route_cost,
                        np.bincount(self.pool_of, weights=offered, minlength=len(self.pools)) - flow.sum(axis=1),

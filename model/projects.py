@@ -51,7 +51,6 @@ class Pipeline:
         n = len(self.status)
         self.permit_left = np.zeros(n, dtype=int)
         self.build_left = np.zeros(n, dtype=int)
-        self.started_week = np.full(n, -1, dtype=int)
         self.total_weeks = np.zeros(n, dtype=int)  # permitting + construction, as decided
         self.financed_by = [""] * n
         for i, (st, w) in enumerate(zip(self.status, weeks_to_online, strict=True)):
@@ -61,19 +60,17 @@ class Pipeline:
                 else:
                     self.build_left[i] = w
                     self.total_weeks[i] = w
-                    self.started_week[i] = 0
 
     def weeks_left(self, i: int) -> int:
         return int(self.permit_left[i] + self.build_left[i])
 
-    def start(self, i: int, permit_weeks: int, build_weeks: int, week: int, financed_by: str = "") -> bool:
+    def start(self, i: int, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
         """A planned project is decided: permitting first (if any), then construction."""
         if self.status[i] != "planned":
             return False
         p, b = max(0, int(permit_weeks)), max(0, int(build_weeks))
         self.permit_left[i], self.build_left[i] = p, b
         self.status[i] = "permitting" if p > 0 else "building"
-        self.started_week[i] = week
         self.total_weeks[i] = p + b
         self.financed_by[i] = financed_by
         return True
@@ -136,14 +133,20 @@ def plant_prices(model: RareEarthModel, i: int) -> np.ndarray:
     return prices if floor is None else np.maximum(prices, floor)
 
 
+def ore_value(model: RareEarthModel, i: int) -> np.ndarray:
+    """Gross value of a kg of each ore type (USD/kg) to plant ``i``: the oxides it separates x its recovery,
+    at the prices its sponsor expects (:func:`plant_prices`). Less its unit cost, its netback."""
+    book = model.refiner_book
+    return (model.ore.basket_matrix * book.separates[i] * plant_prices(model, i)).sum(axis=1) * book.recovery[i]
+
+
 def appraise_plant(model: RareEarthModel, i: int, with_sites: np.ndarray | None = None) -> Appraisal:
     """The feed plant ``i`` can secure and its expected annual margin (module docstring); ``with_sites`` are
     planned mine sites that would be built with it (its own planned mines: an integrated project)."""
     m = model
     book, ore, f, b = m.refiner_book, m.ore, m.fleet, m.behaviour
     t = ore.route_tables()
-    prices = plant_prices(m, i)
-    value = (ore.basket_matrix * book.separates[i] * prices).sum(axis=1) * book.recovery[i]  # per ore, USD/kg
+    value = ore_value(m, i)
     netback = value - book.unit_cost()[i]
     keep = 1.0 - b.project_ore_share_of_value
     room = float(book.nameplate[i])
@@ -199,10 +202,9 @@ def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
         return Appraisal(0.0, 0.0, 0.0)
     # what each taker would bid for it: ore_bid_share x its netback at the prices it expects - the route
     o = ore.pool_ore[j]
-    bid = max(m.behaviour.ore_bid_share * ((ore.basket_matrix[o] * book.separates[k] * plant_prices(m, k)).sum()
-                                           * book.recovery[k] - book.unit_cost()[k]) - ore.last_route_cost[j, k]
+    unit = book.unit_cost()
+    bid = max(float(m.behaviour.ore_bid_share * (ore_value(m, k)[o] - unit[k]) - ore.last_route_cost[j, k])
               for k in np.flatnonzero(takers))
-    bid = float(bid)
     q = float(f.capacity[site])
     return Appraisal(0.0, q, q * (bid - float(f.cost[site])) * 52 * KG_PER_T / 1e6)
 
@@ -350,7 +352,7 @@ def collect_projects(model: RareEarthModel) -> list[Project]:
 
 
 # -- joint financing ----------------------------------------------------------------------------------------
-def select_jointly(model: RareEarthModel, facilities: list) -> dict[str, list[str]]:
+def select_jointly(model: RareEarthModel, facilities: list) -> None:
     """Financing facilities that select in the same week select together (their order in the scenario file
     does not matter):
 
@@ -362,12 +364,11 @@ def select_jointly(model: RareEarthModel, facilities: list) -> dict[str, list[st
        ``max_share_of_capex`` among them x capex, shared in proportion to their money left (each at most its
        own share of capex and its money), or not at all if they cannot;
     4. a funded project gets the share-weighted concessional rate, its lenders' offtake guarantees, and
-       starts permitting at once. Returns the ids each facility funded."""
+       starts permitting at once. Each facility records what it funds (``Financing.record_selection``)."""
     m = model
     hosts = set().union(*(set(f.eligible_hosts) for f in facilities)) if facilities else set()
     cands = [p for p in m.projects if p.status == "planned" and p.country in hosts]
     left = {id(f): float(f.budget_musd) for f in facilities}
-    funded: dict[str, list[str]] = {f.lender: [] for f in facilities}
     ranked = []
     for p in cands:
         sponsor = m.state_by_id[p.sponsor]
@@ -387,7 +388,8 @@ def select_jointly(model: RareEarthModel, facilities: list) -> dict[str, list[st
         if sum(cap.values()) < need - 1e-9:
             continue
         share = _pro_rata(need, [left[id(f)] for f in part], [cap[id(f)] for f in part])
-        started, weeks = p.start(m, financed_by=" + ".join(f.lender for f, s in zip(part, share, strict=True) if s > 0))
+        lenders = " + ".join(f.lender for f, s in zip(part, share, strict=True) if s > 0)
+        started, weeks = p.start(m, financed_by=lenders)
         if not started:
             continue
         rates = {f.concessional_rate for f in part}
@@ -399,12 +401,9 @@ def select_jointly(model: RareEarthModel, facilities: list) -> dict[str, list[st
             if s <= 0:
                 continue
             left[id(f)] -= s
-            funded[f.lender].append(p.id)
             f.record_selection(m, p, s)
             m.finance.commit(Commitment(f.lender, p.kind, p.row, p.id, s))
-        m.log_event(f"{' + '.join(f.lender for f, s in zip(part, share, strict=True) if s > 0)} finance "
-                    f"{p.name} (US${need:,.0f}M; online in {weeks} weeks)")
-    return funded
+        m.log_event(f"{lenders} finance {p.name} (US${need:,.0f}M; online in {weeks} weeks)")
 
 
 def _pro_rata(need: float, weights: list[float], caps: list[float]) -> list[float]:

@@ -189,11 +189,11 @@ def test_pro_rata_respects_caps_and_weights():
 def test_pipeline_phases_and_ledger_in_isolation():
     p = Pipeline(["planned", "building", "operating"], [0, 3, 0])
     assert p.status == ["planned", "building", "operating"] and p.weeks_left(1) == 3
-    assert p.start(0, 2, 1, week=0) and not p.start(0, 2, 1, week=0)
+    assert p.start(0, 2, 1) and not p.start(0, 2, 1)
     online = [p.advance() for _ in range(3)]
     assert online == [[], [], [0, 1]]  # 2 weeks of permits and 1 of construction; 3 weeks of construction
     p2 = Pipeline(["planned"], [0])
-    p2.start(0, 10, 10, week=0)
+    p2.start(0, 10, 10)
     p2.streamline(0, 0.5)
     assert p2.weeks_left(0) == 15 and p2.total_weeks[0] == 15
     ledger = FinanceLedger()
