@@ -953,11 +953,18 @@ def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
         if item.get("id") in ids:
             problems.append(f"{files_from}: projects.ids: {item.get('id')!r} ({label}: {kind}[{j}]) {why}")
 
-    for label, j, item in entries["refiners"]:
+    def wanted(kind: str, label: str, j: int, item: dict[str, Any]) -> bool:
+        """Whether the world takes a database entry: by status or by id, unless an aggregate of the world
+        already counts it."""
         if item.get("status", "operating") not in statuses and item.get("id") not in ids:
-            continue
+            return False
         if item.get("counted_in") in own_ids:
-            skip("refiners", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+            skip(kind, label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+            return False
+        return True
+
+    for label, j, item in entries["refiners"]:
+        if not wanted("refiners", label, j, item):
             continue
         separates = [p for p in item.get("separates", []) if p in products]
         if not separates:
@@ -967,10 +974,7 @@ def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
     plants = {item["id"] for _, _, item in taken["refiners"]} | set(own["refiners"])
     db_plants = {item.get("id") for _, _, item in entries["refiners"]}
     for label, j, item in entries["miners"]:
-        if item.get("status", "operating") not in statuses and item.get("id") not in ids:
-            continue
-        if item.get("counted_in") in own_ids:
-            skip("miners", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+        if not wanted("miners", label, j, item):
             continue
         if item.get("offtake") in db_plants and item["offtake"] not in plants:
             skip("miners", label, j, item, f"feeds {item['offtake']!r}, which this world does not take; "
@@ -978,10 +982,7 @@ def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
             continue
         taken["miners"].append((label, j, item))
     for label, j, item in entries["magnet_makers"]:
-        if item.get("status", "operating") not in statuses and item.get("id") not in ids:
-            continue
-        if item.get("counted_in") in own_ids:
-            skip("magnet_makers", label, j, item, f"is counted in {item['counted_in']!r}, which {world_name} has")
+        if not wanted("magnet_makers", label, j, item):
             continue
         if item.get("makes") not in products:
             skip("magnet_makers", label, j, item, f"makes {item.get('makes')!r}, which is not a product of the world")
