@@ -538,6 +538,51 @@ class Financing(TimelineItem):
                 + _need(self.eligible_hosts, _states(world), "eligible_hosts"))
 
 
+class BuildProjects(TimelineItem):
+    """Announced projects go ahead (FACTS R7: the IEA's announced-projects case): at ``start`` the sponsors of
+    the planned projects named in ``ids`` (empty: every planned project hosted in ``states``; both empty: every
+    planned project of the world) start them whatever their appraisal: permits (x any streamlining), then
+    construction, with the planned mines that feed them. Nothing else is decided for them: once built, a plant
+    still has to win feed and cover its cash cost to run. A project started this way is not cancelled on its
+    numbers (its decision required no cover)."""
+
+    persistent: ClassVar[bool] = False
+    actor: str = Field(default="", description="deciding state ('' = each project's own sponsor)")
+    states: list[str] = Field(default_factory=list, description="host states whose planned projects go ahead")
+    ids: list[str] = Field(default_factory=list, description="project ids (plants or mines) that go ahead")
+
+    def describe(self) -> str:
+        what = ", ".join(self.ids) if self.ids else (
+            f"the planned projects in {', '.join(self.states)}" if self.states else "every planned project")
+        return f"{self.actor or 'sponsors'}: go ahead with {what}"
+
+    def chosen(self, model: RareEarthModel) -> list:
+        """The planned projects it starts (a companion mine goes with its plant)."""
+        out = []
+        for p in model.projects:
+            if p.status != "planned":
+                continue
+            named = p.id in self.ids or any(c.id in self.ids for c in p.companions)
+            if (self.ids and named) or (not self.ids and (not self.states or p.country in self.states)):
+                out.append(p)
+        return out
+
+    def begin(self, model: RareEarthModel) -> None:
+        for p in self.chosen(model):
+            started, weeks = p.start(model, financed_by=self.actor)
+            if started:
+                model.state_by_id[p.sponsor].note_decision(p.id, 0.0)
+                model.log_event(f"{self.actor or model.state_by_id[p.sponsor].name} starts {p.name} "
+                                f"(permits and construction: online in {weeks} weeks)")
+
+    def problems(self, world: World) -> list[str]:
+        known = {r.id for r in world.refiners} | {m.id for m in world.miners}
+        out = super().problems(world) + _need(self.states, _states(world), "states") + _need(self.ids, known, "ids")
+        if self.actor:
+            out += _need(self.actor, _states(world), "actor")
+        return out
+
+
 class PermitStreamlining(TimelineItem):
     """Shorter permitting (seed F4): the permitting time of projects in ``states`` x ``factor``: projects
     decided while it is in force, and the permit time left of those in permitting when it begins.
@@ -796,7 +841,7 @@ class Election(TimelineItem):
 
 
 REGISTRY: dict[str, type[TimelineItem]] = {c.__name__: c for c in (
-    ExportControl, Sanction, ImportBan, Traceability, Stockpile, StockpileRelease, Financing, PermitStreamlining, PriceFloor, RouteChange,
+    ExportControl, Sanction, ImportBan, Traceability, Stockpile, StockpileRelease, Financing, BuildProjects, PermitStreamlining, PriceFloor, RouteChange,
     ConflictEscalation, SiteSeizure, MiningHalt, FloodSeason, Election)}
 
 

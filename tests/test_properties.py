@@ -55,6 +55,8 @@ NODES = sorted(n.id for n in WORLD.nodes)
 CORRIDORS = sorted({e.corridor for e in WORLD.edges if e.corridor})
 EDGES = [[e.src, e.dst] for e in WORLD.edges]
 _COUNTRY = {n.id: n.country for n in WORLD.nodes}
+PROJECTS = sorted([r.id for r in WORLD.refiners if r.status != "operating"]
+                  + [m.id for m in WORLD.miners if m.status != "operating"])  # BuildProjects.ids
 COUNTRY_PAIRS = sorted({(_COUNTRY[e.src], _COUNTRY[e.dst]) for e in WORLD.edges if _COUNTRY[e.src] != _COUNTRY[e.dst]})
 GROUP_ACTORS = {"ConflictEscalation", "SiteSeizure", "MiningHalt"}  # their actor is an armed group
 
@@ -101,6 +103,8 @@ def _field(cls_name: str, name: str, spec: dict):
         return _subset(PRODUCTS, max_size=len(PRODUCTS))
     if name == "product":
         return st.sampled_from(PRODUCTS)
+    if name == "ids":
+        return _subset(PROJECTS)
     if name == "lender":
         return st.sampled_from(["US EXIM", "JBIC/JICA", "test lender"])
     if name in ("corridor", "between", "edges", "ends", "begins"):

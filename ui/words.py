@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from model.params import World
 from model.policies import (
+    BuildProjects,
     ConflictEscalation,
     Election,
     ExportControl,
@@ -210,7 +211,7 @@ class Words:
     def _words(self, item: TimelineItem, phase: str) -> tuple[str, str, str] | None:
         ends = phase != "begins"
         who = self.state(item.actor)
-        Who = who[0].upper() + who[1:]  # the sentence's first word
+        Who = who[:1].upper() + who[1:]  # the sentence's first word (no actor: empty)
         if isinstance(item, ExportControl):
             goods = self.products_list(item.products, item.forms)
             short = "/".join(item.products[:4]) + ("…" if len(item.products) > 4 else "")
@@ -367,6 +368,13 @@ class Words:
                     f"finance for new plants and mines in {hosts}, and picks projects {when}.",
                     "Cheaper capital makes a new plant pay, but building one takes years.",
                     f"{item.lender} finance")
+        if isinstance(item, BuildProjects):
+            what = (f"{len(item.ids)} named project{'s' if len(item.ids) != 1 else ''}" if item.ids else
+                    f"every planned plant and mine in {self.states_list(item.states)}" if item.states else
+                    "every planned plant and mine")
+            return (f"Go-ahead for {what}: permits first, then construction.",
+                    "Years of waiting before anything is made, and a new plant still needs ore to run.",
+                    "projects go ahead")
         if isinstance(item, PermitStreamlining):
             if ends:
                 return "Permits are no longer fast-tracked.", "New plants take their usual time again.", \

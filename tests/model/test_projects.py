@@ -199,3 +199,41 @@ def test_pipeline_phases_and_ledger_in_isolation():
     ledger = FinanceLedger()
     assert ledger.by_lender() == {}
     assert np.isfinite(p2.total_weeks).all()
+
+
+# ===================================================================================== announced projects
+def test_announced_projects_go_ahead_whatever_their_numbers_and_only_those_named():
+    from model.policies import BuildProjects
+
+    go = BuildProjects(start="2024-01-01", ids=["th_udon_thani"])
+    m = _model(weeks=20, policies=[go])
+    thai, lao = _project(m, "th_udon_thani"), _project(m, "la_vientiane")
+    sponsor = m.state_by_id[thai.sponsor]
+    assert thai.appraise(m).margin_musd < sponsor.capital_charge_musd(thai)  # its sponsor would not start it
+    m.run(1)
+    assert thai.status == "permitting" and lao.status == "planned"
+    assert thai.agent.build_weeks_left == thai.spec.permit_weeks + thai.spec.lead_time_weeks - 1
+    m.run(12)  # three reviews by its sponsor: a project started on policy is not cancelled on its numbers
+    assert thai.status == "permitting"
+    assert any("starts NE Thailand refinery" in e.text for e in m.events)
+
+
+def test_announced_projects_by_host_state_bring_their_mines():
+    from model.policies import BuildProjects
+
+    m = _model(weeks=3, policies=[BuildProjects(start="2024-01-01", states=["TH"])],
+               tmp_path=None)
+    m.run(1)
+    assert {p.id: p.status for p in m.projects if p.country in ("TH", "LA")} == {
+        "th_udon_thani": "permitting", "la_vientiane": "planned"}
+
+
+def test_announced_projects_name_an_unknown_project_clearly():
+    from model.params import ConfigError, load_world
+    from model.policies import BuildProjects, check_timeline
+
+    world = load_world("world_2024.toml")
+    item = BuildProjects(start="2024-01-01", ids=["no_such_plant"], states=["XX"])
+    with pytest.raises(ConfigError, match=r"ids: unknown 'no_such_plant'") as err:
+        check_timeline([item], world, dt.date(2024, 1, 1), dt.date(2025, 1, 1), "s.toml")
+    assert "states: unknown 'XX'" in str(err.value)
