@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 
 from agents.state import StockMandate
 from model.params import MAX_TONNES, ConfigError, Date, Int, Num, World, format_validation_error
-from model.projects import select_jointly
+from model.projects import fund_project, select_jointly
 from model.rules import OreBan
 
 if TYPE_CHECKING:
@@ -583,6 +583,43 @@ class BuildProjects(TimelineItem):
         return out
 
 
+class ProjectFinance(TimelineItem):
+    """A lender funds one named project at once (seed F23; FACTS E3: EXIM's letters of interest named their
+    projects): a state's decision, not a facility's selection, so the project's appraisal is not asked.
+
+    When it begins, a planned plant (with its own planned mines: an integrated project) or a planned mine
+    starts permitting, x its host's permit factor, then construction, and comes online after both at half
+    utilisation, like any decided project (:func:`model.projects.fund_project`). The lender commits
+    ``share_of_capex`` x its capex, disbursed over that time (outputs ``finance_committed``,
+    ``finance_spent``), and the project gets ``concessional_rate`` as its cost of capital; its sponsor does
+    not cancel it on its numbers. A project no longer planned when it begins is left as it is (the event log
+    says so). One-shot: it acts once, at its start."""
+
+    actor: str = "US"
+    lender: str = Field(default="US EXIM", description="lending institution")
+    project: str = Field(default="th_udon_thani",
+                         description="id of a planned plant or mine (a plant is built with its own planned mines)")
+    share_of_capex: Frac = Field(default=0.8, description="share of the project's capex it lends")
+    concessional_rate: Annotated[Num, Field(ge=0.0, le=0.3)] = Field(default=0.03, description="cost of capital")
+
+    persistent: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        return f"{self.lender} funds {self.project} ({self.share_of_capex:.0%} of capex at {self.concessional_rate:.1%})"
+
+    def begin(self, model: RareEarthModel) -> None:
+        fund_project(model, self.project, self.lender, self.share_of_capex, self.concessional_rate)
+
+    def problems(self, world: World) -> list[str]:
+        planned = sorted({r.id for r in world.refiners if r.status == "planned"}
+                         | {m.id for m in world.miners if m.status == "planned"})
+        out = super().problems(world) + _need(self.actor, _states(world), "actor")
+        if self.project not in planned:
+            out.append(f"project: {self.project!r} is not a planned plant or mine of this world; allowed: "
+                       f"{', '.join(planned) or '(none)'}")
+        return out
+
+
 class PermitStreamlining(TimelineItem):
     """Shorter permitting (seed F4): the permitting time of projects in ``states`` x ``factor``: projects
     decided while it is in force, and the permit time left of those in permitting when it begins.
@@ -841,7 +878,8 @@ class Election(TimelineItem):
 
 
 REGISTRY: dict[str, type[TimelineItem]] = {c.__name__: c for c in (
-    ExportControl, Sanction, ImportBan, Traceability, Stockpile, StockpileRelease, Financing, BuildProjects, PermitStreamlining, PriceFloor, RouteChange,
+    ExportControl, Sanction, ImportBan, Traceability, Stockpile, StockpileRelease, Financing, BuildProjects,
+    ProjectFinance, PermitStreamlining, PriceFloor, RouteChange,
     ConflictEscalation, SiteSeizure, MiningHalt, FloodSeason, Election)}
 
 

@@ -26,7 +26,9 @@ displaced ore (each is appraised alone; the market then shares it).
 so the order of the scenario file does not matter; see :func:`select_jointly`. The money each lender commits
 is disbursed evenly over the project's permitting and construction; money disbursed on a project later
 cancelled is stranded (outputs ``finance_committed``, ``finance_spent``, ``finance_stranded``, M USD, by
-lender).
+lender). A lender may also fund one named project at once (:class:`model.policies.ProjectFinance`, see
+:func:`fund_project`): a state's decision that does not ask the appraisal; the project then goes through
+the same phases.
 """
 
 from __future__ import annotations
@@ -349,6 +351,46 @@ def collect_projects(model: RareEarthModel) -> list[Project]:
     plants = [Project("plant", r, tuple(with_plant.get(r.rid, ()))) for r in model.refiners
               if r.spec.status != "operating"]
     return plants + alone
+
+
+def find_project(model: RareEarthModel, project_id: str) -> Project | None:
+    """The project with this id: a plant or mine of ``model.projects``, or a planned mine built with a plant
+    (its companion)."""
+    for p in model.projects:
+        if p.id == project_id:
+            return p
+        for c in p.companions:
+            if c.id == project_id:
+                return c
+    return None
+
+
+# -- one lender, one named project -------------------------------------------------------------------------
+def fund_project(model: RareEarthModel, project_id: str, lender: str, share_of_capex: float,
+                 rate: float) -> tuple[bool, int]:
+    """``lender`` funds one named project now (:class:`model.policies.ProjectFinance`): a state's decision,
+    not a selection, so its appraisal is not asked. A planned project starts permitting (x its host's permit
+    factor) and then construction, with its own planned mines, as any decided project does
+    (:meth:`Project.start`); the lender commits ``share_of_capex`` x its capex (those mines' included),
+    disbursed over that time like a facility's money, and grants it ``rate`` as its cost of capital. Its
+    sponsor does not cancel it on its numbers (the decision required no cover). A project that is not
+    planned (already decided, built or given up) is left as it is and the line says so. Returns (started,
+    weeks until it comes online)."""
+    p = find_project(model, project_id)
+    if p is None or p.status != "planned":
+        name = p.name if p is not None else project_id
+        status = p.status if p is not None else "not in this world"
+        model.log_event(f"{lender}: {name} is not planned ({status}); nothing funded")
+        return False, 0
+    capex = float(p.spec.capex_musd) + sum(c.capex_musd for c in p.companions if c.status == "planned")
+    musd = share_of_capex * capex
+    started, weeks = p.start(model, financed_by=lender)
+    sponsor = model.state_by_id[p.sponsor]
+    sponsor.grant_cost_of_capital(p.id, rate)
+    sponsor.note_decision(p.id, 0.0)
+    model.finance.commit(Commitment(lender, p.kind, p.row, p.id, musd))
+    model.log_event(f"{lender} finances {p.name} (US${musd:,.0f}M; online in {weeks} weeks)")
+    return started, weeks
 
 
 # -- joint financing ----------------------------------------------------------------------------------------

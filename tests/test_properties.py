@@ -59,6 +59,7 @@ PROJECTS = sorted([r.id for r in WORLD.refiners if r.status != "operating"]
                   + [m.id for m in WORLD.miners if m.status != "operating"])  # BuildProjects.ids
 COUNTRY_PAIRS = sorted({(_COUNTRY[e.src], _COUNTRY[e.dst]) for e in WORLD.edges if _COUNTRY[e.src] != _COUNTRY[e.dst]})
 GROUP_ACTORS = {"ConflictEscalation", "SiteSeizure", "MiningHalt"}  # their actor is an armed group
+PLANNED = sorted({r.id for r in WORLD.refiners if r.status == "planned"} | {m.id for m in WORLD.miners if m.status == "planned"})
 
 BASELINE = load_scenario("baseline")
 YEAR = BASELINE.start
@@ -95,6 +96,8 @@ def _field(cls_name: str, name: str, spec: dict):
         return _subset(STATES, min_size=1 if name in ("states", "eligible_hosts") else 0)
     if name == "origin":
         return st.sampled_from(STATES)
+    if name == "project":  # a planned plant or mine of the world (ProjectFinance)
+        return st.sampled_from(PLANNED)
     if name == "target_controllers":
         return _subset(GROUPS)
     if name == "areas":  # only mine areas have sites (another node is refused: it would flood nothing)

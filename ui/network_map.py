@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from PIL import Image
 
 from ui.charts import DPI, PNG_COMPRESSION, LiveChart
+from ui.projects import PHASES
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class NetworkView:
     controller_names: dict[str, str]
     groups: Sequence[str]  # controllers that are armed groups
     date: str
+    # plants and followed mines (ui.projects), in a fixed order: (id, node, "plant" or "mine"), and each one's
+    # phase this week (a key of ui.projects.PHASES)
+    facilities: Sequence[tuple[str, str, str]] = ()
+    phases: Sequence[str] = ()
+    shared_nodes: frozenset[str] = frozenset()  # nodes that also hold sites the map does not mark one by one
 
 
 NODE_STYLE = {  # kind -> marker, size, face colour, legend label
@@ -51,6 +57,8 @@ NODE_STYLE = {  # kind -> marker, size, face colour, legend label
     "port": ("v", 50, "#9ecae1", "port"),
     "buyer_hub": ("*", 130, "#fee391", "magnet makers"),
 }
+FACILITY_MARKERS = {"plant": "s", "mine": "^"}  # a marked facility's shape; its fill is its phase's colour
+LEGEND_FACE = {"refinery": "#dddddd"}  # the sites legend: a refinery's fill is its plants' phase
 LABEL_PRIORITY = ("mine_area", "refinery", "buyer_hub", "port", "hub", "border")
 # windows, (lon min, lon max, lat min, lat max): the Kachin mines and the Myanmar-China border posts;
 # Myanmar, Yunnan, Laos and Thailand (the Northern Mineral Corridor). The third window is the world.
@@ -163,10 +171,14 @@ class MapChart(LiveChart):
 
     Route width grows with this week's ore flow (t REO; the Kachin window prints the tonnes crossing each
     border); closed routes are dashed; colour says who controls the route (China red, armed groups orange
-    and purple). Each window's horizontal scale is shrunk by cos(latitude), like a map. Sites, labels and
-    legends are drawn once; each frame only restyles the routes (``update``)."""
+    and purple). Each window's horizontal scale is shrunk by cos(latitude), like a map. Every plant (square)
+    and followed mine (triangle) is marked at its site, one marker each, filled with the colour of its phase
+    (:data:`ui.projects.PHASES`: planned ... operating, no feed, cancelled), with the legend along the
+    bottom. Sites, labels and legends are drawn once; each frame only restyles the routes and refills the
+    facilities' markers (``update``)."""
 
-    W, H = 10.5, 4.5
+    STRIP = 0.6  # the phases' legend, under the windows (inches)
+    W, H = 10.5, 4.5 + STRIP
 
     def __init__(self, view: NetworkView):
         self.key = self.structure(view)
@@ -174,7 +186,11 @@ class MapChart(LiveChart):
         W, H = self.W, self.H
         self.fig = fig = Figure(figsize=(W, H), dpi=DPI)
         FigureCanvasAgg(fig)
-        top, bottom, gap = 0.28, 0.06, 0.12
+        top, bottom, gap = 0.28, 0.06 + self.STRIP, 0.12
+        self.marks: list[tuple[object, list[int]]] = []  # facilities' markers: (scatter, facility indices)
+        self.facility_at: dict[str, list[int]] = {}
+        for k, (_, node, _) in enumerate(view.facilities):
+            self.facility_at.setdefault(node, []).append(k)
         h = H - top - bottom
 
         def width_for(box: Box, height: float) -> float:
@@ -206,14 +222,20 @@ class MapChart(LiveChart):
         handles = [Line2D([], [], color=c, linewidth=3, label=view.controller_names.get(k, k).split(" (")[0])
                    for k, c in self.colours.items()]
         handles.append(Line2D([], [], color="#555555", linewidth=1.6, linestyle=(0, (3, 2)), label="route closed"))
-        kinds = [Line2D([], [], marker=m, linestyle="", markersize=7, markerfacecolor=f, markeredgecolor="#333333",
-                        label=lab) for m, _, f, lab in NODE_STYLE.values()]
+        kinds = [Line2D([], [], marker=m, linestyle="", markersize=7, markerfacecolor=LEGEND_FACE.get(k, f),
+                        markeredgecolor="#333333", label=lab) for k, (m, _, f, lab) in NODE_STYLE.items()]
         legend_top = (H - top - w_h - 0.12) / H
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x_w / W, legend_top), ncol=2, fontsize=7,
                    frameon=False, handlelength=1.8, columnspacing=1.0, title="route controlled by",
                    title_fontsize=7.5, alignment="left")
         fig.legend(handles=kinds, loc="upper right", bbox_to_anchor=(1.0, legend_top), ncol=1, fontsize=7,
                    frameon=False, title="sites", title_fontsize=7.5, alignment="left")
+        if view.facilities:
+            phases = [Line2D([], [], marker="s", linestyle="", markersize=11, markerfacecolor=ph.colour,
+                             markeredgecolor="#222222", markeredgewidth=1.0, label=ph.label) for ph in PHASES.values()]
+            fig.legend(handles=phases, loc="lower left", bbox_to_anchor=(0.05 / W, 0.02 / H), ncol=len(phases),
+                       fontsize=10, frameon=False, handlelength=1.0, handletextpad=0.4, columnspacing=1.3,
+                       title="Plants (■) and mines (▲) by status", title_fontsize=10.5, alignment="left")
         self.bottom = [fig.patch, *fig.legends, *titles]
         for ax in fig.axes:
             self.bottom += [ax.patch, *ax.spines.values(), *ax.lines]
@@ -229,7 +251,7 @@ class MapChart(LiveChart):
 
     def _draw_only(self, visible: list) -> np.ndarray:
         """Draw with only ``visible`` (of the three layers) shown; the canvas as an RGBA array copy."""
-        dynamic = [*self.routes, *(t for _, t in self.flow_labels), self.title]
+        dynamic = self._dynamic()
         shown = {id(a) for a in visible}
         for a in (*self.bottom, *self.top, *dynamic):
             a.set_visible(id(a) in shown)
@@ -238,6 +260,10 @@ class MapChart(LiveChart):
         for a in (*self.bottom, *self.top, *dynamic):
             a.set_visible(True)
         return out
+
+    def _dynamic(self) -> list:
+        """What changes from frame to frame: routes, border tonnages, the date, the facilities' markers."""
+        return [*self.routes, *(t for _, t in self.flow_labels), self.title, *(sc for sc, _ in self.marks)]
 
     def png(self) -> bytes:
         """The map as PNG bytes, shared with every page of this server that shows the same map (the same
@@ -287,7 +313,7 @@ class MapChart(LiveChart):
                     while len(_LAYERS) > SHARED_LAYERS:
                         _LAYERS.popitem(last=False)
         bottom, top_premul, top_keep = self._layers
-        dyn = self._draw_only([*self.routes, *(t for _, t in self.flow_labels), self.title])
+        dyn = self._draw_only(self._dynamic())
         a = dyn[..., 3:4] / 255.0
         out = dyn[..., :3] * a + bottom * (1.0 - a)
         out = top_premul + out * top_keep
@@ -298,8 +324,10 @@ class MapChart(LiveChart):
 
     @staticmethod
     def structure(view: NetworkView) -> tuple:
-        """What the static layer depends on: a new controller (a seizure) means a new legend."""
-        return tuple(sorted(set(view.controller))), tuple(view.src), tuple(view.dst)
+        """What the static layer depends on: a new controller (a seizure) means a new legend; the plants and
+        mines marked one by one are placed once."""
+        return (tuple(sorted(set(view.controller))), tuple(view.src), tuple(view.dst), tuple(view.facilities),
+                tuple(sorted(view.shared_nodes)))
 
     def _build_window(self, win: _Window, view: NetworkView, skip: Box | None, fontsize: float,
                       flow_labels: bool) -> None:
@@ -309,8 +337,13 @@ class MapChart(LiveChart):
         ax.add_collection(routes)
         self.routes.append(routes)
         nodes = [n for n in view.pos if _inside(win.xy(view.pos[n]), box)]
+        # a refinery's plants are all marked one by one, and so are the mines of a mine area that holds no
+        # other sites: such a node shows only its facilities' markers
+        covered = {n for n in nodes if n in self.facility_at and (
+            view.kind[n] == "refinery" or (view.kind[n] == "mine_area" and n not in view.shared_nodes))}
+        self._place_facilities(win, view, [n for n in nodes if n in self.facility_at], covered)
         for kind, (marker, size, face, _) in NODE_STYLE.items():
-            pts = [win.xy(view.pos[n]) for n in nodes if view.kind[n] == kind]
+            pts = [win.xy(view.pos[n]) for n in nodes if view.kind[n] == kind and n not in covered]
             if pts:
                 self.top.append(ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker,
                                            s=size * (0.5 if win.world else 1.0), c=face, edgecolors="#333333",
@@ -342,6 +375,26 @@ class MapChart(LiveChart):
         ax.set_yticks([])
         ax.set_facecolor("#f4f7fb")
 
+    def _place_facilities(self, win: _Window, view: NetworkView, nodes: list[str], covered: set[str]) -> None:
+        """One marker per facility, side by side at its site (centred on a covered node, else to the right of
+        its marker); their fills are set each frame."""
+        size, step = (46, 7.5) if win.world else (80, 10.0)
+        spots: dict[str, list[tuple[tuple[float, float], int]]] = {"plant": [], "mine": []}
+        for n in nodes:
+            idx = self.facility_at[n]
+            x0, y0 = win.xy(view.pos[n])
+            first = -(len(idx) - 1) / 2 if n in covered else 1.0
+            for j, k in enumerate(idx):
+                p = (x0 + (first + j) * step / win.sx, y0)
+                win.block(p, step / 2 + 1)
+                spots[view.facilities[k][2]].append((p, k))
+        for kind, pts in spots.items():
+            if pts:
+                sc = win.ax.scatter([p[0] for p, _ in pts], [p[1] for p, _ in pts], marker=FACILITY_MARKERS[kind],
+                                    s=size * (1.15 if kind == "mine" else 1.0), c="#ffffff", edgecolors="#222222",
+                                    linewidths=0.9, zorder=4)
+                self.marks.append((sc, [k for _, k in pts]))
+
     def update(self, view: NetworkView) -> MapChart:
         fmax = max(float(np.max(view.flow)) if len(view.flow) else 0.0, 1.0)
         is_open = np.asarray(view.is_open, dtype=bool)
@@ -357,10 +410,12 @@ class MapChart(LiveChart):
         for i, text in self.flow_labels:
             text.set_text(f"{view.flow[i]:.0f} t/wk" if is_open[i] else "closed")
         self.title.set_text(f"The world, week of {view.date}")
+        for sc, idx in self.marks:
+            sc.set_facecolor([PHASES[view.phases[k]].colour for k in idx])
         # everything the routes' layer shows: a page with the same look and structure can reuse the PNG
         self._look = (np.round(share, 2).tobytes(), is_open.tobytes(), rgba.round(3).tobytes(), tuple(view.controller),
                       tuple(t.get_text() for _, t in self.flow_labels), self.title.get_text(),
-                      tuple(sorted(view.pos.items())))
+                      tuple(sorted(view.pos.items())), tuple(view.phases))
         return self
 
 

@@ -22,11 +22,11 @@ from pydantic import ValidationError
 
 from model.results import OUTPUTS
 from model.scenario import list_scenarios, load_scenario
-from ui import charts, exports, network_map, webcharts
+from ui import charts, exports, network_map, projects, webcharts
 from ui.history import History
 from ui.play import FrameGate
 from ui.policy_controls import SWITCH_BY_KEY, Control, PolicySetup
-from ui.session import INTERVENTIONS, ClassroomModel
+from ui.session import INTERVENTIONS, LENDERS, ClassroomModel
 from ui.words import SOURCE_CLASS, SOURCE_NEWS, SOURCE_START, Marker, Told, date_words, markers
 
 log = logging.getLogger(__name__)
@@ -40,16 +40,21 @@ DOUBLE_CLICK_S = 0.6  # a second press of the same intervention button within th
 
 # ============================================================================================== helpers
 def network_view(m: ClassroomModel) -> network_map.NetworkView:
-    """This week's route network for the map (read-only)."""
+    """This week's route network for the map, with every plant and followed mine in its phase (read-only)."""
     r = m.routes
     g = r.graph
     names = {s.sid: s.name for s in m.states} | {a.gid: a.name for a in m.armed_groups}
+    facs = projects.facilities(m, m.watch)
+    followed = set(projects.mine_sites(m).tolist())
+    shared = frozenset(n for i, n in enumerate(m.fleet.node) if i not in followed)
     return network_map.NetworkView(
         pos=r.positions(), kind={n: g.nodes[n]["kind"] for n in g}, name={n: g.nodes[n]["name"] for n in g},
         country={n: g.nodes[n]["country"] for n in g},
         src=list(r.edge_src), dst=list(r.edge_dst), is_open=r.edge_open.copy(),
         controller=list(r.edge_controller), flow=m.edge_flow.copy(), controller_names=names,
-        groups=[a.gid for a in m.armed_groups], date=str(m.date))
+        groups=[a.gid for a in m.armed_groups], date=str(m.date),
+        facilities=tuple((f.id, f.node, f.kind) for f in facs), phases=tuple(f.phase for f in facs),
+        shared_nodes=shared)
 
 
 def myanmar_corridors(m: ClassroomModel) -> list[str]:
@@ -188,10 +193,11 @@ def Header(model: solara.Reactive[ClassroomModel], tick: int, version: int = 0):
 # ========================================================================================= interventions
 @solara.component
 def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_force: tuple[int, ...] = (),
-                    failed: bool = False):
-    """The class's buttons: each intervention (a toggle's second button ends it), and an *End* button per
-    policy the scenario or a start switch put in force (``in_force``: their ids, so the bar redraws when
-    that list changes, not every frame).
+                    failed: bool = False, fundable: tuple[str, ...] = ()):
+    """The class's buttons: each intervention (a toggle's second button ends it), a lender funding the
+    planned project picked in a list (``fundable``: their ids, so the list follows the run), and an *End*
+    button per policy the scenario or a start switch put in force (``in_force``: their ids, so the bar
+    redraws when that list changes, not every frame).
 
     Duplicate clicks: a button says what it asks for (``on``), and the model ignores a press that asks for
     what is already so, or a one-shot pressed twice in a week (:meth:`ClassroomModel.intervene`). The
@@ -224,6 +230,15 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_for
         if not double_click(f"end-{id(item)}"):
             run(lambda: model.value.end_item(item), f"end {type(item).__name__}")
 
+    pick = solara.use_reactive("")  # the project picked in the list (its label)
+    lender = solara.use_reactive(next(iter(LENDERS)))
+    options = {project_choice(m, p): p.id for p in m.financeable()}
+    picked = pick.value if pick.value in options else next(iter(options), "")
+
+    def fund() -> None:
+        if picked and not double_click("fund"):
+            run(lambda: model.value.fund(options[picked], lender.value), "fund")
+
     with solara.Card("Interventions: they take effect at the next step", style=CARD_STYLE):
         if problem.value:
             solara.Error(problem.value)
@@ -235,6 +250,21 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_for
                     solara.Button(label, on_click=lambda k=iv.key, o=on: press(k, not o),
                                   color="warning" if on else "primary", outlined=not on, disabled=failed,
                                   classes=[f"ree-iv-{iv.key}"])
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "8px", "align-items": "center", "margin-top": "6px"}):
+            if options:
+                solara.Select(label="Finance a planned plant or mine outside China", values=list(options),
+                              value=picked, on_value=pick.set, classes=["ree-fund-project"],
+                              style={"min-width": "380px", "max-width": "560px"})
+                solara.ToggleButtonsSingle(value=lender.value, on_value=lender.set, values=list(LENDERS), dense=True,
+                                           classes=["ree-fund-lender"])
+                with solara.Tooltip("The lender commits 80 % of its cost at once: permits first, then construction, "
+                                    "then it comes online at half utilisation, if it can get ore. The map and the "
+                                    "project table show where it stands."):
+                    solara.Button(f"Fund it ({lender.value})", on_click=fund, color="primary", outlined=True,
+                                  disabled=failed, classes=["ree-iv-fund"])
+            else:
+                solara.Text("Every planned plant and mine outside China is funded or under way.",
+                            style={"font-size": "0.85em", "color": "#555"})
         items = [x for x in m.endable() if id(x) in in_force]
         if items:
             solara.Text("In force from the scenario: press to end it at the next step",
@@ -246,6 +276,20 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_for
                         solara.Button(f"End: {m.words.item(item).label}", on_click=lambda x=item: end(x),
                                       color="secondary", outlined=True, disabled=failed,
                                       classes=["ree-end-policy", f"ree-end-{k}"])
+
+
+def project_choice(m: ClassroomModel, p) -> str:
+    """A planned project in the finance list: its name, country and what it is ('..., Australia: plant and
+    its mine Nolans (Arafura), US$2,100M')."""
+    what = ("mine" if p.kind == "mine" else
+            f"plant and its mine{'s' if len(p.companions) > 1 else ''} {', '.join(c.name for c in p.companions)}"
+            if p.companions else "plant")
+    return f"{p.name}, {country_name(m, p.country)}: {what}, US${p.capex_musd:,.0f}M"
+
+
+def country_name(m: ClassroomModel, sid: str) -> str:
+    """'Australia', 'Rest of world' (without the world file's list of who is in it)."""
+    return m.words.state(sid, the=False).split(" (")[0]
 
 
 # =============================================================================================== panels
@@ -312,10 +356,52 @@ def EventLog(model: solara.Reactive[ClassroomModel], tick: int, version: int):
 def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
     m = model.value
     view = network_view(m)
-    with solara.Card("Supply network: route width = ore flow this week, dashed = closed, colour = who controls it",
-                     style=CARD_STYLE):
+    with solara.Card("Supply network: route width = ore flow this week, dashed = closed, colour = who controls it; "
+                     "plants and mines coloured by status", style=CARD_STYLE):
         Chart(lambda: network_map.MapChart(view), lambda c: c.update(view), [m, network_map.MapChart.structure(view)],
               [tick], "map")
+
+
+def project_table(m: ClassroomModel) -> str:
+    """Every plant and mine that is not simply operating since the start, as an HTML table: where it stands
+    (the map's colours), when it comes online, who funds it, and what it does once it runs."""
+    facs = sorted((f for f in projects.facilities(m, m.watch) if f.project), key=lambda f: (f.kind != "plant", f.name))
+    if not facs:
+        return "<p class='ree-projects' style='color:#666'>No plant or mine projects in this world.</p>"
+    week = int(m.steps)
+    rows = []
+    for f in facs:
+        ph = projects.PHASES[f.phase]
+        dot = (f"<span style='display:inline-block;width:0.9em;height:0.9em;background:{ph.colour};"
+               f"border:1px solid #222;margin-right:6px;vertical-align:-0.1em'></span>")
+        running = f.status == "operating"
+        use = f"{f.utilisation:.0%}" if running and f.capacity_t > 0 else ""
+        out = f"{f.output_t:,.1f}" if running else ""
+        rows.append(
+            f"<tr class='ree-project' data-id='{html.escape(f.id)}' data-phase='{f.phase}'>"
+            f"<td>{html.escape(f.name)}{' (mine)' if f.kind == 'mine' else ''}</td>"
+            f"<td>{html.escape(country_name(m, f.country))}</td>"
+            f"<td class='ree-project-status' style='white-space:nowrap'>{dot}{html.escape(ph.label)}</td>"
+            f"<td>{html.escape(projects.online_words(f, m.date, week))}</td>"
+            f"<td>{html.escape(f.financed_by or '')}</td>"
+            f"<td style='text-align:right'>{f.nameplate_t:,.0f}</td>"
+            f"<td style='text-align:right'>{use}</td><td style='text-align:right'>{out}</td></tr>")
+    head = "".join(f"<th style='text-align:{a};vertical-align:bottom'>{t}</th>" for t, a in (
+        ("plant or mine", "left"), ("country", "left"), ("status", "left"), ("online", "left"),
+        ("funded by", "left"), ("capacity<br>t/week", "right"), ("utili&shy;sation", "right"),
+        ("ore in<br>t this week", "right")))
+    return (f"<table class='ree-projects' style='width:100%;font-size:0.95em;border-spacing:10px 3px'>"
+            f"<tr>{head}</tr>{''.join(rows)}</table>"
+            "<div style='font-size:0.85em;color:#555;margin-top:4px'>Capacity in t of rare-earth oxide a week; "
+            "ore in: what a plant processed (a mine mined) this week. A plant comes online at half utilisation and "
+            f"ramps up; one that processes nothing {projects.NO_FEED_WEEKS} weeks in a row has no feed.</div>")
+
+
+@solara.component
+def ProjectPanel(model: solara.Reactive[ClassroomModel], tick: int):
+    m = model.value
+    with solara.Card("Projects: new plants and mines, coloured by status as on the map", style=CARD_STYLE):
+        solara.HTML(tag="div", unsafe_innerHTML=project_table(m))
 
 
 @solara.component
@@ -379,10 +465,12 @@ def Dashboard(model: solara.Reactive[ClassroomModel], setup: PolicySetup, gate: 
         Header(model, tick, version)
         with solara.Columns([8, 4]):
             with solara.Column(style={"gap": "0"}):
-                InterventionBar(model, version, in_force, m.error is not None)
+                InterventionBar(model, version, in_force, m.error is not None,
+                                tuple(p.id for p in m.financeable()))
                 PricePanel(model, history, tick, marks)
             EventLog(model, tick, version)
         MapPanel(model, tick)
+        ProjectPanel(model, tick)
         with solara.Columns([6, 6]):
             FlowPanel(model, history, tick, marks)
             ShortagePanel(model, history, tick, marks)

@@ -12,6 +12,10 @@ which changes the model's behaviour:
   leaves no trace and the page never edits the model's timeline or a policy's fields. A press that repeats
   one already made (a double click: the same one-shot twice in a week, a toggle switched on twice) is
   ignored. :meth:`end_item` ends a policy the scenario (or a start-of-run switch) began, the same way.
+- :meth:`fund` has a lender fund one planned project of the teacher's choice (a
+  :class:`~model.policies.ProjectFinance` scheduled for the next week like any intervention), and
+  :attr:`watch` follows every plant and project mine week by week for the map and the project table
+  (:mod:`ui.projects`: how long a plant has had no feed, when it came online).
 - every line the model logs is also kept in words (:attr:`told`, :mod:`ui.words`): the model's own text is
   matched to the policy that began or ended, so the page can say it with place and country names.
 - an exception inside a week is caught, logged and kept in :attr:`error`; the run stops there and the
@@ -31,6 +35,7 @@ from model.policies import (
     ExportControl,
     Financing,
     MiningHalt,
+    ProjectFinance,
     RouteChange,
     Stockpile,
     StockpileRelease,
@@ -38,6 +43,7 @@ from model.policies import (
 )
 from model.scenario import MAX_SEED, list_scenarios, load_scenario
 from ui.policy_controls import SWITCH_NOTE, PolicySetup
+from ui.projects import Watch
 from ui.words import SOURCE_CLASS, SOURCE_SCENARIO, SOURCE_START, Told, Words
 
 log = logging.getLogger(__name__)
@@ -114,6 +120,8 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         lambda m: [RouteChange(start=m.date, actor="LA", action="open", corridor="northern_corridor", note=NOTE)]),
 )
 INTERVENTION_BY_KEY = {i.key: i for i in INTERVENTIONS}
+# the lenders a teacher may have fund a project of their choice (ClassroomModel.fund), and their states
+LENDERS: dict[str, str] = {"US EXIM": "US", "JBIC": "JP"}
 
 
 def parse_seed(seed: int | str) -> tuple[int, str]:
@@ -157,6 +165,7 @@ class ClassroomModel(RareEarthModel):
         self._ended_by_class: list[TimelineItem] = []  # scenario items the class ended (end_item)
         super().__init__(scenario=spec, seed=seed_used, policies=policies)
         self.words = Words(self.world)
+        self.watch = Watch(self)  # plants and project mines week by week (ui.projects), read after each step
         self.scenario_name = scenario_name
         self.setup_summary = setup.summary() if setup is not None else "none"
         # the scenario's own timeline (not the start-of-run switches): what the run is before the class acts
@@ -184,6 +193,7 @@ class ClassroomModel(RareEarthModel):
             self._hand_over_presses()
             self._beginning, self._begun = list(self.timeline), []
             super().step()
+            self.watch.update(self)
         except Exception as exc:  # noqa: BLE001 - shown on the page; the server must keep serving
             log.exception("week %s of %s (seed %s) failed", int(self.steps), self.scenario_name, self.seed)
             self.error = StepError(int(self.steps), self.date, f"{type(exc).__name__}: {exc}")
@@ -277,6 +287,26 @@ class ClassroomModel(RareEarthModel):
         else:
             self._pressed[key] = self.date
         return items
+
+    def financeable(self) -> list:
+        """Planned projects outside China the class may fund (:meth:`fund`), plants (with their own
+        planned mines) first, then mines alone; not those already funded for the next step."""
+        china = self.region_of_state("CN") if "CN" in self.state_by_id else None
+        pending = {x.project for x in self._to_start if isinstance(x, ProjectFinance)}
+        out = [p for p in self.projects if p.status == "planned" and p.id not in pending
+               and self.region_of_state(p.country) != china]
+        return sorted(out, key=lambda p: (p.kind != "plant", p.name))
+
+    def fund(self, project_id: str, lender: str = "US EXIM") -> list[TimelineItem]:
+        """Have ``lender`` (one of :data:`LENDERS`) fund a planned project at the next step
+        (:class:`~model.policies.ProjectFinance`: permits, then construction, then it comes online). Ignored
+        (returns []) unless the project is among :meth:`financeable`: a second press for it in the same week,
+        as a double click does, or a project already decided."""
+        if project_id not in {p.id for p in self.financeable()}:
+            return []
+        item = ProjectFinance(start=self.date, actor=LENDERS[lender], lender=lender, project=project_id, note=NOTE)
+        self._to_start.append(item)
+        return [item]
 
     def endable(self) -> list[TimelineItem]:
         """Policies in force that the scenario or a start-of-run switch began (the class's own have their

@@ -30,6 +30,7 @@ from model.policies import (
     MiningHalt,
     PermitStreamlining,
     PriceFloor,
+    ProjectFinance,
     RouteChange,
     Sanction,
     SiteSeizure,
@@ -74,6 +75,17 @@ def weeks_words(n: int) -> str:
     return f"{n} week{'s' if n != 1 else ''}"
 
 
+def short_plant(name: str) -> str:
+    """A plant's or mine's name for a label: 'NE Thailand refinery (Udon Thani)' -> 'NE Thailand', 'Arafura
+    Nolans processing and separation' -> 'Arafura Nolans', but 'Lao refinery (hydropower, rail)' -> 'Lao
+    refinery'."""
+    s = name.split(",")[0].split(" (")[0]
+    for suffix in (" processing and separation", " separation plant", " separation", " refinery"):
+        if s.endswith(suffix) and " " in s.removesuffix(suffix):  # 'Lao refinery' stays: 'Lao' says too little
+            s = s.removesuffix(suffix)
+    return s
+
+
 @dataclass(frozen=True)
 class Told:
     """One line of the event log in words."""
@@ -96,6 +108,8 @@ class Words:
         self.groups = {g.id: g.name for g in world.armed_groups}
         self.nodes = {n.id: n for n in world.nodes}
         self.products = {p.name: p for p in world.products}
+        self.plants = {r.id: r for r in world.refiners}
+        self.mines = {m.id: m for m in world.miners}
 
     # -- names ----------------------------------------------------------------------------------------
     def state(self, sid: str, the: bool = True) -> str:
@@ -167,6 +181,15 @@ class Words:
         via = [self.node(n) for n in order]
         origin = f"ore from the mines at {listing([self.place(m) for m in mines])}" if mines else "trade"
         return f"{origin} can go by {listing(via[:-1])} to {via[-1]}" if len(via) > 1 else f"{origin} can reach {via[0]}"
+
+    def project(self, pid: str) -> tuple[str, list[str], float]:
+        """A plant's or mine's name, the names of the planned mines built with it (a plant's own: their offtake
+        is it), and their capex together (M USD)."""
+        spec = self.plants.get(pid) or self.mines.get(pid)
+        if spec is None:
+            return pid.replace("_", " "), [], 0.0
+        own = [m for m in self.mines.values() if pid in self.plants and m.offtake == pid and m.status == "planned"]
+        return spec.name, [m.name for m in own], spec.capex_musd + sum(m.capex_musd for m in own)
 
     def corridor(self, label: str) -> str:
         """'the Northern Corridor', 'the Pianma road'."""
@@ -375,6 +398,18 @@ class Words:
             return (f"Go-ahead for {what}: permits first, then construction.",
                     "Years of waiting before anything is made, and a new plant still needs ore to run.",
                     "projects go ahead")
+        if isinstance(item, ProjectFinance):
+            name, own, capex = self.project(item.project)
+            short = short_plant(name)
+            if ends:
+                return (f"{item.lender} makes no new commitment to {name}.",
+                        "What it committed stays committed.", f"{item.lender} funding done")
+            with_ = f", with its mine{'s' if len(own) > 1 else ''} {listing(own)}," if own else ""
+            return (f"{Who} has {item.lender} fund {name}{with_} at once, whatever its prospects: a loan of "
+                    f"US${item.share_of_capex * capex:,.0f} million ({item.share_of_capex:.0%} of its cost) at "
+                    f"{item.concessional_rate:.0%} interest.",
+                    "Permits first, then construction: years pass before it runs, and then it still needs ore it "
+                    "can win.", f"{item.lender} funds {short}")
         if isinstance(item, PermitStreamlining):
             if ends:
                 return "Permits are no longer fast-tracked.", "New plants take their usual time again.", \
@@ -416,6 +451,9 @@ class Words:
         (re.compile(r"^(?P<lender>.+) finances? (?P<plant>.+) \(US\$(?P<m>[\d,.]+)M; online in (?P<n>\d+) weeks\)$"),
          "{lenders} {lend} US${m} million to build {plant}; it should open in {weeks}.",
          "Nothing changes until it has its permits and is built.", "{lender} funds {short}"),
+        (re.compile(r"^(?P<lender>.+): (?P<plant>.+) is not planned \((?P<status>[\w ]+)\); nothing funded$"),
+         "{lender} funds nothing: {plant} is no longer waiting for money ({status}).",
+         "A project can be decided only once.", "{lender}: nothing to fund"),
         (re.compile(r"^(?P<lender>.+): no eligible project met the selection rule$"),
          "{lender} found no project that met its rules: the money stays unspent.",
          "A fund alone does not build a refinery.", "{lender}: no project"),
@@ -443,7 +481,7 @@ class Words:
             if m:
                 g = m.groupdict()
                 plant = g.get("plant", "")
-                g["short"] = plant.split(",")[0].split(" (")[0].removesuffix(" refinery")
+                g["short"] = short_plant(plant)
                 if "n" in g:
                     g["weeks"] = weeks_words(int(g["n"]))
                 if "lender" in g:  # 'US EXIM + JBIC/JICA' (joint selection) lend together

@@ -161,6 +161,30 @@ def test_intervention_changes_prices_and_is_logged(app_url, open_page):
     tab.check_clean()
 
 
+def test_funding_a_planned_plant_sends_it_into_permitting(app_url, open_page):
+    """Issue 12 item 6: the teacher picks a planned plant and a lender and presses Fund; at the next step the
+    project table shows the plant in permitting with its lender and its weeks to go, the event log says who
+    lends how much, and the header lists it among the class's changes."""
+    tab = open_page(app_url)
+    page = tab.page
+    row = page.locator("tr.ree-project[data-id='th_udon_thani']")
+    assert row.get_attribute("data-phase") == "planned"
+    page.locator(".v-select", has_text="Finance a planned plant").click()
+    page.get_by_role("option", name=re.compile(r"^NE Thailand refinery \(Udon Thani\), Thailand")).click()
+    page.locator(".ree-fund-lender").get_by_role("button", name="JBIC", exact=True).click()
+    button(page, "Fund it (JBIC)").click()
+    page.locator("li.ree-pending", has_text="Japan has JBIC fund NE Thailand refinery").wait_for()
+    page.locator(".ree-run-changes", has_text="JBIC funds NE Thailand (next step)").wait_for()
+    step(page)
+    page.locator("tr.ree-project[data-id='th_udon_thani'][data-phase='permitting']").wait_for(timeout=UPDATE_TIMEOUT_MS)
+    assert "JBIC" in row.inner_text() and re.search(r"in \d+ weeks", row.inner_text()), row.inner_text()
+    log = wait_log(page, "JBIC lends US$240 million to build NE Thailand refinery (Udon Thani)")
+    assert re.search(r"week 1\s*your class\s*: Japan has JBIC fund NE Thailand refinery", log), log
+    page.locator(".ree-run-changes", has_text="JBIC funds NE Thailand (week 1)").wait_for()
+    shot(tab, "09-project-funded")
+    tab.check_clean()
+
+
 def test_reset_restores_the_start(app_url, open_page):
     tab = open_page(app_url)
     page = tab.page

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
 
 from model.model import RareEarthModel
 from model.params import DATA_DIR
-from model.policies import Financing, RouteChange
-from model.projects import FinanceLedger, Pipeline, _pro_rata
+from model.policies import Financing, ProjectFinance, RouteChange
+from model.projects import FinanceLedger, Pipeline, _pro_rata, find_project
 from model.scenario import Scenario
 
 WORLD = (DATA_DIR / "world_2024.toml").read_text()
@@ -178,6 +179,57 @@ def test_money_is_disbursed_over_permits_and_construction_and_stranded_if_cancel
     assert 0 < stranded < committed
     df = m.results()
     assert set(df.loc[df["variable"] == "finance_stranded", "region"]) == {"US EXIM", "JBIC"}
+
+
+# ================================================================================= one named project
+def test_a_lender_funds_a_named_project_through_its_permits_and_construction():
+    """ProjectFinance: the Thai plant (with a short pipeline here) leaves "planned" the week it begins, its
+    money is committed and shows in the outputs, and it comes online after its permits and construction,
+    not before; no appraisal is asked (nothing cancels it)."""
+    start = dt.date(2024, 1, 1)
+    sc = Scenario(name="fund", start=start, weeks=20, seeds=[1],
+                  overrides={"refiners.th_udon_thani.permit_weeks": 4, "refiners.th_udon_thani.lead_time_weeks": 6})
+    fund = ProjectFinance(start=start + dt.timedelta(weeks=2), actor="JP", lender="JBIC", project="th_udon_thani",
+                          share_of_capex=0.5, concessional_rate=0.02)
+    m = RareEarthModel(sc, seed=1, policies=[fund])
+    thai = _project(m, "th_udon_thani")
+    m.run(1)
+    assert thai.status == "planned" and not m.finance.commitments
+    m.run(1)  # week 2: it begins
+    assert thai.status == "permitting" and thai.agent.financed_by == "JBIC"
+    assert thai.agent.build_weeks_left == 4 + 6 - 1  # this week's permitting already counted
+    assert m.state_by_id["TH"].cost_of_capital["th_udon_thani"] == 0.02
+    capex = thai.spec.capex_musd
+    assert m.finance.by_lender()["JBIC"][0] == pytest.approx(0.5 * capex)
+    assert m.latest("finance_committed", "JBIC") == pytest.approx(0.5 * capex)
+    assert any(e.text == f"JBIC finances {thai.name} (US${0.5 * capex:,.0f}M; online in 10 weeks)" for e in m.events)
+    seen = []
+    while thai.status != "operating" and m.steps < 20:
+        m.run(1)
+        seen.append(thai.status)
+    assert thai.status == "operating" and int(m.steps) == 2 + 10 - 1, seen  # online in 10 weeks from week 2
+    # weeks 3-11: the 4 weeks of permits count from week 2, then 6 of construction
+    assert seen == ["permitting"] * 2 + ["building"] * 6 + ["operating"], seen
+    assert thai.agent.capacity_t_per_week == thai.spec.capacity_t_per_week
+    assert thai.agent.utilisation == pytest.approx(0.5, abs=0.021)  # online at half, adjusted once that week
+    m.run(3)
+    assert m.finance.by_lender()["JBIC"][1] == pytest.approx(0.5 * capex)  # all disbursed once it runs
+
+
+def test_a_named_project_is_funded_once_and_with_its_own_mines(tmp_path):
+    world = _world(tmp_path, THAI_MINE)
+    start = dt.date(2024, 1, 1)
+    sc = Scenario(name="fund", world=world, start=start, weeks=6, seeds=[1])
+    twice = [ProjectFinance(start=start, lender=lender, project="th_udon_thani") for lender in ("US EXIM", "JBIC")]
+    m = RareEarthModel(sc, seed=1, policies=twice)
+    m.run(1)
+    thai = _project(m, "th_udon_thani")
+    assert thai.status == "permitting" and thai.companions[0].status == "permitting"
+    assert m.finance.by_lender() == {"US EXIM": (pytest.approx(0.8 * (thai.spec.capex_musd + 50.0)), ANY, 0.0)}
+    assert any(e.text == f"JBIC: {thai.name} is not planned (permitting); nothing funded" for e in m.events)
+    assert find_project(m, "test_thai_mine") is thai.companions[0]
+    problems = ProjectFinance(start=start, project="my_lynas").problems(m.world)
+    assert any("'my_lynas' is not a planned plant or mine" in p for p in problems), problems
 
 
 def test_pro_rata_respects_caps_and_weights():
