@@ -13,7 +13,9 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
   those prices. At the reservation prices the mix is worth exactly its full cost: the level of prices is
   anchored in cost, and two years of price history only decide how the cost is shared between elements.
 - **Selling** (supply of stock). A plant wants ``b.seller_target_cover_weeks`` of expected sales in stock at
-  its reservation price and less when prices are higher: stock kept at price ``p`` = target x
+  its reservation price (expected sales: its output over ``b.sales_memory_weeks``, what it has to sell; a
+  memory of its own sales would make it hold back after a week of good sales and dump after a poor one, a
+  sawtooth wherever its stock rule's gain, cover x (p / reservation)^-e / memory, exceeds 1) and less when prices are higher: stock kept at price ``p`` = target x
   ``(p / reservation)^-b.seller_stock_elasticity``; it offers the rest. It never sells below its cash cost
   (it stores oxide and cuts its ore purchases instead), nor below a product's ``separation_cost_usd_per_kg``. When the supply outlook of its market falls, it wants
   more stock (target x (1 + ``b.seller_outlook_response`` x (1 - outlook))), so a plant asks more as soon as
@@ -274,9 +276,9 @@ class RefinerBook:
         return give
 
     def end_exchange_week(self) -> None:
+        # expected sales are its output (module docstring): its own sales would feed back into the stock it keeps
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        sold = self.sold + self.contracted if self.contracted.any() else self.sold
-        self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
+        self.sales_ema = self.sales_ema + a * (self.produced - self.sales_ema)
 
     def adapt(self) -> np.ndarray | None:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
