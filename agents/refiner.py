@@ -31,6 +31,10 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
   ``b.co_product_disposal_weeks`` of its output is disposed of (La/Ce; FACTS L6).
 - **Pipeline** (:mod:`model.projects`). A planned plant is permitted and then built once its sponsor or a
   lender decides; it comes online after its permitting and construction at half utilisation.
+- **Exit.** An operating plant that for ``b.plant_exit_weeks`` weeks in a row has had no feed (processed
+  under 1 % of its capacity) or whose output is worth less than its cash cost at the prices it expects
+  (floors included) is closed by its owner: capacity 0 for good; it sells the oxide it still holds. Plants
+  under China's separation quotas do not exit (the state allocates their quotas, FACTS P6).
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class RefinerBook:
         self.produced = np.zeros((n, n_p))
         self.processed = np.zeros(n)
         self.throughput = np.zeros(n)  # recent processing (t/week), what its feed target is measured against
+        self.losing_weeks = np.zeros(n, dtype=int)  # weeks in a row without feed or a cash margin (exit)
         self.ore_bought = np.zeros(n)
         self.want = np.zeros(n)
         self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
@@ -297,7 +302,22 @@ class RefinerBook:
         ok = paying & (cover <= b.overstock_ratio * target)
         new = np.minimum(np.maximum(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
         self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
+        # exit clock: no feed, or output worth less than its cash cost at the prices it expects
+        covers = (self.mix * self.expected_prices()).sum(axis=1) > self.cash_cost
+        fed = self.processed > 0.01 * self.capacity
+        losing = (self.capacity > 0) & ~(covers & fed)
+        self.losing_weeks = np.where(losing, self.losing_weeks + 1, 0)
         return self.dispose()
+
+    def close_losers(self) -> list[int]:
+        """Plants whose owners shut them this week (module docstring, Exit); returns their rows."""
+        weeks = self.model.behaviour.plant_exit_weeks
+        due = np.flatnonzero((self.losing_weeks >= weeks) & (self.capacity > 0)).tolist()
+        out = [i for i in due if not self.quota_group[i] and self.pipeline.close(i)]
+        for i in out:
+            self.capacity[i] = 0.0
+            self.losing_weeks[i] = 0
+        return out
 
     def dispose(self) -> np.ndarray | None:
         """Co-products nobody buys (La and Ce from hard rock, FACTS L6) cannot pile up for ever: stock of a

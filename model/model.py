@@ -701,6 +701,9 @@ class RareEarthModel(mesa.Model):
         if disposed is not None:
             self.ledger.disposed = self.ledger.disposed + disposed
             self.week.disposed = disposed
+        for i in book.close_losers():
+            self.log_event(f"{book.specs[i].name} closes: no feed or no cash margin for "
+                           f"{self.behaviour.plant_exit_weeks} weeks")
         fleet = self.fleet
         for site in fleet.advance_pipeline():
             self.log_event(f"{fleet.specs[fleet.spec[site]].name} starts mining ({fleet.capacity[site]:.0f} t REO a week)")

@@ -477,6 +477,7 @@ class Behaviour(Strict):
     project_ore_share_of_value: Frac = 0.45  # ore's share of a plant's revenue in appraisal (seed F14)
     project_review_weeks: Annotated[Int, Field(ge=1, le=52)] = 4  # how often sponsors review their projects (assumption)
     project_cancel_cover: Frac = 0.5  # a project in permitting is cancelled when its cover falls below this share of the cover its decision required (assumption)
+    plant_exit_weeks: Annotated[Int, Field(ge=1, le=1040)] = 104  # an operating plant outside China's quota groups closes after this many weeks in a row without feed or with output worth less than its cash cost (assumption)
     # -- observation -----------------------------------------------------------------------------------
     heavy_marker_product: str = "Dy"  # product whose content measures "heavy feed" (FACTS C1)
 

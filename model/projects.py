@@ -92,6 +92,13 @@ class Pipeline:
         self.permit_left[i] = self.build_left[i] = 0
         return True
 
+    def close(self, i: int) -> bool:
+        """An operating facility exits for good (its owner shuts it: see ``Behaviour.plant_exit_weeks``)."""
+        if self.status[i] != "operating":
+            return False
+        self.status[i] = "closed"
+        return True
+
     def advance(self) -> list[int]:
         """Count permitting and construction down a week; returns the rows that come online this week."""
         online: list[int] = []

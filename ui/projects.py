@@ -36,7 +36,7 @@ PHASES: dict[str, Phase] = {p.key: p for p in (
     Phase("ramping", "ramping up", "#9dd46b"),
     Phase("operating", "operating", "#1a7f37"),
     Phase("no_feed", "no feed (idle)", "#d62728"),
-    Phase("closed", "cancelled / worked out", "#9a9a9a"),
+    Phase("closed", "cancelled / closed / worked out", "#9a9a9a"),
 )}
 NO_FEED_WEEKS = 3  # a plant with capacity that processed (almost) nothing this many weeks in a row: no feed
 IDLE_SHARE = 0.01  # "almost nothing": under this share of its capacity in a week
@@ -46,7 +46,7 @@ def phase(status: str, capacity: float = 0.0, idle_weeks: int = 0, ramping: bool
     """The phase the page shows for a facility (a key of :data:`PHASES`): its pipeline status, and for one
     that operates, whether it has had no feed for :data:`NO_FEED_WEEKS` weeks (capacity but nothing
     processed), or is ramping up after coming online in this run."""
-    if status in ("cancelled", "depleted"):
+    if status in ("cancelled", "depleted", "closed"):
         return "closed"
     if status in ("planned", "permitting", "building"):
         return status

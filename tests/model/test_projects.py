@@ -289,3 +289,39 @@ def test_announced_projects_name_an_unknown_project_clearly():
     with pytest.raises(ConfigError, match=r"ids: unknown 'no_such_plant'") as err:
         check_timeline([item], world, dt.date(2024, 1, 1), dt.date(2025, 1, 1), "s.toml")
     assert "states: unknown 'XX'" in str(err.value)
+
+
+# ============================================================================================ exit
+def _exit_model(weeks_to_exit: int, plant: str = "us_lynas_texas", weeks: int = 20) -> RareEarthModel:
+    """The 2024 world with ``plant`` decided at once and built in a week (it has no feed it can win)."""
+    from model.policies import BuildProjects
+
+    sc = Scenario(name="exit", world="world_2024.toml", start=dt.date(2024, 1, 1), weeks=weeks, seeds=[1],
+                  overrides={"behaviour.plant_exit_weeks": weeks_to_exit, f"refiners.{plant}.permit_weeks": 0,
+                             f"refiners.{plant}.lead_time_weeks": 1})
+    return RareEarthModel(sc, seed=1, weeks=weeks, policies=[BuildProjects(start="2024-01-01", ids=[plant])])
+
+
+def test_a_plant_without_feed_closes_for_good_after_plant_exit_weeks():
+    m = _exit_model(6)
+    book = m.refiner_book
+    i = book.index["us_lynas_texas"]  # no mine feeds it in the database and it wins no market ore
+    m.run(5)
+    assert book.status[i] == "operating" and book.capacity[i] > 0 and book.losing_weeks[i] == 5
+    assert book.processed[i] == 0
+    m.run(1)
+    assert book.status[i] == "closed" and book.capacity[i] == 0
+    assert any(e.text == "Lynas Texas, Seadrift closes: no feed or no cash margin for 6 weeks" for e in m.events)
+    m.run(4)
+    assert book.status[i] == "closed" and book.ore_bought[i] == 0 and book.want[i] == 0
+
+
+def test_plants_that_pay_or_hold_a_chinese_quota_do_not_exit():
+    m = _exit_model(3)
+    book = m.refiner_book
+    m.run(6)
+    running = [book.ids[i] for i in range(book.n) if book.status[i] == "operating" and book.capacity[i] > 0]
+    assert "cn_ganzhou" in running and "my_lynas" in running
+    g = book.index["cn_ganzhou"]
+    book.losing_weeks[g] = 10  # as if it had lost money for ten weeks: the state allocates its quota
+    assert g not in book.close_losers() and book.status[g] == "operating"
