@@ -224,6 +224,33 @@ def exchina_share_gain(df: pd.DataFrame) -> float:
     return float(s.iloc[-52:].mean() - s.iloc[:52].mean())
 
 
+def refining_share(region: str, year: int) -> Callable[[pd.DataFrame], float]:
+    """Share of one calendar year's refined output (t of oxide, every product) made in ``region``."""
+    def metric(df):
+        d = df[df["variable"] == "refined_output"]
+        d = d[pd.DatetimeIndex(d["date"]).year == year]
+        total = float(d["value"].sum())
+        return float(d.loc[d["region"] == region, "value"].sum()) / total if total > 0 else float("nan")
+    return metric
+
+
+FIRST_DY = "2025-05-05"  # FACTS E7: Lynas's first Dy oxide, May 2025 (the first separated outside China)
+
+
+def first_exchina(product: str, threshold_t: float = 0.5) -> Callable[[pd.DataFrame], float]:
+    """Weeks from ``FIRST_DY`` to the first 4-week mean of ``product`` refined outside China above
+    ``threshold_t`` t/week (negative: before; the run's last week + 1 if never)."""
+    def metric(df):
+        d = df[(df["variable"] == "refined_output") & (df["product"] == product) & (df["region"] != "CN")]
+        weekly = d.groupby("date")["value"].sum()
+        dates = pd.DatetimeIndex(_dates(df).to_numpy())
+        s = weekly.reindex(dates, fill_value=0.0).rolling(4).mean()
+        hit = s[s > threshold_t]
+        when = hit.index[0] if len(hit) else dates[-1] + pd.Timedelta(weeks=1)
+        return float((when - pd.Timestamp(FIRST_DY)).days / 7)
+    return metric
+
+
 # -------------------------------------------------------------------------------------- the magnet stage
 def magnet_share(df: pd.DataFrame) -> float:
     """China's share of the magnets made, mean over the run (FACTS B5: 94 %)."""
@@ -348,6 +375,13 @@ TARGETS: list[Target] = [
            "fraction", public="qualitative: no sign of samarium approvals in June 2025"),
     Target("Ex-China share of refining, gain", "us_japan_framework", "seed F3, F5; M3", 0.0, 1.0, exchina_share_gain,
            "fraction points"),
+    # the supply side (issue 12): announced projects, the first heavy rare earths outside China
+    Target("China's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.72,
+           0.85, refining_share("CN", 2030), "fraction", public="IEA announced-projects case: 0.77"),
+    Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
+           0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12"),
+    Target("First ex-China Dy oxide, weeks after 5 May 2025", "baseline", "FACTS E7, R2", -4.0, 13.0,
+           first_exchina("Dy"), "weeks", public="Lynas, Malaysia: May 2025"),
 ]
 
 
