@@ -30,7 +30,8 @@ from experiments import validate as v
 from tests.seedstats import fmt, med, report
 
 SEEDS = list(range(1, 11))
-SCENARIO_TARGETS = [t for t in v.TARGETS if t.scenario != "baseline"]
+# the baseline's targets are tested in tests/model/test_calibration.py, except the ones the model misses today
+SCENARIO_TARGETS = [t for t in v.TARGETS if t.scenario != "baseline" or t.known_gap]
 
 
 def window(s: pd.Series, start: str, end: str) -> pd.Series:
@@ -51,8 +52,12 @@ def test_every_shipped_shock_scenario_has_a_target():
                                                       "licence_one_year", "us_japan_framework"}
 
 
-@pytest.mark.parametrize("target", SCENARIO_TARGETS, ids=[f"{t.scenario}: {t.name}" for t in SCENARIO_TARGETS])
+@pytest.mark.parametrize("target", [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=f"known gap: {t.known_gap}")) if t.known_gap else t
+    for t in SCENARIO_TARGETS], ids=[f"{t.scenario}: {t.name}" for t in SCENARIO_TARGETS])
 def test_scenario_target(scenario_runs, target):
+    """Each target's median over seeds 1-10 lies in its band; a target with a known gap must still miss it
+    (strict xfail: when the model comes to meet it, the gap note and the README must change)."""
     values = {s: target.metric(rec.df) for s, rec in scenario_runs[target.scenario].items()}
     value = report(values)
     assert target.lo <= value <= target.hi, (

@@ -36,7 +36,7 @@ PHASES: dict[str, Phase] = {p.key: p for p in (
     Phase("ramping", "ramping up", "#9dd46b"),
     Phase("operating", "operating", "#1a7f37"),
     Phase("no_feed", "no feed (idle)", "#d62728"),
-    Phase("closed", "cancelled / closed / worked out", "#9a9a9a"),
+    Phase("closed", "closed, cancelled, spent", "#9a9a9a"),
 )}
 NO_FEED_WEEKS = 3  # a plant with capacity that processed (almost) nothing this many weeks in a row: no feed
 IDLE_SHARE = 0.01  # "almost nothing": under this share of its capacity in a week
