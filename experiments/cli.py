@@ -468,13 +468,18 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
           dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing"),
           max_runs: int = typer.Option(None, "--max-runs",
                                        help="refuse a design of more runs than this (default 100,000)"),
+          posterior: Path = typer.Option(None, help="posterior.csv from ree calibrate: run every scenario, design "
+                                         "point and seed under --draws parameter sets drawn from it by weight"),
+          draws: int = typer.Option(None, help="parameter sets drawn from --posterior (default 10; seeded: the "
+                                    "same sets every time, as ree validate --posterior)"),
           verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
           ) -> None:
     """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
 
     Running the same command again skips finished runs and retries failed ones. Exit code 1 if any run
     failed (each is recorded in OUT/failed/KEY.json with its traceback). The options and the design's
-    size are checked first, also with --dry-run (which does not contact a --scheduler).
+    size are checked first, also with --dry-run (which does not contact a --scheduler). With --posterior,
+    the drawn parameters are columns of design.csv (with draw, the set's number) and part of each run's key.
     """
     from experiments.sweep import check_executor, check_max_runs, describe
     from experiments.sweep import sweep as run_sweep
@@ -482,12 +487,12 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
     check_executor(workers, scheduler, cluster)
     check_max_runs(max_runs)
     if dry_run:
-        typer.echo(describe(spec, out, max_runs))
+        typer.echo(describe(spec, out, max_runs, posterior, draws))
         return
     try:
         with verbosity(verbose), stoppable():
             summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress,
-                                retry_failed=retry_failed, max_runs=max_runs)
+                                retry_failed=retry_failed, max_runs=max_runs, posterior=posterior, draws=draws)
     except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=getattr(exc, "code", 130)) from None
