@@ -545,19 +545,26 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
 def calibrate(spec: Path = typer.Argument(..., help="calibration spec TOML (example: "
                                           "experiments/specs/calibrate_demo.toml)"),
               out: Path = typer.Option(None, help="output folder (default: results/calibrate/NAME)"),
-              workers: int = typer.Option(2, "--workers", "-w", help="local worker processes"),
-              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+              workers: int = typer.Option(None, "--workers", "-w", help="local worker processes (default 2)"),
+              scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"),
+              cluster: str = typer.Option(None, help="start a local Dask cluster of N processes: local:N"),
+              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+              verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
+              ) -> None:
     """ABC-SMC of the spec's parameters against validation targets: posterior.csv, .md, pairs.png.
 
     Every evaluation is cached in OUT/evaluations.jsonl: the same command again resumes an interrupted
-    calibration without redoing a run."""
+    calibration without redoing a run. The runs go to --workers local processes or, as for ree sweep, to a
+    Dask cluster (--scheduler, --cluster); the same spec gives the same posterior on any of them."""
     from experiments import calibrate as cal
+    from experiments.sweep import check_executor
 
-    check_workers(workers)
+    check_executor(workers, scheduler, cluster)
     s = cal.check_spec(cal.load_spec(spec))
     try:
-        with stoppable():
-            res = cal.run(s, out, workers, progress=progress)
+        with verbosity(verbose), stoppable():
+            res = cal.run(s, out, 2 if workers is None else workers, progress=progress, scheduler=scheduler,
+                          cluster=cluster)
     except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished evaluations are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=getattr(exc, "code", 130)) from None

@@ -782,9 +782,12 @@ def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None)
         yield from _dask_client_runs(tasks, scheduler, cluster, level)
 
 
-def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
-                      log_level: int) -> Iterator[RunOutcome]:
-    from distributed import Client, LocalCluster, as_completed
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, cluster: str | None, log_level: int) -> Iterator[Any]:
+    """A ``distributed.Client`` on the scheduler at ``scheduler``, or on a ``LocalCluster`` of
+    ``cluster="local:N"`` single-threaded worker processes started (and closed) here; the workers' model
+    code is compared with this process's (a warning when it differs)."""
+    from distributed import Client, LocalCluster
 
     local = None
     if cluster:
@@ -799,25 +802,34 @@ def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str 
             client = Client(scheduler, timeout=f"{SCHEDULER_CONNECT_S:g}s")
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({exc})") from None
-    futures: dict = {}
     try:
         _check_workers(client)
-        futures = {client.submit(execute, t, key=f"ree-run-{t.key}", pure=False): t for t in tasks}
-        for fut in as_completed(futures):
-            t = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
-                outcome = _failed(t, f"{type(exc).__name__}: {exc}")
-            fut.release()
-            yield outcome
-    except BaseException:
-        client.cancel(list(futures))
-        raise
+        yield client
     finally:
         client.close()
         if local is not None:
             local.close()
+
+
+def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
+                      log_level: int) -> Iterator[RunOutcome]:
+    from distributed import as_completed
+
+    with dask_client(scheduler, cluster, log_level) as client:
+        futures: dict = {}
+        try:
+            futures = {client.submit(execute, t, key=f"ree-run-{t.key}", pure=False): t for t in tasks}
+            for fut in as_completed(futures):
+                t = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
+                    outcome = _failed(t, f"{type(exc).__name__}: {exc}")
+                fut.release()
+                yield outcome
+        except BaseException:
+            client.cancel(list(futures))
+            raise
 
 
 def _worker_version() -> str:
