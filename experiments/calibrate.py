@@ -44,7 +44,8 @@ weighted covariance of generation t-1, redrawn (without running the model) until
 ranges. Every candidate of a batch is evaluated (in parallel), and accepted *in draw order* while d <= ε_t,
 until ``particles`` are accepted. Weights: w_i ∝ prior(θ_i) / Σ_j w_j K(θ_i | θ_j). Because batches are
 drawn before they are evaluated and accepted in draw order, the posterior depends on the master seed only,
-not on the number of workers or on which run finishes first. The calibration stops after ``generations``
+not on the number of workers, on whether the runs go to a process pool or a Dask cluster
+(``scheduler=``/``cluster=``, as for sweeps), or on which run finishes first. The calibration stops after ``generations``
 populations, when ε reaches 0 (every accepted set is inside every band; later generations could only
 spread within that set), or when a generation needs more than ``max_evaluations`` candidates.
 

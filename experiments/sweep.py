@@ -41,6 +41,10 @@ run table (key, scenario, seed, weeks, parameters, status); ``OUT/design.csv`` i
 tools. The ``runs/`` folder is a Parquet dataset; :func:`load_sweep` reads it with the parameter columns
 joined.
 
+With ``posterior=`` (``ree sweep --posterior CSV --draws K``) every scenario, design point and seed runs
+under K parameter sets drawn by weight from a calibration posterior (:func:`posterior_sets`); the drawn
+values and the set's number (``draw``) are design columns and part of each run's key.
+
 Runs go to a local process pool (``workers``; start method ``forkserver``, or ``spawn`` where there is
 no fork) or to a Dask cluster (``scheduler="tcp://host:8786"`` or ``cluster="local:4"``). Workers return
 each finished table to the sweep process, which writes it: a cluster needs the package installed on its
