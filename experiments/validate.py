@@ -500,6 +500,10 @@ def posterior_draws(path, k: int, seed: int = 0) -> list[dict]:
         raise ConfigError(f"--posterior {str(path)!r}: no parameter columns before a 'weight' column; give the "
                           f"posterior.csv that ree calibrate wrote")
     params = list(table.columns[:table.columns.get_loc("weight")])
+    text = [p for p in params if not pd.api.types.is_numeric_dtype(table[p]) or table[p].isna().any()]
+    if text:
+        raise ConfigError(f"--posterior {str(path)!r}: column {text[0]!r} holds a value that is not a number; "
+                          f"give the posterior.csv that ree calibrate wrote (numbers before 'weight')")
     w = table["weight"].to_numpy(dtype=float)
     if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise ConfigError(f"--posterior {str(path)!r}: weights must be non-negative with a positive sum")

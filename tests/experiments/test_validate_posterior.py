@@ -32,6 +32,7 @@ def test_draws_follow_the_weights_and_the_seed(tmp_path):
     (None, "file not found"),
     ("weight,distance\n1.0,0.0\n", "no parameter columns before a 'weight' column"),
     (f"{KEY},weight\n0.7,-1.0\n", "weights must be non-negative"),
+    (f"{KEY},weight\nhigh,1.0\n", f"column '{KEY}' holds a value that is not a number"),
 ])
 def test_a_bad_posterior_is_refused_naming_the_option(tmp_path, text, says):
     path = tmp_path / "p.csv"
