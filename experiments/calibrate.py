@@ -44,7 +44,8 @@ weighted covariance of generation t-1, redrawn (without running the model) until
 ranges. Every candidate of a batch is evaluated (in parallel), and accepted *in draw order* while d <= ε_t,
 until ``particles`` are accepted. Weights: w_i ∝ prior(θ_i) / Σ_j w_j K(θ_i | θ_j). Because batches are
 drawn before they are evaluated and accepted in draw order, the posterior depends on the master seed only,
-not on the number of workers or on which run finishes first. The calibration stops after ``generations``
+not on the number of workers, on whether the runs go to a process pool or a Dask cluster
+(``scheduler=``/``cluster=``, as for sweeps), or on which run finishes first. The calibration stops after ``generations``
 populations, when ε reaches 0 (every accepted set is inside every band; later generations could only
 spread within that set), or when a generation needs more than ``max_evaluations`` candidates.
 
@@ -64,6 +65,7 @@ generation, and the cache ``evaluations.jsonl``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import difflib
@@ -71,7 +73,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -490,17 +492,43 @@ def pairs_figure(gen: Generation, spec: CalibrationSpec, path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- run
+@contextlib.contextmanager
+def _executor(workers: int, scheduler: str | None, cluster: str | None) -> Iterator[Executor | None]:
+    """Where the runs go: a Dask cluster (``scheduler`` address, or ``cluster="local:N"``, as
+    :func:`experiments.sweep.sweep`), a local process pool of ``workers`` > 1, or this process (None)."""
+    from experiments.sweep import _mp_context, _workers_skip_main, dask_client, quiet_dask
+
+    with _workers_skip_main():
+        if scheduler or cluster:
+            with quiet_dask() as level, dask_client(scheduler, cluster, level) as client:
+                yield client.get_executor(pure=False)
+        elif workers > 1:
+            with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
+                yield ex
+        else:
+            yield None
+
+
 def run(spec: CalibrationSpec | str | Path, out: str | Path | None = None, workers: int = 1,
-        progress: bool = False, evaluate: Callable[..., list[dict[str, float]]] | None = None) -> Calibration:
-    """Calibrate (or resume) into ``out``; ``evaluate`` replaces :func:`simulate` (tests: a toy model)."""
+        progress: bool = False, evaluate: Callable[..., list[dict[str, float]]] | None = None,
+        scheduler: str | None = None, cluster: str | None = None) -> Calibration:
+    """Calibrate (or resume) into ``out``; ``evaluate`` replaces :func:`simulate` (tests: a toy model).
+
+    The runs go to ``workers`` local processes, or to a Dask cluster: ``scheduler`` is an address
+    (``tcp://host:8786``), ``cluster="local:N"`` starts a local one of N processes (as ``ree sweep``).
+    The posterior is the same on any of them: candidates are drawn before they are evaluated and
+    accepted in draw order, and each evaluation's runs are collected by index."""
     from experiments.paths import ensure_dir, inside, writing
     from experiments.run import atomic_write_bytes, atomic_write_json, git_commit, progress_bar, version
-    from experiments.sweep import _mp_context, _workers_skip_main, code_fingerprint, output_lock
+    from experiments.sweep import check_executor, code_fingerprint, connect_scheduler, output_lock
 
     if not isinstance(spec, CalibrationSpec):
         spec = load_spec(spec)
+    check_executor(None if scheduler or cluster else workers, scheduler, cluster)
     if evaluate is None:
         check_spec(spec)
+    if scheduler is not None:
+        connect_scheduler(scheduler)
     out = Path(out) if out is not None else inside(Path("results") / "calibrate", spec.name)
     ensure_dir(out)
     t0 = dt.datetime.now()
@@ -510,8 +538,7 @@ def run(spec: CalibrationSpec | str | Path, out: str | Path | None = None, worke
     runs_per_eval = len(spec.seeds) * len({t.scenario for t in spec.target_list()})
     with output_lock(out):
         cache = Cache(out / CACHE)
-        with _workers_skip_main(), (ProcessPoolExecutor(workers, mp_context=_mp_context()) if workers > 1
-                                    else _NoPool()) as ex:
+        with _executor(workers, scheduler, cluster) as ex:
             bar_state = {"t": 0}
 
             def cached_evaluate(points: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -523,10 +550,12 @@ def run(spec: CalibrationSpec | str | Path, out: str | Path | None = None, worke
                     pts = [first[k] for k in todo]
                     with progress_bar(len(pts) * runs_per_eval, f"generation {bar_state['t']}", progress) as bar:
                         try:
-                            med = evaluate(pts, spec, ex if workers > 1 else None, bar.update)
-                        except BaseException:
-                            if workers > 1:
+                            med = evaluate(pts, spec, ex, bar.update)
+                        except BaseException:  # Ctrl-C: stop now, not after the runs still queued
+                            if isinstance(ex, ProcessPoolExecutor):
                                 ex.shutdown(wait=False, cancel_futures=True)
+                            elif ex is not None:  # Dask's executor cancels its futures
+                                ex.shutdown(wait=False)
                             raise
                     for key, p, m in zip(todo, pts, med, strict=True):
                         cache.add(key, p, m)
@@ -555,15 +584,10 @@ def run(spec: CalibrationSpec | str | Path, out: str | Path | None = None, worke
             "generations": [{"t": g.t, "tolerance": g.tolerance, "evaluations": g.evaluations, "ess": g.ess}
                             for g in gens],
             "stopped": stopped, "evaluations_run": res.runs, "evaluations_cached": res.cached,
+            "executor": {"workers": None if scheduler or cluster else workers, "scheduler": scheduler,
+                         "cluster": cluster},
             "wall_seconds": (dt.datetime.now() - t0).total_seconds(),
             "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }, out / "provenance.json")
     return res
 
-
-class _NoPool:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -468,13 +468,18 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
           dry_run: bool = typer.Option(False, "--dry-run", help="print the plan and what is done, run nothing"),
           max_runs: int = typer.Option(None, "--max-runs",
                                        help="refuse a design of more runs than this (default 100,000)"),
+          posterior: Path = typer.Option(None, help="posterior.csv from ree calibrate: run every scenario, design "
+                                         "point and seed under --draws parameter sets drawn from it by weight"),
+          draws: int = typer.Option(None, help="parameter sets drawn from --posterior (default 10; seeded: the "
+                                    "same sets every time, as ree validate --posterior)"),
           verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
           ) -> None:
     """Run or resume a sweep: scenario(s) x grid/sampled parameters x seeds, one Parquet file per run.
 
     Running the same command again skips finished runs and retries failed ones. Exit code 1 if any run
     failed (each is recorded in OUT/failed/KEY.json with its traceback). The options and the design's
-    size are checked first, also with --dry-run (which does not contact a --scheduler).
+    size are checked first, also with --dry-run (which does not contact a --scheduler). With --posterior,
+    the drawn parameters are columns of design.csv (with draw, the set's number) and part of each run's key.
     """
     from experiments.sweep import check_executor, check_max_runs, describe
     from experiments.sweep import sweep as run_sweep
@@ -482,12 +487,12 @@ def sweep(spec: Path = typer.Argument(..., help="sweep spec TOML (examples in ex
     check_executor(workers, scheduler, cluster)
     check_max_runs(max_runs)
     if dry_run:
-        typer.echo(describe(spec, out, max_runs))
+        typer.echo(describe(spec, out, max_runs, posterior, draws))
         return
     try:
         with verbosity(verbose), stoppable():
             summary = run_sweep(spec, out, workers, scheduler, cluster, progress=progress,
-                                retry_failed=retry_failed, max_runs=max_runs)
+                                retry_failed=retry_failed, max_runs=max_runs, posterior=posterior, draws=draws)
     except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=getattr(exc, "code", 130)) from None
@@ -540,19 +545,26 @@ def sensitivity(spec: Path = typer.Argument(_DEFAULT_SENSITIVITY_SPEC, help="sen
 def calibrate(spec: Path = typer.Argument(..., help="calibration spec TOML (example: "
                                           "experiments/specs/calibrate_demo.toml)"),
               out: Path = typer.Option(None, help="output folder (default: results/calibrate/NAME)"),
-              workers: int = typer.Option(2, "--workers", "-w", help="local worker processes"),
-              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+              workers: int = typer.Option(None, "--workers", "-w", help="local worker processes (default 2)"),
+              scheduler: str = typer.Option(None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"),
+              cluster: str = typer.Option(None, help="start a local Dask cluster of N processes: local:N"),
+              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+              verbose: bool = typer.Option(False, "--verbose", help="log INFO, Dask's own logging included")
+              ) -> None:
     """ABC-SMC of the spec's parameters against validation targets: posterior.csv, .md, pairs.png.
 
     Every evaluation is cached in OUT/evaluations.jsonl: the same command again resumes an interrupted
-    calibration without redoing a run."""
+    calibration without redoing a run. The runs go to --workers local processes or, as for ree sweep, to a
+    Dask cluster (--scheduler, --cluster); the same spec gives the same posterior on any of them."""
     from experiments import calibrate as cal
+    from experiments.sweep import check_executor
 
-    check_workers(workers)
+    check_executor(workers, scheduler, cluster)
     s = cal.check_spec(cal.load_spec(spec))
     try:
-        with stoppable():
-            res = cal.run(s, out, workers, progress=progress)
+        with verbosity(verbose), stoppable():
+            res = cal.run(s, out, 2 if workers is None else workers, progress=progress, scheduler=scheduler,
+                          cluster=cluster)
     except KeyboardInterrupt as exc:
         typer.echo("interrupted: finished evaluations are saved; run the same command again to resume", err=True)
         raise typer.Exit(code=getattr(exc, "code", 130)) from None

@@ -41,6 +41,10 @@ run table (key, scenario, seed, weeks, parameters, status); ``OUT/design.csv`` i
 tools. The ``runs/`` folder is a Parquet dataset; :func:`load_sweep` reads it with the parameter columns
 joined.
 
+With ``posterior=`` (``ree sweep --posterior CSV --draws K``) every scenario, design point and seed runs
+under K parameter sets drawn by weight from a calibration posterior (:func:`posterior_sets`); the drawn
+values and the set's number (``draw``) are design columns and part of each run's key.
+
 Runs go to a local process pool (``workers``; start method ``forkserver``, or ``spawn`` where there is
 no fork) or to a Dask cluster (``scheduler="tcp://host:8786"`` or ``cluster="local:4"``). Workers return
 each finished table to the sweep process, which writes it: a cluster needs the package installed on its
@@ -261,7 +265,8 @@ class RunTask:
     seed: int
     weeks: int
     overrides: dict[str, Any]  # fixed + design point
-    point: dict[str, Any]  # the design point alone (the varied parameters)
+    point: dict[str, Any]  # the design point alone (the varied parameters; with a posterior, its draw too)
+    draw: int | None = None  # index of the posterior parameter set (``--posterior``), None without one
 
 
 @dataclasses.dataclass
@@ -303,20 +308,26 @@ def scenario_content(scenario: Scenario) -> str:
 
 
 def run_key(scenario: Scenario | str, overrides: dict[str, Any], seed: int, weeks: int,
-            content: str | None = None) -> str:
+            content: str | None = None, draw: int | None = None) -> str:
     """Stable name of a run: ``<scenario>_s<seed>_<hash>``, the hash covering everything the run's output
     depends on: the scenario's content (:func:`scenario_content`: name, start, timeline, world), the merged
     overrides (the scenario's own, the sweep's fixed ones and the design point), seed, weeks and the model
     code (:func:`code_fingerprint`). Editing a scenario, its world file or the model gives new keys, so
     a sweep never serves a run computed from other inputs. ``scenario``: a Scenario, or a name/path to
-    load; ``content``: its :func:`scenario_content`, when the caller has it already.
+    load; ``content``: its :func:`scenario_content`, when the caller has it already. ``draw``: the index
+    of a posterior parameter set (``ree sweep --posterior``; its values are in ``overrides``): a set drawn
+    twice (draws are with replacement) is two runs, as it counts twice; without a posterior it is left
+    out, so keys are what they were.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     merged = {**scenario.overrides, **overrides}
-    h = _digest({"scenario": content or scenario_content(scenario),
-                 "overrides": {k: merged[k] for k in sorted(merged)},
-                 "seed": int(seed), "weeks": int(weeks), "code": code_fingerprint()})[:12]
+    body = {"scenario": content or scenario_content(scenario),
+            "overrides": {k: merged[k] for k in sorted(merged)},
+            "seed": int(seed), "weeks": int(weeks), "code": code_fingerprint()}
+    if draw is not None:
+        body["draw"] = int(draw)
+    h = _digest(body)[:12]
     # the key is a file name: a scenario name with '/' or a leading '.' or '_' (which Parquet datasets
     # skip) is made safe here; ordinary names are kept
     prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", scenario.name)
@@ -338,11 +349,15 @@ def _resolve_scenario(ref: str, spec: SweepSpec) -> Scenario:
         raise ConfigError(f"{spec.source or spec.name}: {exc}") from None
 
 
-def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
-    """Fail before any run if an override key or an extreme value is wrong (ConfigError naming it)."""
+def _check_overrides(sc: Scenario, spec: SweepSpec, draws: list[dict[str, Any]] | None = None,
+                     posterior: str = "--posterior") -> None:
+    """Fail before any run if an override key or an extreme value is wrong (ConfigError naming it).
+    ``draws``: posterior parameter sets (``--posterior``, named ``posterior`` in messages), each column
+    probed at its lowest and highest drawn value."""
     varied: dict[str, list[Any]] = {k: list(vals) for k, vals in spec.grid.items()}
     if spec.sample:
         varied.update({k: [r.value(0.0), r.value(1.0 - 1e-12)] for k, r in spec.sample.ranges.items()})
+    drawn = {k: sorted({d[k] for d in draws}) for k in draws[0]} if draws else {}
     where = spec.source or spec.name
 
     def probe(ov: dict[str, Any], what: str) -> None:
@@ -358,14 +373,19 @@ def _check_overrides(sc: Scenario, spec: SweepSpec) -> None:
             text = str(exc)
             for k in ov:  # a lever's message names its key already
                 text = text.removeprefix(f"{k!r}: ")
+            if what.startswith(posterior):
+                raise ConfigError(f"{what} is not a parameter the world of scenario {sc.name} accepts: {text}; "
+                                  "give the posterior.csv that ree calibrate wrote for this world (its "
+                                  "parameter columns come before 'weight'), or sweep a scenario whose world "
+                                  "has the parameter") from None
             raise ConfigError(f"{where}: {what}: {text}") from None
 
     probe({}, "[overrides]" if spec.overrides else f"scenario {sc.name}")
-    for k, vals in varied.items():
-        probe({k: vals[0]}, f"parameter {k!r}")
-    for k, vals in varied.items():
+    for k, vals in (varied | drawn).items():
+        probe({k: vals[0]}, f"{posterior}: column {k!r}" if k in drawn else f"parameter {k!r}")
+    for k, vals in (varied | drawn).items():
         for v in vals[1:]:
-            probe({k: v}, f"parameter {k!r} = {v!r}")
+            probe({k: v}, f"{posterior}: column {k!r} = {v!r}" if k in drawn else f"parameter {k!r} = {v!r}")
 
 
 # A design is sized arithmetically before anything is built: a bigger one is refused (``--max-runs`` raises
@@ -410,24 +430,31 @@ def check_max_runs(max_runs: int | None) -> None:
         raise ConfigError(f"--max-runs {max_runs}: must be a positive number of runs (default {MAX_RUNS:,})")
 
 
-def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repeats: bool = False) -> list[RunTask]:
-    """All runs of a spec, in a stable order (scenario, design point, seed).
+def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repeats: bool = False,
+         draws: list[dict[str, Any]] | None = None, posterior: str = "--posterior") -> list[RunTask]:
+    """All runs of a spec, in a stable order (scenario, design point, posterior draw, seed).
 
     A design that names the same run twice is an error unless ``allow_repeats`` (Morris trajectories
-    can cross); repeated runs share one key and run once.
+    can cross); repeated runs share one key and run once. ``draws``: parameter sets from a calibration
+    posterior (:func:`posterior_sets`); every design point and seed runs under each, its values
+    overriding the world's like the design's parameters, its index in the key (:func:`run_key`) and in
+    the point as ``draw``.
     """
     points = spec.points() if points is None else points
+    sets: list[tuple[int | None, dict[str, Any]]] = list(enumerate(draws)) if draws else [(None, {})]
     tasks: list[RunTask] = []
     for ref in spec.scenarios:
         sc = _resolve_scenario(ref, spec)
-        _check_overrides(sc, spec)
+        _check_overrides(sc, spec, draws, posterior)
         weeks = spec.weeks or sc.weeks
         content = scenario_content(sc)  # once per scenario: it validates the world
         for point in points:
-            overrides = {**spec.overrides, **point}
-            for seed in spec.seeds or sc.seeds:
-                key = run_key(sc, overrides, seed, weeks, content)
-                tasks.append(RunTask(key, sc, int(seed), weeks, overrides, point))
+            for d, drawn in sets:
+                overrides = {**spec.overrides, **point, **drawn}
+                row = point if d is None else {**point, DRAW: d, **drawn}
+                for seed in spec.seeds or sc.seeds:
+                    key = run_key(sc, overrides, seed, weeks, content, draw=d)
+                    tasks.append(RunTask(key, sc, int(seed), weeks, overrides, row, d))
     keys = [t.key for t in tasks]
     if not allow_repeats and len(set(keys)) != len(keys):
         from collections import Counter  # not keys.count(k) per key: quadratic in the design size
@@ -436,6 +463,40 @@ def plan(spec: SweepSpec, points: list[dict[str, Any]] | None = None, allow_repe
         raise ConfigError(f"{spec.source or spec.name}: the design repeats runs ({len(dup)} duplicate keys, "
                           f"e.g. {dup[0]}); remove repeated grid values or seeds")
     return tasks
+
+
+# ------------------------------------------------------------------------------- calibration posterior
+DRAW = "draw"  # design column: index of the posterior parameter set a run used
+DRAW_SEED = 0  # the draw's generator seed: the same as ``ree validate --posterior``
+
+
+def posterior_sets(path: str | Path, k: int | None, spec: SweepSpec) -> list[dict[str, Any]]:
+    """``k`` parameter sets drawn by weight from a ``posterior.csv`` that ``ree calibrate`` wrote (seeded:
+    the same sets every time, those ``ree validate --posterior PATH --draws K`` uses). ConfigError naming
+    the option and the fix for a missing or malformed file, ``k`` < 1, or a column the spec also sets
+    (whether each column is a parameter of the scenarios' worlds is checked by :func:`plan`)."""
+    from experiments.validate import posterior_draws
+
+    if k is not None and k < 1:
+        raise ConfigError(f"--draws {k}: must be at least 1 parameter set drawn from --posterior (default 10)")
+    sets = posterior_draws(path, 10 if k is None else k, seed=DRAW_SEED)
+    both = [c for c in sets[0] if c in {*spec.overrides, *spec.parameters}]
+    if both:
+        raise ConfigError(f"--posterior {str(path)!r}: column {both[0]!r} is also set by the spec "
+                          f"{spec.source or spec.name} ([overrides], [grid] or [sample.ranges]); set each "
+                          "parameter in one place: drop it from the spec (the posterior's draws then vary it)")
+    if DRAW in sets[0]:
+        raise ConfigError(f"--posterior {str(path)!r}: a column is named {DRAW!r}, the design's own column "
+                          "for the draw's number; rename it")
+    return sets
+
+
+def _posterior_extra(path: str | Path | None, sets: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What the manifest records of a posterior (file, its hash, the draws)."""
+    if not sets:
+        return {}
+    return {"posterior": {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                          "draws": len(sets), "seed": DRAW_SEED, "sets": sets}}
 
 
 def _parquet_bytes(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
@@ -725,9 +786,12 @@ def _dask_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None)
         yield from _dask_client_runs(tasks, scheduler, cluster, level)
 
 
-def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
-                      log_level: int) -> Iterator[RunOutcome]:
-    from distributed import Client, LocalCluster, as_completed
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, cluster: str | None, log_level: int) -> Iterator[Any]:
+    """A ``distributed.Client`` on the scheduler at ``scheduler``, or on a ``LocalCluster`` of
+    ``cluster="local:N"`` single-threaded worker processes started (and closed) here; the workers' model
+    code is compared with this process's (a warning when it differs)."""
+    from distributed import Client, LocalCluster
 
     local = None
     if cluster:
@@ -742,25 +806,34 @@ def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str 
             client = Client(scheduler, timeout=f"{SCHEDULER_CONNECT_S:g}s")
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler ({exc})") from None
-    futures: dict = {}
     try:
         _check_workers(client)
-        futures = {client.submit(execute, t, key=f"ree-run-{t.key}", pure=False): t for t in tasks}
-        for fut in as_completed(futures):
-            t = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
-                outcome = _failed(t, f"{type(exc).__name__}: {exc}")
-            fut.release()
-            yield outcome
-    except BaseException:
-        client.cancel(list(futures))
-        raise
+        yield client
     finally:
         client.close()
         if local is not None:
             local.close()
+
+
+def _dask_client_runs(tasks: list[RunTask], scheduler: str | None, cluster: str | None,
+                      log_level: int) -> Iterator[RunOutcome]:
+    from distributed import as_completed
+
+    with dask_client(scheduler, cluster, log_level) as client:
+        futures: dict = {}
+        try:
+            futures = {client.submit(execute, t, key=f"ree-run-{t.key}", pure=False): t for t in tasks}
+            for fut in as_completed(futures):
+                t = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection to a worker, ...
+                    outcome = _failed(t, f"{type(exc).__name__}: {exc}")
+                fut.release()
+                yield outcome
+        except BaseException:
+            client.cancel(list(futures))
+            raise
 
 
 def _worker_version() -> str:
@@ -1118,34 +1191,58 @@ def _run_tasks(tasks: list[RunTask], out: Path, workers: int, scheduler: str | N
     return summary
 
 
+def _with_posterior(spec: SweepSpec, posterior: str | Path | None, draws: int | None, max_runs: int | None,
+                    ) -> tuple[list[dict[str, Any]] | None, str, dict[str, Any]]:
+    """Check the size of the design (times the posterior's draws) and draw the posterior's parameter sets:
+    (sets or None, spec fingerprint, manifest extras)."""
+    if posterior is None and draws is not None:
+        raise ConfigError(f"--draws {draws}: draws are taken from a calibration posterior; give --posterior "
+                          "results/calibrate/NAME/posterior.csv with it, or drop --draws")
+    if posterior is not None and draws is not None and draws < 1:  # before the file is read
+        raise ConfigError(f"--draws {draws}: must be at least 1 parameter set drawn from --posterior (default 10)")
+    total, how = design_size(spec)
+    sets = posterior_sets(posterior, draws, spec) if posterior is not None else None
+    if sets:
+        total, how = total * len(sets), f"{how} x {_count(len(sets), 'posterior draw')}"
+    check_size(total, how, spec.source or spec.name, max_runs)
+    dump = spec.model_dump(mode="json", exclude={"source"})
+    extra = _posterior_extra(posterior, sets)
+    if sets:  # another posterior (or K) is another design: its points are not reused from the manifest
+        dump = {**dump, "posterior": {k: v for k, v in extra["posterior"].items() if k != "path"}}
+        extra["varied"] = [*spec.parameters, *sets[0]]
+    return sets, _spec_fingerprint(dump), extra
+
+
 def sweep(spec: SweepSpec | str | Path, out: str | Path | None = None, workers: int | None = None,
           scheduler: str | None = None, cluster: str | None = None, progress: bool = True,
-          retry_failed: bool = True, max_runs: int | None = None) -> SweepSummary:
+          retry_failed: bool = True, max_runs: int | None = None, posterior: str | Path | None = None,
+          draws: int | None = None) -> SweepSummary:
     """Run (or resume) a sweep into ``out`` (default ``results/sweeps/<name>``) and return its summary.
 
     ``workers`` processes on this machine (default: all cores), or a Dask cluster: ``scheduler`` is an
     address (``tcp://host:8786``), ``cluster="local:N"`` starts a ``distributed.LocalCluster`` of N
-    single-threaded worker processes. Raises ConfigError for a bad spec, bad executor options, an
-    unreachable scheduler or a design of more than ``max_runs`` (default :data:`MAX_RUNS`) runs before any
-    run starts.
+    single-threaded worker processes. ``posterior``: a ``posterior.csv`` written by ``ree calibrate``;
+    every scenario, design point and seed then runs under ``draws`` (default 10) parameter sets drawn from
+    it by weight (:func:`posterior_sets`), which become columns of the design (with ``draw``, the set's
+    number). Raises ConfigError for a bad spec, bad executor options, a bad posterior, an unreachable
+    scheduler or a design of more than ``max_runs`` (default :data:`MAX_RUNS`) runs before any run starts.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     check_executor(workers, scheduler, cluster)
     check_max_runs(max_runs)
-    check_size(*design_size(spec), spec.source or spec.name, max_runs)
+    sets, fingerprint, post = _with_posterior(spec, posterior, draws, max_runs)
     if scheduler is not None:
         connect_scheduler(scheduler)
     out = Path(out) if out is not None else inside(Path("results") / "sweeps", spec.name)
-    fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
-    tasks = plan(spec, points)
+    tasks = plan(spec, points, draws=sets, posterior=f"--posterior {str(posterior)!r}")
     ensure_dir(out)
     with output_lock(out):
         changed = check_design(out, tasks, fingerprint)
         # every run in runs/ now has this code in its key (runs of other code were set aside)
         extra = {"executor": {"workers": workers, "scheduler": scheduler, "cluster": cluster},
-                 "codes": [code_fingerprint()]}
+                 "codes": [code_fingerprint()], **post}
         write_manifest(out, spec, tasks, points, fingerprint, extra=extra)
         summary = SweepSummary(spec.name, out, len(tasks))
         try:
@@ -1241,17 +1338,17 @@ def batch_run(parameters: dict[str, Any], seeds: Iterable[int] = (1,), number_pr
     return pd.DataFrame(rows)
 
 
-def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_runs: int | None = None) -> str:
+def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_runs: int | None = None,
+             posterior: str | Path | None = None, draws: int | None = None) -> str:
     """What a sweep would run (and how much of it is already done in ``out``), without running it; a
     design of more than ``max_runs`` runs is refused (ConfigError) before it is built."""
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     check_max_runs(max_runs)
-    check_size(*design_size(spec), spec.source or spec.name, max_runs)
+    sets, fingerprint, post = _with_posterior(spec, posterior, draws, max_runs)
     out = Path(out) if out is not None else inside(Path("results") / "sweeps", spec.name)
-    fingerprint = _spec_fingerprint(spec.model_dump(mode="json", exclude={"source"}))
     points = _design(spec, out, fingerprint)
-    tasks = plan(spec, points)
+    tasks = plan(spec, points, draws=sets, posterior=f"--posterior {str(posterior)!r}")
     done_keys = [t.key for t in tasks if _status(out, t.key) == "done"]
     bad = sum(bool(check_run_file(out / RUNS / f"{k}.parquet", k)) for k in done_keys)
     done = len(done_keys) - bad
@@ -1259,10 +1356,13 @@ def describe(spec: SweepSpec | str | Path, out: str | Path | None = None, max_ru
     scen = sorted({t.scenario.name for t in tasks})
     seeds = sorted({t.seed for t in tasks})
     weeks = sorted({t.weeks for t in tasks})
-    lines = [f"sweep {spec.name}: {len(tasks)} runs = {len(scen)} scenario(s) x {len(points)} design point(s) "
-             f"x {len(seeds)} seed(s); weeks {', '.join(map(str, weeks))}",
+    drawn = f" x {len(sets)} posterior draw(s)" if sets else ""
+    lines = [f"sweep {spec.name}: {len(tasks)} runs = {len(scen)} scenario(s) x {len(points)} design point(s)"
+             f"{drawn} x {len(seeds)} seed(s); weeks {', '.join(map(str, weeks))}",
              f"  scenarios: {', '.join(scen)}; seeds: {', '.join(map(str, seeds))}",
-             f"  varied: {', '.join(spec.parameters) or '(nothing: seeds only)'}"]
+             f"  varied: {', '.join(post.get('varied', spec.parameters)) or '(nothing: seeds only)'}"]
+    if sets:
+        lines.append(f"  posterior: {posterior} ({len(sets)} parameter sets drawn by weight, seed {DRAW_SEED})")
     if spec.overrides:
         lines.append(f"  fixed: {', '.join(f'{k} = {v!r}' for k, v in spec.overrides.items())}")
     keys = {t.key for t in tasks}

@@ -503,13 +503,22 @@ def posterior_draws(path, k: int, seed: int = 0) -> list[dict]:
         raise ConfigError(f"--posterior {str(path)!r}: no parameter columns before a 'weight' column; give the "
                           f"posterior.csv that ree calibrate wrote")
     params = list(table.columns[:table.columns.get_loc("weight")])
+    text = [p for p in params if not pd.api.types.is_numeric_dtype(table[p]) or table[p].isna().any()]
+    if text:
+        raise ConfigError(f"--posterior {str(path)!r}: column {text[0]!r} holds a value that is not a number; "
+                          f"give the posterior.csv that ree calibrate wrote (numbers before 'weight')")
     w = table["weight"].to_numpy(dtype=float)
     if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise ConfigError(f"--posterior {str(path)!r}: weights must be non-negative with a positive sum")
     if k < 1:
         raise ConfigError(f"--draws {k}: give at least 1")
+    from experiments.sensitivity import INTEGER_FIELDS
+
     idx = np.random.default_rng(seed).choice(len(table), size=k, replace=True, p=w / w.sum())
-    return [{p: float(table[p].iloc[i]) for p in params} for i in idx.tolist()]
+    # an integer field as the calibration ran it (experiments.calibrate._point rounds it; the table has the
+    # particle's unrounded value)
+    return [{p: (int(round(float(table[p].iloc[i]))) if p.rsplit(".", 1)[-1] in INTEGER_FIELDS
+                 else float(table[p].iloc[i])) for p in params} for i in idx.tolist()]
 
 
 def _measure(t: Target, df: pd.DataFrame, world: str | None) -> float:

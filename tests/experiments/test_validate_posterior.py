@@ -32,6 +32,7 @@ def test_draws_follow_the_weights_and_the_seed(tmp_path):
     (None, "file not found"),
     ("weight,distance\n1.0,0.0\n", "no parameter columns before a 'weight' column"),
     (f"{KEY},weight\n0.7,-1.0\n", "weights must be non-negative"),
+    (f"{KEY},weight\nhigh,1.0\n", f"column '{KEY}' holds a value that is not a number"),
 ])
 def test_a_bad_posterior_is_refused_naming_the_option(tmp_path, text, says):
     path = tmp_path / "p.csv"
@@ -66,3 +67,11 @@ def test_the_command_refuses_a_missing_posterior(tmp_path):
                                    "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "--posterior" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out").exists(), "nothing written before the runs"
+
+
+def test_an_integer_field_is_drawn_as_the_calibration_ran_it(tmp_path):
+    """posterior.csv holds a particle's unrounded value; the calibration ran it rounded (calibrate._point)."""
+    path = tmp_path / "p.csv"
+    path.write_text(f"miners.mm_pangwa.count,{KEY},weight\n371.6,0.7,1.0\n")
+    [draw] = v.posterior_draws(path, 1)
+    assert draw == {"miners.mm_pangwa.count": 372, KEY: 0.7} and isinstance(draw["miners.mm_pangwa.count"], int)
