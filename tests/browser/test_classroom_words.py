@@ -21,6 +21,7 @@ import solara.widgets
 from model.params import load_world
 from model.policies import REGISTRY, ExportControl, StockpileRelease
 from model.results import COLUMNS
+from tests.browser.pages import html_of, rendered_page, run
 from ui import exports, webcharts
 from ui.history import History
 from ui.session import ClassroomModel
@@ -29,25 +30,6 @@ from ui.words import SOURCE_CLASS, SOURCE_SCENARIO, Words, markers
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # state and group ids, and snake_case node or corridor ids ('US$', and lenders named 'US EXIM', are words)
 WORLD_IDS = re.compile(r"\b(CN|MM|LA|TH|JP|AU|MY|VN|OTH|NDAK)\b|\bUS\b(?!\$| [A-Z])|[a-z]+_[a-z_]+")
-
-
-def run(m: ClassroomModel, weeks: int) -> ClassroomModel:
-    for _ in range(weeks):
-        m.step()
-    return m
-
-
-def page():
-    from ui.app import make_page
-
-    return solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)[1]
-
-
-def html_of(rc, cls: str) -> str:
-    """The inner HTML of the page's ``solara.HTML`` elements with this class ('' if none)."""
-    return " ".join(w.widget.unsafe_innerHTML or "" for w in rc.find(solara.widgets.HTML)
-                    if cls in (w.widget.attributes or {}).get("class", "").split()
-                    or f"class='{cls}'" in (w.widget.unsafe_innerHTML or ""))
 
 
 # ======================================================================================= the event log
@@ -159,7 +141,7 @@ def test_a_toggle_asked_on_twice_applies_once():
 def test_a_double_click_on_the_page_applies_once():
     """The server handles a double click's second click after the first one's redraw (the toggle is then
     its own undo button): the page takes it as the same click."""
-    rc = page()
+    rc = rendered_page()
     for key in ("border", "release"):
         btn = rc.find(v.Btn, class_=f"ree-iv-{key}").widget
         btn.click()
@@ -174,7 +156,7 @@ def test_a_double_click_on_the_page_applies_once():
 
 # ============================================================================================ the header
 def test_the_header_names_the_class_changes_not_no_shocks():
-    rc = page()
+    rc = rendered_page()
     desc = rc.find(v.Html, class_="ree-run-desc").widget
     assert "no shocks" in str(desc.children), "before the class acts, the scenario's description is the run's"
     rc.find(v.Btn, class_="ree-iv-border").widget.click()
@@ -188,7 +170,7 @@ def test_the_header_names_the_class_changes_not_no_shocks():
 
 
 def test_the_page_ends_a_start_switch_policy():
-    rc = page()
+    rc = rendered_page()
     rc.find(v.Switch, class_="ree-switch-china_licences").widget.v_model = True
     rc.find(v.Btn, children=["Reset"]).widget.click()
     assert not rc.find(v.Btn, class_="ree-end-policy").widgets, "not in force before its first week"
@@ -265,7 +247,7 @@ def test_every_chart_downloads_as_png(name):
 
 # ============================================================================================== sidebar
 def test_the_sidebar_has_only_meaningful_controls():
-    rc = page()
+    rc = rendered_page()
     labels = [w.widget.label for w in rc.find(v.Slider)] + [w.widget.label for w in rc.find(v.Checkbox)]
     assert not any(lab and ("Play Interval" in lab or "Use Threads" in lab or "Render Interval" in lab)
                    for lab in labels), labels

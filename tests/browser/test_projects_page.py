@@ -11,13 +11,12 @@ import re
 import ipyvuetify as v
 import numpy as np
 import pytest
-import solara
-import solara.widgets
 from matplotlib.colors import to_hex
 
 from model.model import RareEarthModel
 from model.policies import ProjectFinance
 from model.scenario import Scenario
+from tests.browser.pages import html_of, rendered_page, run
 from ui import network_map, projects
 from ui.panels import network_view, project_table, run_changes
 from ui.projects import NO_FEED_WEEKS, PHASES, Watch, phase
@@ -25,24 +24,6 @@ from ui.session import ClassroomModel
 from ui.words import SOURCE_CLASS
 
 THAI = "th_udon_thani"
-
-
-def run(m, weeks: int):
-    for _ in range(weeks):
-        m.step()
-    return m
-
-
-def page():
-    from ui.app import make_page
-
-    return solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)[1]
-
-
-def html_of(rc, cls: str) -> str:
-    return " ".join(w.widget.unsafe_innerHTML or "" for w in rc.find(solara.widgets.HTML)
-                    if cls in (w.widget.attributes or {}).get("class", "").split()
-                    or f"class='{cls}'" in (w.widget.unsafe_innerHTML or ""))
 
 
 # =========================================================================================== phases
@@ -151,7 +132,7 @@ def test_the_project_table_lists_what_is_not_simply_operating_since_the_start():
 
 
 def test_the_fund_button_acts_once_on_a_double_click_and_the_list_follows_the_run():
-    rc = page()
+    rc = rendered_page()
     select = rc.find(v.Select, class_="ree-fund-project").widget
     choice = next(c for c in select.items if c.startswith("NE Thailand refinery (Udon Thani), Thailand: plant"))
     select.v_model = choice

@@ -16,6 +16,7 @@ from model.params import load_world
 from model.policies import field_specs
 from model.results import series
 from model.scenario import load_scenario
+from tests.browser.pages import run
 from ui import charts, network_map, webcharts
 from ui.history import History
 from ui.policy_controls import SWITCHES, PolicySetup, control_for
@@ -31,12 +32,6 @@ class FailingModel(ClassroomModel):
         if int(self.steps) >= self.FAIL_WEEK:
             raise RuntimeError("boom")
         super()._process()
-
-
-def run(m: ClassroomModel, weeks: int) -> ClassroomModel:
-    for _ in range(weeks):
-        m.step()
-    return m
 
 
 @pytest.fixture
