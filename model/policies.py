@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 
 from agents.state import StockMandate
 from model.params import MAX_TONNES, ConfigError, Date, Int, Num, World, format_validation_error
-from model.projects import fund_project, select_jointly
+from model.projects import fund_project, select_jointly, start_on_policy
 from model.rules import OreBan
 
 if TYPE_CHECKING:
@@ -569,9 +569,8 @@ class BuildProjects(TimelineItem):
 
     def begin(self, model: RareEarthModel) -> None:
         for p in self.chosen(model):
-            started, weeks = p.start(model, financed_by=self.actor)
+            started, weeks = start_on_policy(model, p, financed_by=self.actor)
             if started:
-                model.state_by_id[p.sponsor].note_decision(p.id, 0.0)
                 model.log_event(f"{self.actor or model.state_by_id[p.sponsor].name} starts {p.name} "
                                 f"(permits and construction: online in {weeks} weeks)")
 

@@ -372,7 +372,17 @@ def find_project(model: RareEarthModel, project_id: str) -> Project | None:
     return None
 
 
-# -- one lender, one named project -------------------------------------------------------------------------
+# -- decisions a policy takes for a project ------------------------------------------------------------------
+def start_on_policy(model: RareEarthModel, p: Project, financed_by: str = "") -> tuple[bool, int]:
+    """A policy decides project ``p`` (with its own planned mines), whatever its appraisal: it starts
+    permitting and then construction (:meth:`Project.start`), and its sponsor notes that the decision required
+    no cover, so it never cancels it on its numbers. Returns (started, weeks until it comes online)."""
+    started, weeks = p.start(model, financed_by=financed_by)
+    if started:
+        model.state_by_id[p.sponsor].note_decision(p.id, 0.0)
+    return started, weeks
+
+
 def fund_project(model: RareEarthModel, project_id: str, lender: str, share_of_capex: float,
                  rate: float) -> tuple[bool, int]:
     """``lender`` funds one named project now (:class:`model.policies.ProjectFinance`): a state's decision,
@@ -391,10 +401,8 @@ def fund_project(model: RareEarthModel, project_id: str, lender: str, share_of_c
         return False, 0
     capex = float(p.spec.capex_musd) + sum(c.capex_musd for c in p.companions if c.status == "planned")
     musd = share_of_capex * capex
-    started, weeks = p.start(model, financed_by=lender)
-    sponsor = model.state_by_id[p.sponsor]
-    sponsor.grant_cost_of_capital(p.id, rate)
-    sponsor.note_decision(p.id, 0.0)
+    started, weeks = start_on_policy(model, p, financed_by=lender)
+    model.state_by_id[p.sponsor].grant_cost_of_capital(p.id, rate)
     model.finance.commit(Commitment(lender, p.kind, p.row, p.id, musd))
     model.log_event(f"{lender} finances {p.name} (US${musd:,.0f}M; online in {weeks} weeks)")
     return started, weeks
