@@ -98,6 +98,14 @@ class BuyerBook:
         self._need_key = (demand_multiplier, self.content, self.magnet_t_per_week, need)
         return need
 
+    def demand_index(self, demand_multiplier: float | np.ndarray) -> float:
+        """Magnet demand relative to the start, all buyers together (weighted by their magnet tonnage; before
+        thrifting): the market a planner sees growing. Exactly 1.0 while demand is stationary."""
+        if np.ndim(demand_multiplier) == 0:
+            return float(demand_multiplier)
+        total = self.magnet_t_per_week.sum()
+        return float(demand_multiplier @ self.magnet_t_per_week / total) if total > 0 else 1.0
+
     def need_of_state(self, state_id: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_state.get(state_id)
         if rows is None or not rows.size:

@@ -193,11 +193,15 @@ class State(mesa.Agent):
         ``b.china_heavy_quota_product`` for ionic clay) is more than ``b.china_quota_band`` above the market's
         cost of supply (:mod:`model.signals`), the group's quota rises by ``b.china_quota_step_per_week`` x the
         deviation / band (at most 5 x the step: China acts faster when prices are far out); when that far below,
-        it falls; within ``b.china_quota_min``-``b.china_quota_max`` of 2024. A quota caps the group's Chinese mines and the
-        plants its separation quota covers."""
+        it falls; within ``b.china_quota_min``-``b.china_quota_max`` of 2024, a band that for the groups in
+        ``b.china_quota_follows_demand`` (hard rock: FACTS P6) moves with the magnet demand China plans for
+        (:meth:`~agents.buyer.BuyerBook.demand_index`; 1 while demand is stationary), so a growing market does
+        not meet a ceiling fixed at 2024's. A quota caps the group's Chinese mines and the plants its separation
+        quota covers."""
         m = self.model
         b = m.behaviour
         sig = m.signals
+        index = m.buyer_book.demand_index(m.demand_multiplier)
         for group, product in (("light", b.china_quota_product), ("heavy", b.china_heavy_quota_product)):
             k = m.products.index(product)
             ratio = sig.recent[self.region][k] / sig.normal[self.region][k]
@@ -207,7 +211,9 @@ class State(mesa.Agent):
                 continue
             far = min(gap / b.china_quota_band, 5.0) if b.china_quota_band > 0 else 5.0
             step = b.china_quota_step_per_week * far  # faster when far out
-            f = min(b.china_quota_max, f + step) if ratio > 1 else max(b.china_quota_min, f - step)
+            scale = index if group in b.china_quota_follows_demand else 1.0
+            lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
+            f = min(hi, f + step) if ratio > 1 else max(lo, f - step)
             m.fleet.set_quota_factor(group, f)
             m.refiner_book.set_quota_factor(group, f)
 

@@ -234,6 +234,28 @@ def refining_share(region: str, year: int) -> Callable[[pd.DataFrame], float]:
     return metric
 
 
+def longest_shortage(products: tuple[str, ...] = ("NdPr", "Dy", "Tb"), share: float = 0.05
+                     ) -> Callable[[pd.DataFrame], float]:
+    """Longest spell, in weeks, of 4-week means in which buyers' unmet need of any of ``products`` exceeds
+    ``share`` of their need (4-week sums of shortage over 4-week sums of need, world total)."""
+    def metric(df):
+        dates = pd.DatetimeIndex(_dates(df).to_numpy())
+        over = np.zeros(len(dates), dtype=bool)
+        for p in products:
+            d = df[df["product"] == p]
+            short = d[d["variable"] == "shortage"].groupby("date")["value"].sum()
+            need = d[d["variable"] == "need"].groupby("date")["value"].sum()
+            short = short.reindex(dates, fill_value=0.0).rolling(4).sum()
+            need = need.reindex(dates, fill_value=0.0).rolling(4).sum()
+            over |= (short > share * need).to_numpy() & (need > 0).to_numpy()
+        best = run = 0
+        for o in over:
+            run = run + 1 if o else 0
+            best = max(best, run)
+        return float(best)
+    return metric
+
+
 FIRST_DY = "2025-05-05"  # FACTS E7: Lynas's first Dy oxide, May 2025 (the first separated outside China)
 
 
@@ -378,10 +400,16 @@ TARGETS: list[Target] = [
            "fraction points"),
     # the supply side (issue 12): announced projects, the first heavy rare earths outside China
     Target("China's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.72,
-           0.85, refining_share("CN", 2030), "fraction", public="IEA announced-projects case: 0.77"),
+           0.85, refining_share("CN", 2030), "fraction",
+           public="IEA announced-projects case: 0.77; IEA 2025: 'declining only marginally'",
+           known_gap="China's hard-rock quota grows with demand (FACTS P6) and takes the growth the IEA's case gives "
+                     "to announced plants, which then run below capacity"),
     Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
            0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12",
            known_gap="Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) is not in the project database"),
+    Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
+           "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
+           public="supply enters before shortages persist"),
     Target("First ex-China Dy oxide, weeks after 5 May 2025", "baseline", "FACTS E7, R2", -4.0, 13.0,
            first_exchina("Dy"), "weeks", public="Lynas, Malaysia: May 2025",
            known_gap="the Lynas heavy-RE circuit wins no ore of its own: Mt Weld's is captive to the light plant"),

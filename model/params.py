@@ -466,7 +466,10 @@ class Behaviour(Strict):
     china_quota_step_per_week: Frac = 0.002  # quota change per week at one band of deviation (assumption)
     china_quota_band: Frac = 0.1  # deviation from the cost of supply China tolerates (assumption)
     china_quota_min: Ratio = 0.7  # quotas stay within these multiples of 2024 (assumption; FACTS B1 for 2024)
-    china_quota_max: Ratio = 1.2
+    china_quota_max: Ratio = 1.2  # (assumption, as china_quota_min)
+    # quota groups whose band moves with the magnet demand China plans for (the band x the demand index): the
+    # hard-rock quota grew with demand while the ionic-clay quota stayed flat (FACTS P6)
+    china_quota_follows_demand: list[Literal["light", "heavy"]] = Field(default_factory=lambda: ["light"])
     rival_stockpile_trigger_weeks: CoverWeeks = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
     retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
     retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)

@@ -267,3 +267,38 @@ def test_chinas_retaliation_cuts_its_licence_approvals_while_rivals_stockpile(mo
     cn.watch_rivals()
     assert cn.licence_factor() == b.retaliation_factor
     assert any("tightens export licences" in e.text for e in model.events)
+
+
+def test_chinas_hard_rock_quota_band_moves_with_demand_and_the_ionic_clay_band_does_not(model):
+    """FACTS P6: the hard-rock quota grew with demand while the ionic-clay quota stayed flat. With magnet demand
+    40 % above the start, prices far above cost take the light quota to 1.4 x its ceiling, the heavy to its
+    ceiling; a stationary world (multiplier 1) keeps the 2024 band exactly."""
+    cn, b = model.state_by_id["CN"], model.behaviour
+    assert b.china_quota_follows_demand == ["light"]
+    sig = model.signals
+    assert model.buyer_book.demand_index(1.0) == 1.0
+    model.demand_multiplier = np.full(len(model.buyer_book.specs), 1.4)
+    assert model.buyer_book.demand_index(model.demand_multiplier) == pytest.approx(1.4)
+    for product in (b.china_quota_product, b.china_heavy_quota_product):
+        k = model.products.index(product)
+        sig.recent["CN"][k] = sig.normal["CN"][k] * (1 + 3 * b.china_quota_band)
+    for _ in range(1000):
+        cn.manage_quota()
+    assert model.fleet.quota_factor["light"] == pytest.approx(1.4 * b.china_quota_max)
+    assert model.fleet.quota_factor["heavy"] == pytest.approx(b.china_quota_max)
+    # demand falls back: the light quota is pulled down to the smaller band when prices fall below cost
+    model.demand_multiplier = 1.0
+    k = model.products.index(b.china_quota_product)
+    sig.recent["CN"][k] = sig.normal["CN"][k] * (1 - 3 * b.china_quota_band)
+    for _ in range(1000):
+        cn.manage_quota()
+    assert model.fleet.quota_factor["light"] == pytest.approx(b.china_quota_min)
+
+
+def test_demand_index_weighs_buyers_by_their_magnet_tonnage(model):
+    book = model.buyer_book
+    mult = np.ones(len(book.specs))
+    i = int(np.argmax(book.magnet_t_per_week))
+    mult[i] = 2.0
+    share = book.magnet_t_per_week[i] / book.magnet_t_per_week.sum()
+    assert book.demand_index(mult) == pytest.approx(1.0 + share)
