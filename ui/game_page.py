@@ -243,15 +243,15 @@ def LeverCard(game: Game, sid: str, key: str, message: solara.Reactive[str], ver
             if not projects:
                 solara.Text("No planned project outside China is left to fund.")
                 return
-            ids = [p.id for p in projects]
-            if choice.value not in ids:
-                choice.set(ids[0])
-            labels = {p.id: f"{p.name} ({p.country})" for p in projects}
-            solara.Select("Project", values=ids, value=choice, dense=True)
+            labels = {f"{p.name} ({p.country})": p.id for p in projects}
+            if choice.value not in labels.values():
+                choice.set(projects[0].id)
+            names = {v: k for k, v in labels.items()}
+            solara.Select("Project", values=list(labels), value=names.get(choice.value, list(labels)[0]),
+                          on_value=lambda name: choice.set(labels[name]), dense=True)
             try:
                 cost = LEVERS["finance"].cost(game, game.team(sid), {"project": choice.value})
-                solara.Text(f"{labels.get(choice.value, '')}: your lender commits {money(cost)}.",
-                            style={"font-size": "90%"})
+                solara.Text(f"Your lender commits {money(cost)}.", style={"font-size": "90%"})
             except GameError:
                 pass
         label = (lv.undo_label if on else lv.label) or lv.label
@@ -298,26 +298,31 @@ def TeamPage():
     q = query(solara.use_router())
     code = solara.use_reactive(q.get("game", ""))
     sid = solara.use_reactive(q.get("team", ""))
-    joined = solara.use_reactive(bool(code.value and sid.value))
     game, error = None, ""
-    if joined.value:
+    if code.value:
         try:
             game = REGISTRY.get(code.value)
+        except GameError as exc:
+            error = str(exc)
+    if game is not None and sid.value:
+        try:
             game.team(sid.value)
         except GameError as exc:
-            game, error = None, str(exc)
-    if game is not None:
-        TeamView(game, sid.value)
-        return
+            error = str(exc)
+        else:
+            TeamView(game, sid.value)
+            return
     with solara.AppBar():
         solara.AppBarTitle("Team game: join")
     with solara.Card("Join a game", style={"max-width": "520px"}):
         if error:
             solara.Error(error)
         solara.InputText("Game code (from your teacher)", value=code)
-        solara.Select("Your team", values=list(TEAMS), value=sid)
-        solara.Button("Join", color="primary", on_click=lambda: joined.set(True),
-                      disabled=not (code.value and sid.value))
+        if game is not None:
+            solara.Text("Your team:")
+            with solara.Row():
+                for s, t in game.teams.items():
+                    solara.Button(f"Join as {t.name}", color="primary", on_click=lambda s=s: sid.set(s))
 
 
 # ============================================================================================ master page
@@ -404,7 +409,8 @@ def MasterView(game: Game):
                                 f"<td><a href='{link}' target='_blank'>{html.escape(link)}</a></td>"
                                 f"<td>{n} order{'s' if n != 1 else ''}</td>"
                                 f"<td>{'✓ done' if t.ready else 'playing'}</td></tr>")
-                solara.HTML(tag="table", unsafe_innerHTML="".join(rows), classes=["game-teams"])
+                solara.HTML(tag="table", unsafe_innerHTML="<style>.game-teams td{padding:2px 8px}</style>" + "".join(rows),
+                            classes=["game-teams"])
             with solara.Card("Orders for the next round"):
                 solara.HTML(tag="ul", unsafe_innerHTML="".join(f"<li>{html.escape(x)}</li>"
                                                                for x in game.pending_words()) or "<li>None yet.</li>",
