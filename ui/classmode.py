@@ -46,7 +46,6 @@ from mesa.visualization.utils import update_counter
 
 from model.results import OUTPUTS
 from ui import charts, webcharts
-from ui.config import TITLE
 from ui.history import History
 from ui.play import FrameGate, PageSession
 from ui.session import ClassroomModel
@@ -67,11 +66,12 @@ CHARTS: dict[str, str] = {"prices": "Prices", "flows": "Myanmar ore flow", "shor
 GRID_CHARTS = ("prices", "flows", "shortage", "stockpile")
 # SVG boxes of the projector charts (viewBox units): drawn ~1.55x (grid) and ~1.55x (one chart) at
 # 1280x720, so webchart.vue's 12-unit tick labels are >= 18 px
-GRID_BOX = {"w": 390, "h": 150, "left": 44, "right": 8, "top": 8, "bottom": 40, "gap": 0}
+GRID_BOX = {"w": 390, "h": 156, "left": 44, "right": 8, "top": 8, "bottom": 40, "gap": 0}
 BIG_BOX = {"w": 790, "h": 300, "left": 44, "right": 8, "top": 24, "bottom": 40, "gap": 36}
 LIVE_WIDTH = 3.4  # line widths in the projector (viewBox units)
 TWIN_WIDTH = 2.6
-TWIN_NAME = "dashed: the same run without the class's changes"
+HEADROOM = 1.3  # room above the data for the events' labels (drawn large, they would hide the lines)
+TWIN_NAME = "dashed: no interventions"
 
 
 # ============================================================================ pause at the next event
@@ -196,14 +196,16 @@ class ClassView:
 
 
 def _projector(spec: dict, box: dict, max_yticks: int = 5) -> dict:
-    """A chart spec in a projector box: no y label (the cell's title says it), fewer y ticks, thick lines."""
+    """A chart spec in a projector box: no y label (the cell's title says it), fewer y ticks, thick lines,
+    room for the events' labels above the data."""
     panels = []
     for p in spec["panels"]:
         ticks = p.get("yticks", [])
         while len(ticks) > max_yticks:
             ticks = ticks[::2]
         series = [{**s, "width": max(float(s.get("width", 1.8)), LIVE_WIDTH)} for s in p["series"]]
-        panels.append({**p, "yticks": ticks, "series": series})
+        top = p["ymax"] if p.get("log") else p["ymin"] + (p["ymax"] - p["ymin"]) * HEADROOM
+        panels.append({**p, "ymax": top, "yticks": ticks, "series": series})
     legend = [{**x, "width": max(float(x.get("width", 1.8)), LIVE_WIDTH)} for x in spec.get("legend", [])]
     return {**spec, **box, "ylabel": "", "panels": panels, "legend": legend}
 
@@ -217,7 +219,7 @@ def price_spec(h, markets: charts.Markets, twin: Window | None, box: dict) -> di
     for prod in markets.products:
         ys = [h.series("price", r, prod) for r in regions]
         ts = [twin.series("price", r, prod) for r in regions] if twin is not None else []
-        y = webcharts._y_axis(ys + ts)
+        y = webcharts._y_axis(ys + ts, headroom=HEADROOM)
         series = [{"name": f"{markets.name(r)} without the class's changes", "color": colour[r], "dash": "--",
                    "width": TWIN_WIDTH, "y": webcharts._values(v, y["ymax"])}
                   for r, v in zip(regions, ts, strict=True)] if twin is not None else []
@@ -435,6 +437,7 @@ PROJECTOR_CSS = f"""
 .ree-projector svg text:not(.ree-marker-label) {{ fill: #000000; }}
 .ree-projector svg rect {{ stroke: #000000; }}
 .ree-projector-note {{ font-size: {MIN_TEXT_PX}px; color: #000; }}
+#app div:has(> b > a[href="https://solara.dev"]) {{ display: none; }}
 """
 
 
@@ -458,19 +461,18 @@ def ProjectorView(view: ClassView | None):
             f"{view.weeks} · {date_words(view.date)}</span>"
             + (f"<span style='color:#a34700;font-weight:700'>looking back: the run is at week {view.week}</span>"
                if back else "")
-            + f"<span style='font-size:18px'>class {view.code}, seed {view.seed}</span>")
-    events = "".join(event_line(t) for t in view.events[:2]) or (
+            + f"<span style='font-size:18px'>class {view.code} · seed {view.seed}</span>")
+    events = "".join(event_line(t) for t in view.events[:1]) or (
         "<div class='ree-projector-event' style='color:#333'>No events yet.</div>")
     with solara.v.Html(tag="div", class_="ree-projector", attributes={
             "data-week": str(view.view_week), "data-live-week": str(view.week), "data-version": str(view.version),
-            "data-layout": view.layout}):
+            "data-layout": view.layout, "data-overlay": view.overlay}):
         solara.HTML(tag="div", classes=["ree-projector-head"], unsafe_innerHTML=head)
         solara.HTML(tag="div", unsafe_innerHTML=events)
         if view.status:
             solara.HTML(tag="div", classes=["ree-projector-note"], unsafe_innerHTML=f"<b>{html.escape(view.status)}</b>")
-        if view.overlay:
-            solara.HTML(tag="div", classes=["ree-projector-note", "ree-overlay-note"],
-                        unsafe_innerHTML=html.escape(view.overlay))
+        if view.overlay and not view.overlay.startswith("Dashed"):  # the overlay failed: say why
+            solara.HTML(tag="div", classes=["ree-projector-note"], unsafe_innerHTML=html.escape(view.overlay))
         with solara.v.Html(tag="div", class_="ree-projector-grid" if view.layout == GRID else "ree-projector-one"):
             for cell in view.cells:
                 with solara.v.Html(tag="div", class_="ree-projector-cell", attributes={"data-chart": cell.name}):
@@ -624,8 +626,6 @@ def FollowPage(code: str):
             run.follow(-1)
 
     solara.lab.use_task(watch, dependencies=[code], prefer_threaded=True)
-    with solara.AppBar():
-        solara.AppBarTitle(f"{TITLE}: following class {code}")
     version.value  # noqa: B018 - read: a new version redraws this page
     if run is None:
         solara.Error(f"There is no class run with the code {code}. Check the code on the teacher's screen "

@@ -292,6 +292,7 @@ TEXT_SIZES = """() => {
   for (const el of document.querySelectorAll('.ree-projector .ree-legend, .ree-projector-title, .ree-projector-event'))
     out.push({what: el.className + ': ' + el.textContent.trim().slice(0, 20), px: parseFloat(getComputedStyle(el).fontSize)});
   return out; }"""
+FADED_IN = "() => getComputedStyle(document.querySelector('.solara-content-main')).opacity === '1'"
 BOTTOM = "() => Math.max(...[...document.querySelectorAll('.ree-projector-cell')].map(e => e.getBoundingClientRect().bottom))"
 
 
@@ -314,6 +315,7 @@ def _follow(browser, url: str, viewport: dict | None = None):
     page.on("request", lambda r: tab.requests.append(r.url))
     page.goto(url)
     page.locator("div.ree-projector").wait_for()
+    page.wait_for_function(FADED_IN)
     return ctx, tab
 
 
@@ -336,7 +338,7 @@ def test_a_follower_sees_the_teachers_run_live_and_read_only(app_url, open_page,
         assert follower.page.locator(".ree-projector .ree-chart").count() == len(classmode.GRID_CHARTS)
         # the teacher plays on with "pause at the next event": both stop at the event's week
         week = first_event_week("baseline")
-        teacher.page.locator(".ree-pause-at-event input").check()
+        teacher.page.locator(".ree-pause-at-event input").click(force=True)
         button(teacher.page, "▶").click()
         teacher.page.locator(f".ree-paused-event[data-week='{week}']").wait_for(timeout=FOLLOW_TIMEOUT_MS * 3)
         _week_shown(follower.page, week)
@@ -353,20 +355,20 @@ def test_a_follower_sees_the_teachers_run_live_and_read_only(app_url, open_page,
 def test_the_projector_layout_fits_1280x720_with_large_chart_text(app_url, open_page, browser, artifacts):
     teacher = open_page(app_url)
     code = _start_class_mode(teacher.page)
-    teacher.page.locator(".ree-class-projector input").uncheck()  # the full page: interventions
+    teacher.page.locator(".ree-class-projector input").click(force=True)  # the full page: interventions
     button(teacher.page, "Step").click()
     teacher.page.locator(".ree-clock[data-week='5']").wait_for()
     button(teacher.page, "Close the Myanmar–China border").click()
     for week in range(10, 45, 5):
         button(teacher.page, "Step").click()
         teacher.page.locator(f".ree-clock[data-week='{week}']").wait_for()
-    teacher.page.locator(".ree-class-projector input").check()
-    teacher.page.locator(".ree-class-overlay input").check()
+    teacher.page.locator(".ree-class-projector input").click(force=True)
+    teacher.page.locator(".ree-class-overlay input").click(force=True)
     ctx, follower = _follow(browser, f"{app_url}?follow={code}", PROJECTOR)
     try:
         page = follower.page
         _week_shown(page, 40)
-        page.locator(".ree-overlay-note").wait_for()
+        page.locator("div.ree-projector[data-overlay^='Dashed']").wait_for()
         page.locator("div.ree-proj-prices path.ree-line[data-series*='without']").first.wait_for(state="attached")
         path = artifacts / "classmode-projector-1280x720.png"
         page.screenshot(path=str(path))  # the viewport only: what the projector shows
