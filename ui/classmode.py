@@ -47,6 +47,7 @@ from mesa.visualization.utils import update_counter
 from model.results import OUTPUTS
 from ui import charts, webcharts
 from ui.history import History
+from ui.panels import Dashboard, default_price_products, myanmar_corridors, place_names, story_product
 from ui.play import FrameGate, PageSession
 from ui.session import ClassroomModel
 from ui.words import SOURCE_CLASS, Told, date_words, markers
@@ -241,8 +242,6 @@ def _unit(variable: str) -> str:
 def chart_cell(name: str, m: ClassroomModel, h, marks, twin: Window | None, big: bool) -> Cell:
     """One chart of the projector, built from the history window ``h`` (never the live model's state,
     except the names in its world); a chart that fails says so in its cell."""
-    from ui.panels import default_price_products, myanmar_corridors, place_names, story_product
-
     box = BIG_BOX if big else GRID_BOX
     prod = story_product(m)
     try:
@@ -579,8 +578,6 @@ def TeacherControls(mode: ClassMode, view: ClassView):
 def ClassMain(model: solara.Reactive[ClassroomModel], setup, gate: FrameGate, mode: ClassMode):
     """The teacher page's main area: its dashboard, or in class mode's projector layout the view the
     followers see; in class mode it publishes the view after each frame (:meth:`ClassRun.publish`)."""
-    from ui.panels import Dashboard
-
     update_counter.get()  # every frame
     m = model.value
     week = int(m.steps)
