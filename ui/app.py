@@ -12,6 +12,7 @@ and date in words (:func:`ui.panels.RunClock`) instead of "Time: 30.0".
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import solara
 import solara.server.settings
@@ -19,9 +20,10 @@ from mesa.visualization.solara_viz import ModelCreator
 from mesa.visualization.utils import force_update, update_counter
 
 from model.scenario import list_scenarios
+from ui import classmode
 from ui.config import PLAY_INTERVAL_MS, RENDER_INTERVAL, SESSION_KEEP, TITLE
-from ui.panels import Dashboard, RunClock, SidebarCards
-from ui.play import FrameGate, PageSession, advance, play_loop
+from ui.panels import RunClock, SidebarCards
+from ui.play import FrameGate, PageSession, advance_until, play_loop
 from ui.policy_controls import PolicySetup
 from ui.session import DEFAULT_SCENARIO, DEFAULT_SEED, ClassroomModel
 
@@ -59,11 +61,14 @@ def WeeksPerStep(render_interval: solara.Reactive[int]):
 
 @solara.component
 def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive[dict], gate: FrameGate,
-                 render_interval: solara.Reactive[int], play_interval: solara.Reactive[int], session: PageSession):
+                 render_interval: solara.Reactive[int], play_interval: solara.Reactive[int], session: PageSession,
+                 stop: Callable[[ClassroomModel], bool] | None = None):
     """Reset, ▶/❚❚ and Step. Play runs :func:`ui.play.play_loop` in a worker thread of this page's session;
-    the loop ends by itself at the horizon (or an error), when paused, when the model is replaced, or when
-    the page's tab closed (``session``)."""
+    the loop ends by itself at the horizon (or an error), when paused, when the model is replaced, when
+    the page's tab closed (``session``), or at the week ``stop`` says (class mode's "pause at the next
+    event", which also ends a Step there)."""
     playing = solara.use_reactive(False)
+    paused_at = solara.use_reactive(-1)  # the week Play or Step stopped at for an event (-1: none)
     update_counter.get()  # redrawn with every frame: the buttons follow the run (its horizon, an error)
     m = model.value
 
@@ -75,9 +80,10 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
         def keep_playing() -> bool:
             return not session.closed.is_set() and playing.value and model.value is current
 
-        play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, redraw, gate,
-                  keep_playing)
+        why = play_loop(current, lambda: render_interval.value, lambda: play_interval.value / 1000, redraw, gate,
+                        keep_playing, stop)
         if not session.closed.is_set() and model.value is current:
+            paused_at.value = int(current.steps) if why == "event" else -1
             playing.value = False  # paused, or the run ended: the button shows ▶ again
 
     redraw = solara.use_memo(lambda: session.redraw_with(force_update), [])
@@ -85,15 +91,19 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
 
     def do_step():
         with gate.stepping:
-            advance(model.value, render_interval.value)
+            _, stopped = advance_until(model.value, render_interval.value, stop)
+        paused_at.value = int(model.value.steps) if stopped else -1
         redraw()
 
     def do_reset():
         playing.value = False
+        paused_at.value = -1
         model.value = type(model.value)(**params.value)
 
     def do_play_pause():
         with gate.stepping:  # not in the middle of a frame: the render this causes shows where Play stopped
+            if not playing.value:
+                paused_at.value = -1
             playing.value = not playing.value
 
     can_step = m.running and m.error is None
@@ -102,13 +112,24 @@ def PlayControls(model: solara.Reactive[ClassroomModel], params: solara.Reactive
         solara.Button(label="❚❚" if playing.value else "▶", color="primary", on_click=do_play_pause,
                       disabled=not can_step and not playing.value)
         solara.Button(label="Step", color="primary", on_click=do_step, disabled=playing.value or not can_step)
+    if paused_at.value >= 0 and paused_at.value == int(m.steps) and not playing.value:
+        solara.HTML(tag="div", classes=["ree-paused-event"], attributes={"data-week": str(paused_at.value)},
+                    unsafe_innerHTML=f"Paused at an event in week {paused_at.value}: see the event log.")
 
 
 def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
-    """The page component for a model class (tests pass a class that fails on purpose)."""
+    """The page component for a model class (tests pass a class that fails on purpose): the classroom page,
+    or with ``?follow=CODE`` a student's read-only view of a class run (:mod:`ui.classmode`)."""
 
     @solara.component
     def Page():
+        code = classmode.follow_code(solara.use_router().search)
+        if code is not None:
+            return classmode.FollowPage(code)
+        return ClassroomPage()
+
+    @solara.component
+    def ClassroomPage():
         setup = solara.use_memo(PolicySetup, [])
         gate = solara.use_memo(FrameGate, [])
         session = solara.use_memo(PageSession, [])
@@ -119,6 +140,9 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
         params = solara.use_reactive({})
         render_interval = solara.use_reactive(RENDER_INTERVAL)
         play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
+        pause_at_event = solara.use_reactive(False)
+        stop = solara.use_memo(lambda: classmode.event_stop(lambda: pause_at_event.value), [])
+        mode = classmode.use_class_mode(session)
         with solara.Column(style={"padding": "0", "gap": "0"}) as main:
             with solara.AppBar():
                 solara.AppBarTitle(TITLE)
@@ -126,11 +150,13 @@ def make_page(model_cls: type[ClassroomModel] = ClassroomModel):
                 with solara.Card("Run"):
                     RunClock(model)
                     WeeksPerStep(render_interval)
-                    PlayControls(model, params, gate, render_interval, play_interval, session)
+                    classmode.PauseAtEvent(pause_at_event)
+                    PlayControls(model, params, gate, render_interval, play_interval, session, stop)
+                classmode.ClassCard(mode)
                 with solara.Card("Scenario and seed"):
                     ModelCreator(model, model_params(setup), model_parameters=params)
                 SidebarCards(setup, model, gate)
-            Dashboard(model, setup, gate)
+            classmode.ClassMain(model, setup, gate, mode)  # the dashboard, or class mode's projector layout
         return main
 
     return Page

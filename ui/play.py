@@ -45,8 +45,15 @@ def weeks_to_step(model: ClassroomModel, interval: int) -> int:
     return max(0, min(max(1, int(interval)), model.weeks - int(model.steps)))
 
 
-def advance(model: ClassroomModel, interval: int) -> int:
-    """Step one frame (see :func:`weeks_to_step`); returns the number of weeks stepped."""
+def advance(model: ClassroomModel, interval: int, stop: Callable[[ClassroomModel], bool] | None = None) -> int:
+    """Step one frame (see :func:`weeks_to_step`); returns the number of weeks stepped. ``stop(model)`` is
+    asked after every week: True ends the frame at that week (class mode's "pause at the next event")."""
+    return advance_until(model, interval, stop)[0]
+
+
+def advance_until(model: ClassroomModel, interval: int,
+                  stop: Callable[[ClassroomModel], bool] | None = None) -> tuple[int, bool]:
+    """:func:`advance`, week by week; returns (weeks stepped, whether ``stop`` ended the frame)."""
     n = weeks_to_step(model, interval)
     done = 0
     for _ in range(n):
@@ -54,7 +61,9 @@ def advance(model: ClassroomModel, interval: int) -> int:
             break
         model.step()
         done += 1
-    return done
+        if stop is not None and stop(model):
+            return done, True
+    return done, False
 
 
 class FrameGate:
@@ -88,27 +97,33 @@ class FrameGate:
 
 
 def play_loop(model: ClassroomModel, interval: Callable[[], int], pause_s: Callable[[], float],
-              redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
+              redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool],
+              stop: Callable[[ClassroomModel], bool] | None = None) -> str:
     """Play ``model`` until ``keep_playing()`` turns False or the run stops; returns why it ended
-    ("paused", "horizon" or "error"). Each frame: step (:func:`advance`), ``redraw()``, wait for the page
+    ("paused", "horizon", "error", or "event": ``stop(model)``, asked after every week, said so and the loop
+    stopped at that very week). Each frame: step (:func:`advance`), ``redraw()``, wait for the page
     to show the frame (``gate``), pause ``pause_s()`` seconds. Counted in :data:`STATUS` while it runs."""
     STATUS.change(loops=1)
     try:
-        return _frames(model, interval, pause_s, redraw, gate, keep_playing)
+        return _frames(model, interval, pause_s, redraw, gate, keep_playing, stop)
     finally:
         STATUS.change(loops=-1, loops_ended=1)
 
 
 def _frames(model: ClassroomModel, interval: Callable[[], int], pause_s: Callable[[], float],
-            redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool]) -> str:
+            redraw: Callable[[], None], gate: FrameGate, keep_playing: Callable[[], bool],
+            stop: Callable[[ClassroomModel], bool] | None = None) -> str:
     while True:
         with gate.stepping:
             if not keep_playing():
                 return "paused"
-            stepped = advance(model, interval())
+            stepped, stopped = advance_until(model, interval(), stop)
         if stepped == 0 or not model.running:
             redraw()
             return "error" if model.error is not None else "horizon"
+        if stopped:
+            redraw()
+            return "event"
         week = int(model.steps)
         redraw()
         STATUS.change(frames=1)
@@ -164,14 +179,29 @@ class PageSession:
     def __init__(self) -> None:
         self.closed = threading.Event()
         self._lock = threading.Lock()
+        self._on_close: list[Callable[[], None]] = []
         STATUS.change(pages=1)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the page closes (at once if it already has): class mode frees its run here."""
+        with self._lock:
+            if not self.closed.is_set():
+                self._on_close.append(fn)
+                return
+        fn()
 
     def close(self) -> None:
         with self._lock:
             if self.closed.is_set():
                 return
             self.closed.set()
+            callbacks, self._on_close = self._on_close, []
         STATUS.change(pages=-1, pages_closed=1)
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - one failing callback must not keep the page open
+                log.exception("a page-close callback failed")
         log.info("page closed: its Play loop stops and its model is released")
 
     def redraw_with(self, force_update: Callable[[], None]) -> Callable[[], None]:

@@ -159,6 +159,8 @@ class ClassroomModel(RareEarthModel):
         seed_used, seed_notice = parse_seed(seed)
         self.notice = " ".join(x for x in (scenario_notice, seed_notice) if x)
         self.told: list[Told] = []  # every logged line in words (ui.words), in the order logged
+        # the start-of-run switches' items as built, before the run changes them (class mode's twin run)
+        self.start_items: tuple[TimelineItem, ...] = tuple(p.model_copy(deep=True) for p in policies)
         self._beginning: list[TimelineItem] = []  # the timeline as this week's calendar found it
         self._begun: list[TimelineItem] = []  # of which already told (two items may log the same text)
         self._ending: tuple[TimelineItem, str] | None = None  # the item end_policy is ending, and why
