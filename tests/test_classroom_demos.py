@@ -21,7 +21,8 @@ second edit for every re-measurement and could go stale beside a correct README;
 claim, which also documents which words each number belongs to. Where the README leaves a choice (how long
 to play after the last press), the replay's choice is said at that place.
 
-Each demo is one run of the model (Demo 3: 230 weeks), about 1-3 s; the whole file takes ~10 s.
+Each demo is one run of the model (Demo 3: 230 weeks), about 1 s each; with the two short runs of Demo 2's
+last steps and Demo 3's other way to fund, the runs take ~5 s (the file ~11 s with its imports).
 """
 
 from __future__ import annotations
