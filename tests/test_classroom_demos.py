@@ -1,0 +1,569 @@
+"""The README's classroom demos, replayed as a teacher plays them on the page (issue 15 item 6).
+
+Each demo of README.md's "Classroom guide" (``### Demo 1 — ...`` to ``### Demo 3 — ...``) is replayed through
+the page's own model class, :class:`ui.session.ClassroomModel`: the demo's scenario, seed 0, its buttons
+pressed through :meth:`~ui.session.ClassroomModel.intervene` (found by their labels on the page,
+:data:`ui.session.INTERVENTIONS`), :meth:`~ui.session.ClassroomModel.fund` and
+:meth:`~ui.session.ClassroomModel.end_item`, and Step / Play in frames of the page's default *Weeks per Step*
+(:data:`ui.config.RENDER_INTERVAL`, 5 weeks: "Step twice" is 10 weeks, "Play about 10 weeks" two frames).
+Every number the demo text quotes is then checked against what the page shows: the charts' series
+(:class:`ui.history.History`, as the page reads them), the map (:func:`ui.panels.network_view`), the event log
+in words (``model.told``) and the project phases (:mod:`ui.projects`).
+
+**Where the expected numbers come from: the README itself.** Each claim is a regular expression over the
+demo's text (whitespace collapsed, Markdown ``*`` removed) whose named groups capture the numbers, dates,
+button labels and event texts; the test then checks the measured value against the captured one, to the
+rounding the text uses (:func:`close`: "+53 %" to the percent, "×1.4" to a tenth, "1,100 t" to the hundred;
+:func:`about`: "about US$245" within 3 %). So README and test cannot drift: a number edited in the README is
+checked as edited, and a sentence rewritten so that its claim no longer matches fails loudly ("README Demo 2
+no longer says ...") instead of silently testing an old copy. Constants in this file would have needed a
+second edit for every re-measurement and could go stale beside a correct README; parsing costs a regex per
+claim, which also documents which words each number belongs to. Where the README leaves a choice (how long
+to play after the last press), the replay's choice is said at that place.
+
+Each demo is one run of the model (Demo 3: 230 weeks), about 1 s each; with the two short runs of Demo 2's
+last steps and Demo 3's other way to fund, the runs take ~5 s (the file ~11 s with its imports).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ui import projects
+from ui.config import RENDER_INTERVAL
+from ui.history import History
+from ui.panels import network_view
+from ui.session import INTERVENTIONS, LENDERS, ClassroomModel
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+WEEKS_PER_STEP = RENDER_INTERVAL  # the page's default "Weeks per Step" (and per frame of Play)
+WORDS = {"once": 1, "twice": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+         "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+MONTHS = {name: k for k, name in enumerate(calendar.month_name) if name}
+ABOUT = 0.03  # "about X": within 3 % of X (or X's own rounding, if wider)
+
+
+# ================================================================================================ README text
+def demo_text(n: int) -> str:
+    """Demo ``n``'s subsection, from its ``### Demo n`` heading to the next heading, whitespace collapsed and
+    Markdown emphasis (``*``) removed."""
+    text = README.read_text()
+    start = re.search(rf"^### Demo {n} —.*$", text, re.M)
+    assert start, f"README.md has no '### Demo {n} — ...' heading"
+    end = re.compile(r"^#{2,3} ", re.M).search(text, start.end())
+    body = text[start.start():end.start() if end else len(text)]
+    return re.sub(r"\s+", " ", body.replace("*", "")).strip()
+
+
+def claim(n: int, pattern: str) -> dict[str, str]:
+    """The named groups of ``pattern`` in Demo ``n``'s text; fails, naming the claim, if the README no longer
+    says it (rewrite the pattern to the new sentence and check the new claim)."""
+    found = re.search(pattern, demo_text(n))
+    if found is None:
+        pytest.fail(f"README Demo {n} no longer says {pattern!r}: re-measure and update its claim here")
+    return found.groupdict()
+
+
+def num(s: str) -> float:
+    return float(s.replace(",", ""))
+
+
+def count(s: str) -> int:
+    """'six' -> 6, '10' -> 10."""
+    return int(s) if s.isdigit() else WORDS[s.lower()]
+
+
+def close(measured: float, text: str, unit: float | None = None, what: str = "") -> None:
+    """``measured`` rounds to the README's ``text``: to its last decimal place by default ("4.2": a tenth,
+    "53": a unit), or to ``unit`` where the text rounds to tens or hundreds ("1,100 t")."""
+    value = num(text)
+    if unit is None:
+        unit = 10.0 ** -len(text.split(".")[1]) if "." in text else 1.0
+    assert abs(measured - value) <= unit / 2 + 1e-9, f"{what}: README says {text}, the page shows {measured:.4g}"
+
+
+def about(measured: float, text: str, rel: float = ABOUT, what: str = "") -> None:
+    """"about X": within ``rel`` of X, or X's own rounding if that is wider."""
+    value = num(text)
+    unit = 10.0 ** -len(text.split(".")[1]) if "." in text else 1.0
+    assert abs(measured - value) <= max(rel * abs(value), unit / 2), (
+        f"{what}: README says about {text}, the page shows {measured:.4g}")
+
+
+def period(phrase: str, year: int | None = None) -> tuple[dt.date, dt.date]:
+    """The days a phrase of the demos names: 'October 2024', 'November', 'early March' (1-10), 'mid-June'
+    (11-20), 'end of April' (21-end); ``year`` when the phrase has none."""
+    m = re.fullmatch(r"(early |mid-|end of |late )?([A-Z][a-z]+)(?: (\d{4}))?", phrase.strip())
+    assert m and m.group(2) in MONTHS, f"not a period: {phrase!r}"
+    part, month, y = m.group(1), MONTHS[m.group(2)], int(m.group(3) or year)
+    last = calendar.monthrange(y, month)[1]
+    first_day, last_day = {None: (1, last), "early ": (1, 10), "mid-": (11, 20), "end of ": (21, last),
+                           "late ": (21, last)}[part]
+    return dt.date(y, month, first_day), dt.date(y, month, last_day)
+
+
+def in_period(day: dt.date, phrase: str, year: int | None = None) -> bool:
+    a, b = period(phrase, year)
+    return a <= day <= b
+
+
+# ================================================================================================ the replay
+def button(label: str) -> tuple[str, bool]:
+    """The intervention key behind a button label on the page, and whether it is the toggle's undo."""
+    for iv in INTERVENTIONS:
+        if label in (iv.label, iv.undo_label):
+            return iv.key, label == iv.undo_label
+    raise AssertionError(f"no button labelled {label!r} on the page ({[i.label for i in INTERVENTIONS]})")
+
+
+@dataclass
+class Replay:
+    """One page's run: Step and Play in frames of the page's Weeks per Step, buttons pressed by label, and
+    what the map and the project table show recorded week by week."""
+
+    scenario: str
+    m: ClassroomModel = field(init=False)
+    h: History = field(init=False)
+    crossings: list[np.ndarray] = field(default_factory=list)  # tonnes the map prints at each border post
+    posts_open: list[np.ndarray] = field(default_factory=list)  # and whether it is open (else dashed, "closed")
+    facilities: list[dict[str, projects.Facility]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.m = ClassroomModel(self.scenario, 0)
+        self.h = History().update(self.m)
+        self.view = network_view(self.m)
+        # the Kachin border posts into Yunnan: the routes from Myanmar into China the map labels with tonnes
+        v = self.view
+        self.posts = [i for i, (a, b) in enumerate(zip(v.src, v.dst, strict=True))
+                      if v.country[a] == "MM" and v.country[b] == "CN" and "Yunnan" in v.name[b]]
+        self._record()
+
+    def _record(self) -> None:
+        self.view = network_view(self.m)
+        self.crossings.append(self.view.flow[self.posts].copy())
+        self.posts_open.append(np.asarray(self.view.is_open, dtype=bool)[self.posts])
+        self.facilities.append({f.id: f for f in projects.facilities(self.m, self.m.watch)})
+
+    @property
+    def week(self) -> int:
+        return int(self.m.steps)
+
+    def step(self, frames: int = 1) -> Replay:
+        """Step (or one frame of Play) ``frames`` times."""
+        for _ in range(frames * WEEKS_PER_STEP):
+            self.m.step()
+            self._record()
+        assert self.m.error is None, self.m.error
+        self.h.update(self.m)
+        return self
+
+    def play_until(self, done, max_weeks: int = 520) -> Replay:
+        """Play, frame by frame, and pause at the first frame where ``done(self)`` holds."""
+        start = self.week
+        while not done(self):
+            assert self.week - start < max_weeks, "played too long"
+            self.step()
+        return self
+
+    def press(self, label: str) -> int:
+        """Press the button labelled ``label``; returns the week it was pressed in."""
+        key, undo = button(label)
+        assert self.m.intervene(key, on=not undo), f"{label!r} did nothing"
+        return self.week
+
+    # -- what the page shows -------------------------------------------------------------------------------
+    def s(self, variable: str, region: str = "", product: str = "") -> np.ndarray:
+        return self.h.series(variable, region, product)
+
+    def price(self, product: str, region: str = "CN") -> np.ndarray:
+        return self.s("price", region, product)
+
+    def ratio(self, product: str) -> np.ndarray:
+        """ex-China / China-domestic, as the price table shows it."""
+        return self.price(product, "ROW") / self.price(product, "CN")
+
+    def date(self, week: int) -> dt.date:
+        return self.h.dates[week]
+
+    def first_week_in(self, phrase: str, year: int | None = None) -> int:
+        a, b = period(phrase, year)
+        return next(k for k, d in enumerate(self.h.dates) if a <= d <= b)
+
+    def told(self, start: str):
+        """The event-log entries (in words) that begin with ``start``."""
+        return [t for t in self.m.told if t.text.startswith(start)]
+
+    def event_week(self, start: str) -> int:
+        found = self.told(start)
+        assert found, f"the event log never shows {start!r}"
+        return found[0].week
+
+    def flow(self) -> np.ndarray:
+        """The Myanmar ore-flow panel's stack height: every route's flow."""
+        return sum(self.h.series("myanmar_ore_flow", c, fill=0.0) for c in self.h.regions("myanmar_ore_flow"))
+
+
+# ================================================================================================ Demo 1
+@dataclass
+class Demo1:
+    r: Replay
+    seized: int  # the week the event log shows the first seizure (the first pause)
+    road_before: str  # who controls the Pangwa -> Pianma road at the start, and at that pause
+    road_after: str
+    halt: int  # the week the halt begins (the second pause is at the frame that shows it)
+
+
+@pytest.fixture(scope="module")
+def demo1() -> Demo1:
+    setup = claim(1, r"Setup: scenario `(?P<sc>\w+)`, seed 0, Reset\.")
+    first = claim(1, r"Press ▶ and pause when the event log shows (?P<event>[^()]+?) \(")
+    then = claim(1, r"Play on to \w+ \d{4} \((?P<event>[^;]+);")
+    r = Replay(setup["sc"])
+    road = next(i for i, (a, b) in enumerate(zip(r.view.src, r.view.dst, strict=True))
+                if "Pangwa" in r.view.name[a] and "Pianma" in r.view.name[b])
+    before = r.view.controller[road]
+    r.play_until(lambda x: bool(x.told(first["event"])))
+    seized, after = r.week, r.view.controller[road]
+    r.play_until(lambda x: bool(x.told(then["event"])))
+    halt = r.event_week(then["event"])
+    r.play_until(lambda x: x.date(x.week) >= dt.date(2025, 6, 20))  # on to the demo's last date, early June
+    return Demo1(r, seized, before, after, halt)
+
+
+def test_demo1_the_seizures_and_the_road_that_changes_hands(demo1):
+    r = demo1.r
+    c = claim(1, r"pause when the event log shows (?P<event>[^()]+?) \((?P<when>\w+ \d{4})\)")
+    (told,) = r.told(c["event"])
+    assert in_period(told.date, c["when"]), told.date
+    assert demo1.seized - WEEKS_PER_STEP < told.week <= demo1.seized, "Play pauses at the frame that shows it"
+    c = claim(1, r"changes colour, from magenta \((?P<before>[^,]+), the junta-allied Border Guard Force\) to "
+                 r"orange \((?P<after>[^)]+)\)")
+    names = {a.gid: a.name for a in r.m.armed_groups}
+    assert names[demo1.road_before].startswith(c["before"]) and names[demo1.road_after] == c["after"]
+    c = claim(1, r"Kanpaiti follows in (?P<when>[A-Z][a-z]+)\.")
+    (kanpaiti,) = [t for t in r.m.told if "seizes the Kanpaiti mining area" in t.text]
+    assert in_period(kanpaiti.date, c["when"], told.date.year)
+
+
+def test_demo1_the_halt_empties_the_roads(demo1):
+    r = demo1.r
+    c = claim(1, r"Play on to (?P<when>\w+ \d{4}) \((?P<event>The [^;]+ halts mining at (?P<pct>\d+)% of its "
+                 r"sites)")
+    (told,) = r.told(c["event"])
+    assert told.text == c["event"] + "." and in_period(told.date, c["when"])
+    halt = told.week
+    c = claim(1, r"drops from about (?P<before>[\d,]+) t a week to under (?P<under>\d+) until (?P<until>early "
+                 r"[A-Z][a-z]+), and the border posts on the map read at most about (?P<most>\d+) t/wk each, "
+                 r"often none")
+    flow = r.flow()
+    about(statistics.median(flow[halt - 12:halt]), c["before"], what="ore flow before the halt")
+    end = max(k for k, d in enumerate(r.h.dates) if in_period(d, c["until"], told.date.year))
+    assert flow[halt:end + 1].max() < num(c["under"]), flow[halt:end + 1].round()
+    assert flow[end + 1] >= num(c["under"]), "the flow comes back after early May"
+    posts = np.array(r.crossings[halt:end + 1])
+    assert posts.max() <= num(c["most"]) * 1.05, posts.round()  # a round hundred: "about" within 5 %
+    assert (posts < 0.5).mean() >= 0.25, f"'often none' (the map prints 0 t/wk): {posts.round()}"
+
+
+def test_demo1_prices(demo1):
+    r = demo1.r
+    halt = demo1.halt
+    base = halt - 1  # the last week before the halt
+    year = r.date(halt).year
+    c = claim(1, r"China-domestic Dy from about US\$(?P<base>\d+) to (?P<by>\d+) by (?P<when>early [A-Z][a-z]+) "
+                 r"and a peak of (?P<peak>\d+) \(\+(?P<pct>\d+) %\) when mining resumes at the (?P<resume>end of "
+                 r"[A-Z][a-z]+)")
+    dy = r.price("Dy")
+    about(dy[base], c["base"], what="Dy before the halt")
+    march = r.first_week_in(c["when"], year)
+    close(dy[march], c["by"], what=f"Dy on {r.date(march)}")
+    window = slice(halt, halt + 20)
+    peak = halt + int(np.argmax(dy[window]))
+    close(dy[peak], c["peak"], what="Dy's peak")
+    close(100 * (dy[peak] / dy[base] - 1), c["pct"], what="Dy's rise")
+    resumes = r.event_week("Mining resumes")
+    assert peak == resumes and in_period(r.date(peak), c["resume"], year), (r.date(peak), r.date(resumes))
+    # "Dy and Tb climb in both markets together, week by week" (up to early March)
+    assert "Dy and Tb climb in both markets together, week by week" in demo_text(1)
+    for p in ("Dy", "Tb"):
+        for reg in ("CN", "ROW"):
+            assert np.all(np.diff(r.price(p, reg)[base:march + 1]) > 0), (p, reg)
+    c = claim(1, r"Tb \+(?P<Tb>\d+) %; NdPr only \+(?P<NdPr>\d+) %")
+    for p in ("Tb", "NdPr"):
+        x = r.price(p)
+        close(100 * (x[window].max() / x[base] - 1), c[p], what=f"{p}'s rise")
+    c = claim(1, r"floods out \((?P<t>[\d,]+) t in the week of (?P<day>\d+ [A-Z][a-z]+)\) and Dy is back near "
+                 r"US\$(?P<back>\d+) by (?P<when>early [A-Z][a-z]+)")
+    day = dt.datetime.strptime(f"{c['day']} {year}", "%d %B %Y").date()
+    k = r.h.dates.index(day)
+    flow = r.flow()
+    close(flow[k], c["t"], unit=100, what=f"ore flow in the week of {day}")
+    assert flow[k] == flow[halt:].max(), "the flood is the largest week"
+    about(dy[r.first_week_in(c["when"], year)], c["back"], what="Dy in early June")
+    # Why: "China-domestic and ex-China prices move together because nothing stops exports here"
+    assert "China-domestic and ex-China prices move together" in demo_text(1)
+    # (together: both rise to the peak and fall after it, and ex-China stays within 20 % of China-domestic,
+    # where Demo 2's licences make it four times as much)
+    ratio = r.ratio("Dy")[base:k + 1]
+    assert ratio.min() > 0.95 and ratio.max() < 1.2, ratio.round(2)
+    row = r.price("Dy", "ROW")
+    assert row[peak] > row[base] * 1.4 and row[k] < row[peak] * 0.95
+
+
+# ================================================================================================ Demo 2
+@dataclass
+class Demo2:
+    r: Replay
+    reset_ratio: dict[str, float]  # the price table's ratios at Reset
+    licence: int  # the week China licenses Dy/Tb exports is pressed
+    played: int  # the week "Play about 10 weeks" pauses at
+    release: int  # the week Release stockpiles is pressed
+    lift: int  # the week the licences are lifted
+
+
+@pytest.fixture(scope="module")
+def demo2() -> Demo2:
+    setup = claim(2, r"Setup: scenario `(?P<sc>\w+)`, seed 0, Reset\.")
+    one = claim(2, r"1\. Press Step (?P<n>\w+) \((?P<w>\d+) weeks\), then (?P<button>[^;]+); Step, and the event "
+                   r"appears with its date")
+    two = claim(2, r"2\. Play about (?P<w>\d+) weeks\.")
+    three = claim(2, r"3\. Press (?P<button>.+?) and Step\.")
+    four = claim(2, r"4\. Press (?P<button>.+?): the two prices come back together over about (?P<w>\w+) weeks")
+    r = Replay(setup["sc"])
+    reset = {p: float(r.m.price("ROW", p) / r.m.price("CN", p)) for p in r.m.products}
+    assert count(one["n"]) * WEEKS_PER_STEP == int(one["w"]), "Step twice is 10 weeks"
+    r.step(count(one["n"]))
+    licence = r.press(one["button"])
+    r.step()
+    r.step(round(int(two["w"]) / WEEKS_PER_STEP))
+    played = r.week
+    release = r.press(three["button"])
+    r.step()
+    lift = r.press(four["button"])
+    # the README does not say how long to play on: long enough to see the prices come together and settle
+    r.step(math.ceil(2 * count(four["w"]) / WEEKS_PER_STEP))
+    return Demo2(r, reset, licence, played, release, lift)
+
+
+def test_demo2_the_price_table_at_reset(demo2):
+    c = claim(2, r"Point at the price table: ex-China is about (?P<lo>\d+)–(?P<hi>\d+) % above China-domestic")
+    for p, ratio in demo2.reset_ratio.items():
+        assert int(c["lo"]) - 0.5 <= 100 * (ratio - 1) <= int(c["hi"]) + 0.5, (p, ratio)
+
+
+def test_demo2_licences_split_the_market(demo2):
+    r, press = demo2.r, demo2.licence
+    (told,) = r.m.class_changes()[:1]
+    assert told.week == press + 1 and told.text.startswith("China now requires an export licence")
+    c = claim(2, r"For the (?P<review>\w+) weeks of review no licence is valid and importers sell from their "
+                 r"stocks, so ex-China Dy climbs every week \(×(?P<r1>[\d.]+) the domestic price after (?P<w1>\w+) "
+                 r"weeks, ×(?P<r2>[\d.]+) after (?P<w2>\w+)\); then licences for about (?P<a>\w+) tonnes in "
+                 r"(?P<b>\w+) arrive and the ratio settles near (?P<Dy>[\d.]+) for Dy and (?P<Tb>[\d.]+) for Tb")
+    review = count(c["review"])
+    assert f"after a review of {review} weeks" in told.text
+    allowed = r.s("export_allowed", "", "Dy")
+    start = press + 1
+    assert np.all(allowed[start:start + review] == 0) and allowed[start + review] > 0, allowed[start:start + 8]
+    row = r.price("Dy", "ROW")
+    assert np.all(np.diff(row[press:start + review]) > 0), "ex-China Dy climbs every week of the review"
+    ratio = r.ratio("Dy")
+    for rk, wk in (("r1", "w1"), ("r2", "w2")):
+        close(ratio[press + count(c[wk])], c[rk], what=f"Dy ratio {c[wk]} weeks after the press")
+    share = count(c["a"]) / count(c["b"])
+    approved = int(re.search(r"about (\d+)% of the tonnes", told.text).group(1))
+    assert abs(approved / 100 - share) <= 0.03, approved
+    assert abs(allowed[start + review:demo2.played + 1].mean() - share) <= 0.1
+    now = demo2.played
+    for p in ("Dy", "Tb"):
+        close(r.ratio(p)[now], c[p], what=f"{p} ratio")
+        assert np.all(np.abs(r.ratio(p)[now - WEEKS_PER_STEP:now + 1] - num(c[p])) <= 0.15), "settles"
+    c = claim(2, r"China-domestic Dy falls, from about US\$(?P<a>\d+) to (?P<b>\d+):")
+    about(r.price("Dy")[press], c["a"], what="Dy at the press")
+    close(r.price("Dy")[now], c["b"], what="Dy after 10 weeks of play")
+    assert "shows China's reserve buying the glut" in demo_text(2)
+    reserve = r.s("stockpile", "CN", "Dy")
+    assert np.all(np.diff(reserve[start + review:now + 1]) > 0), reserve[start:now + 1].round()
+    assert "NdPr is not controlled and does not split" in demo_text(2)
+    nd = r.ratio("NdPr")[press:now + 1]
+    assert nd.min() > 0.97 and nd.max() < 1.03, nd.round(2)
+
+
+def test_demo2_a_reserve_of_a_few_weeks(demo2):
+    r, press = demo2.r, demo2.release
+    c = claim(2, r"Japan's JOGMEC stock, already drawn down from (?P<start>\d+) to about (?P<now>\d+) t of Dy "
+                 r"because it releases into high prices by itself, sells what is left: the price hardly moves")
+    jp = r.s("stockpile", "JP", "Dy")
+    close(jp[0], c["start"], what="JOGMEC's Dy at the start")
+    about(jp[press], c["now"], what="JOGMEC's Dy at the press")
+    assert np.all(np.diff(jp[demo2.licence + 3:press + 1]) < 0), "it releases by itself"
+    assert r.told("Japan releases its stockpiles")[0].week == press + 1
+    after = slice(press + 1, press + WEEKS_PER_STEP + 1)
+    assert np.all(np.diff(jp[press:after.stop]) < 0)
+    row = r.price("Dy", "ROW")
+    assert np.all(np.abs(row[after] / row[press] - 1) < 0.02), "the price hardly moves"
+
+
+def test_demo2_lifting_the_licences(demo2):
+    r, press = demo2.r, demo2.lift
+    c = claim(2, r"the two prices come back together over about (?P<w>\w+) weeks, and China's domestic Dy rises "
+                 r"about (?P<pct>\d+) %, back to where it was before the controls")
+    assert r.told("China lifts its export controls")[0].week == press + 1
+    ratio = r.ratio("Dy")
+    together = next(k for k in range(press, r.week + 1) if ratio[k] <= 1.05)  # as before the controls
+    assert abs((together - press) - count(c["w"])) <= 2, together - press
+    dy = r.price("Dy")
+    top = dy[press:].max()
+    assert abs(100 * (top / dy[press] - 1) - int(c["pct"])) <= 3, top / dy[press]
+    assert abs(top / dy[demo2.licence] - 1) <= 0.05, "back to where it was before the controls"
+
+
+def test_demo2_the_scenarios_own_licences_end_the_same_way(demo2):
+    c = claim(2, r"In `(?P<sc>\w+)`, where the scenario itself starts the licences \(week (?P<week>\d+)\), the button "
+                 r"under the interventions, End: (?P<label>[^,]+), lifts them the same way")
+    r = Replay(c["sc"]).play_until(lambda x: x.week >= int(c["week"]))
+    (told,) = [t for t in r.m.told if t.text.startswith("China now requires an export licence")]
+    assert told.week == int(c["week"]) and told.source == "scenario"
+    # held as long as the demo's own licences were (pressed in week 10, lifted in week 30)
+    r.step(math.ceil((demo2.lift - demo2.licence) / WEEKS_PER_STEP) - 1)
+    (item,) = [x for x in r.m.endable() if r.m.words.item(x).label == c["label"]]
+    assert r.m.end_item(item)
+    press = r.week
+    w = count(claim(2, r"come back together over about (?P<w>\w+) weeks")["w"])
+    r.step(math.ceil(2 * w / WEEKS_PER_STEP))
+    assert r.m.class_changes()[0].week == press + 1
+    ratio = r.ratio("Dy")
+    assert ratio[press] > 3
+    together = next(k for k in range(press, r.week + 1) if ratio[k] <= 1.05)
+    assert abs((together - press) - w) <= 2, together - press
+
+
+def test_demo2_extension_the_halt_and_the_licences_together():
+    c = claim(2, r"Extension: Reset with scenario `(?P<sc>\w+)` and Play to mid-(?P<year>\d{4}): when the Kachin halt "
+                 r"and the licences hit together, the Unmet need panel shows buyers outside China short of Dy for "
+                 r"weeks")
+    r = Replay(c["sc"]).play_until(lambda x: x.date(x.week) >= dt.date(int(c["year"]), 7, 1))
+    both = max(r.event_week("The Kachin Independence Army halts"), r.event_week("China now requires an export"))
+    china = r.m.region_of_state("CN")
+    short = [r.s("shortage", s, "Dy") > 1e-6 for s in r.h.regions("shortage", "Dy") if r.m.region_of_state(s) != china]
+    assert short and not any(x[:both].any() for x in short), "short only once both have hit"
+    runs = [max((len(g) for g in "".join("x" if v else " " for v in x).split()), default=0) for x in short]
+    assert max(runs) >= 3, f"short of Dy for weeks: {runs}"
+
+
+# ================================================================================================ Demo 3
+@dataclass
+class Demo3:
+    r: Replay
+    border: int  # the weeks each button was pressed
+    corridor: int
+    finance: int
+    before: float  # Myanmar ore to China the week the border closes
+
+
+@pytest.fixture(scope="module")
+def demo3() -> Demo3:
+    setup = claim(3, r"Setup: scenario `(?P<sc>\w+)`, seed 0, Reset, then Step (?P<n>\w+)\.")
+    one = claim(3, r"1\. Press (?P<button>.+?), then Step\.")
+    two = claim(3, r"2\. Press (?P<button>.+?) and Step\.")
+    three = claim(3, r"3\. Press (?P<button>.+?) \(or pick")
+    r = Replay(setup["sc"]).step(count(setup["n"]))
+    border = r.press(one["button"])
+    before = float(r.s("myanmar_ore_to_china")[border])
+    r.step()
+    corridor = r.press(two["button"])
+    r.step()
+    finance = r.press(three["button"])
+    r.play_until(lambda x: x.facilities[-1]["th_udon_thani"].phase == "no_feed")
+    return Demo3(r, border, corridor, finance, before)
+
+
+def test_demo3_a_closed_border(demo3):
+    r, press = demo3.r, demo3.border
+    c = claim(3, r"The (?P<n>\w+) border posts into Yunnan turn dashed and read \"closed\"; Myanmar ore to China "
+                 r"drops to zero\. Prices barely move at first \(\+(?P<p1>\d+) % after (?P<w1>\w+) weeks, "
+                 r"\+(?P<p2>\d+) % after (?P<w2>\w+)\)")
+    assert len(r.posts) == count(c["n"])
+    stepped = press + WEEKS_PER_STEP
+    assert r.posts_open[press].all() and not r.posts_open[stepped].any(), "dashed, 'closed' after the Step"
+    assert np.all(r.s("myanmar_ore_to_china")[press + 1:stepped + 1] == 0)
+    dy = r.price("Dy")
+    for p, w in (("p1", "w1"), ("p2", "w2")):
+        close(100 * (dy[press + count(c[w])] / dy[press] - 1), c[p], what=f"Dy {c[w]} weeks after the closure")
+    assert "the ore waits in yards on the Myanmar side" in demo_text(3)
+    mm = [n for n in r.h.regions("ore_stock") if r.view.country.get(n) == "MM"]
+    yards = sum(r.s("ore_stock", n) for n in mm)
+    assert mm and np.all(np.diff(yards[press:stepped + 1]) > 0), yards[press:stepped + 1]
+
+
+def test_demo3_a_corridor_that_carries_less(demo3):
+    r, press = demo3.r, demo3.corridor
+    c = claim(3, r"A northern corridor band appears in the flow panel: Kachin ore goes (?P<path>[^,]+), (?P<t>\d+) t "
+                 r"a week, less than half of what crossed before")
+    band = r.s("myanmar_ore_flow", "northern_corridor")
+    assert np.all(np.nan_to_num(band[:press + 1]) == 0) and "northern_corridor".replace("_", " ") in demo_text(3)
+    for k in range(press + 1, r.week + 1):
+        close(band[k], c["t"], unit=10, what=f"corridor flow in week {k}")
+    assert num(c["t"]) < 0.5 * demo3.before
+    names = list(r.view.name.values())
+    for place in c["path"].split(" → "):
+        place = re.sub(r" \(.*\)", "", place)
+        assert place == "China" or any(place in n for n in names), place
+    c = claim(3, r"Dy jumps \(\+(?P<lo>\d+)–(?P<hi>\d+) % (?P<a>\w+) to (?P<b>\w+) months after the corridor opened\)")
+    opened = press + 1
+    weeks = range(opened + math.ceil(count(c["a"]) * 52 / 12), opened + math.floor(count(c["b"]) * 52 / 12) + 1)
+    dy = r.price("Dy")
+    rise = 100 * (dy[list(weeks)] / dy[demo3.border] - 1)
+    assert np.all((rise >= int(c["lo"]) - 0.5) & (rise < int(c["hi"]) + 0.5)), rise.round(1)
+    assert 100 * (dy[opened + 4] / dy[demo3.border] - 1) < int(c["lo"]) / 2, "not yet a month after"
+
+
+def test_demo3_a_refinery_without_ore(demo3):
+    r, press = demo3.r, demo3.finance
+    c = claim(3, r"The event log says (?P<lender>[\w ]+?) lends US\$(?P<musd>\d+) million to build the (?P<plant>.+?), "
+                 r"\"(?P<quote>[^\"]+)\"\. Play about (?P<years>\w+) simulated years")
+    (told,) = [t for t in r.m.told if " lends US$" in t.text]
+    assert told.week == press + 1
+    assert told.text.startswith(f"{c['lender']} lends US${c['musd']} million to build {c['plant']} ")
+    assert c["quote"] in told.text
+    weeks_to_open = int(re.search(r"open in (\d+) weeks", c["quote"]).group(1))
+    thai = [f["th_udon_thani"] for f in r.facilities]
+    online = next(k for k, f in enumerate(thai) if f.phase == "ramping")
+    assert online - press == weeks_to_open and round((r.week - press) / 52) == count(c["years"])
+    phases = [f.phase for k, f in enumerate(thai) if k == 0 or thai[k - 1].phase != f.phase]
+    assert phases == ["planned", "permitting", "building", "ramping", "no_feed"]
+    c = claim(3, r"comes online \((?P<cap>\d+) t REO a week of capacity\) — and finds almost no ore")
+    close(r.s("capacity_online", "TH")[online], c["cap"], what="Thai capacity")
+    assert r.told("NE Thailand refinery (Udon Thani) starts refining")[0].week == online
+    assert all(f.output_t <= 0.01 * f.capacity_t for f in thai[online:]), "almost no ore"
+    c = claim(3, r"China's share of Dy refining does not move: about (?P<share>\d+) %, the rest from Australia's "
+                 r"(?P<plant>.+?) refinery \(open since (?P<when>[A-Z][a-z]+ \d{4})\)")
+    share = r.s("china_refined_share", "", "Dy")
+    assert abs(share[r.week] - share[online - 1]) < 0.005, (share[online - 1], share[r.week])
+    about(100 * share[r.week], c["share"], what="China's share of Dy refining")
+    (opened,) = r.told(f"{c['plant']} refinery starts refining")
+    assert in_period(opened.date, c["when"])
+    others = {k: r.s("refined_output", k, "Dy")[r.week] for k in r.h.regions("refined_output", "Dy") if k != "CN"}
+    assert others["AU"] > 0 and all(v == 0 for k, v in others.items() if k != "AU"), others
+
+
+def test_demo3_or_fund_it_from_the_finance_list():
+    """Demo 3's other way: the plant picked in the finance list, the lender named, *Fund it*: the same loan."""
+    c = claim(3, r"or pick (?P<project>.+?) in the finance list, lender (?P<lender>[\w ]+?), and press Fund it\)\. The "
+                 r"event log says [\w ]+? lends US\$(?P<musd>\d+) million to build the .+?, \"(?P<quote>[^\"]+)\"")
+    setup = claim(3, r"Setup: scenario `(?P<sc>\w+)`, seed 0, Reset, then Step (?P<n>\w+)\.")
+    r = Replay(setup["sc"]).step(count(setup["n"]) + 2)  # the week the Thai refinery's button is pressed
+    (project,) = [p for p in r.m.financeable() if p.name.startswith(c["project"])]
+    assert c["lender"] in LENDERS and r.m.fund(project.id, c["lender"])
+    press = r.week
+    r.m.step()
+    (told,) = [t for t in r.m.told if " lends US$" in t.text]
+    assert told.week == press + 1 and f"US${c['musd']} million" in told.text and c["quote"] in told.text
