@@ -10,12 +10,13 @@ APP_HOST ?= 127.0.0.1
 WEEKS ?=
 SCENARIOS ?= baseline
 
-.PHONY: help venv run app test test-fast lint bench figures validate clean browser-deps
+.PHONY: help venv run app test test-fast test-min lint bench figures validate clean browser-deps
 
 help:
 	@echo "make run      - run the shipped scenarios into results/"
 	@echo "make app      - serve the classroom view on http://$(APP_HOST):$(PORT)"
 	@echo "make test     - lint + full test suite (installs venv and chromium if missing)"
+	@echo "make test-min - core tests in .venv-min, every dependency at the lowest version pyproject allows"
 	@echo "make bench    - print benchmark figures"
 
 $(STAMP): pyproject.toml setup.py model/_auction.pyx
@@ -50,6 +51,29 @@ test: $(STAMP) browser-deps lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not browser"
 
+# The lower bounds of pyproject.toml, tested: .venv-min holds every direct dependency (core, test, research)
+# at the lowest version its specifier allows (tools/lowest_deps.py writes the constraints; the rest resolves
+# normally), and runs a part of the suite there (the model, agents, golden, docstring, property, effect and
+# sweep tests; not the browser or README tests).
+# Not part of `make test`: the install alone takes minutes.
+VENV_MIN := .venv-min
+PY_MIN := $(VENV_MIN)/bin/python
+MIN_STAMP := $(VENV_MIN)/.installed
+MIN_TESTS := tests/model tests/agents tests/test_golden.py tests/test_docstrings.py tests/test_properties.py \
+	tests/experiments/test_effects.py tests/experiments/test_sweep.py
+
+$(MIN_STAMP): pyproject.toml setup.py model/_auction.pyx tools/lowest_deps.py
+	@if [ -z "$(PY_SYS)" ]; then echo "error: Python 3.12+ not found (mesa 3.5 needs it)" >&2; exit 1; fi
+	@test -x $(PY_MIN) || $(PY_SYS) -m venv $(VENV_MIN)
+	$(PY_MIN) -m pip install -q --upgrade pip
+	$(PY_MIN) -m tools.lowest_deps --out $(VENV_MIN)/constraints.txt
+	$(PY_MIN) -m pip install -q -c $(VENV_MIN)/constraints.txt -e '.[test,research]'
+	@touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(PY_MIN) -m tools.lowest_deps --check $(VENV_MIN)/constraints.txt
+	$(PY_MIN) -m pytest -p no:xdist $(MIN_TESTS)
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
@@ -66,4 +90,4 @@ golden: $(STAMP)
 	$(PY) -m experiments.golden --update
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_MIN) results .pytest_cache .ruff_cache .hypothesis

@@ -210,6 +210,9 @@ def _behaviour_value(name: str):
         return _number(spec, f.annotation)
     if f.annotation in (int, float):
         return _number(spec, f.annotation)
+    origin, args = typing.get_origin(f.annotation), typing.get_args(f.annotation)
+    if origin is list and args and typing.get_origin(args[0]) is typing.Literal:  # china_quota_follows_demand
+        return st.lists(st.sampled_from(typing.get_args(args[0])), unique=True)
     raise AssertionError(f"no strategy for behaviour.{name}: {f.annotation!r}; extend tests/test_properties.py")
 
 
