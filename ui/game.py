@@ -689,12 +689,13 @@ class Registry:
             return list(self._games)
 
     def suggest_code(self) -> str:
-        """A free code to offer on the game master's page ("game-1", "game-2", ...)."""
+        """A free code to offer on the game master's page: "game-" and four letters and digits drawn like class
+        mode's codes (:func:`ui.classmode.new_code`, not the model's randomness), so that students of one
+        class cannot guess another class's game on the same server."""
+        from ui.classmode import new_code
+
         with self._lock:
-            n = len(self._games) + 1
-            while f"game-{n}" in self._games:
-                n += 1
-            return f"game-{n}"
+            return "game-" + new_code(lambda c: f"game-{c}" in self._games)
 
 
 REGISTRY = Registry()
