@@ -141,8 +141,9 @@ class Tab:
         return path
 
 
-@pytest.fixture
-def open_page(browser) -> Iterator[Callable[[str], Tab]]:
+def page_opener(browser, ready: Callable[[object], None]) -> Iterator[Callable[[str], Tab]]:
+    """Open fresh pages (each its own browser context and Solara session) that record page errors and
+    requests; ``ready(page)`` waits for the page to be usable. Contexts close when the generator ends."""
     contexts = []
 
     def open_(url: str) -> Tab:
@@ -155,10 +156,19 @@ def open_page(browser) -> Iterator[Callable[[str], Tab]]:
         page.on("request", lambda r: tab.requests.append(r.url))
         page.on("websocket", lambda ws: tab.requests.append(ws.url))
         page.goto(url)
-        page.get_by_role("button", name="Step", exact=True).wait_for()
-        page.locator("div.ree-prices svg path.ree-line").first.wait_for(state="attached")  # week 0: one point
+        ready(page)
         return tab
 
     yield open_
     for ctx in contexts:
         ctx.close()
+
+
+def _classroom_ready(page) -> None:
+    page.get_by_role("button", name="Step", exact=True).wait_for()
+    page.locator("div.ree-prices svg path.ree-line").first.wait_for(state="attached")  # week 0: one point
+
+
+@pytest.fixture
+def open_page(browser) -> Iterator[Callable[[str], Tab]]:
+    yield from page_opener(browser, _classroom_ready)

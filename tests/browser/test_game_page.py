@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import VIEWPORT, Tab
+from tests.browser.conftest import page_opener
 from tests.browser.pages import button
 from ui.game import TEAMS
 
@@ -32,26 +32,9 @@ def url(serve) -> str:
 
 @pytest.fixture
 def open_page(browser):
-    """A fresh page (its own browser context and Solara session) that records page errors and requests; it
-    waits for the page's app bar (the classroom page's ``open_page`` waits for its Step button)."""
-    contexts = []
-
-    def open_(address: str) -> Tab:
-        ctx = browser.new_context(viewport=VIEWPORT)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(30_000)
-        tab = Tab(page)
-        page.on("pageerror", lambda err: tab.errors.append(str(err)))
-        page.on("request", lambda r: tab.requests.append(r.url))
-        page.on("websocket", lambda ws: tab.requests.append(ws.url))
-        page.goto(address)
-        page.locator(".v-toolbar__title").first.wait_for(timeout=TIMEOUT_MS)
-        return tab
-
-    yield open_
-    for ctx in contexts:
-        ctx.close()
+    """As the classroom page's ``open_page``, but ready when the page's app bar shows (the game pages have no
+    Step button)."""
+    yield from page_opener(browser, lambda page: page.locator(".v-toolbar__title").first.wait_for(timeout=TIMEOUT_MS))
 
 
 def test_a_master_and_six_teams_play_a_round(url, open_page):
