@@ -55,6 +55,16 @@ def spec_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def long_spec_path(tmp_path_factory) -> Path:
+    """The same design with ten-year runs, for the tests that signal a sweep after its first run file: the
+    other 23 runs then take seconds, so the signal lands mid-sweep however the machine's load delays the
+    test (with 13-week runs a loaded test process could wake after the whole sweep had finished)."""
+    p = tmp_path_factory.mktemp("long_spec") / "t.toml"
+    p.write_text(SPEC.replace(f"weeks = {WEEKS}", "weeks = 520"))
+    return p
+
+
+@pytest.fixture(scope="module")
 def reference(spec_path, tmp_path_factory) -> Path:
     """The uninterrupted sweep on a local process pool."""
     out = tmp_path_factory.mktemp("ref")
@@ -213,12 +223,12 @@ def _status_on_disk(out: Path, keys) -> dict[str, str]:
 
 @pytest.mark.parametrize(("sig", "group", "code"), [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],
                          ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(spec_path, tmp_path, sig, group, code):
+def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(long_spec_path, tmp_path, sig, group, code):
     """Ctrl-C (the terminal signals the whole group) and SIGTERM (kill PID, a batch scheduler's time limit)
     stop the sweep with a message and exit 128 + signal; manifest.json and design.csv then say which runs
     are done, as the files on disk do, not what they said when the sweep started."""
     out = tmp_path / "stopped"
-    proc = _start(spec_path, out, workers=2)
+    proc = _start(long_spec_path, out, workers=2)
     try:
         _wait_for_files(proc, out, 1)
         os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
@@ -237,12 +247,12 @@ def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(spec_path, t
     assert dict(zip(design["key"], design["status"], strict=True)) == disk
 
 
-def test_workers_exit_when_the_sweep_is_killed_alone(spec_path, tmp_path):
+def test_workers_exit_when_the_sweep_is_killed_alone(long_spec_path, tmp_path):
     """kill -9 of the sweep process alone (not its group): its workers exit instead of running on, even while
     the dead sweep is not yet reaped by its parent (a zombie, still there for ``kill(pid, 0)``), so a caller
     reading the sweep's output pipes sees them close."""
     out = tmp_path / "alone"
-    proc = _start(spec_path, out, workers=2)
+    proc = _start(long_spec_path, out, workers=2)
     try:
         _wait_for_files(proc, out, 1)
         os.kill(proc.pid, signal.SIGKILL)
