@@ -77,10 +77,17 @@ def _files(out: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / RUNS).glob("*.parquet")}
 
 
+def _default_sigint() -> None:
+    # as a terminal's foreground job has it: a test suite started in the background (`make test &`, nohup)
+    # inherits SIGINT ignored, and so would the sweep, which then never sees the test's "Ctrl-C"
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(spec_path: Path, out: Path, workers: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "experiments.cli", "sweep", str(spec_path), "--out", str(out),
                              "--workers", str(workers), "--no-progress"], cwd=out.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_files(proc: subprocess.Popen, out: Path, n: int, timeout: float = 300.0) -> None:  # a hang guard
