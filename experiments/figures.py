@@ -935,6 +935,9 @@ def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, titl
     from experiments.run import atomic_write_bytes
 
     paths: list[Path] = []
+    # under a posterior (ree sweep --posterior) each level's runs are seeds x drawn parameter sets, and the
+    # interval resamples them all: say so
+    over = "seeds and posterior draws" if "draw" in df.columns and df["draw"].nunique() > 1 else "seeds"
     for p in varied:
         if not is_lever(p) or p not in df.columns or not 2 <= df[p].nunique() <= 24:
             continue
@@ -943,7 +946,7 @@ def lever_figures(df: pd.DataFrame, varied: Iterable[str], out: str | Path, titl
         atomic_write_bytes(stem.parent / f"{stem.name}.csv", table.to_csv(index=False).encode())
         fig = lever_response(table, import_outcomes(df),
                              title=f"{title}: by {_short_param(p)}; mean over the runs of each level, "
-                                   f"{LEVEL:.0%} bootstrap interval over seeds" if title else "")
+                                   f"{LEVEL:.0%} bootstrap interval over {over}" if title else "")
         paths += save(fig, stem, formats)
     return paths
 

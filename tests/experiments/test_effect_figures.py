@@ -129,3 +129,18 @@ def test_comparison_panels_follow_numeric_order(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "scenario_comparison", spy)
     F.make_figures(root, formats=("png",), kinds=["price_paths"])
     assert seen and all(order == ["sp0", "sp30", "sp60", "sp120"] for order in seen)
+
+
+def test_lever_figures_say_when_the_interval_spans_posterior_draws(lever_sweep, tmp_path, monkeypatch):
+    """Under ``ree sweep --posterior`` each level's runs are seeds x drawn parameter sets and the interval
+    resamples them all; the figure's title says so (and says seeds alone otherwise)."""
+    df = load_sweep(lever_sweep, variables=["price", "shortage"])
+    titles = []
+    real = F.lever_response
+    monkeypatch.setattr(F, "lever_response", lambda *a, **k: titles.append(k["title"]) or real(*a, **k))
+    F.lever_figures(df, [LEVER], tmp_path / "plain", title="stock", formats=("png",))
+    codes = {r: i % 2 for i, r in enumerate(df["run_id"].unique())}
+    F.lever_figures(df.assign(draw=df["run_id"].map(codes)), [LEVER], tmp_path / "drawn", title="stock",
+                    formats=("png",))
+    assert titles[0].endswith("bootstrap interval over seeds")
+    assert titles[1].endswith("bootstrap interval over seeds and posterior draws")
