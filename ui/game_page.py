@@ -132,6 +132,12 @@ def scoreboard_html(board: Board, game: Game) -> str:
             f"{world}{note}</div>")
 
 
+def OrderList(orders: list[str]) -> None:
+    """Orders waiting for the next round, in words (a team's own on its page, everyone's on the master's)."""
+    solara.HTML(tag="ul", unsafe_innerHTML="".join(f"<li>{html.escape(x)}</li>" for x in orders)
+                or "<li>None yet.</li>", classes=["game-orders"])
+
+
 @solara.component
 def Scoreboard(game: Game, version: int):
     board = game.board()
@@ -281,9 +287,7 @@ def TeamView(game: Game, sid: str):
             for key in team.spec.levers:
                 LeverCard(game, sid, key, message, version)
             with solara.Card("Your orders for the next round"):
-                mine = game.pending_words(sid)
-                solara.HTML(tag="ul", unsafe_innerHTML="".join(f"<li>{html.escape(x)}</li>" for x in mine)
-                            or "<li>None yet.</li>", classes=["game-orders"])
+                OrderList(game.pending_words(sid))
                 if team.ready:
                     solara.Success("Done: waiting for the game master to advance.")
                 solara.Button(label="Not done yet" if team.ready else "Done for this round",
@@ -412,9 +416,7 @@ def MasterView(game: Game):
                 solara.HTML(tag="table", unsafe_innerHTML="<style>.game-teams td{padding:2px 8px}</style>" + "".join(rows),
                             classes=["game-teams"])
             with solara.Card("Orders for the next round"):
-                solara.HTML(tag="ul", unsafe_innerHTML="".join(f"<li>{html.escape(x)}</li>"
-                                                               for x in game.pending_words()) or "<li>None yet.</li>",
-                            classes=["game-orders"])
+                OrderList(game.pending_words())
             solara.Button("Advance round", color="primary", on_click=advance, disabled=game.finished)
         with solara.Column():
             GamePanels(game, version)
