@@ -26,6 +26,12 @@ Rules, each week (``b.x`` = :class:`~model.params.Behaviour`):
   construction; a mine already building comes online on its ``online_date``). A site with a ``reserve_t``
   mines at most what is left of it; when it is worked out it stops for good (a plant's stockpile of
   concentrate is such a site, ``captive_only``: it sells to its plant alone).
+- **A plant's unseparated stream** (``residue_of``). A plant that does not separate some elements of its feed
+  sells them as a concentrate of their own (Lynas sold the heavy fraction of Mt Weld's ore as a mixed
+  concentrate until its heavy-RE circuit ran): such a site "mines" each week what its plant left
+  unseparated the week before (t REO of the site's ore type, holding the same tonnes of each element;
+  at most its capacity) and sells it like ore, first to its offtake (the plant's own heavy circuit, once
+  that runs), else to whoever bids for it.
 """
 
 from __future__ import annotations
@@ -118,6 +124,10 @@ class MinerFleet:
         self.remaining = np.array([np.inf if x is None else float(x) for x in reserve])
         self._finite_reserve = bool(np.isfinite(self.remaining).any())
         self.depleted: list[int] = []  # sites worked out this week
+        # plants' unseparated streams: the host plant's id per site ("" for a mine) and what it left this week
+        self.residue_of = [world.miners[k].residue_of for k in self.spec]
+        self.is_residue = np.array([bool(h) for h in self.residue_of], dtype=bool)
+        self.residue_in = np.zeros(self.n)  # t REO each stream brings in next week (set by the model)
 
     # -- halts (set by armed groups, orders and floods through the model's commands) ----------------------
     def clear_halts(self) -> None:
@@ -139,8 +149,10 @@ class MinerFleet:
 
     # -- weekly rules ------------------------------------------------------------------------------------
     def operating_capacity(self) -> np.ndarray:
-        """What each site can mine this week (t REO): active, not halted, under China's quota."""
-        return self.capacity * (self.active & ~self.halted) * self._quota_mult
+        """What each site can mine this week (t REO): active, not halted, under China's quota; a plant's
+        unseparated stream brings what its plant left last week."""
+        cap = np.where(self.is_residue, self.residue_in, self.capacity) if self.is_residue.any() else self.capacity
+        return cap * (self.active & ~self.halted) * self._quota_mult
 
     def mine(self) -> np.ndarray:
         """Mine into stock up to the yard's limit (and what is left of a reserve); returns this week's output

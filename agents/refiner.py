@@ -95,6 +95,7 @@ class RefinerBook:
         self.contracted = np.zeros((n, n_p))  # delivered under term contracts this week (t)
         self.revenue = np.zeros((n, n_p))  # USD this week
         self.produced = np.zeros((n, n_p))
+        self.used = np.zeros((n, n_p))  # element content of the feed processed this week (t)
         self.processed = np.zeros(n)
         self.throughput = np.zeros(n)  # recent processing (t/week), what its feed target is measured against
         self.losing_weeks = np.zeros(n, dtype=int)  # weeks in a row without feed or a cash margin (exit)
@@ -218,6 +219,7 @@ class RefinerBook:
         x = np.where(self.feed_reo > 0, x, 0.0)
         share = np.where(self.feed_reo > 0, x / np.where(self.feed_reo > 0, self.feed_reo, 1.0), 0.0)
         used = self.feed_el * share[:, None]
+        self.used = used  # the elements of the feed processed this week (t; the unseparated ones leave as residue)
         self.feed_el = self.feed_el - used
         self.feed_cost = self.feed_cost * (1.0 - share)
         self.feed_reo = self.feed_reo - x

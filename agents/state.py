@@ -197,25 +197,54 @@ class State(mesa.Agent):
         ``b.china_quota_follows_demand`` (hard rock: FACTS P6) moves with the magnet demand China plans for
         (:meth:`~agents.buyer.BuyerBook.demand_index`; 1 while demand is stationary), so a growing market does
         not meet a ceiling fixed at 2024's. A quota caps the group's Chinese mines and the plants its separation
-        quota covers."""
+        quota covers. For the groups in ``b.china_quota_anchored`` (none by default) the signal is the whole
+        basket instead: the value of a tonne of the group's ore at recent domestic prices over its value at 2024
+        prices, with costs that have not moved since (a cost of supply split among joint products by their price
+        history follows a glut of the whole basket down and cannot see it). Measured on the heavy group, that
+        rule holds the ten-year drift but overshoots: its price effect comes only after stocks and the Kachin
+        sites have answered, years later, and calm runs cycle (README, Known limits)."""
         m = self.model
         b = m.behaviour
         sig = m.signals
         index = m.buyer_book.demand_index(m.demand_multiplier)
         for group, product in (("light", b.china_quota_product), ("heavy", b.china_heavy_quota_product)):
-            k = m.products.index(product)
-            ratio = sig.recent[self.region][k] / sig.normal[self.region][k]
             f = m.fleet.quota_factor[group]
+            scale = index if group in b.china_quota_follows_demand else 1.0
+            lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
+            if group in b.china_quota_anchored:  # the whole basket against its 2024 value
+                basket, ref = self._quota_baskets()[group]
+                ratio = float(basket @ sig.recent[self.region]) / ref if ref > 0 else 1.0
+            else:
+                k = m.products.index(product)
+                ratio = sig.recent[self.region][k] / sig.normal[self.region][k]
             gap = abs(ratio - 1.0)
             if gap <= b.china_quota_band:
                 continue
             far = min(gap / b.china_quota_band, 5.0) if b.china_quota_band > 0 else 5.0
             step = b.china_quota_step_per_week * far  # faster when far out
-            scale = index if group in b.china_quota_follows_demand else 1.0
-            lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
             f = min(hi, f + step) if ratio > 1 else max(lo, f - step)
             m.fleet.set_quota_factor(group, f)
             m.refiner_book.set_quota_factor(group, f)
+
+    def _quota_baskets(self) -> dict[str, tuple[np.ndarray, float]]:
+        """Per quota group: the capacity-weighted ore basket of China's mines in it (t of each product per t
+        REO) and its value at the world's 2024 domestic prices (USD/kg), for the anchored quota rule."""
+        if getattr(self, "_baskets", None) is None:
+            m = self.model
+            f = m.fleet
+            p2024 = m.initial_prices[self.region]
+            out = {}
+            for group in ("light", "heavy"):
+                sites = np.flatnonzero(f.quota_group == group)
+                w = f.capacity[sites]
+                if not sites.size or w.sum() <= 0:
+                    out[group] = (np.zeros(len(m.products)), 0.0)
+                    continue
+                rows = np.array([[m.world.ore(f.ore[i]).basket.get(p, 0.0) for p in m.products] for i in sites])
+                basket = (rows * w[:, None]).sum(axis=0) / w.sum()
+                out[group] = (basket, float(basket @ p2024))
+            self._baskets = out
+        return self._baskets
 
     def project_margin_musd(self, project) -> float:
         """Expected annual operating margin (M USD/yr) of a project (:class:`model.projects.Project`) on the

@@ -166,6 +166,8 @@ class RareEarthModel(mesa.Model):
         self.refiner_by_id = {r.rid: r for r in self.refiners}
         self.ore = OreMarket(self)
         self.refiner_book.seed_stocks(*self.ore.initial_feed())
+        self._residues = self._residue_streams()
+        self._collect_residues(start=True)
         self.trader_book = TraderBook(self, w.traders)
         self.traders = [Trader(self, self.trader_book, i) for i in range(self.trader_book.n)]
         for s in self.states:
@@ -442,6 +444,7 @@ class RareEarthModel(mesa.Model):
     def _process(self) -> None:
         book = self.refiner_book
         out = book.process()
+        self._collect_residues()
         self.ledger.processed += float(book.processed.sum())
         self.ledger.produced = self.ledger.produced + out.sum(axis=0)
         # oxide made by country (of the plants that processed), added plant by plant in one call
@@ -453,6 +456,36 @@ class RareEarthModel(mesa.Model):
             if book.country[i] not in produced:
                 produced[book.country[i]] = by_country[book.country_code[i]]
         self.week.produced = produced
+
+    def _residue_streams(self) -> list[tuple[int, int, np.ndarray]]:
+        """Plants' unseparated streams (``MinerSpec.residue_of``): (site, plant row, the site's ore basket over
+        the world's products, only the elements its plant leaves unseparated)."""
+        book, f = self.refiner_book, self.fleet
+        out = []
+        for site in np.flatnonzero(f.is_residue).tolist():
+            host = book.index[f.residue_of[site]]
+            basket = self.world.ore(f.ore[site]).basket
+            vec = np.array([basket.get(p, 0.0) for p in self.products]) * ~book.separates[host]
+            out.append((site, host, vec))
+        return out
+
+    def _collect_residues(self, start: bool = False) -> None:
+        """What each plant left unseparated this week goes to its stream's site for next week's sale: the
+        tonnes of ore whose basket holds the same tonnes of those elements (at most the site's capacity). At
+        the start, a week of the plant's expected throughput, with a yard as a mine's."""
+        if not self._residues:
+            return
+        book, f = self.refiner_book, self.fleet
+        for site, host, vec in self._residues:
+            if start:
+                feed = book.feed_el[host] / max(book.feed_reo[host], 1e-12) * book.throughput[host]
+            else:
+                feed = book.used[host]
+            left = float((feed * (vec > 0)).sum())
+            f.residue_in[site] = min(left / max(float(vec.sum()), 1e-12), float(f.capacity[site]))
+            if start:
+                f.stock[site] = min(f.residue_in[site] * max(self.behaviour.ore_release_weeks - 1.0, 0.0),
+                                    float(f.stock_max[site]))
 
     def _make_magnets(self) -> None:
         """Stage 5, second part: magnet makers turn oxide into magnets and recycle their swarf; what they make

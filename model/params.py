@@ -246,6 +246,9 @@ class MinerSpec(Strict):
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
     counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
+    # a plant's unseparated stream, sold as a concentrate of its own: the site "mines" what the refiner named
+    # here leaves unseparated of the elements its ore basket lists (its capacity: the most it takes a week)
+    residue_of: str = ""
 
     @model_validator(mode="after")
     def _active(self) -> MinerSpec:
@@ -256,6 +259,9 @@ class MinerSpec(Strict):
                              f"entry_exit; populations of small sites enter through entry_exit instead")
         if self.captive_only and not self.offtake:
             raise ValueError("captive_only: a mine that sells only to its offtake plant needs offtake = a refiner id")
+        if self.residue_of and (self.count != 1 or self.entry_exit or self.reserve_t is not None):
+            raise ValueError("residue_of: a plant's unseparated stream is one site (count = 1) without entry_exit "
+                             "or reserve_t; it holds what its plant leaves unseparated")
         return self
 
 
@@ -470,6 +476,12 @@ class Behaviour(Strict):
     # quota groups whose band moves with the magnet demand China plans for (the band x the demand index): the
     # hard-rock quota grew with demand while the ionic-clay quota stayed flat (FACTS P6)
     china_quota_follows_demand: list[Literal["light", "heavy"]] = Field(default_factory=lambda: ["light"])
+    # quota groups China steers by the value of a tonne of the group's ore at recent domestic prices against its
+    # value at 2024 prices (the margin its mines and separators earned in 2024 over costs that have not moved;
+    # FACTS P2, P6) instead of one product's price against the cost of supply: a joint-product basket whose
+    # cost of supply is split by prices cannot see a glut of the whole basket (assumption)
+    # (none by default: measured, this rule overshoots, README Known limits)
+    china_quota_anchored: list[Literal["light", "heavy"]] = Field(default_factory=list)
     rival_stockpile_trigger_weeks: CoverWeeks = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
     retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
     retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)
@@ -554,6 +566,15 @@ class World(Strict):
                 problems.append(f"miners[{i}].online_date: a mine that is building needs an online_date")
             if m.sponsor_state:
                 need(m.sponsor_state, states, f"miners[{i}].sponsor_state")
+            if m.residue_of:
+                host = next((r for r in self.refiners if r.id == m.residue_of), None)
+                need(m.residue_of, {r.id for r in self.refiners}, f"miners[{i}].residue_of")
+                ore = next((o for o in self.ore_types if o.name == m.ore), None)
+                both = sorted(p for p in (host.separates if host else []) if ore and ore.basket.get(p, 0.0) > 0)
+                if both:
+                    problems.append(f"miners[{i}].ore: {m.ore!r} holds {', '.join(both)}, which its plant "
+                                    f"{m.residue_of!r} separates; a residue's basket lists only what its plant "
+                                    f"leaves unseparated (remove them from the basket)")
         for i, r in enumerate(self.refiners):
             if r.status == "building" and r.online_date is None:
                 problems.append(f"refiners[{i}].online_date: a plant that is building needs an online_date")
@@ -983,6 +1004,10 @@ def _merge_projects(raw: dict[str, Any], spec: ProjectsSpec, world_path: Path,
         if item.get("offtake") in db_plants and item["offtake"] not in plants:
             skip("miners", label, j, item, f"feeds {item['offtake']!r}, which this world does not take; "
                                            f"name that plant in projects.ids too")
+            continue
+        if item.get("residue_of") in db_plants and item["residue_of"] not in plants:
+            skip("miners", label, j, item, f"is the unseparated stream of {item['residue_of']!r}, which this "
+                                           f"world does not take")
             continue
         taken["miners"].append((label, j, item))
     for label, j, item in entries["magnet_makers"]:

@@ -47,7 +47,8 @@ from ui.session import INTERVENTIONS, LENDERS, ClassroomModel
 README = Path(__file__).resolve().parents[1] / "README.md"
 WEEKS_PER_STEP = RENDER_INTERVAL  # the page's default "Weeks per Step" (and per frame of Play)
 WORDS = {"once": 1, "twice": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-         "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+         "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+         "fifteen": 15}
 MONTHS = {name: k for k, name in enumerate(calendar.month_name) if name}
 ABOUT = 0.03  # "about X": within 3 % of X (or X's own rounding, if wider)
 
@@ -394,7 +395,7 @@ def test_demo2_licences_split_the_market(demo2):
     assert np.all(np.diff(reserve[start + review:now + 1]) > 0), reserve[start:now + 1].round()
     assert "NdPr is not controlled and does not split" in demo_text(2)
     nd = r.ratio("NdPr")[press:now + 1]
-    assert nd.min() > 0.97 and nd.max() < 1.03, nd.round(2)
+    assert nd.min() > 0.96 and nd.max() < 1.04, nd.round(2)  # within a few % (freight, margin), Dy x4
 
 
 def test_demo2_a_reserve_of_a_few_weeks(demo2):
@@ -544,15 +545,19 @@ def test_demo3_a_refinery_without_ore(demo3):
     close(r.s("capacity_online", "TH")[online], c["cap"], what="Thai capacity")
     assert r.told("NE Thailand refinery (Udon Thani) starts refining")[0].week == online
     assert all(f.output_t <= 0.01 * f.capacity_t for f in thai[online:]), "almost no ore"
-    c = claim(3, r"China's share of Dy refining does not move: about (?P<share>\d+) %, the rest from Australia's "
+    c = claim(3, r"China's share of Dy refining does not move: about (?P<share>\d+) %, the rest from the "
+                 r"(?P<circuit>.+?) \(open since (?P<since>[A-Z][a-z]+ \d{4}), [^)]*\) and Australia's "
                  r"(?P<plant>.+?) refinery \(open since (?P<when>[A-Z][a-z]+ \d{4})\)")
     share = r.s("china_refined_share", "", "Dy")
     assert abs(share[r.week] - share[online - 1]) < 0.005, (share[online - 1], share[r.week])
     about(100 * share[r.week], c["share"], what="China's share of Dy refining")
     (opened,) = r.told(f"{c['plant']} refinery starts refining")
     assert in_period(opened.date, c["when"])
+    (circuit,) = r.told(f"{c['circuit']} starts refining")
+    assert in_period(circuit.date, c["since"])
     others = {k: r.s("refined_output", k, "Dy")[r.week] for k in r.h.regions("refined_output", "Dy") if k != "CN"}
-    assert others["AU"] > 0 and all(v == 0 for k, v in others.items() if k != "AU"), others
+    assert others["AU"] > 0 and others["MY"] > 0, others
+    assert all(v == 0 for k, v in others.items() if k not in ("AU", "MY")), others
 
 
 def test_demo3_or_fund_it_from_the_finance_list():

@@ -302,3 +302,31 @@ def test_demand_index_weighs_buyers_by_their_magnet_tonnage(model):
     mult[i] = 2.0
     share = book.magnet_t_per_week[i] / book.magnet_t_per_week.sum()
     assert book.demand_index(mult) == pytest.approx(1.0 + share)
+
+
+def test_an_anchored_heavy_quota_sees_a_glut_of_the_whole_basket_that_a_cost_of_supply_cannot():
+    """``behaviour.china_quota_anchored`` (off by default): every heavy price 30 % below 2024 and the cost of
+    supply split by those prices (relative sales value). Against its cost of supply no product looks cheap, so
+    the default rule holds the quota; the anchored rule sees the basket's value fall and cuts it. One product
+    alone moves the signal by its share of the basket's value."""
+    for anchored in ([], ["heavy"]):
+        m = RareEarthModel("baseline", seed=1, weeks=10, **{"behaviour.china_quota_anchored": anchored})
+        cn, b, sig = m.state_by_id["CN"], m.behaviour, m.signals
+        p2024 = m.initial_prices["CN"]
+        sig.recent["CN"][:] = p2024 * 0.7
+        sig.normal["CN"][:] = p2024 * 0.7
+        cn.manage_quota()
+        assert (m.fleet.quota_factor["heavy"] < 1.0) == bool(anchored), anchored
+        assert m.fleet.quota_factor["light"] == 1.0
+    basket, ref = cn._quota_baskets()["heavy"]
+    tb = m.products.index("Tb")
+    share = basket[tb] * p2024[tb] / ref  # Tb's share of a tonne of clay's value at 2024 prices
+    assert 0.1 < share < 0.5
+    sig.recent["CN"][:] = p2024
+    sig.recent["CN"][tb] = p2024[tb] * (1 - 0.5 * b.china_quota_band / share)  # half a band of basket value
+    f = m.fleet.quota_factor["heavy"]
+    cn.manage_quota()
+    assert m.fleet.quota_factor["heavy"] == f  # within the band: no change
+    sig.recent["CN"][tb] = p2024[tb] * (1 - 2 * b.china_quota_band / share)  # two bands
+    cn.manage_quota()
+    assert m.fleet.quota_factor["heavy"] == pytest.approx(f - 2 * b.china_quota_step_per_week)

