@@ -84,6 +84,8 @@ class MagnetMakerBook:
         self.recipe = self.base_recipe.copy()
         self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
+        self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
+        self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
@@ -145,6 +147,7 @@ class MagnetMakerBook:
         per_kg = self.recipe / self.yield_[:, None]
         per_kg.flags.writeable = False
         self._per_kg_key = (self.recipe, per_kg)
+        self._uses = per_kg > 0  # the oxides each plant's recipe holds now (an oxide thrifted to 0 drops out)
         return per_kg
 
     def use_per_week(self, output: np.ndarray) -> np.ndarray:
@@ -259,41 +262,56 @@ class MagnetMakerBook:
         m = self.model
         b = m.behaviour
         sig = m.signals
-        ex = m.exchange
         at = self.at_region[region]
         k = rows.size
+        fixed = self._region_fixed.get(region)
+        if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
+            mk = self.makes[at]
+            fixed = (grid, self.processing_cost[at][:, None], mk, grid[mk], np.arange(k))
+            self._region_fixed[region] = fixed
+        _, processing, mk, g, plants = fixed
         # -- oxides: derived demand
-        need = self.need()[at]
         per_kg = self.input_per_kg()[at]
+        has = self._uses[at]
         usual = self.paid_memory[at]
         magnet_price = self.sale_memory[at]
         spend = per_kg * usual
         other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
-        wtp = np.where(per_kg > 0, room / np.where(per_kg > 0, per_kg, 1.0), 0.0)
+        room = np.maximum(magnet_price[:, None] - processing - other, 0.0)
+        wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=has)  # 0 for an oxide it does not use
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])[:, None, :]
+        cover = b.maker_target_cover_weeks * (scale[:, None] * m.exchange.buyer_pow[region])  # products x grid
         cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
-        n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
-        buy = np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty)
+        # max(cover x need + need - inventory, 0), and 0 above the most it pays. A plant bids only for the
+        # oxides in its recipe (two or three of the world's products); for the others its need is 0, so is
+        # its most (below every grid price) and its bid is 0 at every price. As in the buyers' orders, only
+        # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
+        # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
+        wtp_t = wtp.T
+        kk, ii = np.nonzero(has.T & ~(grid.min(axis=1)[:, None] > wtp_t))
+        n_k = self.need()[at][ii, kk][:, None]
+        qty = cover[kk] * n_k
+        qty += n_k
+        qty -= self.inventory[at][ii, kk][:, None]
+        np.maximum(qty, 0.0, out=qty)
+        qty[grid[kk] > wtp_t[kk, ii][:, None]] = 0.0
+        buy = np.zeros((n_p, k, n_g))
+        buy[kk, ii] = qty
         buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]
         floor = res / (1.0 + b.maker_full_cost_markup)
-        mk = self.makes[at]
         outlook = sig.outlook(region)[mk]
         keep = b.maker_magnet_cover_weeks * self.sales_ema[at] * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
-        g = grid[mk]  # (k, G): each plant's magnet grid
-        kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity
+        kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity  # g: (k, G)
         stock = self.stock[at][:, None]
         offer = np.minimum(np.maximum(stock - kept, 0.0), stock)
-        offer = np.where(g < floor[:, None], 0.0, offer)
+        offer[g < floor[:, None]] = 0.0
         sell = np.zeros((n_p, k, n_g))
-        sell[mk, np.arange(k), :] = offer
+        sell[mk, plants, :] = offer
         return [OrderBlock("makers_buy", Side.BUY, buy), OrderBlock("makers_sell", Side.SELL, sell)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
