@@ -646,20 +646,23 @@ class RareEarthModel(mesa.Model):
         # not change it); their reservations are at this week's memories
         shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
         reservation = book.reservation(shares)
-        running = book.capacity > 0
+        # each plant's weight (sales, 0 while not running) and weighted reservation, for all plants at once;
+        # each region adds its plants' rows (the same products and sums as region by region)
+        w = book.sales_ema * (book.capacity > 0)[:, None]
+        wr = w * reservation
         mb = self.maker_book
         if mb.n:  # magnets: the makers' full cost at this week's memories (what they offered at is kept)
-            m_res, m_sales, m_run = mb.by_product(mb.full_cost()), mb.by_product(mb.sales_ema), mb.capacity > 0
+            wm = mb.by_product(mb.sales_ema) * (mb.capacity > 0)[:, None]
+            wmr = wm * mb.by_product(mb.full_cost())
+        n_p = len(self.products)
         for region in self.regions:
             at = book.at_region[region]
-            w = book.sales_ema[at] * running[at][:, None]
-            tot = w.sum(axis=0)
-            own = np.where(tot > 0, (w * reservation[at]).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)
+            tot = w[at].sum(axis=0)
+            own = np.divide(wr[at].sum(axis=0), tot, out=np.full(n_p, np.inf), where=tot > 0)
             if mb.n:
                 mat = mb.at_region[region]
-                wm = m_sales[mat] * m_run[mat][:, None]
-                tm = wm.sum(axis=0)
-                own = np.where(tm > 0, (wm * m_res[mat]).sum(axis=0) / np.where(tm > 0, tm, 1.0), own)
+                tm = wm[mat].sum(axis=0)
+                np.divide(wmr[mat].sum(axis=0), tm, out=own, where=tm > 0)
             src = self._imports_from[region]
             if src:
                 cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)
