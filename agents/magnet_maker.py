@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class MagnetMakerBook:
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
         self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
+        self.sum_by_country = GroupSum(self.country_code, len(self.rows_of_country))  # rows added by country
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills

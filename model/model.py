@@ -36,7 +36,7 @@ from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
 from model.demand import demand_growth
-from model.exchange import Exchange, RegionClearing
+from model.exchange import Exchange, GroupSum, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
 from model.params import ConfigError
@@ -267,12 +267,10 @@ class RareEarthModel(mesa.Model):
         cached = self._state_need
         if cached[0] is not b_need or cached[1] is not m_need:
             n_p = len(self.products)
-            by_state = np.zeros((len(bb.states), n_p))
-            np.add.at(by_state, bb.state_code, b_need)
+            by_state = bb.totals(b_need, by="state")
             need = {s: by_state[j] for j, s in enumerate(bb.states)}
             if m_need is not None:
-                by_country = np.zeros((len(mb.rows_of_country), n_p))
-                np.add.at(by_country, mb.country_code, m_need)
+                by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
                     need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
             cached = self._state_need = (b_need, m_need, need)
@@ -465,9 +463,8 @@ class RareEarthModel(mesa.Model):
         self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
         self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
         self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
-        # magnets made by country, plant by plant in one call (np.add.at adds them in order, as the loop did)
-        by_country = np.zeros((len(mb.rows_of_country), out.shape[1]))
-        np.add.at(by_country, mb.country_code, out)
+        # magnets made by country, plant by plant in one call (GroupSum adds them in order, as the loop did)
+        by_country = mb.sum_by_country(out)
         self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
@@ -559,12 +556,9 @@ class RareEarthModel(mesa.Model):
         batch = self._contract_batch[region]
         if batch is not None and not self.rules.refused_end_use:  # every importer at once (each its own
             # holders): as the loop below, value for value
-            rows, of_b, at_b, of_m, at_m = batch
-            want = np.zeros((rows.size, n_p))  # each importer's holders' want, added in the loop's order
-            np.add.at(want, of_b, want_b[at_b])
-            want_of_m = np.zeros((rows.size, n_p))
-            np.add.at(want_of_m, of_m, want_m[at_m])
-            want = want + want_of_m
+            rows, of_b, at_b, of_m, at_m, sum_b, sum_m = batch
+            # each importer's holders' want, added in the loop's order
+            want = sum_b(want_b[at_b]) + sum_m(want_m[at_m])
             act = want.any(axis=1)
             if act.any():
                 give = np.zeros((rows.size, n_p))
@@ -633,7 +627,8 @@ class RareEarthModel(mesa.Model):
         rows = np.array([i for i, _, _ in importers], dtype=int)
         distinct = (np.unique(rows).size == rows.size and np.unique(at_b).size == at_b.size
                     and np.unique(at_m).size == at_m.size)
-        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m) if distinct else None
+        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m,
+                                        GroupSum(of_b, rows.size), GroupSum(of_m, rows.size)) if distinct else None
         return cached
 
     def _cost_of_supply(self) -> None:
