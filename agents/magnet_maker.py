@@ -89,6 +89,7 @@ class MagnetMakerBook:
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
+        self._swarf_share = ((1.0 - self.yield_) * self.recovery)[:, None]  # recoverable oxide per kg put in
         self.processing_cost = np.array([s.processing_cost_usd_per_kg for s in specs], dtype=float)
         self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
         self.status = [s.status for s in specs]
@@ -205,8 +206,8 @@ class MagnetMakerBook:
         b = self.model.behaviour
         self.plan()
         per_kg = self.input_per_kg()
-        has = per_kg > 0
-        room = np.where(has, self.inventory / np.where(has, per_kg, 1.0), np.inf).min(axis=1)
+        has = self._uses
+        room = np.divide(self.inventory, per_kg, out=np.full(per_kg.shape, np.inf), where=has).min(axis=1)
         made = np.minimum(self.planned_out, np.where(np.isfinite(room), room, 0.0))
         made = np.maximum(made, 0.0)
         used = made[:, None] * per_kg
@@ -214,7 +215,7 @@ class MagnetMakerBook:
         self.inventory = np.maximum(self.inventory - used, 0.0)
         self.used = used
         # a kg in finished magnets for every 1 / yield kg put in: the rest is swarf, recovery of it recyclable
-        self.swarf = self.swarf + used * ((1.0 - self.yield_) * self.recovery)[:, None]
+        self.swarf = self.swarf + used * self._swarf_share
         self.stock = self.stock + made
         self.made = made
         # recycling: the swarf's elements return while they are worth more than recycling them costs
@@ -325,8 +326,9 @@ class MagnetMakerBook:
         self.paid[at] = got * clearing.paid * KG_PER_T
         self.inventory[at] = self.inventory[at] + got
         sold_all = clearing.fills["makers_sell"].T  # (k, products)
-        mk = self.makes[at]
-        sold = sold_all[np.arange(rows.size), mk]
+        fixed = self._region_fixed.get(region)  # set by orders()
+        mk, plants = (fixed[2], fixed[4]) if fixed is not None else (self.makes[at], np.arange(rows.size))
+        sold = sold_all[plants, mk]
         self.stock[at] = np.maximum(self.stock[at] - sold, 0.0)
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T
