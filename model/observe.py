@@ -51,7 +51,6 @@ class Observer:
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
         self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
         self._oxides: list[int] = []
-        self._oxide_names: tuple[str, ...] = ()
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -66,9 +65,7 @@ class Observer:
         self._corridors_seen: list[str] = []
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
-        # products recycled at least once (recorded from then on), and their indices
-        self._recycled_seen = np.zeros(len(P), dtype=bool)
-        self._recycled_keys: dict[str, tuple[np.ndarray, list[Key]]] = {}  # region -> (their indices, keys)
+        self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
         # buyers whose shortage counts in downstream units: (state, unit) -> [(row, kg per unit)], fixed
         self._unit_rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for i, spec in enumerate(m.buyer_book.specs):
@@ -230,7 +227,8 @@ class Observer:
         for s in m.states:
             if s.sid in self._stockpiling:
                 keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
-                vals += np.column_stack((s.stockpile, s.stock_bought, s.stock_released)).ravel().tolist()
+                vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
+                                        strict=True) for x in t]
         caps: dict[str, float] = {}
         for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
             caps[c] = caps.get(c, 0.0) + x
@@ -250,7 +248,7 @@ class Observer:
             tot = vol + spot_v
             avg = np.where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
             keys += self._interleaved(("contract_volume", "contract_price", "average_price"), reg)
-            vals += np.column_stack((vol, cprice, avg)).ravel().tolist()
+            vals += [x for t in zip(vol.tolist(), cprice.tolist(), avg.tolist(), strict=True) for x in t]
         for state, cut in sorted(m.week.end_use_refused.items()):
             keys += self._row("end_use_refused", state)
             vals += cut.tolist()
@@ -282,18 +280,11 @@ class Observer:
             if rows.size:
                 keys += self._row("inventory_makers", reg)
                 vals += held[rows].sum(axis=0).tolist()
-                recycled = mb.recycled[rows].sum(axis=0)
-                new = (recycled != 0) & ~self._recycled_seen
-                if new.any():  # a product recycled for the first time: recorded from now on, in every region
-                    self._recycled_seen = self._recycled_seen | new
-                    self._recycled_keys = {}
-                seen = self._recycled_seen
-                at = self._recycled_keys.get(reg)
-                if at is None:
-                    idx = np.flatnonzero(seen)
-                    at = self._recycled_keys[reg] = (idx, [self._row("recycled", reg)[j] for j in idx.tolist()])
-                keys += at[1]
-                vals += recycled[at[0]].tolist()
+                for k, x in zip(self._row("recycled", reg), mb.recycled[rows].sum(axis=0).tolist(), strict=True):
+                    if x or k[2] in self._recycled_seen:
+                        self._recycled_seen.add(k[2])
+                        keys.append(k)
+                        vals.append(x)
         keys += self._row("disposed", "")
         vals += m.week.disposed.tolist() if m.week.disposed is not None else [0.0] * len(P)
         short = bb.shortage.sum(axis=1).tolist()
@@ -311,15 +302,13 @@ class Observer:
             self._content = np.array([[1.0 * (e == p) if w.product(p).stage == "oxide"
                                        else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
             self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
-            self._oxide_names = tuple(P[j] for j in self._oxides)
-        oxides, names = self._oxides, self._oxide_names
         for dest in self._dests:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
             content = ex @ self._content
-            keys += self._row("element_exports", dest, names)
-            vals += content[oxides].tolist()
+            keys += self._row("element_exports", dest, tuple(P[j] for j in self._oxides))
+            vals += content[self._oxides].tolist()
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""
@@ -383,7 +372,6 @@ class WeeklyCollector(mesa.DataCollector):
         self._upto = 0
         self._values: list[float] = []
         self._layouts: dict[int, tuple[list, list[tuple[int, int]]]] = {}  # id(keys) -> (keys, [(reporter, pos)])
-        self._appends: tuple = (None, [])  # (model_vars, the append of each reporter's list in it)
 
     def _positions(self, keys: list) -> list[tuple[int, int]]:
         cached = self._layouts.get(id(keys))
@@ -405,10 +393,9 @@ class WeeklyCollector(mesa.DataCollector):
         for keys, vals in blocks:
             for r, j in self._positions(keys):
                 values[r] = vals[j]
-        if self._appends[0] is not self.model_vars:  # each reporter's column, looked up once
-            self._appends = (self.model_vars, [self.model_vars[name].append for name, _ in self._keys])
-        for append, v in zip(self._appends[1], values, strict=True):
-            append(v)
+        model_vars = self.model_vars
+        for (name, _), v in zip(self._keys, values, strict=True):
+            model_vars[name].append(v)
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:
