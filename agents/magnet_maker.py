@@ -269,9 +269,9 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
             mk = self.makes[at]
-            fixed = (grid, self.processing_cost[at][:, None], mk, grid[mk], np.arange(k))
+            fixed = (grid, mk, grid[mk], np.arange(k))  # the grid, each plant's magnet, its grid, the plants
             self._region_fixed[region] = fixed
-        _, processing, mk, g, plants = fixed
+        _, mk, g, plants = fixed
         # -- oxides: derived demand
         per_kg = self.input_per_kg()[at]
         has = self._uses[at]
@@ -279,7 +279,7 @@ class MagnetMakerBook:
         magnet_price = self.sale_memory[at]
         spend = per_kg * usual
         other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(magnet_price[:, None] - processing - other, 0.0)
+        room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
         wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=has)  # 0 for an oxide it does not use
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
@@ -327,7 +327,7 @@ class MagnetMakerBook:
         self.inventory[at] = self.inventory[at] + got
         sold_all = clearing.fills["makers_sell"].T  # (k, products)
         fixed = self._region_fixed.get(region)  # set by orders()
-        mk, plants = (fixed[2], fixed[4]) if fixed is not None else (self.makes[at], np.arange(rows.size))
+        mk, plants = (fixed[1], fixed[3]) if fixed is not None else (self.makes[at], np.arange(rows.size))
         sold = sold_all[plants, mk]
         self.stock[at] = np.maximum(self.stock[at] - sold, 0.0)
         self.sold[at] = sold
