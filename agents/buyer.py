@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import BuyerSpec
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class BuyerBook:
         self.states = states
         self.state_code = np.array([states.index(s) for s in self.state_id], dtype=int)
         self.rows_of_state = {s: np.flatnonzero(self.state_code == j) for j, s in enumerate(states)}
+        self._sum_by = {"region": GroupSum(self.region_code, len(model.regions)),
+                        "state": GroupSum(self.state_code, len(states))}  # totals()
         # per region, its rows (a slice when consecutive) and their target cover, fixed at construction
         self.target_cover.flags.writeable = False
         self._region_fixed = {r: (row_selector(rows), self.target_cover[rows])
@@ -119,10 +121,7 @@ class BuyerBook:
     def totals(self, values: np.ndarray, by: str) -> np.ndarray:
         """Sum of a per-buyer array by ``"region"`` (rows in the model's region order) or ``"state"``
         (rows in :attr:`states` order)."""
-        code, k = (self.region_code, len(self.model.regions)) if by == "region" else (self.state_code, len(self.states))
-        out = np.zeros((k, values.shape[1]))
-        np.add.at(out, code, values)
-        return out
+        return self._sum_by["region" if by == "region" else "state"](values)
 
     def willingness_to_pay(self, rows: np.ndarray | slice, usual: np.ndarray) -> np.ndarray:
         """Most each buyer of ``rows`` (indices or a slice) pays per kg of each element: the magnet budget less

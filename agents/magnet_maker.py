@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
 
 if TYPE_CHECKING:
@@ -84,9 +84,12 @@ class MagnetMakerBook:
         self.recipe = self.base_recipe.copy()
         self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
+        self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
+        self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
+        self._swarf_share = ((1.0 - self.yield_) * self.recovery)[:, None]  # recoverable oxide per kg put in
         self.processing_cost = np.array([s.processing_cost_usd_per_kg for s in specs], dtype=float)
         self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
         self.status = [s.status for s in specs]
@@ -95,6 +98,7 @@ class MagnetMakerBook:
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
         self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
+        self.sum_by_country = GroupSum(self.country_code, len(self.rows_of_country))  # rows added by country
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
@@ -145,6 +149,7 @@ class MagnetMakerBook:
         per_kg = self.recipe / self.yield_[:, None]
         per_kg.flags.writeable = False
         self._per_kg_key = (self.recipe, per_kg)
+        self._uses = per_kg > 0  # the oxides each plant's recipe holds now (an oxide thrifted to 0 drops out)
         return per_kg
 
     def use_per_week(self, output: np.ndarray) -> np.ndarray:
@@ -201,8 +206,8 @@ class MagnetMakerBook:
         b = self.model.behaviour
         self.plan()
         per_kg = self.input_per_kg()
-        has = per_kg > 0
-        room = np.where(has, self.inventory / np.where(has, per_kg, 1.0), np.inf).min(axis=1)
+        has = self._uses
+        room = np.divide(self.inventory, per_kg, out=np.full(per_kg.shape, np.inf), where=has).min(axis=1)
         made = np.minimum(self.planned_out, np.where(np.isfinite(room), room, 0.0))
         made = np.maximum(made, 0.0)
         used = made[:, None] * per_kg
@@ -210,7 +215,7 @@ class MagnetMakerBook:
         self.inventory = np.maximum(self.inventory - used, 0.0)
         self.used = used
         # a kg in finished magnets for every 1 / yield kg put in: the rest is swarf, recovery of it recyclable
-        self.swarf = self.swarf + used * ((1.0 - self.yield_) * self.recovery)[:, None]
+        self.swarf = self.swarf + used * self._swarf_share
         self.stock = self.stock + made
         self.made = made
         # recycling: the swarf's elements return while they are worth more than recycling them costs
@@ -259,41 +264,56 @@ class MagnetMakerBook:
         m = self.model
         b = m.behaviour
         sig = m.signals
-        ex = m.exchange
         at = self.at_region[region]
         k = rows.size
+        fixed = self._region_fixed.get(region)
+        if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
+            mk = self.makes[at]
+            fixed = (grid, mk, grid[mk], np.arange(k))  # the grid, each plant's magnet, its grid, the plants
+            self._region_fixed[region] = fixed
+        _, mk, g, plants = fixed
         # -- oxides: derived demand
-        need = self.need()[at]
         per_kg = self.input_per_kg()[at]
+        has = self._uses[at]
         usual = self.paid_memory[at]
         magnet_price = self.sale_memory[at]
         spend = per_kg * usual
         other = spend.sum(axis=1, keepdims=True) - spend
         room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
-        wtp = np.where(per_kg > 0, room / np.where(per_kg > 0, per_kg, 1.0), 0.0)
+        wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=has)  # 0 for an oxide it does not use
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        cover = b.maker_target_cover_weeks * (scale[:, None] * ex.buyer_pow[region])[:, None, :]
+        cover = b.maker_target_cover_weeks * (scale[:, None] * m.exchange.buyer_pow[region])  # products x grid
         cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
-        n_t = need.T[:, :, None]
-        qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
-        buy = np.where(grid[:, None, :] > wtp.T[:, :, None], 0.0, qty)
+        # max(cover x need + need - inventory, 0), and 0 above the most it pays. A plant bids only for the
+        # oxides in its recipe (two or three of the world's products); for the others its need is 0, so is
+        # its most (below every grid price) and its bid is 0 at every price. As in the buyers' orders, only
+        # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
+        # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
+        wtp_t = wtp.T
+        kk, ii = np.nonzero(has.T & ~(grid.min(axis=1)[:, None] > wtp_t))
+        n_k = self.need()[at][ii, kk][:, None]
+        qty = cover[kk] * n_k
+        qty += n_k
+        qty -= self.inventory[at][ii, kk][:, None]
+        np.maximum(qty, 0.0, out=qty)
+        qty[grid[kk] > wtp_t[kk, ii][:, None]] = 0.0
+        buy = np.zeros((n_p, k, n_g))
+        buy[kk, ii] = qty
         buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]
         floor = res / (1.0 + b.maker_full_cost_markup)
-        mk = self.makes[at]
         outlook = sig.outlook(region)[mk]
         keep = b.maker_magnet_cover_weeks * self.sales_ema[at] * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
-        g = grid[mk]  # (k, G): each plant's magnet grid
-        kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity
+        kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity  # g: (k, G)
         stock = self.stock[at][:, None]
         offer = np.minimum(np.maximum(stock - kept, 0.0), stock)
-        offer = np.where(g < floor[:, None], 0.0, offer)
+        offer[g < floor[:, None]] = 0.0
         sell = np.zeros((n_p, k, n_g))
-        sell[mk, np.arange(k), :] = offer
+        sell[mk, plants, :] = offer
         return [OrderBlock("makers_buy", Side.BUY, buy), OrderBlock("makers_sell", Side.SELL, sell)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
@@ -306,8 +326,9 @@ class MagnetMakerBook:
         self.paid[at] = got * clearing.paid * KG_PER_T
         self.inventory[at] = self.inventory[at] + got
         sold_all = clearing.fills["makers_sell"].T  # (k, products)
-        mk = self.makes[at]
-        sold = sold_all[np.arange(rows.size), mk]
+        fixed = self._region_fixed.get(region)  # set by orders()
+        mk, plants = (fixed[1], fixed[3]) if fixed is not None else (self.makes[at], np.arange(rows.size))
+        sold = sold_all[plants, mk]
         self.stock[at] = np.maximum(self.stock[at] - sold, 0.0)
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T

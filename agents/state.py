@@ -176,7 +176,8 @@ class State(mesa.Agent):
             bought += sum(held[i] for i in k)
         now = int(m.steps)
         if bought > 0:
-            use = sum(float(s.consumption_per_week()[k].sum()) for s in rivals)
+            # each rival's use of those products: the rivals' rows at once, each row summed as on its own
+            use = sum(np.array([s.consumption_per_week() for s in rivals])[:, k].sum(axis=1).tolist())
             if use > 0 and bought > b.rival_stockpile_trigger_weeks * use and now > self._retaliating_until:
                 if self._retaliating_until < now - 1:
                     m.log_event(f"{self.name} tightens export licences in response to rivals' stockpiling")

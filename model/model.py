@@ -36,7 +36,7 @@ from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
 from model.demand import demand_growth
-from model.exchange import Exchange, RegionClearing
+from model.exchange import Exchange, GroupSum, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
 from model.params import ConfigError
@@ -269,12 +269,10 @@ class RareEarthModel(mesa.Model):
         cached = self._state_need
         if cached[0] is not b_need or cached[1] is not m_need:
             n_p = len(self.products)
-            by_state = np.zeros((len(bb.states), n_p))
-            np.add.at(by_state, bb.state_code, b_need)
+            by_state = bb.totals(b_need, by="state")
             need = {s: by_state[j] for j, s in enumerate(bb.states)}
             if m_need is not None:
-                by_country = np.zeros((len(mb.rows_of_country), n_p))
-                np.add.at(by_country, mb.country_code, m_need)
+                by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
                     need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
             cached = self._state_need = (b_need, m_need, need)
@@ -498,9 +496,8 @@ class RareEarthModel(mesa.Model):
         self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
         self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
         self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
-        # magnets made by country, plant by plant in one call (np.add.at adds them in order, as the loop did)
-        by_country = np.zeros((len(mb.rows_of_country), out.shape[1]))
-        np.add.at(by_country, mb.country_code, out)
+        # magnets made by country, plant by plant in one call (GroupSum adds them in order, as the loop did)
+        by_country = mb.sum_by_country(out)
         self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
@@ -592,12 +589,9 @@ class RareEarthModel(mesa.Model):
         batch = self._contract_batch[region]
         if batch is not None and not self.rules.refused_end_use:  # every importer at once (each its own
             # holders): as the loop below, value for value
-            rows, of_b, at_b, of_m, at_m = batch
-            want = np.zeros((rows.size, n_p))  # each importer's holders' want, added in the loop's order
-            np.add.at(want, of_b, want_b[at_b])
-            want_of_m = np.zeros((rows.size, n_p))
-            np.add.at(want_of_m, of_m, want_m[at_m])
-            want = want + want_of_m
+            rows, of_b, at_b, of_m, at_m, sum_b, sum_m = batch
+            # each importer's holders' want, added in the loop's order
+            want = sum_b(want_b[at_b]) + sum_m(want_m[at_m])
             act = want.any(axis=1)
             if act.any():
                 give = np.zeros((rows.size, n_p))
@@ -666,7 +660,8 @@ class RareEarthModel(mesa.Model):
         rows = np.array([i for i, _, _ in importers], dtype=int)
         distinct = (np.unique(rows).size == rows.size and np.unique(at_b).size == at_b.size
                     and np.unique(at_m).size == at_m.size)
-        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m) if distinct else None
+        self._contract_batch[region] = (rows, of_b.astype(int), at_b, of_m.astype(int), at_m,
+                                        GroupSum(of_b, rows.size), GroupSum(of_m, rows.size)) if distinct else None
         return cached
 
     def _cost_of_supply(self) -> None:
@@ -679,20 +674,23 @@ class RareEarthModel(mesa.Model):
         # not change it); their reservations are at this week's memories
         shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
         reservation = book.reservation(shares)
-        running = book.capacity > 0
+        # each plant's weight (sales, 0 while not running) and weighted reservation, for all plants at once;
+        # each region adds its plants' rows (the same products and sums as region by region)
+        w = book.sales_ema * (book.capacity > 0)[:, None]
+        wr = w * reservation
         mb = self.maker_book
         if mb.n:  # magnets: the makers' full cost at this week's memories (what they offered at is kept)
-            m_res, m_sales, m_run = mb.by_product(mb.full_cost()), mb.by_product(mb.sales_ema), mb.capacity > 0
+            wm = mb.by_product(mb.sales_ema) * (mb.capacity > 0)[:, None]
+            wmr = wm * mb.by_product(mb.full_cost())
+        n_p = len(self.products)
         for region in self.regions:
             at = book.at_region[region]
-            w = book.sales_ema[at] * running[at][:, None]
-            tot = w.sum(axis=0)
-            own = np.where(tot > 0, (w * reservation[at]).sum(axis=0) / np.where(tot > 0, tot, 1.0), np.inf)
+            tot = w[at].sum(axis=0)
+            own = np.divide(wr[at].sum(axis=0), tot, out=np.full(n_p, np.inf), where=tot > 0)
             if mb.n:
                 mat = mb.at_region[region]
-                wm = m_sales[mat] * m_run[mat][:, None]
-                tm = wm.sum(axis=0)
-                own = np.where(tm > 0, (wm * m_res[mat]).sum(axis=0) / np.where(tm > 0, tm, 1.0), own)
+                tm = wm[mat].sum(axis=0)
+                np.divide(wmr[mat].sum(axis=0), tm, out=own, where=tm > 0)
             src = self._imports_from[region]
             if src:
                 cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)

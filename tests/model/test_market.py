@@ -431,3 +431,28 @@ def test_curves_property_price_is_continuous_in_the_schedules(book, eps):
     if base.volume[0] > 1e-6 and moved.volume[0] > 1e-6 and base.bound[0] == 0 == moved.bound[0]:
         step = np.log(grid[0, 1] / grid[0, 0])
         assert abs(np.log(moved.price[0] / base.price[0])) <= step + 1e-12  # within the segment it was in
+
+
+# ------------------------------------------------------------------------------- GroupSum (model.exchange)
+def test_group_sum_is_np_add_at_bit_for_bit():
+    """The participants' totals by group (GroupSum) add each group's rows in row order from 0.0, as
+    np.add.at into zeros does: the same bits, signed zeros, nan and inf included, with empty groups and rows."""
+    from model.exchange import GroupSum
+
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        n, groups, cols = int(rng.integers(0, 40)), int(rng.integers(1, 12)), int(rng.integers(1, 21))
+        code = rng.integers(0, groups, n)
+        values = rng.standard_normal((n, cols)) * 10.0 ** rng.integers(-8, 9, (n, cols))
+        values[rng.random((n, cols)) < 0.3] = 0.0
+        values[rng.random((n, cols)) < 0.1] = -0.0
+        values[rng.random((n, cols)) < 0.02] = np.inf
+        values[rng.random((n, cols)) < 0.02] = np.nan
+        expect = np.zeros((groups, cols))
+        np.add.at(expect, code, values)
+        got = GroupSum(code, groups)(values)
+        assert got.shape == expect.shape
+        assert np.array_equal(got.view(np.int64), expect.view(np.int64))
+        # the index kept for this width serves a transposed (non-contiguous) input too
+        assert np.array_equal(GroupSum(code, groups)(np.ascontiguousarray(values.T).T).view(np.int64),
+                              expect.view(np.int64))
