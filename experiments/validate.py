@@ -412,7 +412,9 @@ TARGETS: list[Target] = [
                      "to announced plants, which then run below capacity"),
     Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
            0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12",
-           known_gap="Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) is not in the project database"),
+           known_gap="with Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) Malaysia makes ~7 % of the default "
+                     "world's NdPr, Dy and Tb tonnage in 2030; the magnet world, which counts Lynas's La and Ce, "
+                     "gives 8.2 % (seed 1)"),
     Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
            "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
            public="supply enters before shortages persist"),
