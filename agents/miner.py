@@ -127,6 +127,7 @@ class MinerFleet:
         # plants' unseparated streams: the host plant's id per site ("" for a mine) and what it left this week
         self.residue_of = [world.miners[k].residue_of for k in self.spec]
         self.is_residue = np.array([bool(h) for h in self.residue_of], dtype=bool)
+        self._any_residue = bool(self.is_residue.any())
         self.residue_in = np.zeros(self.n)  # t REO each stream brings in next week (set by the model)
 
     # -- halts (set by armed groups, orders and floods through the model's commands) ----------------------
@@ -151,7 +152,7 @@ class MinerFleet:
     def operating_capacity(self) -> np.ndarray:
         """What each site can mine this week (t REO): active, not halted, under China's quota; a plant's
         unseparated stream brings what its plant left last week."""
-        cap = np.where(self.is_residue, self.residue_in, self.capacity) if self.is_residue.any() else self.capacity
+        cap = np.where(self.is_residue, self.residue_in, self.capacity) if self._any_residue else self.capacity
         return cap * (self.active & ~self.halted) * self._quota_mult
 
     def mine(self) -> np.ndarray:

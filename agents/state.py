@@ -97,6 +97,7 @@ class State(mesa.Agent):
         self._retaliating_until = -(10**9)  # never retaliated
         self._ever_traded = False
         self._own_projects: list | None = None  # projects it sponsors (planned ones it may decide unaided)
+        self._baskets: dict | None = None  # quota groups' ore baskets (anchored rule), once the mines exist
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
         if spec.reserve is not None:
             r = spec.reserve
@@ -230,7 +231,7 @@ class State(mesa.Agent):
     def _quota_baskets(self) -> dict[str, tuple[np.ndarray, float]]:
         """Per quota group: the capacity-weighted ore basket of China's mines in it (t of each product per t
         REO) and its value at the world's 2024 domestic prices (USD/kg), for the anchored quota rule."""
-        if getattr(self, "_baskets", None) is None:
+        if self._baskets is None:
             m = self.model
             f = m.fleet
             p2024 = m.initial_prices[self.region]
@@ -241,7 +242,7 @@ class State(mesa.Agent):
                 if not sites.size or w.sum() <= 0:
                     out[group] = (np.zeros(len(m.products)), 0.0)
                     continue
-                rows = np.array([[m.world.ore(f.ore[i]).basket.get(p, 0.0) for p in m.products] for i in sites])
+                rows = np.array([m.ore.baskets[f.ore[i]] for i in sites])
                 basket = (rows * w[:, None]).sum(axis=0) / w.sum()
                 out[group] = (basket, float(basket @ p2024))
             self._baskets = out

@@ -462,8 +462,7 @@ class RareEarthModel(mesa.Model):
         out = []
         for site in np.flatnonzero(f.is_residue).tolist():
             host = book.index[f.residue_of[site]]
-            basket = self.world.ore(f.ore[site]).basket
-            vec = np.array([basket.get(p, 0.0) for p in self.products]) * ~book.separates[host]
+            vec = self.ore.baskets[f.ore[site]] * ~book.separates[host]
             out.append((site, host, vec))
         return out
 
