@@ -21,6 +21,8 @@ magnet, holds oxide stock, and buys in its region's exchange. Rules (``b.x`` = :
   ``b.thrift_rate_per_week`` of the base each week, down to ``min_content_frac``. When prices fall back below
   what it is used to, content recovers at a quarter of that speed, but only up to a ceiling lowered by
   ``b.thrift_irreversible_share`` of each cut (redesigned motors stay redesigned).
+- **Dy or Tb** (:mod:`model.substitution`): what thrifting leaves of a recipe's coercivity is split between Dy
+  and Tb by their price against 2024, moving slowly; a buyer that holds the recipe buys the split.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import BuyerSpec
+from model.substitution import CoercivitySubstitution
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -56,7 +59,8 @@ class BuyerBook:
                                      dtype=float).reshape(n, n_p)
         self.min_content = self.base_content * np.array(
             [[s.min_content_frac.get(p, 1.0) for p in products] for s in specs], dtype=float).reshape(n, n_p)
-        self.content = self.base_content.copy()
+        self.content = self.base_content.copy()  # the recipe it buys for: thrifted, then Dy/Tb re-split
+        self.thrifted = self.content  # the recipe thrifting alone makes (model/substitution.py re-splits it)
         self._need_key: tuple | None = None  # (multiplier, content, magnets, need): see need()
         self.ceiling = self.base_content.copy()
         self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
@@ -72,6 +76,9 @@ class BuyerBook:
         self.shortage = np.zeros((n, n_p))
         self.wtp = np.zeros((n, n_p))
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        self.substitution = CoercivitySubstitution(
+            products, self.base_content, np.array([model.initial_prices[r] for r in self.region]).reshape(n, n_p),
+            model.behaviour)
         states = sorted(set(self.state_id))
         self.states = states
         self.state_code = np.array([states.index(s) for s in self.state_id], dtype=int)
@@ -195,13 +202,14 @@ class BuyerBook:
         high = (recent > b.thrift_trigger_ratio * long) | short
         low = recent < long
         step = b.thrift_rate_per_week * self.base_content
-        cut = np.where(high, np.minimum(step, self.content - self.min_content), 0.0)
+        v = self.thrifted
+        cut = np.where(high, np.minimum(step, v - self.min_content), 0.0)
         cut = np.maximum(cut, 0.0)
-        self.content = self.content - cut
+        v = v - cut
         self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_content)
         rec = low & ~high
-        self.content = np.where(rec, np.minimum(self.content + step / 4.0, np.maximum(self.ceiling, self.content)),
-                                self.content)
+        self.thrifted = np.where(rec, np.minimum(v + step / 4.0, np.maximum(self.ceiling, v)), v)
+        self.content = self.substitution.step(self.thrifted, recent)
 
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
         """Term-contract deliveries (rows x products, t) at ``price`` (USD/kg), before the spot auction."""

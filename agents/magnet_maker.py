@@ -35,6 +35,8 @@ maker pays for an element what a magnet leaves after the maker's other costs. Ru
   memory, or the element ran short, the recipe's content of it falls by ``b.thrift_rate_per_week`` of the
   base a week down to ``min_content_frac``; it recovers at a quarter of that speed up to a ceiling lowered
   by ``b.thrift_irreversible_share`` of each cut.
+- **Dy or Tb** (:mod:`model.substitution`): what thrifting leaves of the recipe's coercivity is split between
+  Dy and Tb by their price against 2024, moving slowly.
 - **Pipeline**: a plant that is building comes online on its ``online_date`` (MP's 10X plant, FACTS E1/R4).
 """
 
@@ -48,6 +50,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
+from model.substitution import CoercivitySubstitution
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -81,7 +84,8 @@ class MagnetMakerBook:
                                     dtype=float).reshape(n, n_p)
         self.min_recipe = self.base_recipe * np.array([[b.min_content_frac.get(p, 1.0) for p in products]
                                                        for b in bom], dtype=float).reshape(n, n_p)
-        self.recipe = self.base_recipe.copy()
+        self.recipe = self.base_recipe.copy()  # thrifted, then Dy/Tb re-split (model/substitution.py)
+        self.thrifted = self.recipe  # the recipe thrifting alone makes
         self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
         self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
@@ -96,6 +100,8 @@ class MagnetMakerBook:
         self.online_date = [s.online_date for s in specs]
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
+        self.substitution = CoercivitySubstitution(products, self.base_recipe, self.per_plant(model.initial_prices),
+                                                   model.behaviour)
         self.rows_of_country = {c: np.flatnonzero(np.array(self.country) == c) for c in sorted(set(self.country))}
         self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
         self.sum_by_country = GroupSum(self.country_code, len(self.rows_of_country))  # rows added by country
@@ -374,12 +380,12 @@ class MagnetMakerBook:
         high = (recent > b.thrift_trigger_ratio * long) | self.short_of
         low = recent < long
         step = b.thrift_rate_per_week * self.base_recipe
-        cut = np.maximum(np.where(high, np.minimum(step, self.recipe - self.min_recipe), 0.0), 0.0)
-        self.recipe = self.recipe - cut
+        cut = np.maximum(np.where(high, np.minimum(step, self.thrifted - self.min_recipe), 0.0), 0.0)
+        v = self.thrifted - cut
         self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_recipe)
         rec = low & ~high
-        self.recipe = np.where(rec, np.minimum(self.recipe + step / 4.0, np.maximum(self.ceiling, self.recipe)),
-                               self.recipe)
+        self.thrifted = np.where(rec, np.minimum(v + step / 4.0, np.maximum(self.ceiling, v)), v)
+        self.recipe = self.substitution.step(self.thrifted, recent)
 
     def advance_pipeline(self, today: dt.date) -> list[int]:
         online = []

@@ -335,9 +335,6 @@ class Target:
 
 
 HEAVY = ("Dy", "Tb")
-TB_DRIFT_GAP = ("Lynas's heavy-RE circuit adds Tb the world did not have (~0.25 t a week: China's heavy quota caps tonnes "
-                "of REO, so clay replaces the rich concentrate China no longer gets); no buyer uses more Tb when it is "
-                "cheap (no Dy-Tb substitution) and China's heavy quota watches Dy, so the surplus goes to stocks")
 PRODUCTS = ("NdPr", "Dy", "Tb")
 
 TARGETS: list[Target] = [
@@ -348,8 +345,8 @@ TARGETS: list[Target] = [
              "") for p in PRODUCTS],
     Target("Weeks with ex-China within the trade band of China", "baseline", "mechanism M2", 0.95, 1.0, parity,
            "fraction"),
-    *[Target(f"{p} 10-year drift (4-week mean vs 2024)", "baseline", "FACTS P2", -0.25, 0.25, drift(p), "fraction",
-             known_gap=TB_DRIFT_GAP if p == "Tb" else "") for p in PRODUCTS],
+    *[Target(f"{p} 10-year drift (4-week mean vs 2024)", "baseline", "FACTS P2", -0.25, 0.25, drift(p), "fraction")
+      for p in PRODUCTS],
     Target("Dy-Tb co-movement (4-weekly changes)", "baseline", "FACTS P1", 0.5, 1.0, comovement, "correlation",
            "0.69 monthly (2014-2025)"),
     Target("China share of refined output", "baseline", "seed F7; FACTS B4", 0.85, 0.95, china_share, "fraction",

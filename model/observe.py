@@ -252,10 +252,32 @@ class Observer:
         for state, cut in sorted(m.week.end_use_refused.items()):
             keys += self._row("end_use_refused", state)
             vals += cut.tolist()
+        self._coercivity_share(keys, vals)
         if m.maker_book.n:
             self._magnets(keys, vals)
             self._element_exports(keys, vals)
         return keys, vals
+
+    def _coercivity_share(self, keys: list[Key], vals: list) -> None:
+        """Share of the heavy-RE coercivity in this week's magnets that each substitute gives (Dy-kg
+        equivalents, model/substitution.py): recipes weighted by the magnets they are for (buyers' magnet
+        demand in oxide worlds, magnets made in magnet worlds)."""
+        m = self.model
+        mb, bb = m.maker_book, m.buyer_book
+        book = mb if mb.n else bb
+        sub = book.substitution
+        if not sub.rows.size:
+            return
+        if mb.n:
+            recipes, weight = mb.recipe, mb.made
+        else:
+            recipes, weight = bb.content, np.broadcast_to(bb.magnet_t_per_week * m.demand_multiplier, (bb.n,))
+        work = recipes[np.ix_(sub.rows, sub.cols)] * sub.w * weight[sub.rows, None]
+        total = float(work.sum())
+        if total > 0:
+            for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
+                keys.append(("coercivity_share", "", m.products[p]))
+                vals.append(x / total)
 
     def _magnets(self, keys: list[Key], vals: list) -> None:
         """Outputs of the magnet stage (worlds with magnet makers), appended to ``keys`` and ``vals``."""

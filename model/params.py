@@ -426,6 +426,11 @@ class Behaviour(Strict):
     thrift_rate_per_week: Frac = 0.0025  # content cut per week of high prices, share of base (assumption: FACTS L5 names grain-boundary diffusion, not its pace)
     thrift_trigger_ratio: Ratio = 1.3  # thrift when the recent price exceeds this x the long memory (assumption)
     thrift_irreversible_share: Frac = 0.5  # share of thrifting that stays when prices fall (redesigns; assumption)
+    # Dy and Tb both hold a magnet's coercivity: recipes lean toward the cheaper (model/substitution.py)
+    coercivity_substitutes: dict[str, Ratio] = Field(default_factory=lambda: {"Dy": 1.0, "Tb": 1.7})  # kg of Dy a kg does the work of (assumption: Tb ~1.5-2x Dy per kg in grain-boundary diffusion, FACTS L5); {} = no substitution
+    substitution_elasticity: Exponent = 1.0  # CES elasticity of the Dy/Tb split to their relative price (assumption)
+    substitution_rate_per_week: Frac = 0.02  # share of the way a recipe moves to the chosen split each week (assumption: motors re-qualified over months, half-life ~8 months)
+    substitution_max_tilt: Annotated[Num, Field(ge=1.0, le=MAX_RATIO)] = 3.0  # a recipe leans at most this x its 2024 split either way (assumption)
     # one rate for every buyer and year, a uniform demand path (model/demand.py; a scenario's demand_path
     # instead gives rates by segment, region and year, and the two are not combined)
     demand_growth_per_year: Annotated[Num, Field(ge=-0.5, le=1.0)] = 0.0  # FACTS B6/R6 give 5-7.5 %/yr; 0 = stationary
@@ -635,6 +640,8 @@ class World(Strict):
         need(b.china_quota_product, pset, "behaviour.china_quota_product")
         need(b.china_heavy_quota_product, pset, "behaviour.china_heavy_quota_product")
         need(b.heavy_marker_product, pset, "behaviour.heavy_marker_product")
+        for p in b.coercivity_substitutes:
+            need(p, oxides, "behaviour.coercivity_substitutes")
         for p in b.retaliation_products:
             need(p, pset, "behaviour.retaliation_products")
         if b.levy_min_ratio > b.levy_max_ratio:

@@ -65,6 +65,8 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
     # runs whose demand grows (a demand path or behaviour.demand_growth_per_year; model/demand.py)
     Output("demand_index", "index (start = 1)", "Demand relative to the start (before thrifting)", "segment"),
     Output("need", "t/week", "Buyers' need (consumption plus shortage)", "buyer state"),
+    # recipes holding two coercivity substitutes (behaviour.coercivity_substitutes; model/substitution.py)
+    Output("coercivity_share", "fraction", "Share of magnets' heavy-RE coercivity from each substitute", ""),
     # worlds with term contracts (behaviour.contract_share > 0)
     Output("contract_volume", "t/week", "Delivered under term contracts", "market region"),
     Output("contract_price", "USD/kg", "Term-contract price (source price + premium + export cost)", "market region"),

@@ -213,6 +213,8 @@ def _behaviour_value(name: str):
     origin, args = typing.get_origin(f.annotation), typing.get_args(f.annotation)
     if origin is list and args and typing.get_origin(args[0]) is typing.Literal:  # china_quota_follows_demand
         return st.lists(st.sampled_from(typing.get_args(args[0])), unique=True)
+    if origin is dict:  # coercivity_substitutes: any of the products, each with a positive weight ({} = off)
+        return st.dictionaries(st.sampled_from(PRODUCTS), st.floats(0.2, 5.0), max_size=len(PRODUCTS))
     raise AssertionError(f"no strategy for behaviour.{name}: {f.annotation!r}; extend tests/test_properties.py")
 
 

@@ -4,7 +4,8 @@
 Over many weeks of seeded random price regimes (high: cut; low: recover; in between: hold), after every
 week each content stays at or below base - irreversible share x (all cuts so far), never below its floor,
 and after a long spell of low prices it comes back to exactly that ceiling, no further. A rule that let a
-recovery climb past the ceiling (or a ceiling that forgot earlier cuts) fails here.
+recovery climb past the ceiling (or a ceiling that forgot earlier cuts) fails here. The recipes thrifting
+makes are checked (``thrifted``); the Dy/Tb split laid over them is tests/agents/test_substitution.py's.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_buyers_keep_the_irreversible_share_of_every_cut():
         book.inventory = book.inventory + book.need(m.demand_multiplier)  # no shortage: prices alone
         book.consume(m.demand_multiplier)
 
-    _drive(m, step, lambda: book.content, book.base_content.copy(), book.min_content.copy(),
+    _drive(m, step, lambda: book.thrifted, book.base_content.copy(), book.min_content.copy(),
            np.random.default_rng(20240101))
 
 
@@ -70,4 +71,4 @@ def test_magnet_makers_keep_the_irreversible_share_of_every_cut(irreversible):
         mb.short_of = np.zeros_like(mb.short_of)  # prices alone
         mb.adapt()
 
-    _drive(m, step, lambda: mb.recipe, mb.base_recipe.copy(), mb.min_recipe.copy(), np.random.default_rng(7))
+    _drive(m, step, lambda: mb.thrifted, mb.base_recipe.copy(), mb.min_recipe.copy(), np.random.default_rng(7))

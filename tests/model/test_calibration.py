@@ -93,9 +93,7 @@ def test_dy_and_tb_co_move(runs):
     assert med >= 0.5, f"Dy-Tb correlation of 4-weekly changes {med:.2f} < 0.5 (seeds {per_seed})"
 
 
-@pytest.mark.parametrize("product", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"known gap: {v.TB_DRIFT_GAP} (seed 7 falls to 0.46x)"))
-    if p not in DRIFT_OK else p for p in PRODUCTS])
+@pytest.mark.parametrize("product", PRODUCTS)
 def test_no_seed_explodes(runs, product):
     bad = {}
     for s, df in runs.items():

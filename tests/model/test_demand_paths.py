@@ -69,7 +69,7 @@ def test_shipped_paths_cite_their_numbers_and_match_the_facts():
 def test_need_after_whole_years_is_base_times_the_product_of_the_yearly_rates():
     """APS path, thrifting off: after 261 weeks (1 Jan 2029) every buyer's need is its base need x 1.0502^5;
     every week's need and each segment's demand index follow the calendar's product of rates."""
-    sc = load_scenario("demand_growth_aps").with_overrides({"behaviour.thrift_rate_per_week": 0.0})
+    sc = load_scenario("demand_growth_aps").with_overrides({"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0})
     m = RareEarthModel(sc, seed=1, weeks=WEEKS_TO_2029 + 1)
     bb = m.buyer_book
     base = bb.magnet_t_per_week[:, None] * bb.base_content
@@ -135,7 +135,7 @@ def test_paths(tmp_path, monkeypatch) -> Path:
 def test_region_and_state_overrides_and_breakpoints_set_each_buyers_growth(test_paths):
     sc = Scenario(name="paths", world="world_2024.toml", start=START, weeks=WEEKS_TO_2029 + 1, seeds=[1],
                   demand_path="test",
-                  overrides={"behaviour.thrift_rate_per_week": 0.0})
+                  overrides={"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0})
     sc.check()
     m = RareEarthModel(sc, seed=1)
     bb = m.buyer_book
@@ -202,10 +202,10 @@ def test_stationary_path_is_bit_for_bit_the_run_without_a_path():
 
 
 def test_aps_total_need_in_2030_exceeds_the_stationary_twin_by_the_paths_factor():
-    """demand_growth_aps against baseline (its stationary twin), thrifting off: total need over the weeks of
+    """demand_growth_aps against baseline (its stationary twin), thrifting and the Dy/Tb split off: total need over the weeks of
     2030 is higher by the mean of the APS multipliers of those weeks (about 1.35); with thrifting on, by less
     (buyers cut content when prices rise) but still clearly more."""
-    off = {"behaviour.thrift_rate_per_week": 0.0}
+    off = {"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0}
     weeks = 366  # into 2031
     grow = RareEarthModel(load_scenario("demand_growth_aps").with_overrides(off), seed=1, weeks=weeks).run()
     flat = RareEarthModel(load_scenario("baseline").with_overrides(off), seed=1, weeks=weeks).run()
@@ -228,7 +228,7 @@ def test_a_single_growth_rate_is_a_uniform_path():
     """behaviour.demand_growth_per_year keeps working: every buyer grows at that rate by calendar year (after
     five whole years x 1.05^5), with the demand outputs of a growing run."""
     sc = load_scenario("baseline").with_overrides({"behaviour.demand_growth_per_year": 0.05,
-                                                   "behaviour.thrift_rate_per_week": 0.0})
+                                                   "behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0})
     m = RareEarthModel(sc, seed=1, weeks=WEEKS_TO_2029 + 1)
     bb = m.buyer_book
     base = bb.magnet_t_per_week[:, None] * bb.base_content

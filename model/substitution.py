@@ -1,0 +1,78 @@
+"""Coercivity substitution: magnet recipes lean toward the cheaper heavy rare earth, slowly.
+
+Dy and Tb do one job in an NdFeB magnet: they keep its coercivity at motor temperatures (FACTS L5 names
+grain-boundary diffusion, which puts either on the grain boundaries). A kg of Tb does the work of ``w`` kg of
+Dy (``behaviour.coercivity_substitutes``; Dy = 1 by convention, Tb 1.7: Tb's larger anisotropy field makes it
+about 1.5-2x as effective per kg in the published grain-boundary-diffusion work — an assumption within that
+range). A recipe's *coercivity*, ``sum_p w_p c_p``, is what thrifting moves (each element's own rule, as
+before); how it is split between the substitutes is the maker's choice of grade, made on cost:
+
+- **The split it would choose** is the 2024 split tilted by ``(price_p / price_p,2024) ^ -sigma`` for each
+  substitute (a CES choice with elasticity ``sigma`` = ``behaviour.substitution_elasticity``). It is anchored
+  at the world's 2024 prices: the world's recipes are taken to be the grades makers chose at those prices,
+  so at 2024 *relative* prices nothing moves, whatever the price level. Only relative prices matter.
+- **Grades change slowly** (a motor is re-qualified on a new grade over months): each week the recipe's
+  log tilt moves ``behaviour.substitution_rate_per_week`` of the way to the chosen one; the ratio of two
+  substitutes' shares never leans further than ``behaviour.substitution_max_tilt`` times its 2024 ratio.
+- **Coercivity is kept**: the tilt re-splits what thrifting left, so substitution moves tonnes between Dy
+  and Tb (``w`` kg of Dy per kg of Tb), never the magnet's performance.
+
+Prices are the recent prices of the row's market (``signals.recent``: what its buyers expect to pay). Used by
+:class:`agents.buyer.BuyerBook` (oxide worlds: buyers hold the recipes) and
+:class:`agents.magnet_maker.MagnetMakerBook` (magnet worlds: makers hold them). With ``sigma = 0``, a zero
+rate or fewer than two substitutes in a recipe, recipes are exactly what thrifting makes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.params import Behaviour
+
+
+class CoercivitySubstitution:
+    """The substitution state of one book's recipes (rows x products): each row's log tilt per substitute."""
+
+    def __init__(self, products: tuple[str, ...] | list[str], base: np.ndarray, prices_2024: np.ndarray,
+                 behaviour: Behaviour):
+        """``base``: the rows' 2024 recipes (rows x products, kg per kg); ``prices_2024``: each row's market's
+        2024 prices (rows x products, USD/kg)."""
+        subs = behaviour.coercivity_substitutes
+        self.cols = np.array([list(products).index(p) for p in subs], dtype=int)
+        self.w = np.array(list(subs.values()), dtype=float)
+        uses = base[:, self.cols] > 0 if self.cols.size else np.zeros((base.shape[0], 0), dtype=bool)
+        self.rows = np.flatnonzero(uses.sum(axis=1) >= 2)  # recipes that hold two substitutes or more
+        self.uses = uses[self.rows]
+        self.sigma = behaviour.substitution_elasticity
+        self.rate = behaviour.substitution_rate_per_week
+        self.max_log = float(np.log(behaviour.substitution_max_tilt)) / 2.0  # centred: any two differ <= max
+        self.on = bool(self.rows.size and self.sigma > 0 and self.rate > 0)
+        self.log_p0 = np.log(np.maximum(prices_2024[np.ix_(self.rows, self.cols)], 1e-12))
+        self.log_tilt = np.zeros((self.rows.size, self.cols.size))
+        self._ix = np.ix_(self.rows, self.cols)
+
+    def tilt(self) -> np.ndarray:
+        """Each substituting row's tilt of each substitute against its 2024 split (1 = the 2024 grade)."""
+        return np.exp(self.log_tilt)
+
+    def step(self, thrifted: np.ndarray, recent: np.ndarray) -> np.ndarray:
+        """One week: tilts move toward the split chosen at ``recent`` prices (rows x products, USD/kg), and
+        the recipes are ``thrifted`` (rows x products) with each substituting row's coercivity re-split by its
+        tilt. Returns ``thrifted`` itself when substitution is off, else a new array."""
+        if not self.on:
+            return thrifted
+        ix = self._ix
+        chosen = -self.sigma * (np.log(np.maximum(recent[ix], 1e-12)) - self.log_p0)
+        # only relative prices matter: centre on the mean over the substitutes the recipe holds
+        n_used = self.uses.sum(axis=1, keepdims=True)
+        chosen = chosen - np.where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / n_used
+        chosen = np.clip(chosen, -self.max_log, self.max_log)
+        self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
+        work = thrifted[ix] * self.w  # coercivity each substitute gives now (Dy-kg per kg of magnet)
+        total = work.sum(axis=1, keepdims=True)
+        leaned = work * np.exp(self.log_tilt)
+        norm = leaned.sum(axis=1, keepdims=True)
+        split = np.where(norm > 0, leaned / np.where(norm > 0, norm, 1.0), 0.0)
+        out = thrifted.copy()
+        out[ix] = total * split / self.w
+        return out
