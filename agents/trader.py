@@ -28,6 +28,14 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
   working stock only above its landed replacement cost; never below that less twice its margin). Stock
   bought in a region that clears after its destination is sold there the next week (a week in transit).
   So the price outside China stays within the export cost of China's both ways.
+- **Arbitrage by the spread** (``b.arbitrage_response``, 0 in the default world). Restocking alone answers a
+  spread only as fast as a trader's own sales grow (their memory is ``b.sales_memory_weeks``); in thin,
+  fast spot markets (the magnet world's, where contracts carry most volume) quotes then sit far off the
+  other market's for months. With a response above 0, an importer or exporter also bids, at each price
+  whose landed cost the last clearing price where it sells exceeds, ``b.arbitrage_response`` x its weekly
+  use (working stock / ``working_weeks``) x the spread (that price / landed cost - 1, at most 1): one more
+  week of use at a 10 % spread with 10. It reads the last price, not a memory: acting on a remembered spread
+  overshoots.
 """
 
 from __future__ import annotations
@@ -73,7 +81,8 @@ class TraderBook:
                                         for s, r in zip(specs, self.region, strict=True)]).reshape(n, n_p)
         start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)
         self.cost = self.stock * start  # USD/kg x t
-        self.sales_ema = self.working / np.maximum(np.array([s.working_weeks for s in specs])[:, None], 1.0)
+        self.working_weeks = np.maximum(np.array([s.working_weeks for s in specs], dtype=float), 1.0)
+        self.sales_ema = self.working / self.working_weeks[:, None]
         self.bought = np.zeros((n, n_p))  # at home this week (storage)
         self.sold = np.zeros((n, n_p))  # at home this week
         self.imported = np.zeros((n, n_p))  # bought abroad this week
@@ -156,7 +165,8 @@ class TraderBook:
         if rows.size:
             at, homes, working = self._import_fixed[region]
             sig = self.model.signals
-            qty = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working)
+            now = np.array([sig.price[h] for h in homes]) if b.arbitrage_response > 0 else None
+            qty = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working, now)
             sales, stock = self.sales_ema[at], self.stock[at]
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
@@ -166,12 +176,14 @@ class TraderBook:
             blocks.append(OrderBlock("importers", Side.BUY, qty))
         return blocks
 
-    def _restock_bids(self, region: str, at, expect: np.ndarray, working: np.ndarray) -> np.ndarray:
+    def _restock_bids(self, region: str, at, expect: np.ndarray, working: np.ndarray,
+                      now: np.ndarray | None = None) -> np.ndarray:
         """Bids in ``region`` of traders who buy there to sell elsewhere (importers for home, exporters for
         abroad), products x rows x grid: their recent sales plus the gap to their working stock x appetite,
         closed over ``import_restock_weeks``; appetite = (landed cost at the grid price / the price they
         expect where they sell, ``expect``: rows x products)^-e, at most ``import_max_appetite`` (the landed
-        part precomputed on this grid)."""
+        part precomputed on this grid); with ``now`` (the last prices where they sell, rows x products) and
+        ``behaviour.arbitrage_response`` > 0, plus the response x weekly use x the spread over landed cost."""
         b = self.model.behaviour
         appetite = np.minimum(self.model.exchange.landed_pow[region][:, None, :]
                               * (np.maximum(expect.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
@@ -179,6 +191,10 @@ class TraderBook:
         sales, stock = self.sales_ema[at], self.stock[at]
         want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
                 / b.import_restock_weeks)
+        if b.arbitrage_response > 0 and now is not None:  # the spread seen now draws purchases now
+            margin = np.maximum(now.T[:, :, None] / self.model.exchange.landed[region][:, None, :] - 1.0, 0.0)
+            use = working / self.working_weeks[at][:, None]
+            want = want + use.T[:, :, None] * b.arbitrage_response * np.minimum(margin, 1.0)
         return np.maximum(want, 0.0)
 
     def _working_kept(self, region: str, working: np.ndarray, landed: np.ndarray) -> np.ndarray:
@@ -195,8 +211,10 @@ class TraderBook:
         China makes cheaper, never go back; the ex-China NdPr surplus does)."""
         sig = self.model.signals
         expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
+        now = (np.array([sig.price[self.exports_to[i]] for i in rows.tolist()])
+               if self.model.behaviour.arbitrage_response > 0 else None)
         pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
-        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working[rows]), 0.0)
+        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working[rows], now), 0.0)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above

@@ -233,6 +233,39 @@ def test_importers_buy_abroad_within_their_destinations_allowance(model):
     np.testing.assert_allclose(capped[:, other], free[:, other])
 
 
+@pytest.mark.parametrize("response", [0.0, 10.0])
+def test_a_wide_spread_draws_importers_and_exporters_at_once_by_the_arbitrage_response(response):
+    """behaviour.arbitrage_response (magnet world, which has the route back): with the last ex-China NdPr price
+    30 % above what China's NdPr lands at there, importers bid response x weekly use x spread more in China
+    at each price; with China's 30 % above what ex-China NdPr lands at in China, exporters bid so much more at
+    home, where their own rule lets them bid; other products' bids do not move, and with 0 nothing does."""
+    m = RareEarthModel("magnets_baseline", seed=1, weeks=10, **{"behaviour.arbitrage_response": response})
+    m.run(2)
+    tb = m.trader_book
+    k = m.products.index("NdPr")
+    others = np.arange(len(m.products)) != k
+    for sells_in, buys_in, block, rows, working in (
+            ("ROW", "CN", "importers", tb.rows_import["CN"], tb.working),
+            ("CN", "ROW", "traders_buy", tb.rows_home["ROW"], tb.export_working)):
+        before = _trader_blocks(m, buys_in)[block].copy()
+        saved = float(m.signals.price[sells_in][k])
+        m.signals.price[sells_in][k] = 1.3 * tb._landed(m.signals.price[buys_in])[k]
+        after = _trader_blocks(m, buys_in)[block]
+        now = m.signals.price[sells_in][k]
+        m.signals.price[sells_in][k] = saved
+        traders = np.flatnonzero(tb.exporter[rows]) if block == "traders_buy" else np.arange(rows.size)
+        assert traders.size
+        def spread(last):  # per grid price of the market it buys in: last / landed cost - 1, within 0-1
+            return np.minimum(np.maximum(last / m.exchange.landed[buys_in][k] - 1.0, 0.0), 1.0)
+
+        use = working[rows[traders], k] / tb.working_weeks[rows[traders]]
+        want = response * use[:, None] * (spread(now) - spread(saved))[None, :]
+        bids = before[k][traders] > 0  # where the trader bids at all (an exporter only where landing pays)
+        np.testing.assert_allclose((after[k] - before[k])[traders], np.where(bids, want, 0.0), rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(after[others][:, traders], before[others][:, traders])
+        assert ((after[k] - before[k])[traders].max() > 0) == (response > 0)
+
+
 def test_importers_do_not_sell_below_what_replacing_the_stock_costs(model):
     tb = model.trader_book
     grid = model.exchange.grid["ROW"]
