@@ -255,11 +255,10 @@ def test_a_wide_spread_draws_importers_and_exporters_at_once_by_the_arbitrage_re
         m.signals.price[sells_in][k] = saved
         traders = np.flatnonzero(tb.exporter[rows]) if block == "traders_buy" else np.arange(rows.size)
         assert traders.size
-        def spread(last):  # per grid price of the market it buys in: last / landed cost - 1, within 0-1
-            return np.minimum(np.maximum(last / m.exchange.landed[buys_in][k] - 1.0, 0.0), 1.0)
-
+        landed = m.exchange.landed[buys_in][k]  # landed cost of each grid price of the market it buys in
+        spread_now, spread_before = (np.minimum(np.maximum(x / landed - 1.0, 0.0), 1.0) for x in (now, saved))
         use = working[rows[traders], k] / tb.working_weeks[rows[traders]]
-        want = response * use[:, None] * (spread(now) - spread(saved))[None, :]
+        want = response * use[:, None] * (spread_now - spread_before)[None, :]
         bids = before[k][traders] > 0  # where the trader bids at all (an exporter only where landing pays)
         np.testing.assert_allclose((after[k] - before[k])[traders], np.where(bids, want, 0.0), rtol=1e-9, atol=1e-9)
         np.testing.assert_array_equal(after[others][:, traders], before[others][:, traders])
