@@ -35,7 +35,9 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
   whose landed cost the last clearing price where it sells exceeds, ``b.arbitrage_response`` x its weekly
   use (working stock / ``working_weeks``) x the spread (that price / landed cost - 1, at most 1): one more
   week of use at a 10 % spread with 10. It reads the last price, not a memory: acting on a remembered spread
-  overshoots.
+  overshoots. Oxides only: a magnet is a qualified part bought by grade under contract, not a commodity
+  shipped on a week's spread (answering magnet spreads too set China's calm NdFeB price swinging +-15 %
+  over about nine months, against +-5 % without).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class TraderBook:
                                         for s, r in zip(specs, self.region, strict=True)]).reshape(n, n_p)
         start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)
         self.cost = self.stock * start  # USD/kg x t
+        self._oxide = np.array([world.product(p).stage == "oxide" for p in model.products], dtype=float)
         self.working_weeks = np.maximum(np.array([s.working_weeks for s in specs], dtype=float), 1.0)
         self.sales_ema = self.working / self.working_weeks[:, None]
         self.bought = np.zeros((n, n_p))  # at home this week (storage)
@@ -193,7 +196,7 @@ class TraderBook:
                 / b.import_restock_weeks)
         if b.arbitrage_response > 0 and now is not None:  # the spread seen now draws purchases now
             margin = np.maximum(now.T[:, :, None] / self.model.exchange.landed[region][:, None, :] - 1.0, 0.0)
-            use = working / self.working_weeks[at][:, None]
+            use = working / self.working_weeks[at][:, None] * self._oxide  # magnets are not arbitraged
             want = want + use.T[:, :, None] * b.arbitrage_response * np.minimum(margin, 1.0)
         return np.maximum(want, 0.0)
 

@@ -452,7 +452,7 @@ class Behaviour(Strict):
     import_max_appetite: Ratio = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
     # traders who carry oxide between markets ship more at once when the spread is wide (agents/trader.py); 0 =
     # only their restocking rule (the default world's calibration); the magnet world sets 10
-    arbitrage_response: Annotated[Num, Field(ge=0.0, le=1000.0)] = 0.0  # weeks of its market's use a trader adds to a week's purchases per unit of spread (last price where it sells / landed cost - 1, at most 1) (assumption)
+    arbitrage_response: Annotated[Num, Field(ge=0.0, le=1000.0)] = 0.0  # weeks of its market's use a trader adds to a week's purchases of an oxide per unit of spread (last price where it sells / landed cost - 1, at most 1) (assumption)
     # term contracts: this share of an importing state's weekly use is contracted with its importers at the source
     # market's price x (1 + contract_premium) + export cost, filled from their stock before the spot auction
     # (FACTS P4: most ex-China volume paid China-linked prices in 2025); 0 = every tonne trades spot

@@ -263,6 +263,11 @@ def test_a_wide_spread_draws_importers_and_exporters_at_once_by_the_arbitrage_re
         np.testing.assert_allclose((after[k] - before[k])[traders], np.where(bids, want, 0.0), rtol=1e-9, atol=1e-9)
         np.testing.assert_array_equal(after[others][:, traders], before[others][:, traders])
         assert ((after[k] - before[k])[traders].max() > 0) == (response > 0)
+    # magnets are not shipped on a spread: a wide NdFeB spread leaves importers' magnet bids as they were
+    j = m.products.index("NdFeB")
+    before = _trader_blocks(m, "CN")["importers"].copy()
+    m.signals.price["ROW"][j] = 1.5 * tb._landed(m.signals.price["CN"])[j]
+    np.testing.assert_array_equal(_trader_blocks(m, "CN")["importers"], before)
 
 
 def test_importers_do_not_sell_below_what_replacing_the_stock_costs(model):
