@@ -51,6 +51,8 @@ class Observer:
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
         self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
         self._oxides: list[int] = []
+        self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
+        self._coercivity_ix: tuple = (None, None)  # (substitution, its rows x substitutes index), made once
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -71,7 +73,9 @@ class Observer:
         for i, spec in enumerate(m.buyer_book.specs):
             if spec.unit and spec.kg_per_unit > 0:
                 self._unit_rows.setdefault((spec.state, spec.unit), []).append((i, spec.kg_per_unit))
-        self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
+        # (the ore market's pools, the heavy marker's share of each, each one's origin country code, and the
+        # code of each origin country): see _heavy_feed_share
+        self._heavy_of_pools: tuple = (None, None, None, {})
         self._rows: dict[tuple, list[Key]] = {}  # rows of keys, made once (see _row)
         self._unit_keys = [(("units_short", state, unit), rows) for (state, unit), rows in sorted(self._unit_rows.items())]
         # runs whose demand grows: each segment's demand index (buyers' multipliers weighted by their demand
@@ -272,7 +276,9 @@ class Observer:
             recipes, weight = mb.recipe, mb.made
         else:
             recipes, weight = bb.content, np.broadcast_to(bb.magnet_t_per_week * m.demand_multiplier, (bb.n,))
-        work = recipes[np.ix_(sub.rows, sub.cols)] * sub.w * weight[sub.rows, None]
+        if self._coercivity_ix[0] is not sub:  # its rows and substitutes are fixed: index them once
+            self._coercivity_ix = (sub, np.ix_(sub.rows, sub.cols))
+        work = recipes[self._coercivity_ix[1]] * sub.w * weight[sub.rows, None]
         total = float(work.sum())
         if total > 0:
             for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
@@ -324,12 +330,13 @@ class Observer:
             self._content = np.array([[1.0 * (e == p) if w.product(p).stage == "oxide"
                                        else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
             self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
+            self._oxide_names = tuple(P[j] for j in self._oxides)
         for dest in self._dests:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
             content = ex @ self._content
-            keys += self._row("element_exports", dest, tuple(P[j] for j in self._oxides))
+            keys += self._row("element_exports", dest, self._oxide_names)
             vals += content[self._oxides].tolist()
 
     def _heavy_feed_share(self) -> float:
@@ -339,20 +346,22 @@ class Observer:
         if not pairs:
             return float("nan")
         ore = m.ore
-        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools)).tolist()
-        if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore
-            self._heavy_of_pools = (ore.pools, [float(ore.baskets[p.ore][self._heavy]) for p in ore.pools])
-        heavy = self._heavy_of_pools[1]
-        content: dict[str, list[float]] = {}
-        for pool, w, h in zip(ore.pools, weight, heavy, strict=True):
-            c = content.setdefault(pool.country, [0.0, 0.0])
-            c[0] += w * h
-            c[1] += w
+        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
+        if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore, its country
+            origins = list(dict.fromkeys(p.country for p in ore.pools))
+            self._heavy_of_pools = (ore.pools, np.array([float(ore.baskets[p.ore][self._heavy]) for p in ore.pools]),
+                                    np.array([origins.index(p.country) for p in ore.pools], dtype=np.intp),
+                                    {c: j for j, c in enumerate(origins)})
+        _, heavy, code, origin_at = self._heavy_of_pools
+        # heavy marker and ore sold by origin country, each country's pools added in pool order
+        heavy_t = np.bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
+        ore_t = np.bincount(code, weights=weight, minlength=len(origin_at)).tolist()
         tot = mm = 0.0
         for (origin, dest), q in pairs.items():
-            if dest != "CN" or origin not in content or content[origin][1] <= 0:
+            j = origin_at.get(origin)
+            if dest != "CN" or j is None or ore_t[j] <= 0:
                 continue
-            x = q * content[origin][0] / content[origin][1]
+            x = q * heavy_t[j] / ore_t[j]
             tot += x
             if origin == "MM":
                 mm += x
