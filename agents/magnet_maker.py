@@ -90,6 +90,7 @@ class MagnetMakerBook:
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
         self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
         self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
+        self._contract_groups: dict[int, tuple] = {}  # id(rows) -> (rows, plants of each product, products)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
@@ -298,7 +299,7 @@ class MagnetMakerBook:
         # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
         # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
         wtp_t = wtp.T
-        kk, ii = np.nonzero(has.T & ~(grid.min(axis=1)[:, None] > wtp_t))
+        kk, ii = np.nonzero(has.T & ~(m.exchange.grid_low[region][:, None] > wtp_t))
         n_k = self.need()[at][ii, kk][:, None]
         qty = cover[kk] * n_k
         qty += n_k
@@ -342,22 +343,36 @@ class MagnetMakerBook:
     def deliver_contracts(self, rows: np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """The plants of ``rows`` deliver ``want`` (t per product; each plant its own magnet) under term
         contracts from this week's output at ``price`` (USD/kg), pro rata; returns what they delivered (t per
-        product)."""
+        product).
+
+        Each product's plants share its contracts pro rata; a plant makes one product, so the shares are
+        worked out product by product (each product's output summed over its plants as on its own) and the
+        plants' books are then moved at once (a plant whose product is not delivered takes 0)."""
         out = np.zeros(want.size)
-        for k in np.flatnonzero(want > 0).tolist():
-            r = rows[self.makes[rows] == k]
-            if not r.size:
+        groups = self._contract_groups.get(id(rows))
+        if groups is None or groups[0] is not rows:  # the plants of each product among rows, worked out once
+            mk = self.makes[rows]
+            groups = (rows, [(k, np.flatnonzero(mk == k)) for k in np.unique(mk).tolist()], mk)
+            self._contract_groups[id(rows)] = groups
+        _, by_product, mk = groups
+        made = np.minimum(self.made[rows], self.stock[rows])  # this week's output; stock stays for spot
+        share = np.zeros(rows.size)  # the share of its output each plant delivers
+        want_l = want.tolist()
+        for k, at in by_product:
+            if not want_l[k] > 0:
                 continue
-            made = np.minimum(self.made[r], self.stock[r])  # this week's output; stock stays for spot
-            held = made.sum()
-            give = min(float(want[k]), float(held))
+            held = made[at].sum()
+            give = min(want_l[k], float(held))
             if give <= 0:
                 continue
-            take = made * (give / held)
-            self.stock[r] = np.maximum(self.stock[r] - take, 0.0)
-            self.contracted[r] = self.contracted[r] + take
-            self.contract_revenue[r] = self.contract_revenue[r] + take * price[k] * KG_PER_T
+            share[at] = give / held
             out[k] = give
+        if not out.any():
+            return out
+        take = made * share
+        self.stock[rows] = np.maximum(self.stock[rows] - take, 0.0)
+        self.contracted[rows] = self.contracted[rows] + take
+        self.contract_revenue[rows] = self.contract_revenue[rows] + take * price[mk] * KG_PER_T
         return out
 
     def end_exchange_week(self) -> None:

@@ -61,6 +61,7 @@ class TraderBook:
         self.source = [world.region(r).imports_from if s.imports else "" for s, r in zip(specs, self.region,
                                                                                        strict=True)]
         self.imports = np.array([bool(s) for s in self.source], dtype=bool)
+        self._source_of = {r.id: r.imports_from for r in world.regions}  # region -> where it imports from (fixed)
         self.importer_rows = np.flatnonzero(self.imports).tolist()
         self.exports_to = [s.exports_to for s in specs]
         self.exporter = np.array([bool(x) for x in self.exports_to], dtype=bool)
@@ -114,7 +115,7 @@ class TraderBook:
 
     def landed_cost(self, home: str) -> np.ndarray:
         """What a kg imported into ``home`` costs now: source price + export cost, plus the import margin."""
-        return self._landed(self.model.signals.price[self.model.world.region(home).imports_from])
+        return self._landed(self.model.signals.price[self._source_of[home]])
 
     def _landed(self, price: np.ndarray) -> np.ndarray:
         """What a kg bought at ``price`` (products) costs landed in the other region: + export cost, + margin
