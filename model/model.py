@@ -135,7 +135,8 @@ class RareEarthModel(mesa.Model):
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
         self._class_rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (state, end-user class)
         self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
-        self._state_need: tuple = (None, None, {})  # (buyers' need, makers' need, state -> need): need_of_state
+        # (buyers' need, makers' need, state -> need, states -> their needs stacked): need_of_state
+        self._state_need: tuple = (None, None, {}, {})
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -264,6 +265,25 @@ class RareEarthModel(mesa.Model):
             rows_b, rows_m = self._rows_of_class(state_id, end_users)
             need = bb.need(self.demand_multiplier)[rows_b].sum(axis=0)
             return need + mb.need()[rows_m].sum(axis=0) if rows_m.size else need
+        need = self._needs_by_state()[2].get(state_id)
+        return np.zeros(len(self.products)) if need is None else need.copy()
+
+    def needs_of_states(self, state_ids: tuple[str, ...]) -> np.ndarray:
+        """:meth:`need_of_state` of each of ``state_ids``, one row each (read-only): China's retaliation rule
+        reads its rivals' every week. Kept with the states' needs, per tuple of states."""
+        cached = self._needs_by_state()
+        rows = cached[3].get(state_ids)
+        if rows is None:
+            zeros = np.zeros(len(self.products))
+            rows = cached[3][state_ids] = np.array([cached[2].get(s, zeros) for s in state_ids]).reshape(
+                len(state_ids), len(self.products))
+            rows.flags.writeable = False
+        return rows
+
+    def _needs_by_state(self) -> tuple:
+        """``(buyers' need, makers' need, state -> need, stacked rows)``, worked out again once either need
+        has been replaced (see :meth:`need_of_state`)."""
+        bb, mb = self.buyer_book, self.maker_book
         b_need = bb.need(self.demand_multiplier)
         m_need = mb.need() if mb.n else None
         cached = self._state_need
@@ -275,9 +295,8 @@ class RareEarthModel(mesa.Model):
                 by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
                     need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
-            cached = self._state_need = (b_need, m_need, need)
-        need = cached[2].get(state_id)
-        return np.zeros(len(self.products)) if need is None else need.copy()
+            cached = self._state_need = (b_need, m_need, need, {})
+        return cached
 
     def _rows_of_class(self, state_id: str, end_users: str) -> tuple[np.ndarray, np.ndarray]:
         """A state's buyer rows and magnet-maker rows whose end users are of class ``end_users``."""
