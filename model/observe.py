@@ -51,6 +51,7 @@ class Observer:
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
         self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
         self._oxides: list[int] = []
+        self._by_refiner_country: tuple = (None, [], [])  # see _refiner_countries
         self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
         self._coercivity_ix: tuple = (None, None)  # (substitution, its rows x substitutes index), made once
         self._dests = m.import_destinations()
@@ -105,16 +106,15 @@ class Observer:
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
         inv_r = [rb.inventory[rb.at_region[reg]].sum(axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
-        zeros = [0.0] * len(P)
-        values: list[float] = []
+        zeros = np.zeros(len(P))
+        columns = []
         for g, reg in enumerate(m.regions):  # laid out as _market_keys: region, variable, product
             res = week.clearing.get(reg)
             home, imp = self._trader_rows[reg]
-            for x in (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                      inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
-                      tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)):
-                values += x if isinstance(x, list) else x.tolist()
-        rec.add_columns(step, date, self._market_keys, values)
+            columns += (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
+                        inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
+                        tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0))
+        rec.add_columns(step, date, self._market_keys, np.concatenate(columns).tolist())  # one list, not 18
         # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
         both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")
         rec.add_columns(step, date, self._state_keys, both.ravel().tolist())
@@ -219,12 +219,11 @@ class Observer:
         for j, pool in enumerate(m.ore.pools):
             if pool.country == "MM" and j < len(gate) and math.isfinite(gate[j]):
                 add(("ore_price", pool.node, ""), gate[j])
-        feed: dict[str, float] = {}
         rb = m.refiner_book
-        for c, x in zip(rb.country, rb.feed_reo.tolist(), strict=True):
-            feed[c] = feed.get(c, 0.0) + x
-        for c in sorted(feed):
-            add(("feed_stock", c, ""), feed[c])
+        by_country = self._refiner_countries()
+        # each country's plants added in row order from 0.0 (bincount), as a running sum over them does
+        keys += by_country[1]
+        vals += np.bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
         for s in m.states:
             if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
                 self._stockpiling.append(s.sid)
@@ -233,11 +232,8 @@ class Observer:
                 keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
                 vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
                                         strict=True) for x in t]
-        caps: dict[str, float] = {}
-        for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
-            caps[c] = caps.get(c, 0.0) + x
-        for c in sorted(caps):
-            add(("capacity_online", c, ""), caps[c])
+        keys += by_country[2]
+        vals += np.bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
         if m.finance.commitments:  # lenders' money (model.projects), once a facility has funded something
@@ -261,6 +257,16 @@ class Observer:
             self._magnets(keys, vals)
             self._element_exports(keys, vals)
         return keys, vals
+
+    def _refiner_countries(self) -> tuple:
+        """The refiners' countries (sorted; their book's ``countries``) and the keys of the feed stock and
+        capacity online rows, one per country, made once per refiner book."""
+        rb = self.model.refiner_book
+        cached = self._by_refiner_country
+        if cached[0] is not rb.countries:
+            cached = self._by_refiner_country = (rb.countries, [("feed_stock", c, "") for c in rb.countries],
+                                                 [("capacity_online", c, "") for c in rb.countries])
+        return cached
 
     def _coercivity_share(self, keys: list[Key], vals: list) -> None:
         """Share of the heavy-RE coercivity in this week's magnets that each substitute gives (Dy-kg
