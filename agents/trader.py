@@ -65,6 +65,11 @@ class TraderBook:
         self.importer_rows = np.flatnonzero(self.imports).tolist()
         self.exports_to = [s.exports_to for s in specs]
         self.exporter = np.array([bool(x) for x in self.exports_to], dtype=bool)
+        self.exporter_rows = np.flatnonzero(self.exporter).tolist()
+        # the importers' destinations in row order when no two share one (the week's exports are then each
+        # importer's row as it is), else None
+        dests = [self.state_id[i] for i in self.importer_rows]
+        self.importer_dests = dests if len(set(dests)) == len(dests) else None
         self.room = np.array([s.storage_weeks * model.need_of_region(r) for s, r in zip(specs, self.region,
                                                                                        strict=True)]).reshape(n, n_p)
         self.working = np.array([s.working_weeks * model.need_of_state(s.state) if s.imports else np.zeros(n_p)

@@ -545,12 +545,20 @@ class RareEarthModel(mesa.Model):
             self.week.clearing[region] = res
             self.signals.record_clearing(region, res.price, res.volume)
         tb = self.trader_book
+        if tb.importer_dests is not None:  # one importer per destination: each one's row is its destination's
+            rows = tb.importer_rows
+            exports, requests = 0.0 + tb.imported[rows], 0.0 + tb.requested[rows]  # as 0.0 + each row
+            for j, dest in enumerate(tb.importer_dests):
+                self.week.exports[dest] = exports[j]
+                self.week.export_requests[dest] = requests[j]
+        else:
+            for i in tb.importer_rows:
+                dest = tb.state_id[i]
+                self.week.exports[dest] = self.week.exports.get(dest, 0.0) + tb.imported[i]
+                self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
         for i in tb.importer_rows:
-            dest, imported = tb.state_id[i], tb.imported[i]
-            self.week.exports[dest] = self.week.exports.get(dest, 0.0) + imported
-            self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
-            self.signals.add_inflow(tb.region[i], imported)
-        for i in np.flatnonzero(tb.exporter).tolist():  # the route back: exporters' sales abroad arrive there
+            self.signals.add_inflow(tb.region[i], tb.imported[i])
+        for i in tb.exporter_rows:  # the route back: exporters' sales abroad arrive there
             self.signals.add_inflow(tb.exports_to[i], tb.exported[i])
         self.signals.close_inflow_week()  # the outlook counts this week's mining and imports
         self.refiner_book.end_exchange_week()
