@@ -108,6 +108,7 @@ class MagnetMakerBook:
         self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
         self.sum_by_country = GroupSum(self.country_code, len(self.rows_of_country))  # rows added by country
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
+        self.sum_by_region = GroupSum(self.region_code, len(model.regions))  # rows added by region, in order
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
         b = model.behaviour

@@ -704,24 +704,22 @@ class RareEarthModel(mesa.Model):
         # each region adds its plants' rows (the same products and sums as region by region)
         w = book.sales_ema * (book.capacity > 0)[:, None]
         wr = w * reservation
+        # every region's sums at once, its plants added in row order (GroupSum); a sum that only a -0.0 could
+        # tell from a sum over the region's rows is 0 weight, which divides nothing
+        tot = book.sum_by_region(w)  # regions x products
+        own = np.divide(book.sum_by_region(wr), tot, out=np.full(tot.shape, np.inf), where=tot > 0)
         mb = self.maker_book
         if mb.n:  # magnets: the makers' full cost at this week's memories (what they offered at is kept)
             wm = mb.by_product(mb.sales_ema) * (mb.capacity > 0)[:, None]
             wmr = wm * mb.by_product(mb.full_cost())
-        n_p = len(self.products)
-        for region in self.regions:
-            at = book.at_region[region]
-            tot = w[at].sum(axis=0)
-            own = np.divide(wr[at].sum(axis=0), tot, out=np.full(n_p, np.inf), where=tot > 0)
-            if mb.n:
-                mat = mb.at_region[region]
-                tm = wm[mat].sum(axis=0)
-                np.divide(wmr[mat].sum(axis=0), tm, out=own, where=tm > 0)
+            tm = mb.sum_by_region(wm)
+            np.divide(mb.sum_by_region(wmr), tm, out=own, where=tm > 0)
+        for j, region in enumerate(self.regions):  # in order: an importer's cost reads its source's new one
             src = self._imports_from[region]
             if src:
-                cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)
+                cost = np.minimum(own[j], (self.signals.normal[src] + self.export_cost) * margin)
             else:  # min(own, inf)
-                cost = own
+                cost = own[j]
             self.signals.set_normal(region, np.where(np.isfinite(cost), cost, self.signals.normal[region]))
 
     def _floor_payments(self) -> None:
