@@ -89,6 +89,7 @@ class MagnetMakerBook:
         self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
         self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
+        self._bids_for = self._uses  # the oxides of those it bids for (no magnet), set with it
         self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
         self._most_paid_key: tuple | None = None  # (input per kg, paid memory, sale memory, most paid)
         self._contract_groups: dict[int, tuple] = {}  # id(rows) -> (rows, plants of each product, products)
@@ -159,6 +160,7 @@ class MagnetMakerBook:
         per_kg.flags.writeable = False
         self._per_kg_key = (self.recipe, per_kg)
         self._uses = per_kg > 0  # the oxides each plant's recipe holds now (an oxide thrifted to 0 drops out)
+        self._bids_for = self._uses & ~self.magnet_mask  # what it bids for: those, never a magnet
         return per_kg
 
     def use_per_week(self, output: np.ndarray) -> np.ndarray:
@@ -302,7 +304,7 @@ class MagnetMakerBook:
         _, mk, g, plants = fixed
         # -- oxides: derived demand
         wtp = self.most_paid()[at]
-        has = self._uses[at]
+        has = self._bids_for[at]
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
@@ -313,6 +315,7 @@ class MagnetMakerBook:
         # its most (below every grid price) and its bid is 0 at every price. As in the buyers' orders, only
         # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
         # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
+        # A magnet is never bid for (its rows stay 0).
         wtp_t = wtp.T
         kk, ii = np.nonzero(has.T & ~(m.exchange.grid_low[region][:, None] > wtp_t))
         n_k = self.need()[at][ii, kk][:, None]
@@ -323,7 +326,6 @@ class MagnetMakerBook:
         qty[grid[kk] > wtp_t[kk, ii][:, None]] = 0.0
         buy = np.zeros((n_p, k, n_g))
         buy[kk, ii] = qty
-        buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]
         floor = res / (1.0 + b.maker_full_cost_markup)

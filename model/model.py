@@ -628,8 +628,8 @@ class RareEarthModel(mesa.Model):
                     bb.receive_contract(rows_b[at_b[hb]], want_b[at_b[hb]] * fill[of_b[hb]], price)
                 if hm.any():
                     mb.receive_contract(rows_m[at_m[hm]], want_m[at_m[hm]] * fill[of_m[hm]], price)
-                for g in give[act]:
-                    total = total + g
+                # total + each importer's delivery in turn: a sum over rows adds them in row order
+                total = np.concatenate((total[None, :], give[act])).sum(axis=0)
         else:
             for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
                 wb, wm = want_b[at_b], want_m[at_m]

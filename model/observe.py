@@ -302,12 +302,16 @@ class Observer:
             keys += self._row("magnet_output", country, self._magnet_names)
             vals += made[country][magnets].tolist()
         total = sum(made.values(), np.zeros(len(P)))
-        if total.sum() > 0:
+        all_made = total.sum()
+        if all_made > 0:
+            cn = made.get("CN", np.zeros(len(P)))
             keys.append(("china_magnet_share", "", ""))
-            vals.append(float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
-            for j in np.flatnonzero(mb.magnet_mask & (total > 0)).tolist():
-                keys.append(("china_magnet_share", "", P[j]))
-                vals.append(float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
+            vals.append(float(cn.sum() / all_made))
+            cn_l, total_l = cn.tolist(), total.tolist()
+            for j in self._magnet_idx.tolist():  # each magnet made anywhere
+                if total_l[j] > 0:
+                    keys.append(("china_magnet_share", "", P[j]))
+                    vals.append(cn_l[j] / total_l[j])
         held = mb.inventory + mb.by_product(mb.stock)
         for reg in m.regions:
             rows = mb.rows_of_region[reg]
