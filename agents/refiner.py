@@ -68,6 +68,7 @@ class RefinerBook:
         self.country = [s.country for s in specs]
         self.countries = sorted(set(self.country))
         self.country_code = np.array([self.countries.index(c) for c in self.country], dtype=int)
+        self.sum_by_country = GroupSum(self.country_code, len(self.countries))  # rows added by country, in order
         self.node = [s.node for s in specs]
         self.region = [model.region_of_state(s.country) for s in specs]
         self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)

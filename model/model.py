@@ -464,10 +464,10 @@ class RareEarthModel(mesa.Model):
         self._collect_residues()
         self.ledger.processed += float(book.processed.sum())
         self.ledger.produced = self.ledger.produced + out.sum(axis=0)
-        # oxide made by country (of the plants that processed), added plant by plant in one call
+        # oxide made by country (of the plants that processed), added plant by plant in one call; a plant that
+        # did not process made +0.0 of everything, which leaves a sum from 0.0 as it was
         ran = book.processed > 0
-        by_country = np.zeros((len(book.countries), out.shape[1]))
-        np.add.at(by_country, book.country_code[ran], out[ran])
+        by_country = book.sum_by_country(out)
         produced: dict[str, np.ndarray] = {}
         for i in np.flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
             if book.country[i] not in produced:
