@@ -137,7 +137,7 @@ class BuyerBook:
         spend = c * usual
         other = spend.sum(axis=1, keepdims=True) - spend
         room = np.maximum(self.budget[rows, None] - other, 0.0)
-        return np.where(c > 0, room / np.where(c > 0, c, 1.0), 0.0)
+        return np.divide(room, c, out=np.zeros(c.shape), where=c > 0)  # 0 for an element it does not use
 
     # -- buying (a participant of the exchange) --------------------------------------------------------------
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
@@ -160,7 +160,7 @@ class BuyerBook:
         # bit), a tenth of the work for the magnet world's buyers. Where most pairs bid (the oxide world),
         # gathering them costs more than it saves, and the whole array is worked out.
         wtp_t = wtp.T
-        kk, ii = np.nonzero(~(grid.min(axis=1)[:, None] > wtp_t))
+        kk, ii = np.nonzero(~(self.model.exchange.grid_low[region][:, None] > wtp_t))
         if 2 * kk.size > wtp_t.size:
             cover = target_cover[None, :, None] * cover_at[:, None, :]
             cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)

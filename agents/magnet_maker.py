@@ -89,7 +89,10 @@ class MagnetMakerBook:
         self._per_kg_key: tuple | None = None  # (recipe, input per kg): see input_per_kg()
         self._need_key: tuple | None = None  # (plan, recipe, need): see need()
         self._uses = np.zeros((n, n_p), dtype=bool)  # input_per_kg() > 0, set with it
+        self._bids_for = self._uses  # the oxides of those it bids for (no magnet), set with it
         self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
+        self._most_paid_key: tuple | None = None  # (input per kg, paid memory, sale memory, most paid)
+        self._contract_groups: dict[int, tuple] = {}  # id(rows) -> (rows, plants of each product, products)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
         self.recovery = np.array([s.swarf_recovery for s in specs], dtype=float)
@@ -106,6 +109,7 @@ class MagnetMakerBook:
         self.country_code = np.array([list(self.rows_of_country).index(c) for c in self.country], dtype=int)
         self.sum_by_country = GroupSum(self.country_code, len(self.rows_of_country))  # rows added by country
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}
+        self.sum_by_region = GroupSum(self.region_code, len(model.regions))  # rows added by region, in order
         self.magnet_mask = np.array([w.product(p).stage == "magnet" for p in products], dtype=bool)
         # steady start: each plant runs at the share of capacity that the world's demand for its magnet fills
         b = model.behaviour
@@ -156,6 +160,7 @@ class MagnetMakerBook:
         per_kg.flags.writeable = False
         self._per_kg_key = (self.recipe, per_kg)
         self._uses = per_kg > 0  # the oxides each plant's recipe holds now (an oxide thrifted to 0 drops out)
+        self._bids_for = self._uses & ~self.magnet_mask  # what it bids for: those, never a magnet
         return per_kg
 
     def use_per_week(self, output: np.ndarray) -> np.ndarray:
@@ -196,6 +201,25 @@ class MagnetMakerBook:
     def cash_cost(self) -> np.ndarray:
         """Cash cost of a kg of magnet at the prices the market is used to (USD/kg)."""
         return (self.input_per_kg() * self.usual_prices()).sum(axis=1) + self.processing_cost
+
+    def most_paid(self) -> np.ndarray:
+        """The most each plant pays for each oxide (plants x products; 0 for an oxide it does not use): what its
+        magnets fetch less processing and the other oxides at what it pays for them, per kg of the oxide.
+
+        It reads only the plant's own books and recipe, not its region's market, so it is worked out once for
+        every plant and kept until the recipe or a price memory is replaced (they are only ever replaced)
+        instead of once per region; each row the same arithmetic on the same numbers (the same bits)."""
+        per_kg = self.input_per_kg()
+        key = self._most_paid_key
+        if key is not None and key[0] is per_kg and key[1] is self.paid_memory and key[2] is self.sale_memory:
+            return key[3]
+        spend = per_kg * self.paid_memory
+        other = spend.sum(axis=1, keepdims=True) - spend
+        room = np.maximum(self.sale_memory[:, None] - self.processing_cost[:, None] - other, 0.0)
+        wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=self._uses)
+        wtp.flags.writeable = False
+        self._most_paid_key = (per_kg, self.paid_memory, self.sale_memory, wtp)
+        return wtp
 
     def need_of(self, rows: np.ndarray) -> np.ndarray:
         return self.need()[rows].sum(axis=0)
@@ -279,14 +303,8 @@ class MagnetMakerBook:
             self._region_fixed[region] = fixed
         _, mk, g, plants = fixed
         # -- oxides: derived demand
-        per_kg = self.input_per_kg()[at]
-        has = self._uses[at]
-        usual = self.paid_memory[at]
-        magnet_price = self.sale_memory[at]
-        spend = per_kg * usual
-        other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(magnet_price[:, None] - self.processing_cost[at][:, None] - other, 0.0)
-        wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=has)  # 0 for an oxide it does not use
+        wtp = self.most_paid()[at]
+        has = self._bids_for[at]
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
@@ -297,8 +315,9 @@ class MagnetMakerBook:
         # its most (below every grid price) and its bid is 0 at every price. As in the buyers' orders, only
         # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
         # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
+        # A magnet is never bid for (its rows stay 0).
         wtp_t = wtp.T
-        kk, ii = np.nonzero(has.T & ~(grid.min(axis=1)[:, None] > wtp_t))
+        kk, ii = np.nonzero(has.T & ~(m.exchange.grid_low[region][:, None] > wtp_t))
         n_k = self.need()[at][ii, kk][:, None]
         qty = cover[kk] * n_k
         qty += n_k
@@ -307,7 +326,6 @@ class MagnetMakerBook:
         qty[grid[kk] > wtp_t[kk, ii][:, None]] = 0.0
         buy = np.zeros((n_p, k, n_g))
         buy[kk, ii] = qty
-        buy[self.magnet_mask] = 0.0
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = self.reserve_price[at]
         floor = res / (1.0 + b.maker_full_cost_markup)
@@ -342,22 +360,36 @@ class MagnetMakerBook:
     def deliver_contracts(self, rows: np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """The plants of ``rows`` deliver ``want`` (t per product; each plant its own magnet) under term
         contracts from this week's output at ``price`` (USD/kg), pro rata; returns what they delivered (t per
-        product)."""
+        product).
+
+        Each product's plants share its contracts pro rata; a plant makes one product, so the shares are
+        worked out product by product (each product's output summed over its plants as on its own) and the
+        plants' books are then moved at once (a plant whose product is not delivered takes 0)."""
         out = np.zeros(want.size)
-        for k in np.flatnonzero(want > 0).tolist():
-            r = rows[self.makes[rows] == k]
-            if not r.size:
+        groups = self._contract_groups.get(id(rows))
+        if groups is None or groups[0] is not rows:  # the plants of each product among rows, worked out once
+            mk = self.makes[rows]
+            groups = (rows, [(k, np.flatnonzero(mk == k)) for k in np.unique(mk).tolist()], mk)
+            self._contract_groups[id(rows)] = groups
+        _, by_product, mk = groups
+        made = np.minimum(self.made[rows], self.stock[rows])  # this week's output; stock stays for spot
+        share = np.zeros(rows.size)  # the share of its output each plant delivers
+        want_l = want.tolist()
+        for k, at in by_product:
+            if not want_l[k] > 0:
                 continue
-            made = np.minimum(self.made[r], self.stock[r])  # this week's output; stock stays for spot
-            held = made.sum()
-            give = min(float(want[k]), float(held))
+            held = made[at].sum()
+            give = min(want_l[k], float(held))
             if give <= 0:
                 continue
-            take = made * (give / held)
-            self.stock[r] = np.maximum(self.stock[r] - take, 0.0)
-            self.contracted[r] = self.contracted[r] + take
-            self.contract_revenue[r] = self.contract_revenue[r] + take * price[k] * KG_PER_T
+            share[at] = give / held
             out[k] = give
+        if not out.any():
+            return out
+        take = made * share
+        self.stock[rows] = np.maximum(self.stock[rows] - take, 0.0)
+        self.contracted[rows] = self.contracted[rows] + take
+        self.contract_revenue[rows] = self.contract_revenue[rows] + take * price[mk] * KG_PER_T
         return out
 
     def end_exchange_week(self) -> None:

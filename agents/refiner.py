@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import RefinerSpec
 from model.projects import Pipeline
 
@@ -68,6 +68,7 @@ class RefinerBook:
         self.country = [s.country for s in specs]
         self.countries = sorted(set(self.country))
         self.country_code = np.array([self.countries.index(c) for c in self.country], dtype=int)
+        self.sum_by_country = GroupSum(self.country_code, len(self.countries))  # rows added by country, in order
         self.node = [s.node for s in specs]
         self.region = [model.region_of_state(s.country) for s in specs]
         self.region_code = np.array([model.regions.index(r) for r in self.region], dtype=int)
@@ -102,12 +103,14 @@ class RefinerBook:
         self.ore_bought = np.zeros(n)
         self.want = np.zeros(n)
         self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
+        self._terms_key: tuple | None = None  # (reservations, expected sales, outlooks, terms): offer_terms
         sep = np.array([model.world.product(p).separation_cost_usd_per_kg for p in products], dtype=float)
         self.separation_floor = sep if sep.any() else None  # the least a plant sells each product for (USD/kg)
         disp = np.array([model.world.product(p).disposable for p in products], dtype=float)
         self.disposable = disp if disp.any() else None  # co-products a plant may dispose of
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.at_region = {r: row_selector(rows) for r, rows in self.rows_of_region.items()}  # slices if consecutive
+        self.sum_by_region = GroupSum(self.region_code, len(model.regions))  # rows added by region, in order
 
     # -- start in steady state ------------------------------------------------------------------------------
     def seed_stocks(self, typical_basket: np.ndarray, feed_cost: np.ndarray, throughput: np.ndarray) -> None:
@@ -242,18 +245,39 @@ class RefinerBook:
         shares = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
         self.reserve_price = self.reservation(shares)
 
-    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
-        at = self.at_region[region]
+    def offer_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each plant's floor (the least it sells each product for: its cash cost's share, or the product's
+        separation cost) and the scale of the stock it keeps at a price, keep x reservation^e (plants x
+        products; read-only): stock kept at price p is keep x (p / reservation)^-e = scale x p^-e.
+
+        They read the plant's reservation prices, expected sales and its region's supply outlook, none of
+        which the exchanges change before the week's last clearing, so they are worked out once for every
+        plant and kept until one of them is replaced (they are only ever replaced), instead of once per
+        region: each value the same arithmetic on the same numbers (the same bits)."""
+        sig = self.model.signals
+        outlooks = [sig.outlook(r) for r in self.model.regions]
+        key = self._terms_key
+        if (key is not None and key[0] is self.reserve_price and key[1] is self.sales_ema
+                and all(a is o for a, o in zip(key[2], outlooks, strict=True))):
+            return key[3]
         b = self.model.behaviour
-        res = self.reserve_price[at]
+        res = self.reserve_price
         floor = res / (1.0 + b.full_cost_markup)
         if self.separation_floor is not None:
             floor = np.maximum(floor, self.separation_floor)
-        outlook = self.model.signals.outlook(region)
-        keep = b.seller_target_cover_weeks * self.sales_ema[at] * np.maximum(
+        outlook = np.array(outlooks).reshape(len(outlooks), -1)[self.region_code]  # each plant's region's
+        keep = b.seller_target_cover_weeks * self.sales_ema * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
-        # stock kept at price p: keep x (p / res)^-e = keep x res^e x p^-e (the grid part is precomputed)
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
+        floor.flags.writeable = scale.flags.writeable = False
+        self._terms_key = (self.reserve_price, self.sales_ema, outlooks, (floor, scale))
+        return floor, scale
+
+    def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
+        at = self.at_region[region]
+        floor, scale = self.offer_terms()
+        floor, scale = floor[at], scale[at]
+        # stock kept at price p: scale x p^-e (the grid part is precomputed)
         qty = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]  # stock kept
         inv_t = self.inventory[at].T[:, :, None]
         # min(max(inventory - kept, 0), inventory), worked in place in the one array

@@ -98,6 +98,8 @@ class State(mesa.Agent):
         self._ever_traded = False
         self._own_projects: list | None = None  # projects it sponsors (planned ones it may decide unaided)
         self._baskets: dict | None = None  # quota groups' ore baskets (anchored rule), once the mines exist
+        self._rivals: tuple | None = None  # (watched products, rival states): watch_rivals
+        self._rival_ids: tuple[str, ...] = ()
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
         if spec.reserve is not None:
             r = spec.reserve
@@ -169,8 +171,11 @@ class State(mesa.Agent):
         """China's retaliation rule (module docstring). Only matters while it runs a licence regime."""
         m = self.model
         b = m.behaviour
-        k = [m.products.index(p) for p in b.retaliation_products]
-        rivals = [s for s in m.states if s.spec.bloc != "china"]
+        if self._rivals is None:  # the products it watches and the rival states: fixed
+            self._rivals = ([m.products.index(p) for p in b.retaliation_products],
+                            [s for s in m.states if s.spec.bloc != "china"])
+            self._rival_ids = tuple(s.sid for s in self._rivals[1])
+        k, rivals = self._rivals
         bought = 0.0
         for s in rivals:  # in Python floats: a few numbers per state
             held = s.stock_bought_4w.tolist()
@@ -178,7 +183,7 @@ class State(mesa.Agent):
         now = int(m.steps)
         if bought > 0:
             # each rival's use of those products: the rivals' rows at once, each row summed as on its own
-            use = sum(np.array([s.consumption_per_week() for s in rivals])[:, k].sum(axis=1).tolist())
+            use = sum(m.needs_of_states(self._rival_ids)[:, k].sum(axis=1).tolist())
             if use > 0 and bought > b.rival_stockpile_trigger_weeks * use and now > self._retaliating_until:
                 if self._retaliating_until < now - 1:
                     m.log_event(f"{self.name} tightens export licences in response to rivals' stockpiling")

@@ -71,9 +71,15 @@ class TraderBook:
         self.source = [world.region(r).imports_from if s.imports else "" for s, r in zip(specs, self.region,
                                                                                        strict=True)]
         self.imports = np.array([bool(s) for s in self.source], dtype=bool)
+        self._source_of = {r.id: r.imports_from for r in world.regions}  # region -> where it imports from (fixed)
         self.importer_rows = np.flatnonzero(self.imports).tolist()
         self.exports_to = [s.exports_to for s in specs]
         self.exporter = np.array([bool(x) for x in self.exports_to], dtype=bool)
+        self.exporter_rows = np.flatnonzero(self.exporter).tolist()
+        # the importers' destinations in row order when no two share one (the week's exports are then each
+        # importer's row as it is), else None
+        dests = [self.state_id[i] for i in self.importer_rows]
+        self.importer_dests = dests if len(set(dests)) == len(dests) else None
         self.room = np.array([s.storage_weeks * model.need_of_region(r) for s, r in zip(specs, self.region,
                                                                                        strict=True)]).reshape(n, n_p)
         self.working = np.array([s.working_weeks * model.need_of_state(s.state) if s.imports else np.zeros(n_p)
@@ -126,7 +132,7 @@ class TraderBook:
 
     def landed_cost(self, home: str) -> np.ndarray:
         """What a kg imported into ``home`` costs now: source price + export cost, plus the import margin."""
-        return self._landed(self.model.signals.price[self.model.world.region(home).imports_from])
+        return self._landed(self.model.signals.price[self._source_of[home]])
 
     def _landed(self, price: np.ndarray) -> np.ndarray:
         """What a kg bought at ``price`` (products) costs landed in the other region: + export cost, + margin

@@ -97,6 +97,7 @@ class Exchange:
         for g in self.grid.values():
             g.flags.writeable = False
         self.log_grid = {r: np.log(g) for r, g in self.grid.items()}
+        self.grid_low = {r: g.min(axis=1) for r, g in self.grid.items()}  # each product's lowest grid price
         # the price part of participants' schedules, computed once: (p / ref)^-e = p^-e x ref^e
         cost = np.zeros(len(next(iter(centre.values())))) if export_cost is None else export_cost
         self.seller_pow = {r: g ** -b.seller_stock_elasticity for r, g in self.grid.items()}

@@ -135,7 +135,8 @@ class RareEarthModel(mesa.Model):
         self._contract_rows: dict[str, tuple] = {}  # importing region -> who holds contracts (see _contract_holders)
         self._class_rows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (state, end-user class)
         self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
-        self._state_need: tuple = (None, None, {})  # (buyers' need, makers' need, state -> need): need_of_state
+        # (buyers' need, makers' need, state -> need, states -> their needs stacked): need_of_state
+        self._state_need: tuple = (None, None, {}, {})
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -264,6 +265,25 @@ class RareEarthModel(mesa.Model):
             rows_b, rows_m = self._rows_of_class(state_id, end_users)
             need = bb.need(self.demand_multiplier)[rows_b].sum(axis=0)
             return need + mb.need()[rows_m].sum(axis=0) if rows_m.size else need
+        need = self._needs_by_state()[2].get(state_id)
+        return np.zeros(len(self.products)) if need is None else need.copy()
+
+    def needs_of_states(self, state_ids: tuple[str, ...]) -> np.ndarray:
+        """:meth:`need_of_state` of each of ``state_ids``, one row each (read-only): China's retaliation rule
+        reads its rivals' every week. Kept with the states' needs, per tuple of states."""
+        cached = self._needs_by_state()
+        rows = cached[3].get(state_ids)
+        if rows is None:
+            zeros = np.zeros(len(self.products))
+            rows = cached[3][state_ids] = np.array([cached[2].get(s, zeros) for s in state_ids]).reshape(
+                len(state_ids), len(self.products))
+            rows.flags.writeable = False
+        return rows
+
+    def _needs_by_state(self) -> tuple:
+        """``(buyers' need, makers' need, state -> need, stacked rows)``, worked out again once either need
+        has been replaced (see :meth:`need_of_state`)."""
+        bb, mb = self.buyer_book, self.maker_book
         b_need = bb.need(self.demand_multiplier)
         m_need = mb.need() if mb.n else None
         cached = self._state_need
@@ -275,9 +295,8 @@ class RareEarthModel(mesa.Model):
                 by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
                     need[c] = (need[c] if c in need else np.zeros(n_p)) + by_country[j]
-            cached = self._state_need = (b_need, m_need, need)
-        need = cached[2].get(state_id)
-        return np.zeros(len(self.products)) if need is None else need.copy()
+            cached = self._state_need = (b_need, m_need, need, {})
+        return cached
 
     def _rows_of_class(self, state_id: str, end_users: str) -> tuple[np.ndarray, np.ndarray]:
         """A state's buyer rows and magnet-maker rows whose end users are of class ``end_users``."""
@@ -445,10 +464,10 @@ class RareEarthModel(mesa.Model):
         self._collect_residues()
         self.ledger.processed += float(book.processed.sum())
         self.ledger.produced = self.ledger.produced + out.sum(axis=0)
-        # oxide made by country (of the plants that processed), added plant by plant in one call
+        # oxide made by country (of the plants that processed), added plant by plant in one call; a plant that
+        # did not process made +0.0 of everything, which leaves a sum from 0.0 as it was
         ran = book.processed > 0
-        by_country = np.zeros((len(book.countries), out.shape[1]))
-        np.add.at(by_country, book.country_code[ran], out[ran])
+        by_country = book.sum_by_country(out)
         produced: dict[str, np.ndarray] = {}
         for i in np.flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
             if book.country[i] not in produced:
@@ -526,12 +545,20 @@ class RareEarthModel(mesa.Model):
             self.week.clearing[region] = res
             self.signals.record_clearing(region, res.price, res.volume)
         tb = self.trader_book
+        if tb.importer_dests is not None:  # one importer per destination: each one's row is its destination's
+            rows = tb.importer_rows
+            exports, requests = 0.0 + tb.imported[rows], 0.0 + tb.requested[rows]  # as 0.0 + each row
+            for j, dest in enumerate(tb.importer_dests):
+                self.week.exports[dest] = exports[j]
+                self.week.export_requests[dest] = requests[j]
+        else:
+            for i in tb.importer_rows:
+                dest = tb.state_id[i]
+                self.week.exports[dest] = self.week.exports.get(dest, 0.0) + tb.imported[i]
+                self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
         for i in tb.importer_rows:
-            dest, imported = tb.state_id[i], tb.imported[i]
-            self.week.exports[dest] = self.week.exports.get(dest, 0.0) + imported
-            self.week.export_requests[dest] = self.week.export_requests.get(dest, 0.0) + tb.requested[i]
-            self.signals.add_inflow(tb.region[i], imported)
-        for i in np.flatnonzero(tb.exporter).tolist():  # the route back: exporters' sales abroad arrive there
+            self.signals.add_inflow(tb.region[i], tb.imported[i])
+        for i in tb.exporter_rows:  # the route back: exporters' sales abroad arrive there
             self.signals.add_inflow(tb.exports_to[i], tb.exported[i])
         self.signals.close_inflow_week()  # the outlook counts this week's mining and imports
         self.refiner_book.end_exchange_week()
@@ -601,8 +628,8 @@ class RareEarthModel(mesa.Model):
                     bb.receive_contract(rows_b[at_b[hb]], want_b[at_b[hb]] * fill[of_b[hb]], price)
                 if hm.any():
                     mb.receive_contract(rows_m[at_m[hm]], want_m[at_m[hm]] * fill[of_m[hm]], price)
-                for g in give[act]:
-                    total = total + g
+                # total + each importer's delivery in turn: a sum over rows adds them in row order
+                total = np.concatenate((total[None, :], give[act])).sum(axis=0)
         else:
             for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
                 wb, wm = want_b[at_b], want_m[at_m]
@@ -677,24 +704,22 @@ class RareEarthModel(mesa.Model):
         # each region adds its plants' rows (the same products and sums as region by region)
         w = book.sales_ema * (book.capacity > 0)[:, None]
         wr = w * reservation
+        # every region's sums at once, its plants added in row order (GroupSum); a sum that only a -0.0 could
+        # tell from a sum over the region's rows is 0 weight, which divides nothing
+        tot = book.sum_by_region(w)  # regions x products
+        own = np.divide(book.sum_by_region(wr), tot, out=np.full(tot.shape, np.inf), where=tot > 0)
         mb = self.maker_book
         if mb.n:  # magnets: the makers' full cost at this week's memories (what they offered at is kept)
             wm = mb.by_product(mb.sales_ema) * (mb.capacity > 0)[:, None]
             wmr = wm * mb.by_product(mb.full_cost())
-        n_p = len(self.products)
-        for region in self.regions:
-            at = book.at_region[region]
-            tot = w[at].sum(axis=0)
-            own = np.divide(wr[at].sum(axis=0), tot, out=np.full(n_p, np.inf), where=tot > 0)
-            if mb.n:
-                mat = mb.at_region[region]
-                tm = wm[mat].sum(axis=0)
-                np.divide(wmr[mat].sum(axis=0), tm, out=own, where=tm > 0)
+            tm = mb.sum_by_region(wm)
+            np.divide(mb.sum_by_region(wmr), tm, out=own, where=tm > 0)
+        for j, region in enumerate(self.regions):  # in order: an importer's cost reads its source's new one
             src = self._imports_from[region]
             if src:
-                cost = np.minimum(own, (self.signals.normal[src] + self.export_cost) * margin)
+                cost = np.minimum(own[j], (self.signals.normal[src] + self.export_cost) * margin)
             else:  # min(own, inf)
-                cost = own
+                cost = own[j]
             self.signals.set_normal(region, np.where(np.isfinite(cost), cost, self.signals.normal[region]))
 
     def _floor_payments(self) -> None:

@@ -51,6 +51,9 @@ class Observer:
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
         self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
         self._oxides: list[int] = []
+        self._by_refiner_country: tuple = (None, [], [])  # see _refiner_countries
+        self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
+        self._coercivity_ix: tuple = (None, None)  # (substitution, its rows x substitutes index), made once
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -71,7 +74,9 @@ class Observer:
         for i, spec in enumerate(m.buyer_book.specs):
             if spec.unit and spec.kg_per_unit > 0:
                 self._unit_rows.setdefault((spec.state, spec.unit), []).append((i, spec.kg_per_unit))
-        self._heavy_of_pools: tuple = (None, [])  # (the ore market's pools, the heavy marker's share of each)
+        # (the ore market's pools, the heavy marker's share of each, each one's origin country code, and the
+        # code of each origin country): see _heavy_feed_share
+        self._heavy_of_pools: tuple = (None, None, None, {})
         self._rows: dict[tuple, list[Key]] = {}  # rows of keys, made once (see _row)
         self._unit_keys = [(("units_short", state, unit), rows) for (state, unit), rows in sorted(self._unit_rows.items())]
         # runs whose demand grows: each segment's demand index (buyers' multipliers weighted by their demand
@@ -101,16 +106,15 @@ class Observer:
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
         inv_r = [rb.inventory[rb.at_region[reg]].sum(axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
-        zeros = [0.0] * len(P)
-        values: list[float] = []
+        zeros = np.zeros(len(P))
+        columns = []
         for g, reg in enumerate(m.regions):  # laid out as _market_keys: region, variable, product
             res = week.clearing.get(reg)
             home, imp = self._trader_rows[reg]
-            for x in (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                      inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
-                      tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0)):
-                values += x if isinstance(x, list) else x.tolist()
-        rec.add_columns(step, date, self._market_keys, values)
+            columns += (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
+                        inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
+                        tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0))
+        rec.add_columns(step, date, self._market_keys, np.concatenate(columns).tolist())  # one list, not 18
         # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
         both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")
         rec.add_columns(step, date, self._state_keys, both.ravel().tolist())
@@ -215,12 +219,11 @@ class Observer:
         for j, pool in enumerate(m.ore.pools):
             if pool.country == "MM" and j < len(gate) and math.isfinite(gate[j]):
                 add(("ore_price", pool.node, ""), gate[j])
-        feed: dict[str, float] = {}
         rb = m.refiner_book
-        for c, x in zip(rb.country, rb.feed_reo.tolist(), strict=True):
-            feed[c] = feed.get(c, 0.0) + x
-        for c in sorted(feed):
-            add(("feed_stock", c, ""), feed[c])
+        by_country = self._refiner_countries()
+        # each country's plants added in row order from 0.0 (bincount), as a running sum over them does
+        keys += by_country[1]
+        vals += np.bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
         for s in m.states:
             if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
                 self._stockpiling.append(s.sid)
@@ -229,11 +232,8 @@ class Observer:
                 keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
                 vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
                                         strict=True) for x in t]
-        caps: dict[str, float] = {}
-        for c, x in zip(rb.country, rb.capacity.tolist(), strict=True):
-            caps[c] = caps.get(c, 0.0) + x
-        for c in sorted(caps):
-            add(("capacity_online", c, ""), caps[c])
+        keys += by_country[2]
+        vals += np.bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
         if m.finance.commitments:  # lenders' money (model.projects), once a facility has funded something
@@ -258,6 +258,16 @@ class Observer:
             self._element_exports(keys, vals)
         return keys, vals
 
+    def _refiner_countries(self) -> tuple:
+        """The refiners' countries (sorted; their book's ``countries``) and the keys of the feed stock and
+        capacity online rows, one per country, made once per refiner book."""
+        rb = self.model.refiner_book
+        cached = self._by_refiner_country
+        if cached[0] is not rb.countries:
+            cached = self._by_refiner_country = (rb.countries, [("feed_stock", c, "") for c in rb.countries],
+                                                 [("capacity_online", c, "") for c in rb.countries])
+        return cached
+
     def _coercivity_share(self, keys: list[Key], vals: list) -> None:
         """Share of the heavy-RE coercivity in this week's magnets that each substitute gives (Dy-kg
         equivalents, model/substitution.py): recipes weighted by the magnets they are for (buyers' magnet
@@ -272,7 +282,9 @@ class Observer:
             recipes, weight = mb.recipe, mb.made
         else:
             recipes, weight = bb.content, np.broadcast_to(bb.magnet_t_per_week * m.demand_multiplier, (bb.n,))
-        work = recipes[np.ix_(sub.rows, sub.cols)] * sub.w * weight[sub.rows, None]
+        if self._coercivity_ix[0] is not sub:  # its rows and substitutes are fixed: index them once
+            self._coercivity_ix = (sub, np.ix_(sub.rows, sub.cols))
+        work = recipes[self._coercivity_ix[1]] * sub.w * weight[sub.rows, None]
         total = float(work.sum())
         if total > 0:
             for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
@@ -290,12 +302,16 @@ class Observer:
             keys += self._row("magnet_output", country, self._magnet_names)
             vals += made[country][magnets].tolist()
         total = sum(made.values(), np.zeros(len(P)))
-        if total.sum() > 0:
+        all_made = total.sum()
+        if all_made > 0:
+            cn = made.get("CN", np.zeros(len(P)))
             keys.append(("china_magnet_share", "", ""))
-            vals.append(float(made.get("CN", np.zeros(len(P))).sum() / total.sum()))
-            for j in np.flatnonzero(mb.magnet_mask & (total > 0)).tolist():
-                keys.append(("china_magnet_share", "", P[j]))
-                vals.append(float(made.get("CN", np.zeros(len(P)))[j] / total[j]))
+            vals.append(float(cn.sum() / all_made))
+            cn_l, total_l = cn.tolist(), total.tolist()
+            for j in self._magnet_idx.tolist():  # each magnet made anywhere
+                if total_l[j] > 0:
+                    keys.append(("china_magnet_share", "", P[j]))
+                    vals.append(cn_l[j] / total_l[j])
         held = mb.inventory + mb.by_product(mb.stock)
         for reg in m.regions:
             rows = mb.rows_of_region[reg]
@@ -324,12 +340,13 @@ class Observer:
             self._content = np.array([[1.0 * (e == p) if w.product(p).stage == "oxide"
                                        else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
             self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
+            self._oxide_names = tuple(P[j] for j in self._oxides)
         for dest in self._dests:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
             content = ex @ self._content
-            keys += self._row("element_exports", dest, tuple(P[j] for j in self._oxides))
+            keys += self._row("element_exports", dest, self._oxide_names)
             vals += content[self._oxides].tolist()
 
     def _heavy_feed_share(self) -> float:
@@ -339,20 +356,22 @@ class Observer:
         if not pairs:
             return float("nan")
         ore = m.ore
-        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools)).tolist()
-        if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore
-            self._heavy_of_pools = (ore.pools, [float(ore.baskets[p.ore][self._heavy]) for p in ore.pools])
-        heavy = self._heavy_of_pools[1]
-        content: dict[str, list[float]] = {}
-        for pool, w, h in zip(ore.pools, weight, heavy, strict=True):
-            c = content.setdefault(pool.country, [0.0, 0.0])
-            c[0] += w * h
-            c[1] += w
+        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
+        if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore, its country
+            origins = list(dict.fromkeys(p.country for p in ore.pools))
+            self._heavy_of_pools = (ore.pools, np.array([float(ore.baskets[p.ore][self._heavy]) for p in ore.pools]),
+                                    np.array([origins.index(p.country) for p in ore.pools], dtype=np.intp),
+                                    {c: j for j, c in enumerate(origins)})
+        _, heavy, code, origin_at = self._heavy_of_pools
+        # heavy marker and ore sold by origin country, each country's pools added in pool order
+        heavy_t = np.bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
+        ore_t = np.bincount(code, weights=weight, minlength=len(origin_at)).tolist()
         tot = mm = 0.0
         for (origin, dest), q in pairs.items():
-            if dest != "CN" or origin not in content or content[origin][1] <= 0:
+            j = origin_at.get(origin)
+            if dest != "CN" or j is None or ore_t[j] <= 0:
                 continue
-            x = q * content[origin][0] / content[origin][1]
+            x = q * heavy_t[j] / ore_t[j]
             tot += x
             if origin == "MM":
                 mm += x

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import market
+from model.exchange import GroupSum
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -109,6 +110,8 @@ class OreMarket:
         self.week = OreWeek()
         self._tables: RouteTables | None = None
         self._captive: tuple = (None,) * 4  # (tables, owners, plants running, captive plant of each pool)
+        self._route_cost_of: tuple = (None, None, None, None)  # (tables, levies, own levies, route cost)
+        self._by_region: tuple = (None, None)  # (plants' region codes, their GroupSum): ore delivered by region
         self.build_pools()
 
     # -- pools ---------------------------------------------------------------------------------------------
@@ -340,13 +343,19 @@ class OreMarket:
 
     def _route_cost(self, t: RouteTables) -> np.ndarray:
         """Pools x plants: transport and border fees plus the levies of the groups on the way other than the
-        pool's own (USD/kg)."""
+        pool's own (USD/kg). Levies seldom change: the table is kept (read-only) until a levy or the route
+        tables do."""
         m = self.model
         group_by_id = m.group_by_id
-        levy_vec = np.array([m.routes.levies.get(g, 0.0) for g in t.groups])
-        own_levy = np.array([group_by_id[p.controller].levy if p.controller in group_by_id else 0.0
-                             for p in self.pools])
-        return t.base + (t.inc * levy_vec).sum(axis=2) - t.own * own_levy[:, None]
+        levies = [m.routes.levies.get(g, 0.0) for g in t.groups]
+        own = [group_by_id[p.controller].levy if p.controller in group_by_id else 0.0 for p in self.pools]
+        cached = self._route_cost_of
+        if cached[0] is t and cached[1] == levies and cached[2] == own:
+            return cached[3]
+        cost = t.base + (t.inc * np.array(levies)).sum(axis=2) - t.own * np.array(own)[:, None]
+        cost.flags.writeable = False
+        self._route_cost_of = (t, levies, own, cost)
+        return cost
 
     # -- the week ------------------------------------------------------------------------------------------
     def clear_week(self) -> OreWeek:
@@ -544,8 +553,10 @@ class OreMarket:
             usd = float(own_levy_usd[self._pools_of_group.get(g, _NO_SITES)].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
             if usd:
                 grp.collect(usd)
-        delivered = np.zeros((len(m.regions), len(self.pools)))
-        np.add.at(delivered, book.region_code, flow.T)
+        by_region = self._by_region
+        if by_region[0] is not book.region_code:  # plants' regions are fixed: the grouping is made once
+            by_region = self._by_region = (book.region_code, GroupSum(book.region_code, len(m.regions)))
+        delivered = by_region[1](flow.T)  # regions x pools; np.add.at's sums, bit for bit (GroupSum)
         self._report_supply(delivered.T)
         week = self.week
         moved = flow > 0
