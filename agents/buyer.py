@@ -34,7 +34,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import BuyerSpec
-from model.substitution import CoercivitySubstitution
+from model.substitution import CoercivitySubstitution, thrift
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -199,16 +199,8 @@ class BuyerBook:
         recent = np.array([sig.recent[r] for r in self.model.regions])[self.region_code]
         long = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
         short = self.shortage > 0.05 * need
-        high = (recent > b.thrift_trigger_ratio * long) | short
-        low = recent < long
-        step = b.thrift_rate_per_week * self.base_content
-        v = self.thrifted
-        cut = np.where(high, np.minimum(step, v - self.min_content), 0.0)
-        cut = np.maximum(cut, 0.0)
-        v = v - cut
-        self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_content)
-        rec = low & ~high
-        self.thrifted = np.where(rec, np.minimum(v + step / 4.0, np.maximum(self.ceiling, v)), v)
+        self.thrifted, self.ceiling = thrift(self.thrifted, self.base_content, self.min_content, self.ceiling,
+                                             recent, long, short, b)
         self.content = self.substitution.step(self.thrifted, recent)
 
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:

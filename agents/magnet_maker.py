@@ -50,7 +50,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
 from model.params import MagnetMakerSpec
-from model.substitution import CoercivitySubstitution
+from model.substitution import CoercivitySubstitution, thrift
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -409,14 +409,8 @@ class MagnetMakerBook:
         sig = self.model.signals
         recent = self.per_plant(sig.recent)  # the market's quotes: a spot squeeze prompts redesigns
         long = self.per_plant(sig.long_memory)
-        high = (recent > b.thrift_trigger_ratio * long) | self.short_of
-        low = recent < long
-        step = b.thrift_rate_per_week * self.base_recipe
-        cut = np.maximum(np.where(high, np.minimum(step, self.thrifted - self.min_recipe), 0.0), 0.0)
-        v = self.thrifted - cut
-        self.ceiling = np.maximum(self.ceiling - b.thrift_irreversible_share * cut, self.min_recipe)
-        rec = low & ~high
-        self.thrifted = np.where(rec, np.minimum(v + step / 4.0, np.maximum(self.ceiling, v)), v)
+        self.thrifted, self.ceiling = thrift(self.thrifted, self.base_recipe, self.min_recipe, self.ceiling,
+                                             recent, long, self.short_of, b)
         self.recipe = self.substitution.step(self.thrifted, recent)
 
     def advance_pipeline(self, today: dt.date) -> list[int]:

@@ -21,6 +21,10 @@ Prices are the recent prices of the row's market (``signals.recent``: what its b
 :class:`agents.buyer.BuyerBook` (oxide worlds: buyers hold the recipes) and
 :class:`agents.magnet_maker.MagnetMakerBook` (magnet worlds: makers hold them). With ``sigma = 0``, a zero
 rate or fewer than two substitutes in a recipe, recipes are exactly what thrifting makes.
+
+:func:`thrift` is the thrifting rule itself (FACTS L5-L6), one for both books: content cut while the element's
+recent price exceeds ``behaviour.thrift_trigger_ratio`` x its long memory or it ran short, recovering at a
+quarter of that pace up to a ceiling lowered by ``behaviour.thrift_irreversible_share`` of each cut.
 """
 
 from __future__ import annotations
@@ -28,6 +32,22 @@ from __future__ import annotations
 import numpy as np
 
 from model.params import Behaviour
+
+
+def thrift(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: np.ndarray, recent: np.ndarray,
+           long: np.ndarray, short: np.ndarray, b: Behaviour) -> tuple[np.ndarray, np.ndarray]:
+    """One week of thrifting of recipes (rows x products): returns the new thrifted recipes and their ceilings.
+
+    ``base``, ``floor``: the 2024 recipes and their fully thrifted floor; ``recent``, ``long``: each row's
+    market's recent price and long memory; ``short``: where the row ran short of the element."""
+    high = (recent > b.thrift_trigger_ratio * long) | short
+    low = recent < long
+    step = b.thrift_rate_per_week * base
+    cut = np.maximum(np.where(high, np.minimum(step, thrifted - floor), 0.0), 0.0)
+    v = thrifted - cut
+    ceiling = np.maximum(ceiling - b.thrift_irreversible_share * cut, floor)
+    rec = low & ~high
+    return np.where(rec, np.minimum(v + step / 4.0, np.maximum(ceiling, v)), v), ceiling
 
 
 class CoercivitySubstitution:
@@ -43,6 +63,7 @@ class CoercivitySubstitution:
         uses = base[:, self.cols] > 0 if self.cols.size else np.zeros((base.shape[0], 0), dtype=bool)
         self.rows = np.flatnonzero(uses.sum(axis=1) >= 2)  # recipes that hold two substitutes or more
         self.uses = uses[self.rows]
+        self._n_used = self.uses.sum(axis=1, keepdims=True)  # substitutes each of those recipes holds
         self.sigma = behaviour.substitution_elasticity
         self.rate = behaviour.substitution_rate_per_week
         self.max_log = float(np.log(behaviour.substitution_max_tilt)) / 2.0  # centred: any two differ <= max
@@ -64,8 +85,7 @@ class CoercivitySubstitution:
         ix = self._ix
         chosen = -self.sigma * (np.log(np.maximum(recent[ix], 1e-12)) - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
-        n_used = self.uses.sum(axis=1, keepdims=True)
-        chosen = chosen - np.where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / n_used
+        chosen = chosen - np.where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
         chosen = np.clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
         work = thrifted[ix] * self.w  # coercivity each substitute gives now (Dy-kg per kg of magnet)
