@@ -162,13 +162,19 @@ class RefinerBook:
         """Expected price of each plant's products (plants x products): its market's price memory, lifted
         by any price floor that covers the plant."""
         sig = self.model.signals
-        out = np.array([sig.memory[r] for r in self.model.regions])[self.region_code]
+        return self.lifted_by_floors(np.array([sig.memory[r] for r in self.model.regions])[self.region_code])
+
+    def lifted_by_floors(self, prices: np.ndarray) -> np.ndarray:
+        """``prices`` (plants x products) where a price floor or an offtake guarantee covers a plant: at least
+        the floor, which is what the plant is paid (the state pays the gap on its sales)."""
         rules = self.model.rules
-        if rules.any_floor():
-            for i in range(self.n):
-                floor = rules.floor_for(self.country[i], self.ids[i])
-                if floor is not None:
-                    out[i] = np.maximum(out[i], floor)
+        if not rules.any_floor():
+            return prices
+        out = prices.copy()
+        for i in range(self.n):
+            floor = rules.floor_for(self.country[i], self.ids[i])
+            if floor is not None:
+                out[i] = np.maximum(out[i], floor)
         return out
 
     # -- ore ---------------------------------------------------------------------------------------------
@@ -313,7 +319,7 @@ class RefinerBook:
 
     def adapt(self) -> np.ndarray | None:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
-        than its cash cost at this week's prices, and slows down while they are worth less or while its
+        than its cash cost at this week's prices (lifted by any floor that covers it), and slows down while they are worth less or while its
         oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
         b = self.model.behaviour
         sig = self.model.signals
@@ -324,7 +330,8 @@ class RefinerBook:
         wsum = w.sum(axis=1)
         target = np.where(wsum > 0, (want_cover * w).sum(axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
         cover = (self.inventory * prices * self.separates).sum(axis=1) / np.maximum(wsum, 1e-9)
-        paying = (self.mix * prices).sum(axis=1) > self.cash_cost
+        # a plant covered by a floor is paid at least the floor on what it sells (FACTS E1)
+        paying = (self.mix * self.lifted_by_floors(prices)).sum(axis=1) > self.cash_cost
         ok = paying & (cover <= b.overstock_ratio * target)
         new = np.minimum(np.maximum(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
         self.utilisation = np.where(self.capacity > 0, new, self.utilisation)

@@ -404,9 +404,7 @@ TARGETS: list[Target] = [
     # the supply side (issue 12): announced projects, the first heavy rare earths outside China
     Target("China's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.72,
            0.85, refining_share("CN", 2030), "fraction",
-           public="IEA announced-projects case: 0.77; IEA 2025: 'declining only marginally'",
-           known_gap="China's hard-rock quota grows with demand (FACTS P6) and takes the growth the IEA's case gives "
-                     "to announced plants, which then run below capacity"),
+           public="IEA announced-projects case: 0.77; IEA 2025: 'declining only marginally'"),
     Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
            0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12",
            known_gap="with Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) Malaysia makes ~7 % of the default "

@@ -646,28 +646,47 @@ class PermitStreamlining(TimelineItem):
 
 
 class PriceFloor(TimelineItem):
-    """A guaranteed minimum price for a product made in ``states`` (FACTS E1: DoD-MP NdPr floor of
-    US$110/kg for ten years). The acting state pays the difference between the floor and the market
-    price on the covered plants' sales, so those plants value their output at least at the floor
-    (ore bids, project decisions). The payments are recorded as a subsidy."""
+    """A guaranteed minimum price for a product made in ``states``, or by the named ``plants`` alone
+    (FACTS E1: the DoD's NdPr floor of US$110/kg for ten years covers MP Materials' output, not every US
+    plant). The acting state pays the difference between the floor and the market price on the covered
+    plants' sales, so those plants value their output at least at the floor (ore bids, project decisions).
+    The payments are recorded as a subsidy (output ``floor_payments``)."""
 
     actor: str = "US"
     product: str = "NdPr"
     floor_usd_per_kg: Annotated[Num, Field(gt=0.0, le=10000.0)] = Field(default=110.0, description="FACTS E1")
     states: list[str] = Field(default_factory=lambda: ["US"], description="where covered plants are")
+    plants: list[str] = Field(default_factory=list,
+                              description="refiner ids the floor covers (empty: every plant in `states`)")
 
     def describe(self) -> str:
-        return f"{self.actor}: {self.product} price floor US${self.floor_usd_per_kg:.0f}/kg for plants in {', '.join(self.states)}"
+        where = ", ".join(self.plants) if self.plants else "plants in " + ", ".join(self.states)
+        return f"{self.actor}: {self.product} price floor US${self.floor_usd_per_kg:.0f}/kg for {where}"
 
     def apply(self, model: RareEarthModel) -> None:
         k = model.products.index(self.product)
+        if self.plants:
+            for rid in self.plants:
+                floors = model.rules.plant_floor.get(rid)
+                floors = np.zeros(len(model.products)) if floors is None else floors.copy()
+                floors[k] = max(floors[k], self.floor_usd_per_kg)
+                model.rules.plant_floor[rid] = floors
+            return
         for s in self.states:
             floors = model.rules.price_floor.setdefault(s, np.zeros(len(model.products)))
             floors[k] = max(floors[k], self.floor_usd_per_kg)
 
     def problems(self, world: World) -> list[str]:
-        return (super().problems(world) + _need(self.states, _states(world), "states")
-                + _need(self.product, _products(world), "product"))
+        out = (super().problems(world) + _need(self.states, _states(world), "states")
+               + _need(self.product, _products(world), "product"))
+        plants = {r.id: r.country for r in world.refiners}
+        for rid in self.plants:
+            if rid not in plants:
+                out.append(f"plants: {rid!r} is not a refiner of this world; allowed: {', '.join(sorted(plants))}")
+            elif plants[rid] not in self.states:
+                out.append(f"plants: {rid!r} is in {plants[rid]}, not in states {self.states}; add "
+                           f"{plants[rid]!r} to states or leave the plant out")
+        return out
 
 
 class RouteChange(TimelineItem):

@@ -421,7 +421,9 @@ class Words:
             if ends:
                 return (f"The guaranteed price for {self.product(item.product)} ends.",
                         "Covered plants face the market price again.", "price floor ends")
-            return (f"{Who} guarantees plants in {self.states_list(item.states)} at least "
+            where = (listing([self.plants[r].name if r in self.plants else r for r in item.plants]) if item.plants
+                     else f"plants in {self.states_list(item.states)}")
+            return (f"{Who} guarantees {where} at least "
                     f"US${item.floor_usd_per_kg:,.0f}/kg for {self.product(item.product)}.",
                     "Those plants can plan on a minimum price, so projects there pay off more easily.",
                     f"{self.short(item.actor)} price floor")

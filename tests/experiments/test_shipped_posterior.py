@@ -36,7 +36,9 @@ def test_the_posterior_has_the_specs_parameters_inside_their_priors(table):
     # ex-China Dy; since the Lynas circuit has feed, the licence lift is a gap; Tb's drift was one until Dy/Tb
     # substitution, and the spec still holds it)
     magnet_world = {"magnets_baseline", "magnets_controls_2025", "yttrium_split", "samarium_defence"}
-    then = {"First ex-China Dy oxide, weeks after 5 May 2025"}
+    then = {"First ex-China Dy oxide, weeks after 5 May 2025",
+            # a gap until announced_projects carried MP's DoD floor (FACTS E1)
+            "China's share of refined output, 2030 (announced projects)"}
     now = {"Dy in China after the licences are lifted, peak vs before"}
     assert now <= {t.name for t in TARGETS if t.known_gap}
     expected = {t.name for t in TARGETS if t.scenario not in magnet_world and (not t.known_gap or t.name in now)}

@@ -1073,6 +1073,47 @@ def test_price_floor_sets_the_rule_and_its_payments_are_recorded():
     assert np.isnan(_model(weeks=3).run(3).latest("floor_payments", "US"))
 
 
+def test_a_price_floor_can_cover_named_plants_alone():
+    """FACTS E1's floor covers MP's output, not every US plant: with ``plants`` the rule is the plants' own
+    (no state-wide floor) and only their sales are paid; a plant the world lacks, or one outside ``states``,
+    is refused naming the field."""
+    floor = PriceFloor(start="2024-01-08", states=["US"], plants=["us_mp_separation"], floor_usd_per_kg=110.0)
+    m = _model(floor, weeks=6)
+    book = m.refiner_book
+    k = m.products.index("NdPr")
+    mp = book.ids.index("us_mp_separation")
+    others = [i for i in range(book.n) if book.country[i] == "US" and i != mp]
+    assert others, "the test needs a second US plant"
+    for _ in range(6):
+        m.step()
+        expect = max(110.0 - m.prices[book.region[mp]][k], 0.0) * book.sold[mp][k] * 1000.0 / 1e6
+        assert m.latest("floor_payments", "US") == pytest.approx(expect, rel=1e-9, abs=1e-12)
+    assert m.rules.price_floor == {} and set(m.rules.plant_floor) == {"us_mp_separation"}
+    assert all(m.rules.floor_for("US", book.ids[i]) is None for i in others)
+    world = load_world()
+    unknown = PriceFloor(start="2024-01-08", plants=["us_nowhere"]).problems(world)
+    assert any("plants: 'us_nowhere' is not a refiner" in p for p in unknown), unknown
+    elsewhere = PriceFloor(start="2024-01-08", states=["US"], plants=["my_lynas"]).problems(world)
+    assert any("plants: 'my_lynas' is in MY, not in states" in p for p in elsewhere), elsewhere
+
+
+def test_a_plant_paid_a_floor_runs_while_the_floor_covers_its_cash_cost():
+    """Utilisation follows what a plant is paid: below its cash cost at market prices a plant slows down,
+    but one covered by a floor that pays its cash cost keeps running flat out (announced_projects without and
+    with MP's DoD floor, FACTS E1: at the model's 2028-30 NdPr prices Mountain Pass's NdPr does not pay)."""
+    sc = load_scenario("announced_projects")
+    assert [t["type"] for t in sc.timeline] == ["BuildProjects", "PriceFloor"]
+    twin = sc.model_copy(update={"timeline": sc.timeline[:1]})
+    out = {}
+    for name, spec in (("floor", sc), ("twin", twin)):
+        df = RareEarthModel(spec, seed=1, weeks=313).run(313).results()  # to the end of 2029
+        us = df[(df["variable"] == "refined_output") & (df["region"] == "US")]
+        us = us[pd.DatetimeIndex(us["date"]).year == 2029]
+        out[name] = float(us["value"].sum())
+    assert out["floor"] > 1100.0, out  # MP's separation at capacity: ~1,225 t of NdPr a year
+    assert out["twin"] < 0.6 * out["floor"], out
+
+
 def test_two_overlapping_policies_of_one_kind_end_independently():
     """Two halts active together; the first to end leaves the other active (removal is by identity: the
     policies hold numpy arrays, which cannot be compared for equality)."""
