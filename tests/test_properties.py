@@ -108,6 +108,8 @@ def _field(cls_name: str, name: str, spec: dict):
         return st.sampled_from(PRODUCTS)
     if name == "ids":
         return _subset(PROJECTS)
+    if name == "plants":  # drawn from every refiner; timeline_item keeps those in the item's states
+        return _subset(sorted(r.id for r in WORLD.refiners))
     if name == "lender":
         return st.sampled_from(["US EXIM", "JBIC/JICA", "test lender"])
     if name in ("corridor", "between", "edges", "ends", "begins"):
@@ -150,6 +152,9 @@ def timeline_item(draw, index: int = 0, nested: bool = False) -> dict:
     cls_name = draw(st.sampled_from(kinds))
     item = draw(item_fields(cls_name))
     item["note"] = f"p{index}"
+    if "plants" in item:  # a floor's plants lie in its states (another is refused, naming the field)
+        country = {r.id: r.country for r in WORLD.refiners}
+        item["plants"] = [r for r in item["plants"] if country[r] in item.get("states", ["US"])]
     if cls_name == "Election":
         item["ends"] = draw(_subset([*REGISTRY, *(f"p{i}" for i in range(6)), "nothing"], max_size=3))
         item["begins"] = draw(st.lists(timeline_item(nested=True), max_size=2))
