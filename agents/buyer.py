@@ -209,7 +209,7 @@ class BuyerBook:
         self.contract_paid[rows] = self.contract_paid.take(rows, axis=0) + got * price * KG_PER_T
 
     def begin_week(self) -> None:
-        if self.contract_paid.any():
+        if np.count_nonzero(self.contract_paid):
             self.contract_paid = np.zeros(self.contract_paid.shape)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)

@@ -384,7 +384,7 @@ class MagnetMakerBook:
                 continue
             share[at] = give / held
             out[k] = give
-        if not out.any():
+        if not np.count_nonzero(out):
             return out
         take = made * share
         self.stock[rows] = np.maximum(self.stock.take(rows) - take, 0.0)

@@ -227,7 +227,7 @@ class RefinerBook:
         self.feed_cost = self.feed_cost * (1.0 - share)
         self.feed_reo = self.feed_reo - x
         empty = self.feed_reo < 1e-9
-        if empty.any():
+        if np.count_nonzero(empty):
             self.feed_reo[empty] = 0.0
             self.feed_el[empty] = 0.0
             self.feed_cost[empty] = 0.0
@@ -353,14 +353,14 @@ class RefinerBook:
             return None
         weeks = self.model.behaviour.co_product_disposal_weeks
         over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0) * self.disposable
-        if not over.any():
+        if not np.count_nonzero(over):
             return None
         self.inventory = self.inventory - over
         return over.sum(axis=0)
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)
-        if self.contracted.any():
+        if np.count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
         self.revenue = np.zeros(self.revenue.shape)
 

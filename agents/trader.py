@@ -272,8 +272,8 @@ class TraderBook:
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        sold = self.sold + self.contracted if self.contracted.any() else self.sold
-        if self.exporter.any():
+        sold = self.sold + self.contracted if np.count_nonzero(self.contracted) else self.sold
+        if np.count_nonzero(self.exporter):
             sold = sold + self.exported
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
@@ -294,9 +294,9 @@ class TraderBook:
         self.bought = np.zeros(self.bought.shape)
         self.sold = np.zeros(self.sold.shape)
         self.imported = np.zeros(self.imported.shape)
-        if self.exporter.any():
+        if np.count_nonzero(self.exporter):
             self.exported = np.zeros(self.exported.shape)
-        if self.contracted.any():
+        if np.count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
 
 

@@ -599,7 +599,7 @@ class RareEarthModel(mesa.Model):
 
         # 1. the region's own producers, from this week's output
         want = want_b.sum(axis=0) + want_m.sum(axis=0)
-        if want.any():
+        if np.count_nonzero(want):
             give = np.zeros(n_p)
             rr = self.refiner_book.rows_of_region[region]
             if rr.size:
@@ -607,7 +607,7 @@ class RareEarthModel(mesa.Model):
                                                                    if mb.n else want)
             if rows_m.size:
                 give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0), price)
-            if give.any():
+            if np.count_nonzero(give):
                 everyone = slice(None)
                 fill = receive(give, want, everyone, everyone, want_b, want_m)
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
@@ -620,15 +620,15 @@ class RareEarthModel(mesa.Model):
             # each importer's holders' want, added in the loop's order
             want = sum_b(want_b.take(at_b, axis=0)) + sum_m(want_m.take(at_m, axis=0))
             act = want.any(axis=1)
-            if act.any():
+            if np.count_nonzero(act):
                 give = np.zeros((rows.size, n_p))
                 give[act] = tb.deliver_contracts(rows[act], want[act], price)
                 fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
                 hb, hm = act.take(of_b), act.take(of_m)  # holders of importers that delivered
-                if hb.any():
+                if np.count_nonzero(hb):
                     sel = at_b[hb]
                     bb.receive_contract(rows_b.take(sel), want_b.take(sel, axis=0) * fill.take(of_b[hb], axis=0), price)
-                if hm.any():
+                if np.count_nonzero(hm):
                     sel = at_m[hm]
                     mb.receive_contract(rows_m.take(sel), want_m.take(sel, axis=0) * fill.take(of_m[hm], axis=0), price)
                 # total + each importer's delivery in turn: a sum over rows adds them in row order
@@ -643,7 +643,7 @@ class RareEarthModel(mesa.Model):
                     cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
                     self.week.end_use_refused[tb.state_id[i]] = cut
                 want = wb.sum(axis=0) + wm.sum(axis=0)
-                if not want.any():
+                if not np.count_nonzero(want):
                     continue
                 give = tb.deliver_contracts(i, want, price)
                 receive(give, want, at_b, at_m, wb, wm)

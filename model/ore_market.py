@@ -566,7 +566,7 @@ class OreMarket:
         week.pairs = {k: x for k, x in zip(t.pair_keys, by_pair, strict=True) if x > 0}
         code = t.corridor_code[moved]
         mm = code >= 0
-        if mm.any():
+        if np.count_nonzero(mm):
             by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
             week.corridor_flow = {c: x for c, x in zip(t.corridor_keys, by_corridor, strict=True) if x > 0}
             week.to_china = float(q[t.to_china[moved]].sum())
