@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import BuyerSpec
 from model.substitution import CoercivitySubstitution, thrift
 
@@ -133,10 +133,10 @@ class BuyerBook:
     def willingness_to_pay(self, rows: np.ndarray | slice, usual: np.ndarray) -> np.ndarray:
         """Most each buyer of ``rows`` (indices or a slice) pays per kg of each element: the magnet budget less
         what the other elements of the magnet usually cost (``usual``: the prices it is used to paying)."""
-        c = self.content[rows]
+        c = take_rows(self.content, rows)
         spend = c * usual
         other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(self.budget[rows, None] - other, 0.0)
+        room = np.maximum(take_rows(self.budget, rows)[:, None] - other, 0.0)
         return np.divide(room, c, out=np.zeros(c.shape), where=c > 0)  # 0 for an element it does not use
 
     # -- buying (a participant of the exchange) --------------------------------------------------------------
@@ -145,7 +145,7 @@ class BuyerBook:
         b = self.model.behaviour
         sig = self.model.signals
         expected = sig.recent[region]
-        need = self.need(self.model.demand_multiplier)[at]
+        need = take_rows(self.need(self.model.demand_multiplier), at)
         wtp = self.willingness_to_pay(at, sig.long_memory[region][None, :])
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
@@ -165,18 +165,18 @@ class BuyerBook:
             cover = target_cover[None, :, None] * cover_at[:, None, :]
             cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
             n_t = need.T[:, :, None]
-            qty = np.maximum(cover * n_t + n_t - self.inventory[at].T[:, :, None], 0.0)
+            qty = np.maximum(cover * n_t + n_t - take_rows(self.inventory, at).T[:, :, None], 0.0)
             return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp_t[:, :, None], 0.0, qty))]
-        qty = target_cover[ii][:, None] * cover_at[kk]
+        qty = target_cover.take(ii)[:, None] * cover_at.take(kk, axis=0)
         np.maximum(qty, b.buyer_min_cover_weeks, out=qty)
         np.minimum(qty, b.buyer_max_cover_weeks, out=qty)
         n_k = need[ii, kk][:, None]
         qty *= n_k
         qty += n_k
-        qty -= self.inventory[at][ii, kk][:, None]
+        qty -= take_rows(self.inventory, at)[ii, kk][:, None]
         np.maximum(qty, 0.0, out=qty)
         out = np.zeros((grid.shape[0], wtp.shape[0], grid.shape[1]))
-        out[kk, ii] = np.where(grid[kk] > wtp_t[kk, ii][:, None], 0.0, qty)
+        out[kk, ii] = np.where(grid.take(kk, axis=0) > wtp_t[kk, ii][:, None], 0.0, qty)
         return [OrderBlock("buyers", Side.BUY, out)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
@@ -184,7 +184,7 @@ class BuyerBook:
         got = clearing.fills["buyers"].T
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T
-        self.inventory[at] = self.inventory[at] + got
+        self.inventory[at] = take_rows(self.inventory, at) + got
 
     # -- consumption -----------------------------------------------------------------------------------------
     def consume(self, demand_multiplier: float | np.ndarray) -> None:
@@ -196,8 +196,8 @@ class BuyerBook:
         self.consumed = used
         self.shortage = need - used
         sig = self.model.signals
-        recent = np.array([sig.recent[r] for r in self.model.regions])[self.region_code]
-        long = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
+        recent = np.array([sig.recent[r] for r in self.model.regions]).take(self.region_code, axis=0)
+        long = np.array([sig.long_memory[r] for r in self.model.regions]).take(self.region_code, axis=0)
         short = self.shortage > 0.05 * need
         self.thrifted, self.ceiling = thrift(self.thrifted, self.base_content, self.min_content, self.ceiling,
                                              recent, long, short, b)
@@ -205,11 +205,11 @@ class BuyerBook:
 
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
         """Term-contract deliveries (rows x products, t) at ``price`` (USD/kg), before the spot auction."""
-        self.inventory[rows] = self.inventory[rows] + got
-        self.contract_paid[rows] = self.contract_paid[rows] + got * price * KG_PER_T
+        self.inventory[rows] = self.inventory.take(rows, axis=0) + got
+        self.contract_paid[rows] = self.contract_paid.take(rows, axis=0) + got * price * KG_PER_T
 
     def begin_week(self) -> None:
-        if self.contract_paid.any():
+        if np.count_nonzero(self.contract_paid):
             self.contract_paid = np.zeros(self.contract_paid.shape)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import MagnetMakerSpec
 from model.substitution import CoercivitySubstitution, thrift
 
@@ -182,8 +182,8 @@ class MagnetMakerBook:
 
     def per_plant(self, by_region: dict[str, np.ndarray]) -> np.ndarray:
         """A per-region price signal (e.g. ``signals.recent``) as each plant's row (plants x products)."""
-        return np.array([by_region[r] for r in self.model.regions]).reshape(-1, len(self.model.products))[
-            self.region_code]
+        return np.array([by_region[r] for r in self.model.regions]).reshape(-1, len(self.model.products)).take(
+            self.region_code, axis=0)
 
     def by_product(self, values: np.ndarray) -> np.ndarray:
         """A per-plant quantity of each plant's own magnet as a plants x products array (0 elsewhere)."""
@@ -263,9 +263,9 @@ class MagnetMakerBook:
     # -- a participant of the exchange ------------------------------------------------------------------------
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
         """Term-contract deliveries of oxides (rows x products, t) at ``price`` (USD/kg), before the spot auction."""
-        self.inventory[rows] = self.inventory[rows] + got
-        self.contract_got[rows] = self.contract_got[rows] + got
-        self.contract_paid[rows] = self.contract_paid[rows] + got * price * KG_PER_T
+        self.inventory[rows] = self.inventory.take(rows, axis=0) + got
+        self.contract_got[rows] = self.contract_got.take(rows, axis=0) + got
+        self.contract_paid[rows] = self.contract_paid.take(rows, axis=0) + got * price * KG_PER_T
 
     def begin_week(self) -> None:
         self.contract_paid = np.zeros(self.contract_paid.shape)
@@ -298,13 +298,13 @@ class MagnetMakerBook:
         k = rows.size
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
-            mk = self.makes[at]
+            mk = take_rows(self.makes, at)
             fixed = (grid, mk, grid[mk], np.arange(k))  # the grid, each plant's magnet, its grid, the plants
             self._region_fixed[region] = fixed
         _, mk, g, plants = fixed
         # -- oxides: derived demand
-        wtp = self.most_paid()[at]
-        has = self._bids_for[at]
+        wtp = take_rows(self.most_paid(), at)
+        has = take_rows(self._bids_for, at)
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
@@ -318,22 +318,22 @@ class MagnetMakerBook:
         # A magnet is never bid for (its rows stay 0).
         wtp_t = wtp.T
         kk, ii = np.nonzero(has.T & ~(m.exchange.grid_low[region][:, None] > wtp_t))
-        n_k = self.need()[at][ii, kk][:, None]
-        qty = cover[kk] * n_k
+        n_k = take_rows(self.need(), at)[ii, kk][:, None]
+        qty = cover.take(kk, axis=0) * n_k
         qty += n_k
-        qty -= self.inventory[at][ii, kk][:, None]
+        qty -= take_rows(self.inventory, at)[ii, kk][:, None]
         np.maximum(qty, 0.0, out=qty)
-        qty[grid[kk] > wtp_t[kk, ii][:, None]] = 0.0
+        qty[grid.take(kk, axis=0) > wtp_t[kk, ii][:, None]] = 0.0
         buy = np.zeros((n_p, k, n_g))
         buy[kk, ii] = qty
         # -- magnets: sold like oxide, from stock, anchored in full cost
-        res = self.reserve_price[at]
+        res = take_rows(self.reserve_price, at)
         floor = res / (1.0 + b.maker_full_cost_markup)
-        outlook = sig.outlook(region)[mk]
-        keep = b.maker_magnet_cover_weeks * self.sales_ema[at] * np.maximum(
+        outlook = sig.outlook(region).take(mk)
+        keep = b.maker_magnet_cover_weeks * take_rows(self.sales_ema, at) * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         kept = keep[:, None] * (g / np.maximum(res, 1e-12)[:, None]) ** -b.seller_stock_elasticity  # g: (k, G)
-        stock = self.stock[at][:, None]
+        stock = take_rows(self.stock, at)[:, None]
         offer = np.minimum(np.maximum(stock - kept, 0.0), stock)
         offer[g < floor[:, None]] = 0.0
         sell = np.zeros((n_p, k, n_g))
@@ -348,14 +348,14 @@ class MagnetMakerBook:
         got = clearing.fills["makers_buy"].T
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T
-        self.inventory[at] = self.inventory[at] + got
+        self.inventory[at] = take_rows(self.inventory, at) + got
         sold_all = clearing.fills["makers_sell"].T  # (k, products)
         fixed = self._region_fixed.get(region)  # set by orders()
         mk, plants = (fixed[1], fixed[3]) if fixed is not None else (self.makes[at], np.arange(rows.size))
         sold = sold_all[plants, mk]
-        self.stock[at] = np.maximum(self.stock[at] - sold, 0.0)
+        self.stock[at] = np.maximum(take_rows(self.stock, at) - sold, 0.0)
         self.sold[at] = sold
-        self.revenue[at] = sold * clearing.paid[mk] * KG_PER_T
+        self.revenue[at] = sold * clearing.paid.take(mk) * KG_PER_T
 
     def deliver_contracts(self, rows: np.ndarray, want: np.ndarray, price: np.ndarray) -> np.ndarray:
         """The plants of ``rows`` deliver ``want`` (t per product; each plant its own magnet) under term
@@ -368,28 +368,28 @@ class MagnetMakerBook:
         out = np.zeros(want.size)
         groups = self._contract_groups.get(id(rows))
         if groups is None or groups[0] is not rows:  # the plants of each product among rows, worked out once
-            mk = self.makes[rows]
+            mk = self.makes.take(rows)
             groups = (rows, [(k, np.flatnonzero(mk == k)) for k in np.unique(mk).tolist()], mk)
             self._contract_groups[id(rows)] = groups
         _, by_product, mk = groups
-        made = np.minimum(self.made[rows], self.stock[rows])  # this week's output; stock stays for spot
+        made = np.minimum(self.made.take(rows), self.stock.take(rows))  # this week's output; stock stays for spot
         share = np.zeros(rows.size)  # the share of its output each plant delivers
         want_l = want.tolist()
         for k, at in by_product:
             if not want_l[k] > 0:
                 continue
-            held = made[at].sum()
+            held = made.take(at).sum()
             give = min(want_l[k], float(held))
             if give <= 0:
                 continue
             share[at] = give / held
             out[k] = give
-        if not out.any():
+        if not np.count_nonzero(out):
             return out
         take = made * share
-        self.stock[rows] = np.maximum(self.stock[rows] - take, 0.0)
-        self.contracted[rows] = self.contracted[rows] + take
-        self.contract_revenue[rows] = self.contract_revenue[rows] + take * price[mk] * KG_PER_T
+        self.stock[rows] = np.maximum(self.stock.take(rows) - take, 0.0)
+        self.contracted[rows] = self.contracted.take(rows) + take
+        self.contract_revenue[rows] = self.contract_revenue.take(rows) + take * price.take(mk) * KG_PER_T
         return out
 
     def end_exchange_week(self) -> None:

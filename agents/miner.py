@@ -140,8 +140,8 @@ class MinerFleet:
     def set_quota_factor(self, group: str, factor: float) -> None:
         """China's mining quota for ``group`` ("light" or "heavy"), as a multiple of 2024 capacity."""
         self.quota_factor[group] = float(factor)
-        self._quota_mult = np.array([self.quota_factor.get(g, 1.0) for g in self._quota_groups.tolist()])[
-            self._quota_code]
+        self._quota_mult = np.array([self.quota_factor.get(g, 1.0) for g in self._quota_groups.tolist()]).take(
+            self._quota_code)
 
     def transfer(self, sites: np.ndarray, controller: str) -> None:
         """Sites change hands (a seizure): new controller, no longer run by state-linked operators."""
@@ -224,13 +224,13 @@ class MinerFleet:
         idx, cost, node = self._entry_sites
         if idx.size == 0:
             return 0, 0
-        netback = self.netback_ema[node]
+        netback = self.netback_ema.take(node)
         known = np.isfinite(netback)
         netback = np.where(known, netback, 0.0)
-        margin = netback - cost - levies[idx]
+        margin = netback - cost - levies.take(idx)
         u = rng.random(idx.size)
         rel = np.minimum(np.maximum(margin / cost, 0.0), 1.0)
-        dormant = ~self.active[idx]
+        dormant = ~self.active.take(idx)
         opens = known & dormant & (margin > 0) & (u < entry_rate * rel)
         closes = known & ~dormant & (margin < 0) & (u < exit_rate)
         self.active[idx[opens]] = True

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
 from model.projects import Pipeline
 
@@ -162,7 +162,7 @@ class RefinerBook:
         """Expected price of each plant's products (plants x products): its market's price memory, lifted
         by any price floor that covers the plant."""
         sig = self.model.signals
-        return self.lifted_by_floors(np.array([sig.memory[r] for r in self.model.regions])[self.region_code])
+        return self.lifted_by_floors(np.array([sig.memory[r] for r in self.model.regions]).take(self.region_code, axis=0))
 
     def lifted_by_floors(self, prices: np.ndarray) -> np.ndarray:
         """``prices`` (plants x products) where a price floor or an offtake guarantee covers a plant: at least
@@ -233,7 +233,7 @@ class RefinerBook:
         self.feed_cost = self.feed_cost * (1.0 - share)
         self.feed_reo = self.feed_reo - x
         empty = self.feed_reo < 1e-9
-        if empty.any():
+        if np.count_nonzero(empty):
             self.feed_reo[empty] = 0.0
             self.feed_el[empty] = 0.0
             self.feed_cost[empty] = 0.0
@@ -248,7 +248,7 @@ class RefinerBook:
         """This week's cost basis and reservation prices (before the exchanges; the cost of supply reads them)."""
         self.update_cost_basis()
         sig = self.model.signals
-        shares = np.array([sig.long_memory[r] for r in self.model.regions])[self.region_code]
+        shares = np.array([sig.long_memory[r] for r in self.model.regions]).take(self.region_code, axis=0)
         self.reserve_price = self.reservation(shares)
 
     def offer_terms(self) -> tuple[np.ndarray, np.ndarray]:
@@ -282,10 +282,10 @@ class RefinerBook:
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         at = self.at_region[region]
         floor, scale = self.offer_terms()
-        floor, scale = floor[at], scale[at]
+        floor, scale = take_rows(floor, at), take_rows(scale, at)
         # stock kept at price p: scale x p^-e (the grid part is precomputed)
         qty = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]  # stock kept
-        inv_t = self.inventory[at].T[:, :, None]
+        inv_t = take_rows(self.inventory, at).T[:, :, None]
         # min(max(inventory - kept, 0), inventory), worked in place in the one array
         np.subtract(inv_t, qty, out=qty)
         np.maximum(qty, 0.0, out=qty)
@@ -295,21 +295,21 @@ class RefinerBook:
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self.at_region[region]
         sold = clearing.fills["refiners"].T
-        self.inventory[at] = np.maximum(self.inventory[at] - sold, 0.0)
+        self.inventory[at] = np.maximum(take_rows(self.inventory, at) - sold, 0.0)
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid * KG_PER_T
 
     def deliver_contracts(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
         """The plants of ``rows`` deliver ``want`` (t per product) under term contracts from this week's output,
         pro rata to what each made; returns what they delivered (t per product)."""
-        inv = self.inventory[rows]
-        made = np.minimum(self.produced[rows], inv)  # contracts take this week's output; stock stays for spot
+        inv = self.inventory.take(rows, axis=0)
+        made = np.minimum(self.produced.take(rows, axis=0), inv)  # contracts take this week's output; stock stays for spot
         held = made.sum(axis=0)
         give = np.minimum(np.maximum(want, 0.0), held)
         share = np.where(held > 1e-12, give / np.maximum(held, 1e-12), 0.0)
         out = made * share[None, :]
         self.inventory[rows] = np.maximum(inv - out, 0.0)
-        self.contracted[rows] = self.contracted[rows] + out
+        self.contracted[rows] = self.contracted.take(rows, axis=0) + out
         return give
 
     def end_exchange_week(self) -> None:
@@ -323,7 +323,7 @@ class RefinerBook:
         oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
         b = self.model.behaviour
         sig = self.model.signals
-        prices = np.array([sig.price[r] for r in self.model.regions])[self.region_code]
+        prices = np.array([sig.price[r] for r in self.model.regions]).take(self.region_code, axis=0)
         res = np.where(self.reserve_price > 0, self.reserve_price, prices)
         want_cover = b.seller_target_cover_weeks * (prices / np.maximum(res, 1e-12)) ** (-b.seller_stock_elasticity)
         w = prices * self.separates * self.sales_ema
@@ -360,14 +360,14 @@ class RefinerBook:
             return None
         weeks = self.model.behaviour.co_product_disposal_weeks
         over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0) * self.disposable
-        if not over.any():
+        if not np.count_nonzero(over):
             return None
         self.inventory = self.inventory - over
         return over.sum(axis=0)
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)
-        if self.contracted.any():
+        if np.count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
         self.revenue = np.zeros(self.revenue.shape)
 

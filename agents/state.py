@@ -335,7 +335,7 @@ class State(mesa.Agent):
         # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
         # an empty quantity is zero at every price and is skipped
         sell = None
-        if forced or (short is not None and short.any()):
+        if forced or (short is not None and np.count_nonzero(short)):
             # rapid response or an order: it sells into the market, down to 85 % of last week's price
             urgent = np.full(n_p, True) if forced else short
             low = 0.85 * sig.price[region][:, None]
@@ -380,9 +380,9 @@ class State(mesa.Agent):
     def begin_week(self) -> None:
         if not self._ever_traded:  # nothing to roll over (most states never trade)
             return
-        if self.stock_bought.any() or self.stock_bought_4w.any():
+        if np.count_nonzero(self.stock_bought) or np.count_nonzero(self.stock_bought_4w):
             self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
-        if self.stock_bought.any() or self.stock_released.any():
+        if np.count_nonzero(self.stock_bought) or np.count_nonzero(self.stock_released):
             self.stock_bought = np.zeros(self.stock_bought.shape)
             self.stock_released = np.zeros(self.stock_released.shape)
 

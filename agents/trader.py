@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector
+from model.exchange import OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import TraderSpec
 
 if TYPE_CHECKING:
@@ -197,12 +197,12 @@ class TraderBook:
         appetite = np.minimum(self.model.exchange.landed_pow[region][:, None, :]
                               * (np.maximum(expect.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
                               b.import_max_appetite)
-        sales, stock = self.sales_ema[at], self.stock[at]
+        sales, stock = take_rows(self.sales_ema, at), take_rows(self.stock, at)
         want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
                 / b.import_restock_weeks)
         if b.arbitrage_response > 0 and now is not None:  # the spread seen now draws purchases now
             margin = np.maximum(now.T[:, :, None] / self.model.exchange.landed[region][:, None, :] - 1.0, 0.0)
-            use = working / self.working_weeks[at][:, None] * self._oxide  # magnets are not arbitraged
+            use = working / take_rows(self.working_weeks, at)[:, None] * self._oxide  # magnets are not arbitraged
             want = want + use.T[:, :, None] * b.arbitrage_response * np.minimum(margin, 1.0)
         return np.maximum(want, 0.0)
 
@@ -223,7 +223,7 @@ class TraderBook:
         now = (np.array([sig.price[self.exports_to[i]] for i in rows.tolist()])
                if self.model.behaviour.arbitrage_response > 0 else None)
         pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
-        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working[rows], now), 0.0)
+        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now), 0.0)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above
@@ -232,17 +232,17 @@ class TraderBook:
         b = self.model.behaviour
         sig = self.model.signals
         landed = np.array([self._landed(sig.price[self.region[i]]) for i in rows.tolist()])  # (k, products)
-        stock = self.stock[rows].T[:, :, None]
-        offer = np.minimum(np.maximum(stock - self._working_kept(region, self.export_working[rows], landed), 0.0),
+        stock = self.stock.take(rows, axis=0).T[:, :, None]
+        offer = np.minimum(np.maximum(stock - self._working_kept(region, self.export_working.take(rows, axis=0), landed), 0.0),
                            stock)
         floor = landed.T[:, :, None] * (1.0 - 2.0 * b.import_margin)
         return np.where(grid[:, None, :] < floor, 0.0, offer)
 
     def _sell_from_stock(self, rows, sold: np.ndarray) -> None:
         """Take ``sold`` (rows x products) out of stock; the stock's average cost is kept."""
-        stock = self.stock[rows]
+        stock = take_rows(self.stock, rows)
         keep = np.minimum(np.maximum(1.0 - sold / np.maximum(stock, 1e-12), 0.0), 1.0)
-        self.cost[rows] = self.cost[rows] * keep
+        self.cost[rows] = take_rows(self.cost, rows) * keep
         self.stock[rows] = np.maximum(stock - sold, 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
@@ -272,8 +272,8 @@ class TraderBook:
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        sold = self.sold + self.contracted if self.contracted.any() else self.sold
-        if self.exporter.any():
+        sold = self.sold + self.contracted if np.count_nonzero(self.contracted) else self.sold
+        if np.count_nonzero(self.exporter):
             sold = sold + self.exported
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
@@ -281,22 +281,22 @@ class TraderBook:
         """Importer ``i`` delivers what its state's contract holders want this week (t per product), as far as
         this week's imports go, at ``price`` (USD/kg); returns what it delivered. Its stock's average cost is
         kept. ``i`` may be distinct importer rows, with ``want`` one row each (several importers at once)."""
-        stock = self.stock[i]
+        stock = self.stock.take(i, axis=0)
         # contracts are filled from this week's (licensed) imports; stock held before stays on the spot market
-        give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported[i])
+        give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported.take(i, axis=0))
         keep = np.where(stock > 1e-12, 1.0 - give / np.maximum(stock, 1e-12), 1.0)
-        self.cost[i] = self.cost[i] * keep
+        self.cost[i] = self.cost.take(i, axis=0) * keep
         self.stock[i] = np.maximum(stock - give, 0.0)
-        self.contracted[i] = self.contracted[i] + give
+        self.contracted[i] = self.contracted.take(i, axis=0) + give
         return give
 
     def begin_week(self) -> None:
         self.bought = np.zeros(self.bought.shape)
         self.sold = np.zeros(self.sold.shape)
         self.imported = np.zeros(self.imported.shape)
-        if self.exporter.any():
+        if np.count_nonzero(self.exporter):
             self.exported = np.zeros(self.exported.shape)
-        if self.contracted.any():
+        if np.count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
 
 

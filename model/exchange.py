@@ -34,6 +34,12 @@ def row_selector(rows: np.ndarray) -> slice | np.ndarray:
     return rows
 
 
+def take_rows(values: np.ndarray, at: slice | np.ndarray) -> np.ndarray:
+    """``values[at]`` for ``at`` from :func:`row_selector`: a view for a slice; for indices, ``ndarray.take``,
+    the same copy as indexing with them (the same values in the same order) in about a third of the time."""
+    return values[at] if isinstance(at, slice) else values.take(at, axis=0)
+
+
 class GroupSum:
     """Sums of the rows of per-participant arrays by group, for a fixed group of each row (``code``, ``groups``
     groups): ``GroupSum(code, groups)(values)`` is ``out = zeros((groups, n)); np.add.at(out, code, values)``,

@@ -519,7 +519,8 @@ class RareEarthModel(mesa.Model):
         self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
-                self.signals.add_inflow(region, out[rows].sum(axis=0) + mb.recycled[rows].sum(axis=0))
+                self.signals.add_inflow(region, out.take(rows, axis=0).sum(axis=0)
+                                        + mb.recycled.take(rows, axis=0).sum(axis=0))
 
     # -- 6 ------------------------------------------------------------------------------------------------
     def _exchanges(self) -> None:
@@ -547,7 +548,7 @@ class RareEarthModel(mesa.Model):
         tb = self.trader_book
         if tb.importer_dests is not None:  # one importer per destination: each one's row is its destination's
             rows = tb.importer_rows
-            exports, requests = 0.0 + tb.imported[rows], 0.0 + tb.requested[rows]  # as 0.0 + each row
+            exports, requests = 0.0 + tb.imported.take(rows, axis=0), 0.0 + tb.requested.take(rows, axis=0)  # as 0.0 + each row
             for j, dest in enumerate(tb.importer_dests):
                 self.week.exports[dest] = exports[j]
                 self.week.export_requests[dest] = requests[j]
@@ -583,8 +584,8 @@ class RareEarthModel(mesa.Model):
         tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
         importers, rows_b, rows_m = self._contract_holders(region)
         n_p = len(self.products)
-        want_b = b.contract_share * bb.need(self.demand_multiplier)[rows_b]
-        want_m = b.contract_share * mb.need()[rows_m] if rows_m.size else np.zeros((0, n_p))
+        want_b = b.contract_share * bb.need(self.demand_multiplier).take(rows_b, axis=0)
+        want_m = b.contract_share * mb.need().take(rows_m, axis=0) if rows_m.size else np.zeros((0, n_p))
         total = np.zeros(n_p)
 
         def receive(give: np.ndarray, want: np.ndarray, at_b, at_m, wb: np.ndarray, wm: np.ndarray) -> np.ndarray:
@@ -598,7 +599,7 @@ class RareEarthModel(mesa.Model):
 
         # 1. the region's own producers, from this week's output
         want = want_b.sum(axis=0) + want_m.sum(axis=0)
-        if want.any():
+        if np.count_nonzero(want):
             give = np.zeros(n_p)
             rr = self.refiner_book.rows_of_region[region]
             if rr.size:
@@ -606,7 +607,7 @@ class RareEarthModel(mesa.Model):
                                                                    if mb.n else want)
             if rows_m.size:
                 give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0), price)
-            if give.any():
+            if np.count_nonzero(give):
                 everyone = slice(None)
                 fill = receive(give, want, everyone, everyone, want_b, want_m)
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
@@ -617,17 +618,19 @@ class RareEarthModel(mesa.Model):
             # holders): as the loop below, value for value
             rows, of_b, at_b, of_m, at_m, sum_b, sum_m = batch
             # each importer's holders' want, added in the loop's order
-            want = sum_b(want_b[at_b]) + sum_m(want_m[at_m])
+            want = sum_b(want_b.take(at_b, axis=0)) + sum_m(want_m.take(at_m, axis=0))
             act = want.any(axis=1)
-            if act.any():
+            if np.count_nonzero(act):
                 give = np.zeros((rows.size, n_p))
                 give[act] = tb.deliver_contracts(rows[act], want[act], price)
                 fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
-                hb, hm = act[of_b], act[of_m]  # holders of importers that delivered
-                if hb.any():
-                    bb.receive_contract(rows_b[at_b[hb]], want_b[at_b[hb]] * fill[of_b[hb]], price)
-                if hm.any():
-                    mb.receive_contract(rows_m[at_m[hm]], want_m[at_m[hm]] * fill[of_m[hm]], price)
+                hb, hm = act.take(of_b), act.take(of_m)  # holders of importers that delivered
+                if np.count_nonzero(hb):
+                    sel = at_b[hb]
+                    bb.receive_contract(rows_b.take(sel), want_b.take(sel, axis=0) * fill.take(of_b[hb], axis=0), price)
+                if np.count_nonzero(hm):
+                    sel = at_m[hm]
+                    mb.receive_contract(rows_m.take(sel), want_m.take(sel, axis=0) * fill.take(of_m[hm], axis=0), price)
                 # total + each importer's delivery in turn: a sum over rows adds them in row order
                 total = np.concatenate((total[None, :], give[act])).sum(axis=0)
         else:
@@ -640,7 +643,7 @@ class RareEarthModel(mesa.Model):
                     cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
                     self.week.end_use_refused[tb.state_id[i]] = cut
                 want = wb.sum(axis=0) + wm.sum(axis=0)
-                if not want.any():
+                if not np.count_nonzero(want):
                     continue
                 give = tb.deliver_contracts(i, want, price)
                 receive(give, want, at_b, at_m, wb, wm)
@@ -698,7 +701,7 @@ class RareEarthModel(mesa.Model):
         margin = 1.0 + self.behaviour.import_margin
         # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
         # not change it); their reservations are at this week's memories
-        shares = np.array([self.signals.long_memory[r] for r in self.regions])[book.region_code]
+        shares = np.array([self.signals.long_memory[r] for r in self.regions]).take(book.region_code, axis=0)
         reservation = book.reservation(shares)
         # each plant's weight (sales, 0 while not running) and weighted reservation, for all plants at once;
         # each region adds its plants' rows (the same products and sums as region by region)

@@ -300,7 +300,7 @@ class Observer:
         magnets = self._magnet_idx
         for country in sorted(made):
             keys += self._row("magnet_output", country, self._magnet_names)
-            vals += made[country][magnets].tolist()
+            vals += made[country].take(magnets).tolist()
         total = sum(made.values(), np.zeros(len(P)))
         all_made = total.sum()
         if all_made > 0:
@@ -317,8 +317,9 @@ class Observer:
             rows = mb.rows_of_region[reg]
             if rows.size:
                 keys += self._row("inventory_makers", reg)
-                vals += held[rows].sum(axis=0).tolist()
-                for k, x in zip(self._row("recycled", reg), mb.recycled[rows].sum(axis=0).tolist(), strict=True):
+                vals += held.take(rows, axis=0).sum(axis=0).tolist()
+                for k, x in zip(self._row("recycled", reg), mb.recycled.take(rows, axis=0).sum(axis=0).tolist(),
+                                strict=True):
                     if x or k[2] in self._recycled_seen:
                         self._recycled_seen.add(k[2])
                         keys.append(k)
@@ -341,13 +342,14 @@ class Observer:
                                        else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
             self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
             self._oxide_names = tuple(P[j] for j in self._oxides)
+            self._oxide_idx = np.array(self._oxides, dtype=np.intp)
         for dest in self._dests:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
             content = ex @ self._content
             keys += self._row("element_exports", dest, self._oxide_names)
-            vals += content[self._oxides].tolist()
+            vals += content.take(self._oxide_idx).tolist()
 
     def _heavy_feed_share(self) -> float:
         """Myanmar's share of the heavy marker (Dy) contained in ore delivered to Chinese plants this week."""

@@ -148,6 +148,7 @@ class OreMarket:
         book = self.model.refiner_book
         self._owner = [book.index.get(p.offtake, -1) for p in pools]
         self._pool_ore = [self.ores.index(p.ore) for p in pools]
+        self._pool_ore_idx = np.array(self._pool_ore, dtype=np.intp)  # the same, to take columns by
         self._myanmar_pools = [j for j, p in enumerate(pools) if p.country == "MM"]
         self._pools_of_group = {c: np.array([j for j, p in enumerate(pools) if p.controller == c], dtype=np.intp)
                                 for c in {p.controller for p in pools} if c}
@@ -372,7 +373,7 @@ class OreMarket:
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
         t = self._route_tables()
         route_cost = self._route_cost(t)
-        bid_price = book.bid_share()[None, :] * netbacks[:, self._pool_ore].T - route_cost  # pools x plants
+        bid_price = book.bid_share()[None, :] * netbacks.take(self._pool_ore_idx, axis=1).T - route_cost  # pools x plants
         running = book.capacity > 0
         can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
         valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
@@ -550,7 +551,7 @@ class OreMarket:
         route_t = np.einsum("ji,jig->g", flow, t.other) if t.groups else np.zeros(0)
         for gi, g in enumerate(t.groups):
             grp = m.group_by_id[g]
-            usd = float(own_levy_usd[self._pools_of_group.get(g, _NO_SITES)].sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
+            usd = float(own_levy_usd.take(self._pools_of_group.get(g, _NO_SITES)).sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
             if usd:
                 grp.collect(usd)
         by_region = self._by_region
@@ -565,7 +566,7 @@ class OreMarket:
         week.pairs = {k: x for k, x in zip(t.pair_keys, by_pair, strict=True) if x > 0}
         code = t.corridor_code[moved]
         mm = code >= 0
-        if mm.any():
+        if np.count_nonzero(mm):
             by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
             week.corridor_flow = {c: x for c, x in zip(t.corridor_keys, by_corridor, strict=True) if x > 0}
             week.to_china = float(q[t.to_china[moved]].sum())

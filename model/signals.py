@@ -63,7 +63,7 @@ class MarketSignals:
         for r in self.regions:
             x = self._inflow_week[r]
             if not self._primed[r]:
-                if not x.any():
+                if not np.count_nonzero(x):
                     continue
                 self._inflow_short[r], self._inflow_long[r] = x.copy(), x.copy()
                 self._primed[r] = True
