@@ -319,8 +319,9 @@ class RefinerBook:
 
     def adapt(self) -> np.ndarray | None:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
-        than its cash cost at this week's prices (lifted by any floor that covers it), and slows down while they are worth less or while its
-        oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the stock it wants at these prices."""
+        than its cash cost at this week's prices (lifted by any floor that covers it), and slows down while
+        they are worth less or while its oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the
+        stock it wants at these prices."""
         b = self.model.behaviour
         sig = self.model.signals
         prices = np.array([sig.price[r] for r in self.model.regions]).take(self.region_code, axis=0)
