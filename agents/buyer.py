@@ -34,7 +34,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import BuyerSpec
-from model.substitution import CoercivitySubstitution, thrift
+from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -133,11 +133,7 @@ class BuyerBook:
     def willingness_to_pay(self, rows: np.ndarray | slice, usual: np.ndarray) -> np.ndarray:
         """Most each buyer of ``rows`` (indices or a slice) pays per kg of each element: the magnet budget less
         what the other elements of the magnet usually cost (``usual``: the prices it is used to paying)."""
-        c = take_rows(self.content, rows)
-        spend = c * usual
-        other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(take_rows(self.budget, rows)[:, None] - other, 0.0)
-        return np.divide(room, c, out=np.zeros(c.shape), where=c > 0)  # 0 for an element it does not use
+        return most_paid_per_kg(take_rows(self.content, rows), usual, take_rows(self.budget, rows)[:, None])
 
     # -- buying (a participant of the exchange) --------------------------------------------------------------
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:

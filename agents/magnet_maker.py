@@ -50,7 +50,7 @@ import numpy as np
 
 from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import MagnetMakerSpec
-from model.substitution import CoercivitySubstitution, thrift
+from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -213,10 +213,7 @@ class MagnetMakerBook:
         key = self._most_paid_key
         if key is not None and key[0] is per_kg and key[1] is self.paid_memory and key[2] is self.sale_memory:
             return key[3]
-        spend = per_kg * self.paid_memory
-        other = spend.sum(axis=1, keepdims=True) - spend
-        room = np.maximum(self.sale_memory[:, None] - self.processing_cost[:, None] - other, 0.0)
-        wtp = np.divide(room, per_kg, out=np.zeros(room.shape), where=self._uses)
+        wtp = most_paid_per_kg(per_kg, self.paid_memory, self.sale_memory[:, None] - self.processing_cost[:, None])
         wtp.flags.writeable = False
         self._most_paid_key = (per_kg, self.paid_memory, self.sale_memory, wtp)
         return wtp

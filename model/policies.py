@@ -493,8 +493,7 @@ class Financing(TimelineItem):
 
     def apply(self, model: RareEarthModel) -> None:
         for rid, floor in self._offtake.items():
-            current = model.rules.plant_floor.get(rid)
-            model.rules.plant_floor[rid] = floor if current is None else np.maximum(current, floor)
+            model.rules.guarantee(rid, floor)
 
     def describe(self) -> str:
         return f"{self.lender} opens a US${self.budget_musd:,.0f}M facility (selection within {self.selection_deadline_weeks} weeks)"
@@ -666,11 +665,10 @@ class PriceFloor(TimelineItem):
     def apply(self, model: RareEarthModel) -> None:
         k = model.products.index(self.product)
         if self.plants:
+            floor = np.zeros(len(model.products))
+            floor[k] = self.floor_usd_per_kg
             for rid in self.plants:
-                floors = model.rules.plant_floor.get(rid)
-                floors = np.zeros(len(model.products)) if floors is None else floors.copy()
-                floors[k] = max(floors[k], self.floor_usd_per_kg)
-                model.rules.plant_floor[rid] = floors
+                model.rules.guarantee(rid, floor)
             return
         for s in self.states:
             floors = model.rules.price_floor.setdefault(s, np.zeros(len(model.products)))

@@ -91,6 +91,12 @@ class Rules:
             return a if b is None else b
         return np.maximum(a, b)
 
+    def guarantee(self, plant: str, floor: np.ndarray) -> None:
+        """A guaranteed price for one plant (USD/kg per product: an offtake guarantee, a floor naming it); with
+        one already in force this week, the higher holds, product by product."""
+        current = self.plant_floor.get(plant)
+        self.plant_floor[plant] = floor if current is None else np.maximum(current, floor)
+
     def any_ore_rule(self) -> bool:
         """Whether any rule restricts ore purchases this week (if not, ``ore_allowed`` is always True)."""
         return bool(self.ore_bans or self.audited_only)

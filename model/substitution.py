@@ -25,6 +25,8 @@ rate or fewer than two substitutes in a recipe, recipes are exactly what thrifti
 :func:`thrift` is the thrifting rule itself (FACTS L5-L6), one for both books: content cut while the element's
 recent price exceeds ``behaviour.thrift_trigger_ratio`` x its long memory or it ran short, recovering at a
 quarter of that pace up to a ceiling lowered by ``behaviour.thrift_irreversible_share`` of each cut.
+:func:`most_paid_per_kg` is the one-budget rule both books bid by: the most a recipe's user pays for a kg of
+an element is what a kg of its product may cost less the other elements at their usual prices.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ from __future__ import annotations
 import numpy as np
 
 from model.params import Behaviour
+
+
+def most_paid_per_kg(per_kg: np.ndarray, usual: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """The most each row pays per kg of each element (rows x products): ``budget`` (what a kg of its product
+    may cost, less any processing: a column) less the other elements of its recipe (``per_kg``, kg per kg of
+    product) at their ``usual`` prices, per kg of the element; 0 for an element the recipe does not hold."""
+    spend = per_kg * usual
+    other = spend.sum(axis=1, keepdims=True) - spend
+    room = np.maximum(budget - other, 0.0)
+    return np.divide(room, per_kg, out=np.zeros(room.shape), where=per_kg > 0)
 
 
 def thrift(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: np.ndarray, recent: np.ndarray,
