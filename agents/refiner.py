@@ -4,9 +4,11 @@ Rules (rates in :class:`model.params.Behaviour`; ``b.x`` below):
 
 - **Cost.** A plant tracks the average delivered cost of the ore in its feed stock (gate price, transport,
   border fees and levies on the way; captive ore at its mine's cash cost and levy). Its *cash cost* per kg of
-  feed is that plus processing (and any audit cost its state requires); its *full cost* is the cash cost x
-  ``1 + b.full_cost_markup`` (taxes, capital charge and overheads, calibrated so that 2024 average prices,
-  FACTS P2, are the full cost of the marginal plant at 2024 ore prices).
+  feed is that plus processing (and any audit cost its state requires) plus separating the oxides the feed
+  yields (each product's ``separation_cost_usd_per_kg``, where the world states one); its *full cost* is the
+  cash cost x ``1 + b.full_cost_markup`` (taxes, capital charge and overheads, calibrated so that 2024
+  average prices, FACTS P2, are the full cost of the marginal plant at 2024 ore prices), separation charged
+  at cost (:meth:`RefinerBook.full_cost`).
 - **Reservation price** (joint products, FACTS L6). A kg of feed yields a fixed mix of oxides, so cost can
   only be split among them: by their value at the prices its market has paid over ``b.long_memory_weeks``
   (the relative-sales-value method). Reservation of product ``k`` = full cost x price_k / value of the mix at
@@ -89,6 +91,7 @@ class RefinerBook:
         self.feed_el = np.zeros((n, n_p))  # t of each product contained in the feed
         self.feed_cost = np.zeros(n)  # USD/kg x t: delivered cost of the feed on hand
         self.cash_cost = np.zeros(n)  # last known cash cost per kg feed (used when the feed runs out)
+        self.separating = np.zeros(n)  # the part of it that pays for separating the oxides (USD/kg feed)
         self.mix = np.zeros((n, n_p))  # oxide per t of feed (last known when the feed runs out)
         self.inventory = np.zeros((n, n_p))
         self.sales_ema = np.zeros((n, n_p))
@@ -106,6 +109,10 @@ class RefinerBook:
         self._terms_key: tuple | None = None  # (reservations, expected sales, outlooks, terms): offer_terms
         sep = np.array([model.world.product(p).separation_cost_usd_per_kg for p in products], dtype=float)
         self.separation_floor = sep if sep.any() else None  # the least a plant sells each product for (USD/kg)
+        # what separating a kg of each oxide costs beyond cracking the feed (``processing_cost``): part of a
+        # plant's cash cost for every kg it separates, sold or disposed of (a co-product in surplus trades
+        # at it, FACTS L6); zero for the products of a world that does not state it
+        self.separation_cost = sep
         disp = np.array([model.world.product(p).disposable for p in products], dtype=float)
         self.disposable = disp if disp.any() else None  # co-products a plant may dispose of
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
@@ -125,7 +132,8 @@ class RefinerBook:
         self.feed_el = typical_basket * self.feed_reo[:, None]
         self.feed_cost = feed_cost * self.feed_reo
         self.mix = typical_basket * self.recovery[:, None] * self.separates
-        self.cash_cost = feed_cost + self.processing_cost
+        self.separating = self.mix @ self.separation_cost
+        self.cash_cost = feed_cost + self.processing_cost + self.separating
         weekly = self.mix * x[:, None]
         self.sales_ema = weekly.copy()
         self.inventory = weekly * b.seller_target_cover_weeks
@@ -139,20 +147,29 @@ class RefinerBook:
         return self.processing_cost + np.array([audit.get(c, 0.0) for c in self.country])
 
     def update_cost_basis(self) -> None:
-        """Cash cost per kg of feed and the oxide mix of a kg of feed, from the feed on hand (last known
-        values when the feed is empty)."""
+        """Cash cost per kg of feed (ore, processing and the separation of the oxides it yields) and the oxide
+        mix of a kg of feed, from the feed on hand (last known values when the feed is empty)."""
         has = self.feed_reo > 1e-9
         safe = np.where(has, self.feed_reo, 1.0)
         ore = self.feed_cost / safe
-        self.cash_cost = np.where(has, ore + self.unit_cost(), self.cash_cost)
         mix = self.feed_el / safe[:, None] * self.recovery[:, None] * self.separates
         self.mix = np.where(has[:, None], mix, self.mix)
+        self.separating = self.mix @ self.separation_cost
+        self.cash_cost = np.where(has, ore + self.unit_cost() + self.separating, self.cash_cost)
+
+    def full_cost(self) -> np.ndarray:
+        """Full cost per kg of feed (USD/kg): the cash cost x (1 + ``full_cost_markup``: taxes, capital
+        charge, overheads), except the separation of its oxides, which is charged at cost. The markup was
+        calibrated on plants that crack and separate the magnet oxides (the default world), and a co-product
+        in surplus trades at its incremental separation cost (FACTS L6): separating it carries no overhead."""
+        m = self.model.behaviour.full_cost_markup
+        return (self.cash_cost - self.separating) * (1.0 + m) + self.separating
 
     def reservation(self, shares: np.ndarray) -> np.ndarray:
         """Each plant's reservation price per product (USD/kg): its full cost split by value at the prices
         ``shares`` (plants x products; the market's two-year memory). A plant's reservations, weighted by its
         output mix, add up to its full cost per kg of feed."""
-        full = self.cash_cost * (1.0 + self.model.behaviour.full_cost_markup)
+        full = self.full_cost()
         value = (self.mix * shares).sum(axis=1)
         ok = value > 1e-12
         kappa = np.where(ok, full / np.where(ok, value, 1.0), 1.0)
@@ -206,8 +223,9 @@ class RefinerBook:
 
     def netbacks(self, baskets: np.ndarray, prices: np.ndarray) -> np.ndarray:
         """Value of a kg of each ore (columns; ``baskets`` ores x products) to each plant (rows), at
-        ``prices`` (plants x products): its oxides x recovery less processing (USD/kg REO)."""
-        value = np.einsum("ok,ik->io", baskets, self.separates * prices)
+        ``prices`` (plants x products): its oxides x recovery, each less its separation cost, less processing
+        (USD/kg REO)."""
+        value = np.einsum("ok,ik->io", baskets, self.separates * (prices - self.separation_cost))
         return value * self.recovery[:, None] - self.unit_cost()[:, None]
 
     def receive_flows(self, flow: np.ndarray, pool_basket: np.ndarray, value: np.ndarray) -> None:
@@ -268,9 +286,11 @@ class RefinerBook:
             return key[3]
         b = self.model.behaviour
         res = self.reserve_price
-        floor = res / (1.0 + b.full_cost_markup)
-        if self.separation_floor is not None:
-            floor = np.maximum(floor, self.separation_floor)
+        if self.separation_floor is None:
+            floor = res / (1.0 + b.full_cost_markup)
+        else:  # the cash share of the full cost (separation carries no markup: full_cost)
+            full = self.full_cost()
+            floor = np.maximum(res * (self.cash_cost / np.maximum(full, 1e-12))[:, None], self.separation_floor)
         outlook = np.array(outlooks).reshape(len(outlooks), -1)[self.region_code]  # each plant's region's
         keep = b.seller_target_cover_weeks * self.sales_ema * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)

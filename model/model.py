@@ -48,7 +48,7 @@ from model.signals import MarketSignals
 
 log = logging.getLogger(__name__)
 
-STREAMS = ("world", "miners", "armed_groups", "refiners", "policies", "events", "markets")
+STREAMS = ("world", "miners", "armed_groups", "refiners", "policies", "events", "markets", "start")
 KG_PER_T = 1000.0
 
 

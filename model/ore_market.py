@@ -234,57 +234,52 @@ class OreMarket:
 
     def initial_feed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each plant, the mix of the ore it can expect, its delivered cost (USD/kg) and its throughput
-        (t/week), to start the run in steady state. Captive ore goes to its owner at the mine's cost plus levy
-        and route; ore sold in auctions is shared among the plants that can take it in proportion to their
-        spare capacity, priced at the midpoint of the sites' asks and the plant's bid (the auction's rule)."""
+        (t/week), to start the run in steady state: the allocation the week's own auction makes when sites
+        offer a week's mining, plants want their planned throughput with feed at target (no urgency in their
+        bids) and expect the starting prices. Captive ore goes to its owner first at the mine's cost plus
+        levy and route; the rest clears pool by pool at the auction's price. Pools clear in random order,
+        which decides where the last tonnes go, so the start averages ``start_orders`` orders (the
+        ``start`` stream); the flows are kept as 'last week's trade' for appraisals."""
         m = self.model
-        book = m.refiner_book
-        n, n_p = book.n, len(m.products)
+        f, book, b = m.fleet, m.refiner_book, m.behaviour
+        offered = f.operating_capacity()
+        levies = m.site_levies()
+        site_ask = f.cost + levies
+        n_pool = len(self.pools)
         netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
-        levy = m.site_levies()
-        offered = m.fleet.operating_capacity()
-        b = m.behaviour
-        cap = book.capacity * book.utilisation
-        mix, cost_acc, got = np.zeros((n, n_p)), np.zeros(n), np.zeros(n)
-        flow = np.zeros((len(self.pools), n))  # the allocation, kept as 'last week's trade' for appraisals
-        market_pools = []
-        for j, p in enumerate(self.pools):
-            q = float(offered[p.sites].sum())
-            ask = float((m.fleet.cost[p.sites] + levy[p.sites]).mean()) if q > 0 else 0.0
-            owner = book.index.get(p.offtake, -1)
-            if owner >= 0 and cap[owner] > 0:
-                path = m.routes.path(p.node, book.node[owner])
-                take = min(q, cap[owner] - got[owner]) if path is not None else 0.0
-                if take > 0:
-                    mix[owner] += take * self.baskets[p.ore]
-                    cost_acc[owner] += take * (ask + m.routes.cost(path))
-                    got[owner] += take
-                    flow[j, owner] += take
-                    q -= take
-            if q > 1e-9:
-                market_pools.append((j, p, q, ask))
-        for j, p, q, ask in market_pools:
-            takers = [i for i in range(n) if cap[i] - got[i] > 1e-9 and self._accepts[j, i]
-                      and m.routes.path(p.node, book.node[i]) is not None]
-            spare = np.array([cap[i] - got[i] for i in takers])
-            if not takers or spare.sum() <= 0:
-                continue
-            for i, sp in zip(takers, spare, strict=True):
-                take = min(sp, q * sp / spare.sum())
-                route = m.routes.cost(m.routes.path(p.node, book.node[i]))
-                bid = b.ore_bid_share * netbacks[i, self.ores.index(p.ore)] - route
-                mix[i] += take * self.baskets[p.ore]
-                cost_acc[i] += take * (0.5 * (ask + max(bid, ask)) + route)
-                got[i] += take
-                flow[j, i] += take
         t = self._route_tables()
         route_cost = self._route_cost(t)
-        bids = b.ore_bid_share * netbacks[:, self._pool_ore].T - route_cost
-        self._remember(flow, np.where(t.has_path & self._accepts, bids, -np.inf), route_cost,
-                       np.bincount(self.pool_of, weights=offered, minlength=len(self.pools)) - flow.sum(axis=1),
-                       m.fleet.cost + levy)
+        bid_price = b.ore_bid_share * netbacks.take(self._pool_ore_idx, axis=1).T - route_cost
+        running = book.capacity > 0
+        allowed = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
+        run_l = running.tolist()
+        captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None else -1
+                            for j, owner in enumerate(self._owner)], dtype=np.intp)
+        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
+        want = np.where(running, book.planned(), 0.0)
+        rng = m.streams["start"]
+        kernel = market._auction
+        valid = bool(np.isfinite(site_ask).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
+        flow, value = np.zeros((n_pool, book.n)), np.zeros((n_pool, book.n))
+        k = max(int(b.start_orders), 1)
+        for _ in range(k):
+            order = rng.permutation(n_pool)
+            if kernel is not None and valid:
+                out = kernel.ore_trade(order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive,
+                                       want, allowed.view(np.uint8), bid_price, route_cost, t.edge_ptr,
+                                       t.edge_idx, m.routes.edge_capacity, market._RTOL)
+            else:
+                out = self._trade_python(order, site_ask, offered, totals, captive, want, allowed, bid_price,
+                                         route_cost, t, market.clear_unchecked if valid else market.clear)
+            flow += out[0]
+            value += out[1]
+        flow /= k
+        value /= k
+        self._remember(flow, np.where(allowed, bid_price, -np.inf), route_cost, totals - flow.sum(axis=1), site_ask)
+        got = flow.sum(axis=0)
         safe = np.maximum(got, 1e-12)
-        return mix / safe[:, None], cost_acc / safe, got
+        mix = (flow.T @ self._pool_basket) / safe[:, None]
+        return mix, value.sum(axis=0) / safe, got
 
     # -- route tables (pools x plants), rebuilt when a road opens or closes -------------------------------
     def _route_tables(self) -> RouteTables:

@@ -411,6 +411,7 @@ class Behaviour(Strict):
     seller_outlook_response: Exponent = 3.5  # stock wanted x (1 + this x (1 - supply outlook)) (calibrated: seed F16)
     feed_target_weeks: PosCoverWeeks = 4.0  # ore feed stock a plant wants, weeks of processing (assumption)
     ore_bid_share: Frac = 0.5  # a plant bids this share of its netback for ore (calibrated: seed F12 370 sites break even; F14)
+    start_orders: Annotated[Int, Field(ge=1, le=256)] = 8  # the start's ore allocation averages this many auction orders (assumption: numerical, not behavioural)
     ore_bid_urgency: Exponent = 0.5  # ... raised by this x its feed shortfall (0-1): a plant short of feed pays more (assumption)
     utilisation_step: Frac = 0.02  # weekly change in utilisation (assumption)
     overstock_ratio: Ratio = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)

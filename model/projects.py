@@ -143,10 +143,12 @@ def plant_prices(model: RareEarthModel, i: int) -> np.ndarray:
 
 
 def ore_value(model: RareEarthModel, i: int) -> np.ndarray:
-    """Gross value of a kg of each ore type (USD/kg) to plant ``i``: the oxides it separates x its recovery,
-    at the prices its sponsor expects (:func:`plant_prices`). Less its unit cost, its netback."""
+    """Value of a kg of each ore type (USD/kg) to plant ``i``: the oxides it separates x its recovery, at the
+    prices its sponsor expects (:func:`plant_prices`) less their separation costs. Less its unit cost, its
+    netback."""
     book = model.refiner_book
-    return (model.ore.basket_matrix * book.separates[i] * plant_prices(model, i)).sum(axis=1) * book.recovery[i]
+    net = plant_prices(model, i) - book.separation_cost
+    return (model.ore.basket_matrix * book.separates[i] * net).sum(axis=1) * book.recovery[i]
 
 
 def appraise_plant(model: RareEarthModel, i: int, with_sites: np.ndarray | None = None) -> Appraisal:

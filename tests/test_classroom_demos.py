@@ -392,7 +392,8 @@ def test_demo2_licences_split_the_market(demo2):
     close(r.price("Dy")[now], c["b"], what="Dy after 10 weeks of play")
     assert "shows China's reserve buying the glut" in demo_text(2)
     reserve = r.s("stockpile", "CN", "Dy")
-    assert np.all(np.diff(reserve[start + review:now + 1]) > 0), reserve[start:now + 1].round()
+    bought = reserve[start + review:now + 1]  # it buys until it is full (its max_weeks of use), then holds
+    assert np.all(np.diff(bought) >= 0) and bought[-1] > 1.5 * bought[0], reserve[start:now + 1].round()
     assert "NdPr is not controlled and does not split" in demo_text(2)
     nd = r.ratio("NdPr")[press:now + 1]
     assert nd.min() > 0.96 and nd.max() < 1.04, nd.round(2)  # within a few % (freight, margin), Dy x4
@@ -490,8 +491,8 @@ def demo3() -> Demo3:
 def test_demo3_a_closed_border(demo3):
     r, press = demo3.r, demo3.border
     c = claim(3, r"The (?P<n>\w+) border posts into Yunnan turn dashed and read \"closed\"; Myanmar ore to China "
-                 r"drops to zero\. Prices barely move at first \(\+(?P<p1>\d+) % after (?P<w1>\w+) weeks, "
-                 r"\+(?P<p2>\d+) % after (?P<w2>\w+)\)")
+                 r"drops to zero\. Prices barely move at first \(\+(?P<p1>[\d.]+) % after (?P<w1>\w+) weeks, "
+                 r"\+(?P<p2>[\d.]+) % after (?P<w2>\w+)\)")
     assert len(r.posts) == count(c["n"])
     stepped = press + WEEKS_PER_STEP
     assert r.posts_open[press].all() and not r.posts_open[stepped].any(), "dashed, 'closed' after the Step"

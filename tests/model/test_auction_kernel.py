@@ -171,7 +171,7 @@ class _BothOreTrades:
 
     def __init__(self, kernel, model_box: list):
         self._kernel, self._box = kernel, model_box
-        self.weeks, self.diff = 0, None
+        self.weeks, self.starts, self.diff = 0, 0, None
 
     def __getattr__(self, name):
         return getattr(self._kernel, name)
@@ -180,6 +180,9 @@ class _BothOreTrades:
                   route, edge_ptr, edge_idx, edge_capacity, rtol):
         got = self._kernel.ore_trade(order, pool_ptr, pool_site, site_ask, offered, totals, captive, want, allowed,
                                      bid_price, route, edge_ptr, edge_idx, edge_capacity, rtol)
+        if not self._box:  # the model's start (OreMarket.initial_feed), before the model can be handed over
+            self.starts += 1
+            return got
         ore = self._box[0].ore
         ref = ore._trade_python(order, site_ask, offered, totals, captive, want, allowed.view(bool), bid_price, route,
                                 ore._route_tables(), market.clear_unchecked)
@@ -206,4 +209,5 @@ def test_ore_trade_kernel_equals_python_reference_every_week(monkeypatch, scenar
     box.append(m)
     m.run()
     assert both.weeks == weeks
+    assert both.starts == m.behaviour.start_orders  # the start's feed is the auction's own clearing
     assert both.diff is None, f"week {both.diff[0]}: {both.diff[1]} differs"

@@ -80,5 +80,7 @@ def test_chinese_plants_buy_the_stream_while_the_circuit_is_building(run):
     to = sum(w["to"] for w in weeks if w["status"] != "operating")
     assert to[cn].sum() > 0.9 * to.sum() > 0, "the heavy concentrate went to China (by Kuantan-Shanghai)"
     after = sum(w["to"] for w in weeks[-4:])
-    # once it runs (ramping up from half utilisation) the circuit takes first; China gets what it leaves
-    assert after[book.index["my_lynas_hree"]] > 0.75 * after.sum() > 0
+    # once it runs (ramping up from half utilisation) the circuit takes first; China gets what it leaves. Its
+    # 30 t/week at utilisation ~0.62-0.68 (+0.02 a week from 0.5) plus a quarter of its feed gap is ~21-23 t
+    # of the ~31 t stream in these four weeks
+    assert after[book.index["my_lynas_hree"]] > 0.65 * after.sum() > 0
