@@ -91,7 +91,17 @@ class TraderBook:
         self.cost = self.stock * start  # USD/kg x t
         self._oxide = np.array([world.product(p).stage == "oxide" for p in model.products], dtype=float)
         self.working_weeks = np.maximum(np.array([s.working_weeks for s in specs], dtype=float), 1.0)
-        self.sales_ema = self.working / self.working_weeks[:, None]
+        # steady start: term contracts (``contract_share`` of use) are delivered first from the output of the
+        # region's own producers (RareEarthModel._deliver_contracts), so an importer sells its state's
+        # contracted use less that share, plus its spot use (where home producers compete on price and may
+        # hold back). Started at its state's whole use, the magnet world's importers bought ~20 % too many
+        # magnets a week until their sales memory learnt it, and the stock they built swung China's prices
+        # for a year
+        own = self._own_share(model)
+        cs = model.behaviour.contract_share
+        left = np.array([1.0 - cs * own[r] if s.imports and cs > 0 else np.ones(n_p)
+                         for s, r in zip(specs, self.region, strict=True)])
+        self.sales_ema = self.working / self.working_weeks[:, None] * left.reshape(n, n_p)
         self.bought = np.zeros((n, n_p))  # at home this week (storage)
         self.sold = np.zeros((n, n_p))  # at home this week
         self.imported = np.zeros((n, n_p))  # bought abroad this week
@@ -140,6 +150,20 @@ class TraderBook:
         return (price + self.model.export_cost) * (1.0 + self.model.behaviour.import_margin)
 
     # -- a participant of the exchange -----------------------------------------------------------------------
+    @staticmethod
+    def _own_share(model: RareEarthModel) -> dict[str, np.ndarray]:
+        """Per region, the share of its use (buyers and magnet makers) its own plants make at the start:
+        refiners' weekly output and magnet makers' sales, over the region's use (0 to 1 per product)."""
+        book, mb = model.refiner_book, model.maker_book
+        out = {}
+        for r in model.regions:
+            made = (book.mix * book.throughput[:, None]).take(book.rows_of_region[r], axis=0).sum(axis=0)
+            if mb.n and mb.rows_of_region[r].size:
+                made = made + mb.by_product(mb.sales_ema).take(mb.rows_of_region[r], axis=0).sum(axis=0)
+            need = model.need_of_region(r)
+            out[r] = np.where(need > 1e-12, np.minimum(made / np.maximum(need, 1e-12), 1.0), 0.0)
+        return out
+
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         b = self.model.behaviour
         blocks = []

@@ -490,9 +490,10 @@ def test_calm_ex_china_prices_stay_in_the_trade_band_because_traders_answer_the_
     """Mechanism M2 in the magnet world's calm decade: in at least 95 % of weeks every ex-China price (eight
     oxides, two magnets) lies within the export cost + 10 % of China's (the validation target's metric),
     median of seeds 1-3. That rests on traders answering the spread they see (``arbitrage_response``, 10 in
-    this world): with restocking alone, thin spot markets let ex-China quotes sit off China's for months, and
-    the share falls below 0.9 (0.81; 0.54 while Y and Gd, not yet disposable, slid to their old separation
-    costs in China and ex-China followed late)."""
+    this world): with restocking alone, thin spot markets let ex-China quotes sit off China's for weeks at a
+    time, and the share misses the target's 0.95 (0.92 since importers start from the sales they make; 0.81
+    while they started from their state's whole use; 0.54 while Y and Gd, not yet disposable, slid to their
+    old separation costs in China and ex-China followed late)."""
     from experiments.validate import parity
 
     def share(**kw):
@@ -501,4 +502,4 @@ def test_calm_ex_china_prices_stay_in_the_trade_band_because_traders_answer_the_
     assert load_world(WORLD).behaviour.arbitrage_response == 10.0
     on, off = share(), share(**{"behaviour.arbitrage_response": 0.0})
     assert on >= 0.95, on
-    assert off < 0.9, off
+    assert off < 0.95, off
