@@ -42,12 +42,13 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from model.exchange import Offer, OrderBlock, RegionClearing, Restock, Side, row_selector, take_rows
+from model.exchange import Offer, OrderBlock, RegionClearing, Restock, Side, Store, row_selector, take_rows
 from model.params import TraderSpec
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ class TraderBook:
         self.rows_export = {r: np.flatnonzero(np.array([x == r for x in self.exports_to], dtype=bool))
                             for r in model.regions}
         # room and working stock are fixed at construction; per region, what the weekly orders read of them:
-        # stockholders at home (rows, room, who imports, importers' working stock or None if none does) and
+        # stockholders at home (rows, room (products x rows), who imports, importers' working stock or None if
+        # none does, the exporters among them or None, and each row's place among those exporters or -1) and
         # importers buying there (rows, their home regions, working stock); rows as a slice when consecutive
         for fixed in (self.room, self.working, self.export_working):
             fixed.flags.writeable = False
@@ -113,9 +115,10 @@ class TraderBook:
         for r, rows in self.rows_home.items():
             imp = self.imports[rows]
             exp = self.exporter[rows]
-            self._home_fixed[r] = (row_selector(rows), self.room[rows].T[:, :, None].copy(), imp,
+            place = np.where(exp, np.cumsum(exp) - 1, -1).astype(np.int64)
+            self._home_fixed[r] = (row_selector(rows), self.room[rows].T.copy(), imp,
                                    self.working[rows] * imp[:, None] if imp.any() else None,
-                                   np.flatnonzero(exp) if exp.any() else None)
+                                   np.flatnonzero(exp) if exp.any() else None, place if exp.any() else None)
         self._import_fixed = {r: (row_selector(rows), [self.region[i] for i in rows], self.working[rows])
                               for r, rows in self.rows_import.items()}
 
@@ -145,28 +148,21 @@ class TraderBook:
         blocks = []
         rows = self.rows_home[region]
         if rows.size:
-            at, room_t, imp, working_imp, exp = self._home_fixed[region]
-            ret = self.expected_return(region, grid)[:, None, :]
-            spec_stock = room_t * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
-            stock = self.stock[at].T[:, :, None]
-            if working_imp is not None:  # some are importers
+            at, room, imp, working_imp, exp, place = self._home_fixed[region]
+            kept = floor = None
+            if working_imp is not None:  # some are importers: they keep working stock and sell it only above a floor
                 landed = self.landed_cost(region)
-                free = stock - self._working_kept(region, working_imp, landed)  # stock above working stock
-            else:
-                free = stock
-            # min(max(free - speculative stock, 0), stock), worked in place
-            sell = free - spec_stock
-            np.maximum(sell, 0.0, out=sell)
-            np.minimum(sell, stock, out=sell)
-            if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
-                floor = landed * (1.0 - 2.0 * b.import_margin)
-                sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
-            buy = spec_stock - np.maximum(free, 0.0)
-            np.maximum(buy, 0.0, out=buy)
-            if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
-                sell[:, exp, :] = 0.0
-                buy[:, exp, :] = self._export_buying(region, rows[exp])
-            blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
+                kept = self._kept_scale(working_imp, landed).T
+                # an importer does not sell below what replacing the stock costs (less its margin); others have no floor
+                floor = np.where(imp[None, :], (landed * (1.0 - 2.0 * b.import_margin))[:, None], -np.inf)
+            # exporters buy here only what they expect to sell abroad, and sell nothing here
+            bids = self._export_buying(region, rows[exp]) if exp is not None else None
+            # the stock is copied: the exchange may read it after settling
+            sell = Store(grid, self.expected_return(region, grid), b.trader_return_band, room,
+                         take_rows(self.stock, at).T.copy(), kept, self.model.exchange.seller_pow[region], floor,
+                         place, bids, False)
+            blocks += [OrderBlock("traders_sell", Side.SELL, form=sell),
+                       OrderBlock("traders_buy", Side.BUY, form=replace(sell, buy=True))]
         rows = self.rows_export[region]
         if rows.size:
             blocks.append(OrderBlock("exporters", Side.SELL, form=self._export_selling(region, rows, grid)))
@@ -209,10 +205,6 @@ class TraderBook:
         """The working stock a seller keeps at price p is working x (p / landed replacement cost)^-e = scale x
         p^-e; this is the scale (rows x products; the grid part, p^-e, is the exchange's ``seller_pow``)."""
         return working * landed ** self.model.behaviour.seller_stock_elasticity
-
-    def _working_kept(self, region: str, working: np.ndarray, landed: np.ndarray) -> np.ndarray:
-        """Working stock a seller keeps at each grid price of ``region`` (products x rows x grid)."""
-        return self._kept_scale(working, landed).T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
 
     def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
         """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they

@@ -410,16 +410,21 @@ cdef enum:
     OFFER = 1    # model.exchange.Offer
     BID = 2      # model.exchange.Bid
     RESTOCK = 3  # model.exchange.Restock
+    STORE = 4    # model.exchange.Store
     MAX_ARRAYS = 9
 
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
-# participants) of bools; a form's participants are its first d, n or t array's
-cdef const char* _LAYOUT[4]
+# participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points); a form's
+# participants are its first d, n or t array's. Then its numbers (``_NUMBERS``).
+cdef const char* _LAYOUT[5]
 _LAYOUT[DENSE] = b"d"
 _LAYOUT[OFFER] = b"ngnn"
 _LAYOUT[BID] = b"tgnnnb"
 _LAYOUT[RESTOCK] = b"gnnnnngnn"
+_LAYOUT[STORE] = b"gnnngnie"
+cdef int _NUMBERS[5]
+_NUMBERS[:] = [0, 0, 2, 3, 2]
 
 
 cdef struct Block:
@@ -437,7 +442,8 @@ cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexce
 cdef inline double _qty(const Block* b, Py_ssize_t m, Py_ssize_t i, Py_ssize_t g, double price) noexcept nogil:
     """Participant ``i``'s quantity of product ``m`` at grid point ``g`` (priced ``price``), in the order of
     operations of the form's numpy ``dense`` (model.exchange)."""
-    cdef double x, n
+    cdef double x, n, f
+    cdef long long j
     if b.kind == DENSE:
         return (<const double*> (b.p[0] + m * b.s[0][0] + i * b.s[0][1] + g * b.s[0][2]))[0]
     if b.kind == OFFER:  # scale, pw, stock, floor
@@ -457,6 +463,21 @@ cdef inline double _qty(const Block* b, Py_ssize_t m, Py_ssize_t i, Py_ssize_t g
         x = x + n
         x = x - _at(b, 3, m, i)
         return _np_max(x, 0.0)
+    if b.kind == STORE:  # ret, room, stock, kept, pw, floor, export, export_bids; band, buy
+        if b.p[6] != NULL:
+            j = (<const long long*> (b.p[6] + i * b.s[6][1]))[0]
+            if j >= 0:  # an exporter: no offer, its bid from export_bids
+                if b.c[1] == 0.0:
+                    return 0.0
+                return (<const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
+        x = _at(b, 1, m, i) * _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
+        n = _at(b, 2, m, i)
+        f = n - _at(b, 3, m, i) * _at(b, 4, m, g) if b.p[3] != NULL else n
+        if b.c[1] == 0.0:
+            if b.p[5] != NULL and price < _at(b, 5, m, i):
+                return 0.0
+            return _np_min(_np_max(f - x, 0.0), n)
+        return _np_max(x - _np_max(f, 0.0), 0.0)
     # RESTOCK: landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
     x = _np_min(_at(b, 0, m, g) * _at(b, 1, m, i), b.c[0])
     x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
@@ -474,17 +495,20 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
     """Read array ``a`` of layout ``code`` (see _LAYOUT; any strides) into slot ``j`` of ``b``, checking its
     shape (``n`` participants; -1: not known yet). ``held`` is set while ``buf`` holds the array (the caller
     releases it)."""
-    cdef int k, ndim = 3 if code == b"d" else (1 if code == b"t" else 2)
-    cdef Py_ssize_t itemsize = 1 if code == b"b" else 8
+    cdef int k, ndim = 3 if (code == b"d" or code == b"e") else (1 if (code == b"t" or code == b"i") else 2)
+    cdef char kind = b"?" if code == b"b" else (b"l" if code == b"i" else b"d")  # bool, int64, float64
     PyObject_GetBuffer(a, buf, PyBUF_RECORDS_RO)
     held[0] = 1
-    if buf.ndim != ndim or buf.itemsize != itemsize:
-        raise ValueError(f"a schedule form's array has {buf.ndim} dimensions of {buf.itemsize}-byte items")
+    if (buf.ndim != ndim or buf.itemsize != (1 if kind == b"?" else 8) or buf.format == NULL
+            or not (buf.format[0] == kind or (kind == b"l" and buf.format[0] == b"q")) or buf.format[1] != 0):
+        raise ValueError(f"a schedule form's array has {buf.ndim} dimensions of {buf.itemsize}-byte items, "
+                         f"not {ndim} of {chr(kind)}")
     if n < 0:
-        n = buf.shape[0 if code == b"t" else 1]
-    if ((ndim > 1 and buf.shape[0] != n_m) or (code == b"d" and (buf.shape[1] != n or buf.shape[2] != n_g))
-            or (code == b"g" and buf.shape[1] != n_g) or ((code == b"n" or code == b"b") and buf.shape[1] != n)
-            or (code == b"t" and buf.shape[0] != n)):
+        n = buf.shape[0 if (code == b"t" or code == b"i") else 1]
+    if ((ndim > 1 and buf.shape[0] != n_m) or (ndim == 3 and buf.shape[2] != n_g)
+            or (code == b"d" and buf.shape[1] != n) or (code == b"g" and buf.shape[1] != n_g)
+            or ((code == b"n" or code == b"b") and buf.shape[1] != n)
+            or ((code == b"t" or code == b"i") and buf.shape[0] != n)):
         raise ValueError(f"a schedule form's array is {buf.ndim}-D of the wrong shape")
     b.p[j] = <const char*> buf.buf
     for k in range(3):
@@ -506,25 +530,33 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
         spec = specs[k]
         b = &blocks[k]
         b.kind = spec[0]
-        if b.kind < DENSE or b.kind > RESTOCK:
+        if b.kind < DENSE or b.kind > STORE:
             raise ValueError(f"unknown schedule form {b.kind}")
         layout = _LAYOUT[b.kind]
         n_arr = len(layout)
-        if len(spec) != 1 + n_arr + (0 if b.kind <= OFFER else (2 if b.kind == BID else 3)):
+        if len(spec) != 1 + n_arr + _NUMBERS[b.kind]:
             raise ValueError(f"schedule form {b.kind} takes other arguments")
         n = -1
         for j in range(n_arr):
-            if spec[1 + j] is None:  # an optional array not given: a bid's mask, a restock's arbitrage or cap
-                if not ((b.kind == BID and j == 5) or (b.kind == RESTOCK and j >= 5)):
+            if spec[1 + j] is None:  # an optional array not given: a bid's mask, a restock's arbitrage or cap,
+                # a store's working stock, floor or exporters
+                if not ((b.kind == BID and j == 5) or (b.kind == RESTOCK and j >= 5)
+                        or (b.kind == STORE and (j == 3 or j >= 5))):
                     raise ValueError(f"schedule form {b.kind} needs its array {j}")
                 b.p[j] = NULL
                 continue
             _take_array(spec[1 + j], layout[j], n_m, n, n_g, b, j, &bufs[k * MAX_ARRAYS + j],
                         &held[k * MAX_ARRAYS + j])
-            if n < 0 and layout[j] != b"g":
-                n = bufs[k * MAX_ARRAYS + j].shape[0 if layout[j] == b"t" else 1]
+            if n < 0 and layout[j] != b"g" and layout[j] != b"e":
+                n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i") else 1]
         if b.kind == RESTOCK and b.p[5] != NULL and (b.p[6] == NULL or b.p[7] == NULL):
             raise ValueError("a restock's arbitrage needs the last prices, the landed costs and the use")
+        if b.kind == STORE and (b.p[6] == NULL) != (b.p[7] == NULL):
+            raise ValueError("a store's exporters need their bids")
+        if b.kind == STORE and b.p[6] != NULL:
+            for j in range(n):
+                if (<const long long*> (b.p[6] + j * b.s[6][1]))[0] >= bufs[k * MAX_ARRAYS + 7].shape[1]:
+                    raise ValueError("a store's exporter has no bids")
         for j in range(len(spec) - 1 - n_arr):
             b.c[j] = spec[1 + n_arr + j]
         b.n = n

@@ -6,7 +6,7 @@ Participants (refiners, buyers, traders, state agencies) are objects with two me
   block per kind of order, each an array ``(products, participants, grid points)`` of quantities at the
   prices of ``grid`` (``(products, grid points)``), non-decreasing in price for a sell block and
   non-increasing for a buy block, or a schedule form that says how to work the array out (:class:`Offer`,
-  :class:`Bid`, :class:`Restock`: the compiled kernel works out only the grid points the clearing reads,
+  :class:`Bid`, :class:`Restock`, :class:`Store`: the compiled kernel works out only the grid points the clearing reads,
   about 40 % of them, without the array calls of building whole schedules);
 - ``settle(region, clearing)``: take their fills (``clearing.fills[block.name]``, ``(products,
   participants)``) at ``clearing.price``.
@@ -205,16 +205,68 @@ class Restock:
         return qty if self.allow is None else np.minimum(qty, self.allow[:, :, None])
 
 
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
+    speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
+    stock[k, i] - kept[k, i] x pw[k, g]`` (``stock`` when ``kept`` is None), an offer is ``min(max(free -
+    spec, 0), stock)``, 0 where ``grid[k, g] < floor[k, i]`` (when ``floor`` is given), and a bid is
+    ``max(spec - max(free, 0), 0)``. Participants with ``export[i] >= 0`` (``export``: None if none) offer
+    nothing and bid ``export_bids[:, export[i], :]``. Arrays are ``(products, participants)`` but ``ret``,
+    ``pw`` and ``grid`` (``(products, grid points)``), ``export`` (participants) and ``export_bids``
+    (products, exporters, grid points), and are not changed afterwards."""
+
+    grid: np.ndarray
+    ret: np.ndarray
+    band: float
+    room: np.ndarray
+    stock: np.ndarray
+    kept: np.ndarray | None
+    pw: np.ndarray
+    floor: np.ndarray | None
+    export: np.ndarray | None
+    export_bids: np.ndarray | None
+    buy: bool
+
+    @property
+    def n(self) -> int:
+        return self.room.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (4, self.ret, self.room, self.stock, self.kept, self.pw, self.floor, self.export, self.export_bids,
+                self.band, 1.0 if self.buy else 0.0)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
+        spec = self.room[:, :, None] * np.minimum(np.maximum(self.ret[:, None, :] / self.band, 0.0), 1.0)
+        stock = self.stock[:, :, None]
+        free = stock if self.kept is None else stock - self.kept[:, :, None] * self.pw[:, None, :]
+        if self.buy:
+            qty = spec - np.maximum(free, 0.0)
+            np.maximum(qty, 0.0, out=qty)
+        else:
+            qty = free - spec
+            np.maximum(qty, 0.0, out=qty)
+            np.minimum(qty, stock, out=qty)
+            if self.floor is not None:
+                qty = np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+        if self.export is not None:
+            ex = self.export >= 0
+            qty[:, ex, :] = self.export_bids.take(self.export[ex], axis=1) if self.buy else 0.0
+        return qty
+
+
 class OrderBlock:
     """Schedules of one kind of participant in one region: ``qty[k, i, g]`` is what participant ``i``
     sells (or buys) of product ``k`` at price ``grid[k, g]``. Given as the array ``qty`` or as a schedule
-    form (:class:`Offer`, :class:`Bid`, :class:`Restock`), whose ``qty`` is worked out when first read: the compiled
+    form (:class:`Offer`, :class:`Bid`, :class:`Restock`, :class:`Store`), whose ``qty`` is worked out when first read: the compiled
     exchange works a form's quantities out itself, at the few grid points its clearing reads."""
 
     __slots__ = ("name", "side", "form", "_qty")
 
     def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
-                 form: Offer | Bid | Restock | None = None):
+                 form: Offer | Bid | Restock | Store | None = None):
         if (qty is None) == (form is None):
             raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
         self.name, self.side, self.form, self._qty = name, side, form, qty

@@ -175,7 +175,7 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     RareEarthModel("magnets_baseline", seed=2, weeks=30).run()
     assert any(sum(b.n for b in book[2]) >= 8 for book in books)  # pairwise blocks of fills are among them
     assert {type(b.form) for book in books for b in book[1] + book[2]} == {
-        type(None), model_exchange.Offer, model_exchange.Bid, model_exchange.Restock}
+        type(None), model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store}
     for grid, sells, buys, out in books:
         assert_same_curve_bits(out, numpy_blocks(grid, sells, buys))
 
@@ -183,7 +183,8 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
 @st.composite
 def form_books(draw):
     """Order blocks of every kind (arrays, offers, bids with and without masks, restocking bids with and
-    without arbitrage and caps; transposed views as the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
+    without arbitrage and caps, stockholders with and without importers and exporters; transposed views as
+    the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
     values, and signed zeros where a bound or a quantity ties."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_m = int(draw(st.sampled_from([1, 3, 10])))
@@ -214,14 +215,23 @@ def form_books(draw):
                 pn(n, 0.0, 2.0 * grid.max()) if arb else None, landed if arb else None, pn(n, 0.0, 5.0) if arb else None,
                 pn(n, 0.0, 30.0) if rng.random() < 0.5 else None, float(rng.choice([1.0, 3.0, np.inf])),
                 float(rng.choice([1.0, 6.0])), float(rng.choice([0.0, 10.0]))))
+        if kind == "store":
+            imports, exports = rng.random() < 0.6, rng.random() < 0.5 and n > 0
+            export = np.where(rng.random(n) < 0.3, -1, np.arange(n)).astype(np.int64) if exports else None
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Store(
+                grid, rng.uniform(-1.5, 1.5, (n_m, n_g)), float(rng.choice([0.3, 1.0])), pn(n, 0.0, 500.0),
+                pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
+                np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
+                export, rng.uniform(0.0, 50.0, (n_m, n, n_g)) if exports else None, side is ex.Side.BUY))
         active = rng.random((n_m, n)) < 0.4 if rng.random() < 0.5 else None
         cov = grid ** -rng.uniform(0.5, 2.0) * rng.uniform(1.0, 100.0, (n_m, 1))
         return ex.OrderBlock(f"{side}{kind}", side, form=ex.Bid(
             grid, rng.uniform(0.5, 8.0, n), cov, pn(n, 0.0, 10.0), pn(n, 0.0, 50.0), pn(n, 0.0, 2.0 * grid.max()),
             active, float(rng.choice([0.0, 1.0])), float(rng.choice([4.0, 26.0, np.inf]))))
 
-    sells = [block(ex.Side.SELL, k) for k in draw(st.lists(st.sampled_from(["dense", "offer"]), max_size=3))]
-    buys = [block(ex.Side.BUY, k) for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock"]), max_size=3))]
+    sells = [block(ex.Side.SELL, k) for k in draw(st.lists(st.sampled_from(["dense", "offer", "store"]), max_size=3))]
+    buys = [block(ex.Side.BUY, k)
+            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store"]), max_size=3))]
     return grid, [b for b in sells if b.n], [b for b in buys if b.n]
 
 
