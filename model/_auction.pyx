@@ -439,55 +439,67 @@ cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexce
     return (<const double*> (b.p[j] + x * b.s[j][0] + y * b.s[j][1]))[0]
 
 
-cdef inline double _qty(const Block* b, Py_ssize_t m, Py_ssize_t i, Py_ssize_t g, double price) noexcept nogil:
-    """Participant ``i``'s quantity of product ``m`` at grid point ``g`` (priced ``price``), in the order of
-    operations of the form's numpy ``dense`` (model.exchange)."""
-    cdef double x, n, f
+cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, double* out) noexcept nogil:
+    """Every participant's quantity of product ``m`` at grid point ``g`` (priced ``price``) into ``out[0:n]``,
+    in the order of operations of the form's numpy ``dense`` (model.exchange); what depends only on the grid
+    point is worked out once for all of them (the same values)."""
+    cdef Py_ssize_t i, n = b.n
+    cdef double x, q, f, a0, a1
     cdef long long j
     if b.kind == DENSE:
-        return (<const double*> (b.p[0] + m * b.s[0][0] + i * b.s[0][1] + g * b.s[0][2]))[0]
-    if b.kind == OFFER:  # scale, pw, stock, floor
-        if price < _at(b, 3, m, i):
-            return 0.0
-        n = _at(b, 2, m, i)
-        x = n - _at(b, 0, m, i) * _at(b, 1, m, g)
-        return _np_min(_np_max(x, 0.0), n)
-    if b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
-        if b.p[5] != NULL and (<const unsigned char*> (b.p[5] + m * b.s[5][0] + i * b.s[5][1]))[0] == 0:
-            return 0.0
-        if price > _at(b, 4, m, i):
-            return 0.0
-        x = _np_min(_np_max(_at(b, 0, 0, i) * _at(b, 1, m, g), b.c[0]), b.c[1])
-        n = _at(b, 2, m, i)
-        x = x * n
-        x = x + n
-        x = x - _at(b, 3, m, i)
-        return _np_max(x, 0.0)
-    if b.kind == STORE:  # ret, room, stock, kept, pw, floor, export, export_bids; band, buy
-        if b.p[6] != NULL:
-            j = (<const long long*> (b.p[6] + i * b.s[6][1]))[0]
-            if j >= 0:  # an exporter: no offer, its bid from export_bids
-                if b.c[1] == 0.0:
-                    return 0.0
-                return (<const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
-        x = _at(b, 1, m, i) * _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
-        n = _at(b, 2, m, i)
-        f = n - _at(b, 3, m, i) * _at(b, 4, m, g) if b.p[3] != NULL else n
-        if b.c[1] == 0.0:
-            if b.p[5] != NULL and price < _at(b, 5, m, i):
-                return 0.0
-            return _np_min(_np_max(f - x, 0.0), n)
-        return _np_max(x - _np_max(f, 0.0), 0.0)
-    # RESTOCK: landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
-    x = _np_min(_at(b, 0, m, g) * _at(b, 1, m, i), b.c[0])
-    x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
-    if b.p[5] != NULL:
-        n = _np_max(_at(b, 5, m, i) / _at(b, 6, m, g) - 1.0, 0.0)
-        x = x + _at(b, 7, m, i) * b.c[2] * _np_min(n, 1.0)
-    x = _np_max(x, 0.0)
-    if b.p[8] != NULL:
-        x = _np_min(x, _at(b, 8, m, i))
-    return x
+        for i in range(n):
+            out[i] = (<const double*> (b.p[0] + m * b.s[0][0] + i * b.s[0][1] + g * b.s[0][2]))[0]
+    elif b.kind == OFFER:  # scale, pw, stock, floor
+        a0 = _at(b, 1, m, g)
+        for i in range(n):
+            if price < _at(b, 3, m, i):
+                out[i] = 0.0
+            else:
+                q = _at(b, 2, m, i)
+                out[i] = _np_min(_np_max(q - _at(b, 0, m, i) * a0, 0.0), q)
+    elif b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
+        a0 = _at(b, 1, m, g)
+        for i in range(n):
+            if ((b.p[5] != NULL and (<const unsigned char*> (b.p[5] + m * b.s[5][0] + i * b.s[5][1]))[0] == 0)
+                    or price > _at(b, 4, m, i)):
+                out[i] = 0.0
+            else:
+                x = _np_min(_np_max(_at(b, 0, 0, i) * a0, b.c[0]), b.c[1])
+                q = _at(b, 2, m, i)
+                x = x * q
+                x = x + q
+                x = x - _at(b, 3, m, i)
+                out[i] = _np_max(x, 0.0)
+    elif b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
+        a0 = _at(b, 0, m, g)
+        a1 = _at(b, 6, m, g) if b.p[5] != NULL else 0.0
+        for i in range(n):
+            x = _np_min(a0 * _at(b, 1, m, i), b.c[0])
+            x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
+            if b.p[5] != NULL:
+                q = _np_max(_at(b, 5, m, i) / a1 - 1.0, 0.0)
+                x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
+            x = _np_max(x, 0.0)
+            out[i] = _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
+    else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
+        a0 = _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
+        a1 = _at(b, 4, m, g)
+        for i in range(n):
+            if b.p[6] != NULL:
+                j = (<const long long*> (b.p[6] + i * b.s[6][1]))[0]
+                if j >= 0:  # an exporter: no offer, its bid from export_bids
+                    out[i] = 0.0 if b.c[1] == 0.0 else (
+                        <const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
+                    continue
+            x = _at(b, 1, m, i) * a0
+            q = _at(b, 2, m, i)
+            f = q - _at(b, 3, m, i) * a1 if b.p[3] != NULL else q
+            if b.c[1] != 0.0:
+                out[i] = _np_max(x - _np_max(f, 0.0), 0.0)
+            elif b.p[5] != NULL and price < _at(b, 5, m, i):
+                out[i] = 0.0
+            else:
+                out[i] = _np_min(_np_max(f - x, 0.0), q)
 
 
 cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, Block* b, int j,
@@ -564,32 +576,35 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
     return total
 
 
-cdef inline double _side_total(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t g,
-                               double price) noexcept nogil:
+cdef double _side_total(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t g, double price,
+                        double* buf) noexcept nogil:
     """All participants' quantities at a grid point, added one by one in block order (numpy's sum over a
-    middle axis)."""
+    middle axis); ``buf`` is scratch for a block's quantities."""
     cdef Py_ssize_t k, i
     cdef double s = 0.0
     for k in range(n_blocks):
+        _block_qty(&blocks[k], m, g, price, buf)
         for i in range(blocks[k].n):
-            s = s + _qty(&blocks[k], m, i, g, price)
+            s = s + buf[i]
     return s
 
 
-cdef inline void _side_fills(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t lo,
-                             Py_ssize_t first, double p_lo, double p_first, double w0, double w1,
-                             double* out) noexcept nogil:
-    """Each participant's interpolated quantity between grid points ``lo`` and ``first``."""
+cdef void _side_fills(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t first,
+                      double p_lo, double p_first, double w0, double w1, double* out, double* buf) noexcept nogil:
+    """Each participant's interpolated quantity between grid points ``lo`` and ``first``, ``w0 x q(lo) + w1 x
+    q(first)``; ``buf`` is scratch for a block's quantities."""
     cdef Py_ssize_t k, i, at = 0
     for k in range(n_blocks):
+        _block_qty(&blocks[k], m, lo, p_lo, out + at)
+        _block_qty(&blocks[k], m, first, p_first, buf)
         for i in range(blocks[k].n):
-            out[at] = w0 * _qty(&blocks[k], m, i, lo, p_lo) + w1 * _qty(&blocks[k], m, i, first, p_first)
-            at += 1
+            out[at + i] = w0 * out[at + i] + w1 * buf[i]
+        at += blocks[k].n
 
 
 def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list sells, list buys):
     """:func:`clear_curves` on order blocks, each given by its kernel arguments (``OrderBlock.args``): an
-    array of schedules, or a schedule form (:class:`model.exchange.Offer`, :class:`model.exchange.Bid`)
+    array of schedules, or a schedule form (``Offer``, ``Bid``, ``Restock``, ``Store`` of :mod:`model.exchange`)
     whose quantities are worked out here, only at the grid points the clearing reads (up to the crossing),
     operation for operation as the form's numpy ``dense``. Sellers (and buyers) are the blocks' participants
     in order. The result is :func:`clear_curves`'s for the blocks' dense schedules concatenated, bit for bit.
@@ -608,6 +623,10 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         free(held)
         raise MemoryError()
     cdef Py_ssize_t n_s, n_b
+    cdef double* buf = NULL  # scratch: one block's quantities
+    cdef double[::1] lp_v, vol_v, sup_v, dem_v
+    cdef double[:, ::1] sf, bf
+    cdef long long[::1] bd
     try:
         n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g)
         n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
@@ -618,8 +637,12 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         supplied = np.empty(n_m)
         demanded = np.empty(n_m)
         bound = np.empty(n_m, dtype=np.int64)
-        out = _clear_blocks(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, log_price, volume,
-                            sell_fill, buy_fill, supplied, demanded, bound)
+        lp_v, vol_v, sup_v, dem_v, sf, bf, bd = log_price, volume, supplied, demanded, sell_fill, buy_fill, bound
+        buf = <double*> malloc((n_s + n_b + 1) * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
+                       bd, buf)
     finally:
         for k in range((n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
@@ -627,16 +650,15 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         free(blocks)
         free(bufs)
         free(held)
-    return out
+        free(buf)
+    return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
 
 
-cdef tuple _clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,
-                         const Block* bb, Py_ssize_t n_bb, Py_ssize_t n_s, Py_ssize_t n_b, log_price, volume,
-                         sell_fill, buy_fill, supplied, demanded, bound):
-    """:func:`clear_blocks`' clearing, market by market as :func:`clear_curves`."""
-    cdef double[::1] lp_v = log_price, vol_v = volume, sup_v = supplied, dem_v = demanded
-    cdef double[:, ::1] sf = sell_fill, bf = buy_fill
-    cdef long long[::1] bd = bound
+cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,
+                         const Block* bb, Py_ssize_t n_bb, Py_ssize_t n_s, Py_ssize_t n_b, double[::1] lp_v,
+                         double[::1] vol_v, double[:, ::1] sf, double[:, ::1] bf, double[::1] sup_v, double[::1] dem_v,
+                         long long[::1] bd, double* buf) noexcept nogil:
+    """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them."""
     cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, i, first, lo
     cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1, vol, tol, fs, fb
     cdef bint none
@@ -644,8 +666,8 @@ cdef tuple _clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] gri
         # the first grid point without excess demand (the last one if there is none)
         first = -1
         for g in range(n_g):
-            s = _side_total(sb, n_sb, m, g, grid[m, g])
-            d = _side_total(bb, n_bb, m, g, grid[m, g])
+            s = _side_total(sb, n_sb, m, g, grid[m, g], buf)
+            d = _side_total(bb, n_bb, m, g, grid[m, g], buf)
             e = d - s
             e0 = e1
             e1 = e
@@ -661,9 +683,9 @@ cdef tuple _clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] gri
         w0 = 1.0 - t
         w1 = t
         if n_s:
-            _side_fills(sb, n_sb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &sf[m, 0])
+            _side_fills(sb, n_sb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &sf[m, 0], buf)
         if n_b:
-            _side_fills(bb, n_bb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &bf[m, 0])
+            _side_fills(bb, n_bb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &bf[m, 0], buf)
         s = _pairwise(&sf[m, 0], n_s) if n_s else 0.0
         d = _pairwise(&bf[m, 0], n_b) if n_b else 0.0
         sup_v[m] = s
@@ -687,7 +709,6 @@ cdef tuple _clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] gri
                 bf[m, i] = 0.0
             vol_v[m] = 0.0
             lp_v[m] = NAN
-    return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
 
 
 cdef inline double _spare(const double* residual, const Py_ssize_t* edge_ptr, const Py_ssize_t* edge_idx,

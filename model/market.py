@@ -37,6 +37,7 @@ it is built, else in :func:`_clear_curves_numpy`, its reference (the same bits).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,10 @@ import numpy as np
 try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
+    _auction = None
+if _auction is not None and not hasattr(_auction, "clear_blocks"):  # built from an older _auction.pyx
+    warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
+                  "until then the numpy references clear (same results, slower)", stacklevel=1)
     _auction = None
 
 __all__ = ["KERNEL", "Clearing", "CurveClearing", "clear", "clear_blocks", "clear_curves", "clear_unchecked",
