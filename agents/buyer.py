@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import BuyerSpec
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
@@ -148,32 +148,10 @@ class BuyerBook:
         # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
         cover_at = scale[:, None] * self.model.exchange.buyer_pow[region]  # products x grid points
-        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays.
-        # A buyer uses one or a few of the world's products (a motor maker one magnet of ten); its rows of the
-        # others are 0 at every price (their most is 0, below the grid). Where most rows are such, only the
-        # (product, buyer) pairs with a grid price at or below their most are worked out, and set into an
-        # array of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for
-        # bit), a tenth of the work for the magnet world's buyers. Where most pairs bid (the oxide world),
-        # gathering them costs more than it saves, and the whole array is worked out.
-        wtp_t = wtp.T
-        kk, ii = np.nonzero(~(self.model.exchange.grid_low[region][:, None] > wtp_t))
-        if 2 * kk.size > wtp_t.size:
-            cover = target_cover[None, :, None] * cover_at[:, None, :]
-            cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
-            n_t = need.T[:, :, None]
-            qty = np.maximum(cover * n_t + n_t - take_rows(self.inventory, at).T[:, :, None], 0.0)
-            return [OrderBlock("buyers", Side.BUY, np.where(grid[:, None, :] > wtp_t[:, :, None], 0.0, qty))]
-        qty = target_cover.take(ii)[:, None] * cover_at.take(kk, axis=0)
-        np.maximum(qty, b.buyer_min_cover_weeks, out=qty)
-        np.minimum(qty, b.buyer_max_cover_weeks, out=qty)
-        n_k = need[ii, kk][:, None]
-        qty *= n_k
-        qty += n_k
-        qty -= take_rows(self.inventory, at)[ii, kk][:, None]
-        np.maximum(qty, 0.0, out=qty)
-        out = np.zeros((grid.shape[0], wtp.shape[0], grid.shape[1]))
-        out[kk, ii] = np.where(grid.take(kk, axis=0) > wtp_t[kk, ii][:, None], 0.0, qty)
-        return [OrderBlock("buyers", Side.BUY, out)]
+        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays
+        # (the inventory copied: the exchange may read it after settling)
+        return [OrderBlock("buyers", Side.BUY, form=Bid(grid, target_cover, cover_at, need.T, take_rows(self.inventory, at).T.copy(),
+                                                      wtp.T, None, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

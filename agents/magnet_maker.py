@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import MagnetMakerSpec
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
@@ -296,33 +296,21 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
             mk = take_rows(self.makes, at)
-            fixed = (grid, mk, grid[mk], np.arange(k))  # the grid, each plant's magnet, its grid, the plants
+            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid)
+            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks))
             self._region_fixed[region] = fixed
-        _, mk, g, plants = fixed
+        _, mk, g, plants, target = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
         scale = caution * np.maximum(sig.recent[region], 1e-12) ** b.buyer_stock_elasticity
-        cover = b.maker_target_cover_weeks * (scale[:, None] * m.exchange.buyer_pow[region])  # products x grid
-        cover = np.minimum(np.maximum(cover, b.buyer_min_cover_weeks), b.buyer_max_cover_weeks)
-        # max(cover x need + need - inventory, 0), and 0 above the most it pays. A plant bids only for the
-        # oxides in its recipe (two or three of the world's products); for the others its need is 0, so is
-        # its most (below every grid price) and its bid is 0 at every price. As in the buyers' orders, only
-        # the (product, plant) pairs with a grid price at or below their most are worked out, into an array
-        # of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for bit).
-        # A magnet is never bid for (its rows stay 0).
-        wtp_t = wtp.T
-        kk, ii = np.nonzero(has.T & ~(m.exchange.grid_low[region][:, None] > wtp_t))
-        n_k = take_rows(self.need(), at)[ii, kk][:, None]
-        qty = cover.take(kk, axis=0) * n_k
-        qty += n_k
-        qty -= take_rows(self.inventory, at)[ii, kk][:, None]
-        np.maximum(qty, 0.0, out=qty)
-        qty[grid.take(kk, axis=0) > wtp_t[kk, ii][:, None]] = 0.0
-        buy = np.zeros((n_p, k, n_g))
-        buy[kk, ii] = qty
+        # max(clip(target x cover, min, max) x need + need - inventory, 0), and 0 above the most it pays. A plant
+        # bids only for the oxides in its recipe (``has``: two or three of the world's products); a magnet is
+        # never bid for. The inventory is copied: the exchange may read it after settling.
+        buy = Bid(grid, target, scale[:, None] * m.exchange.buyer_pow[region], take_rows(self.need(), at).T,
+                  take_rows(self.inventory, at).T.copy(), wtp.T, has.T, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
         # -- magnets: sold like oxide, from stock, anchored in full cost
         res = take_rows(self.reserve_price, at)
         floor = res / (1.0 + b.maker_full_cost_markup)
@@ -335,7 +323,7 @@ class MagnetMakerBook:
         offer[g < floor[:, None]] = 0.0
         sell = np.zeros((n_p, k, n_g))
         sell[mk, plants, :] = offer
-        return [OrderBlock("makers_buy", Side.BUY, buy), OrderBlock("makers_sell", Side.SELL, sell)]
+        return [OrderBlock("makers_buy", Side.BUY, form=buy), OrderBlock("makers_sell", Side.SELL, sell)]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         rows = self.rows_of_region[region]

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
 from model.projects import Pipeline
 
@@ -302,15 +302,10 @@ class RefinerBook:
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         at = self.at_region[region]
         floor, scale = self.offer_terms()
-        floor, scale = take_rows(floor, at), take_rows(scale, at)
-        # stock kept at price p: scale x p^-e (the grid part is precomputed)
-        qty = scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]  # stock kept
-        inv_t = take_rows(self.inventory, at).T[:, :, None]
-        # min(max(inventory - kept, 0), inventory), worked in place in the one array
-        np.subtract(inv_t, qty, out=qty)
-        np.maximum(qty, 0.0, out=qty)
-        np.minimum(qty, inv_t, out=qty)
-        return [OrderBlock("refiners", Side.SELL, np.where(grid[:, None, :] < floor.T[:, :, None], 0.0, qty))]
+        # min(max(inventory - kept, 0), inventory), 0 below the floor; stock kept at p: scale x p^-e (the grid
+        # part precomputed). The inventory is copied: the exchange may read it after settling.
+        return [OrderBlock("refiners", Side.SELL, form=Offer(grid, take_rows(scale, at).T, self.model.exchange.seller_pow[region],
+                                                           take_rows(self.inventory, at).T.copy(), take_rows(floor, at).T))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self.at_region[region]

@@ -42,12 +42,13 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import Offer, OrderBlock, RegionClearing, Restock, Side, Store, row_selector, take_rows
 from model.params import TraderSpec
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ class TraderBook:
         self.rows_export = {r: np.flatnonzero(np.array([x == r for x in self.exports_to], dtype=bool))
                             for r in model.regions}
         # room and working stock are fixed at construction; per region, what the weekly orders read of them:
-        # stockholders at home (rows, room, who imports, importers' working stock or None if none does) and
+        # stockholders at home (rows, room (products x rows), who imports, importers' working stock or None if
+        # none does, the exporters among them or None, and each row's place among those exporters or -1) and
         # importers buying there (rows, their home regions, working stock); rows as a slice when consecutive
         for fixed in (self.room, self.working, self.export_working):
             fixed.flags.writeable = False
@@ -123,9 +125,10 @@ class TraderBook:
         for r, rows in self.rows_home.items():
             imp = self.imports[rows]
             exp = self.exporter[rows]
-            self._home_fixed[r] = (row_selector(rows), self.room[rows].T[:, :, None].copy(), imp,
+            place = np.where(exp, np.cumsum(exp) - 1, -1).astype(np.int64)
+            self._home_fixed[r] = (row_selector(rows), self.room[rows].T.copy(), imp,
                                    self.working[rows] * imp[:, None] if imp.any() else None,
-                                   np.flatnonzero(exp) if exp.any() else None)
+                                   np.flatnonzero(exp) if exp.any() else None, place if exp.any() else None)
         self._import_fixed = {r: (row_selector(rows), [self.region[i] for i in rows], self.working[rows])
                               for r, rows in self.rows_import.items()}
 
@@ -169,72 +172,63 @@ class TraderBook:
         blocks = []
         rows = self.rows_home[region]
         if rows.size:
-            at, room_t, imp, working_imp, exp = self._home_fixed[region]
-            ret = self.expected_return(region, grid)[:, None, :]
-            spec_stock = room_t * np.minimum(np.maximum(ret / b.trader_return_band, 0.0), 1.0)
-            stock = self.stock[at].T[:, :, None]
-            if working_imp is not None:  # some are importers
+            at, room, imp, working_imp, exp, place = self._home_fixed[region]
+            kept = floor = None
+            if working_imp is not None:  # some are importers: they keep working stock and sell it only above a floor
                 landed = self.landed_cost(region)
-                free = stock - self._working_kept(region, working_imp, landed)  # stock above working stock
-            else:
-                free = stock
-            # min(max(free - speculative stock, 0), stock), worked in place
-            sell = free - spec_stock
-            np.maximum(sell, 0.0, out=sell)
-            np.minimum(sell, stock, out=sell)
-            if working_imp is not None:  # an importer does not sell below what replacing the stock costs (less its margin)
-                floor = landed * (1.0 - 2.0 * b.import_margin)
-                sell = np.where(imp[None, :, None] & (grid[:, None, :] < floor[:, None, None]), 0.0, sell)
-            buy = spec_stock - np.maximum(free, 0.0)
-            np.maximum(buy, 0.0, out=buy)
-            if exp is not None:  # exporters buy here only what they expect to sell abroad, and sell nothing here
-                sell[:, exp, :] = 0.0
-                buy[:, exp, :] = self._export_buying(region, rows[exp])
-            blocks += [OrderBlock("traders_sell", Side.SELL, sell), OrderBlock("traders_buy", Side.BUY, buy)]
+                kept = self._kept_scale(working_imp, landed).T
+                # an importer does not sell below what replacing the stock costs (less its margin); others have no floor
+                floor = np.where(imp[None, :], (landed * (1.0 - 2.0 * b.import_margin))[:, None], -np.inf)
+            # exporters buy here only what they expect to sell abroad, and sell nothing here
+            bids = self._export_buying(region, rows[exp]) if exp is not None else None
+            # the stock is copied: the exchange may read it after settling
+            sell = Store(grid, self.expected_return(region, grid), b.trader_return_band, room,
+                         take_rows(self.stock, at).T.copy(), kept, self.model.exchange.seller_pow[region], floor,
+                         place, bids, False)
+            blocks += [OrderBlock("traders_sell", Side.SELL, form=sell),
+                       OrderBlock("traders_buy", Side.BUY, form=replace(sell, buy=True))]
         rows = self.rows_export[region]
         if rows.size:
-            blocks.append(OrderBlock("exporters", Side.SELL, self._export_selling(region, rows, grid)))
+            blocks.append(OrderBlock("exporters", Side.SELL, form=self._export_selling(region, rows, grid)))
         rows = self.rows_import[region]
         if rows.size:
             at, homes, working = self._import_fixed[region]
             sig = self.model.signals
             now = np.array([sig.price[h] for h in homes]) if b.arbitrage_response > 0 else None
-            qty = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working, now)
-            sales, stock = self.sales_ema[at], self.stock[at]
+            allow = None
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
-                qty = np.minimum(qty, allow.T[:, :, None])
+            bids = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working, now, allow)
+            sales, stock = self.sales_ema[at], self.stock[at]
             # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
             self.requested[at] = np.maximum(sales + (working - stock) / b.import_restock_weeks, 0.0)
-            blocks.append(OrderBlock("importers", Side.BUY, qty))
+            blocks.append(OrderBlock("importers", Side.BUY, form=bids))
         return blocks
 
     def _restock_bids(self, region: str, at, expect: np.ndarray, working: np.ndarray,
-                      now: np.ndarray | None = None) -> np.ndarray:
+                      now: np.ndarray | None = None, allow: np.ndarray | None = None) -> Restock:
         """Bids in ``region`` of traders who buy there to sell elsewhere (importers for home, exporters for
-        abroad), products x rows x grid: their recent sales plus the gap to their working stock x appetite,
+        abroad), as a schedule form: their recent sales plus the gap to their working stock x appetite,
         closed over ``import_restock_weeks``; appetite = (landed cost at the grid price / the price they
         expect where they sell, ``expect``: rows x products)^-e, at most ``import_max_appetite`` (the landed
         part precomputed on this grid); with ``now`` (the last prices where they sell, rows x products) and
-        ``behaviour.arbitrage_response`` > 0, plus the response x weekly use x the spread over landed cost."""
+        ``behaviour.arbitrage_response`` > 0, plus the response x weekly use x the spread over landed cost; at
+        most ``allow`` (rows x products) when given."""
         b = self.model.behaviour
-        appetite = np.minimum(self.model.exchange.landed_pow[region][:, None, :]
-                              * (np.maximum(expect.T, 1e-12) ** b.seller_stock_elasticity)[:, :, None],
-                              b.import_max_appetite)
-        sales, stock = take_rows(self.sales_ema, at), take_rows(self.stock, at)
-        want = (sales.T[:, :, None] + (working.T[:, :, None] * appetite - stock.T[:, :, None])
-                / b.import_restock_weeks)
-        if b.arbitrage_response > 0 and now is not None:  # the spread seen now draws purchases now
-            margin = np.maximum(now.T[:, :, None] / self.model.exchange.landed[region][:, None, :] - 1.0, 0.0)
-            use = working / take_rows(self.working_weeks, at)[:, None] * self._oxide  # magnets are not arbitraged
-            want = want + use.T[:, :, None] * b.arbitrage_response * np.minimum(margin, 1.0)
-        return np.maximum(want, 0.0)
+        ex = self.model.exchange
+        arb = b.arbitrage_response > 0 and now is not None  # the spread seen now draws purchases now
+        use = working / take_rows(self.working_weeks, at)[:, None] * self._oxide if arb else None  # magnets are not arbitraged
+        # the stock is copied: the exchange may read it after settling
+        return Restock(ex.landed_pow[region], np.maximum(expect.T, 1e-12) ** b.seller_stock_elasticity,
+                       take_rows(self.sales_ema, at).T, working.T, take_rows(self.stock, at).T.copy(),
+                       now.T if arb else None, ex.landed[region] if arb else None, use.T if arb else None,
+                       None if allow is None else allow.T, b.import_max_appetite, b.import_restock_weeks,
+                       b.arbitrage_response)
 
-    def _working_kept(self, region: str, working: np.ndarray, landed: np.ndarray) -> np.ndarray:
-        """Working stock a seller keeps at each grid price of ``region`` (products x rows x grid): working x
-        (p / landed replacement cost)^-e, the grid part precomputed."""
-        scale = working * landed ** self.model.behaviour.seller_stock_elasticity
-        return scale.T[:, :, None] * self.model.exchange.seller_pow[region][:, None, :]
+    def _kept_scale(self, working: np.ndarray, landed: np.ndarray) -> np.ndarray:
+        """The working stock a seller keeps at price p is working x (p / landed replacement cost)^-e = scale x
+        p^-e; this is the scale (rows x products; the grid part, p^-e, is the exchange's ``seller_pow``)."""
+        return working * landed ** self.model.behaviour.seller_stock_elasticity
 
     def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
         """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they
@@ -247,20 +241,19 @@ class TraderBook:
         now = (np.array([sig.price[self.exports_to[i]] for i in rows.tolist()])
                if self.model.behaviour.arbitrage_response > 0 else None)
         pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
-        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now), 0.0)
+        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now).dense(),
+                        0.0)
 
-    def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """Exporters' offers abroad (products x exporters x grid), as an importer offers at home: stock above
-        its working stock kept at p, never below its landed replacement cost (home price + export cost +
-        margin) less twice the margin."""
+    def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> Offer:
+        """Exporters' offers abroad (a schedule form), as an importer offers at home: stock above its working
+        stock kept at p, never below its landed replacement cost (home price + export cost + margin) less
+        twice the margin."""
         b = self.model.behaviour
         sig = self.model.signals
         landed = np.array([self._landed(sig.price[self.region[i]]) for i in rows.tolist()])  # (k, products)
-        stock = self.stock.take(rows, axis=0).T[:, :, None]
-        offer = np.minimum(np.maximum(stock - self._working_kept(region, self.export_working.take(rows, axis=0), landed), 0.0),
-                           stock)
-        floor = landed.T[:, :, None] * (1.0 - 2.0 * b.import_margin)
-        return np.where(grid[:, None, :] < floor, 0.0, offer)
+        scale = self._kept_scale(self.export_working.take(rows, axis=0), landed)
+        return Offer(grid, scale.T, self.model.exchange.seller_pow[region], self.stock.take(rows, axis=0).T,
+                     landed.T * (1.0 - 2.0 * b.import_margin))
 
     def _sell_from_stock(self, rows, sold: np.ndarray) -> None:
         """Take ``sold`` (rows x products) out of stock; the stock's average cost is kept."""

@@ -5,6 +5,8 @@
   ``model.market._clear_numpy``);
 - :func:`clear_curves`: the schedule auctions of a region's product exchanges (:func:`model.market.clear_curves`;
   reference ``model.market._clear_curves_numpy``);
+- :func:`clear_blocks`: the same schedule auctions on order blocks given as arrays or as the schedule forms
+  of :mod:`model.exchange` (reference: each block's ``qty``, concatenated, through ``_clear_curves_numpy``);
 - :func:`ore_trade`: a week of ore trade, the captive deliveries and two passes of one auction per pool
   (reference ``model.ore_market.OreMarket._trade_python``), clearing each pool's book with :func:`clear`'s code.
 
@@ -22,8 +24,9 @@ equal values, and the same elementwise operations in the same order. The build t
 contraction (``-ffp-contract=off``) so the compiler cannot fuse a multiply and an add into one rounding.
 """
 
+from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
 from libc.math cimport INFINITY, NAN, fabs
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 import numpy as np
 
@@ -389,6 +392,323 @@ def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, co
             vol_v[m] = 0.0
             lp_v[m] = NAN
     return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
+
+
+# ------------------------------------------------------------------------ schedule auctions on order blocks
+cdef inline double _np_max(double a, double b) noexcept nogil:
+    """``numpy.maximum(a, b)``: nan if either is nan, and ``b`` when they compare equal (of two zeros, b's sign)."""
+    return a if (a > b or a != a) else b
+
+
+cdef inline double _np_min(double a, double b) noexcept nogil:
+    """``numpy.minimum(a, b)``: nan if either is nan, and ``b`` when they compare equal."""
+    return a if (a < b or a != a) else b
+
+
+cdef enum:
+    DENSE = 0    # qty (products, participants, grid points)
+    OFFER = 1    # model.exchange.Offer
+    BID = 2      # model.exchange.Bid
+    RESTOCK = 3  # model.exchange.Restock
+    STORE = 4    # model.exchange.Store
+    MAX_ARRAYS = 9
+
+# each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
+# (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
+# participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points); a form's
+# participants are its first d, n or t array's. Then its numbers (``_NUMBERS``).
+cdef const char* _LAYOUT[5]
+_LAYOUT[DENSE] = b"d"
+_LAYOUT[OFFER] = b"ngnn"
+_LAYOUT[BID] = b"tgnnnb"
+_LAYOUT[RESTOCK] = b"gnnnnngnn"
+_LAYOUT[STORE] = b"gnnngnie"
+cdef int _NUMBERS[5]
+_NUMBERS[:] = [0, 0, 2, 3, 2]
+
+
+cdef struct Block:
+    int kind
+    Py_ssize_t n                      # participants
+    const char* p[MAX_ARRAYS]         # the arrays' data (NULL: an optional array not given)
+    Py_ssize_t s[MAX_ARRAYS][3]       # their strides in bytes (a 1-D array's in s[j][1], read as a row)
+    double c[3]                       # the form's numbers, in the order of its args()
+
+
+cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexcept nogil:
+    return (<const double*> (b.p[j] + x * b.s[j][0] + y * b.s[j][1]))[0]
+
+
+cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, double* out) noexcept nogil:
+    """Every participant's quantity of product ``m`` at grid point ``g`` (priced ``price``) into ``out[0:n]``,
+    in the order of operations of the form's numpy ``dense`` (model.exchange); what depends only on the grid
+    point is worked out once for all of them (the same values)."""
+    cdef Py_ssize_t i, n = b.n
+    cdef double x, q, f, a0, a1
+    cdef long long j
+    if b.kind == DENSE:
+        for i in range(n):
+            out[i] = (<const double*> (b.p[0] + m * b.s[0][0] + i * b.s[0][1] + g * b.s[0][2]))[0]
+    elif b.kind == OFFER:  # scale, pw, stock, floor
+        a0 = _at(b, 1, m, g)
+        for i in range(n):
+            if price < _at(b, 3, m, i):
+                out[i] = 0.0
+            else:
+                q = _at(b, 2, m, i)
+                out[i] = _np_min(_np_max(q - _at(b, 0, m, i) * a0, 0.0), q)
+    elif b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
+        a0 = _at(b, 1, m, g)
+        for i in range(n):
+            if ((b.p[5] != NULL and (<const unsigned char*> (b.p[5] + m * b.s[5][0] + i * b.s[5][1]))[0] == 0)
+                    or price > _at(b, 4, m, i)):
+                out[i] = 0.0
+            else:
+                x = _np_min(_np_max(_at(b, 0, 0, i) * a0, b.c[0]), b.c[1])
+                q = _at(b, 2, m, i)
+                x = x * q
+                x = x + q
+                x = x - _at(b, 3, m, i)
+                out[i] = _np_max(x, 0.0)
+    elif b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
+        a0 = _at(b, 0, m, g)
+        a1 = _at(b, 6, m, g) if b.p[5] != NULL else 0.0
+        for i in range(n):
+            x = _np_min(a0 * _at(b, 1, m, i), b.c[0])
+            x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
+            if b.p[5] != NULL:
+                q = _np_max(_at(b, 5, m, i) / a1 - 1.0, 0.0)
+                x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
+            x = _np_max(x, 0.0)
+            out[i] = _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
+    else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
+        a0 = _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
+        a1 = _at(b, 4, m, g)
+        for i in range(n):
+            if b.p[6] != NULL:
+                j = (<const long long*> (b.p[6] + i * b.s[6][1]))[0]
+                if j >= 0:  # an exporter: no offer, its bid from export_bids
+                    out[i] = 0.0 if b.c[1] == 0.0 else (
+                        <const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
+                    continue
+            x = _at(b, 1, m, i) * a0
+            q = _at(b, 2, m, i)
+            f = q - _at(b, 3, m, i) * a1 if b.p[3] != NULL else q
+            if b.c[1] != 0.0:
+                out[i] = _np_max(x - _np_max(f, 0.0), 0.0)
+            elif b.p[5] != NULL and price < _at(b, 5, m, i):
+                out[i] = 0.0
+            else:
+                out[i] = _np_min(_np_max(f - x, 0.0), q)
+
+
+cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, Block* b, int j,
+                     Py_buffer* buf, unsigned char* held) except -1:
+    """Read array ``a`` of layout ``code`` (see _LAYOUT; any strides) into slot ``j`` of ``b``, checking its
+    shape (``n`` participants; -1: not known yet). ``held`` is set while ``buf`` holds the array (the caller
+    releases it)."""
+    cdef int k, ndim = 3 if (code == b"d" or code == b"e") else (1 if (code == b"t" or code == b"i") else 2)
+    cdef char kind = b"?" if code == b"b" else (b"l" if code == b"i" else b"d")  # bool, int64, float64
+    PyObject_GetBuffer(a, buf, PyBUF_RECORDS_RO)
+    held[0] = 1
+    if (buf.ndim != ndim or buf.itemsize != (1 if kind == b"?" else 8) or buf.format == NULL
+            or not (buf.format[0] == kind or (kind == b"l" and buf.format[0] == b"q")) or buf.format[1] != 0):
+        raise ValueError(f"a schedule form's array has {buf.ndim} dimensions of {buf.itemsize}-byte items, "
+                         f"not {ndim} of {chr(kind)}")
+    if n < 0:
+        n = buf.shape[0 if (code == b"t" or code == b"i") else 1]
+    if ((ndim > 1 and buf.shape[0] != n_m) or (ndim == 3 and buf.shape[2] != n_g)
+            or (code == b"d" and buf.shape[1] != n) or (code == b"g" and buf.shape[1] != n_g)
+            or ((code == b"n" or code == b"b") and buf.shape[1] != n)
+            or ((code == b"t" or code == b"i") and buf.shape[0] != n)):
+        raise ValueError(f"a schedule form's array is {buf.ndim}-D of the wrong shape")
+    b.p[j] = <const char*> buf.buf
+    for k in range(3):
+        b.s[j][k] = 0
+    for k in range(ndim):
+        b.s[j][(1 if ndim == 1 else 0) + k] = buf.strides[k]
+    return 0
+
+
+cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigned char* held, Py_ssize_t n_m,
+                             Py_ssize_t n_g) except -1:
+    """Fill ``blocks`` from the blocks' kernel arguments (``OrderBlock.args``); returns the participants."""
+    cdef Py_ssize_t k, total = 0, n
+    cdef int j, n_arr
+    cdef Block* b
+    cdef tuple spec
+    cdef const char* layout
+    for k in range(len(specs)):
+        spec = specs[k]
+        b = &blocks[k]
+        b.kind = spec[0]
+        if b.kind < DENSE or b.kind > STORE:
+            raise ValueError(f"unknown schedule form {b.kind}")
+        layout = _LAYOUT[b.kind]
+        n_arr = len(layout)
+        if len(spec) != 1 + n_arr + _NUMBERS[b.kind]:
+            raise ValueError(f"schedule form {b.kind} takes other arguments")
+        n = -1
+        for j in range(n_arr):
+            if spec[1 + j] is None:  # an optional array not given: a bid's mask, a restock's arbitrage or cap,
+                # a store's working stock, floor or exporters
+                if not ((b.kind == BID and j == 5) or (b.kind == RESTOCK and j >= 5)
+                        or (b.kind == STORE and (j == 3 or j >= 5))):
+                    raise ValueError(f"schedule form {b.kind} needs its array {j}")
+                b.p[j] = NULL
+                continue
+            _take_array(spec[1 + j], layout[j], n_m, n, n_g, b, j, &bufs[k * MAX_ARRAYS + j],
+                        &held[k * MAX_ARRAYS + j])
+            if n < 0 and layout[j] != b"g" and layout[j] != b"e":
+                n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i") else 1]
+        if b.kind == RESTOCK and b.p[5] != NULL and (b.p[6] == NULL or b.p[7] == NULL):
+            raise ValueError("a restock's arbitrage needs the last prices, the landed costs and the use")
+        if b.kind == STORE and (b.p[6] == NULL) != (b.p[7] == NULL):
+            raise ValueError("a store's exporters need their bids")
+        if b.kind == STORE and b.p[6] != NULL:
+            for j in range(n):
+                if (<const long long*> (b.p[6] + j * b.s[6][1]))[0] >= bufs[k * MAX_ARRAYS + 7].shape[1]:
+                    raise ValueError("a store's exporter has no bids")
+        for j in range(len(spec) - 1 - n_arr):
+            b.c[j] = spec[1 + n_arr + j]
+        b.n = n
+        total += n
+    return total
+
+
+cdef double _side_total(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t g, double price,
+                        double* buf) noexcept nogil:
+    """All participants' quantities at a grid point, added one by one in block order (numpy's sum over a
+    middle axis); ``buf`` is scratch for a block's quantities."""
+    cdef Py_ssize_t k, i
+    cdef double s = 0.0
+    for k in range(n_blocks):
+        _block_qty(&blocks[k], m, g, price, buf)
+        for i in range(blocks[k].n):
+            s = s + buf[i]
+    return s
+
+
+cdef void _side_fills(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t lo, Py_ssize_t first,
+                      double p_lo, double p_first, double w0, double w1, double* out, double* buf) noexcept nogil:
+    """Each participant's interpolated quantity between grid points ``lo`` and ``first``, ``w0 x q(lo) + w1 x
+    q(first)``; ``buf`` is scratch for a block's quantities."""
+    cdef Py_ssize_t k, i, at = 0
+    for k in range(n_blocks):
+        _block_qty(&blocks[k], m, lo, p_lo, out + at)
+        _block_qty(&blocks[k], m, first, p_first, buf)
+        for i in range(blocks[k].n):
+            out[at + i] = w0 * out[at + i] + w1 * buf[i]
+        at += blocks[k].n
+
+
+def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list sells, list buys):
+    """:func:`clear_curves` on order blocks, each given by its kernel arguments (``OrderBlock.args``): an
+    array of schedules, or a schedule form (``Offer``, ``Bid``, ``Restock``, ``Store`` of :mod:`model.exchange`)
+    whose quantities are worked out here, only at the grid points the clearing reads (up to the crossing),
+    operation for operation as the form's numpy ``dense``. Sellers (and buyers) are the blocks' participants
+    in order. The result is :func:`clear_curves`'s for the blocks' dense schedules concatenated, bit for bit.
+
+    Returns ``(log_price, volume, sell_fill, buy_fill, supplied, demanded, bound)``."""
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1]
+    cdef Py_ssize_t n_sb = len(sells), n_bb = len(buys), k
+    if grid.shape[0] != n_m or grid.shape[1] != n_g or n_g < 1:
+        raise ValueError("the grid and its log differ in shape")
+    cdef Block* blocks = <Block*> calloc(n_sb + n_bb + 1, sizeof(Block))
+    cdef Py_buffer* bufs = <Py_buffer*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
+    cdef unsigned char* held = <unsigned char*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, 1)
+    if blocks == NULL or bufs == NULL or held == NULL:
+        free(blocks)
+        free(bufs)
+        free(held)
+        raise MemoryError()
+    cdef Py_ssize_t n_s, n_b
+    cdef double* buf = NULL  # scratch: one block's quantities
+    cdef double[::1] lp_v, vol_v, sup_v, dem_v
+    cdef double[:, ::1] sf, bf
+    cdef long long[::1] bd
+    try:
+        n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g)
+        n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
+        log_price = np.empty(n_m)
+        volume = np.empty(n_m)
+        sell_fill = np.empty((n_m, n_s))
+        buy_fill = np.empty((n_m, n_b))
+        supplied = np.empty(n_m)
+        demanded = np.empty(n_m)
+        bound = np.empty(n_m, dtype=np.int64)
+        lp_v, vol_v, sup_v, dem_v, sf, bf, bd = log_price, volume, supplied, demanded, sell_fill, buy_fill, bound
+        buf = <double*> malloc((n_s + n_b + 1) * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
+                       bd, buf)
+    finally:
+        for k in range((n_sb + n_bb) * MAX_ARRAYS):
+            if held[k]:
+                PyBuffer_Release(&bufs[k])
+        free(blocks)
+        free(bufs)
+        free(held)
+        free(buf)
+    return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
+
+
+cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,
+                         const Block* bb, Py_ssize_t n_bb, Py_ssize_t n_s, Py_ssize_t n_b, double[::1] lp_v,
+                         double[::1] vol_v, double[:, ::1] sf, double[:, ::1] bf, double[::1] sup_v, double[::1] dem_v,
+                         long long[::1] bd, double* buf) noexcept nogil:
+    """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them."""
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, i, first, lo
+    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1, vol, tol, fs, fb
+    cdef bint none
+    for m in range(n_m):
+        # the first grid point without excess demand (the last one if there is none)
+        first = -1
+        for g in range(n_g):
+            s = _side_total(sb, n_sb, m, g, grid[m, g], buf)
+            d = _side_total(bb, n_bb, m, g, grid[m, g], buf)
+            e = d - s
+            e0 = e1
+            e1 = e
+            if e <= 0.0:
+                first = g
+                break
+        none = first < 0
+        if none:
+            first = n_g - 1
+        lo = first - 1 if first > 0 else 0
+        # weight of the crossing between lo and first (1 at the grid's ends)
+        t = e0 / (e0 - e1) if (not none and first > 0) else 1.0
+        w0 = 1.0 - t
+        w1 = t
+        if n_s:
+            _side_fills(sb, n_sb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &sf[m, 0], buf)
+        if n_b:
+            _side_fills(bb, n_bb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &bf[m, 0], buf)
+        s = _pairwise(&sf[m, 0], n_s) if n_s else 0.0
+        d = _pairwise(&bf[m, 0], n_b) if n_b else 0.0
+        sup_v[m] = s
+        dem_v[m] = d
+        vol = s if s <= d else d
+        tol = 1e-12 * ((s if s >= d else d) if (s if s >= d else d) >= 1.0 else 1.0)
+        bd[m] = 1 if none else (-1 if first == 0 else 0)
+        if vol > tol:
+            fs = vol / s if s > 0 else 0.0
+            fb = vol / d if d > 0 else 0.0
+            for i in range(n_s):
+                sf[m, i] = sf[m, i] * fs
+            for i in range(n_b):
+                bf[m, i] = bf[m, i] * fb
+            vol_v[m] = vol
+            lp_v[m] = log_grid[m, lo] + t * (log_grid[m, first] - log_grid[m, lo])
+        else:
+            for i in range(n_s):
+                sf[m, i] = 0.0
+            for i in range(n_b):
+                bf[m, i] = 0.0
+            vol_v[m] = 0.0
+            lp_v[m] = NAN
 
 
 cdef inline double _spare(const double* residual, const Py_ssize_t* edge_ptr, const Py_ssize_t* edge_idx,

@@ -5,12 +5,14 @@ Participants (refiners, buyers, traders, state agencies) are objects with two me
 - ``orders(region, grid) -> list[OrderBlock]``: their schedules in that region's markets this week, one
   block per kind of order, each an array ``(products, participants, grid points)`` of quantities at the
   prices of ``grid`` (``(products, grid points)``), non-decreasing in price for a sell block and
-  non-increasing for a buy block;
+  non-increasing for a buy block, or a schedule form that says how to work the array out (:class:`Offer`,
+  :class:`Bid`, :class:`Restock`, :class:`Store`: the compiled kernel works out only the grid points the clearing reads,
+  about 40 % of them, without the array calls of building whole schedules);
 - ``settle(region, clearing)``: take their fills (``clearing.fills[block.name]``, ``(products,
   participants)``) at ``clearing.price``.
 
-:meth:`Exchange.clear` concatenates the blocks of each side and clears every product of the region at once
-with :func:`model.market.clear_curves`. Regions are cleared one after another in the world's import order
+:meth:`Exchange.clear` clears every product of the region at once from the blocks of each side
+(:func:`model.market.clear_blocks`). Regions are cleared one after another in the world's import order
 (an exporting region first), so that what importers bought abroad this week is theirs to sell at home the
 same week. The exchange is generic over products, stages and regions: it knows only names and arrays.
 """
@@ -22,7 +24,7 @@ from enum import Enum
 
 import numpy as np
 
-from model.market import clear_curves, price_grid
+from model.market import clear_blocks, price_grid
 from model.params import Behaviour
 
 
@@ -68,13 +70,221 @@ class Side(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Offer:
+    """Schedules of sellers who offer the stock above what they keep: ``qty[k, i, g]`` is 0 where
+    ``grid[k, g] < floor[k, i]``, else ``min(max(stock[k, i] - scale[k, i] x pw[k, g], 0), stock[k, i])``
+    (``scale x pw``: the stock kept at the price). Arrays are ``(products, participants)`` but ``pw`` and
+    ``grid`` (``(products, grid points)``), and are not changed afterwards (the exchange may work the
+    quantities out after the participant's books moved on)."""
+
+    grid: np.ndarray
+    scale: np.ndarray
+    pw: np.ndarray
+    stock: np.ndarray
+    floor: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.stock.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (1, self.scale, self.pw, self.stock, self.floor)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
+        qty = self.scale[:, :, None] * self.pw[:, None, :]
+        stock = self.stock[:, :, None]
+        np.subtract(stock, qty, out=qty)
+        np.maximum(qty, 0.0, out=qty)
+        np.minimum(qty, stock, out=qty)
+        return np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+
+
+@dataclass(frozen=True, slots=True)
+class Bid:
+    """Schedules of buyers who cover their need: ``qty[k, i, g]`` is 0 where ``active[k, i]`` is False
+    (``None``: all are active) or ``grid[k, g] > wtp[k, i]`` (above the most it pays), else
+    ``max(c x need[k, i] + need[k, i] - inv[k, i], 0)`` with the cover ``c = min(max(target[i] x cov[k, g],
+    lo), hi)``. Arrays are ``(products, participants)`` but ``target`` (participants), ``cov`` and ``grid``
+    (``(products, grid points)``), and are not changed afterwards."""
+
+    grid: np.ndarray
+    target: np.ndarray
+    cov: np.ndarray
+    need: np.ndarray
+    inv: np.ndarray
+    wtp: np.ndarray
+    active: np.ndarray | None
+    lo: float
+    hi: float
+
+    @property
+    def n(self) -> int:
+        return self.target.shape[0]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (2, self.target, self.cov, self.need, self.inv, self.wtp, self.active, self.lo, self.hi)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points); the kernel's order of operations.
+
+        A buyer uses one or a few of the world's products (a motor maker one magnet of ten); its rows of the
+        others are 0 at every price (their most is 0, below the grid). Where most rows are such, only the
+        (product, participant) pairs with a grid price at or below their most are worked out, and set into an
+        array of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for
+        bit). Where most pairs bid (the oxide world), gathering them costs more than it saves."""
+        grid, wtp = self.grid, self.wtp
+        may = ~(grid[:, :1] > wtp)  # the grid rises: its first price is its lowest
+        if self.active is not None:
+            may &= self.active
+        kk, ii = np.nonzero(may)
+        n_p, n_g = grid.shape
+        if 2 * kk.size > may.size:
+            cover = self.target[None, :, None] * self.cov[:, None, :]
+            cover = np.minimum(np.maximum(cover, self.lo), self.hi)
+            n_t = self.need[:, :, None]
+            qty = np.maximum(cover * n_t + n_t - self.inv[:, :, None], 0.0)
+            off = grid[:, None, :] > wtp[:, :, None]
+            if self.active is not None:
+                off = off | ~self.active[:, :, None]
+            return np.where(off, 0.0, qty)
+        qty = self.target.take(ii)[:, None] * self.cov.take(kk, axis=0)
+        np.maximum(qty, self.lo, out=qty)
+        np.minimum(qty, self.hi, out=qty)
+        n_k = self.need[kk, ii][:, None]
+        qty *= n_k
+        qty += n_k
+        qty -= self.inv[kk, ii][:, None]
+        np.maximum(qty, 0.0, out=qty)
+        out = np.zeros((n_p, self.n, n_g))
+        out[kk, ii] = np.where(grid.take(kk, axis=0) > wtp[kk, ii][:, None], 0.0, qty)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Restock:
+    """Bids of traders who buy here to sell elsewhere (importers, exporters; agents/trader.py): ``qty[k, i, g]``
+    is ``max(sales + (working x a - stock) / weeks, 0)`` with the appetite ``a = min(landed_pow[k, g] x
+    expect_pow[k, i], most)``; with ``now`` (the last prices where they sell; ``landed`` and ``use`` with it),
+    the sum also has ``use x response x min(max(now / landed[k, g] - 1, 0), 1)``; with ``allow``, the bid is at
+    most that. Arrays are ``(products, participants)`` but ``landed_pow`` and ``landed`` (``(products, grid
+    points)``), and are not changed afterwards."""
+
+    landed_pow: np.ndarray
+    expect_pow: np.ndarray
+    sales: np.ndarray
+    working: np.ndarray
+    stock: np.ndarray
+    now: np.ndarray | None
+    landed: np.ndarray | None
+    use: np.ndarray | None
+    allow: np.ndarray | None
+    most: float
+    weeks: float
+    response: float
+
+    @property
+    def n(self) -> int:
+        return self.sales.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (3, self.landed_pow, self.expect_pow, self.sales, self.working, self.stock, self.now, self.landed,
+                self.use, self.allow, self.most, self.weeks, self.response)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
+        appetite = np.minimum(self.landed_pow[:, None, :] * self.expect_pow[:, :, None], self.most)
+        want = self.sales[:, :, None] + (self.working[:, :, None] * appetite - self.stock[:, :, None]) / self.weeks
+        if self.now is not None:  # the spread seen now draws purchases now
+            margin = np.maximum(self.now[:, :, None] / self.landed[:, None, :] - 1.0, 0.0)
+            want = want + self.use[:, :, None] * self.response * np.minimum(margin, 1.0)
+        qty = np.maximum(want, 0.0)
+        return qty if self.allow is None else np.minimum(qty, self.allow[:, :, None])
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
+    speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
+    stock[k, i] - kept[k, i] x pw[k, g]`` (``stock`` when ``kept`` is None), an offer is ``min(max(free -
+    spec, 0), stock)``, 0 where ``grid[k, g] < floor[k, i]`` (when ``floor`` is given), and a bid is
+    ``max(spec - max(free, 0), 0)``. Participants with ``export[i] >= 0`` (``export``: None if none) offer
+    nothing and bid ``export_bids[:, export[i], :]``. Arrays are ``(products, participants)`` but ``ret``,
+    ``pw`` and ``grid`` (``(products, grid points)``), ``export`` (participants) and ``export_bids``
+    (products, exporters, grid points), and are not changed afterwards."""
+
+    grid: np.ndarray
+    ret: np.ndarray
+    band: float
+    room: np.ndarray
+    stock: np.ndarray
+    kept: np.ndarray | None
+    pw: np.ndarray
+    floor: np.ndarray | None
+    export: np.ndarray | None
+    export_bids: np.ndarray | None
+    buy: bool
+
+    @property
+    def n(self) -> int:
+        return self.room.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (4, self.ret, self.room, self.stock, self.kept, self.pw, self.floor, self.export, self.export_bids,
+                self.band, 1.0 if self.buy else 0.0)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
+        spec = self.room[:, :, None] * np.minimum(np.maximum(self.ret[:, None, :] / self.band, 0.0), 1.0)
+        stock = self.stock[:, :, None]
+        free = stock if self.kept is None else stock - self.kept[:, :, None] * self.pw[:, None, :]
+        if self.buy:
+            qty = spec - np.maximum(free, 0.0)
+            np.maximum(qty, 0.0, out=qty)
+        else:
+            qty = free - spec
+            np.maximum(qty, 0.0, out=qty)
+            np.minimum(qty, stock, out=qty)
+            if self.floor is not None:
+                qty = np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+        if self.export is not None:
+            ex = self.export >= 0
+            qty[:, ex, :] = self.export_bids.take(self.export[ex], axis=1) if self.buy else 0.0
+        return qty
+
+
 class OrderBlock:
     """Schedules of one kind of participant in one region: ``qty[k, i, g]`` is what participant ``i``
-    sells (or buys) of product ``k`` at price ``grid[k, g]``."""
+    sells (or buys) of product ``k`` at price ``grid[k, g]``. Given as the array ``qty`` or as a schedule
+    form (:class:`Offer`, :class:`Bid`, :class:`Restock`, :class:`Store`), whose ``qty`` is worked out when first read: the compiled
+    exchange works a form's quantities out itself, at the few grid points its clearing reads."""
 
-    name: str
-    side: Side
-    qty: np.ndarray
+    __slots__ = ("name", "side", "form", "_qty")
+
+    def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
+                 form: Offer | Bid | Restock | Store | None = None):
+        if (qty is None) == (form is None):
+            raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
+        self.name, self.side, self.form, self._qty = name, side, form, qty
+
+    @property
+    def qty(self) -> np.ndarray:
+        if self._qty is None:
+            self._qty = self.form.dense()
+        return self._qty
+
+    @property
+    def n(self) -> int:
+        """Its participants."""
+        return self._qty.shape[1] if self.form is None else self.form.n
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``): the form's, or the array's."""
+        return (0, self._qty) if self.form is None else self.form.args()
 
 
 @dataclass(slots=True)
@@ -114,19 +324,16 @@ class Exchange:
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
-        n_p, n_g = grid.shape
-        sells = [b for b in blocks if b.side is Side.SELL and b.qty.shape[1]]
-        buys = [b for b in blocks if b.side is Side.BUY and b.qty.shape[1]]
-        empty = np.zeros((n_p, 0, n_g))
-        supply = np.concatenate([b.qty for b in sells], axis=1) if sells else empty
-        demand = np.concatenate([b.qty for b in buys], axis=1) if buys else empty
-        res = clear_curves(grid, supply, demand, self.log_grid[region])
+        n_p = grid.shape[0]
+        sells = [b for b in blocks if b.side is Side.SELL and b.n]
+        buys = [b for b in blocks if b.side is Side.BUY and b.n]
+        res = clear_blocks(grid, sells, buys, self.log_grid[region])
         paid = np.where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):
             at = 0
             for b in side_blocks:
-                n = b.qty.shape[1]
+                n = b.n
                 out.fills[b.name] = fills[:, at:at + n]
                 at += n
         for b in blocks:  # blocks with no participants still get an (empty) fill

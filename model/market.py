@@ -37,6 +37,7 @@ it is built, else in :func:`_clear_curves_numpy`, its reference (the same bits).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,13 @@ try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
     _auction = None
+if _auction is not None and not hasattr(_auction, "clear_blocks"):  # built from an older _auction.pyx
+    warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
+                  "until then the numpy references clear (same results, slower)", stacklevel=1)
+    _auction = None
 
-__all__ = ["KERNEL", "Clearing", "CurveClearing", "clear", "clear_curves", "clear_unchecked", "price_grid"]
+__all__ = ["KERNEL", "Clearing", "CurveClearing", "clear", "clear_blocks", "clear_curves", "clear_unchecked",
+           "price_grid"]
 
 KERNEL = "compiled" if _auction is not None else "numpy"
 
@@ -233,6 +239,21 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
                                                  np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
         return CurveClearing(np.exp(log_price), *rest)
     return _clear_curves_numpy(lg, np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
+
+
+def clear_blocks(grid: np.ndarray, sells: list, buys: list, log_grid: np.ndarray) -> CurveClearing:
+    """:func:`clear_curves` on the sellers' and buyers' order blocks (:class:`model.exchange.OrderBlock`, each
+    with participants), their schedules concatenated in block order. The compiled kernel reads the blocks
+    as they are, schedule forms included, and works a form's quantities out only at the grid points the
+    clearing reads; the numpy reference concatenates their ``qty`` (the same bits)."""
+    if _auction is not None:
+        log_price, *rest = _auction.clear_blocks(log_grid, grid, [b.args() for b in sells], [b.args() for b in buys])
+        return CurveClearing(np.exp(log_price), *rest)
+    n_p, n_g = grid.shape
+    empty = np.zeros((n_p, 0, n_g))
+    supply = np.concatenate([b.qty for b in sells], axis=1) if sells else empty
+    demand = np.concatenate([b.qty for b in buys], axis=1) if buys else empty
+    return _clear_curves_numpy(log_grid, supply, demand)
 
 
 def _clear_curves_numpy(lg: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> CurveClearing:

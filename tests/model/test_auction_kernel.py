@@ -144,24 +144,103 @@ def test_curve_kernel_equals_numpy_reference(book):
     assert_same_curve_bits(market.clear_curves(grid, s, d), curves_numpy(grid, s, d))
 
 
+def numpy_blocks(grid, sells, buys):
+    """The exchange's numpy reference: the blocks' dense schedules concatenated, cleared in numpy."""
+    kernel = market._auction
+    try:
+        market._auction = None
+        return market.clear_blocks(grid, sells, buys, np.log(grid))
+    finally:
+        market._auction = kernel
+
+
 @needs_kernel
 def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
-    """Every exchange of a short run of a stressed scenario (export controls, stockpiles, seizures)."""
+    """Every exchange of a short run of a stressed scenario (export controls, stockpiles, seizures), and of
+    the magnet world (schedule forms with masks): the kernel on the blocks as given (forms worked out in C)
+    against their dense schedules cleared in numpy."""
     from model.model import RareEarthModel
 
     books = []
-    original = market.clear_curves
+    original = market.clear_blocks
 
-    def record(grid, supply, demand, log_grid=None):
-        books.append((grid.copy(), supply.copy(order="K"), demand.copy(order="K")))  # as laid out
-        return original(grid, supply, demand, log_grid)
+    def record(grid, sells, buys, log_grid):
+        out = original(grid, sells, buys, log_grid)
+        books.append((grid, sells, buys, out))  # forms hold copies of the books they read
+        return out
 
-    monkeypatch.setattr(model_exchange, "clear_curves", record)
+    monkeypatch.setattr(model_exchange, "clear_blocks", record)
     RareEarthModel("combined_2025", seed=3, weeks=60).run()
     assert len(books) == 60 * 2
-    assert any(b[1].shape[1] >= 8 for b in books)  # pairwise blocks of fills are among them
-    for grid, s, d in books:
-        assert_same_curve_bits(original(grid, s, d), curves_numpy(grid, s, d))
+    RareEarthModel("magnets_baseline", seed=2, weeks=30).run()
+    assert any(sum(b.n for b in book[2]) >= 8 for book in books)  # pairwise blocks of fills are among them
+    assert {type(b.form) for book in books for b in book[1] + book[2]} == {
+        type(None), model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store}
+    for grid, sells, buys, out in books:
+        assert_same_curve_bits(out, numpy_blocks(grid, sells, buys))
+
+
+@st.composite
+def form_books(draw):
+    """Order blocks of every kind (arrays, offers, bids with and without masks, restocking bids with and
+    without arbitrage and caps, stockholders with and without importers and exporters; transposed views as
+    the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
+    values, and signed zeros where a bound or a quantity ties."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_m = int(draw(st.sampled_from([1, 3, 10])))
+    n_g = int(draw(st.sampled_from([1, 2, 16, 64])))
+    grid = np.exp(np.sort(rng.uniform(0.0, 6.0, (n_m, n_g)), axis=1)) * rng.uniform(0.5, 50.0, (n_m, 1))
+    ex = model_exchange
+
+    def pn(n, lo=0.0, hi=100.0):  # (products, participants), often a transposed view
+        x = rng.uniform(lo, hi, (n, n_m))
+        x[rng.random(x.shape) < 0.2] = 0.0
+        x[rng.random(x.shape) < 0.05] = -0.0
+        return x.T if rng.random() < 0.7 else np.ascontiguousarray(x.T)
+
+    def block(side, kind):
+        n = int(rng.choice([0, 1, 2, 9, 30]))
+        if kind == "dense":
+            q = np.cumsum(rng.random((n_m, n, n_g)), axis=2)
+            return ex.OrderBlock(f"{side}{kind}", side, q if side is ex.Side.SELL else q[:, :, ::-1].copy())
+        if kind == "offer":
+            pw = grid ** -rng.uniform(0.5, 2.0)
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Offer(grid, pn(n, 0.0, 2e3), pw, pn(n),
+                                                                      pn(n, 0.0, 2.0 * grid.max())))
+        if kind == "restock":
+            landed = grid * rng.uniform(1.0, 1.3)
+            arb = rng.random() < 0.5
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Restock(
+                landed ** -rng.uniform(0.5, 2.0), pn(n, 0.0, 50.0), pn(n, 0.0, 20.0), pn(n, 0.0, 80.0), pn(n, 0.0, 80.0),
+                pn(n, 0.0, 2.0 * grid.max()) if arb else None, landed if arb else None, pn(n, 0.0, 5.0) if arb else None,
+                pn(n, 0.0, 30.0) if rng.random() < 0.5 else None, float(rng.choice([1.0, 3.0, np.inf])),
+                float(rng.choice([1.0, 6.0])), float(rng.choice([0.0, 10.0]))))
+        if kind == "store":
+            imports, exports = rng.random() < 0.6, rng.random() < 0.5 and n > 0
+            export = np.where(rng.random(n) < 0.3, -1, np.arange(n)).astype(np.int64) if exports else None
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Store(
+                grid, rng.uniform(-1.5, 1.5, (n_m, n_g)), float(rng.choice([0.3, 1.0])), pn(n, 0.0, 500.0),
+                pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
+                np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
+                export, rng.uniform(0.0, 50.0, (n_m, n, n_g)) if exports else None, side is ex.Side.BUY))
+        active = rng.random((n_m, n)) < 0.4 if rng.random() < 0.5 else None
+        cov = grid ** -rng.uniform(0.5, 2.0) * rng.uniform(1.0, 100.0, (n_m, 1))
+        return ex.OrderBlock(f"{side}{kind}", side, form=ex.Bid(
+            grid, rng.uniform(0.5, 8.0, n), cov, pn(n, 0.0, 10.0), pn(n, 0.0, 50.0), pn(n, 0.0, 2.0 * grid.max()),
+            active, float(rng.choice([0.0, 1.0])), float(rng.choice([4.0, 26.0, np.inf]))))
+
+    sells = [block(ex.Side.SELL, k) for k in draw(st.lists(st.sampled_from(["dense", "offer", "store"]), max_size=3))]
+    buys = [block(ex.Side.BUY, k)
+            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store"]), max_size=3))]
+    return grid, [b for b in sells if b.n], [b for b in buys if b.n]
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(form_books())
+def test_block_kernel_equals_numpy_reference(book):
+    grid, sells, buys = book
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid)), numpy_blocks(grid, sells, buys))
 
 
 # ------------------------------------------------------------------------------ a week of ore trade
