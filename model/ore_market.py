@@ -246,31 +246,16 @@ class OreMarket:
         levies = m.site_levies()
         site_ask = f.cost + levies
         n_pool = len(self.pools)
-        netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
-        t = self._route_tables()
-        route_cost = self._route_cost(t)
-        bid_price = b.ore_bid_share * netbacks.take(self._pool_ore_idx, axis=1).T - route_cost
-        running = book.capacity > 0
-        allowed = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
-        run_l = running.tolist()
-        captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None else -1
-                            for j, owner in enumerate(self._owner)], dtype=np.intp)
+        t, route_cost, bid_price, allowed, captive = self._bids(b.ore_bid_share)
         totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
-        want = np.where(running, book.planned(), 0.0)
+        want = np.where(book.capacity > 0, book.planned(), 0.0)
         rng = m.streams["start"]
-        kernel = market._auction
         valid = bool(np.isfinite(site_ask).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
         flow, value = np.zeros((n_pool, book.n)), np.zeros((n_pool, book.n))
         k = max(int(b.start_orders), 1)
         for _ in range(k):
-            order = rng.permutation(n_pool)
-            if kernel is not None and valid:
-                out = kernel.ore_trade(order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive,
-                                       want, allowed.view(np.uint8), bid_price, route_cost, t.edge_ptr,
-                                       t.edge_idx, m.routes.edge_capacity, market._RTOL)
-            else:
-                out = self._trade_python(order, site_ask, offered, totals, captive, want, allowed, bid_price,
-                                         route_cost, t, market.clear_unchecked if valid else market.clear)
+            out = self._trade(rng.permutation(n_pool), site_ask, offered, totals, captive, want, allowed,
+                              bid_price, route_cost, t, valid)
             flow += out[0]
             value += out[1]
         flow /= k
@@ -356,7 +341,7 @@ class OreMarket:
     # -- the week ------------------------------------------------------------------------------------------
     def clear_week(self) -> OreWeek:
         m = self.model
-        f, book, rules, b = m.fleet, m.refiner_book, m.rules, m.behaviour
+        f, book, b = m.fleet, m.refiner_book, m.behaviour
         f.mine()
         offered = f.offered(b.ore_release_weeks)
         levies = m.site_levies()
@@ -365,45 +350,13 @@ class OreMarket:
         n_pool = len(pools)
         week = OreWeek(gate_price=np.full(n_pool, np.nan))
         self.week = week
-        netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
-        t = self._route_tables()
-        route_cost = self._route_cost(t)
-        bid_price = book.bid_share()[None, :] * netbacks.take(self._pool_ore_idx, axis=1).T - route_cost  # pools x plants
-        running = book.capacity > 0
-        can = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
+        t, route_cost, bid_price, allowed, captive = self._bids(book.bid_share()[None, :])
         valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
-        any_rule = rules.any_ore_rule()
         order = m.streams["markets"].permutation(n_pool)
         site_ask = f.cost + levies
-        # which plant takes each pool's ore first (its owner, if running, reachable and allowed; -1 none) and
-        # which plants may buy which pools' ore this week
-        run_l = running.tolist()
-        cached = self._captive  # without ore rules it changes only when a plant starts or stops or roads change
-        if not any_rule and cached[0] is t and cached[1] is self._owner and cached[2] == run_l:
-            captive = cached[3]
-        else:
-            captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
-                                and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
-                                for j, owner in enumerate(self._owner)], dtype=np.intp)
-            captive.flags.writeable = False
-            self._captive = (t, self._owner, run_l, captive) if not any_rule else (None, None, None, None)
-        allowed = can
-        if any_rule:
-            allowed = can.copy()
-            for j, pool in enumerate(pools):
-                for i in np.flatnonzero(allowed[j]):
-                    allowed[j, i] = rules.ore_allowed(book.country[i], pool)
         totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
-        kernel = market._auction  # None when not built (or switched off to time the numpy fallback)
-        if kernel is not None and valid:
-            flow, value, site_sold, traded, traded_value, best_bid = kernel.ore_trade(
-                order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive, book.want,
-                allowed.view(np.uint8), bid_price, route_cost, t.edge_ptr, t.edge_idx, m.routes.edge_capacity,
-                market._RTOL)
-        else:  # invalid input reaches market.clear, which says what is wrong
-            flow, value, site_sold, traded, traded_value, best_bid = self._trade_python(
-                order, site_ask, offered, totals, captive, book.want, allowed, bid_price, route_cost, t,
-                market.clear_unchecked if valid else market.clear)
+        flow, value, site_sold, traded, traded_value, best_bid = self._trade(
+            order, site_ask, offered, totals, captive, book.want, allowed, bid_price, route_cost, t, valid)
         # levy paid by a pool's sites to the group that controls them
         own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
         self._remember(flow, np.where(allowed, bid_price, -np.inf), route_cost,
@@ -414,6 +367,51 @@ class OreMarket:
         signal = np.where(traded > 0, week.gate_price, best_bid).tolist()
         f.update_netbacks(self._pool_node, signal, b.site_margin_memory_weeks)
         return week
+
+    def _bids(self, share: float | np.ndarray) -> tuple[RouteTables, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The week's bidding, pools x plants: the route tables, route costs, each plant's bid (``share`` of its
+        netback for the pool's ore at the prices it expects, less the route), who may bid (a path, a positive
+        bid, running, an ore it takes, and any ore rule's consent) and which plant takes each pool's ore first
+        (its owner, if running, reachable and allowed; -1 none)."""
+        m = self.model
+        book, rules, pools = m.refiner_book, m.rules, self.pools
+        netbacks = book.netbacks(self.basket_matrix, book.expected_prices())
+        t = self._route_tables()
+        route_cost = self._route_cost(t)
+        bid_price = share * netbacks.take(self._pool_ore_idx, axis=1).T - route_cost
+        running = book.capacity > 0
+        allowed = t.has_path & (bid_price > 0) & running[None, :] & self._accepts
+        any_rule = rules.any_ore_rule()
+        run_l = running.tolist()
+        cached = self._captive  # without ore rules it changes only when a plant starts or stops or roads change
+        if not any_rule and cached[0] is t and cached[1] is self._owner and cached[2] == run_l:
+            captive = cached[3]
+        else:
+            captive = np.array([owner if owner >= 0 and run_l[owner] and t.paths[j][owner] is not None
+                                and not (any_rule and not rules.ore_allowed(book.country[owner], pools[j])) else -1
+                                for j, owner in enumerate(self._owner)], dtype=np.intp)
+            captive.flags.writeable = False
+            self._captive = (t, self._owner, run_l, captive) if not any_rule else (None, None, None, None)
+        if any_rule:
+            allowed = allowed.copy()
+            for j, pool in enumerate(pools):
+                for i in np.flatnonzero(allowed[j]):
+                    allowed[j, i] = rules.ore_allowed(book.country[i], pool)
+        return t, route_cost, bid_price, allowed, captive
+
+    def _trade(self, order: np.ndarray, site_ask: np.ndarray, offered: np.ndarray, totals: np.ndarray,
+               captive: np.ndarray, want: np.ndarray, allowed: np.ndarray, bid_price: np.ndarray,
+               route_cost: np.ndarray, t: RouteTables, valid: bool) -> tuple[np.ndarray, ...]:
+        """A week of ore trade on these inputs (:meth:`_trade_python`'s arguments and results) in the compiled
+        kernel, or in Python when it is not built (or switched off to time the fallback) or the input is not
+        valid (then ``market.clear`` says what is wrong)."""
+        kernel = market._auction
+        if kernel is not None and valid:
+            return kernel.ore_trade(order, self._pool_ptr, self._pool_site, site_ask, offered, totals, captive, want,
+                                    allowed.view(np.uint8), bid_price, route_cost, t.edge_ptr, t.edge_idx,
+                                    self.model.routes.edge_capacity, market._RTOL)
+        return self._trade_python(order, site_ask, offered, totals, captive, want, allowed, bid_price, route_cost, t,
+                                  market.clear_unchecked if valid else market.clear)
 
     def _remember(self, flow: np.ndarray, bids: np.ndarray, route_cost: np.ndarray, unsold: np.ndarray,
                   site_ask: np.ndarray) -> None:
