@@ -310,6 +310,39 @@ def clear(const double[:] ap, const double[:] aq, const double[:] bp, const doub
     return (out[0], out[1], ask_fill, bid_fill, out[2], out[3], out[4], out[5])
 
 
+cdef inline void _trade_at_crossing(double* sf, Py_ssize_t n_s, double* bf, Py_ssize_t n_b, double log_lo,
+                                    double log_first, double t, double* supplied, double* demanded,
+                                    double* volume, double* log_price) noexcept nogil:
+    """One market's trade from its sellers' and buyers' quantities at the crossing (``sf``, ``bf``, replaced by
+    their fills): the totals added pairwise, the volume (the smaller, nothing below a relative 1e-12), each
+    side's fills scaled to it, and the log price interpolated at ``t`` between the crossing's grid points (nan
+    where nothing trades). Shared by :func:`clear_curves` and :func:`clear_blocks`."""
+    cdef double s = _pairwise(sf, n_s) if n_s else 0.0
+    cdef double d = _pairwise(bf, n_b) if n_b else 0.0
+    cdef double vol, tol, fs, fb
+    cdef Py_ssize_t i
+    supplied[0] = s
+    demanded[0] = d
+    vol = s if s <= d else d
+    tol = 1e-12 * ((s if s >= d else d) if (s if s >= d else d) >= 1.0 else 1.0)
+    if vol > tol:
+        fs = vol / s if s > 0 else 0.0
+        fb = vol / d if d > 0 else 0.0
+        for i in range(n_s):
+            sf[i] = sf[i] * fs
+        for i in range(n_b):
+            bf[i] = bf[i] * fb
+        volume[0] = vol
+        log_price[0] = log_lo + t * (log_first - log_lo)
+    else:
+        for i in range(n_s):
+            sf[i] = 0.0
+        for i in range(n_b):
+            bf[i] = 0.0
+        volume[0] = 0.0
+        log_price[0] = NAN
+
+
 def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, const double[:, :, :] demand):
     """Clear ``M`` schedule auctions: :func:`model.market.clear_curves` without its final ``exp``, operation
     for operation as its numpy reference (``model.market._clear_curves_numpy``).
@@ -338,7 +371,7 @@ def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, co
     cdef double[:, ::1] sf = sell_fill, bf = buy_fill
     cdef long long[::1] bd = bound
     cdef Py_ssize_t m, g, i, first, lo
-    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1, vol, tol, fs, fb
+    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1
     cdef bint none
     for m in range(n_m):
         # the first grid point without excess demand (the last one if there is none)
@@ -368,29 +401,9 @@ def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, co
             sf[m, i] = w0 * supply[m, i, lo] + w1 * supply[m, i, first]
         for i in range(n_b):
             bf[m, i] = w0 * demand[m, i, lo] + w1 * demand[m, i, first]
-        s = _pairwise(&sf[m, 0], n_s) if n_s else 0.0
-        d = _pairwise(&bf[m, 0], n_b) if n_b else 0.0
-        sup_v[m] = s
-        dem_v[m] = d
-        vol = s if s <= d else d
-        tol = 1e-12 * ((s if s >= d else d) if (s if s >= d else d) >= 1.0 else 1.0)
         bd[m] = 1 if none else (-1 if first == 0 else 0)
-        if vol > tol:
-            fs = vol / s if s > 0 else 0.0
-            fb = vol / d if d > 0 else 0.0
-            for i in range(n_s):
-                sf[m, i] = sf[m, i] * fs
-            for i in range(n_b):
-                bf[m, i] = bf[m, i] * fb
-            vol_v[m] = vol
-            lp_v[m] = log_grid[m, lo] + t * (log_grid[m, first] - log_grid[m, lo])
-        else:
-            for i in range(n_s):
-                sf[m, i] = 0.0
-            for i in range(n_b):
-                bf[m, i] = 0.0
-            vol_v[m] = 0.0
-            lp_v[m] = NAN
+        _trade_at_crossing(&sf[m, 0] if n_s else NULL, n_s, &bf[m, 0] if n_b else NULL, n_b,
+                           log_grid[m, lo], log_grid[m, first], t, &sup_v[m], &dem_v[m], &vol_v[m], &lp_v[m])
     return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
 
 
@@ -659,8 +672,8 @@ cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] gri
                          double[::1] vol_v, double[:, ::1] sf, double[:, ::1] bf, double[::1] sup_v, double[::1] dem_v,
                          long long[::1] bd, double* buf) noexcept nogil:
     """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them."""
-    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, i, first, lo
-    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1, vol, tol, fs, fb
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, first, lo
+    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1
     cdef bint none
     for m in range(n_m):
         # the first grid point without excess demand (the last one if there is none)
@@ -686,29 +699,9 @@ cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] gri
             _side_fills(sb, n_sb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &sf[m, 0], buf)
         if n_b:
             _side_fills(bb, n_bb, m, lo, first, grid[m, lo], grid[m, first], w0, w1, &bf[m, 0], buf)
-        s = _pairwise(&sf[m, 0], n_s) if n_s else 0.0
-        d = _pairwise(&bf[m, 0], n_b) if n_b else 0.0
-        sup_v[m] = s
-        dem_v[m] = d
-        vol = s if s <= d else d
-        tol = 1e-12 * ((s if s >= d else d) if (s if s >= d else d) >= 1.0 else 1.0)
         bd[m] = 1 if none else (-1 if first == 0 else 0)
-        if vol > tol:
-            fs = vol / s if s > 0 else 0.0
-            fb = vol / d if d > 0 else 0.0
-            for i in range(n_s):
-                sf[m, i] = sf[m, i] * fs
-            for i in range(n_b):
-                bf[m, i] = bf[m, i] * fb
-            vol_v[m] = vol
-            lp_v[m] = log_grid[m, lo] + t * (log_grid[m, first] - log_grid[m, lo])
-        else:
-            for i in range(n_s):
-                sf[m, i] = 0.0
-            for i in range(n_b):
-                bf[m, i] = 0.0
-            vol_v[m] = 0.0
-            lp_v[m] = NAN
+        _trade_at_crossing(&sf[m, 0] if n_s else NULL, n_s, &bf[m, 0] if n_b else NULL, n_b,
+                           log_grid[m, lo], log_grid[m, first], t, &sup_v[m], &dem_v[m], &vol_v[m], &lp_v[m])
 
 
 cdef inline double _spare(const double* residual, const Py_ssize_t* edge_ptr, const Py_ssize_t* edge_idx,
