@@ -37,7 +37,26 @@ maker pays for an element what a magnet leaves after the maker's other costs. Ru
   by ``b.thrift_irreversible_share`` of each cut.
 - **Dy or Tb** (:mod:`model.substitution`): what thrifting leaves of the recipe's coercivity is split between
   Dy and Tb by their price against 2024, moving slowly.
-- **Pipeline**: a plant that is building comes online on its ``online_date`` (MP's 10X plant, FACTS E1/R4).
+- **Pipeline**: a plant that is building comes online on its ``online_date`` (MP's 10X plant, FACTS E1/R4),
+  expecting to sell ``b.maker_ramp_up_share`` of its capacity (ramp-up) until its own sales say more.
+- **Expansion** (brownfield; a supply curve for magnets). A plant reads its sales trend: its sales memory
+  against a long one (span ``b.maker_expansion_trend_weeks``), whose gap is the growth of the weeks between
+  their spans (an adaptive trend forecast, as the TREND function of system dynamics), and projects its sales
+  to when new lines would run (``b.maker_expansion_lead_weeks`` ahead). An operating plant orders
+  ``b.maker_expansion_step`` x its capacity of new lines (one order at a time) after
+  ``b.maker_expansion_signal_weeks`` weeks running in which
+
+  1. its projected sales are at least ``b.maker_expansion_utilisation`` of its capacity (lines on order
+     included), and
+  2. its magnets' margin over cash cost (its own sales' memory less its cash cost) pays the capital charge of
+     new lines run at that share: ``spec.expansion_capex()`` (USD per kg a year of capacity) x
+     (``b.private_cost_of_capital`` + 1 / ``b.project_life_years``) / ``b.maker_expansion_utilisation``.
+
+  What new lines cost is what sets who expands: Chinese makers add lines cheaply to plants and supply chains
+  that exist, while an ex-China line costs as a new plant does (MP's 10X: ~US$1B for ~7,000 t/yr, FACTS E1).
+  With stationary demand the trend is flat and a plant with spare capacity orders nothing. Without expansion,
+  growing demand (FACTS B6, R6) meets a fixed magnet capacity, and the magnet price, not the oxides', takes
+  all of the growth.
 """
 
 from __future__ import annotations
@@ -102,6 +121,9 @@ class MagnetMakerBook:
         self.status = [s.status for s in specs]
         self.online_date = [s.online_date for s in specs]
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
+        self.ordered = np.zeros(n)  # t a week of new lines on order (Expansion)
+        self.order_left = np.zeros(n, dtype=int)  # weeks until they come online
+        self.pressed_weeks = np.zeros(n, dtype=int)  # weeks running with sales pressing on capacity at a margin
         self.rows_of_region = {r: np.flatnonzero(self.region_code == j) for j, r in enumerate(model.regions)}
         self.substitution = CoercivitySubstitution(products, self.base_recipe, self.per_plant(model.initial_prices),
                                                    model.behaviour)
@@ -119,6 +141,10 @@ class MagnetMakerBook:
         fill = np.where(cap_by_product > 0, np.minimum(demand / np.maximum(cap_by_product, 1e-12), 1.0), 0.0)
         self.sales_ema = self.capacity * fill[self.makes]
         self.stock = self.sales_ema * b.maker_magnet_cover_weeks  # magnets, t
+        self.sales_long = self.sales_ema.copy()  # the long sales memory the sales trend is read against (Expansion)
+        capex = np.array([np.nan if (c := s.expansion_capex()) is None else c for s in specs], dtype=float)
+        # the capital charge of new lines per kg they make (Expansion; nan: the plant does not expand)
+        self.expansion_charge = capex * (b.private_cost_of_capital + 1.0 / b.project_life_years) / b.maker_expansion_utilisation
         # oxides, t: a plant makes (stage 5) before it buys (stage 6), so it enters a week holding its cover
         # plus the week's use it bought last week (a buyer, who consumes after buying, holds its cover)
         self.inventory = self.use_per_week(self.sales_ema) * (b.maker_target_cover_weeks + 1.0)
@@ -382,6 +408,7 @@ class MagnetMakerBook:
         a = 1.0 / b.sales_memory_weeks
         delivered = self.sold + self.contracted
         self.sales_ema = self.sales_ema + a * (delivered - self.sales_ema)
+        self.sales_long = self.sales_long + (delivered - self.sales_long) / b.maker_expansion_trend_weeks
         # the books: average prices of this week's purchases and sales move the plants' price memories
         self.paid_memory = _remember(self.paid_memory, self.paid + self.contract_paid, self.bought + self.contract_got,
                                      b.long_memory_weeks)
@@ -403,9 +430,57 @@ class MagnetMakerBook:
         for i, st in enumerate(self.status):
             if st == "building" and self.online_date[i] is not None and today >= self.online_date[i]:
                 self.status[i] = "operating"
+                self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
                 self.capacity[i] = self.nameplate[i]
+                # ramp-up: with no sales of its own yet it would plan nothing and never make a magnet; it plans a
+                # share of capacity, and its sales memory then follows what it sells
+                self.sales_ema[i] = self.sales_long[i] = self.model.behaviour.maker_ramp_up_share * self.capacity[i]
                 online.append(i)
         return online
+
+    def projected_sales(self) -> np.ndarray:
+        """Each plant's sales projected to when lines ordered now would run (Expansion): its sales memory grown at
+        the trend its long memory shows (t a week). Exponential memories of spans S and L lag a steady growth by
+        about S and L weeks, so their log ratio / (L - S) is the weekly growth, and the sales memory is S weeks
+        behind today."""
+        b = self.model.behaviour
+        short, long = b.sales_memory_weeks, b.maker_expansion_trend_weeks
+        ok = (self.sales_ema > 1e-9) & (self.sales_long > 1e-9)
+        growth = np.where(ok, np.log(np.where(ok, self.sales_ema, 1.0) / np.where(ok, self.sales_long, 1.0)), 0.0) / (long - short)
+        return self.sales_ema * np.exp(growth * (b.maker_expansion_lead_weeks + short))
+
+    def expand(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Brownfield expansion (module docstring, Expansion): lines ordered earlier that come online this week,
+        then this week's new orders; returns (online, ordered), each a list of (plant row, t of magnets a week)."""
+        b = self.model.behaviour
+        online: list[tuple[int, float]] = []
+        if self.order_left.any():
+            self.order_left = np.where(self.order_left > 0, self.order_left - 1, 0)
+            done = np.flatnonzero((self.order_left == 0) & (self.ordered > 0))
+            if done.size:
+                self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
+            for i in done.tolist():
+                add = float(self.ordered[i])
+                self.capacity[i] += add
+                self.nameplate[i] += add
+                self.ordered[i] = 0.0
+                online.append((i, add))
+        if b.maker_expansion_step <= 0:
+            return online, []
+        operating = self.capacity > 0
+        charge = self.expansion_charge  # USD per kg made on new lines (nan: it does not expand)
+        pays = (self.sale_memory - self.cash_cost()) >= charge
+        pressed = operating & pays & (self.projected_sales() >= b.maker_expansion_utilisation * (self.capacity + self.ordered))
+        self.pressed_weeks = np.where(pressed, self.pressed_weeks + 1, 0)
+        due = np.flatnonzero((self.pressed_weeks >= b.maker_expansion_signal_weeks) & (self.ordered <= 0))
+        ordered: list[tuple[int, float]] = []
+        for i in due.tolist():
+            add = float(b.maker_expansion_step * self.capacity[i])
+            self.ordered[i] = add
+            self.order_left[i] = b.maker_expansion_lead_weeks
+            self.pressed_weeks[i] = 0
+            ordered.append((i, add))
+        return online, ordered
 
 
 class MagnetMaker(mesa.Agent):

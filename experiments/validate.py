@@ -275,8 +275,10 @@ def first_exchina(product: str, threshold_t: float = 0.5) -> Callable[[pd.DataFr
 
 # -------------------------------------------------------------------------------------- the magnet stage
 def magnet_share(df: pd.DataFrame) -> float:
-    """China's share of the magnets made, mean over the run (FACTS B5: 94 %)."""
-    return float(series(df, "china_magnet_share").mean())
+    """China's share of the magnets made in 2025 (FACTS B5: 94 %, a 2025 figure; the ex-China plants being built
+    then, such as MP's 10X from 2028, FACTS E1, come later)."""
+    d = df[(df["variable"] == "china_magnet_share") & (df["region"] == "") & (df["product"] == "")]
+    return float(d.loc[pd.DatetimeIndex(d["date"]).year == 2025, "value"].mean())
 
 
 def swarf_ndpr_kt(df: pd.DataFrame) -> float:

@@ -772,6 +772,14 @@ class RareEarthModel(mesa.Model):
         for i in self.maker_book.advance_pipeline(self.date):
             self.log_event(f"{self.maker_book.specs[i].name} comes online ({self.maker_book.nameplate[i]:.0f} t "
                            f"of magnets a week)")
+        if self.maker_book.n:
+            online, ordered = self.maker_book.expand()
+            for i, add in online:
+                self.log_event(f"{self.maker_book.specs[i].name}: new lines online (+{add:.0f} t of magnets a week)")
+            for i, add in ordered:
+                self.log_event(f"{self.maker_book.specs[i].name} orders new lines (+{add:.0f} t of magnets a week, "
+                               f"online in {self.behaviour.maker_expansion_lead_weeks} weeks): the sales it expects press on "
+                               f"its capacity and new lines pay")
         b = self.behaviour
         opened, closed = self.fleet.entry_exit_step(self.streams["miners"], b.site_entry_rate, b.site_exit_rate,
                                                     self.site_levies())

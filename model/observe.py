@@ -69,6 +69,7 @@ class Observer:
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
         self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
+        self._maker_capacity: tuple = (None, [])  # (the makers' capacity array it was made from, its rows)
         # buyers whose shortage counts in downstream units: (state, unit) -> [(row, kg per unit)], fixed
         self._unit_rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for i, spec in enumerate(m.buyer_book.specs):
@@ -301,6 +302,17 @@ class Observer:
         for country in sorted(made):
             keys += self._row("magnet_output", country, self._magnet_names)
             vals += made[country].take(magnets).tolist()
+        # capacity online (t of magnets a week) by country, with what expansion added (agents/magnet_maker.py)
+        if self._maker_capacity[0] is not mb.capacity:
+            cap = mb.sum_by_country(mb.by_product(mb.capacity))
+            rows = []
+            for country, j in sorted(m._maker_countries):
+                rows += list(zip(self._row("magnet_capacity", country, self._magnet_names),
+                                 cap[j].take(magnets).tolist(), strict=True))
+            self._maker_capacity = (mb.capacity, rows)
+        for k, x in self._maker_capacity[1]:
+            keys.append(k)
+            vals.append(x)
         total = sum(made.values(), np.zeros(len(P)))
         all_made = total.sum()
         if all_made > 0:

@@ -312,6 +312,18 @@ class MagnetMakerSpec(Strict):
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
     counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
+    # what a kg a year of new lines at this plant costs (USD), for its expansion (agents/magnet_maker.py); unset:
+    # its own capex_musd over its capacity, and a plant with neither does not expand
+    expansion_capex_usd_per_kg_year: Annotated[Num, Field(gt=0.0, le=1e5)] | None = None
+
+    def expansion_capex(self) -> float | None:
+        """USD per kg a year of capacity that new lines cost: ``expansion_capex_usd_per_kg_year``, else its own
+        capex over its capacity (a greenfield project's cost per kg a year), else None (it does not expand)."""
+        if self.expansion_capex_usd_per_kg_year is not None:
+            return float(self.expansion_capex_usd_per_kg_year)
+        if self.capex_musd > 0 and self.capacity_t_per_week > 0:
+            return self.capex_musd * 1e6 / (self.capacity_t_per_week * 52.0 * 1000.0)
+        return None
 
 
 class ProjectsSpec(Strict):
@@ -440,6 +452,15 @@ class Behaviour(Strict):
     maker_target_cover_weeks: PosCoverWeeks = 8.0  # oxide stock a maker wants, weeks of its use (assumption)
     maker_magnet_cover_weeks: PosCoverWeeks = 4.0  # magnet stock it wants, weeks of sales (assumption)
     maker_restock_weeks: Weeks = 13.0  # closes the gap to its magnet stock over this many weeks (assumption; 4 weeks cycles)
+    maker_ramp_up_share: Frac = 0.5  # a plant coming online plans this share of its capacity until its own sales say more (assumption: as a refinery's ramp-up at utilisation 0.5)
+    # brownfield expansion (agents/magnet_maker.py, Expansion): a plant adds lines while the sales it expects
+    # by the time new lines would run press on its capacity and its magnets' margin over cash cost pays the
+    # capital charge of new lines (its spec's expansion capex at private_cost_of_capital over project_life_years)
+    maker_expansion_utilisation: Frac = 0.95  # expected sales at this share of capacity (with lines on order) press on it (assumption)
+    maker_expansion_trend_weeks: Annotated[Num, Field(gt=8.0, le=520.0)] = 52.0  # EMA span of the long sales memory the sales trend is read against (assumption; must exceed sales_memory_weeks)
+    maker_expansion_signal_weeks: Annotated[Int, Field(ge=1, le=520)] = 13  # ... for this many weeks running before it orders (assumption: a quarter's results)
+    maker_expansion_step: Annotated[Num, Field(ge=0.0, le=1.0)] = 0.1  # one order adds this share of its capacity; 0 = no expansion (assumption)
+    maker_expansion_lead_weeks: Annotated[Int, Field(ge=1, le=1040)] = 52  # new lines come online after this many weeks (FACTS L4: a brownfield retrofit took ~11 months, MP's greenfield 10X ~3 years)
     recycling_weeks: Weeks = 8.0  # swarf goes back to oxide over about this many weeks (FACTS R1: within months)
     recycling_cost_usd_per_kg: UsdPerKg = 6.0  # per kg of oxide recovered from swarf; held while worth less (assumption)
     co_product_disposal_weeks: Annotated[Num, Field(gt=0.0)] = 26.0  # a refiner disposes of a disposable co-product beyond this many weeks of output (assumption; FACTS L6)

@@ -387,8 +387,10 @@ def test_oxide_separated_outside_china_can_be_sold_into_china(baseline_run, tmp_
         s = frame[(frame.variable == "price") & (frame.region == region) & (frame["product"] == "NdPr")]
         return s[s.step > 104].value.mean()
 
-    cn_alone = years3_4(alone, "CN")  # measured: ex-China ~0.68-0.70 x China's in years 3-5 (0.93 with exporters)
-    assert years3_4(alone, "ROW") < cn_alone - 2 * (cost + 0.08 * cn_alone), \
+    # measured: ex-China 0.79 x China's in years 3-4 (0.93 with exporters); 0.68-0.70 before the new ex-China
+    # magnet plants (Fort Worth, Narva, e-VAC, 10X) ramped up and bought some of it at home
+    cn_alone = years3_4(alone, "CN")
+    assert years3_4(alone, "ROW") < cn_alone - 1.5 * (cost + 0.08 * cn_alone), \
         "without the route back ex-China NdPr sits far below China's"
 
 
