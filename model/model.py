@@ -777,7 +777,7 @@ class RareEarthModel(mesa.Model):
             for i, add in online:
                 self.log_event(f"{self.maker_book.specs[i].name}: new lines online (+{add:.0f} t of magnets a week)")
             for i, add in ordered:
-                self.log_event(f"{self.maker_book.specs[i].name} orders new lines (+{add:.0f} t of magnets a week, "
+                self.log_event(f"{self.maker_book.specs[i].name}: new lines ordered (+{add:.0f} t of magnets a week, "
                                f"online in {self.behaviour.maker_expansion_lead_weeks} weeks): the sales it expects press on "
                                f"its capacity and new lines pay")
         b = self.behaviour

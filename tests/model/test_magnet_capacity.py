@@ -92,7 +92,7 @@ def test_makers_add_lines_ahead_of_growing_demand_where_new_lines_pay(growing):
     mb = growing.maker_book
     cn = mb.ids.index("cn_ndfeb")
     assert mb.capacity[cn] > 1.15 * 6300.0, "China's NdFeB capacity grows with demand (5 %/yr to 2030)"
-    orders = [e.text for e in growing.events if "NdFeB" in e.text and "orders new lines" in e.text]
+    orders = [e.text for e in growing.events if "NdFeB" in e.text and "new lines ordered" in e.text]
     assert orders and all(t.startswith("Chinese") for t in orders), orders
     for k in ("jp_ndfeb", "vn_ndfeb", "oth_ndfeb", "us_mp_10x"):
         assert mb.capacity[mb.ids.index(k)] == mb.nameplate[mb.ids.index(k)]

@@ -49,7 +49,7 @@ def test_dates_follow_steps(combined):
     assert sorted(df["step"].unique()) == list(range(WEEKS + 1))
 
 
-MAGNET_STAGE = {"magnet_output", "china_magnet_share", "inventory_makers", "recycled", "disposed", "units_short",
+MAGNET_STAGE = {"magnet_output", "magnet_capacity", "china_magnet_share", "inventory_makers", "recycled", "disposed", "units_short",
                 "element_exports",
                 "contract_volume", "contract_price", "average_price",  # the magnet world also has term contracts
                 "end_use_refused"}  # and end-user licence rules (magnets_2025)
