@@ -37,8 +37,10 @@ maker pays for an element what a magnet leaves after the maker's other costs. Ru
   by ``b.thrift_irreversible_share`` of each cut.
 - **Dy or Tb** (:mod:`model.substitution`): what thrifting leaves of the recipe's coercivity is split between
   Dy and Tb by their price against 2024, moving slowly.
-- **Pipeline**: a plant that is building comes online on its ``online_date`` (MP's 10X plant, FACTS E1/R4),
-  expecting to sell ``b.maker_ramp_up_share`` of its capacity (ramp-up) until its own sales say more.
+- **Pipeline** (:mod:`model.projects`): a planned plant is a project, decided by its sponsor on its appraisal
+  (:func:`model.projects.appraise_magnet_plant`), by a lender or by a policy, then permitted and built as a
+  refinery is; a plant that is building at the start comes online on its ``online_date`` (MP's 10X plant,
+  FACTS E1/R4). A plant coming online expects to sell ``b.maker_ramp_up_share`` of its capacity (ramp-up) until its own sales say more.
 - **Expansion** (brownfield; a supply curve for magnets). A plant reads its sales trend: its sales memory
   against a long one (span ``b.maker_expansion_trend_weeks``), whose gap is the growth of the weeks between
   their spans (an adaptive trend forecast, as the TREND function of system dynamics), and projects its sales
@@ -61,7 +63,6 @@ maker pays for an element what a magnet leaves after the maker's other costs. Ru
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 import mesa
@@ -69,6 +70,7 @@ import numpy as np
 
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import MagnetMakerSpec
+from model.projects import Pipeline
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
 if TYPE_CHECKING:
@@ -118,8 +120,10 @@ class MagnetMakerBook:
         self._swarf_share = ((1.0 - self.yield_) * self.recovery)[:, None]  # recoverable oxide per kg put in
         self.processing_cost = np.array([s.processing_cost_usd_per_kg for s in specs], dtype=float)
         self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
-        self.status = [s.status for s in specs]
-        self.online_date = [s.online_date for s in specs]
+        self.pipeline = Pipeline([s.status for s in specs],
+                                 [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
+        self.status = self.pipeline.status  # the same list: planned, permitting, building, operating, cancelled
+        self.financed_by = self.pipeline.financed_by
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.ordered = np.zeros(n)  # t a week of new lines on order (Expansion)
         self.order_left = np.zeros(n, dtype=int)  # weeks until they come online
@@ -425,17 +429,19 @@ class MagnetMakerBook:
                                              recent, long, self.short_of, b)
         self.recipe = self.substitution.step(self.thrifted, recent)
 
-    def advance_pipeline(self, today: dt.date) -> list[int]:
+    def advance_pipeline(self) -> list[int]:
+        """Count permitting and construction down (:class:`model.projects.Pipeline`); returns the plants that
+        come online this week."""
+        if not self.pipeline.any_live():
+            return []
         online = []
-        for i, st in enumerate(self.status):
-            if st == "building" and self.online_date[i] is not None and today >= self.online_date[i]:
-                self.status[i] = "operating"
-                self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
-                self.capacity[i] = self.nameplate[i]
-                # ramp-up: with no sales of its own yet it would plan nothing and never make a magnet; it plans a
-                # share of capacity, and its sales memory then follows what it sells
-                self.sales_ema[i] = self.sales_long[i] = self.model.behaviour.maker_ramp_up_share * self.capacity[i]
-                online.append(i)
+        for i in self.pipeline.advance():
+            self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
+            self.capacity[i] = self.nameplate[i]
+            # ramp-up: with no sales of its own yet it would plan nothing and never make a magnet; it plans a
+            # share of capacity, and its sales memory then follows what it sells
+            self.sales_ema[i] = self.sales_long[i] = self.model.behaviour.maker_ramp_up_share * self.capacity[i]
+            online.append(i)
         return online
 
     def projected_sales(self) -> np.ndarray:
@@ -499,6 +505,19 @@ class MagnetMaker(mesa.Agent):
     @property
     def status(self) -> str:
         return self._book.status[self.i]
+
+    # -- a magnet plant project (model.projects) ------------------------------------------------------------
+    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
+        """Its sponsor, a lender or a policy decides: permitting, then construction (False if it was not planned)."""
+        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, financed_by)
+
+    def streamline_permits(self, factor: float) -> None:
+        """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""
+        self._book.pipeline.streamline(self.i, factor)
+
+    def cancel_project(self) -> bool:
+        """Its sponsor gives it up while in permitting or construction (False if it was not on its way)."""
+        return self._book.pipeline.cancel(self.i)
 
     @property
     def stock(self) -> float:

@@ -769,7 +769,7 @@ class RareEarthModel(mesa.Model):
             self.log_event(f"{fleet.specs[fleet.spec[site]].name} is worked out")
         if self.finance.commitments:
             self.finance.disburse(self)
-        for i in self.maker_book.advance_pipeline(self.date):
+        for i in self.maker_book.advance_pipeline():
             self.log_event(f"{self.maker_book.specs[i].name} comes online ({self.maker_book.nameplate[i]:.0f} t "
                            f"of magnets a week)")
         if self.maker_book.n:

@@ -301,13 +301,15 @@ class MagnetMakerSpec(Strict):
     processing_cost_usd_per_kg: PosUsdPerKg  # per kg magnet: reduction to metal, other materials (Fe, B, Co), sintering, machining
     material_yield: Annotated[Num, Field(gt=0.0, le=1.0)] = 0.75  # FACTS R1 (swarf 25-30 %)
     swarf_recovery: Frac = 0.8  # share of the elements in swarf recycled back to oxide (calibrated: FACTS R1, China's recycled PrNd)
-    # a planned plant stays at zero capacity: nothing builds magnet plants yet (a building one comes online on
-    # online_date); capex and the weeks below are the project's data, for tables and a future builder
+    # a planned plant is a project (model/projects.py): its sponsor, a lender or a policy decides it, then it is
+    # permitted and built as a refinery is; a plant that is building comes online on online_date
     status: Literal["operating", "building", "planned"] = "operating"
     online_date: Date | None = None  # for a plant that is building: when it comes online
-    capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD (the model does not read it yet)
-    permit_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # permitting before construction (not read yet)
-    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # construction, once permitted (not read yet)
+    capex_musd: Annotated[Num, Field(ge=0.0, le=1e6)] = 0.0  # M USD: its capital charge in appraisal and what lenders commit
+    permit_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # permitting before construction (x its host's permit factor)
+    lead_time_weeks: Annotated[Int, Field(ge=0, le=1040)] = 0  # construction, once permitted
+    needs_policy_support: bool = False  # a private sponsor never starts it on its numbers alone
+    sponsor_state: str = ""  # the state that decides it ('' = its host)
     end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"

@@ -456,7 +456,7 @@ class Financing(TimelineItem):
     """A lender's facility for projects outside China (seed F3, F5, F23; FACTS E1-E3).
 
     Selection rule (documented in :func:`model.projects.select_jointly`): at the deadline, the planned
-    projects (plants and mines) in eligible host states are appraised on the feed they can secure, ranked by
+    projects (plants, mines and magnet plants) in eligible host states are appraised on the feed they can secure, ranked by
     expected annual margin / capital charge at the concessional rate, and funded in that order while the
     budget lasts, skipping those whose ratio is below ``min_cover_ratio`` (strategic value lets it accept some
     shortfall). Facilities whose deadlines fall in the same week select jointly and share the projects they
@@ -574,7 +574,7 @@ class BuildProjects(TimelineItem):
                                 f"(permits and construction: online in {weeks} weeks)")
 
     def problems(self, world: World) -> list[str]:
-        known = {r.id for r in world.refiners} | {m.id for m in world.miners}
+        known = {r.id for r in world.refiners} | {m.id for m in world.miners} | {k.id for k in world.magnet_makers}
         out = super().problems(world) + _need(self.states, _states(world), "states") + _need(self.ids, known, "ids")
         if self.actor:
             out += _need(self.actor, _states(world), "actor")
@@ -596,7 +596,7 @@ class ProjectFinance(TimelineItem):
     actor: str = "US"
     lender: str = Field(default="US EXIM", description="lending institution")
     project: str = Field(default="th_udon_thani",
-                         description="id of a planned plant or mine (a plant is built with its own planned mines)")
+                         description="id of a planned plant, mine or magnet plant (a plant is built with its own planned mines)")
     share_of_capex: Frac = Field(default=0.8, description="share of the project's capex it lends")
     concessional_rate: Annotated[Num, Field(ge=0.0, le=0.3)] = Field(default=0.03, description="cost of capital")
 
@@ -610,10 +610,11 @@ class ProjectFinance(TimelineItem):
 
     def problems(self, world: World) -> list[str]:
         planned = sorted({r.id for r in world.refiners if r.status == "planned"}
-                         | {m.id for m in world.miners if m.status == "planned"})
+                         | {m.id for m in world.miners if m.status == "planned"}
+                         | {k.id for k in world.magnet_makers if k.status == "planned"})
         out = super().problems(world) + _need(self.actor, _states(world), "actor")
         if self.project not in planned:
-            out.append(f"project: {self.project!r} is not a planned plant or mine of this world; allowed: "
+            out.append(f"project: {self.project!r} is not a planned plant, mine or magnet plant of this world; allowed: "
                        f"{', '.join(planned) or '(none)'}")
         return out
 

@@ -18,7 +18,9 @@ ore auction by bidding more than the plants it displaces, :mod:`model.ore_market
 
 up to its nameplate. Its expected margin is that feed x (its oxides' value at the prices its market
 expects, with any floor, less processing and ore). A mine counts on the best bid of the plants that may take
-its ore (its offtaker first) less its cash cost. No plant is appraised on ore it would never win: ore that
+its ore (its offtaker first) less its cash cost. A magnet plant counts on its nameplate sold at the magnet price
+its market expects, less the oxides at what that market has paid and its processing
+(:func:`appraise_magnet_plant`). No plant is appraised on ore it would never win: ore that
 Chinese plants outbid it for stays theirs. Two projects appraised in the same week may count on the same
 displaced ore (each is appraised alone; the market then shares it).
 
@@ -192,6 +194,22 @@ def appraise_plant(model: RareEarthModel, i: int, with_sites: np.ndarray | None 
     return Appraisal(captive, market, margin * 52 * KG_PER_T / 1e6)
 
 
+def appraise_magnet_plant(model: RareEarthModel, i: int) -> Appraisal:
+    """A planned magnet plant's expected annual margin: its nameplate, run at ``b.maker_expansion_utilisation``,
+    selling its magnet at the price its market expects (its region's price memory), less its cash cost at the
+    oxide prices that market has paid (its region's long memory: a new plant has no books of its own yet) and
+    its processing. A magnet plant buys oxides in its region's exchange, where every maker bids, so it counts
+    on no captive feed (``captive_t`` 0; ``market_t`` its nameplate, t of magnets a week)."""
+    m = model
+    mb = m.maker_book
+    r = mb.region[i]
+    per_kg = mb.base_recipe[i] / mb.yield_[i]
+    cash = float(per_kg @ m.signals.long_memory[r]) + float(mb.processing_cost[i])
+    price = float(m.signals.memory[r][mb.makes[i]])
+    q = float(mb.nameplate[i]) * m.behaviour.maker_expansion_utilisation
+    return Appraisal(0.0, float(mb.nameplate[i]), q * (price - cash) * 52 * KG_PER_T / 1e6)
+
+
 def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
     """A planned mine's expected margin: its capacity sold at the best bid of the plants that may take its
     ore (its offtaker only, if it is captive or its offtaker is running or coming), less its cash cost."""
@@ -224,8 +242,8 @@ def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
 @dataclass
 class Commitment:
     lender: str
-    kind: str  # "plant" or "mine"
-    row: int  # refiner row or mine site
+    kind: str  # "plant", "mine" or "magnet"
+    row: int  # refiner row, mine site or magnet plant row
     project: str  # id
     musd: float
     spent: float = 0.0
@@ -254,7 +272,8 @@ class FinanceLedger:
         """Each commitment is paid out evenly over its project's permitting and construction; what was paid
         on a cancelled project is stranded."""
         for c in self.commitments:
-            pipe = model.refiner_book.pipeline if c.kind == "plant" else model.fleet.pipeline
+            pipe = {"plant": model.refiner_book.pipeline, "mine": model.fleet.pipeline,
+                    "magnet": model.maker_book.pipeline}[c.kind]
             st = pipe.status[c.row]
             if st == "cancelled":
                 if not c.stranded and c.spent:
@@ -272,8 +291,8 @@ class FinanceLedger:
 class Project:
     """A plant or a mine site that is (or was) a project: a uniform view for sponsors and lenders."""
 
-    kind: str  # "plant" or "mine"
-    agent: object  # the Refiner or Miner agent
+    kind: str  # "plant" (a refinery), "mine" or "magnet" (a magnet plant)
+    agent: object  # the Refiner, Miner or MagnetMaker agent
 
     @property
     def spec(self):
@@ -303,16 +322,18 @@ class Project:
 
     @property
     def status(self) -> str:
-        return self.agent.status if self.kind == "plant" else self.agent.project_status
+        return self.agent.project_status if self.kind == "mine" else self.agent.status
 
     @property
     def row(self) -> int:
         """Its row in its pipeline (the plant's row, or the mine's project row)."""
-        return self.agent.i if self.kind == "plant" else self.agent.fleet.project_row[self.agent.i]
+        return self.agent.fleet.project_row[self.agent.i] if self.kind == "mine" else self.agent.i
 
     def appraise(self, model: RareEarthModel) -> Appraisal:
         if self.kind == "mine":
             return appraise_mine(model, self.agent.i)
+        if self.kind == "magnet":
+            return appraise_magnet_plant(model, self.agent.i)
         sites = np.array([c.agent.i for c in self.companions if c.status == "planned"], dtype=int)
         return appraise_plant(model, self.agent.i, sites)
 
@@ -344,7 +365,8 @@ class Project:
 
 
 def collect_projects(model: RareEarthModel) -> list[Project]:
-    """Every plant and mine site of the world that is a project (planned or building at the start). A
+    """Every plant, mine site and magnet plant of the world that is a project (planned or building at the
+    start). A
     planned mine whose offtake is a planned plant is that plant's companion: they are appraised, financed
     and started as one integrated project (the plant's ore is in the appraisal, the mine's capex in the
     charge), not one by one (neither pays without the other)."""
@@ -359,11 +381,12 @@ def collect_projects(model: RareEarthModel) -> list[Project]:
             alone.append(p)
     plants = [Project("plant", r, tuple(with_plant.get(r.rid, ()))) for r in model.refiners
               if r.spec.status != "operating"]
-    return plants + alone
+    magnets = [Project("magnet", mk) for mk in model.magnet_makers if mk.spec.status != "operating"]
+    return plants + alone + magnets
 
 
 def find_project(model: RareEarthModel, project_id: str) -> Project | None:
-    """The project with this id: a plant or mine of ``model.projects``, or a planned mine built with a plant
+    """The project with this id: a plant, mine or magnet plant of ``model.projects``, or a planned mine built with a plant
     (its companion)."""
     for p in model.projects:
         if p.id == project_id:
@@ -415,7 +438,7 @@ def select_jointly(model: RareEarthModel, facilities: list) -> None:
     """Financing facilities that select in the same week select together (their order in the scenario file
     does not matter):
 
-    1. candidates are the planned projects (plants and mines) in a host that at least one facility lends to;
+    1. candidates are the planned projects (plants, mines and magnet plants) in a host that at least one facility lends to;
     2. each is appraised once (:func:`appraise_plant`, :func:`appraise_mine`); for each facility that may
        lend to it, its cover = expected margin / capital charge at that facility's concessional rate;
     3. candidates are taken in order of their best cover (ties by id); the facilities that take part are

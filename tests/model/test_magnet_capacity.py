@@ -1,9 +1,12 @@
-"""Magnet capacity that answers the market (agents/magnet_maker.py: Pipeline, Expansion): a plant coming online
-ramps up instead of waiting for sales it cannot have, and makers add lines ahead of growing demand where new
-lines pay their capital charge, so that demand growth (FACTS B6, R6) reaches the oxides instead of piling up
-in the magnet price."""
+"""Magnet capacity that answers the market (agents/magnet_maker.py: Pipeline, Expansion; model/projects.py): a
+planned magnet plant is a project that sponsors, lenders and policies decide; a plant coming online ramps up
+instead of waiting for sales it cannot have; and makers add lines ahead of growing demand where new lines pay
+their capital charge, so that demand growth (FACTS B6, R6) reaches the oxides instead of piling up in the
+magnet price."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,9 @@ import pytest
 from experiments.validate import scenario_on_world
 from model.model import RareEarthModel
 from model.params import MagnetMakerSpec
+from model.policies import ProjectFinance
+from model.projects import appraise_magnet_plant, find_project
+from model.scenario import Scenario
 
 WORLD = "world_2024_magnets.toml"
 
@@ -123,3 +129,55 @@ def test_no_expansion_in_a_stationary_world():
     assert not [e for e in m.events if "new lines" in e.text]
     mb = m.maker_book
     assert np.array_equal(mb.nameplate, np.array([s.capacity_t_per_week for s in mb.specs]))
+
+
+# ====================================================================================== magnet plant projects
+def test_a_lender_funds_a_planned_magnet_plant_through_its_permits_and_construction():
+    """ProjectFinance on USA Rare Earth's planned Stillwater plant (a short pipeline here): it leaves "planned"
+    the week it begins, the money is committed and disbursed, it comes online after permits and construction,
+    not before, and then makes and sells magnets."""
+    start = dt.date(2024, 1, 1)
+    pid = "us_usar_stillwater"
+    sc = Scenario(name="fund", world=WORLD, start=start, weeks=60, seeds=[1],
+                  overrides={"projects.statuses": ["operating", "building", "planned"],
+                             f"magnet_makers.{pid}.permit_weeks": 3, f"magnet_makers.{pid}.lead_time_weeks": 5})
+    fund = ProjectFinance(start=start + dt.timedelta(weeks=2), actor="US", lender="US EXIM", project=pid,
+                          share_of_capex=0.8, concessional_rate=0.03)
+    m = RareEarthModel(sc, seed=1, policies=[fund])
+    p = find_project(m, pid)
+    assert p.kind == "magnet" and p.status == "planned"
+    m.run(2)
+    assert p.status == "permitting" and p.agent.status == "permitting"
+    assert m.finance.by_lender()["US EXIM"][0] == pytest.approx(0.8 * p.spec.capex_musd)
+    seen = []
+    while p.status != "operating" and m.steps < 30:
+        m.run(1)
+        seen.append(p.status)
+    # as a refinery's pipeline (tests/model/test_projects.py): the first permit week counts the week it begins
+    # and the last turns to building, so 3 permit weeks show one week of permitting, then 5 of construction
+    assert seen == ["permitting"] + ["building"] * 5 + ["operating"], seen
+    mb = m.maker_book
+    i = mb.ids.index(pid)
+    assert mb.capacity[i] == p.spec.capacity_t_per_week
+    m.run(20)
+    assert mb.sales_ema[i] > 0 and m.finance.by_lender()["US EXIM"][1] == pytest.approx(0.8 * p.spec.capex_musd)
+
+
+def test_a_magnet_plant_is_appraised_on_its_market_and_started_privately_only_if_it_pays():
+    """Its margin: nameplate x the expansion utilisation x (the magnet price its market expects - the oxides at
+    what that market paid - processing). Stillwater's does not cover its capital charge at 2024 prices, so
+    its private sponsor leaves it planned in a calm year (BuildProjects or a lender can still start it)."""
+    sc = Scenario(name="calm", world=WORLD, weeks=60, seeds=[1],
+                  overrides={"projects.statuses": ["operating", "building", "planned"]})
+    m = RareEarthModel(sc, seed=1)
+    mb = m.maker_book
+    i = mb.ids.index("us_usar_stillwater")
+    a = appraise_magnet_plant(m, i)
+    cash = mb.base_recipe[i] / mb.yield_[i] @ m.signals.long_memory["ROW"] + mb.processing_cost[i]
+    price = m.signals.memory["ROW"][mb.makes[i]]
+    q = mb.nameplate[i] * m.behaviour.maker_expansion_utilisation
+    assert a.margin_musd == pytest.approx(q * (price - cash) * 52 * 1000 / 1e6)
+    p = find_project(m, "us_usar_stillwater")
+    assert 0 < a.margin_musd < m.state_by_id["US"].capital_charge_musd(p)
+    m.run()
+    assert p.status == "planned"

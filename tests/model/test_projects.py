@@ -233,7 +233,7 @@ def test_a_named_project_is_funded_once_and_with_its_own_mines(tmp_path):
     assert any(e.text == f"JBIC: {thai.name} is not planned (permitting); nothing funded" for e in m.events)
     assert find_project(m, "test_thai_mine") is thai.companions[0]
     problems = ProjectFinance(start=start, project="my_lynas").problems(m.world)
-    assert any("'my_lynas' is not a planned plant or mine" in p for p in problems), problems
+    assert any("'my_lynas' is not a planned plant, mine or magnet plant" in p for p in problems), problems
 
 
 def test_pro_rata_respects_caps_and_weights():
