@@ -387,8 +387,9 @@ class RareEarthModel(mesa.Model):
            importers carry exports under the export rules; then the cost of supply is published
         7. buyers consume; shortages are recorded; buyers and magnet makers thrift; demand grows along the
            scenario's demand path, each buyer at its segment's and region's rate for the calendar year
-        8. investment pipeline advances (refineries and magnet plants come online); plants adjust
-           utilisation and dispose of co-products they cannot sell; small sites enter and exit
+        8. investment pipeline advances (refineries and magnet plants come online; magnet makers order and
+           add brownfield lines); plants adjust utilisation and dispose of co-products they cannot sell;
+           small sites enter and exit
         9. observation (outputs)
         """
         self.last_week = self.week
