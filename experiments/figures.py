@@ -10,6 +10,7 @@ scenario) and returns a :class:`matplotlib.figure.Figure`:
 - ``exports``: China's exports by destination state and the share of requested exports allowed (the
   licence story), one column per product;
 - ``capacity_buildout``: refining capacity online, China and ex-China by country;
+- ``magnet_buildout``: magnet-making capacity online, China and ex-China by country (magnet worlds only);
 - ``scenario_comparison``: one product's prices, a panel per scenario (takes ``{scenario: table}``);
 - ``morris_chart`` / ``sobol_chart``: sensitivity indices (take the tables of experiments.sensitivity).
 
@@ -454,27 +455,39 @@ def exports(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
         return fig
 
 
-def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Figure:
-    """Refining capacity online: China (left) and ex-China by country (right), step lines."""
+def _buildout(df: pd.DataFrame, variable: str, title: str, home: str, empty: str) -> Figure:
+    """Capacity online (``variable``, by country): ``home`` (left) and the rest by country (right), step lines."""
     with _style_context():
         fig, axes = _new_figure(2)
         show = _n_runs(df) > 1
-        b = ensemble(df, "capacity_online", ["region"], fill=0.0)
+        b = ensemble(df, variable, ["region"], fill=0.0)
         cn = b[b["region"] == home]
         _draw(axes[0], cn, pretty(home, df=df), series_style(0), show, 0, drawstyle="steps-post")
         axes[0].set_title(pretty(home, df=df))
         others = [c for c in sorted(b["region"].unique()) if c != home]
-        exc = ensemble(df[df["region"] != home], "capacity_online", [], fill=0.0)
+        exc = ensemble(df[df["region"] != home], variable, [], fill=0.0)
         _draw(axes[1], exc, "ex-China total", series_style(0), show, 0, drawstyle="steps-post")
         for i, c in enumerate(others, start=1):
             _draw(axes[1], b[b["region"] == c], pretty(c, df=df), series_style(i), show, i, drawstyle="steps-post")
         axes[1].set_title("ex-China, by country")
         for ax in axes:
-            ax.set_ylabel(axis_label("capacity_online"))
+            ax.set_ylabel(axis_label(variable))
             ax.set_ylim(bottom=0, top=None if not b.empty else 1)
         if b.empty:
-            _no_data(axes[0], "no capacity recorded")
+            _no_data(axes[0], empty)
         return _finish(fig, axes, df, title, legend_ax=axes[1], ncols=4)
+
+
+def capacity_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Figure:
+    """Refining capacity online: China (left) and ex-China by country (right), step lines."""
+    return _buildout(df, "capacity_online", title, home, "no capacity recorded")
+
+
+def magnet_buildout(df: pd.DataFrame, title: str = "", home: str = "CN") -> Figure:
+    """Magnet-making capacity online (every magnet the world makes, t a week): China (left) and ex-China by
+    country (right), step lines: plants coming online and the lines expansion adds (worlds with a magnet
+    stage; elsewhere the panel says there is none)."""
+    return _buildout(df, "magnet_capacity", title, home, "no magnet stage in this world")
 
 
 def scenario_comparison(tables: dict[str, pd.DataFrame], variable: str = "price", product: str = "Dy",
@@ -771,7 +784,10 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "shortage": shortage,
     "exports": exports,
     "capacity_buildout": capacity_buildout,
+    "magnet_buildout": magnet_buildout,
 }
+# a figure drawn only for tables that record this output, unless asked for by name (``--kind``)
+NEEDS: dict[str, str] = {"magnet_buildout": "magnet_capacity"}
 
 
 def save(fig: Figure, stem: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
@@ -862,10 +878,14 @@ def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
 
 def figure_set(df: pd.DataFrame, out: str | Path, title: str = "", formats: Iterable[str] = FORMATS,
                kinds: Iterable[str] | None = None, events: Sequence[tuple] | None = None) -> list[Path]:
-    """Every figure type for one scenario's table, saved under ``out``; ``events`` (``(date, text)``, the
-    scenario's policy starts and ends) are marked on the time axes."""
+    """Every figure type for one scenario's table (or ``kinds``), saved under ``out``; ``events`` (``(date,
+    text)``, the scenario's policy starts and ends) are marked on the time axes. Without ``kinds``, a type that
+    needs an output the table does not record (:data:`NEEDS`: magnets in a world without them) is left out."""
     paths: list[Path] = []
-    for kind in kinds or FIGURES:
+    if kinds is None:
+        recorded = set(df["variable"].unique())
+        kinds = [k for k in FIGURES if k not in NEEDS or NEEDS[k] in recorded]
+    for kind in kinds:
         fig = mark_events(FIGURES[kind](df, title=title), events)
         paths += save(fig, Path(out) / kind, formats)
     return paths

@@ -75,7 +75,7 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in [
            "destination state"),
     # worlds with a magnet stage
     Output("magnet_output", "t/week", "Magnets made", "country of the plant"),
-    Output("magnet_capacity", "t/week", "Magnet-making capacity online (with the lines expansion added)", "country of the plant"),
+    Output("magnet_capacity", "t/week", "Magnet capacity online", "country of the plant"),
     Output("china_magnet_share", "fraction", "China's share of magnets made", ""),
     Output("inventory_makers", "t", "Magnet makers' stocks (oxides they hold, magnets they made)", "market region"),
     Output("recycled", "t/week", "Oxide recovered from magnet swarf", "market region"),

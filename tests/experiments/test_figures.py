@@ -134,8 +134,8 @@ def test_make_figures_for_run_all_folder_and_sweep(two_runs, tmp_path):
     paths = F.make_figures(root, formats=("png",))
     names = {p.relative_to(root / "figures").as_posix() for p in paths}
     for folder in ("baseline", "shock", "sweeps/s/baseline"):
-        for kind in F.FIGURES:
-            assert f"{folder}/{kind}.png" in names
+        for kind in F.FIGURES:  # every type this (oxide) world records; the magnet figure needs a magnet stage
+            assert (f"{folder}/{kind}.png" in names) == (kind not in F.NEEDS), kind
     assert {f"comparison/price_{p}.png" for p in PRODUCTS} <= names
     assert all(p.stat().st_size > 1000 for p in paths)
     with Image.open(root / "figures" / "baseline" / "price_paths.png") as im:
@@ -209,3 +209,21 @@ def test_exports_figure_without_export_rows_says_so(two_runs):
     fig = F.exports(two_runs[~two_runs["variable"].isin(["exports", "export_allowed"])])
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "no exports recorded" in texts and "no export rules recorded" in texts
+
+
+def test_magnet_buildout_draws_magnet_capacity_and_only_where_a_world_has_magnets(two_runs, tmp_path):
+    """The magnet capacity figure: China and ex-China by country, labelled from the schema; in a world
+    without magnets the whole set leaves it out, and asked for by name it says there is none."""
+    runs = pd.concat([run_one("magnets_baseline", s, WEEKS, run_id=f"magnets-s{s}") for s in (1, 2)],
+                     ignore_index=True)
+    fig = F.magnet_buildout(runs, title="m")
+    o = OUTPUTS["magnet_capacity"]
+    assert all(o.unit in y for y in _ylabels(fig)) and len(_ylabels(fig)) == 2
+    china = fig.axes[0].get_lines()[0].get_ydata()
+    cap = runs[(runs["variable"] == "magnet_capacity") & (runs["region"] == "CN")].groupby(["date", "run_id"])["value"].sum()
+    assert china[-1] == pytest.approx(cap.groupby("date").median().iloc[-1])
+    assert {"Japan", "Vietnam"} <= set(_legend_texts(fig))
+    oxide = {p.name for p in F.figure_set(two_runs, tmp_path / "oxide", formats=("png",))}
+    assert "capacity_buildout.png" in oxide and "magnet_buildout.png" not in oxide
+    empty = F.magnet_buildout(two_runs)
+    assert "no magnet stage in this world" in [t.get_text() for ax in empty.axes for t in ax.texts]
