@@ -42,6 +42,9 @@ def test_the_magnet_world_has_the_elements_and_stages_the_issue_names(world):
     ({"refiners.cn_baotou.separates": ["NdPr", "NdFeB"]}, "refiners.cn_baotou.separates"),
     ({"magnet_makers.jp_ndfeb.makes": "Dy"}, "magnet_makers.jp_ndfeb.makes"),
     ({"products.SmCo.bill_of_materials": {"Co": 0.5}}, "products.SmCo.bill_of_materials"),
+    ({"magnet_makers.jp_ndfeb.expansion_capex_usd_per_kg_year": -5.0}, "expansion_capex_usd_per_kg_year"),
+    ({"behaviour.sales_memory_weeks": 60.0}, "behaviour.maker_expansion_trend_weeks"),
+    ({"magnet_makers.jp_ndfeb.sponsor_state": "XX"}, "magnet_makers.jp_ndfeb.sponsor_state"),
 ])
 def test_a_wrong_magnet_stage_is_refused_naming_the_field(edit, where):
     with pytest.raises(ConfigError) as err:
