@@ -446,6 +446,7 @@ cdef struct Block:
     const char* p[MAX_ARRAYS]         # the arrays' data (NULL: an optional array not given)
     Py_ssize_t s[MAX_ARRAYS][3]       # their strides in bytes (a 1-D array's in s[j][1], read as a row)
     double c[3]                       # the form's numbers, in the order of its args()
+    Py_ssize_t ne                     # a store's exporters (rows of its export bids)
 
 
 cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexcept nogil:
@@ -543,6 +544,91 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
     return 0
 
 
+cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way) noexcept nogil:
+    """Whether array ``j`` of ``b`` (a ``g`` array when ``n`` is 0: (products, grid points); else ``d`` or ``e``:
+    (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid."""
+    cdef Py_ssize_t m, i, g, rows = n if n > 0 else 1
+    cdef const char* row
+    cdef double x, y
+    for m in range(n_m):
+        for i in range(rows):
+            row = b.p[j] + m * b.s[j][0] + (i * b.s[j][1] if n > 0 else 0)
+            x = (<const double*> row)[0]
+            if not (fabs(x) < INFINITY):
+                return False
+            for g in range(1, n_g):
+                y = (<const double*> (row + g * b.s[j][2 if n > 0 else 1]))[0]
+                if not (fabs(y) < INFINITY) or (y > x if way < 0 else y < x):
+                    return False
+                x = y
+    return True
+
+
+cdef bint _finite(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, bint nonneg) noexcept nogil:
+    """Whether participant array ``j`` of ``b`` (``n``: (products, participants); ``t``: participants, read as
+    one row) is finite, and with ``nonneg`` also >= 0 (an absent array passes)."""
+    cdef Py_ssize_t m, i, rows = n_m if b.s[j][0] != 0 else 1
+    cdef double x
+    if b.p[j] == NULL:
+        return True
+    for m in range(rows):
+        for i in range(n):
+            x = (<const double*> (b.p[j] + m * b.s[j][0] + i * b.s[j][1]))[0]
+            if not (fabs(x) < INFINITY) or (nonneg and not (x >= 0.0)):
+                return False
+    return True
+
+
+cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) noexcept nogil:
+    """Whether every participant's quantity in ``b`` is sure to be monotone along the grid, non-decreasing for
+    a seller and non-increasing for a buyer, from what its arrays hold: each form's quantity is a chain of
+    correctly rounded operations, each monotone in the grid-point values it is given when the participants'
+    numbers are finite and of the signs checked here. When every block of both sides is, a market's excess
+    demand never rises along the grid and its crossing may be found by bisection (see _clear_markets)."""
+    cdef Py_ssize_t n = b.n, m
+    if b.kind == DENSE:
+        return _along(b, 0, n_m, n, n_g, 1 if sell else -1)
+    if b.kind == OFFER:  # scale, pw, stock, floor
+        return sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True) and _finite(b, 2, n_m, n, True)
+    if b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
+        return (not sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True)
+                and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, False) and b.c[0] == b.c[0]
+                and b.c[1] == b.c[1])
+    if b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
+        if sell or not (_along(b, 0, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True) and _finite(b, 2, n_m, n, False)
+                        and _finite(b, 3, n_m, n, True) and _finite(b, 4, n_m, n, False)):
+            return False
+        if b.p[5] != NULL:  # the spread over landed costs, which are positive and rise along the grid
+            if not (_along(b, 6, n_m, 0, n_g, 1) and _finite(b, 5, n_m, n, True) and _finite(b, 7, n_m, n, True)):
+                return False
+            for m in range(n_m):
+                if not (_at(b, 6, m, 0) > 0.0):
+                    return False
+        return (b.c[0] == b.c[0] and b.c[1] > 0.0 and fabs(b.c[1]) < INFINITY and b.c[2] >= 0.0
+                and fabs(b.c[2]) < INFINITY and _allow_ok(b, n_m, n))
+    # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
+    if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY):
+        return False
+    if not (_along(b, 0, n_m, 0, n_g, -1) and _along(b, 4, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True)
+            and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, True)):
+        return False
+    return b.p[7] == NULL or b.ne == 0 or _along(b, 7, n_m, b.ne, n_g, -1)
+
+
+cdef bint _allow_ok(const Block* b, Py_ssize_t n_m, Py_ssize_t n) noexcept nogil:
+    """A restock's cap (array 8) holds no nan (an absent cap passes)."""
+    cdef Py_ssize_t m, i
+    cdef double x
+    if b.p[8] == NULL:
+        return True
+    for m in range(n_m):
+        for i in range(n):
+            x = (<const double*> (b.p[8] + m * b.s[8][0] + i * b.s[8][1]))[0]
+            if x != x:
+                return False
+    return True
+
+
 cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigned char* held, Py_ssize_t n_m,
                              Py_ssize_t n_g) except -1:
     """Fill ``blocks`` from the blocks' kernel arguments (``OrderBlock.args``); returns the participants."""
@@ -578,6 +664,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
             raise ValueError("a restock's arbitrage needs the last prices, the landed costs and the use")
         if b.kind == STORE and (b.p[6] == NULL) != (b.p[7] == NULL):
             raise ValueError("a store's exporters need their bids")
+        b.ne = bufs[k * MAX_ARRAYS + 7].shape[1] if (b.kind == STORE and b.p[7] != NULL) else 0
         if b.kind == STORE and b.p[6] != NULL:
             for j in range(n):
                 if (<const long long*> (b.p[6] + j * b.s[6][1]))[0] >= bufs[k * MAX_ARRAYS + 7].shape[1]:
@@ -655,7 +742,7 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         if buf == NULL:
             raise MemoryError()
         _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
-                       bd, buf)
+                       bd, buf, _all_monotone(grid, blocks, n_sb, n_bb))
     finally:
         for k in range((n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
@@ -667,27 +754,60 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
 
 
+cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize_t n_sb, Py_ssize_t n_bb) noexcept nogil:
+    """Whether the grid rises (finite) and every block's schedules are sure to be monotone (:func:`_monotone`):
+    the sellers' blocks first, then the buyers'."""
+    cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], m, g, k
+    for m in range(n_m):
+        for g in range(n_g):
+            if not (fabs(grid[m, g]) < INFINITY) or (g > 0 and not (grid[m, g] > grid[m, g - 1])):
+                return False
+    for k in range(n_sb + n_bb):
+        if not _monotone(&blocks[k], k < n_sb, n_m, n_g):
+            return False
+    return True
+
+
 cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,
                          const Block* bb, Py_ssize_t n_bb, Py_ssize_t n_s, Py_ssize_t n_b, double[::1] lp_v,
                          double[::1] vol_v, double[:, ::1] sf, double[:, ::1] bf, double[::1] sup_v, double[::1] dem_v,
-                         long long[::1] bd, double* buf) noexcept nogil:
-    """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them."""
-    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, first, lo
-    cdef double s, d, e, e0 = 0.0, e1 = 0.0, t, w0, w1
+                         long long[::1] bd, double* buf, bint monotone) noexcept nogil:
+    """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them. With ``monotone``
+    (every schedule sure to be monotone: :func:`_all_monotone`) each market's crossing is found by bisection,
+    else by a scan from the bottom of the grid; either finds the same grid point."""
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, first, lo, a, z
+    cdef double e, e0 = 0.0, e1 = 0.0, t, w0, w1
     cdef bint none
     for m in range(n_m):
-        # the first grid point without excess demand (the last one if there is none)
-        first = -1
-        for g in range(n_g):
-            s = _side_total(sb, n_sb, m, g, grid[m, g], buf)
-            d = _side_total(bb, n_bb, m, g, grid[m, g], buf)
-            e = d - s
-            e0 = e1
-            e1 = e
+        # the first grid point without excess demand (the last one if there is none). Where every schedule is
+        # monotone the excess demand never rises along the grid (each participant's quantity is monotone, and
+        # so, rounding being monotone, are the sums in order and their difference), so the first point with
+        # e <= 0 is found by bisection, about 7 points worked out of 64 instead of the ~26 below the crossing
+        # that a scan from the bottom works out; e at it and at the point below are the same values
+        if not monotone:  # scan from the bottom (the reference's argmax: the first point with e <= 0)
+            first = -1
+            for g in range(n_g):
+                e = (_side_total(bb, n_bb, m, g, grid[m, g], buf) - _side_total(sb, n_sb, m, g, grid[m, g], buf))
+                e0 = e1
+                e1 = e
+                if e <= 0.0:
+                    first = g
+                    break
+            a = n_g if first < 0 else first
+        else:
+            a = 0
+        z = n_g if monotone else a  # the answer lies in [a, z] (n_g: none); after a scan, found already
+        while a < z:
+            g = (a + z) >> 1
+            e = (_side_total(bb, n_bb, m, g, grid[m, g], buf) - _side_total(sb, n_sb, m, g, grid[m, g], buf))
             if e <= 0.0:
-                first = g
-                break
-        none = first < 0
+                z = g
+                e1 = e  # e at the first point with e <= 0, once the bisection ends
+            else:
+                a = g + 1
+                e0 = e  # e at the point below it
+        first = a
+        none = first == n_g
         if none:
             first = n_g - 1
         lo = first - 1 if first > 0 else 0
