@@ -424,20 +424,22 @@ cdef enum:
     BID = 2      # model.exchange.Bid
     RESTOCK = 3  # model.exchange.Restock
     STORE = 4    # model.exchange.Store
+    RAMPS = 5    # model.exchange.Ramps
     MAX_ARRAYS = 9
 
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
 # participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points); a form's
 # participants are its first d, n or t array's. Then its numbers (``_NUMBERS``).
-cdef const char* _LAYOUT[5]
+cdef const char* _LAYOUT[6]
 _LAYOUT[DENSE] = b"d"
 _LAYOUT[OFFER] = b"ngnn"
 _LAYOUT[BID] = b"tgnnnb"
 _LAYOUT[RESTOCK] = b"gnnnnngnn"
 _LAYOUT[STORE] = b"gnnngnie"
-cdef int _NUMBERS[5]
-_NUMBERS[:] = [0, 0, 2, 3, 2]
+_LAYOUT[RAMPS] = b"nnbnnnnn"
+cdef int _NUMBERS[6]
+_NUMBERS[:] = [0, 0, 2, 3, 2, 3]
 
 
 cdef struct Block:
@@ -495,6 +497,41 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
                 x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
             x = _np_max(x, 0.0)
             out[i] = _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
+    elif b.kind == RAMPS:  # qty, level, mask, cap, qty2, level2, qty3, level3; buy, kg, ramp
+        for i in range(n):
+            if b.c[0] != 0.0:  # bids: qty x ramp(level - p, level, 1) x (p <= level), capped, masked
+                if b.p[0] == NULL:
+                    x = 0.0
+                else:
+                    f = _at(b, 1, m, i)
+                    a0 = _np_min(_np_max((f - price) / (b.c[2] * f) + 1.0, 0.0), 1.0)
+                    x = (_at(b, 0, m, i) * a0) * (1.0 if price <= f else 0.0)
+                if b.p[3] != NULL:
+                    x = _np_min(x, _at(b, 3, m, i) / (price * b.c[1]))
+                if b.p[2] != NULL and (<const unsigned char*> (b.p[2] + m * b.s[2][0] + i * b.s[2][1]))[0] != 0:
+                    x = 0.0
+                out[i] = x
+                continue
+            # offers: the largest of the ramps given
+            j = 0  # terms so far
+            x = 0.0
+            if b.p[0] != NULL:
+                f = _at(b, 1, m, i)
+                a0 = _np_min(_np_max((price - f) / (b.c[2] * f) + 0.0, 0.0), 1.0)
+                if b.p[2] != NULL and (<const unsigned char*> (b.p[2] + m * b.s[2][0] + i * b.s[2][1]))[0] == 0:
+                    a0 = 0.0
+                x = _at(b, 0, m, i) * a0
+                j = 1
+            if b.p[4] != NULL:
+                f = _at(b, 5, m, i)
+                q = _at(b, 4, m, i) * _np_min(_np_max((price - f) / (b.c[2] * f) + 0.0, 0.0), 1.0)
+                x = _np_max(x, q) if j else q
+                j = 1
+            if b.p[6] != NULL:
+                f = _at(b, 7, m, i)
+                q = _at(b, 6, m, i) * _np_min(_np_max((price - f) / (b.c[2] * f) + 0.0, 0.0), 1.0)
+                x = _np_max(x, q) if j else q
+            out[i] = x
     else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
         a0 = _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
         a1 = _at(b, 4, m, g)
@@ -606,6 +643,14 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) n
                     return False
         return (b.c[0] == b.c[0] and b.c[1] > 0.0 and fabs(b.c[1]) < INFINITY and b.c[2] >= 0.0
                 and fabs(b.c[2]) < INFINITY and _allow_ok(b, n_m, n))
+    if b.kind == RAMPS:  # qty, level, mask, cap, qty2, level2, qty3, level3; buy, kg, ramp
+        # every quantity >= 0 and level >= 0 (a ramp at a level of 0 is flat), the ramp's width positive
+        if sell != (b.c[0] == 0.0) or not (b.c[1] > 0.0 and fabs(b.c[1]) < INFINITY and b.c[2] > 0.0
+                                           and fabs(b.c[2]) < INFINITY):
+            return False
+        return (_finite(b, 0, n_m, n, True) and _finite(b, 1, n_m, n, True) and _finite(b, 3, n_m, n, True)
+                and _finite(b, 4, n_m, n, True) and _finite(b, 5, n_m, n, True) and _finite(b, 6, n_m, n, True)
+                and _finite(b, 7, n_m, n, True))
     # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
     if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY):
         return False
@@ -641,7 +686,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
         spec = specs[k]
         b = &blocks[k]
         b.kind = spec[0]
-        if b.kind < DENSE or b.kind > STORE:
+        if b.kind < DENSE or b.kind > RAMPS:
             raise ValueError(f"unknown schedule form {b.kind}")
         layout = _LAYOUT[b.kind]
         n_arr = len(layout)
@@ -652,7 +697,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
             if spec[1 + j] is None:  # an optional array not given: a bid's mask, a restock's arbitrage or cap,
                 # a store's working stock, floor or exporters
                 if not ((b.kind == BID and j == 5) or (b.kind == RESTOCK and j >= 5)
-                        or (b.kind == STORE and (j == 3 or j >= 5))):
+                        or (b.kind == STORE and (j == 3 or j >= 5)) or (b.kind == RAMPS and j != 1)):
                     raise ValueError(f"schedule form {b.kind} needs its array {j}")
                 b.p[j] = NULL
                 continue
@@ -662,6 +707,8 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
                 n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i") else 1]
         if b.kind == RESTOCK and b.p[5] != NULL and (b.p[6] == NULL or b.p[7] == NULL):
             raise ValueError("a restock's arbitrage needs the last prices, the landed costs and the use")
+        if b.kind == RAMPS and ((b.p[4] == NULL) != (b.p[5] == NULL) or (b.p[6] == NULL) != (b.p[7] == NULL)):
+            raise ValueError("a ramp's quantity needs its level")
         if b.kind == STORE and (b.p[6] == NULL) != (b.p[7] == NULL):
             raise ValueError("a store's exporters need their bids")
         b.ne = bufs[k * MAX_ARRAYS + 7].shape[1] if (b.kind == STORE and b.p[7] != NULL) else 0
@@ -766,6 +813,33 @@ cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize
         if not _monotone(&blocks[k], k < n_sb, n_m, n_g):
             return False
     return True
+
+
+def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
+    """Whether :func:`clear_blocks` finds these blocks' crossings by bisection: the grid rises and every
+    block's schedules are sure to be monotone (sellers' non-decreasing, buyers' non-increasing)."""
+    cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], n_sb = len(sells), n_bb = len(buys), k
+    cdef Block* blocks = <Block*> calloc(n_sb + n_bb + 1, sizeof(Block))
+    cdef Py_buffer* bufs = <Py_buffer*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
+    cdef unsigned char* held = <unsigned char*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, 1)
+    cdef bint out = False
+    if blocks == NULL or bufs == NULL or held == NULL:
+        free(blocks)
+        free(bufs)
+        free(held)
+        raise MemoryError()
+    try:
+        _read_blocks(sells, blocks, bufs, held, n_m, n_g)
+        _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
+        out = _all_monotone(grid, blocks, n_sb, n_bb)
+    finally:
+        for k in range((n_sb + n_bb) * MAX_ARRAYS):
+            if held[k]:
+                PyBuffer_Release(&bufs[k])
+        free(blocks)
+        free(bufs)
+        free(held)
+    return bool(out)
 
 
 cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,

@@ -257,6 +257,76 @@ class Store:
         return qty
 
 
+RAMP = 0.05  # stock agencies' orders phase in over 5 % of the price around a trigger (no cliff between grid points)
+
+
+def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """``clip(gap / (RAMP x level) + shift, 0, 1)``: how far an order has phased in. A trigger level near 0 (a
+    ratio of 0 or a tiny reference) saturates the ramp; :meth:`Ramps.dense` works its ramps out under
+    ``np.errstate(over="ignore", divide="ignore")``, so that it does so without warning about the overflow."""
+    return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ramps:
+    """Schedules of stock agencies (agents/state.py), phased in over ramps of 5 % of the price (``ramp(gap,
+    level, shift) = min(max(gap / (RAMP x level) + shift, 0), 1)``). Arrays are ``(products, participants)``
+    but ``grid`` (``(products, grid points)``); ``None`` leaves a part out. With ``buy``: ``qty x ramp(level -
+    p, level, 1) x (p <= level)`` (0 without ``qty``), at most ``cap / (p x kg)`` (with ``cap``), 0 where
+    ``mask`` is True. Else the largest of the terms ``qty x (ramp(p - level, level) where mask, else 0)``
+    (``mask`` None: everywhere), ``qty2 x ramp(p - level2, level2)``, ``qty3 x ramp(p - level3, level3)``,
+    of those given (0 if none). ``level`` is always given; arrays are not changed afterwards."""
+
+    grid: np.ndarray
+    qty: np.ndarray | None
+    level: np.ndarray
+    mask: np.ndarray | None
+    cap: np.ndarray | None
+    qty2: np.ndarray | None
+    level2: np.ndarray | None
+    qty3: np.ndarray | None
+    level3: np.ndarray | None
+    buy: bool
+    kg: float = 1000.0
+
+    @property
+    def n(self) -> int:
+        return self.level.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (5, self.qty, self.level, self.mask, self.cap, self.qty2, self.level2, self.qty3, self.level3,
+                1.0 if self.buy else 0.0, self.kg, RAMP)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points), in the order of operations the
+        agencies' schedules were worked out in (the kernel's)."""
+        with np.errstate(over="ignore", divide="ignore"):  # ramps at a level near 0 saturate (see _ramp)
+            return self._dense()
+
+    def _dense(self) -> np.ndarray:
+        grid = self.grid[:, None, :]
+        n_p, n_g = self.grid.shape
+        if self.buy:
+            level = self.level[:, :, None]
+            if self.qty is None:
+                qty = np.zeros((n_p, self.n, n_g))
+            else:
+                qty = self.qty[:, :, None] * _ramp(level - grid, level, 1.0) * (grid <= level)
+            if self.cap is not None:
+                qty = np.minimum(qty, self.cap[:, :, None] / (self.grid * self.kg)[:, None, :])
+            return qty if self.mask is None else np.where(self.mask[:, :, None], 0.0, qty)
+        qty = None
+        for a, level, mask in ((self.qty, self.level, self.mask), (self.qty2, self.level2, None),
+                               (self.qty3, self.level3, None)):
+            if a is None:
+                continue
+            ramp = _ramp(grid - level[:, :, None], level[:, :, None])
+            term = a[:, :, None] * (ramp if mask is None else np.where(mask[:, :, None], ramp, 0.0))
+            qty = term if qty is None else np.maximum(qty, term)
+        return np.zeros((n_p, self.n, n_g)) if qty is None else qty
+
+
 class OrderBlock:
     """Schedules of one kind of participant in one region: ``qty[k, i, g]`` is what participant ``i``
     sells (or buys) of product ``k`` at price ``grid[k, g]``. Given as the array ``qty`` or as a schedule
@@ -266,7 +336,7 @@ class OrderBlock:
     __slots__ = ("name", "side", "form", "_qty")
 
     def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
-                 form: Offer | Bid | Restock | Store | None = None):
+                 form: Offer | Bid | Restock | Store | Ramps | None = None):
         if (qty is None) == (form is None):
             raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
         self.name, self.side, self.form, self._qty = name, side, form, qty
