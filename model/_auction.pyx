@@ -425,21 +425,24 @@ cdef enum:
     RESTOCK = 3  # model.exchange.Restock
     STORE = 4    # model.exchange.Store
     RAMPS = 5    # model.exchange.Ramps
+    SINGLE = 6   # model.exchange.Single
     MAX_ARRAYS = 9
 
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
-# participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points); a form's
-# participants are its first d, n or t array's. Then its numbers (``_NUMBERS``).
-cdef const char* _LAYOUT[6]
+# participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points), ``r``
+# (participants, grid points); a form's participants are its first d, n, t or r array's. Then its numbers
+# (``_NUMBERS``).
+cdef const char* _LAYOUT[7]
 _LAYOUT[DENSE] = b"d"
 _LAYOUT[OFFER] = b"ngnn"
 _LAYOUT[BID] = b"tgnnnb"
 _LAYOUT[RESTOCK] = b"gnnnnngnn"
 _LAYOUT[STORE] = b"gnnngnie"
 _LAYOUT[RAMPS] = b"nnbnnnnn"
-cdef int _NUMBERS[6]
-_NUMBERS[:] = [0, 0, 2, 3, 2, 3]
+_LAYOUT[SINGLE] = b"ri"
+cdef int _NUMBERS[7]
+_NUMBERS[:] = [0, 0, 2, 3, 2, 3, 0]
 
 
 cdef struct Block:
@@ -497,6 +500,10 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
                 x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
             x = _np_max(x, 0.0)
             out[i] = _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
+    elif b.kind == SINGLE:  # qty (participants, grid points), the product of each
+        for i in range(n):
+            j = (<const long long*> (b.p[1] + i * b.s[1][1]))[0]
+            out[i] = (<const double*> (b.p[0] + i * b.s[0][0] + g * b.s[0][1]))[0] if j == m else 0.0
     elif b.kind == RAMPS:  # qty, level, mask, cap, qty2, level2, qty3, level3; buy, kg, ramp
         for i in range(n):
             if b.c[0] != 0.0:  # bids: qty x ramp(level - p, level, 1) x (p <= level), capped, masked
@@ -559,6 +566,7 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
     shape (``n`` participants; -1: not known yet). ``held`` is set while ``buf`` holds the array (the caller
     releases it)."""
     cdef int k, ndim = 3 if (code == b"d" or code == b"e") else (1 if (code == b"t" or code == b"i") else 2)
+    cdef bint rows = code == b"r"  # (participants, grid points)
     cdef char kind = b"?" if code == b"b" else (b"l" if code == b"i" else b"d")  # bool, int64, float64
     PyObject_GetBuffer(a, buf, PyBUF_RECORDS_RO)
     held[0] = 1
@@ -567,8 +575,10 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
         raise ValueError(f"a schedule form's array has {buf.ndim} dimensions of {buf.itemsize}-byte items, "
                          f"not {ndim} of {chr(kind)}")
     if n < 0:
-        n = buf.shape[0 if (code == b"t" or code == b"i") else 1]
-    if ((ndim > 1 and buf.shape[0] != n_m) or (ndim == 3 and buf.shape[2] != n_g)
+        n = buf.shape[0 if (code == b"t" or code == b"i" or rows) else 1]
+    if (rows and (buf.shape[0] != n or buf.shape[1] != n_g)):
+        raise ValueError(f"a schedule form's array is {buf.ndim}-D of the wrong shape")
+    if ((ndim > 1 and not rows and buf.shape[0] != n_m) or (ndim == 3 and buf.shape[2] != n_g)
             or (code == b"d" and buf.shape[1] != n) or (code == b"g" and buf.shape[1] != n_g)
             or ((code == b"n" or code == b"b") and buf.shape[1] != n)
             or ((code == b"t" or code == b"i") and buf.shape[0] != n)):
@@ -581,23 +591,38 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
     return 0
 
 
+cdef bint _along_row(const char* row, Py_ssize_t step, Py_ssize_t n_g, int way) noexcept nogil:
+    """Whether the ``n_g`` values at ``row`` (``step`` bytes apart) are finite and never rise (``way`` -1) or
+    never fall (+1). A row that never rises (or falls) from a finite first value to a finite last one is
+    finite throughout, and a nan fails the comparison with its neighbour: one comparison a point."""
+    cdef Py_ssize_t g
+    cdef double x = (<const double*> row)[0], y
+    if not (fabs(x) < INFINITY):
+        return False
+    if way < 0:
+        for g in range(1, n_g):
+            y = (<const double*> (row + g * step))[0]
+            if not (y <= x):
+                return False
+            x = y
+    else:
+        for g in range(1, n_g):
+            y = (<const double*> (row + g * step))[0]
+            if not (y >= x):
+                return False
+            x = y
+    return fabs(x) < INFINITY
+
+
 cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way) noexcept nogil:
     """Whether array ``j`` of ``b`` (a ``g`` array when ``n`` is 0: (products, grid points); else ``d`` or ``e``:
     (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid."""
-    cdef Py_ssize_t m, i, g, rows = n if n > 0 else 1
-    cdef const char* row
-    cdef double x, y
+    cdef Py_ssize_t m, i, rows = n if n > 0 else 1
+    cdef Py_ssize_t step = b.s[j][2 if n > 0 else 1]
     for m in range(n_m):
         for i in range(rows):
-            row = b.p[j] + m * b.s[j][0] + (i * b.s[j][1] if n > 0 else 0)
-            x = (<const double*> row)[0]
-            if not (fabs(x) < INFINITY):
+            if not _along_row(b.p[j] + m * b.s[j][0] + (i * b.s[j][1] if n > 0 else 0), step, n_g, way):
                 return False
-            for g in range(1, n_g):
-                y = (<const double*> (row + g * b.s[j][2 if n > 0 else 1]))[0]
-                if not (fabs(y) < INFINITY) or (y > x if way < 0 else y < x):
-                    return False
-                x = y
     return True
 
 
@@ -622,7 +647,7 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) n
     correctly rounded operations, each monotone in the grid-point values it is given when the participants'
     numbers are finite and of the signs checked here. When every block of both sides is, a market's excess
     demand never rises along the grid and its crossing may be found by bisection (see _clear_markets)."""
-    cdef Py_ssize_t n = b.n, m
+    cdef Py_ssize_t n = b.n, m, i
     if b.kind == DENSE:
         return _along(b, 0, n_m, n, n_g, 1 if sell else -1)
     if b.kind == OFFER:  # scale, pw, stock, floor
@@ -643,6 +668,11 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) n
                     return False
         return (b.c[0] == b.c[0] and b.c[1] > 0.0 and fabs(b.c[1]) < INFINITY and b.c[2] >= 0.0
                 and fabs(b.c[2]) < INFINITY and _allow_ok(b, n_m, n))
+    if b.kind == SINGLE:  # each participant's row of quantities, as a dense block's
+        for i in range(n):
+            if not _along_row(b.p[0] + i * b.s[0][0], b.s[0][1], n_g, 1 if sell else -1):
+                return False
+        return True
     if b.kind == RAMPS:  # qty, level, mask, cap, qty2, level2, qty3, level3; buy, kg, ramp
         # every quantity >= 0 and level >= 0 (a ramp at a level of 0 is flat), the ramp's width positive
         if sell != (b.c[0] == 0.0) or not (b.c[1] > 0.0 and fabs(b.c[1]) < INFINITY and b.c[2] > 0.0
@@ -686,7 +716,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
         spec = specs[k]
         b = &blocks[k]
         b.kind = spec[0]
-        if b.kind < DENSE or b.kind > RAMPS:
+        if b.kind < DENSE or b.kind > SINGLE:
             raise ValueError(f"unknown schedule form {b.kind}")
         layout = _LAYOUT[b.kind]
         n_arr = len(layout)
@@ -704,7 +734,8 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
             _take_array(spec[1 + j], layout[j], n_m, n, n_g, b, j, &bufs[k * MAX_ARRAYS + j],
                         &held[k * MAX_ARRAYS + j])
             if n < 0 and layout[j] != b"g" and layout[j] != b"e":
-                n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i") else 1]
+                n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i" or layout[j] == b"r")
+                                                   else 1]
         if b.kind == RESTOCK and b.p[5] != NULL and (b.p[6] == NULL or b.p[7] == NULL):
             raise ValueError("a restock's arbitrage needs the last prices, the landed costs and the use")
         if b.kind == RAMPS and ((b.p[4] == NULL) != (b.p[5] == NULL) or (b.p[6] == NULL) != (b.p[7] == NULL)):

@@ -257,6 +257,31 @@ class Store:
         return qty
 
 
+@dataclass(frozen=True, slots=True)
+class Single:
+    """Schedules of participants who each trade one product (magnet makers offer their own magnet):
+    ``qty[i, g]`` (participants, grid points) of product ``product[i]`` (int64) at ``grid[product[i], g]``, 0
+    of the others. Arrays are not changed afterwards."""
+
+    qty: np.ndarray
+    product: np.ndarray
+    products: int
+
+    @property
+    def n(self) -> int:
+        return self.qty.shape[0]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (6, self.qty, self.product)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points)."""
+        out = np.zeros((self.products, self.n, self.qty.shape[1]))
+        out[self.product, np.arange(self.n), :] = self.qty
+        return out
+
+
 RAMP = 0.05  # stock agencies' orders phase in over 5 % of the price around a trigger (no cliff between grid points)
 
 
@@ -336,7 +361,7 @@ class OrderBlock:
     __slots__ = ("name", "side", "form", "_qty")
 
     def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
-                 form: Offer | Bid | Restock | Store | Ramps | None = None):
+                 form: Offer | Bid | Restock | Store | Ramps | Single | None = None):
         if (qty is None) == (form is None):
             raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
         self.name, self.side, self.form, self._qty = name, side, form, qty

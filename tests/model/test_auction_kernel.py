@@ -174,9 +174,9 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     assert len(books) == 60 * 2
     RareEarthModel("magnets_baseline", seed=2, weeks=30).run()
     assert any(sum(b.n for b in book[2]) >= 8 for book in books)  # pairwise blocks of fills are among them
-    assert {type(b.form) for book in books for b in book[1] + book[2]} == {
-        type(None), model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store,
-        model_exchange.Ramps}
+    assert {type(b.form) for book in books for b in book[1] + book[2]} == {  # every block a form (arrays: below)
+        model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store,
+        model_exchange.Ramps, model_exchange.Single}
     for grid, sells, buys, out in books:
         assert_same_curve_bits(out, numpy_blocks(grid, sells, buys))
     # the model's schedules are all sure to be monotone: every crossing is found by bisection (the fast path)
@@ -188,7 +188,8 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
 def form_books(draw):
     """Order blocks of every kind (arrays, offers, bids with and without masks, restocking bids with and
     without arbitrage and caps, stockholders with and without importers and exporters, stock agencies' ramps
-    with and without masks, caps and their second and third offers; transposed views as
+    with and without masks, caps and their second and third offers, one product per participant; transposed
+    views as
     the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
     values, and signed zeros where a bound or a quantity ties."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -228,6 +229,10 @@ def form_books(draw):
                 pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
                 np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
                 export, rng.uniform(0.0, 50.0, (n_m, n, n_g)) if exports else None, side is ex.Side.BUY))
+        if kind == "single":  # each participant one product
+            q = np.cumsum(rng.random((n, n_g)), axis=1)
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Single(
+                q if side is ex.Side.SELL else q[:, ::-1].copy(), rng.integers(0, n_m, n).astype(np.int64), n_m))
         if kind == "ramps":  # a stock agency's: levels across the grid, at 0 and (rarely) below it
             def maybe(x):
                 return x if rng.random() < 0.6 else None
@@ -250,9 +255,10 @@ def form_books(draw):
             active, float(rng.choice([0.0, 1.0])), float(rng.choice([4.0, 26.0, np.inf]))))
 
     sells = [block(ex.Side.SELL, k)
-             for k in draw(st.lists(st.sampled_from(["dense", "offer", "store", "ramps"]), max_size=3))]
+             for k in draw(st.lists(st.sampled_from(["dense", "offer", "store", "ramps", "single"]), max_size=3))]
     buys = [block(ex.Side.BUY, k)
-            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store", "ramps"]), max_size=3))]
+            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store", "ramps", "single"]),
+                                  max_size=3))]
     return grid, [b for b in sells if b.n], [b for b in buys if b.n]
 
 
