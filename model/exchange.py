@@ -358,24 +358,20 @@ class OrderBlock:
     form (:class:`Offer`, :class:`Bid`, :class:`Restock`, :class:`Store`), whose ``qty`` is worked out when first read: the compiled
     exchange works a form's quantities out itself, at the few grid points its clearing reads."""
 
-    __slots__ = ("name", "side", "form", "_qty")
+    __slots__ = ("name", "side", "form", "_qty", "n")
 
     def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
                  form: Offer | Bid | Restock | Store | Ramps | Single | None = None):
         if (qty is None) == (form is None):
             raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
         self.name, self.side, self.form, self._qty = name, side, form, qty
+        self.n = qty.shape[1] if form is None else form.n  # its participants (read several times a clearing)
 
     @property
     def qty(self) -> np.ndarray:
         if self._qty is None:
             self._qty = self.form.dense()
         return self._qty
-
-    @property
-    def n(self) -> int:
-        """Its participants."""
-        return self._qty.shape[1] if self.form is None else self.form.n
 
     def args(self) -> tuple:
         """What the compiled kernel reads (``model._auction.clear_blocks``): the form's, or the array's."""
