@@ -780,18 +780,23 @@ cdef void _side_fills(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py
         at += blocks[k].n
 
 
-def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list sells, list buys):
+def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list sells, list buys,
+                 long long[::1] hint=None):
     """:func:`clear_curves` on order blocks, each given by its kernel arguments (``OrderBlock.args``): an
     array of schedules, or a schedule form (``Offer``, ``Bid``, ``Restock``, ``Store`` of :mod:`model.exchange`)
     whose quantities are worked out here, only at the grid points the clearing reads (up to the crossing),
     operation for operation as the form's numpy ``dense``. Sellers (and buyers) are the blocks' participants
     in order. The result is :func:`clear_curves`'s for the blocks' dense schedules concatenated, bit for bit.
+    ``hint`` (optional, one per market, read and written): where each market crossed last time; a bisection
+    looks there and next to it first (the crossing seldom moves far from week to week; the same result).
 
     Returns ``(log_price, volume, sell_fill, buy_fill, supplied, demanded, bound)``."""
     cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1]
     cdef Py_ssize_t n_sb = len(sells), n_bb = len(buys), k
     if grid.shape[0] != n_m or grid.shape[1] != n_g or n_g < 1:
         raise ValueError("the grid and its log differ in shape")
+    if hint is not None and hint.shape[0] != n_m:
+        raise ValueError("one hint per market")
     cdef Block* blocks = <Block*> calloc(n_sb + n_bb + 1, sizeof(Block))
     cdef Py_buffer* bufs = <Py_buffer*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
     cdef unsigned char* held = <unsigned char*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, 1)
@@ -820,7 +825,7 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         if buf == NULL:
             raise MemoryError()
         _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
-                       bd, buf, _all_monotone(grid, blocks, n_sb, n_bb))
+                       bd, buf, _all_monotone(grid, blocks, n_sb, n_bb), &hint[0] if hint is not None else NULL)
     finally:
         for k in range((n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
@@ -876,11 +881,12 @@ def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
 cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] grid, const Block* sb, Py_ssize_t n_sb,
                          const Block* bb, Py_ssize_t n_bb, Py_ssize_t n_s, Py_ssize_t n_b, double[::1] lp_v,
                          double[::1] vol_v, double[:, ::1] sf, double[:, ::1] bf, double[::1] sup_v, double[::1] dem_v,
-                         long long[::1] bd, double* buf, bint monotone) noexcept nogil:
+                         long long[::1] bd, double* buf, bint monotone, long long* hint) noexcept nogil:
     """The markets of :func:`clear_blocks`, one by one as :func:`clear_curves` clears them. With ``monotone``
     (every schedule sure to be monotone: :func:`_all_monotone`) each market's crossing is found by bisection,
-    else by a scan from the bottom of the grid; either finds the same grid point."""
-    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, first, lo, a, z
+    else by a scan from the bottom of the grid; either finds the same grid point. ``hint`` (NULL: none): each
+    market's last crossing, where the bisection looks first (then next to it), and where it writes this one."""
+    cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1], m, g, first, lo, a, z, h
     cdef double e, e0 = 0.0, e1 = 0.0, t, w0, w1
     cdef bint none
     for m in range(n_m):
@@ -902,6 +908,27 @@ cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] gri
         else:
             a = 0
         z = n_g if monotone else a  # the answer lies in [a, z] (n_g: none); after a scan, found already
+        # a bisection first looks at the last crossing, then next to it (each look keeps the invariants: every
+        # point below a has e > 0, e at z is <= 0 or z is n_g)
+        h = hint[m] if (hint != NULL and monotone) else -1
+        if 0 <= h < n_g:
+            e = (_side_total(bb, n_bb, m, h, grid[m, h], buf) - _side_total(sb, n_sb, m, h, grid[m, h], buf))
+            if e <= 0.0:
+                z = h
+                e1 = e
+                g = h - 1  # the point below it, unless h is the bottom
+            else:
+                a = h + 1
+                e0 = e
+                g = h + 1  # the point above it, unless h is the top
+            if a <= g < z:
+                e = (_side_total(bb, n_bb, m, g, grid[m, g], buf) - _side_total(sb, n_sb, m, g, grid[m, g], buf))
+                if e <= 0.0:
+                    z = g
+                    e1 = e
+                else:
+                    a = g + 1
+                    e0 = e
         while a < z:
             g = (a + z) >> 1
             e = (_side_total(bb, n_bb, m, g, grid[m, g], buf) - _side_total(sb, n_sb, m, g, grid[m, g], buf))
@@ -912,6 +939,8 @@ cdef void _clear_markets(const double[:, ::1] log_grid, const double[:, ::1] gri
                 a = g + 1
                 e0 = e  # e at the point below it
         first = a
+        if hint != NULL:
+            hint[m] = first
         none = first == n_g
         if none:
             first = n_g - 1

@@ -412,13 +412,15 @@ class Exchange:
         # what a kg bought in r at each grid price costs landed abroad (+ export cost, + the traders' margin)
         self.landed = {r: (g + cost[:, None]) * (1.0 + b.import_margin) for r, g in self.grid.items()}
         self.landed_pow = {r: x ** -b.seller_stock_elasticity for r, x in self.landed.items()}
+        # where each market crossed its grid last week: the kernel looks there first (model.market.clear_blocks)
+        self._hint = {r: np.full(g.shape[0], -1, dtype=np.int64) for r, g in self.grid.items()}
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
         n_p = grid.shape[0]
         sells = [b for b in blocks if b.side is Side.SELL and b.n]
         buys = [b for b in blocks if b.side is Side.BUY and b.n]
-        res = clear_blocks(grid, sells, buys, self.log_grid[region])
+        res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region])
         paid = np.where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):

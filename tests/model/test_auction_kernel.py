@@ -164,8 +164,8 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     books = []
     original = market.clear_blocks
 
-    def record(grid, sells, buys, log_grid):
-        out = original(grid, sells, buys, log_grid)
+    def record(grid, sells, buys, log_grid, hint=None):
+        out = original(grid, sells, buys, log_grid, hint)
         books.append((grid, sells, buys, out))  # forms hold copies of the books they read
         return out
 
@@ -267,7 +267,15 @@ def form_books(draw):
 @given(form_books())
 def test_block_kernel_equals_numpy_reference(book):
     grid, sells, buys = book
-    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid)), numpy_blocks(grid, sells, buys))
+    ref = numpy_blocks(grid, sells, buys)
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid)), ref)
+    # where the kernel looks first (last week's crossing) changes nothing: hints anywhere, off the grid too
+    n_m, n_g = grid.shape
+    hint = np.random.default_rng(n_m * 100 + n_g).integers(-1, n_g + 1, n_m).astype(np.int64)
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), hint), ref)
+    crossed = hint.copy()  # the crossings it wrote, from which a second clearing starts
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), crossed), ref)
+    assert (crossed >= 0).all() and (crossed <= n_g).all()
 
 
 # ------------------------------------------------------------------------------ a week of ore trade
