@@ -46,7 +46,8 @@ try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
     _auction = None
-if _auction is not None and not hasattr(_auction, "clear_blocks"):  # built from an older _auction.pyx
+# built from an older _auction.pyx (monotone_blocks came with the Ramps and Single forms and clear_blocks' hint)
+if _auction is not None and not hasattr(_auction, "monotone_blocks"):
     warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
                   "until then the numpy references clear (same results, slower)", stacklevel=1)
     _auction = None
