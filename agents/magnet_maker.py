@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, Single, row_selector, take_rows
 from model.params import MagnetMakerSpec
 from model.projects import Pipeline
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
@@ -315,7 +315,7 @@ class MagnetMakerBook:
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         rows = self.rows_of_region[region]
-        n_p, n_g = grid.shape
+        n_p = grid.shape[0]
         if not rows.size:
             return []
         m = self.model
@@ -351,9 +351,9 @@ class MagnetMakerBook:
         stock = take_rows(self.stock, at)[:, None]
         offer = np.minimum(np.maximum(stock - kept, 0.0), stock)
         offer[g < floor[:, None]] = 0.0
-        sell = np.zeros((n_p, k, n_g))
-        sell[mk, plants, :] = offer
-        return [OrderBlock("makers_buy", Side.BUY, form=buy), OrderBlock("makers_sell", Side.SELL, sell)]
+        # each plant offers its own magnet (the kernel reads the rows as they are: no products x plants array)
+        return [OrderBlock("makers_buy", Side.BUY, form=buy),
+                OrderBlock("makers_sell", Side.SELL, form=Single(offer, mk, n_p))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         rows = self.rows_of_region[region]

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import OrderBlock, RegionClearing, Side
+from model.exchange import OrderBlock, Ramps, RegionClearing, Side
 from model.params import StateSpec
 
 if TYPE_CHECKING:
@@ -46,14 +46,6 @@ if TYPE_CHECKING:
 
 KG_PER_T = 1000.0
 _RELEASE_ORDER = "release order"  # owner of the release-only mandate an order gives a state without one
-RAMP = 0.05  # orders phase in over 5 % of the price around a trigger (no cliff between grid points)
-
-
-def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
-    """``clip(gap / (RAMP x level) + shift, 0, 1)``: how far an order has phased in. A trigger level near 0
-    (a ratio of 0 or a tiny reference) saturates the ramp; callers compute their ramps under one
-    ``np.errstate(over="ignore", divide="ignore")``, so that it does so without warning about the overflow."""
-    return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -303,56 +295,63 @@ class State(mesa.Agent):
         md = self.mandate
         if md is None or region != self.region:
             return []
-        with np.errstate(over="ignore", divide="ignore"):  # ramps at a trigger near 0 saturate (see _ramp)
-            buy, sell = self._schedules(md, region, grid)
+        buy, sell = self._schedules(md, region, grid)
         name = f"agency:{self.sid}"
-        return [OrderBlock(name + ":buy", Side.BUY, buy[:, None, :]),
-                OrderBlock(name + ":sell", Side.SELL, sell[:, None, :])]
+        return [OrderBlock(name + ":buy", Side.BUY, form=buy), OrderBlock(name + ":sell", Side.SELL, form=sell)]
 
-    def _schedules(self, md: StockMandate, region: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What the agency buys and sells at each price of ``grid`` (products x grid points) under ``md``."""
+    def _schedules(self, md: StockMandate, region: str, grid: np.ndarray) -> tuple[Ramps, Ramps]:
+        """What the agency buys and sells at each price of ``grid`` under ``md``, as schedule forms (one
+        participant): the exchange works them out at the grid points its clearing reads (their ``qty``: products
+        x 1 x grid points)."""
         sig = self.model.signals
-        ref = sig.normal[region][:, None]
-        n_p, n_g = grid.shape
+        ref = sig.normal[region]
+        n_p = grid.shape[0]
         use = self.consumption_per_week()
         gap = np.maximum(use * md.target_weeks * md.mask - self.stockpile, 0.0)
         buy_qty = gap / max(md.fill_weeks, 1.0)
         trigger = md.buy_below_ratio * ref
-        if md.buy_below_ratio > 0 and math.isfinite(md.buy_below_ratio) and any(buy_qty.tolist()):
-            buy = buy_qty[:, None] * _ramp(trigger - grid, trigger, 1.0) * (grid <= trigger)
-        else:  # a mandate that only releases
-            buy = np.zeros((n_p, n_g))
+        # buys: buy_qty x ramp(trigger - p, trigger, 1) x (p <= trigger); a mandate that only releases buys none
+        buying = md.buy_below_ratio > 0 and math.isfinite(md.buy_below_ratio) and any(buy_qty.tolist())
+        cap = None
         if math.isfinite(self._budget_left):
             # the budget is shared among products by the value of what each still needs at its trigger, so
-            # that whatever prices the products clear at, together they cost no more than what is left
-            need_usd = buy_qty * md.mask * np.minimum(trigger[:, 0], grid[:, -1]) * KG_PER_T
+            # that whatever prices the products clear at, together they cost no more than what is left: at
+            # most cap / (p x 1000) t of each
+            need_usd = buy_qty * md.mask * np.minimum(trigger, grid[:, -1]) * KG_PER_T
             share = need_usd / need_usd.sum() if need_usd.sum() > 0 else np.zeros(n_p)
-            buy = np.minimum(buy, (max(self._budget_left, 0.0) * share)[:, None] / (grid * KG_PER_T))
+            cap = max(self._budget_left, 0.0) * share
         forced = md.forced_release_weeks
         # rapid response: a shortage share above its trigger (an infinite trigger never fires)
         short = self._shortage_share() > md.shortage_trigger if math.isfinite(md.shortage_trigger) else None
         release_qty = self.stockpile * md.mask / max(forced or md.release_weeks, 1.0)
         # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
         # an empty quantity is zero at every price and is skipped
-        sell = None
+        urgent = low = None
         if forced or (short is not None and np.count_nonzero(short)):
-            # rapid response or an order: it sells into the market, down to 85 % of last week's price
+            # rapid response or an order: it sells into the market, down to 85 % of last week's price, and
+            # buys none of those products
             urgent = np.full(n_p, True) if forced else short
-            low = 0.85 * sig.price[region][:, None]
-            ramp = _ramp(grid - low, low)
-            sell = release_qty[:, None] * np.where(urgent[:, None], ramp, 0.0)
-            buy = np.where(urgent[:, None], 0.0, buy)
+            low = 0.85 * sig.price[region]
+        up = None
         if math.isfinite(md.release_above_ratio) and any(release_qty.tolist()):
             up = md.release_above_ratio * ref
-            offer = release_qty[:, None] * _ramp(grid - up, up)
-            sell = offer if sell is None else np.maximum(sell, offer)
+        glut = back = None
         if math.isfinite(md.recover_ratio):  # a reserve sells what it bought in a glut back once prices recover
             glut = np.maximum(self.stockpile - use * md.strategic_weeks, 0.0) * md.mask
             if any(glut.tolist()):
                 back = md.recover_ratio * ref
-                offer = glut[:, None] / max(md.recover_weeks, 1.0) * _ramp(grid - back, back)
-                sell = offer if sell is None else np.maximum(sell, offer)
-        return buy, np.zeros((n_p, n_g)) if sell is None else sell
+                glut = glut / max(md.recover_weeks, 1.0)
+
+        def col(x):  # products x the one participant
+            return None if x is None else x[:, None]
+
+        buy = Ramps(grid, col(buy_qty) if buying else None, col(trigger), col(urgent), col(cap),
+                    None, None, None, None, True, KG_PER_T)
+        sell = Ramps(grid, col(release_qty) if urgent is not None else None,
+                     col(low) if urgent is not None else np.zeros((n_p, 1)), col(urgent),
+                     None, col(release_qty) if up is not None else None, col(up),
+                     col(glut) if back is not None else None, col(back), False, KG_PER_T)
+        return buy, sell
 
     def _shortage_share(self) -> np.ndarray:
         """Share of its region's buyers' need that went unmet last week (per product)."""

@@ -42,7 +42,6 @@ A trader holds oxide stock in its state's region. Rules (``b.x`` = :class:`~mode
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import mesa
@@ -182,11 +181,11 @@ class TraderBook:
             # exporters buy here only what they expect to sell abroad, and sell nothing here
             bids = self._export_buying(region, rows[exp]) if exp is not None else None
             # the stock is copied: the exchange may read it after settling
-            sell = Store(grid, self.expected_return(region, grid), b.trader_return_band, room,
-                         take_rows(self.stock, at).T.copy(), kept, self.model.exchange.seller_pow[region], floor,
-                         place, bids, False)
-            blocks += [OrderBlock("traders_sell", Side.SELL, form=sell),
-                       OrderBlock("traders_buy", Side.BUY, form=replace(sell, buy=True))]
+            form = (grid, self.expected_return(region, grid), b.trader_return_band, room,
+                    take_rows(self.stock, at).T.copy(), kept, self.model.exchange.seller_pow[region], floor, place, bids)
+            # the same form twice, offers and bids (built directly: dataclasses.replace costs ~30 us)
+            blocks += [OrderBlock("traders_sell", Side.SELL, form=Store(*form, False)),
+                       OrderBlock("traders_buy", Side.BUY, form=Store(*form, True))]
         rows = self.rows_export[region]
         if rows.size:
             blocks.append(OrderBlock("exporters", Side.SELL, form=self._export_selling(region, rows, grid)))

@@ -257,30 +257,121 @@ class Store:
         return qty
 
 
+@dataclass(frozen=True, slots=True)
+class Single:
+    """Schedules of participants who each trade one product (magnet makers offer their own magnet):
+    ``qty[i, g]`` (participants, grid points) of product ``product[i]`` (int64) at ``grid[product[i], g]``, 0
+    of the others. Arrays are not changed afterwards."""
+
+    qty: np.ndarray
+    product: np.ndarray
+    products: int
+
+    @property
+    def n(self) -> int:
+        return self.qty.shape[0]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (6, self.qty, self.product)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points)."""
+        out = np.zeros((self.products, self.n, self.qty.shape[1]))
+        out[self.product, np.arange(self.n), :] = self.qty
+        return out
+
+
+RAMP = 0.05  # stock agencies' orders phase in over 5 % of the price around a trigger (no cliff between grid points)
+
+
+def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """``clip(gap / (RAMP x level) + shift, 0, 1)``: how far an order has phased in. A trigger level near 0 (a
+    ratio of 0 or a tiny reference) saturates the ramp; :meth:`Ramps.dense` works its ramps out under
+    ``np.errstate(over="ignore", divide="ignore")``, so that it does so without warning about the overflow."""
+    return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ramps:
+    """Schedules of stock agencies (agents/state.py), phased in over ramps of 5 % of the price (``ramp(gap,
+    level, shift) = min(max(gap / (RAMP x level) + shift, 0), 1)``). Arrays are ``(products, participants)``
+    but ``grid`` (``(products, grid points)``); ``None`` leaves a part out. With ``buy``: ``qty x ramp(level -
+    p, level, 1) x (p <= level)`` (0 without ``qty``), at most ``cap / (p x kg)`` (with ``cap``), 0 where
+    ``mask`` is True. Else the largest of the terms ``qty x (ramp(p - level, level) where mask, else 0)``
+    (``mask`` None: everywhere), ``qty2 x ramp(p - level2, level2)``, ``qty3 x ramp(p - level3, level3)``,
+    of those given (0 if none). ``level`` is always given; arrays are not changed afterwards."""
+
+    grid: np.ndarray
+    qty: np.ndarray | None
+    level: np.ndarray
+    mask: np.ndarray | None
+    cap: np.ndarray | None
+    qty2: np.ndarray | None
+    level2: np.ndarray | None
+    qty3: np.ndarray | None
+    level3: np.ndarray | None
+    buy: bool
+    kg: float = 1000.0
+
+    @property
+    def n(self) -> int:
+        return self.level.shape[1]
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads (``model._auction.clear_blocks``)."""
+        return (5, self.qty, self.level, self.mask, self.cap, self.qty2, self.level2, self.qty3, self.level3,
+                1.0 if self.buy else 0.0, self.kg, RAMP)
+
+    def dense(self) -> np.ndarray:
+        """The schedules as an array (products, participants, grid points), in the order of operations the
+        agencies' schedules were worked out in (the kernel's)."""
+        with np.errstate(over="ignore", divide="ignore"):  # ramps at a level near 0 saturate (see _ramp)
+            return self._dense()
+
+    def _dense(self) -> np.ndarray:
+        grid = self.grid[:, None, :]
+        n_p, n_g = self.grid.shape
+        if self.buy:
+            level = self.level[:, :, None]
+            if self.qty is None:
+                qty = np.zeros((n_p, self.n, n_g))
+            else:
+                qty = self.qty[:, :, None] * _ramp(level - grid, level, 1.0) * (grid <= level)
+            if self.cap is not None:
+                qty = np.minimum(qty, self.cap[:, :, None] / (self.grid * self.kg)[:, None, :])
+            return qty if self.mask is None else np.where(self.mask[:, :, None], 0.0, qty)
+        qty = None
+        for a, level, mask in ((self.qty, self.level, self.mask), (self.qty2, self.level2, None),
+                               (self.qty3, self.level3, None)):
+            if a is None:
+                continue
+            ramp = _ramp(grid - level[:, :, None], level[:, :, None])
+            term = a[:, :, None] * (ramp if mask is None else np.where(mask[:, :, None], ramp, 0.0))
+            qty = term if qty is None else np.maximum(qty, term)
+        return np.zeros((n_p, self.n, n_g)) if qty is None else qty
+
+
 class OrderBlock:
     """Schedules of one kind of participant in one region: ``qty[k, i, g]`` is what participant ``i``
     sells (or buys) of product ``k`` at price ``grid[k, g]``. Given as the array ``qty`` or as a schedule
     form (:class:`Offer`, :class:`Bid`, :class:`Restock`, :class:`Store`), whose ``qty`` is worked out when first read: the compiled
     exchange works a form's quantities out itself, at the few grid points its clearing reads."""
 
-    __slots__ = ("name", "side", "form", "_qty")
+    __slots__ = ("name", "side", "form", "_qty", "n")
 
     def __init__(self, name: str, side: Side, qty: np.ndarray | None = None,
-                 form: Offer | Bid | Restock | Store | None = None):
+                 form: Offer | Bid | Restock | Store | Ramps | Single | None = None):
         if (qty is None) == (form is None):
             raise ValueError("an order block is given by its quantities or by a schedule form, one of the two")
         self.name, self.side, self.form, self._qty = name, side, form, qty
+        self.n = qty.shape[1] if form is None else form.n  # its participants (read several times a clearing)
 
     @property
     def qty(self) -> np.ndarray:
         if self._qty is None:
             self._qty = self.form.dense()
         return self._qty
-
-    @property
-    def n(self) -> int:
-        """Its participants."""
-        return self._qty.shape[1] if self.form is None else self.form.n
 
     def args(self) -> tuple:
         """What the compiled kernel reads (``model._auction.clear_blocks``): the form's, or the array's."""
@@ -321,13 +412,15 @@ class Exchange:
         # what a kg bought in r at each grid price costs landed abroad (+ export cost, + the traders' margin)
         self.landed = {r: (g + cost[:, None]) * (1.0 + b.import_margin) for r, g in self.grid.items()}
         self.landed_pow = {r: x ** -b.seller_stock_elasticity for r, x in self.landed.items()}
+        # where each market crossed its grid last week: the kernel looks there first (model.market.clear_blocks)
+        self._hint = {r: np.full(g.shape[0], -1, dtype=np.int64) for r, g in self.grid.items()}
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
         n_p = grid.shape[0]
         sells = [b for b in blocks if b.side is Side.SELL and b.n]
         buys = [b for b in blocks if b.side is Side.BUY and b.n]
-        res = clear_blocks(grid, sells, buys, self.log_grid[region])
+        res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region])
         paid = np.where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):

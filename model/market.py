@@ -46,7 +46,8 @@ try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
     _auction = None
-if _auction is not None and not hasattr(_auction, "clear_blocks"):  # built from an older _auction.pyx
+# built from an older _auction.pyx (monotone_blocks came with the Ramps and Single forms and clear_blocks' hint)
+if _auction is not None and not hasattr(_auction, "monotone_blocks"):
     warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
                   "until then the numpy references clear (same results, slower)", stacklevel=1)
     _auction = None
@@ -241,13 +242,17 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
     return _clear_curves_numpy(lg, np.asarray(supply, dtype=float), np.asarray(demand, dtype=float))
 
 
-def clear_blocks(grid: np.ndarray, sells: list, buys: list, log_grid: np.ndarray) -> CurveClearing:
+def clear_blocks(grid: np.ndarray, sells: list, buys: list, log_grid: np.ndarray,
+                 hint: np.ndarray | None = None) -> CurveClearing:
     """:func:`clear_curves` on the sellers' and buyers' order blocks (:class:`model.exchange.OrderBlock`, each
     with participants), their schedules concatenated in block order. The compiled kernel reads the blocks
     as they are, schedule forms included, and works a form's quantities out only at the grid points the
-    clearing reads; the numpy reference concatenates their ``qty`` (the same bits)."""
+    clearing reads; the numpy reference concatenates their ``qty`` (the same bits). ``hint`` (int64, one per
+    market, kept by the caller between clearings): where each market crossed last, where the kernel looks
+    first; it writes this clearing's there (the result does not depend on it)."""
     if _auction is not None:
-        log_price, *rest = _auction.clear_blocks(log_grid, grid, [b.args() for b in sells], [b.args() for b in buys])
+        log_price, *rest = _auction.clear_blocks(log_grid, grid, [b.args() for b in sells], [b.args() for b in buys],
+                                                 hint)
         return CurveClearing(np.exp(log_price), *rest)
     n_p, n_g = grid.shape
     empty = np.zeros((n_p, 0, n_g))

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 STREAMS = ("world", "miners", "armed_groups", "refiners", "policies", "events", "markets", "start")
 KG_PER_T = 1000.0
+_sum = np.add.reduce  # ndarray.sum without its Python wrapper (numpy._core._methods._sum): the same call
 
 
 class Event(NamedTuple):
@@ -455,16 +456,16 @@ class RareEarthModel(mesa.Model):
     # -- 4 ------------------------------------------------------------------------------------------------
     def _ore_markets(self) -> None:
         self.week.ore = self.ore.clear_week()
-        self.ledger.mined += float(self.fleet.mined.sum())
-        self.ledger.delivered += float(self.fleet.sold.sum())
+        self.ledger.mined += float(_sum(self.fleet.mined, axis=None))
+        self.ledger.delivered += float(_sum(self.fleet.sold, axis=None))
 
     # -- 5 ------------------------------------------------------------------------------------------------
     def _process(self) -> None:
         book = self.refiner_book
         out = book.process()
         self._collect_residues()
-        self.ledger.processed += float(book.processed.sum())
-        self.ledger.produced = self.ledger.produced + out.sum(axis=0)
+        self.ledger.processed += float(_sum(book.processed, axis=None))
+        self.ledger.produced = self.ledger.produced + _sum(out, axis=0)
         # oxide made by country (of the plants that processed), added plant by plant in one call; a plant that
         # did not process made +0.0 of everything, which leaves a sum from 0.0 as it was
         ran = book.processed > 0
@@ -512,16 +513,16 @@ class RareEarthModel(mesa.Model):
             return
         mb.make()
         out = mb.by_product(mb.made)
-        self.ledger.into_magnets = self.ledger.into_magnets + mb.used.sum(axis=0)
-        self.ledger.recycled = self.ledger.recycled + mb.recycled.sum(axis=0)
-        self.ledger.magnets_made = self.ledger.magnets_made + out.sum(axis=0)
+        self.ledger.into_magnets = self.ledger.into_magnets + _sum(mb.used, axis=0)
+        self.ledger.recycled = self.ledger.recycled + _sum(mb.recycled, axis=0)
+        self.ledger.magnets_made = self.ledger.magnets_made + _sum(out, axis=0)
         # magnets made by country, plant by plant in one call (GroupSum adds them in order, as the loop did)
         by_country = mb.sum_by_country(out)
         self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
         for region, rows in mb.rows_of_region.items():
             if rows.size:
-                self.signals.add_inflow(region, out.take(rows, axis=0).sum(axis=0)
-                                        + mb.recycled.take(rows, axis=0).sum(axis=0))
+                self.signals.add_inflow(region, _sum(out.take(rows, axis=0), axis=0)
+                                        + _sum(mb.recycled.take(rows, axis=0), axis=0))
 
     # -- 6 ------------------------------------------------------------------------------------------------
     def _exchanges(self) -> None:
@@ -599,7 +600,7 @@ class RareEarthModel(mesa.Model):
             return fill
 
         # 1. the region's own producers, from this week's output
-        want = want_b.sum(axis=0) + want_m.sum(axis=0)
+        want = _sum(want_b, axis=0) + _sum(want_m, axis=0)
         if np.count_nonzero(want):
             give = np.zeros(n_p)
             rr = self.refiner_book.rows_of_region[region]
@@ -633,7 +634,7 @@ class RareEarthModel(mesa.Model):
                     sel = at_m[hm]
                     mb.receive_contract(rows_m.take(sel), want_m.take(sel, axis=0) * fill.take(of_m[hm], axis=0), price)
                 # total + each importer's delivery in turn: a sum over rows adds them in row order
-                total = np.concatenate((total[None, :], give[act])).sum(axis=0)
+                total = _sum(np.concatenate((total[None, :], give[act])), axis=0)
         else:
             for i, at_b, at_m in importers:  # positions of the importer's state's holders among the region's
                 wb, wm = want_b[at_b], want_m[at_m]
@@ -747,7 +748,7 @@ class RareEarthModel(mesa.Model):
         book.consume(self.demand_multiplier)
         if self.maker_book.n:
             self.maker_book.adapt()
-        self.ledger.consumed = self.ledger.consumed + book.consumed.sum(axis=0)
+        self.ledger.consumed = self.ledger.consumed + _sum(book.consumed, axis=0)
         if self.demand is not None:  # next week's demand: each buyer's multiplier at this step's date
             self.demand_multiplier = self.demand.factor(self.date)
 

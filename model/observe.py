@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str, str]
 KG_PER_T = 1000.0
+_sum = np.add.reduce  # ndarray.sum without its Python wrapper (numpy._core._methods._sum): the same call
 
 MARKET_VARS = ("price", "volume", "offered", "cost_of_supply", "inventory_refiners", "inventory_buyers",
                "trader_stock", "trader_bought", "trader_sold")
@@ -105,7 +106,7 @@ class Observer:
         P = m.products
         week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        inv_r = [rb.inventory[rb.at_region[reg]].sum(axis=0) for reg in m.regions]
+        inv_r = [_sum(rb.inventory[rb.at_region[reg]], axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
         zeros = np.zeros(len(P))
         columns = []
@@ -113,8 +114,8 @@ class Observer:
             res = week.clearing.get(reg)
             home, imp = self._trader_rows[reg]
             columns += (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                        inv_r[g], inv_b[g], tb.stock[home].sum(axis=0),
-                        tb.bought[home].sum(axis=0) + tb.imported[imp].sum(axis=0), tb.sold[home].sum(axis=0))
+                        inv_r[g], inv_b[g], _sum(tb.stock[home], axis=0),
+                        _sum(tb.bought[home], axis=0) + _sum(tb.imported[imp], axis=0), _sum(tb.sold[home], axis=0))
         rec.add_columns(step, date, self._market_keys, np.concatenate(columns).tolist())  # one list, not 18
         # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
         both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")
@@ -199,8 +200,9 @@ class Observer:
             keys += self._row("refined_output", country)
             vals += produced[country].tolist()
         cn = produced.get("CN", np.zeros(len(P)))
-        if total.sum() > 0:
-            add(("china_refined_share", "", ""), float(cn.sum() / total.sum()))
+        refined = _sum(total, axis=None)
+        if refined > 0:
+            add(("china_refined_share", "", ""), float(_sum(cn, axis=None) / refined))
             share = self._row("china_refined_share", "")
             for k, c, t in zip(share, cn.tolist(), total.tolist(), strict=True):
                 if t > 0:
@@ -314,11 +316,11 @@ class Observer:
             keys.append(k)
             vals.append(x)
         total = sum(made.values(), np.zeros(len(P)))
-        all_made = total.sum()
+        all_made = _sum(total, axis=None)
         if all_made > 0:
             cn = made.get("CN", np.zeros(len(P)))
             keys.append(("china_magnet_share", "", ""))
-            vals.append(float(cn.sum() / all_made))
+            vals.append(float(_sum(cn, axis=None) / all_made))
             cn_l, total_l = cn.tolist(), total.tolist()
             for j in self._magnet_idx.tolist():  # each magnet made anywhere
                 if total_l[j] > 0:
@@ -329,8 +331,8 @@ class Observer:
             rows = mb.rows_of_region[reg]
             if rows.size:
                 keys += self._row("inventory_makers", reg)
-                vals += held.take(rows, axis=0).sum(axis=0).tolist()
-                for k, x in zip(self._row("recycled", reg), mb.recycled.take(rows, axis=0).sum(axis=0).tolist(),
+                vals += _sum(held.take(rows, axis=0), axis=0).tolist()
+                for k, x in zip(self._row("recycled", reg), _sum(mb.recycled.take(rows, axis=0), axis=0).tolist(),
                                 strict=True):
                     if x or k[2] in self._recycled_seen:
                         self._recycled_seen.add(k[2])
@@ -338,7 +340,7 @@ class Observer:
                         vals.append(x)
         keys += self._row("disposed", "")
         vals += m.week.disposed.tolist() if m.week.disposed is not None else [0.0] * len(P)
-        short = bb.shortage.sum(axis=1).tolist()
+        short = _sum(bb.shortage, axis=1).tolist()
         for key, rows in self._unit_keys:
             keys.append(key)
             vals.append(sum(short[i] * KG_PER_T / kg for i, kg in rows))

@@ -164,8 +164,8 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     books = []
     original = market.clear_blocks
 
-    def record(grid, sells, buys, log_grid):
-        out = original(grid, sells, buys, log_grid)
+    def record(grid, sells, buys, log_grid, hint=None):
+        out = original(grid, sells, buys, log_grid, hint)
         books.append((grid, sells, buys, out))  # forms hold copies of the books they read
         return out
 
@@ -174,16 +174,22 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     assert len(books) == 60 * 2
     RareEarthModel("magnets_baseline", seed=2, weeks=30).run()
     assert any(sum(b.n for b in book[2]) >= 8 for book in books)  # pairwise blocks of fills are among them
-    assert {type(b.form) for book in books for b in book[1] + book[2]} == {
-        type(None), model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store}
+    assert {type(b.form) for book in books for b in book[1] + book[2]} == {  # every block a form (arrays: below)
+        model_exchange.Offer, model_exchange.Bid, model_exchange.Restock, model_exchange.Store,
+        model_exchange.Ramps, model_exchange.Single}
     for grid, sells, buys, out in books:
         assert_same_curve_bits(out, numpy_blocks(grid, sells, buys))
+    # the model's schedules are all sure to be monotone: every crossing is found by bisection (the fast path)
+    assert all(market._auction.monotone_blocks(grid, [b.args() for b in sells], [b.args() for b in buys])
+               for grid, sells, buys, _ in books)
 
 
 @st.composite
 def form_books(draw):
     """Order blocks of every kind (arrays, offers, bids with and without masks, restocking bids with and
-    without arbitrage and caps, stockholders with and without importers and exporters; transposed views as
+    without arbitrage and caps, stockholders with and without importers and exporters, stock agencies' ramps
+    with and without masks, caps and their second and third offers, one product per participant; transposed
+    views as
     the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
     values, and signed zeros where a bound or a quantity ties."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -223,15 +229,36 @@ def form_books(draw):
                 pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
                 np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
                 export, rng.uniform(0.0, 50.0, (n_m, n, n_g)) if exports else None, side is ex.Side.BUY))
+        if kind == "single":  # each participant one product
+            q = np.cumsum(rng.random((n, n_g)), axis=1)
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Single(
+                q if side is ex.Side.SELL else q[:, ::-1].copy(), rng.integers(0, n_m, n).astype(np.int64), n_m))
+        if kind == "ramps":  # a stock agency's: levels across the grid, at 0 and (rarely) below it
+            def maybe(x):
+                return x if rng.random() < 0.6 else None
+
+            def level():
+                x = pn(n, 0.0, 1.5 * grid.max())
+                return -x if rng.random() < 0.05 else x
+
+            buy = side is ex.Side.BUY
+            mask = maybe(rng.random((n_m, n)) < 0.5)
+            qty2, qty3 = maybe(pn(n, 0.0, 50.0)), maybe(pn(n, 0.0, 50.0))
+            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Ramps(
+                grid, maybe(pn(n, 0.0, 50.0)), level(), mask, maybe(pn(n, 0.0, 1e6)) if buy else None,
+                None if buy else qty2, None if buy or qty2 is None else level(), None if buy else qty3,
+                None if buy or qty3 is None else level(), buy))
         active = rng.random((n_m, n)) < 0.4 if rng.random() < 0.5 else None
         cov = grid ** -rng.uniform(0.5, 2.0) * rng.uniform(1.0, 100.0, (n_m, 1))
         return ex.OrderBlock(f"{side}{kind}", side, form=ex.Bid(
             grid, rng.uniform(0.5, 8.0, n), cov, pn(n, 0.0, 10.0), pn(n, 0.0, 50.0), pn(n, 0.0, 2.0 * grid.max()),
             active, float(rng.choice([0.0, 1.0])), float(rng.choice([4.0, 26.0, np.inf]))))
 
-    sells = [block(ex.Side.SELL, k) for k in draw(st.lists(st.sampled_from(["dense", "offer", "store"]), max_size=3))]
+    sells = [block(ex.Side.SELL, k)
+             for k in draw(st.lists(st.sampled_from(["dense", "offer", "store", "ramps", "single"]), max_size=3))]
     buys = [block(ex.Side.BUY, k)
-            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store"]), max_size=3))]
+            for k in draw(st.lists(st.sampled_from(["dense", "bid", "bid", "restock", "store", "ramps", "single"]),
+                                  max_size=3))]
     return grid, [b for b in sells if b.n], [b for b in buys if b.n]
 
 
@@ -240,7 +267,15 @@ def form_books(draw):
 @given(form_books())
 def test_block_kernel_equals_numpy_reference(book):
     grid, sells, buys = book
-    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid)), numpy_blocks(grid, sells, buys))
+    ref = numpy_blocks(grid, sells, buys)
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid)), ref)
+    # where the kernel looks first (last week's crossing) changes nothing: hints anywhere, off the grid too
+    n_m, n_g = grid.shape
+    hint = np.random.default_rng(n_m * 100 + n_g).integers(-1, n_g + 1, n_m).astype(np.int64)
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), hint), ref)
+    crossed = hint.copy()  # the crossings it wrote, from which a second clearing starts
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), crossed), ref)
+    assert (crossed >= 0).all() and (crossed <= n_g).all()
 
 
 # ------------------------------------------------------------------------------ a week of ore trade
