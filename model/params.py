@@ -675,9 +675,10 @@ class World(Strict):
             problems.append("behaviour.levy_min_ratio: must be <= levy_max_ratio")
         if b.buyer_min_cover_weeks > b.buyer_max_cover_weeks:
             problems.append("behaviour.buyer_min_cover_weeks: must be <= buyer_max_cover_weeks")
-        if b.maker_expansion_trend_weeks <= b.sales_memory_weeks:
+        if self.magnet_makers and b.maker_expansion_trend_weeks <= b.sales_memory_weeks:
             problems.append(f"behaviour.maker_expansion_trend_weeks: must exceed sales_memory_weeks "
-                            f"({b.sales_memory_weeks:g}): the sales trend is read from the gap between the two memories")
+                            f"({b.sales_memory_weeks:g}) in a world with magnet makers: their sales trend is read "
+                            f"from the gap between the two memories")
         for i, mk in enumerate(self.magnet_makers):
             if mk.sponsor_state:
                 need(mk.sponsor_state, states, f"magnet_makers[{i}].sponsor_state")
