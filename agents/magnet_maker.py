@@ -70,7 +70,7 @@ import numpy as np
 
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, Single, row_selector, take_rows
 from model.params import MagnetMakerSpec
-from model.projects import Pipeline
+from model.projects import Pipeline, PipelinePlant
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
 if TYPE_CHECKING:
@@ -123,7 +123,6 @@ class MagnetMakerBook:
         self.pipeline = Pipeline([s.status for s in specs],
                                  [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
         self.status = self.pipeline.status  # the same list: planned, permitting, building, operating, cancelled
-        self.financed_by = self.pipeline.financed_by
         self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.ordered = np.zeros(n)  # t a week of new lines on order (Expansion)
         self.order_left = np.zeros(n, dtype=int)  # weeks until they come online
@@ -489,8 +488,9 @@ class MagnetMakerBook:
         return online, ordered
 
 
-class MagnetMaker(mesa.Agent):
-    """One magnet plant; its state lives in the model's :class:`MagnetMakerBook` at row ``i``."""
+class MagnetMaker(PipelinePlant, mesa.Agent):
+    """One magnet plant; its state lives in the model's :class:`MagnetMakerBook` at row ``i`` (its project
+    phases: :class:`model.projects.PipelinePlant`)."""
 
     def __init__(self, model: RareEarthModel, book: MagnetMakerBook, i: int):
         super().__init__(model)
@@ -505,19 +505,6 @@ class MagnetMaker(mesa.Agent):
     @property
     def status(self) -> str:
         return self._book.status[self.i]
-
-    # -- a magnet plant project (model.projects) ------------------------------------------------------------
-    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
-        """Its sponsor, a lender or a policy decides: permitting, then construction (False if it was not planned)."""
-        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, financed_by)
-
-    def streamline_permits(self, factor: float) -> None:
-        """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""
-        self._book.pipeline.streamline(self.i, factor)
-
-    def cancel_project(self) -> bool:
-        """Its sponsor gives it up while in permitting or construction (False if it was not on its way)."""
-        return self._book.pipeline.cancel(self.i)
 
     @property
     def stock(self) -> float:

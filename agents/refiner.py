@@ -48,7 +48,7 @@ import numpy as np
 
 from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
-from model.projects import Pipeline
+from model.projects import Pipeline, PipelinePlant
 
 if TYPE_CHECKING:
     from model.model import RareEarthModel
@@ -399,8 +399,9 @@ class RefinerBook:
         return online
 
 
-class Refiner(mesa.Agent):
-    """One separation plant; its state lives in the model's :class:`RefinerBook` at row ``i``."""
+class Refiner(PipelinePlant, mesa.Agent):
+    """One separation plant; its state lives in the model's :class:`RefinerBook` at row ``i`` (its project
+    phases: :class:`model.projects.PipelinePlant`)."""
 
     def __init__(self, model: RareEarthModel, book: RefinerBook, i: int):
         super().__init__(model)
@@ -476,14 +477,3 @@ class Refiner(mesa.Agent):
         shares = self.model.signals.long_memory[self.home_region]
         return b.reservation(np.broadcast_to(shares, (b.n, shares.size)))[self.i]
 
-    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
-        """Its sponsor or a lender decides: permitting, then construction (False if it was not planned)."""
-        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, financed_by)
-
-    def streamline_permits(self, factor: float) -> None:
-        """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""
-        self._book.pipeline.streamline(self.i, factor)
-
-    def cancel_project(self) -> bool:
-        """Its sponsor gives it up while in permitting or construction (False if it was not on its way)."""
-        return self._book.pipeline.cancel(self.i)

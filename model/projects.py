@@ -122,6 +122,26 @@ class Pipeline:
         return "permitting" in self.status or "building" in self.status
 
 
+class PipelinePlant:
+    """What a plant agent whose project phases live in its book's :class:`Pipeline` (``self._book.pipeline``, at
+    row ``self.i``) answers to its sponsor, lenders and policies: refineries and magnet plants alike."""
+
+    _book: object
+    i: int
+
+    def start_project(self, permit_weeks: int, build_weeks: int, financed_by: str = "") -> bool:
+        """Its sponsor, a lender or a policy decides: permitting, then construction (False if it was not planned)."""
+        return self._book.pipeline.start(self.i, permit_weeks, build_weeks, financed_by)
+
+    def streamline_permits(self, factor: float) -> None:
+        """Permit streamlining reaches it while in permitting: the permit time left x ``factor``."""
+        self._book.pipeline.streamline(self.i, factor)
+
+    def cancel_project(self) -> bool:
+        """Its sponsor gives it up while in permitting or construction (False if it was not on its way)."""
+        return self._book.pipeline.cancel(self.i)
+
+
 # -- appraisal -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Appraisal:
