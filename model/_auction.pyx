@@ -343,6 +343,13 @@ cdef inline void _trade_at_crossing(double* sf, Py_ssize_t n_s, double* bf, Py_s
         log_price[0] = NAN
 
 
+cdef tuple _outputs(Py_ssize_t n_m, Py_ssize_t n_s, Py_ssize_t n_b):
+    """What a clearing of ``n_m`` markets returns, to be filled (:func:`clear_curves`, :func:`clear_blocks`):
+    ``(log_price, volume, sell_fill, buy_fill, supplied, demanded, bound)``."""
+    return (np.empty(n_m), np.empty(n_m), np.empty((n_m, n_s)), np.empty((n_m, n_b)), np.empty(n_m), np.empty(n_m),
+            np.empty(n_m, dtype=np.int64))
+
+
 def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, const double[:, :, :] demand):
     """Clear ``M`` schedule auctions: :func:`model.market.clear_curves` without its final ``exp``, operation
     for operation as its numpy reference (``model.market._clear_curves_numpy``).
@@ -360,13 +367,7 @@ def clear_curves(const double[:, ::1] log_grid, const double[:, :, :] supply, co
     if (supply.shape[0] != n_m or demand.shape[0] != n_m or supply.shape[2] != n_g or demand.shape[2] != n_g
             or n_g < 1):
         raise ValueError("schedules must be (markets, participants, grid points) on the grid's points")
-    log_price = np.empty(n_m)
-    volume = np.empty(n_m)
-    sell_fill = np.empty((n_m, n_s))
-    buy_fill = np.empty((n_m, n_b))
-    supplied = np.empty(n_m)
-    demanded = np.empty(n_m)
-    bound = np.empty(n_m, dtype=np.int64)
+    log_price, volume, sell_fill, buy_fill, supplied, demanded, bound = _outputs(n_m, n_s, n_b)
     cdef double[::1] lp_v = log_price, vol_v = volume, sup_v = supplied, dem_v = demanded
     cdef double[:, ::1] sf = sell_fill, bf = buy_fill
     cdef long long[::1] bd = bound
@@ -813,13 +814,7 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     try:
         n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g)
         n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
-        log_price = np.empty(n_m)
-        volume = np.empty(n_m)
-        sell_fill = np.empty((n_m, n_s))
-        buy_fill = np.empty((n_m, n_b))
-        supplied = np.empty(n_m)
-        demanded = np.empty(n_m)
-        bound = np.empty(n_m, dtype=np.int64)
+        log_price, volume, sell_fill, buy_fill, supplied, demanded, bound = _outputs(n_m, n_s, n_b)
         lp_v, vol_v, sup_v, dem_v, sf, bf, bd = log_price, volume, supplied, demanded, sell_fill, buy_fill, bound
         buf = <double*> malloc((n_s + n_b + 1) * sizeof(double))
         if buf == NULL:
