@@ -308,7 +308,7 @@ class Observer:
         if self._maker_capacity[0] is not mb.capacity:
             cap = mb.sum_by_country(mb.by_product(mb.capacity))
             rows = []
-            for country, j in sorted(m._maker_countries):
+            for j, country in enumerate(mb.rows_of_country):  # sum_by_country's rows: the countries, sorted
                 rows += list(zip(self._row("magnet_capacity", country, self._magnet_names),
                                  cap[j].take(magnets).tolist(), strict=True))
             self._maker_capacity = (mb.capacity, rows)

@@ -291,9 +291,9 @@ class FinanceLedger:
     def disburse(self, model: RareEarthModel) -> None:
         """Each commitment is paid out evenly over its project's permitting and construction; what was paid
         on a cancelled project is stranded."""
+        pipes = {"plant": model.refiner_book.pipeline, "mine": model.fleet.pipeline, "magnet": model.maker_book.pipeline}
         for c in self.commitments:
-            pipe = {"plant": model.refiner_book.pipeline, "mine": model.fleet.pipeline,
-                    "magnet": model.maker_book.pipeline}[c.kind]
+            pipe = pipes[c.kind]
             st = pipe.status[c.row]
             if st == "cancelled":
                 if not c.stranded and c.spent:
