@@ -215,9 +215,15 @@ def stoppable():
             signal.signal(sig, handler)
 
 
+def peak_4wk(x) -> float:
+    """The largest 4-week mean of a weekly series (of the whole series when it is shorter)."""
+    return float(x.rolling(min(4, len(x))).mean().max())
+
+
 def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:
-    """A few lines per run: every market region's prices, China's refining share, shortages (products
-    and regions are the run's world's). Over several seeds: the median over the runs of each figure."""
+    """A few lines per run: every market region's prices (first week, last week and the peak 4-week mean,
+    never a single week's extreme), China's refining share, shortages (products and regions are the run's
+    world's). Over several seeds: the median over the runs of each figure."""
     import numpy as np
 
     from model.results import series
@@ -237,8 +243,8 @@ def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:
             s = [series(d, "price", region, p) for d in runs.values()]
             if not s[0].empty:
                 first, last, top = (np.median([f(x) for x in s]) for f in (lambda x: x.iloc[0],
-                                                                           lambda x: x.iloc[-1], lambda x: x.max()))
-                parts.append(f"{p} {first:.0f}->{last:.0f} (max {top:.0f})")
+                                                                           lambda x: x.iloc[-1], peak_4wk))
+                parts.append(f"{p} {first:.0f}->{last:.0f} (4-wk peak {top:.0f})")
         lines.append(f"  {world.region(region).name:{width}s} USD/kg: " + ", ".join(parts))
     share = series(df, "china_refined_share")
     lines.append(f"  China share of refined output: median {share.median():.3f}")

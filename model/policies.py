@@ -233,6 +233,31 @@ class ExportControl(TimelineItem):
         for d in dests:
             model.rules.limit_exports(d, np.where(mask, allow[d], np.inf))
 
+    def stop(self, model: RareEarthModel) -> None:
+        """A licence regime that ends leaves its licences in hand and its applications under review to a
+        licence control of the same actor that begins the same week (:meth:`begin`)."""
+        if self.mode == "licence":
+            model.rules.hand_over_licences(self.actor, int(model.steps), (
+                self._mask(model), list(self._licences), list(self._pending), dict(self._allowed)))
+
+    def begin(self, model: RareEarthModel) -> None:
+        """A change of licence rules does not void what was granted (China's general licences of Dec 2025
+        replaced case-by-case review, FACTS P7): a licence control that begins the week another of its actor's
+        ended takes over that one's valid licences and applications under review for the products both
+        cover, less the share of its destinations' users whose class the new rules refuse. Without it every
+        change of rules stopped all controlled exports for ``delay_weeks``."""
+        handed = model.rules.take_over_licences(self.actor, int(model.steps))
+        if self.mode != "licence" or handed is None:
+            return
+        old_mask, licences, pending, allowed = handed
+        both = (old_mask & self._mask(model)).astype(float)
+        if not both.any():
+            return
+        keep = {d: both * self._civil_share(model, d) for d in {x.destination for x in licences + pending} | set(allowed)}
+        self._licences += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in licences]
+        self._pending += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in pending]
+        self._allowed = {d: a * keep[d] for d, a in allowed.items()}
+
     def _civil_share(self, model: RareEarthModel, destination: str) -> np.ndarray | float:
         """Share of ``destination``'s need of each product held by users whose class is not refused (1 when
         no class is refused): the part of its importers' requests that can be licensed."""

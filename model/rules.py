@@ -51,6 +51,8 @@ class Rules:
     plant_floor: dict[str, np.ndarray] = field(default_factory=dict)  # offtake price guarantees by plant id
     # destination state -> end-user class -> products whose licences that class is refused (FACTS P7)
     refused_end_use: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # licences a control that ended hands to one of its actor's that begins the same week (not reset weekly)
+    licence_handover: dict[str, tuple] = field(default_factory=dict)
 
     def reset_week(self) -> None:
         self.export_allowance = {}
@@ -74,6 +76,16 @@ class Rules:
         by_class = self.refused_end_use.setdefault(destination, {})
         cur = by_class.get(end_users)
         by_class[end_users] = products.copy() if cur is None else cur | products
+
+    def hand_over_licences(self, actor: str, week: int, handover: object) -> None:
+        """A licence control of ``actor`` ends in ``week``, leaving ``handover`` (its licences and applications
+        under review) to a control of the same actor that begins that week."""
+        self.licence_handover[actor] = (week, handover)
+
+    def take_over_licences(self, actor: str, week: int) -> object | None:
+        """What a control of ``actor`` that ended in ``week`` left (None if none ended that week); taken once."""
+        left = self.licence_handover.pop(actor, None)
+        return left[1] if left is not None and left[0] == week else None
 
     def allowance(self, destination: str) -> np.ndarray:
         """What ``destination`` may import this week (t per product; inf where free)."""

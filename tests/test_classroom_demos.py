@@ -449,16 +449,20 @@ def test_demo2_the_scenarios_own_licences_end_the_same_way(demo2):
 
 
 def test_demo2_extension_the_halt_and_the_licences_together():
-    c = claim(2, r"Extension: Reset with scenario `(?P<sc>\w+)` and Play to mid-(?P<year>\d{4}): when the Kachin halt "
-                 r"and the licences hit together, the Unmet need panel shows buyers outside China short of Dy for "
-                 r"weeks")
-    r = Replay(c["sc"]).play_until(lambda x: x.date(x.week) >= dt.date(int(c["year"]), 7, 1))
+    c = claim(2, r"Extension: Reset with scenario `(?P<sc>\w+)` and Play to (?P<month>[A-Z][a-z]+) (?P<year>\d{4}): once "
+                 r"the Kachin halt and the licences have hit together, the Unmet need panel \(pick (?P<product>\w+)\) shows buyers outside "
+                 r"China short of magnets for\s+weeks")
+    month = dt.datetime.strptime(c["month"], "%B").month
+    r = Replay(c["sc"]).play_until(lambda x: x.date(x.week) >= dt.date(int(c["year"]), month, 1))
     both = max(r.event_week("The Kachin Independence Army halts"), r.event_week("China now requires an export"))
     china = r.m.region_of_state("CN")
-    short = [r.s("shortage", s, "Dy") > 1e-6 for s in r.h.regions("shortage", "Dy") if r.m.region_of_state(s) != china]
+    product = c["product"]
+    assert r.m.maker_book.magnet_mask[r.m.products.index(product)], f"{product} is not a magnet"
+    short = [r.s("shortage", s, product) > 1e-6 for s in r.h.regions("shortage", product)
+             if r.m.region_of_state(s) != china]
     assert short and not any(x[:both].any() for x in short), "short only once both have hit"
     runs = [max((len(g) for g in "".join("x" if v else " " for v in x).split()), default=0) for x in short]
-    assert max(runs) >= 3, f"short of Dy for weeks: {runs}"
+    assert max(runs) >= 3, f"short of {product} for weeks: {runs}"
 
 
 # ================================================================================================ Demo 3

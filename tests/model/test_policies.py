@@ -436,6 +436,27 @@ def test_licences_ship_nothing_during_the_review_then_part_of_the_free_level():
     assert 0.15 <= share <= 0.75, f"licensed Dy exports {share:.0%} of the pre-control level ({pre:.1f} t/week)"
 
 
+def test_a_change_of_licence_rules_keeps_the_licences_granted():
+    """China's general licences of Dec 2025 replaced case-by-case review (FACTS P7) without voiding the licences
+    granted: a licence control that begins the week another of its actor's ends takes over its licences and
+    applications under review, so Dy keeps leaving China; one that begins a week later starts from nothing and
+    ships nothing during its own review."""
+    first_end, delay = "2024-05-06", 4
+
+    def dy_exports(second_start: str):
+        first = ExportControl(start=ON, end=first_end, mode="licence", approval_rate=0.39, delay_weeks=6)
+        second = ExportControl(start=second_start, mode="licence", approval_rate=0.7, delay_weeks=delay)
+        ex = _table(_model(first, second, weeks=32).run(), "exports")
+        return ex.xs("Dy", axis=1, level="product").sum(axis=1)
+
+    back_to_back = dy_exports(first_end)
+    after = back_to_back[_after(back_to_back.index, first_end) & ~_after(back_to_back.index, first_end, delay)]
+    assert len(after) == delay and (after > 0).all(), f"exports stopped at the change of rules: {after.tolist()}"
+    gap = dy_exports("2024-05-13")  # a week with no control between: the old licences are gone
+    review = gap[_after(gap.index, "2024-05-13") & ~_after(gap.index, "2024-05-13", delay)]
+    assert len(review) == delay and (review == 0.0).all(), review.tolist()
+
+
 def _approvals(*items: TimelineItem, weeks: int = 60, **overrides):
     """Per week: the requests a control reviewed (``export_requests`` of every destination), the allowance
     that week's approvals became a week later, and China's licence factor after the week."""
