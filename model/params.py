@@ -311,6 +311,7 @@ class MagnetMakerSpec(Strict):
     needs_policy_support: bool = False  # a private sponsor never starts it on its numbers alone
     sponsor_state: str = ""  # the state that decides it ('' = its host)
     end_users: Literal["civil", "military"] = "civil"  # its customers' class, for end-user licence rules (FACTS P7)
+    node: str = ""  # where the page's map draws it: a node of the network ('' = not on the map; the model does not read it)
     owner: str = ""  # the company (for tables; the model does not read it)
     source: str = ""  # where its numbers come from: FACTS/seed ids or "assumption"
     counted_in: str = ""  # a project database entry already counted in this aggregate entry of a world (see ProjectsSpec)
@@ -682,6 +683,8 @@ class World(Strict):
         for i, mk in enumerate(self.magnet_makers):
             if mk.sponsor_state:
                 need(mk.sponsor_state, states, f"magnet_makers[{i}].sponsor_state")
+            if mk.node:
+                need(mk.node, nodes, f"magnet_makers[{i}].node")
         for kind, items in (("products", self.products), ("regions", self.regions), ("miners", self.miners),
                             ("refiners", self.refiners), ("buyers", self.buyers), ("traders", self.traders),
                             ("magnet_makers", self.magnet_makers),

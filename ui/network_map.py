@@ -42,7 +42,7 @@ class NetworkView:
     controller_names: dict[str, str]
     groups: Sequence[str]  # controllers that are armed groups
     date: str
-    # plants and followed mines (ui.projects), in a fixed order: (id, node, "plant" or "mine"), and each one's
+    # plants and followed mines (ui.projects), in a fixed order: (id, node, "plant", "magnets" or "mine"), and each one's
     # phase this week (a key of ui.projects.PHASES)
     facilities: Sequence[tuple[str, str, str]] = ()
     phases: Sequence[str] = ()
@@ -57,7 +57,8 @@ NODE_STYLE = {  # kind -> marker, size, face colour, legend label
     "port": ("v", 50, "#9ecae1", "port"),
     "buyer_hub": ("*", 130, "#fee391", "magnet makers"),
 }
-FACILITY_MARKERS = {"plant": "s", "mine": "^"}  # a marked facility's shape; its fill is its phase's colour
+FACILITY_MARKERS = {"plant": "s", "magnets": "h", "mine": "^"}  # a marked facility's shape; its fill is its phase's colour
+FACILITY_GLYPHS = {"plant": "refineries (■)", "magnets": "magnet plants (⬢)", "mine": "mines (▲)"}  # the legend's words
 LEGEND_FACE = {"refinery": "#dddddd"}  # the sites legend: a refinery's fill is its plants' phase
 LABEL_PRIORITY = ("mine_area", "refinery", "buyer_hub", "port", "hub", "border")
 # windows, (lon min, lon max, lat min, lat max): the Kachin mines and the Myanmar-China border posts;
@@ -69,6 +70,13 @@ GROUP_COLOURS = ["#ff7f00", "#e7298a", "#ffd92f", "#a65628"]  # armed groups: or
 STATE_COLOURS = ["#1f78b4", "#33a02c", "#8c6d31", "#17becf", "#a6cee3", "#b2df8a", "#636363", "#6b6ecf",
                  "#bdbdbd", "#637939", "#3182bd"]  # other states: blues, greens, greys (no reds or oranges)
 Box = tuple[float, float, float, float]
+
+
+def facility_legend_title(view: NetworkView) -> str:
+    """'Refineries (■) and mines (▲) by status', naming only the kinds of facility the map marks."""
+    kinds = [FACILITY_GLYPHS[k] for k in FACILITY_MARKERS if any(f[2] == k for f in view.facilities)]
+    words = ", ".join(kinds[:-1]) + (" and " if len(kinds) > 1 else "") + kinds[-1]
+    return words[0].upper() + words[1:] + " by status"
 
 
 def short_name(name: str) -> str:
@@ -235,7 +243,7 @@ class MapChart(LiveChart):
                              markeredgecolor="#222222", markeredgewidth=1.0, label=ph.label) for ph in PHASES.values()]
             fig.legend(handles=phases, loc="lower left", bbox_to_anchor=(0.05 / W, 0.02 / H), ncol=len(phases),
                        fontsize=10, frameon=False, handlelength=1.0, handletextpad=0.4, columnspacing=1.3,
-                       title="Plants (■) and mines (▲) by status", title_fontsize=10.5, alignment="left")
+                       title=facility_legend_title(view), title_fontsize=10.5, alignment="left")
         self.bottom = [fig.patch, *fig.legends, *titles]
         for ax in fig.axes:
             self.bottom += [ax.patch, *ax.spines.values(), *ax.lines]
@@ -379,7 +387,7 @@ class MapChart(LiveChart):
         """One marker per facility, side by side at its site (centred on a covered node, else to the right of
         its marker); their fills are set each frame."""
         size, step = (46, 7.5) if win.world else (80, 10.0)
-        spots: dict[str, list[tuple[tuple[float, float], int]]] = {"plant": [], "mine": []}
+        spots: dict[str, list[tuple[tuple[float, float], int]]] = {k: [] for k in FACILITY_MARKERS}
         for n in nodes:
             idx = self.facility_at[n]
             x0, y0 = win.xy(view.pos[n])

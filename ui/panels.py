@@ -281,7 +281,7 @@ def InterventionBar(model: solara.Reactive[ClassroomModel], version: int, in_for
 def project_choice(m: ClassroomModel, p) -> str:
     """A planned project in the finance list: its name, country and what it is ('..., Australia: plant and
     its mine Nolans (Arafura), US$2,100M')."""
-    what = ("mine" if p.kind == "mine" else
+    what = ("mine" if p.kind == "mine" else "magnet plant" if p.kind == "magnet" else
             f"plant and its mine{'s' if len(p.companions) > 1 else ''} {', '.join(c.name for c in p.companions)}"
             if p.companions else "plant")
     return f"{p.name}, {country_name(m, p.country)}: {what}, US${p.capex_musd:,.0f}M"
@@ -362,13 +362,18 @@ def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
               [tick], "map")
 
 
+KIND_WORDS = {"plant": "", "magnets": " (magnets)", "mine": " (mine)"}  # after a facility's name in the project table
+
+
 def project_table(m: ClassroomModel) -> str:
     """Every plant and mine that is not simply operating since the start, as an HTML table: where it stands
     (the map's colours), when it comes online, who funds it, and what it does once it runs."""
-    facs = sorted((f for f in projects.facilities(m, m.watch) if f.project), key=lambda f: (f.kind != "plant", f.name))
+    order = {"plant": 0, "magnets": 1, "mine": 2}
+    facs = sorted((f for f in projects.facilities(m, m.watch) if f.project), key=lambda f: (order[f.kind], f.name))
     if not facs:
         return "<p class='ree-projects' style='color:#666'>No plant or mine projects in this world.</p>"
     week = int(m.steps)
+    magnets = any(f.kind == "magnets" for f in facs)
     rows = []
     for f in facs:
         ph = projects.PHASES[f.phase]
@@ -379,7 +384,7 @@ def project_table(m: ClassroomModel) -> str:
         out = f"{f.output_t:,.1f}" if running else ""
         rows.append(
             f"<tr class='ree-project' data-id='{html.escape(f.id)}' data-phase='{f.phase}'>"
-            f"<td>{html.escape(f.name)}{' (mine)' if f.kind == 'mine' else ''}</td>"
+            f"<td>{html.escape(f.name)}{KIND_WORDS[f.kind]}</td>"
             f"<td>{html.escape(country_name(m, f.country))}</td>"
             f"<td class='ree-project-status' style='white-space:nowrap'>{dot}{html.escape(ph.label)}</td>"
             f"<td>{html.escape(projects.online_words(f, m.date, week))}</td>"
@@ -389,11 +394,13 @@ def project_table(m: ClassroomModel) -> str:
     head = "".join(f"<th style='text-align:{a};vertical-align:bottom'>{t}</th>" for t, a in (
         ("plant or mine", "left"), ("country", "left"), ("status", "left"), ("online", "left"),
         ("funded by", "left"), ("capacity<br>t/week", "right"), ("utili&shy;sation", "right"),
-        ("ore in<br>t this week", "right")))
+        ("ore in (magnets out)<br>t this week" if magnets else "ore in<br>t this week", "right")))
     return (f"<table class='ree-projects' style='width:100%;font-size:0.95em;border-spacing:10px 3px'>"
             f"<tr>{head}</tr>{''.join(rows)}</table>"
-            "<div style='font-size:0.85em;color:#555;margin-top:4px'>Capacity in t of rare-earth oxide a week; "
-            "ore in: what a plant processed (a mine mined) this week. A plant comes online at half utilisation and "
+            "<div style='font-size:0.85em;color:#555;margin-top:4px'>Capacity in t of rare-earth oxide a week"
+            f"{' (a magnet plant: t of magnets)' if magnets else ''}; "
+            "ore in: what a plant processed (a mine mined) this week"
+            f"{'; a magnet plant shows the magnets it made' if magnets else ''}. A plant comes online at half utilisation and "
             f"ramps up; one that processes nothing {projects.NO_FEED_WEEKS} weeks in a row has no feed.</div>")
 
 

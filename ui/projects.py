@@ -63,7 +63,7 @@ class Facility:
 
     id: str
     name: str
-    kind: str  # "plant" or "mine"
+    kind: str  # "plant" (a refinery), "magnets" (a magnet plant) or "mine"
     country: str
     node: str
     status: str  # the model's pipeline status
@@ -71,10 +71,10 @@ class Facility:
     project: bool  # not simply operating since the run's start (the project table lists these)
     weeks_left: int  # permitting and construction left (0 unless on its way)
     lead_weeks: int  # permitting (x its host's permit factor today) and construction, once decided
-    capacity_t: float  # t REO/week it can process (plants) or mine (mines) now
+    capacity_t: float  # t REO/week it can process (plants) or mine (mines), t of magnets it can make, now
     nameplate_t: float
-    utilisation: float  # plants: planned share of capacity; mines: this week's output / capacity
-    output_t: float  # this week: ore processed (plants) or mined (mines), t REO
+    utilisation: float  # plants: planned share of capacity; mines and magnet plants: this week's output / capacity
+    output_t: float  # this week: ore processed (plants), mined (mines), t REO; magnets made (magnet plants), t
     financed_by: str
     online_week: int | None  # the week it came online in this run (None: not in this run)
 
@@ -90,10 +90,12 @@ class Watch:
     docstring). :meth:`update` runs after every week of the run, before anything is drawn."""
 
     def __init__(self, m) -> None:
-        book = m.refiner_book
+        book, makers = m.refiner_book, m.maker_book
         self.sites = mine_sites(m)
         self.idle = np.zeros(book.n, dtype=int)  # weeks in a row with (almost) nothing processed
+        self.maker_idle = np.zeros(makers.n, dtype=int)  # magnet plants: weeks in a row with (almost) nothing made
         self.start_status = {book.ids[i]: book.status[i] for i in range(book.n)}
+        self.start_status |= {makers.ids[i]: makers.status[i] for i in range(makers.n)}
         self.start_status |= {self._site_id(m, s): m.miners[int(s)].project_status for s in self.sites}
         self.online_week: dict[str, int] = {}
         b = m.behaviour
@@ -108,14 +110,25 @@ class Watch:
         book = m.refiner_book
         idle = (book.capacity > 0) & (book.processed < IDLE_SHARE * book.capacity)
         self.idle = np.where(idle, self.idle + 1, 0)
+        makers = m.maker_book
+        if makers.n:
+            idle = (makers.capacity > 0) & (makers.made < IDLE_SHARE * makers.capacity)  # t of magnets this week
+            self.maker_idle = np.where(idle, self.maker_idle + 1, 0)
         week = int(m.steps)
-        for i, st in enumerate(book.status):
-            if st == "operating" and self.start_status[book.ids[i]] != "operating":
-                self.online_week.setdefault(book.ids[i], week)
+        for ids, status in ((book.ids, book.status), (makers.ids, makers.status)):
+            for i, st in enumerate(status):
+                if st == "operating" and self.start_status[ids[i]] != "operating":
+                    self.online_week.setdefault(ids[i], week)
         for s in self.sites:
             sid = self._site_id(m, s)
             if m.miners[int(s)].project_status == "operating" and self.start_status[sid] != "operating":
                 self.online_week.setdefault(sid, week)
+
+    def maker_ramping(self, m, i: int, made: float) -> bool:
+        """Magnet plant ``i`` came online in this run, less than the ramp's length ago, and does not yet make
+        at its capacity (a new plant plans ``behaviour.maker_ramp_up_share`` of it until its sales say more)."""
+        since = self.online_week.get(m.maker_book.ids[i])
+        return since is not None and int(m.steps) - since < self.ramp_weeks and made < 0.999 * m.maker_book.capacity[i]
 
     def ramping(self, m, i: int) -> bool:
         """Plant ``i`` came online in this run, less than the ramp's length ago, and is not yet at full
@@ -126,7 +139,7 @@ class Watch:
 
 
 def facilities(m, watch: Watch) -> list[Facility]:
-    """Every plant and followed mine of the model, as it stands this week."""
+    """Every refinery, magnet plant and followed mine of the model, as it stands this week."""
     book, f = m.refiner_book, m.fleet
     out = []
     for i, r in enumerate(m.refiners):
@@ -138,6 +151,17 @@ def facilities(m, watch: Watch) -> list[Facility]:
             _lead(m, r.spec, r.country), float(book.capacity[i]), float(book.nameplate[i]),
             float(book.utilisation[i]) if book.capacity[i] > 0 else 0.0, float(book.processed[i]),
             book.financed_by[i], watch.online_week.get(r.rid)))
+    makers = m.maker_book
+    made = makers.made  # t of magnets made this week, per plant
+    for i, spec in enumerate(makers.specs):
+        st, cap = makers.status[i], float(makers.capacity[i])
+        out.append(Facility(
+            spec.id, spec.name, "magnets", spec.country, spec.node, st,
+            phase(st, cap, int(watch.maker_idle[i]), watch.maker_ramping(m, i, float(made[i]))),
+            watch.start_status[spec.id] != "operating" or st != "operating", makers.pipeline.weeks_left(i),
+            _lead(m, spec, spec.country), cap, float(makers.nameplate[i]),
+            float(made[i]) / cap if cap > 0 else 0.0, float(made[i]), makers.pipeline.financed_by[i],
+            watch.online_week.get(spec.id)))
     for s in watch.sites:
         miner = m.miners[int(s)]
         spec = miner.spec

@@ -291,13 +291,13 @@ class ClassroomModel(RareEarthModel):
         return items
 
     def financeable(self) -> list:
-        """Planned projects outside China the class may fund (:meth:`fund`), plants (with their own
-        planned mines) first, then mines alone; not those already funded for the next step."""
+        """Planned projects outside China the class may fund (:meth:`fund`), refineries (with their own
+        planned mines) first, then magnet plants, then mines alone; not those already funded for the next step."""
         china = self.region_of_state("CN") if "CN" in self.state_by_id else None
         pending = {x.project for x in self._to_start if isinstance(x, ProjectFinance)}
         out = [p for p in self.projects if p.status == "planned" and p.id not in pending
                and self.region_of_state(p.country) != china]
-        return sorted(out, key=lambda p: (p.kind != "plant", p.name))
+        return sorted(out, key=lambda p: ({"plant": 0, "magnet": 1}.get(p.kind, 2), p.name))
 
     def fund(self, project_id: str, lender: str = "US EXIM") -> list[TimelineItem]:
         """Have ``lender`` (one of :data:`LENDERS`) fund a planned project at the next step

@@ -160,3 +160,43 @@ def test_followed_mines_are_the_projects_and_the_reserves():
     ids = {m.fleet.specs[m.fleet.spec[s]].id for s in sites}
     assert {"au_nolans", "au_browns_range", "au_eneabba_stockpile"} <= ids
     assert not np.isin(sites, np.flatnonzero(m.fleet.entry_exit)).any(), "no artisanal site is followed"
+
+
+# ================================================================================= magnet plants
+def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase():
+    """In a world with a magnet stage every magnet plant is a facility of its own kind, drawn as a hexagon at
+    its node: MP's Fort Worth plant is building at the start of ``combined_2025``, comes online in Jan 2025
+    (FACTS R4) and ramps up from half its capacity; the 10X plant is still building; the project table lists
+    both with the magnets they make, and the legend names magnet plants only where there are some."""
+    m = ClassroomModel("combined_2025", 0)
+    start = {f.id: f for f in projects.facilities(m, m.watch)}
+    makers = m.maker_book
+    assert {i for i, f in start.items() if f.kind == "magnets"} == set(makers.ids)
+    assert start["us_mp_fort_worth"].phase == "building" and start["us_mp_fort_worth"].node == "detroit"
+    seen = []
+    for _ in range(60):
+        m.step()
+        seen.append(next(f for f in projects.facilities(m, m.watch) if f.id == "us_mp_fort_worth"))
+    (online,) = [k for k, f in enumerate(seen) if f.phase != "building" and seen[k - 1].phase == "building"]
+    week_of = m.start_date + dt.timedelta(weeks=online + 1)  # seen[k] is the week after step k + 1
+    assert abs((week_of - dt.date(2025, 1, 15)).days) <= 7, f"online on its date (FACTS R4), not {week_of}"
+    fw = seen[-1]
+    assert fw.phase == "ramping" and 0 < fw.output_t < fw.capacity_t == fw.nameplate_t
+    assert fw.utilisation == pytest.approx(fw.output_t / fw.capacity_t)
+    ten_x = next(f for f in projects.facilities(m, m.watch) if f.id == "us_mp_10x")
+    assert ten_x.phase == "building" and ten_x.capacity_t == 0.0
+    view = network_view(m)
+    chart = network_map.MapChart(view).update(view)
+    marked = {j for sc, idx in chart.marks for j in idx}
+    on_map = {k for k, (_, node, _) in enumerate(view.facilities) if node in view.pos}
+    assert marked == on_map, "a facility with a node the map does not mark"
+    k = [f[0] for f in view.facilities].index("us_mp_fort_worth")
+    (hexagons,) = [idx for sc, idx in chart.marks if k in idx]
+    assert all(view.facilities[j][2] == "magnets" for j in hexagons)
+    assert "magnet plants" in network_map.facility_legend_title(view)
+    base = network_view(ClassroomModel())
+    assert network_map.facility_legend_title(base) == "Refineries (■) and mines (▲) by status"
+    table = project_table(m)
+    assert re.search(r"data-id='us_mp_fort_worth' data-phase='ramping'><td>MP Materials, Fort Worth \(Independence\) "
+                     r"\(magnets\)</td>", table), table
+    assert "data-id='us_mp_10x' data-phase='building'" in table and "a magnet plant shows the magnets it made" in table

@@ -57,6 +57,7 @@ def test_every_buyer_can_pay_the_2024_price_of_what_it_uses(name):
     ({"magnet_makers.jp_ndfeb.expansion_capex_usd_per_kg_year": -5.0}, "expansion_capex_usd_per_kg_year"),
     ({"behaviour.sales_memory_weeks": 60.0}, "behaviour.maker_expansion_trend_weeks"),
     ({"magnet_makers.jp_ndfeb.sponsor_state": "XX"}, "magnet_makers.jp_ndfeb.sponsor_state"),
+    ({"magnet_makers.jp_smco.node": "osaka"}, "magnet_makers.jp_smco.node"),  # the map's node must be the world's
 ])
 def test_a_wrong_magnet_stage_is_refused_naming_the_field(edit, where):
     with pytest.raises(ConfigError) as err:
