@@ -150,9 +150,12 @@ def price_ratio(df: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------- styling
 def series_style(i: int, color: str | None = None) -> dict:
-    """The i-th series style: colour, line style and marker differ together (greyscale-safe)."""
+    """The i-th series style: colour, line style and marker differ together (greyscale-safe). Past the
+    palette's eight the marker shifts by one each round, so series 8 (black, solid, square) is not series 0
+    (black, solid, circle): a world with ten products draws ten distinct lines."""
     return {"color": color or PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[i % len(LINESTYLES)],
-            "marker": MARKERS[i % len(MARKERS)], "markerfacecolor": "white", "markeredgewidth": 0.9}
+            "marker": MARKERS[(i + i // len(PALETTE)) % len(MARKERS)], "markerfacecolor": "white",
+            "markeredgewidth": 0.9}
 
 
 def axis_label(variable: str, suffix: str = "") -> str:
@@ -297,7 +300,9 @@ def _style_context():
 
 
 def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.35")
+    """Say in the panel why it is empty (on a white ground, over the panel's date lines)."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.35",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -338,7 +343,7 @@ def spread_ratio(df: pd.DataFrame, title: str = "", products: Sequence[str] | No
         i = 0
         for importer, _ in pairs:
             for prod in products:
-                name = f"{prod} oxide" if len(pairs) == 1 else f"{prod} oxide, {pretty(importer, True, df)}"
+                name = _panel_title(prod, df) + ("" if len(pairs) == 1 else f", {pretty(importer, True, df)}")
                 _draw(ax, b[(b["region"] == importer) & (b["product"] == prod)], name, series_style(i),
                       _n_runs(df) > 1, i)
                 i += 1
@@ -402,7 +407,7 @@ def shortage(df: pd.DataFrame, title: str = "", smooth_weeks: int = 4,
             peak = b.loc[b["product"] == prod, "hi"].max() if not b.empty else 0.0
             ax.set_ylim(bottom=0, top=None if peak > 0 else 1)
             if states and not peak > 0:
-                _no_data(ax, f"no {prod} shortage in any run")
+                _no_data(ax, f"no {prod} shortage\nin any run")  # two lines: ten products make small panels
         note = f"{smooth_weeks}-week moving mean" if smooth_weeks > 1 else ""
         return _finish(fig, axes, df, title, note)
 

@@ -227,3 +227,18 @@ def test_magnet_buildout_draws_magnet_capacity_and_only_where_a_world_has_magnet
     assert "capacity_buildout.png" in oxide and "magnet_buildout.png" not in oxide
     empty = F.magnet_buildout(two_runs)
     assert "no magnet stage in this world" in [t.get_text() for ax in empty.axes for t in ax.texts]
+
+
+def test_ten_products_get_ten_distinct_styles_and_their_stage_in_the_legend():
+    """A world with ten products (the magnet world): the spread figure's lines differ in colour, line style or
+    marker, one from another, and magnets are labelled as magnets, not oxides."""
+    styles = [F.series_style(i) for i in range(16)]
+    keys = [(s["color"], str(s["linestyle"]), s["marker"]) for s in styles]
+    assert len(set(keys)) == len(keys), "two series drawn alike"
+    assert styles[:8] == [F.series_style(i) for i in range(8)] and keys[0] != keys[8]
+    from model.model import RareEarthModel
+
+    df = RareEarthModel("magnets_baseline", seed=1, weeks=6).run().results()
+    fig = F.spread_ratio(df)
+    labels = {ln.get_label() for ln in fig.axes[0].get_lines()}
+    assert {"NdFeB magnet", "SmCo magnet", "NdPr oxide"} <= labels and "NdFeB oxide" not in labels, labels
