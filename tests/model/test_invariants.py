@@ -15,6 +15,7 @@ import pytest
 
 from model.model import RareEarthModel
 from model.policies import Stockpile
+from model.scenario import list_scenarios
 
 
 def test_baseline_invariants_every_week_for_ten_years(invariant_checker, table_checker):
@@ -92,3 +93,33 @@ def test_stockpile_on_hand_at_the_start_is_accounted(invariant_checker):
     reserve_only = RareEarthModel("baseline", seed=1, weeks=8).state_by_id["JP"].endowed  # JOGMEC's stock
     assert model.state_by_id["JP"].endowed.sum() > reserve_only.sum() + 1.0  # the policy's 30 days entered
 
+
+
+def _edge_weeks(model: RareEarthModel) -> dict[tuple[str, str, str], int]:
+    """Weeks in which an exchange cleared at the top or bottom of its price grid, by (region, product, edge)."""
+    hits: dict[tuple[str, str, str], int] = {}
+    while model.running:
+        model.step()
+        for region, c in model.week.clearing.items():
+            for k in c.bound.nonzero()[0]:
+                key = (region, model.products[k], "top" if c.bound[k] > 0 else "bottom")
+                hits[key] = hits.get(key, 0) + 1
+    return hits
+
+
+@pytest.mark.parametrize("scenario", list_scenarios())
+def test_no_shipped_market_clears_at_the_edge_of_its_price_grid(scenario):
+    """A price at the grid's end is the grid's, not the market's (the long side is filled pro rata there): in
+    no shipped scenario (seed 1, its whole horizon) does a market clear at either end of its grid."""
+    hits = _edge_weeks(RareEarthModel(scenario, seed=1))
+    assert not hits, f"{scenario}: cleared at its grid's edge (weeks): {hits}"
+
+
+def test_the_edge_check_sees_a_grid_that_binds():
+    """With the grid the magnet world had before (25 x the starting price at most), ex-China yttrium sat at
+    the grid's top for over a year of licences (FACTS P4: ~US$270 against ~US$7): the check catches it."""
+    from experiments.run import _with_overrides
+
+    sc = _with_overrides("yttrium_split", {"behaviour.price_grid_high": 25.0, "behaviour.price_grid_points": 64})
+    hits = _edge_weeks(RareEarthModel(sc, seed=1))
+    assert hits.get(("ROW", "Y", "top"), 0) > 52, hits
