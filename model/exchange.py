@@ -69,7 +69,9 @@ class Side(Enum):
     SELL = "sell"
 
 
-@dataclass(frozen=True, slots=True)
+# The forms below are plain (not frozen) slotted dataclasses: a frozen one's __init__ sets each field through
+# object.__setattr__, about 1 us a form, and some twenty are made a week. Nothing writes to them once made.
+@dataclass(slots=True)
 class Offer:
     """Schedules of sellers who offer the stock above what they keep: ``qty[k, i, g]`` is 0 where
     ``grid[k, g] < floor[k, i]``, else ``min(max(stock[k, i] - scale[k, i] x pw[k, g], 0), stock[k, i])``
@@ -101,7 +103,7 @@ class Offer:
         return np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bid:
     """Schedules of buyers who cover their need: ``qty[k, i, g]`` is 0 where ``active[k, i]`` is False
     (``None``: all are active) or ``grid[k, g] > wtp[k, i]`` (above the most it pays), else
@@ -163,7 +165,7 @@ class Bid:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Restock:
     """Bids of traders who buy here to sell elsewhere (importers, exporters; agents/trader.py): ``qty[k, i, g]``
     is ``max(sales + (working x a - stock) / weeks, 0)`` with the appetite ``a = min(landed_pow[k, g] x
@@ -205,7 +207,7 @@ class Restock:
         return qty if self.allow is None else np.minimum(qty, self.allow[:, :, None])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Store:
     """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
     speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
@@ -257,7 +259,7 @@ class Store:
         return qty
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Single:
     """Schedules of participants who each trade one product (magnet makers offer their own magnet):
     ``qty[i, g]`` (participants, grid points) of product ``product[i]`` (int64) at ``grid[product[i], g]``, 0
@@ -292,7 +294,7 @@ def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
     return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ramps:
     """Schedules of stock agencies (agents/state.py), phased in over ramps of 5 % of the price (``ramp(gap,
     level, shift) = min(max(gap / (RAMP x level) + shift, 0), 1)``). Arrays are ``(products, participants)``

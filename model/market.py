@@ -203,7 +203,7 @@ def _level_ratio(lvl_tot: np.ndarray, cum: np.ndarray, eligible: np.ndarray, vol
 
 
 # ====================================================================================== schedule auctions
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made twice a week, and a frozen __init__ is slow (model/exchange.py)
 class CurveClearing:
     """Outcome of a batch of schedule auctions (one row per market, e.g. per product of a region)."""
 
