@@ -113,6 +113,7 @@ class MagnetMakerBook:
         self._bids_for = self._uses  # the oxides of those it bids for (no magnet), set with it
         self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
         self._most_paid_key: tuple | None = None  # (input per kg, paid memory, sale memory, most paid)
+        self._own_cells: tuple | None = None  # (makes, each plant's own-magnet cell): see by_product()
         self._contract_groups: dict[int, tuple] = {}  # id(rows) -> (rows, plants of each product, products)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
@@ -216,8 +217,12 @@ class MagnetMakerBook:
 
     def by_product(self, values: np.ndarray) -> np.ndarray:
         """A per-plant quantity of each plant's own magnet as a plants x products array (0 elsewhere)."""
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = values
+        n_p = len(self.model.products)
+        cells = self._own_cells
+        if cells is None or cells[0] is not self.makes:  # each plant's (row, its magnet) as a flat index, once
+            cells = self._own_cells = (self.makes, np.arange(self.n) * n_p + self.makes)
+        out = np.zeros((self.n, n_p))
+        out.put(cells[1], values)  # out[np.arange(n), makes] = values, without the two-array fancy index
         return out
 
     def usual_prices(self) -> np.ndarray:
