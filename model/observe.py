@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 import mesa
@@ -139,7 +140,7 @@ class Observer:
             if keys != self._dynamic_keys:  # a key came or went: check the new layout once, then keep it
                 Recorder.check_keys(keys)
                 self._dynamic_keys = keys
-            rec.add_columns(step, date, self._dynamic_keys, [float(v) for v in vals])
+            rec.add_columns(step, date, self._dynamic_keys, list(map(float, vals)))  # map: a C loop
 
     def _trade_values(self) -> list[float]:
         """China's exports and the share of requested exports allowed, by destination and in all."""
@@ -429,6 +430,7 @@ class WeeklyCollector(mesa.DataCollector):
         self._upto = 0
         self._values: list[float] = []
         self._layouts: dict[int, tuple[list, list[tuple[int, int]]]] = {}  # id(keys) -> (keys, [(reporter, pos)])
+        self._lists: tuple | None = None  # (model_vars, each reporter's list in it): see collect
 
     def _positions(self, keys: list) -> list[tuple[int, int]]:
         cached = self._layouts.get(id(keys))
@@ -451,8 +453,12 @@ class WeeklyCollector(mesa.DataCollector):
             for r, j in self._positions(keys):
                 values[r] = vals[j]
         model_vars = self.model_vars
-        for (name, _), v in zip(self._keys, values, strict=True):
-            model_vars[name].append(v)
+        if self._lists is None or self._lists[0] is not model_vars:  # each reporter's list of values, found once
+            self._lists = (model_vars, [model_vars[name] for name, _ in self._keys])
+        lists = self._lists[1]
+        if len(lists) != len(values):
+            raise ValueError("the reporters and their values differ in number")
+        deque(map(list.append, lists, values), maxlen=0)  # lists[r].append(values[r]) for each r, in a C loop
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:
