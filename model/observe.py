@@ -55,7 +55,7 @@ class Observer:
         self._oxides: list[int] = []
         self._by_refiner_country: tuple = (None, [], [])  # see _refiner_countries
         self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
-        self._coercivity_ix: tuple = (None, None)  # (substitution, its rows x substitutes index), made once
+        self._coercivity_ix: tuple = (None, None, None)  # (substitution, its cells' flat index, shape), made once
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -287,8 +287,9 @@ class Observer:
         else:
             recipes, weight = bb.content, np.broadcast_to(bb.magnet_t_per_week * m.demand_multiplier, (bb.n,))
         if self._coercivity_ix[0] is not sub:  # its rows and substitutes are fixed: index them once
-            self._coercivity_ix = (sub, np.ix_(sub.rows, sub.cols))
-        work = recipes[self._coercivity_ix[1]] * sub.w * weight[sub.rows, None]
+            self._coercivity_ix = (sub, sub.cells(recipes.shape[1]), sub.log_tilt.shape)
+        _, cells, shape = self._coercivity_ix
+        work = recipes.take(cells).reshape(shape) * sub.w * weight.take(sub.rows)[:, None]  # recipes[ix_(rows, cols)]
         total = float(work.sum())
         if total > 0:
             for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
