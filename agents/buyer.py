@@ -119,11 +119,11 @@ class BuyerBook:
         rows = self.rows_of_state.get(state_id)
         if rows is None or not rows.size:
             return np.zeros(self.content.shape[1])
-        return self.need(demand_multiplier)[rows].sum(axis=0)
+        return self.need(demand_multiplier).take(rows, axis=0).sum(axis=0)
 
     def need_of_region(self, region: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_region[region]
-        return self.need(demand_multiplier)[rows].sum(axis=0)
+        return self.need(demand_multiplier).take(rows, axis=0).sum(axis=0)
 
     def totals(self, values: np.ndarray, by: str) -> np.ndarray:
         """Sum of a per-buyer array by ``"region"`` (rows in the model's region order) or ``"state"``

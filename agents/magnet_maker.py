@@ -253,7 +253,7 @@ class MagnetMakerBook:
         return wtp
 
     def need_of(self, rows: np.ndarray) -> np.ndarray:
-        return self.need()[rows].sum(axis=0)
+        return self.need().take(rows, axis=0).sum(axis=0)
 
     # -- stage 5: make magnets ------------------------------------------------------------------------------
     def plan(self) -> None:
@@ -330,10 +330,11 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
             mk = take_rows(self.makes, at)
-            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid)
-            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks))
+            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid), and each
+            # plant's cell of its own magnet in a (products, plants) fill (for settle)
+            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
             self._region_fixed[region] = fixed
-        _, mk, g, plants, target = fixed
+        _, mk, g, plants, target, _ = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
@@ -368,10 +369,14 @@ class MagnetMakerBook:
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T
         self.inventory[at] = take_rows(self.inventory, at) + got
-        sold_all = clearing.fills["makers_sell"].T  # (k, products)
+        sold_all = clearing.fills["makers_sell"]  # (products, k)
         fixed = self._region_fixed.get(region)  # set by orders()
-        mk, plants = (fixed[1], fixed[3]) if fixed is not None else (self.makes[at], np.arange(rows.size))
-        sold = sold_all[plants, mk]
+        if fixed is not None:  # each plant's own magnet: sold_all[mk, plants], through the flat index of its cell
+            mk = fixed[1]
+            sold = np.ascontiguousarray(sold_all).take(fixed[5])
+        else:
+            mk = self.makes[at]
+            sold = sold_all[mk, np.arange(rows.size)]
         self.stock[at] = np.maximum(take_rows(self.stock, at) - sold, 0.0)
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid.take(mk) * KG_PER_T

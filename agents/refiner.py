@@ -291,7 +291,7 @@ class RefinerBook:
         else:  # the cash share of the full cost (separation carries no markup: full_cost)
             full = self.full_cost()
             floor = np.maximum(res * (self.cash_cost / np.maximum(full, 1e-12))[:, None], self.separation_floor)
-        outlook = np.array(outlooks).reshape(len(outlooks), -1)[self.region_code]  # each plant's region's
+        outlook = np.array(outlooks).reshape(len(outlooks), -1).take(self.region_code, axis=0)  # its region's
         keep = b.seller_target_cover_weeks * self.sales_ema * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity

@@ -175,7 +175,7 @@ class State(mesa.Agent):
         now = int(m.steps)
         if bought > 0:
             # each rival's use of those products: the rivals' rows at once, each row summed as on its own
-            use = sum(m.needs_of_states(self._rival_ids)[:, k].sum(axis=1).tolist())
+            use = sum(m.needs_of_states(self._rival_ids).take(k, axis=1).sum(axis=1).tolist())
             if use > 0 and bought > b.rival_stockpile_trigger_weeks * use and now > self._retaliating_until:
                 if self._retaliating_until < now - 1:
                     m.log_event(f"{self.name} tightens export licences in response to rivals' stockpiling")
@@ -357,8 +357,8 @@ class State(mesa.Agent):
         """Share of its region's buyers' need that went unmet last week (per product)."""
         book = self.model.buyer_book
         rows = book.rows_of_region[self.region]
-        need = book.need(self.model.demand_multiplier)[rows].sum(axis=0)
-        short = book.shortage[rows].sum(axis=0)
+        need = book.need(self.model.demand_multiplier).take(rows, axis=0).sum(axis=0)
+        short = book.shortage.take(rows, axis=0).sum(axis=0)
         return np.where(need > 0, short / np.maximum(need, 1e-12), 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:

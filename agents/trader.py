@@ -198,7 +198,7 @@ class TraderBook:
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
             bids = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working, now, allow)
-            sales, stock = self.sales_ema[at], self.stock[at]
+            sales, stock = take_rows(self.sales_ema, at), take_rows(self.stock, at)
             # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
             self.requested[at] = np.maximum(sales + (working - stock) / b.import_restock_weeks, 0.0)
             blocks.append(OrderBlock("importers", Side.BUY, form=bids))
@@ -274,16 +274,16 @@ class TraderBook:
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T
             self._sell_from_stock(at, sold)
-            self.cost[at] = self.cost[at] + bought * price
-            self.stock[at] = self.stock[at] + bought
+            self.cost[at] = take_rows(self.cost, at) + bought * price
+            self.stock[at] = take_rows(self.stock, at) + bought
             self.sold[at] = sold
             self.bought[at] = bought
         rows = self.rows_import[region]
         if rows.size:
             at = self._import_fixed[region][0]
             got = clearing.fills["importers"].T
-            self.stock[at] = self.stock[at] + got
-            self.cost[at] = self.cost[at] + got * (price + self.model.export_cost)
+            self.stock[at] = take_rows(self.stock, at) + got
+            self.cost[at] = take_rows(self.cost, at) + got * (price + self.model.export_cost)
             self.imported[at] = got
 
     def end_exchange_week(self) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.exchange import row_selector
+from model.exchange import row_selector, take_rows
 from model.results import OUTPUTS, Recorder
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Observer:
         P = m.products
         week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        inv_r = [_sum(rb.inventory[rb.at_region[reg]], axis=0) for reg in m.regions]
+        inv_r = [_sum(take_rows(rb.inventory, rb.at_region[reg]), axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
         zeros = np.zeros(len(P))
         columns = []
@@ -115,8 +115,9 @@ class Observer:
             res = week.clearing.get(reg)
             home, imp = self._trader_rows[reg]
             columns += (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                        inv_r[g], inv_b[g], _sum(tb.stock[home], axis=0),
-                        _sum(tb.bought[home], axis=0) + _sum(tb.imported[imp], axis=0), _sum(tb.sold[home], axis=0))
+                        inv_r[g], inv_b[g], _sum(take_rows(tb.stock, home), axis=0),
+                        _sum(take_rows(tb.bought, home), axis=0) + _sum(take_rows(tb.imported, imp), axis=0),
+                        _sum(take_rows(tb.sold, home), axis=0))
         rec.add_columns(step, date, self._market_keys, np.concatenate(columns).tolist())  # one list, not 18
         # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
         both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")

@@ -228,7 +228,7 @@ class OreMarket:
         pools = self._pools_of.get(group)
         if pools is None:
             return float("nan")
-        vals = self.week.gate_price[pools]
+        vals = self.week.gate_price.take(pools)
         vals = vals[np.isfinite(vals)]
         return float(np.add.reduce(vals) / vals.size) if vals.size else float("nan")  # vals.mean(), without its wrapper
 
