@@ -24,6 +24,7 @@ from enum import Enum
 
 import numpy as np
 
+from model.arrays import bincount, where
 from model.market import clear_blocks, price_grid
 from model.params import Behaviour
 
@@ -61,7 +62,7 @@ class GroupSum:
         index = self._index.get(n)
         if index is None:
             index = self._index[n] = (self.code[:, None] * n + np.arange(n)).ravel()
-        return np.bincount(index, weights=values.ravel(), minlength=self.groups * n).reshape(self.groups, n)
+        return bincount(index, weights=values.ravel(), minlength=self.groups * n).reshape(self.groups, n)
 
 
 class Side(Enum):
@@ -100,7 +101,7 @@ class Offer:
         np.subtract(stock, qty, out=qty)
         np.maximum(qty, 0.0, out=qty)
         np.minimum(qty, stock, out=qty)
-        return np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+        return where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
 
 
 @dataclass(slots=True)
@@ -151,7 +152,7 @@ class Bid:
             off = grid[:, None, :] > wtp[:, :, None]
             if self.active is not None:
                 off = off | ~self.active[:, :, None]
-            return np.where(off, 0.0, qty)
+            return where(off, 0.0, qty)
         qty = self.target.take(ii)[:, None] * self.cov.take(kk, axis=0)
         np.maximum(qty, self.lo, out=qty)
         np.minimum(qty, self.hi, out=qty)
@@ -161,7 +162,7 @@ class Bid:
         qty -= self.inv[kk, ii][:, None]
         np.maximum(qty, 0.0, out=qty)
         out = np.zeros((n_p, self.n, n_g))
-        out[kk, ii] = np.where(grid.take(kk, axis=0) > wtp[kk, ii][:, None], 0.0, qty)
+        out[kk, ii] = where(grid.take(kk, axis=0) > wtp[kk, ii][:, None], 0.0, qty)
         return out
 
 
@@ -252,7 +253,7 @@ class Store:
             np.maximum(qty, 0.0, out=qty)
             np.minimum(qty, stock, out=qty)
             if self.floor is not None:
-                qty = np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+                qty = where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
         if self.export is not None:
             ex = self.export >= 0
             qty[:, ex, :] = self.export_bids.take(self.export[ex], axis=1) if self.buy else 0.0
@@ -342,14 +343,14 @@ class Ramps:
                 qty = self.qty[:, :, None] * _ramp(level - grid, level, 1.0) * (grid <= level)
             if self.cap is not None:
                 qty = np.minimum(qty, self.cap[:, :, None] / (self.grid * self.kg)[:, None, :])
-            return qty if self.mask is None else np.where(self.mask[:, :, None], 0.0, qty)
+            return qty if self.mask is None else where(self.mask[:, :, None], 0.0, qty)
         qty = None
         for a, level, mask in ((self.qty, self.level, self.mask), (self.qty2, self.level2, None),
                                (self.qty3, self.level3, None)):
             if a is None:
                 continue
             ramp = _ramp(grid - level[:, :, None], level[:, :, None])
-            term = a[:, :, None] * (ramp if mask is None else np.where(mask[:, :, None], ramp, 0.0))
+            term = a[:, :, None] * (ramp if mask is None else where(mask[:, :, None], ramp, 0.0))
             qty = term if qty is None else np.maximum(qty, term)
         return np.zeros((n_p, self.n, n_g)) if qty is None else qty
 
@@ -423,7 +424,7 @@ class Exchange:
         sells = [b for b in blocks if b.side is Side.SELL and b.n]
         buys = [b for b in blocks if b.side is Side.BUY and b.n]
         res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region])
-        paid = np.where(np.isfinite(res.price), res.price, 0.0)
+        paid = where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):
             at = 0

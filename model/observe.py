@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import add_reduce as _sum
+from model.arrays import bincount, where
 from model.exchange import row_selector, take_rows
 from model.results import OUTPUTS, Recorder
 
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str, str]
 KG_PER_T = 1000.0
-_sum = np.add.reduce  # ndarray.sum without its Python wrapper (numpy._core._methods._sum): the same call
 
 MARKET_VARS = ("price", "volume", "offered", "cost_of_supply", "inventory_refiners", "inventory_buyers",
                "trader_stock", "trader_bought", "trader_sold")
@@ -90,7 +91,7 @@ class Observer:
             segments = sorted({spec.segment for spec in bb.specs})
             self._segment_code = np.array([segments.index(spec.segment) for spec in bb.specs], dtype=int)
             self._segment_weight = bb.magnet_t_per_week.copy()
-            self._segment_base = np.bincount(self._segment_code, weights=self._segment_weight,
+            self._segment_base = bincount(self._segment_code, weights=self._segment_weight,
                                              minlength=len(segments))
             self._demand_keys = ([("demand_index", seg, "") for seg in segments]
                                  + [("need", s, p) for s in bb.states for p in P])
@@ -124,15 +125,15 @@ class Observer:
         rec.add_columns(step, date, self._state_keys, both.ravel().tolist())
         rec.add_columns(step, date, self._trade_keys, self._trade_values())
         f = m.fleet
-        ore_vals = (np.bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
+        ore_vals = (bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
                     + [float((f.active & self._kachin).sum())]
-                    + np.bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
+                    + bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
         rec.add_columns(step, date, self._ore_keys, ore_vals)
         rec.add_columns(step, date, self._group_keys,
                         [x for g in m.armed_groups for x in (g.revenue_usd / 1e6, float(g.conflict))])
         if self._demand_keys:
             mult = np.broadcast_to(m.demand_multiplier, self._segment_weight.shape)
-            index = np.bincount(self._segment_code, weights=self._segment_weight * mult,
+            index = bincount(self._segment_code, weights=self._segment_weight * mult,
                                 minlength=self._segment_base.size) / self._segment_base
             rec.add_columns(step, date, self._demand_keys,
                             index.tolist() + bb.totals(bb.needed, by="state").ravel().tolist())
@@ -162,9 +163,9 @@ class Observer:
             ok = np.minimum(req, allow)
             req_tot += req
             ok_tot += ok
-            share = np.where(req > 1e-12, ok / np.maximum(req, 1e-12), np.where(np.isfinite(allow), 0.0, 1.0))
+            share = where(req > 1e-12, ok / np.maximum(req, 1e-12), where(np.isfinite(allow), 0.0, 1.0))
             out += week.exports.get(dest, np.zeros(n_p)).tolist() + share.tolist()
-        return out + np.where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
+        return out + where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
 
     def _row(self, variable: str, region: str, products: tuple[str, ...] | None = None) -> list[Key]:
         """The keys of ``variable`` for ``region`` and every product (or ``products``), made once: week after
@@ -228,7 +229,7 @@ class Observer:
         by_country = self._refiner_countries()
         # each country's plants added in row order from 0.0 (bincount), as a running sum over them does
         keys += by_country[1]
-        vals += np.bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
+        vals += bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
         for s in m.states:
             if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
                 self._stockpiling.append(s.sid)
@@ -238,7 +239,7 @@ class Observer:
                 vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
                                         strict=True) for x in t]
         keys += by_country[2]
-        vals += np.bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
+        vals += bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
         if m.finance.commitments:  # lenders' money (model.projects), once a facility has funded something
@@ -251,7 +252,7 @@ class Observer:
             spot_v = res.volume if res is not None else np.zeros(len(P))
             spot_p = res.paid if res is not None else np.zeros(len(P))
             tot = vol + spot_v
-            avg = np.where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
+            avg = where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
             keys += self._interleaved(("contract_volume", "contract_price", "average_price"), reg)
             vals += [x for t in zip(vol.tolist(), cprice.tolist(), avg.tolist(), strict=True) for x in t]
         for state, cut in sorted(m.week.end_use_refused.items()):
@@ -375,7 +376,7 @@ class Observer:
         if not pairs:
             return float("nan")
         ore = m.ore
-        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
+        weight = bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
         if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore, its country
             origins = list(dict.fromkeys(p.country for p in ore.pools))
             self._heavy_of_pools = (ore.pools, np.array([float(ore.baskets[p.ore][self._heavy]) for p in ore.pools]),
@@ -383,8 +384,8 @@ class Observer:
                                     {c: j for j, c in enumerate(origins)})
         _, heavy, code, origin_at = self._heavy_of_pools
         # heavy marker and ore sold by origin country, each country's pools added in pool order
-        heavy_t = np.bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
-        ore_t = np.bincount(code, weights=weight, minlength=len(origin_at)).tolist()
+        heavy_t = bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
+        ore_t = bincount(code, weights=weight, minlength=len(origin_at)).tolist()
         tot = mm = 0.0
         for (origin, dest), q in pairs.items():
             j = origin_at.get(origin)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.arrays import where
 from model.params import Behaviour
 
 
@@ -55,11 +56,11 @@ def thrift(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: n
     high = (recent > b.thrift_trigger_ratio * long) | short
     low = recent < long
     step = b.thrift_rate_per_week * base
-    cut = np.maximum(np.where(high, np.minimum(step, thrifted - floor), 0.0), 0.0)
+    cut = np.maximum(where(high, np.minimum(step, thrifted - floor), 0.0), 0.0)
     v = thrifted - cut
     ceiling = np.maximum(ceiling - b.thrift_irreversible_share * cut, floor)
     rec = low & ~high
-    return np.where(rec, np.minimum(v + step / 4.0, np.maximum(ceiling, v)), v), ceiling
+    return where(rec, np.minimum(v + step / 4.0, np.maximum(ceiling, v)), v), ceiling
 
 
 class CoercivitySubstitution:
@@ -108,7 +109,7 @@ class CoercivitySubstitution:
         chosen = -self.sigma * (np.log(np.maximum(recent.take(self.cells(recent.shape[1])).reshape(shape), 1e-12))
                                 - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
-        chosen = chosen - np.where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
+        chosen = chosen - where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
         chosen = np.clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
         cells = self.cells(thrifted.shape[1])
@@ -116,7 +117,7 @@ class CoercivitySubstitution:
         total = work.sum(axis=1, keepdims=True)
         leaned = work * np.exp(self.log_tilt)
         norm = leaned.sum(axis=1, keepdims=True)
-        split = np.where(norm > 0, leaned / np.where(norm > 0, norm, 1.0), 0.0)
+        split = where(norm > 0, leaned / where(norm > 0, norm, 1.0), 0.0)
         out = thrifted.copy()  # C-contiguous, as put's flat index needs
         out.put(cells, total * split / self.w)
         return out
