@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.arrays import count_nonzero, where
+from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, Single, row_selector, take_rows
 from model.params import MagnetMakerSpec
 from model.projects import Pipeline, PipelinePlant
@@ -472,7 +472,7 @@ class MagnetMakerBook:
         online: list[tuple[int, float]] = []
         if self.order_left.any():
             self.order_left = where(self.order_left > 0, self.order_left - 1, 0)
-            done = np.flatnonzero((self.order_left == 0) & (self.ordered > 0))
+            done = flatnonzero((self.order_left == 0) & (self.ordered > 0))
             if done.size:
                 self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
             for i in done.tolist():
@@ -488,7 +488,7 @@ class MagnetMakerBook:
         pays = (self.sale_memory - self.cash_cost()) >= charge
         pressed = operating & pays & (self.projected_sales() >= b.maker_expansion_utilisation * (self.capacity + self.ordered))
         self.pressed_weeks = where(pressed, self.pressed_weeks + 1, 0)
-        due = np.flatnonzero((self.pressed_weeks >= b.maker_expansion_signal_weeks) & (self.ordered <= 0))
+        due = flatnonzero((self.pressed_weeks >= b.maker_expansion_signal_weeks) & (self.ordered <= 0))
         ordered: list[tuple[int, float]] = []
         for i in due.tolist():
             add = float(b.maker_expansion_step * self.capacity[i])

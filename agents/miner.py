@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.arrays import count_nonzero, where
+from model.arrays import count_nonzero, flatnonzero, where
 from model.params import World
 from model.projects import Pipeline
 
@@ -164,7 +164,7 @@ class MinerFleet:
         if self._finite_reserve:
             self.mined = np.minimum(self.mined, self.remaining)
             self.remaining = self.remaining - self.mined
-            out = np.flatnonzero(self.active & (self.remaining <= 1e-9))
+            out = flatnonzero(self.active & (self.remaining <= 1e-9))
             self.depleted = out.tolist()
             if out.size:
                 self.active[out] = False

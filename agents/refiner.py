@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.arrays import count_nonzero, where
+from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
 from model.projects import Pipeline, PipelinePlant
@@ -362,7 +362,7 @@ class RefinerBook:
     def close_losers(self) -> list[int]:
         """Plants whose owners shut them this week (module docstring, Exit); returns their rows."""
         weeks = self.model.behaviour.plant_exit_weeks
-        due = np.flatnonzero((self.losing_weeks >= weeks) & (self.capacity > 0)).tolist()
+        due = flatnonzero((self.losing_weeks >= weeks) & (self.capacity > 0)).tolist()
         out = [i for i in due if not self.quota_group[i] and self.pipeline.close(i)]
         for i in out:
             self.capacity[i] = 0.0

@@ -36,7 +36,7 @@ from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
 from model.arrays import add_reduce as _sum
-from model.arrays import count_nonzero, where
+from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
 from model.exchange import Exchange, GroupSum, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
@@ -472,7 +472,7 @@ class RareEarthModel(mesa.Model):
         ran = book.processed > 0
         by_country = book.sum_by_country(out)
         produced: dict[str, np.ndarray] = {}
-        for i in np.flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
+        for i in flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
             if book.country[i] not in produced:
                 produced[book.country[i]] = by_country[book.country_code[i]]
         self.week.produced = produced
