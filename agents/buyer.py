@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import BuyerSpec
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
@@ -119,11 +120,11 @@ class BuyerBook:
         rows = self.rows_of_state.get(state_id)
         if rows is None or not rows.size:
             return np.zeros(self.content.shape[1])
-        return self.need(demand_multiplier)[rows].sum(axis=0)
+        return self.need(demand_multiplier).take(rows, axis=0).sum(axis=0)
 
     def need_of_region(self, region: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_region[region]
-        return self.need(demand_multiplier)[rows].sum(axis=0)
+        return self.need(demand_multiplier).take(rows, axis=0).sum(axis=0)
 
     def totals(self, values: np.ndarray, by: str) -> np.ndarray:
         """Sum of a per-buyer array by ``"region"`` (rows in the model's region order) or ``"state"``
@@ -183,7 +184,7 @@ class BuyerBook:
         self.contract_paid[rows] = self.contract_paid.take(rows, axis=0) + got * price * KG_PER_T
 
     def begin_week(self) -> None:
-        if np.count_nonzero(self.contract_paid):
+        if count_nonzero(self.contract_paid):
             self.contract_paid = np.zeros(self.contract_paid.shape)
         self.bought = np.zeros(self.bought.shape)
         self.paid = np.zeros(self.paid.shape)

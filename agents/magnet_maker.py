@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, Single, row_selector, take_rows
 from model.params import MagnetMakerSpec
 from model.projects import Pipeline, PipelinePlant
@@ -82,7 +83,7 @@ KG_PER_T = 1000.0
 def _remember(memory: np.ndarray, usd: np.ndarray, tonnes: np.ndarray, span: float) -> np.ndarray:
     """A price memory moved 1/``span`` of the way to this week's average price (``usd`` / ``tonnes``, in
     USD/kg) where something traded; unchanged where nothing did."""
-    return np.where(tonnes > 1e-12, memory + (usd / KG_PER_T / np.maximum(tonnes, 1e-12) - memory) / span, memory)
+    return where(tonnes > 1e-12, memory + (usd / KG_PER_T / np.maximum(tonnes, 1e-12) - memory) / span, memory)
 
 
 class MagnetMakerBook:
@@ -113,6 +114,7 @@ class MagnetMakerBook:
         self._bids_for = self._uses  # the oxides of those it bids for (no magnet), set with it
         self._region_fixed: dict[str, tuple] = {}  # region -> its grid and the plants' fixed arrays (orders)
         self._most_paid_key: tuple | None = None  # (input per kg, paid memory, sale memory, most paid)
+        self._own_cells: tuple | None = None  # (makes, each plant's own-magnet cell): see by_product()
         self._contract_groups: dict[int, tuple] = {}  # id(rows) -> (rows, plants of each product, products)
         self.ceiling = self.base_recipe.copy()
         self.yield_ = np.array([s.material_yield for s in specs], dtype=float)
@@ -123,7 +125,7 @@ class MagnetMakerBook:
         self.pipeline = Pipeline([s.status for s in specs],
                                  [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
         self.status = self.pipeline.status  # the same list: planned, permitting, building, operating, cancelled
-        self.capacity = np.where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
+        self.capacity = where(np.array([st == "operating" for st in self.status], dtype=bool), self.nameplate, 0.0)
         self.ordered = np.zeros(n)  # t a week of new lines on order (Expansion)
         self.order_left = np.zeros(n, dtype=int)  # weeks until they come online
         self.pressed_weeks = np.zeros(n, dtype=int)  # weeks running with sales pressing on capacity at a margin
@@ -141,7 +143,7 @@ class MagnetMakerBook:
         demand = model.buyer_book.need(model.demand_multiplier).sum(axis=0)
         cap_by_product = np.zeros(n_p)
         np.add.at(cap_by_product, self.makes, self.capacity)
-        fill = np.where(cap_by_product > 0, np.minimum(demand / np.maximum(cap_by_product, 1e-12), 1.0), 0.0)
+        fill = where(cap_by_product > 0, np.minimum(demand / np.maximum(cap_by_product, 1e-12), 1.0), 0.0)
         self.sales_ema = self.capacity * fill[self.makes]
         self.stock = self.sales_ema * b.maker_magnet_cover_weeks  # magnets, t
         self.sales_long = self.sales_ema.copy()  # the long sales memory the sales trend is read against (Expansion)
@@ -216,8 +218,12 @@ class MagnetMakerBook:
 
     def by_product(self, values: np.ndarray) -> np.ndarray:
         """A per-plant quantity of each plant's own magnet as a plants x products array (0 elsewhere)."""
-        out = np.zeros((self.n, len(self.model.products)))
-        out[np.arange(self.n), self.makes] = values
+        n_p = len(self.model.products)
+        cells = self._own_cells
+        if cells is None or cells[0] is not self.makes:  # each plant's (row, its magnet) as a flat index, once
+            cells = self._own_cells = (self.makes, np.arange(self.n) * n_p + self.makes)
+        out = np.zeros((self.n, n_p))
+        out.put(cells[1], values)  # out[np.arange(n), makes] = values, without the two-array fancy index
         return out
 
     def usual_prices(self) -> np.ndarray:
@@ -248,7 +254,7 @@ class MagnetMakerBook:
         return wtp
 
     def need_of(self, rows: np.ndarray) -> np.ndarray:
-        return self.need()[rows].sum(axis=0)
+        return self.need().take(rows, axis=0).sum(axis=0)
 
     # -- stage 5: make magnets ------------------------------------------------------------------------------
     def plan(self) -> None:
@@ -264,7 +270,7 @@ class MagnetMakerBook:
         per_kg = self.input_per_kg()
         has = self._uses
         room = np.divide(self.inventory, per_kg, out=np.full(per_kg.shape, np.inf), where=has).min(axis=1)
-        made = np.minimum(self.planned_out, np.where(np.isfinite(room), room, 0.0))
+        made = np.minimum(self.planned_out, where(np.isfinite(room), room, 0.0))
         made = np.maximum(made, 0.0)
         used = made[:, None] * per_kg
         self.short_of = has & (self.inventory < self.planned_out[:, None] * per_kg * (1 - 1e-9))
@@ -277,9 +283,9 @@ class MagnetMakerBook:
         # recycling: the swarf's elements return while they are worth more than recycling them costs
         usual = self.usual_prices()
         tot = self.swarf.sum(axis=1)
-        worth = np.where(tot > 1e-12, (self.swarf * usual).sum(axis=1) / np.maximum(tot, 1e-12), 0.0)
+        worth = where(tot > 1e-12, (self.swarf * usual).sum(axis=1) / np.maximum(tot, 1e-12), 0.0)
         go = (worth >= b.recycling_cost_usd_per_kg)[:, None]
-        back = np.where(go, self.swarf / b.recycling_weeks, 0.0)
+        back = where(go, self.swarf / b.recycling_weeks, 0.0)
         self.swarf = self.swarf - back
         self.inventory = self.inventory + back
         self.recycled = back
@@ -325,10 +331,11 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
             mk = take_rows(self.makes, at)
-            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid)
-            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks))
+            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid), and each
+            # plant's cell of its own magnet in a (products, plants) fill (for settle)
+            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
             self._region_fixed[region] = fixed
-        _, mk, g, plants, target = fixed
+        _, mk, g, plants, target, _ = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
@@ -363,10 +370,14 @@ class MagnetMakerBook:
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T
         self.inventory[at] = take_rows(self.inventory, at) + got
-        sold_all = clearing.fills["makers_sell"].T  # (k, products)
+        sold_all = clearing.fills["makers_sell"]  # (products, k)
         fixed = self._region_fixed.get(region)  # set by orders()
-        mk, plants = (fixed[1], fixed[3]) if fixed is not None else (self.makes[at], np.arange(rows.size))
-        sold = sold_all[plants, mk]
+        if fixed is not None:  # each plant's own magnet: sold_all[mk, plants], through the flat index of its cell
+            mk = fixed[1]
+            sold = np.ascontiguousarray(sold_all).take(fixed[5])
+        else:
+            mk = self.makes[at]
+            sold = sold_all[mk, np.arange(rows.size)]
         self.stock[at] = np.maximum(take_rows(self.stock, at) - sold, 0.0)
         self.sold[at] = sold
         self.revenue[at] = sold * clearing.paid.take(mk) * KG_PER_T
@@ -398,7 +409,7 @@ class MagnetMakerBook:
                 continue
             share[at] = give / held
             out[k] = give
-        if not np.count_nonzero(out):
+        if not count_nonzero(out):
             return out
         take = made * share
         self.stock[rows] = np.maximum(self.stock.take(rows) - take, 0.0)
@@ -451,7 +462,7 @@ class MagnetMakerBook:
         b = self.model.behaviour
         short, long = b.sales_memory_weeks, b.maker_expansion_trend_weeks
         ok = (self.sales_ema > 1e-9) & (self.sales_long > 1e-9)
-        growth = np.where(ok, np.log(np.where(ok, self.sales_ema, 1.0) / np.where(ok, self.sales_long, 1.0)), 0.0) / (long - short)
+        growth = where(ok, np.log(where(ok, self.sales_ema, 1.0) / where(ok, self.sales_long, 1.0)), 0.0) / (long - short)
         return self.sales_ema * np.exp(growth * (b.maker_expansion_lead_weeks + short))
 
     def expand(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
@@ -460,8 +471,8 @@ class MagnetMakerBook:
         b = self.model.behaviour
         online: list[tuple[int, float]] = []
         if self.order_left.any():
-            self.order_left = np.where(self.order_left > 0, self.order_left - 1, 0)
-            done = np.flatnonzero((self.order_left == 0) & (self.ordered > 0))
+            self.order_left = where(self.order_left > 0, self.order_left - 1, 0)
+            done = flatnonzero((self.order_left == 0) & (self.ordered > 0))
             if done.size:
                 self.capacity = self.capacity.copy()  # replaced, never written in place (the observer keys on it)
             for i in done.tolist():
@@ -476,8 +487,8 @@ class MagnetMakerBook:
         charge = self.expansion_charge  # USD per kg made on new lines (nan: it does not expand)
         pays = (self.sale_memory - self.cash_cost()) >= charge
         pressed = operating & pays & (self.projected_sales() >= b.maker_expansion_utilisation * (self.capacity + self.ordered))
-        self.pressed_weeks = np.where(pressed, self.pressed_weeks + 1, 0)
-        due = np.flatnonzero((self.pressed_weeks >= b.maker_expansion_signal_weeks) & (self.ordered <= 0))
+        self.pressed_weeks = where(pressed, self.pressed_weeks + 1, 0)
+        due = flatnonzero((self.pressed_weeks >= b.maker_expansion_signal_weeks) & (self.ordered <= 0))
         ordered: list[tuple[int, float]] = []
         for i in due.tolist():
             add = float(b.maker_expansion_step * self.capacity[i])

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero, flatnonzero, where
 from model.params import World
 from model.projects import Pipeline
 
@@ -152,7 +153,7 @@ class MinerFleet:
     def operating_capacity(self) -> np.ndarray:
         """What each site can mine this week (t REO): active, not halted, under China's quota; a plant's
         unseparated stream brings what its plant left last week."""
-        cap = np.where(self.is_residue, self.residue_in, self.capacity) if self._any_residue else self.capacity
+        cap = where(self.is_residue, self.residue_in, self.capacity) if self._any_residue else self.capacity
         return cap * (self.active & ~self.halted) * self._quota_mult
 
     def mine(self) -> np.ndarray:
@@ -163,7 +164,7 @@ class MinerFleet:
         if self._finite_reserve:
             self.mined = np.minimum(self.mined, self.remaining)
             self.remaining = self.remaining - self.mined
-            out = np.flatnonzero(self.active & (self.remaining <= 1e-9))
+            out = flatnonzero(self.active & (self.remaining <= 1e-9))
             self.depleted = out.tolist()
             if out.size:
                 self.active[out] = False
@@ -179,7 +180,7 @@ class MinerFleet:
     def offered(self, release_weeks: float) -> np.ndarray:
         """Ore each site offers this week (t REO): its stock spread over ``release_weeks`` (a yard is
         trucked out over a couple of weeks, not at once), nothing while it is halted."""
-        return np.where(self.halted, 0.0, self.stock / max(release_weeks, 1.0))
+        return where(self.halted, 0.0, self.stock / max(release_weeks, 1.0))
 
     def sell_all(self, tonnes: np.ndarray) -> None:
         """This week's sales of every site (t REO) leave their stocks."""
@@ -226,7 +227,7 @@ class MinerFleet:
             return 0, 0
         netback = self.netback_ema.take(node)
         known = np.isfinite(netback)
-        netback = np.where(known, netback, 0.0)
+        netback = where(known, netback, 0.0)
         margin = netback - cost - levies.take(idx)
         u = rng.random(idx.size)
         rel = np.minimum(np.maximum(margin / cost, 0.0), 1.0)
@@ -235,7 +236,7 @@ class MinerFleet:
         closes = known & ~dormant & (margin < 0) & (u < exit_rate)
         self.active[idx[opens]] = True
         self.active[idx[closes]] = False
-        return int(np.count_nonzero(opens)), int(np.count_nonzero(closes))
+        return int(count_nonzero(opens)), int(count_nonzero(closes))
 
 
 def _lognormal(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
 from model.projects import Pipeline, PipelinePlant
@@ -85,7 +86,7 @@ class RefinerBook:
                                  [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
         self.status = self.pipeline.status  # the same list: planned, permitting, building, operating, cancelled
         self.financed_by = self.pipeline.financed_by
-        self.capacity = np.where(np.array([s == "operating" for s in self.status]), self.nameplate, 0.0)
+        self.capacity = where(np.array([s == "operating" for s in self.status]), self.nameplate, 0.0)
         self.utilisation = np.ones(n)  # plants whose output pays its cash cost run flat out (see adapt)
         self.feed_reo = np.zeros(n)
         self.feed_el = np.zeros((n, n_p))  # t of each product contained in the feed
@@ -126,7 +127,7 @@ class RefinerBook:
         delivered cost (USD/kg)."""
         b = self.model.behaviour
         run = (self.capacity > 0) & (throughput > 0)
-        x = np.where(run, np.minimum(throughput, self.capacity), 0.0)
+        x = where(run, np.minimum(throughput, self.capacity), 0.0)
         self.throughput = x
         self.feed_reo = x * b.feed_target_weeks
         self.feed_el = typical_basket * self.feed_reo[:, None]
@@ -150,12 +151,12 @@ class RefinerBook:
         """Cash cost per kg of feed (ore, processing and the separation of the oxides it yields) and the oxide
         mix of a kg of feed, from the feed on hand (last known values when the feed is empty)."""
         has = self.feed_reo > 1e-9
-        safe = np.where(has, self.feed_reo, 1.0)
+        safe = where(has, self.feed_reo, 1.0)
         ore = self.feed_cost / safe
         mix = self.feed_el / safe[:, None] * self.recovery[:, None] * self.separates
-        self.mix = np.where(has[:, None], mix, self.mix)
+        self.mix = where(has[:, None], mix, self.mix)
         self.separating = self.mix @ self.separation_cost
-        self.cash_cost = np.where(has, ore + self.unit_cost() + self.separating, self.cash_cost)
+        self.cash_cost = where(has, ore + self.unit_cost() + self.separating, self.cash_cost)
 
     def full_cost(self) -> np.ndarray:
         """Full cost per kg of feed (USD/kg): the cash cost x (1 + ``full_cost_markup``: taxes, capital
@@ -172,7 +173,7 @@ class RefinerBook:
         full = self.full_cost()
         value = (self.mix * shares).sum(axis=1)
         ok = value > 1e-12
-        kappa = np.where(ok, full / np.where(ok, value, 1.0), 1.0)
+        kappa = where(ok, full / where(ok, value, 1.0), 1.0)
         return kappa[:, None] * shares
 
     def expected_prices(self) -> np.ndarray:
@@ -209,7 +210,7 @@ class RefinerBook:
         feed target (nothing when it is not operating)."""
         b = self.model.behaviour
         planned = self.planned()
-        self.want = np.where(self.capacity > 0,
+        self.want = where(self.capacity > 0,
                              np.maximum(planned + 0.25 * (planned * b.feed_target_weeks - self.feed_reo), 0.0), 0.0)
         self.ore_bought = np.zeros(self.n)
 
@@ -218,7 +219,7 @@ class RefinerBook:
         (feed on hand against ``feed_target_weeks`` of what it has recently processed)."""
         b = self.model.behaviour
         target = self.throughput * b.feed_target_weeks
-        short = np.where(target > 0, np.minimum(np.maximum(1.0 - self.feed_reo / np.maximum(target, 1e-12), 0.0), 1.0), 0.0)
+        short = where(target > 0, np.minimum(np.maximum(1.0 - self.feed_reo / np.maximum(target, 1e-12), 0.0), 1.0), 0.0)
         return b.ore_bid_share * (1.0 + b.ore_bid_urgency * short)
 
     def netbacks(self, baskets: np.ndarray, prices: np.ndarray) -> np.ndarray:
@@ -243,15 +244,15 @@ class RefinerBook:
         """Separate this week's feed; returns oxide produced (plants x products, t)."""
         b = self.model.behaviour
         x = np.minimum(self.planned(), self.feed_reo)
-        x = np.where(self.feed_reo > 0, x, 0.0)
-        share = np.where(self.feed_reo > 0, x / np.where(self.feed_reo > 0, self.feed_reo, 1.0), 0.0)
+        x = where(self.feed_reo > 0, x, 0.0)
+        share = where(self.feed_reo > 0, x / where(self.feed_reo > 0, self.feed_reo, 1.0), 0.0)
         used = self.feed_el * share[:, None]
         self.used = used  # the elements of the feed processed this week (t; the unseparated ones leave as residue)
         self.feed_el = self.feed_el - used
         self.feed_cost = self.feed_cost * (1.0 - share)
         self.feed_reo = self.feed_reo - x
         empty = self.feed_reo < 1e-9
-        if np.count_nonzero(empty):
+        if count_nonzero(empty):
             self.feed_reo[empty] = 0.0
             self.feed_el[empty] = 0.0
             self.feed_cost[empty] = 0.0
@@ -291,7 +292,7 @@ class RefinerBook:
         else:  # the cash share of the full cost (separation carries no markup: full_cost)
             full = self.full_cost()
             floor = np.maximum(res * (self.cash_cost / np.maximum(full, 1e-12))[:, None], self.separation_floor)
-        outlook = np.array(outlooks).reshape(len(outlooks), -1)[self.region_code]  # each plant's region's
+        outlook = np.array(outlooks).reshape(len(outlooks), -1).take(self.region_code, axis=0)  # its region's
         keep = b.seller_target_cover_weeks * self.sales_ema * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         scale = keep * np.maximum(res, 1e-12) ** b.seller_stock_elasticity
@@ -321,7 +322,7 @@ class RefinerBook:
         made = np.minimum(self.produced.take(rows, axis=0), inv)  # contracts take this week's output; stock stays for spot
         held = made.sum(axis=0)
         give = np.minimum(np.maximum(want, 0.0), held)
-        share = np.where(held > 1e-12, give / np.maximum(held, 1e-12), 0.0)
+        share = where(held > 1e-12, give / np.maximum(held, 1e-12), 0.0)
         out = made * share[None, :]
         self.inventory[rows] = np.maximum(inv - out, 0.0)
         self.contracted[rows] = self.contracted.take(rows, axis=0) + out
@@ -340,28 +341,28 @@ class RefinerBook:
         b = self.model.behaviour
         sig = self.model.signals
         prices = np.array([sig.price[r] for r in self.model.regions]).take(self.region_code, axis=0)
-        res = np.where(self.reserve_price > 0, self.reserve_price, prices)
+        res = where(self.reserve_price > 0, self.reserve_price, prices)
         want_cover = b.seller_target_cover_weeks * (prices / np.maximum(res, 1e-12)) ** (-b.seller_stock_elasticity)
         w = prices * self.separates * self.sales_ema
         wsum = w.sum(axis=1)
-        target = np.where(wsum > 0, (want_cover * w).sum(axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
+        target = where(wsum > 0, (want_cover * w).sum(axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
         cover = (self.inventory * prices * self.separates).sum(axis=1) / np.maximum(wsum, 1e-9)
         # a plant covered by a floor is paid at least the floor on what it sells (FACTS E1)
         paying = (self.mix * self.lifted_by_floors(prices)).sum(axis=1) > self.cash_cost
         ok = paying & (cover <= b.overstock_ratio * target)
-        new = np.minimum(np.maximum(self.utilisation + np.where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
-        self.utilisation = np.where(self.capacity > 0, new, self.utilisation)
+        new = np.minimum(np.maximum(self.utilisation + where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
+        self.utilisation = where(self.capacity > 0, new, self.utilisation)
         # exit clock: no feed, or output worth less than its cash cost at the prices it expects
         covers = (self.mix * self.expected_prices()).sum(axis=1) > self.cash_cost
         fed = self.processed > 0.01 * self.capacity
         losing = (self.capacity > 0) & ~(covers & fed)
-        self.losing_weeks = np.where(losing, self.losing_weeks + 1, 0)
+        self.losing_weeks = where(losing, self.losing_weeks + 1, 0)
         return self.dispose()
 
     def close_losers(self) -> list[int]:
         """Plants whose owners shut them this week (module docstring, Exit); returns their rows."""
         weeks = self.model.behaviour.plant_exit_weeks
-        due = np.flatnonzero((self.losing_weeks >= weeks) & (self.capacity > 0)).tolist()
+        due = flatnonzero((self.losing_weeks >= weeks) & (self.capacity > 0)).tolist()
         out = [i for i in due if not self.quota_group[i] and self.pipeline.close(i)]
         for i in out:
             self.capacity[i] = 0.0
@@ -376,14 +377,14 @@ class RefinerBook:
             return None
         weeks = self.model.behaviour.co_product_disposal_weeks
         over = np.maximum(self.inventory - weeks * self.throughput[:, None] * self.mix, 0.0) * self.disposable
-        if not np.count_nonzero(over):
+        if not count_nonzero(over):
             return None
         self.inventory = self.inventory - over
         return over.sum(axis=0)
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)
-        if np.count_nonzero(self.contracted):
+        if count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
         self.revenue = np.zeros(self.revenue.shape)
 

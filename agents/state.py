@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero, where
 from model.exchange import OrderBlock, Ramps, RegionClearing, Side
 from model.params import StateSpec
 
@@ -175,7 +176,7 @@ class State(mesa.Agent):
         now = int(m.steps)
         if bought > 0:
             # each rival's use of those products: the rivals' rows at once, each row summed as on its own
-            use = sum(m.needs_of_states(self._rival_ids)[:, k].sum(axis=1).tolist())
+            use = sum(m.needs_of_states(self._rival_ids).take(k, axis=1).sum(axis=1).tolist())
             if use > 0 and bought > b.rival_stockpile_trigger_weeks * use and now > self._retaliating_until:
                 if self._retaliating_until < now - 1:
                     m.log_event(f"{self.name} tightens export licences in response to rivals' stockpiling")
@@ -327,7 +328,7 @@ class State(mesa.Agent):
         # what it offers: the largest of the offers its rules make (none offered at all: zeros); an offer of
         # an empty quantity is zero at every price and is skipped
         urgent = low = None
-        if forced or (short is not None and np.count_nonzero(short)):
+        if forced or (short is not None and count_nonzero(short)):
             # rapid response or an order: it sells into the market, down to 85 % of last week's price, and
             # buys none of those products
             urgent = np.full(n_p, True) if forced else short
@@ -357,9 +358,9 @@ class State(mesa.Agent):
         """Share of its region's buyers' need that went unmet last week (per product)."""
         book = self.model.buyer_book
         rows = book.rows_of_region[self.region]
-        need = book.need(self.model.demand_multiplier)[rows].sum(axis=0)
-        short = book.shortage[rows].sum(axis=0)
-        return np.where(need > 0, short / np.maximum(need, 1e-12), 0.0)
+        need = book.need(self.model.demand_multiplier).take(rows, axis=0).sum(axis=0)
+        short = book.shortage.take(rows, axis=0).sum(axis=0)
+        return where(need > 0, short / np.maximum(need, 1e-12), 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         name = f"agency:{self.sid}"
@@ -379,9 +380,9 @@ class State(mesa.Agent):
     def begin_week(self) -> None:
         if not self._ever_traded:  # nothing to roll over (most states never trade)
             return
-        if np.count_nonzero(self.stock_bought) or np.count_nonzero(self.stock_bought_4w):
+        if count_nonzero(self.stock_bought) or count_nonzero(self.stock_bought_4w):
             self.stock_bought_4w = 0.75 * self.stock_bought_4w + self.stock_bought
-        if np.count_nonzero(self.stock_bought) or np.count_nonzero(self.stock_released):
+        if count_nonzero(self.stock_bought) or count_nonzero(self.stock_released):
             self.stock_bought = np.zeros(self.stock_bought.shape)
             self.stock_released = np.zeros(self.stock_released.shape)
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import count_nonzero, where
 from model.exchange import Offer, OrderBlock, RegionClearing, Restock, Side, Store, row_selector, take_rows
 from model.params import TraderSpec
 
@@ -124,7 +125,7 @@ class TraderBook:
         for r, rows in self.rows_home.items():
             imp = self.imports[rows]
             exp = self.exporter[rows]
-            place = np.where(exp, np.cumsum(exp) - 1, -1).astype(np.int64)
+            place = where(exp, np.cumsum(exp) - 1, -1).astype(np.int64)
             self._home_fixed[r] = (row_selector(rows), self.room[rows].T.copy(), imp,
                                    self.working[rows] * imp[:, None] if imp.any() else None,
                                    np.flatnonzero(exp) if exp.any() else None, place if exp.any() else None)
@@ -163,7 +164,7 @@ class TraderBook:
             if mb.n and mb.rows_of_region[r].size:
                 made = made + mb.by_product(mb.sales_ema).take(mb.rows_of_region[r], axis=0).sum(axis=0)
             need = model.need_of_region(r)
-            out[r] = np.where(need > 1e-12, np.minimum(made / np.maximum(need, 1e-12), 1.0), 0.0)
+            out[r] = where(need > 1e-12, np.minimum(made / np.maximum(need, 1e-12), 1.0), 0.0)
         return out
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
@@ -177,7 +178,7 @@ class TraderBook:
                 landed = self.landed_cost(region)
                 kept = self._kept_scale(working_imp, landed).T
                 # an importer does not sell below what replacing the stock costs (less its margin); others have no floor
-                floor = np.where(imp[None, :], (landed * (1.0 - 2.0 * b.import_margin))[:, None], -np.inf)
+                floor = where(imp[None, :], (landed * (1.0 - 2.0 * b.import_margin))[:, None], -np.inf)
             # exporters buy here only what they expect to sell abroad, and sell nothing here
             bids = self._export_buying(region, rows[exp]) if exp is not None else None
             # the stock is copied: the exchange may read it after settling
@@ -198,7 +199,7 @@ class TraderBook:
             if self.model.rules.export_allowance:  # some destination's exports are rationed this week
                 allow = np.array([self.model.export_allowance(self.state_id[i]) for i in rows]).reshape(rows.size, -1)
             bids = self._restock_bids(region, at, np.array([sig.recent[h] for h in homes]), working, now, allow)
-            sales, stock = self.sales_ema[at], self.stock[at]
+            sales, stock = take_rows(self.sales_ema, at), take_rows(self.stock, at)
             # what it asks to export: its purchase at a landed cost equal to what it expects to sell at
             self.requested[at] = np.maximum(sales + (working - stock) / b.import_restock_weeks, 0.0)
             blocks.append(OrderBlock("importers", Side.BUY, form=bids))
@@ -240,7 +241,7 @@ class TraderBook:
         now = (np.array([sig.price[self.exports_to[i]] for i in rows.tolist()])
                if self.model.behaviour.arbitrage_response > 0 else None)
         pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
-        return np.where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now).dense(),
+        return where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now).dense(),
                         0.0)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> Offer:
@@ -274,22 +275,22 @@ class TraderBook:
             sold = clearing.fills["traders_sell"].T
             bought = clearing.fills["traders_buy"].T
             self._sell_from_stock(at, sold)
-            self.cost[at] = self.cost[at] + bought * price
-            self.stock[at] = self.stock[at] + bought
+            self.cost[at] = take_rows(self.cost, at) + bought * price
+            self.stock[at] = take_rows(self.stock, at) + bought
             self.sold[at] = sold
             self.bought[at] = bought
         rows = self.rows_import[region]
         if rows.size:
             at = self._import_fixed[region][0]
             got = clearing.fills["importers"].T
-            self.stock[at] = self.stock[at] + got
-            self.cost[at] = self.cost[at] + got * (price + self.model.export_cost)
+            self.stock[at] = take_rows(self.stock, at) + got
+            self.cost[at] = take_rows(self.cost, at) + got * (price + self.model.export_cost)
             self.imported[at] = got
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks
-        sold = self.sold + self.contracted if np.count_nonzero(self.contracted) else self.sold
-        if np.count_nonzero(self.exporter):
+        sold = self.sold + self.contracted if count_nonzero(self.contracted) else self.sold
+        if count_nonzero(self.exporter):
             sold = sold + self.exported
         self.sales_ema = self.sales_ema + a * (sold - self.sales_ema)
 
@@ -300,7 +301,7 @@ class TraderBook:
         stock = self.stock.take(i, axis=0)
         # contracts are filled from this week's (licensed) imports; stock held before stays on the spot market
         give = np.minimum(np.minimum(np.maximum(want, 0.0), stock), self.imported.take(i, axis=0))
-        keep = np.where(stock > 1e-12, 1.0 - give / np.maximum(stock, 1e-12), 1.0)
+        keep = where(stock > 1e-12, 1.0 - give / np.maximum(stock, 1e-12), 1.0)
         self.cost[i] = self.cost.take(i, axis=0) * keep
         self.stock[i] = np.maximum(stock - give, 0.0)
         self.contracted[i] = self.contracted.take(i, axis=0) + give
@@ -310,9 +311,9 @@ class TraderBook:
         self.bought = np.zeros(self.bought.shape)
         self.sold = np.zeros(self.sold.shape)
         self.imported = np.zeros(self.imported.shape)
-        if np.count_nonzero(self.exporter):
+        if count_nonzero(self.exporter):
             self.exported = np.zeros(self.exported.shape)
-        if np.count_nonzero(self.contracted):
+        if count_nonzero(self.contracted):
             self.contracted = np.zeros(self.contracted.shape)
 
 
@@ -349,4 +350,4 @@ class Trader(mesa.Agent):
         """Average cost of its stock per product (USD/kg; its region's price where it holds none)."""
         b = self._book
         s = b.stock[self.i]
-        return np.where(s > 1e-12, b.cost[self.i] / np.maximum(s, 1e-12), self.model.signals.price[self.region])
+        return where(s > 1e-12, b.cost[self.i] / np.maximum(s, 1e-12), self.model.signals.price[self.region])

@@ -24,6 +24,7 @@ from enum import Enum
 
 import numpy as np
 
+from model.arrays import bincount, where
 from model.market import clear_blocks, price_grid
 from model.params import Behaviour
 
@@ -61,7 +62,7 @@ class GroupSum:
         index = self._index.get(n)
         if index is None:
             index = self._index[n] = (self.code[:, None] * n + np.arange(n)).ravel()
-        return np.bincount(index, weights=values.ravel(), minlength=self.groups * n).reshape(self.groups, n)
+        return bincount(index, weights=values.ravel(), minlength=self.groups * n).reshape(self.groups, n)
 
 
 class Side(Enum):
@@ -69,7 +70,9 @@ class Side(Enum):
     SELL = "sell"
 
 
-@dataclass(frozen=True, slots=True)
+# The forms below are plain (not frozen) slotted dataclasses: a frozen one's __init__ sets each field through
+# object.__setattr__, about 1 us a form, and some twenty are made a week. Nothing writes to them once made.
+@dataclass(slots=True)
 class Offer:
     """Schedules of sellers who offer the stock above what they keep: ``qty[k, i, g]`` is 0 where
     ``grid[k, g] < floor[k, i]``, else ``min(max(stock[k, i] - scale[k, i] x pw[k, g], 0), stock[k, i])``
@@ -98,10 +101,10 @@ class Offer:
         np.subtract(stock, qty, out=qty)
         np.maximum(qty, 0.0, out=qty)
         np.minimum(qty, stock, out=qty)
-        return np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+        return where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bid:
     """Schedules of buyers who cover their need: ``qty[k, i, g]`` is 0 where ``active[k, i]`` is False
     (``None``: all are active) or ``grid[k, g] > wtp[k, i]`` (above the most it pays), else
@@ -149,7 +152,7 @@ class Bid:
             off = grid[:, None, :] > wtp[:, :, None]
             if self.active is not None:
                 off = off | ~self.active[:, :, None]
-            return np.where(off, 0.0, qty)
+            return where(off, 0.0, qty)
         qty = self.target.take(ii)[:, None] * self.cov.take(kk, axis=0)
         np.maximum(qty, self.lo, out=qty)
         np.minimum(qty, self.hi, out=qty)
@@ -159,11 +162,11 @@ class Bid:
         qty -= self.inv[kk, ii][:, None]
         np.maximum(qty, 0.0, out=qty)
         out = np.zeros((n_p, self.n, n_g))
-        out[kk, ii] = np.where(grid.take(kk, axis=0) > wtp[kk, ii][:, None], 0.0, qty)
+        out[kk, ii] = where(grid.take(kk, axis=0) > wtp[kk, ii][:, None], 0.0, qty)
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Restock:
     """Bids of traders who buy here to sell elsewhere (importers, exporters; agents/trader.py): ``qty[k, i, g]``
     is ``max(sales + (working x a - stock) / weeks, 0)`` with the appetite ``a = min(landed_pow[k, g] x
@@ -205,7 +208,7 @@ class Restock:
         return qty if self.allow is None else np.minimum(qty, self.allow[:, :, None])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Store:
     """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
     speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
@@ -250,14 +253,14 @@ class Store:
             np.maximum(qty, 0.0, out=qty)
             np.minimum(qty, stock, out=qty)
             if self.floor is not None:
-                qty = np.where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
+                qty = where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
         if self.export is not None:
             ex = self.export >= 0
             qty[:, ex, :] = self.export_bids.take(self.export[ex], axis=1) if self.buy else 0.0
         return qty
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Single:
     """Schedules of participants who each trade one product (magnet makers offer their own magnet):
     ``qty[i, g]`` (participants, grid points) of product ``product[i]`` (int64) at ``grid[product[i], g]``, 0
@@ -292,7 +295,7 @@ def _ramp(gap: np.ndarray, level: np.ndarray, shift: float = 0.0) -> np.ndarray:
     return np.minimum(np.maximum(gap / (RAMP * level) + shift, 0.0), 1.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ramps:
     """Schedules of stock agencies (agents/state.py), phased in over ramps of 5 % of the price (``ramp(gap,
     level, shift) = min(max(gap / (RAMP x level) + shift, 0), 1)``). Arrays are ``(products, participants)``
@@ -340,14 +343,14 @@ class Ramps:
                 qty = self.qty[:, :, None] * _ramp(level - grid, level, 1.0) * (grid <= level)
             if self.cap is not None:
                 qty = np.minimum(qty, self.cap[:, :, None] / (self.grid * self.kg)[:, None, :])
-            return qty if self.mask is None else np.where(self.mask[:, :, None], 0.0, qty)
+            return qty if self.mask is None else where(self.mask[:, :, None], 0.0, qty)
         qty = None
         for a, level, mask in ((self.qty, self.level, self.mask), (self.qty2, self.level2, None),
                                (self.qty3, self.level3, None)):
             if a is None:
                 continue
             ramp = _ramp(grid - level[:, :, None], level[:, :, None])
-            term = a[:, :, None] * (ramp if mask is None else np.where(mask[:, :, None], ramp, 0.0))
+            term = a[:, :, None] * (ramp if mask is None else where(mask[:, :, None], ramp, 0.0))
             qty = term if qty is None else np.maximum(qty, term)
         return np.zeros((n_p, self.n, n_g)) if qty is None else qty
 
@@ -421,7 +424,7 @@ class Exchange:
         sells = [b for b in blocks if b.side is Side.SELL and b.n]
         buys = [b for b in blocks if b.side is Side.BUY and b.n]
         res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region])
-        paid = np.where(np.isfinite(res.price), res.price, 0.0)
+        paid = where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):
             at = 0

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.arrays import where
+
 try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
@@ -176,7 +178,7 @@ def _clear_numpy(ap: np.ndarray, aq: np.ndarray, bp: np.ndarray, bq: np.ndarray)
         return Clearing(math.nan, 0.0, ask_fill, bid_fill, best_ask, best_bid, offered, demanded)
 
     # imbalance where the volume is achieved (elsewhere +inf): the kept prices are within tol of its minimum
-    imbalance = np.where(matched >= volume - tol, np.abs(supply - demand), np.inf)
+    imbalance = where(matched >= volume - tol, np.abs(supply - demand), np.inf)
     kept_p = cand[imbalance <= imbalance.min() + tol]
     price = 0.5 * (float(kept_p[0]) + float(kept_p[-1]))  # cand is sorted
 
@@ -203,7 +205,7 @@ def _level_ratio(lvl_tot: np.ndarray, cum: np.ndarray, eligible: np.ndarray, vol
 
 
 # ====================================================================================== schedule auctions
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made twice a week, and a frozen __init__ is slow (model/exchange.py)
 class CurveClearing:
     """Outcome of a batch of schedule auctions (one row per market, e.g. per product of a region)."""
 
@@ -272,12 +274,12 @@ def _clear_curves_numpy(lg: np.ndarray, supply: np.ndarray, demand: np.ndarray) 
     excess = d_tot - s_tot
     cleared = excess <= 0.0
     none = ~cleared.any(axis=1)  # demand exceeds supply even at the top of the grid
-    first = np.where(none, g_n - 1, cleared.argmax(axis=1))
+    first = where(none, g_n - 1, cleared.argmax(axis=1))
     lo = np.maximum(first - 1, 0)
     rows = np.arange(m)
     e0, e1 = excess[rows, lo], excess[rows, first]
     inside = (~none) & (first > 0)
-    t = np.where(inside, e0 / np.where(inside, e0 - e1, 1.0), 1.0)
+    t = where(inside, e0 / where(inside, e0 - e1, 1.0), 1.0)
     price = np.exp(lg[rows, lo] + t * (lg[rows, first] - lg[rows, lo]))
     w0, w1 = (1.0 - t)[:, None], t[:, None]
     sell = w0 * supply[rows, :, lo] + w1 * supply[rows, :, first]
@@ -286,10 +288,10 @@ def _clear_curves_numpy(lg: np.ndarray, supply: np.ndarray, demand: np.ndarray) 
     volume = np.minimum(supplied, demanded)
     tol = 1e-12 * np.maximum(np.maximum(supplied, demanded), 1.0)
     traded = volume > tol
-    sell = sell * np.where(supplied > 0, volume / np.where(supplied > 0, supplied, 1.0), 0.0)[:, None]
-    buy = buy * np.where(demanded > 0, volume / np.where(demanded > 0, demanded, 1.0), 0.0)[:, None]
+    sell = sell * where(supplied > 0, volume / where(supplied > 0, supplied, 1.0), 0.0)[:, None]
+    buy = buy * where(demanded > 0, volume / where(demanded > 0, demanded, 1.0), 0.0)[:, None]
     sell[~traded] = 0.0
     buy[~traded] = 0.0
-    volume = np.where(traded, volume, 0.0)
-    bound = np.where(none, 1, np.where(first == 0, -1, 0))
-    return CurveClearing(np.where(traded, price, np.nan), volume, sell, buy, supplied, demanded, bound)
+    volume = where(traded, volume, 0.0)
+    bound = where(none, 1, where(first == 0, -1, 0))
+    return CurveClearing(where(traded, price, np.nan), volume, sell, buy, supplied, demanded, bound)

@@ -35,6 +35,8 @@ from agents.miner import Miner, MinerFleet
 from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
+from model.arrays import add_reduce as _sum
+from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
 from model.exchange import Exchange, GroupSum, RegionClearing
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
@@ -50,7 +52,6 @@ log = logging.getLogger(__name__)
 
 STREAMS = ("world", "miners", "armed_groups", "refiners", "policies", "events", "markets", "start")
 KG_PER_T = 1000.0
-_sum = np.add.reduce  # ndarray.sum without its Python wrapper (numpy._core._methods._sum): the same call
 
 
 class Event(NamedTuple):
@@ -471,7 +472,7 @@ class RareEarthModel(mesa.Model):
         ran = book.processed > 0
         by_country = book.sum_by_country(out)
         produced: dict[str, np.ndarray] = {}
-        for i in np.flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
+        for i in flatnonzero(ran).tolist():  # countries in the order of their first plant, as before
             if book.country[i] not in produced:
                 produced[book.country[i]] = by_country[book.country_code[i]]
         self.week.produced = produced
@@ -592,7 +593,7 @@ class RareEarthModel(mesa.Model):
 
         def receive(give: np.ndarray, want: np.ndarray, at_b, at_m, wb: np.ndarray, wm: np.ndarray) -> np.ndarray:
             """Share what was delivered among the holders pro rata to what they wanted; the fill per product."""
-            fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+            fill = where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
             if wb.size:
                 bb.receive_contract(rows_b[at_b], wb * fill, price)
             if wm.size:
@@ -601,15 +602,15 @@ class RareEarthModel(mesa.Model):
 
         # 1. the region's own producers, from this week's output
         want = _sum(want_b, axis=0) + _sum(want_m, axis=0)
-        if np.count_nonzero(want):
+        if count_nonzero(want):
             give = np.zeros(n_p)
             rr = self.refiner_book.rows_of_region[region]
             if rr.size:
-                give = give + self.refiner_book.deliver_contracts(rr, np.where(mb.magnet_mask, 0.0, want)
+                give = give + self.refiner_book.deliver_contracts(rr, where(mb.magnet_mask, 0.0, want)
                                                                    if mb.n else want)
             if rows_m.size:
-                give = give + mb.deliver_contracts(rows_m, np.where(mb.magnet_mask, want, 0.0), price)
-            if np.count_nonzero(give):
+                give = give + mb.deliver_contracts(rows_m, where(mb.magnet_mask, want, 0.0), price)
+            if count_nonzero(give):
                 everyone = slice(None)
                 fill = receive(give, want, everyone, everyone, want_b, want_m)
                 want_b, want_m = want_b * (1.0 - fill), want_m * (1.0 - fill)
@@ -622,15 +623,15 @@ class RareEarthModel(mesa.Model):
             # each importer's holders' want, added in the loop's order
             want = sum_b(want_b.take(at_b, axis=0)) + sum_m(want_m.take(at_m, axis=0))
             act = want.any(axis=1)
-            if np.count_nonzero(act):
+            if count_nonzero(act):
                 give = np.zeros((rows.size, n_p))
                 give[act] = tb.deliver_contracts(rows[act], want[act], price)
-                fill = np.where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
+                fill = where(want > 1e-12, give / np.maximum(want, 1e-12), 0.0)
                 hb, hm = act.take(of_b), act.take(of_m)  # holders of importers that delivered
-                if np.count_nonzero(hb):
+                if count_nonzero(hb):
                     sel = at_b[hb]
                     bb.receive_contract(rows_b.take(sel), want_b.take(sel, axis=0) * fill.take(of_b[hb], axis=0), price)
-                if np.count_nonzero(hm):
+                if count_nonzero(hm):
                     sel = at_m[hm]
                     mb.receive_contract(rows_m.take(sel), want_m.take(sel, axis=0) * fill.take(of_m[hm], axis=0), price)
                 # total + each importer's delivery in turn: a sum over rows adds them in row order
@@ -645,7 +646,7 @@ class RareEarthModel(mesa.Model):
                     cut = (want_b[at_b] - wb).sum(axis=0) + (want_m[at_m] - wm).sum(axis=0)
                     self.week.end_use_refused[tb.state_id[i]] = cut
                 want = wb.sum(axis=0) + wm.sum(axis=0)
-                if not np.count_nonzero(want):
+                if not count_nonzero(want):
                     continue
                 give = tb.deliver_contracts(i, want, price)
                 receive(give, want, at_b, at_m, wb, wm)
@@ -659,7 +660,7 @@ class RareEarthModel(mesa.Model):
             return want
         n_p = want.shape[1]
         block = np.array([refused.get(specs[r].end_users, np.zeros(n_p, dtype=bool)) for r in rows.tolist()])
-        return np.where(block, 0.0, want)
+        return where(block, 0.0, want)
 
     def _contract_holders(self, region: str) -> tuple[list, np.ndarray, np.ndarray]:
         """Who holds contracts in an importing region, fixed at construction and worked out once: each
@@ -725,7 +726,7 @@ class RareEarthModel(mesa.Model):
                 cost = np.minimum(own[j], (self.signals.normal[src] + self.export_cost) * margin)
             else:  # min(own, inf)
                 cost = own[j]
-            self.signals.set_normal(region, np.where(np.isfinite(cost), cost, self.signals.normal[region]))
+            self.signals.set_normal(region, where(np.isfinite(cost), cost, self.signals.normal[region]))
 
     def _floor_payments(self) -> None:
         """A price floor's state pays covered plants the gap between floor and market price on their sales."""

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from model.exchange import row_selector
+from model.arrays import add_reduce as _sum
+from model.arrays import bincount, where
+from model.exchange import row_selector, take_rows
 from model.results import OUTPUTS, Recorder
 
 if TYPE_CHECKING:
@@ -25,7 +28,6 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str, str]
 KG_PER_T = 1000.0
-_sum = np.add.reduce  # ndarray.sum without its Python wrapper (numpy._core._methods._sum): the same call
 
 MARKET_VARS = ("price", "volume", "offered", "cost_of_supply", "inventory_refiners", "inventory_buyers",
                "trader_stock", "trader_bought", "trader_sold")
@@ -54,7 +56,7 @@ class Observer:
         self._oxides: list[int] = []
         self._by_refiner_country: tuple = (None, [], [])  # see _refiner_countries
         self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
-        self._coercivity_ix: tuple = (None, None)  # (substitution, its rows x substitutes index), made once
+        self._coercivity_ix: tuple = (None, None, None)  # (substitution, its cells' flat index, shape), made once
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
         self._market_keys = [(v, r, p) for r in R for v in MARKET_VARS for p in P]
@@ -89,7 +91,7 @@ class Observer:
             segments = sorted({spec.segment for spec in bb.specs})
             self._segment_code = np.array([segments.index(spec.segment) for spec in bb.specs], dtype=int)
             self._segment_weight = bb.magnet_t_per_week.copy()
-            self._segment_base = np.bincount(self._segment_code, weights=self._segment_weight,
+            self._segment_base = bincount(self._segment_code, weights=self._segment_weight,
                                              minlength=len(segments))
             self._demand_keys = ([("demand_index", seg, "") for seg in segments]
                                  + [("need", s, p) for s in bb.states for p in P])
@@ -106,7 +108,7 @@ class Observer:
         P = m.products
         week, sig = m.week, m.signals
         rb, bb, tb = m.refiner_book, m.buyer_book, m.trader_book
-        inv_r = [_sum(rb.inventory[rb.at_region[reg]], axis=0) for reg in m.regions]
+        inv_r = [_sum(take_rows(rb.inventory, rb.at_region[reg]), axis=0) for reg in m.regions]
         inv_b = bb.totals(bb.inventory, by="region")
         zeros = np.zeros(len(P))
         columns = []
@@ -114,23 +116,24 @@ class Observer:
             res = week.clearing.get(reg)
             home, imp = self._trader_rows[reg]
             columns += (sig.price[reg], res.volume if res else zeros, res.supplied if res else zeros, sig.normal[reg],
-                        inv_r[g], inv_b[g], _sum(tb.stock[home], axis=0),
-                        _sum(tb.bought[home], axis=0) + _sum(tb.imported[imp], axis=0), _sum(tb.sold[home], axis=0))
+                        inv_r[g], inv_b[g], _sum(take_rows(tb.stock, home), axis=0),
+                        _sum(take_rows(tb.bought, home), axis=0) + _sum(take_rows(tb.imported, imp), axis=0),
+                        _sum(take_rows(tb.sold, home), axis=0))
         rec.add_columns(step, date, self._market_keys, np.concatenate(columns).tolist())  # one list, not 18
         # per state its shortage then its consumption (the layout of _state_keys), summed in one pass
         both = bb.totals(np.concatenate((bb.shortage, bb.consumed), axis=1), by="state")
         rec.add_columns(step, date, self._state_keys, both.ravel().tolist())
         rec.add_columns(step, date, self._trade_keys, self._trade_values())
         f = m.fleet
-        ore_vals = (np.bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
+        ore_vals = (bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
                     + [float((f.active & self._kachin).sum())]
-                    + np.bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
+                    + bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
         rec.add_columns(step, date, self._ore_keys, ore_vals)
         rec.add_columns(step, date, self._group_keys,
                         [x for g in m.armed_groups for x in (g.revenue_usd / 1e6, float(g.conflict))])
         if self._demand_keys:
             mult = np.broadcast_to(m.demand_multiplier, self._segment_weight.shape)
-            index = np.bincount(self._segment_code, weights=self._segment_weight * mult,
+            index = bincount(self._segment_code, weights=self._segment_weight * mult,
                                 minlength=self._segment_base.size) / self._segment_base
             rec.add_columns(step, date, self._demand_keys,
                             index.tolist() + bb.totals(bb.needed, by="state").ravel().tolist())
@@ -139,7 +142,7 @@ class Observer:
             if keys != self._dynamic_keys:  # a key came or went: check the new layout once, then keep it
                 Recorder.check_keys(keys)
                 self._dynamic_keys = keys
-            rec.add_columns(step, date, self._dynamic_keys, [float(v) for v in vals])
+            rec.add_columns(step, date, self._dynamic_keys, list(map(float, vals)))  # map: a C loop
 
     def _trade_values(self) -> list[float]:
         """China's exports and the share of requested exports allowed, by destination and in all."""
@@ -160,9 +163,9 @@ class Observer:
             ok = np.minimum(req, allow)
             req_tot += req
             ok_tot += ok
-            share = np.where(req > 1e-12, ok / np.maximum(req, 1e-12), np.where(np.isfinite(allow), 0.0, 1.0))
+            share = where(req > 1e-12, ok / np.maximum(req, 1e-12), where(np.isfinite(allow), 0.0, 1.0))
             out += week.exports.get(dest, np.zeros(n_p)).tolist() + share.tolist()
-        return out + np.where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
+        return out + where(req_tot > 1e-12, ok_tot / np.maximum(req_tot, 1e-12), 1.0).tolist()
 
     def _row(self, variable: str, region: str, products: tuple[str, ...] | None = None) -> list[Key]:
         """The keys of ``variable`` for ``region`` and every product (or ``products``), made once: week after
@@ -226,7 +229,7 @@ class Observer:
         by_country = self._refiner_countries()
         # each country's plants added in row order from 0.0 (bincount), as a running sum over them does
         keys += by_country[1]
-        vals += np.bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
+        vals += bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
         for s in m.states:
             if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
                 self._stockpiling.append(s.sid)
@@ -236,7 +239,7 @@ class Observer:
                 vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
                                         strict=True) for x in t]
         keys += by_country[2]
-        vals += np.bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
+        vals += bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
             add(("floor_payments", c, ""), usd / 1e6)
         if m.finance.commitments:  # lenders' money (model.projects), once a facility has funded something
@@ -249,7 +252,7 @@ class Observer:
             spot_v = res.volume if res is not None else np.zeros(len(P))
             spot_p = res.paid if res is not None else np.zeros(len(P))
             tot = vol + spot_v
-            avg = np.where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
+            avg = where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
             keys += self._interleaved(("contract_volume", "contract_price", "average_price"), reg)
             vals += [x for t in zip(vol.tolist(), cprice.tolist(), avg.tolist(), strict=True) for x in t]
         for state, cut in sorted(m.week.end_use_refused.items()):
@@ -286,8 +289,9 @@ class Observer:
         else:
             recipes, weight = bb.content, np.broadcast_to(bb.magnet_t_per_week * m.demand_multiplier, (bb.n,))
         if self._coercivity_ix[0] is not sub:  # its rows and substitutes are fixed: index them once
-            self._coercivity_ix = (sub, np.ix_(sub.rows, sub.cols))
-        work = recipes[self._coercivity_ix[1]] * sub.w * weight[sub.rows, None]
+            self._coercivity_ix = (sub, sub.cells(recipes.shape[1]), sub.log_tilt.shape)
+        _, cells, shape = self._coercivity_ix
+        work = recipes.take(cells).reshape(shape) * sub.w * weight.take(sub.rows)[:, None]  # recipes[ix_(rows, cols)]
         total = float(work.sum())
         if total > 0:
             for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
@@ -372,7 +376,7 @@ class Observer:
         if not pairs:
             return float("nan")
         ore = m.ore
-        weight = np.bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
+        weight = bincount(ore.pool_of, weights=m.fleet.sold, minlength=len(ore.pools))
         if self._heavy_of_pools[0] is not ore.pools:  # the heavy marker's share of each pool's ore, its country
             origins = list(dict.fromkeys(p.country for p in ore.pools))
             self._heavy_of_pools = (ore.pools, np.array([float(ore.baskets[p.ore][self._heavy]) for p in ore.pools]),
@@ -380,8 +384,8 @@ class Observer:
                                     {c: j for j, c in enumerate(origins)})
         _, heavy, code, origin_at = self._heavy_of_pools
         # heavy marker and ore sold by origin country, each country's pools added in pool order
-        heavy_t = np.bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
-        ore_t = np.bincount(code, weights=weight, minlength=len(origin_at)).tolist()
+        heavy_t = bincount(code, weights=weight * heavy, minlength=len(origin_at)).tolist()
+        ore_t = bincount(code, weights=weight, minlength=len(origin_at)).tolist()
         tot = mm = 0.0
         for (origin, dest), q in pairs.items():
             j = origin_at.get(origin)
@@ -429,6 +433,7 @@ class WeeklyCollector(mesa.DataCollector):
         self._upto = 0
         self._values: list[float] = []
         self._layouts: dict[int, tuple[list, list[tuple[int, int]]]] = {}  # id(keys) -> (keys, [(reporter, pos)])
+        self._lists: tuple | None = None  # (model_vars, each reporter's list in it): see collect
 
     def _positions(self, keys: list) -> list[tuple[int, int]]:
         cached = self._layouts.get(id(keys))
@@ -451,8 +456,12 @@ class WeeklyCollector(mesa.DataCollector):
             for r, j in self._positions(keys):
                 values[r] = vals[j]
         model_vars = self.model_vars
-        for (name, _), v in zip(self._keys, values, strict=True):
-            model_vars[name].append(v)
+        if self._lists is None or self._lists[0] is not model_vars:  # each reporter's list of values, found once
+            self._lists = (model_vars, [model_vars[name] for name, _ in self._keys])
+        lists = self._lists[1]
+        if len(lists) != len(values):
+            raise ValueError("the reporters and their values differ in number")
+        deque(map(list.append, lists, values), maxlen=0)  # lists[r].append(values[r]) for each r, in a C loop
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import market
+from model.arrays import bincount, count_nonzero, where
 from model.exchange import GroupSum
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class OreMarket:
         pools = self._pools_of.get(group)
         if pools is None:
             return float("nan")
-        vals = self.week.gate_price[pools]
+        vals = self.week.gate_price.take(pools)
         vals = vals[np.isfinite(vals)]
         return float(np.add.reduce(vals) / vals.size) if vals.size else float("nan")  # vals.mean(), without its wrapper
 
@@ -247,8 +248,8 @@ class OreMarket:
         site_ask = f.cost + levies
         n_pool = len(self.pools)
         t, route_cost, bid_price, allowed, captive = self._bids(b.ore_bid_share)
-        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
-        want = np.where(book.capacity > 0, book.planned(), 0.0)
+        totals = bincount(self.pool_of, weights=offered, minlength=n_pool)
+        want = where(book.capacity > 0, book.planned(), 0.0)
         rng = m.streams["start"]
         valid = bool(np.isfinite(site_ask).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
         flow, value = np.zeros((n_pool, book.n)), np.zeros((n_pool, book.n))
@@ -260,7 +261,7 @@ class OreMarket:
             value += out[1]
         flow /= k
         value /= k
-        self._remember(flow, np.where(allowed, bid_price, -np.inf), route_cost, totals - flow.sum(axis=1), site_ask)
+        self._remember(flow, where(allowed, bid_price, -np.inf), route_cost, totals - flow.sum(axis=1), site_ask)
         got = flow.sum(axis=0)
         safe = np.maximum(got, 1e-12)
         mix = (flow.T @ self._pool_basket) / safe[:, None]
@@ -354,17 +355,17 @@ class OreMarket:
         valid = bool(np.isfinite(levies).all() and np.isfinite(offered).all() and np.isfinite(bid_price).all())
         order = m.streams["markets"].permutation(n_pool)
         site_ask = f.cost + levies
-        totals = np.bincount(self.pool_of, weights=offered, minlength=n_pool)
+        totals = bincount(self.pool_of, weights=offered, minlength=n_pool)
         flow, value, site_sold, traded, traded_value, best_bid = self._trade(
             order, site_ask, offered, totals, captive, book.want, allowed, bid_price, route_cost, t, valid)
         # levy paid by a pool's sites to the group that controls them
-        own_levy_usd = np.bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
-        self._remember(flow, np.where(allowed, bid_price, -np.inf), route_cost,
-                       totals - np.bincount(self.pool_of, weights=site_sold, minlength=n_pool), site_ask)
+        own_levy_usd = bincount(self.pool_of, weights=site_sold * levies, minlength=n_pool) * KG_PER_T
+        self._remember(flow, where(allowed, bid_price, -np.inf), route_cost,
+                       totals - bincount(self.pool_of, weights=site_sold, minlength=n_pool), site_ask)
         self._settle(flow, value, site_sold, own_levy_usd, t)
         # the week's gate price: what traded, at its average price; else the best bid (nan: nobody could bid)
-        week.gate_price = np.where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
-        signal = np.where(traded > 0, week.gate_price, best_bid).tolist()
+        week.gate_price = where(traded > 0, traded_value / np.maximum(traded, 1e-12), np.nan)
+        signal = where(traded > 0, week.gate_price, best_bid).tolist()
         f.update_netbacks(self._pool_node, signal, b.site_margin_memory_weeks)
         return week
 
@@ -482,7 +483,7 @@ class OreMarket:
         worth = allowed & (bid_price >= min_ask[:, None])
         tot = np.array(totals)
         reach = (worth * tot[:, None]).sum(axis=0)
-        share = (np.where(reach > 0, tot[:, None] / np.where(reach > 0, reach, 1.0), 0.0) * worth).tolist()
+        share = (where(reach > 0, tot[:, None] / where(reach > 0, reach, 1.0), 0.0) * worth).tolist()
         want0 = list(want)
         bid_l = bid_price.tolist()
         traded_value = [0.0] * n_pool  # gate price x t traded, for the week's gate price
@@ -555,12 +556,12 @@ class OreMarket:
         week = self.week
         moved = flow > 0
         q = flow[moved]
-        by_pair = np.bincount(t.pair[moved], weights=q, minlength=len(t.pair_keys)).tolist()
+        by_pair = bincount(t.pair[moved], weights=q, minlength=len(t.pair_keys)).tolist()
         week.pairs = {k: x for k, x in zip(t.pair_keys, by_pair, strict=True) if x > 0}
         code = t.corridor_code[moved]
         mm = code >= 0
-        if np.count_nonzero(mm):
-            by_corridor = np.bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
+        if count_nonzero(mm):
+            by_corridor = bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
             week.corridor_flow = {c: x for c, x in zip(t.corridor_keys, by_corridor, strict=True) if x > 0}
             week.to_china = float(q[t.to_china[moved]].sum())
 
@@ -572,12 +573,12 @@ class OreMarket:
         a = 1.0 / m.behaviour.outlook_long_weeks
         tot = delivered.sum(axis=1, keepdims=True)
         sold = tot[:, 0] > 1e-9
-        fresh = np.where(sold[:, None], delivered / np.where(sold[:, None], tot, 1.0), 0.0)
+        fresh = where(sold[:, None], delivered / where(sold[:, None], tot, 1.0), 0.0)
         known = self.dest_share.sum(axis=1) > 0
-        self.dest_share = np.where(~known[:, None], fresh, np.where(sold[:, None],
+        self.dest_share = where(~known[:, None], fresh, where(sold[:, None],
                                    self.dest_share + a * (fresh - self.dest_share), self.dest_share))
         mined = m.fleet.mined
-        content = (np.bincount(self.pool_of, weights=mined, minlength=len(self.pools))[:, None]
+        content = (bincount(self.pool_of, weights=mined, minlength=len(self.pools))[:, None]
                    * self._pool_basket)
         by_region = self.dest_share.T @ content  # regions x products
         for r, region in enumerate(m.regions):

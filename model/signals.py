@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.arrays import count_nonzero, where
 from model.params import Behaviour
 
 
@@ -63,7 +64,7 @@ class MarketSignals:
         for r in self.regions:
             x = self._inflow_week[r]
             if not self._primed[r]:
-                if not np.count_nonzero(x):
+                if not count_nonzero(x):
                     continue
                 self._inflow_short[r], self._inflow_long[r] = x.copy(), x.copy()
                 self._primed[r] = True
@@ -71,7 +72,7 @@ class MarketSignals:
             self._inflow_long[r] = self._inflow_long[r] + a_l * (x - self._inflow_long[r])
             long = self._inflow_long[r]
             ok = long > 1e-9
-            self._outlook[r] = np.minimum(np.where(ok, self._inflow_short[r] / np.where(ok, long, 1.0), 1.0), 1.5)
+            self._outlook[r] = np.minimum(where(ok, self._inflow_short[r] / where(ok, long, 1.0), 1.0), 1.5)
             self._inflow_week[r] = np.zeros(x.shape)
 
     def record_clearing(self, region: str, price: np.ndarray, volume: np.ndarray) -> None:
@@ -79,15 +80,15 @@ class MarketSignals:
         b = self.behaviour
         ok = np.isfinite(price) & (volume > 0)
         every = bool(ok.all())  # the usual week: every product traded, nothing is carried over
-        p = price.copy() if every else np.where(ok, price, self.price[region])
+        p = price.copy() if every else where(ok, price, self.price[region])
         self.price[region] = p
-        self.volume[region] = volume.copy() if every else np.where(ok, volume, 0.0)
+        self.volume[region] = volume.copy() if every else where(ok, volume, 0.0)
         self.traded[region] = ok
         for mem, span in ((self.memory, b.price_memory_weeks), (self.recent, b.buyer_price_memory_weeks),
                           (self.long_memory, b.long_memory_weeks)):
             old = mem[region]
             new = old + (p - old) / span
-            mem[region] = new if every else np.where(ok, new, old)
+            mem[region] = new if every else where(ok, new, old)
 
     def set_normal(self, region: str, cost: np.ndarray) -> None:
         self.normal[region] = cost

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.arrays import where
 from model.params import Behaviour
 
 
@@ -55,11 +56,11 @@ def thrift(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: n
     high = (recent > b.thrift_trigger_ratio * long) | short
     low = recent < long
     step = b.thrift_rate_per_week * base
-    cut = np.maximum(np.where(high, np.minimum(step, thrifted - floor), 0.0), 0.0)
+    cut = np.maximum(where(high, np.minimum(step, thrifted - floor), 0.0), 0.0)
     v = thrifted - cut
     ceiling = np.maximum(ceiling - b.thrift_irreversible_share * cut, floor)
     rec = low & ~high
-    return np.where(rec, np.minimum(v + step / 4.0, np.maximum(ceiling, v)), v), ceiling
+    return where(rec, np.minimum(v + step / 4.0, np.maximum(ceiling, v)), v), ceiling
 
 
 class CoercivitySubstitution:
@@ -83,6 +84,16 @@ class CoercivitySubstitution:
         self.log_p0 = np.log(np.maximum(prices_2024[np.ix_(self.rows, self.cols)], 1e-12))
         self.log_tilt = np.zeros((self.rows.size, self.cols.size))
         self._ix = np.ix_(self.rows, self.cols)
+        self._cells: dict[int, np.ndarray] = {}  # columns of the recipes -> flat index of _ix's cells (see cells)
+
+    def cells(self, n_cols: int) -> np.ndarray:
+        """The flat (C-order) index of the cells ``[rows x substitutes]`` of a (rows x ``n_cols``) array, made
+        once: ``a.take(cells).reshape(shape)`` reads ``a[np.ix_(rows, cols)]``, and ``a.put(cells, v)`` writes
+        it, without numpy's two-array fancy indexing."""
+        cells = self._cells.get(n_cols)
+        if cells is None:
+            cells = self._cells[n_cols] = (self.rows[:, None] * n_cols + self.cols[None, :]).ravel()
+        return cells
 
     def tilt(self) -> np.ndarray:
         """Each substituting row's tilt of each substitute against its 2024 split (1 = the 2024 grade)."""
@@ -94,17 +105,19 @@ class CoercivitySubstitution:
         tilt. Returns ``thrifted`` itself when substitution is off, else a new array."""
         if not self.on:
             return thrifted
-        ix = self._ix
-        chosen = -self.sigma * (np.log(np.maximum(recent[ix], 1e-12)) - self.log_p0)
+        shape = self.log_tilt.shape
+        chosen = -self.sigma * (np.log(np.maximum(recent.take(self.cells(recent.shape[1])).reshape(shape), 1e-12))
+                                - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
-        chosen = chosen - np.where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
+        chosen = chosen - where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
         chosen = np.clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
-        work = thrifted[ix] * self.w  # coercivity each substitute gives now (Dy-kg per kg of magnet)
+        cells = self.cells(thrifted.shape[1])
+        work = thrifted.take(cells).reshape(shape) * self.w  # coercivity each substitute gives now (Dy-kg per kg)
         total = work.sum(axis=1, keepdims=True)
         leaned = work * np.exp(self.log_tilt)
         norm = leaned.sum(axis=1, keepdims=True)
-        split = np.where(norm > 0, leaned / np.where(norm > 0, norm, 1.0), 0.0)
-        out = thrifted.copy()
-        out[ix] = total * split / self.w
+        split = where(norm > 0, leaned / where(norm > 0, norm, 1.0), 0.0)
+        out = thrifted.copy()  # C-contiguous, as put's flat index needs
+        out.put(cells, total * split / self.w)
         return out
