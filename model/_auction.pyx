@@ -428,6 +428,7 @@ cdef enum:
     RAMPS = 5    # model.exchange.Ramps
     SINGLE = 6   # model.exchange.Single
     MAX_ARRAYS = 9
+    MAX_CHECKED = 32  # arrays a Checked remembers
 
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
@@ -453,6 +454,17 @@ cdef struct Block:
     Py_ssize_t s[MAX_ARRAYS][3]       # their strides in bytes (a 1-D array's in s[j][1], read as a row)
     double c[3]                       # the form's numbers, in the order of its args()
     Py_ssize_t ne                     # a store's exporters (rows of its export bids)
+
+
+cdef struct Checked:
+    # the grid arrays :func:`_along` found monotone in one :func:`_all_monotone`, each by its data, strides,
+    # rows and way: the same array is often in several blocks (the sellers' price powers in offers and stores,
+    # a store's returns in its offers and its bids), and is checked once (the same values read the same way)
+    int n
+    const char* p[MAX_CHECKED]
+    Py_ssize_t s[MAX_CHECKED][3]
+    Py_ssize_t rows[MAX_CHECKED]
+    int way[MAX_CHECKED]
 
 
 cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexcept nogil:
@@ -615,15 +627,32 @@ cdef bint _along_row(const char* row, Py_ssize_t step, Py_ssize_t n_g, int way) 
     return fabs(x) < INFINITY
 
 
-cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way) noexcept nogil:
+cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way,
+                 Checked* seen) noexcept nogil:
     """Whether array ``j`` of ``b`` (a ``g`` array when ``n`` is 0: (products, grid points); else ``d`` or ``e``:
-    (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid."""
-    cdef Py_ssize_t m, i, rows = n if n > 0 else 1
-    cdef Py_ssize_t step = b.s[j][2 if n > 0 else 1]
+    (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid. An
+    array ``seen`` holds (the same data, strides and rows, the same way) passes without being read again; one
+    that passes is added to ``seen``."""
+    cdef Py_ssize_t m, i, k, rows = n if n > 0 else 1
+    cdef Py_ssize_t s0 = b.s[j][0], s1 = b.s[j][1] if n > 0 else 0, step = b.s[j][2 if n > 0 else 1]
+    cdef const char* p = b.p[j]
+    for k in range(seen.n):
+        if (seen.p[k] == p and seen.s[k][0] == s0 and seen.s[k][1] == s1 and seen.s[k][2] == step
+                and seen.rows[k] == rows and seen.way[k] == way):
+            return True
     for m in range(n_m):
         for i in range(rows):
-            if not _along_row(b.p[j] + m * b.s[j][0] + (i * b.s[j][1] if n > 0 else 0), step, n_g, way):
+            if not _along_row(p + m * s0 + i * s1, step, n_g, way):
                 return False
+    if seen.n < MAX_CHECKED:
+        k = seen.n
+        seen.p[k] = p
+        seen.s[k][0] = s0
+        seen.s[k][1] = s1
+        seen.s[k][2] = step
+        seen.rows[k] = rows
+        seen.way[k] = way
+        seen.n = k + 1
     return True
 
 
@@ -642,27 +671,30 @@ cdef bint _finite(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, bint nonn
     return True
 
 
-cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) noexcept nogil:
+cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g, Checked* seen) noexcept nogil:
     """Whether every participant's quantity in ``b`` is sure to be monotone along the grid, non-decreasing for
     a seller and non-increasing for a buyer, from what its arrays hold: each form's quantity is a chain of
     correctly rounded operations, each monotone in the grid-point values it is given when the participants'
     numbers are finite and of the signs checked here. When every block of both sides is, a market's excess
-    demand never rises along the grid and its crossing may be found by bisection (see _clear_markets)."""
+    demand never rises along the grid and its crossing may be found by bisection (see _clear_markets). ``seen``:
+    the arrays found monotone so far (:func:`_along`)."""
     cdef Py_ssize_t n = b.n, m, i
     if b.kind == DENSE:
-        return _along(b, 0, n_m, n, n_g, 1 if sell else -1)
+        return _along(b, 0, n_m, n, n_g, 1 if sell else -1, seen)
     if b.kind == OFFER:  # scale, pw, stock, floor
-        return sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True) and _finite(b, 2, n_m, n, True)
+        return (sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
+                and _finite(b, 2, n_m, n, True))
     if b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
-        return (not sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True)
+        return (not sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
                 and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, False) and b.c[0] == b.c[0]
                 and b.c[1] == b.c[1])
     if b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
-        if sell or not (_along(b, 0, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True) and _finite(b, 2, n_m, n, False)
-                        and _finite(b, 3, n_m, n, True) and _finite(b, 4, n_m, n, False)):
+        if sell or not (_along(b, 0, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
+                        and _finite(b, 2, n_m, n, False) and _finite(b, 3, n_m, n, True)
+                        and _finite(b, 4, n_m, n, False)):
             return False
         if b.p[5] != NULL:  # the spread over landed costs, which are positive and rise along the grid
-            if not (_along(b, 6, n_m, 0, n_g, 1) and _finite(b, 5, n_m, n, True) and _finite(b, 7, n_m, n, True)):
+            if not (_along(b, 6, n_m, 0, n_g, 1, seen) and _finite(b, 5, n_m, n, True) and _finite(b, 7, n_m, n, True)):
                 return False
             for m in range(n_m):
                 if not (_at(b, 6, m, 0) > 0.0):
@@ -685,10 +717,10 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) n
     # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
     if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY):
         return False
-    if not (_along(b, 0, n_m, 0, n_g, -1) and _along(b, 4, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True)
+    if not (_along(b, 0, n_m, 0, n_g, -1, seen) and _along(b, 4, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
             and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, True)):
         return False
-    return b.p[7] == NULL or b.ne == 0 or _along(b, 7, n_m, b.ne, n_g, -1)
+    return b.p[7] == NULL or b.ne == 0 or _along(b, 7, n_m, b.ne, n_g, -1, seen)
 
 
 cdef bint _allow_ok(const Block* b, Py_ssize_t n_m, Py_ssize_t n) noexcept nogil:
@@ -834,14 +866,27 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
 
 cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize_t n_sb, Py_ssize_t n_bb) noexcept nogil:
     """Whether the grid rises (finite) and every block's schedules are sure to be monotone (:func:`_monotone`):
-    the sellers' blocks first, then the buyers'."""
+    the sellers' blocks first, then the buyers'. Each grid row is finite and rises where it rises strictly from
+    a finite first price to a finite last one (a nan fails the comparison with its neighbour): one comparison
+    a point."""
     cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], m, g, k
-    for m in range(n_m):
-        for g in range(n_g):
-            if not (fabs(grid[m, g]) < INFINITY) or (g > 0 and not (grid[m, g] > grid[m, g - 1])):
+    cdef double x, y
+    cdef Checked seen
+    seen.n = 0
+    if n_g > 0:
+        for m in range(n_m):
+            x = grid[m, 0]
+            if not (fabs(x) < INFINITY):
+                return False
+            for g in range(1, n_g):
+                y = grid[m, g]
+                if not (y > x):
+                    return False
+                x = y
+            if not (fabs(x) < INFINITY):
                 return False
     for k in range(n_sb + n_bb):
-        if not _monotone(&blocks[k], k < n_sb, n_m, n_g):
+        if not _monotone(&blocks[k], k < n_sb, n_m, n_g, &seen):
             return False
     return True
 

@@ -278,6 +278,30 @@ def test_block_kernel_equals_numpy_reference(book):
     assert (crossed >= 0).all() and (crossed <= n_g).all()
 
 
+
+@needs_kernel
+def test_monotone_blocks_checks_a_shared_array_for_each_way_and_layout():
+    """An array in several blocks (the sellers' price powers in offers and stores) is checked once for the way
+    and the layout it was found monotone in; read another way (a restock's landed costs must rise) or through
+    another view, it is checked again."""
+    ex = model_exchange
+    grid = np.exp(np.linspace(0.0, 3.0, 10)).reshape(2, 5)
+    pw = grid ** -1.5  # falls along the grid
+    ones = np.ones((2, 3))
+    offer = ex.Offer(grid, ones, pw, ones, np.zeros((2, 3)))
+
+    def restock(landed):
+        return ex.Restock(pw, ones, ones, ones, ones, ones, landed, ones, None, 2.0, 6.0, 10.0)
+
+    ok = market._auction.monotone_blocks
+    assert ok(grid, [offer.args(), offer.args()], [restock(grid).args()])
+    assert not ok(grid, [offer.args()], [restock(pw).args()])  # pw passed falling; landed must rise
+    assert not ok(grid, [offer.args(), ex.Offer(grid, ones, pw[:, ::-1], ones, ones).args()], [])  # rising view
+    bad = grid.copy()
+    bad[1, 3] = np.nan
+    assert not ok(bad, [offer.args()], []) and not ok(grid[:, ::-1].copy(), [offer.args()], [])
+
+
 # ------------------------------------------------------------------------------ a week of ore trade
 class _BothOreTrades:
     """Stands in for the kernel module: runs the compiled week of ore trade and the Python reference on
