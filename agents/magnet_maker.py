@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, Single, row_selector, take_rows
 from model.params import MagnetMakerSpec
@@ -235,7 +236,7 @@ class MagnetMakerBook:
 
     def cash_cost(self) -> np.ndarray:
         """Cash cost of a kg of magnet at the prices the market is used to (USD/kg)."""
-        return (self.input_per_kg() * self.usual_prices()).sum(axis=1) + self.processing_cost
+        return _sum(self.input_per_kg() * self.usual_prices(), axis=1) + self.processing_cost
 
     def most_paid(self) -> np.ndarray:
         """The most each plant pays for each oxide (plants x products; 0 for an oxide it does not use): what its
@@ -282,8 +283,8 @@ class MagnetMakerBook:
         self.made = made
         # recycling: the swarf's elements return while they are worth more than recycling them costs
         usual = self.usual_prices()
-        tot = self.swarf.sum(axis=1)
-        worth = where(tot > 1e-12, (self.swarf * usual).sum(axis=1) / np.maximum(tot, 1e-12), 0.0)
+        tot = _sum(self.swarf, axis=1)
+        worth = where(tot > 1e-12, _sum(self.swarf * usual, axis=1) / np.maximum(tot, 1e-12), 0.0)
         go = (worth >= b.recycling_cost_usd_per_kg)[:, None]
         back = where(go, self.swarf / b.recycling_weeks, 0.0)
         self.swarf = self.swarf - back
@@ -403,7 +404,7 @@ class MagnetMakerBook:
         for k, at in by_product:
             if not want_l[k] > 0:
                 continue
-            held = made.take(at).sum()
+            held = _sum(made.take(at), axis=None)
             give = min(want_l[k], float(held))
             if give <= 0:
                 continue

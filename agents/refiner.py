@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
 from model.params import RefinerSpec
@@ -171,7 +172,7 @@ class RefinerBook:
         ``shares`` (plants x products; the market's two-year memory). A plant's reservations, weighted by its
         output mix, add up to its full cost per kg of feed."""
         full = self.full_cost()
-        value = (self.mix * shares).sum(axis=1)
+        value = _sum(self.mix * shares, axis=1)
         ok = value > 1e-12
         kappa = where(ok, full / where(ok, value, 1.0), 1.0)
         return kappa[:, None] * shares
@@ -232,10 +233,10 @@ class RefinerBook:
     def receive_flows(self, flow: np.ndarray, pool_basket: np.ndarray, value: np.ndarray) -> None:
         """The week's ore deliveries: ``flow`` (pools x plants, t REO) of ore with ``pool_basket`` (pools x
         products) at ``value`` (delivered cost x t)."""
-        got = flow.sum(axis=0)
+        got = _sum(flow, axis=0)
         self.feed_reo = self.feed_reo + got
         self.feed_el = self.feed_el + flow.T @ pool_basket
-        self.feed_cost = self.feed_cost + value.sum(axis=0)
+        self.feed_cost = self.feed_cost + _sum(value, axis=0)
         self.ore_bought = got
         self.want = self.want - got
 
@@ -320,7 +321,7 @@ class RefinerBook:
         pro rata to what each made; returns what they delivered (t per product)."""
         inv = self.inventory.take(rows, axis=0)
         made = np.minimum(self.produced.take(rows, axis=0), inv)  # contracts take this week's output; stock stays for spot
-        held = made.sum(axis=0)
+        held = _sum(made, axis=0)
         give = np.minimum(np.maximum(want, 0.0), held)
         share = where(held > 1e-12, give / np.maximum(held, 1e-12), 0.0)
         out = made * share[None, :]
@@ -344,16 +345,16 @@ class RefinerBook:
         res = where(self.reserve_price > 0, self.reserve_price, prices)
         want_cover = b.seller_target_cover_weeks * (prices / np.maximum(res, 1e-12)) ** (-b.seller_stock_elasticity)
         w = prices * self.separates * self.sales_ema
-        wsum = w.sum(axis=1)
-        target = where(wsum > 0, (want_cover * w).sum(axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
-        cover = (self.inventory * prices * self.separates).sum(axis=1) / np.maximum(wsum, 1e-9)
+        wsum = _sum(w, axis=1)
+        target = where(wsum > 0, _sum(want_cover * w, axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
+        cover = _sum(self.inventory * prices * self.separates, axis=1) / np.maximum(wsum, 1e-9)
         # a plant covered by a floor is paid at least the floor on what it sells (FACTS E1)
-        paying = (self.mix * self.lifted_by_floors(prices)).sum(axis=1) > self.cash_cost
+        paying = _sum(self.mix * self.lifted_by_floors(prices), axis=1) > self.cash_cost
         ok = paying & (cover <= b.overstock_ratio * target)
         new = np.minimum(np.maximum(self.utilisation + where(ok, b.utilisation_step, -b.utilisation_step), b.utilisation_min), 1.0)
         self.utilisation = where(self.capacity > 0, new, self.utilisation)
         # exit clock: no feed, or output worth less than its cash cost at the prices it expects
-        covers = (self.mix * self.expected_prices()).sum(axis=1) > self.cash_cost
+        covers = _sum(self.mix * self.expected_prices(), axis=1) > self.cash_cost
         fed = self.processed > 0.01 * self.capacity
         losing = (self.capacity > 0) & ~(covers & fed)
         self.losing_weeks = where(losing, self.losing_weeks + 1, 0)
@@ -380,7 +381,7 @@ class RefinerBook:
         if not count_nonzero(over):
             return None
         self.inventory = self.inventory - over
-        return over.sum(axis=0)
+        return _sum(over, axis=0)
 
     def begin_week(self) -> None:
         self.sold = np.zeros(self.sold.shape)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, where
 from model.exchange import OrderBlock, Ramps, RegionClearing, Side
 from model.params import StateSpec
@@ -372,7 +373,7 @@ class State(mesa.Agent):
         self.stock_bought = bought
         self.stock_released = sold
         self._ever_traded = True
-        cost = float((bought * clearing.paid).sum() * KG_PER_T)
+        cost = float(_sum(bought * clearing.paid, axis=None) * KG_PER_T)
         self.stock_spent_usd += cost
         if self._mandates and np.isfinite(self._mandates[-1][2]):
             self._mandates[-1][2] -= cost

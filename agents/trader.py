@@ -48,7 +48,17 @@ import mesa
 import numpy as np
 
 from model.arrays import count_nonzero, where
-from model.exchange import Offer, OrderBlock, RegionClearing, Restock, Side, Store, row_selector, take_rows
+from model.exchange import (
+    ExportBids,
+    Offer,
+    OrderBlock,
+    RegionClearing,
+    Restock,
+    Side,
+    Store,
+    row_selector,
+    take_rows,
+)
 from model.params import TraderSpec
 
 if TYPE_CHECKING:
@@ -230,19 +240,19 @@ class TraderBook:
         p^-e; this is the scale (rows x products; the grid part, p^-e, is the exchange's ``seller_pow``)."""
         return working * landed ** self.model.behaviour.seller_stock_elasticity
 
-    def _export_buying(self, region: str, rows: np.ndarray) -> np.ndarray:
+    def _export_buying(self, region: str, rows: np.ndarray) -> ExportBids:
         """Exporters' bids at home (products x exporters x grid): the importers' rule, with the price they
         expect abroad, but only at prices whose landed cost (price + export cost + margin) that price covers.
         An importer keeps its region supplied and holds working stock whatever the margin; an exporter is an
         arbitrageur and ships nothing that would sell abroad below what it cost to land (magnets, which
-        China makes cheaper, never go back; the ex-China NdPr surplus does)."""
+        China makes cheaper, never go back; the ex-China NdPr surplus does). A schedule form: the kernel works
+        the bids out at the grid points it reads."""
         sig = self.model.signals
         expect = np.array([sig.recent[self.exports_to[i]] for i in rows.tolist()])  # (k, products)
         now = (np.array([sig.price[self.exports_to[i]] for i in rows.tolist()])
                if self.model.behaviour.arbitrage_response > 0 else None)
-        pays = self.model.exchange.landed[region][:, None, :] <= expect.T[:, :, None]
-        return where(pays, self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now).dense(),
-                        0.0)
+        return ExportBids(self._restock_bids(region, rows, expect, self.export_working.take(rows, axis=0), now),
+                          self.model.exchange.landed[region], expect.T)
 
     def _export_selling(self, region: str, rows: np.ndarray, grid: np.ndarray) -> Offer:
         """Exporters' offers abroad (a schedule form), as an importer offers at home: stock above its working

@@ -428,6 +428,7 @@ cdef enum:
     RAMPS = 5    # model.exchange.Ramps
     SINGLE = 6   # model.exchange.Single
     MAX_ARRAYS = 9
+    MAX_CHECKED = 32  # arrays a Checked remembers
 
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
@@ -453,10 +454,35 @@ cdef struct Block:
     Py_ssize_t s[MAX_ARRAYS][3]       # their strides in bytes (a 1-D array's in s[j][1], read as a row)
     double c[3]                       # the form's numbers, in the order of its args()
     Py_ssize_t ne                     # a store's exporters (rows of its export bids)
+    Block* sub                        # a store's exporters' restock (ExportBids; NULL: bids as an array)
+
+
+cdef struct Checked:
+    # the grid arrays :func:`_along` found monotone in one :func:`_all_monotone`, each by its data, strides,
+    # rows and way: the same array is often in several blocks (the sellers' price powers in offers and stores,
+    # a store's returns in its offers and its bids), and is checked once (the same values read the same way)
+    int n
+    const char* p[MAX_CHECKED]
+    Py_ssize_t s[MAX_CHECKED][3]
+    Py_ssize_t rows[MAX_CHECKED]
+    int way[MAX_CHECKED]
 
 
 cdef inline double _at(const Block* b, int j, Py_ssize_t x, Py_ssize_t y) noexcept nogil:
     return (<const double*> (b.p[j] + x * b.s[j][0] + y * b.s[j][1]))[0]
+
+
+cdef inline double _restock_qty(const Block* b, Py_ssize_t m, Py_ssize_t i, double a0, double a1) noexcept nogil:
+    """A restock's participant ``i``'s quantity of product ``m`` at the grid point where its landed power is
+    ``a0`` and its landed cost ``a1`` (read only with arbitrage)."""
+    cdef double x, q
+    x = _np_min(a0 * _at(b, 1, m, i), b.c[0])
+    x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
+    if b.p[5] != NULL:
+        q = _np_max(_at(b, 5, m, i) / a1 - 1.0, 0.0)
+        x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
+    x = _np_max(x, 0.0)
+    return _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
 
 
 cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, double* out) noexcept nogil:
@@ -464,7 +490,7 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
     in the order of operations of the form's numpy ``dense`` (model.exchange); what depends only on the grid
     point is worked out once for all of them (the same values)."""
     cdef Py_ssize_t i, n = b.n
-    cdef double x, q, f, a0, a1
+    cdef double x, q, f, a0, a1, e0 = 0.0, e1 = 0.0, e2 = 0.0
     cdef long long j
     if b.kind == DENSE:
         for i in range(n):
@@ -494,13 +520,7 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
         a0 = _at(b, 0, m, g)
         a1 = _at(b, 6, m, g) if b.p[5] != NULL else 0.0
         for i in range(n):
-            x = _np_min(a0 * _at(b, 1, m, i), b.c[0])
-            x = _at(b, 2, m, i) + (_at(b, 3, m, i) * x - _at(b, 4, m, i)) / b.c[1]
-            if b.p[5] != NULL:
-                q = _np_max(_at(b, 5, m, i) / a1 - 1.0, 0.0)
-                x = x + _at(b, 7, m, i) * b.c[2] * _np_min(q, 1.0)
-            x = _np_max(x, 0.0)
-            out[i] = _np_min(x, _at(b, 8, m, i)) if b.p[8] != NULL else x
+            out[i] = _restock_qty(b, m, i, a0, a1)
     elif b.kind == SINGLE:  # qty (participants, grid points), the product of each
         for i in range(n):
             j = (<const long long*> (b.p[1] + i * b.s[1][1]))[0]
@@ -540,15 +560,24 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
                 q = _at(b, 6, m, i) * _np_min(_np_max((price - f) / (b.c[2] * f) + 0.0, 0.0), 1.0)
                 x = _np_max(x, q) if j else q
             out[i] = x
-    else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
+    else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids (or landed, expect; sub); band, buy
         a0 = _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
         a1 = _at(b, 4, m, g)
+        if b.sub != NULL:  # the exporters' restock at this grid point, and the landed cost its bids need
+            e0 = _at(b.sub, 0, m, g)
+            e1 = _at(b.sub, 6, m, g) if b.sub.p[5] != NULL else 0.0
+            e2 = _at(b, 7, m, g)
         for i in range(n):
             if b.p[6] != NULL:
                 j = (<const long long*> (b.p[6] + i * b.s[6][1]))[0]
-                if j >= 0:  # an exporter: no offer, its bid from export_bids
-                    out[i] = 0.0 if b.c[1] == 0.0 else (
-                        <const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
+                if j >= 0:  # an exporter: no offer, its bid from export_bids (ExportBids: where the landed cost
+                    # is at most what it expects abroad)
+                    if b.c[1] == 0.0:
+                        out[i] = 0.0
+                    elif b.sub == NULL:
+                        out[i] = (<const double*> (b.p[7] + m * b.s[7][0] + j * b.s[7][1] + g * b.s[7][2]))[0]
+                    else:
+                        out[i] = _restock_qty(b.sub, m, j, e0, e1) if e2 <= _at(b, 8, m, j) else 0.0
                     continue
             x = _at(b, 1, m, i) * a0
             q = _at(b, 2, m, i)
@@ -615,15 +644,32 @@ cdef bint _along_row(const char* row, Py_ssize_t step, Py_ssize_t n_g, int way) 
     return fabs(x) < INFINITY
 
 
-cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way) noexcept nogil:
+cdef bint _along(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, Py_ssize_t n_g, int way,
+                 Checked* seen) noexcept nogil:
     """Whether array ``j`` of ``b`` (a ``g`` array when ``n`` is 0: (products, grid points); else ``d`` or ``e``:
-    (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid."""
-    cdef Py_ssize_t m, i, rows = n if n > 0 else 1
-    cdef Py_ssize_t step = b.s[j][2 if n > 0 else 1]
+    (products, n, grid points)) is finite and never rises (``way`` -1) or never falls (+1) along the grid. An
+    array ``seen`` holds (the same data, strides and rows, the same way) passes without being read again; one
+    that passes is added to ``seen``."""
+    cdef Py_ssize_t m, i, k, rows = n if n > 0 else 1
+    cdef Py_ssize_t s0 = b.s[j][0], s1 = b.s[j][1] if n > 0 else 0, step = b.s[j][2 if n > 0 else 1]
+    cdef const char* p = b.p[j]
+    for k in range(seen.n):
+        if (seen.p[k] == p and seen.s[k][0] == s0 and seen.s[k][1] == s1 and seen.s[k][2] == step
+                and seen.rows[k] == rows and seen.way[k] == way):
+            return True
     for m in range(n_m):
         for i in range(rows):
-            if not _along_row(b.p[j] + m * b.s[j][0] + (i * b.s[j][1] if n > 0 else 0), step, n_g, way):
+            if not _along_row(p + m * s0 + i * s1, step, n_g, way):
                 return False
+    if seen.n < MAX_CHECKED:
+        k = seen.n
+        seen.p[k] = p
+        seen.s[k][0] = s0
+        seen.s[k][1] = s1
+        seen.s[k][2] = step
+        seen.rows[k] = rows
+        seen.way[k] = way
+        seen.n = k + 1
     return True
 
 
@@ -642,27 +688,30 @@ cdef bint _finite(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, bint nonn
     return True
 
 
-cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) noexcept nogil:
+cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g, Checked* seen) noexcept nogil:
     """Whether every participant's quantity in ``b`` is sure to be monotone along the grid, non-decreasing for
     a seller and non-increasing for a buyer, from what its arrays hold: each form's quantity is a chain of
     correctly rounded operations, each monotone in the grid-point values it is given when the participants'
     numbers are finite and of the signs checked here. When every block of both sides is, a market's excess
-    demand never rises along the grid and its crossing may be found by bisection (see _clear_markets)."""
+    demand never rises along the grid and its crossing may be found by bisection (see _clear_markets). ``seen``:
+    the arrays found monotone so far (:func:`_along`)."""
     cdef Py_ssize_t n = b.n, m, i
     if b.kind == DENSE:
-        return _along(b, 0, n_m, n, n_g, 1 if sell else -1)
+        return _along(b, 0, n_m, n, n_g, 1 if sell else -1, seen)
     if b.kind == OFFER:  # scale, pw, stock, floor
-        return sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True) and _finite(b, 2, n_m, n, True)
+        return (sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
+                and _finite(b, 2, n_m, n, True))
     if b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
-        return (not sell and _along(b, 1, n_m, 0, n_g, -1) and _finite(b, 0, n_m, n, True)
+        return (not sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
                 and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, False) and b.c[0] == b.c[0]
                 and b.c[1] == b.c[1])
     if b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
-        if sell or not (_along(b, 0, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True) and _finite(b, 2, n_m, n, False)
-                        and _finite(b, 3, n_m, n, True) and _finite(b, 4, n_m, n, False)):
+        if sell or not (_along(b, 0, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
+                        and _finite(b, 2, n_m, n, False) and _finite(b, 3, n_m, n, True)
+                        and _finite(b, 4, n_m, n, False)):
             return False
         if b.p[5] != NULL:  # the spread over landed costs, which are positive and rise along the grid
-            if not (_along(b, 6, n_m, 0, n_g, 1) and _finite(b, 5, n_m, n, True) and _finite(b, 7, n_m, n, True)):
+            if not (_along(b, 6, n_m, 0, n_g, 1, seen) and _finite(b, 5, n_m, n, True) and _finite(b, 7, n_m, n, True)):
                 return False
             for m in range(n_m):
                 if not (_at(b, 6, m, 0) > 0.0):
@@ -685,10 +734,17 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g) n
     # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
     if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY):
         return False
-    if not (_along(b, 0, n_m, 0, n_g, -1) and _along(b, 4, n_m, 0, n_g, -1) and _finite(b, 1, n_m, n, True)
+    if not (_along(b, 0, n_m, 0, n_g, -1, seen) and _along(b, 4, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
             and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, True)):
         return False
-    return b.p[7] == NULL or b.ne == 0 or _along(b, 7, n_m, b.ne, n_g, -1)
+    if b.p[7] == NULL or b.ne == 0:
+        return True
+    if b.sub == NULL:
+        return _along(b, 7, n_m, b.ne, n_g, -1, seen)
+    # ExportBids: exporters offer nothing; their bids are a restock's (never rising, >= 0 below a cap >= 0)
+    # where the landed cost, finite and rising along the grid, is at most what they expect (0 above it)
+    return sell or (_monotone(b.sub, False, n_m, n_g, seen) and _along(b, 7, n_m, 0, n_g, 1, seen)
+                    and _finite(b.sub, 8, n_m, b.ne, True))
 
 
 cdef bint _allow_ok(const Block* b, Py_ssize_t n_m, Py_ssize_t n) noexcept nogil:
@@ -706,12 +762,15 @@ cdef bint _allow_ok(const Block* b, Py_ssize_t n_m, Py_ssize_t n) noexcept nogil
 
 
 cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigned char* held, Py_ssize_t n_m,
-                             Py_ssize_t n_g) except -1:
-    """Fill ``blocks`` from the blocks' kernel arguments (``OrderBlock.args``); returns the participants."""
+                             Py_ssize_t n_g, Py_ssize_t sub_at) except -1:
+    """Fill ``blocks`` from the blocks' kernel arguments (``OrderBlock.args``); returns the participants. A
+    store's exporters' restock (its bids given as ``ExportBids.args()``: landed, expect, the restock's args) is
+    read into the block ``sub_at`` blocks after the store's (its buffers as far after the store's; 0: none may
+    be given)."""
     cdef Py_ssize_t k, total = 0, n
     cdef int j, n_arr
     cdef Block* b
-    cdef tuple spec
+    cdef tuple spec, bids
     cdef const char* layout
     for k in range(len(specs)):
         spec = specs[k]
@@ -732,6 +791,18 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
                     raise ValueError(f"schedule form {b.kind} needs its array {j}")
                 b.p[j] = NULL
                 continue
+            if b.kind == STORE and j == 7 and type(spec[8]) is tuple:  # ExportBids: landed, expect, restock
+                bids = spec[8]
+                if sub_at <= 0 or len(bids) != 3:
+                    raise ValueError("a store's exporters' bids are an array or (landed, expect, restock)")
+                _take_array(bids[0], b"g", n_m, n, n_g, b, 7, &bufs[k * MAX_ARRAYS + 7], &held[k * MAX_ARRAYS + 7])
+                _take_array(bids[1], b"n", n_m, -1, n_g, b, 8, &bufs[k * MAX_ARRAYS + 8], &held[k * MAX_ARRAYS + 8])
+                b.sub = &blocks[k + sub_at]
+                _read_blocks([bids[2]], b.sub, &bufs[(k + sub_at) * MAX_ARRAYS], &held[(k + sub_at) * MAX_ARRAYS],
+                             n_m, n_g, 0)
+                if b.sub.kind != RESTOCK or b.sub.n != bufs[k * MAX_ARRAYS + 8].shape[1]:
+                    raise ValueError("a store's exporters' bids are a restock of its exporters")
+                continue
             _take_array(spec[1 + j], layout[j], n_m, n, n_g, b, j, &bufs[k * MAX_ARRAYS + j],
                         &held[k * MAX_ARRAYS + j])
             if n < 0 and layout[j] != b"g" and layout[j] != b"e":
@@ -743,10 +814,12 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
             raise ValueError("a ramp's quantity needs its level")
         if b.kind == STORE and (b.p[6] == NULL) != (b.p[7] == NULL):
             raise ValueError("a store's exporters need their bids")
-        b.ne = bufs[k * MAX_ARRAYS + 7].shape[1] if (b.kind == STORE and b.p[7] != NULL) else 0
+        b.ne = 0
+        if b.kind == STORE and b.p[7] != NULL:
+            b.ne = b.sub.n if b.sub != NULL else bufs[k * MAX_ARRAYS + 7].shape[1]
         if b.kind == STORE and b.p[6] != NULL:
             for j in range(n):
-                if (<const long long*> (b.p[6] + j * b.s[6][1]))[0] >= bufs[k * MAX_ARRAYS + 7].shape[1]:
+                if (<const long long*> (b.p[6] + j * b.s[6][1]))[0] >= b.ne:
                     raise ValueError("a store's exporter has no bids")
         for j in range(len(spec) - 1 - n_arr):
             b.c[j] = spec[1 + n_arr + j]
@@ -798,9 +871,10 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         raise ValueError("the grid and its log differ in shape")
     if hint is not None and hint.shape[0] != n_m:
         raise ValueError("one hint per market")
-    cdef Block* blocks = <Block*> calloc(n_sb + n_bb + 1, sizeof(Block))
-    cdef Py_buffer* bufs = <Py_buffer*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
-    cdef unsigned char* held = <unsigned char*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, 1)
+    # each block and after them its store's exporters' restock, if any (see _read_blocks)
+    cdef Block* blocks = <Block*> calloc(2 * (n_sb + n_bb) + 1, sizeof(Block))
+    cdef Py_buffer* bufs = <Py_buffer*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
+    cdef unsigned char* held = <unsigned char*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, 1)
     if blocks == NULL or bufs == NULL or held == NULL:
         free(blocks)
         free(bufs)
@@ -812,8 +886,9 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     cdef double[:, ::1] sf, bf
     cdef long long[::1] bd
     try:
-        n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g)
-        n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
+        n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g, n_sb + n_bb)
+        n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g,
+                           n_sb + n_bb)
         log_price, volume, sell_fill, buy_fill, supplied, demanded, bound = _outputs(n_m, n_s, n_b)
         lp_v, vol_v, sup_v, dem_v, sf, bf, bd = log_price, volume, supplied, demanded, sell_fill, buy_fill, bound
         buf = <double*> malloc((n_s + n_b + 1) * sizeof(double))
@@ -822,7 +897,7 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
                        bd, buf, _all_monotone(grid, blocks, n_sb, n_bb), &hint[0] if hint is not None else NULL)
     finally:
-        for k in range((n_sb + n_bb) * MAX_ARRAYS):
+        for k in range(2 * (n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
                 PyBuffer_Release(&bufs[k])
         free(blocks)
@@ -834,14 +909,27 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
 
 cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize_t n_sb, Py_ssize_t n_bb) noexcept nogil:
     """Whether the grid rises (finite) and every block's schedules are sure to be monotone (:func:`_monotone`):
-    the sellers' blocks first, then the buyers'."""
+    the sellers' blocks first, then the buyers'. Each grid row is finite and rises where it rises strictly from
+    a finite first price to a finite last one (a nan fails the comparison with its neighbour): one comparison
+    a point."""
     cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], m, g, k
-    for m in range(n_m):
-        for g in range(n_g):
-            if not (fabs(grid[m, g]) < INFINITY) or (g > 0 and not (grid[m, g] > grid[m, g - 1])):
+    cdef double x, y
+    cdef Checked seen
+    seen.n = 0
+    if n_g > 0:
+        for m in range(n_m):
+            x = grid[m, 0]
+            if not (fabs(x) < INFINITY):
+                return False
+            for g in range(1, n_g):
+                y = grid[m, g]
+                if not (y > x):
+                    return False
+                x = y
+            if not (fabs(x) < INFINITY):
                 return False
     for k in range(n_sb + n_bb):
-        if not _monotone(&blocks[k], k < n_sb, n_m, n_g):
+        if not _monotone(&blocks[k], k < n_sb, n_m, n_g, &seen):
             return False
     return True
 
@@ -850,9 +938,10 @@ def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
     """Whether :func:`clear_blocks` finds these blocks' crossings by bisection: the grid rises and every
     block's schedules are sure to be monotone (sellers' non-decreasing, buyers' non-increasing)."""
     cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], n_sb = len(sells), n_bb = len(buys), k
-    cdef Block* blocks = <Block*> calloc(n_sb + n_bb + 1, sizeof(Block))
-    cdef Py_buffer* bufs = <Py_buffer*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
-    cdef unsigned char* held = <unsigned char*> calloc((n_sb + n_bb) * MAX_ARRAYS + 1, 1)
+    # each block and after them its store's exporters' restock, if any (see _read_blocks)
+    cdef Block* blocks = <Block*> calloc(2 * (n_sb + n_bb) + 1, sizeof(Block))
+    cdef Py_buffer* bufs = <Py_buffer*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
+    cdef unsigned char* held = <unsigned char*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, 1)
     cdef bint out = False
     if blocks == NULL or bufs == NULL or held == NULL:
         free(blocks)
@@ -860,11 +949,11 @@ def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
         free(held)
         raise MemoryError()
     try:
-        _read_blocks(sells, blocks, bufs, held, n_m, n_g)
-        _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g)
+        _read_blocks(sells, blocks, bufs, held, n_m, n_g, n_sb + n_bb)
+        _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g, n_sb + n_bb)
         out = _all_monotone(grid, blocks, n_sb, n_bb)
     finally:
-        for k in range((n_sb + n_bb) * MAX_ARRAYS):
+        for k in range(2 * (n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
                 PyBuffer_Release(&bufs[k])
         free(blocks)

@@ -209,6 +209,26 @@ class Restock:
 
 
 @dataclass(slots=True)
+class ExportBids:
+    """Exporters' bids at home (agents/trader.py), a :class:`Store`'s ``export_bids`` worked out where the
+    kernel reads them: ``restock``'s quantities where the landed cost covers, ``where(landed[k, g] <=
+    expect[k, j], restock qty[k, j, g], 0)``. ``landed`` is ``(products, grid points)``, ``expect``
+    ``(products, exporters)``; not changed afterwards."""
+
+    restock: Restock
+    landed: np.ndarray
+    expect: np.ndarray
+
+    def args(self) -> tuple:
+        """What the compiled kernel reads in a store's arguments (``model._auction.clear_blocks``)."""
+        return (self.landed, self.expect, self.restock.args())
+
+    def dense(self) -> np.ndarray:
+        """The bids as an array (products, exporters, grid points); the kernel's order of operations."""
+        return where(self.landed[:, None, :] <= self.expect[:, :, None], self.restock.dense(), 0.0)
+
+
+@dataclass(slots=True)
 class Store:
     """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
     speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
@@ -217,7 +237,8 @@ class Store:
     ``max(spec - max(free, 0), 0)``. Participants with ``export[i] >= 0`` (``export``: None if none) offer
     nothing and bid ``export_bids[:, export[i], :]``. Arrays are ``(products, participants)`` but ``ret``,
     ``pw`` and ``grid`` (``(products, grid points)``), ``export`` (participants) and ``export_bids``
-    (products, exporters, grid points), and are not changed afterwards."""
+    (products, exporters, grid points; or :class:`ExportBids`, worked out where read), and are not changed
+    afterwards."""
 
     grid: np.ndarray
     ret: np.ndarray
@@ -228,7 +249,7 @@ class Store:
     pw: np.ndarray
     floor: np.ndarray | None
     export: np.ndarray | None
-    export_bids: np.ndarray | None
+    export_bids: np.ndarray | ExportBids | None
     buy: bool
 
     @property
@@ -237,8 +258,9 @@ class Store:
 
     def args(self) -> tuple:
         """What the compiled kernel reads (``model._auction.clear_blocks``)."""
-        return (4, self.ret, self.room, self.stock, self.kept, self.pw, self.floor, self.export, self.export_bids,
-                self.band, 1.0 if self.buy else 0.0)
+        bids = self.export_bids
+        return (4, self.ret, self.room, self.stock, self.kept, self.pw, self.floor, self.export,
+                bids.args() if isinstance(bids, ExportBids) else bids, self.band, 1.0 if self.buy else 0.0)
 
     def dense(self) -> np.ndarray:
         """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
@@ -256,7 +278,11 @@ class Store:
                 qty = where(self.grid[:, None, :] < self.floor[:, :, None], 0.0, qty)
         if self.export is not None:
             ex = self.export >= 0
-            qty[:, ex, :] = self.export_bids.take(self.export[ex], axis=1) if self.buy else 0.0
+            if self.buy:
+                bids = self.export_bids
+                qty[:, ex, :] = (bids.dense() if isinstance(bids, ExportBids) else bids).take(self.export[ex], axis=1)
+            else:
+                qty[:, ex, :] = 0.0
         return qty
 
 

@@ -500,8 +500,8 @@ class RareEarthModel(mesa.Model):
                 feed = book.feed_el[host] / max(book.feed_reo[host], 1e-12) * book.throughput[host]
             else:
                 feed = book.used[host]
-            left = float((feed * (vec > 0)).sum())
-            f.residue_in[site] = min(left / max(float(vec.sum()), 1e-12), float(f.capacity[site]))
+            left = float(_sum(feed * (vec > 0), axis=None))
+            f.residue_in[site] = min(left / max(float(_sum(vec, axis=None)), 1e-12), float(f.capacity[site]))
             if start:
                 f.stock[site] = min(f.residue_in[site] * max(self.behaviour.ore_release_weeks - 1.0, 0.0),
                                     float(f.stock_max[site]))

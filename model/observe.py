@@ -126,7 +126,7 @@ class Observer:
         rec.add_columns(step, date, self._trade_keys, self._trade_values())
         f = m.fleet
         ore_vals = (bincount(self._area_code, weights=f.stock, minlength=len(self._areas)).tolist()
-                    + [float((f.active & self._kachin).sum())]
+                    + [float(_sum(f.active & self._kachin, axis=None))]
                     + bincount(self._country_code, weights=f.mined, minlength=len(self._countries)).tolist())
         rec.add_columns(step, date, self._ore_keys, ore_vals)
         rec.add_columns(step, date, self._group_keys,
@@ -292,9 +292,9 @@ class Observer:
             self._coercivity_ix = (sub, sub.cells(recipes.shape[1]), sub.log_tilt.shape)
         _, cells, shape = self._coercivity_ix
         work = recipes.take(cells).reshape(shape) * sub.w * weight.take(sub.rows)[:, None]  # recipes[ix_(rows, cols)]
-        total = float(work.sum())
+        total = float(_sum(work, axis=None))
         if total > 0:
-            for p, x in zip(sub.cols.tolist(), work.sum(axis=0).tolist(), strict=True):
+            for p, x in zip(sub.cols.tolist(), _sum(work, axis=0).tolist(), strict=True):
                 keys.append(("coercivity_share", "", m.products[p]))
                 vals.append(x / total)
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import market
+from model.arrays import add_reduce as _sum
 from model.arrays import bincount, count_nonzero, where
 from model.exchange import GroupSum
 
@@ -334,7 +335,7 @@ class OreMarket:
         cached = self._route_cost_of
         if cached[0] is t and cached[1] == levies and cached[2] == own:
             return cached[3]
-        cost = t.base + (t.inc * np.array(levies)).sum(axis=2) - t.own * np.array(own)[:, None]
+        cost = t.base + _sum(t.inc * np.array(levies), axis=2) - t.own * np.array(own)[:, None]
         cost.flags.writeable = False
         self._route_cost_of = (t, levies, own, cost)
         return cost
@@ -545,7 +546,7 @@ class OreMarket:
         route_t = np.einsum("ji,jig->g", flow, t.other) if t.groups else np.zeros(0)
         for gi, g in enumerate(t.groups):
             grp = m.group_by_id[g]
-            usd = float(own_levy_usd.take(self._pools_of_group.get(g, _NO_SITES)).sum()) + float(route_t[gi]) * grp.levy * KG_PER_T
+            usd = float(_sum(own_levy_usd.take(self._pools_of_group.get(g, _NO_SITES)), axis=None)) + float(route_t[gi]) * grp.levy * KG_PER_T
             if usd:
                 grp.collect(usd)
         by_region = self._by_region
@@ -563,7 +564,7 @@ class OreMarket:
         if count_nonzero(mm):
             by_corridor = bincount(code[mm], weights=q[mm], minlength=len(t.corridor_keys)).tolist()
             week.corridor_flow = {c: x for c, x in zip(t.corridor_keys, by_corridor, strict=True) if x > 0}
-            week.to_china = float(q[t.to_china[moved]].sum())
+            week.to_china = float(_sum(q[t.to_china[moved]], axis=None))
 
     def _report_supply(self, delivered: np.ndarray) -> None:
         """Publish the oxide contained in this week's mining to the supply outlook of the regions each pool
@@ -571,10 +572,10 @@ class OreMarket:
         border is still supply on its way; ore not mined is not."""
         m = self.model
         a = 1.0 / m.behaviour.outlook_long_weeks
-        tot = delivered.sum(axis=1, keepdims=True)
+        tot = _sum(delivered, axis=1, keepdims=True)
         sold = tot[:, 0] > 1e-9
         fresh = where(sold[:, None], delivered / where(sold[:, None], tot, 1.0), 0.0)
-        known = self.dest_share.sum(axis=1) > 0
+        known = _sum(self.dest_share, axis=1) > 0
         self.dest_share = where(~known[:, None], fresh, where(sold[:, None],
                                    self.dest_share + a * (fresh - self.dest_share), self.dest_share))
         mined = m.fleet.mined

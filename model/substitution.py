@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.arrays import add_reduce as _sum
 from model.arrays import where
 from model.params import Behaviour
 
@@ -42,7 +43,7 @@ def most_paid_per_kg(per_kg: np.ndarray, usual: np.ndarray, budget: np.ndarray) 
     may cost, less any processing: a column) less the other elements of its recipe (``per_kg``, kg per kg of
     product) at their ``usual`` prices, per kg of the element; 0 for an element the recipe does not hold."""
     spend = per_kg * usual
-    other = spend.sum(axis=1, keepdims=True) - spend
+    other = _sum(spend, axis=1, keepdims=True) - spend
     room = np.maximum(budget - other, 0.0)
     return np.divide(room, per_kg, out=np.zeros(room.shape), where=per_kg > 0)
 
@@ -109,14 +110,14 @@ class CoercivitySubstitution:
         chosen = -self.sigma * (np.log(np.maximum(recent.take(self.cells(recent.shape[1])).reshape(shape), 1e-12))
                                 - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
-        chosen = chosen - where(self.uses, chosen, 0.0).sum(axis=1, keepdims=True) / self._n_used
+        chosen = chosen - _sum(where(self.uses, chosen, 0.0), axis=1, keepdims=True) / self._n_used
         chosen = np.clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
         cells = self.cells(thrifted.shape[1])
         work = thrifted.take(cells).reshape(shape) * self.w  # coercivity each substitute gives now (Dy-kg per kg)
-        total = work.sum(axis=1, keepdims=True)
+        total = _sum(work, axis=1, keepdims=True)
         leaned = work * np.exp(self.log_tilt)
-        norm = leaned.sum(axis=1, keepdims=True)
+        norm = _sum(leaned, axis=1, keepdims=True)
         split = where(norm > 0, leaned / where(norm > 0, norm, 1.0), 0.0)
         out = thrifted.copy()  # C-contiguous, as put's flat index needs
         out.put(cells, total * split / self.w)

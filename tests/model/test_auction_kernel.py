@@ -187,11 +187,10 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
 @st.composite
 def form_books(draw):
     """Order blocks of every kind (arrays, offers, bids with and without masks, restocking bids with and
-    without arbitrage and caps, stockholders with and without importers and exporters, stock agencies' ramps
-    with and without masks, caps and their second and third offers, one product per participant; transposed
-    views as
-    the participants pass them) with floors, most-paid prices and covers across the grid, zero and negative
-    values, and signed zeros where a bound or a quantity ties."""
+    without arbitrage and caps, stockholders with and without importers and exporters (their bids an array or
+    a restock), stock agencies' ramps with and without masks, caps and their second and third offers, one
+    product per participant; transposed views as the participants pass them) with floors, most-paid prices
+    and covers across the grid, zero and negative values, and signed zeros where a bound or a quantity ties."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_m = int(draw(st.sampled_from([1, 3, 10])))
     n_g = int(draw(st.sampled_from([1, 2, 16, 64])))
@@ -204,6 +203,14 @@ def form_books(draw):
         x[rng.random(x.shape) < 0.05] = -0.0
         return x.T if rng.random() < 0.7 else np.ascontiguousarray(x.T)
 
+    def restock(n, landed):
+        arb = rng.random() < 0.5
+        return ex.Restock(
+            landed ** -rng.uniform(0.5, 2.0), pn(n, 0.0, 50.0), pn(n, 0.0, 20.0), pn(n, 0.0, 80.0), pn(n, 0.0, 80.0),
+            pn(n, 0.0, 2.0 * grid.max()) if arb else None, landed if arb else None, pn(n, 0.0, 5.0) if arb else None,
+            pn(n, 0.0, 30.0) if rng.random() < 0.5 else None, float(rng.choice([1.0, 3.0, np.inf])),
+            float(rng.choice([1.0, 6.0])), float(rng.choice([0.0, 10.0])))
+
     def block(side, kind):
         n = int(rng.choice([0, 1, 2, 9, 30]))
         if kind == "dense":
@@ -214,21 +221,20 @@ def form_books(draw):
             return ex.OrderBlock(f"{side}{kind}", side, form=ex.Offer(grid, pn(n, 0.0, 2e3), pw, pn(n),
                                                                       pn(n, 0.0, 2.0 * grid.max())))
         if kind == "restock":
-            landed = grid * rng.uniform(1.0, 1.3)
-            arb = rng.random() < 0.5
-            return ex.OrderBlock(f"{side}{kind}", side, form=ex.Restock(
-                landed ** -rng.uniform(0.5, 2.0), pn(n, 0.0, 50.0), pn(n, 0.0, 20.0), pn(n, 0.0, 80.0), pn(n, 0.0, 80.0),
-                pn(n, 0.0, 2.0 * grid.max()) if arb else None, landed if arb else None, pn(n, 0.0, 5.0) if arb else None,
-                pn(n, 0.0, 30.0) if rng.random() < 0.5 else None, float(rng.choice([1.0, 3.0, np.inf])),
-                float(rng.choice([1.0, 6.0])), float(rng.choice([0.0, 10.0]))))
+            return ex.OrderBlock(f"{side}{kind}", side, form=restock(n, grid * rng.uniform(1.0, 1.3)))
         if kind == "store":
             imports, exports = rng.random() < 0.6, rng.random() < 0.5 and n > 0
             export = np.where(rng.random(n) < 0.3, -1, np.arange(n)).astype(np.int64) if exports else None
+            bids = None
+            if exports:  # as an array, or as exporters' restock bids where the landed cost is at most expected
+                landed = grid * rng.uniform(1.0, 1.3)
+                bids = (rng.uniform(0.0, 50.0, (n_m, n, n_g)) if rng.random() < 0.5 else
+                        ex.ExportBids(restock(n, landed), landed, pn(n, 0.0, 1.5 * landed.max())))
             return ex.OrderBlock(f"{side}{kind}", side, form=ex.Store(
                 grid, rng.uniform(-1.5, 1.5, (n_m, n_g)), float(rng.choice([0.3, 1.0])), pn(n, 0.0, 500.0),
                 pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
                 np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
-                export, rng.uniform(0.0, 50.0, (n_m, n, n_g)) if exports else None, side is ex.Side.BUY))
+                export, bids, side is ex.Side.BUY))
         if kind == "single":  # each participant one product
             q = np.cumsum(rng.random((n, n_g)), axis=1)
             return ex.OrderBlock(f"{side}{kind}", side, form=ex.Single(
@@ -276,6 +282,30 @@ def test_block_kernel_equals_numpy_reference(book):
     crossed = hint.copy()  # the crossings it wrote, from which a second clearing starts
     assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), crossed), ref)
     assert (crossed >= 0).all() and (crossed <= n_g).all()
+
+
+
+@needs_kernel
+def test_monotone_blocks_checks_a_shared_array_for_each_way_and_layout():
+    """An array in several blocks (the sellers' price powers in offers and stores) is checked once for the way
+    and the layout it was found monotone in; read another way (a restock's landed costs must rise) or through
+    another view, it is checked again."""
+    ex = model_exchange
+    grid = np.exp(np.linspace(0.0, 3.0, 10)).reshape(2, 5)
+    pw = grid ** -1.5  # falls along the grid
+    ones = np.ones((2, 3))
+    offer = ex.Offer(grid, ones, pw, ones, np.zeros((2, 3)))
+
+    def restock(landed):
+        return ex.Restock(pw, ones, ones, ones, ones, ones, landed, ones, None, 2.0, 6.0, 10.0)
+
+    ok = market._auction.monotone_blocks
+    assert ok(grid, [offer.args(), offer.args()], [restock(grid).args()])
+    assert not ok(grid, [offer.args()], [restock(pw).args()])  # pw passed falling; landed must rise
+    assert not ok(grid, [offer.args(), ex.Offer(grid, ones, pw[:, ::-1], ones, ones).args()], [])  # rising view
+    bad = grid.copy()
+    bad[1, 3] = np.nan
+    assert not ok(bad, [offer.args()], []) and not ok(grid[:, ::-1].copy(), [offer.args()], [])
 
 
 # ------------------------------------------------------------------------------ a week of ore trade

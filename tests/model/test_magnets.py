@@ -180,7 +180,7 @@ def test_exporters_bid_only_where_the_price_abroad_pays_the_trip():
     rows = np.flatnonzero(tb.exporter)
     assert rows.size
     grid = m.exchange.grid["ROW"]
-    bids = tb._export_buying("ROW", rows)  # products x exporters x grid
+    bids = tb._export_buying("ROW", rows).dense()  # products x exporters x grid
     expect = np.array([m.signals.recent[tb.exports_to[i]] for i in rows.tolist()]).T  # products x exporters
     landed = (grid + m.export_cost[:, None]) * (1.0 + m.behaviour.import_margin)
     above = landed[:, None, :] > expect[:, :, None]
