@@ -246,17 +246,19 @@ class ExportControl(TimelineItem):
         ended takes over that one's valid licences and applications under review for the products both
         cover, less the share of its destinations' users whose class the new rules refuse. Without it every
         change of rules stopped all controlled exports for ``delay_weeks``."""
-        handed = model.rules.take_over_licences(self.actor, int(model.steps))
-        if self.mode != "licence" or handed is None:
+        if self.mode != "licence":
             return
-        old_mask, licences, pending, allowed = handed
-        both = (old_mask & self._mask(model)).astype(float)
-        if not both.any():
-            return
-        keep = {d: both * self._civil_share(model, d) for d in {x.destination for x in licences + pending} | set(allowed)}
-        self._licences += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in licences]
-        self._pending += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in pending]
-        self._allowed = {d: a * keep[d] for d, a in allowed.items()}
+        mask = self._mask(model)
+        for old_mask, licences, pending, allowed in model.rules.take_over_licences(self.actor, int(model.steps)):
+            both = (old_mask & mask).astype(float)
+            if not both.any():
+                continue
+            dests = {x.destination for x in licences + pending} | set(allowed)
+            keep = {d: both * self._civil_share(model, d) for d in dests}
+            self._licences += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in licences]
+            self._pending += [Licence(x.until, x.destination, x.tonnes * keep[x.destination]) for x in pending]
+            for d, a in allowed.items():
+                self._allowed[d] = self._allowed.get(d, 0.0) + a * keep[d]
 
     def _civil_share(self, model: RareEarthModel, destination: str) -> np.ndarray | float:
         """Share of ``destination``'s need of each product held by users whose class is not refused (1 when

@@ -51,8 +51,9 @@ class Rules:
     plant_floor: dict[str, np.ndarray] = field(default_factory=dict)  # offtake price guarantees by plant id
     # destination state -> end-user class -> products whose licences that class is refused (FACTS P7)
     refused_end_use: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    # licences a control that ended hands to one of its actor's that begins the same week (not reset weekly)
-    licence_handover: dict[str, tuple] = field(default_factory=dict)
+    # licences the controls that ended hand to those of their actor's that begin the same week: actor -> [(week,
+    # what one control left)] (not reset weekly)
+    licence_handover: dict[str, list] = field(default_factory=dict)
 
     def reset_week(self) -> None:
         self.export_allowance = {}
@@ -79,13 +80,15 @@ class Rules:
 
     def hand_over_licences(self, actor: str, week: int, handover: object) -> None:
         """A licence control of ``actor`` ends in ``week``, leaving ``handover`` (its licences and applications
-        under review) to a control of the same actor that begins that week."""
-        self.licence_handover[actor] = (week, handover)
+        under review) to the controls of the same actor that begin that week (what earlier weeks left is gone)."""
+        kept = [x for x in self.licence_handover.get(actor, []) if x[0] == week]
+        self.licence_handover[actor] = [*kept, (week, handover)]
 
-    def take_over_licences(self, actor: str, week: int) -> object | None:
-        """What a control of ``actor`` that ended in ``week`` left (None if none ended that week); taken once."""
-        left = self.licence_handover.pop(actor, None)
-        return left[1] if left is not None and left[0] == week else None
+    def take_over_licences(self, actor: str, week: int) -> list:
+        """What the controls of ``actor`` that ended in ``week`` left (each control that begins that week reads
+        all of it and keeps the products it covers: two that cover the same product both hold its licences, and
+        the tighter allowance of the two holds, so nothing is counted twice)."""
+        return [h for w, h in self.licence_handover.get(actor, []) if w == week]
 
     def allowance(self, destination: str) -> np.ndarray:
         """What ``destination`` may import this week (t per product; inf where free)."""

@@ -457,6 +457,20 @@ def test_a_change_of_licence_rules_keeps_the_licences_granted():
     assert len(review) == delay and (review == 0.0).all(), review.tolist()
 
 
+def test_licences_of_two_controls_that_end_together_both_carry_over():
+    """Two licence controls of China (Dy alone, Tb alone) end the same week and one for both begins: neither
+    product's exports stop during the new review (each ended control's licences carry over, not the last one's)."""
+    end, delay = "2024-05-06", 4
+    dy = ExportControl(start=ON, end=end, products=["Dy"], approval_rate=0.39, delay_weeks=6)
+    tb = ExportControl(start=ON, end=end, products=["Tb"], approval_rate=0.39, delay_weeks=6)
+    both = ExportControl(start=end, products=["Dy", "Tb"], approval_rate=0.7, delay_weeks=delay)
+    ex = _table(_model(dy, tb, both, weeks=32).run(), "exports")
+    for p in ("Dy", "Tb"):
+        x = ex.xs(p, axis=1, level="product").sum(axis=1)
+        review = x[_after(x.index, end) & ~_after(x.index, end, delay)]
+        assert len(review) == delay and (review > 0).all(), (p, review.tolist())
+
+
 def _approvals(*items: TimelineItem, weeks: int = 60, **overrides):
     """Per week: the requests a control reviewed (``export_requests`` of every destination), the allowance
     that week's approvals became a week later, and China's licence factor after the week."""
