@@ -217,7 +217,9 @@ def stoppable():
 
 def peak_4wk(x) -> float:
     """The largest 4-week mean of a weekly series (of the whole series when it is shorter)."""
-    return float(x.rolling(min(4, len(x))).mean().max())
+    from experiments.compare import WINDOW_WEEKS, rolling_mean
+
+    return float(rolling_mean(x, min(WINDOW_WEEKS, len(x))).max())
 
 
 def _summary(df, scenario: str, seeds: list[int], seconds: float, world) -> str:

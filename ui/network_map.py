@@ -42,7 +42,7 @@ class NetworkView:
     controller_names: dict[str, str]
     groups: Sequence[str]  # controllers that are armed groups
     date: str
-    # plants and followed mines (ui.projects), in a fixed order: (id, node, "plant", "magnets" or "mine"), and each one's
+    # plants and followed mines (ui.projects), in a fixed order: (id, node, "plant", "magnet" or "mine"), and each one's
     # phase this week (a key of ui.projects.PHASES)
     facilities: Sequence[tuple[str, str, str]] = ()
     phases: Sequence[str] = ()
@@ -57,8 +57,8 @@ NODE_STYLE = {  # kind -> marker, size, face colour, legend label
     "port": ("v", 50, "#9ecae1", "port"),
     "buyer_hub": ("*", 130, "#fee391", "magnet makers"),
 }
-FACILITY_MARKERS = {"plant": "s", "magnets": "h", "mine": "^"}  # a marked facility's shape; its fill is its phase's colour
-FACILITY_GLYPHS = {"plant": "refineries (■)", "magnets": "magnet plants (⬢)", "mine": "mines (▲)"}  # the legend's words
+FACILITY_MARKERS = {"plant": "s", "magnet": "h", "mine": "^"}  # a marked facility's shape; its fill is its phase's colour
+FACILITY_GLYPHS = {"plant": "refineries (■)", "magnet": "magnet plants (⬢)", "mine": "mines (▲)"}  # the legend's words
 LEGEND_FACE = {"refinery": "#dddddd"}  # the sites legend: a refinery's fill is its plants' phase
 LABEL_PRIORITY = ("mine_area", "refinery", "buyer_hub", "port", "hub", "border")
 # windows, (lon min, lon max, lat min, lat max): the Kachin mines and the Myanmar-China border posts;

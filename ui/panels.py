@@ -362,18 +362,18 @@ def MapPanel(model: solara.Reactive[ClassroomModel], tick: int):
               [tick], "map")
 
 
-KIND_WORDS = {"plant": "", "magnets": " (magnets)", "mine": " (mine)"}  # after a facility's name in the project table
+KIND_WORDS = {"plant": "", "magnet": " (magnets)", "mine": " (mine)"}  # after a facility's name in the project table
 
 
 def project_table(m: ClassroomModel) -> str:
     """Every plant and mine that is not simply operating since the start, as an HTML table: where it stands
     (the map's colours), when it comes online, who funds it, and what it does once it runs."""
-    order = {"plant": 0, "magnets": 1, "mine": 2}
-    facs = sorted((f for f in projects.facilities(m, m.watch) if f.project), key=lambda f: (order[f.kind], f.name))
+    facs = sorted((f for f in projects.facilities(m, m.watch) if f.project),
+                  key=lambda f: (projects.KINDS.index(f.kind), f.name))
     if not facs:
         return "<p class='ree-projects' style='color:#666'>No plant or mine projects in this world.</p>"
     week = int(m.steps)
-    magnets = any(f.kind == "magnets" for f in facs)
+    magnets = any(f.kind == "magnet" for f in facs)
     rows = []
     for f in facs:
         ph = projects.PHASES[f.phase]

@@ -38,6 +38,7 @@ PHASES: dict[str, Phase] = {p.key: p for p in (
     Phase("no_feed", "no feed (idle)", "#d62728"),
     Phase("closed", "closed, cancelled, spent", "#9a9a9a"),
 )}
+KINDS = ("plant", "magnet", "mine")  # facilities and projects, in the order the map's legend and the lists give them
 NO_FEED_WEEKS = 3  # a plant with capacity that processed (almost) nothing this many weeks in a row: no feed
 IDLE_SHARE = 0.01  # "almost nothing": under this share of its capacity in a week
 
@@ -63,7 +64,7 @@ class Facility:
 
     id: str
     name: str
-    kind: str  # "plant" (a refinery), "magnets" (a magnet plant) or "mine"
+    kind: str  # "plant" (a refinery), "magnet" (a magnet plant) or "mine", as a project's kind
     country: str
     node: str
     status: str  # the model's pipeline status
@@ -124,18 +125,12 @@ class Watch:
             if m.miners[int(s)].project_status == "operating" and self.start_status[sid] != "operating":
                 self.online_week.setdefault(sid, week)
 
-    def maker_ramping(self, m, i: int, made: float) -> bool:
-        """Magnet plant ``i`` came online in this run, less than the ramp's length ago, and does not yet make
-        at its capacity (a new plant plans ``behaviour.maker_ramp_up_share`` of it until its sales say more)."""
-        since = self.online_week.get(m.maker_book.ids[i])
-        return since is not None and int(m.steps) - since < self.ramp_weeks and made < 0.999 * m.maker_book.capacity[i]
-
-    def ramping(self, m, i: int) -> bool:
-        """Plant ``i`` came online in this run, less than the ramp's length ago, and is not yet at full
-        utilisation."""
-        since = self.online_week.get(m.refiner_book.ids[i])
-        return (since is not None and int(m.steps) - since < self.ramp_weeks
-                and m.refiner_book.utilisation[i] < 0.999)
+    def ramping(self, m, facility_id: str, utilisation: float) -> bool:
+        """The plant (a refinery, or a magnet plant, which plans ``behaviour.maker_ramp_up_share`` of its
+        capacity until its sales say more) came online in this run, less than the ramp's length ago, and is not
+        yet at full utilisation."""
+        since = self.online_week.get(facility_id)
+        return since is not None and int(m.steps) - since < self.ramp_weeks and utilisation < 0.999
 
 
 def facilities(m, watch: Watch) -> list[Facility]:
@@ -146,7 +141,7 @@ def facilities(m, watch: Watch) -> list[Facility]:
         st = book.status[i]
         out.append(Facility(
             r.rid, r.spec.name, "plant", r.country, r.node, st,
-            phase(st, float(book.capacity[i]), int(watch.idle[i]), watch.ramping(m, i)),
+            phase(st, float(book.capacity[i]), int(watch.idle[i]), watch.ramping(m, r.rid, float(book.utilisation[i]))),
             watch.start_status[r.rid] != "operating" or st != "operating", book.pipeline.weeks_left(i),
             _lead(m, r.spec, r.country), float(book.capacity[i]), float(book.nameplate[i]),
             float(book.utilisation[i]) if book.capacity[i] > 0 else 0.0, float(book.processed[i]),
@@ -156,8 +151,8 @@ def facilities(m, watch: Watch) -> list[Facility]:
     for i, spec in enumerate(makers.specs):
         st, cap = makers.status[i], float(makers.capacity[i])
         out.append(Facility(
-            spec.id, spec.name, "magnets", spec.country, spec.node, st,
-            phase(st, cap, int(watch.maker_idle[i]), watch.maker_ramping(m, i, float(made[i]))),
+            spec.id, spec.name, "magnet", spec.country, spec.node, st,
+            phase(st, cap, int(watch.maker_idle[i]), watch.ramping(m, spec.id, float(made[i]) / cap if cap > 0 else 0.0)),
             watch.start_status[spec.id] != "operating" or st != "operating", makers.pipeline.weeks_left(i),
             _lead(m, spec, spec.country), cap, float(makers.nameplate[i]),
             float(made[i]) / cap if cap > 0 else 0.0, float(made[i]), makers.pipeline.financed_by[i],

@@ -43,7 +43,7 @@ from model.policies import (
 )
 from model.scenario import MAX_SEED, list_scenarios, load_scenario
 from ui.policy_controls import SWITCH_NOTE, PolicySetup
-from ui.projects import Watch
+from ui.projects import KINDS, Watch
 from ui.words import SOURCE_CLASS, SOURCE_SCENARIO, SOURCE_START, Told, Words
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ class ClassroomModel(RareEarthModel):
         pending = {x.project for x in self._to_start if isinstance(x, ProjectFinance)}
         out = [p for p in self.projects if p.status == "planned" and p.id not in pending
                and self.region_of_state(p.country) != china]
-        return sorted(out, key=lambda p: ({"plant": 0, "magnet": 1}.get(p.kind, 2), p.name))
+        return sorted(out, key=lambda p: (KINDS.index(p.kind), p.name))
 
     def fund(self, project_id: str, lender: str = "US EXIM") -> list[TimelineItem]:
         """Have ``lender`` (one of :data:`LENDERS`) fund a planned project at the next step

@@ -171,7 +171,7 @@ def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase():
     m = ClassroomModel("combined_2025", 0)
     start = {f.id: f for f in projects.facilities(m, m.watch)}
     makers = m.maker_book
-    assert {i for i, f in start.items() if f.kind == "magnets"} == set(makers.ids)
+    assert {i for i, f in start.items() if f.kind == "magnet"} == set(makers.ids)
     assert start["us_mp_fort_worth"].phase == "building" and start["us_mp_fort_worth"].node == "detroit"
     seen = []
     for _ in range(60):
@@ -192,7 +192,7 @@ def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase():
     assert marked == on_map, "a facility with a node the map does not mark"
     k = [f[0] for f in view.facilities].index("us_mp_fort_worth")
     (hexagons,) = [idx for sc, idx in chart.marks if k in idx]
-    assert all(view.facilities[j][2] == "magnets" for j in hexagons)
+    assert all(view.facilities[j][2] == "magnet" for j in hexagons)
     assert "magnet plants" in network_map.facility_legend_title(view)
     base = network_view(ClassroomModel())
     assert network_map.facility_legend_title(base) == "Refineries (■) and mines (▲) by status"
