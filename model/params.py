@@ -664,6 +664,10 @@ class World(Strict):
             need(mk.makes, magnets, f"magnet_makers[{i}].makes")
             if mk.status == "building" and mk.online_date is None:
                 problems.append(f"magnet_makers[{i}].online_date: a plant that is building needs an online_date")
+            if mk.sponsor_state:
+                need(mk.sponsor_state, states, f"magnet_makers[{i}].sponsor_state")
+            if mk.node:
+                need(mk.node, nodes, f"magnet_makers[{i}].node")
         b = self.behaviour
         need(b.china_quota_product, pset, "behaviour.china_quota_product")
         need(b.china_heavy_quota_product, pset, "behaviour.china_heavy_quota_product")
@@ -680,11 +684,6 @@ class World(Strict):
             problems.append(f"behaviour.maker_expansion_trend_weeks: must exceed sales_memory_weeks "
                             f"({b.sales_memory_weeks:g}) in a world with magnet makers: their sales trend is read "
                             f"from the gap between the two memories")
-        for i, mk in enumerate(self.magnet_makers):
-            if mk.sponsor_state:
-                need(mk.sponsor_state, states, f"magnet_makers[{i}].sponsor_state")
-            if mk.node:
-                need(mk.node, nodes, f"magnet_makers[{i}].node")
         for kind, items in (("products", self.products), ("regions", self.regions), ("miners", self.miners),
                             ("refiners", self.refiners), ("buyers", self.buyers), ("traders", self.traders),
                             ("magnet_makers", self.magnet_makers),
