@@ -140,6 +140,17 @@ class RefinerBook:
         self.sales_ema = weekly.copy()
         self.inventory = weekly * b.seller_target_cover_weeks
 
+    def start_at_rest(self, prices: dict[str, np.ndarray]) -> None:
+        """Hold, at the start, the oxide stock each plant keeps at its region's starting price (``prices``):
+        its target cover, less where the price is above its reservation (:meth:`offer_terms`). Started at
+        the target cover instead, a plant whose reservation is below the 2024 price (China's, ~10 % below)
+        offered all the difference in the first week and every price stepped down ~4 % in one week."""
+        self.prepare_week()
+        _, scale = self.offer_terms()
+        p0 = np.array([prices[r] for r in self.model.regions]).take(self.region_code, axis=0)
+        keep = scale * p0 ** -self.model.behaviour.seller_stock_elasticity
+        self.inventory = where(self.inventory > 0, keep, 0.0)
+
     # -- costs and reservation prices ----------------------------------------------------------------------
     def unit_cost(self) -> np.ndarray:
         """Processing cost per kg feed, with any audit cost its state requires (USD/kg)."""
@@ -269,7 +280,28 @@ class RefinerBook:
         self.update_cost_basis()
         sig = self.model.signals
         shares = np.array([sig.long_memory[r] for r in self.model.regions]).take(self.region_code, axis=0)
-        self.reserve_price = self.reservation(shares)
+        res = self.reservation(shares)
+        self.reserve_price = self.selling_under_floors(res) if self.model.rules.any_floor() else res
+
+    def selling_under_floors(self, res: np.ndarray) -> np.ndarray:
+        """Reservation prices (plants x products) where a price floor or an offtake guarantee covers a plant:
+        a product whose floor pays at least the plant's reservation is sold at the market, since the state
+        pays the gap between the market's price and the floor (FACTS E1: DoD pays MP the difference to
+        US$110/kg NdPr), so its reservation is at most the market's last price. Holding out for its
+        reservation instead, a floored plant whose reservation is above the market sold nothing, its stock
+        piled up and it slowed down while the floor paid its cash cost. A floor below the reservation leaves
+        it: what the plant is paid below the reservation does not cover it."""
+        rules, sig, regions = self.model.rules, self.model.signals, self.model.regions
+        out = res
+        for i in range(self.n):
+            floor = rules.floor_for(self.country[i], self.ids[i])
+            if floor is None:
+                continue
+            if out is res:
+                out = res.copy()
+            market = sig.price[regions[self.region_code[i]]]
+            out[i] = where(floor >= res[i], np.fmin(res[i], market), res[i])  # fmin: a market with no price yet leaves it
+        return out
 
     def offer_terms(self) -> tuple[np.ndarray, np.ndarray]:
         """Each plant's floor (the least it sells each product for: its cash cost's share, or the product's

@@ -143,7 +143,11 @@ class RareEarthModel(mesa.Model):
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
         self.export_cost = np.array([w.product(p).export_cost_usd_per_kg for p in self.products])
-        self.initial_prices = {r: base + (self.export_cost if w.region(r).imports_from else 0.0)
+        # an importing region starts where its importers sell what they bring in: the source's price plus
+        # the export cost and their margin (their landed cost, agents/trader.py); at the source's price plus
+        # the export cost alone they would keep every tonne and the first week would jump to it
+        margin = 1.0 + w.behaviour.import_margin
+        self.initial_prices = {r: (base + self.export_cost) * margin if w.region(r).imports_from else base
                                for r in self.regions}
         self.signals = MarketSignals(self.regions, self.initial_prices, self.behaviour)
         self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour, self.export_cost)
@@ -180,6 +184,7 @@ class RareEarthModel(mesa.Model):
         self.finance = FinanceLedger()
         self._pending_floods = np.zeros(0, dtype=int)
         self.refiner_book.update_cost_basis()
+        self.refiner_book.start_at_rest(self.initial_prices)
         self._cost_of_supply()
 
         n_p = len(self.products)

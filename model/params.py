@@ -412,7 +412,7 @@ class Behaviour(Strict):
     calibration table lists which target fixed which rate."""
 
     # -- the exchange ----------------------------------------------------------------------------------
-    price_grid_points: Annotated[Int, Field(ge=8, le=400)] = 64  # points of each market's log-price grid
+    price_grid_points: Annotated[Int, Field(ge=8, le=2000)] = 400  # points of each market's log-price grid (1.4 % apart)
     price_grid_low: Annotated[Num, Field(gt=0.0, lt=1.0)] = 0.1  # grid spans low..high x the starting price
     price_grid_high: Annotated[Num, Field(gt=1.0, le=1000.0)] = 25.0
     price_memory_weeks: Weeks = 13.0  # expected prices (refiners' ore netbacks, project appraisal): EMA span (assumption)
