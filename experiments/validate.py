@@ -409,9 +409,10 @@ TARGETS: list[Target] = [
            public="IEA announced-projects case: 0.77; IEA 2025: 'declining only marginally'"),
     Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
            0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12",
-           known_gap="with Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) Malaysia makes ~7 % of the default "
-                     "world's NdPr, Dy and Tb tonnage in 2030; the magnet world, which counts Lynas's La and Ce, "
-                     "gives 8.2 % (seed 1)"),
+           known_gap="with Lynas's expansion to 10,500 t/yr of NdPr (FACTS E7) Malaysia makes ~7.5 % of the "
+                     "default world's NdPr, Dy and Tb tonnage in 2030 (the IEA's 12 % would be ~17 kt of oxide, "
+                     "more than any project the database cites); the magnet world, which counts Lynas's La and "
+                     "Ce, gives 7.6 % (seed 1)"),
     Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
            "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
            public="supply enters before shortages persist",

@@ -312,10 +312,12 @@ def test_demo1_prices(demo1):
     about(dy[r.first_week_in(c["when"], year)], c["back"], what="Dy in early June")
     # Why: "China-domestic and ex-China prices move together because nothing stops exports here"
     assert "China-domestic and ex-China prices move together" in demo_text(1)
-    # (together: both rise to the peak and fall after it, and ex-China stays within 20 % of China-domestic,
-    # where Demo 2's licences make it four times as much)
+    # (together: both rise to the peak and fall after it, and ex-China stays within a quarter of China-domestic,
+    # where Demo 2's licences make it four times as much; "at most about a fifth above" after the flood)
+    assert "at most about a fifth above China's price" in demo_text(1)
     ratio = r.ratio("Dy")[base:k + 1]
-    assert ratio.min() > 0.95 and ratio.max() < 1.2, ratio.round(2)
+    assert ratio.min() > 0.95 and ratio.max() < 1.25, ratio.round(2)
+    assert abs(ratio.max() - 1.2) <= 0.05, ratio.round(2)
     row = r.price("Dy", "ROW")
     assert row[peak] > row[base] * 1.4 and row[k] < row[peak] * 0.95
 
@@ -396,7 +398,11 @@ def test_demo2_licences_split_the_market(demo2):
     assert np.all(np.diff(bought) >= 0) and bought[-1] > 1.5 * bought[0], reserve[start:now + 1].round()
     assert "NdPr is not controlled and does not split" in demo_text(2)
     nd = r.ratio("NdPr")[press:now + 1]
-    assert nd.min() > 0.96 and nd.max() < 1.04, nd.round(2)  # within a few % (freight, margin), Dy x4
+    # within the trade band (freight and the importers' margin: (1 + export cost / price) x (1 + margin), ~4 %
+    # at ~US$50/kg), where Dy is x4
+    cn = r.price("NdPr")[press:now + 1]
+    band = (1.0 + 1.5 / cn) * 1.01  # world_2024.toml: NdPr export cost US$1.5/kg; behaviour.import_margin 0.01
+    assert nd.min() > 0.96 and np.all(nd <= band + 0.005), (nd.round(3), band.round(3))
 
 
 def test_demo2_a_reserve_of_a_few_weeks(demo2):
