@@ -82,6 +82,7 @@ class RefinerBook:
         self.ores = [set(s.ores) for s in specs]  # ore types each plant can process (empty: any)
         self.quota_group = [s.quota for s in specs]  # China's separation quota that caps it ("" none)
         self.quota_mult = np.ones(n)
+        self._quota_masks: dict[str, np.ndarray] = {}  # quota group -> its plants (set_quota_factor)
         self.nameplate = np.array([s.capacity_t_per_week for s in specs], dtype=float)
         self.pipeline = Pipeline([s.status for s in specs],
                                  [(s.online_date - model.start_date).days // 7 if s.online_date else 0 for s in specs])
@@ -210,8 +211,12 @@ class RefinerBook:
     # -- ore ---------------------------------------------------------------------------------------------
     def set_quota_factor(self, group: str, factor: float) -> None:
         """China's separation quota for ``group``: the plants it caps may process capacity x ``factor``."""
-        self.quota_mult = np.array([factor if g == group else m for g, m in zip(self.quota_group, self.quota_mult,
-                                                                              strict=True)])
+        # the plants of each group found once (the list is fixed); factor where a plant is in the group, else its
+        # multiplier: the array the loop over the plants built, value for value
+        mask = self._quota_masks.get(group)
+        if mask is None:
+            mask = self._quota_masks[group] = np.array([g == group for g in self.quota_group], dtype=bool)
+        self.quota_mult = where(mask, float(factor), self.quota_mult)
 
     def planned(self) -> np.ndarray:
         """What each plant plans to process this week (t REO): capacity x utilisation x its quota."""
