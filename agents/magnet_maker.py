@@ -332,11 +332,11 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)
         if fixed is None or fixed[0] is not grid:  # what does not change from week to week, worked out once
             mk = take_rows(self.makes, at)
-            # the grid, each plant's magnet, its grid, the plants, each plant's cover target (for Bid), and each
-            # plant's cell of its own magnet in a (products, plants) fill (for settle)
-            fixed = (grid, mk, grid[mk], np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
+            # the grid, each plant's magnet, the plants, each plant's cover target (for Bid), and each plant's
+            # cell of its own magnet in a (products, plants) fill (for settle)
+            fixed = (grid, mk, np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
             self._region_fixed[region] = fixed
-        _, mk, g, plants, target, _ = fixed
+        _, mk, plants, target, _ = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
@@ -380,7 +380,7 @@ class MagnetMakerBook:
         fixed = self._region_fixed.get(region)  # set by orders()
         if fixed is not None:  # each plant's own magnet: sold_all[mk, plants], through the flat index of its cell
             mk = fixed[1]
-            sold = np.ascontiguousarray(sold_all).take(fixed[5])
+            sold = np.ascontiguousarray(sold_all).take(fixed[4])
         else:
             mk = self.makes[at]
             sold = sold_all[mk, np.arange(rows.size)]

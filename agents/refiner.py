@@ -195,17 +195,23 @@ class RefinerBook:
         sig = self.model.signals
         return self.lifted_by_floors(np.array([sig.memory[r] for r in self.model.regions]).take(self.region_code, axis=0))
 
+    def floors(self) -> list[tuple[int, np.ndarray]]:
+        """The plants a price floor or an offtake guarantee covers this week, in row order, each with its floor
+        (USD/kg per product); none when no floor is in force."""
+        rules = self.model.rules
+        if not rules.any_floor():
+            return []
+        return [(i, f) for i in range(self.n) if (f := rules.floor_for(self.country[i], self.ids[i])) is not None]
+
     def lifted_by_floors(self, prices: np.ndarray) -> np.ndarray:
         """``prices`` (plants x products) where a price floor or an offtake guarantee covers a plant: at least
         the floor, which is what the plant is paid (the state pays the gap on its sales)."""
-        rules = self.model.rules
-        if not rules.any_floor():
+        covered = self.floors()
+        if not covered:
             return prices
         out = prices.copy()
-        for i in range(self.n):
-            floor = rules.floor_for(self.country[i], self.ids[i])
-            if floor is not None:
-                out[i] = np.maximum(out[i], floor)
+        for i, floor in covered:
+            out[i] = np.maximum(out[i], floor)
         return out
 
     # -- ore ---------------------------------------------------------------------------------------------
@@ -285,8 +291,7 @@ class RefinerBook:
         self.update_cost_basis()
         sig = self.model.signals
         shares = np.array([sig.long_memory[r] for r in self.model.regions]).take(self.region_code, axis=0)
-        res = self.reservation(shares)
-        self.reserve_price = self.selling_under_floors(res) if self.model.rules.any_floor() else res
+        self.reserve_price = self.selling_under_floors(self.reservation(shares))
 
     def selling_under_floors(self, res: np.ndarray) -> np.ndarray:
         """Reservation prices (plants x products) where a price floor or an offtake guarantee covers a plant:
@@ -296,14 +301,12 @@ class RefinerBook:
         reservation instead, a floored plant whose reservation is above the market sold nothing, its stock
         piled up and it slowed down while the floor paid its cash cost. A floor below the reservation leaves
         it: what the plant is paid below the reservation does not cover it."""
-        rules, sig, regions = self.model.rules, self.model.signals, self.model.regions
-        out = res
-        for i in range(self.n):
-            floor = rules.floor_for(self.country[i], self.ids[i])
-            if floor is None:
-                continue
-            if out is res:
-                out = res.copy()
+        covered = self.floors()
+        if not covered:
+            return res
+        sig, regions = self.model.signals, self.model.regions
+        out = res.copy()
+        for i, floor in covered:
             market = sig.price[regions[self.region_code[i]]]
             out[i] = where(floor >= res[i], np.fmin(res[i], market), res[i])  # fmin: a market with no price yet leaves it
         return out

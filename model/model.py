@@ -735,15 +735,12 @@ class RareEarthModel(mesa.Model):
 
     def _floor_payments(self) -> None:
         """A price floor's state pays covered plants the gap between floor and market price on their sales."""
-        rules = self.rules
-        if not rules.any_floor():
-            return
         book = self.refiner_book
+        covered = book.floors()
+        if not covered:
+            return
         pay: dict[str, float] = {}
-        for i in range(book.n):
-            floor = rules.floor_for(book.country[i], book.ids[i])
-            if floor is None:
-                continue
+        for i, floor in covered:
             gap = np.maximum(floor - self.signals.price[book.region[i]], 0.0)
             pay[book.country[i]] = pay.get(book.country[i], 0.0) + float((gap * book.sold[i]).sum()) * KG_PER_T
         self.week.floor_payments = pay
