@@ -203,7 +203,11 @@ class State(mesa.Agent):
         prices, with costs that have not moved since (a cost of supply split among joint products by their price
         history follows a glut of the whole basket down and cannot see it). Measured on the heavy group, that
         rule holds the ten-year drift but overshoots: its price effect comes only after stocks and the Kachin
-        sites have answered, years later, and calm runs cycle (README, Known limits)."""
+        sites have answered, years later, and calm runs cycle (README, Known limits). For the groups in
+        ``b.china_quota_at_2024_markup`` (none by default) the band is centred on the 2024 price's markup over
+        the cost of supply instead (``signals.start_markup``): the 2024 prices sit 9-12 % above the plants'
+        sales-weighted reservation, at the top of the band, so the cost-centred rule is not at rest at the
+        start and raises the light quota ~5 % in the first 20 calm weeks (README, Known limits)."""
         m = self.model
         b = m.behaviour
         sig = m.signals
@@ -215,9 +219,11 @@ class State(mesa.Agent):
             if group in b.china_quota_anchored:  # the whole basket against its 2024 value
                 basket, ref = self._quota_baskets()[group]
                 ratio = float(basket @ sig.recent[self.region]) / ref if ref > 0 else 1.0
-            else:
+            else:  # the price over the cost of supply (or over 2024's markup on it, at rest at the start)
                 k = m.products.index(product)
                 ratio = sig.recent[self.region][k] / sig.normal[self.region][k]
+                if group in b.china_quota_at_2024_markup:
+                    ratio = ratio / sig.start_markup[self.region][k]
             gap = abs(ratio - 1.0)
             if gap <= b.china_quota_band:
                 continue

@@ -186,6 +186,7 @@ class RareEarthModel(mesa.Model):
         self.refiner_book.update_cost_basis()
         self.refiner_book.start_at_rest(self.initial_prices)
         self._cost_of_supply()
+        self.signals.fix_start_markup()
 
         n_p = len(self.products)
         self.ledger = Ledger(produced=np.zeros(n_p), consumed=np.zeros(n_p), into_magnets=np.zeros(n_p),

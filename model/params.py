@@ -515,6 +515,11 @@ class Behaviour(Strict):
     # cost of supply is split by prices cannot see a glut of the whole basket (assumption)
     # (none by default: measured, this rule overshoots, README Known limits)
     china_quota_anchored: list[Literal["light", "heavy"]] = Field(default_factory=list)
+    # quota groups whose band is centred on the 2024 price's markup over the cost of supply (the ratio at which
+    # the starting market is at rest) instead of on the cost itself: the 2024 prices sit 9-12 % above China's
+    # plants' sales-weighted reservation, at the top of a 10 % band, so the cost-centred rule raises the light
+    # quota ~5 % in the first calm weeks (assumption; none by default: measured in README Known limits)
+    china_quota_at_2024_markup: list[Literal["light", "heavy"]] = Field(default_factory=list)
     rival_stockpile_trigger_weeks: CoverWeeks = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)
     retaliation_products: list[str] = Field(default_factory=lambda: ["Dy", "Tb"])
     retaliation_factor: Frac = 0.5  # licence approvals x this while retaliating (assumption)

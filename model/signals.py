@@ -12,7 +12,8 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
 - ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
   full cost allocated to products by value, see :mod:`agents.refiner`), or the exporting region's cost
   plus the export cost where importing is cheaper. State stock agencies buy below it and release above
-  it, and China's quotas lean against deviations from it. It is a cost, not a price memory, so it does not
+  it, and China's quotas lean against deviations from the price's 2024 markup over it (``start_markup``,
+  fixed at the start). It is a cost, not a price memory, so it does not
   ratchet (traders, who expect prices to revert to ``long_memory``, are the slower anchor);
 - ``outlook(region)``: the supply outlook, oxide contained in the ore mined for the region (each mine's
   output, attributed to the regions its ore has recently gone to, so that ore waiting at a closed border
@@ -44,6 +45,7 @@ class MarketSignals:
         self.recent = {r: initial_prices[r].copy() for r in regions}
         self.long_memory = {r: initial_prices[r].copy() for r in regions}
         self.normal = {r: initial_prices[r].copy() for r in regions}
+        self.start_markup = {r: np.ones(n) for r in regions}  # price / cost of supply at the start (the model fixes it)
         self.volume = {r: np.zeros(n) for r in regions}
         self.traded = {r: np.zeros(n, dtype=bool) for r in regions}
         self._inflow_week = {r: np.zeros(n) for r in regions}
@@ -92,6 +94,13 @@ class MarketSignals:
 
     def set_normal(self, region: str, cost: np.ndarray) -> None:
         self.normal[region] = cost
+
+    def fix_start_markup(self) -> None:
+        """Remember each region's price over its cost of supply at the start (``start_markup``), the ratio
+        at which the starting market is at rest, for rules that act on departures from it."""
+        self.start_markup = {r: np.where(self.normal[r] > 0, self.price[r] / np.where(self.normal[r] > 0,
+                                                                                        self.normal[r], 1.0), 1.0)
+                             for r in self.price}
 
     # -- read by agents ---------------------------------------------------------------------------------
     def outlook(self, region: str) -> np.ndarray:

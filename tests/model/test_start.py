@@ -69,3 +69,73 @@ def test_clearing_prices_do_not_depend_on_the_grid():
     coarse = _weekly_prices(_with_overrides("baseline", {"behaviour.price_grid_points": 64}), 13)
     assert np.max(np.abs(shipped / fine - 1.0)) < 0.015
     assert np.max(np.abs(coarse / fine - 1.0)) > 0.03
+
+
+# -- what is not yet at rest at the start (README, Known limits) -------------------------------------------------
+MARKUP = {"behaviour.china_quota_at_2024_markup": ["light", "heavy"]}
+
+
+def _quota_range(scenario, weeks: int = 26) -> tuple[float, float]:
+    """Least and largest of China's light and heavy quota factors over the first ``weeks`` calm weeks."""
+    m = RareEarthModel(scenario, seed=1)
+    seen = []
+    for _ in range(weeks):
+        m.step()
+        seen += [m.fleet.quota_factor["light"], m.fleet.quota_factor["heavy"]]
+    return min(seen), max(seen)
+
+
+@pytest.mark.parametrize("world", ["baseline", "magnets_baseline"])
+def test_quotas_centred_on_the_2024_markup_rest_at_the_start(world):
+    """With the band centred on the 2024 price's markup over the cost of supply, China's quotas do not move in
+    the first half year of a calm run: the starting market is where the rule wants it."""
+    lo, hi = _quota_range(_with_overrides(world, MARKUP))
+    assert 0.999 <= lo <= hi <= 1.001, (lo, hi)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (README Known limits): the 2024 prices sit 9-12 % above "
+                   "China's cost of supply, at the top of the quota band, and the cost-centred rule raises the "
+                   "light quota ~5 % in the first calm weeks")
+@pytest.mark.parametrize("world", ["baseline", "magnets_baseline"])
+def test_quotas_rest_at_the_start(world):
+    lo, hi = _quota_range(_with_overrides(world, None))
+    assert 0.99 <= lo <= hi <= 1.01, (lo, hi)
+
+
+def _oxide_balance(scenario, weeks: int = 20) -> dict[str, tuple[float, float]]:
+    """Per magnet element, the world's oxide made from the ore and scrap plants receive (t/week, weeks 2 to
+    ``weeks``: the lasting flow, not what plants make by running down their opening feed) against the
+    makers' use net of the swarf they recycle."""
+    m = RareEarthModel(scenario, seed=1)
+    rb, mb = m.refiner_book, m.maker_book
+    prev = rb.feed_el.copy()
+    made, net = [], []
+    for w in range(weeks):
+        m.step()
+        received = rb.feed_el - prev + rb.used  # elements of the ore that came in this week
+        prev = rb.feed_el.copy()
+        if w:
+            made.append((received * rb.recovery[:, None] * rb.separates).sum(axis=0))
+            net.append((mb.used - mb.recycled).sum(axis=0))
+    made, net = np.mean(made, axis=0), np.mean(net, axis=0)
+    return {p: (float(made[m.products.index(p)]), float(net[m.products.index(p)])) for p in ("NdPr", "Dy", "Tb")}
+
+
+@pytest.fixture(scope="module")
+def magnet_balance():
+    return _oxide_balance(_with_overrides("magnets_baseline", None))
+
+
+@pytest.mark.parametrize("element", ["Dy", "Tb"])
+def test_the_magnet_world_starts_with_its_heavy_oxides_balanced(magnet_balance, element):
+    """Dy and Tb: the magnets' bill of materials was scaled so that 2024 demand uses what the ore yields."""
+    made, used = magnet_balance[element]
+    assert used == pytest.approx(made, rel=0.03)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (README Known limits): the makers' NdPr use was scaled to "
+                   "what China's plants make while running down their opening feed; the ore they receive yields "
+                   "~10 % less")
+def test_the_magnet_world_starts_with_its_ndpr_balanced(magnet_balance):
+    made, used = magnet_balance["NdPr"]
+    assert used == pytest.approx(made, rel=0.03)
