@@ -56,6 +56,7 @@ from model.exchange import (
     Restock,
     Side,
     Store,
+    landed,
     row_selector,
     take_rows,
 )
@@ -160,7 +161,7 @@ class TraderBook:
     def _landed(self, price: np.ndarray) -> np.ndarray:
         """What a kg bought at ``price`` (products) costs landed in the other region: + export cost, + margin
         (on the exchange's grid: ``exchange.landed``)."""
-        return (price + self.model.export_cost) * (1.0 + self.model.behaviour.import_margin)
+        return landed(price, self.model.export_cost, self.model.behaviour.import_margin)
 
     # -- a participant of the exchange -----------------------------------------------------------------------
     @staticmethod

@@ -29,6 +29,14 @@ from model.market import clear_blocks, price_grid
 from model.params import Behaviour
 
 
+def landed(price: np.ndarray, export_cost: np.ndarray, import_margin: float) -> np.ndarray:
+    """What a kg bought at ``price`` costs landed in the other region, where importers sell it: the price plus
+    the export cost, plus the importers' margin. The one formula for an importing region's start, its cost of
+    supply, the exchange's landed grid and the traders' landed cost (``price`` may be a grid: products x
+    points, with ``export_cost`` as a column)."""
+    return (price + export_cost) * (1.0 + import_margin)
+
+
 def row_selector(rows: np.ndarray) -> slice | np.ndarray:
     """``rows`` (ascending indices) as a slice when they are consecutive, so that selecting them from a
     participant's arrays gives a view instead of a copy; else ``rows`` itself. Either selects the same rows."""
@@ -439,7 +447,7 @@ class Exchange:
         self.seller_pow = {r: g ** -b.seller_stock_elasticity for r, g in self.grid.items()}
         self.buyer_pow = {r: g ** -b.buyer_stock_elasticity for r, g in self.grid.items()}
         # what a kg bought in r at each grid price costs landed abroad (+ export cost, + the traders' margin)
-        self.landed = {r: (g + cost[:, None]) * (1.0 + b.import_margin) for r, g in self.grid.items()}
+        self.landed = {r: landed(g, cost[:, None], b.import_margin) for r, g in self.grid.items()}
         self.landed_pow = {r: x ** -b.seller_stock_elasticity for r, x in self.landed.items()}
         # where each market crossed its grid last week: the kernel looks there first (model.market.clear_blocks)
         self._hint = {r: np.full(g.shape[0], -1, dtype=np.int64) for r, g in self.grid.items()}

@@ -38,7 +38,7 @@ from agents.trader import Trader, TraderBook
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
-from model.exchange import Exchange, GroupSum, RegionClearing
+from model.exchange import Exchange, GroupSum, RegionClearing, landed
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
 from model.params import ConfigError
@@ -146,9 +146,8 @@ class RareEarthModel(mesa.Model):
         # an importing region starts where its importers sell what they bring in: the source's price plus
         # the export cost and their margin (their landed cost, agents/trader.py); at the source's price plus
         # the export cost alone they would keep every tonne and the first week would jump to it
-        margin = 1.0 + w.behaviour.import_margin
-        self.initial_prices = {r: (base + self.export_cost) * margin if w.region(r).imports_from else base
-                               for r in self.regions}
+        self.initial_prices = {r: landed(base, self.export_cost, w.behaviour.import_margin)
+                               if w.region(r).imports_from else base for r in self.regions}
         self.signals = MarketSignals(self.regions, self.initial_prices, self.behaviour)
         self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour, self.export_cost)
 
@@ -707,7 +706,6 @@ class RareEarthModel(mesa.Model):
         importing costs (the source's cost + export cost + import margin) where that is lower or there is
         no producer (:mod:`model.signals`)."""
         book = self.refiner_book
-        margin = 1.0 + self.behaviour.import_margin
         # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
         # not change it); their reservations are at this week's memories
         shares = np.array([self.signals.long_memory[r] for r in self.regions]).take(book.region_code, axis=0)
@@ -729,7 +727,7 @@ class RareEarthModel(mesa.Model):
         for j, region in enumerate(self.regions):  # in order: an importer's cost reads its source's new one
             src = self._imports_from[region]
             if src:
-                cost = np.minimum(own[j], (self.signals.normal[src] + self.export_cost) * margin)
+                cost = np.minimum(own[j], landed(self.signals.normal[src], self.export_cost, self.behaviour.import_margin))
             else:  # min(own, inf)
                 cost = own[j]
             self.signals.set_normal(region, where(np.isfinite(cost), cost, self.signals.normal[region]))
