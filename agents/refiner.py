@@ -107,6 +107,7 @@ class RefinerBook:
         self.throughput = np.zeros(n)  # recent processing (t/week), what its feed target is measured against
         self.losing_weeks = np.zeros(n, dtype=int)  # weeks in a row without feed or a cash margin (exit)
         self.ore_bought = np.zeros(n)
+        self.ore_received = np.zeros(n)  # recent ore receipts (t REO/week, EMA): plants_process_within_feed
         self.want = np.zeros(n)
         self.reserve_price = np.zeros((n, n_p))  # this week's reservation prices (USD/kg), as offered
         self._terms_key: tuple | None = None  # (reservations, expected sales, outlooks, terms): offer_terms
@@ -131,6 +132,7 @@ class RefinerBook:
         run = (self.capacity > 0) & (throughput > 0)
         x = where(run, np.minimum(throughput, self.capacity), 0.0)
         self.throughput = x
+        self.ore_received = x.copy()  # at rest: it receives what it processes
         self.feed_reo = x * b.feed_target_weeks
         self.feed_el = typical_basket * self.feed_reo[:, None]
         self.feed_cost = feed_cost * self.feed_reo
@@ -266,7 +268,14 @@ class RefinerBook:
     def process(self) -> np.ndarray:
         """Separate this week's feed; returns oxide produced (plants x products, t)."""
         b = self.model.behaviour
-        x = np.minimum(self.planned(), self.feed_reo)
+        plan = self.planned()
+        if b.plants_process_within_feed:  # what keeps the feed near target: receipts + a share of the gap
+            span = b.sales_memory_weeks
+            self.ore_received = self.ore_received + (self.ore_bought - self.ore_received) / span
+            before = self.feed_reo - self.ore_bought  # the feed before this week's deliveries
+            plan = np.minimum(plan, np.maximum(self.ore_received + (before - b.feed_target_weeks * self.throughput)
+                                               / span, 0.0))
+        x = np.minimum(plan, self.feed_reo)
         x = where(self.feed_reo > 0, x, 0.0)
         share = where(self.feed_reo > 0, x / where(self.feed_reo > 0, self.feed_reo, 1.0), 0.0)
         used = self.feed_el * share[:, None]

@@ -724,10 +724,20 @@ class RareEarthModel(mesa.Model):
             wmr = wm * mb.by_product(mb.full_cost())
             tm = mb.sum_by_region(wm)
             np.divide(mb.sum_by_region(wmr), tm, out=own, where=tm > 0)
+            tot = where(tm > 0, tm, tot)  # magnets: the makers' sales
         for j, region in enumerate(self.regions):  # in order: an importer's cost reads its source's new one
             src = self._imports_from[region]
             if src:
-                cost = np.minimum(own[j], landed(self.signals.normal[src], self.export_cost, self.behaviour.import_margin))
+                imported = landed(self.signals.normal[src], self.export_cost, self.behaviour.import_margin)
+                if self.behaviour.cost_of_supply_weights_imports:
+                    # its own producers' share of its use at the lower of their cost and importing, the rest
+                    # imported: a few tonnes made at home do not make the region's cost their own
+                    need = self.need_of_region(region)
+                    local = np.minimum(np.divide(tot[j], need, out=np.ones(need.shape), where=need > 0), 1.0)
+                    cost = where(np.isfinite(own[j]), local * np.minimum(own[j], imported) + (1.0 - local) * imported,
+                                 imported)
+                else:
+                    cost = np.minimum(own[j], imported)
             else:  # min(own, inf)
                 cost = own[j]
             self.signals.set_normal(region, where(np.isfinite(cost), cost, self.signals.normal[region]))

@@ -432,6 +432,11 @@ class Behaviour(Strict):
     overstock_ratio: Ratio = 1.5  # a plant slows down when its stock exceeds this x the stock it wants (assumption)
     utilisation_min: Frac = 0.3  # lowest utilisation of an operating plant (assumption)
     sales_memory_weeks: Weeks = 8.0  # EMA span of a seller's expected sales (assumption)
+    # a plant processes at most what keeps its feed near its target: its recent ore receipts (EMA over
+    # sales_memory_weeks) plus 1/sales_memory_weeks of the gap between its feed and feed_target_weeks of its
+    # throughput (off by default: plants plan their capacity and run their opening feed down, which the ore
+    # market's calibration rests on; README Known limits, "A calm run does not start fully at rest") (assumption)
+    plants_process_within_feed: bool = False
     # -- buyers ----------------------------------------------------------------------------------------
     wtp_share_of_magnet_value: Frac = 0.165  # most a magnet's elements together may cost, share of its value (calibrated: FACTS D5)
     buyer_stock_elasticity: PosExponent = 1.0  # stock wanted ~ (price / expected)^-this (calibrated: FACTS D5)
@@ -475,6 +480,14 @@ class Behaviour(Strict):
     import_margin: RatePerYear = 0.01  # importers' margin over landed cost (assumption)
     import_restock_weeks: Weeks = 6.0  # importers close the gap to their working stock over this (assumption)
     import_max_appetite: Ratio = 2.0  # most working stock an importer seeks when imports look cheap (assumption)
+    # importers start with sales of their state's use less what their region's own plants supply, contracts or
+    # not (off by default: without contracts they start at their state's whole use; README Known limits)
+    # (assumption)
+    importers_start_net_of_home_output: bool = False
+    # an importing region's cost of supply weights the import cost by the share of its use it imports (its own
+    # producers' sales against its need) instead of taking the lower of theirs and importing (off by default:
+    # README Known limits, "One small plant sets an importing region's cost of supply") (assumption)
+    cost_of_supply_weights_imports: bool = False
     # traders who carry oxide between markets ship more at once when the spread is wide (agents/trader.py); 0 =
     # only their restocking rule (the default world's calibration); the magnet world sets 10
     arbitrage_response: Annotated[Num, Field(ge=0.0, le=1000.0)] = 0.0  # weeks of its market's use a trader adds to a week's purchases of an oxide per unit of spread (last price where it sells / landed cost - 1, at most 1) (assumption)
