@@ -304,6 +304,25 @@ def _start_class_mode(page) -> str:
     return code
 
 
+def _projector_layout(page, on: bool) -> None:
+    """Set the teacher's "Projector layout" switch and wait until the switch says so. A click that lands
+    before the freshly drawn switch listens is lost (seen once under load: the full page never came and the
+    next button was never there), so a click that did not take is made again."""
+    from playwright.sync_api import expect
+
+    box = page.locator(".ree-class-projector input")
+    for _ in range(5):
+        if box.is_checked() == on:
+            return
+        box.click(force=True)
+        try:
+            expect(box).to_be_checked(checked=on, timeout=FOLLOW_TIMEOUT_MS // 5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"the projector switch would not turn {'on' if on else 'off'}")
+
+
 def _follow(browser, url: str, viewport: dict | None = None):
     from tests.browser.conftest import VIEWPORT, Tab
 
@@ -355,14 +374,14 @@ def test_a_follower_sees_the_teachers_run_live_and_read_only(app_url, open_page,
 def test_the_projector_layout_fits_1280x720_with_large_chart_text(app_url, open_page, browser, artifacts):
     teacher = open_page(app_url)
     code = _start_class_mode(teacher.page)
-    teacher.page.locator(".ree-class-projector input").click(force=True)  # the full page: interventions
+    _projector_layout(teacher.page, False)  # the full page: interventions
     button(teacher.page, "Step").click()
     teacher.page.locator(".ree-clock[data-week='5']").wait_for()
-    button(teacher.page, "Close the Myanmar–China border").click()
+    button(teacher.page, "Close the Myanmar–China border").click(timeout=FOLLOW_TIMEOUT_MS)
     for week in range(10, 45, 5):
         button(teacher.page, "Step").click()
         teacher.page.locator(f".ree-clock[data-week='{week}']").wait_for()
-    teacher.page.locator(".ree-class-projector input").click(force=True)
+    _projector_layout(teacher.page, True)
     teacher.page.locator(".ree-class-overlay input").click(force=True)
     ctx, follower = _follow(browser, f"{app_url}?follow={code}", PROJECTOR)
     try:
