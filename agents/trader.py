@@ -110,13 +110,11 @@ class TraderBook:
         # magnets a week until their sales memory learnt it, and the stock they built swung China's prices
         # for a year
         own = self._own_share(model)
-        cs = model.behaviour.contract_share
-        if model.behaviour.importers_start_net_of_home_output:  # home plants supply their share, spot too
-            left = np.array([1.0 - own[r] if s.imports else np.ones(n_p)
-                             for s, r in zip(specs, self.region, strict=True)])
-        else:
-            left = np.array([1.0 - cs * own[r] if s.imports and cs > 0 else np.ones(n_p)
-                             for s, r in zip(specs, self.region, strict=True)])
+        # the share of home plants' supply taken off: what they deliver under contracts, or (the option) all
+        # of it, spot too
+        cs = 1.0 if model.behaviour.importers_start_net_of_home_output else model.behaviour.contract_share
+        left = np.array([1.0 - cs * own[r] if s.imports and cs > 0 else np.ones(n_p)
+                         for s, r in zip(specs, self.region, strict=True)])
         self.sales_ema = self.working / self.working_weeks[:, None] * left.reshape(n, n_p)
         self.bought = np.zeros((n, n_p))  # at home this week (storage)
         self.sold = np.zeros((n, n_p))  # at home this week

@@ -704,7 +704,8 @@ class RareEarthModel(mesa.Model):
     def _cost_of_supply(self) -> None:
         """Publish each region's cost of supply: the sales-weighted reservation of its producers, or what
         importing costs (the source's cost + export cost + import margin) where that is lower or there is
-        no producer (:mod:`model.signals`)."""
+        no producer (:mod:`model.signals`); with ``behaviour.cost_of_supply_weights_imports``, the producers'
+        share of the region's use at the lower of the two and the rest at what importing costs."""
         book = self.refiner_book
         # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
         # not change it); their reservations are at this week's memories
@@ -724,12 +725,14 @@ class RareEarthModel(mesa.Model):
             wmr = wm * mb.by_product(mb.full_cost())
             tm = mb.sum_by_region(wm)
             np.divide(mb.sum_by_region(wmr), tm, out=own, where=tm > 0)
+        weighted = self.behaviour.cost_of_supply_weights_imports
+        if weighted and mb.n:
             tot = where(tm > 0, tm, tot)  # magnets: the makers' sales
         for j, region in enumerate(self.regions):  # in order: an importer's cost reads its source's new one
             src = self._imports_from[region]
             if src:
                 imported = landed(self.signals.normal[src], self.export_cost, self.behaviour.import_margin)
-                if self.behaviour.cost_of_supply_weights_imports:
+                if weighted:
                     # its own producers' share of its use at the lower of their cost and importing, the rest
                     # imported: a few tonnes made at home do not make the region's cost their own
                     need = self.need_of_region(region)

@@ -12,8 +12,9 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
 - ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
   full cost allocated to products by value, see :mod:`agents.refiner`), or the exporting region's cost
   plus the export cost where importing is cheaper. State stock agencies buy below it and release above
-  it, and China's quotas lean against deviations from the price's 2024 markup over it (``start_markup``,
-  fixed at the start). It is a cost, not a price memory, so it does not
+  it, and China's quotas lean against deviations from it (or, for the groups in
+  ``behaviour.china_quota_at_2024_markup``, from the price's markup over it at the start, ``start_markup``).
+  It is a cost, not a price memory, so it does not
   ratchet (traders, who expect prices to revert to ``long_memory``, are the slower anchor);
 - ``outlook(region)``: the supply outlook, oxide contained in the ore mined for the region (each mine's
   output, attributed to the regions its ore has recently gone to, so that ore waiting at a closed border

@@ -152,21 +152,22 @@ def _opening(overrides) -> dict:
 OPENING_GAP = "known gap (README Known limits, 'A calm run does not start fully at rest')"
 
 
-@pytest.mark.parametrize("option", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=OPENING_GAP + ": without contracts, importers "
-                                                 "start with sales of their state's whole use and import ~30 % more "
-                                                 "NdPr in weeks 1-4 than from week 25"), id="default"),
-    pytest.param(True, id="net_of_home_output")])
+def _gap_and_mend(why: str, mend: str) -> list:
+    """The default rule, a strict known gap (``why``), and the option that mends it (test id ``mend``)."""
+    return [pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=f"{OPENING_GAP}: {why}"), id="default"),
+            pytest.param(True, id=mend)]
+
+
+@pytest.mark.parametrize("option", _gap_and_mend("without contracts, importers start with sales of their state's "
+                                                 "whole use and import ~30 % more NdPr in weeks 1-4 than from "
+                                                 "week 25", "net_of_home_output"))
 def test_importers_start_at_the_imports_they_keep_to(option):
     got = _opening({"behaviour.importers_start_net_of_home_output": option})["imports"]
     assert got[:4].mean() == pytest.approx(got[24:32].mean(), rel=0.1)
 
 
-@pytest.mark.parametrize("option", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=OPENING_GAP + ": Baotou plans its capacity "
-                                                 "(5,400 t a week) on 4,805 t of ore and runs its feed dry by "
-                                                 "week ~31"), id="default"),
-    pytest.param(True, id="within_feed")])
+@pytest.mark.parametrize("option", _gap_and_mend("Baotou plans its capacity (5,400 t a week) on 4,805 t of ore and "
+                                                 "runs its feed dry by week ~31", "within_feed"))
 def test_plants_keep_their_feed_at_its_target(option):
     feed = _opening({"behaviour.plants_process_within_feed": option})["feed"]
     assert 0.9 * feed[0] <= feed.min() <= feed.max() <= 1.15 * feed[0], (feed.min(), feed.max())
