@@ -795,11 +795,15 @@ def dask_client(scheduler: str | None, cluster: str | None, log_level: int) -> I
 
     local = None
     if cluster:
-        # silence_logs: the worker processes log at the same level; the scheduler's HTTP server (no dashboard)
-        # on a free port, not 8787, so two sweeps (or anything on 8787) do not collide with a warning
+        # silence_logs: the level of the worker processes' log handler. --verbose: INFO, as here; otherwise
+        # CRITICAL, not ERROR: a worker whose heartbeat is in flight while the cluster closes logs "Failed to
+        # communicate with scheduler during heartbeat" with a traceback at ERROR (dask/distributed#7105, seen
+        # under load); a run's own failure comes back to this process and the sweep records it. The
+        # scheduler's HTTP server (no dashboard) on a free port, not 8787, so two sweeps (or anything on 8787)
+        # do not collide with a warning
         local = LocalCluster(n_workers=parse_cluster(cluster), threads_per_worker=1, processes=True,
                              dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                             silence_logs=log_level)
+                             silence_logs=log_level if log_level <= logging.INFO else logging.CRITICAL)
         client = Client(local)
     else:
         try:
