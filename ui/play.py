@@ -21,9 +21,11 @@ beacon; or a dropped connection after ``ui.config.SESSION_KEEP``), which stops i
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -152,15 +154,16 @@ class ServerStatus:
         self.redraws_again = 0  # of which asked again: not on the page after REDRAW_AGAIN_S
 
     def change(self, **deltas: int) -> None:
+        path = os.environ.get(STATUS_FILE_ENV)
         with self._lock:
             for k, d in deltas.items():
                 setattr(self, k, getattr(self, k) + d)
-            snapshot = self.snapshot()
-        path = os.environ.get(STATUS_FILE_ENV)
-        if path and not deltas.keys() <= {"frames", "redraws_again"}:  # pages and loops: not every frame
-            tmp = Path(f"{path}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(snapshot))
-            tmp.replace(path)
+            if path and not deltas.keys() <= {"frames", "redraws_again"}:  # pages and loops: not every frame
+                # written under the lock: two loops ending at once (tabs closed together) otherwise could
+                # write in the other order than they counted, and leave the file at a stale count
+                tmp = Path(f"{path}.tmp")
+                tmp.write_text(json.dumps(self.snapshot()))
+                tmp.replace(path)
 
     def snapshot(self) -> dict[str, int]:
         return {"pages": self.pages, "pages_closed": self.pages_closed, "loops": self.loops,
@@ -168,6 +171,23 @@ class ServerStatus:
 
 
 STATUS = ServerStatus()
+
+
+def dump_stacks_on_signal() -> None:
+    """With ``REE_STATUS_FILE`` set (tests, benchmarks): write this process's id beside the status file
+    (``<file>.pid``) and every thread's stack to ``<file>.stacks`` on SIGUSR1, so a test that waited in vain
+    for a loop to stop can show where that loop is."""
+    path = os.environ.get(STATUS_FILE_ENV)
+    if not path or not hasattr(signal, "SIGUSR1"):
+        return
+    global _STACKS
+    _STACKS = open(f"{path}.stacks", "w")  # noqa: SIM115 - open for the process's life: faulthandler writes here
+    faulthandler.register(signal.SIGUSR1, file=_STACKS, all_threads=True)
+    Path(f"{path}.pid").write_text(str(os.getpid()))
+
+
+_STACKS = None
+dump_stacks_on_signal()
 
 
 class PageSession:

@@ -9,6 +9,8 @@ against a hang: nothing here judges speed.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -53,7 +55,21 @@ def wait_status(path: Path, ok, what: str, timeout_s: float = STATE_TIMEOUT_S) -
         if status and ok(status):
             return status
         time.sleep(0.2)
-    pytest.fail(f"the server never reported {what}: {server_status(path)}")
+    pytest.fail(f"the server never reported {what}: {server_status(path)}\n{server_stacks(path)}")
+
+
+def server_stacks(path: Path) -> str:
+    """Every thread's stack in the server (it dumps them on SIGUSR1: :func:`ui.play.dump_stacks_on_signal`)."""
+    stacks = Path(f"{path}.stacks")
+    try:
+        os.kill(int(Path(f"{path}.pid").read_text()), signal.SIGUSR1)
+    except (OSError, ValueError) as exc:
+        return f"(no stacks: {exc})"
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and not stacks.stat().st_size:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the dump is written at once; let it finish
+    return "the server's threads:\n" + stacks.read_text()[-20000:]
 
 
 def play(page) -> None:

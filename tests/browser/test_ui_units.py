@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -487,3 +488,44 @@ def test_page_has_no_threaded_play():
     box, rc = solara.render(solara.AppLayout(children=[make_page()()]), handle_error=False)
     assert not rc.find(v.Checkbox, label="Use Threads").widgets
     rc.find(v.Btn, children=["▶"]).assert_single()
+
+
+
+def test_the_status_file_ends_with_the_last_count(tmp_path, monkeypatch):
+    """Two loops ending at once (tabs closed together): the status file the browser tests read must end at
+    the final count. It was written outside the counters' lock, so the thread that counted first could write
+    last and leave a stale count (CI saw 'loops 1' with no loop left). Here the first writer is held inside
+    its write until the second has counted and written (or for 1 s, if the lock keeps the second out)."""
+    import threading
+
+    from ui import play
+
+    path = tmp_path / "status.json"
+    monkeypatch.setenv(play.STATUS_FILE_ENV, str(path))
+    status = play.ServerStatus()
+    status.change(loops=2)
+    first_writing, second_done = threading.Event(), threading.Event()
+
+    class FirstWriteHeld:
+        @staticmethod
+        def dumps(obj) -> str:
+            if not first_writing.is_set():
+                first_writing.set()
+                second_done.wait(1.0)
+            return json.dumps(obj)
+
+    monkeypatch.setattr(play, "json", FirstWriteHeld)
+
+    def second() -> None:
+        status.change(loops=-1, loops_ended=1)
+        second_done.set()
+
+    first = threading.Thread(target=status.change, kwargs={"loops": -1, "loops_ended": 1})
+    first.start()
+    assert first_writing.wait(10.0)
+    other = threading.Thread(target=second)
+    other.start()
+    first.join()
+    other.join()
+    assert status.snapshot()["loops"] == 0
+    assert json.loads(path.read_text()) == status.snapshot()
