@@ -92,6 +92,7 @@ class State(mesa.Agent):
         self._ever_traded = False
         self._own_projects: list | None = None  # projects it sponsors (planned ones it may decide unaided)
         self._baskets: dict | None = None  # quota groups' ore baskets (anchored rule), once the mines exist
+        self.separation_quota: dict[str, float] = {}  # China's separation quota per group, x 2024 (manage_quota)
         self._rivals: tuple | None = None  # (watched products, rival states): watch_rivals
         self._rival_ids: tuple[str, ...] = ()
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
@@ -197,8 +198,11 @@ class State(mesa.Agent):
         it falls; within ``b.china_quota_min``-``b.china_quota_max`` of 2024, a band that for the groups in
         ``b.china_quota_follows_demand`` (hard rock: FACTS P6) moves with the magnet demand China plans for
         (:meth:`~agents.buyer.BuyerBook.demand_index`; 1 while demand is stationary), so a growing market does
-        not meet a ceiling fixed at 2024's. A quota caps the group's Chinese mines and the plants its separation
-        quota covers. For the groups in ``b.china_quota_anchored`` (none by default) the signal is the whole
+        not meet a ceiling fixed at 2024's. The rule steers the group's separation quota, which caps the plants
+        it covers; the group's Chinese mines follow it within their own band. For the groups in
+        ``b.china_separation_follows_demand`` but not ``china_quota_follows_demand`` (ionic clay) only the
+        separation band moves with demand: the ionic-clay mining quota stays flat (P6) while its separators
+        may take more imported ore, which the 2025 measures bring under the quota. For the groups in ``b.china_quota_anchored`` (none by default) the signal is the whole
         basket instead: the value of a tonne of the group's ore at recent domestic prices over its value at 2024
         prices, with costs that have not moved since (a cost of supply split among joint products by their price
         history follows a glut of the whole basket down and cannot see it). Measured on the heavy group, that
@@ -213,8 +217,13 @@ class State(mesa.Agent):
         sig = m.signals
         index = m.buyer_book.demand_index(m.demand_multiplier)
         for group, product in (("light", b.china_quota_product), ("heavy", b.china_heavy_quota_product)):
-            f = m.fleet.quota_factor[group]
-            scale = index if group in b.china_quota_follows_demand else 1.0
+            # the rule steers the separation quota; the mining quota follows it within its own band, which
+            # moves with demand only for the groups in china_quota_follows_demand (the ionic-clay mining
+            # quota stays flat, FACTS P6, while its separators may take more imported ore)
+            f = self.separation_quota.get(group, m.fleet.quota_factor[group])
+            follows = group in b.china_quota_follows_demand
+            scale = index if follows or group in b.china_separation_follows_demand else 1.0
+            mine_scale = index if follows else 1.0
             lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
             if group in b.china_quota_anchored:  # the whole basket against its 2024 value
                 basket, ref = self._quota_baskets()[group]
@@ -230,7 +239,8 @@ class State(mesa.Agent):
             far = min(gap / b.china_quota_band, 5.0) if b.china_quota_band > 0 else 5.0
             step = b.china_quota_step_per_week * far  # faster when far out
             f = min(hi, f + step) if ratio > 1 else max(lo, f - step)
-            m.fleet.set_quota_factor(group, f)
+            self.separation_quota[group] = f
+            m.fleet.set_quota_factor(group, min(max(f, b.china_quota_min * mine_scale), b.china_quota_max * mine_scale))
             m.refiner_book.set_quota_factor(group, f)
 
     def _quota_baskets(self) -> dict[str, tuple[np.ndarray, float]]:

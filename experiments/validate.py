@@ -239,10 +239,12 @@ def refining_share(region: str, year: int, products: tuple[str, ...] = MAGNET_RE
     return metric
 
 
-def longest_shortage(products: tuple[str, ...] = ("NdPr", "Dy", "Tb"), share: float = 0.05
+def longest_shortage(products: tuple[str, ...] = ("NdPr", "Dy", "Tb", "NdFeB"), share: float = 0.05
                      ) -> Callable[[pd.DataFrame], float]:
     """Longest spell, in weeks, of 4-week means in which buyers' unmet need of any of ``products`` exceeds
-    ``share`` of their need (4-week sums of shortage over 4-week sums of need, world total)."""
+    ``share`` of their need (4-week sums of shortage over 4-week sums of need, world total). NdFeB counts
+    where the world has it: there buyers need magnets, not their oxides, and an oxide-only count is 0 by
+    construction (it read 0 weeks in the magnet world while its NdFeB buyers were short for 68-92 weeks)."""
     def metric(df):
         dates = pd.DatetimeIndex(_dates(df).to_numpy())
         over = np.zeros(len(dates), dtype=bool)
@@ -421,11 +423,7 @@ TARGETS: list[Target] = [
                      "gives 9.0 % (20 seeds), in the band"),
     Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
            "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
-           public="supply enters before shortages persist",
-           known_gap="Chinese buyers are 5-8 % short of Dy for about a year around 2029-30: the flat ionic-clay "
-                     "quota (FACTS P6) caps China's heavy separation at 1.2x 2024, and no ex-China heavy project is "
-                     "built on private terms; with the coarser price grid of before (64 points, 9 % apart) the "
-                     "interpolated prices broke the spell up and the target passed on it (13-14 weeks, seeds 1-3)"),
+           public="supply enters before shortages persist"),
     Target("First ex-China Dy oxide, weeks after 5 May 2025", "baseline", "FACTS E7, R2", -4.0, 13.0,
            first_exchina("Dy"), "weeks", public="Lynas, Malaysia: May 2025"),
 ]

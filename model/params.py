@@ -522,6 +522,13 @@ class Behaviour(Strict):
     # quota groups whose band moves with the magnet demand China plans for (the band x the demand index): the
     # hard-rock quota grew with demand while the ionic-clay quota stayed flat (FACTS P6)
     china_quota_follows_demand: list[Literal["light", "heavy"]] = Field(default_factory=lambda: ["light"])
+    # quota groups whose *separation* quota's band moves with that demand even where their mining quota's does
+    # not: FACTS P6 holds the ionic-clay *mining* quota flat, while total quantity control brings imported ore
+    # under the separation quota, which grew with the total (2024: 254 kt, +5.9 %); with the heavy separators
+    # held at 1.2x 2024 as well, Myanmar ore sat unsold in the yards at 2029's prices while Chinese buyers were
+    # 10-14 % short of Dy for a year (demand_growth_aps). Stationary demand: no effect (the index is 1)
+    china_separation_follows_demand: list[Literal["light", "heavy"]] = Field(
+        default_factory=lambda: ["light", "heavy"])
     # quota groups China steers by the value of a tonne of the group's ore at recent domestic prices against its
     # value at 2024 prices (the margin its mines and separators earned in 2024 over costs that have not moved;
     # FACTS P2, P6) instead of one product's price against the cost of supply: a joint-product basket whose

@@ -270,11 +270,16 @@ def test_chinas_retaliation_cuts_its_licence_approvals_while_rivals_stockpile(mo
 
 
 def test_chinas_hard_rock_quota_band_moves_with_demand_and_the_ionic_clay_band_does_not(model):
-    """FACTS P6: the hard-rock quota grew with demand while the ionic-clay quota stayed flat. With magnet demand
-    40 % above the start, prices far above cost take the light quota to 1.4 x its ceiling, the heavy to its
-    ceiling; a stationary world (multiplier 1) keeps the 2024 band exactly."""
+    """FACTS P6: the hard-rock quota grew with demand while the ionic-clay *mining* quota stayed flat; the
+    separation quota, which the 2025 measures extend to imported ore, grew with the total. With magnet demand
+    40 % above the start, prices far above cost take the light quota to 1.4 x its ceiling, the ionic-clay mines
+    to their 2024 ceiling and the heavy separators (Ganzhou: Myanmar's ore) to 1.4 x it; a stationary world
+    (multiplier 1) keeps the 2024 band exactly."""
     cn, b = model.state_by_id["CN"], model.behaviour
     assert b.china_quota_follows_demand == ["light"]
+    assert b.china_separation_follows_demand == ["light", "heavy"]
+    rb = model.refiner_book
+    ganzhou, baotou = rb.index["cn_ganzhou"], rb.index["cn_baotou"]
     sig = model.signals
     assert model.buyer_book.demand_index(1.0) == 1.0
     model.demand_multiplier = np.full(len(model.buyer_book.specs), 1.4)
@@ -285,14 +290,40 @@ def test_chinas_hard_rock_quota_band_moves_with_demand_and_the_ionic_clay_band_d
     for _ in range(1000):
         cn.manage_quota()
     assert model.fleet.quota_factor["light"] == pytest.approx(1.4 * b.china_quota_max)
-    assert model.fleet.quota_factor["heavy"] == pytest.approx(b.china_quota_max)
-    # demand falls back: the light quota is pulled down to the smaller band when prices fall below cost
+    assert rb.quota_mult[baotou] == pytest.approx(1.4 * b.china_quota_max)
+    assert model.fleet.quota_factor["heavy"] == pytest.approx(b.china_quota_max)  # ionic-clay mining: flat
+    assert rb.quota_mult[ganzhou] == pytest.approx(1.4 * b.china_quota_max)  # its separation: with demand
+    # demand falls back: both quotas are pulled down to the smaller band when prices fall below cost, and
+    # the ionic mines follow their separators down
     model.demand_multiplier = 1.0
-    k = model.products.index(b.china_quota_product)
-    sig.recent["CN"][k] = sig.normal["CN"][k] * (1 - 3 * b.china_quota_band)
+    for product in (b.china_quota_product, b.china_heavy_quota_product):
+        k = model.products.index(product)
+        sig.recent["CN"][k] = sig.normal["CN"][k] * (1 - 3 * b.china_quota_band)
     for _ in range(1000):
         cn.manage_quota()
     assert model.fleet.quota_factor["light"] == pytest.approx(b.china_quota_min)
+    assert model.fleet.quota_factor["heavy"] == pytest.approx(b.china_quota_min)
+    assert rb.quota_mult[ganzhou] == pytest.approx(b.china_quota_min)
+
+
+def test_with_the_heavy_separators_held_flat_as_well_dy_runs_short_under_growth():
+    """The mechanism behind the growth target, on one seed of ``demand_growth_aps`` (default world): with the
+    heavy separation quota held at its 2024 band like the ionic-clay mines (the rule before 5 Dec 2026),
+    Chinese buyers are short of Dy for most of a year (53 weeks measured) and Dy peaks at ~2.4x 2024; with
+    the separators following demand (the default) Myanmar's ore, unsold in the yards before, is separated and
+    the spell is at most a few weeks (1 measured), Dy peaking ~1.5x. Tolerances: half a year, and 2x 2024."""
+    from experiments.run import _with_overrides, run_one
+    from experiments.validate import longest_shortage
+    from model.results import series
+
+    def run(follow: list[str]) -> tuple[float, float]:
+        df = run_one(_with_overrides("demand_growth_aps", {"behaviour.china_separation_follows_demand": follow}), 1)
+        dy = series(df, "price", "CN", "Dy")
+        return longest_shortage()(df), float(dy.rolling(4).mean().max() / dy.iloc[0])
+
+    flat, follows = run(["light"]), run(["light", "heavy"])
+    assert flat[0] > 26 and flat[1] > 2.0, flat
+    assert follows[0] <= 26 and follows[1] < 2.0, follows
 
 
 def test_demand_index_weighs_buyers_by_their_magnet_tonnage(model):
