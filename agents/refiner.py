@@ -387,7 +387,12 @@ class RefinerBook:
         """Utilisation (joint products): a plant runs harder while the oxides of a kg of feed are worth more
         than its cash cost at this week's prices (lifted by any floor that covers it), and slows down while
         they are worth less or while its oxide stock (value-weighted) exceeds ``b.overstock_ratio`` x the
-        stock it wants at these prices."""
+        stock it wants at these prices, or x its usual cover (``b.seller_target_cover_weeks`` of sales) where
+        that is more. Prices above its reservation make a plant sell its stock down (its offers), not make
+        less: measured against the stock it wants at the price alone, which falls as (price / reservation)^-e,
+        a few weeks' stock read as overstock in a spike, and China's heavy separators slowed down for ~10 weeks
+        after the 2025 halt, Lynas under the April 2025 licences, and Ganzhou to its minimum while Dy ran to
+        ~50x its reservation (magnet world, demand growth, heavy separators held flat)."""
         b = self.model.behaviour
         sig = self.model.signals
         prices = np.array([sig.price[r] for r in self.model.regions]).take(self.region_code, axis=0)
@@ -396,6 +401,7 @@ class RefinerBook:
         w = prices * self.separates * self.sales_ema
         wsum = _sum(w, axis=1)
         target = where(wsum > 0, _sum(want_cover * w, axis=1) / np.maximum(wsum, 1e-12), b.seller_target_cover_weeks)
+        target = np.maximum(target, b.seller_target_cover_weeks)
         cover = _sum(self.inventory * prices * self.separates, axis=1) / np.maximum(wsum, 1e-9)
         # a plant covered by a floor is paid at least the floor on what it sells (FACTS E1)
         paying = _sum(self.mix * self.lifted_by_floors(prices), axis=1) > self.cash_cost

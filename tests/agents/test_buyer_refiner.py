@@ -113,6 +113,28 @@ def test_utilisation_runs_while_output_pays_and_slows_when_it_does_not(model):
     assert book.utilisation[g] == pytest.approx(0.8 - model.behaviour.utilisation_step)
 
 
+def test_a_price_spike_makes_a_plant_sell_its_stock_not_make_less(model):
+    """Prices 5x its reservation: the stock a plant wants to *offer from* falls as (p / reservation)^-e, but its
+    output is not cut while its stock is within its usual cover (``seller_target_cover_weeks`` of sales): two
+    weeks' stock is not overstock in a spike (it read as overstock, and China's heavy separators slowed down
+    after the 2025 halt, Lynas under the licences). Three times its usual cover still is."""
+    book, b = model.refiner_book, model.behaviour
+    g = book.index["cn_ganzhou"]
+    cn = model.regions.index("CN")
+    assert book.region_code[g] == cn
+    model.signals.price["CN"] = model.signals.price["CN"] * 5.0
+    book.reserve_price[g] = model.signals.price["CN"] / 5.0
+    book.cash_cost[g] = 1.0  # paying
+    book.sales_ema[g] = np.where(book.separates[g] > 0, 10.0, 0.0)
+    book.inventory[g] = book.sales_ema[g] * 2.0  # two weeks of sales
+    book.utilisation[g] = 0.8
+    book.adapt()
+    assert book.utilisation[g] == pytest.approx(0.8 + b.utilisation_step)
+    book.inventory[g] = book.sales_ema[g] * 3.0 * b.seller_target_cover_weeks * b.overstock_ratio
+    book.adapt()
+    assert book.utilisation[g] == pytest.approx(0.8)
+
+
 def test_a_plant_short_of_feed_bids_a_larger_share_of_its_netback(model):
     book = model.refiner_book
     g = book.index["cn_ganzhou"]
