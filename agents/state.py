@@ -222,8 +222,10 @@ class State(mesa.Agent):
             # quota stays flat, FACTS P6, while its separators may take more imported ore)
             f = self.separation_quota.get(group, m.fleet.quota_factor[group])
             follows = group in b.china_quota_follows_demand
-            scale = index if follows or group in b.china_separation_follows_demand else 1.0
             mine_scale = index if follows else 1.0
+            # separation alone follows demand only upward: with demand falling it keeps its mines' flat band,
+            # so China never lets more of the group's ore be mined than its own plants may separate
+            scale = index if follows else max(index, 1.0) if group in b.china_separation_follows_demand else 1.0
             lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
             if group in b.china_quota_anchored:  # the whole basket against its 2024 value
                 basket, ref = self._quota_baskets()[group]

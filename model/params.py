@@ -522,11 +522,12 @@ class Behaviour(Strict):
     # quota groups whose band moves with the magnet demand China plans for (the band x the demand index): the
     # hard-rock quota grew with demand while the ionic-clay quota stayed flat (FACTS P6)
     china_quota_follows_demand: list[Literal["light", "heavy"]] = Field(default_factory=lambda: ["light"])
-    # quota groups whose *separation* quota's band moves with that demand even where their mining quota's does
-    # not: FACTS P6 holds the ionic-clay *mining* quota flat, while total quantity control brings imported ore
-    # under the separation quota, which grew with the total (2024: 254 kt, +5.9 %); with the heavy separators
-    # held at 1.2x 2024 as well, Myanmar ore sat unsold in the yards at 2029's prices while Chinese buyers were
-    # 10-14 % short of Dy for a year (demand_growth_aps). Stationary demand: no effect (the index is 1)
+    # quota groups whose *separation* quota's band moves up with that demand even where their mining quota's
+    # does not (assumption: FACTS P6 holds the ionic-clay *mining* quota flat and brings imported ore under
+    # total quantity control; it says nothing of the heavy separation quota, which this lets follow demand
+    # upward, never below the mines' flat band). With the heavy separators held at 1.2x 2024 as well, Myanmar
+    # ore sat unsold in the yards at 2029's prices while Chinese buyers were 10-14 % short of Dy for a year
+    # (demand_growth_aps). Stationary demand: no effect (the index is 1)
     china_separation_follows_demand: list[Literal["light", "heavy"]] = Field(
         default_factory=lambda: ["light", "heavy"])
     # quota groups China steers by the value of a tonne of the group's ore at recent domestic prices against its

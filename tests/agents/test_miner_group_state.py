@@ -304,6 +304,13 @@ def test_chinas_hard_rock_quota_band_moves_with_demand_and_the_ionic_clay_band_d
     assert model.fleet.quota_factor["light"] == pytest.approx(b.china_quota_min)
     assert model.fleet.quota_factor["heavy"] == pytest.approx(b.china_quota_min)
     assert rb.quota_mult[ganzhou] == pytest.approx(b.china_quota_min)
+    # demand below 2024: the hard-rock band shrinks with it, but the heavy separators keep their mines' flat
+    # band (separation follows demand only upward): China never lets more ionic ore be mined than it separates
+    model.demand_multiplier = 0.6
+    for _ in range(1000):
+        cn.manage_quota()
+    assert model.fleet.quota_factor["light"] == pytest.approx(0.6 * b.china_quota_min)
+    assert rb.quota_mult[ganzhou] == pytest.approx(b.china_quota_min) == model.fleet.quota_factor["heavy"]
 
 
 def test_with_the_heavy_separators_held_flat_as_well_dy_runs_short_under_growth():
