@@ -112,6 +112,10 @@ PosUsdPerKg = Annotated[Num, Field(gt=0.0, le=MAX_USD_PER_KG, description="USD p
 Ratio = Annotated[Num, Field(gt=0.0, le=MAX_RATIO, description="a multiple, above 0, at most 1000")]
 Exponent = Annotated[Num, Field(ge=0.0, le=MAX_EXPONENT, description="an elasticity or response, 0 to 100")]
 PosExponent = Annotated[Num, Field(gt=0.0, le=MAX_EXPONENT, description="an elasticity, above 0, at most 100")]
+# the sellers' stock elasticity enters their offers as reservation^e x price^-e, the price part precomputed on
+# the grid: at e = 100 a reservation of a few hundred USD/kg overflows (a property test found ROW trading more
+# than was offered, NaN offers); 10 already halves the stock kept for a 7 % price rise
+StockExponent = Annotated[Num, Field(gt=0.0, le=10.0, description="an elasticity, above 0, at most 10")]
 RatePerYear = Annotated[Num, Field(ge=0.0, le=10.0, description="a rate per year, 0 to 10 (1,000 %)")]
 EARLIEST_DATE = dt.date(1900, 1, 1)  # dates of the world and its plants; a run ends before MAX_DATE
 MAX_DATE = dt.date(2200, 12, 31)
@@ -422,7 +426,7 @@ class Behaviour(Strict):
     # -- refiners (sellers) ----------------------------------------------------------------------------
     full_cost_markup: Annotated[Num, Field(ge=0.0, le=MAX_RATIO)] = 0.72  # full cost = cash cost x (1 + this): taxes, capital, overheads (calibrated: FACTS C15, P3)
     seller_target_cover_weeks: PosCoverWeeks = 6.0  # oxide stock a plant wants, weeks of sales (assumption)
-    seller_stock_elasticity: PosExponent = 1.5  # stock kept ~ (price / reservation)^-this (calibrated: seed F16)
+    seller_stock_elasticity: StockExponent = 1.5  # stock kept ~ (price / reservation)^-this (calibrated: seed F16)
     seller_outlook_response: Exponent = 3.5  # stock wanted x (1 + this x (1 - supply outlook)) (calibrated: seed F16)
     feed_target_weeks: PosCoverWeeks = 4.0  # ore feed stock a plant wants, weeks of processing (assumption)
     ore_bid_share: Frac = 0.5  # a plant bids this share of its netback for ore (calibrated: seed F12 370 sites break even; F14)
