@@ -92,7 +92,7 @@ class State(mesa.Agent):
         self._ever_traded = False
         self._own_projects: list | None = None  # projects it sponsors (planned ones it may decide unaided)
         self._baskets: dict | None = None  # quota groups' ore baskets (anchored rule), once the mines exist
-        self.separation_quota: dict[str, float] = {}  # China's separation quota per group, x 2024 (manage_quota)
+        self.separation_quota = {"light": 1.0, "heavy": 1.0}  # China's separation quota per group, x 2024
         self._rivals: tuple | None = None  # (watched products, rival states): watch_rivals
         self._rival_ids: tuple[str, ...] = ()
         self.endowed = np.zeros(n_p)  # stock that entered from outside the markets (ledger)
@@ -220,12 +220,17 @@ class State(mesa.Agent):
             # the rule steers the separation quota; the mining quota follows it within its own band, which
             # moves with demand only for the groups in china_quota_follows_demand (the ionic-clay mining
             # quota stays flat, FACTS P6, while its separators may take more imported ore)
-            f = self.separation_quota.get(group, m.fleet.quota_factor[group])
+            f = self.separation_quota[group]
             follows = group in b.china_quota_follows_demand
             mine_scale = index if follows else 1.0
-            # separation alone follows demand only upward: with demand falling it keeps its mines' flat band,
-            # so China never lets more of the group's ore be mined than its own plants may separate
-            scale = index if follows else max(index, 1.0) if group in b.china_separation_follows_demand else 1.0
+            if follows:
+                scale = index
+            elif group in b.china_separation_follows_demand:
+                # separation alone follows demand only upward: with demand falling it keeps its mines' flat
+                # band, so China never lets more of the group's ore be mined than its own plants may separate
+                scale = max(index, 1.0)
+            else:
+                scale = 1.0
             lo, hi = b.china_quota_min * scale, b.china_quota_max * scale
             if group in b.china_quota_anchored:  # the whole basket against its 2024 value
                 basket, ref = self._quota_baskets()[group]

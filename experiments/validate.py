@@ -420,7 +420,7 @@ TARGETS: list[Target] = [
                      "2023 (the model: 5.2 % in 2024) growing to 12 %; with Lynas's expansion to 10,500 t/yr of "
                      "NdPr (FACTS E7) the model's Malaysia grows to ~7.5 % of 2030's NdPr, Dy and Tb: the IEA's "
                      "growth needs Malaysian capacity beyond any project the database cites; the magnet world "
-                     "gives 9.0 % (20 seeds), in the band"),
+                     "gives 8.9 % (20 seeds), in the band"),
     Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
            "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
            public="supply enters before shortages persist"),
