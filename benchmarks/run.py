@@ -4,9 +4,9 @@ Sections (issue 6), each a median over ``--repeats`` (default 5) with min-max:
 
 a. one 520-week run of the default world (``baseline``, seed 1): wall and CPU time, and the agent count; then
    the same for the magnet world (``magnets_baseline``, seed 1: ten products, magnet makers, term contracts);
-b. time per week by stage, the nine stages of ``RareEarthModel.step``'s docstring, timed by wrapping the
-   model's bound stage methods (and ``datacollector.collect``) in this process: no timing code in the model;
-   the default world, then the magnet world;
+b. time per week by stage, the nine stages of ``RareEarthModel.step``'s docstring (stage 5 in two parts:
+   refining, then magnets), timed by wrapping the model's bound stage methods (and ``datacollector.collect``)
+   in this process: no timing code in the model; the default world, then the magnet world;
 c. agent-steps per second (agents x weeks / run time) beside Mesa's bundled ``BoltzmannWealth`` example
    (default 100 agents, the same number of steps), and the ratio, for the default and the magnet world;
 d. time per week with the world scaled x1, x4, x16, x40 in agents (:mod:`benchmarks.scaling`) and the
@@ -55,6 +55,7 @@ STAGES = [  # (label, model attribute); the numbering is the step docstring's
     ("3 armed groups act", "_armed_groups_act"),
     ("4 ore markets", "_ore_markets"),
     ("5 processing", "_process"),
+    ("5 magnets made, swarf recycled", "_make_magnets"),
     ("6 exchanges (incl. cost of supply)", "_exchanges"),
     ("7 consumption", "_consume"),
     ("8 pipeline", "_pipeline"),
