@@ -14,7 +14,7 @@ single week's extreme.
 | ``china_controls_2025`` | ex-China Dy, Tb 2.5-6x China in weeks 8-16; China-domestic -30..+20 %; exports <= half | FACTS D3, D5, D8 |
 | ``licence_one_year`` | lifting the licences moves China's Dy <= 1.25x and leaves no Chinese shortage | arbitrage (M2) |
 | ``us_japan_framework`` | projects selected by week 26; ex-China share of refining gains | seed F3, F5; M3 |
-| ``us_japan_framework`` + a severe Kachin shock | stockpiles lower the peak Dy price and the shortage, same seeds | paired medians |
+| ``us_japan_framework`` + a severe Kachin shock | stockpiles move the peak Dy price < 5 %, protect their holders' buyers; hold Dy (a known gap) | paired medians |
 
 The corridor, sanction and traceability effects are in ``tests/model/test_corridor_policies.py``.
 Runs are cached for the session and shared between xdist workers (``tests/conftest.py``).
@@ -144,12 +144,40 @@ def test_the_shock_is_a_shock(shock_pairs):
 
 
 @pytest.mark.parametrize("region", ["ROW", "CN"])
-def test_stockpiles_lower_the_peak_dy_price_of_a_myanmar_shock(shock_pairs, region):
-    """Same seeds with and without the Stockpile entries: the peak Dy 4-week mean is lower with them."""
+def test_stockpiles_move_the_peak_dy_price_of_a_myanmar_shock_little(shock_pairs, region):
+    """Same seeds with and without the Stockpile entries: the peak Dy 4-week mean moves by less than 5 %
+    either way. Sixty days of US and Japanese use is a small part of the world's supply, and the US stockpile
+    is "not intended to influence prices" (FACTS E6). Measured (5 Dec 2026, 20 seeds): ROW -1.2 % [-4.2,
+    +2.0], CN -1.2 % [-4.2, +2.1]. (Until then this test asked for a lower peak and passed on that median,
+    though the agencies held no Dy when the shock hit: see the test below.)"""
     change = {s: _peak4(w, region) / _peak4(wo, region) - 1 for s, (w, wo) in shock_pairs.items()}
     value = report(change)
-    assert value < 0, (f"{region} Dy peak price during the shock, with vs without stockpiles: median {value:+.1%}; "
-                       f"seeds {fmt(change)}")
+    assert abs(value) < 0.05, (f"{region} Dy peak price during the shock, with vs without stockpiles: median "
+                               f"{value:+.1%}; seeds {fmt(change)}")
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: an importing region's cost of supply is its own producers' "
+                   "reservation whatever share of its use they make (README Known limits), so once Lynas's Dy "
+                   "arrives ex-China Dy trades above the agencies' buy trigger: the US agency buys none and "
+                   "Japan's releases its stock in calm weeks")
+def test_the_agencies_hold_dy_when_the_shock_hits_and_release_it(shock_pairs):
+    """A stockpile of 60 days of use (FACTS E5, E6) holds Dy a year after it begins, and releases it during
+    the shock. Measured (5 Dec 2026, 20 seeds, medians): the US agency holds 0 t when the shock hits and
+    Japan's 0.08 t (it held 45 t in mid-2025); with ``behaviour.cost_of_supply_weights_imports`` they hold
+    50 and 62 t and release 32 and 39 t during the shock, and the peak moves by -0.8 % (ROW) and +1.1 % (CN)."""
+    held = {}
+    for s, (w, _) in shock_pairs.items():
+        at = {}
+        for state in ("US", "JP"):
+            stock = w.series("stockpile", state, "Dy")
+            released = window(w.series("stockpile_released", state, "Dy"), *SHOCK_WINDOW).sum()
+            at[state] = (float(window(stock, "2026-10-01", SHOCK_START).iloc[-1]), float(released))
+        held[s] = at
+    for state in ("US", "JP"):
+        stock = med({s: at[state][0] for s, at in held.items()})
+        released = med({s: at[state][1] for s, at in held.items()})
+        assert stock >= 10.0 and released >= 5.0, (f"{state}: Dy held when the shock hits {stock:.1f} t, "
+                                                    f"released during it {released:.1f} t (medians)")
 
 
 def test_stockpiles_protect_their_holders_buyers(shock_pairs):
