@@ -117,9 +117,10 @@ def _seed_runs(jobs: list[tuple[Scenario, int, int | None]], workers: int) -> It
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    from experiments.sweep import _mp_context, _workers_skip_main
+    from experiments.sweep import _mp_context, _workers_skip_main, quiet_worker
 
-    with _workers_skip_main(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_mp_context()) as ex:
+    with _workers_skip_main(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_mp_context(),
+                                                  initializer=quiet_worker) as ex:
         try:
             yield from ex.map(_run_seed, jobs)
         except BaseException:  # Ctrl-C: stop now, not after the runs still queued

@@ -599,10 +599,28 @@ def _gone(pid: int) -> bool:
         return False
 
 
+def _leave_on_interrupt(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def quiet_worker() -> None:
+    """Pool-worker initializer: Ctrl-C (SIGINT to the terminal's whole process group) ends a worker with
+    ``SystemExit`` instead of ``KeyboardInterrupt``. The sweep process reports the interrupt; a worker that
+    was idle, waiting on the pool's queue, used to print a KeyboardInterrupt traceback from
+    ``multiprocessing`` as it died, and one in a run still does nothing else (the pool catches what a task
+    raises)."""
+    import signal
+
+    signal.signal(signal.SIGINT, _leave_on_interrupt)
+
+
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Pool-worker initializer: exit when the sweep process is gone (``kill -9`` of the sweep would
-    otherwise leave idle workers behind, blocked on a queue that no one will ever fill)."""
+    otherwise leave idle workers behind, blocked on a queue that no one will ever fill); leave quietly on
+    Ctrl-C (:func:`quiet_worker`)."""
     import threading
+
+    quiet_worker()
 
     def watch() -> None:
         while True:

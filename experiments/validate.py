@@ -488,9 +488,9 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
     with progress_bar(len(jobs), "validate", progress) as bar:
         if workers > 1:
             # forkserver: this process (and its progress bar's thread) is never forked
-            from experiments.sweep import _mp_context
+            from experiments.sweep import _mp_context, quiet_worker
 
-            with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
+            with ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=quiet_worker) as ex:
                 try:
                     for r in ex.map(run, jobs):
                         runs.append(r)

@@ -254,6 +254,39 @@ def test_an_interrupted_sweep_leaves_manifest_and_design_as_on_disk(long_spec_pa
     assert dict(zip(design["key"], design["status"], strict=True)) == disk
 
 
+IDLE_WORKER_SCRIPT = """
+import concurrent.futures as cf, os, signal, sys, time
+from experiments.sweep import _mp_context, {initializer}
+with cf.ProcessPoolExecutor(1, mp_context=_mp_context(), initializer={initializer}, initargs={initargs}) as pool:
+    pid = pool.submit(os.getpid).result()  # the worker ran a task and now waits on the pool's queue
+    os.kill(pid, signal.SIGINT)
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+print("worker gone")
+"""
+
+
+@pytest.mark.parametrize(("initializer", "initargs"), [("quiet_worker", "()"), ("_watch_parent", "(os.getpid(),)")])
+def test_an_idle_worker_leaves_quietly_on_ctrl_c(initializer, initargs):
+    """Ctrl-C reaches every process of the terminal's group; a pool worker waiting for its next run used
+    to die with a KeyboardInterrupt traceback from multiprocessing in the sweep's output (a CI run saw it
+    under load). The pools' initializers make it leave quietly. Fails on the old initializer."""
+    code = IDLE_WORKER_SCRIPT.format(initializer=initializer, initargs=initargs)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "worker gone" in proc.stdout
+    assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr, proc.stderr[-2000:]
+
+
 def test_workers_exit_when_the_sweep_is_killed_alone(long_spec_path, tmp_path):
     """kill -9 of the sweep process alone (not its group): its workers exit instead of running on, even while
     the dead sweep is not yet reaped by its parent (a zombie, still there for ``kill(pid, 0)``), so a caller
