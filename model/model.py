@@ -702,10 +702,11 @@ class RareEarthModel(mesa.Model):
         return cached
 
     def _cost_of_supply(self) -> None:
-        """Publish each region's cost of supply: the sales-weighted reservation of its producers, or what
-        importing costs (the source's cost + export cost + import margin) where that is lower or there is
-        no producer (:mod:`model.signals`); with ``behaviour.cost_of_supply_weights_imports``, the producers'
-        share of the region's use at the lower of the two and the rest at what importing costs."""
+        """Publish each region's cost of supply (:mod:`model.signals`): in an importing region its producers'
+        share of its use at the lower of their sales-weighted reservation and what importing costs (the
+        source's cost + export cost + import margin), the rest at what importing costs
+        (``behaviour.cost_of_supply_weights_imports``; false: the lower of the two whatever share of the use
+        the producers make); in an exporting region its producers' sales-weighted reservation."""
         book = self.refiner_book
         # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
         # not change it); their reservations are at this week's memories

@@ -489,9 +489,10 @@ class Behaviour(Strict):
     # (assumption)
     importers_start_net_of_home_output: bool = False
     # an importing region's cost of supply weights the import cost by the share of its use it imports (its own
-    # producers' sales against its need) instead of taking the lower of theirs and importing (off by default:
-    # README Known limits, "One small plant sets an importing region's cost of supply") (assumption)
-    cost_of_supply_weights_imports: bool = False
+    # producers' sales against its need; false: the lower of theirs and importing, whatever share of the use
+    # they make, so Lynas's first few tonnes of Dy, ~2 % of ex-China use, took ex-China Dy's cost of supply
+    # from ~230 to ~140 USD/kg, no agency bought Dy and Japan's sold its reserve in calm weeks) (assumption)
+    cost_of_supply_weights_imports: bool = True
     # traders who carry oxide between markets ship more at once when the spread is wide (agents/trader.py); 0 =
     # only their restocking rule (the default world's calibration); the magnet world sets 10
     arbitrage_response: Annotated[Num, Field(ge=0.0, le=1000.0)] = 0.0  # weeks of its market's use a trader adds to a week's purchases of an oxide per unit of spread (last price where it sells / landed cost - 1, at most 1) (assumption)

@@ -7,18 +7,20 @@ import pytest
 
 from experiments.run import run_one
 
-WEIGHTED = {"behaviour.cost_of_supply_weights_imports": True}
-GAP = pytest.mark.xfail(strict=True, reason="known gap (README Known limits): an importing region's cost of supply "
-                        "is the lower of its own producers' reservation and the import cost, so Lynas's first few "
-                        "tonnes of Dy (~2 % of ex-China use) take ex-China Dy's from ~230 to ~140 USD/kg, and "
-                        "Japan's agency sells ~40 t of Dy from week 72 of a calm run")
+LOWER_OF_TWO = {"behaviour.cost_of_supply_weights_imports": False}
+OLD_RULE = pytest.mark.xfail(strict=True, reason="the rule before 5 Dec 2026, kept as an option: an importing "
+                             "region's cost of supply was the lower of its own producers' reservation and the "
+                             "import cost, so Lynas's first few tonnes of Dy (~2 % of ex-China use) took ex-China "
+                             "Dy's from ~230 to ~140 USD/kg, and Japan's agency sold ~40 t of Dy from week 72 of "
+                             "a calm run")
 
 
-@pytest.fixture(scope="module", params=[pytest.param(None, marks=GAP, id="default"),
-                                        pytest.param(WEIGHTED, id="weighted")])
+@pytest.fixture(scope="module", params=[pytest.param(None, id="default"),
+                                        pytest.param(LOWER_OF_TWO, marks=OLD_RULE, id="lower_of_two")])
 def calm(request):
     """The default world's calm baseline through 2026 (Lynas's first Dy outside China arrives in May 2025,
-    week ~70, FACTS E7), with the default rule and with ``cost_of_supply_weights_imports``."""
+    week ~70, FACTS E7), with the default rule (the import cost weighted by the share of use imported) and
+    with the rule before it (``cost_of_supply_weights_imports = false``)."""
     return run_one("baseline", 1, weeks=140, overrides=request.param)
 
 

@@ -268,15 +268,18 @@ def test_surplus_co_products_are_disposed_of_and_keep_a_price(baseline_run):
 
 def test_yttrium_and_gadolinium_are_co_products_that_hold_their_price_in_a_calm_decade():
     """At the throughput that meets NdPr, Dy and Tb use the clays' basket makes more Y and Gd than their 2024
-    use, so they are disposed of like La and Ce and trade at their incremental separation cost, which their
-    2024 price stands for: in a calm decade they stay within 20 % of 2024 (they fell ~60 % while their
-    separation costs were set far below their prices, nothing being disposed of). Seed 1, last 4 weeks."""
+    use, so they are co-products in surplus like La and Ce and trade at their incremental separation cost,
+    which their 2024 price stands for: in a calm decade they stay within 20 % of 2024 (they fell ~60 % while
+    their separation costs were set far below their prices, nothing being disposed of). Seed 1, last 4 weeks.
+    Y's surplus is disposed of (~3,400 t in ten years); Gd's is a few per cent of its use and stays in the
+    plants' stocks (0 to 1 t disposed in ten years, by the cost-of-supply rule), so only Y's disposal is
+    asserted."""
     m = magnet_model(weeks=520)
     m.run()
     df = m.results()
+    assert m.ledger.disposed[m.products.index("Y")] > 0
     for product in ("Y", "Gd"):
-        k = m.products.index(product)
-        assert m.world.product(product).disposable and m.ledger.disposed[k] > 0, product
+        assert m.world.product(product).disposable, product
         p = df[(df.variable == "price") & (df.region == "CN") & (df["product"] == product)].value
         start = m.world.product(product).price_2024_usd_per_kg
         assert p.iloc[-4:].mean() >= 0.8 * start, (product, p.iloc[-4:].mean(), start)
