@@ -196,9 +196,10 @@ class State(mesa.Agent):
         cost of supply (:mod:`model.signals`), the group's quota rises by ``b.china_quota_step_per_week`` x the
         deviation / band (at most 5 x the step: China acts faster when prices are far out); when that far below,
         it falls; within ``b.china_quota_min``-``b.china_quota_max`` of 2024, a band that for the groups in
-        ``b.china_quota_follows_demand`` (hard rock: FACTS P6) moves with the magnet demand China plans for
-        (:meth:`~agents.buyer.BuyerBook.demand_index`; 1 while demand is stationary), so a growing market does
-        not meet a ceiling fixed at 2024's. The rule steers the group's separation quota, which caps the plants
+        ``b.china_quota_follows_demand`` (hard rock: FACTS P6) moves with the demand China plans for, the
+        demand for the group's product (:meth:`~agents.buyer.BuyerBook.demand_index`, through the magnets' bill
+        of materials; 1 while demand is stationary), so a growing market does not meet a ceiling fixed at
+        2024's. The rule steers the group's separation quota, which caps the plants
         it covers; the group's Chinese mines follow it within their own band. For the groups in
         ``b.china_separation_follows_demand`` but not ``china_quota_follows_demand`` (ionic clay) only the
         separation band moves with demand: the ionic-clay mining quota stays flat (P6) while its separators
@@ -215,8 +216,9 @@ class State(mesa.Agent):
         m = self.model
         b = m.behaviour
         sig = m.signals
-        index = m.buyer_book.demand_index(m.demand_multiplier)
         for group, product in (("light", b.china_quota_product), ("heavy", b.china_heavy_quota_product)):
+            # the demand China plans for: of the product its rule for this group watches (NdPr, Dy)
+            index = m.buyer_book.demand_index(m.demand_multiplier, m.products.index(product))
             # the rule steers the separation quota; the mining quota follows it within its own band, which
             # moves with demand only for the groups in china_quota_follows_demand (the ionic-clay mining
             # quota stays flat, FACTS P6, while its separators may take more imported ore)

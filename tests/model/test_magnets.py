@@ -530,3 +530,21 @@ def test_calm_ex_china_prices_stay_in_the_trade_band_because_traders_answer_the_
     on, off = share(), share(**{"behaviour.arbitrage_response": 0.0})
     assert on >= 0.95, on
     assert off < 0.95, off
+
+
+def test_chinas_quota_plans_for_the_demand_for_its_product_not_for_every_buyer():
+    """China's NdPr quota band follows the demand for NdPr (``demand_index`` with the product, counted
+    through the magnets' bill of materials), not the tonnage of every buyer: in the magnet world the users
+    of La, Ce, Y and Gd are ~44 % of the buyers' tonnage, so doubling the OEMs' demand moves the
+    tonnage-weighted index to ~1.56 only, and under the Adamas path China's NdPr quota sat at that index's
+    ceiling while NdPr ran to ~5x 2024 (seeds 1-2; ~2x with this index)."""
+    m = magnet_model(weeks=1)
+    book = m.buyer_book
+    k, nd = m.products.index("NdPr"), m.products.index("NdFeB")
+    oem = book.base_content[:, nd] > 0
+    assert oem.any() and (~oem).any()
+    mult = np.where(oem, 2.0, 1.0)
+    assert not (book.base_content[:, k] > 0).any()  # no buyer of NdPr oxide itself in this world: all via magnets
+    assert book.demand_index(mult, k) == pytest.approx(2.0)
+    assert book.demand_index(mult) < 1.6  # every buyer's tonnage: the other elements' users weigh it down
+    assert book.demand_index(1.0, k) == 1.0
