@@ -65,6 +65,10 @@ class BuyerBook:
         self._need_key: tuple | None = None  # (multiplier, content, magnets, need): see need()
         self.ceiling = self.base_content.copy()
         self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
+        # each buyer's use of each product at the start, t/week (buyers x products), a magnet's oxides counted
+        # at its bill of materials (before thrifting): what demand_index weighs a product's demand by
+        self.element_use = (self.magnet_t_per_week[:, None] * self.base_content) @ np.array(
+            model.world.element_content()).reshape(n_p, n_p)
         self.target_cover = np.array([s.target_cover_weeks for s in specs], dtype=float)
         self.budget = np.array([model.behaviour.wtp_share_of_magnet_value * s.value_usd_per_kg_magnet
                                 for s in specs], dtype=float)
@@ -112,26 +116,13 @@ class BuyerBook:
         """Demand relative to the start (before thrifting): the market a planner sees growing. Exactly 1.0
         while demand is stationary. All buyers together, weighted by their magnet tonnage; or, with
         ``product`` (an oxide's index), weighted by each buyer's use of that oxide at the start, counted
-        through the bill of materials of the magnets it buys (:meth:`element_use`): China's NdPr quota plans
+        through the bill of materials of the magnets it buys (``element_use``): China's NdPr quota plans
         for the demand for NdPr, not for the catalysts' La and Ce that a magnet world's buyers also use."""
         if np.ndim(demand_multiplier) == 0:
             return float(demand_multiplier)
-        weight = self.magnet_t_per_week if product is None else self.element_use()[:, product]
+        weight = self.magnet_t_per_week if product is None else self.element_use[:, product]
         total = weight.sum()
         return float(demand_multiplier @ weight / total) if total > 0 else 1.0
-
-    def element_use(self) -> np.ndarray:
-        """Each buyer's use of each product at the start, t/week (buyers x products), a magnet's elements
-        counted at its bill of materials (before thrifting); made once."""
-        cached = getattr(self, "_element_use", None)
-        if cached is None:
-            w = self.model.world
-            products = self.model.products
-            content = np.array([[1.0 * (e == p) if w.product(p).stage != "magnet"
-                                 else w.product(p).bill_of_materials.get(e, 0.0) for e in products]
-                                for p in products]).reshape(len(products), len(products))
-            cached = self._element_use = (self.magnet_t_per_week[:, None] * self.base_content) @ content
-        return cached
 
     def need_of_state(self, state_id: str, demand_multiplier: float | np.ndarray) -> np.ndarray:
         rows = self.rows_of_state.get(state_id)

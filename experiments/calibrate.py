@@ -496,14 +496,14 @@ def pairs_figure(gen: Generation, spec: CalibrationSpec, path: Path) -> None:
 def _executor(workers: int, scheduler: str | None, cluster: str | None) -> Iterator[Executor | None]:
     """Where the runs go: a Dask cluster (``scheduler`` address, or ``cluster="local:N"``, as
     :func:`experiments.sweep.sweep`), a local process pool of ``workers`` > 1, or this process (None)."""
-    from experiments.sweep import _mp_context, _workers_skip_main, dask_client, quiet_dask, quiet_worker
+    from experiments.sweep import _workers_skip_main, dask_client, process_pool, quiet_dask
 
     with _workers_skip_main():
         if scheduler or cluster:
             with quiet_dask() as level, dask_client(scheduler, cluster, level) as client:
                 yield client.get_executor(pure=False)
         elif workers > 1:
-            with ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=quiet_worker) as ex:
+            with process_pool(workers) as ex:
                 yield ex
         else:
             yield None

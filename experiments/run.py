@@ -115,12 +115,9 @@ def _seed_runs(jobs: list[tuple[Scenario, int, int | None]], workers: int) -> It
     if workers <= 1 or len(jobs) <= 1:
         yield from map(_run_seed, jobs)
         return
-    from concurrent.futures import ProcessPoolExecutor
+    from experiments.sweep import _workers_skip_main, process_pool
 
-    from experiments.sweep import _mp_context, _workers_skip_main, quiet_worker
-
-    with _workers_skip_main(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_mp_context(),
-                                                  initializer=quiet_worker) as ex:
+    with _workers_skip_main(), process_pool(min(workers, len(jobs))) as ex:
         try:
             yield from ex.map(_run_seed, jobs)
         except BaseException:  # Ctrl-C: stop now, not after the runs still queued

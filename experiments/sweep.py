@@ -614,6 +614,13 @@ def quiet_worker() -> None:
     signal.signal(signal.SIGINT, _leave_on_interrupt)
 
 
+def process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes for runs (``ree run-all``, ``validate``, ``calibrate``): forked
+    from the forkserver (:func:`_mp_context`), leaving quietly on Ctrl-C (:func:`quiet_worker`). The sweep's
+    own pool also watches its parent (:func:`_watch_parent`)."""
+    return cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=quiet_worker)
+
+
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Pool-worker initializer: exit when the sweep process is gone (``kill -9`` of the sweep would
     otherwise leave idle workers behind, blocked on a queue that no one will ever fill); leave quietly on

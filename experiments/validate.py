@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -488,9 +487,9 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
     with progress_bar(len(jobs), "validate", progress) as bar:
         if workers > 1:
             # forkserver: this process (and its progress bar's thread) is never forked
-            from experiments.sweep import _mp_context, quiet_worker
+            from experiments.sweep import process_pool
 
-            with ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=quiet_worker) as ex:
+            with process_pool(workers) as ex:
                 try:
                     for r in ex.map(run, jobs):
                         runs.append(r)

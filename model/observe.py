@@ -356,8 +356,7 @@ class Observer:
         P = m.products
         if self._content is None:  # (products, products): identity for oxides, the bill of materials for magnets
             w = m.world
-            self._content = np.array([[1.0 * (e == p) if w.product(p).stage == "oxide"
-                                       else w.product(p).bill_of_materials.get(e, 0.0) for e in P] for p in P])
+            self._content = np.array(w.element_content())
             self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
             self._oxide_names = tuple(P[j] for j in self._oxides)
             self._oxide_idx = np.array(self._oxides, dtype=np.intp)

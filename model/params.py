@@ -757,6 +757,13 @@ class World(Strict):
     def product(self, name: str) -> ProductSpec:
         return next(x for x in self.products if x.name == name)
 
+    def element_content(self) -> list[list[float]]:
+        """Oxide kg in a kg of each product (products x products, both in ``product_names`` order): 1 for an
+        oxide itself, a magnet's bill of materials (before thrifting)."""
+        names = self.product_names
+        return [[1.0 * (e == p.name) if p.stage == "oxide" else p.bill_of_materials.get(e, 0.0) for e in names]
+                for p in self.products]
+
     def ore(self, name: str) -> OreType:
         return next(o for o in self.ore_types if o.name == name)
 
