@@ -164,17 +164,11 @@ def test_the_agencies_hold_dy_when_the_shock_hits_and_release_it(shock_pairs):
     (``behaviour.cost_of_supply_weights_imports = false``: Lynas's first Dy set ex-China's, and Dy traded
     above the agencies' buy trigger) the US agency held 0 t and Japan's 0.08 t (it held 45 t in mid-2025 and
     sold it in calm weeks), and this test failed."""
-    held = {}
-    for s, (w, _) in shock_pairs.items():
-        at = {}
-        for state in ("US", "JP"):
-            stock = w.series("stockpile", state, "Dy")
-            released = window(w.series("stockpile_released", state, "Dy"), *SHOCK_WINDOW).sum()
-            at[state] = (float(window(stock, "2026-10-01", SHOCK_START).iloc[-1]), float(released))
-        held[s] = at
     for state in ("US", "JP"):
-        stock = med({s: at[state][0] for s, at in held.items()})
-        released = med({s: at[state][1] for s, at in held.items()})
+        stock = med({s: float(window(w.series("stockpile", state, "Dy"), "2026-10-01", SHOCK_START).iloc[-1])
+                     for s, (w, _) in shock_pairs.items()})
+        released = med({s: float(window(w.series("stockpile_released", state, "Dy"), *SHOCK_WINDOW).sum())
+                        for s, (w, _) in shock_pairs.items()})
         assert stock >= 10.0 and released >= 5.0, (f"{state}: Dy held when the shock hits {stock:.1f} t, "
                                                     f"released during it {released:.1f} t (medians)")
 
