@@ -425,7 +425,8 @@ class Stockpile(TimelineItem):
     fill_weeks: Annotated[Num, Field(ge=1.0, le=520.0)] = Field(default=26.0, description="weeks to fill")
     release_weeks: Annotated[Num, Field(ge=1.0, le=104.0)] = Field(default=8.0, description="weeks to empty")
     initial_days: Annotated[Num, Field(ge=0.0, le=365.0)] = Field(default=0.0, description="stock on hand at start")
-    products: list[str] = Field(default_factory=list, description="products it holds ([] = every product)")
+    products: list[str] = Field(default_factory=list,
+                                description="products it holds ([] = every oxide: no finished magnets, FACTS E5)")
 
     def describe(self) -> str:
         rr = ", rapid response" if self.rapid_response else ""
@@ -439,8 +440,12 @@ class Stockpile(TimelineItem):
             state.endow(state.consumption_per_week() * self.initial_days / 7.0 * md.mask)
 
     def mandate(self, model: RareEarthModel) -> StockMandate:
-        """The agency's standing orders (read by the state's agency each week)."""
-        mask = np.array([not self.products or p in self.products for p in model.products], dtype=float)
+        """The agency's standing orders (read by the state's agency each week). With no ``products`` listed it
+        holds every oxide the world defines and no magnet: JOGMEC and the NDS stock rare metals as oxides and
+        metals (FACTS E5, E6), so in a magnet world an agency does not buy finished NdFeB (name it to)."""
+        stage = {p.name: p.stage for p in model.world.products}
+        mask = np.array([p in self.products if self.products else stage[p] == "oxide" for p in model.products],
+                        dtype=float)
         return StockMandate(
             target_weeks=self.target_days / 7.0, buy_below_ratio=self.buy_below_ratio,
             release_above_ratio=self.release_above_ratio, fill_weeks=self.fill_weeks,

@@ -682,6 +682,25 @@ def test_stockpile_policy_sets_a_mandate_endows_its_stock_and_hands_back_to_the_
     assert us.stockpile[m.products.index("Dy")] > 0  # the stock stays when the mandate ends
 
 
+def test_a_stockpile_without_a_product_list_holds_oxides_not_magnets():
+    """FACTS E5/E6: the agencies stock rare metals (oxides, metals), not finished magnets. In the magnet world
+    a Stockpile that names no products holds every oxide and buys no NdFeB or SmCo (it used to hold magnets
+    too: ~5,000 t of Japan's NdFeB, which a shock's price then answered); naming a magnet still works."""
+    pol = Stockpile(start="2024-01-08", actor="JP", target_days=60, fill_weeks=8, buy_below_ratio=3.0,
+                    rapid_response=False)
+    m = _model(pol, weeks=12, scenario="magnets_baseline")
+    stage = {p.name: p.stage for p in m.world.products}
+    assert {"NdFeB", "SmCo"} <= {p for p, s in stage.items() if s == "magnet"}
+    m.run(12)
+    jp = m.state_by_id["JP"]
+    held = dict(zip(m.products, jp.stockpile.tolist(), strict=True))
+    assert all(held[p] == 0.0 for p in ("NdFeB", "SmCo")), held
+    assert all(held[p] > 0.0 for p in ("NdPr", "Dy", "Tb")), held
+    named = Stockpile(start="2024-01-08", actor="JP", products=["NdFeB"], rapid_response=False)
+    mask = dict(zip(m.products, named.mandate(m).mask.tolist(), strict=True))
+    assert mask["NdFeB"] == 1.0 and sum(mask.values()) == 1.0
+
+
 def _agency_weeks(m: RareEarthModel, sid: str, weeks: int) -> pd.DataFrame:
     """Per week and product: price / the cost of supply in force when the exchange cleared, bought, released."""
     st = m.state_by_id[sid]
