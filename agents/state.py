@@ -211,7 +211,7 @@ class State(mesa.Agent):
         sites have answered, years later, and calm runs cycle (README, Known limits). For the groups in
         ``b.china_quota_at_2024_markup`` (none by default) the band is centred on the 2024 price's markup over
         the cost of supply instead (``signals.start_markup``): the 2024 prices sit 9-12 % above the plants'
-        sales-weighted reservation, at the top of the band, so the cost-centred rule is not at rest at the
+        output-weighted reservation, at the top of the band, so the cost-centred rule is not at rest at the
         start and raises the light quota ~5 % in the first 26 calm weeks (README, Known limits)."""
         m = self.model
         b = m.behaviour

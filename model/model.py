@@ -703,10 +703,11 @@ class RareEarthModel(mesa.Model):
 
     def _cost_of_supply(self) -> None:
         """Publish each region's cost of supply (:mod:`model.signals`): in an importing region its producers'
-        share of its use at the lower of their sales-weighted reservation and what importing costs (the
+        share of its use at the lower of their output-weighted reservation and what importing costs (the
         source's cost + export cost + import margin), the rest at what importing costs
         (``behaviour.cost_of_supply_weights_imports``; false: the lower of the two whatever share of the use
-        the producers make); in an exporting region its producers' sales-weighted reservation."""
+        the producers make); in an exporting region its producers' output-weighted reservation (each plant weighted by its
+        smoothed output, ``sales_ema``)."""
         book = self.refiner_book
         # the plants' cost basis is this week's (set after processing, before the exchanges: trading does
         # not change it); their reservations are at this week's memories

@@ -543,7 +543,7 @@ class Behaviour(Strict):
     china_quota_anchored: list[Literal["light", "heavy"]] = Field(default_factory=list)
     # quota groups whose band is centred on the 2024 price's markup over the cost of supply (the ratio at which
     # the starting market is at rest) instead of on the cost itself: the 2024 prices sit 9-12 % above China's
-    # plants' sales-weighted reservation, at the top of a 10 % band, so the cost-centred rule raises the light
+    # plants' output-weighted reservation, at the top of a 10 % band, so the cost-centred rule raises the light
     # quota ~5 % in the first calm weeks (assumption; none by default: measured in README Known limits)
     china_quota_at_2024_markup: list[Literal["light", "heavy"]] = Field(default_factory=list)
     rival_stockpile_trigger_weeks: CoverWeeks = 2.0  # retaliation: rivals' purchases in 4 weeks, weeks of their use (assumption)

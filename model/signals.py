@@ -9,8 +9,9 @@ One :class:`MarketSignals` per model holds, per region and product (arrays in th
 - ``recent``: what buyers expect to pay, an average over ``behaviour.buyer_price_memory_weeks``;
 - ``long_memory``: what buyers are used to paying, over ``behaviour.long_memory_weeks`` (thrifting; sellers
   split their joint cost by it);
-- ``normal``: the **cost of supply**, the sales-weighted reservation price of the region's producers (their
-  full cost allocated to products by value, see :mod:`agents.refiner`); in an importing region, weighted
+- ``normal``: the **cost of supply**, the output-weighted reservation price of the region's producers (their
+  full cost allocated to products by value, see :mod:`agents.refiner`; each weighted by its smoothed output,
+  ``sales_ema``, which counts output sold, stocked or shipped alike); in an importing region, weighted
   with what importing costs (the exporting region's cost plus the export cost and a margin) by the share
   of its use it imports (``RareEarthModel._cost_of_supply``). State stock agencies buy below it and release above
   it, and China's quotas lean against deviations from it (or, for the groups in
