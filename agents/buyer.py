@@ -154,13 +154,14 @@ class BuyerBook:
         wtp = self.willingness_to_pay(at, sig.long_memory[region][None, :])
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
-        # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
+        # cover wanted at price p: target x caution x (p / expected)^-e = target x scale x p^-e, the grid part
+        # (p^-e) the exchange's
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        cover_at = scale[:, None] * self.model.exchange.buyer_pow[region]  # products x grid points
-        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays
+        # max(clip(target x scale x p^-e, min, max) x need + need - inventory, 0), and 0 above the most it pays
         # (the inventory copied: the exchange may read it after settling)
-        return [OrderBlock("buyers", Side.BUY, form=Bid(grid, target_cover, cover_at, need.T, take_rows(self.inventory, at).T.copy(),
-                                                      wtp.T, None, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
+        return [OrderBlock("buyers", Side.BUY, form=Bid(grid, target_cover, scale, self.model.exchange.buyer_pow[region],
+                                                      need.T, take_rows(self.inventory, at).T.copy(), wtp.T, None,
+                                                      b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

@@ -346,7 +346,7 @@ class MagnetMakerBook:
         # max(clip(target x cover, min, max) x need + need - inventory, 0), and 0 above the most it pays. A plant
         # bids only for the oxides in its recipe (``has``: two or three of the world's products); a magnet is
         # never bid for. The inventory is copied: the exchange may read it after settling.
-        buy = Bid(grid, target, scale[:, None] * m.exchange.buyer_pow[region], take_rows(self.need(), at).T,
+        buy = Bid(grid, target, scale, m.exchange.buyer_pow[region], take_rows(self.need(), at).T,
                   take_rows(self.inventory, at).T.copy(), wtp.T, has.T, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
         # -- magnets: sold like oxide, from stock, anchored in full cost: the stock kept at price p is
         # keep x (p / reservation)^-e = (keep x reservation^e) x p^-e, the grid part (p^-e) the exchange's, so
