@@ -336,7 +336,7 @@ class MagnetMakerBook:
             # cell of its own magnet in a (products, plants) fill (for settle)
             fixed = (grid, mk, np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
             self._region_fixed[region] = fixed
-        _, mk, plants, target, _ = fixed
+        _, mk, _, target, cell = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
@@ -358,11 +358,11 @@ class MagnetMakerBook:
         keep = b.maker_magnet_cover_weeks * take_rows(self.sales_ema, at) * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         priced = res > 1e-12  # a plant without a reservation price keeps all it holds (offers nothing)
-        cell = (mk, plants)  # each plant offers its own magnet: its cell of (products, plants) arrays
+        # each plant offers its own magnet: its cell of (products, plants) arrays, through its flat index
         scale, stock, floor_at = np.zeros((n_p, k)), np.zeros((n_p, k)), np.zeros((n_p, k))
-        scale[cell] = keep * where(priced, res, 1.0) ** b.seller_stock_elasticity
-        stock[cell] = where(priced, take_rows(self.stock, at), 0.0)
-        floor_at[cell] = floor
+        scale.put(cell, keep * where(priced, res, 1.0) ** b.seller_stock_elasticity)
+        stock.put(cell, where(priced, take_rows(self.stock, at), 0.0))
+        floor_at.put(cell, floor)
         return [OrderBlock("makers_buy", Side.BUY, form=buy),
                 OrderBlock("makers_sell", Side.SELL, form=Offer(grid, scale, m.exchange.seller_pow[region], stock,
                                                                 floor_at))]
