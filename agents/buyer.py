@@ -63,6 +63,7 @@ class BuyerBook:
         self.content = self.base_content.copy()  # the recipe it buys for: thrifted, then Dy/Tb re-split
         self.thrifted = self.content  # the recipe thrifting alone makes (model/substitution.py re-splits it)
         self._need_key: tuple | None = None  # (multiplier, content, magnets, need): see need()
+        self._wtp_key: tuple | None = None  # (content, each region's long memory, most paid): see orders()
         self.ceiling = self.base_content.copy()
         self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
         # each buyer's use of each product at the start, t/week (buyers x products), a magnet's oxides counted
@@ -144,6 +145,23 @@ class BuyerBook:
         what the other elements of the magnet usually cost (``usual``: the prices it is used to paying)."""
         return most_paid_per_kg(take_rows(self.content, rows), usual, take_rows(self.budget, rows)[:, None])
 
+    def _most_paid(self, region: str) -> np.ndarray:
+        """:meth:`willingness_to_pay` of every buyer at the prices its region's market is used to paying (its
+        long memory), read for ``region``'s buyers (read-only).
+
+        Worked out for every buyer at the first region's orders and kept while the content and ``region``'s
+        long memory are the ones it was worked out from (they are only ever replaced; a region's clearing
+        replaces its own memory, never another's): each row the same arithmetic on the same numbers as
+        region by region (the same bits)."""
+        sig = self.model.signals
+        key = self._wtp_key
+        if key is None or key[0] is not self.content or key[1][region] is not sig.long_memory[region]:
+            usual = {r: sig.long_memory[r] for r in self.model.regions}
+            wtp = self.willingness_to_pay(slice(None), np.array(list(usual.values())).take(self.region_code, axis=0))
+            wtp.flags.writeable = False
+            key = self._wtp_key = (self.content, usual, wtp)
+        return key[2]
+
     # -- buying (a participant of the exchange) --------------------------------------------------------------
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         at, target_cover = self._region_fixed[region]
@@ -151,16 +169,17 @@ class BuyerBook:
         sig = self.model.signals
         expected = sig.recent[region]
         need = take_rows(self.need(self.model.demand_multiplier), at)
-        wtp = self.willingness_to_pay(at, sig.long_memory[region][None, :])
+        wtp = take_rows(self._most_paid(region), at)
         self.wtp[at] = wtp
         caution = np.maximum(1.0 + b.buyer_outlook_response * (1.0 - sig.outlook(region)), 0.25)
-        # cover wanted at price p: target x caution x (p / expected)^-e, the grid part precomputed
+        # cover wanted at price p: target x caution x (p / expected)^-e = target x scale x p^-e, the grid part
+        # (p^-e) the exchange's
         scale = caution * np.maximum(expected, 1e-12) ** b.buyer_stock_elasticity
-        cover_at = scale[:, None] * self.model.exchange.buyer_pow[region]  # products x grid points
-        # max(clip(target x cover_at, min, max) x need + need - inventory, 0), and 0 above the most it pays
+        # max(clip(target x scale x p^-e, min, max) x need + need - inventory, 0), and 0 above the most it pays
         # (the inventory copied: the exchange may read it after settling)
-        return [OrderBlock("buyers", Side.BUY, form=Bid(grid, target_cover, cover_at, need.T, take_rows(self.inventory, at).T.copy(),
-                                                      wtp.T, None, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
+        return [OrderBlock("buyers", Side.BUY, form=Bid(grid, target_cover, scale, self.model.exchange.buyer_pow[region],
+                                                      need.T, take_rows(self.inventory, at).T.copy(), wtp.T, None,
+                                                      b.buyer_min_cover_weeks, b.buyer_max_cover_weeks))]
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]

@@ -336,7 +336,7 @@ class MagnetMakerBook:
             # cell of its own magnet in a (products, plants) fill (for settle)
             fixed = (grid, mk, np.arange(k), np.full(k, b.maker_target_cover_weeks), mk * k + np.arange(k))
             self._region_fixed[region] = fixed
-        _, mk, plants, target, _ = fixed
+        _, mk, _, target, cell = fixed
         # -- oxides: derived demand
         wtp = take_rows(self.most_paid(), at)
         has = take_rows(self._bids_for, at)
@@ -346,7 +346,7 @@ class MagnetMakerBook:
         # max(clip(target x cover, min, max) x need + need - inventory, 0), and 0 above the most it pays. A plant
         # bids only for the oxides in its recipe (``has``: two or three of the world's products); a magnet is
         # never bid for. The inventory is copied: the exchange may read it after settling.
-        buy = Bid(grid, target, scale[:, None] * m.exchange.buyer_pow[region], take_rows(self.need(), at).T,
+        buy = Bid(grid, target, scale, m.exchange.buyer_pow[region], take_rows(self.need(), at).T,
                   take_rows(self.inventory, at).T.copy(), wtp.T, has.T, b.buyer_min_cover_weeks, b.buyer_max_cover_weeks)
         # -- magnets: sold like oxide, from stock, anchored in full cost: the stock kept at price p is
         # keep x (p / reservation)^-e = (keep x reservation^e) x p^-e, the grid part (p^-e) the exchange's, so
@@ -358,11 +358,11 @@ class MagnetMakerBook:
         keep = b.maker_magnet_cover_weeks * take_rows(self.sales_ema, at) * np.maximum(
             1.0 + b.seller_outlook_response * (1.0 - outlook), 0.25)
         priced = res > 1e-12  # a plant without a reservation price keeps all it holds (offers nothing)
-        cell = (mk, plants)  # each plant offers its own magnet: its cell of (products, plants) arrays
+        # each plant offers its own magnet: its cell of (products, plants) arrays, through its flat index
         scale, stock, floor_at = np.zeros((n_p, k)), np.zeros((n_p, k)), np.zeros((n_p, k))
-        scale[cell] = keep * where(priced, res, 1.0) ** b.seller_stock_elasticity
-        stock[cell] = where(priced, take_rows(self.stock, at), 0.0)
-        floor_at[cell] = floor
+        scale.put(cell, keep * where(priced, res, 1.0) ** b.seller_stock_elasticity)
+        stock.put(cell, where(priced, take_rows(self.stock, at), 0.0))
+        floor_at.put(cell, floor)
         return [OrderBlock("makers_buy", Side.BUY, form=buy),
                 OrderBlock("makers_sell", Side.SELL, form=Offer(grid, scale, m.exchange.seller_pow[region], stock,
                                                                 floor_at))]

@@ -146,15 +146,17 @@ class TraderBook:
                               for r, rows in self.rows_import.items()}
 
     # -- expectations --------------------------------------------------------------------------------------
-    def expected_return(self, region: str, grid: np.ndarray) -> np.ndarray:
-        """Expected excess return of holding stock bought at each grid price (products x grid points)."""
+    def expected_price(self, region: str) -> tuple[np.ndarray, float]:
+        """The price a trader expects at its horizon (products) and the carrying cost of holding stock until
+        then (a share of the price): the expected excess return of stock bought at price ``p`` is ``expected /
+        p - 1 - carry`` (:class:`model.exchange.Store` works it out on the grid)."""
         b = self.model.behaviour
         sig = self.model.signals
         normal, now = sig.long_memory[region], sig.price[region]
         decay = 0.5 ** (b.trader_horizon_weeks / b.trader_reversion_weeks)
         expected = normal + (now - normal) * decay
         carry = b.trader_carry_cost_per_year * b.trader_horizon_weeks / 52.0
-        return expected[:, None] / grid - 1.0 - carry
+        return expected, carry
 
     def landed_cost(self, home: str) -> np.ndarray:
         """What a kg imported into ``home`` costs now: source price + export cost, plus the import margin."""
@@ -195,7 +197,7 @@ class TraderBook:
             # exporters buy here only what they expect to sell abroad, and sell nothing here
             bids = self._export_buying(region, rows[exp]) if exp is not None else None
             # the stock is copied: the exchange may read it after settling
-            form = (grid, self.expected_return(region, grid), b.trader_return_band, room,
+            form = (grid, *self.expected_price(region), b.trader_return_band, room,
                     take_rows(self.stock, at).T.copy(), kept, self.model.exchange.seller_pow[region], floor, place, bids)
             # the same form twice, offers and bids (built directly: dataclasses.replace costs ~30 us)
             blocks += [OrderBlock("traders_sell", Side.SELL, form=Store(*form, False)),

@@ -433,18 +433,18 @@ cdef enum:
 # each form's arrays, in the order of its ``args()``: ``d`` (products, participants, grid points), ``n``
 # (products, participants), ``g`` (products, grid points), ``t`` (participants), ``b`` (products,
 # participants) of bools, ``i`` (participants) of int64, ``e`` (products, any, grid points), ``r``
-# (participants, grid points); a form's participants are its first d, n, t or r array's. Then its numbers
-# (``_NUMBERS``).
+# (participants, grid points), ``m`` (products); a form's participants are its first d, n, t or r array's.
+# Then its numbers (``_NUMBERS``).
 cdef const char* _LAYOUT[7]
 _LAYOUT[DENSE] = b"d"
 _LAYOUT[OFFER] = b"ngnn"
-_LAYOUT[BID] = b"tgnnnb"
+_LAYOUT[BID] = b"tmgnnnb"
 _LAYOUT[RESTOCK] = b"gnnnnngnn"
-_LAYOUT[STORE] = b"gnnngnie"
+_LAYOUT[STORE] = b"mnnngnie"
 _LAYOUT[RAMPS] = b"nnbnnnnn"
 _LAYOUT[SINGLE] = b"ri"
 cdef int _NUMBERS[7]
-_NUMBERS[:] = [0, 0, 2, 3, 2, 3, 0]
+_NUMBERS[:] = [0, 0, 2, 3, 3, 3, 0]
 
 
 cdef struct Block:
@@ -503,18 +503,18 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
             else:
                 q = _at(b, 2, m, i)
                 out[i] = _np_min(_np_max(q - _at(b, 0, m, i) * a0, 0.0), q)
-    elif b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
-        a0 = _at(b, 1, m, g)
+    elif b.kind == BID:  # target, scale, pw, need, inv, wtp, active; lo, hi
+        a0 = _at(b, 1, 0, m) * _at(b, 2, m, g)  # the cover factor at the grid point, scale x pw
         for i in range(n):
-            if ((b.p[5] != NULL and (<const unsigned char*> (b.p[5] + m * b.s[5][0] + i * b.s[5][1]))[0] == 0)
-                    or price > _at(b, 4, m, i)):
+            if ((b.p[6] != NULL and (<const unsigned char*> (b.p[6] + m * b.s[6][0] + i * b.s[6][1]))[0] == 0)
+                    or price > _at(b, 5, m, i)):
                 out[i] = 0.0
             else:
                 x = _np_min(_np_max(_at(b, 0, 0, i) * a0, b.c[0]), b.c[1])
-                q = _at(b, 2, m, i)
+                q = _at(b, 3, m, i)
                 x = x * q
                 x = x + q
-                x = x - _at(b, 3, m, i)
+                x = x - _at(b, 4, m, i)
                 out[i] = _np_max(x, 0.0)
     elif b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
         a0 = _at(b, 0, m, g)
@@ -560,8 +560,9 @@ cdef void _block_qty(const Block* b, Py_ssize_t m, Py_ssize_t g, double price, d
                 q = _at(b, 6, m, i) * _np_min(_np_max((price - f) / (b.c[2] * f) + 0.0, 0.0), 1.0)
                 x = _np_max(x, q) if j else q
             out[i] = x
-    else:  # STORE: ret, room, stock, kept, pw, floor, export, export_bids (or landed, expect; sub); band, buy
-        a0 = _np_min(_np_max(_at(b, 0, m, g) / b.c[0], 0.0), 1.0)
+    else:  # STORE: expected, room, stock, kept, pw, floor, export, export_bids (or landed, expect; sub); band, buy,
+        # carry. The expected excess return at the grid point is expected / price - 1 - carry
+        a0 = _np_min(_np_max(((_at(b, 0, 0, m) / price - 1.0) - b.c[2]) / b.c[0], 0.0), 1.0)
         a1 = _at(b, 4, m, g)
         if b.sub != NULL:  # the exporters' restock at this grid point, and the landed cost its bids need
             e0 = _at(b.sub, 0, m, g)
@@ -595,7 +596,8 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
     """Read array ``a`` of layout ``code`` (see _LAYOUT; any strides) into slot ``j`` of ``b``, checking its
     shape (``n`` participants; -1: not known yet). ``held`` is set while ``buf`` holds the array (the caller
     releases it)."""
-    cdef int k, ndim = 3 if (code == b"d" or code == b"e") else (1 if (code == b"t" or code == b"i") else 2)
+    cdef int k, ndim = 3 if (code == b"d" or code == b"e") else (1 if (code == b"t" or code == b"i" or code == b"m")
+                                                               else 2)
     cdef bint rows = code == b"r"  # (participants, grid points)
     cdef char kind = b"?" if code == b"b" else (b"l" if code == b"i" else b"d")  # bool, int64, float64
     PyObject_GetBuffer(a, buf, PyBUF_RECORDS_RO)
@@ -604,14 +606,14 @@ cdef int _take_array(object a, char code, Py_ssize_t n_m, Py_ssize_t n, Py_ssize
             or not (buf.format[0] == kind or (kind == b"l" and buf.format[0] == b"q")) or buf.format[1] != 0):
         raise ValueError(f"a schedule form's array has {buf.ndim} dimensions of {buf.itemsize}-byte items, "
                          f"not {ndim} of {chr(kind)}")
-    if n < 0:
+    if n < 0 and code != b"m":
         n = buf.shape[0 if (code == b"t" or code == b"i" or rows) else 1]
     if (rows and (buf.shape[0] != n or buf.shape[1] != n_g)):
         raise ValueError(f"a schedule form's array is {buf.ndim}-D of the wrong shape")
     if ((ndim > 1 and not rows and buf.shape[0] != n_m) or (ndim == 3 and buf.shape[2] != n_g)
             or (code == b"d" and buf.shape[1] != n) or (code == b"g" and buf.shape[1] != n_g)
             or ((code == b"n" or code == b"b") and buf.shape[1] != n)
-            or ((code == b"t" or code == b"i") and buf.shape[0] != n)):
+            or ((code == b"t" or code == b"i") and buf.shape[0] != n) or (code == b"m" and buf.shape[0] != n_m)):
         raise ValueError(f"a schedule form's array is {buf.ndim}-D of the wrong shape")
     b.p[j] = <const char*> buf.buf
     for k in range(3):
@@ -688,23 +690,26 @@ cdef bint _finite(const Block* b, int j, Py_ssize_t n_m, Py_ssize_t n, bint nonn
     return True
 
 
-cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g, Checked* seen) noexcept nogil:
+cdef bint _monotone(const Block* b, bint sell, const double[:, ::1] grid, Checked* seen) noexcept nogil:
     """Whether every participant's quantity in ``b`` is sure to be monotone along the grid, non-decreasing for
     a seller and non-increasing for a buyer, from what its arrays hold: each form's quantity is a chain of
     correctly rounded operations, each monotone in the grid-point values it is given when the participants'
     numbers are finite and of the signs checked here. When every block of both sides is, a market's excess
     demand never rises along the grid and its crossing may be found by bisection (see _clear_markets). ``seen``:
     the arrays found monotone so far (:func:`_along`)."""
-    cdef Py_ssize_t n = b.n, m, i
+    cdef Py_ssize_t n = b.n, m, i, n_m = grid.shape[0], n_g = grid.shape[1]
+    cdef double x
     if b.kind == DENSE:
         return _along(b, 0, n_m, n, n_g, 1 if sell else -1, seen)
     if b.kind == OFFER:  # scale, pw, stock, floor
         return (sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
                 and _finite(b, 2, n_m, n, True))
-    if b.kind == BID:  # target, cov, need, inv, wtp, active; lo, hi
-        return (not sell and _along(b, 1, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
-                and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, False) and b.c[0] == b.c[0]
-                and b.c[1] == b.c[1])
+    if b.kind == BID:  # target, scale, pw, need, inv, wtp, active; lo, hi
+        # the cover factor scale x pw never rises where pw never rises and scale is finite and >= 0, and is
+        # finite where it is at both ends of the grid
+        return (not sell and _along(b, 2, n_m, 0, n_g, -1, seen) and _finite(b, 0, n_m, n, True)
+                and _scaled_ends_finite(b, 1, 2, n_m, n_g) and _finite(b, 3, n_m, n, True)
+                and _finite(b, 4, n_m, n, False) and b.c[0] == b.c[0] and b.c[1] == b.c[1])
     if b.kind == RESTOCK:  # landed_pow, expect_pow, sales, working, stock, now, landed, use, allow; most, weeks, response
         if sell or not (_along(b, 0, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
                         and _finite(b, 2, n_m, n, False) and _finite(b, 3, n_m, n, True)
@@ -731,10 +736,16 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g, C
         return (_finite(b, 0, n_m, n, True) and _finite(b, 1, n_m, n, True) and _finite(b, 3, n_m, n, True)
                 and _finite(b, 4, n_m, n, True) and _finite(b, 5, n_m, n, True) and _finite(b, 6, n_m, n, True)
                 and _finite(b, 7, n_m, n, True))
-    # STORE: ret, room, stock, kept, pw, floor, export, export_bids; band, buy
-    if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY):
+    # STORE: expected, room, stock, kept, pw, floor, export, export_bids; band, buy, carry. The expected excess
+    # return, expected / p - 1 - carry, never rises along a positive rising grid where expected is finite and
+    # >= 0 (and finite where it is at the grid's bottom; _all_monotone checked the grid)
+    if sell != (b.c[1] == 0.0) or not (b.c[0] > 0.0 and fabs(b.c[0]) < INFINITY and fabs(b.c[2]) < INFINITY):
         return False
-    if not (_along(b, 0, n_m, 0, n_g, -1, seen) and _along(b, 4, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
+    for m in range(n_m):
+        x = _at(b, 0, 0, m)
+        if not (x >= 0.0 and fabs(x) < INFINITY and grid[m, 0] > 0.0 and fabs(x / grid[m, 0]) < INFINITY):
+            return False
+    if not (_along(b, 4, n_m, 0, n_g, -1, seen) and _finite(b, 1, n_m, n, True)
             and _finite(b, 2, n_m, n, True) and _finite(b, 3, n_m, n, True)):
         return False
     if b.p[7] == NULL or b.ne == 0:
@@ -743,7 +754,7 @@ cdef bint _monotone(const Block* b, bint sell, Py_ssize_t n_m, Py_ssize_t n_g, C
         return _along(b, 7, n_m, b.ne, n_g, -1, seen)
     # ExportBids: exporters offer nothing; their bids are a restock's (never rising, >= 0 below a cap >= 0)
     # where the landed cost, finite and rising along the grid, is at most what they expect (0 above it)
-    return sell or (_monotone(b.sub, False, n_m, n_g, seen) and _along(b, 7, n_m, 0, n_g, 1, seen)
+    return sell or (_monotone(b.sub, False, grid, seen) and _along(b, 7, n_m, 0, n_g, 1, seen)
                     and _finite(b.sub, 8, n_m, b.ne, True))
 
 
@@ -786,7 +797,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
         for j in range(n_arr):
             if spec[1 + j] is None:  # an optional array not given: a bid's mask, a restock's arbitrage or cap,
                 # a store's working stock, floor or exporters
-                if not ((b.kind == BID and j == 5) or (b.kind == RESTOCK and j >= 5)
+                if not ((b.kind == BID and j == 6) or (b.kind == RESTOCK and j >= 5)
                         or (b.kind == STORE and (j == 3 or j >= 5)) or (b.kind == RAMPS and j != 1)):
                     raise ValueError(f"schedule form {b.kind} needs its array {j}")
                 b.p[j] = NULL
@@ -805,7 +816,7 @@ cdef Py_ssize_t _read_blocks(list specs, Block* blocks, Py_buffer* bufs, unsigne
                 continue
             _take_array(spec[1 + j], layout[j], n_m, n, n_g, b, j, &bufs[k * MAX_ARRAYS + j],
                         &held[k * MAX_ARRAYS + j])
-            if n < 0 and layout[j] != b"g" and layout[j] != b"e":
+            if n < 0 and layout[j] != b"g" and layout[j] != b"e" and layout[j] != b"m":
                 n = bufs[k * MAX_ARRAYS + j].shape[0 if (layout[j] == b"t" or layout[j] == b"i" or layout[j] == b"r")
                                                    else 1]
         if b.kind == RESTOCK and b.p[5] != NULL and (b.p[6] == NULL or b.p[7] == NULL):
@@ -855,7 +866,7 @@ cdef void _side_fills(const Block* blocks, Py_ssize_t n_blocks, Py_ssize_t m, Py
 
 
 def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list sells, list buys,
-                 long long[::1] hint=None):
+                 long long[::1] hint=None, tuple checked=None):
     """:func:`clear_curves` on order blocks, each given by its kernel arguments (``OrderBlock.args``): an
     array of schedules, or a schedule form (``Offer``, ``Bid``, ``Restock``, ``Store`` of :mod:`model.exchange`)
     whose quantities are worked out here, only at the grid points the clearing reads (up to the crossing),
@@ -863,6 +874,9 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     in order. The result is :func:`clear_curves`'s for the blocks' dense schedules concatenated, bit for bit.
     ``hint`` (optional, one per market, read and written): where each market crossed last time; a bisection
     looks there and next to it first (the crossing seldom moves far from week to week; the same result).
+    ``checked`` (optional): ``(array, way)`` pairs of (products, grid points) arrays the caller found monotone
+    with :func:`monotone_rows` that way and does not change (the exchange's price powers and landed costs, its
+    grid): the forms' arrays among them are not read again to know their schedules monotone.
 
     Returns ``(log_price, volume, sell_fill, buy_fill, supplied, demanded, bound)``."""
     cdef Py_ssize_t n_m = log_grid.shape[0], n_g = log_grid.shape[1]
@@ -885,7 +899,10 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     cdef double[::1] lp_v, vol_v, sup_v, dem_v
     cdef double[:, ::1] sf, bf
     cdef long long[::1] bd
+    cdef Checked seen
+    seen.n = 0
     try:
+        _seed_checked(checked, &seen, n_m, n_g)
         n_s = _read_blocks(sells, blocks, bufs, held, n_m, n_g, n_sb + n_bb)
         n_b = _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g,
                            n_sb + n_bb)
@@ -895,7 +912,7 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
         if buf == NULL:
             raise MemoryError()
         _clear_markets(log_grid, grid, blocks, n_sb, blocks + n_sb, n_bb, n_s, n_b, lp_v, vol_v, sf, bf, sup_v, dem_v,
-                       bd, buf, _all_monotone(grid, blocks, n_sb, n_bb), &hint[0] if hint is not None else NULL)
+                       bd, buf, _all_monotone(grid, blocks, n_sb, n_bb, &seen), &hint[0] if hint is not None else NULL)
     finally:
         for k in range(2 * (n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:
@@ -907,29 +924,100 @@ def clear_blocks(const double[:, ::1] log_grid, const double[:, ::1] grid, list 
     return log_price, volume, sell_fill, buy_fill, supplied, demanded, bound
 
 
-cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize_t n_sb, Py_ssize_t n_bb) noexcept nogil:
+cdef int _seed_checked(tuple checked, Checked* seen, Py_ssize_t n_m, Py_ssize_t n_g) except -1:
+    """Enter the caller's ``checked`` ``(array, way)`` pairs (see :func:`clear_blocks`) in ``seen`` as grid
+    arrays found monotone that way (``way`` 2: rising strictly, as a grid). The arrays outlive the call (the
+    caller holds them), so their data stays where it is read."""
+    cdef Py_buffer view
+    cdef Py_ssize_t k
+    if checked is None:
+        return 0
+    if len(checked) > MAX_CHECKED:
+        raise ValueError(f"at most {MAX_CHECKED} checked arrays")
+    for pair in checked:
+        PyObject_GetBuffer(pair[0], &view, PyBUF_RECORDS_RO)
+        try:
+            if (view.ndim != 2 or view.itemsize != 8 or view.format == NULL or view.format[0] != b"d"
+                    or view.format[1] != 0 or view.shape[0] != n_m or view.shape[1] != n_g):
+                raise ValueError("a checked array is (products, grid points) of float64")
+            k = seen.n
+            seen.p[k] = <const char*> view.buf
+            seen.s[k][0] = view.strides[0]
+            seen.s[k][1] = 0
+            seen.s[k][2] = view.strides[1]
+            seen.rows[k] = 1
+            seen.way[k] = pair[1]
+            seen.n = k + 1
+        finally:
+            PyBuffer_Release(&view)
+    return 0
+
+
+cdef bint _grid_rises(const double* row, Py_ssize_t step, Py_ssize_t n_g) noexcept nogil:
+    """Whether the ``n_g`` values at ``row`` (``step`` bytes apart) rise strictly from a finite first value to a
+    finite last one (so are finite throughout: a nan fails the comparison with its neighbour)."""
+    cdef Py_ssize_t g
+    cdef double x = row[0], y
+    if not (fabs(x) < INFINITY):
+        return False
+    for g in range(1, n_g):
+        y = (<const double*> (<const char*> row + g * step))[0]
+        if not (y > x):
+            return False
+        x = y
+    return fabs(x) < INFINITY
+
+
+cdef bint _all_monotone(const double[:, ::1] grid, const Block* blocks, Py_ssize_t n_sb, Py_ssize_t n_bb,
+                        Checked* seen) noexcept nogil:
     """Whether the grid rises (finite) and every block's schedules are sure to be monotone (:func:`_monotone`):
     the sellers' blocks first, then the buyers'. Each grid row is finite and rises where it rises strictly from
-    a finite first price to a finite last one (a nan fails the comparison with its neighbour): one comparison
-    a point."""
-    cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], m, g, k
-    cdef double x, y
-    cdef Checked seen
-    seen.n = 0
+    a finite first price to a finite last one: one comparison a point, unless ``seen`` holds the grid as
+    checked rising (way 2). ``seen``: the arrays known monotone so far (the caller's checked ones)."""
+    cdef Py_ssize_t n_m = grid.shape[0], n_g = grid.shape[1], m, k
+    cdef bint known = False
     if n_g > 0:
-        for m in range(n_m):
-            x = grid[m, 0]
-            if not (fabs(x) < INFINITY):
-                return False
-            for g in range(1, n_g):
-                y = grid[m, g]
-                if not (y > x):
+        for k in range(seen.n):
+            if (seen.p[k] == <const char*> &grid[0, 0] and seen.s[k][0] == grid.strides[0]
+                    and seen.s[k][2] == grid.strides[1] and seen.way[k] == 2):
+                known = True
+        if not known:
+            for m in range(n_m):
+                if not _grid_rises(&grid[m, 0], grid.strides[1], n_g):
                     return False
-                x = y
-            if not (fabs(x) < INFINITY):
-                return False
     for k in range(n_sb + n_bb):
-        if not _monotone(&blocks[k], k < n_sb, n_m, n_g, &seen):
+        if not _monotone(&blocks[k], k < n_sb, grid, seen):
+            return False
+    return True
+
+
+cdef bint _scaled_ends_finite(const Block* b, int js, int jg, Py_ssize_t n_m, Py_ssize_t n_g) noexcept nogil:
+    """Whether each product's factor ``js`` (an ``m`` array) is finite and >= 0 and its products with grid array
+    ``jg`` at the grid's two ends are finite (so, the grid array being monotone, at every point)."""
+    cdef Py_ssize_t m
+    cdef double x
+    for m in range(n_m):
+        x = _at(b, js, 0, m)
+        if not (x >= 0.0 and fabs(x) < INFINITY and fabs(x * _at(b, jg, m, 0)) < INFINITY
+                and fabs(x * _at(b, jg, m, n_g - 1)) < INFINITY):
+            return False
+    return True
+
+
+def monotone_rows(const double[:, :] a, int way):
+    """Whether every row of ``a`` is finite and never rises (``way`` -1), never falls (+1) or rises strictly
+    (2, as a price grid): what :func:`clear_blocks` may be told of an array that does not change (its
+    ``checked``)."""
+    cdef Py_ssize_t m
+    if way not in (-1, 1, 2):
+        raise ValueError("way is -1, 1 or 2")
+    if a.shape[1] == 0:
+        return True
+    for m in range(a.shape[0]):
+        if way == 2:
+            if not _grid_rises(&a[m, 0], a.strides[1], a.shape[1]):
+                return False
+        elif not _along_row(<const char*> &a[m, 0], a.strides[1], a.shape[1], way):
             return False
     return True
 
@@ -943,6 +1031,7 @@ def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
     cdef Py_buffer* bufs = <Py_buffer*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, sizeof(Py_buffer))
     cdef unsigned char* held = <unsigned char*> calloc(2 * (n_sb + n_bb) * MAX_ARRAYS + 1, 1)
     cdef bint out = False
+    cdef Checked seen
     if blocks == NULL or bufs == NULL or held == NULL:
         free(blocks)
         free(bufs)
@@ -951,7 +1040,8 @@ def monotone_blocks(const double[:, ::1] grid, list sells, list buys):
     try:
         _read_blocks(sells, blocks, bufs, held, n_m, n_g, n_sb + n_bb)
         _read_blocks(buys, blocks + n_sb, bufs + n_sb * MAX_ARRAYS, held + n_sb * MAX_ARRAYS, n_m, n_g, n_sb + n_bb)
-        out = _all_monotone(grid, blocks, n_sb, n_bb)
+        seen.n = 0
+        out = _all_monotone(grid, blocks, n_sb, n_bb, &seen)
     finally:
         for k in range(2 * (n_sb + n_bb) * MAX_ARRAYS):
             if held[k]:

@@ -25,7 +25,7 @@ from enum import Enum
 import numpy as np
 
 from model.arrays import bincount, where
-from model.market import clear_blocks, price_grid
+from model.market import clear_blocks, monotone_rows, price_grid
 from model.params import Behaviour
 
 
@@ -117,12 +117,15 @@ class Bid:
     """Schedules of buyers who cover their need: ``qty[k, i, g]`` is 0 where ``active[k, i]`` is False
     (``None``: all are active) or ``grid[k, g] > wtp[k, i]`` (above the most it pays), else
     ``max(c x need[k, i] + need[k, i] - inv[k, i], 0)`` with the cover ``c = min(max(target[i] x cov[k, g],
-    lo), hi)``. Arrays are ``(products, participants)`` but ``target`` (participants), ``cov`` and ``grid``
-    (``(products, grid points)``), and are not changed afterwards."""
+    lo), hi)`` and the cover factor ``cov[k, g] = scale[k] x pw[k, g]`` (``pw``: the exchange's price powers,
+    which do not change, so the kernel need not check them again). Arrays are ``(products, participants)``
+    but ``target`` (participants), ``scale`` (products), ``pw`` and ``grid`` (``(products, grid points)``),
+    and are not changed afterwards."""
 
     grid: np.ndarray
     target: np.ndarray
-    cov: np.ndarray
+    scale: np.ndarray
+    pw: np.ndarray
     need: np.ndarray
     inv: np.ndarray
     wtp: np.ndarray
@@ -136,7 +139,12 @@ class Bid:
 
     def args(self) -> tuple:
         """What the compiled kernel reads (``model._auction.clear_blocks``)."""
-        return (2, self.target, self.cov, self.need, self.inv, self.wtp, self.active, self.lo, self.hi)
+        return (2, self.target, self.scale, self.pw, self.need, self.inv, self.wtp, self.active, self.lo, self.hi)
+
+    @property
+    def cov(self) -> np.ndarray:
+        """The cover factor at each grid price (products x grid points): ``scale x pw``."""
+        return self.scale[:, None] * self.pw
 
     def dense(self) -> np.ndarray:
         """The schedules as an array (products, participants, grid points); the kernel's order of operations.
@@ -146,14 +154,14 @@ class Bid:
         (product, participant) pairs with a grid price at or below their most are worked out, and set into an
         array of zeros: each value the same arithmetic on the same numbers as over the whole array (bit for
         bit). Where most pairs bid (the oxide world), gathering them costs more than it saves."""
-        grid, wtp = self.grid, self.wtp
+        grid, wtp, cov = self.grid, self.wtp, self.cov
         may = ~(grid[:, :1] > wtp)  # the grid rises: its first price is its lowest
         if self.active is not None:
             may &= self.active
         kk, ii = np.nonzero(may)
         n_p, n_g = grid.shape
         if 2 * kk.size > may.size:
-            cover = self.target[None, :, None] * self.cov[:, None, :]
+            cover = self.target[None, :, None] * cov[:, None, :]
             cover = np.minimum(np.maximum(cover, self.lo), self.hi)
             n_t = self.need[:, :, None]
             qty = np.maximum(cover * n_t + n_t - self.inv[:, :, None], 0.0)
@@ -161,7 +169,7 @@ class Bid:
             if self.active is not None:
                 off = off | ~self.active[:, :, None]
             return where(off, 0.0, qty)
-        qty = self.target.take(ii)[:, None] * self.cov.take(kk, axis=0)
+        qty = self.target.take(ii)[:, None] * cov.take(kk, axis=0)
         np.maximum(qty, self.lo, out=qty)
         np.minimum(qty, self.hi, out=qty)
         n_k = self.need[kk, ii][:, None]
@@ -239,17 +247,20 @@ class ExportBids:
 @dataclass(slots=True)
 class Store:
     """Schedules of stockholders (agents/trader.py), their offers or, with ``buy``, their bids: with the
-    speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free stock ``free =
+    expected excess return of holding stock bought at each grid price, ``ret[k, g] = expected[k] / grid[k, g]
+    - 1 - carry``, the speculative stock ``spec = room[k, i] x min(max(ret[k, g] / band, 0), 1)`` and the free
+    stock ``free =
     stock[k, i] - kept[k, i] x pw[k, g]`` (``stock`` when ``kept`` is None), an offer is ``min(max(free -
     spec, 0), stock)``, 0 where ``grid[k, g] < floor[k, i]`` (when ``floor`` is given), and a bid is
     ``max(spec - max(free, 0), 0)``. Participants with ``export[i] >= 0`` (``export``: None if none) offer
-    nothing and bid ``export_bids[:, export[i], :]``. Arrays are ``(products, participants)`` but ``ret``,
-    ``pw`` and ``grid`` (``(products, grid points)``), ``export`` (participants) and ``export_bids``
+    nothing and bid ``export_bids[:, export[i], :]``. Arrays are ``(products, participants)`` but ``expected``
+    (products), ``pw`` and ``grid`` (``(products, grid points)``), ``export`` (participants) and ``export_bids``
     (products, exporters, grid points; or :class:`ExportBids`, worked out where read), and are not changed
     afterwards."""
 
     grid: np.ndarray
-    ret: np.ndarray
+    expected: np.ndarray
+    carry: float
     band: float
     room: np.ndarray
     stock: np.ndarray
@@ -267,8 +278,14 @@ class Store:
     def args(self) -> tuple:
         """What the compiled kernel reads (``model._auction.clear_blocks``)."""
         bids = self.export_bids
-        return (4, self.ret, self.room, self.stock, self.kept, self.pw, self.floor, self.export,
-                bids.args() if isinstance(bids, ExportBids) else bids, self.band, 1.0 if self.buy else 0.0)
+        return (4, self.expected, self.room, self.stock, self.kept, self.pw, self.floor, self.export,
+                bids.args() if isinstance(bids, ExportBids) else bids, self.band, 1.0 if self.buy else 0.0,
+                self.carry)
+
+    @property
+    def ret(self) -> np.ndarray:
+        """The expected excess return of stock bought at each grid price (products x grid points)."""
+        return self.expected[:, None] / self.grid - 1.0 - self.carry
 
     def dense(self) -> np.ndarray:
         """The schedules as an array (products, participants, grid points); the kernel's order of operations."""
@@ -451,13 +468,22 @@ class Exchange:
         self.landed_pow = {r: x ** -b.seller_stock_elasticity for r, x in self.landed.items()}
         # where each market crossed its grid last week: the kernel looks there first (model.market.clear_blocks)
         self._hint = {r: np.full(g.shape[0], -1, dtype=np.int64) for r, g in self.grid.items()}
+        # the arrays above never change: each is checked monotone once, the way the schedules read it (the grid
+        # rising, price powers falling, landed costs rising), so the kernel need not read them every clearing
+        self._checked = {}
+        for r in regions:
+            for a in (self.seller_pow[r], self.buyer_pow[r], self.landed[r], self.landed_pow[r]):
+                a.flags.writeable = False
+            ways = ((self.grid[r], 2), (self.seller_pow[r], -1), (self.buyer_pow[r], -1), (self.landed_pow[r], -1),
+                    (self.landed[r], 1))
+            self._checked[r] = tuple((a, way) for a, way in ways if monotone_rows(a, way))
 
     def clear(self, region: str, blocks: list[OrderBlock]) -> RegionClearing:
         grid = self.grid[region]
         n_p = grid.shape[0]
         sells = [b for b in blocks if b.side is Side.SELL and b.n]
         buys = [b for b in blocks if b.side is Side.BUY and b.n]
-        res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region])
+        res = clear_blocks(grid, sells, buys, self.log_grid[region], self._hint[region], self._checked[region])
         paid = where(np.isfinite(res.price), res.price, 0.0)
         out = RegionClearing(region, res.price, paid, res.volume, res.supplied, res.demanded, res.bound)
         for side_blocks, fills in ((sells, res.sell_fill), (buys, res.buy_fill)):

@@ -48,8 +48,9 @@ try:
     from model import _auction
 except ImportError:  # no C compiler at install time: the numpy reference clears (same results, slower)
     _auction = None
-# built from an older _auction.pyx (monotone_blocks came with the Ramps and Single forms and clear_blocks' hint)
-if _auction is not None and not hasattr(_auction, "monotone_blocks"):
+# built from an older _auction.pyx (monotone_rows came with clear_blocks' checked arrays and the factored Bid
+# and Store forms, whose arguments the older kernel reads differently)
+if _auction is not None and not hasattr(_auction, "monotone_rows"):
     warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
                   "until then the numpy references clear (same results, slower)", stacklevel=1)
     _auction = None
@@ -245,22 +246,30 @@ def clear_curves(grid: np.ndarray, supply: np.ndarray, demand: np.ndarray,
 
 
 def clear_blocks(grid: np.ndarray, sells: list, buys: list, log_grid: np.ndarray,
-                 hint: np.ndarray | None = None) -> CurveClearing:
+                 hint: np.ndarray | None = None, checked: tuple | None = None) -> CurveClearing:
     """:func:`clear_curves` on the sellers' and buyers' order blocks (:class:`model.exchange.OrderBlock`, each
     with participants), their schedules concatenated in block order. The compiled kernel reads the blocks
     as they are, schedule forms included, and works a form's quantities out only at the grid points the
     clearing reads; the numpy reference concatenates their ``qty`` (the same bits). ``hint`` (int64, one per
     market, kept by the caller between clearings): where each market crossed last, where the kernel looks
-    first; it writes this clearing's there (the result does not depend on it)."""
+    first; it writes this clearing's there (the result does not depend on it). ``checked``: ``(array, way)``
+    pairs of arrays that do not change and were found monotone (:func:`monotone_rows`), which the kernel then
+    does not read again to know the schedules monotone (the result does not depend on it either)."""
     if _auction is not None:
         log_price, *rest = _auction.clear_blocks(log_grid, grid, [b.args() for b in sells], [b.args() for b in buys],
-                                                 hint)
+                                                 hint, checked)
         return CurveClearing(np.exp(log_price), *rest)
     n_p, n_g = grid.shape
     empty = np.zeros((n_p, 0, n_g))
     supply = np.concatenate([b.qty for b in sells], axis=1) if sells else empty
     demand = np.concatenate([b.qty for b in buys], axis=1) if buys else empty
     return _clear_curves_numpy(log_grid, supply, demand)
+
+
+def monotone_rows(values: np.ndarray, way: int) -> bool:
+    """Whether every row of ``values`` is finite and never rises (``way`` -1), never falls (+1) or rises
+    strictly (2), in the compiled kernel (False without it: the numpy reference bisects nothing)."""
+    return _auction is not None and bool(_auction.monotone_rows(values, way))
 
 
 def _clear_curves_numpy(lg: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> CurveClearing:

@@ -164,8 +164,8 @@ def test_curve_kernel_equals_reference_on_the_models_exchanges(monkeypatch):
     books = []
     original = market.clear_blocks
 
-    def record(grid, sells, buys, log_grid, hint=None):
-        out = original(grid, sells, buys, log_grid, hint)
+    def record(grid, sells, buys, log_grid, hint=None, checked=None):
+        out = original(grid, sells, buys, log_grid, hint, checked)
         books.append((grid, sells, buys, out))  # forms hold copies of the books they read
         return out
 
@@ -230,8 +230,11 @@ def form_books(draw):
                 landed = grid * rng.uniform(1.0, 1.3)
                 bids = (rng.uniform(0.0, 50.0, (n_m, n, n_g)) if rng.random() < 0.5 else
                         ex.ExportBids(restock(n, landed), landed, pn(n, 0.0, 1.5 * landed.max())))
+            # the price expected at the horizon: returns across the grid, now and then a negative expectation
+            # (its returns rise along the grid: not sure to be monotone, the kernel scans)
+            expected = rng.uniform(0.0, 2.5, n_m) * grid[:, n_g // 2] * (-1.0 if rng.random() < 0.05 else 1.0)
             return ex.OrderBlock(f"{side}{kind}", side, form=ex.Store(
-                grid, rng.uniform(-1.5, 1.5, (n_m, n_g)), float(rng.choice([0.3, 1.0])), pn(n, 0.0, 500.0),
+                grid, expected, float(rng.choice([0.0, 0.05])), float(rng.choice([0.3, 1.0])), pn(n, 0.0, 500.0),
                 pn(n, 0.0, 300.0), pn(n, 0.0, 2e3) if imports else None, grid ** -rng.uniform(0.5, 2.0),
                 np.where(rng.random((n_m, n)) < 0.5, pn(n, 0.0, 2.0 * grid.max()), -np.inf) if imports else None,
                 export, bids, side is ex.Side.BUY))
@@ -255,9 +258,8 @@ def form_books(draw):
                 None if buy else qty2, None if buy or qty2 is None else level(), None if buy else qty3,
                 None if buy or qty3 is None else level(), buy))
         active = rng.random((n_m, n)) < 0.4 if rng.random() < 0.5 else None
-        cov = grid ** -rng.uniform(0.5, 2.0) * rng.uniform(1.0, 100.0, (n_m, 1))
         return ex.OrderBlock(f"{side}{kind}", side, form=ex.Bid(
-            grid, rng.uniform(0.5, 8.0, n), cov, pn(n, 0.0, 10.0), pn(n, 0.0, 50.0), pn(n, 0.0, 2.0 * grid.max()),
+            grid, rng.uniform(0.5, 8.0, n), rng.uniform(1.0, 100.0, n_m), grid ** -rng.uniform(0.5, 2.0), pn(n, 0.0, 10.0), pn(n, 0.0, 50.0), pn(n, 0.0, 2.0 * grid.max()),
             active, float(rng.choice([0.0, 1.0])), float(rng.choice([4.0, 26.0, np.inf]))))
 
     sells = [block(ex.Side.SELL, k)
@@ -282,6 +284,28 @@ def test_block_kernel_equals_numpy_reference(book):
     crossed = hint.copy()  # the crossings it wrote, from which a second clearing starts
     assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), crossed), ref)
     assert (crossed >= 0).all() and (crossed <= n_g).all()
+    # arrays the caller checked once (the grid, the forms' grid arrays) change nothing either
+    arrays = [grid] + [a for b in sells + buys for a in (getattr(b.form, "pw", None), getattr(b.form, "landed_pow", None))
+                       if a is not None and a.shape == grid.shape]
+    checked = tuple((a, way) for a in arrays for way in (-1, 1, 2) if market.monotone_rows(a, way))
+    assert_same_curve_bits(market.clear_blocks(grid, sells, buys, np.log(grid), hint.copy(), checked[:32]), ref)
+
+
+@needs_kernel
+def test_monotone_rows():
+    """What the exchange checks once of the arrays that do not change: each row finite and falling, rising or
+    (a grid) rising strictly."""
+    grid = np.exp(np.linspace(0.0, 3.0, 10)).reshape(2, 5)
+    ok = market.monotone_rows
+    assert ok(grid, 2) and ok(grid, 1) and not ok(grid, -1) and ok(grid ** -1.5, -1) and not ok(grid ** -1.5, 1)
+    flat = np.ones((2, 5))
+    assert ok(flat, 1) and ok(flat, -1) and not ok(flat, 2)
+    bad = grid.copy()
+    bad[1, 3] = np.nan
+    assert not ok(bad, 1) and not ok(bad, 2)
+    bad[1, 3] = np.inf
+    assert not ok(bad, 1)
+    assert ok(grid[:, ::-1], -1)  # a strided view, read as it is
 
 
 
