@@ -170,6 +170,7 @@ class MagnetMakerBook:
         self.contracted = np.zeros(n)  # magnets delivered under term contracts this week (t)
         self.revenue = np.zeros(n)
         self.short_of = np.zeros((n, n_p), dtype=bool)
+        self.oxide_short = np.zeros((n, n_p))  # oxide the week's plan needed beyond the plant's stock (t)
         self.reserve_price = np.zeros(n)
         self.wtp = np.zeros((n, n_p))
         self.contract_got = np.zeros((n, n_p))  # oxides received under term contracts this week (t)
@@ -274,7 +275,10 @@ class MagnetMakerBook:
         made = np.minimum(self.planned_out, where(np.isfinite(room), room, 0.0))
         made = np.maximum(made, 0.0)
         used = made[:, None] * per_kg
-        self.short_of = has & (self.inventory < self.planned_out[:, None] * per_kg * (1 - 1e-9))
+        want = self.planned_out[:, None] * per_kg
+        self.short_of = has & (self.inventory < want * (1 - 1e-9))
+        # what the plan needed of each oxide beyond the stock (t): its users' shortage, read by the stock agencies
+        self.oxide_short = where(self.short_of, want - self.inventory, 0.0)
         self.inventory = np.maximum(self.inventory - used, 0.0)
         self.used = used
         # a kg in finished magnets for every 1 / yield kg put in: the rest is swarf, recovery of it recyclable

@@ -315,8 +315,9 @@ class State(mesa.Agent):
 
     # -- stock agency (a participant of the exchange) ------------------------------------------------------
     def consumption_per_week(self) -> np.ndarray:
-        """Its buyers' need this week, per product (t)."""
-        return self.model.need_of_state(self.sid)
+        """The use its agency sizes stocks on, per product (t a week): its buyers' and magnet makers' need, or
+        where more, the oxide inside the magnets its buyers use (``RareEarthModel.stock_basis_of_state``)."""
+        return self.model.stock_basis_of_state(self.sid)
 
     def orders(self, region: str, grid: np.ndarray) -> list[OrderBlock]:
         md = self.mandate
@@ -381,11 +382,20 @@ class State(mesa.Agent):
         return buy, sell
 
     def _shortage_share(self) -> np.ndarray:
-        """Share of its region's buyers' need that went unmet last week (per product)."""
-        book = self.model.buyer_book
+        """Share of its region's users' need that went unmet (per product): its buyers' last week, and in a
+        world with magnets its magnet makers' oxide this week (what their plan needed beyond their stock,
+        ``MagnetMakerBook.oxide_short``). An oxide stock helps the users of the oxide: a magnet buyer short
+        of magnets is helped by released Dy only through a maker short of Dy."""
+        m = self.model
+        book = m.buyer_book
         rows = book.rows_of_region[self.region]
-        need = book.need(self.model.demand_multiplier).take(rows, axis=0).sum(axis=0)
+        need = book.need(m.demand_multiplier).take(rows, axis=0).sum(axis=0)
         short = book.shortage.take(rows, axis=0).sum(axis=0)
+        mb = m.maker_book
+        if mb.n and mb.rows_of_region[self.region].size:
+            rows_m = mb.rows_of_region[self.region]
+            need = need + mb.need_of(rows_m)
+            short = short + mb.oxide_short.take(rows_m, axis=0).sum(axis=0)
         return where(need > 0, short / np.maximum(need, 1e-12), 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:

@@ -139,6 +139,8 @@ class RareEarthModel(mesa.Model):
         self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
         # (buyers' need, makers' need, state -> need, states -> their needs stacked): need_of_state
         self._state_need: tuple = (None, None, {}, {})
+        self._state_content: tuple = (None, {})  # (buyers' need, state -> its oxide content): stock_basis_of_state
+        self._element_content = np.array(w.element_content()).reshape(len(self.products), len(self.products))
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -274,6 +276,27 @@ class RareEarthModel(mesa.Model):
             return need + mb.need()[rows_m].sum(axis=0) if rows_m.size else need
         need = self._needs_by_state()[2].get(state_id)
         return np.zeros(len(self.products)) if need is None else need.copy()
+
+    def stock_basis_of_state(self, state_id: str) -> np.ndarray:
+        """What a state's stock agency counts as its use (t per product a week): :meth:`need_of_state`, or, where
+        more, the oxide inside what its buyers use, their need through the magnets' bill of materials
+        (``World.element_content``). So an oxide's basis is the buyers' own use of it plus the larger of the
+        state's magnet makers' need and what is in the magnets its buyers take: a state that imports its
+        magnets (the US) stocks the Dy in them, which its own few makers would not count, and a state whose
+        makers supply its buyers does not count the same Dy twice. In a world without magnets it is
+        :meth:`need_of_state`. Kept until the buyers' need is replaced."""
+        need = self.need_of_state(state_id)
+        if not self.maker_book.n:
+            return need
+        bb = self.buyer_book
+        b_need = bb.need(self.demand_multiplier)
+        cached = self._state_content
+        if cached[0] is not b_need:
+            by_state = bb.totals(b_need, by="state")
+            content = by_state @ self._element_content
+            cached = self._state_content = (b_need, {s: content[j] for j, s in enumerate(bb.states)})
+        inside = cached[1].get(state_id)
+        return need if inside is None else np.maximum(need, inside)
 
     def needs_of_states(self, state_ids: tuple[str, ...]) -> np.ndarray:
         """:meth:`need_of_state` of each of ``state_ids``, one row each (read-only): China's retaliation rule

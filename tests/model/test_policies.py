@@ -701,6 +701,51 @@ def test_a_stockpile_without_a_product_list_holds_oxides_not_magnets():
     assert mask["NdFeB"] == 1.0 and sum(mask.values()) == 1.0
 
 
+def test_an_agency_sizes_its_stock_on_the_oxide_inside_the_magnets_its_buyers_use():
+    """US buyers buy magnets, made abroad: their direct use of Dy oxide is 0 (and the US agency of
+    us_japan_framework held 2 t of Dy in the magnet world, where it holds 50 t in the oxide world). The basis is
+    the state's need, or where more, the Dy inside its buyers' magnets (bill of materials); China's makers'
+    need is larger than what is inside its own buyers' magnets, so its basis is its need; in the oxide world
+    the basis is the need."""
+    m = _model(weeks=2, scenario="magnets_baseline")
+    k = {p: m.products.index(p) for p in ("NdPr", "Dy", "NdFeB")}
+    bom = next(p.bill_of_materials for p in m.world.products if p.name == "NdFeB")
+    us = m.state_by_id["US"].consumption_per_week()
+    assert m.need_of_state("US")[k["Dy"]] == 0.0
+    assert us[k["Dy"]] == pytest.approx(m.need_of_state("US")[k["NdFeB"]] * bom["Dy"], rel=1e-9)
+    assert us[k["Dy"]] > 0
+    assert np.array_equal(m.state_by_id["CN"].consumption_per_week(), m.need_of_state("CN"))
+    oxide = _model(weeks=2)
+    assert all(np.array_equal(s.consumption_per_week(), oxide.need_of_state(s.sid)) for s in oxide.states)
+
+
+def test_rapid_response_answers_magnet_makers_short_of_the_oxide_it_holds():
+    """In the magnet world the users of Dy oxide are the magnet makers, not the buyers (they buy magnets). Under
+    a tight Dy licence Japan's agency, with a price trigger the market never reaches, releases its Dy on the
+    makers' shortage; without rapid response it releases none and the makers stay short. (Reading only the
+    buyers' shortage, the agency never saw one.)"""
+    def run(rapid: bool) -> tuple[float, float]:
+        pols = [ExportControl(start="2024-01-08", actor="CN", products=["Dy", "Tb"], forms=["oxide"], mode="licence",
+                              approval_rate=0.05, delay_weeks=2),
+                Stockpile(start="2024-01-08", actor="JP", products=["Dy"], target_days=60, initial_days=60,
+                          buy_below_ratio=0.01, release_above_ratio=5.0, rapid_response=rapid)]
+        m = _model(*pols, weeks=30, scenario="magnets_baseline")
+        jp, k = m.state_by_id["JP"], m.products.index("Dy")
+        released = short = 0.0
+        for _ in range(30):
+            m.step()
+            released += float(jp.stock_released[k])
+            short += float(_region_sum(m.maker_book, "ROW", m.maker_book.oxide_short)[k])
+        return released, short
+    (rel_on, short_on), (rel_off, short_off) = run(True), run(False)
+    assert rel_off == 0.0 and short_off > 0, (rel_off, short_off)
+    assert rel_on > 10.0 and short_on < 0.5 * short_off, (rel_on, short_on, short_off)
+
+
+def _region_sum(book, region: str, values: np.ndarray) -> np.ndarray:
+    return values.take(book.rows_of_region[region], axis=0).sum(axis=0)
+
+
 def _agency_weeks(m: RareEarthModel, sid: str, weeks: int) -> pd.DataFrame:
     """Per week and product: price / the cost of supply in force when the exchange cleared, bought, released."""
     st = m.state_by_id[sid]
