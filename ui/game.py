@@ -111,8 +111,9 @@ def _note(team: Team) -> str:
 
 def _licences(g: Game, t: Team, p: dict) -> list[TimelineItem]:
     rate = _fraction(p.get("approval_rate", 0.39), "approval rate")
-    return [ExportControl(start=g.model.date, actor=t.sid, products=["Dy", "Tb"], mode="licence",
-                          approval_rate=rate, note=_note(t))]
+    # in every form the world has (FACTS D1: the magnets containing them too; the oxide world has none)
+    return [ExportControl(start=g.model.date, actor=t.sid, products=["Dy", "Tb"], forms=["oxide", "magnet"],
+                          mode="licence", approval_rate=rate, note=_note(t))]
 
 
 def _fraction(x: object, what: str) -> float:
@@ -181,8 +182,8 @@ def _finance_cost(g: Game, t: Team, p: dict) -> float:
 
 LEVERS: dict[str, Lever] = {lv.key: lv for lv in (
     Lever("licences", "License Dy/Tb exports", "Lift the Dy/Tb licences",
-          "Exports of dysprosium and terbium need a licence; the approval rate is the share of tonnes approved "
-          "(0.39 in 2025, FACTS D3).", _licences),
+          "Exports of dysprosium and terbium, and of magnets containing them, need a licence; the approval rate is "
+          "the share of tonnes approved (0.39 in 2025, FACTS D1, D3).", _licences),
     Lever("border", "Close the Myanmar border", "Reopen the Myanmar border",
           "China closes every crossing from Myanmar (FACTS C11): Kachin ore must find another road or wait.",
           lambda g, t, p: [RouteChange(start=g.model.date, actor=t.sid, action="close", between=["MM", t.sid],

@@ -99,8 +99,12 @@ INTERVENTIONS: tuple[Intervention, ...] = (
         lambda m: [RouteChange(start=m.date, actor="CN", action="close", between=["MM", "CN"], note=NOTE)]),
     Intervention(
         "licences", "China licenses Dy/Tb exports", "China lifts the Dy/Tb licences",
-        "Exports of dysprosium and terbium need a licence; few are approved (seed F18, FACTS D1, D8).",
-        lambda m: [ExportControl(start=m.date, actor="CN", products=["Dy", "Tb"], mode="licence", note=NOTE)]),
+        "Exports of dysprosium and terbium need a licence, and so do magnets containing them (FACTS D1); few are "
+        "approved (seed F18, FACTS D1, D8).",
+        # in every form the world has, as the April 2025 list (oxides and, in a world with a magnet stage, the
+        # magnets that contain them); on the oxide world the same control as naming the oxides alone
+        lambda m: [ExportControl(start=m.date, actor="CN", products=["Dy", "Tb"], forms=["oxide", "magnet"],
+                                 mode="licence", note=NOTE)]),
     Intervention(
         "release", "Release stockpiles", None,
         "Japan's and the US's agencies sell their stocks into the market (seed F4 rapid response).",

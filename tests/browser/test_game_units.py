@@ -37,6 +37,14 @@ def events_from(m, week: int) -> list[str]:
 
 
 # ============================================================================================ levers by state
+def test_chinas_licence_lever_covers_the_magnets_that_contain_dy_or_tb():
+    """As the class page's button (FACTS D1): on the magnet world the team's licences hold back NdFeB too."""
+    g = Game("t", "magnets_baseline", 0)
+    (item,) = LEVERS["licences"].make(g, g.teams["CN"], {})
+    m = g.model
+    assert {p for p, on in zip(m.products, item._mask(m).tolist(), strict=True) if on} == {"Dy", "Tb", "NdFeB"}
+
+
 @pytest.mark.parametrize("sid", list(TEAMS))
 def test_a_team_pulls_only_its_own_states_levers(sid):
     g = Game("t", SCENARIO, 0)

@@ -132,6 +132,16 @@ def test_interventions_take_effect_at_the_next_step(iv):
         assert any(text.startswith("ends: ") for _, text in m.events[n_events:])
 
 
+@pytest.mark.parametrize("scenario", ["baseline", "magnets_baseline"])
+def test_the_licence_button_controls_dy_and_tb_in_every_form_the_world_has(scenario):
+    """The April 2025 list covers the magnets that contain Dy or Tb (FACTS D1): on the magnet world the button
+    licenses NdFeB too (SmCo holds no Dy or Tb); on the oxide world, Dy and Tb oxide, as before."""
+    m = run(ClassroomModel(scenario), 1)
+    (item,) = INTERVENTION_BY_KEY["licences"].make(m)
+    controlled = {p for p, on in zip(m.products, item._mask(m).tolist(), strict=True) if on}
+    assert controlled == ({"Dy", "Tb", "NdFeB"} if scenario == "magnets_baseline" else {"Dy", "Tb"})
+
+
 def test_closing_the_border_closes_and_reopens_the_crossings():
     m = ClassroomModel()
     r = m.routes
