@@ -305,10 +305,13 @@ DELIVERY_COLUMNS = ["step", "date", "origin", "node", "controller", "licensed", 
 
 
 def build_scenario(scenario: str | Scenario, weeks: int | None = None, overrides: dict | None = None,
-                   extra: Iterable[dict] = (), drop: Iterable[str] = ()) -> Scenario:
+                   extra: Iterable[dict] = (), drop: Iterable[str] = (), world: str | None = None) -> Scenario:
     """A shipped scenario with world overrides, extra timeline entries (dicts, as in a scenario file)
-    and the entries of the given types removed; validated like a file (``Scenario.check``)."""
+    and the entries of the given types removed, on ``world`` instead of its own if given (as ``ree validate
+    --world``); validated like a file (``Scenario.check``)."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if world is not None:
+        sc = sc.model_copy(update={"world": world})
     drop = set(drop)
     timeline = [t for t in sc.timeline if t.get("type") not in drop] + [dict(e) for e in extra]
     update: dict[str, Any] = {"timeline": timeline}
@@ -322,8 +325,8 @@ def build_scenario(scenario: str | Scenario, weeks: int | None = None, overrides
 
 
 def _run(scenario: str, seed: int, weeks: int | None, overrides: dict | None, extra: tuple[dict, ...],
-         drop: tuple[str, ...], trace: bool) -> RunRecord:
-    sc = build_scenario(scenario, weeks, overrides, extra, drop)
+         drop: tuple[str, ...], trace: bool, world: str | None = None) -> RunRecord:
+    sc = build_scenario(scenario, weeks, overrides, extra, drop, world)
     m = RareEarthModel(scenario=sc, seed=seed, weeks=weeks)
     rows: list[tuple] = []
     if trace:
@@ -369,9 +372,10 @@ class RunStore:
 
     @staticmethod
     def key(scenario: str, seed: int, weeks: int | None = None, overrides: dict | None = None,
-            extra: Iterable[dict] = (), drop: Iterable[str] = (), trace: bool = False) -> tuple[str, dict]:
+            extra: Iterable[dict] = (), drop: Iterable[str] = (), trace: bool = False,
+            world: str | None = None) -> tuple[str, dict]:
         args = {"scenario": scenario, "seed": int(seed), "weeks": weeks, "overrides": dict(overrides or {}),
-                "extra": [dict(e) for e in extra], "drop": sorted(drop), "trace": bool(trace)}
+                "extra": [dict(e) for e in extra], "drop": sorted(drop), "trace": bool(trace), "world": world}
         text = json.dumps(args, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:16], args
 
@@ -404,7 +408,7 @@ class RunStore:
                     rec = self._load(h)
                 else:
                     rec = _run(args["scenario"], args["seed"], args["weeks"], args["overrides"],
-                               tuple(args["extra"]), tuple(args["drop"]), args["trace"])
+                               tuple(args["extra"]), tuple(args["drop"]), args["trace"], args["world"])
                     self._save(h, rec)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
