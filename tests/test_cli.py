@@ -227,7 +227,7 @@ def test_a_product_added_to_the_world_file_reaches_every_command(tmp_path):
     world_path = tmp_path / "world_ho.toml"
     world_path.write_text(_world_with_product("Ho"))
     world = load_world(world_path)
-    assert "Ho" in world.product_names and len(world.product_names) == len(load_world().product_names) + 1
+    assert "Ho" in world.product_names and len(world.product_names) == len(load_world("world_2024.toml").product_names) + 1
     scenario = tmp_path / "ho.toml"
     scenario.write_text(HEAD.replace('world = "world_2024.toml"', f'world = "{world_path}"'))
     out = tmp_path / "run"

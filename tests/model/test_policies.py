@@ -179,7 +179,7 @@ def test_world_references_are_checked_against_the_world():
     cases = [
         (ExportControl(start=START, products=["Nd", "Dy"]), "products: unknown 'Nd'"),
         (ExportControl(start=START, destinations=["XX"]), "destinations: unknown 'XX'"),
-        (PriceFloor(start=START, product="Sm"), "product: unknown 'Sm'"),
+        (PriceFloor(start=START, product="Pm"), "product: unknown 'Pm'"),
         (Stockpile(start=START, products=["Lu"]), "products: unknown 'Lu'"),
         (SiteSeizure(start=START, areas=["yunnan"]), "areas: unknown 'yunnan'"),
         (MiningHalt(start=START, actor="CN"), "actor: unknown 'CN'"),

@@ -119,7 +119,7 @@ def test_a_mine_feeding_a_plant_the_world_leaves_out_is_left_out_too():
 def test_elements_are_kept_per_world():
     raw = {item["id"]: item for _, item in _entries()}
     assert "Ho" in raw["cn_ganzhou"]["separates"]
-    oxides = load_world()
+    oxides = load_world("world_2024.toml")
     magnets = load_world("world_2024_magnets.toml")
     ganzhou = {w: next(r for r in w_.refiners if r.id == "cn_ganzhou").separates
                for w, w_ in (("oxides", oxides), ("magnets", magnets))}
