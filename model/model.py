@@ -139,6 +139,7 @@ class RareEarthModel(mesa.Model):
         self._contract_batch: dict[str, tuple | None] = {}  # importing region -> the same, for all importers at once
         # (buyers' need, makers' need, state -> need, states -> their needs stacked): need_of_state
         self._state_need: tuple = (None, None, {}, {})
+        self._buyer_need_by_state: tuple = (None, {})  # (buyers' need, state -> its buyers' sum), see _needs_by_state
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -289,15 +290,20 @@ class RareEarthModel(mesa.Model):
 
     def _needs_by_state(self) -> tuple:
         """``(buyers' need, makers' need, state -> need, stacked rows)``, worked out again once either need
-        has been replaced (see :meth:`need_of_state`)."""
+        has been replaced (see :meth:`need_of_state`). The buyers' sums by state are kept apart while their
+        need stands: the makers plan their output anew in stage 5, between the states' two reads (stages 2
+        and 6), and only the makers' part is then worked out again."""
         bb, mb = self.buyer_book, self.maker_book
         b_need = bb.need(self.demand_multiplier)
         m_need = mb.need() if mb.n else None
         cached = self._state_need
         if cached[0] is not b_need or cached[1] is not m_need:
             n_p = len(self.products)
-            by_state = bb.totals(b_need, by="state")
-            need = {s: by_state[j] for j, s in enumerate(bb.states)}
+            by_buyers = self._buyer_need_by_state
+            if by_buyers[0] is not b_need:
+                by_state = bb.totals(b_need, by="state")
+                by_buyers = self._buyer_need_by_state = (b_need, {s: by_state[j] for j, s in enumerate(bb.states)})
+            need = dict(by_buyers[1])
             if m_need is not None:
                 by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
