@@ -35,6 +35,7 @@ from agents.miner import Miner, MinerFleet
 from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
+from model import market
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
@@ -591,10 +592,45 @@ class RareEarthModel(mesa.Model):
         what their state's importer imported this week (under licences, the approved tonnage); stocks held
         before stay on the spot market. Short supply is shared pro rata; the rest of their need is bought at
         spot, so under licences the spot auction is thin and its price a marginal quote. Outputs: contract
-        volume and price beside the spot auction's, and the volume-weighted price paid."""
+        volume and price beside the spot auction's, and the volume-weighted price paid.
+
+        With the compiled kernel and every importer served at once (no end use refused), the kernel's
+        ``deliver_contracts`` does the week's deliveries in one call; else :meth:`_deliver_contracts_numpy`,
+        its reference (the same operations in the same order: the same bits)."""
         b = self.behaviour
         src = self._imports_from[region]
         price = self.signals.price[src] * (1.0 + b.contract_premium) + self.export_cost
+        _, rows_b, rows_m = self._contract_holders(region)
+        batch = self._contract_batch[region]
+        kernel = market._auction
+        if kernel is not None and batch is not None and not self.rules.refused_end_use:
+            total = self._deliver_contracts_compiled(kernel, region, price, rows_b, rows_m, batch)
+        else:
+            total = self._deliver_contracts_numpy(region, price)
+        self.week.contracts[region] = (total, price)
+
+    def _deliver_contracts_compiled(self, kernel, region: str, price: np.ndarray, rows_b: np.ndarray,
+                                    rows_m: np.ndarray, batch: tuple) -> np.ndarray:
+        """:meth:`_deliver_contracts` in the compiled kernel (every importer at once): the books' arrays are
+        handed over and moved in place; returns the volume delivered per product."""
+        bb, mb, rb, tb = self.buyer_book, self.maker_book, self.refiner_book, self.trader_book
+        rows, of_b, at_b, of_m, at_m, _, _ = batch
+        if mb.n:
+            makers = (mb.need(), rows_m, mb.makes, mb.magnet_mask.view(np.uint8), mb.made, mb.stock, mb.contracted,
+                      mb.contract_revenue, mb.inventory, mb.contract_got, mb.contract_paid)
+        else:  # no makers: no rows, no magnets
+            n_p, none = len(self.products), np.zeros(0, dtype=np.intp)
+            makers = (np.zeros((0, n_p)), none, none, np.zeros(n_p, dtype=np.uint8), *(np.zeros(0),) * 4,
+                      *(np.zeros((0, n_p)),) * 3)
+        return kernel.deliver_contracts(self.behaviour.contract_share, price, bb.need(self.demand_multiplier), rows_b,
+                                        bb.inventory, bb.contract_paid, *makers, rb.rows_of_region[region],
+                                        rb.produced, rb.inventory, rb.contracted, rows, of_b, at_b, of_m, at_m,
+                                        tb.stock, tb.imported, tb.cost, tb.contracted, KG_PER_T)
+
+    def _deliver_contracts_numpy(self, region: str, price: np.ndarray) -> np.ndarray:
+        """:meth:`_deliver_contracts` in numpy (the kernel's reference, and the path when end uses are
+        refused or an importer's holders overlap another's): returns the volume delivered per product."""
+        b = self.behaviour
         tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
         importers, rows_b, rows_m = self._contract_holders(region)
         n_p = len(self.products)
@@ -662,7 +698,7 @@ class RareEarthModel(mesa.Model):
                 give = tb.deliver_contracts(i, want, price)
                 receive(give, want, at_b, at_m, wb, wm)
                 total = total + give
-        self.week.contracts[region] = (total, price)
+        return total
 
     @staticmethod
     def _licensable(refused: dict[str, np.ndarray], specs: list, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
