@@ -8,7 +8,9 @@
 - :func:`clear_blocks`: the same schedule auctions on order blocks given as arrays or as the schedule forms
   of :mod:`model.exchange` (reference: each block's ``qty``, concatenated, through ``_clear_curves_numpy``);
 - :func:`ore_trade`: a week of ore trade, the captive deliveries and two passes of one auction per pool
-  (reference ``model.ore_market.OreMarket._trade_python``), clearing each pool's book with :func:`clear`'s code.
+  (reference ``model.ore_market.OreMarket._trade_python``), clearing each pool's book with :func:`clear`'s code;
+- :func:`deliver_contracts`: a region's term contracts of a week, the books moved in place (reference
+  ``model.model.RareEarthModel._deliver_contracts_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -1371,3 +1373,208 @@ def ore_trade(const Py_ssize_t[::1] order, const Py_ssize_t[::1] pool_ptr, const
         free(ibuf)
     return flow_a, value_a, sold_a, traded_a, traded_value_a, best_bid_a
 
+
+
+# ------------------------------------------------------------------------------------- term contracts
+cdef void _fill_holders(double[:, ::1] want, const Py_ssize_t[::1] at, const Py_ssize_t[::1] of,
+                        const unsigned char* act, const double[:, ::1] fill, const double[::1] price,
+                        const Py_ssize_t[::1] rows, double[:, ::1] inventory, double[:, ::1] got_to,
+                        double[:, ::1] paid, double kg_per_t, bint first) noexcept:
+    """Holders receive their want x their importer's fill (``of``; ``first``: the one fill of row 0 for
+    everyone, then their want shrinks by what was filled): inventory, what they got (``got_to``, when its
+    book keeps it) and what they paid move, as the books' ``receive_contract``."""
+    cdef Py_ssize_t n_p = want.shape[1], t, j, r, w, f
+    cdef double got
+    for t in range(at.shape[0]):
+        f = 0 if first else of[t]
+        if not first and not act[f]:
+            continue
+        w = at[t]
+        r = rows[w]
+        for j in range(n_p):
+            got = want[w, j] * fill[f, j]
+            inventory[r, j] = inventory[r, j] + got
+            if got_to is not None:
+                got_to[r, j] = got_to[r, j] + got
+            paid[r, j] = paid[r, j] + got * price[j] * kg_per_t
+    if first:
+        for w in range(want.shape[0]):
+            for j in range(n_p):
+                want[w, j] = want[w, j] * (1.0 - fill[0, j])
+
+
+def deliver_contracts(double share, const double[::1] price, const double[:, ::1] need_b, const Py_ssize_t[::1] rows_b,
+                      double[:, ::1] b_inventory, double[:, ::1] b_paid, const double[:, ::1] need_m,
+                      const Py_ssize_t[::1] rows_m, const Py_ssize_t[::1] makes, const unsigned char[::1] magnet,
+                      double[::1] m_made, double[::1] m_stock, double[::1] m_contracted, double[::1] m_revenue,
+                      double[:, ::1] m_inventory, double[:, ::1] m_got, double[:, ::1] m_paid,
+                      const Py_ssize_t[::1] rr, const double[:, ::1] r_produced, double[:, ::1] r_inventory,
+                      double[:, ::1] r_contracted, const Py_ssize_t[::1] imp_rows, const Py_ssize_t[::1] of_b,
+                      const Py_ssize_t[::1] at_b, const Py_ssize_t[::1] of_m, const Py_ssize_t[::1] at_m,
+                      double[:, ::1] t_stock, const double[:, ::1] t_imported, double[:, ::1] t_cost,
+                      double[:, ::1] t_contracted, double kg_per_t):
+    """A region's term contracts of a week, the books moved in place: the numpy reference
+    ``model.model.RareEarthModel._deliver_contracts_numpy`` (every importer at once, no end use refused),
+    operation for operation. Holders want ``share`` x their need (buyers ``rows_b``, magnet makers ``rows_m``);
+    the region's refiners (``rr``: oxides, ``magnet`` false) and makers (their own magnet) deliver from this
+    week's output first, then each importer (trader row ``imp_rows[i]``) from this week's imports to its
+    holders (positions ``at_b``/``at_m`` among the region's, importer ``of_b``/``of_m``). Returns the
+    volume delivered per product."""
+    cdef Py_ssize_t n_p = price.shape[0], kb = rows_b.shape[0], km = rows_m.shape[0], kr = rr.shape[0]
+    cdef Py_ssize_t n_i = imp_rows.shape[0], i, j, p, q, r, n, k
+    cdef double x, y, held, give_k, s
+    if (need_b.shape[1] != n_p or need_m.shape[1] != n_p or magnet.shape[0] != n_p or r_produced.shape[1] != n_p
+            or t_stock.shape[1] != n_p or at_b.shape[0] != of_b.shape[0] or at_m.shape[0] != of_m.shape[0]):
+        raise ValueError("inconsistent shapes of the term contracts' arrays")
+    want_b_a = np.empty((kb, n_p))
+    want_m_a = np.empty((km, n_p))
+    total_a = np.zeros(n_p)
+    want_a = np.empty((max(n_i, 1), n_p))
+    give_a = np.zeros((max(n_i, 1), n_p))
+    fill_a = np.zeros((max(n_i, 1), n_p))
+    cdef double[:, ::1] want_b = want_b_a, want_m = want_m_a, want = want_a, give = give_a, fill = fill_a
+    cdef double[::1] total = total_a
+    fill_m_a = np.zeros(n_p)  # the makers' deliveries per product
+    cdef double[::1] fill_m = fill_m_a
+    cdef unsigned char one = 1
+    for p in range(kb):
+        for j in range(n_p):
+            want_b[p, j] = share * need_b[rows_b[p], j]
+    for p in range(km):
+        for j in range(n_p):
+            want_m[p, j] = share * need_m[rows_m[p], j]
+    # 1. the region's own producers, from this week's output; want: each holder kind's sum over its rows
+    cdef bint any_want = False
+    for j in range(n_p):
+        x = want_b[0, j] if kb else 0.0
+        for p in range(1, kb):
+            x = x + want_b[p, j]
+        y = want_m[0, j] if km else 0.0
+        for p in range(1, km):
+            y = y + want_m[p, j]
+        want[0, j] = x + y
+        if want[0, j] != 0.0:
+            any_want = True
+    cdef double* buf
+    cdef double* shr
+    cdef bint any_give = False, delivered
+    if any_want:
+        for j in range(n_p):  # give = zeros + refiners' delivery (+ makers'): the refiners' first
+            give[0, j] = 0.0
+        if kr:
+            for j in range(n_p):
+                held = _np_min(r_produced[rr[0], j], r_inventory[rr[0], j])
+                for p in range(1, kr):
+                    held = held + _np_min(r_produced[rr[p], j], r_inventory[rr[p], j])
+                x = 0.0 if magnet[j] else want[0, j]
+                x = _np_min(_np_max(x, 0.0), held)
+                s = x / _np_max(held, 1e-12) if held > 1e-12 else 0.0
+                for p in range(kr):
+                    r = rr[p]
+                    y = _np_min(r_produced[r, j], r_inventory[r, j]) * s
+                    r_inventory[r, j] = _np_max(r_inventory[r, j] - y, 0.0)
+                    r_contracted[r, j] = r_contracted[r, j] + y
+                give[0, j] = 0.0 + x
+        if km:
+            buf = <double*> malloc(2 * km * sizeof(double))
+            shr = buf + km
+            try:
+                for p in range(km):
+                    shr[p] = 0.0
+                for k in range(n_p):  # each product's plants (in row order) share its contracts pro rata
+                    n = 0
+                    for p in range(km):
+                        if makes[rows_m[p]] == k:
+                            buf[n] = _np_min(m_made[rows_m[p]], m_stock[rows_m[p]])
+                            n += 1
+                    if not n:
+                        continue
+                    x = want[0, k] if magnet[k] else 0.0
+                    if not x > 0:
+                        continue
+                    held = _pairwise(buf, n)  # numpy.add.reduce of the plants' outputs
+                    give_k = held if held < x else x  # Python's min(want, held): the first of equal values
+                    if give_k <= 0:
+                        continue
+                    for p in range(km):
+                        if makes[rows_m[p]] == k:
+                            shr[p] = give_k / held
+                    fill_m[k] = give_k
+                delivered = False
+                for j in range(n_p):
+                    if fill_m[j] != 0.0:
+                        delivered = True
+                if delivered:  # the plants' books move only when some plant delivered
+                    for p in range(km):
+                        r = rows_m[p]
+                        y = _np_min(m_made[r], m_stock[r]) * shr[p]
+                        m_stock[r] = _np_max(m_stock[r] - y, 0.0)
+                        m_contracted[r] = m_contracted[r] + y
+                        m_revenue[r] = m_revenue[r] + y * price[makes[r]] * kg_per_t
+                for j in range(n_p):
+                    give[0, j] = give[0, j] + fill_m[j]
+            finally:
+                free(buf)
+        for j in range(n_p):
+            if give[0, j] != 0.0:
+                any_give = True
+        if any_give:
+            for j in range(n_p):
+                fill[0, j] = give[0, j] / _np_max(want[0, j], 1e-12) if want[0, j] > 1e-12 else 0.0
+            if kb:
+                _fill_holders(want_b, np.arange(kb), of_b, &one, fill, price, rows_b, b_inventory, None, b_paid,
+                              kg_per_t, True)
+            if km:
+                _fill_holders(want_m, np.arange(km), of_m, &one, fill, price, rows_m, m_inventory, m_got, m_paid,
+                              kg_per_t, True)
+        for j in range(n_p):
+            total[j] = total[j] + give[0, j]
+    # 2. each state's importer, from what it imported this week: each importer's holders' want, added in order
+    if not n_i:
+        return total_a
+    for i in range(n_i):
+        for j in range(n_p):
+            want[i, j] = 0.0
+            give[i, j] = 0.0
+    for q in range(at_b.shape[0]):
+        for j in range(n_p):
+            want[of_b[q], j] = want[of_b[q], j] + want_b[at_b[q], j]
+    for j in range(n_p):  # the makers' sums, added to the buyers' (each from 0.0, as np.bincount)
+        for i in range(n_i):
+            fill[i, j] = 0.0
+    for q in range(at_m.shape[0]):
+        for j in range(n_p):
+            fill[of_m[q], j] = fill[of_m[q], j] + want_m[at_m[q], j]
+    act_a = np.zeros(n_i, dtype=np.uint8)
+    cdef unsigned char[::1] act = act_a
+    cdef bint any_act = False
+    for i in range(n_i):
+        for j in range(n_p):
+            want[i, j] = want[i, j] + fill[i, j]
+            if want[i, j] != 0.0:
+                act[i] = 1
+        any_act = any_act or act[i]
+    if not any_act:
+        return total_a
+    for i in range(n_i):
+        if not act[i]:
+            continue
+        r = imp_rows[i]
+        for j in range(n_p):  # the importer's delivery; its stock's average cost is kept
+            x = t_stock[r, j]
+            y = _np_min(_np_min(_np_max(want[i, j], 0.0), x), t_imported[r, j])
+            give[i, j] = y
+            s = 1.0 - y / _np_max(x, 1e-12) if x > 1e-12 else 1.0
+            t_cost[r, j] = t_cost[r, j] * s
+            t_stock[r, j] = _np_max(x - y, 0.0)
+            t_contracted[r, j] = t_contracted[r, j] + y
+    for i in range(n_i):
+        for j in range(n_p):
+            fill[i, j] = give[i, j] / _np_max(want[i, j], 1e-12) if want[i, j] > 1e-12 else 0.0
+    _fill_holders(want_b, at_b, of_b, &act[0], fill, price, rows_b, b_inventory, None, b_paid, kg_per_t, False)
+    _fill_holders(want_m, at_m, of_m, &act[0], fill, price, rows_m, m_inventory, m_got, m_paid, kg_per_t, False)
+    for i in range(n_i):  # total + each delivering importer's in turn
+        if act[i]:
+            for j in range(n_p):
+                total[j] = total[j] + give[i, j]
+    return total_a

@@ -35,6 +35,7 @@ from agents.miner import Miner, MinerFleet
 from agents.refiner import Refiner, RefinerBook
 from agents.state import State
 from agents.trader import Trader, TraderBook
+from model import market
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
@@ -141,6 +142,7 @@ class RareEarthModel(mesa.Model):
         self._state_need: tuple = (None, None, {}, {})
         self._state_content: tuple = (None, {})  # (buyers' need, state -> its oxide content): stock_basis_of_state
         self._element_content = np.array(w.element_content()).reshape(len(self.products), len(self.products))
+        self._buyer_need_by_state: tuple = (None, {})  # (buyers' need, state -> its buyers' sum), see _needs_by_state
 
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
@@ -285,16 +287,13 @@ class RareEarthModel(mesa.Model):
         magnets (the US) stocks the Dy in them, which its own few makers would not count, and a state whose
         makers supply its buyers does not count the same Dy twice. In a world without magnets it is
         :meth:`need_of_state`. Kept until the buyers' need is replaced."""
-        need = self.need_of_state(state_id)
+        need = self.need_of_state(state_id)  # also brings the buyers' sums by state up to date
         if not self.maker_book.n:
             return need
-        bb = self.buyer_book
-        b_need = bb.need(self.demand_multiplier)
+        b_need, by_buyers = self._buyer_need_by_state
         cached = self._state_content
         if cached[0] is not b_need:
-            by_state = bb.totals(b_need, by="state")
-            content = by_state @ self._element_content
-            cached = self._state_content = (b_need, {s: content[j] for j, s in enumerate(bb.states)})
+            cached = self._state_content = (b_need, {s: x @ self._element_content for s, x in by_buyers.items()})
         inside = cached[1].get(state_id)
         return need if inside is None else np.maximum(need, inside)
 
@@ -312,15 +311,20 @@ class RareEarthModel(mesa.Model):
 
     def _needs_by_state(self) -> tuple:
         """``(buyers' need, makers' need, state -> need, stacked rows)``, worked out again once either need
-        has been replaced (see :meth:`need_of_state`)."""
+        has been replaced (see :meth:`need_of_state`). The buyers' sums by state are kept apart while their
+        need stands: the makers plan their output anew in stage 5, between the states' two reads (stages 2
+        and 6), and only the makers' part is then worked out again."""
         bb, mb = self.buyer_book, self.maker_book
         b_need = bb.need(self.demand_multiplier)
         m_need = mb.need() if mb.n else None
         cached = self._state_need
         if cached[0] is not b_need or cached[1] is not m_need:
             n_p = len(self.products)
-            by_state = bb.totals(b_need, by="state")
-            need = {s: by_state[j] for j, s in enumerate(bb.states)}
+            by_buyers = self._buyer_need_by_state
+            if by_buyers[0] is not b_need:
+                by_state = bb.totals(b_need, by="state")
+                by_buyers = self._buyer_need_by_state = (b_need, {s: by_state[j] for j, s in enumerate(bb.states)})
+            need = dict(by_buyers[1])
             if m_need is not None:
                 by_country = mb.sum_by_country(m_need)
                 for j, c in enumerate(mb.rows_of_country):
@@ -608,10 +612,45 @@ class RareEarthModel(mesa.Model):
         what their state's importer imported this week (under licences, the approved tonnage); stocks held
         before stay on the spot market. Short supply is shared pro rata; the rest of their need is bought at
         spot, so under licences the spot auction is thin and its price a marginal quote. Outputs: contract
-        volume and price beside the spot auction's, and the volume-weighted price paid."""
+        volume and price beside the spot auction's, and the volume-weighted price paid.
+
+        With the compiled kernel and every importer served at once (no end use refused), the kernel's
+        ``deliver_contracts`` does the week's deliveries in one call; else :meth:`_deliver_contracts_numpy`,
+        its reference (the same operations in the same order: the same bits)."""
         b = self.behaviour
         src = self._imports_from[region]
         price = self.signals.price[src] * (1.0 + b.contract_premium) + self.export_cost
+        _, rows_b, rows_m = self._contract_holders(region)
+        batch = self._contract_batch[region]
+        kernel = market._auction
+        if kernel is not None and batch is not None and not self.rules.refused_end_use:
+            total = self._deliver_contracts_compiled(kernel, region, price, rows_b, rows_m, batch)
+        else:
+            total = self._deliver_contracts_numpy(region, price)
+        self.week.contracts[region] = (total, price)
+
+    def _deliver_contracts_compiled(self, kernel, region: str, price: np.ndarray, rows_b: np.ndarray,
+                                    rows_m: np.ndarray, batch: tuple) -> np.ndarray:
+        """:meth:`_deliver_contracts` in the compiled kernel (every importer at once): the books' arrays are
+        handed over and moved in place; returns the volume delivered per product."""
+        bb, mb, rb, tb = self.buyer_book, self.maker_book, self.refiner_book, self.trader_book
+        rows, of_b, at_b, of_m, at_m, _, _ = batch
+        if mb.n:
+            makers = (mb.need(), rows_m, mb.makes, mb.magnet_mask.view(np.uint8), mb.made, mb.stock, mb.contracted,
+                      mb.contract_revenue, mb.inventory, mb.contract_got, mb.contract_paid)
+        else:  # no makers: no rows, no magnets
+            n_p, none = len(self.products), np.zeros(0, dtype=np.intp)
+            makers = (np.zeros((0, n_p)), none, none, np.zeros(n_p, dtype=np.uint8), *(np.zeros(0),) * 4,
+                      *(np.zeros((0, n_p)),) * 3)
+        return kernel.deliver_contracts(self.behaviour.contract_share, price, bb.need(self.demand_multiplier), rows_b,
+                                        bb.inventory, bb.contract_paid, *makers, rb.rows_of_region[region],
+                                        rb.produced, rb.inventory, rb.contracted, rows, of_b, at_b, of_m, at_m,
+                                        tb.stock, tb.imported, tb.cost, tb.contracted, KG_PER_T)
+
+    def _deliver_contracts_numpy(self, region: str, price: np.ndarray) -> np.ndarray:
+        """:meth:`_deliver_contracts` in numpy (the kernel's reference, and the path when end uses are
+        refused or an importer's holders overlap another's): returns the volume delivered per product."""
+        b = self.behaviour
         tb, bb, mb = self.trader_book, self.buyer_book, self.maker_book
         importers, rows_b, rows_m = self._contract_holders(region)
         n_p = len(self.products)
@@ -679,7 +718,7 @@ class RareEarthModel(mesa.Model):
                 give = tb.deliver_contracts(i, want, price)
                 receive(give, want, at_b, at_m, wb, wm)
                 total = total + give
-        self.week.contracts[region] = (total, price)
+        return total
 
     @staticmethod
     def _licensable(refused: dict[str, np.ndarray], specs: list, rows: np.ndarray, want: np.ndarray) -> np.ndarray:

@@ -236,8 +236,7 @@ class Observer:
         for s in m.states:
             if s.sid in self._stockpiling:
                 keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
-                vals += [x for t in zip(s.stockpile.tolist(), s.stock_bought.tolist(), s.stock_released.tolist(),
-                                        strict=True) for x in t]
+                vals += _interleave(s.stockpile, s.stock_bought, s.stock_released)
         keys += by_country[2]
         vals += bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
@@ -254,7 +253,7 @@ class Observer:
             tot = vol + spot_v
             avg = where(tot > 1e-12, (vol * cprice + spot_v * spot_p) / np.maximum(tot, 1e-12), m.signals.price[reg])
             keys += self._interleaved(("contract_volume", "contract_price", "average_price"), reg)
-            vals += [x for t in zip(vol.tolist(), cprice.tolist(), avg.tolist(), strict=True) for x in t]
+            vals += _interleave(vol, cprice, avg)
         for state, cut in sorted(m.week.end_use_refused.items()):
             keys += self._row("end_use_refused", state)
             vals += cut.tolist()
@@ -461,6 +460,12 @@ class WeeklyCollector(mesa.DataCollector):
         if len(lists) != len(values):
             raise ValueError("the reporters and their values differ in number")
         deque(map(list.append, lists, values), maxlen=0)  # lists[r].append(values[r]) for each r, in a C loop
+
+
+def _interleave(*arrays: np.ndarray) -> list[float]:
+    """Equal-length vectors product by product (the first's value, the second's, ... for each product), as
+    one list of floats: a copy of their values, laid out by numpy in one pass instead of a Python loop."""
+    return np.stack(arrays, axis=1).ravel().tolist()
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

@@ -379,3 +379,52 @@ def test_ore_trade_kernel_equals_python_reference_every_week(monkeypatch, scenar
     assert both.weeks == weeks
     assert both.starts == m.behaviour.start_orders  # the start's feed is the auction's own clearing
     assert both.diff is None, f"week {both.diff[0]}: {both.diff[1]} differs"
+
+
+def _contract_arrays(m) -> list[np.ndarray]:
+    """The books' arrays term contracts move (in place)."""
+    bb, mb, rb, tb = m.buyer_book, m.maker_book, m.refiner_book, m.trader_book
+    out = [bb.inventory, bb.contract_paid, rb.produced, rb.inventory, rb.contracted, tb.stock, tb.imported, tb.cost,
+           tb.contracted]
+    if mb.n:
+        out += [mb.made, mb.stock, mb.contracted, mb.contract_revenue, mb.inventory, mb.contract_got, mb.contract_paid]
+    return out
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "magnets_controls_2025", "magnets_2025", "combined_2025"])
+def test_contract_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's term contracts of a run, delivered by the kernel and by its numpy reference from the same
+    books: the same deliveries and the same books, bit for bit; each week also from books shaken to reach the
+    edges (empty stocks and output, nothing imported, tiny and huge quantities)."""
+    from model.model import RareEarthModel
+
+    compiled = RareEarthModel._deliver_contracts_compiled
+    rng = np.random.default_rng(7)
+    calls = []
+
+    def both(self, kernel, region, price, rows_b, rows_m, batch):
+        arrays = _contract_arrays(self)
+        start = [a.copy() for a in arrays]
+        for shake in (True, False):
+            if shake:
+                for a in arrays:
+                    u = rng.random(a.shape)
+                    a[...] = np.where(u < 0.2, 0.0, np.where(u < 0.3, a * 1e-13, np.where(u < 0.4, a * 1e6, a)))
+            given = [a.copy() for a in arrays]
+            ref = self._deliver_contracts_numpy(region, price)
+            after = [a.copy() for a in arrays]
+            for a, x in zip(arrays, given, strict=True):
+                a[...] = x
+            got = compiled(self, kernel, region, price, rows_b, rows_m, batch)
+            assert got.tobytes() == ref.tobytes(), f"week {self.steps} {region}: deliveries differ"
+            for k, (a, x) in enumerate(zip(arrays, after, strict=True)):
+                assert a.tobytes() == x.tobytes(), f"week {self.steps} {region}: array {k} differs"
+            for a, x in zip(arrays, start, strict=True):
+                a[...] = x
+        calls.append(region)
+        return compiled(self, kernel, region, price, rows_b, rows_m, batch)
+
+    monkeypatch.setattr(RareEarthModel, "_deliver_contracts_compiled", both)
+    RareEarthModel(scenario, seed=2, weeks=60).run()
+    assert len(calls) >= 20
