@@ -139,9 +139,22 @@ class Words:
             return f"{name} magnets"
         return ELEMENTS.get(name, name)
 
+    def modelled(self, names: list[str]) -> list[str]:
+        """Of the products a policy names, those this world models, in the world's order (all of them as
+        given when it models none: the words then say what the policy names)."""
+        if self.products and any(p in self.products for p in names):
+            return [p for p in self.products if p in names]
+        return list(names)
+
     def products_list(self, names: list[str], forms: list[str] | None = None) -> str:
+        """The products a policy names, in words: those this world models (a list that names elements it does
+        not model, as the April 2025 list on the oxide world, reads as what the control does here), in the world's
+        order, and with
+        ``forms`` the magnets that contain them where the world makes magnets."""
+        names = self.modelled(names)
         words = listing([ELEMENTS.get(p, p) if p not in self.products else self.product(p) for p in names])
-        if forms and "magnet" in forms:
+        if forms and "magnet" in forms and (not self.products or any(
+                spec.stage == "magnet" for spec in self.products.values())):
             return f"{words} (oxides and every magnet that contains them)" if "oxide" in forms else \
                 f"magnets that contain {words}"
         return words
@@ -237,7 +250,8 @@ class Words:
         Who = who[:1].upper() + who[1:]  # the sentence's first word (no actor: empty)
         if isinstance(item, ExportControl):
             goods = self.products_list(item.products, item.forms)
-            short = "/".join(item.products[:4]) + ("…" if len(item.products) > 4 else "")
+            named = self.modelled(item.products)
+            short = "/".join(named[:4]) + ("…" if len(named) > 4 else "")
             to = f" to {self.states_list(item.destinations)}" if item.destinations else ""
             if ends:
                 return (f"{Who} lifts its export controls on {goods}{to}.",

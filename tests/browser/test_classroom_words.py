@@ -33,6 +33,22 @@ WORLD_IDS = re.compile(r"\b(CN|MM|LA|TH|JP|AU|MY|VN|OTH|NDAK)\b|\bUS\b(?!\$| [A-
 
 
 # ======================================================================================= the event log
+@pytest.mark.parametrize("world, told, label", [
+    ("world_2024.toml", "dysprosium and terbium", "China Dy/Tb licences"),
+    ("world_2024_magnets.toml",
+     "dysprosium, terbium, samarium, gadolinium and yttrium (oxides and every magnet that contains them)",
+     "China Dy/Tb/Sm/Gd… licences")])
+def test_a_published_list_is_told_as_what_it_controls_in_this_world(world, told, label):
+    """The April 2025 list in every form (FACTS D1), as china_controls_2025 names it: on the oxide world the
+    class reads Dy and Tb (the control skips the rest and has no magnets to hold back), on the magnet world the
+    five elements it models and the magnets; in the world's order either way."""
+    april = ExportControl(start=dt.date(2025, 4, 4), products=["Sm", "Gd", "Tb", "Dy", "Lu", "Sc", "Y"],
+                          forms=["oxide", "magnet"])
+    words = Words(load_world(world))
+    assert words.products_list(april.products, april.forms) == told
+    assert words.item(april).label == label
+
+
 @pytest.mark.parametrize("scenario", ["combined_2025", "northern_corridor", "election_reconnect", "magnets_2025"])
 def test_every_logged_line_is_told_in_words(scenario):
     """Each line the model logs gets a sentence; those of policies and events name places and states in
