@@ -505,6 +505,11 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
             def button(name: str):
                 return page.get_by_role("button", name=name, exact=True)
 
+            def playing() -> bool:  # a Pause button shown and enabled, read in one go: the page redraws it
+                # while Play runs, so a locator found a moment ago may be gone when asked if it is enabled
+                return bool(page.evaluate("() => [...document.querySelectorAll('button')].some("
+                                          "b => b.textContent.trim() === '❚❚' && !b.disabled)"))
+
             for i in range(repeats):
                 if i:  # start each repeat from week 0, so Play never reaches the horizon
                     button("Reset").click()
@@ -520,11 +525,11 @@ def bench_browser(table: Table, repeats: int, seconds: float) -> None:
                                            timeout=60_000)
                 # until the time is up or the run reaches its horizon (Play then stops by itself)
                 # (at the horizon the button shows ▶ again, disabled: a fast page can get there in time)
-                while time.perf_counter() - t0 < seconds and pause.count() and pause.is_enabled():
+                while time.perf_counter() - t0 < seconds and playing():
                     page.wait_for_timeout(100)
                 s1, t1 = now(), time.perf_counter()
                 n_frames = page.evaluate("window.__benchFrames")
-                if pause.count() and pause.is_enabled():
+                if playing():
                     pause.click()
                     button("▶").wait_for(timeout=60_000)
                 rates.append((s1 - s0) / (t1 - t0))
