@@ -33,7 +33,17 @@ import mesa
 import numpy as np
 
 from model.arrays import count_nonzero
-from model.exchange import Bid, GroupSum, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import (
+    Bid,
+    GroupSum,
+    OrderBlock,
+    RegionClearing,
+    Side,
+    row_index,
+    row_selector,
+    settle_kernel,
+    take_rows,
+)
 from model.params import BuyerSpec
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
 
@@ -183,6 +193,11 @@ class BuyerBook:
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self._region_fixed[region][0]
+        kernel = settle_kernel()
+        if kernel is not None:  # the lines below in one call
+            kernel.settle_bought(row_index(at), clearing.fills["buyers"], clearing.paid, KG_PER_T, self.bought,
+                                 self.paid, self.inventory)
+            return
         got = clearing.fills["buyers"].T
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T

@@ -70,7 +70,18 @@ import numpy as np
 
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
-from model.exchange import Bid, GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import (
+    Bid,
+    GroupSum,
+    Offer,
+    OrderBlock,
+    RegionClearing,
+    Side,
+    row_index,
+    row_selector,
+    settle_kernel,
+    take_rows,
+)
 from model.params import MagnetMakerSpec
 from model.projects import Pipeline, PipelinePlant
 from model.substitution import CoercivitySubstitution, most_paid_per_kg, thrift
@@ -376,12 +387,20 @@ class MagnetMakerBook:
         if not rows.size:
             return
         at = self.at_region[region]
+        fixed = self._region_fixed.get(region)  # set by orders()
+        kernel = settle_kernel()
+        if kernel is not None and fixed is not None:  # the lines below in two calls
+            rows = row_index(at)
+            kernel.settle_bought(rows, clearing.fills["makers_buy"], clearing.paid, KG_PER_T, self.bought, self.paid,
+                                 self.inventory)
+            kernel.settle_own(rows, fixed[1], clearing.fills["makers_sell"], clearing.paid, KG_PER_T, self.stock,
+                              self.sold, self.revenue)
+            return
         got = clearing.fills["makers_buy"].T
         self.bought[at] = got
         self.paid[at] = got * clearing.paid * KG_PER_T
         self.inventory[at] = take_rows(self.inventory, at) + got
         sold_all = clearing.fills["makers_sell"]  # (products, k)
-        fixed = self._region_fixed.get(region)  # set by orders()
         if fixed is not None:  # each plant's own magnet: sold_all[mk, plants], through the flat index of its cell
             mk = fixed[1]
             sold = np.ascontiguousarray(sold_all).take(fixed[4])

@@ -48,7 +48,17 @@ import numpy as np
 
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
-from model.exchange import GroupSum, Offer, OrderBlock, RegionClearing, Side, row_selector, take_rows
+from model.exchange import (
+    GroupSum,
+    Offer,
+    OrderBlock,
+    RegionClearing,
+    Side,
+    row_index,
+    row_selector,
+    settle_kernel,
+    take_rows,
+)
 from model.params import RefinerSpec
 from model.projects import Pipeline, PipelinePlant
 
@@ -360,6 +370,11 @@ class RefinerBook:
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
         at = self.at_region[region]
+        kernel = settle_kernel()
+        if kernel is not None:  # the lines below in one call
+            kernel.settle_sold(row_index(at), clearing.fills["refiners"], clearing.paid, KG_PER_T, self.inventory,
+                               self.sold, self.revenue)
+            return
         sold = clearing.fills["refiners"].T
         self.inventory[at] = np.maximum(take_rows(self.inventory, at) - sold, 0.0)
         self.sold[at] = sold

@@ -57,7 +57,9 @@ from model.exchange import (
     Side,
     Store,
     landed,
+    row_index,
     row_selector,
+    settle_kernel,
     take_rows,
 )
 from model.params import TraderSpec
@@ -278,6 +280,10 @@ class TraderBook:
         self.stock[rows] = np.maximum(stock - sold, 0.0)
 
     def settle(self, region: str, clearing: RegionClearing) -> None:
+        kernel = settle_kernel()
+        if kernel is not None:
+            self._settle_compiled(kernel, region, clearing)
+            return
         rows = self.rows_export[region]
         if rows.size:  # exporters' sales abroad
             sold = clearing.fills["exporters"].T
@@ -301,6 +307,21 @@ class TraderBook:
             self.stock[at] = take_rows(self.stock, at) + got
             self.cost[at] = take_rows(self.cost, at) + got * (price + self.model.export_cost)
             self.imported[at] = got
+
+    def _settle_compiled(self, kernel, region: str, clearing: RegionClearing) -> None:
+        """:meth:`settle` in the compiled kernel, its steps in the same order: exporters' sales abroad, the
+        traders' sales and purchases at home, the importers' purchases (the same bits)."""
+        rows = self.rows_export[region]
+        if rows.size:
+            kernel.sell_from_stock(row_index(rows), clearing.fills["exporters"], self.stock, self.cost, self.exported)
+        price = clearing.paid
+        if self.rows_home[region].size:
+            at = row_index(self._home_fixed[region][0])
+            kernel.sell_from_stock(at, clearing.fills["traders_sell"], self.stock, self.cost, self.sold)
+            kernel.add_to_stock(at, clearing.fills["traders_buy"], price, self.stock, self.cost, self.bought)
+        if self.rows_import[region].size:
+            kernel.add_to_stock(row_index(self._import_fixed[region][0]), clearing.fills["importers"],
+                                price + self.model.export_cost, self.stock, self.cost, self.imported)
 
     def end_exchange_week(self) -> None:
         a = 1.0 / self.model.behaviour.sales_memory_weeks

@@ -10,7 +10,10 @@
 - :func:`ore_trade`: a week of ore trade, the captive deliveries and two passes of one auction per pool
   (reference ``model.ore_market.OreMarket._trade_python``), clearing each pool's book with :func:`clear`'s code;
 - :func:`deliver_contracts`: a region's term contracts of a week, the books moved in place (reference
-  ``model.model.RareEarthModel._deliver_contracts_numpy``).
+  ``model.model.RareEarthModel._deliver_contracts_numpy``);
+- :func:`settle_sold`, :func:`settle_bought`, :func:`settle_own`, :func:`sell_from_stock`, :func:`add_to_stock`:
+  a participant's books moved by its fills of a clearing, in place (references: the numpy lines of the books'
+  ``settle`` in agents/).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -1578,3 +1581,127 @@ def deliver_contracts(double share, const double[::1] price, const double[:, ::1
             for j in range(n_p):
                 total[j] = total[j] + give[i, j]
     return total_a
+
+
+# ------------------------------------------------------------------------------ settling a region's fills
+# A participant's settle moves its books by its fills of a clearing (``fill``: products x participants, a
+# block's columns of the kernel's fills) in a few elementwise numpy lines; these do the same operations in
+# the same order in one call (references: the books' ``settle`` in agents/, with numpy's maximum/minimum and
+# products taken left to right). ``rows``: each participant's row in the book's arrays (distinct), written in
+# place; ``paid``: the price each product's fills are paid at.
+
+cdef int _check(const Py_ssize_t[::1] rows, const double[:, :] fill, Py_ssize_t n_p, Py_ssize_t n_book) except -1:
+    """``fill`` products x rows, every row inside the book (``n_book`` rows): the kernel does not check indices."""
+    cdef Py_ssize_t i
+    if fill.shape[0] != n_p or fill.shape[1] != rows.shape[0]:
+        raise ValueError("a fill is products x the rows settled")
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= n_book:
+            raise IndexError("a row out of the book")
+    return 0
+
+
+cdef int _same(const double[:, :] a, const double[:, :] b) except -1:
+    if a.shape[0] != b.shape[0] or a.shape[1] != b.shape[1]:
+        raise ValueError("the book's arrays differ in shape")
+    return 0
+
+
+def settle_sold(const Py_ssize_t[::1] rows, const double[:, :] fill, const double[::1] paid, double kg,
+                double[:, :] stock, double[:, :] sold, double[:, :] revenue):
+    """Sellers (refiners): ``stock[r] = max(stock[r] - f, 0)``, ``sold[r] = f``, ``revenue[r] = f x paid x kg``."""
+    cdef Py_ssize_t n = rows.shape[0], n_p = paid.shape[0], i, k, r
+    cdef double f
+    _check(rows, fill, n_p, stock.shape[0])
+    _same(stock, sold)
+    _same(stock, revenue)
+    if stock.shape[1] != n_p:
+        raise ValueError("one price per product")
+    for i in range(n):
+        r = rows[i]
+        for k in range(n_p):
+            f = fill[k, i]
+            stock[r, k] = _np_max(stock[r, k] - f, 0.0)
+            sold[r, k] = f
+            revenue[r, k] = f * paid[k] * kg
+
+
+def settle_bought(const Py_ssize_t[::1] rows, const double[:, :] fill, const double[::1] paid, double kg,
+                  double[:, :] bought, double[:, :] spent, double[:, :] stock):
+    """Buyers (buyers, magnet makers' oxide): ``bought[r] = f``, ``spent[r] = f x paid x kg``, ``stock[r] = stock[r] + f``."""
+    cdef Py_ssize_t n = rows.shape[0], n_p = paid.shape[0], i, k, r
+    cdef double f
+    _check(rows, fill, n_p, stock.shape[0])
+    _same(stock, bought)
+    _same(stock, spent)
+    if stock.shape[1] != n_p:
+        raise ValueError("one price per product")
+    for i in range(n):
+        r = rows[i]
+        for k in range(n_p):
+            f = fill[k, i]
+            bought[r, k] = f
+            spent[r, k] = f * paid[k] * kg
+            stock[r, k] = stock[r, k] + f
+
+
+def settle_own(const Py_ssize_t[::1] rows, const Py_ssize_t[::1] own, const double[:, :] fill,
+               const double[::1] paid, double kg, double[::1] stock, double[::1] sold, double[::1] revenue):
+    """Sellers of one product each (magnet makers: row ``rows[i]`` sells product ``own[i]``) with per-row
+    books: with ``f`` the fill of the row's own product, ``stock[r] = max(stock[r] - f, 0)``, ``sold[r] = f``,
+    ``revenue[r] = f x paid[own] x kg``."""
+    cdef Py_ssize_t n = rows.shape[0], n_p = paid.shape[0], i, r, k
+    cdef double f
+    _check(rows, fill, n_p, stock.shape[0])
+    if own.shape[0] != n or sold.shape[0] != stock.shape[0] or revenue.shape[0] != stock.shape[0]:
+        raise ValueError("one product per row, the book's arrays of one size")
+    for i in range(n):
+        if own[i] < 0 or own[i] >= n_p:
+            raise IndexError("a product out of range")
+    for i in range(n):
+        r = rows[i]
+        k = own[i]
+        f = fill[k, i]
+        stock[r] = _np_max(stock[r] - f, 0.0)
+        sold[r] = f
+        revenue[r] = f * paid[k] * kg
+
+
+def sell_from_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, double[:, :] stock, double[:, :] cost,
+                    double[:, :] sold):
+    """Stockholders (traders) sell ``f`` from stock, keeping its average cost: ``keep = min(max(1 - f /
+    max(stock, 1e-12), 0), 1)``, ``cost[r] = cost[r] x keep``, ``stock[r] = max(stock[r] - f, 0)``, ``sold[r] = f``."""
+    cdef Py_ssize_t n = rows.shape[0], n_p = stock.shape[1], i, k, r
+    cdef double f, s, keep
+    _check(rows, fill, n_p, stock.shape[0])
+    _same(stock, cost)
+    _same(stock, sold)
+    for i in range(n):
+        r = rows[i]
+        for k in range(n_p):
+            f = fill[k, i]
+            s = stock[r, k]
+            keep = _np_min(_np_max(1.0 - f / _np_max(s, 1e-12), 0.0), 1.0)
+            cost[r, k] = cost[r, k] * keep
+            stock[r, k] = _np_max(s - f, 0.0)
+            sold[r, k] = f
+
+
+def add_to_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, const double[::1] price, double[:, :] stock,
+                 double[:, :] cost, double[:, :] got):
+    """Stockholders (traders) add ``f`` bought at ``price`` to stock: ``cost[r] = cost[r] + f x price``,
+    ``stock[r] = stock[r] + f``, ``got[r] = f``."""
+    cdef Py_ssize_t n = rows.shape[0], n_p = price.shape[0], i, k, r
+    cdef double f
+    _check(rows, fill, n_p, stock.shape[0])
+    _same(stock, cost)
+    _same(stock, got)
+    if stock.shape[1] != n_p:
+        raise ValueError("one price per product")
+    for i in range(n):
+        r = rows[i]
+        for k in range(n_p):
+            f = fill[k, i]
+            cost[r, k] = cost[r, k] + f * price[k]
+            stock[r, k] = stock[r, k] + f
+            got[r, k] = f

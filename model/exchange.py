@@ -24,6 +24,7 @@ from enum import Enum
 
 import numpy as np
 
+from model import market
 from model.arrays import bincount, where
 from model.market import clear_blocks, monotone_rows, price_grid
 from model.params import Behaviour
@@ -49,6 +50,29 @@ def take_rows(values: np.ndarray, at: slice | np.ndarray) -> np.ndarray:
     """``values[at]`` for ``at`` from :func:`row_selector`: a view for a slice; for indices, ``ndarray.take``,
     the same copy as indexing with them (the same values in the same order) in about a third of the time."""
     return values[at] if isinstance(at, slice) else values.take(at, axis=0)
+
+
+_ROW_RANGES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def row_index(at: slice | np.ndarray) -> np.ndarray:
+    """``at`` from :func:`row_selector` as row indices (intp, contiguous, read-only for a slice: kept per
+    range), what the compiled settling reads (:func:`settle_kernel`)."""
+    if isinstance(at, slice):
+        key = (at.start, at.stop)
+        rows = _ROW_RANGES.get(key)
+        if rows is None:
+            rows = _ROW_RANGES[key] = np.arange(at.start, at.stop, dtype=np.intp)
+            rows.flags.writeable = False
+        return rows
+    return at if at.dtype == np.intp and at.flags.c_contiguous else np.ascontiguousarray(at, dtype=np.intp)
+
+
+def settle_kernel():
+    """The compiled kernel whose ``settle_*`` functions move a participant's books by its fills in one call
+    (the same operations in the same order as its numpy ``settle``: the same bits), or None: without the
+    kernel (or with the numpy references forced, ``model.market._auction = None``) the books settle in numpy."""
+    return market._auction
 
 
 class GroupSum:

@@ -428,3 +428,71 @@ def test_contract_kernel_equals_numpy_reference_every_week(monkeypatch, scenario
     monkeypatch.setattr(RareEarthModel, "_deliver_contracts_compiled", both)
     RareEarthModel(scenario, seed=2, weeks=60).run()
     assert len(calls) >= 20
+
+
+def _book_arrays(book) -> dict[str, np.ndarray]:
+    """A book's writeable float arrays (its books of stock, sales, purchases, costs...), by attribute name."""
+    return {k: v for k, v in vars(book).items()
+            if isinstance(v, np.ndarray) and v.dtype == np.float64 and v.flags.writeable}
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "magnets_controls_2025", "combined_2025", "baseline"])
+def test_settle_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's settling of the refiners', magnet makers', traders' and buyers' books (each book's
+    ``settle``), by the kernel's ``settle_*`` and by the numpy lines they replace, from the same books and
+    fills: the same books, bit for bit; each clearing also with fills, prices and books shaken to reach the
+    edges (nothing filled, empty stocks, fills above the stock, tiny and huge quantities)."""
+    import dataclasses
+    import importlib
+
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(11)
+    calls = []
+    modules = {}
+    for path, cls in (("agents.refiner", "RefinerBook"), ("agents.magnet_maker", "MagnetMakerBook"),
+                      ("agents.trader", "TraderBook"), ("agents.buyer", "BuyerBook")):
+        mod = importlib.import_module(path)
+        modules[getattr(mod, cls)] = mod
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        u = rng.random(a.shape)
+        return np.where(u < 0.2, 0.0, np.where(u < 0.3, a * 1e-13, np.where(u < 0.4, a * 1e6 + 1.0, a)))
+
+    def checked(cls, settle):
+        mod = modules[cls]
+
+        def both(self, region, clearing):
+            arrays = _book_arrays(self)
+            start = {k: a.copy() for k, a in arrays.items()}
+            for shake in (True, False):
+                res = clearing
+                if shake:
+                    for a in arrays.values():
+                        a[...] = shaken(a)
+                    res = dataclasses.replace(clearing, paid=shaken(clearing.paid),
+                                              fills={k: shaken(f) for k, f in clearing.fills.items()})
+                given = {k: a.copy() for k, a in arrays.items()}
+                monkeypatch.setattr(mod, "settle_kernel", lambda: None)
+                settle(self, region, res)  # the numpy reference
+                monkeypatch.setattr(mod, "settle_kernel", model_exchange.settle_kernel)
+                after = {k: a.copy() for k, a in arrays.items()}
+                assert _book_arrays(self).keys() == arrays.keys()
+                for k, a in arrays.items():
+                    a[...] = given[k]
+                settle(self, region, res)  # the kernel
+                for k, a in arrays.items():
+                    assert a.tobytes() == after[k].tobytes(), f"{cls.__name__} week {self.model.steps} {region}: {k}"
+                for k, a in arrays.items():
+                    a[...] = start[k]
+            calls.append(cls)
+            return settle(self, region, clearing)
+
+        return both
+
+    for cls in modules:
+        monkeypatch.setattr(cls, "settle", checked(cls, cls.settle))
+    RareEarthModel(scenario, seed=2, weeks=40).run()
+    assert {c.__name__ for c in calls} >= ({"RefinerBook", "TraderBook", "BuyerBook"}
+                                           | ({"MagnetMakerBook"} if "magnets" in scenario else set()))
