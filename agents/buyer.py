@@ -78,8 +78,7 @@ class BuyerBook:
         self.magnet_t_per_week = np.array([s.magnet_t_per_year / 52.0 for s in specs], dtype=float)
         # each buyer's use of each product at the start, t/week (buyers x products), a magnet's oxides counted
         # at its bill of materials (before thrifting): what demand_index weighs a product's demand by
-        self.element_use = (self.magnet_t_per_week[:, None] * self.base_content) @ np.array(
-            model.world.element_content()).reshape(n_p, n_p)
+        self.element_use = (self.magnet_t_per_week[:, None] * self.base_content) @ model.element_content
         self.target_cover = np.array([s.target_cover_weeks for s in specs], dtype=float)
         self.budget = np.array([model.behaviour.wtp_share_of_magnet_value * s.value_usd_per_kg_magnet
                                 for s in specs], dtype=float)

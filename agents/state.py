@@ -392,8 +392,8 @@ class State(mesa.Agent):
         need = book.need(m.demand_multiplier).take(rows, axis=0).sum(axis=0)
         short = book.shortage.take(rows, axis=0).sum(axis=0)
         mb = m.maker_book
-        if mb.n and mb.rows_of_region[self.region].size:
-            rows_m = mb.rows_of_region[self.region]
+        rows_m = mb.rows_of_region.get(self.region) if mb.n else None
+        if rows_m is not None and rows_m.size:
             need = need + mb.need_of(rows_m)
             short = short + mb.oxide_short.take(rows_m, axis=0).sum(axis=0)
         return where(need > 0, short / np.maximum(need, 1e-12), 0.0)

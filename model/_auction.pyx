@@ -1601,9 +1601,15 @@ cdef int _check(const Py_ssize_t[::1] rows, const double[:, :] fill, Py_ssize_t 
     return 0
 
 
-cdef int _same(const double[:, :] a, const double[:, :] b) except -1:
-    if a.shape[0] != b.shape[0] or a.shape[1] != b.shape[1]:
+cdef int _check_books(const Py_ssize_t[::1] rows, const double[:, :] fill, Py_ssize_t n_p, const double[:, :] stock,
+                      const double[:, :] a, const double[:, :] b) except -1:
+    """:func:`_check`, and the book's three arrays of one shape, a column per product."""
+    _check(rows, fill, n_p, stock.shape[0])
+    if (a.shape[0] != stock.shape[0] or a.shape[1] != stock.shape[1] or b.shape[0] != stock.shape[0]
+            or b.shape[1] != stock.shape[1]):
         raise ValueError("the book's arrays differ in shape")
+    if stock.shape[1] != n_p:
+        raise ValueError("one price per product")
     return 0
 
 
@@ -1612,11 +1618,7 @@ def settle_sold(const Py_ssize_t[::1] rows, const double[:, :] fill, const doubl
     """Sellers (refiners): ``stock[r] = max(stock[r] - f, 0)``, ``sold[r] = f``, ``revenue[r] = f x paid x kg``."""
     cdef Py_ssize_t n = rows.shape[0], n_p = paid.shape[0], i, k, r
     cdef double f
-    _check(rows, fill, n_p, stock.shape[0])
-    _same(stock, sold)
-    _same(stock, revenue)
-    if stock.shape[1] != n_p:
-        raise ValueError("one price per product")
+    _check_books(rows, fill, n_p, stock, sold, revenue)
     for i in range(n):
         r = rows[i]
         for k in range(n_p):
@@ -1631,11 +1633,7 @@ def settle_bought(const Py_ssize_t[::1] rows, const double[:, :] fill, const dou
     """Buyers (buyers, magnet makers' oxide): ``bought[r] = f``, ``spent[r] = f x paid x kg``, ``stock[r] = stock[r] + f``."""
     cdef Py_ssize_t n = rows.shape[0], n_p = paid.shape[0], i, k, r
     cdef double f
-    _check(rows, fill, n_p, stock.shape[0])
-    _same(stock, bought)
-    _same(stock, spent)
-    if stock.shape[1] != n_p:
-        raise ValueError("one price per product")
+    _check_books(rows, fill, n_p, stock, bought, spent)
     for i in range(n):
         r = rows[i]
         for k in range(n_p):
@@ -1673,9 +1671,7 @@ def sell_from_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, double[
     max(stock, 1e-12), 0), 1)``, ``cost[r] = cost[r] x keep``, ``stock[r] = max(stock[r] - f, 0)``, ``sold[r] = f``."""
     cdef Py_ssize_t n = rows.shape[0], n_p = stock.shape[1], i, k, r
     cdef double f, s, keep
-    _check(rows, fill, n_p, stock.shape[0])
-    _same(stock, cost)
-    _same(stock, sold)
+    _check_books(rows, fill, n_p, stock, cost, sold)
     for i in range(n):
         r = rows[i]
         for k in range(n_p):
@@ -1693,11 +1689,7 @@ def add_to_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, const doub
     ``stock[r] = stock[r] + f``, ``got[r] = f``."""
     cdef Py_ssize_t n = rows.shape[0], n_p = price.shape[0], i, k, r
     cdef double f
-    _check(rows, fill, n_p, stock.shape[0])
-    _same(stock, cost)
-    _same(stock, got)
-    if stock.shape[1] != n_p:
-        raise ValueError("one price per product")
+    _check_books(rows, fill, n_p, stock, cost, got)
     for i in range(n):
         r = rows[i]
         for k in range(n_p):

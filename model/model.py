@@ -141,7 +141,10 @@ class RareEarthModel(mesa.Model):
         # (buyers' need, makers' need, state -> need, states -> their needs stacked): need_of_state
         self._state_need: tuple = (None, None, {}, {})
         self._state_content: tuple = (None, {})  # (buyers' need, state -> its oxide content): stock_basis_of_state
-        self._element_content = np.array(w.element_content()).reshape(len(self.products), len(self.products))
+        # products x products, read-only: identity for oxides, a magnet's bill of materials (World.element_content);
+        # the buyers' element use, the observer's element exports and the stock agencies' basis read it
+        self.element_content = np.array(w.element_content()).reshape(len(self.products), len(self.products))
+        self.element_content.flags.writeable = False
         self._buyer_need_by_state: tuple = (None, {})  # (buyers' need, state -> its buyers' sum), see _needs_by_state
 
         # prices: starting points only; from week 1 on they come from the auctions
@@ -293,7 +296,7 @@ class RareEarthModel(mesa.Model):
         b_need, by_buyers = self._buyer_need_by_state
         cached = self._state_content
         if cached[0] is not b_need:
-            cached = self._state_content = (b_need, {s: x @ self._element_content for s, x in by_buyers.items()})
+            cached = self._state_content = (b_need, {s: x @ self.element_content for s, x in by_buyers.items()})
         inside = cached[1].get(state_id)
         return need if inside is None else np.maximum(need, inside)
 

@@ -52,10 +52,10 @@ class Observer:
         # per region, its traders' rows and its importers' rows (slices when consecutive)
         self._trader_rows = {r: (row_selector(tb.rows_home[r]), row_selector(
             np.array([i for i in range(tb.n) if tb.region[i] == r and tb.imports[i]], dtype=int))) for r in R}
-        self._content: np.ndarray | None = None  # element content of each product (magnet worlds)
-        self._oxides: list[int] = []
+        oxides = [j for j, p in enumerate(m.products) if m.world.product(p).stage == "oxide"]
+        self._oxide_idx = np.array(oxides, dtype=np.intp)  # the oxides: the element_exports rows' products
         self._by_refiner_country: tuple = (None, [], [])  # see _refiner_countries
-        self._oxide_names: tuple[str, ...] = ()  # their names (the products of the element_exports rows)
+        self._oxide_names = tuple(m.products[j] for j in oxides)
         self._coercivity_ix: tuple = (None, None, None)  # (substitution, its cells' flat index, shape), made once
         self._dests = m.import_destinations()
         # keys recorded every week, in the order the values are laid out
@@ -352,18 +352,11 @@ class Observer:
         """Elements leaving China by destination, in oxides and inside magnets (a magnet's elements at its
         bill of materials before thrifting), t per oxide: what a magnet licence holds back of each element."""
         m = self.model
-        P = m.products
-        if self._content is None:  # (products, products): identity for oxides, the bill of materials for magnets
-            w = m.world
-            self._content = np.array(w.element_content())
-            self._oxides = [j for j, p in enumerate(P) if w.product(p).stage == "oxide"]
-            self._oxide_names = tuple(P[j] for j in self._oxides)
-            self._oxide_idx = np.array(self._oxides, dtype=np.intp)
         for dest in self._dests:
             ex = m.week.exports.get(dest)
             if ex is None:
                 continue
-            content = ex @ self._content
+            content = ex @ m.element_content  # identity for oxides, the bill of materials for magnets
             keys += self._row("element_exports", dest, self._oxide_names)
             vals += content.take(self._oxide_idx).tolist()
 

@@ -443,9 +443,9 @@ class Stockpile(TimelineItem):
         """The agency's standing orders (read by the state's agency each week). With no ``products`` listed it
         holds every oxide the world defines and no magnet: JOGMEC and the NDS stock rare metals as oxides and
         metals (FACTS E5, E6), so in a magnet world an agency does not buy finished NdFeB (name it to)."""
-        stage = {p.name: p.stage for p in model.world.products}
-        mask = np.array([p in self.products if self.products else stage[p] == "oxide" for p in model.products],
-                        dtype=float)
+        w = model.world
+        mask = np.array([p in self.products if self.products else w.product(p).stage == "oxide"
+                         for p in model.products], dtype=float)
         return StockMandate(
             target_weeks=self.target_days / 7.0, buy_below_ratio=self.buy_below_ratio,
             release_above_ratio=self.release_above_ratio, fill_weeks=self.fill_weeks,
