@@ -98,9 +98,16 @@ class TraderBook:
                                                                                        strict=True)]).reshape(n, n_p)
         self.working = np.array([s.working_weeks * model.need_of_state(s.state) if s.imports else np.zeros(n_p)
                                  for s in specs]).reshape(n, n_p)
-        self.stock = self.working.copy()  # exporters start empty: nothing is on its way back at the start
         self.export_working = np.array([s.working_weeks * model.need_of_region(r) if s.exports_to else np.zeros(n_p)
                                         for s, r in zip(specs, self.region, strict=True)]).reshape(n, n_p)
+        # at rest an importer holds its working stock; an exporter holds its own for what its region starts
+        # exporting (RareEarthModel.exporting_at_start), the oxide on its way back, and nothing else: started
+        # empty, it bought for nine weeks before it sold a tonne and its region's price sagged meanwhile
+        self.stock = self.working.copy()
+        for i in np.flatnonzero(self.exporter).tolist():
+            mask = model.exporting_at_start.get(self.region[i])
+            if mask is not None:
+                self.stock[i] = np.where(mask, self.export_working[i], 0.0)
         start = np.array([model.signals.price[r] for r in self.region]).reshape(n, n_p)
         self.cost = self.stock * start  # USD/kg x t
         self._oxide = np.array([world.product(p).stage == "oxide" for p in model.products], dtype=float)

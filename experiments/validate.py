@@ -84,14 +84,16 @@ def parity(df: pd.DataFrame) -> float:
     China's while trade is free (mechanism M2): China's price +/- (the export cost + ``TRADE_BAND_TOLERANCE``
     x China's price). Above the band importers would bring more in; below it, where a world has exporters
     (the route back), they would ship it to China. The export cost is read from the run itself: every world
-    starts ex-China at China's price plus the export cost. (It was one-way, ex-China >= 0.99 x China, which
-    only a world without a route back can meet and which never looked at the upper side.)"""
+    starts ex-China at China's price plus the export cost and the importers' margin, or, for a product
+    ex-China starts exporting, less them (``RareEarthModel._start_prices``). (It was one-way, ex-China >=
+    0.99 x China, which only a world without a route back can meet and which never looked at the upper
+    side.)"""
     ok = None
     for p in df.loc[df["variable"] == "price", "product"].unique():
         cn, row = series(df, "price", "CN", p), series(df, "price", "ROW", p)
         if cn.empty or row.empty:
             continue
-        cost = row.iloc[0] - cn.iloc[0]
+        cost = abs(row.iloc[0] - cn.iloc[0])
         x = ((row - cn).abs() <= cost + TRADE_BAND_TOLERANCE * cn).iloc[1:].to_numpy()
         ok = x if ok is None else ok & x
     return float(ok.mean())

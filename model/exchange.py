@@ -38,6 +38,12 @@ def landed(price: np.ndarray, export_cost: np.ndarray, import_margin: float) -> 
     return (price + export_cost) * (1.0 + import_margin)
 
 
+def export_parity(price: np.ndarray, export_cost: np.ndarray, import_margin: float) -> np.ndarray:
+    """What a kg is worth at home to a trader who sells it at ``price`` in the other region: the price less
+    the trader's margin and the export cost, the inverse of :func:`landed` (landed(export_parity(p)) == p)."""
+    return price / (1.0 + import_margin) - export_cost
+
+
 def row_selector(rows: np.ndarray) -> slice | np.ndarray:
     """``rows`` (ascending indices) as a slice when they are consecutive, so that selecting them from a
     participant's arrays gives a view instead of a copy; else ``rows`` itself. Either selects the same rows."""

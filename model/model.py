@@ -39,7 +39,7 @@ from model import market
 from model.arrays import add_reduce as _sum
 from model.arrays import count_nonzero, flatnonzero, where
 from model.demand import demand_growth
-from model.exchange import Exchange, GroupSum, RegionClearing, landed
+from model.exchange import Exchange, GroupSum, RegionClearing, export_parity, landed
 from model.observe import Observer, reporter_name  # noqa: F401 - re-exported for the UI
 from model.ore_market import OreMarket, OreWeek
 from model.params import ConfigError
@@ -150,13 +150,6 @@ class RareEarthModel(mesa.Model):
         # prices: starting points only; from week 1 on they come from the auctions
         base = np.array([w.product(p).price_2024_usd_per_kg for p in self.products])
         self.export_cost = np.array([w.product(p).export_cost_usd_per_kg for p in self.products])
-        # an importing region starts where its importers sell what they bring in: the source's price plus
-        # the export cost and their margin (their landed cost, agents/trader.py); at the source's price plus
-        # the export cost alone they would keep every tonne and the first week would jump to it
-        self.initial_prices = {r: landed(base, self.export_cost, w.behaviour.import_margin)
-                               if w.region(r).imports_from else base for r in self.regions}
-        self.signals = MarketSignals(self.regions, self.initial_prices, self.behaviour)
-        self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour, self.export_cost)
 
         # the world and its agents
         self.routes = RouteNetwork(w)
@@ -166,19 +159,21 @@ class RareEarthModel(mesa.Model):
         self.armed_groups = [ArmedGroup(self, g) for g in w.armed_groups]
         self.group_by_id = {g.gid: g for g in self.armed_groups}
         self.routes.set_levies({g.gid: g.levy for g in self.armed_groups})
-        self.buyer_book = BuyerBook(self, w.buyers)
+        # the markets start where they trade (_start_prices): an importing region at the landed price of what it
+        # imports; where its own plants make more of a product than its users take and a trader carries the
+        # surplus back to the source, at the price that trader pays (export parity), which only the start's own
+        # output and use can tell, so the markets are built a second time when some product starts there
+        self.initial_prices = self._start_prices(base, {})
+        self._build_markets()
+        # region -> products it starts exporting (a mask), read by the exporters' starting stock
+        self.exporting_at_start = self._exporting_at_start()
+        if self.exporting_at_start:
+            self.initial_prices = self._start_prices(base, self.exporting_at_start)
+            self._build_markets()
         self.buyers = [Buyer(self, self.buyer_book, i) for i in range(self.buyer_book.n)]
-        self.maker_book = MagnetMakerBook(self, w.magnet_makers)
         self.magnet_makers = [MagnetMaker(self, self.maker_book, i) for i in range(self.maker_book.n)]
-        # the makers' countries in the order of their first plant (the order of the week's magnets_made)
-        mb = self.maker_book
-        self._maker_countries = [(c, int(mb.country_code[mb.country.index(c)]))
-                                 for c in dict.fromkeys(mb.country)]
-        self.refiner_book = RefinerBook(self, w.refiners)
         self.refiners = [Refiner(self, self.refiner_book, i) for i in range(self.refiner_book.n)]
         self.refiner_by_id = {r.rid: r for r in self.refiners}
-        self.ore = OreMarket(self)
-        self.refiner_book.seed_stocks(*self.ore.initial_feed())
         self._residues = self._residue_streams()
         self._collect_residues(start=True)
         self.trader_book = TraderBook(self, w.traders)
@@ -209,6 +204,64 @@ class RareEarthModel(mesa.Model):
         self.datacollector = self.observer.datacollector()
         self.observer.record()
         self.datacollector.collect(self)
+
+    def _start_prices(self, base: np.ndarray, exporting: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each region's starting prices: a source region's are the 2024 prices (``base``); an importing
+        region starts where its importers sell what they bring in, the source's price plus the export cost
+        and their margin (their landed cost, agents/trader.py): at the source's price plus the export cost
+        alone they would keep every tonne and the first week would jump to it. A product the region starts
+        exporting (``exporting``: region -> products mask, :meth:`_exporting_at_start`) starts where the
+        exporters buy it, the source's price less their margin and the export cost (export parity): started
+        at the landed price instead, ex-China NdPr in the magnet world (its plants make ~210 t/week, its makers
+        use ~150) slid ~10 % in its first twelve calm weeks to reach it."""
+        b = self.world.behaviour
+        prices = {}
+        for r in self.regions:
+            if not self.world.region(r).imports_from:
+                prices[r] = base
+                continue
+            start = landed(base, self.export_cost, b.import_margin)
+            if r in exporting:
+                start = np.where(exporting[r], export_parity(base, self.export_cost, b.import_margin), start)
+            prices[r] = start
+        return prices
+
+    def _build_markets(self) -> None:
+        """The price signals, the exchange and the books of the market's participants (buyers, magnet makers,
+        refiners, with the ore market and the plants' starting feed), at ``initial_prices``."""
+        w = self.world
+        self.signals = MarketSignals(self.regions, self.initial_prices, self.behaviour)
+        self.exchange = Exchange(self.regions, self.initial_prices, self.behaviour, self.export_cost)
+        self.buyer_book = BuyerBook(self, w.buyers)
+        self.maker_book = MagnetMakerBook(self, w.magnet_makers)
+        # the makers' countries in the order of their first plant (the order of the week's magnets_made)
+        mb = self.maker_book
+        self._maker_countries = [(c, int(mb.country_code[mb.country.index(c)]))
+                                 for c in dict.fromkeys(mb.country)]
+        self.refiner_book = RefinerBook(self, w.refiners)
+        self.ore = OreMarket(self)
+        self.refiner_book.seed_stocks(*self.ore.initial_feed())
+
+    def _exporting_at_start(self) -> dict[str, np.ndarray]:
+        """The products each importing region starts exporting (region -> products mask): its plants' and
+        makers' output at the start's own ore allocation exceeds what its users take, and a trader of the
+        world carries the region's oxide back to its source (``exports_to``). Read once, at the start."""
+        w = self.world
+        out = {}
+        routes_back = {(self._region_of_state[t.state], t.exports_to) for t in w.traders if t.exports_to}
+        rb, mb = self.refiner_book, self.maker_book
+        for r in self.regions:
+            source = w.region(r).imports_from
+            if not source or (r, source) not in routes_back:
+                continue
+            made = rb.sales_ema[rb.at_region[r]].sum(axis=0)
+            if mb.n:
+                rows = mb.rows_of_region[r]
+                made = made + np.bincount(mb.makes[rows], weights=mb.sales_ema[rows], minlength=made.size)
+            mask = made > self.need_of_region(r) * (1.0 + 1e-9)
+            if mask.any():
+                out[r] = mask
+        return out
 
     # =================================================================================== queries (read-only)
     def _warn_beyond_horizon(self) -> None:
