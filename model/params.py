@@ -37,7 +37,9 @@ from pydantic import (
 )
 
 DATA_DIR = Path(__file__).parent / "data"
-DEFAULT_WORLD = DATA_DIR / "world_2024.toml"
+# the default world carries the chain through to magnets (eight oxides, NdFeB and SmCo, magnet makers, term
+# contracts); world_2024.toml, its base file, is the oxide world: three oxides bought directly, no magnet stage
+DEFAULT_WORLD = DATA_DIR / "world_2024_magnets.toml"
 
 
 class ConfigError(ValueError):

@@ -5,7 +5,7 @@ A scenario file (TOML, under ``model/data/scenarios/`` or anywhere on disk) look
     name = "myanmar_2025"
     description = "Kachin supply shock, Feb 2025"
     cites = ["seed F15", "seed F16", "FACTS C13"]
-    world = "world_2024.toml"
+    world = "world_2024_magnets.toml"
     start = 2024-01-01
     weeks = 156
     seeds = [1, 2, 3]
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from model.demand import demand_growth, path_names
 from model.params import (
     DATA_DIR,
+    DEFAULT_WORLD,
     EARLIEST_DATE,
     MAX_DATE,
     ConfigError,
@@ -55,7 +56,7 @@ class Scenario(BaseModel):
     name: str
     description: str = ""
     cites: list[str] = Field(default_factory=list)
-    world: str = Field(default="world_2024.toml",
+    world: str = Field(default=DEFAULT_WORLD.name,
                        description="world file: a path relative to the scenario file's folder, an absolute "
                                    "path, or the name of a world shipped in model/data/")
     start: dt.date = Field(default=dt.date(2024, 1, 1), ge=EARLIEST_DATE, le=MAX_DATE,
