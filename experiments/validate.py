@@ -380,7 +380,12 @@ TARGETS: list[Target] = [
     Target("Dy, 4-week mean to 26 Mar 2025 (record)", "myanmar_2025_record", "FACTS C15", 191, 259,
            dy_level("2025-03-26"), "USD/kg", "~225 (SMM)"),
     Target("Dy, 4-week mean to 21 Nov 2025 (record)", "myanmar_2025_record", "FACTS P3", 181, 254,
-           dy_level("2025-11-21"), "USD/kg", "213-221 (SMM)"),
+           dy_level("2025-11-21"), "USD/kg", "213-221 (SMM)",
+           known_gap="the default world starts at rest at the 2024 average (FACTS P2: 255 USD/kg), its Dy balanced "
+                     "element by element, and after the record's halt and surge it is back there (~255); the public "
+                     "Dy had already fallen ~12 % below that average by March 2025 (FACTS C15: ~225), a decline "
+                     "through 2024 that the start does not carry; the oxide world, whose 2024 plants make more Dy "
+                     "than its buyers use, drifts down and meets the band (~210)"),
     Target("Ore surge after the crossing reopens, y/y (record)", "myanmar_2025_record", "FACTS C16", 1.2, 2.5, surge,
            "ratio", "May 2025: +67 % y/y"),
     # export licences
