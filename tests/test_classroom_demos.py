@@ -302,27 +302,38 @@ def test_demo1_prices(demo1):
     for p in ("Tb", "NdPr"):
         x = r.price(p)
         close(100 * (x[window].max() / x[base] - 1), c[p], what=f"{p}'s rise")
-    c = claim(1, r"floods out \((?P<t>[\d,]+) t in the week of (?P<day>\d+ [A-Z][a-z]+)\) and Dy is back near "
+    c = claim(1, r"Magnets hardly move: China's NdFeB price rises only \+(?P<pct>\d+) %")
+    nd = r.price("NdFeB")
+    close(100 * (nd[window].max() / nd[base] - 1), c["pct"], what="NdFeB's rise")
+    c = claim(1, r"floods out \((?P<t>[\d,]+) t in the week of (?P<day>\d+ [A-Z][a-z]+)\) and Dy is down to about "
                  r"US\$(?P<back>\d+) by (?P<when>early [A-Z][a-z]+)")
     day = dt.datetime.strptime(f"{c['day']} {year}", "%d %B %Y").date()
     k = r.h.dates.index(day)
     flow = r.flow()
     close(flow[k], c["t"], unit=100, what=f"ore flow in the week of {day}")
     assert flow[k] == flow[halt:].max(), "the flood is the largest week"
-    about(dy[r.first_week_in(c["when"], year)], c["back"], what="Dy in early June")
+    back = r.first_week_in(c["when"], year)
+    about(dy[back], c["back"], what="Dy in early June")
     # Why: "China-domestic and ex-China prices move together because nothing stops exports here"
     assert "China-domestic and ex-China prices move together" in demo_text(1)
     # (together: both rise to the peak and fall after it, and ex-China stays within a quarter of China-domestic,
-    # where Demo 2's licences make it four times as much; "at most about a fifth above" after the flood)
-    assert "at most about a fifth above China's price" in demo_text(1)
+    # where Demo 2's licences make it many times as much; "at most about a tenth above", a fifth of 1.0 +- 0.05)
+    c = claim(1, r"it is at most about a (?P<part>fifth|tenth|quarter|third) above China's price")
+    part = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3}[c["part"]]
     ratio = r.ratio("Dy")[base:k + 1]
     assert ratio.min() > 0.95 and ratio.max() < 1.25, ratio.round(2)
-    assert abs(ratio.max() - 1.2) <= 0.05, ratio.round(2)
-    # "ex-China peaks a few weeks earlier, in early April, and comes down with it after the flood"
+    assert abs(ratio.max() - (1 + part)) <= 0.05, ratio.round(2)
+    # "ex-China climbs faster, is near its top by early March and stays there until the flood, then comes down
+    # with China's price" (near: within 3 % of its top over the halt, every week from early March to the resumption)
+    c = claim(1, r"ex-China climbs faster, is near its top by (?P<when>early [A-Z][a-z]+) and stays there until the "
+                 r"flood, then comes down with China's price")
     row = r.price("Dy", "ROW")
-    row_peak = halt + int(np.argmax(row[halt:k + 1]))
-    assert row[row_peak] > row[base] * 1.4 and row[k] < row[row_peak] * 0.95
-    assert 0 < peak - row_peak <= 6 and in_period(r.date(row_peak), "early April", year), r.date(row_peak)
+    top = row[halt:k + 1].max()
+    by = r.first_week_in(c["when"], year)
+    assert r.ratio("Dy")[by] > r.ratio("Dy")[base] + 0.03, "climbs faster than China's"
+    assert np.all(row[by:resumes + 1] >= 0.97 * top), (row[by:resumes + 1] / top).round(3)
+    assert row[by - 1] < 0.97 * top, "not before early March"
+    assert row[back] < top * 0.95 and dy[back] < dy[peak] * 0.95 and row[back] < row[k] < row[resumes]
 
 
 # ================================================================================================ Demo 2
