@@ -15,17 +15,19 @@ from ui.session import ClassroomModel
 
 def test_the_lesson_pauses_where_the_readme_says():
     """Part 2: with *Pause at the next event* on and 5 weeks per step, each press of Play stops at the
-    seizure of Pangwa (week 42, 21 Oct 2024), of Kanpaiti (47), the fighting (56) and the halt (57,
-    3 Feb 2025), the page's own stop rule deciding."""
+    seizure of Pangwa (week 42, 21 Oct 2024), of Kanpaiti (47), MP Materials' Fort Worth magnet plant coming
+    online (54: the magnet world's plants are events too), the fighting (56) and the halt (57, 3 Feb 2025), the
+    page's own stop rule deciding."""
     m = ClassroomModel("myanmar_2025", 0)
     stop = event_stop(lambda: True)
     pauses = []
-    while len(pauses) < 4 and int(m.steps) < 80:
+    while len(pauses) < 5 and int(m.steps) < 80:
         _, stopped = advance_until(m, 5, stop)
         if stopped:
             pauses.append((int(m.steps), m.date.isoformat()))
-    assert [w for w, _ in pauses] == [42, 47, 56, 57]
-    assert pauses[0][1] == "2024-10-21" and pauses[3][1] == "2025-02-03"
+    assert [w for w, _ in pauses] == [42, 47, 54, 56, 57]
+    assert pauses[0][1] == "2024-10-21" and pauses[4][1] == "2025-02-03"
+    assert [t.text for t in m.told if t.week == 54][0].startswith("MP Materials, Fort Worth")
 
 
 def test_the_lesson_game_meets_the_halt_in_round_three_and_ends_after_two_years():

@@ -59,15 +59,15 @@ def test_the_class_ends_the_scenarios_licences(app_url, open_page):
     button(page, "Reset").click()
     page.get_by_text("runs to 4 January 2027").wait_for(timeout=UPDATE_TIMEOUT_MS)
     step(page, 3)  # the licences begin in week 13
-    wait_log(page, "China now requires an export licence for dysprosium and terbium")
-    end = button(page, "End: China Dy/Tb licences")
+    wait_log(page, "China now requires an export licence for dysprosium, terbium, samarium, gadolinium and yttrium")
+    end = button(page, "End: China Dy/Tb/Sm/Gd… licences")
     end.click()
-    page.locator("li.ree-pending", has_text="China lifts its export controls on dysprosium and terbium").wait_for()
+    page.locator("li.ree-pending", has_text="China lifts its export controls on dysprosium, terbium, samarium, gadolinium and yttrium").wait_for()
     assert end.count() == 0, "the policy is due to end: no second press"
     step(page)
-    log = wait_log(page, "your class: China lifts its export controls on dysprosium and terbium")
+    log = wait_log(page, "your class: China lifts its export controls on dysprosium, terbium, samarium, gadolinium and yttrium")
     assert "Why it matters: Exports flow freely again" in log
-    page.locator(".ree-run-changes", has_text="China lifts Dy/Tb controls (week 16)").wait_for()
+    page.locator(".ree-run-changes", has_text="China lifts Dy/Tb/Sm/Gd… controls (week 16)").wait_for()
     tab.check_clean()
 
 
