@@ -177,6 +177,23 @@ def test_unknown_type_lists_the_allowed_ones():
     assert "Embargo" in msg and all(n in msg for n in REGISTRY)
 
 
+def test_an_element_inside_two_products_names_the_oxide_whatever_the_hash_seed():
+    """On the magnet world Nd is inside NdPr and NdFeB: the hint names the oxide, NdPr, under any hash seed.
+    It named whichever came last from a set of names (NdPr under PYTHONHASHSEED 1, 3, 5; NdFeB under 2, 4)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from model.params import DATA_DIR, load_world; from model.policies import ExportControl; "
+            "import datetime as dt; w = load_world(DATA_DIR / 'world_2024_magnets.toml'); "
+            "print(ExportControl(start=dt.date(2025, 1, 6), products=['Nd']).problems(w))")
+    for seed in ("1", "2", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             cwd=Path(__file__).resolve().parents[2], check=True).stdout
+        assert "part of 'NdPr'" in out, (seed, out)
+
+
 def test_world_references_are_checked_against_the_world():
     """Products, states, groups and areas are data: a name the world does not have is a problem that names
     the field and lists what is allowed."""
