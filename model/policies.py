@@ -304,7 +304,7 @@ class ExportControl(TimelineItem):
     def problems(self, world: World) -> list[str]:
         st = _states(world)
         known = _products(world)
-        unmodelled, inside = self._unmodelled(known)
+        unmodelled, inside = self._unmodelled(world)
         out = []
         for b in self.products:
             if b in known or b in unmodelled:
@@ -320,14 +320,23 @@ class ExportControl(TimelineItem):
         return bool(set(self.products) & set(getattr(other, "products", []))) or (
             "magnet" in self.forms and "magnet" in getattr(other, "forms", []))
 
-    def _unmodelled(self, known: set[str]) -> tuple[list[str], dict[str, str]]:
+    def _unmodelled(self, world: World) -> tuple[list[str], dict[str, str]]:
         """The listed rare-earth elements the world does not model, and the element symbols that are part
-        of a modelled product's name (Nd, Pr -> NdPr), which are not 'unmodelled' but a wrong name."""
-        inside = {e: p for p in known for e in re.findall(r"[A-Z][a-z]?", p) if e != p}
+        of a modelled product's name (Nd, Pr -> NdPr), which are not 'unmodelled' but a wrong name. An element
+        inside several products' names (Nd in NdPr and NdFeB) is said to be part of the first oxide in the
+        world's order, else the first product: read from the world's list, not from a set, whose order
+        changes with the interpreter's hash seed."""
+        known = _products(world)
+        inside: dict[str, str] = {}
+        oxides_first = sorted(world.products, key=lambda p: p.stage != "oxide")  # stable: world order kept
+        for p in (q.name for q in oxides_first):
+            for e in re.findall(r"[A-Z][a-z]?", p):
+                if e != p:
+                    inside.setdefault(e, p)
         return [p for p in self.products if p not in known and p in RARE_EARTH_ELEMENTS and p not in inside], inside
 
     def notes(self, world: World) -> list[str]:
-        absent = self._unmodelled(_products(world))[0]
+        absent = self._unmodelled(world)[0]
         if not absent:
             return []
         return [f"names {', '.join(absent)}, which this world does not model: the control skips "

@@ -7,11 +7,16 @@ import numpy as np
 import pytest
 
 from model.model import RareEarthModel
+from tests.conftest import build_scenario
+
+# the oxide world, whatever the default: its buyers buy oxides (jp_ev, eu_ev buy Dy), its refiners have no
+# separation costs, its importers trade its three products (NdPr, Dy, Tb)
+OXIDE = "world_2024.toml"
 
 
 @pytest.fixture
 def model() -> RareEarthModel:
-    m = RareEarthModel("baseline", seed=1, weeks=10)
+    m = RareEarthModel(build_scenario("baseline", world=OXIDE), seed=1, weeks=10)
     m.run(2)
     return m
 

@@ -11,13 +11,15 @@ from agents.miner import MinerFleet
 from model.model import RareEarthModel
 from model.params import load_world
 from model.policies import Stockpile
+from tests.conftest import build_scenario
 
-WORLD = load_world("world_2024.toml")
+OXIDE = "world_2024.toml"  # the rules are checked on the oxide world, the one WORLD is (three products)
+WORLD = load_world(OXIDE)
 
 
 @pytest.fixture
 def model() -> RareEarthModel:
-    return RareEarthModel("baseline", seed=1, weeks=10)
+    return RareEarthModel(build_scenario("baseline", world=OXIDE), seed=1, weeks=10)
 
 
 # ================================================================================================== miners
@@ -42,9 +44,10 @@ def test_agents_one_per_site_and_kind(model):
     for a in model.agents:
         kinds[type(a).__name__] += 1
     assert kinds["Miner"] == model.fleet.n
-    assert kinds["Refiner"] == len(WORLD.refiners) and kinds["Buyer"] == len(WORLD.buyers)
-    assert kinds["State"] == len(WORLD.states) and kinds["ArmedGroup"] == len(WORLD.armed_groups)
-    assert kinds["Trader"] == len(WORLD.traders)
+    w = model.world
+    assert kinds["Refiner"] == len(w.refiners) and kinds["Buyer"] == len(w.buyers)
+    assert kinds["State"] == len(w.states) and kinds["ArmedGroup"] == len(w.armed_groups)
+    assert kinds["Trader"] == len(w.traders)
 
 
 def test_halted_sites_mine_and_offer_nothing_and_quotas_scale_chinese_mining_by_group(model):
@@ -324,7 +327,8 @@ def test_with_the_heavy_separators_held_flat_as_well_dy_runs_short_under_growth(
     from model.results import series
 
     def run(follow: list[str]) -> tuple[float, float]:
-        df = run_one(_with_overrides("demand_growth_aps", {"behaviour.china_separation_follows_demand": follow}), 1)
+        sc = build_scenario("demand_growth_aps", world=OXIDE)  # the mechanism measured on the oxide world
+        df = run_one(_with_overrides(sc, {"behaviour.china_separation_follows_demand": follow}), 1)
         dy = series(df, "price", "CN", "Dy")
         return longest_shortage()(df), float(dy.rolling(4).mean().max() / dy.iloc[0])
 

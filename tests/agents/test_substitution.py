@@ -15,6 +15,7 @@ from model.model import RareEarthModel
 from model.params import Behaviour, ConfigError
 from model.scenario import load_scenario
 from model.substitution import CoercivitySubstitution
+from tests.conftest import build_scenario
 
 PRODUCTS = ("NdPr", "Dy", "Tb")
 P0 = np.array([[60.0, 250.0, 1000.0]])  # one row's 2024 prices, USD/kg
@@ -85,12 +86,12 @@ def test_off_returns_the_thrifted_recipe_itself(kw):
     assert sub.step(BASE, np.repeat(P0 * np.array([1.0, 1.0, 0.2]), 2, axis=0)) is BASE
 
 
-@pytest.mark.parametrize("scenario, holder", [("baseline", "buyers"), ("magnets_baseline", "makers")])
-def test_thrifting_and_substitution_together_keep_the_thrifted_coercivity(scenario, holder):
+@pytest.mark.parametrize("world, holder", [("world_2024.toml", "buyers"), ("world_2024_magnets.toml", "makers")])
+def test_thrifting_and_substitution_together_keep_the_thrifted_coercivity(world, holder):
     """In a model run (a seed whose Dy and Tb prices part), every recipe holds the coercivity its thrifted
     recipe holds, the substitutes' tonnes move between Dy and Tb only, and some recipe does move. Oxide
     worlds: the buyers hold the recipes; magnet worlds: the magnet makers."""
-    m = RareEarthModel(scenario, seed=2 if holder == "buyers" else 3, weeks=120)
+    m = RareEarthModel(build_scenario("baseline", world=world), seed=2 if holder == "buyers" else 3, weeks=120)
     dy, tb = m.products.index("Dy"), m.products.index("Tb")
     book = m.buyer_book if holder == "buyers" else m.maker_book
     name = "content" if holder == "buyers" else "recipe"
@@ -109,5 +110,6 @@ def test_thrifting_and_substitution_together_keep_the_thrifted_coercivity(scenar
 
 def test_an_unknown_substitute_is_refused_with_its_field_named():
     sc = load_scenario("baseline").with_overrides({"behaviour.coercivity_substitutes": {"Dy": 1.0, "Tbb": 1.7}})
-    with pytest.raises(ConfigError, match=r"behaviour\.coercivity_substitutes.*unknown 'Tbb'; allowed: Dy"):
+    oxides = sorted(p.name for p in load_scenario("baseline").load_world().products if p.stage == "oxide")
+    with pytest.raises(ConfigError, match=rf"behaviour\.coercivity_substitutes.*unknown 'Tbb'; allowed: {', '.join(oxides)}$"):
         sc.load_world()

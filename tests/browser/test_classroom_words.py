@@ -113,7 +113,13 @@ def test_news_lines_in_words():
 
 
 # ====================================================================== ending the scenario's own policies
-def test_the_class_ends_a_scenario_policy_once():
+def test_the_class_ends_a_scenario_policy_once(monkeypatch):
+    import ui.session
+    from model.scenario import load_scenario
+
+    # on the oxide world, whatever the scenario's own: the words below name its controlled products (Dy, Tb oxide)
+    monkeypatch.setattr(ui.session, "load_scenario",
+                        lambda name: load_scenario(name).model_copy(update={"world": "world_2024.toml"}))
     m = run(ClassroomModel("china_controls_2025", 0), 14)
     (licences,) = [x for x in m.endable() if isinstance(x, ExportControl)]
     assert m.source_of(licences) == SOURCE_SCENARIO

@@ -56,11 +56,11 @@ def test_the_phases_are_told_apart_in_the_legend():
 
 # ============================================================== a plant followed from planned to idle
 def _short_pipeline_model(weeks: int = 40) -> RareEarthModel:
-    """The baseline world with the Thai plant's permits and construction shortened to 4 + 6 weeks, funded by
-    JBIC in week 2, and Laos's mines not yet open (with them the plant wins the Lao ore that China's heavy
+    """The oxide world (named: the map marks its every facility) with the Thai plant's permits and construction
+    shortened to 4 + 6 weeks, funded by JBIC in week 2, and Laos's mines not yet open (with them the plant wins the Lao ore that China's heavy
     separators leave since Lynas's heavy concentrate fills part of their quota): it has no ore it can win."""
     start = dt.date(2024, 1, 1)
-    sc = Scenario(name="fund", start=start, weeks=weeks, seeds=[1],
+    sc = Scenario(name="fund", world="world_2024.toml", start=start, weeks=weeks, seeds=[1],
                   overrides={f"refiners.{THAI}.permit_weeks": 4, f"refiners.{THAI}.lead_time_weeks": 6,
                              "miners.la_ionic.active_at_start": 0, "miners.la_ionic.entry_exit": False})
     fund = ProjectFinance(start=start + dt.timedelta(weeks=2), actor="JP", lender="JBIC", project=THAI)
@@ -163,7 +163,7 @@ def test_followed_mines_are_the_projects_and_the_reserves():
 
 
 # ================================================================================= magnet plants
-def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase():
+def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase(monkeypatch):
     """In a world with a magnet stage every magnet plant is a facility of its own kind, drawn as a hexagon at
     its node: MP's Fort Worth plant is building at the start of ``combined_2025``, comes online in Jan 2025
     (FACTS R4) and ramps up from half its capacity; the 10X plant is still building; the project table lists
@@ -194,6 +194,11 @@ def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase():
     (hexagons,) = [idx for sc, idx in chart.marks if k in idx]
     assert all(view.facilities[j][2] == "magnet" for j in hexagons)
     assert "magnet plants" in network_map.facility_legend_title(view)
+    import ui.session
+    from model.scenario import load_scenario
+
+    monkeypatch.setattr(ui.session, "load_scenario",  # a world without magnet plants: the oxide world
+                        lambda name: load_scenario(name).model_copy(update={"world": "world_2024.toml"}))
     base = network_view(ClassroomModel())
     assert network_map.facility_legend_title(base) == "Refineries (■) and mines (▲) by status"
     table = project_table(m)

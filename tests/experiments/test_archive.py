@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from experiments.archive import COLUMN_DOCS, archive
 from experiments.cli import app
 from model.results import COLUMNS, OUTPUTS
+from model.scenario import load_scenario
 
 runner = CliRunner()
 
@@ -70,7 +71,7 @@ def test_run_archive_is_self_describing(run_folder, tmp_path, umask_022):
     names = {p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()}
     assert {"README.md", "datapackage.json", "codebook.csv", "codebook.md", "environment.json", "results.parquet",
             "provenance.json", "prices.png", "inputs/scenarios/baseline.toml", "inputs/scenarios/baseline.json",
-            "inputs/worlds/world_2024.toml"} <= names
+            f"inputs/worlds/{load_scenario('baseline').world_path().name}"} <= names  # the run's own world
 
     # the data package lists the table with its fields
     dp = json.loads((b / "datapackage.json").read_text())

@@ -23,6 +23,11 @@ from model.demand import load_demand_paths
 from model.model import RareEarthModel
 from model.params import ConfigError
 from model.scenario import Scenario, load_scenario
+from tests.conftest import build_scenario
+
+# every buyer of the oxide world buys for magnets, so the magnet-demand path moves every buyer's need (the
+# magnet world's buyers of Y, Gd, La and Ce for other uses keep a stationary need)
+OXIDE = "world_2024.toml"
 
 START = dt.date(2024, 1, 1)  # a Monday; 2029-01-01 is 1,827 days = exactly 261 weeks later
 WEEKS_TO_2029 = 261
@@ -69,7 +74,8 @@ def test_shipped_paths_cite_their_numbers_and_match_the_facts():
 def test_need_after_whole_years_is_base_times_the_product_of_the_yearly_rates():
     """APS path, thrifting off: after 261 weeks (1 Jan 2029) every buyer's need is its base need x 1.0502^5;
     every week's need and each segment's demand index follow the calendar's product of rates."""
-    sc = load_scenario("demand_growth_aps").with_overrides({"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0})
+    sc = build_scenario("demand_growth_aps", world=OXIDE,
+                        overrides={"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0})
     m = RareEarthModel(sc, seed=1, weeks=WEEKS_TO_2029 + 1)
     bb = m.buyer_book
     base = bb.magnet_t_per_week[:, None] * bb.base_content
@@ -207,8 +213,8 @@ def test_aps_total_need_in_2030_exceeds_the_stationary_twin_by_the_paths_factor(
     (buyers cut content when prices rise) but still clearly more."""
     off = {"behaviour.thrift_rate_per_week": 0.0, "behaviour.substitution_elasticity": 0.0}
     weeks = 366  # into 2031
-    grow = RareEarthModel(load_scenario("demand_growth_aps").with_overrides(off), seed=1, weeks=weeks).run()
-    flat = RareEarthModel(load_scenario("baseline").with_overrides(off), seed=1, weeks=weeks).run()
+    grow = RareEarthModel(build_scenario("demand_growth_aps", overrides=off, world=OXIDE), seed=1, weeks=weeks).run()
+    flat = RareEarthModel(build_scenario("baseline", overrides=off, world=OXIDE), seed=1, weeks=weeks).run()
 
     def need_2030(df):
         d = df[df.variable.isin(["consumption", "shortage"]) & (df.date.dt.year == 2030)]
@@ -220,7 +226,7 @@ def test_aps_total_need_in_2030_exceeds_the_stationary_twin_by_the_paths_factor(
     factor = np.mean([expected_factor(APS, START, START + dt.timedelta(weeks=k - 1)) for k in steps])
     assert g / f == pytest.approx(factor, rel=1e-9)
     assert 1.33 < factor < 1.37
-    thrifting = RareEarthModel("demand_growth_aps", seed=1, weeks=weeks).run()
+    thrifting = RareEarthModel(build_scenario("demand_growth_aps", world=OXIDE), seed=1, weeks=weeks).run()
     assert need_2030(thrifting.results())[0] / f > 1.2
 
 

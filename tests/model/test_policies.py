@@ -49,6 +49,7 @@ from model.policies import (
 )
 from model.rules import OreBan, Rules
 from model.scenario import list_scenarios, load_scenario
+from tests.conftest import build_scenario
 from tests.seedstats import fmt, report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,12 +57,15 @@ WORLD = load_world()
 START = dt.date(2024, 1, 1)  # the baseline's first week
 ON = "2024-03-04"  # step 9 of a baseline run: eight ordinary weeks before, for reference levels
 KACHIN = ["pangwa", "momauk", "kanpaiti"]
+OXIDE = "world_2024.toml"  # the oxide world: every destination imports every product, buyers buy oxides
 
 
 # ================================================================================================ helpers
 def _model(*items: TimelineItem, weeks: int = 30, seed: int = 1, scenario: str = "baseline",
-           **overrides) -> RareEarthModel:
-    return RareEarthModel(scenario, seed=seed, weeks=weeks, policies=list(items), **overrides)
+           world: str | None = None, **overrides) -> RareEarthModel:
+    """The scenario (on ``world`` instead of its own, if given) with ``items`` added."""
+    sc = build_scenario(scenario, world=world) if world else scenario
+    return RareEarthModel(sc, seed=seed, weeks=weeks, policies=list(items), **overrides)
 
 
 def _table(m: RareEarthModel, variable: str) -> pd.DataFrame:
@@ -171,6 +175,23 @@ def test_unknown_type_lists_the_allowed_ones():
         parse_item({"type": "Embargo", "start": "2024-02-05"})
     msg = str(err.value)
     assert "Embargo" in msg and all(n in msg for n in REGISTRY)
+
+
+def test_an_element_inside_two_products_names_the_oxide_whatever_the_hash_seed():
+    """On the magnet world Nd is inside NdPr and NdFeB: the hint names the oxide, NdPr, under any hash seed.
+    It named whichever came last from a set of names (NdPr under PYTHONHASHSEED 1, 3, 5; NdFeB under 2, 4)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from model.params import DATA_DIR, load_world; from model.policies import ExportControl; "
+            "import datetime as dt; w = load_world(DATA_DIR / 'world_2024_magnets.toml'); "
+            "print(ExportControl(start=dt.date(2025, 1, 6), products=['Nd']).problems(w))")
+    for seed in ("1", "2", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             cwd=Path(__file__).resolve().parents[2], check=True).stdout
+        assert "part of 'NdPr'" in out, (seed, out)
 
 
 def test_world_references_are_checked_against_the_world():
@@ -399,8 +420,8 @@ def test_rules_board_reset_tighter_limit_and_floors():
 
 # ============================================================================================ export control
 def test_export_ban_stops_listed_products_to_controlled_destinations_and_leaves_the_rest():
-    free = _table(_model(weeks=24).run(), "exports")
-    m = _model(ExportControl(start=ON, mode="ban", products=["Dy", "Tb"]), weeks=24).run()
+    free = _table(_model(weeks=24, world=OXIDE).run(), "exports")
+    m = _model(ExportControl(start=ON, mode="ban", products=["Dy", "Tb"]), weeks=24, world=OXIDE).run()
     ex = _table(m, "exports")
     dests = m.import_destinations()
     assert dests and set(dests) <= {c for c, _ in ex.columns}
@@ -494,7 +515,7 @@ def test_approved_tonnage_is_the_approval_rate_of_the_tonnage_applied_for(rate):
     n = 20
     ctl = ExportControl(start="2024-01-08", mode="licence", approval_rate=rate, delay_weeks=1,
                         licence_valid_weeks=1, applications_per_week=n)
-    m, req, allow, factor = _approvals(ctl, **{"behaviour.retaliation_factor": 1.0})
+    m, req, allow, factor = _approvals(ctl, world=OXIDE, **{"behaviour.retaliation_factor": 1.0})
     assert (factor == 1.0).all()
     ks = [m.products.index(p) for p in ctl.products]
     r, a = req[1:-1][..., ks], allow[2:][..., ks]  # applications reviewed at step t, allowance at t + 1
@@ -511,7 +532,7 @@ def test_licences_are_used_up_by_exports():
     debited from its licences (``exports_last_week``), so its allowance stays about one week's request
     instead of piling up 13 weeks of approvals, and no destination imports more than its allowance."""
     m = _model(ExportControl(start="2024-01-08", mode="licence", approval_rate=1.0, delay_weeks=0,
-                             licence_valid_weeks=13), weeks=30)
+                             licence_valid_weeks=13), weeks=30, world=OXIDE)
     k = m.products.index("Dy")
     dests = m.import_destinations()
     for week in range(30):
@@ -715,7 +736,7 @@ def test_an_agency_sizes_its_stock_on_the_oxide_inside_the_magnets_its_buyers_us
     assert us[k["Dy"]] == pytest.approx(m.need_of_state("US")[k["NdFeB"]] * bom["Dy"], rel=1e-9)
     assert us[k["Dy"]] > 0
     assert np.array_equal(m.state_by_id["CN"].consumption_per_week(), m.need_of_state("CN"))
-    oxide = _model(weeks=2)
+    oxide = _model(weeks=2, world=OXIDE)
     assert all(np.array_equal(s.consumption_per_week(), oxide.need_of_state(s.sid)) for s in oxide.states)
 
 
@@ -812,7 +833,7 @@ def test_rapid_response_releases_on_a_shortage_signal():
     for rapid in (True, False):
         pol = Stockpile(start="2024-01-08", actor="JP", target_days=60, initial_days=60, rapid_response=rapid,
                         shortage_trigger=0.02, release_above_ratio=5.0, products=["Dy", "Tb"])
-        m = _model(pol, ExportControl(start=ON, mode="ban", products=["Dy", "Tb"]), weeks=24,
+        m = _model(pol, ExportControl(start=ON, mode="ban", products=["Dy", "Tb"]), weeks=24, world=OXIDE,
                    **{"behaviour.wtp_share_of_magnet_value": 0.1})
         bb = m.buyer_book
         rows = bb.rows_of_region["ROW"]
@@ -870,13 +891,13 @@ def test_reserve_schedule_buys_below_and_sells_glut_stock_above_its_ratios():
     ``buy_below_ratio`` x the cost of supply and, with stock above its strategic level, offers that glut
     stock from ``sell_back_ratio`` x the cost of supply on, and everything above ``release_above_ratio``.
     Without the Dy/Tb split, whose first weeks move China's use (the strategic level's basis) by ~1e-5."""
-    m = _model(weeks=4, **{"behaviour.substitution_elasticity": 0.0})
+    m = _model(weeks=4, world=OXIDE, **{"behaviour.substitution_elasticity": 0.0})
     m.run(2)
     cn = m.state_by_id["CN"]
     md = cn.mandate
     grid = m.exchange.grid[cn.region]
     ref = m.signals.normal[cn.region][:, None]
-    k = [m.products.index(p) for p in WORLD.state("CN").reserve.products]
+    k = [m.products.index(p) for p in m.world.state("CN").reserve.products]
     buy, sell = (b.qty[:, 0, :] for b in cn.orders(cn.region, grid))
     assert (buy[k][grid[k] > md.buy_below_ratio * ref[k]] == 0).all()
     assert (buy[k][grid[k] < 0.9 * md.buy_below_ratio * ref[k]] > 0).all()
@@ -1257,7 +1278,7 @@ def test_agency_spends_no_more_than_its_budget_over_several_products():
 
 
 def test_an_export_control_only_rations_what_leaves_the_actors_region():
-    m = _model(ExportControl(start="2024-01-08", actor="JP", mode="ban", products=["Dy"]), weeks=6)
+    m = _model(ExportControl(start="2024-01-08", actor="JP", mode="ban", products=["Dy"]), weeks=6, world=OXIDE)  # US buys Dy oxide
     m.run(4)
     k = m.products.index("Dy")
     assert all(np.isinf(m.rules.allowance(d)[k]) for d in m.import_destinations())

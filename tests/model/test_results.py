@@ -11,6 +11,7 @@ import pytest
 
 from model.model import RareEarthModel, reporter_name
 from model.results import COLUMNS, OUTPUTS, series
+from tests.conftest import build_scenario
 
 DOCUMENTED = ["run_id", "scenario", "seed", "step", "date", "variable", "region", "product", "value"]
 WEEKS = 110  # combined_2025 to Feb 2026: seizures, halt, licences, floor, financing, stockpile, election
@@ -67,10 +68,13 @@ def test_every_declared_output_appears(combined):
     missing = sorted(set(OUTPUTS) - DEMAND_GROWTH - FINANCE - set(df["variable"].unique()))
     assert not missing, f"declared outputs never recorded in combined_2025: {missing}"
     assert set(df["variable"].unique()) <= set(OUTPUTS) - DEMAND_GROWTH
-    funded = set(RareEarthModel("northern_corridor", seed=1, weeks=24).run().results()["variable"].unique())
+    oxide = "world_2024.toml"  # a world without a magnet stage, whatever the scenarios' own
+    funded = set(RareEarthModel(build_scenario("northern_corridor", world=oxide), seed=1, weeks=24).run()
+                 .results()["variable"].unique())
     assert FINANCE <= funded, sorted(FINANCE - funded)  # once a lender funds something (week 21 there)
     assert not funded & MAGNET_STAGE, sorted(funded & MAGNET_STAGE)  # the oxide world has no magnet stage
-    grows = set(RareEarthModel("demand_growth_aps", seed=1, weeks=3).run().results()["variable"].unique())
+    grows = set(RareEarthModel(build_scenario("demand_growth_aps", world=oxide), seed=1, weeks=3).run()
+                .results()["variable"].unique())
     assert DEMAND_GROWTH <= grows <= set(OUTPUTS) - MAGNET_STAGE, sorted(DEMAND_GROWTH - grows)
 
 

@@ -65,7 +65,9 @@ def test_separating_is_in_the_cash_cost_and_charged_at_cost_in_the_full_cost():
 
 
 def test_a_world_without_separation_costs_has_none():
-    m = RareEarthModel("baseline", seed=1, weeks=2).run()
+    from tests.conftest import build_scenario
+
+    m = RareEarthModel(build_scenario("baseline", world="world_2024.toml"), seed=1, weeks=2).run()  # the oxide world
     book = m.refiner_book
     assert not book.separation_cost.any() and not book.separating.any()
     np.testing.assert_array_equal(book.full_cost(), book.cash_cost * (1 + m.behaviour.full_cost_markup))
