@@ -2,13 +2,14 @@
 
 Sections (issue 6), each a median over ``--repeats`` (default 5) with min-max:
 
-a. one 520-week run of the default world (``baseline``, seed 1): wall and CPU time, and the agent count; then
-   the same for the magnet world (``magnets_baseline``, seed 1: ten products, magnet makers, term contracts);
+a. one 520-week run of the default world, the magnet world (``baseline``, seed 1: ten products, magnet makers,
+   term contracts): wall and CPU time, and the agent count; then the same for the oxide world (``baseline`` on
+   ``world_2024.toml``: three oxides, no magnet stage);
 b. time per week by stage, the nine stages of ``RareEarthModel.step``'s docstring (stage 5 in two parts:
    refining, then magnets), timed by wrapping the model's bound stage methods (and ``datacollector.collect``)
-   in this process: no timing code in the model; the default world, then the magnet world;
+   in this process: no timing code in the model; the default world, then the oxide world;
 c. agent-steps per second (agents x weeks / run time) beside Mesa's bundled ``BoltzmannWealth`` example
-   (default 100 agents, the same number of steps), and the ratio, for the default and the magnet world;
+   (default 100 agents, the same number of steps), and the ratio, for the default and the oxide world;
 d. time per week with the world scaled x1, x4, x16, x40 in agents (:mod:`benchmarks.scaling`) and the
    exponent of a least-squares fit ``time/week ~ agents^k``;
 e. sweep throughput with 1 and 2 workers through ``experiments.sweep.run_tasks`` (results written to a
@@ -158,7 +159,8 @@ def _timed_runs(sc, repeats: int, weeks: int) -> tuple[list[float], list[float],
 
 
 def bench_run(table: Table, repeats: int, weeks: int) -> dict:
-    """(a) a full run of the default world, wall and CPU seconds."""
+    """(a) a full run of the default world (the magnet world), wall and CPU seconds: the issue 11 target (<= 1.0 s
+    for 520 weeks, >= 1.5x BoltzmannWealth in agent-steps) is this world's."""
     from model.scenario import load_scenario
 
     sc = load_scenario("baseline")
@@ -166,25 +168,29 @@ def bench_run(table: Table, repeats: int, weeks: int) -> dict:
     table.add("a", f"{weeks}-week run, default world (wall)", wall, "s", "target <= 1.0 s" if weeks == 520 else "")
     table.add("a", f"{weeks}-week run, default world (CPU)", cpu, "s")
     table.add("a", "model construction (scenario loaded)", [x * 1e3 for x in init], "ms")
-    table.add("a", "agents in the default world", agents, "agents", "states, miners, refiners, groups, buyers",
+    table.add("a", "agents in the default world", agents, "agents", "states, miners, refiners, groups, buyers, makers",
               fmt="{:.0f}")
     _bench_fallback(table, sc, repeats, weeks, wall)
     return {"wall": wall, "agents": agents, "weeks": weeks}
 
 
-MAGNET_WORLD = "magnets_baseline"
+OXIDE_WORLD = "world_2024.toml"
 
 
-def bench_run_magnets(table: Table, repeats: int, weeks: int) -> dict:
-    """(a) a full run of the magnet world (``magnets_baseline``, seed 1), wall and CPU seconds: the issue 11
-    target (<= 1.0 s for 520 weeks) is this world's."""
+def _oxide_baseline():
+    """``baseline`` on the oxide world (three oxides bought directly, no magnet stage), the default world's base."""
     from model.scenario import load_scenario
 
-    wall, cpu, _, agents = _timed_runs(load_scenario(MAGNET_WORLD), repeats, weeks)
-    table.add("a", f"{weeks}-week run, magnet world (wall)", wall, "s",
-              f"{MAGNET_WORLD}; target <= 1.0 s" if weeks == 520 else MAGNET_WORLD)
-    table.add("a", f"{weeks}-week run, magnet world (CPU)", cpu, "s")
-    table.add("a", "agents in the magnet world", agents, "agents", "with magnet makers", fmt="{:.0f}")
+    return load_scenario("baseline").model_copy(update={"world": OXIDE_WORLD})
+
+
+def bench_run_oxides(table: Table, repeats: int, weeks: int) -> dict:
+    """(a) a full run of the oxide world (``baseline`` on ``world_2024.toml``, seed 1), wall and CPU seconds,
+    beside the default world's."""
+    wall, cpu, _, agents = _timed_runs(_oxide_baseline(), repeats, weeks)
+    table.add("a", f"{weeks}-week run, oxide world (wall)", wall, "s", f"baseline on {OXIDE_WORLD}")
+    table.add("a", f"{weeks}-week run, oxide world (CPU)", cpu, "s")
+    table.add("a", "agents in the oxide world", agents, "agents", "no magnet makers", fmt="{:.0f}")
     return {"wall": wall, "agents": agents, "weeks": weeks}
 
 
@@ -223,16 +229,15 @@ def _timed(fn: Callable, acc: list[float]) -> Callable:
 
 
 def bench_stages(table: Table, repeats: int, weeks: int) -> None:
-    """(b) time per week of each stage, by wrapping the model's bound stage methods: the default world, then
-    the magnet world (where issue 11's speed target is not yet met: where its week goes)."""
-    _stages(table, repeats, weeks, "baseline", "")
-    _stages(table, repeats, weeks, "magnets_baseline", "magnet world: ")
-
-
-def _stages(table: Table, repeats: int, weeks: int, scenario: str, prefix: str) -> None:
+    """(b) time per week of each stage, by wrapping the model's bound stage methods: the default world (the
+    magnet world), then the oxide world."""
     from model.scenario import load_scenario
 
-    sc = load_scenario(scenario)
+    _stages(table, repeats, weeks, load_scenario("baseline"), "")
+    _stages(table, repeats, weeks, _oxide_baseline(), "oxide world: ")
+
+
+def _stages(table: Table, repeats: int, weeks: int, sc, prefix: str) -> None:
     per: dict[str, list[float]] = {label: [] for label, _ in STAGES}
     per["9 DataCollector.collect"] = []
     per["other (Mesa step, loop)"] = []
@@ -265,8 +270,8 @@ def _stages(table: Table, repeats: int, weeks: int, scenario: str, prefix: str) 
 
 
 def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None,
-                    magnets: dict | None = None) -> None:
-    """(c) agent-steps per second, ours (the default world, and the magnet world) against Mesa's BoltzmannWealth."""
+                    oxides: dict | None = None) -> None:
+    """(c) agent-steps per second, ours (the default world, and the oxide world) against Mesa's BoltzmannWealth."""
     from mesa.examples import BoltzmannWealth
 
     rates = []
@@ -280,7 +285,7 @@ def bench_boltzmann(table: Table, repeats: int, steps: int, ours: dict | None,
         rates.append(n * steps / (time.perf_counter() - t))
     table.add("c", f"BoltzmannWealth agent-steps/s ({n} agents)", rates, "agent-steps/s", f"{steps} steps",
               fmt="{:,.0f}")
-    for run, name, ratio in ((ours, "ree-abm", "ree-abm"), (magnets, "ree-abm magnet world", "magnet world")):
+    for run, name, ratio in ((ours, "ree-abm", "ree-abm"), (oxides, "ree-abm oxide world", "oxide world")):
         if not run:
             continue
         mine = [run["agents"] * run["weeks"] / w for w in run["wall"]]
@@ -731,14 +736,14 @@ def main(argv: list[str] | None = None) -> int:
     print(_header())
     print(f"medians over {r} repeats [min - max]; wall-clock unless marked CPU\n", flush=True)
     table = Table()
-    ours = magnets = None
+    ours = oxides = None
     if "a" in only or "c" in only:
         ours = bench_run(table, r, weeks)
-        magnets = bench_run_magnets(table, r, weeks)
+        oxides = bench_run_oxides(table, r, weeks)
     if "b" in only:
         bench_stages(table, r, weeks)
     if "c" in only:
-        bench_boltzmann(table, r, weeks, ours, magnets)
+        bench_boltzmann(table, r, weeks, ours, oxides)
     if "d" in only:
         bench_scaling(table, r, 13 if args.quick else 52)
     if "e" in only:
