@@ -421,12 +421,7 @@ TARGETS: list[Target] = [
            0.85, refining_share("CN", 2030), "fraction",
            public="IEA announced-projects case: 0.77; IEA 2025: 'declining only marginally'"),
     Target("Malaysia's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.08,
-           0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12",
-           known_gap="the IEA counts magnet rare earths, as the default world does, and has Malaysia at 5 % in "
-                     "2023 (the model: 5.2 % in 2024) growing to 12 %; with Lynas's expansion to 10,500 t/yr of "
-                     "NdPr (FACTS E7) the model's Malaysia grows to ~7.5 % of 2030's NdPr, Dy and Tb: the IEA's "
-                     "growth needs Malaysian capacity beyond any project the database cites; the magnet world "
-                     "gives 8.9 % (20 seeds), in the band"),
+           0.16, refining_share("MY", 2030), "fraction", public="IEA announced-projects case: 0.12"),
     Target("Longest spell of unmet need above 5 % (NdPr, Dy, Tb), demand growing", "demand_growth_aps",
            "FACTS B6, R6, P6", 0.0, 26.0, longest_shortage(), "weeks",
            public="supply enters before shortages persist"),
