@@ -68,8 +68,10 @@ def test_cli_compare_shows_the_licence_wedge():
     assert lic > 1.5 * base and change.startswith("+")
     base, lic, change = _row(r.output, "Dy China's exports, total (t)")
     assert lic < base and change.startswith("-")
+    # NdPr is not on the list: its oxide exports are not rationed (on the oxide world they stay within 5 %; on the
+    # magnet world they rise ~14 %, as makers abroad, short of licensed Chinese magnets, make more and buy NdPr)
     base, lic, change = _row(r.output, "NdPr China's exports, total (t)")
-    assert lic == pytest.approx(base, rel=0.05)
+    assert lic >= 0.95 * base, (base, lic)
     _, share, _ = _row(r.output, "China share of refining, last year")
     assert 0.5 < share < 1.0  # a share keeps its decimals
 
