@@ -75,7 +75,7 @@ class Observer:
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
         self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
         self._made_rows: tuple = ((), [])  # (countries that made magnets, their magnet_output keys): _magnets
-        self._maker_capacity: tuple = (None, [])  # (the makers' capacity array it was made from, its rows)
+        self._maker_capacity: tuple = (None, [], [])  # (the makers' capacity array it was made from, its keys, values)
         # buyers whose shortage counts in downstream units: (state, unit) -> [(row, kg per unit)], fixed
         self._unit_rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for i, spec in enumerate(m.buyer_book.specs):
@@ -330,10 +330,9 @@ class Observer:
             for j, country in enumerate(mb.rows_of_country):  # sum_by_country's rows: the countries, sorted
                 rows += list(zip(self._row("magnet_capacity", country, self._magnet_names),
                                  cap[j].take(magnets).tolist(), strict=True))
-            self._maker_capacity = (mb.capacity, rows)
-        for k, x in self._maker_capacity[1]:
-            keys.append(k)
-            vals.append(x)
+            self._maker_capacity = (mb.capacity, [k for k, _ in rows], [x for _, x in rows])
+        keys += self._maker_capacity[1]
+        vals += self._maker_capacity[2]
         total = sum(made.values(), np.zeros(len(P)))
         all_made = _sum(total, axis=None)
         if all_made > 0:

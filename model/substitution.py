@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.arrays import add_reduce as _sum
-from model.arrays import where
+from model.arrays import clip, where
 from model.params import Behaviour
 
 
@@ -111,7 +111,7 @@ class CoercivitySubstitution:
                                 - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
         chosen = chosen - _sum(where(self.uses, chosen, 0.0), axis=1, keepdims=True) / self._n_used
-        chosen = np.clip(chosen, -self.max_log, self.max_log)
+        chosen = clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
         cells = self.cells(thrifted.shape[1])
         work = thrifted.take(cells).reshape(shape) * self.w  # coercivity each substitute gives now (Dy-kg per kg)
