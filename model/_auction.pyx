@@ -13,7 +13,8 @@
   ``model.model.RareEarthModel._deliver_contracts_numpy``);
 - :func:`settle_sold`, :func:`settle_bought`, :func:`settle_own`, :func:`sell_from_stock`, :func:`add_to_stock`:
   a participant's books moved by its fills of a clearing, in place (references: the numpy lines of the books'
-  ``settle`` in agents/).
+  ``settle`` in agents/);
+- :func:`thrift`: a week of thrifting of a book's recipes (reference ``model.substitution.thrift_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -29,7 +30,7 @@ equal values, and the same elementwise operations in the same order. The build t
 contraction (``-ffp-contract=off``) so the compiler cannot fuse a multiply and an add into one rounding.
 """
 
-from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_RECORDS, PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
 from libc.math cimport INFINITY, NAN, fabs
 from libc.stdlib cimport calloc, free, malloc
 
@@ -1697,3 +1698,70 @@ def add_to_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, const doub
             cost[r, k] = cost[r, k] + f * price[k]
             stock[r, k] = stock[r, k] + f
             got[r, k] = f
+
+
+# ------------------------------------------------------------------------------------------------ thrifting
+cdef int _matrix(object a, Py_buffer* view, Py_ssize_t n, Py_ssize_t n_p, char code) except -1:
+    """Read ``a`` (an n x n_p array of format ``code``, any strides) into ``view``: typed memoryviews of the
+    seven arrays cost more than the week's thrifting itself."""
+    PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO)
+    if (view.ndim != 2 or view.shape[0] != n or view.shape[1] != n_p or view.format == NULL
+            or view.format[0] != code or view.format[1] != 0):
+        PyBuffer_Release(view)
+        raise ValueError("thrift's arrays: one shape, float64 (the shortages bool)")
+    return 0
+
+
+cdef inline double _d(const Py_buffer* v, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    return (<const double*>(<const char*>v.buf + i * v.strides[0] + k * v.strides[1]))[0]
+
+
+def thrift(thrifted, base, floor, ceiling, recent, long_, short_, double trigger_ratio, double rate,
+           double irreversible):
+    """One week of thrifting of recipes (rows x products; float64, the shortages bool), element by element
+    as its numpy reference ``model.substitution.thrift_numpy``: ``high = (recent > trigger_ratio x long) |
+    short``, ``low = recent < long``, ``step = rate x base``, ``cut = max(where(high, min(step, thrifted -
+    floor), 0), 0)``, ``v = thrifted - cut``, ``ceiling' = max(ceiling - irreversible x cut, floor)``, and the
+    recipe ``where(low & ~high, min(v + step / 4, max(ceiling', v)), v)``. Returns the new recipes and
+    ceilings (new arrays)."""
+    cdef Py_buffer bufs[9]
+    cdef Py_ssize_t got = 0, n, n_p, i, k
+    cdef double r, l, step, cut, v, c, t, f
+    cdef bint high
+    cdef double* out
+    cdef double* ceil
+    shape = thrifted.shape
+    if len(shape) != 2:
+        raise ValueError("thrift's arrays: one shape, float64 (the shortages bool)")
+    n, n_p = shape[0], shape[1]
+    out_a = np.empty((n, n_p))
+    ceil_a = np.empty((n, n_p))
+    try:
+        for a in (out_a, ceil_a):  # new, C-contiguous
+            PyObject_GetBuffer(a, &bufs[got], PyBUF_RECORDS)
+            got += 1
+        out, ceil = <double*>bufs[0].buf, <double*>bufs[1].buf
+        for a in (thrifted, base, floor, ceiling, recent, long_):
+            _matrix(a, &bufs[got], n, n_p, b"d"[0])
+            got += 1
+        _matrix(short_, &bufs[got], n, n_p, b"?"[0])
+        got += 1
+        for i in range(n):
+            for k in range(n_p):
+                t, f = _d(&bufs[2], i, k), _d(&bufs[4], i, k)
+                r, l = _d(&bufs[6], i, k), _d(&bufs[7], i, k)
+                high = (r > trigger_ratio * l) or (<const char*>bufs[8].buf)[i * bufs[8].strides[0]
+                                                                            + k * bufs[8].strides[1]] != 0
+                step = rate * _d(&bufs[3], i, k)
+                cut = _np_max(_np_min(step, t - f) if high else 0.0, 0.0)
+                v = t - cut
+                c = _np_max(_d(&bufs[5], i, k) - irreversible * cut, f)
+                ceil[i * n_p + k] = c
+                if r < l and not high:
+                    out[i * n_p + k] = _np_min(v + step / 4.0, _np_max(c, v))
+                else:
+                    out[i * n_p + k] = v
+    finally:
+        for i in range(got):
+            PyBuffer_Release(&bufs[i])
+    return out_a, ceil_a

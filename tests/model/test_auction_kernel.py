@@ -496,3 +496,55 @@ def test_settle_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
     RareEarthModel(scenario, seed=2, weeks=40).run()
     assert {c.__name__ for c in calls} >= ({"RefinerBook", "TraderBook", "BuyerBook"}
                                            | ({"MagnetMakerBook"} if "magnets" in scenario else set()))
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "magnets_controls_2025", "baseline"])
+def test_thrift_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's thrifting of the buyers' and magnet makers' recipes (``model.substitution.thrift``), by the
+    kernel's ``thrift`` and by its numpy reference ``thrift_numpy``, from the same recipes, prices and
+    shortages: the same recipes and ceilings, bit for bit; each week also on inputs shaken to reach the edges
+    (prices far above and below their memories, shortages everywhere or nowhere, recipes at their floor or
+    ceiling, zeros, nan prices)."""
+    from model import substitution
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(7)
+    kernel_thrift = substitution.thrift
+    calls = []
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        u = rng.random(a.shape)
+        return np.where(u < 0.1, 0.0, np.where(u < 0.2, a * 3.0, np.where(u < 0.3, a * 0.3,
+                        np.where(u < 0.33, np.nan, np.where(u < 0.36, -0.0, a)))))
+
+    def both(thrifted, base, floor, ceiling, recent, long, short, b):
+        cases = [(thrifted, base, floor, ceiling, recent, long, short)]
+        for _ in range(3):
+            at_floor, at_ceiling = rng.random(base.shape) < 0.3, rng.random(base.shape) < 0.3
+            cases.append((np.where(at_floor, floor, np.where(at_ceiling, ceiling, thrifted)), base, floor, shaken(ceiling),
+                          shaken(recent), shaken(long), rng.random(short.shape) < rng.random()))
+        for case in cases:
+            got = kernel_thrift(*case, b)
+            want = substitution.thrift_numpy(*case, b)
+            for g, w in zip(got, want, strict=True):
+                assert g.dtype == w.dtype and g.shape == w.shape and g.tobytes() == w.tobytes()
+        calls.append(base.shape)
+        return kernel_thrift(thrifted, base, floor, ceiling, recent, long, short, b)
+
+    for path in ("agents.buyer", "agents.magnet_maker"):
+        monkeypatch.setattr(f"{path}.thrift", both)
+    RareEarthModel(scenario, seed=2, weeks=40).run()
+    assert len(calls) == 40 * (2 if "magnets" in scenario else 1)
+
+
+@needs_kernel
+def test_thrift_kernel_refuses_arrays_of_other_shapes():
+    from model.market import _auction
+
+    a = np.ones((3, 4))
+    short = np.zeros((3, 4), dtype=bool)
+    with pytest.raises(ValueError):
+        _auction.thrift(a, a, a, a, a, np.ones((3, 5)), short, 1.2, 0.01, 0.5)
+    with pytest.raises(ValueError):
+        _auction.thrift(a, a, a, a, a, a, np.zeros((2, 4), dtype=bool), 1.2, 0.01, 0.5)
