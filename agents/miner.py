@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model import market
 from model.arrays import count_nonzero, flatnonzero, where
 from model.params import World
 from model.projects import Pipeline
@@ -225,11 +226,22 @@ class MinerFleet:
         idx, cost, node = self._entry_sites
         if idx.size == 0:
             return 0, 0
+        u = rng.random(idx.size)
+        kernel = market._auction
+        if kernel is not None:  # the lines of _entry_exit_numpy in one pass
+            return kernel.entry_exit(self.netback_ema, idx, cost, node, levies, u, self.active.view(np.uint8),
+                                     entry_rate, exit_rate)
+        return self._entry_exit_numpy(u, entry_rate, exit_rate, levies)
+
+    def _entry_exit_numpy(self, u: np.ndarray, entry_rate: float, exit_rate: float,
+                          levies: np.ndarray) -> tuple[int, int]:
+        """:meth:`entry_exit_step` in numpy, with the week's draws ``u`` (one per entry site): the compiled
+        kernel's reference (``model._auction.entry_exit``) and the path without it."""
+        idx, cost, node = self._entry_sites
         netback = self.netback_ema.take(node)
         known = np.isfinite(netback)
         netback = where(known, netback, 0.0)
         margin = netback - cost - levies.take(idx)
-        u = rng.random(idx.size)
         rel = np.minimum(np.maximum(margin / cost, 0.0), 1.0)
         dormant = ~self.active.take(idx)
         opens = known & dormant & (margin > 0) & (u < entry_rate * rel)

@@ -14,7 +14,8 @@
 - :func:`settle_sold`, :func:`settle_bought`, :func:`settle_own`, :func:`sell_from_stock`, :func:`add_to_stock`:
   a participant's books moved by its fills of a clearing, in place (references: the numpy lines of the books'
   ``settle`` in agents/);
-- :func:`thrift`: a week of thrifting of a book's recipes (reference ``model.substitution.thrift_numpy``).
+- :func:`thrift`: a week of thrifting of a book's recipes (reference ``model.substitution.thrift_numpy``);
+- :func:`entry_exit`: small sites opening and closing (reference ``agents.miner.MinerFleet._entry_exit_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -1765,3 +1766,54 @@ def thrift(thrifted, base, floor, ceiling, recent, long_, short_, double trigger
         for i in range(got):
             PyBuffer_Release(&bufs[i])
     return out_a, ceil_a
+
+
+# ------------------------------------------------------------------------------------------- small sites
+def entry_exit(const double[::1] netback_ema, const Py_ssize_t[::1] idx, const double[::1] cost,
+               const Py_ssize_t[::1] node, const double[::1] levies, const double[::1] u,
+               unsigned char[::1] active, double entry_rate, double exit_rate):
+    """Small sites open and close (``agents.miner.MinerFleet.entry_exit_step``; reference
+    ``MinerFleet._entry_exit_numpy``): for entry site ``k`` (site ``idx[k]``, area ``node[k]``), with its area's
+    netback ``nb`` (0 where not finite), ``margin = nb - cost - levy`` and ``rel = min(max(margin / cost, 0),
+    1)``, a dormant site opens where the netback is known, ``margin > 0`` and ``u < entry_rate x rel``, an
+    active one closes where it is known, ``margin < 0`` and ``u < exit_rate``; every site's state read before
+    any is moved, the openings set before the closings. ``active`` (bool as uint8) is moved in place;
+    returns (opened, closed)."""
+    cdef Py_ssize_t n = idx.shape[0], n_site = active.shape[0], k, s
+    cdef Py_ssize_t opened = 0, closed = 0
+    cdef double nb, margin, rel
+    cdef bint known, dormant
+    cdef unsigned char* flag
+    if cost.shape[0] != n or node.shape[0] != n or u.shape[0] != n or levies.shape[0] != n_site:
+        raise ValueError("entry_exit's arrays differ in length")
+    for k in range(n):
+        if idx[k] < 0 or idx[k] >= n_site or node[k] < 0 or node[k] >= netback_ema.shape[0]:
+            raise IndexError("a site or an area out of range")
+    flag = <unsigned char*>calloc(n if n > 0 else 1, 1)
+    if flag == NULL:
+        raise MemoryError()
+    try:
+        for k in range(n):
+            nb = netback_ema[node[k]]
+            known = (nb - nb) == 0.0  # finite
+            if not known:
+                nb = 0.0
+            s = idx[k]
+            margin = nb - cost[k] - levies[s]
+            rel = _np_min(_np_max(margin / cost[k], 0.0), 1.0)
+            dormant = active[s] == 0
+            if known and dormant and margin > 0 and u[k] < entry_rate * rel:
+                flag[k] = 1
+            elif known and not dormant and margin < 0 and u[k] < exit_rate:
+                flag[k] = 2
+        for k in range(n):
+            if flag[k] == 1:
+                active[idx[k]] = 1
+                opened += 1
+        for k in range(n):
+            if flag[k] == 2:
+                active[idx[k]] = 0
+                closed += 1
+    finally:
+        free(flag)
+    return opened, closed

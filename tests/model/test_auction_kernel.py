@@ -548,3 +548,61 @@ def test_thrift_kernel_refuses_arrays_of_other_shapes():
         _auction.thrift(a, a, a, a, a, np.ones((3, 5)), short, 1.2, 0.01, 0.5)
     with pytest.raises(ValueError):
         _auction.thrift(a, a, a, a, a, a, np.zeros((2, 4), dtype=bool), 1.2, 0.01, 0.5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "myanmar_2025", "baseline"])
+def test_entry_exit_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's small-site entry and exit (``MinerFleet.entry_exit_step``), by the kernel's ``entry_exit``
+    and by its numpy reference ``_entry_exit_numpy``, from the same sites, netbacks, levies and draws: the same
+    sites open and close (the same ``active`` and counts); each week also with netbacks, levies and draws
+    shaken to reach the edges (unknown areas, margins of 0, every site opening or closing)."""
+    from agents.miner import MinerFleet
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(3)
+    calls = []
+    original = MinerFleet.entry_exit_step
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        v = rng.random(a.shape)
+        return np.where(v < 0.1, np.nan, np.where(v < 0.2, 0.0, np.where(v < 0.3, a * 10.0, np.where(v < 0.4, -a, a))))
+
+    def both(self, gen, entry_rate, exit_rate, levies):
+        idx = self._entry_sites[0]
+        start_active, start_ema = self.active.copy(), self.netback_ema
+        for shake in (True, False):
+            if shake:
+                self.netback_ema = shaken(start_ema)
+                lev, u, rates = shaken(levies), rng.random(idx.size), (rng.random(), rng.random())
+            else:
+                lev, u, rates = levies, np.random.default_rng(len(calls)).random(idx.size), (entry_rate, exit_rate)
+            self.active[:] = start_active
+            want = self._entry_exit_numpy(u, *rates, lev)
+            want_active = self.active.copy()
+            self.active[:] = start_active
+            got = market._auction.entry_exit(self.netback_ema, idx, self._entry_sites[1], self._entry_sites[2], lev, u,
+                                             self.active.view(np.uint8), *rates)
+            assert got == want and self.active.tobytes() == want_active.tobytes()
+            self.active[:] = start_active
+            self.netback_ema = start_ema
+        calls.append(idx.size)
+        return original(self, gen, entry_rate, exit_rate, levies)
+
+    monkeypatch.setattr(MinerFleet, "entry_exit_step", both)
+    RareEarthModel(scenario, seed=2, weeks=40).run()
+    assert len(calls) == 40 and calls[0] > 0
+
+
+@needs_kernel
+def test_entry_exit_kernel_refuses_bad_arrays():
+    from model.market import _auction
+
+    idx, node = np.array([0, 2], dtype=np.intp), np.array([0, 1], dtype=np.intp)
+    ema, cost, lev, u = np.array([5.0, 1.0]), np.array([1.0, 1.0]), np.zeros(3), np.array([0.5, 0.5])
+    active = np.zeros(3, dtype=np.uint8)
+    assert _auction.entry_exit(ema, idx, cost, node, lev, u, active, 1.0, 1.0) == (1, 0)
+    with pytest.raises(IndexError):
+        _auction.entry_exit(ema, np.array([0, 3], dtype=np.intp), cost, node, lev, u, active, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        _auction.entry_exit(ema, idx, cost, node, np.zeros(2), u, active, 1.0, 1.0)
