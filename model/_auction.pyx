@@ -15,7 +15,10 @@
   a participant's books moved by its fills of a clearing, in place (references: the numpy lines of the books'
   ``settle`` in agents/);
 - :func:`thrift`: a week of thrifting of a book's recipes (reference ``model.substitution.thrift_numpy``);
-- :func:`entry_exit`: small sites opening and closing (reference ``agents.miner.MinerFleet._entry_exit_numpy``).
+- :func:`entry_exit`: small sites opening and closing (reference ``agents.miner.MinerFleet._entry_exit_numpy``);
+- :func:`record_clearing`, :func:`inflow_outlook`: a region's price memories after its clearing and its supply
+  outlook after a week's arrivals (references ``model.signals.MarketSignals._record_clearing_numpy`` and
+  ``_inflow_outlook_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -1817,3 +1820,96 @@ def entry_exit(const double[::1] netback_ema, const Py_ssize_t[::1] idx, const d
     finally:
         free(flag)
     return opened, closed
+
+
+# ------------------------------------------------------------------------------------------- price signals
+cdef int _vector(object a, Py_buffer* view, Py_ssize_t n, int flags) except -1:
+    """Read ``a`` (n float64, any stride) into ``view`` (``flags``: PyBUF_RECORDS to write it)."""
+    PyObject_GetBuffer(a, view, flags)
+    if view.ndim != 1 or view.shape[0] != n or view.format == NULL or view.format[0] != b"d"[0] or view.format[1] != 0:
+        PyBuffer_Release(view)
+        raise ValueError("one float64 value per product")
+    return 0
+
+
+cdef inline double _v(Py_buffer* v, Py_ssize_t k) noexcept nogil:
+    return (<const double*>(<const char*>v.buf + k * v.strides[0]))[0]
+
+
+def record_clearing(price, volume, last, memory, recent, long_memory, double span_memory, double span_recent,
+                    double span_long):
+    """A region's clearing moves its prices and memories (``model.signals.MarketSignals.record_clearing``;
+    reference ``MarketSignals._record_clearing_numpy``): where a product traded (its price finite and its
+    volume > 0) the price and volume are this week's, else the last price and 0; each memory moves
+    ``old + (p - old) / span`` where it traded and stays elsewhere. Returns new arrays: price, volume, traded
+    (bool), memory, recent, long memory."""
+    cdef Py_buffer bufs[12]
+    cdef Py_ssize_t got = 0, n, k, j
+    cdef double p, old
+    cdef bint ok
+    cdef double spans[3]
+    cdef double* out[5]
+    cdef unsigned char* traded
+    n = len(price)
+    spans[0], spans[1], spans[2] = span_memory, span_recent, span_long
+    outs = (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+    ok_a = np.empty(n, dtype=bool)
+    try:
+        for a in (price, volume, last, memory, recent, long_memory):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for j in range(5):
+            PyObject_GetBuffer(outs[j], &bufs[got], PyBUF_RECORDS)
+            out[j] = <double*>bufs[got].buf
+            got += 1
+        PyObject_GetBuffer(ok_a, &bufs[got], PyBUF_RECORDS)  # new, C-contiguous bool
+        traded = <unsigned char*>bufs[got].buf
+        got += 1
+        for k in range(n):
+            p = _v(&bufs[0], k)
+            ok = (p - p) == 0.0 and _v(&bufs[1], k) > 0
+            traded[k] = ok
+            if not ok:
+                p = _v(&bufs[2], k)
+            out[0][k] = p
+            out[1][k] = _v(&bufs[1], k) if ok else 0.0
+            for j in range(3):
+                old = _v(&bufs[3 + j], k)
+                out[2 + j][k] = old + (p - old) / spans[j] if ok else old
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs[0], outs[1], ok_a, outs[2], outs[3], outs[4]
+
+
+def inflow_outlook(inflow, short_, long_, double a_short, double a_long):
+    """A region's supply outlook after a week's arrivals (``MarketSignals.close_inflow_week``; reference
+    ``MarketSignals._inflow_outlook_numpy``): ``s = short + a_short x (inflow - short)``, ``l = long + a_long x
+    (inflow - long)`` and the outlook ``min(where(l > 1e-9, s / l, 1), 1.5)``. Returns new arrays s, l, outlook."""
+    cdef Py_buffer bufs[6]
+    cdef Py_ssize_t got = 0, n, k
+    cdef double x, s, l
+    cdef double* out[3]
+    n = len(inflow)
+    outs = (np.empty(n), np.empty(n), np.empty(n))
+    try:
+        for a in (inflow, short_, long_):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for k in range(3):
+            PyObject_GetBuffer(outs[k], &bufs[got], PyBUF_RECORDS)
+            out[k] = <double*>bufs[got].buf
+            got += 1
+        for k in range(n):
+            x = _v(&bufs[0], k)
+            s = _v(&bufs[1], k)
+            l = _v(&bufs[2], k)
+            s = s + a_short * (x - s)
+            l = l + a_long * (x - l)
+            out[0][k] = s
+            out[1][k] = l
+            out[2][k] = _np_min(s / l if l > 1e-9 else 1.0, 1.5)
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs[0], outs[1], outs[2]

@@ -606,3 +606,68 @@ def test_entry_exit_kernel_refuses_bad_arrays():
         _auction.entry_exit(ema, np.array([0, 3], dtype=np.intp), cost, node, lev, u, active, 1.0, 1.0)
     with pytest.raises(ValueError):
         _auction.entry_exit(ema, idx, cost, node, np.zeros(2), u, active, 1.0, 1.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "combined_2025", "baseline"])
+def test_signal_kernels_equal_numpy_references_every_week(monkeypatch, scenario):
+    """Every week's price memories after each clearing (``MarketSignals.record_clearing``) and supply outlooks
+    (``close_inflow_week``), by the kernel's ``record_clearing`` and ``inflow_outlook`` and by their numpy
+    references, from the same signals: the same arrays, bit for bit; each week also on shaken prices, volumes
+    and inflows (nothing traded, nan and infinite prices, zero and tiny memories)."""
+    from model.model import RareEarthModel
+    from model.signals import MarketSignals
+
+    rng = np.random.default_rng(9)
+    calls = []
+    record, close = MarketSignals.record_clearing, MarketSignals.close_inflow_week
+    fields = ("price", "volume", "traded", "memory", "recent", "long_memory")
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        u = rng.random(a.shape)
+        return np.where(u < 0.1, np.nan, np.where(u < 0.15, np.inf, np.where(u < 0.25, 0.0, np.where(
+            u < 0.3, -0.0, np.where(u < 0.4, a * 1e-12, a)))))
+
+    def both_record(self, region, price, volume):
+        start = {f: getattr(self, f)[region] for f in fields}
+        for args in ((price, volume), (shaken(price), shaken(volume)), (price, np.zeros_like(volume))):
+            self._record_clearing_numpy(region, *args)
+            want = {f: getattr(self, f)[region] for f in fields}
+            for f in fields:
+                getattr(self, f)[region] = start[f]
+            record(self, region, *args)  # the kernel
+            for f in fields:
+                got = getattr(self, f)[region]
+                assert got.dtype == want[f].dtype and got.tobytes() == want[f].tobytes(), f
+                getattr(self, f)[region] = start[f]
+        calls.append("record")
+        return record(self, region, price, volume)
+
+    def both_close(self):
+        b = self.behaviour
+        for r in self.regions:
+            x, s, lo = self._inflow_week[r], self._inflow_short[r], self._inflow_long[r]
+            for args in ((x, s, lo), (shaken(x), shaken(s), shaken(lo))):
+                want = self._inflow_outlook_numpy(*args, 1.0 / b.outlook_short_weeks, 1.0 / b.outlook_long_weeks)
+                got = market._auction.inflow_outlook(*args, 1.0 / b.outlook_short_weeks, 1.0 / b.outlook_long_weeks)
+                for g, w in zip(got, want, strict=True):
+                    assert g.tobytes() == w.tobytes()
+        calls.append("close")
+        return close(self)
+
+    monkeypatch.setattr(MarketSignals, "record_clearing", both_record)
+    monkeypatch.setattr(MarketSignals, "close_inflow_week", both_close)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the shaken inputs' inf - inf
+        RareEarthModel(scenario, seed=2, weeks=30).run()
+    assert calls.count("close") == 30 and calls.count("record") >= 30
+
+
+@needs_kernel
+def test_signal_kernels_refuse_bad_arrays():
+    from model.market import _auction
+
+    a = np.ones(3)
+    with pytest.raises(ValueError):
+        _auction.record_clearing(a, a, a, np.ones(4), a, a, 4.0, 4.0, 26.0)
+    with pytest.raises(ValueError):
+        _auction.inflow_outlook(a, np.ones(3, dtype=np.float32), a, 0.25, 0.05)
