@@ -18,7 +18,8 @@
 - :func:`entry_exit`: small sites opening and closing (reference ``agents.miner.MinerFleet._entry_exit_numpy``);
 - :func:`record_clearing`, :func:`inflow_outlook`: a region's price memories after its clearing and its supply
   outlook after a week's arrivals (references ``model.signals.MarketSignals._record_clearing_numpy`` and
-  ``_inflow_outlook_numpy``).
+  ``_inflow_outlook_numpy``);
+- :func:`mine`: a week's mining of every site (reference ``agents.miner.MinerFleet._mine_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -1913,3 +1914,58 @@ def inflow_outlook(inflow, short_, long_, double a_short, double a_long):
         for k in range(got):
             PyBuffer_Release(&bufs[k])
     return outs[0], outs[1], outs[2]
+
+
+# ------------------------------------------------------------------------------------------------- mining
+cdef int _flags(object a, Py_buffer* view, Py_ssize_t n) except -1:
+    """Read ``a`` (n bool, any stride) into ``view``."""
+    PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO)
+    if view.ndim != 1 or view.shape[0] != n or view.format == NULL or view.format[0] != b"?"[0] or view.format[1] != 0:
+        PyBuffer_Release(view)
+        raise ValueError("one bool per site")
+    return 0
+
+
+def mine(stock_max, stock, cap, active, halted, quota_mult, remaining):
+    """A week's mining (``agents.miner.MinerFleet.mine``; reference ``MinerFleet._mine_numpy``): each site mines
+    ``min(cap x (active & ~halted) x quota_mult, max(stock_max - stock, 0))``, and, with ``remaining`` (not
+    None: finite reserves), at most what remains. Returns new arrays: mined, remaining (None without) and
+    stock + mined."""
+    cdef Py_buffer bufs[11]
+    cdef Py_ssize_t got = 0, n, k
+    cdef bint finite = remaining is not None
+    cdef double room, x, r
+    cdef double* out[3]
+    n = len(stock)
+    outs = (np.empty(n), np.empty(n) if finite else None, np.empty(n))
+    try:
+        for a in (stock_max, stock, cap, quota_mult):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        _flags(active, &bufs[got], n)
+        got += 1
+        _flags(halted, &bufs[got], n)
+        got += 1
+        if finite:
+            _vector(remaining, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for k in range(3):
+            if outs[k] is not None:
+                PyObject_GetBuffer(outs[k], &bufs[got], PyBUF_RECORDS)
+                out[k] = <double*>bufs[got].buf
+                got += 1
+        for k in range(n):
+            room = _np_max(_v(&bufs[0], k) - _v(&bufs[1], k), 0.0)
+            x = _v(&bufs[2], k) * (1.0 if ((<const char*>bufs[4].buf)[k * bufs[4].strides[0]] != 0
+                                           and (<const char*>bufs[5].buf)[k * bufs[5].strides[0]] == 0) else 0.0)
+            x = _np_min(x * _v(&bufs[3], k), room)
+            if finite:
+                r = _v(&bufs[6], k)
+                x = _np_min(x, r)
+                out[1][k] = r - x
+            out[0][k] = x
+            out[2][k] = _v(&bufs[1], k) + x
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs
