@@ -218,9 +218,10 @@ class BuyerBook:
         self.thrifted, self.ceiling = thrift(self.thrifted, self.base_content, self.min_content, self.ceiling,
                                              recent, long, short, b)
         content = self.substitution.step(self.thrifted, recent)
-        # a week that leaves every recipe as it was, bit for bit (a magnet world's buyers: a magnet is not
-        # thrifted), keeps the array, so that what is kept while it stands (need, the states' needs and stock
-        # bases, the most paid) is not worked out again from the same numbers
+        # a week that leaves every recipe as it was, bit for bit (most weeks of a calm run: no price above its
+        # trigger, nothing short, every recipe at its ceiling), keeps the array, so that what is kept while it
+        # stands (need, the states' needs and stock bases, the most paid) is not worked out again from the same
+        # numbers
         if content.tobytes() != self.content.tobytes():
             self.content = content
 
