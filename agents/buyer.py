@@ -217,7 +217,13 @@ class BuyerBook:
         short = self.shortage > 0.05 * need
         self.thrifted, self.ceiling = thrift(self.thrifted, self.base_content, self.min_content, self.ceiling,
                                              recent, long, short, b)
-        self.content = self.substitution.step(self.thrifted, recent)
+        content = self.substitution.step(self.thrifted, recent)
+        # a week that leaves every recipe as it was, bit for bit (most weeks of a calm run: no price above its
+        # trigger, nothing short, every recipe at its ceiling), keeps the array, so that what is kept while it
+        # stands (need, the states' needs and stock bases, the most paid) is not worked out again from the same
+        # numbers
+        if content.tobytes() != self.content.tobytes():
+            self.content = content
 
     def receive_contract(self, rows: np.ndarray, got: np.ndarray, price: np.ndarray) -> None:
         """Term-contract deliveries (rows x products, t) at ``price`` (USD/kg), before the spot auction."""

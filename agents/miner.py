@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from model import market
 from model.arrays import count_nonzero, flatnonzero, where
 from model.params import World
 from model.projects import Pipeline
@@ -159,11 +160,16 @@ class MinerFleet:
     def mine(self) -> np.ndarray:
         """Mine into stock up to the yard's limit (and what is left of a reserve); returns this week's output
         per site (t REO)."""
-        room = np.maximum(self.stock_max - self.stock, 0.0)
-        self.mined = np.minimum(self.operating_capacity(), room)
+        kernel = market._auction
+        if kernel is None:
+            stock = self._mine_numpy()
+        else:  # _mine_numpy's arithmetic in one pass
+            cap = where(self.is_residue, self.residue_in, self.capacity) if self._any_residue else self.capacity
+            self.mined, remaining, stock = kernel.mine(self.stock_max, self.stock, cap, self.active, self.halted,
+                                                       self._quota_mult, self.remaining if self._finite_reserve else None)
+            if remaining is not None:
+                self.remaining = remaining
         if self._finite_reserve:
-            self.mined = np.minimum(self.mined, self.remaining)
-            self.remaining = self.remaining - self.mined
             out = flatnonzero(self.active & (self.remaining <= 1e-9))
             self.depleted = out.tolist()
             if out.size:
@@ -173,9 +179,19 @@ class MinerFleet:
                     r = self.project_row.get(site)
                     if r is not None:
                         self.pipeline.status[r] = "depleted"
-        self.stock = self.stock + self.mined
+        self.stock = stock
         self.sold = np.zeros(self.n)
         return self.mined
+
+    def _mine_numpy(self) -> np.ndarray:
+        """:meth:`mine`'s arithmetic in numpy (sets ``mined`` and ``remaining``; returns the stock + mined): the
+        compiled kernel's reference (``model._auction.mine``) and the path without it."""
+        room = np.maximum(self.stock_max - self.stock, 0.0)
+        self.mined = np.minimum(self.operating_capacity(), room)
+        if self._finite_reserve:
+            self.mined = np.minimum(self.mined, self.remaining)
+            self.remaining = self.remaining - self.mined
+        return self.stock + self.mined
 
     def offered(self, release_weeks: float) -> np.ndarray:
         """Ore each site offers this week (t REO): its stock spread over ``release_weeks`` (a yard is
@@ -225,11 +241,22 @@ class MinerFleet:
         idx, cost, node = self._entry_sites
         if idx.size == 0:
             return 0, 0
+        u = rng.random(idx.size)
+        kernel = market._auction
+        if kernel is not None:  # the lines of _entry_exit_numpy in one pass
+            return kernel.entry_exit(self.netback_ema, idx, cost, node, levies, u, self.active.view(np.uint8),
+                                     entry_rate, exit_rate)
+        return self._entry_exit_numpy(u, entry_rate, exit_rate, levies)
+
+    def _entry_exit_numpy(self, u: np.ndarray, entry_rate: float, exit_rate: float,
+                          levies: np.ndarray) -> tuple[int, int]:
+        """:meth:`entry_exit_step` in numpy, with the week's draws ``u`` (one per entry site): the compiled
+        kernel's reference (``model._auction.entry_exit``) and the path without it."""
+        idx, cost, node = self._entry_sites
         netback = self.netback_ema.take(node)
         known = np.isfinite(netback)
         netback = where(known, netback, 0.0)
         margin = netback - cost - levies.take(idx)
-        u = rng.random(idx.size)
         rel = np.minimum(np.maximum(margin / cost, 0.0), 1.0)
         dormant = ~self.active.take(idx)
         opens = known & dormant & (margin > 0) & (u < entry_rate * rel)

@@ -13,7 +13,13 @@
   ``model.model.RareEarthModel._deliver_contracts_numpy``);
 - :func:`settle_sold`, :func:`settle_bought`, :func:`settle_own`, :func:`sell_from_stock`, :func:`add_to_stock`:
   a participant's books moved by its fills of a clearing, in place (references: the numpy lines of the books'
-  ``settle`` in agents/).
+  ``settle`` in agents/);
+- :func:`thrift`: a week of thrifting of a book's recipes (reference ``model.substitution.thrift_numpy``);
+- :func:`entry_exit`: small sites opening and closing (reference ``agents.miner.MinerFleet._entry_exit_numpy``);
+- :func:`record_clearing`, :func:`inflow_outlook`: a region's price memories after its clearing and its supply
+  outlook after a week's arrivals (references ``model.signals.MarketSignals._record_clearing_numpy`` and
+  ``_inflow_outlook_numpy``);
+- :func:`mine`: a week's mining of every site (reference ``agents.miner.MinerFleet._mine_numpy``).
 
 A week of the model clears about 14 auctions (ore pools and oxide markets). In numpy each clearing is
 some 30 array calls on books of tens to hundreds of orders, so the per-call overhead, not the arithmetic,
@@ -29,7 +35,7 @@ equal values, and the same elementwise operations in the same order. The build t
 contraction (``-ffp-contract=off``) so the compiler cannot fuse a multiply and an add into one rounding.
 """
 
-from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_RECORDS, PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
 from libc.math cimport INFINITY, NAN, fabs
 from libc.stdlib cimport calloc, free, malloc
 
@@ -1697,3 +1703,269 @@ def add_to_stock(const Py_ssize_t[::1] rows, const double[:, :] fill, const doub
             cost[r, k] = cost[r, k] + f * price[k]
             stock[r, k] = stock[r, k] + f
             got[r, k] = f
+
+
+# ------------------------------------------------------------------------------------------------ thrifting
+cdef int _matrix(object a, Py_buffer* view, Py_ssize_t n, Py_ssize_t n_p, char code) except -1:
+    """Read ``a`` (an n x n_p array of format ``code``, any strides) into ``view``: typed memoryviews of the
+    seven arrays cost more than the week's thrifting itself."""
+    PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO)
+    if (view.ndim != 2 or view.shape[0] != n or view.shape[1] != n_p or view.format == NULL
+            or view.format[0] != code or view.format[1] != 0):
+        PyBuffer_Release(view)
+        raise ValueError("thrift's arrays: one shape, float64 (the shortages bool)")
+    return 0
+
+
+cdef inline double _d(const Py_buffer* v, Py_ssize_t i, Py_ssize_t k) noexcept nogil:
+    return (<const double*>(<const char*>v.buf + i * v.strides[0] + k * v.strides[1]))[0]
+
+
+def thrift(thrifted, base, floor, ceiling, recent, long_, short_, double trigger_ratio, double rate,
+           double irreversible):
+    """One week of thrifting of recipes (rows x products; float64, the shortages bool), element by element
+    as its numpy reference ``model.substitution.thrift_numpy``: ``high = (recent > trigger_ratio x long) |
+    short``, ``low = recent < long``, ``step = rate x base``, ``cut = max(where(high, min(step, thrifted -
+    floor), 0), 0)``, ``v = thrifted - cut``, ``ceiling' = max(ceiling - irreversible x cut, floor)``, and the
+    recipe ``where(low & ~high, min(v + step / 4, max(ceiling', v)), v)``. Returns the new recipes and
+    ceilings (new arrays)."""
+    cdef Py_buffer bufs[9]
+    cdef Py_ssize_t got = 0, n, n_p, i, k
+    cdef double r, l, step, cut, v, c, t, f
+    cdef bint high
+    cdef double* out
+    cdef double* ceil
+    shape = thrifted.shape
+    if len(shape) != 2:
+        raise ValueError("thrift's arrays: one shape, float64 (the shortages bool)")
+    n, n_p = shape[0], shape[1]
+    out_a = np.empty((n, n_p))
+    ceil_a = np.empty((n, n_p))
+    try:
+        for a in (out_a, ceil_a):  # new, C-contiguous
+            PyObject_GetBuffer(a, &bufs[got], PyBUF_RECORDS)
+            got += 1
+        out, ceil = <double*>bufs[0].buf, <double*>bufs[1].buf
+        for a in (thrifted, base, floor, ceiling, recent, long_):
+            _matrix(a, &bufs[got], n, n_p, b"d"[0])
+            got += 1
+        _matrix(short_, &bufs[got], n, n_p, b"?"[0])
+        got += 1
+        for i in range(n):
+            for k in range(n_p):
+                t, f = _d(&bufs[2], i, k), _d(&bufs[4], i, k)
+                r, l = _d(&bufs[6], i, k), _d(&bufs[7], i, k)
+                high = (r > trigger_ratio * l) or (<const char*>bufs[8].buf)[i * bufs[8].strides[0]
+                                                                            + k * bufs[8].strides[1]] != 0
+                step = rate * _d(&bufs[3], i, k)
+                cut = _np_max(_np_min(step, t - f) if high else 0.0, 0.0)
+                v = t - cut
+                c = _np_max(_d(&bufs[5], i, k) - irreversible * cut, f)
+                ceil[i * n_p + k] = c
+                if r < l and not high:
+                    out[i * n_p + k] = _np_min(v + step / 4.0, _np_max(c, v))
+                else:
+                    out[i * n_p + k] = v
+    finally:
+        for i in range(got):
+            PyBuffer_Release(&bufs[i])
+    return out_a, ceil_a
+
+
+# ------------------------------------------------------------------------------------------- small sites
+def entry_exit(const double[::1] netback_ema, const Py_ssize_t[::1] idx, const double[::1] cost,
+               const Py_ssize_t[::1] node, const double[::1] levies, const double[::1] u,
+               unsigned char[::1] active, double entry_rate, double exit_rate):
+    """Small sites open and close (``agents.miner.MinerFleet.entry_exit_step``; reference
+    ``MinerFleet._entry_exit_numpy``): for entry site ``k`` (site ``idx[k]``, area ``node[k]``), with its area's
+    netback ``nb`` (0 where not finite), ``margin = nb - cost - levy`` and ``rel = min(max(margin / cost, 0),
+    1)``, a dormant site opens where the netback is known, ``margin > 0`` and ``u < entry_rate x rel``, an
+    active one closes where it is known, ``margin < 0`` and ``u < exit_rate``; every site's state read before
+    any is moved, the openings set before the closings. ``active`` (bool as uint8) is moved in place;
+    returns (opened, closed)."""
+    cdef Py_ssize_t n = idx.shape[0], n_site = active.shape[0], k, s
+    cdef Py_ssize_t opened = 0, closed = 0
+    cdef double nb, margin, rel
+    cdef bint known, dormant
+    cdef unsigned char* flag
+    if cost.shape[0] != n or node.shape[0] != n or u.shape[0] != n or levies.shape[0] != n_site:
+        raise ValueError("entry_exit's arrays differ in length")
+    for k in range(n):
+        if idx[k] < 0 or idx[k] >= n_site or node[k] < 0 or node[k] >= netback_ema.shape[0]:
+            raise IndexError("a site or an area out of range")
+    flag = <unsigned char*>calloc(n if n > 0 else 1, 1)
+    if flag == NULL:
+        raise MemoryError()
+    try:
+        for k in range(n):
+            nb = netback_ema[node[k]]
+            known = (nb - nb) == 0.0  # finite
+            if not known:
+                nb = 0.0
+            s = idx[k]
+            margin = nb - cost[k] - levies[s]
+            rel = _np_min(_np_max(margin / cost[k], 0.0), 1.0)
+            dormant = active[s] == 0
+            if known and dormant and margin > 0 and u[k] < entry_rate * rel:
+                flag[k] = 1
+            elif known and not dormant and margin < 0 and u[k] < exit_rate:
+                flag[k] = 2
+        for k in range(n):
+            if flag[k] == 1:
+                active[idx[k]] = 1
+                opened += 1
+        for k in range(n):
+            if flag[k] == 2:
+                active[idx[k]] = 0
+                closed += 1
+    finally:
+        free(flag)
+    return opened, closed
+
+
+# ------------------------------------------------------------------------------------------- price signals
+cdef int _vector(object a, Py_buffer* view, Py_ssize_t n, int flags) except -1:
+    """Read ``a`` (n float64, any stride) into ``view`` (``flags``: PyBUF_RECORDS to write it)."""
+    PyObject_GetBuffer(a, view, flags)
+    if view.ndim != 1 or view.shape[0] != n or view.format == NULL or view.format[0] != b"d"[0] or view.format[1] != 0:
+        PyBuffer_Release(view)
+        raise ValueError("one float64 value per product")
+    return 0
+
+
+cdef inline double _v(Py_buffer* v, Py_ssize_t k) noexcept nogil:
+    return (<const double*>(<const char*>v.buf + k * v.strides[0]))[0]
+
+
+def record_clearing(price, volume, last, memory, recent, long_memory, double span_memory, double span_recent,
+                    double span_long):
+    """A region's clearing moves its prices and memories (``model.signals.MarketSignals.record_clearing``;
+    reference ``MarketSignals._record_clearing_numpy``): where a product traded (its price finite and its
+    volume > 0) the price and volume are this week's, else the last price and 0; each memory moves
+    ``old + (p - old) / span`` where it traded and stays elsewhere. Returns new arrays: price, volume, traded
+    (bool), memory, recent, long memory."""
+    cdef Py_buffer bufs[12]
+    cdef Py_ssize_t got = 0, n, k, j
+    cdef double p, old
+    cdef bint ok
+    cdef double spans[3]
+    cdef double* out[5]
+    cdef unsigned char* traded
+    n = len(price)
+    spans[0], spans[1], spans[2] = span_memory, span_recent, span_long
+    outs = (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+    ok_a = np.empty(n, dtype=bool)
+    try:
+        for a in (price, volume, last, memory, recent, long_memory):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for j in range(5):
+            PyObject_GetBuffer(outs[j], &bufs[got], PyBUF_RECORDS)
+            out[j] = <double*>bufs[got].buf
+            got += 1
+        PyObject_GetBuffer(ok_a, &bufs[got], PyBUF_RECORDS)  # new, C-contiguous bool
+        traded = <unsigned char*>bufs[got].buf
+        got += 1
+        for k in range(n):
+            p = _v(&bufs[0], k)
+            ok = (p - p) == 0.0 and _v(&bufs[1], k) > 0
+            traded[k] = ok
+            if not ok:
+                p = _v(&bufs[2], k)
+            out[0][k] = p
+            out[1][k] = _v(&bufs[1], k) if ok else 0.0
+            for j in range(3):
+                old = _v(&bufs[3 + j], k)
+                out[2 + j][k] = old + (p - old) / spans[j] if ok else old
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs[0], outs[1], ok_a, outs[2], outs[3], outs[4]
+
+
+def inflow_outlook(inflow, short_, long_, double a_short, double a_long):
+    """A region's supply outlook after a week's arrivals (``MarketSignals.close_inflow_week``; reference
+    ``MarketSignals._inflow_outlook_numpy``): ``s = short + a_short x (inflow - short)``, ``l = long + a_long x
+    (inflow - long)`` and the outlook ``min(where(l > 1e-9, s / l, 1), 1.5)``. Returns new arrays s, l, outlook."""
+    cdef Py_buffer bufs[6]
+    cdef Py_ssize_t got = 0, n, k
+    cdef double x, s, l
+    cdef double* out[3]
+    n = len(inflow)
+    outs = (np.empty(n), np.empty(n), np.empty(n))
+    try:
+        for a in (inflow, short_, long_):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for k in range(3):
+            PyObject_GetBuffer(outs[k], &bufs[got], PyBUF_RECORDS)
+            out[k] = <double*>bufs[got].buf
+            got += 1
+        for k in range(n):
+            x = _v(&bufs[0], k)
+            s = _v(&bufs[1], k)
+            l = _v(&bufs[2], k)
+            s = s + a_short * (x - s)
+            l = l + a_long * (x - l)
+            out[0][k] = s
+            out[1][k] = l
+            out[2][k] = _np_min(s / l if l > 1e-9 else 1.0, 1.5)
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs[0], outs[1], outs[2]
+
+
+# ------------------------------------------------------------------------------------------------- mining
+cdef int _flags(object a, Py_buffer* view, Py_ssize_t n) except -1:
+    """Read ``a`` (n bool, any stride) into ``view``."""
+    PyObject_GetBuffer(a, view, PyBUF_RECORDS_RO)
+    if view.ndim != 1 or view.shape[0] != n or view.format == NULL or view.format[0] != b"?"[0] or view.format[1] != 0:
+        PyBuffer_Release(view)
+        raise ValueError("one bool per site")
+    return 0
+
+
+def mine(stock_max, stock, cap, active, halted, quota_mult, remaining):
+    """A week's mining (``agents.miner.MinerFleet.mine``; reference ``MinerFleet._mine_numpy``): each site mines
+    ``min(cap x (active & ~halted) x quota_mult, max(stock_max - stock, 0))``, and, with ``remaining`` (not
+    None: finite reserves), at most what remains. Returns new arrays: mined, remaining (None without) and
+    stock + mined."""
+    cdef Py_buffer bufs[11]
+    cdef Py_ssize_t got = 0, n, k
+    cdef bint finite = remaining is not None
+    cdef double room, x, r
+    cdef double* out[3]
+    n = len(stock)
+    outs = (np.empty(n), np.empty(n) if finite else None, np.empty(n))
+    try:
+        for a in (stock_max, stock, cap, quota_mult):
+            _vector(a, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        _flags(active, &bufs[got], n)
+        got += 1
+        _flags(halted, &bufs[got], n)
+        got += 1
+        if finite:
+            _vector(remaining, &bufs[got], n, PyBUF_RECORDS_RO)
+            got += 1
+        for k in range(3):
+            if outs[k] is not None:
+                PyObject_GetBuffer(outs[k], &bufs[got], PyBUF_RECORDS)
+                out[k] = <double*>bufs[got].buf
+                got += 1
+        for k in range(n):
+            room = _np_max(_v(&bufs[0], k) - _v(&bufs[1], k), 0.0)
+            x = _v(&bufs[2], k) * (1.0 if ((<const char*>bufs[4].buf)[k * bufs[4].strides[0]] != 0
+                                           and (<const char*>bufs[5].buf)[k * bufs[5].strides[0]] == 0) else 0.0)
+            x = _np_min(x * _v(&bufs[3], k), room)
+            if finite:
+                r = _v(&bufs[6], k)
+                x = _np_min(x, r)
+                out[1][k] = r - x
+            out[0][k] = x
+            out[2][k] = _v(&bufs[1], k) + x
+    finally:
+        for k in range(got):
+            PyBuffer_Release(&bufs[k])
+    return outs

@@ -7,7 +7,8 @@ model's arrays of ten or a hundred numbers that dispatch costs about as much as 
 of its ~1.6 us). The model's arrays are plain ndarrays, which never override anything, so it calls the
 implementations directly (each dispatched function's ``_implementation``, NEP 18; where a numpy has none,
 the public function). ``add_reduce`` is ``ndarray.sum`` without its Python wrapper
-(``numpy._core._methods._sum``): the same reduction; :func:`flatnonzero` is ``np.flatnonzero`` of an
+(``numpy._core._methods._sum``): the same reduction; ``clip`` is the ufunc ``np.clip`` ends in (for a float
+array and float bounds, through ``ndarray.clip`` and ``numpy._core._methods._clip``); :func:`flatnonzero` is ``np.flatnonzero`` of an
 ndarray without its three wrappers (``np.nonzero(np.ravel(a))[0]``: the same indices).
 """
 
@@ -24,6 +25,10 @@ where = _implementation(np.where)
 bincount = _implementation(np.bincount)
 count_nonzero = _implementation(np.count_nonzero)
 add_reduce = np.add.reduce
+try:
+    from numpy._core.umath import clip  # numpy 2
+except ImportError:  # numpy 1
+    from numpy.core.umath import clip  # noqa: F401
 
 
 def flatnonzero(a: np.ndarray) -> np.ndarray:

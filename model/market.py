@@ -50,8 +50,9 @@ except ImportError:  # no C compiler at install time: the numpy reference clears
     _auction = None
 # built from an older _auction.pyx (monotone_rows came with clear_blocks' checked arrays and the factored Bid
 # and Store forms, whose arguments the older kernel reads differently; deliver_contracts with the term contracts;
-# the settle_* functions with the books' compiled settling)
-if _auction is not None and not hasattr(_auction, "settle_sold"):
+# the settle_* functions with the books' compiled settling; thrift, entry_exit, record_clearing, inflow_outlook
+# and mine with compiled thrifting, small sites, price signals and mining)
+if _auction is not None and not hasattr(_auction, "mine"):
     warnings.warn("model._auction was built from an older model/_auction.pyx: rebuild it (pip install -e .); "
                   "until then the numpy references clear (same results, slower)", stacklevel=1)
     _auction = None

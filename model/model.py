@@ -608,10 +608,13 @@ class RareEarthModel(mesa.Model):
         # magnets made by country, plant by plant in one call (GroupSum adds them in order, as the loop did)
         by_country = mb.sum_by_country(out)
         self.week.magnets_made = {c: by_country[j] for c, j in self._maker_countries}
-        for region, rows in mb.rows_of_region.items():
+        # each region's plants' magnets and recovered oxide, added plant by plant in row order (GroupSum) from 0.0
+        # where a sum over the rows starts from the first: a -0.0 of the first plant could come out +0.0, which the
+        # outlook's weekly sum (from +0.0) makes +0.0 anyway, so the outlook is the same to the bit
+        made_by_region, back_by_region = mb.sum_by_region(out), mb.sum_by_region(mb.recycled)
+        for j, (region, rows) in enumerate(mb.rows_of_region.items()):  # the model's regions, in order
             if rows.size:
-                self.signals.add_inflow(region, _sum(out.take(rows, axis=0), axis=0)
-                                        + _sum(mb.recycled.take(rows, axis=0), axis=0))
+                self.signals.add_inflow(region, made_by_region[j] + back_by_region[j])
 
     # -- 6 ------------------------------------------------------------------------------------------------
     def _exchanges(self) -> None:

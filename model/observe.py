@@ -19,7 +19,7 @@ import mesa
 import numpy as np
 
 from model.arrays import add_reduce as _sum
-from model.arrays import bincount, where
+from model.arrays import bincount, count_nonzero, where
 from model.exchange import row_selector, take_rows
 from model.results import OUTPUTS, Recorder
 
@@ -70,9 +70,12 @@ class Observer:
             Recorder.check_keys(keys)
         self._corridors_seen: list[str] = []
         self._stockpiling: list[str] = []  # states that have held stock or a mandate (recorded from then on)
+        self._idle_states = list(m.states)  # the others (see _dynamic)
+        self._stock_states: list = []  # the states of _stockpiling, in the model's order
         self._dynamic_keys: list[Key] = []  # last week's layout of the keys that come and go
         self._recycled_seen: set[str] = set()  # products recycled at least once (recorded from then on)
-        self._maker_capacity: tuple = (None, [])  # (the makers' capacity array it was made from, its rows)
+        self._made_rows: tuple = ((), [])  # (countries that made magnets, their magnet_output keys): _magnets
+        self._maker_capacity: tuple = (None, [], [])  # (the makers' capacity array it was made from, its keys, values)
         # buyers whose shortage counts in downstream units: (state, unit) -> [(row, kg per unit)], fixed
         self._unit_rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for i, spec in enumerate(m.buyer_book.specs):
@@ -83,6 +86,14 @@ class Observer:
         self._heavy_of_pools: tuple = (None, None, None, {})
         self._rows: dict[tuple, list[Key]] = {}  # rows of keys, made once (see _row)
         self._unit_keys = [(("units_short", state, unit), rows) for (state, unit), rows in sorted(self._unit_rows.items())]
+        # the same as flat arrays: each (buyer row, kg per unit) in turn, and the key it adds to; while no key has
+        # more than two rows, bincount's sums from 0.0 are sum()'s (Python's compensated sum of two floats is
+        # their rounded sum: the compensation is the exact rounding error, which rounds away again)
+        self._units_by_bincount = all(len(rows) <= 2 for _, rows in self._unit_keys)
+        self._unit_key_list = [key for key, _ in self._unit_keys]
+        self._unit_row = np.array([i for _, rows in self._unit_keys for i, _ in rows], dtype=np.intp)
+        self._unit_kg = np.array([kg for _, rows in self._unit_keys for _, kg in rows], dtype=float)
+        self._unit_code = np.array([j for j, (_, rows) in enumerate(self._unit_keys) for _ in rows], dtype=np.intp)
         # runs whose demand grows: each segment's demand index (buyers' multipliers weighted by their demand
         # at the start) and buyers' need by state
         self._demand_keys: list[Key] = []
@@ -230,13 +241,15 @@ class Observer:
         # each country's plants added in row order from 0.0 (bincount), as a running sum over them does
         keys += by_country[1]
         vals += bincount(rb.country_code, weights=rb.feed_reo, minlength=len(rb.countries)).tolist()
-        for s in m.states:
-            if s.sid not in self._stockpiling and (s.mandate is not None or any(s.stockpile.tolist())):
-                self._stockpiling.append(s.sid)
-        for s in m.states:
-            if s.sid in self._stockpiling:
-                keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
-                vals += _interleave(s.stockpile, s.stock_bought, s.stock_released)
+        idle = self._idle_states  # the states not stockpiling yet, in the model's order: each asked once a week
+        joined = [s for s in idle if s.mandate is not None or count_nonzero(s.stockpile)]
+        if joined:
+            self._stockpiling += [s.sid for s in joined]
+            self._idle_states = [s for s in idle if s.sid not in self._stockpiling]
+            self._stock_states = [s for s in m.states if s.sid in self._stockpiling]  # the model's order
+        for s in self._stock_states:
+            keys += self._interleaved(("stockpile", "stockpile_bought", "stockpile_released"), s.sid)
+            vals += _interleave(s.stockpile, s.stock_bought, s.stock_released)
         keys += by_country[2]
         vals += bincount(rb.country_code, weights=rb.capacity, minlength=len(rb.countries)).tolist()
         for c, usd in sorted(m.week.floor_payments.items()):
@@ -304,9 +317,12 @@ class Observer:
         mb, bb = m.maker_book, m.buyer_book
         made = m.week.magnets_made
         magnets = self._magnet_idx
-        for country in sorted(made):
-            keys += self._row("magnet_output", country, self._magnet_names)
-            vals += made[country].take(magnets).tolist()
+        countries = tuple(sorted(made))
+        if self._made_rows[0] != countries:  # the keys of those countries' rows, made once per set of countries
+            self._made_rows = (countries, [k for c in countries for k in self._row("magnet_output", c, self._magnet_names)])
+        if countries:  # each country's magnets in turn, in one copy
+            keys += self._made_rows[1]
+            vals += np.array([made[c] for c in countries]).take(magnets, axis=1).ravel().tolist()
         # capacity online (t of magnets a week) by country, with what expansion added (agents/magnet_maker.py)
         if self._maker_capacity[0] is not mb.capacity:
             cap = mb.sum_by_country(mb.by_product(mb.capacity))
@@ -314,10 +330,9 @@ class Observer:
             for j, country in enumerate(mb.rows_of_country):  # sum_by_country's rows: the countries, sorted
                 rows += list(zip(self._row("magnet_capacity", country, self._magnet_names),
                                  cap[j].take(magnets).tolist(), strict=True))
-            self._maker_capacity = (mb.capacity, rows)
-        for k, x in self._maker_capacity[1]:
-            keys.append(k)
-            vals.append(x)
+            self._maker_capacity = (mb.capacity, [k for k, _ in rows], [x for _, x in rows])
+        keys += self._maker_capacity[1]
+        vals += self._maker_capacity[2]
         total = sum(made.values(), np.zeros(len(P)))
         all_made = _sum(total, axis=None)
         if all_made > 0:
@@ -343,10 +358,16 @@ class Observer:
                         vals.append(x)
         keys += self._row("disposed", "")
         vals += m.week.disposed.tolist() if m.week.disposed is not None else [0.0] * len(P)
-        short = _sum(bb.shortage, axis=1).tolist()
-        for key, rows in self._unit_keys:
-            keys.append(key)
-            vals.append(sum(short[i] * KG_PER_T / kg for i, kg in rows))
+        if self._units_by_bincount:
+            # each key's rows' short x kg / kg per unit (the same two operations), added in turn from 0.0
+            short = _sum(bb.shortage, axis=1).take(self._unit_row) * KG_PER_T / self._unit_kg
+            keys += self._unit_key_list
+            vals += bincount(self._unit_code, weights=short, minlength=len(self._unit_keys)).tolist()
+        else:
+            short = _sum(bb.shortage, axis=1).tolist()
+            for key, rows in self._unit_keys:
+                keys.append(key)
+                vals.append(sum(short[i] * KG_PER_T / kg for i, kg in rows))
 
     def _element_exports(self, keys: list[Key], vals: list) -> None:
         """Elements leaving China by destination, in oxides and inside magnets (a magnet's elements at its
@@ -458,7 +479,10 @@ class WeeklyCollector(mesa.DataCollector):
 def _interleave(*arrays: np.ndarray) -> list[float]:
     """Equal-length vectors product by product (the first's value, the second's, ... for each product), as
     one list of floats: a copy of their values, laid out by numpy in one pass instead of a Python loop."""
-    return np.stack(arrays, axis=1).ravel().tolist()
+    out = np.empty((arrays[0].shape[0], len(arrays)), dtype=np.result_type(*arrays))  # np.stack(axis=1), without
+    for j, a in enumerate(arrays):  # its Python wrapper: the same copies of the same values
+        out[:, j] = a
+    return out.ravel().tolist()
 
 
 def reporter_name(variable: str, region: str = "", product: str = "") -> str:

@@ -35,7 +35,7 @@ import numpy as np
 
 from model import market
 from model.arrays import add_reduce as _sum
-from model.arrays import bincount, count_nonzero, where
+from model.arrays import bincount, count_nonzero, flatnonzero, where
 from model.exchange import GroupSum
 
 if TYPE_CHECKING:
@@ -557,8 +557,9 @@ class OreMarket:
         week = self.week
         moved = flow > 0
         q = flow[moved]
-        by_pair = bincount(t.pair[moved], weights=q, minlength=len(t.pair_keys)).tolist()
-        week.pairs = {k: x for k, x in zip(t.pair_keys, by_pair, strict=True) if x > 0}
+        by_pair = bincount(t.pair[moved], weights=q, minlength=len(t.pair_keys))
+        pair_keys, by_pair_l = t.pair_keys, by_pair.tolist()  # the pairs that moved ore, in the keys' order
+        week.pairs = {pair_keys[j]: by_pair_l[j] for j in flatnonzero(by_pair > 0).tolist()}
         code = t.corridor_code[moved]
         mm = code >= 0
         if count_nonzero(mm):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import market
 from model.arrays import count_nonzero, where
 from model.params import Behaviour
 
@@ -73,15 +74,37 @@ class MarketSignals:
                     continue
                 self._inflow_short[r], self._inflow_long[r] = x.copy(), x.copy()
                 self._primed[r] = True
-            self._inflow_short[r] = self._inflow_short[r] + a_s * (x - self._inflow_short[r])
-            self._inflow_long[r] = self._inflow_long[r] + a_l * (x - self._inflow_long[r])
-            long = self._inflow_long[r]
-            ok = long > 1e-9
-            self._outlook[r] = np.minimum(where(ok, self._inflow_short[r] / where(ok, long, 1.0), 1.0), 1.5)
+            kernel = market._auction
+            self._inflow_short[r], self._inflow_long[r], self._outlook[r] = (
+                self._inflow_outlook_numpy(x, self._inflow_short[r], self._inflow_long[r], a_s, a_l) if kernel is None
+                else kernel.inflow_outlook(x, self._inflow_short[r], self._inflow_long[r], a_s, a_l))
             self._inflow_week[r] = np.zeros(x.shape)
+
+    @staticmethod
+    def _inflow_outlook_numpy(x: np.ndarray, short: np.ndarray, long: np.ndarray, a_s: float,
+                              a_l: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A region's short and long inflow memories and its outlook after the week's arrivals ``x``: the
+        compiled kernel's reference (``model._auction.inflow_outlook``) and the path without it."""
+        short = short + a_s * (x - short)
+        long = long + a_l * (x - long)
+        ok = long > 1e-9
+        return short, long, np.minimum(where(ok, short / where(ok, long, 1.0), 1.0), 1.5)
 
     def record_clearing(self, region: str, price: np.ndarray, volume: np.ndarray) -> None:
         """A region's clearing prices of this week (nan where nothing traded): prices and memories move."""
+        b = self.behaviour
+        kernel = market._auction
+        if kernel is not None:  # _record_clearing_numpy in one pass
+            (self.price[region], self.volume[region], self.traded[region], self.memory[region], self.recent[region],
+             self.long_memory[region]) = kernel.record_clearing(
+                price, volume, self.price[region], self.memory[region], self.recent[region], self.long_memory[region],
+                b.price_memory_weeks, b.buyer_price_memory_weeks, b.long_memory_weeks)
+            return
+        self._record_clearing_numpy(region, price, volume)
+
+    def _record_clearing_numpy(self, region: str, price: np.ndarray, volume: np.ndarray) -> None:
+        """:meth:`record_clearing` in numpy: the compiled kernel's reference (``model._auction.record_clearing``)
+        and the path without it."""
         b = self.behaviour
         ok = np.isfinite(price) & (volume > 0)
         every = bool(ok.all())  # the usual week: every product traded, nothing is carried over

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import market
 from model.arrays import add_reduce as _sum
-from model.arrays import where
+from model.arrays import clip, where
 from model.params import Behaviour
 
 
@@ -53,7 +54,21 @@ def thrift(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: n
     """One week of thrifting of recipes (rows x products): returns the new thrifted recipes and their ceilings.
 
     ``base``, ``floor``: the 2024 recipes and their fully thrifted floor; ``recent``, ``long``: each row's
-    market's recent price and long memory; ``short``: where the row ran short of the element."""
+    market's recent price and long memory; ``short``: where the row ran short of the element.
+
+    In the compiled kernel (``model._auction.thrift``: one pass over the elements instead of some fifteen
+    array calls, each element the same operations in the same order) when it is built, else
+    :func:`thrift_numpy`, its reference (the same bits)."""
+    kernel = market._auction
+    if kernel is None:
+        return thrift_numpy(thrifted, base, floor, ceiling, recent, long, short, b)
+    return kernel.thrift(thrifted, base, floor, ceiling, recent, long, short, b.thrift_trigger_ratio,
+                         b.thrift_rate_per_week, b.thrift_irreversible_share)
+
+
+def thrift_numpy(thrifted: np.ndarray, base: np.ndarray, floor: np.ndarray, ceiling: np.ndarray, recent: np.ndarray,
+                 long: np.ndarray, short: np.ndarray, b: Behaviour) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`thrift` in numpy: the kernel's reference and the path without it."""
     high = (recent > b.thrift_trigger_ratio * long) | short
     low = recent < long
     step = b.thrift_rate_per_week * base
@@ -111,7 +126,7 @@ class CoercivitySubstitution:
                                 - self.log_p0)
         # only relative prices matter: centre on the mean over the substitutes the recipe holds
         chosen = chosen - _sum(where(self.uses, chosen, 0.0), axis=1, keepdims=True) / self._n_used
-        chosen = np.clip(chosen, -self.max_log, self.max_log)
+        chosen = clip(chosen, -self.max_log, self.max_log)
         self.log_tilt = self.log_tilt + self.rate * (chosen - self.log_tilt)
         cells = self.cells(thrifted.shape[1])
         work = thrifted.take(cells).reshape(shape) * self.w  # coercivity each substitute gives now (Dy-kg per kg)

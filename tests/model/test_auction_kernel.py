@@ -498,3 +498,234 @@ def test_settle_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
     RareEarthModel(scenario, seed=2, weeks=40).run()
     assert {c.__name__ for c in calls} >= ({"RefinerBook", "TraderBook", "BuyerBook"}
                                            | ({"MagnetMakerBook"} if "magnets" in scenario else set()))
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "magnets_controls_2025", "baseline"])
+def test_thrift_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's thrifting of the buyers' and magnet makers' recipes (``model.substitution.thrift``), by the
+    kernel's ``thrift`` and by its numpy reference ``thrift_numpy``, from the same recipes, prices and
+    shortages: the same recipes and ceilings, bit for bit; each week also on inputs shaken to reach the edges
+    (prices far above and below their memories, shortages everywhere or nowhere, recipes at their floor or
+    ceiling, zeros, nan prices)."""
+    from model import substitution
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(7)
+    kernel_thrift = substitution.thrift
+    calls = []
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        u = rng.random(a.shape)
+        return np.where(u < 0.1, 0.0, np.where(u < 0.2, a * 3.0, np.where(u < 0.3, a * 0.3,
+                        np.where(u < 0.33, np.nan, np.where(u < 0.36, -0.0, a)))))
+
+    def both(thrifted, base, floor, ceiling, recent, long, short, b):
+        cases = [(thrifted, base, floor, ceiling, recent, long, short)]
+        for _ in range(3):
+            at_floor, at_ceiling = rng.random(base.shape) < 0.3, rng.random(base.shape) < 0.3
+            cases.append((np.where(at_floor, floor, np.where(at_ceiling, ceiling, thrifted)), base, floor, shaken(ceiling),
+                          shaken(recent), shaken(long), rng.random(short.shape) < rng.random()))
+        for case in cases:
+            got = kernel_thrift(*case, b)
+            want = substitution.thrift_numpy(*case, b)
+            for g, w in zip(got, want, strict=True):
+                assert g.dtype == w.dtype and g.shape == w.shape and g.tobytes() == w.tobytes()
+        calls.append(base.shape)
+        return kernel_thrift(thrifted, base, floor, ceiling, recent, long, short, b)
+
+    for path in ("agents.buyer", "agents.magnet_maker"):
+        monkeypatch.setattr(f"{path}.thrift", both)
+    RareEarthModel(scenario, seed=2, weeks=40).run()
+    assert len(calls) == 40 * (2 if "magnets" in scenario else 1)
+
+
+@needs_kernel
+def test_thrift_kernel_refuses_arrays_of_other_shapes():
+    from model.market import _auction
+
+    a = np.ones((3, 4))
+    short = np.zeros((3, 4), dtype=bool)
+    with pytest.raises(ValueError):
+        _auction.thrift(a, a, a, a, a, np.ones((3, 5)), short, 1.2, 0.01, 0.5)
+    with pytest.raises(ValueError):
+        _auction.thrift(a, a, a, a, a, a, np.zeros((2, 4), dtype=bool), 1.2, 0.01, 0.5)
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "myanmar_2025", "baseline"])
+def test_entry_exit_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's small-site entry and exit (``MinerFleet.entry_exit_step``), by the kernel's ``entry_exit``
+    and by its numpy reference ``_entry_exit_numpy``, from the same sites, netbacks, levies and draws: the same
+    sites open and close (the same ``active`` and counts); each week also with netbacks, levies and draws
+    shaken to reach the edges (unknown areas, margins of 0, every site opening or closing)."""
+    from agents.miner import MinerFleet
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(3)
+    calls = []
+    original = MinerFleet.entry_exit_step
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        v = rng.random(a.shape)
+        return np.where(v < 0.1, np.nan, np.where(v < 0.2, 0.0, np.where(v < 0.3, a * 10.0, np.where(v < 0.4, -a, a))))
+
+    def both(self, gen, entry_rate, exit_rate, levies):
+        idx = self._entry_sites[0]
+        start_active, start_ema = self.active.copy(), self.netback_ema
+        for shake in (True, False):
+            if shake:
+                self.netback_ema = shaken(start_ema)
+                lev, u, rates = shaken(levies), rng.random(idx.size), (rng.random(), rng.random())
+            else:
+                lev, u, rates = levies, np.random.default_rng(len(calls)).random(idx.size), (entry_rate, exit_rate)
+            self.active[:] = start_active
+            want = self._entry_exit_numpy(u, *rates, lev)
+            want_active = self.active.copy()
+            self.active[:] = start_active
+            got = market._auction.entry_exit(self.netback_ema, idx, self._entry_sites[1], self._entry_sites[2], lev, u,
+                                             self.active.view(np.uint8), *rates)
+            assert got == want and self.active.tobytes() == want_active.tobytes()
+            self.active[:] = start_active
+            self.netback_ema = start_ema
+        calls.append(idx.size)
+        return original(self, gen, entry_rate, exit_rate, levies)
+
+    monkeypatch.setattr(MinerFleet, "entry_exit_step", both)
+    RareEarthModel(scenario, seed=2, weeks=40).run()
+    assert len(calls) == 40 and calls[0] > 0
+
+
+@needs_kernel
+def test_entry_exit_kernel_refuses_bad_arrays():
+    from model.market import _auction
+
+    idx, node = np.array([0, 2], dtype=np.intp), np.array([0, 1], dtype=np.intp)
+    ema, cost, lev, u = np.array([5.0, 1.0]), np.array([1.0, 1.0]), np.zeros(3), np.array([0.5, 0.5])
+    active = np.zeros(3, dtype=np.uint8)
+    assert _auction.entry_exit(ema, idx, cost, node, lev, u, active, 1.0, 1.0) == (1, 0)
+    with pytest.raises(IndexError):
+        _auction.entry_exit(ema, np.array([0, 3], dtype=np.intp), cost, node, lev, u, active, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        _auction.entry_exit(ema, idx, cost, node, np.zeros(2), u, active, 1.0, 1.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "combined_2025", "baseline"])
+def test_signal_kernels_equal_numpy_references_every_week(monkeypatch, scenario):
+    """Every week's price memories after each clearing (``MarketSignals.record_clearing``) and supply outlooks
+    (``close_inflow_week``), by the kernel's ``record_clearing`` and ``inflow_outlook`` and by their numpy
+    references, from the same signals: the same arrays, bit for bit; each week also on shaken prices, volumes
+    and inflows (nothing traded, nan and infinite prices, zero and tiny memories)."""
+    from model.model import RareEarthModel
+    from model.signals import MarketSignals
+
+    rng = np.random.default_rng(9)
+    calls = []
+    record, close = MarketSignals.record_clearing, MarketSignals.close_inflow_week
+    fields = ("price", "volume", "traded", "memory", "recent", "long_memory")
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        u = rng.random(a.shape)
+        return np.where(u < 0.1, np.nan, np.where(u < 0.15, np.inf, np.where(u < 0.25, 0.0, np.where(
+            u < 0.3, -0.0, np.where(u < 0.4, a * 1e-12, a)))))
+
+    def both_record(self, region, price, volume):
+        start = {f: getattr(self, f)[region] for f in fields}
+        for args in ((price, volume), (shaken(price), shaken(volume)), (price, np.zeros_like(volume))):
+            self._record_clearing_numpy(region, *args)
+            want = {f: getattr(self, f)[region] for f in fields}
+            for f in fields:
+                getattr(self, f)[region] = start[f]
+            record(self, region, *args)  # the kernel
+            for f in fields:
+                got = getattr(self, f)[region]
+                assert got.dtype == want[f].dtype and got.tobytes() == want[f].tobytes(), f
+                getattr(self, f)[region] = start[f]
+        calls.append("record")
+        return record(self, region, price, volume)
+
+    def both_close(self):
+        b = self.behaviour
+        for r in self.regions:
+            x, s, lo = self._inflow_week[r], self._inflow_short[r], self._inflow_long[r]
+            for args in ((x, s, lo), (shaken(x), shaken(s), shaken(lo))):
+                want = self._inflow_outlook_numpy(*args, 1.0 / b.outlook_short_weeks, 1.0 / b.outlook_long_weeks)
+                got = market._auction.inflow_outlook(*args, 1.0 / b.outlook_short_weeks, 1.0 / b.outlook_long_weeks)
+                for g, w in zip(got, want, strict=True):
+                    assert g.tobytes() == w.tobytes()
+        calls.append("close")
+        return close(self)
+
+    monkeypatch.setattr(MarketSignals, "record_clearing", both_record)
+    monkeypatch.setattr(MarketSignals, "close_inflow_week", both_close)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the shaken inputs' inf - inf
+        RareEarthModel(scenario, seed=2, weeks=30).run()
+    assert calls.count("close") == 30 and calls.count("record") >= 30
+
+
+@needs_kernel
+def test_signal_kernels_refuse_bad_arrays():
+    from model.market import _auction
+
+    a = np.ones(3)
+    with pytest.raises(ValueError):
+        _auction.record_clearing(a, a, a, np.ones(4), a, a, 4.0, 4.0, 26.0)
+    with pytest.raises(ValueError):
+        _auction.inflow_outlook(a, np.ones(3, dtype=np.float32), a, 0.25, 0.05)
+
+
+@needs_kernel
+@pytest.mark.parametrize("scenario", ["magnets_baseline", "myanmar_2025", "announced_projects"])
+def test_mine_kernel_equals_numpy_reference_every_week(monkeypatch, scenario):
+    """Every week's mining (``MinerFleet.mine``), by the kernel's ``mine`` and by its numpy reference
+    ``_mine_numpy``, from the same fleet: the same output, reserves and stocks, bit for bit; each week also with
+    stocks, yards, capacities, quotas, halts and reserves shaken to reach the edges (full yards, nothing left,
+    nan, -0.0)."""
+    from agents.miner import MinerFleet
+    from model.model import RareEarthModel
+
+    rng = np.random.default_rng(13)
+    calls = []
+    original = MinerFleet.mine
+    names = ("stock_max", "stock", "capacity", "_quota_mult", "remaining", "active", "halted", "residue_in")
+
+    def shaken(a: np.ndarray) -> np.ndarray:
+        if a.dtype == bool:
+            return rng.random(a.shape) < 0.5
+        u = rng.random(a.shape)
+        return np.where(u < 0.05, np.nan, np.where(u < 0.15, 0.0, np.where(u < 0.2, -0.0, np.where(
+            u < 0.3, a * 2.0 + 1.0, np.where(u < 0.35, np.inf, a)))))
+
+    def both(self):
+        start = {k: getattr(self, k).copy() for k in names}
+        for shake in (False, True):
+            if shake:
+                for k in names:
+                    setattr(self, k, shaken(start[k]))
+            given = {k: getattr(self, k).copy() for k in names}
+            stock = self._mine_numpy()
+            want = (self.mined, self.remaining if self._finite_reserve else None, stock)
+            for k in names:
+                setattr(self, k, given[k].copy())
+            cap = where(self.is_residue, self.residue_in, self.capacity) if self._any_residue else self.capacity
+            got = market._auction.mine(self.stock_max, self.stock, cap, self.active, self.halted, self._quota_mult,
+                                       self.remaining if self._finite_reserve else None)
+            for g, w in zip(got, want, strict=True):
+                assert (g is None) == (w is None)
+                if g is not None:  # the same bits; of a nan made from the shaken nan and inf, only that it is one
+                    nan = np.isnan(w)
+                    assert np.array_equal(np.isnan(g), nan) and g[~nan].tobytes() == w[~nan].tobytes()
+                    if not shake:
+                        assert g.tobytes() == w.tobytes()
+            for k in names:
+                setattr(self, k, start[k].copy())
+        calls.append(self.n)
+        return original(self)
+
+    from model.arrays import where
+
+    monkeypatch.setattr(MinerFleet, "mine", both)
+    with np.errstate(invalid="ignore"):
+        RareEarthModel(scenario, seed=2, weeks=30).run()
+    assert len(calls) == 30
