@@ -673,7 +673,12 @@ def _pool_rounds(tasks: list[RunTask], workers: int) -> Iterator[RunOutcome]:
                 while pending or inflight:
                     while pending and len(inflight) < workers + 1:
                         t = pending.pop()
-                        inflight[pool.submit(execute, t)] = t
+                        try:
+                            fut = pool.submit(execute, t)
+                        except cf.process.BrokenProcessPool:  # a worker died since the last wait: the run
+                            pending.append(t)  # was never in flight, so it goes back to the queue, not lost
+                            raise
+                        inflight[fut] = t
                     done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
                     for fut in done:
                         t = inflight.pop(fut)

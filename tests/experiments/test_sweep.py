@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -428,3 +429,44 @@ def test_resume_recomputes_when_the_model_code_changed(tmp_path, monkeypatch):
     assert (s.done, s.skipped) == (2, 0) and "moved to" in str(s) and "superseded" in str(s)
     assert sorted(p.name for p in (tmp_path / "superseded").glob("*.parquet")) == old
     assert json.loads((tmp_path / "manifest.json").read_text())["codes"] == ["0123456789abcdef"]
+
+
+def test_a_run_refused_by_a_broken_pool_is_resubmitted_not_lost(monkeypatch):
+    """A worker can die between two waits: the pool then refuses the next submit (BrokenProcessPool) before
+    that run is in flight. It goes back to the queue and runs in the next pool; it was lost before (a kill -9
+    of a worker left 23 of 24 runs done, none failed)."""
+    import concurrent.futures as cf
+
+    from experiments import sweep as sw
+
+    class Pool:
+        made = 0
+
+        def __init__(self, **kw):
+            Pool.made += 1
+            self.first = Pool.made == 1
+            self.submitted = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, t):
+            self.submitted += 1
+            if self.first and self.submitted == 3:  # the first pool breaks while runs 1-2 are in flight
+                raise cf.process.BrokenProcessPool("a worker died")
+            fut = cf.Future()
+            fut.set_result(fn(t))
+            return fut
+
+        def shutdown(self, **kw):
+            pass
+
+    tasks = [SimpleNamespace(key=f"run{i}") for i in range(5)]
+    monkeypatch.setattr(sw.cf, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(sw, "execute", lambda t: sw.RunOutcome(t.key, "done"))
+    outcomes = list(sw._pool_rounds(tasks, workers=2))
+    assert {o.key for o in outcomes} == {t.key for t in tasks}, [o.key for o in outcomes]
+    assert all(o.status == "done" for o in outcomes) and Pool.made == 2
