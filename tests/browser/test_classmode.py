@@ -305,13 +305,14 @@ def _start_class_mode(page) -> str:
     return code
 
 
-def _projector_layout(page, on: bool) -> None:
-    """Set the teacher's "Projector layout" switch and wait until the switch says so. A click that lands
-    before the freshly drawn switch listens is lost (seen once under load: the full page never came and the
-    next button was never there), so a click that did not take is made again."""
+def _set_switch(page, where: str, on: bool) -> None:
+    """Set a teacher's switch (``where``: the class of its wrapper) and wait until the switch says so. A click
+    that lands before the freshly drawn switch listens is lost (seen under load: the projector's full page
+    never came and the next button was never there; the overlay's dashed lines never came), so a click that
+    did not take is made again."""
     from playwright.sync_api import expect
 
-    box = page.locator(".ree-class-projector input")
+    box = page.locator(f"{where} input")
     for _ in range(5):
         if box.is_checked() == on:
             return
@@ -321,7 +322,12 @@ def _projector_layout(page, on: bool) -> None:
             return
         except AssertionError:
             continue
-    raise AssertionError(f"the projector switch would not turn {'on' if on else 'off'}")
+    raise AssertionError(f"the switch {where} would not turn {'on' if on else 'off'}")
+
+
+def _projector_layout(page, on: bool) -> None:
+    """The teacher's "Projector layout" switch (:func:`_set_switch`)."""
+    _set_switch(page, ".ree-class-projector", on)
 
 
 def _follow(browser, url: str, viewport: dict | None = None):
@@ -383,7 +389,7 @@ def test_the_projector_layout_fits_1280x720_with_large_chart_text(app_url, open_
         button(teacher.page, "Step").click()
         teacher.page.locator(f".ree-clock[data-week='{week}']").wait_for()
     _projector_layout(teacher.page, True)
-    teacher.page.locator(".ree-class-overlay input").click(force=True)
+    _set_switch(teacher.page, ".ree-class-overlay", True)
     ctx, follower = _follow(browser, f"{app_url}?follow={code}", PROJECTOR)
     try:
         page = follower.page
