@@ -250,15 +250,16 @@ class RareEarthModel(mesa.Model):
         out = {}
         routes_back = {(self._region_of_state[t.state], t.exports_to) for t in w.traders if t.exports_to}
         rb, mb = self.refiner_book, self.maker_book
-        for r in self.regions:
+        made = rb.sum_by_region(rb.sales_ema)  # regions x products: the plants' weekly output
+        if mb.n:  # and the makers' magnets, each plant's in the column of what it makes
+            magnets = np.zeros((mb.n, len(self.products)))
+            magnets[np.arange(mb.n), mb.makes] = mb.sales_ema
+            made = made + mb.sum_by_region(magnets)
+        for j, r in enumerate(self.regions):
             source = w.region(r).imports_from
             if not source or (r, source) not in routes_back:
                 continue
-            made = rb.sales_ema[rb.at_region[r]].sum(axis=0)
-            if mb.n:
-                rows = mb.rows_of_region[r]
-                made = made + np.bincount(mb.makes[rows], weights=mb.sales_ema[rows], minlength=made.size)
-            mask = made > self.need_of_region(r) * (1.0 + 1e-9)
+            mask = made[j] > self.need_of_region(r) * (1.0 + 1e-9)
             if mask.any():
                 out[r] = mask
         return out
