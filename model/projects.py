@@ -231,31 +231,48 @@ def appraise_magnet_plant(model: RareEarthModel, i: int) -> Appraisal:
 
 
 def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
-    """A planned mine's expected margin: its capacity sold at the best bid of the plants that may take its
-    ore (its offtaker only, if it is captive or its offtaker is running or coming), less its cash cost."""
+    """A planned mine's expected margin, priced as the ore markets would pay it (:mod:`model.ore_market`).
+
+    * A mine whose offtaker is running or coming delivers to that plant first, up to the plant's room left by
+      its other captive feed, at the mine's cash cost: in operations, offtake ore is charged at cost, the
+      plant and its mine work as one integrated chain (step 2 of the ore markets). So that ore is worth the
+      chain's margin: the offtaker's netback at the prices it expects, less the route and the mine's cash cost
+      (as :func:`appraise_plant` counts a plant's captive mines). Priced at the offtaker's ore bid instead,
+      the same tonnes looked worth half their netback, a price operations never pay them.
+    * The rest (all of it, for a mine without a live offtaker) sells in the pool's auction: at the best bid of
+      the plants that may take it (``ore_bid_share`` x their netback, less the route), none if the pool sells
+      to its offtaker only.
+
+    ``captive_t`` is the ore its offtaker takes, ``market_t`` the rest."""
     m = model
     ore, f, book = m.ore, m.fleet, m.refiner_book
     j = int(ore.pool_of[site])
     t = ore.route_tables()
     owner = ore.owner_of(j)
     alive = np.array([st in ("operating", *LIVE) for st in book.status], dtype=bool)
-    if owner >= 0 and alive[owner]:
-        takers = np.zeros(book.n, dtype=bool)
-        takers[owner] = True
-    elif ore.pools[j].captive_only:
-        takers = np.zeros(book.n, dtype=bool)
-    else:
-        takers = alive & ore.accepts[j]
-    takers &= t.has_path[j]
-    if not takers.any():
-        return Appraisal(0.0, 0.0, 0.0)
-    # what each taker would bid for it: ore_bid_share x its netback at the prices it expects - the route
     o = ore.pool_ore[j]
     unit = book.unit_cost()
-    bid = max(float(m.behaviour.ore_bid_share * (ore_value(m, k)[o] - unit[k]) - ore.last_route_cost[j, k])
-              for k in np.flatnonzero(takers))
     q = float(f.capacity[site])
-    return Appraisal(0.0, q, q * (bid - float(f.cost[site])) * 52 * KG_PER_T / 1e6)
+    cost = float(f.cost[site])
+    captive = margin = 0.0
+    if owner >= 0 and alive[owner] and t.has_path[j, owner]:
+        coming = f.coming_capacity()
+        others = sum(float(coming[ore.pools[k].sites].sum()) for k in ore.captive_pools(owner) if k != j)
+        captive = min(q, max(float(book.nameplate[owner]) - others, 0.0))
+        netback = float(ore_value(m, owner)[o] - unit[owner])
+        margin += captive * (netback - float(ore.last_route_cost[j, owner]) - cost)
+    rest = q - captive
+    takers = alive & ore.accepts[j] & t.has_path[j] if not ore.pools[j].captive_only else np.zeros(book.n, dtype=bool)
+    if owner >= 0 and alive[owner]:
+        takers[owner] = False  # the offtaker took what it has room for: the rest sells to others or waits
+    if rest > 0 and takers.any():
+        # what each taker would bid for it: ore_bid_share x its netback at the prices it expects - the route
+        bid = max(float(m.behaviour.ore_bid_share * (ore_value(m, k)[o] - unit[k]) - ore.last_route_cost[j, k])
+                  for k in np.flatnonzero(takers))
+        margin += rest * (bid - cost)
+    else:
+        rest = 0.0
+    return Appraisal(captive, rest, margin * 52 * KG_PER_T / 1e6)
 
 
 # -- money -----------------------------------------------------------------------------------------------

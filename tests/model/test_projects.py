@@ -329,3 +329,51 @@ def test_plants_that_pay_or_hold_a_chinese_quota_do_not_exit():
     g = book.index["cn_ganzhou"]
     book.losing_weeks[g] = 10  # as if it had lost money for ten weeks: the state allocates its quota
     assert g not in book.close_losers() and book.status[g] == "operating"
+
+
+# ========================================================================== a mine that feeds its offtaker
+def _framework_world_model(weeks: int = 4) -> RareEarthModel:
+    """The framework's world (its announced projects, among them Browns Range and the Eneabba refinery it would
+    feed, FACTS E3, R3) without its policies."""
+    from model.scenario import load_scenario
+
+    sc = load_scenario("us_japan_framework").model_copy(update={"timeline": [], "weeks": weeks})
+    return RareEarthModel(sc, seed=1, weeks=weeks)
+
+
+def test_a_mine_feeding_a_live_offtaker_is_worth_the_chains_margin():
+    """Operations charge offtake ore at the mine's cash cost (the plant and its mine work as one chain), so a
+    planned mine whose offtaker is running or being built is appraised on that chain's margin: the offtaker's
+    netback for its ore, less the route and the mine's cost. Browns Range's xenotime is worth ~US$30/kg REO to
+    Eneabba, whose ore bid (half its netback) would have valued the mine at a loss it never makes."""
+    from model.projects import ore_value
+
+    m = _framework_world_model()
+    m.run(2)
+    browns = _project(m, "au_browns_range")
+    eneabba = m.refiner_book.index["au_iluka_eneabba"]
+    assert m.refiner_book.status[eneabba] == "building"
+    ore, f = m.ore, m.fleet
+    site = browns.agent.i  # its mine site
+    j = int(ore.pool_of[site])
+    o = ore.pool_ore[j]
+    netback = float(ore_value(m, eneabba)[o] - m.refiner_book.unit_cost()[eneabba])
+    route, cost, q = float(ore.last_route_cost[j, eneabba]), float(f.cost[site]), float(f.capacity[site])
+    a = browns.appraise(m)
+    assert (a.captive_t, a.market_t) == (pytest.approx(q), 0.0)  # Eneabba has room for it beside its stockpile
+    assert a.margin_musd == pytest.approx(q * (netback - route - cost) * 52 * 1000 / 1e6)
+    bid = m.behaviour.ore_bid_share * netback - route
+    assert bid < cost < netback - route  # at the bid a loss; as a chain a margin
+    assert a.margin_musd > 0
+
+    # the offtaker's room left by its own stockpile bounds what the chain counts on; the rest has no buyer
+    # (no other plant reaches Browns Range)
+    stockpile = sum(float(f.capacity[ore.pools[k].sites].sum()) for k in ore.captive_pools(eneabba) if k != j)
+    m.refiner_book.nameplate[eneabba] = stockpile + 20.0
+    a = browns.appraise(m)
+    assert a.captive_t == pytest.approx(20.0) and a.market_t == 0.0
+    assert a.margin_musd == pytest.approx(20.0 * (netback - route - cost) * 52 * 1000 / 1e6)
+
+    # an offtaker that is neither running nor coming takes nothing: the mine has no buyer at all
+    m.refiner_book.status[eneabba] = "planned"
+    assert browns.appraise(m) == type(a)(0.0, 0.0, 0.0)
