@@ -243,11 +243,13 @@ def evaluation_key(point: dict[str, Any], spec: CalibrationSpec, code: str) -> s
 def _run_metrics(job: tuple[int, str, int, dict[str, Any], str | None, tuple[str, ...]]) -> tuple[int, dict[str, float]]:
     """One run in a worker: (point index, scenario, seed, overrides, world, target names) -> metric values."""
     from experiments.run import run_one
-    from experiments.validate import TARGETS, _measure, scenario_on_world
+    from experiments.validate import TARGETS, measure_runs, scenario_for
 
     i, scenario, seed, overrides, world, names = job
-    df = run_one(scenario_on_world(scenario, world), seed, overrides=overrides or None)
-    return i, {t.name: float(_measure(t, df, world)) for t in TARGETS if t.name in names}
+    targets = [t for t in TARGETS if t.name in names]
+    keys = dict.fromkeys(k for t in targets for k in t.runs)  # the scenario, and its twin for a paired target
+    runs = {k: run_one(scenario_for(k, world), seed, overrides=overrides or None) for k in keys}
+    return i, {t.name: float(measure_runs(t, runs, world)) for t in targets}
 
 
 def simulate(points: list[dict[str, Any]], spec: CalibrationSpec, executor: Executor | None,

@@ -99,8 +99,10 @@ BOOT_SEED = 20_251_203  # the bootstrap's own stream (never the global np.random
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """A scalar outcome of one run: ``name`` (an identifier), ``label`` and ``unit`` for tables and axes;
-    ``stat`` (``peak``: the largest 4-week mean; ``mean``: the mean over weeks) of the weekly series of
-    ``variable`` summed over the rows of ``region`` and ``product`` (None: every one)."""
+    ``stat`` (``peak``: the largest 4-week mean; ``mean``: the mean over weeks; ``last``: the last week's) of
+    the weekly series of ``variable`` summed over the rows of ``region`` and ``product`` (None: every one).
+    ``share``: ``region``'s share of ``variable`` summed over the whole run and over ``products`` (e.g. China's
+    share of the Dy and Tb refined)."""
 
     name: str
     label: str
@@ -109,6 +111,7 @@ class Outcome:
     variable: str
     region: str | None
     product: str | None
+    products: tuple[str, ...] = ()
 
 
 def rolling_mean(weekly: pd.Series, window: int = WINDOW_WEEKS) -> pd.Series:
@@ -143,7 +146,23 @@ def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
                            None, p))
     out.append(Outcome("mean_china_refined_share", "China's share of refined output, mean", "fraction", "mean",
                        "china_refined_share", None, ""))
+    heavy = tuple(p for p in HEAVY_RE if p in products(df))
+    if heavy:  # who refines the heavy rare earths (issue 12: what financing changes)
+        out.append(Outcome("china_heavy_refined_share", f"China's share of {'+'.join(heavy)} refined", "fraction",
+                           "share", "refined_output", "CN", None, heavy))
+    for v, what in (("finance_committed", "committed"), ("finance_spent", "spent"), ("finance_stranded", "stranded")):
+        # the money, every lender's, at the end: zero in a run without lenders (a twin), so the effect is the money
+        out.append(Outcome(v, f"financing {what}, all lenders, at the end", "M USD", "last", v, None, None))
     return out
+
+
+HEAVY_RE = ("Dy", "Tb")  # the heavy rare earths of the magnet (FACTS R7: the ones China's share matters most for)
+
+
+def _share(df: pd.DataFrame, o: Outcome) -> float:
+    d = df[(df["variable"] == o.variable) & df["product"].isin(o.products)]
+    total = float(d["value"].sum())
+    return float(d.loc[d["region"] == o.region, "value"].sum()) / total if total > 0 else float("nan")
 
 
 def run_outcomes(df: pd.DataFrame) -> dict[str, float]:
@@ -151,8 +170,12 @@ def run_outcomes(df: pd.DataFrame) -> dict[str, float]:
     res: dict[str, float] = {}
     steps = np.sort(df["step"].unique())
     for o in outcome_catalogue(df):
+        if o.stat == "share":
+            v = _share(df, o)
+            res[o.name] = float(v) if np.isfinite(v) else float("nan")
+            continue
         s = _weekly(df, o, steps)
-        v = rolling_mean(s).max() if o.stat == "peak" else s.mean()
+        v = rolling_mean(s).max() if o.stat == "peak" else (s.iloc[-1] if o.stat == "last" else s.mean())
         res[o.name] = float(v) if np.isfinite(v) else float("nan")
     return res
 
@@ -307,12 +330,38 @@ def format_effects(table: pd.DataFrame, precision: float = 0.01) -> str:
     width = max(len(f"{r['label']} ({r['unit']})") for _, r in table.iterrows())
     lines.append(f"{'':{width}}  {'policy':>11}  {'twin':>11}  {'difference':>11}  {pct + ' interval':>25}  "
                  f"{'seeds needed':>12}")
+    zero = [r["label"] for _, r in table.iterrows() if _zero_in_both(r)]
     for _, r in table.iterrows():
+        if _zero_in_both(r):
+            continue
         need = "" if r["seeds_needed"] < 0 else f"{r['seeds_needed']:,}"
         ci = f"[{_short(r['ci_low'])}, {_short(r['ci_high'])}]"
         lines.append(f"{r['label'] + ' (' + r['unit'] + ')':{width}}  {_short(r['policy']):>11}  "
                      f"{_short(r['twin']):>11}  {_short(r['effect'], sign=True):>11}  {ci:>25}  {need:>12}".rstrip())
+    if zero:
+        lines.append(f"zero in both on every seed (not listed above): {_zero_summary(zero)}")
     return "\n".join(lines)
+
+
+def _zero_in_both(r: pd.Series) -> bool:
+    """An outcome zero in the policy's runs and the twin's on every seed (a shortage no one had, money no one
+    lent): ``policy`` and ``twin`` are means of non-negative values, so both zero means zero on every seed."""
+    return r["policy"] == 0.0 and r["twin"] == 0.0 and r["ci_low"] == 0.0 and r["ci_high"] == 0.0
+
+
+def _zero_summary(labels: list[str]) -> str:
+    """``NdPr, Dy shortage, mean and peak 4-week mean; financing stranded, ...``: the labels grouped by what
+    follows the product."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        head, _, tail = label.partition(" ")
+        key, prod = (tail, head) if tail.startswith("shortage") else (label, "")
+        groups.setdefault(key, []).append(prod)
+    by_measure: dict[str, list[str]] = {}
+    for key, prods in groups.items():  # "shortage, mean" and "shortage, peak ..." with the same products merge
+        what, _, stat = key.partition(", ")
+        by_measure.setdefault((", ".join(p for p in prods if p) + " " + what).strip(), []).append(stat)
+    return "; ".join(f"{k}, {' and '.join(v)}" if v[0] else k for k, v in by_measure.items())
 
 
 def _short(x: float, sign: bool = False) -> str:

@@ -228,13 +228,18 @@ def exchina_share_gain(df: pd.DataFrame) -> float:
 MAGNET_REES = ("NdPr", "Dy", "Tb")  # the IEA's basis for refining shares (FACTS R7, B4: magnet rare earths)
 
 
-def refining_share(region: str, year: int, products: tuple[str, ...] = MAGNET_REES) -> Callable[[pd.DataFrame], float]:
-    """Share of one calendar year's refined output of ``products`` (t of oxide; the magnet rare earths, the
-    IEA's basis) made in ``region``. Counted over every product, a world with co-products (the magnet world's La
-    and Ce, most of them from Bayan Obo) measured something else than the IEA's figure."""
+def refining_share(region: str, year: int, products: tuple[str, ...] = MAGNET_REES,
+                   last: int | None = None) -> Callable[[pd.DataFrame], float]:
+    """Share of the refined output of ``products`` (t of oxide; the magnet rare earths, the IEA's basis) made in
+    ``region`` over the calendar years ``year`` to ``last`` (default: ``year`` alone). Counted over every product,
+    a world with co-products (the magnet world's La and Ce, most of them from Bayan Obo) measured something else
+    than the IEA's figure."""
+    last = year if last is None else last
+
     def metric(df):
         d = df[(df["variable"] == "refined_output") & df["product"].isin(products)]
-        d = d[pd.DatetimeIndex(d["date"]).year == year]
+        years = pd.DatetimeIndex(d["date"]).year
+        d = d[(years >= year) & (years <= last)]
         total = float(d["value"].sum())
         return float(d.loc[d["region"] == region, "value"].sum()) / total if total > 0 else float("nan")
     return metric
@@ -342,6 +347,17 @@ class Target:
     unit: str = ""
     public: str = ""  # the public figure where it differs from the seed's, or a note
     known_gap: str = ""  # why the model misses it today (README, Known limits); its test is a strict xfail
+    # measured against the scenario's no-policy twin on the same seed (the metric of the run minus the metric of
+    # the twin's run): a policy's effect, not a before/after drift
+    paired: bool = False
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """The runs it reads, as keys of :func:`scenario_for`: its scenario, and its twin if it is paired."""
+        return (self.scenario, self.scenario + TWIN) if self.paired else (self.scenario,)
+
+
+TWIN = " (no-policy twin)"  # suffix of a run key: the scenario with every policy removed, its events kept
 
 
 HEAVY = ("Dy", "Tb")
@@ -416,6 +432,12 @@ TARGETS: list[Target] = [
            "fraction", public="qualitative: no sign of samarium approvals in June 2025"),
     Target("Ex-China share of refining, gain", "us_japan_framework", "seed F3, F5; M3", 0.0, 1.0, exchina_share_gain,
            "fraction points"),
+    # the framework against its twin (issue 12): its lenders' projects change who refines the heavy rare earths
+    # once they are built (its letters of interest named a heavy-RE mine, Browns Range, FACTS E3); measurable
+    # = at least one point of share, the median's sign and size stated
+    Target("China's Dy+Tb refining share 2029-30, framework minus twin", "us_japan_framework",
+           "seed F3, F5; FACTS E3; M3", -1.0, -0.01, refining_share("CN", 2029, HEAVY, last=2030), "fraction points",
+           public="EXIM letters: Browns Range (heavy RE) up to US$230M", paired=True),
     # the supply side (issue 12): announced projects, the first heavy rare earths outside China
     Target("China's share of refined output, 2030 (announced projects)", "announced_projects", "FACTS R7", 0.72,
            0.85, refining_share("CN", 2030), "fraction",
@@ -452,6 +474,23 @@ def scenario_on_world(name: str, world: str | None):
     return sc if world is None else sc.model_copy(update={"world": world})
 
 
+def scenario_for(key: str, world: str | None):
+    """The scenario a run key names (:attr:`Target.runs`): a scenario on ``world`` (:func:`scenario_on_world`), or,
+    for a key ending in :data:`TWIN`, that scenario's no-policy twin (every policy removed, its events kept:
+    :func:`experiments.levers.without_policies`)."""
+    if key.endswith(TWIN):
+        from experiments.levers import without_policies
+
+        return without_policies(scenario_on_world(key[: -len(TWIN)], world))
+    return scenario_on_world(key, world)
+
+
+def measure_runs(t: Target, runs: dict[str, pd.DataFrame], world: str | None) -> float:
+    """A target's value from one seed's runs (``{run key: table}``): its metric, less the twin's if it is paired."""
+    value = _measure(t, runs[t.scenario], world)
+    return value - _measure(t, runs[t.scenario + TWIN], world) if t.paired else value
+
+
 def targets_on_world(world: str, targets: list[Target] | None = None) -> tuple[list[Target], list[tuple[str, str]]]:
     """The targets whose scenario runs on ``world`` (its timeline checked against that world), and for the rest
     (scenario, why): e.g. a magnet licence on a world without magnets."""
@@ -481,7 +520,7 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
     from experiments.run import progress_bar
 
     targets = targets or TARGETS
-    scenarios = list(dict.fromkeys(t.scenario for t in targets))
+    scenarios = list(dict.fromkeys(k for t in targets for k in t.runs))
     sets = draws or [{}]  # without a posterior, one draw that changes nothing
     jobs = [(sc, s, d) for sc in scenarios for d in range(len(sets)) for s in seeds]
     run = _Runner(overrides or {}, world, sets)
@@ -510,7 +549,9 @@ def validate(seeds: list[int], workers: int = 2, targets: list[Target] | None = 
         draw_of.setdefault(sc, []).append(d)
     rows = []
     for t in targets:
-        vals = np.array([_measure(t, df, world) for df in by_scenario[t.scenario]])
+        # the runs of one target's keys line up: each key ran every (draw, seed) in the same order
+        vals = np.array([measure_runs(t, dict(zip(t.runs, dfs, strict=True)), world)
+                         for dfs in zip(*(by_scenario[k] for k in t.runs), strict=True)])
         if np.isnan(vals).all():  # nothing to measure (another world without the product or stage it reads)
             med = p10 = p90 = float("nan")
         else:
@@ -589,7 +630,7 @@ class _Runner:
 
         scenario, seed, d = args
         ov = {**self.overrides, **self.draws[d]}
-        return scenario, seed, run_one(scenario_on_world(scenario, self.world), seed, overrides=ov or None)
+        return scenario, seed, run_one(scenario_for(scenario, self.world), seed, overrides=ov or None)
 
 
 def to_markdown(table: pd.DataFrame) -> str:

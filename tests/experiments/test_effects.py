@@ -152,3 +152,55 @@ def test_cli_compare_without_and_its_errors(scenario_file):
         assert bad.exit_code == 2 and "Traceback" not in bad.output, bad.output
         for s in says:
             assert s in bad.output, bad.output
+
+
+def _rows(step: int, variable: str, region: str, product: str, value: float) -> dict:
+    return {"run_id": "r", "scenario": "s", "seed": 1, "step": step, "date": dt.date(2025, 1, 6),
+            "variable": variable, "region": region, "product": product, "value": value}
+
+
+def test_the_heavy_refining_share_and_the_money_are_outcomes():
+    """China's share of the Dy and Tb refined over the run (tonnes added over weeks, not a mean of weekly
+    shares), and every lender's money at the end; a run without lenders (a twin) has none, so the paired
+    effect on the money is the money."""
+    rows = [_rows(0, "refined_output", "CN", "Dy", 9.0), _rows(0, "refined_output", "ROW", "Dy", 1.0),
+            _rows(1, "refined_output", "CN", "Dy", 6.0), _rows(1, "refined_output", "ROW", "Tb", 4.0),
+            _rows(1, "refined_output", "ROW", "NdPr", 500.0),  # not a heavy rare earth
+            _rows(0, "finance_committed", "US EXIM", "", 100.0), _rows(1, "finance_committed", "US EXIM", "", 240.0),
+            _rows(1, "finance_committed", "JBIC/JICA", "", 60.0), _rows(1, "finance_stranded", "US EXIM", "", 0.0)]
+    out = run_outcomes(pd.DataFrame(rows))
+    assert out["china_heavy_refined_share"] == pytest.approx(15.0 / 20.0)
+    assert out["finance_committed"] == pytest.approx(300.0)  # the last week's, over lenders
+    twin = run_outcomes(pd.DataFrame([r for r in rows if not r["variable"].startswith("finance")]))
+    assert twin["finance_committed"] == 0.0 and twin["finance_spent"] == 0.0
+    seeds = pd.Index([1], name="seed")
+    table = effect_table(pd.DataFrame([out], index=seeds), pd.DataFrame([twin], index=seeds))
+    assert table.loc["finance_committed", "effect"] == pytest.approx(300.0)
+
+
+def test_outcomes_zero_in_both_runs_are_named_once_not_listed():
+    """No one short in either run, no money stranded: one line names them instead of a table of zeros."""
+    seeds = pd.Index([1, 2], name="seed")
+    p = pd.DataFrame({"mean_shortage_Dy": [0.0, 0.0], "peak_shortage_Dy": [0.0, 0.0],
+                      "mean_shortage_Tb": [0.0, 0.0], "peak_shortage_Tb": [0.0, 0.0],
+                      "finance_stranded": [0.0, 0.0], "mean_price_ROW_Dy": [250.0, 260.0]}, index=seeds)
+    t = p.copy()
+    t["mean_price_ROW_Dy"] = [240.0, 250.0]
+    table = effect_table(p, t)
+    table["label"] = ["Dy shortage, mean", "Dy shortage, peak 4-week mean", "Tb shortage, mean",
+                      "Tb shortage, peak 4-week mean", "financing stranded, all lenders, at the end",
+                      "Dy ex-China price, mean"]
+    table["unit"] = ["t/week"] * 4 + ["M USD", "USD/kg"]
+    table.attrs.update(seeds=[1, 2], weeks=10)
+    text = format_effects(table)
+    assert "Dy ex-China price, mean (USD/kg)" in text and "shortage, mean (t/week)" not in text
+    assert text.splitlines()[-1] == ("zero in both on every seed (not listed above): Dy, Tb shortage, mean and "
+                                     "peak 4-week mean; financing stranded, all lenders, at the end")
+    t.loc[2, "mean_shortage_Tb"] = 0.5  # short in one twin run: a row of its own
+    again = effect_table(p, t)
+    again["label"], again["unit"] = table["label"], table["unit"]
+    again.attrs.update(seeds=[1, 2], weeks=10)
+    text = format_effects(again)
+    assert "Tb shortage, mean (t/week)" in text
+    assert text.splitlines()[-1].endswith("Dy shortage, mean; Dy, Tb shortage, peak 4-week mean; "
+                                          "financing stranded, all lenders, at the end")
