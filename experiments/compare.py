@@ -147,7 +147,7 @@ def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
     out.append(Outcome("mean_china_refined_share", "China's share of refined output, mean", "fraction", "mean",
                        "china_refined_share", None, ""))
     heavy = tuple(p for p in HEAVY_RE if p in products(df))
-    if heavy:  # who refines the heavy rare earths (issue 12: what financing changes)
+    if heavy and (df["variable"] == "refined_output").any():  # who refines the heavy rare earths (issue 12)
         out.append(Outcome("china_heavy_refined_share", f"China's share of {'+'.join(heavy)} refined", "fraction",
                            "share", "refined_output", "CN", None, heavy))
     for v, what in (("finance_committed", "committed"), ("finance_spent", "spent"), ("finance_stranded", "stranded")):

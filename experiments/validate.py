@@ -323,7 +323,8 @@ def dearest_dy_share(df: pd.DataFrame) -> float:
     spot = window(df, "volume", a, b, "ROW", "Dy")
     total = window(df, "volume", a, b, "CN", "Dy") + spot + window(df, "contract_volume", a, b, "ROW", "Dy")
     dear = spot[(row_p >= 3.5 * cn_p).to_numpy()]
-    return float(dear.sum() / total.sum())
+    # no volume to share (a world without the contract market reports none): no data, not a division by zero
+    return float(dear.sum() / total.sum()) if total.sum() > 0 else float("nan")
 
 
 def smco_unmet(df: pd.DataFrame) -> float:
