@@ -18,7 +18,8 @@ ore auction by bidding more than the plants it displaces, :mod:`model.ore_market
 
 up to its nameplate. Its expected margin is that feed x (its oxides' value at the prices its market
 expects, with any floor, less processing and ore). A mine counts on the best bid of the plants that may take
-its ore (its offtaker first) less its cash cost. A magnet plant counts on its nameplate sold at the magnet price
+its ore less its cash cost, except the ore its running or coming offtaker takes: operations deliver that at
+the mine's cost, so it is worth the chain's margin (:func:`appraise_mine`). A magnet plant counts on its nameplate sold at the magnet price
 its market expects, less the oxides at what that market has paid and its processing
 (:func:`appraise_magnet_plant`). No plant is appraised on ore it would never win: ore that
 Chinese plants outbid it for stays theirs. Two projects appraised in the same week may count on the same
@@ -233,36 +234,44 @@ def appraise_magnet_plant(model: RareEarthModel, i: int) -> Appraisal:
 def appraise_mine(model: RareEarthModel, site: int) -> Appraisal:
     """A planned mine's expected margin, priced as the ore markets would pay it (:mod:`model.ore_market`).
 
-    * A mine whose offtaker is running or coming delivers to that plant first, up to the plant's room left by
-      its other captive feed, at the mine's cash cost: in operations, offtake ore is charged at cost, the
-      plant and its mine work as one integrated chain (step 2 of the ore markets). So that ore is worth the
-      chain's margin: the offtaker's netback at the prices it expects, less the route and the mine's cash cost
-      (as :func:`appraise_plant` counts a plant's captive mines). Priced at the offtaker's ore bid instead,
-      the same tonnes looked worth half their netback, a price operations never pay them.
+    * A mine whose offtaker is running or coming (permitting or building: counted as a sure buyer, as a
+      lender would on a signed offtake) delivers to that plant first, if the ore rules let it, up to the plant's
+      nameplate less its other captive feed (its mines and stockpiles running or coming), at the mine's cash
+      cost plus any levy: in operations offtake ore is charged at that cost, so plant and mine work as one
+      integrated chain (step 2 of the ore markets). Those tonnes are worth the chain's margin: the offtaker's
+      netback at the prices it expects, less the route, the mine's cash cost and the levy (as
+      :func:`appraise_plant` counts a plant's captive mines). The mine itself breaks even on them; the margin a
+      lender's cover reads is the chain's. Priced at the offtaker's ore bid instead, the same tonnes looked
+      worth half their netback, a price operations never pay them.
     * The rest (all of it, for a mine without a live offtaker) sells in the pool's auction: at the best bid of
-      the plants that may take it (``ore_bid_share`` x their netback, less the route), none if the pool sells
-      to its offtaker only.
+      the other plants that may take it (``ore_bid_share`` x their netback, less the route), less its cash
+      cost and levy; nothing if the pool sells to its offtaker only.
 
-    ``captive_t`` is the ore its offtaker takes, ``market_t`` the rest."""
+    ``captive_t`` is the ore its offtaker takes, ``market_t`` the rest. Full capacity is counted: China's quota
+    scaling of its own mines' output is not (the lenders' hosts are outside China)."""
     m = model
-    ore, f, book = m.ore, m.fleet, m.refiner_book
+    ore, f, book, rules = m.ore, m.fleet, m.refiner_book, m.rules
     j = int(ore.pool_of[site])
+    pool = ore.pools[j]
     t = ore.route_tables()
     owner = ore.owner_of(j)
     alive = np.array([st in ("operating", *LIVE) for st in book.status], dtype=bool)
     o = ore.pool_ore[j]
     unit = book.unit_cost()
     q = float(f.capacity[site])
-    cost = float(f.cost[site])
+    cost = float(f.cost[site]) + float(m.site_levies()[site])
     captive = margin = 0.0
-    if owner >= 0 and alive[owner] and t.has_path[j, owner]:
-        coming = f.coming_capacity()
-        others = sum(float(coming[ore.pools[k].sites].sum()) for k in ore.captive_pools(owner) if k != j)
+    first_call = (owner >= 0 and alive[owner] and bool(t.has_path[j, owner])
+                  and (not rules.any_ore_rule() or rules.ore_allowed(book.country[owner], pool)))
+    if first_call:
+        coming = f.coming_capacity().copy()
+        coming[site] = 0.0  # the mine appraised; the others (its pool's other sites too) fill the room first
+        others = sum(float(coming[ore.pools[k].sites].sum()) for k in ore.captive_pools(owner))
         captive = min(q, max(float(book.nameplate[owner]) - others, 0.0))
         netback = float(ore_value(m, owner)[o] - unit[owner])
         margin += captive * (netback - float(ore.last_route_cost[j, owner]) - cost)
     rest = q - captive
-    takers = alive & ore.accepts[j] & t.has_path[j] if not ore.pools[j].captive_only else np.zeros(book.n, dtype=bool)
+    takers = alive & ore.accepts[j] & t.has_path[j] if not pool.captive_only else np.zeros(book.n, dtype=bool)
     if owner >= 0 and alive[owner]:
         takers[owner] = False  # the offtaker took what it has room for: the rest sells to others or waits
     if rest > 0 and takers.any():
@@ -478,7 +487,8 @@ def select_jointly(model: RareEarthModel, facilities: list) -> None:
     1. candidates are the planned projects (plants, mines and magnet plants) in a host that at least one facility lends to;
     2. each is appraised once (:func:`appraise_plant`, :func:`appraise_mine`); for each facility that may
        lend to it, its cover = expected margin / capital charge at that facility's concessional rate;
-    3. candidates are taken in order of their best cover (ties by id); the facilities that take part are
+    3. candidates are taken in order of their best cover (ties by id), each appraised again once an earlier one
+       has started (two mines cannot both count on one offtaker's room); the facilities that take part are
        those whose ``min_cover_ratio`` it meets and that have money left; together they fund the largest
        ``max_share_of_capex`` among them x capex, shared in proportion to their money left (each at most its
        own share of capex and its money), or not at all if they cannot;
@@ -498,7 +508,12 @@ def select_jointly(model: RareEarthModel, facilities: list) -> None:
                 covers[id(f)] = margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
         ranked.append((max(covers.values()), p, sponsor, covers))
     ranked.sort(key=lambda x: (-x[0], x[1].id))
+    started_any = False
     for _best, p, sponsor, covers in ranked:
+        if started_any:  # what an earlier pick took (its mine, its offtaker's room) is not this one's to count on
+            margin = p.appraise(m).margin_musd
+            covers = {k: margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
+                      for f in facilities for k in [id(f)] if k in covers}
         part = [f for f in facilities if id(f) in covers and covers[id(f)] >= f.min_cover_ratio and left[id(f)] > 0]
         if not part:
             continue
@@ -511,6 +526,7 @@ def select_jointly(model: RareEarthModel, facilities: list) -> None:
         started, weeks = p.start(m, financed_by=lenders)
         if not started:
             continue
+        started_any = True
         rates = {f.concessional_rate for f in part}
         rate = rates.pop() if len(rates) == 1 else (
             sum(f.concessional_rate * s for f, s in zip(part, share, strict=True)) / max(sum(share), 1e-12))

@@ -377,3 +377,67 @@ def test_a_mine_feeding_a_live_offtaker_is_worth_the_chains_margin():
     # an offtaker that is neither running nor coming takes nothing: the mine has no buyer at all
     m.refiner_book.status[eneabba] = "planned"
     assert browns.appraise(m) == type(a)(0.0, 0.0, 0.0)
+
+
+SECOND_XENOTIME_MINE = '''
+[[miners]]
+id = "test_browns_second"
+name = "A second xenotime mine for Eneabba (test)"
+owner = "test"
+source = "assumption (test)"
+country = "AU"
+node = "browns_range"
+ore = "xenotime"
+status = "planned"
+capacity_t_per_week = 150.0
+unit_cost_usd_per_kg = 12.0
+offtake = "au_iluka_eneabba"
+capex_musd = 600.0
+permit_weeks = 0
+lead_time_weeks = 104
+needs_policy_support = true
+sponsor_state = "AU"
+'''
+
+
+def test_two_mines_cannot_both_count_on_one_offtakers_room(tmp_path):
+    """Eneabba has 190 t a week of room beside its stockpile. Browns Range (58 t) and a second mine (150 t) each
+    count on all of it while neither is decided; once one starts, the other counts only on what is left, in
+    an appraisal and in a lenders' joint selection (which appraises again after each start). A levy on the
+    mine's ore is a cost of the chain as operations charge it."""
+    world = tmp_path / "world.toml"
+    world.write_text((DATA_DIR / "world_2024_magnets.toml").read_text() + SECOND_XENOTIME_MINE)
+    from model.scenario import load_scenario
+
+    sc = load_scenario("us_japan_framework").model_copy(update={"timeline": [], "weeks": 4, "world": str(world)})
+    m = RareEarthModel(sc, seed=1, weeks=4)
+    m.run(2)
+    browns, second = _project(m, "au_browns_range"), _project(m, "test_browns_second")
+    eneabba = m.refiner_book.index["au_iluka_eneabba"]
+    assert int(m.ore.pool_of[browns.agent.i]) == int(m.ore.pool_of[second.agent.i])  # one pool
+    per_t = second.appraise(m).margin_musd / 150.0
+    assert second.appraise(m).captive_t == pytest.approx(150.0)
+    room = float(m.refiner_book.nameplate[eneabba]) - 250.0  # the stockpile's draw
+    assert browns.start(m, "test")[0]
+    assert second.appraise(m).captive_t == pytest.approx(room - 58.0)
+    assert second.appraise(m).margin_musd == pytest.approx(per_t * (room - 58.0))
+    base = browns.appraise(m).margin_musd
+    levy = np.zeros(m.fleet.n)
+    levy[browns.agent.i] = 2.0
+    m.site_levies = lambda: levy  # a group taking US$2/kg at the mine
+    assert browns.appraise(m).margin_musd == pytest.approx(base - 58.0 * 2.0 * 52 * 1000 / 1e6)
+
+    # a joint selection: the second mine (150 t for US$600M) ranks first; Browns Range, appraised again on the
+    # room it leaves (40 t), no longer clears a bar its cover on all the room (58 t) would clear
+    m2 = RareEarthModel(sc, seed=1, weeks=4)
+    m2.run(2)
+    b2 = _project(m2, "au_browns_range")
+    charge = m2.state_by_id["AU"].capital_charge_musd(b2, rate=0.03)
+    bar = 0.9 * b2.appraise(m2).margin_musd / charge
+    lender = Financing(start="2024-01-01", actor="US", budget_musd=5000.0, min_cover_ratio=bar,
+                       eligible_hosts=["AU"], instruments=["loan"])
+    from model.projects import select_jointly
+
+    select_jointly(m2, [lender])
+    assert lender.selected == ["test_browns_second"]
+    assert b2.appraise(m2).captive_t == pytest.approx(room - 150.0)
