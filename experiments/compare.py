@@ -146,16 +146,21 @@ def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
                            None, p))
     out.append(Outcome("mean_china_refined_share", "China's share of refined output, mean", "fraction", "mean",
                        "china_refined_share", None, ""))
-    heavy = tuple(p for p in HEAVY_RE if p in products(df))
-    if heavy and (df["variable"] == "refined_output").any():  # who refines the heavy rare earths (issue 12)
-        out.append(Outcome("china_heavy_refined_share", f"China's share of {'+'.join(heavy)} refined", "fraction",
-                           "share", "refined_output", "CN", None, heavy))
+    if (df["variable"] == "refined_output").any():
+        # who refines the magnet rare earths (the IEA's basis, FACTS R7: the share over every oxide is mostly La
+        # and Ce from Bayan Obo) and the heavy ones among them (issue 12: what financing changes)
+        for name, group in (("china_magnet_ree_refined_share", MAGNET_REE), ("china_heavy_refined_share", HEAVY_RE)):
+            have = tuple(p for p in group if p in products(df))
+            if have:
+                out.append(Outcome(name, f"China's share of {'+'.join(have)} refined", "fraction", "share",
+                                   "refined_output", "CN", None, have))
     for v, what in (("finance_committed", "committed"), ("finance_spent", "spent"), ("finance_stranded", "stranded")):
         # the money, every lender's, at the end: zero in a run without lenders (a twin), so the effect is the money
         out.append(Outcome(v, f"financing {what}, all lenders, at the end", "M USD", "last", v, None, None))
     return out
 
 
+MAGNET_REE = ("NdPr", "Dy", "Tb")  # the magnet rare earths (FACTS R7, B4: the IEA's basis for refining shares)
 HEAVY_RE = ("Dy", "Tb")  # the heavy rare earths of the magnet (FACTS R7: the ones China's share matters most for)
 
 

@@ -170,6 +170,7 @@ def test_the_heavy_refining_share_and_the_money_are_outcomes():
             _rows(1, "finance_committed", "JBIC/JICA", "", 60.0), _rows(1, "finance_stranded", "US EXIM", "", 0.0)]
     out = run_outcomes(pd.DataFrame(rows))
     assert out["china_heavy_refined_share"] == pytest.approx(15.0 / 20.0)
+    assert out["china_magnet_ree_refined_share"] == pytest.approx(15.0 / 520.0)  # NdPr counts here
     assert out["finance_committed"] == pytest.approx(300.0)  # the last week's, over lenders
     twin = run_outcomes(pd.DataFrame([r for r in rows if not r["variable"].startswith("finance")]))
     assert twin["finance_committed"] == 0.0 and twin["finance_spent"] == 0.0
