@@ -441,3 +441,16 @@ def test_two_mines_cannot_both_count_on_one_offtakers_room(tmp_path):
     select_jointly(m2, [lender])
     assert lender.selected == ["test_browns_second"]
     assert b2.appraise(m2).captive_t == pytest.approx(room - 150.0)
+
+
+def test_a_mine_with_a_reserve_recovers_its_capex_over_the_years_the_reserve_lasts():
+    """Browns Range's 30,500 t at 58 t a week last ~10.1 years: its capex is recovered over those, not over the
+    15-year project life a plant or an open-ended mine gets."""
+    m = _framework_world_model()
+    browns, nolans = _project(m, "au_browns_range"), _project(m, "au_arafura_nolans")
+    au = m.state_by_id["AU"]
+    years = 30500.0 / (58.0 * 52.0)
+    assert years < m.behaviour.project_life_years
+    assert au.capital_charge_musd(browns, rate=0.03) == pytest.approx(300.0 * (0.03 + 1.0 / years))
+    assert au.capital_charge_musd(nolans, rate=0.03) == pytest.approx(
+        nolans.capex_musd * (0.03 + 1.0 / m.behaviour.project_life_years))
