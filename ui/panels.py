@@ -396,12 +396,27 @@ def project_table(m: ClassroomModel) -> str:
         ("funded by", "left"), ("capacity<br>t/week", "right"), ("utili&shy;sation", "right"),
         ("ore in (magnets out)<br>t this week" if magnets else "ore in<br>t this week", "right")))
     return (f"<table class='ree-projects' style='width:100%;font-size:0.95em;border-spacing:10px 3px'>"
-            f"<tr>{head}</tr>{''.join(rows)}</table>"
+            f"<tr>{head}</tr>{''.join(rows)}</table>{finance_words(m)}"
             "<div style='font-size:0.85em;color:#555;margin-top:4px'>Capacity in t of rare-earth oxide a week"
             f"{' (a magnet plant: t of magnets)' if magnets else ''}; "
             "ore in: what a plant processed (a mine mined) this week"
             f"{'; a magnet plant shows the magnets it made' if magnets else ''}. A plant comes online at half utilisation and "
             f"ramps up; one that processes nothing {projects.NO_FEED_WEEKS} weeks in a row has no feed.</div>")
+
+
+def finance_words(m: ClassroomModel) -> str:
+    """The lenders' money so far, as a line under the project table (the model's ``finance_*`` outputs): what
+    each committed, what it has paid out as the projects are permitted and built, and what was lost on
+    projects cancelled before they ran. Empty before any lender commits."""
+    money = m.finance.by_lender()
+    if not money:
+        return ""
+    parts = []
+    for lender, (committed, spent, stranded) in money.items():
+        lost = f", US${stranded:,.0f}M lost on cancelled projects" if stranded > 0.5 else ""
+        parts.append(f"{html.escape(lender)}: US${committed:,.0f}M committed, US${spent:,.0f}M paid out{lost}")
+    return ("<div class='ree-finance' style='font-size:0.95em;margin-top:6px'><b>Money lent:</b> "
+            + "; ".join(parts) + ".</div>")
 
 
 @solara.component

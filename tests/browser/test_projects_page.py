@@ -205,3 +205,20 @@ def test_magnet_plants_are_marked_on_the_map_and_listed_with_their_phase(monkeyp
     assert re.search(r"data-id='us_mp_fort_worth' data-phase='ramping'><td>MP Materials, Fort Worth \(Independence\) "
                      r"\(magnets\)</td>", table), table
     assert "data-id='us_mp_10x' data-phase='building'" in table and "a magnet plant shows the magnets it made" in table
+
+
+def test_the_project_table_says_what_the_lenders_committed_paid_out_and_lost():
+    """The money is on the page as in the outputs: nothing before the framework's lenders select; after it, each
+    lender's commitment, and what it has paid out so far (disbursed over permitting and construction)."""
+    m = ClassroomModel("us_japan_framework", 0)
+    assert "ree-finance" not in project_table(m)
+    while not m.finance.commitments:
+        m.step()
+    m.step()
+    words = project_table(m)
+    money = m.finance.by_lender()
+    assert set(money) == {"US EXIM", "JBIC/JICA"}
+    for lender, (committed, spent, _) in money.items():
+        assert 0 < spent < committed  # paid out as the projects are built
+        assert f"{lender}: US${committed:,.0f}M committed, US${spent:,.0f}M paid out" in words
+    assert "lost on cancelled projects" not in words
