@@ -284,11 +284,8 @@ class State(mesa.Agent):
         b = self.model.behaviour
         r = self.cost_of_capital.get(project.id, b.private_cost_of_capital) if rate is None else rate
         life = float(b.project_life_years)
-        reserve = getattr(project.spec, "reserve_t", None)
-        if project.kind == "mine" and reserve is not None:
-            per_year = float(project.spec.capacity_t_per_week) * 52.0
-            if per_year > 0:
-                life = max(min(life, reserve / per_year), 1.0)
+        if project.kind == "mine" and project.spec.reserve_t is not None:
+            life = max(min(life, project.spec.reserve_t / (project.spec.capacity_t_per_week * 52.0)), 1.0)
         return project.capex_musd * (r + 1.0 / life)
 
     def grant_cost_of_capital(self, project_id: str, rate: float) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from experiments.labels import market_regions, products, region_name
 from experiments.run import run_one
+from experiments.validate import HEAVY, MAGNET_REES, region_share
 from model.scenario import Scenario, load_scenario
 
 
@@ -149,7 +150,7 @@ def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
     if (df["variable"] == "refined_output").any():
         # who refines the magnet rare earths (the IEA's basis, FACTS R7: the share over every oxide is mostly La
         # and Ce from Bayan Obo) and the heavy ones among them (issue 12: what financing changes)
-        for name, group in (("china_magnet_ree_refined_share", MAGNET_REE), ("china_heavy_refined_share", HEAVY_RE)):
+        for name, group in (("china_magnet_ree_refined_share", MAGNET_REES), ("china_heavy_refined_share", HEAVY)):
             have = tuple(p for p in group if p in products(df))
             if have:
                 out.append(Outcome(name, f"China's share of {'+'.join(have)} refined", "fraction", "share",
@@ -160,27 +161,16 @@ def outcome_catalogue(df: pd.DataFrame) -> list[Outcome]:
     return out
 
 
-MAGNET_REE = ("NdPr", "Dy", "Tb")  # the magnet rare earths (FACTS R7, B4: the IEA's basis for refining shares)
-HEAVY_RE = ("Dy", "Tb")  # the heavy rare earths of the magnet (FACTS R7: the ones China's share matters most for)
-
-
-def _share(df: pd.DataFrame, o: Outcome) -> float:
-    d = df[(df["variable"] == o.variable) & df["product"].isin(o.products)]
-    total = float(d["value"].sum())
-    return float(d.loc[d["region"] == o.region, "value"].sum()) / total if total > 0 else float("nan")
-
-
 def run_outcomes(df: pd.DataFrame) -> dict[str, float]:
     """Every outcome of :func:`outcome_catalogue` for one run's table (4-week means; NaN if too short)."""
     res: dict[str, float] = {}
     steps = np.sort(df["step"].unique())
     for o in outcome_catalogue(df):
         if o.stat == "share":
-            v = _share(df, o)
-            res[o.name] = float(v) if np.isfinite(v) else float("nan")
-            continue
-        s = _weekly(df, o, steps)
-        v = rolling_mean(s).max() if o.stat == "peak" else (s.iloc[-1] if o.stat == "last" else s.mean())
+            v = region_share(df, o.variable, o.region, o.products)
+        else:
+            s = _weekly(df, o, steps)
+            v = rolling_mean(s).max() if o.stat == "peak" else (s.iloc[-1] if o.stat == "last" else s.mean())
         res[o.name] = float(v) if np.isfinite(v) else float("nan")
     return res
 

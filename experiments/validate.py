@@ -237,12 +237,17 @@ def refining_share(region: str, year: int, products: tuple[str, ...] = MAGNET_RE
     last = year if last is None else last
 
     def metric(df):
-        d = df[(df["variable"] == "refined_output") & df["product"].isin(products)]
-        years = pd.DatetimeIndex(d["date"]).year
-        d = d[(years >= year) & (years <= last)]
-        total = float(d["value"].sum())
-        return float(d.loc[d["region"] == region, "value"].sum()) / total if total > 0 else float("nan")
+        years = pd.DatetimeIndex(df["date"]).year
+        return region_share(df[(years >= year) & (years <= last)], "refined_output", region, products)
     return metric
+
+
+def region_share(df: pd.DataFrame, variable: str, region: str, products: tuple[str, ...]) -> float:
+    """``region``'s share of ``variable`` summed over the table's weeks and ``products`` (nan when there is none
+    at all)."""
+    d = df[(df["variable"] == variable) & df["product"].isin(products)]
+    total = float(d["value"].sum())
+    return float(d.loc[d["region"] == region, "value"].sum()) / total if total > 0 else float("nan")
 
 
 def longest_shortage(products: tuple[str, ...] = ("NdPr", "Dy", "Tb", "NdFeB"), share: float = 0.05

@@ -498,22 +498,23 @@ def select_jointly(model: RareEarthModel, facilities: list) -> None:
     hosts = set().union(*(set(f.eligible_hosts) for f in facilities)) if facilities else set()
     cands = [p for p in m.projects if p.status == "planned" and p.country in hosts]
     left = {id(f): float(f.budget_musd) for f in facilities}
+
+    def covers_of(p, sponsor) -> dict[int, float]:
+        """Its cover for each facility that may lend to it: margin / capital charge at that facility's rate."""
+        margin = p.appraise(m).margin_musd
+        return {id(f): margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
+                for f in facilities if p.country in f.eligible_hosts}
+
     ranked = []
     for p in cands:
         sponsor = m.state_by_id[p.sponsor]
-        margin = p.appraise(m).margin_musd
-        covers = {}
-        for f in facilities:
-            if p.country in f.eligible_hosts:
-                covers[id(f)] = margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
+        covers = covers_of(p, sponsor)
         ranked.append((max(covers.values()), p, sponsor, covers))
     ranked.sort(key=lambda x: (-x[0], x[1].id))
     started_any = False
     for _best, p, sponsor, covers in ranked:
         if started_any:  # what an earlier pick took (its mine, its offtaker's room) is not this one's to count on
-            margin = p.appraise(m).margin_musd
-            covers = {k: margin / max(sponsor.capital_charge_musd(p, rate=f.concessional_rate), 1e-9)
-                      for f in facilities for k in [id(f)] if k in covers}
+            covers = covers_of(p, sponsor)
         part = [f for f in facilities if id(f) in covers and covers[id(f)] >= f.min_cover_ratio and left[id(f)] > 0]
         if not part:
             continue
